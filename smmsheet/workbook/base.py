@@ -1,0 +1,48 @@
+"""The adapter interface every workbook backend implements (file on disk, live Excel)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+#: What a cell holds as far as smmsheet is concerned. ``str`` is ALWAYS written as text,
+#: never as a formula, even when it starts with "=" (panel text is untrusted).
+CellValue = str | int | float | Decimal | bool | dt.datetime | dt.date | None
+
+
+@runtime_checkable
+class WorkbookAdapter(Protocol):
+    """A workbook as smmsheet sees it: read a sheet's values, write cells in bulk, commit.
+
+    Rows and columns are 1-based like Excel. Writes are buffered until :meth:`save`;
+    nothing reaches the user's file before then, and ``save`` is all-or-nothing.
+    """
+
+    def sheet_names(self) -> list[str]:
+        """Names of the worksheets, in workbook order."""
+        ...
+
+    def read_values(self, sheet: str) -> list[list[CellValue]]:
+        """All values of ``sheet`` as rows starting at A1 (cached values for formulas).
+
+        Rows may have different lengths; trailing empty cells may be missing.
+        """
+        ...
+
+    def write_cells(self, sheet: str, cells: Mapping[tuple[int, int], CellValue]) -> None:
+        """Buffer ``{(row, col): value}`` writes into ``sheet``; ``None`` clears a cell."""
+        ...
+
+    def replace_sheet(self, sheet: str, rows: Sequence[Sequence[CellValue]]) -> None:
+        """Buffer replacing every value of ``sheet`` (created at the end if missing)."""
+        ...
+
+    def save(self) -> None:
+        """Write all buffered changes; the workbook is never left half-written."""
+        ...
+
+    def close(self) -> None:
+        """Release resources; buffered changes not saved are dropped."""
+        ...
