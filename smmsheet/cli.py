@@ -1,0 +1,420 @@
+"""The ``smmsheet`` command: gathers flags, calls the core, prints one line per problem.
+
+Exit codes: 0 ok, 1 some items failed (or the panel failed), 2 usage, config or file error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .errors import ConfigError, SmmsheetError, WorkbookError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Cli(click.Group):
+    """Turns our errors into one line on stderr and the documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SmmsheetError as exc:
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            usage = isinstance(exc, ConfigError | WorkbookError)
+            ctx.exit(EXIT_USAGE if usage else EXIT_FAILED)
+        except KeyboardInterrupt:
+            click.echo("Interrupted: outcomes so far are in the journal.", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Cli)
+@click.version_option(package_name="smmsheet")
+@click.option("-v", "--verbose", is_flag=True, help="Log each panel request (never the key).")
+def cli(verbose: bool) -> None:
+    """Drive an SMM panel (API v2) from the order rows of a workbook."""
+    if verbose:
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="smmsheet")
+
+
+def panel_options(func: F) -> F:
+    """The options that choose a panel, shared by every command that talks to one."""
+    func = click.option("--profile", help="Profile name from the user config file.")(func)
+    func = click.option(
+        "--api-key", help="API key (prefer SMMSHEET_API_KEY: flags show up in `ps`)."
+    )(func)
+    func = click.option("--panel-url", help="Panel API URL, e.g. https://panel.example/api/v2.")(
+        func
+    )
+    return func
+
+
+def _client(
+    panel_url: str | None, api_key: str | None, profile: str | None, book: Any = None
+) -> tuple[Any, Any]:
+    from .config import WorkbookSettings, resolve_panel, workbook_settings
+
+    settings = WorkbookSettings()
+    if book is not None and "Settings" in book.sheet_names():
+        settings = workbook_settings(book.read_values("Settings"))
+    resolved = resolve_panel(url=panel_url, api_key=api_key, profile=profile, workbook=settings)
+    return resolved.client(), settings
+
+
+# --------------------------------------------------------------------------- panel commands
+
+
+@cli.command()
+@panel_options
+def balance(panel_url: str | None, api_key: str | None, profile: str | None) -> None:
+    """Print the account balance."""
+    client, _ = _client(panel_url, api_key, profile)
+    with client:
+        result = client.balance()
+    click.echo(f"{result.amount} {result.currency}".strip())
+
+
+@cli.command()
+@panel_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.option(
+    "--into",
+    type=click.Path(dir_okay=False),
+    help="Write the list into this workbook's Services sheet.",
+)
+def services(
+    panel_url: str | None,
+    api_key: str | None,
+    profile: str | None,
+    as_json: bool,
+    as_csv: bool,
+    into: str | None,
+) -> None:
+    """List the panel's services (or load them into a workbook)."""
+    from .batch import SERVICES_SHEET, services_table
+
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
+    client, _ = _client(panel_url, api_key, profile)
+    with client:
+        items = client.services()
+    rows = services_table(items)
+    if into:
+        from .journal import Journal, journal_path
+        from .workbook import open_workbook
+
+        book = open_workbook(into)
+        with Journal(journal_path(into)):  # the run lock: no other run writes meanwhile
+            book.replace_sheet(SERVICES_SHEET, rows)
+            book.save()
+        click.echo(f"Wrote {len(items)} services into {into} (sheet {SERVICES_SHEET}).")
+        return
+    if as_json:
+        data = [{**s.__dict__, "rate": str(s.rate)} for s in sorted(items, key=lambda s: s.id)]
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    import pandas as pd
+
+    frame = pd.DataFrame(rows[1:], columns=[str(c) for c in rows[0]])
+    if as_csv:
+        click.echo(frame.to_csv(index=False), nl=False)
+    else:
+        with pd.option_context("display.max_rows", None, "display.width", 200):
+            click.echo(frame.to_string(index=False))
+
+
+# --------------------------------------------------------------------------- workbook commands
+
+
+def _decimal(ctx: click.Context, param: click.Parameter, value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise click.BadParameter(f"not an amount: {value!r}") from None
+    if amount < 0:
+        raise click.BadParameter("must not be negative")
+    return amount
+
+
+def book_command(name: str, help_text: str, paid: bool) -> None:
+    """Register a command that runs one engine action over a workbook."""
+
+    @panel_options
+    @click.argument("book", type=click.Path(dir_okay=False))
+    @click.option("--sheet", default="Orders", show_default=True, help="Order sheet name.")
+    def command(book: str, sheet: str, **kw: Any) -> None:
+        code = run_book(book, name, sheet=sheet, **kw)
+        sys.exit(code) if code else None
+
+    if paid:
+        command = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")(
+            command
+        )
+        command = click.option(
+            "--max-spend", callback=_decimal, help="Place no more than this amount in this run."
+        )(command)
+        command = click.option(
+            "--dry-run", is_flag=True, help="Validate and preview the cost; send nothing."
+        )(command)
+    cli.command(name=name, help=help_text)(command)
+
+
+def run_book(
+    book_path: str,
+    command: str,
+    *,
+    sheet: str = "Orders",
+    panel_url: str | None = None,
+    api_key: str | None = None,
+    profile: str | None = None,
+    yes: bool = False,
+    dry_run: bool = False,
+    max_spend: Decimal | None = None,
+    client: Any = None,
+) -> int:
+    """Run one engine command over a saved workbook and print its summary; returns exit code."""
+    from .batch import Engine, Preview, RunOptions
+    from .journal import Journal, journal_path
+    from .workbook import open_workbook
+
+    book = open_workbook(book_path)
+    settings = None
+    if client is None:
+        client, settings = _client(panel_url, api_key, profile, book)
+    needs_yes: list[Preview] = []
+
+    def confirm(preview: Preview) -> bool:
+        if yes:
+            return True
+        text = f"Place {preview.orders} orders for about {preview.cost:.2f} {preview.currency}"
+        if not sys.stdin.isatty():
+            needs_yes.append(preview)
+            return False
+        return click.confirm(f"{text} (balance {preview.balance})?", err=True)
+
+    cap = max_spend if max_spend is not None else (settings.max_spend if settings else None)
+    options = RunOptions(
+        sheet=sheet, dry_run=dry_run, max_spend=cap, confirm=confirm, progress=_progress()
+    )
+    with client, Journal(journal_path(book_path)) as journal:
+        engine = Engine(book, client, journal, options)
+        try:
+            report = engine.execute(command)
+        finally:
+            for message in engine.report.messages:
+                click.echo(message, err=True)
+    _print_summary(report, book_path, dry_run)
+    if needs_yes:
+        click.secho(
+            f"Not placed: {needs_yes[0].orders} orders for about {needs_yes[0].cost:.2f} "
+            f"{needs_yes[0].currency} need confirmation; pass --yes (no terminal to ask).",
+            fg="yellow",
+            err=True,
+        )
+        return EXIT_USAGE
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _progress() -> Callable[[str, int, int], None] | None:
+    """A progress bar on stderr for long steps, only when a person is watching."""
+    if not sys.stderr.isatty():
+        return None
+    bars: dict[str, Any] = {}
+
+    def update(label: str, done: int, total: int) -> None:
+        if total < 50:
+            return
+        bar = bars.get(label)
+        if bar is None:
+            bar = bars[label] = click.progressbar(length=total, label=label, file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+        if done >= total:
+            bar.__exit__(None, None, None)
+
+    return update
+
+
+def _print_summary(report: Any, book_path: str, dry_run: bool) -> None:
+    counts = report.counts()
+    if counts:
+        width = max(len(step) for step, _ in counts)
+        for (step, outcome), n in sorted(counts.items()):
+            click.echo(f"  {step:<{width}}  {outcome:<12} {n:>6}")
+    else:
+        click.echo("  nothing to do")
+    if report.preview is not None:
+        p = report.preview
+        verb = "Would place" if dry_run else "Planned"
+        click.echo(
+            f"{verb} {p.orders} orders, about {p.cost:.5f} {p.currency} (balance {p.balance})."
+        )
+    if report.spent:
+        click.echo(f"Placed for about {report.spent:.5f} {report.currency}.")
+    problems = [
+        r
+        for r in report.results
+        if r.outcome not in ("placed", "updated", "refilled", "canceled", "would place", "accepted")
+    ]
+    for r in problems[:20]:
+        click.echo(f"  row {r.row}: {r.step} {r.outcome}: {r.message}", err=True)
+    if len(problems) > 20:
+        click.echo(f"  ... and {len(problems) - 20} more (see the Error column)", err=True)
+    if report.saved:
+        click.echo(f"Saved {book_path}.")
+
+
+book_command("place", "Place the rows that have no Order ID yet.", paid=True)
+book_command("status", "Refresh the status of orders that are not final.", paid=False)
+book_command("refill", "Request refills for rows whose Refill flag is set.", paid=True)
+book_command("refill-status", "Refresh the status of refills.", paid=False)
+book_command("cancel", "Cancel the orders of rows whose Cancel flag is set.", paid=True)
+book_command("run", "Place new rows, refill/cancel flagged ones, refresh open orders.", paid=True)
+
+
+@cli.command()
+@click.argument("book", type=click.Path(exists=True, dir_okay=False))
+def journal(book: str) -> None:
+    """Show the journal of paid requests kept beside a workbook."""
+    import datetime as dt
+
+    from .journal import Journal, journal_path
+
+    path = journal_path(book)
+    if not path.exists():
+        click.echo(f"no journal for {book}")
+        return
+    with Journal(path, lock=False) as j:
+        for e in j.entries():
+            when = dt.datetime.fromtimestamp(e.created).strftime("%Y-%m-%d %H:%M:%S")
+            synced = {0: "NOT IN SHEET YET", 1: "in sheet", 2: "row gone"}.get(e.synced, "")
+            click.echo(
+                f"#{e.id} {when} {e.sheet}!row {e.row} {e.action} {e.state} "
+                f"{e.result or ''} [{synced}]"
+            )
+
+
+@cli.command("config-path")
+def config_path_command() -> None:
+    """Print where the user config file (panel profiles) is read from."""
+    from .config import config_path
+
+    click.echo(str(config_path()))
+
+
+# --------------------------------------------------------------------------- simulator, demo
+
+
+@cli.command()
+@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--latency", default=0.0, type=float, help="Seconds before each answer.")
+@click.option("--balance", "start_balance", default="1000", show_default=True)
+def sim(port: int, host: str, latency: float, start_balance: str) -> None:
+    """Run the panel simulator (API v2) for trying smmsheet without spending money."""
+    from .simulator import DEFAULT_API_KEY, Faults, PanelSimulator
+
+    server = PanelSimulator(
+        host=host, port=port, balance=start_balance, faults=Faults(latency=latency)
+    )
+    click.echo(f"Panel simulator at http://{host}:{port}/api/v2")
+    click.echo(f"  export SMMSHEET_PANEL_URL=http://{host}:{port}/api/v2")
+    click.echo(f"  export SMMSHEET_API_KEY={DEFAULT_API_KEY}")
+    click.echo("Ctrl-C to stop.")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+DEMO_ROWS: list[dict[str, Any]] = [
+    {"Service": 1, "Link": "https://instagram.com/demo_shop", "Quantity": 1000},
+    {"Service": 3, "Link": "https://instagram.com/p/demo1", "Quantity": 500},
+    {"Service": 3, "Link": "https://instagram.com/p/partial-demo", "Quantity": 400},
+    {
+        "Service": 2,
+        "Link": "https://instagram.com/p/demo2",
+        "Comments": "Love it!\nWhere can I buy this?\nGreat colours\n" * 4,
+    },
+    {
+        "Service": 4,
+        "Link": "https://youtube.com/watch?v=demo",
+        "Quantity": 5000,
+        "Runs": 4,
+        "Interval": 30,
+    },
+    {"Service": 1, "Link": "https://instagram.com/too_small", "Quantity": 10},
+    {"Service": 999, "Link": "https://instagram.com/unknown", "Quantity": 100},
+    {"Service": 1, "Link": "", "Quantity": 100},
+]
+
+
+@cli.command()
+@click.option(
+    "--out",
+    default="smmsheet-demo.xlsx",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the demo workbook (replaced, with its journal).",
+)
+def demo(out: str) -> None:
+    """Fill a copy of the order template and run it against the built-in panel simulator."""
+    from .journal import journal_path
+    from .orders import OrderTable
+    from .panel import PanelClient
+    from .simulator import DEFAULT_API_KEY, PanelSimulator
+    from .templates import build_orders_template
+    from .workbook import open_workbook
+
+    target = Path(out)
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = build_orders_template(Path(tmp) / "orders.xlsx")
+        for leftover in (journal_path(target), Path(str(journal_path(target)) + "-wal")):
+            leftover.unlink(missing_ok=True)
+        shutil.copyfile(fresh, target)
+    book = open_workbook(str(target))
+    table = OrderTable.from_values(book.read_values("Orders"))
+    cells = {}
+    for offset, values in enumerate(DEMO_ROWS):
+        for title, value in values.items():
+            key = {
+                "Service": "service",
+                "Link": "link",
+                "Quantity": "quantity",
+                "Runs": "runs",
+                "Interval": "interval",
+                "Comments": "comments",
+            }[title]
+            cells[(table.header_row + 1 + offset, table.columns[key])] = value
+    book.write_cells("Orders", cells)
+    book.save()
+
+    with PanelSimulator(balance="50") as server:
+        click.echo(f"Panel simulator at {server.url} (balance 50 USD)")
+        for step in ("place", "status", "status"):
+            click.secho(f"$ smmsheet {step} {target}", bold=True)
+            with PanelClient(server.url, DEFAULT_API_KEY) as client:
+                run_book(str(target), step, yes=True, client=client)
+        with PanelClient(server.url, DEFAULT_API_KEY) as client:
+            left = client.balance()
+    click.echo(f"Balance left on the simulator: {left.amount} {left.currency}")
+    click.echo(f"Open {target} to see the rows (3 rows carry an Error on purpose).")

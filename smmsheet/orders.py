@@ -1,0 +1,369 @@
+"""The order sheet: column schema, header detection, row parsing and validation. Pure.
+
+Columns are found by header text (case, spaces and underscores ignored) in the first of the
+top 10 rows that holds both ``Service`` and ``Link``. Users may reorder columns and add their
+own; smmsheet only writes the output columns, creating the missing ones at the end of the
+header row.
+
+Example::
+
+    table = OrderTable.from_values(book.read_values("Orders"))
+    for row in table.rows:
+        plan = validate(row, services_by_id)      # OrderPlan or a str error for the row
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from .errors import LayoutError
+from .panel import Service, parse_bool, parse_int
+from .workbook.base import CellValue
+
+__all__ = [
+    "AMBIGUOUS_MARK",
+    "FINAL_REFILL_STATUSES",
+    "FINAL_STATUSES",
+    "INPUT_COLUMNS",
+    "OUTPUT_COLUMNS",
+    "OrderPlan",
+    "OrderRow",
+    "OrderTable",
+    "is_final",
+    "normalize_header",
+    "validate",
+]
+
+#: Input columns: field key (the API parameter name) -> header text in the template.
+INPUT_COLUMNS: dict[str, str] = {
+    "service": "Service",
+    "link": "Link",
+    "quantity": "Quantity",
+    "runs": "Runs",
+    "interval": "Interval",
+    "comments": "Comments",
+    "usernames": "Usernames",
+    "hashtags": "Hashtags",
+    "hashtag": "Hashtag",
+    "username": "Username",
+    "media": "Media",
+    "answer_number": "Answer Number",
+    "groups": "Groups",
+    "keywords": "Keywords",
+    "min": "Min",
+    "max": "Max",
+    "posts": "Posts",
+    "old_posts": "Old Posts",
+    "delay": "Delay",
+    "expiry": "Expiry",
+    "country": "Country",
+    "device": "Device",
+    "type_of_traffic": "Type Of Traffic",
+    "google_keyword": "Google Keyword",
+    "referring_url": "Referring URL",
+    "refill": "Refill",
+    "cancel": "Cancel",
+}
+
+#: Output columns smmsheet writes, in the order they are created when missing.
+OUTPUT_COLUMNS: dict[str, str] = {
+    "order_id": "Order ID",
+    "status": "Status",
+    "charge": "Charge",
+    "start_count": "Start Count",
+    "remains": "Remains",
+    "currency": "Currency",
+    "refill_id": "Refill ID",
+    "refill_status": "Refill Status",
+    "error": "Error",
+    "updated": "Updated",
+}
+
+_ALIASES = {"serviceid": "service", "url": "link", "qty": "quantity", "orderid": "order_id"}
+
+#: Order statuses after which nothing changes any more (with the variants seen in the wild).
+FINAL_STATUSES = frozenset(
+    {"completed", "partial", "canceled", "cancelled", "refunded", "fail", "failed"}
+)
+FINAL_REFILL_STATUSES = frozenset({"completed", "rejected", "canceled", "cancelled", "error"})
+
+#: Start of the Error text of a row whose ``add`` may have been placed: never placed again
+#: until the user checks the panel and clears the cell (or types the Order ID).
+AMBIGUOUS_MARK = "check panel: may have been placed"
+
+#: ``add`` fields that are not order inputs of a type but flags of the sheet.
+_FLAGS = ("refill", "cancel")
+#: Fields that hold one item per line; their line count is the quantity of comment types.
+_LIST_FIELDS = ("comments", "usernames")
+HEADER_SCAN_ROWS = 10
+
+
+def normalize_header(text: object) -> str:
+    """Header text as compared: lower case, no spaces, underscores or dashes."""
+    return re.sub(r"[\s_\-]+", "", str(text)).lower() if text is not None else ""
+
+
+_HEADER_KEYS = {normalize_header(v): k for k, v in {**INPUT_COLUMNS, **OUTPUT_COLUMNS}.items()}
+_HEADER_KEYS.update(_ALIASES)
+
+
+def is_final(status: object, refill: bool = False) -> bool:
+    """Whether an order (or refill) status will not change any more."""
+    if status is None:
+        return False
+    finals = FINAL_REFILL_STATUSES if refill else FINAL_STATUSES
+    return str(status).strip().lower() in finals
+
+
+def _blank(value: CellValue) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+@dataclass
+class OrderRow:
+    """One data row of the order table: its sheet row number and its known fields."""
+
+    row: int
+    values: dict[str, CellValue]
+
+    def get(self, key: str) -> CellValue:
+        """The raw value of a field (None when the column is missing or the cell empty)."""
+        return self.values.get(key)
+
+    def text(self, key: str) -> str:
+        """A field as stripped text ('' when empty); integral floats lose their '.0'."""
+        value = self.values.get(key)
+        if _blank(value):
+            return ""
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        if isinstance(value, dt.datetime | dt.date):
+            return value.strftime("%d/%m/%Y")
+        return str(value).strip()
+
+    @property
+    def order_id(self) -> int | None:
+        """The panel order id written in the row, if any."""
+        return parse_int(self.get("order_id"))
+
+    @property
+    def refill_id(self) -> int | None:
+        """The refill id written in the row, if any."""
+        return parse_int(self.get("refill_id"))
+
+    def flag(self, key: str) -> bool:
+        """A Refill/Cancel flag cell: x, yes, true, 1 or TRUE set it."""
+        value = self.get(key)
+        if _blank(value):
+            return False
+        if isinstance(value, str) and value.strip().lower() in {"x", "✓", "✔"}:
+            return True
+        return parse_bool(value)
+
+    @property
+    def is_ambiguous(self) -> bool:
+        """The row's last add may have been placed; it must not be placed again."""
+        return self.text("error").lower().startswith(AMBIGUOUS_MARK)
+
+    @property
+    def is_empty(self) -> bool:
+        """No input and no order id: not an order row."""
+        return all(_blank(self.values.get(k)) for k in (*INPUT_COLUMNS, "order_id"))
+
+    def fingerprint(self) -> str:
+        """A stable digest of the row's order inputs (identifies the row across runs)."""
+        data = [self.text(k) for k in INPUT_COLUMNS if k not in _FLAGS]
+        return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:32]
+
+
+@dataclass
+class OrderTable:
+    """The order table of a sheet: where its columns are and its data rows."""
+
+    header_row: int
+    columns: dict[str, int]
+    rows: list[OrderRow]
+    #: Output columns missing from the sheet: column number -> header text to create.
+    new_columns: dict[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_values(cls, values: Sequence[Sequence[CellValue]]) -> OrderTable:
+        """Find the header row and parse the rows below it; raises :class:`LayoutError`."""
+        header_index = None
+        for index, row in enumerate(values[:HEADER_SCAN_ROWS]):
+            keys = {_HEADER_KEYS.get(normalize_header(v)) for v in row}
+            if {"service", "link"} <= keys:
+                header_index = index
+                break
+        if header_index is None:
+            raise LayoutError(
+                "no header row with 'Service' and 'Link' in the first "
+                f"{HEADER_SCAN_ROWS} rows of the sheet"
+            )
+        columns: dict[str, int] = {}
+        header = values[header_index]
+        for col, text in enumerate(header, start=1):
+            key = _HEADER_KEYS.get(normalize_header(text))
+            if key and key not in columns:
+                columns[key] = col
+        last = max((c for c, v in enumerate(header, start=1) if not _blank(v)), default=0)
+        new_columns: dict[int, str] = {}
+        for key, title in OUTPUT_COLUMNS.items():
+            if key not in columns:
+                last += 1
+                columns[key] = last
+                new_columns[last] = title
+        rows: list[OrderRow] = []
+        for number, raw in enumerate(values[header_index + 1 :], start=header_index + 2):
+            cells = {k: raw[c - 1] if c - 1 < len(raw) else None for k, c in columns.items()}
+            order_row = OrderRow(number, cells)
+            if not order_row.is_empty:
+                rows.append(order_row)
+        return cls(header_index + 1, columns, rows, new_columns)
+
+    def header_cells(self) -> dict[tuple[int, int], CellValue]:
+        """Cells that create the missing output headers."""
+        return {(self.header_row, col): title for col, title in self.new_columns.items()}
+
+    def cell(self, row: int, key: str) -> tuple[int, int]:
+        """The (row, column) of a field in a sheet row."""
+        return (row, self.columns[key])
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@dataclass(frozen=True)
+class OrderPlan:
+    """A validated row: what ``add`` will be sent and what it should cost."""
+
+    row: int
+    service: Service
+    fields: dict[str, str]
+    total: int
+    cost: Decimal
+    fingerprint: str
+
+
+# Required fields per service type (lower-cased type name). "qty" = quantity is required;
+# "lines:comments" = quantity is the number of lines of that field.
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "default": ("link", "quantity"),
+    "package": ("link",),
+    "seo": ("link", "quantity", "keywords"),
+    "custom comments": ("link", "comments"),
+    "custom comments package": ("link", "comments"),
+    "mentions": ("link", "quantity", "usernames"),
+    "mentions with hashtags": ("link", "quantity", "usernames", "hashtags"),
+    "mentions custom list": ("link", "usernames"),
+    "mentions hashtag": ("link", "quantity", "hashtag"),
+    "mentions user followers": ("link", "quantity", "username"),
+    "mentions media likers": ("link", "quantity", "media"),
+    "comment likes": ("link", "quantity", "username"),
+    "poll": ("link", "quantity", "answer_number"),
+    "invites from groups": ("link", "quantity", "groups"),
+    "comment replies": ("link", "username", "comments"),
+    "subscriptions": ("username", "min", "max", "delay"),
+    "web traffic": ("link", "quantity"),
+}
+_OPTIONAL: dict[str, tuple[str, ...]] = {
+    "default": ("runs", "interval"),
+    "subscriptions": ("posts", "old_posts", "expiry"),
+    "web traffic": (
+        "runs",
+        "interval",
+        "country",
+        "device",
+        "type_of_traffic",
+        "google_keyword",
+        "referring_url",
+    ),
+}
+#: Types whose quantity is the number of lines of a list field.
+_COUNTED: dict[str, str] = {
+    "custom comments": "comments",
+    "mentions custom list": "usernames",
+    "comment replies": "comments",
+}
+_PACKAGES = frozenset({"package", "custom comments package"})
+_DELAYS = frozenset({0, 5, 10, 15, 30, 60, *range(90, 601, 30)})
+_INT_FIELDS = ("quantity", "runs", "interval", "min", "max", "posts", "old_posts", "delay")
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.replace("\r", "\n").split("\n") if line.strip()]
+
+
+def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | str:
+    """Check a row against the panel's services; return its plan or a message for the row."""
+    match = re.match(r"\s*(\d+)", row.text("service"))  # "12" or "12 - Instagram Followers"
+    sid = int(match.group(1)) if match else None
+    if sid is None:
+        return "Service is missing" if not row.text("service") else "Service must be an id number"
+    service = services.get(sid)
+    if service is None:
+        return f"Unknown service {sid} (not in the panel's service list)"
+    kind = service.type.strip().lower()
+    required = _REQUIRED.get(kind, ("link", "quantity"))
+    optional = _OPTIONAL.get(kind, ())
+    missing = [INPUT_COLUMNS[k] for k in required if not row.text(k)]
+    if missing:
+        return f"{', '.join(missing)} required for {service.type} service {sid}"
+
+    fields: dict[str, str] = {}
+    numbers: dict[str, int] = {}
+    for key in (*required, *optional):
+        text = row.text(key)
+        if not text:
+            continue
+        if key in _INT_FIELDS:
+            number = parse_int(row.get(key))
+            if number is None or number < 0:
+                return f"{INPUT_COLUMNS[key]} must be a whole number, got {text!r}"
+            numbers[key] = number
+            text = str(number)
+        if key in _LIST_FIELDS:
+            text = "\n".join(_lines(text))
+        fields[key] = text
+
+    if ("runs" in numbers) != ("interval" in numbers):
+        return "Runs and Interval go together (drip-feed): fill both or neither"
+    if "runs" in numbers and numbers["runs"] < 1:
+        return "Runs must be at least 1"
+
+    if kind in _COUNTED:
+        quantity = len(_lines(fields[_COUNTED[kind]]))
+    elif kind in _PACKAGES:
+        quantity = 1
+    elif kind == "subscriptions":
+        low, high = numbers["min"], numbers["max"]
+        if low > high:
+            return f"Min {low} is more than Max {high}"
+        if numbers["delay"] not in _DELAYS:
+            return "Delay must be one of 0, 5, 10, 15, 30, 60, 90 ... 600 minutes"
+        quantity = high
+        if low < service.min or high > service.max:
+            return f"Min/Max must be within {service.min}..{service.max} for service {sid}"
+    else:
+        quantity = numbers["quantity"]
+
+    if kind not in _PACKAGES and kind != "subscriptions":
+        if quantity < service.min:
+            return f"Quantity {quantity} is below the minimum {service.min} for service {sid}"
+        if service.max and quantity > service.max:
+            return f"Quantity {quantity} is above the maximum {service.max} for service {sid}"
+    runs = numbers.get("runs", 1)
+    total = quantity * runs
+    if kind in _PACKAGES:
+        cost = service.rate * runs
+    elif kind == "subscriptions":
+        cost = service.rate * total * max(numbers.get("posts", 1), 1) / 1000
+    else:
+        cost = service.rate * total / 1000
+    return OrderPlan(row.row, service, fields, total, cost, row.fingerprint())
