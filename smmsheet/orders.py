@@ -293,11 +293,37 @@ _COUNTED: dict[str, str] = {
 }
 _PACKAGES = frozenset({"package", "custom comments package"})
 _DELAYS = frozenset({0, 5, 10, 15, 30, 60, *range(90, 601, 30)})
-_INT_FIELDS = ("quantity", "runs", "interval", "min", "max", "posts", "old_posts", "delay")
+_INT_FIELDS = (
+    "quantity",
+    "runs",
+    "interval",
+    "min",
+    "max",
+    "posts",
+    "old_posts",
+    "delay",
+    "device",
+    "type_of_traffic",
+)
 
 
 def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.replace("\r", "\n").split("\n") if line.strip()]
+
+
+def _web_traffic_problem(fields: Mapping[str, str]) -> str | None:
+    """Web Traffic's own rules: device 1-5, traffic type 1-3 and the field each type needs."""
+    device = fields.get("device")
+    if device is not None and device not in {"1", "2", "3", "4", "5"}:
+        return "Device must be 1 to 5"
+    traffic = fields.get("type_of_traffic")
+    if traffic is not None and traffic not in {"1", "2", "3"}:
+        return "Type Of Traffic must be 1 (keyword), 2 (referrer) or 3 (blank)"
+    if traffic == "1" and not fields.get("google_keyword"):
+        return "Google Keyword required for Type Of Traffic 1"
+    if traffic == "2" and not fields.get("referring_url"):
+        return "Referring URL required for Type Of Traffic 2"
+    return None
 
 
 def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | str:
@@ -334,8 +360,15 @@ def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | str:
 
     if ("runs" in numbers) != ("interval" in numbers):
         return "Runs and Interval go together (drip-feed): fill both or neither"
-    if "runs" in numbers and numbers["runs"] < 1:
-        return "Runs must be at least 1"
+    if "runs" in numbers:
+        if numbers["runs"] < 1 or numbers["interval"] < 1:
+            return "Runs and Interval must be at least 1"
+        if service.dripfeed is False:
+            return f"Service {sid} does not offer drip-feed: leave Runs and Interval empty"
+    if kind == "web traffic":
+        problem = _web_traffic_problem(fields)
+        if problem:
+            return problem
 
     if kind in _COUNTED:
         quantity = len(_lines(fields[_COUNTED[kind]]))

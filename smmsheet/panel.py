@@ -183,7 +183,8 @@ class Service:
     max: int
     refill: bool = False
     cancel: bool = False
-    dripfeed: bool = False
+    #: None when the panel's list does not say (many panels omit the field).
+    dripfeed: bool | None = None
 
     @classmethod
     def from_api(cls, item: Mapping[str, Any]) -> Service:
@@ -201,7 +202,7 @@ class Service:
             max=parse_int(item.get("max")) or 0,
             refill=parse_bool(item.get("refill")),
             cancel=parse_bool(item.get("cancel")),
-            dripfeed=parse_bool(item.get("dripfeed")),
+            dripfeed=parse_bool(item["dripfeed"]) if "dripfeed" in item else None,
         )
 
 

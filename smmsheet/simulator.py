@@ -30,10 +30,11 @@ import random
 import re
 import socket
 import socketserver
+import sys
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -97,9 +98,11 @@ _BAD_GATEWAY_PAGE = (
 )
 _GARBAGE_BODY = (
     b"<br />\n<b>Fatal error</b>:  Allowed memory size of 134217728 bytes exhausted in "
-    b"<b>/var/www/panel/api/v2.php</b> on line <b>231</b><br />\n\x00\x1f{\"ord"
+    b'<b>/var/www/panel/api/v2.php</b> on line <b>231</b><br />\n\x00\x1f{"ord'
 )
-_NOT_FOUND_PAGE = b"<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>"
+_NOT_FOUND_PAGE = (
+    b"<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>"
+)
 _NOT_ALLOWED_PAGE = (
     b"<html><head><title>405 Method Not Allowed</title></head>"
     b"<body><h1>Method Not Allowed</h1></body></html>"
@@ -173,7 +176,6 @@ def default_services() -> list[dict[str, Any]]:
             "dripfeed": dripfeed,
         }
 
-    ig = "Instagram"
     services = [
         svc(1, "Instagram Followers [Refill 30d]", "Default", "Instagram Followers",
             "0.90", "50", "10000", refill=True, cancel=True, dripfeed=True),
@@ -182,18 +184,18 @@ def default_services() -> list[dict[str, Any]]:
         svc(3, "Instagram Likes", "Default", "Instagram Likes", "0.25", "10", "50000"),
         svc(4, "YouTube Views", "Default", "YouTube Views", "1.20", "100", "1000000",
             refill=True, cancel=True),
-        svc(5, "Instagram Mentions", "Mentions", f"{ig} Mentions", "4.00", "100", "10000"),
-        svc(6, "Instagram Mentions Custom List", "Mentions Custom List", f"{ig} Mentions",
+        svc(5, "Instagram Mentions", "Mentions", "Instagram Mentions", "4.00", "100", "10000"),
+        svc(6, "Instagram Mentions Custom List", "Mentions Custom List", "Instagram Mentions",
             "5.00", "10", "1000"),
-        svc(7, "Instagram Mentions Hashtag", "Mentions Hashtag", f"{ig} Mentions",
+        svc(7, "Instagram Mentions Hashtag", "Mentions Hashtag", "Instagram Mentions",
             "4.00", "100", "10000"),
         svc(8, "Instagram Mentions User Followers", "Mentions User Followers",
-            f"{ig} Mentions", "4.00", "100", "10000"),
-        svc(9, "Instagram Mentions Media Likers", "Mentions Media Likers", f"{ig} Mentions",
+            "Instagram Mentions", "4.00", "100", "10000"),
+        svc(9, "Instagram Mentions Media Likers", "Mentions Media Likers", "Instagram Mentions",
             "4.00", "100", "10000"),
         svc(10, "Instagram Mentions with Hashtags", "Mentions with Hashtags",
-            f"{ig} Mentions", "4.50", "100", "10000"),
-        svc(11, "Instagram Package: 1000 Likes + 10 Comments", "Package", f"{ig} Packages",
+            "Instagram Mentions", "4.50", "100", "10000"),
+        svc(11, "Instagram Package: 1000 Likes + 10 Comments", "Package", "Instagram Packages",
             "3.00", "1", "1"),
         svc(12, "Google SEO Backlinks", "SEO", "SEO", "2.50", "100", "5000"),
         svc(13, "Instagram Comment Likes", "Comment Likes", "Instagram Comments",
@@ -208,7 +210,7 @@ def default_services() -> list[dict[str, Any]]:
         svc(18, "Website Traffic [Worldwide]", "Web Traffic", "Website Traffic",
             "0.50", "500", "1000000", dripfeed=True),
         svc(19, "Instagram Custom Comments Package [up to 10]", "Custom Comments Package",
-            f"{ig} Packages", "2.00", "1", "10"),
+            "Instagram Packages", "2.00", "1", "10"),
         svc(20, '=HYPERLINK("http://evil","x")', "Default", "@Weird +Category",
             "1", "10", "100"),
         svc(21, "TikTok Views", "Default", "TikTok Views", "0.0123", "100", "10000000",
@@ -443,7 +445,9 @@ class PanelSimulator:
         self.counts: collections.Counter[str] = collections.Counter()
         self.orders: dict[int, SimOrder] = {}
         self.refills: dict[int, SimRefill] = {}
-        parsed = [_parse_service(s) for s in (services if services is not None else default_services())]
+        parsed = [
+            _parse_service(s) for s in (services if services is not None else default_services())
+        ]
         self._services = {s.id: s for s in parsed}
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
@@ -474,7 +478,7 @@ class PanelSimulator:
             server = self._bind()
             self._thread = threading.Thread(
                 target=server.serve_forever,
-                kwargs={"poll_interval": 0.02},
+                kwargs={"poll_interval": 0.005},  # a quick stop() keeps test teardown fast
                 name=f"panel-simulator:{server.server_address[1]}",
                 daemon=True,
             )
@@ -743,7 +747,7 @@ class PanelSimulator:
         self._cancel_one(params.get("order", ""))
         return {"cancel": 1}
 
-    _actions: dict[str, Any] = {
+    _actions: dict[str, Callable[[PanelSimulator, Mapping[str, str]], Any]] = {
         "services": _services_action,
         "balance": _balance_action,
         "add": _add_action,
@@ -815,13 +819,13 @@ class PanelSimulator:
         self.balance += order.charge
         order.charge = Decimal(0)
 
-    def _progress(self, orders: Any) -> None:
+    def _progress(self, orders: Iterable[SimOrder]) -> None:
         """Advance the orders just reported, when auto-progress is on."""
         if self.auto_progress:
             for order in orders:
                 self._step_order(order)
 
-    def _progress_refills(self, refills: Any) -> None:
+    def _progress_refills(self, refills: Iterable[SimRefill]) -> None:
         """Advance the refills just reported, when auto-progress is on."""
         if self.auto_progress:
             for refill in refills:
@@ -837,7 +841,9 @@ class PanelSimulator:
         elif order.service == PARTIAL_SERVICE and "partial" in order.link.lower():
             order.status = "Partial"
             order.remains = max(1, order.quantity // 4)
-            refund = (order.charge * order.remains / order.quantity).quantize(_PLACES, ROUND_HALF_UP)
+            refund = (order.charge * order.remains / order.quantity).quantize(
+                _PLACES, ROUND_HALF_UP
+            )
             order.charge -= refund
             self.balance += refund
         else:
@@ -872,6 +878,11 @@ class _Server(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         self.server_name = str(host)
         self.server_port = int(port)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Ignore clients that hang up (and connections ``stop()`` cut); report real bugs."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -935,7 +946,9 @@ class _Handler(BaseHTTPRequestHandler):
             if fault == "5xx":
                 self._send(502, _BAD_GATEWAY_PAGE, "text/html")
             elif fault == "html":
-                self._send(sim._html_status(), _CHALLENGE_PAGE, "text/html", {"Server": "cloudflare"})
+                self._send(
+                    sim._html_status(), _CHALLENGE_PAGE, "text/html", {"Server": "cloudflare"}
+                )
             elif fault == "garbage":
                 self._send(200, _GARBAGE_BODY, "application/json")
             else:
@@ -955,19 +968,21 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def _send_json(self, status: int, payload: Any, headers: Mapping[str, str] = {}) -> None:
+    def _send_json(
+        self, status: int, payload: Any, headers: Mapping[str, str] | None = None
+    ) -> None:
         """Send a JSON reply."""
         body = json.dumps(payload, separators=(",", ":")).encode()
         self._send(status, body, "application/json; charset=utf-8", headers)
 
     def _send(
-        self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] = {}
+        self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None
     ) -> None:
         """Send a complete reply with its Content-Length so the connection stays usable."""
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
+        for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)

@@ -1,0 +1,1266 @@
+"""Headless .xlsx/.xlsm adapter: read with calamine, write by patching sheet XML in the zip.
+
+The user's workbook is never round-tripped through a spreadsheet library. Reading uses
+python-calamine. Writing copies every zip member byte-for-byte (raw compressed bytes,
+same order, same compression) except the parts that must change:
+
+- the worksheet XML of each sheet written to (cells patched in place with lxml; the
+  styles of overwritten cells are kept; text is always an inline string, never a
+  formula and never a shared string, so ``sharedStrings.xml`` stays identical);
+- ``calcChain.xml`` when a formula cell was overwritten (its entries are removed; the
+  part, its relationship and content type go when it becomes empty);
+- ``workbook.xml`` only to register a new sheet, or to set ``fullCalcOnLoad`` when the
+  workbook has formulas whose cached results may now be stale;
+- ``workbook.xml.rels`` and ``[Content_Types].xml`` only to register a new sheet;
+- ``styles.xml`` only when a date goes into a cell without a date format (one cell
+  format is appended: the cell's own format with a date number format).
+
+``save`` writes a temporary file beside the workbook and renames it over the original,
+so the file on disk is either the old workbook or the new one, never half of each.
+
+Example::
+
+    book = XlsxWorkbook("orders.xlsx")
+    rows = book.read_values("Orders")
+    book.write_cells("Orders", {(2, 8): 1001, (2, 9): "Pending"})
+    book.save()
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import copy
+import datetime as dt
+import math
+import os
+import posixpath
+import re
+import stat
+import struct
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+from urllib.parse import quote, unquote
+
+from lxml import etree
+
+from smmsheet.errors import WorkbookBusyError, WorkbookError
+
+from .base import CellValue
+
+__all__ = ["XlsxWorkbook", "excel_lock_file", "SUPPORTED_SUFFIXES"]
+
+#: File types this adapter opens; .xls, .xlsb and .csv are refused.
+SUPPORTED_SUFFIXES = (".xlsx", ".xlsm")
+#: Excel's limits: a cell holds at most 32,767 characters; the grid is 1,048,576 x 16,384.
+MAX_CELL_CHARS = 32767
+MAX_ROW = 1_048_576
+MAX_COL = 16_384
+
+_XML_NS = "http://www.w3.org/XML/1998/namespace"
+_XML_SPACE = f"{{{_XML_NS}}}space"
+_PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_CT_NS = "http://schemas.openxmlformats.org/package/2006/content-types"
+_TRANSITIONAL_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_WORKSHEET_CT = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
+_LOCK_PREFIX = "~$"
+_TEMP_PREFIX = ".~smmsheet-"
+
+# Characters XML 1.0 cannot carry (C0 controls except tab/LF/CR, lone surrogates, U+FFFE/F).
+_ILLEGAL_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Excel decodes "_xHHHH_" in cell text; a literal one is written with its "_" escaped.
+_EXCEL_ESCAPE = re.compile("(_x[0-9A-Fa-f]{4}_)")
+_PROLOG = re.compile(rb"^(\xef\xbb\xbf)?\s*<\?xml[^>]*\?>\s*")
+_CELL_REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]+)$")
+_FORMULA_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s>/]")
+# Built-in number formats that are dates or times (ECMA-376 18.8.30, CJK ids included).
+_BUILTIN_DATE_FORMATS = frozenset(
+    [*range(14, 23), *range(27, 37), *range(45, 48), *range(50, 59), *range(71, 82)]
+)
+_DATE_FORMAT_ID = 14  # m/d/yyyy, shown in the user's locale
+_DATETIME_FORMAT_ID = 22  # m/d/yyyy h:mm
+_EPOCH_1900 = dt.datetime(1899, 12, 30)
+_EPOCH_1904 = dt.datetime(1904, 1, 1)
+_LOTUS_LEAP_DAY = dt.datetime(1900, 3, 1)
+_NEW_SHEET_XML = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\r\n'
+    b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+    b'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+    b'<dimension ref="A1"/><sheetViews><sheetView workbookViewId="0"/></sheetViews>'
+    b'<sheetFormatPr defaultRowHeight="15"/><sheetData/>'
+    b'<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>'
+    b"</worksheet>"
+)
+_INVALID_SHEET_NAME = re.compile(r"[:\\/?*\[\]]")
+
+
+def excel_lock_file(path: str | os.PathLike[str]) -> Path | None:
+    """The ``~$`` owner file Excel keeps beside ``path`` while the workbook is open, if any.
+
+    Excel names it ``~$`` + the file name, or replaces the first two characters of long
+    names (``~$ders.xlsx`` for ``orders.xlsx``); both spellings are checked.
+
+    >>> excel_lock_file("orders.xlsx") is None  # doctest: +SKIP
+    True
+    """
+    target = Path(path)
+    name = target.name
+    candidates = [_LOCK_PREFIX + name]
+    if len(name) > 2:
+        candidates.append(_LOCK_PREFIX + name[2:])
+    for candidate in candidates:
+        lock = target.with_name(candidate)
+        if lock.exists():
+            return lock
+    return None
+
+
+class XlsxWorkbook:
+    """A saved .xlsx/.xlsm on disk: calamine reads, surgical zip-level writes.
+
+    Numbers are returned as calamine reads them: every number is a ``float`` (an order id
+    1001 reads as ``1001.0``); callers normalise. Dates and datetimes come back as
+    ``datetime``; durations and times as the float day fraction Excel stores; error
+    cells (``#N/A``) and empty cells as ``None``. Reads include writes buffered but not
+    yet saved, as a live workbook would.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = Path(path)
+        self._pending: dict[str, _SheetEdit] = {}
+        self._check_readable()
+        self._sheet_names = self._read_sheet_names()
+
+    @property
+    def path(self) -> Path:
+        """The workbook file this adapter reads and writes."""
+        return self._path
+
+    def __repr__(self) -> str:
+        return f"XlsxWorkbook({str(self._path)!r})"
+
+    def __enter__(self) -> XlsxWorkbook:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- reading ---------------------------------------------------------------------
+
+    def sheet_names(self) -> list[str]:
+        """Names of the worksheets (chart sheets excluded), then sheets about to be added."""
+        new = [name for name, edit in self._pending.items() if edit.is_new]
+        return [*self._sheet_names, *new]
+
+    def read_values(self, sheet: str) -> list[list[CellValue]]:
+        """All values of ``sheet`` as rows starting at A1, with buffered writes applied."""
+        name = self._resolve(sheet)
+        edit = self._pending.get(name)
+        grid: list[list[CellValue]]
+        if edit is not None and edit.replacement is not None:
+            grid = [list(row) for row in edit.replacement]
+        else:
+            grid = self._read_grid(name)
+        if edit is not None:
+            for (row, col), value in edit.cells.items():
+                while len(grid) < row:
+                    grid.append([])
+                line = grid[row - 1]
+                if len(line) < col:
+                    line.extend([None] * (col - len(line)))
+                line[col - 1] = value
+        return grid
+
+    def _read_grid(self, name: str) -> list[list[CellValue]]:
+        from python_calamine import CalamineError, CalamineWorkbook
+
+        self._check_readable()
+        try:
+            with CalamineWorkbook.from_path(str(self._path)) as book:
+                sheet = book.get_sheet_by_name(name)
+                start = sheet.start
+                raw = sheet.to_python(skip_empty_area=True)
+        except (CalamineError, OSError, ValueError) as exc:
+            raise WorkbookError(f"cannot read sheet {name!r} of {self._path.name}: {exc}") from exc
+        if start is None or not raw:
+            return []
+        top, left = start
+        pad: list[CellValue] = [None] * left
+        grid: list[list[CellValue]] = [[] for _ in range(top)]
+        for row in raw:
+            grid.append([*pad, *(_from_calamine(value) for value in row)])
+        return grid
+
+    def _read_sheet_names(self) -> list[str]:
+        from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum
+
+        try:
+            with CalamineWorkbook.from_path(str(self._path)) as book:
+                return [
+                    meta.name
+                    for meta in book.sheets_metadata
+                    if meta.typ == SheetTypeEnum.WorkSheet
+                ]
+        except (CalamineError, OSError, ValueError) as exc:
+            raise WorkbookError(f"{self._path.name} is not a readable workbook: {exc}") from exc
+
+    # -- buffering -------------------------------------------------------------------
+
+    def write_cells(self, sheet: str, cells: Mapping[tuple[int, int], CellValue]) -> None:
+        """Buffer ``{(row, col): value}`` writes into ``sheet``; ``None`` clears a cell."""
+        name = self._resolve(sheet)
+        checked = {_check_coordinate(key): _check_value(value) for key, value in cells.items()}
+        self._pending.setdefault(name, _SheetEdit()).cells.update(checked)
+
+    def replace_sheet(self, sheet: str, rows: Sequence[Sequence[CellValue]]) -> None:
+        """Buffer replacing every value of ``sheet`` (created at the end if missing).
+
+        Cell formats, column widths, views and the like of an existing sheet are kept;
+        only values change.
+        """
+        try:
+            name = self._resolve(sheet)
+        except WorkbookError:
+            name = _check_sheet_name(sheet)
+        is_new = name.casefold() not in {existing.casefold() for existing in self._sheet_names}
+        if len(rows) > MAX_ROW or any(len(row) > MAX_COL for row in rows):
+            raise ValueError(f"{len(rows)} rows do not fit in a worksheet")
+        replacement = [[_check_value(value) for value in row] for row in rows]
+        self._pending[name] = _SheetEdit(replacement=replacement, is_new=is_new)
+
+    def _resolve(self, sheet: str) -> str:
+        """The sheet's name as the workbook spells it (Excel names are case-insensitive)."""
+        wanted = sheet.casefold()
+        for name in self.sheet_names():
+            if name.casefold() == wanted:
+                return name
+        raise WorkbookError(f"{self._path.name} has no worksheet named {sheet!r}")
+
+    # -- committing ------------------------------------------------------------------
+
+    def save(self) -> None:
+        """Write all buffered changes in one atomic replace; nothing changes on any error."""
+        if not self._pending:
+            return
+        self._check_readable()
+        self._check_writable()
+        directory = self._path.parent
+        mode = stat.S_IMODE(self._path.stat().st_mode)
+        fd, temp_name = tempfile.mkstemp(
+            prefix=f"{_TEMP_PREFIX}{self._path.name}.", suffix=".tmp", dir=directory
+        )
+        temp = Path(temp_name)
+        try:
+            with open(fd, "wb") as out, open(self._path, "rb") as source:
+                _rewrite_package(source, out, self._pending, self._path.name)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(temp, mode)
+            self._check_not_busy()
+            os.replace(temp, self._path)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            if isinstance(exc, OSError):
+                raise WorkbookError(
+                    f"cannot write {self._path.name}: {exc.strerror or exc}; it is unchanged"
+                ) from exc
+            if isinstance(exc, zipfile.BadZipFile | etree.XMLSyntaxError):
+                raise WorkbookError(
+                    f"{self._path.name} is damaged and was not changed: {exc}"
+                ) from exc
+            raise
+        _fsync_directory(directory)
+        self._sheet_names = self._read_sheet_names()
+        self._pending.clear()
+
+    def close(self) -> None:
+        """Drop buffered changes that were not saved; nothing stays open between calls."""
+        self._pending.clear()
+
+    # -- checks ----------------------------------------------------------------------
+
+    def _check_readable(self) -> None:
+        """Refuse missing, foreign or busy files before anything else looks at them."""
+        path = self._path
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            raise WorkbookError(
+                f"{path.name} is not an .xlsx or .xlsm workbook; save it as .xlsx in Excel first"
+            )
+        if not path.is_file():
+            raise WorkbookError(f"{path} does not exist or is not a file")
+        self._check_not_busy()
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = {name.lower() for name in archive.namelist()}
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise WorkbookError(f"{path.name} is not a valid Excel workbook ({exc})") from exc
+        if "[content_types].xml" not in names or "_rels/.rels" not in names:
+            raise WorkbookError(f"{path.name} is a zip file but not an Excel workbook")
+
+    def _check_not_busy(self) -> None:
+        lock = excel_lock_file(self._path)
+        if lock is not None:
+            raise WorkbookBusyError(
+                f"{self._path.name} is open in Excel (lock file {lock.name}); "
+                "close it and run again"
+            )
+
+    def _check_writable(self) -> None:
+        for target, what in ((self._path, "file"), (self._path.parent, "folder")):
+            if _is_read_only(target):
+                raise WorkbookError(
+                    f"cannot write {self._path.name}: the {what} {target} is read-only"
+                )
+
+
+@dataclass
+class _SheetEdit:
+    """Buffered changes to one sheet: an optional full replacement, then single cells."""
+
+    cells: dict[tuple[int, int], CellValue] = field(default_factory=dict)
+    replacement: list[list[CellValue]] | None = None
+    is_new: bool = False
+
+    def writes(self) -> dict[tuple[int, int], CellValue]:
+        """Every cell to set, the replacement first and single cells over it."""
+        out: dict[tuple[int, int], CellValue] = {}
+        for r, row in enumerate(self.replacement or (), start=1):
+            for c, value in enumerate(row, start=1):
+                if value is not None:
+                    out[(r, c)] = value
+        out.update(self.cells)
+        return out
+
+
+def _is_read_only(path: Path) -> bool:
+    """True when nobody may write ``path`` (mode bits, which also hold for root) or we may not."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    no_write_bits = not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    return no_write_bits or not os.access(path, os.W_OK)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename durable where the platform allows syncing a directory."""
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _from_calamine(value: object) -> CellValue:
+    """A calamine value as a CellValue: "" is an empty cell, durations are day fractions."""
+    if value == "":
+        return None
+    if isinstance(value, dt.timedelta):
+        return value / dt.timedelta(days=1)
+    if isinstance(value, dt.time):
+        return (value.hour * 3600 + value.minute * 60 + value.second) / 86400 + (
+            value.microsecond / 86_400_000_000
+        )
+    return value  # type: ignore[return-value]
+
+
+def _check_coordinate(key: tuple[int, int]) -> tuple[int, int]:
+    row, col = key
+    if not (isinstance(row, int) and isinstance(col, int)):
+        raise TypeError(f"cell coordinates must be (row, col) integers, got {key!r}")
+    if not (1 <= row <= MAX_ROW and 1 <= col <= MAX_COL):
+        raise ValueError(f"cell ({row}, {col}) is outside a worksheet")
+    return row, col
+
+
+def _check_value(value: CellValue) -> CellValue:
+    """Refuse what a cell cannot hold before anything is buffered; clean untrusted text."""
+    if value is None or isinstance(value, bool | dt.date):
+        return value
+    if isinstance(value, str):
+        return _clean_text(value)
+    if isinstance(value, int | float | Decimal):
+        if isinstance(value, int) or math.isfinite(value):
+            return value
+        raise WorkbookError(f"cannot write {value!r} to a cell: not a finite number")
+    raise TypeError(f"cannot write a {type(value).__name__} to a cell")
+
+
+def _clean_text(text: str) -> str:
+    """Text a cell can hold: characters XML cannot carry removed, cut at Excel's limit."""
+    return _ILLEGAL_XML.sub("", text)[:MAX_CELL_CHARS]
+
+
+def _check_sheet_name(name: str) -> str:
+    if not name or len(name) > 31 or _INVALID_SHEET_NAME.search(name) or name[0] == "'":
+        raise WorkbookError(f"{name!r} is not a valid sheet name")
+    return name
+
+
+# -- cell references ---------------------------------------------------------------------
+
+_LETTERS_TO_COL: dict[str, int] = {}
+_COL_TO_LETTERS: dict[int, str] = {}
+
+
+def _col_letters(col: int) -> str:
+    letters = _COL_TO_LETTERS.get(col)
+    if letters is None:
+        n, out = col, ""
+        while n:
+            n, rem = divmod(n - 1, 26)
+            out = chr(65 + rem) + out
+        letters = _COL_TO_LETTERS[col] = out
+    return letters
+
+
+def _col_number(letters: str) -> int:
+    col = _LETTERS_TO_COL.get(letters)
+    if col is None:
+        col = 0
+        for char in letters.upper():
+            col = col * 26 + ord(char) - 64
+        _LETTERS_TO_COL[letters] = col
+    return col
+
+
+def _parse_ref(ref: str) -> tuple[int, int]:
+    """``"AB12"`` -> ``(12, 28)``."""
+    match = _CELL_REF.match(ref)
+    if match is None:
+        raise WorkbookError(f"bad cell reference {ref!r} in the workbook")
+    return int(match.group(2)), _col_number(match.group(1))
+
+
+def _parse_range(ref: str) -> tuple[int, int, int, int]:
+    """``"B2:D9"`` -> ``(2, 2, 9, 4)`` as (top, left, bottom, right)."""
+    first, _, last = ref.partition(":")
+    top, left = _parse_ref(first)
+    bottom, right = _parse_ref(last) if last else (top, left)
+    return top, left, bottom, right
+
+
+def _range_ref(top: int, left: int, bottom: int, right: int) -> str:
+    first = f"{_col_letters(left)}{top}"
+    if (top, left) == (bottom, right):
+        return first
+    return f"{first}:{_col_letters(right)}{bottom}"
+
+
+# -- values ------------------------------------------------------------------------------
+
+
+def _excel_serial(value: dt.date, date1904: bool) -> float:
+    """The day number Excel stores for ``value`` (wall-clock time; tzinfo is dropped)."""
+    if isinstance(value, dt.datetime):
+        moment = value.replace(tzinfo=None)
+    else:
+        moment = dt.datetime(value.year, value.month, value.day)
+    if date1904:
+        epoch = _EPOCH_1904
+    elif moment < _LOTUS_LEAP_DAY:
+        # Excel counts a 29 Feb 1900 that never was; days before it are one lower.
+        epoch = _EPOCH_1900 + dt.timedelta(days=1)
+    else:
+        epoch = _EPOCH_1900
+    serial = (moment - epoch) / dt.timedelta(days=1)
+    if serial < (0 if date1904 else 1):
+        raise WorkbookError(f"cannot write {value!r}: Excel has no dates that early")
+    return serial
+
+
+def _number_text(value: int | float | Decimal) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return repr(float(value))
+
+
+# -- the package ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Rel:
+    rel_id: str
+    rel_type: str
+    target: str  # resolved part name, no leading "/"
+    element: Any
+
+
+@dataclass
+class _SheetInfo:
+    name: str
+    sheet_id: str
+    part: str
+
+
+class _Package:
+    """The parts of an open zip that locate sheets, styles and the calc chain."""
+
+    def __init__(self, archive: zipfile.ZipFile, label: str) -> None:
+        self.archive = archive
+        self.label = label
+        self.by_lower = {info.filename.lower(): info.filename for info in archive.infolist()}
+        root_rels = self.rels("")
+        office = [rel for rel in root_rels.values() if rel.rel_type.endswith("/officeDocument")]
+        if not office:
+            raise WorkbookError(f"{label} has no workbook part")
+        self.workbook_part = office[0].target
+        self.workbook_xml = self.read(self.workbook_part)
+        self.workbook_tree = _parse(self.workbook_xml)
+        self.workbook_rels_part = _rels_part(self.workbook_part)
+        self.workbook_rels_xml = self.read(self.workbook_rels_part)
+        self.workbook_rels_tree = _parse(self.workbook_rels_xml)
+        self.workbook_rels = _read_rels(self.workbook_rels_tree, self.workbook_part)
+        root = self.workbook_tree.getroot()
+        self.main_ns = etree.QName(root).namespace or ""
+        self.sheets: dict[str, _SheetInfo] = {}
+        self.sheet_elements = root.find(self.q("sheets"))
+        if self.sheet_elements is None:
+            raise WorkbookError(f"{label} has no sheets")
+        self.rel_ns = _TRANSITIONAL_REL_NS
+        for element in self.sheet_elements.iterchildren(self.q("sheet")):
+            rel_id = None
+            for key, value in element.attrib.items():
+                qname = etree.QName(key)
+                if qname.localname == "id" and (qname.namespace or "").endswith("relationships"):
+                    rel_id, self.rel_ns = value, qname.namespace or self.rel_ns
+            rel = self.workbook_rels.get(rel_id or "")
+            if rel is not None and rel.rel_type.endswith("/worksheet"):
+                name = element.get("name", "")
+                self.sheets[name.casefold()] = _SheetInfo(
+                    name, element.get("sheetId", "0"), rel.target
+                )
+        pr = root.find(self.q("workbookPr"))
+        self.date1904 = pr is not None and pr.get("date1904", "0").lower() in ("1", "true")
+        self.rels_changed = False
+        self._types_tree: Any = None
+
+    @property
+    def content_types(self) -> Any:
+        """[Content_Types].xml, parsed on first use because few saves change it."""
+        if self._types_tree is None:
+            self._types_tree = _parse(self.read("[Content_Types].xml"))
+        return self._types_tree
+
+    @property
+    def content_types_changed(self) -> bool:
+        return self._types_tree is not None
+
+    def q(self, tag: str) -> str:
+        return f"{{{self.main_ns}}}{tag}" if self.main_ns else tag
+
+    def read(self, part: str) -> bytes:
+        name = self.by_lower.get(part.lower())
+        if name is None:
+            raise WorkbookError(f"{self.label} is missing its part {part}")
+        return self.archive.read(name)
+
+    def has(self, part: str) -> bool:
+        return part.lower() in self.by_lower
+
+    def rels(self, part: str) -> dict[str, _Rel]:
+        rels_part = _rels_part(part)
+        if not self.has(rels_part):
+            return {}
+        return _read_rels(_parse(self.read(rels_part)), part)
+
+    def rel_of_type(self, suffix: str) -> _Rel | None:
+        for rel in self.workbook_rels.values():
+            if rel.rel_type.endswith(suffix):
+                return rel
+        return None
+
+    def has_formulas(self, patched: Iterable[str]) -> bool:
+        """Whether any sheet not being patched holds a formula (streamed, stops at the first)."""
+        skip = {part.lower() for part in patched}
+        for info in self.sheets.values():
+            if info.part.lower() in skip or not self.has(info.part):
+                continue
+            with self.archive.open(self.by_lower[info.part.lower()]) as stream:
+                tail = b""
+                while chunk := stream.read(1 << 20):
+                    if _FORMULA_TAG.search(tail + chunk):
+                        return True
+                    tail = chunk[-32:]
+        return False
+
+
+def _rels_part(part: str) -> str:
+    directory, base = posixpath.split(part)
+    return posixpath.join(directory, "_rels", f"{base}.rels")
+
+
+def _read_rels(tree: Any, source_part: str) -> dict[str, _Rel]:
+    base = posixpath.dirname(source_part)
+    out: dict[str, _Rel] = {}
+    for element in tree.getroot():
+        if etree.QName(element).localname != "Relationship":
+            continue
+        if element.get("TargetMode") == "External":
+            continue
+        target = unquote(element.get("Target", ""))
+        if target.startswith("/"):
+            resolved = posixpath.normpath(target).lstrip("/")
+        else:
+            resolved = posixpath.normpath(posixpath.join("/", base, target)).lstrip("/")
+        rel_id = element.get("Id", "")
+        out[rel_id] = _Rel(rel_id, element.get("Type", ""), resolved, element)
+    return out
+
+
+def _parse(data: bytes) -> Any:
+    parser = etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True)
+    return etree.ElementTree(etree.fromstring(data, parser))
+
+
+def _serialize(tree: Any, original: bytes) -> bytes:
+    """``tree`` as bytes, keeping the original XML declaration byte-for-byte when UTF-8."""
+    encoding = (tree.docinfo.encoding or "UTF-8").upper()
+    prolog = _PROLOG.match(original)
+    if prolog is not None and encoding in ("UTF-8", "UTF8"):
+        return prolog.group(0) + etree.tostring(tree, encoding="UTF-8", xml_declaration=False)
+    return etree.tostring(
+        tree, encoding="UTF-8", xml_declaration=True, standalone=tree.docinfo.standalone
+    )
+
+
+# -- rewriting ---------------------------------------------------------------------------
+
+
+def _rewrite_package(
+    source: IO[bytes], out: IO[bytes], pending: Mapping[str, _SheetEdit], label: str
+) -> None:
+    """Write the workbook read from ``source`` to ``out`` with ``pending`` applied."""
+    with zipfile.ZipFile(source) as archive:
+        package = _Package(archive, label)
+        replaced: dict[str, bytes | None] = {}  # part -> new bytes, None = removed
+        added: list[tuple[str, bytes]] = []
+        styles = _DateStyles(package)
+        removed_formulas: set[tuple[str, str]] = set()
+        any_formula = False
+        workbook_changed = False
+        for name, edit in pending.items():
+            info = package.sheets.get(name.casefold())
+            if info is None:
+                info = _register_sheet(package, name)
+                original = _NEW_SHEET_XML
+                added.append((info.part, b""))
+                workbook_changed = True
+            else:
+                original = package.read(info.part)
+            patcher = _SheetPatcher(original, package.date1904, styles, label, name)
+            if edit.replacement is not None and not edit.is_new:
+                patcher.clear_all()
+            patcher.apply(edit.writes())
+            new_xml = patcher.result()
+            any_formula = any_formula or patcher.has_formulas
+            removed_formulas.update((info.sheet_id, ref) for ref in patcher.removed_formulas)
+            if edit.is_new:
+                added[-1] = (info.part, new_xml)
+            else:
+                replaced[package.by_lower[info.part.lower()]] = new_xml
+        if removed_formulas:
+            _prune_calc_chain(package, removed_formulas, replaced)
+        if styles.changed:
+            replaced[package.by_lower[styles.part.lower()]] = styles.result()
+        patched_parts = [package.sheets[name.casefold()].part for name in pending]
+        if _needs_recalc_flag(package, any_formula, patched_parts):
+            workbook_changed = True
+        if workbook_changed:
+            replaced[package.by_lower[package.workbook_part.lower()]] = _serialize(
+                package.workbook_tree, package.workbook_xml
+            )
+        if package.rels_changed:
+            replaced[package.by_lower[package.workbook_rels_part.lower()]] = _serialize(
+                package.workbook_rels_tree, package.workbook_rels_xml
+            )
+        if package.content_types_changed:
+            replaced[package.by_lower["[content_types].xml"]] = _serialize(
+                package.content_types, package.read("[Content_Types].xml")
+            )
+        _write_zip(archive, source, out, replaced, added)
+
+
+def _needs_recalc_flag(package: _Package, any_formula: bool, patched: list[str]) -> bool:
+    """Ask Excel to recalculate on open when formulas may show results from before our writes."""
+    calc_pr = package.workbook_tree.getroot().find(package.q("calcPr"))
+    if calc_pr is not None and calc_pr.get("fullCalcOnLoad", "0").lower() in ("1", "true"):
+        return False
+    has_formulas = (
+        any_formula
+        or package.rel_of_type("/calcChain") is not None
+        or package.has_formulas(patched)
+    )
+    if not has_formulas:
+        return False
+    if calc_pr is None:
+        calc_pr = etree.Element(package.q("calcPr"))
+        _insert_in_order(package.workbook_tree.getroot(), calc_pr, _WORKBOOK_ORDER)
+    calc_pr.set("fullCalcOnLoad", "1")
+    return True
+
+
+_WORKBOOK_ORDER = (
+    "fileVersion fileSharing workbookPr workbookProtection bookViews sheets functionGroups "
+    "externalReferences definedNames calcPr oleSize customWorkbookViews pivotCaches "
+    "smartTagPr smartTagTypes webPublishing fileRecoveryPr webPublishObjects extLst"
+).split()
+_WORKSHEET_ORDER = (
+    "sheetPr dimension sheetViews sheetFormatPr cols sheetData sheetCalcPr sheetProtection "
+    "protectedRanges scenarios autoFilter sortState dataConsolidate customSheetViews "
+    "mergeCells phoneticPr conditionalFormatting dataValidations hyperlinks printOptions "
+    "pageMargins pageSetup headerFooter rowBreaks colBreaks customProperties cellWatches "
+    "ignoredErrors smartTags drawing legacyDrawing legacyDrawingHF drawingHF picture "
+    "oleObjects controls webPublishItems tableParts extLst"
+).split()
+
+
+def _insert_in_order(parent: Any, child: Any, order: Sequence[str]) -> None:
+    """Insert ``child`` where the schema's element order puts it among ``parent``'s children."""
+    rank = order.index(etree.QName(child).localname)
+    for index, existing in enumerate(parent):
+        name = etree.QName(existing).localname if isinstance(existing.tag, str) else ""
+        if name in order and order.index(name) > rank:
+            parent.insert(index, child)
+            return
+    parent.append(child)
+
+
+def _register_sheet(package: _Package, name: str) -> _SheetInfo:
+    """Add a worksheet part for ``name`` to workbook.xml, its rels and the content types."""
+    taken = set(package.by_lower)
+    base = posixpath.dirname(package.workbook_part)
+    number = 1
+    while posixpath.join(base, f"worksheets/sheet{number}.xml").lower() in taken:
+        number += 1
+    part = posixpath.join(base, f"worksheets/sheet{number}.xml")
+
+    rels_root = package.workbook_rels_tree.getroot()
+    ids = {element.get("Id", "") for element in rels_root}
+    next_id = 1 + max((int(i[3:]) for i in ids if i[:3] == "rId" and i[3:].isdigit()), default=0)
+    rel_id = f"rId{next_id}"
+    sheet_type = next(
+        (
+            rel.rel_type
+            for rel in package.workbook_rels.values()
+            if rel.rel_type.endswith("/worksheet")
+        ),
+        f"{_TRANSITIONAL_REL_NS}/worksheet",
+    )
+    rel_ns = etree.QName(rels_root).namespace or _PKG_REL_NS
+    rel = etree.SubElement(rels_root, f"{{{rel_ns}}}Relationship")
+    rel.set("Id", rel_id)
+    rel.set("Type", sheet_type)
+    rel.set("Target", quote(posixpath.relpath(part, base or ".")))
+    package.rels_changed = True
+
+    sheet_ids = [int(s.get("sheetId", "0")) for s in package.sheet_elements]
+    sheet_id = str(max(sheet_ids, default=0) + 1)
+    element = etree.SubElement(package.sheet_elements, package.q("sheet"))
+    element.set("name", name)
+    element.set("sheetId", sheet_id)
+    element.set(f"{{{package.rel_ns}}}id", rel_id)
+
+    types_root = package.content_types.getroot()
+    types_ns = etree.QName(types_root).namespace or _CT_NS
+    override = etree.SubElement(types_root, f"{{{types_ns}}}Override")
+    override.set("PartName", "/" + part)
+    override.set("ContentType", _WORKSHEET_CT)
+
+    info = _SheetInfo(name, sheet_id, part)
+    package.sheets[name.casefold()] = info
+    package.by_lower[part.lower()] = part
+    return info
+
+
+class _DateStyles:
+    """Finds or adds a cell format that shows dates, starting from a cell's own format."""
+
+    def __init__(self, package: _Package) -> None:
+        self.package = package
+        rel = package.rel_of_type("/styles")
+        self.part = rel.target if rel is not None and package.has(rel.target) else ""
+        self.changed = False
+        self._tree: Any = None
+        self._original = b""
+        self._cache: dict[tuple[int, bool], int | None] = {}
+
+    def style_for(self, style: int, with_time: bool) -> int | None:
+        """The cell format to use for a date in a cell formatted ``style`` (None: keep it)."""
+        key = (style, with_time)
+        if key not in self._cache:
+            self._cache[key] = self._date_style(style, with_time)
+        return self._cache[key]
+
+    def _date_style(self, style: int, with_time: bool) -> int | None:
+        if not self.part:
+            return None  # no styles part: the date stays a bare serial number
+        if self._tree is None:
+            self._original = self.package.read(self.part)
+            self._tree = _parse(self._original)
+        root = self._tree.getroot()
+        q = _namespaced(root)
+        cell_xfs = root.find(q("cellXfs"))
+        if cell_xfs is None:
+            return None
+        xfs = list(cell_xfs.iterchildren(q("xf")))
+        if style >= len(xfs):
+            return None
+        xf = xfs[style]
+        if self._is_date_format(int(xf.get("numFmtId", "0")), root):
+            return style
+        clone = copy.deepcopy(xf)
+        clone.set("numFmtId", str(_DATETIME_FORMAT_ID if with_time else _DATE_FORMAT_ID))
+        clone.set("applyNumberFormat", "1")
+        xfs[-1].addnext(clone)
+        cell_xfs.set("count", str(len(xfs) + 1))
+        self.changed = True
+        return len(xfs)
+
+    @staticmethod
+    def _is_date_format(num_fmt_id: int, root: Any) -> bool:
+        if num_fmt_id in _BUILTIN_DATE_FORMATS:
+            return True
+        q = _namespaced(root)
+        for num_fmt in root.iterfind(f"{q('numFmts')}/{q('numFmt')}"):
+            if num_fmt.get("numFmtId") == str(num_fmt_id):
+                return _is_date_code(num_fmt.get("formatCode", ""))
+        return False
+
+    def result(self) -> bytes:
+        return _serialize(self._tree, self._original)
+
+
+def _is_date_code(code: str) -> bool:
+    """Whether a custom number format shows a date or time (quoted text and colours ignored)."""
+    code = re.sub(r'"[^"]*"|\\.|_.|\*.', "", code)
+    code = re.sub(r"\[(?![hms]+\])[^\]]*\]", "", code, flags=re.IGNORECASE)
+    return re.search(r"[ymdhs]", code, flags=re.IGNORECASE) is not None
+
+
+def _namespaced(element: Any) -> Callable[[str], str]:
+    namespace = etree.QName(element).namespace
+    return (lambda tag: f"{{{namespace}}}{tag}") if namespace else (lambda tag: tag)
+
+
+class _SheetPatcher:
+    """One worksheet's XML with cells set in place; everything else in it is left alone."""
+
+    def __init__(
+        self, xml: bytes, date1904: bool, styles: _DateStyles, label: str, sheet: str
+    ) -> None:
+        self.original = xml
+        self.date1904 = date1904
+        self.styles = styles
+        self.where = f"{label}, sheet {sheet!r}"
+        self.tree = _parse(xml)
+        self.root = self.tree.getroot()
+        q = _namespaced(self.root)
+        self.q = q
+        self.ROW, self.C, self.V, self.F = q("row"), q("c"), q("v"), q("f")
+        self.IS, self.T, self.EXT = q("is"), q("t"), q("extLst")
+        sheet_data = self.root.find(q("sheetData"))
+        if sheet_data is None:
+            sheet_data = etree.Element(q("sheetData"))
+            _insert_in_order(self.root, sheet_data, _WORKSHEET_ORDER)
+        self.sheet_data = sheet_data
+        self.removed_formulas: list[str] = []
+        self.has_formulas = False
+        self._extent: list[int] = []  # top, left, bottom, right of written values
+        self._rows: dict[int, Any] = {}
+        self._original_rows: list[int] = []
+        self._original_row_elements: list[Any] = []
+        self._index_rows()
+        self._shared: dict[str, list[Any]] = {}
+        self._array_cells: dict[tuple[int, int], str] = {}
+        self._orphans: dict[str, tuple[str, str]] = {}  # si -> (formula, old master ref)
+        self._scan_formulas()
+
+    def _index_rows(self) -> None:
+        previous = 0
+        for row in self.sheet_data.iterchildren(self.ROW):
+            ref = row.get("r")
+            if ref is None:
+                number = previous + 1
+                row.set("r", str(number))  # explicit, so rows we insert cannot shift it
+            else:
+                number = int(ref)
+            if number <= previous:
+                raise WorkbookError(f"{self.where}: rows are out of order; not changed")
+            previous = number
+            self._rows[number] = row
+            self._original_rows.append(number)
+            self._original_row_elements.append(row)
+
+    def _scan_formulas(self) -> None:
+        for formula in self.sheet_data.iter(self.F):
+            self.has_formulas = True
+            kind = formula.get("t")
+            if kind == "shared":
+                self._shared.setdefault(formula.get("si", ""), []).append(formula.getparent())
+            elif kind in ("array", "dataTable") and formula.get("ref"):
+                top, left, bottom, right = _parse_range(formula.get("ref"))
+                ref = formula.get("ref")
+                for r in range(top, bottom + 1):
+                    for c in range(left, right + 1):
+                        self._array_cells[(r, c)] = ref
+
+    def clear_all(self) -> None:
+        """Remove every value and formula; cells that carry a format stay, empty."""
+        for row in self._rows.values():
+            doomed = []
+            for cell in row.iterchildren(self.C):
+                self._strip(cell, cell.get("r", ""))
+                if cell.get("s") is None:
+                    doomed.append(cell)
+            for cell in doomed:
+                row.remove(cell)
+        self._array_cells.clear()
+        self._orphans.clear()
+
+    def apply(self, writes: Mapping[tuple[int, int], CellValue]) -> None:
+        """Set every ``(row, col) -> value``; rows and cells are created in sheet order."""
+        for key in writes:
+            if key in self._array_cells:
+                ref = _col_letters(key[1]) + str(key[0])
+                raise WorkbookError(
+                    f"{self.where}: {ref} is part of the array formula {self._array_cells[key]}; "
+                    "smmsheet does not overwrite it, nothing was changed"
+                )
+        by_row: dict[int, list[tuple[int, CellValue]]] = {}
+        for (r, c), value in writes.items():
+            by_row.setdefault(r, []).append((c, value))
+        for number in sorted(by_row):
+            cells = sorted(by_row[number], key=lambda item: item[0])
+            row = self._rows.get(number)
+            if row is None:
+                if all(value is None for _, value in cells):
+                    continue
+                row = self._new_row(number)
+            self._patch_row(row, number, cells)
+        self._rehome_shared_formulas()
+
+    def _new_row(self, number: int) -> Any:
+        row = self.sheet_data.makeelement(self.ROW, {"r": str(number)})
+        index = bisect.bisect_right(self._original_rows, number)
+        if index < len(self._original_rows):
+            self._original_row_elements[index].addprevious(row)
+        else:
+            self.sheet_data.append(row)
+        self._rows[number] = row
+        return row
+
+    def _patch_row(self, row: Any, number: int, cells: list[tuple[int, CellValue]]) -> None:
+        cols, elements = self._row_cells(row)
+        by_col = dict(zip(cols, elements, strict=True))
+        doomed = []
+        suffix = str(number)
+        for col, value in cells:
+            ref = _col_letters(col) + suffix
+            cell = by_col.get(col)
+            if value is None:
+                if cell is not None:
+                    self._strip(cell, ref)
+                    if cell.get("s") is None:
+                        doomed.append(cell)
+                continue
+            if cell is None:
+                cell = row.makeelement(self.C, {"r": ref})
+                index = bisect.bisect_right(cols, col)
+                if index < len(elements):
+                    elements[index].addprevious(cell)
+                elif len(row) and row[-1].tag == self.EXT:
+                    row[-1].addprevious(cell)
+                else:
+                    row.append(cell)
+                by_col[col] = cell
+            else:
+                self._strip(cell, ref)
+            self._set(cell, value)
+            self._grow_extent(number, col)
+        for cell in doomed:
+            row.remove(cell)
+        spans = row.get("spans")
+        if spans is not None and cells:
+            bounds = [int(n) for n in re.findall(r"\d+", spans)]
+            low = min([*bounds, cells[0][0]])
+            high = max([*bounds, cells[-1][0]])
+            if spans != f"{low}:{high}":
+                row.set("spans", f"{low}:{high}")
+
+    def _row_cells(self, row: Any) -> tuple[list[int], list[Any]]:
+        """The row's cells as sorted columns and elements; missing ``r`` made explicit."""
+        cols: list[int] = []
+        elements: list[Any] = []
+        previous = 0
+        suffix = row.get("r")
+        for cell in row.iterchildren(self.C):
+            ref = cell.get("r")
+            if ref is None:
+                col = previous + 1
+                cell.set("r", _col_letters(col) + suffix)
+            else:
+                col = _col_number(ref.rstrip("0123456789"))
+            if col <= previous:
+                raise WorkbookError(f"{self.where}: cells of row {suffix} are out of order")
+            previous = col
+            cols.append(col)
+            elements.append(cell)
+        return cols, elements
+
+    def _strip(self, cell: Any, ref: str) -> None:
+        """Remove the cell's value and formula (noting what the calc chain must forget)."""
+        for child in list(cell):
+            if child.tag == self.F:
+                self.removed_formulas.append(ref)
+                if child.get("t") == "shared" and child.get("ref") is not None:
+                    self._orphans[child.get("si", "")] = (child.text or "", ref)
+            if child.tag != self.EXT:
+                cell.remove(child)
+        for attribute in ("t", "cm", "vm"):
+            cell.attrib.pop(attribute, None)
+
+    def _set(self, cell: Any, value: CellValue) -> None:
+        if isinstance(value, str):
+            cell.set("t", "inlineStr")
+            inline = self._child(cell, self.IS)
+            text = etree.SubElement(inline, self.T)
+            text.text = _EXCEL_ESCAPE.sub(r"_x005F\1", value)
+            text.set(_XML_SPACE, "preserve")
+        elif isinstance(value, bool):
+            cell.set("t", "b")
+            self._child(cell, self.V).text = "1" if value else "0"
+        elif isinstance(value, dt.date):
+            self._child(cell, self.V).text = repr(_excel_serial(value, self.date1904))
+            style = int(cell.get("s", "0"))
+            date_style = self.styles.style_for(style, isinstance(value, dt.datetime))
+            if date_style is not None and date_style != style:
+                cell.set("s", str(date_style))
+        elif value is not None:
+            self._child(cell, self.V).text = _number_text(value)
+
+    def _child(self, cell: Any, tag: str) -> Any:
+        child = cell.makeelement(tag, {})
+        if len(cell):
+            cell[0].addprevious(child)  # only an extLst can be left; values come first
+        else:
+            cell.append(child)
+        return child
+
+    def _grow_extent(self, row: int, col: int) -> None:
+        extent = self._extent
+        if not extent:
+            extent.extend((row, col, row, col))
+            return
+        extent[0] = min(extent[0], row)
+        extent[1] = min(extent[1], col)
+        extent[2] = max(extent[2], row)
+        extent[3] = max(extent[3], col)
+
+    def _rehome_shared_formulas(self) -> None:
+        """Keep shared formulas whose master cell was overwritten working for their other cells.
+
+        The first remaining cell becomes the master when it is the top-left of what remains;
+        otherwise every remaining cell gets its own copy of the formula.
+        """
+        for si, (formula, master_ref) in self._orphans.items():
+            members = []
+            for cell in self._shared.get(si, []):
+                f = cell.find(self.F)
+                if f is not None and f.get("t") == "shared" and f.get("si") == si:
+                    members.append((cell, f, _parse_ref(cell.get("r", ""))))
+            if not members:
+                continue
+            top = min(pos[0] for _, _, pos in members)
+            left = min(pos[1] for _, _, pos in members)
+            bottom = max(pos[0] for _, _, pos in members)
+            right = max(pos[1] for _, _, pos in members)
+            first_cell, first_f, first_pos = members[0]
+            if first_pos == (top, left):
+                first_f.text = _translate(formula, master_ref, first_cell.get("r"))
+                first_f.set("ref", _range_ref(top, left, bottom, right))
+                continue
+            for cell, f, _ in members:
+                f.text = _translate(formula, master_ref, cell.get("r"))
+                for attribute in ("t", "si", "ref"):
+                    f.attrib.pop(attribute, None)
+        self._orphans.clear()
+
+    def result(self) -> bytes:
+        """The patched worksheet XML, its dimension grown to cover the written cells."""
+        if self._extent:
+            dimension = self.root.find(self.q("dimension"))
+            if dimension is None:
+                dimension = etree.Element(self.q("dimension"))
+                _insert_in_order(self.root, dimension, _WORKSHEET_ORDER)
+            extent = list(self._extent)
+            with contextlib.suppress(WorkbookError):
+                top, left, bottom, right = _parse_range(dimension.get("ref", ""))
+                extent = [
+                    min(top, extent[0]),
+                    min(left, extent[1]),
+                    max(bottom, extent[2]),
+                    max(right, extent[3]),
+                ]
+            dimension.set("ref", _range_ref(*extent))
+        return _serialize(self.tree, self.original)
+
+
+def _translate(formula: str, origin: str, target: str) -> str:
+    """``formula`` written in cell ``origin`` as it reads when filled to ``target``."""
+    from openpyxl.formula.translate import Translator
+
+    return str(Translator("=" + formula, origin=origin).translate_formula(target))[1:]
+
+
+def _prune_calc_chain(
+    package: _Package, removed: set[tuple[str, str]], replaced: dict[str, bytes | None]
+) -> None:
+    """Drop calc-chain entries of formulas we overwrote; drop the part once it is empty.
+
+    An entry without ``i`` belongs to the sheet of the entry before it, so the sheet id is
+    made explicit on an entry whose predecessor goes.
+    """
+    rel = package.rel_of_type("/calcChain")
+    if rel is None or not package.has(rel.target):
+        return
+    original = package.read(rel.target)
+    tree = _parse(original)
+    root = tree.getroot()
+    current = kept_sheet = "0"
+    carry_level = False
+    kept = 0
+    for entry in list(root):
+        if not isinstance(entry.tag, str) or etree.QName(entry).localname != "c":
+            continue
+        current = entry.get("i", current)
+        if (current, entry.get("r", "").replace("$", "").upper()) in removed:
+            carry_level = carry_level or entry.get("l") is not None
+            root.remove(entry)
+            continue
+        if entry.get("i") is None and current != kept_sheet:
+            entry.set("i", current)
+        if carry_level and entry.get("l") is None:
+            entry.set("l", "1")
+        carry_level = False
+        kept_sheet = current
+        kept += 1
+    part = package.by_lower[rel.target.lower()]
+    if kept:
+        replaced[part] = _serialize(tree, original)
+        return
+    replaced[part] = None
+    rel.element.getparent().remove(rel.element)
+    package.rels_changed = True
+    types_root = package.content_types.getroot()
+    for override in list(types_root):
+        if override.get("PartName", "").lower() == "/" + rel.target.lower():
+            types_root.remove(override)
+
+
+def _write_zip(
+    archive: zipfile.ZipFile,
+    source: IO[bytes],
+    out: IO[bytes],
+    replaced: Mapping[str, bytes | None],
+    added: Sequence[tuple[str, bytes]],
+) -> None:
+    """Copy ``archive`` to ``out`` member by member, raw, except the replaced and added parts.
+
+    A new part goes right after the last member in its folder, so sheets stay together.
+    """
+    members = archive.infolist()
+    after: dict[int, list[tuple[str, bytes]]] = {}
+    for part, data in added:
+        folder = posixpath.dirname(part).lower() + "/"
+        positions = [i for i, m in enumerate(members) if m.filename.lower().startswith(folder)]
+        after.setdefault(positions[-1] if positions else len(members) - 1, []).append((part, data))
+    stamp = members[0].date_time if members else (1980, 1, 1, 0, 0, 0)
+    with zipfile.ZipFile(out, "w", allowZip64=True) as target:
+        for index, member in enumerate(members):
+            if member.filename in replaced:
+                content = replaced[member.filename]
+                if content is not None:
+                    _write_member(target, member, content)
+            else:
+                _copy_member(source, member, target)
+            for part, data in after.get(index, ()):
+                new = zipfile.ZipInfo(part, date_time=stamp)
+                new.compress_type = zipfile.ZIP_DEFLATED
+                target.writestr(new, data)
+
+
+def _write_member(target: zipfile.ZipFile, member: zipfile.ZipInfo, data: bytes) -> None:
+    """Write new content under ``member``'s name, date and compression."""
+    new = zipfile.ZipInfo(member.filename, date_time=member.date_time)
+    new.compress_type = member.compress_type
+    new.create_system = member.create_system
+    new.external_attr = member.external_attr
+    new.comment = member.comment
+    target.writestr(new, data)
+
+
+def _copy_member(source: IO[bytes], member: zipfile.ZipInfo, target: zipfile.ZipFile) -> None:
+    """Copy ``member``'s compressed bytes unchanged into ``target`` (no recompression).
+
+    zipfile has no public raw copy, so the local header is rebuilt from the central
+    directory entry and the member is registered for ``target``'s central directory.
+    """
+    if member.flag_bits & 0x1:
+        raise WorkbookError(f"the zip member {member.filename} is encrypted")
+    source.seek(member.header_offset)
+    header = source.read(30)
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"bad local header for {member.filename}")
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    source.seek(member.header_offset + 30 + name_length + extra_length)
+    new = copy.copy(member)
+    new.flag_bits &= ~0x08  # sizes go in the local header, so no data descriptor follows
+    new.extra = _strip_zip64_extra(member.extra)
+    zip64 = max(new.file_size, new.compress_size) > zipfile.ZIP64_LIMIT
+    fp: Any = target.fp
+    fp.seek(target.start_dir)
+    new.header_offset = fp.tell()
+    fp.write(new.FileHeader(zip64))
+    for chunk in _read_exactly(source, member.compress_size, member.filename):
+        fp.write(chunk)
+    target.filelist.append(new)
+    target.NameToInfo[new.filename] = new
+    target.start_dir = fp.tell()
+    target._didModify = True  # type: ignore[attr-defined]
+
+
+def _read_exactly(source: IO[bytes], size: int, name: str) -> Iterator[bytes]:
+    remaining = size
+    while remaining:
+        chunk = source.read(min(remaining, 1 << 20))
+        if not chunk:
+            raise zipfile.BadZipFile(f"{name} is truncated")
+        remaining -= len(chunk)
+        yield chunk
+
+
+def _strip_zip64_extra(extra: bytes) -> bytes:
+    """``extra`` without its zip64 record, which the header writer adds back when needed."""
+    out = bytearray()
+    position = 0
+    while position + 4 <= len(extra):
+        kind, length = struct.unpack("<HH", extra[position : position + 4])
+        end = position + 4 + length
+        if kind != 1:
+            out += extra[position:end]
+        position = end
+    return bytes(out)

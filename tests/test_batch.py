@@ -1,0 +1,322 @@
+"""The batch engine over real .xlsx files and the simulator: money safety first."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from smmsheet.batch import Engine, Preview, RunOptions
+from smmsheet.errors import WorkbookBusyError, WorkbookError
+from smmsheet.journal import Journal, journal_path
+from smmsheet.orders import AMBIGUOUS_MARK
+from smmsheet.panel import PanelClient
+from smmsheet.simulator import DEFAULT_API_KEY
+from smmsheet.workbook import open_workbook
+from smmsheet.workbook.xlsx import XlsxWorkbook
+
+from .conftest import assert_sheet_matches_panel, make_orders_book, read_orders
+from .scripted import ScriptedPanel, json_reply
+
+
+def run(path: Path, client: PanelClient, command: str, **options):
+    book = open_workbook(str(path))
+    with Journal(journal_path(path)) as journal:
+        return Engine(book, client, journal, RunOptions(**options)).execute(command)
+
+
+GOOD_ROWS = [
+    (1, "https://instagram.com/a", 100),
+    (3, "https://instagram.com/p/b", 50),
+    (2, "https://instagram.com/p/c", None, None, None, "\n".join(f"nice {i}" for i in range(10))),
+]
+
+
+def test_place_writes_order_ids_and_charges_the_balance(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS)
+    report = run(book, client, "place")
+    rows = read_orders(book)
+    assert sorted(r["Order ID"] for r in rows) == [1001, 1002, 1003]
+    assert_sheet_matches_panel(book, sim)
+    assert all(r["Status"] == "Pending" and r["Error"] is None for r in rows)
+    assert sum(o.charge for o in sim.orders.values()) == Decimal(1000) - sim.balance
+    assert report.spent == Decimal("0.09") + Decimal("0.0125") + Decimal("0.08")
+    assert rows[0]["Charge"] == pytest.approx(0.09) and rows[0]["Currency"] == "USD"
+    assert not report.failed and report.saved
+
+
+def test_rerun_places_nothing_twice(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS)
+    run(book, client, "place")
+    run(book, client, "place")
+    run(book, client, "run")
+    assert sim.counts["add"] == 3 and len(sim.orders) == 3
+
+
+def test_invalid_rows_get_their_message_and_the_rest_goes_on(tmp_path, sim, client):
+    book = make_orders_book(
+        tmp_path / "o.xlsx",
+        [
+            (999, "https://x", 100),
+            (1, "https://x", 10),
+            (1, None, 100),
+            (2, "https://x"),
+            (1, "https://ok", 100),
+        ],
+    )
+    report = run(book, client, "place")
+    rows = read_orders(book)
+    assert "Unknown service 999" in rows[0]["Error"]
+    assert "below the minimum 50" in rows[1]["Error"]
+    assert "Link required" in rows[2]["Error"]
+    assert "Comments required" in rows[3]["Error"]
+    assert rows[4]["Order ID"] == 1001 and rows[4]["Error"] is None
+    assert report.failed and sim.counts["add"] == 1
+
+
+def test_fixed_row_is_placed_on_the_next_run_and_its_error_cleared(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://x", 10)])
+    run(book, client, "place")
+    xb = XlsxWorkbook(book)
+    xb.write_cells("Orders", {(2, 3): 100})
+    xb.save()
+    run(book, client, "place")
+    [row] = read_orders(book)
+    assert row["Order ID"] == 1001 and row["Error"] is None
+
+
+def test_batch_beyond_the_balance_is_cut_in_sheet_order(tmp_path, sim, client):
+    sim.balance = Decimal("0.20")
+    rows = [(1, f"https://x/{i}", 100) for i in range(4)]  # 0.09 each
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    report = run(book, client, "place")
+    out = read_orders(book)
+    assert [r["Order ID"] is not None for r in out] == [True, True, False, False]
+    assert_sheet_matches_panel(book, sim)
+    assert "insufficient balance" in out[2]["Error"]
+    assert report.failed and sim.counts["add"] == 2
+
+
+def test_max_spend_caps_the_run(tmp_path, sim, client):
+    rows = [(1, f"https://x/{i}", 100) for i in range(3)]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    run(book, client, "place", max_spend=Decimal("0.10"))
+    out = read_orders(book)
+    assert out[0]["Order ID"] == 1001 and "max-spend" in out[1]["Error"]
+    assert sim.counts["add"] == 1
+
+
+def test_dry_run_sends_nothing_and_leaves_the_file_alone(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", [*GOOD_ROWS, (999, "x", 1)])
+    before = book.read_bytes()
+    report = run(book, client, "run", dry_run=True)
+    assert book.read_bytes() == before
+    assert sim.counts["add"] == 0
+    assert report.preview == Preview(3, Decimal("0.1825"), "USD", Decimal("1000.00000"))
+    assert not journal_path(book).exists() or Journal(journal_path(book)).entries() == []
+
+
+def test_declined_confirmation_sends_nothing(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS)
+    seen = []
+    run(book, client, "place", confirm=lambda p: seen.append(p) or False)
+    assert seen[0].orders == 3 and sim.counts["add"] == 0
+    assert all(r.get("Order ID") is None for r in read_orders(book))
+
+
+def test_crash_between_send_and_write_back_is_reconciled(tmp_path, sim, client, monkeypatch):
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS)
+
+    def disk_full(self):
+        raise WorkbookError("disk full")
+
+    monkeypatch.setattr(XlsxWorkbook, "save", disk_full)
+    with pytest.raises(WorkbookError):
+        run(book, client, "place")
+    monkeypatch.undo()
+    assert all(r.get("Order ID") is None for r in read_orders(book))  # nothing reached the file
+    assert len(sim.orders) == 3
+    report = run(book, client, "place")
+    assert sorted(r["Order ID"] for r in read_orders(book)) == [1001, 1002, 1003]
+    assert_sheet_matches_panel(book, sim)
+    assert sim.counts["add"] == 3
+    assert any("recovered 3" in m for m in report.messages)
+
+
+def test_interrupted_request_without_outcome_is_marked_ambiguous(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:1])
+    from smmsheet.orders import OrderTable
+
+    row = OrderTable.from_values(XlsxWorkbook(book).read_values("Orders")).rows[0]
+    with Journal(journal_path(book)) as j:  # the process died right after this line
+        j.intent(sheet="Orders", row=2, fingerprint=row.fingerprint(), action="add",
+                 request={"service": "1"})
+    run(book, client, "place")
+    [out] = read_orders(book)
+    assert out["Order ID"] is None and out["Error"].startswith(AMBIGUOUS_MARK)
+    assert sim.counts["add"] == 0
+    run(book, client, "run")  # still not retried
+    assert sim.counts["add"] == 0
+
+
+def test_drop_after_accept_is_ambiguous_never_retried_until_cleared(tmp_path, sim, client):
+    sim.faults.drop_after_accept = 1.0
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:1])
+    report = run(book, client, "place")
+    [out] = read_orders(book)
+    assert out["Error"].startswith(AMBIGUOUS_MARK) and report.failed
+    assert len(sim.orders) == 1 and sim.counts["add"] == 1
+    sim.faults.drop_after_accept = 0.0
+    run(book, client, "place")
+    assert sim.counts["add"] == 1
+    # the user checked the panel and typed the id: the row is now an ordinary order
+    xb = XlsxWorkbook(book)
+    xb.write_cells("Orders", {(2, 9): 1001})
+    xb.save()
+    run(book, client, "status")
+    [out] = read_orders(book)
+    assert out["Status"] in ("Pending", "In progress") and out["Error"] is None
+    assert sim.counts["add"] == 1
+
+
+def test_order_id_removed_from_the_sheet_is_restored_not_bought_again(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:1])
+    before = book.read_bytes()
+    run(book, client, "place")
+    book.write_bytes(before)  # e.g. an older copy of the file came back from a sync folder
+    report = run(book, client, "place")
+    [out] = read_orders(book)
+    assert out["Order ID"] == 1001 and "restored from journal" in out["Error"]
+    assert sim.counts["add"] == 1 and report.counts()[("place", "restored")] == 1
+
+
+def test_rows_moved_after_a_crash_are_found_by_their_content(tmp_path, sim, client, monkeypatch):
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:2])
+    monkeypatch.setattr(XlsxWorkbook, "save", lambda self: (_ for _ in ()).throw(WorkbookError("x")))
+    with pytest.raises(WorkbookError):
+        run(book, client, "place")
+    monkeypatch.undo()
+    # the user inserted a row at the top before the next run
+    make_orders_book(book, [(1, "https://new", 100), *GOOD_ROWS[:2]])
+    run(book, client, "status")
+    out = read_orders(book)
+    assert out[0]["Order ID"] is None and {out[1]["Order ID"], out[2]["Order ID"]} == {1001, 1002}
+    assert_sheet_matches_panel(book, sim)
+    assert sim.counts["add"] == 2
+
+
+def test_refresh_sends_100_ids_a_request_and_skips_final_orders(tmp_path, sim, client):
+    rows = [(1, f"https://x/{i}", 50) for i in range(250)]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    run(book, client, "place")
+    sim.reset_counts()
+    run(book, client, "status")
+    assert sim.counts["status"] == 3
+    sim.advance(5)
+    run(book, client, "status")
+    assert all(r["Status"] == "Completed" and r["Remains"] == 0 for r in read_orders(book))
+    sim.reset_counts()
+    run(book, client, "status")
+    assert sim.counts["status"] == 0
+
+
+def test_per_id_status_errors_land_in_their_row(tmp_path, sim, client):
+    book = make_orders_book(
+        tmp_path / "o.xlsx", [(1, "https://x", 100, None, None, None, None, None, 1001), (1, "y", 100, None, None, None, None, None, 424242)],
+        header=(*("Service", "Link", "Quantity", "Runs", "Interval", "Comments", "Refill", "Cancel"), "Order ID"),
+    )
+    sim_order = sim  # the sheet claims 1001 but the panel never saw it
+    assert not sim_order.orders
+    report = run(book, client, "status")
+    out = read_orders(book)
+    assert out[0]["Error"] == "status: Incorrect order ID"
+    assert out[1]["Error"] == "status: Incorrect order ID"
+    assert report.failed
+
+
+def test_refill_flag_creates_refill_and_is_cleared(tmp_path, sim, client):
+    rows = [(1, "https://a", 100, None, None, None, "x"), (3, "https://b", 100, None, None, None, "x"),
+            (1, "https://c", 100, None, None, None, None)]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    run(book, client, "place")  # refill flags on not-yet-completed orders are sent later
+    sim.advance(5)
+    report = run(book, client, "refill")
+    out = read_orders(book)
+    assert out[0]["Refill ID"] == 501 and out[0]["Refill"] is None and out[0]["Error"] is None
+    assert out[1]["Refill"] == "x" and "Refill is disabled" in out[1]["Error"]
+    assert out[2]["Refill ID"] is None
+    assert report.failed
+    run(book, client, "refill-status")
+    run(book, client, "refill-status")
+    out = read_orders(book)
+    assert out[0]["Refill Status"] in ("In progress", "Completed")
+
+
+def test_refill_without_order_id_is_a_row_error(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100, None, None, None, "x")])
+    run(book, client, "refill")
+    [out] = read_orders(book)
+    assert out["Error"] == "refill: no Order ID in this row" and sim.counts["refill"] == 0
+
+
+def test_cancel_flag(tmp_path, sim, client):
+    rows = [(1, "https://a", 100, None, None, None, None, "x"), (3, "https://b", 100, None, None, None, None, "yes")]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    run(book, client, "place")
+    balance = sim.balance
+    run(book, client, "cancel")
+    out = read_orders(book)
+    assert out[0]["Cancel"] is None and out[0]["Status"] == "Cancel requested"
+    assert "Cancel is disabled" in out[1]["Error"] and out[1]["Cancel"] == "yes"
+    assert sim.orders[1001].status == "Canceled" and sim.balance > balance
+    run(book, client, "status")
+    assert read_orders(book)[0]["Status"] == "Canceled"
+
+
+def test_run_does_everything_in_one_save(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS)
+    report = run(book, client, "run")
+    counts = report.counts()
+    assert counts[("place", "placed")] == 3 and counts[("status", "updated")] == 3
+    assert sim.counts["status"] == 1
+
+
+def test_panel_text_that_looks_like_a_formula_is_written_as_text(tmp_path):
+    evil = "=cmd|' /C calc'!A0"
+
+    def script(form):
+        if form["action"] == "services":
+            return json_reply('[{"service":1,"name":"x","type":"Default","rate":"1","min":"1","max":"100"}]')
+        if form["action"] == "balance":
+            return json_reply('{"balance":"10","currency":"USD"}')
+        return json_reply('{"error":"' + evil.replace("'", "\\u0027") + '"}')
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://x", 10)])
+    with ScriptedPanel(script) as panel, PanelClient(panel.url, "k") as c:
+        run(book, c, "place")
+    from openpyxl import load_workbook
+
+    cell = load_workbook(book)["Orders"]["Q2"]
+    assert cell.value == evil and cell.data_type == "s"
+
+
+def test_workbook_open_in_excel_is_refused_before_anything_is_sent(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "orders.xlsx", GOOD_ROWS)
+    (tmp_path / "~$orders.xlsx").write_bytes(b"owner")
+    with pytest.raises(WorkbookBusyError, match="open in Excel"):
+        run(book, client, "place")
+    assert sim.counts["add"] == 0
+
+
+def test_other_sheets_and_user_columns_are_untouched(tmp_path, sim, client):
+    header = ("My notes", "Service", "Link", "Quantity")
+    book = make_orders_book(tmp_path / "o.xlsx", [("vip", 1, "https://a", 100)], header,
+                            extra_sheets=True)
+    run(book, client, "run")
+    from openpyxl import load_workbook
+
+    wb = load_workbook(book)
+    assert wb["Notes"]["A1"].value == "keep me" and wb["Notes"]["B2"].value == "=1+1"
+    assert wb["Orders"]["A2"].value == "vip" and wb["Orders"]["E1"].value == "Order ID"
+    assert wb["Orders"]["E2"].value == 1001

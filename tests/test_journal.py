@@ -1,0 +1,75 @@
+"""The write-ahead journal: intent before sending, outcome after, synced once in the sheet."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pytest
+
+from smmsheet.errors import WorkbookBusyError
+from smmsheet.journal import Journal, journal_path
+
+
+def test_journal_lives_beside_the_workbook(tmp_path):
+    assert journal_path(tmp_path / "orders.xlsx") == tmp_path / (
+        "orders.xlsx.smmsheet-journal.sqlite"
+    )
+
+
+def test_intent_then_outcome_then_synced(tmp_path):
+    path = journal_path(tmp_path / "b.xlsx")
+    with Journal(path) as j:
+        eid = j.intent(sheet="Orders", row=2, fingerprint="f", action="add",
+                       request={"service": "1", "link": "l"})
+        [entry] = j.unsynced("Orders")
+        assert entry.state == "sent" and entry.request == {"service": "1", "link": "l"}
+        j.outcome(eid, "accepted", 1001)
+        assert j.accepted_adds("Orders")[(2, "f")].result_id == 1001
+        j.mark_synced([eid])
+        assert j.unsynced() == []
+    # survives reopening: it is on disk
+    with Journal(path) as j:
+        assert [e.state for e in j.entries()] == ["accepted"]
+
+
+def test_unknown_outcome_state_is_refused(tmp_path):
+    with Journal(tmp_path / "j.sqlite") as j:
+        eid = j.intent(sheet="S", row=1, fingerprint="f", action="add", request={})
+        with pytest.raises(ValueError):
+            j.outcome(eid, "maybe", None)
+
+
+def _hold_lock(path, ready, release):
+    with Journal(path):
+        ready.set()
+        release.wait(10)
+
+
+def test_second_run_on_the_same_workbook_is_refused(tmp_path):
+    path = tmp_path / "j.sqlite"
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(path, ready, release))
+    holder.start()
+    try:
+        assert ready.wait(20)
+        with pytest.raises(WorkbookBusyError, match="another smmsheet run"):
+            Journal(path)
+    finally:
+        release.set()
+        holder.join(20)
+    with Journal(path):  # released when the other process ends
+        pass
+
+
+def test_lock_is_released_when_the_holder_is_killed(tmp_path):
+    path = tmp_path / "j.sqlite"
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(path, ready, release))
+    holder.start()
+    assert ready.wait(20)
+    holder.kill()
+    holder.join(20)
+    with Journal(path):
+        pass

@@ -1,0 +1,223 @@
+"""Order sheet parsing and validation: pure, no workbook and no panel."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from smmsheet.errors import LayoutError
+from smmsheet.orders import (
+    AMBIGUOUS_MARK,
+    OUTPUT_COLUMNS,
+    OrderPlan,
+    OrderTable,
+    is_final,
+    normalize_header,
+    validate,
+)
+from smmsheet.panel import Service
+
+
+def svc(sid: int, type_: str = "Default", rate: str = "0.90", lo: int = 50, hi: int = 10000):
+    return Service(sid, f"svc {sid}", type_, "cat", Decimal(rate), lo, hi)
+
+
+SERVICES = {
+    1: svc(1),
+    2: svc(2, "Custom Comments", "8", 2, 100),
+    11: svc(11, "Package", "3.00", 1, 1),
+    17: svc(17, "Subscriptions", "2.00", 50, 5000),
+    5: svc(5, "Mentions", "4", 100, 1000),
+    6: svc(6, "Mentions Custom List", "5", 1, 100),
+    12: svc(12, "SEO", "1", 10, 1000),
+    14: svc(14, "Poll", "1", 10, 1000),
+    18: svc(18, "Web Traffic", "0.5", 100, 100000),
+}
+
+
+def table(*rows, header=("Service", "Link", "Quantity", "Runs", "Interval", "Comments")):
+    return OrderTable.from_values([list(header), *[list(r) for r in rows]])
+
+
+def one(header, *values):
+    return OrderTable.from_values([list(header), list(values)]).rows[0]
+
+
+def test_header_found_below_title_rows_with_any_case_spacing_and_order():
+    values = [
+        ["My orders for November"],
+        [],
+        ["notes", " LINK ", "quantity", "service_id", "order id", "My column"],
+        [None, "https://x", 100, 1, None, "keep"],
+    ]
+    t = OrderTable.from_values(values)
+    assert t.header_row == 3
+    assert t.columns["link"] == 2 and t.columns["service"] == 4 and t.columns["order_id"] == 5
+    assert t.rows[0].row == 4 and t.rows[0].text("link") == "https://x"
+    # missing output columns are appended after the last used header cell, in a fixed order
+    created = list(t.new_columns.values())
+    assert created == [v for k, v in OUTPUT_COLUMNS.items() if k != "order_id"]
+    assert min(t.new_columns) == 7
+    assert t.header_cells()[(3, 7)] == "Status"
+
+
+def test_no_header_row_is_a_layout_error():
+    with pytest.raises(LayoutError, match="Service"):
+        OrderTable.from_values([["a", "b"], [1, 2]])
+
+
+def test_header_beyond_row_10_is_not_searched():
+    values = [[None]] * 10 + [["Service", "Link"]]
+    with pytest.raises(LayoutError):
+        OrderTable.from_values(values)
+
+
+def test_empty_rows_are_skipped_and_row_numbers_kept():
+    t = table([1, "a", 100], [None, None, None], [], [1, "b", 200])
+    assert [r.row for r in t.rows] == [2, 5]
+
+
+def test_default_order_costs_rate_times_total_over_1000_with_runs():
+    row = one(("Service", "Link", "Quantity", "Runs", "Interval"), 1, "https://x", 1000, 3, 15)
+    plan = validate(row, SERVICES)
+    assert isinstance(plan, OrderPlan)
+    assert plan.total == 3000 and plan.cost == Decimal("2.7")
+    assert plan.fields == {"link": "https://x", "quantity": "1000", "runs": "3", "interval": "15"}
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ((None, "https://x", 100), "Service is missing"),
+        (("abc", "https://x", 100), "Service must be an id"),
+        ((99, "https://x", 100), "Unknown service 99"),
+        ((1, "", 100), "Link required"),
+        ((1, "https://x", None), "Quantity required"),
+        ((1, "https://x", 10), "below the minimum 50"),
+        ((1, "https://x", 20000), "above the maximum 10000"),
+        ((1, "https://x", 100.5), "whole number"),
+        ((1, "https://x", "lots"), "whole number"),
+    ],
+)
+def test_invalid_default_rows_get_a_clear_message(values, message):
+    row = one(("Service", "Link", "Quantity"), *values)
+    result = validate(row, SERVICES)
+    assert isinstance(result, str) and message in result
+
+
+def test_drip_feed_only_where_the_panel_offers_it():
+    h = ("Service", "Link", "Quantity", "Runs", "Interval")
+    no_drip = {1: Service(1, "s", "Default", "c", Decimal(1), 10, 100, dripfeed=False)}
+    assert "does not offer drip-feed" in validate(one(h, 1, "l", 50, 2, 10), no_drip)
+    unknown = {1: Service(1, "s", "Default", "c", Decimal(1), 10, 100)}  # panel doesn't say
+    assert isinstance(validate(one(h, 1, "l", 50, 2, 10), unknown), OrderPlan)
+    assert "at least 1" in validate(one(h, 1, "l", 50, 0, 10), unknown)
+
+
+def test_web_traffic_rules():
+    h = ("Service", "Link", "Quantity", "Device", "Type of traffic", "Referring URL")
+    assert "Device must be 1 to 5" in validate(one(h, 18, "l", 1000, 9), SERVICES)
+    assert "Google Keyword required" in validate(one(h, 18, "l", 1000, 1, 1), SERVICES)
+    assert "Referring URL required" in validate(one(h, 18, "l", 1000, 1, 2), SERVICES)
+    assert isinstance(validate(one(h, 18, "l", 1000, 1, 2, "https://ref"), SERVICES), OrderPlan)
+
+
+def test_runs_without_interval_is_refused():
+    row = one(("Service", "Link", "Quantity", "Runs"), 1, "https://x", 100, 2)
+    assert "Interval" in validate(row, SERVICES)
+
+
+def test_service_cell_may_carry_the_name_after_the_id():
+    row = one(("Service", "Link", "Quantity"), "1 - Instagram Followers", "https://x", 100)
+    assert isinstance(validate(row, SERVICES), OrderPlan)
+
+
+def test_numbers_written_as_text_with_thousands_separators_are_read():
+    row = one(("Service", "Link", "Quantity"), "1", "https://x", "1,000")
+    plan = validate(row, SERVICES)
+    assert isinstance(plan, OrderPlan) and plan.fields["quantity"] == "1000"
+
+
+def test_custom_comments_quantity_is_the_number_of_lines():
+    row = one(("Service", "Link", "Comments"), 2, "https://x", "nice\n\n great \r\nwow")
+    plan = validate(row, SERVICES)
+    assert isinstance(plan, OrderPlan)
+    assert plan.total == 3 and plan.fields["comments"] == "nice\ngreat\nwow"
+    assert plan.cost == Decimal("8") * 3 / 1000
+    assert "quantity" not in plan.fields
+
+
+def test_custom_comments_needs_comments_and_enough_lines():
+    assert "Comments required" in validate(one(("Service", "Link"), 2, "https://x"), SERVICES)
+    too_few = one(("Service", "Link", "Comments"), 2, "https://x", "only one")
+    assert "below the minimum 2" in validate(too_few, SERVICES)
+
+
+def test_package_needs_only_a_link_and_costs_its_rate():
+    plan = validate(one(("Service", "Link"), 11, "https://x"), SERVICES)
+    assert isinstance(plan, OrderPlan) and plan.cost == Decimal("3.00") and plan.fields == {
+        "link": "https://x"
+    }
+
+
+def test_subscriptions_rules():
+    header = ("Service", "Link", "Username", "Min", "Max", "Delay", "Posts", "Expiry")
+    ok = validate(one(header, 17, None, "shop", 100, 200, 30, 5, "31/12/2026"), SERVICES)
+    assert isinstance(ok, OrderPlan)
+    assert ok.fields == {
+        "username": "shop",
+        "min": "100",
+        "max": "200",
+        "delay": "30",
+        "posts": "5",
+        "expiry": "31/12/2026",
+    }
+    assert "Delay must be one of" in validate(one(header, 17, None, "s", 100, 200, 7), SERVICES)
+    assert "more than Max" in validate(one(header, 17, None, "s", 300, 200, 0), SERVICES)
+    assert "Username" in validate(one(header, 17, None, None, 100, 200, 0), SERVICES)
+
+
+def test_typed_fields_required_per_service_type():
+    h = ("Service", "Link", "Quantity", "Usernames", "Keywords", "Answer Number")
+    assert "Usernames required" in validate(one(h, 5, "l", 100), SERVICES)
+    assert isinstance(validate(one(h, 5, "l", 100, "a\nb"), SERVICES), OrderPlan)
+    assert "Keywords required" in validate(one(h, 12, "l", 100), SERVICES)
+    assert "Answer Number required" in validate(one(h, 14, "l", 100), SERVICES)
+    listed = validate(one(h, 6, "l", None, "a\nb\nc"), SERVICES)
+    assert isinstance(listed, OrderPlan) and listed.total == 3
+
+
+def test_web_traffic_passes_its_optional_fields():
+    h = ("Service", "Link", "Quantity", "Country", "Device", "Type of traffic", "Google keyword")
+    plan = validate(one(h, 18, "https://x", 1000, "US", 2, 1, "shoes"), SERVICES)
+    assert isinstance(plan, OrderPlan)
+    assert plan.fields["country"] == "US" and plan.fields["type_of_traffic"] == "1"
+    assert plan.fields["google_keyword"] == "shoes"
+
+
+def test_flags_ids_and_ambiguous_mark():
+    h = ("Service", "Link", "Order ID", "Refill", "Cancel", "Error")
+    row = one(h, 1, "l", 1001.0, "x", "TRUE", AMBIGUOUS_MARK + " (timeout)")
+    assert row.order_id == 1001 and row.flag("refill") and row.flag("cancel")
+    assert row.is_ambiguous
+    assert not one(h, 1, "l", None, None, 0, None).flag("cancel")
+
+
+def test_fingerprint_ignores_outputs_and_flags_but_not_inputs():
+    h = ("Service", "Link", "Quantity", "Order ID", "Refill", "Status")
+    a = one(h, 1, "l", 100, None, None, None).fingerprint()
+    assert a == one(h, 1.0, "l", 100.0, 5, "x", "Pending").fingerprint()
+    assert a != one(h, 1, "l", 101, None, None, None).fingerprint()
+
+
+def test_final_statuses_include_variants_seen_in_the_wild():
+    for status in ("Completed", "partial", "Canceled", "Cancelled", "Refunded", "Fail"):
+        assert is_final(status)
+    for status in ("Pending", "In progress", "Processing", None, ""):
+        assert not is_final(status)
+    assert is_final("Rejected", refill=True) and not is_final("Rejected")
+
+
+def test_normalize_header():
+    assert normalize_header(" Start_Count ") == normalize_header("start count") == "startcount"

@@ -1,0 +1,201 @@
+"""PanelClient against reply shapes real panels send (scripted loopback server, real HTTP)."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+import pytest
+
+from smmsheet.errors import (
+    AmbiguousRequestError,
+    InvalidKeyError,
+    PanelRejectedError,
+    PanelUnavailableError,
+    RateLimitedError,
+)
+from smmsheet.panel import PanelClient, parse_bool, parse_decimal, parse_int
+
+from .scripted import ScriptedPanel, json_reply
+
+KEY = "secret-key-123"
+
+
+@pytest.fixture
+def panel():
+    with ScriptedPanel() as server:
+        yield server
+
+
+def client(server, **kw):
+    waits = []
+    kw.setdefault("backoff", 0.001)
+    c = PanelClient(server.url, KEY, sleep=waits.append, **kw)
+    c.waits = waits  # type: ignore[attr-defined]
+    return c
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("0.90", Decimal("0.90")),
+        ("1,234.56", Decimal("1234.56")),
+        ("12.50 EUR", Decimal("12.50")),
+        ("0,5", Decimal("0.5")),
+        ("12,345,678", Decimal("12345678")),
+        (3, Decimal(3)),
+        (1.25, Decimal("1.25")),
+        ("", None),
+        (None, None),
+        ("n/a", None),
+        (True, None),
+    ],
+)
+def test_parse_decimal(raw, expected):
+    assert parse_decimal(raw) == expected
+
+
+def test_parse_int_and_bool():
+    assert parse_int("3,572") == 3572 and parse_int(12.0) == 12 and parse_int("1.5") is None
+    assert parse_bool("true") and parse_bool(1) and parse_bool("1") and not parse_bool("false")
+    assert not parse_bool(0) and parse_bool(True)
+
+
+def test_form_encoded_post_with_key_in_body_not_url(panel):
+    panel.script = lambda form: json_reply('{"balance":"1,234.5","currency":"USD"}')
+    assert client(panel).balance().amount == Decimal("1234.5")
+    assert panel.forms == [{"key": KEY, "action": "balance"}]
+
+
+def test_bom_and_php_notices_before_json_are_tolerated(panel):
+    body = "\ufeffNotice: Undefined index foo in /var/www/api.php on line 3\n" + (
+        '[{"service":"7","name":"X","type":"Default","category":"c","rate":"1,000.5",'
+        '"min":"10","max":"1,000","refill":"true","cancel":0,"dripfeed":1}]'
+    )
+    panel.script = lambda form: (200, {}, body.encode("utf-8"))
+    [s] = client(panel).services()
+    assert (s.id, s.rate, s.max, s.refill, s.cancel, s.dripfeed) == (
+        7, Decimal("1000.5"), 1000, True, False, True
+    )
+
+
+def test_invalid_key_error_never_echoes_the_key(panel):
+    panel.script = lambda form: json_reply('{"error":"Invalid API key ' + form["key"] + '"}')
+    with pytest.raises(InvalidKeyError) as info:
+        client(panel).balance()
+    assert KEY not in str(info.value) and "***" in str(info.value)
+
+
+def test_key_never_in_repr_or_debug_logs(panel, caplog):
+    panel.script = lambda form: json_reply('{"balance":"1","currency":"USD"}')
+    c = client(panel)
+    with caplog.at_level(logging.DEBUG):
+        c.balance()
+    assert KEY not in repr(c) and KEY not in caplog.text
+    assert "balance" in caplog.text
+
+
+def test_panel_error_message_is_kept(panel):
+    panel.script = lambda form: json_reply('{"error":"Incorrect order ID"}')
+    with pytest.raises(PanelRejectedError, match="Incorrect order ID"):
+        client(panel).status(5)
+
+
+def test_4xx_with_json_error_body(panel):
+    panel.script = lambda form: json_reply('{"error":"Not enough funds on balance"}', 400)
+    with pytest.raises(PanelRejectedError, match="Not enough funds") as info:
+        client(panel).add(1, link="l", quantity=100)
+    assert info.value.status_code == 400
+
+
+def test_redirect_is_not_followed_and_says_where(panel):
+    panel.script = lambda form: (301, {"Location": "https://new.example/api/v2"}, b"")
+    with pytest.raises(PanelUnavailableError, match="new.example"):
+        client(panel, retries=0).balance()
+    assert len(panel.forms) == 1
+
+
+def test_429_retry_after_is_honoured_for_reads(panel):
+    replies = iter([json_reply('{"error":"slow down"}', 429, **{"Retry-After": "7"}),
+                    json_reply('{"balance":"5","currency":"EUR"}')])
+    panel.script = lambda form: next(replies)
+    c = client(panel)
+    assert c.balance().currency == "EUR"
+    assert c.waits == [7.0]
+
+
+def test_429_on_add_is_retried_because_the_panel_refused_it(panel):
+    replies = iter([json_reply("{}", 429), json_reply('{"order": "77"}')])
+    panel.script = lambda form: next(replies)
+    assert client(panel).add(1, link="l", quantity=10) == 77
+    assert [f["action"] for f in panel.forms] == ["add", "add"]
+
+
+def test_persistent_429_raises_rate_limited(panel):
+    panel.script = lambda form: json_reply("{}", 429, **{"Retry-After": "1"})
+    with pytest.raises(RateLimitedError) as info:
+        client(panel, retries=2).balance()
+    assert info.value.retry_after == 1.0 and len(panel.forms) == 3
+
+
+def test_add_without_order_id_in_reply_is_ambiguous(panel):
+    panel.script = lambda form: json_reply('{"status":"ok"}')
+    with pytest.raises(AmbiguousRequestError, match="may have been placed"):
+        client(panel).add(1, link="l", quantity=10)
+    assert len(panel.forms) == 1
+
+
+def test_add_read_timeout_is_ambiguous_and_not_retried(panel):
+    panel.script = lambda form: json_reply('{"order": 1}')
+    panel.delay = 0.5
+    with pytest.raises(AmbiguousRequestError, match="may have been placed"):
+        client(panel, timeout=(2, 0.1)).add(1, link="l", quantity=10)
+    assert len(panel.forms) == 1
+
+
+def test_status_read_timeout_is_retried(panel):
+    panel.script = lambda form: json_reply('{"status":"Pending"}')
+    panel.delay = 0.3
+    with pytest.raises(PanelUnavailableError) as info:
+        client(panel, timeout=(2, 0.05), retries=2).status(1)
+    assert info.value.retry_safe and len(panel.forms) == 3
+
+
+def test_add_sends_lists_one_per_line_and_rejects_unknown_fields(panel):
+    panel.script = lambda form: json_reply('{"order": 9}')
+    c = client(panel)
+    assert c.add(2, link="l", comments=["a", "b"], runs=None) == 9
+    assert panel.forms[0] == {"key": KEY, "action": "add", "service": "2", "link": "l",
+                              "comments": "a\nb"}
+    with pytest.raises(TypeError, match="bogus"):
+        c.add(2, bogus=1)
+
+
+def test_multi_refill_reply_keyed_by_id_and_ids_as_strings(panel):
+    panel.script = lambda form: json_reply(
+        '{"a":{"order":"1","refill":"11"},"b":{"order":2,"refill":{"error":"Refill not allowed"}}}'
+    )
+    result = client(panel).refill_many([1, 2, 3])
+    assert result[1].refill == 11 and result[2].error == "Refill not allowed"
+    assert result[3].error == "missing from reply"
+
+
+def test_multi_status_chunk_failure_becomes_per_id_errors(panel):
+    def script(form):
+        ids = form["orders"].split(",")
+        if "150" in ids:
+            return 502, {}, b"<html>Bad gateway</html>"
+        return json_reply("{" + ",".join(f'"{i}":{{"status":"Pending"}}' for i in ids) + "}")
+
+    panel.script = script
+    result = client(panel, retries=0).status_many(range(1, 201))
+    assert len(result) == 200 and result[1].status == "Pending"
+    assert result[150].error and "unavailable" in result[150].error
+    assert result[101].error == result[150].error and result[100].status == "Pending"
+
+
+def test_connection_refused_is_one_clear_unavailable_error():
+    c = PanelClient("http://127.0.0.1:9/api/v2", KEY, retries=1, backoff=0, sleep=lambda s: None)
+    with pytest.raises(PanelUnavailableError, match="cannot reach the panel") as info:
+        c.add(1, link="l", quantity=10)
+    assert info.value.retry_safe and KEY not in str(info.value)
