@@ -346,26 +346,30 @@ def sim(port: int, host: str, latency: float, start_balance: str) -> None:
         pass
 
 
+#: The demo's order rows, by field key: six good orders and four with a mistake on purpose.
 DEMO_ROWS: list[dict[str, Any]] = [
-    {"Service": 1, "Link": "https://instagram.com/demo_shop", "Quantity": 1000},
-    {"Service": 3, "Link": "https://instagram.com/p/demo1", "Quantity": 500},
-    {"Service": 3, "Link": "https://instagram.com/p/partial-demo", "Quantity": 400},
+    {"service": 1, "link": "https://instagram.com/demo_shop", "quantity": 1000},
+    {"service": 3, "link": "https://instagram.com/p/demo1", "quantity": 500},
+    {"service": 3, "link": "https://instagram.com/p/partial-demo", "quantity": 400},
     {
-        "Service": 2,
-        "Link": "https://instagram.com/p/demo2",
-        "Comments": "Love it!\nWhere can I buy this?\nGreat colours\n" * 4,
+        "service": 2,
+        "link": "https://instagram.com/p/demo2",
+        "comments": "Love it!\nWhere can I buy this?\nGreat colours\n" * 4,
     },
     {
-        "Service": 4,
-        "Link": "https://youtube.com/watch?v=demo",
-        "Quantity": 5000,
-        "Runs": 4,
-        "Interval": 30,
+        "service": 1,
+        "link": "https://instagram.com/drip",
+        "quantity": 500,
+        "runs": 4,
+        "interval": 30,
     },
-    {"Service": 1, "Link": "https://instagram.com/too_small", "Quantity": 10},
-    {"Service": 999, "Link": "https://instagram.com/unknown", "Quantity": 100},
-    {"Service": 1, "Link": "", "Quantity": 100},
+    {"service": 4, "link": "https://youtube.com/watch?v=demo", "quantity": 5000},
+    {"service": 1, "link": "https://instagram.com/too_small", "quantity": 10},
+    {"service": 999, "link": "https://instagram.com/unknown", "quantity": 100},
+    {"service": 1, "link": "", "quantity": 100},
+    {"service": 4, "link": "https://youtube.com/x", "quantity": 500, "runs": 2, "interval": 5},
 ]
+DEMO_SHOWN = ("service", "link", "order_id", "status", "charge", "remains", "refill_id", "error")
 
 
 @cli.command()
@@ -379,42 +383,56 @@ DEMO_ROWS: list[dict[str, Any]] = [
 def demo(out: str) -> None:
     """Fill a copy of the order template and run it against the built-in panel simulator."""
     from .journal import journal_path
-    from .orders import OrderTable
+    from .orders import OUTPUT_COLUMNS, OrderTable
     from .panel import PanelClient
     from .simulator import DEFAULT_API_KEY, PanelSimulator
     from .templates import build_orders_template
     from .workbook import open_workbook
 
     target = Path(out)
+    journal = journal_path(target)
+    for leftover in (journal, *(journal.with_name(journal.name + s) for s in ("-wal", "-shm"))):
+        leftover.unlink(missing_ok=True)  # the demo's panel is new: old order ids mean nothing
     with tempfile.TemporaryDirectory() as tmp:
-        fresh = build_orders_template(Path(tmp) / "orders.xlsx")
-        for leftover in (journal_path(target), Path(str(journal_path(target)) + "-wal")):
-            leftover.unlink(missing_ok=True)
-        shutil.copyfile(fresh, target)
+        shutil.copyfile(build_orders_template(Path(tmp) / "orders.xlsx"), target)
     book = open_workbook(str(target))
     table = OrderTable.from_values(book.read_values("Orders"))
-    cells = {}
-    for offset, values in enumerate(DEMO_ROWS):
-        for title, value in values.items():
-            key = {
-                "Service": "service",
-                "Link": "link",
-                "Quantity": "quantity",
-                "Runs": "runs",
-                "Interval": "interval",
-                "Comments": "comments",
-            }[title]
-            cells[(table.header_row + 1 + offset, table.columns[key])] = value
-    book.write_cells("Orders", cells)
+    first = table.header_row + 1
+    book.write_cells(
+        "Orders",
+        {
+            (first + offset, table.columns[key]): value
+            for offset, values in enumerate(DEMO_ROWS)
+            for key, value in values.items()
+        },
+    )
     book.save()
 
     with PanelSimulator(balance="50") as server:
         click.echo(f"Panel simulator at {server.url} (balance 50 USD)")
-        for step in ("place", "status", "status"):
-            click.secho(f"$ smmsheet {step} {target}", bold=True)
+
+        def step(command: str) -> None:
+            click.secho(f"$ smmsheet {command} {target}", bold=True)
             with PanelClient(server.url, DEFAULT_API_KEY) as client:
-                run_book(str(target), step, yes=True, client=client)
+                run_book(str(target), command, yes=True, client=client)
+
+        step("place")
+        step("status")
+        step("status")
+        # The customer of row 2 lost followers: flag a refill, then `run` does the rest.
+        flag = open_workbook(str(target))
+        flag.write_cells("Orders", {(first, table.columns["refill"]): "x"})
+        flag.save()
+        step("run")
         with PanelClient(server.url, DEFAULT_API_KEY) as client:
             left = client.balance()
-    click.echo(f"Balance left on the simulator: {left.amount} {left.currency}")
-    click.echo(f"Open {target} to see the rows (3 rows carry an Error on purpose).")
+
+    final = OrderTable.from_values(open_workbook(str(target)).read_values("Orders"))
+    titles = {**OUTPUT_COLUMNS, "service": "Service", "link": "Link"}
+    click.echo("")
+    click.echo(" | ".join(["Row", *(titles[k] for k in DEMO_SHOWN)]))
+    for row in final.rows:
+        cells = [str(row.row), *(row.text(k)[:38] for k in DEMO_SHOWN)]
+        click.echo(" | ".join(cells))
+    click.echo(f"\nBalance left on the simulator: {left.amount} {left.currency}")
+    click.echo(f"Open {target} to see every column (4 rows carry an Error on purpose).")

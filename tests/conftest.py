@@ -27,7 +27,9 @@ def client(sim: PanelSimulator) -> Iterator[PanelClient]:
 
 
 @pytest.fixture
-def panel_env(sim: PanelSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PanelSimulator:
+def panel_env(
+    sim: PanelSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> PanelSimulator:
     """Point the CLI at the simulator through the environment, with no user config file."""
     monkeypatch.setenv("SMMSHEET_PANEL_URL", sim.url)
     monkeypatch.setenv("SMMSHEET_API_KEY", DEFAULT_API_KEY)

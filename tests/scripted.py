@@ -1,4 +1,4 @@
-"""A loopback HTTP server whose replies a test scripts, for reply shapes the simulator never makes."""
+"""A loopback HTTP server with scripted replies, for reply shapes the simulator never makes."""
 
 from __future__ import annotations
 

@@ -12,7 +12,6 @@ from smmsheet.errors import WorkbookBusyError, WorkbookError
 from smmsheet.journal import Journal, journal_path
 from smmsheet.orders import AMBIGUOUS_MARK
 from smmsheet.panel import PanelClient
-from smmsheet.simulator import DEFAULT_API_KEY
 from smmsheet.workbook import open_workbook
 from smmsheet.workbook.xlsx import XlsxWorkbook
 
@@ -150,8 +149,13 @@ def test_interrupted_request_without_outcome_is_marked_ambiguous(tmp_path, sim, 
 
     row = OrderTable.from_values(XlsxWorkbook(book).read_values("Orders")).rows[0]
     with Journal(journal_path(book)) as j:  # the process died right after this line
-        j.intent(sheet="Orders", row=2, fingerprint=row.fingerprint(), action="add",
-                 request={"service": "1"})
+        j.intent(
+            sheet="Orders",
+            row=2,
+            fingerprint=row.fingerprint(),
+            action="add",
+            request={"service": "1"},
+        )
     run(book, client, "place")
     [out] = read_orders(book)
     assert out["Order ID"] is None and out["Error"].startswith(AMBIGUOUS_MARK)
@@ -193,7 +197,9 @@ def test_order_id_removed_from_the_sheet_is_restored_not_bought_again(tmp_path, 
 
 def test_rows_moved_after_a_crash_are_found_by_their_content(tmp_path, sim, client, monkeypatch):
     book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:2])
-    monkeypatch.setattr(XlsxWorkbook, "save", lambda self: (_ for _ in ()).throw(WorkbookError("x")))
+    monkeypatch.setattr(
+        XlsxWorkbook, "save", lambda self: (_ for _ in ()).throw(WorkbookError("x"))
+    )
     with pytest.raises(WorkbookError):
         run(book, client, "place")
     monkeypatch.undo()
@@ -223,8 +229,15 @@ def test_refresh_sends_100_ids_a_request_and_skips_final_orders(tmp_path, sim, c
 
 def test_per_id_status_errors_land_in_their_row(tmp_path, sim, client):
     book = make_orders_book(
-        tmp_path / "o.xlsx", [(1, "https://x", 100, None, None, None, None, None, 1001), (1, "y", 100, None, None, None, None, None, 424242)],
-        header=(*("Service", "Link", "Quantity", "Runs", "Interval", "Comments", "Refill", "Cancel"), "Order ID"),
+        tmp_path / "o.xlsx",
+        [
+            (1, "https://x", 100, None, None, None, None, None, 1001),
+            (1, "y", 100, None, None, None, None, None, 424242),
+        ],
+        header=(
+            *("Service", "Link", "Quantity", "Runs", "Interval", "Comments", "Refill", "Cancel"),
+            "Order ID",
+        ),
     )
     sim_order = sim  # the sheet claims 1001 but the panel never saw it
     assert not sim_order.orders
@@ -236,8 +249,11 @@ def test_per_id_status_errors_land_in_their_row(tmp_path, sim, client):
 
 
 def test_refill_flag_creates_refill_and_is_cleared(tmp_path, sim, client):
-    rows = [(1, "https://a", 100, None, None, None, "x"), (3, "https://b", 100, None, None, None, "x"),
-            (1, "https://c", 100, None, None, None, None)]
+    rows = [
+        (1, "https://a", 100, None, None, None, "x"),
+        (3, "https://b", 100, None, None, None, "x"),
+        (1, "https://c", 100, None, None, None, None),
+    ]
     book = make_orders_book(tmp_path / "o.xlsx", rows)
     run(book, client, "place")  # refill flags on not-yet-completed orders are sent later
     sim.advance(5)
@@ -261,7 +277,10 @@ def test_refill_without_order_id_is_a_row_error(tmp_path, sim, client):
 
 
 def test_cancel_flag(tmp_path, sim, client):
-    rows = [(1, "https://a", 100, None, None, None, None, "x"), (3, "https://b", 100, None, None, None, None, "yes")]
+    rows = [
+        (1, "https://a", 100, None, None, None, None, "x"),
+        (3, "https://b", 100, None, None, None, None, "yes"),
+    ]
     book = make_orders_book(tmp_path / "o.xlsx", rows)
     run(book, client, "place")
     balance = sim.balance
@@ -287,7 +306,9 @@ def test_panel_text_that_looks_like_a_formula_is_written_as_text(tmp_path):
 
     def script(form):
         if form["action"] == "services":
-            return json_reply('[{"service":1,"name":"x","type":"Default","rate":"1","min":"1","max":"100"}]')
+            return json_reply(
+                '[{"service":1,"name":"x","type":"Default","rate":"1","min":"1","max":"100"}]'
+            )
         if form["action"] == "balance":
             return json_reply('{"balance":"10","currency":"USD"}')
         return json_reply('{"error":"' + evil.replace("'", "\\u0027") + '"}')
@@ -311,8 +332,9 @@ def test_workbook_open_in_excel_is_refused_before_anything_is_sent(tmp_path, sim
 
 def test_other_sheets_and_user_columns_are_untouched(tmp_path, sim, client):
     header = ("My notes", "Service", "Link", "Quantity")
-    book = make_orders_book(tmp_path / "o.xlsx", [("vip", 1, "https://a", 100)], header,
-                            extra_sheets=True)
+    book = make_orders_book(
+        tmp_path / "o.xlsx", [("vip", 1, "https://a", 100)], header, extra_sheets=True
+    )
     run(book, client, "run")
     from openpyxl import load_workbook
 

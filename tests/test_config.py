@@ -34,7 +34,10 @@ def test_flags_win_over_everything(cfg):
 def test_default_profile_with_key_from_named_env_var(cfg):
     s = resolve_panel(environ=cfg)
     assert (s.url, s.api_key, s.profile, s.max_workers) == (
-        "https://main.example/api/v2", "main-secret", "main", 6
+        "https://main.example/api/v2",
+        "main-secret",
+        "main",
+        6,
     )
 
 

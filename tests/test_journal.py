@@ -19,8 +19,13 @@ def test_journal_lives_beside_the_workbook(tmp_path):
 def test_intent_then_outcome_then_synced(tmp_path):
     path = journal_path(tmp_path / "b.xlsx")
     with Journal(path) as j:
-        eid = j.intent(sheet="Orders", row=2, fingerprint="f", action="add",
-                       request={"service": "1", "link": "l"})
+        eid = j.intent(
+            sheet="Orders",
+            row=2,
+            fingerprint="f",
+            action="add",
+            request={"service": "1", "link": "l"},
+        )
         [entry] = j.unsynced("Orders")
         assert entry.state == "sent" and entry.request == {"service": "1", "link": "l"}
         j.outcome(eid, "accepted", 1001)

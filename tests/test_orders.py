@@ -156,9 +156,11 @@ def test_custom_comments_needs_comments_and_enough_lines():
 
 def test_package_needs_only_a_link_and_costs_its_rate():
     plan = validate(one(("Service", "Link"), 11, "https://x"), SERVICES)
-    assert isinstance(plan, OrderPlan) and plan.cost == Decimal("3.00") and plan.fields == {
-        "link": "https://x"
-    }
+    assert (
+        isinstance(plan, OrderPlan)
+        and plan.cost == Decimal("3.00")
+        and plan.fields == {"link": "https://x"}
+    )
 
 
 def test_subscriptions_rules():

@@ -75,7 +75,12 @@ def test_bom_and_php_notices_before_json_are_tolerated(panel):
     panel.script = lambda form: (200, {}, body.encode("utf-8"))
     [s] = client(panel).services()
     assert (s.id, s.rate, s.max, s.refill, s.cancel, s.dripfeed) == (
-        7, Decimal("1000.5"), 1000, True, False, True
+        7,
+        Decimal("1000.5"),
+        1000,
+        True,
+        False,
+        True,
     )
 
 
@@ -116,8 +121,12 @@ def test_redirect_is_not_followed_and_says_where(panel):
 
 
 def test_429_retry_after_is_honoured_for_reads(panel):
-    replies = iter([json_reply('{"error":"slow down"}', 429, **{"Retry-After": "7"}),
-                    json_reply('{"balance":"5","currency":"EUR"}')])
+    replies = iter(
+        [
+            json_reply('{"error":"slow down"}', 429, **{"Retry-After": "7"}),
+            json_reply('{"balance":"5","currency":"EUR"}'),
+        ]
+    )
     panel.script = lambda form: next(replies)
     c = client(panel)
     assert c.balance().currency == "EUR"
@@ -165,8 +174,13 @@ def test_add_sends_lists_one_per_line_and_rejects_unknown_fields(panel):
     panel.script = lambda form: json_reply('{"order": 9}')
     c = client(panel)
     assert c.add(2, link="l", comments=["a", "b"], runs=None) == 9
-    assert panel.forms[0] == {"key": KEY, "action": "add", "service": "2", "link": "l",
-                              "comments": "a\nb"}
+    assert panel.forms[0] == {
+        "key": KEY,
+        "action": "add",
+        "service": "2",
+        "link": "l",
+        "comments": "a\nb",
+    }
     with pytest.raises(TypeError, match="bogus"):
         c.add(2, bogus=1)
 

@@ -1,0 +1,174 @@
+"""The `smmsheet` command: real simulator, real files, CliRunner (sqlite-utils style)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from smmsheet.cli import cli
+from smmsheet.simulator import DEFAULT_API_KEY
+
+from .conftest import assert_sheet_matches_panel, make_orders_book, read_orders
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def invoke(*args: str, input: str | None = None):
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def test_balance(panel_env):
+    result = invoke("balance")
+    assert result.exit_code == 0 and result.output.strip() == "1000.00000 USD"
+
+
+def test_services_table_json_and_csv(panel_env):
+    table = invoke("services")
+    assert table.exit_code == 0 and "Instagram Followers" in table.output
+    data = json.loads(invoke("services", "--json").output)
+    assert data[0]["id"] == 1 and data[0]["rate"] == "0.90"
+    csv = invoke("services", "--csv").output.splitlines()
+    assert csv[0].startswith("Service,Name,Type,Category,Rate per 1000")
+    assert invoke("services", "--json", "--csv").exit_code == 2
+
+
+def test_services_into_a_workbook_writes_text_not_formulas(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [])
+    result = invoke("services", "--into", str(book))
+    assert result.exit_code == 0, result.output
+    rows = read_orders(book, "Services")
+    evil = next(r for r in rows if r["Service"] == 20)
+    assert evil["Name"].startswith("=HYPERLINK")
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(book)["Services"]
+    assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
+
+
+def test_missing_key_is_one_line_exit_2(tmp_path, monkeypatch):
+    monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.delenv("SMMSHEET_API_KEY", raising=False)
+    monkeypatch.setenv("SMMSHEET_PANEL_URL", "http://127.0.0.1:9/api/v2")
+    result = CliRunner().invoke(cli, ["balance"])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "no API key" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unreachable_panel_is_one_line_exit_1(tmp_path, monkeypatch):
+    monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "none.toml"))
+    result = CliRunner().invoke(
+        cli, ["balance", "--panel-url", "http://127.0.0.1:9/api/v2", "--api-key", "k"]
+    )
+    assert result.exit_code == 1 and "cannot reach the panel" in result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_place_with_yes_then_rerun_places_nothing(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100), (3, "https://b", 50)])
+    first = invoke("place", str(book), "--yes")
+    assert first.exit_code == 0, first.output
+    assert "placed" in first.output and "Saved" in first.output
+    second = invoke("run", str(book), "--yes")
+    assert second.exit_code == 0 and panel_env.counts["add"] == 2
+    assert_sheet_matches_panel(book, panel_env)
+
+
+def test_place_without_a_terminal_needs_yes(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    result = invoke("place", str(book))
+    assert result.exit_code == 2 and "pass --yes" in result.output
+    assert panel_env.counts["add"] == 0
+
+
+def test_invalid_rows_exit_1_with_row_messages(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 1), (1, "https://b", 100)])
+    result = invoke("place", str(book), "-y")
+    assert result.exit_code == 1
+    assert "row 2: place invalid: Quantity 1 is below the minimum 50" in result.output
+
+
+def test_dry_run_previews_cost_and_changes_nothing(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 1000)])
+    before = book.read_bytes()
+    result = invoke("place", str(book), "--dry-run")
+    assert result.exit_code == 0 and "Would place 1 orders, about 0.90000 USD" in result.output
+    assert book.read_bytes() == before and panel_env.counts["add"] == 0
+
+
+def test_max_spend_option(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 1000), (1, "https://b", 1000)])
+    result = invoke("place", str(book), "-y", "--max-spend", "1")
+    assert result.exit_code == 1 and panel_env.counts["add"] == 1
+    assert invoke("place", str(book), "--max-spend", "lots").exit_code == 2
+
+
+def test_status_refill_cancel_commands(panel_env, tmp_path):
+    rows = [(1, "https://a", 100, None, None, None, None, None), (1, "https://b", 100)]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    assert invoke("place", str(book), "-y").exit_code == 0
+    panel_env.advance(5)
+    assert invoke("status", str(book)).exit_code == 0
+    assert {r["Status"] for r in read_orders(book)} == {"Completed"}
+    from smmsheet.workbook import open_workbook
+
+    wb = open_workbook(str(book))
+    wb.write_cells("Orders", {(2, 7): "x", (3, 8): "x"})
+    wb.save()
+    refill = invoke("refill", str(book), "-y")
+    assert refill.exit_code == 0, refill.output
+    assert invoke("refill-status", str(book)).exit_code == 0
+    cancel = invoke("cancel", str(book), "-y")
+    assert cancel.exit_code == 1 and "Order cannot be canceled" in cancel.output
+    out = read_orders(book)
+    assert out[0]["Refill ID"] == 501 and out[0]["Refill Status"]
+
+
+def test_missing_sheet_and_broken_file_are_one_clear_error(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    missing = invoke("status", str(book), "--sheet", "Nope")
+    assert missing.exit_code == 2 and "no sheet 'Nope'" in missing.output
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(b"this is not a zip")
+    result = invoke("place", str(broken), "-y")
+    assert result.exit_code == 2 and result.output.startswith("Error:")
+    assert broken.read_bytes() == b"this is not a zip"
+
+
+def test_api_key_never_printed(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100), (999, "b", 1)])
+    outputs = [
+        invoke(*args).output for args in (["balance"], ["services"], ["run", str(book), "-y"])
+    ]
+    assert all(DEFAULT_API_KEY not in o for o in outputs)
+    for path in tmp_path.iterdir():
+        if path.is_file():
+            assert DEFAULT_API_KEY.encode() not in path.read_bytes(), path
+
+
+def test_journal_command_lists_paid_requests(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    invoke("place", str(book), "-y")
+    result = invoke("journal", str(book))
+    assert re.search(r"#1 .* Orders!row 2 add accepted 1001 \[in sheet\]", result.output)
+
+
+def test_demo_runs_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("demo")
+    assert result.exit_code == 0, result.output
+    assert "Balance left on the simulator" in result.output
+    rows = read_orders(tmp_path / "smmsheet-demo.xlsx")
+    assert sum(1 for r in rows if r["Order ID"]) == 6
+    assert sum(1 for r in rows if r["Error"]) == 4
+    assert invoke("demo").exit_code == 0  # a second demo starts afresh
+
+
+@pytest.mark.parametrize("command", sorted(cli.commands))
+def test_every_command_is_documented_in_the_readme(command):
+    readme = (ROOT / "README.md").read_text()
+    assert f"smmsheet {command}" in readme

@@ -1,0 +1,206 @@
+"""PanelClient against the simulator over loopback: every action and every fault knob."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+
+from smmsheet.errors import (
+    AmbiguousRequestError,
+    InvalidKeyError,
+    PanelRejectedError,
+    PanelUnavailableError,
+)
+from smmsheet.panel import PanelClient
+from smmsheet.simulator import DEFAULT_API_KEY
+
+
+def test_services_are_typed(client):
+    services = {s.id: s for s in client.services()}
+    followers = services[1]
+    assert followers.type == "Default" and followers.rate == Decimal("0.90")
+    assert (followers.min, followers.max, followers.refill, followers.dripfeed) == (
+        50,
+        10000,
+        True,
+        True,
+    )
+    assert services[2].type == "Custom Comments"
+    assert services[20].name.startswith("=")  # panel text is data, not a formula
+
+
+def test_balance_is_charged_by_add(client, sim):
+    assert client.balance().amount == Decimal("1000")
+    client.add(1, link="https://instagram.com/x", quantity=1000)
+    assert client.balance().amount == Decimal("999.1")
+
+
+@pytest.mark.parametrize(
+    ("service", "fields"),
+    [
+        (1, {"link": "https://a", "quantity": 100, "runs": 2, "interval": 15}),
+        (2, {"link": "https://a", "comments": ["c"] * 10}),
+        (5, {"link": "https://a", "quantity": 100, "usernames": "a\nb"}),
+        (11, {"link": "https://a"}),
+        (17, {"username": "shop", "min": 100, "max": 200, "delay": 30, "posts": 2}),
+        (
+            18,
+            {
+                "link": "https://a",
+                "quantity": 1000,
+                "country": "US",
+                "device": 1,
+                "type_of_traffic": 2,
+                "referring_url": "https://r",
+            },
+        ),
+    ],
+)
+def test_add_for_each_service_type(client, sim, service, fields):
+    order = client.add(service, **fields)
+    assert sim.orders[order].service == service
+    expected = {k: "\n".join(v) if isinstance(v, list) else str(v) for k, v in fields.items()}
+    assert sim.orders[order].fields.items() >= expected.items()
+
+
+def test_add_rejections_carry_the_panels_message(client):
+    with pytest.raises(PanelRejectedError, match="Incorrect service ID"):
+        client.add(9999, link="https://a", quantity=100)
+    with pytest.raises(PanelRejectedError, match="minimal"):
+        client.add(1, link="https://a", quantity=1)
+
+
+def test_status_single_and_multi_with_per_id_errors(client, sim):
+    a = client.add(1, link="https://a", quantity=100)
+    b = client.add(3, link="https://b", quantity=100)
+    single = client.status(a)
+    assert single.status == "Pending" and single.charge == Decimal("0.09")
+    assert single.currency == "USD" and single.remains == 100
+    many = client.status_many([a, b, 77, str(b)])
+    assert set(many) == {a, b, 77}
+    assert many[77].error == "Incorrect order ID"
+    assert many[a].status == "In progress"
+    with pytest.raises(PanelRejectedError, match="Incorrect order ID"):
+        client.status(12345)
+
+
+def test_multi_status_chunks_at_100_ids_with_bounded_concurrency(client, sim):
+    ids = list(range(1, 251))
+    result = client.status_many(ids)
+    assert len(result) == 250 and sim.counts["status"] == 3
+    assert all(r.error == "Incorrect order ID" for r in result.values())
+
+
+def test_refill_single_multi_and_status(client, sim):
+    a = client.add(1, link="https://a", quantity=100)
+    b = client.add(1, link="https://reject-me", quantity=100)
+    sim.advance(3)
+    rid = client.refill(a)
+    many = client.refill_many([b, 4242])
+    assert many[4242].error == "Incorrect order ID" and many[b].refill
+    rb = many[b].refill
+    assert client.refill_status(rid).status == "Pending"
+    sim.advance(5)
+    statuses = client.refill_status_many([rid, rb, 999])
+    assert statuses[rid].status == "Completed" and statuses[rb].status == "Rejected"
+    assert statuses[999].error == "Refill not found"
+
+
+def test_cancel_refunds_and_reports_per_id(client, sim):
+    a = client.add(1, link="https://a", quantity=1000)
+    c = client.add(3, link="https://c", quantity=100)  # service 3 cannot be canceled
+    result = client.cancel([a, c, 31337])
+    assert result[a].ok and not result[c].ok and "disabled" in (result[c].error or "")
+    assert result[31337].error == "Incorrect order ID"
+    assert sim.orders[a].status == "Canceled"
+
+
+def test_invalid_key(sim):
+    with PanelClient(sim.url, "wrong-key") as c, pytest.raises(InvalidKeyError) as info:
+        c.balance()
+    assert "wrong-key" not in str(info.value)
+
+
+def test_invalid_key_in_a_multi_call_is_raised_not_spread(sim):
+    with PanelClient(sim.url, "wrong-key") as c, pytest.raises(InvalidKeyError):
+        c.status_many(range(300))
+
+
+def test_5xx_on_reads_is_retried(sim):
+    sim.faults.error_rate = 0.5
+    with PanelClient(sim.url, DEFAULT_API_KEY, retries=8, backoff=0.001) as c:
+        for _ in range(5):
+            assert c.balance().currency == "USD"
+    assert sim.counts["fault:5xx"] > 0
+
+
+def test_5xx_on_add_is_ambiguous_and_sent_once(client, sim):
+    sim.faults.error_rate = 1.0
+    with pytest.raises(AmbiguousRequestError, match="may have been placed"):
+        client.add(1, link="https://a", quantity=100)
+    assert sim.counts["add"] == 1
+
+
+def test_challenge_page_on_add_is_not_placed_and_not_ambiguous(client, sim):
+    sim.faults.html_rate = 1.0
+    with pytest.raises(PanelUnavailableError, match="challenge") as info:
+        client.add(1, link="https://a", quantity=100)
+    assert not isinstance(info.value, AmbiguousRequestError)
+    assert sim.counts["add"] == 1 and not sim.orders
+
+
+def test_html_storm_on_reads_gives_up_with_one_clear_error(sim):
+    sim.faults.html_rate = 1.0
+    with PanelClient(sim.url, DEFAULT_API_KEY, retries=2, backoff=0.001) as c:
+        with pytest.raises(PanelUnavailableError, match="unavailable"):
+            c.services()
+    assert sim.counts["services"] == 3
+
+
+def test_garbage_reply_on_add_is_ambiguous(client, sim):
+    sim.faults.garbage_rate = 1.0
+    with pytest.raises(AmbiguousRequestError):
+        client.add(1, link="https://a", quantity=100)
+    assert sim.counts["add"] == 1
+
+
+def test_drop_after_accept_is_ambiguous_and_the_panel_has_the_order(client, sim):
+    sim.faults.drop_after_accept = 1.0
+    with pytest.raises(AmbiguousRequestError, match="may have been placed"):
+        client.add(1, link="https://a", quantity=100)
+    assert len(sim.orders) == 1 and sim.counts["add"] == 1
+
+
+def test_latency_beyond_the_read_timeout(sim):
+    sim.faults.latency = 0.3
+    with PanelClient(sim.url, DEFAULT_API_KEY, timeout=(2, 0.05), retries=1, backoff=0) as c:
+        with pytest.raises(PanelUnavailableError):
+            c.balance()
+        with pytest.raises(AmbiguousRequestError):
+            c.add(1, link="https://a", quantity=100)
+    assert sim.counts["balance"] == 2 and sim.counts["add"] == 1
+
+
+def test_429_above_the_concurrency_limit_is_absorbed_by_retries(sim):
+    sim.faults.latency = 0.05
+    sim.faults.max_concurrency = 2
+    sim.faults.retry_after = 0.01
+    with PanelClient(sim.url, DEFAULT_API_KEY, max_workers=6, backoff=0.01, retries=10) as c:
+        result = c.status_many(range(1, 601))
+        errors = []
+
+        def add(i):
+            try:
+                c.add(1, link=f"https://x/{i}", quantity=100)
+            except Exception as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+
+        threads = [threading.Thread(target=add, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(result) == 600 and sim.counts["fault:429"] > 0
+    assert not errors and len(sim.orders) == 6  # 429 means "not processed": safe to resend
