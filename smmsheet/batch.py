@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import cast
 
 from .errors import (
     AmbiguousRequestError,
@@ -635,4 +636,4 @@ def services_table(services: Sequence[Service]) -> list[list[CellValue]]:
 def _plain(value: object) -> CellValue:
     """numpy scalars -> Python values a workbook adapter accepts."""
     item = getattr(value, "item", None)
-    return item() if callable(item) else value
+    return cast(CellValue, item() if callable(item) else value)
