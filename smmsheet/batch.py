@@ -25,6 +25,7 @@ from .errors import (
     AmbiguousRequestError,
     ConfigError,
     InvalidKeyError,
+    JournalError,
     PanelError,
     WorkbookError,
 )
@@ -381,23 +382,23 @@ class Engine:
                 request={"service": str(plan.service.id), **plan.fields},
             )
             if stop:
-                self.journal.outcome(entry, "rejected", "not sent: the run was stopped")
+                self._note(entry, "rejected", "not sent: the run was stopped")
                 return plan, entry, "rejected", "not sent: the run was stopped"
             try:
                 order = self.panel.add(plan.service.id, **plan.fields)
             except AmbiguousRequestError as exc:
-                self.journal.outcome(entry, "ambiguous", exc.message)
+                self._note(entry, "ambiguous", exc.message)
                 return plan, entry, "ambiguous", exc.message
             except PanelError as exc:
                 # Anything else means the panel refused or never got the request.
-                self.journal.outcome(entry, "rejected", exc.message)
+                self._note(entry, "rejected", exc.message)
                 if isinstance(exc, InvalidKeyError):
                     raise
                 return plan, entry, "rejected", exc.message
             except BaseException as exc:
-                self.journal.outcome(entry, "ambiguous", f"{type(exc).__name__} while sending")
+                self._note(entry, "ambiguous", f"{type(exc).__name__} while sending")
                 raise
-            self.journal.outcome(entry, "accepted", order)
+            self._note(entry, "accepted", order)
             return plan, entry, "accepted", str(order)
 
         total = len(plans)
@@ -433,6 +434,15 @@ class Engine:
         if fatal is not None:
             raise fatal
         return placed
+
+    def _note(self, entry: int, state: str, result: str | int | None) -> None:
+        """Record an outcome; a journal failing now must not lose the panel's answer."""
+        try:
+            self.journal.outcome(entry, state, result)
+        except JournalError as exc:
+            self.report.messages.append(
+                f"{exc}: the outcome of journal #{entry} ({state} {result}) is only in the sheet"
+            )
 
     def _record_add(
         self, plan: OrderPlan, entry: int, state: str, result: str, placed: list[int]
@@ -551,7 +561,7 @@ class Engine:
         for oid, row in rows.items():
             res = results[oid]
             if res.refill is not None:
-                self.journal.outcome(entries[oid], "accepted", res.refill)
+                self._note(entries[oid], "accepted", res.refill)
                 self._set(row, "refill_id", res.refill)
                 self._set(row, "refill_status", None)
                 self._set(row, "refill", None)
@@ -559,7 +569,7 @@ class Engine:
                 self.report.add(row.row, "refill", "refilled", str(res.refill))
             else:
                 state = "ambiguous" if res.uncertain else "rejected"
-                self.journal.outcome(entries[oid], state, res.error)
+                self._note(entries[oid], state, res.error)
                 self._stamp(row, _paid_error("refill", state, res.error or ""))
                 self.report.add(row.row, "refill", "failed", res.error or "")
             self._synced.append(entries[oid])
@@ -578,14 +588,14 @@ class Engine:
         for oid, row in rows.items():
             res = results[oid]
             if res.ok:
-                self.journal.outcome(entries[oid], "accepted", oid)
+                self._note(entries[oid], "accepted", oid)
                 self._set(row, "cancel", None)
                 self._set(row, "status", CANCEL_REQUESTED)
                 self._stamp(row)
                 self.report.add(row.row, "cancel", "canceled", str(oid))
             else:
                 state = "ambiguous" if res.uncertain else "rejected"
-                self.journal.outcome(entries[oid], state, res.error)
+                self._note(entries[oid], state, res.error)
                 self._stamp(row, _paid_error("cancel", state, res.error or ""))
                 self.report.add(row.row, "cancel", "failed", res.error or "")
             self._synced.append(entries[oid])

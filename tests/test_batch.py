@@ -342,3 +342,22 @@ def test_other_sheets_and_user_columns_are_untouched(tmp_path, sim, client):
     assert wb["Notes"]["A1"].value == "keep me" and wb["Notes"]["B2"].value == "=1+1"
     assert wb["Orders"]["A2"].value == "vip" and wb["Orders"]["E1"].value == "Order ID"
     assert wb["Orders"]["E2"].value == 1001
+
+
+def test_journal_failing_after_the_send_does_not_lose_the_order_id(
+    tmp_path, sim, client, monkeypatch
+):
+    from smmsheet.errors import JournalError
+
+    def broken(self, entry_id, state, result):
+        raise JournalError("cannot write the journal: disk I/O error")
+
+    monkeypatch.setattr(Journal, "outcome", broken)
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:2])
+    report = run(book, client, "place")
+    assert sorted(r["Order ID"] for r in read_orders(book)) == [1001, 1002]
+    assert any("only in the sheet" in m for m in report.messages)
+    monkeypatch.undo()
+    run(book, client, "run")  # the unsynced "sent" entries must not disturb placed rows
+    assert sim.counts["add"] == 2
+    assert all(r["Error"] is None for r in read_orders(book))
