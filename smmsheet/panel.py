@@ -391,6 +391,8 @@ class PanelClient:
             reply = self._call("status", {"orders": ",".join(map(str, ids))})
             if not isinstance(reply, Mapping):
                 raise self._unexpected("status", reply)
+            if len(ids) == 1 and "status" in reply:  # some panels answer one id the single way
+                reply = {str(ids[0]): reply}
             by_id = {parse_int(k): v for k, v in reply.items()}
             return {i: OrderStatus.from_api(i, by_id.get(i, {"error": "missing"})) for i in ids}
 

@@ -213,3 +213,9 @@ def test_connection_refused_is_one_clear_unavailable_error():
     with pytest.raises(PanelUnavailableError, match="cannot reach the panel") as info:
         c.add(1, link="l", quantity=10)
     assert info.value.retry_safe and KEY not in str(info.value)
+
+
+def test_multi_status_of_one_id_answered_in_the_single_shape(panel):
+    panel.script = lambda form: json_reply('{"status":"Completed","charge":"1","remains":"0"}')
+    result = client(panel).status_many([42])
+    assert result[42].status == "Completed" and result[42].remains == 0
