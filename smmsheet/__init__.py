@@ -1,0 +1,80 @@
+"""smmsheet: drive an SMM panel (API v2) from spreadsheet rows.
+
+The public API, imported lazily so ``import smmsheet`` stays instant (Excel imports this
+package on every macro call)::
+
+    from smmsheet import Engine, Journal, PanelClient, RunOptions, journal_path, open_workbook
+
+    with PanelClient(url, key) as panel, Journal(journal_path("orders.xlsx")) as journal:
+        report = Engine(open_workbook("orders.xlsx"), panel, journal, RunOptions()).execute("run")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .errors import (
+    AmbiguousRequestError,
+    ConfigError,
+    InvalidKeyError,
+    JournalError,
+    LayoutError,
+    PanelError,
+    PanelRejectedError,
+    PanelUnavailableError,
+    RateLimitedError,
+    SmmsheetError,
+    WorkbookBusyError,
+    WorkbookError,
+)
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "PanelClient": "smmsheet.panel",
+    "Service": "smmsheet.panel",
+    "OrderStatus": "smmsheet.panel",
+    "Engine": "smmsheet.batch",
+    "RunOptions": "smmsheet.batch",
+    "Report": "smmsheet.batch",
+    "Journal": "smmsheet.journal",
+    "journal_path": "smmsheet.journal",
+    "open_workbook": "smmsheet.workbook",
+    "resolve_panel": "smmsheet.config",
+    "PanelSimulator": "smmsheet.simulator",
+}
+
+__all__ = [
+    "AmbiguousRequestError",
+    "ConfigError",
+    "Engine",
+    "InvalidKeyError",
+    "Journal",
+    "JournalError",
+    "LayoutError",
+    "OrderStatus",
+    "PanelClient",
+    "PanelError",
+    "PanelRejectedError",
+    "PanelSimulator",
+    "PanelUnavailableError",
+    "RateLimitedError",
+    "Report",
+    "RunOptions",
+    "Service",
+    "SmmsheetError",
+    "WorkbookBusyError",
+    "WorkbookError",
+    "__version__",
+    "journal_path",
+    "open_workbook",
+    "resolve_panel",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'smmsheet' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
