@@ -436,3 +436,12 @@ def demo(out: str) -> None:
         click.echo(" | ".join(cells))
     click.echo(f"\nBalance left on the simulator: {left.amount} {left.currency}")
     click.echo(f"Open {target} to see every column (4 rows carry an Error on purpose).")
+
+
+def _register_addin() -> None:
+    from .addin import addin_cli  # light: the add-in builder imports pyopenvba when it runs
+
+    cli.add_command(addin_cli, "addin")
+
+
+_register_addin()

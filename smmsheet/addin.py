@@ -1,0 +1,433 @@
+"""The Excel add-in (smmsheet.xlam): built reproducibly from xlwings' own ribbon template.
+
+``build_addin`` starts from ``quickstart_addin_ribbon.xlam`` shipped inside the installed
+xlwings package (BSD licensed), so the add-in's VBA always matches the installed xlwings
+(its DLL names carry the version), and changes only what makes it smmsheet's:
+
+- ``customUI/customUI.xml``: a ribbon tab "smmsheet" with the seven buttons of
+  :data:`BUTTONS`, each ``onAction="RibbonSmmsheet.<Callback>"``;
+- the VBA module ``RibbonMyAddin`` becomes ``RibbonSmmsheet``: one
+  ``Sub <Callback>(control As IRibbonControl)`` per button, each calling
+  ``RunPython "import smmsheet.excel; smmsheet.excel.<macro>()"``;
+- a VBA module ``xlwings_udfs`` declaring the SMM_* formulas, as xlwings' "Import
+  Functions" would write it (so the formulas work without that step);
+- in xlwings' own VBA module only ``PROJECT_NAME`` changes (``myaddin`` -> ``smmsheet``),
+  as xlwings documents for renaming a custom add-in; everything else (RunPython, the
+  config lookup, the DLL declarations) is kept byte for byte;
+- the add-in's config sheet becomes ``smmsheet.conf`` with one, non-secret setting
+  (``UDF Modules = smmsheet.udf``); the author's name and folder leave the file.
+
+The zip is rewritten with fixed timestamps and member order, so building twice gives
+identical bytes. VBA editing uses pyopenvba, imported only when building.
+
+Example::
+
+    smmsheet addin build --out workbook_templates/smmsheet.xlam
+    smmsheet addin install          # builds and copies into Excel's XLSTART folder
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import ConfigError
+
+__all__ = [
+    "ADDIN_NAME",
+    "BUTTONS",
+    "Button",
+    "addin_cli",
+    "addin_dir",
+    "build_addin",
+    "install_addin",
+    "ribbon_vba",
+    "ribbon_xml",
+    "udf_module_vba",
+]
+
+ADDIN_NAME = "smmsheet.xlam"
+#: The add-in's name for xlwings' config lookup (``smmsheet.conf`` sheet or file).
+PROJECT_NAME = "smmsheet"
+TEMPLATE_NAME = "quickstart_addin_ribbon.xlam"
+TEMPLATE_RIBBON_MODULE = "RibbonMyAddin"
+RIBBON_MODULE = "RibbonSmmsheet"
+UDF_VBA_MODULE = "xlwings_udfs"
+UDF_PYTHON_MODULE = "smmsheet.udf"
+CONFIG_SHEET = f"{PROJECT_NAME}.conf"
+#: Every zip member gets this date, so builds are byte-identical.
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+CUSTOM_UI_NS = "http://schemas.microsoft.com/office/2006/01/customui"
+PYOPENVBA_HINT = "pip install 'pyopenvba>=6.5,<7'"
+
+
+@dataclass(frozen=True)
+class Button:
+    """One ribbon button: what it shows and which macro of smmsheet.excel it runs."""
+
+    group: str
+    label: str
+    callback: str
+    macro: str
+    image: str
+    tip: str
+
+
+#: The ribbon, left to right. ``image`` is a built-in Office icon (imageMso).
+BUTTONS: tuple[Button, ...] = (
+    Button("Orders", "Place orders", "PlaceOrders", "place_orders", "MacroPlay",
+           "Place every row without an Order ID (asks first, shows the cost)"),
+    Button("Orders", "Refresh status", "RefreshStatus", "refresh_status", "Refresh",
+           "Update status, charge and remains of open orders"),
+    Button("Orders", "Cancel", "CancelOrders", "cancel_orders", "Cancel",
+           "Cancel the orders whose Cancel cell is set"),
+    Button("Refills", "Refill", "CreateRefills", "create_refills", "Redo",
+           "Request a refill for rows whose Refill cell is set"),
+    Button("Refills", "Refill status", "RefillStatus", "refill_status", "Info",
+           "Update the status of requested refills"),
+    Button("Panel", "Balance", "ShowBalance", "show_balance", "AccountingFormat",
+           "Show the panel account balance"),
+    Button("Panel", "Load services", "LoadServices", "load_services", "GetExternalDataFromText",
+           "Write the panel's service list into the Services sheet"),
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- the parts
+
+
+def ribbon_xml(buttons: Sequence[Button] = BUTTONS) -> bytes:
+    """The customUI part: one tab, a group per ``Button.group``, large buttons."""
+    from lxml import etree
+
+    def q(tag: str) -> str:
+        return f"{{{CUSTOM_UI_NS}}}{tag}"
+
+    root = etree.Element(q("customUI"), nsmap={None: CUSTOM_UI_NS})
+    tabs = etree.SubElement(etree.SubElement(root, q("ribbon")), q("tabs"))
+    tab = etree.SubElement(tabs, q("tab"), id="smmsheetTab", label="smmsheet")
+    groups: dict[str, Any] = {}
+    for button in buttons:
+        group = groups.get(button.group)
+        if group is None:
+            group_id = "smmsheet" + button.group.replace(" ", "")
+            group = groups[button.group] = etree.SubElement(
+                tab, q("group"), id=group_id, label=button.group
+            )
+        etree.SubElement(
+            group,
+            q("button"),
+            id="smmsheet" + button.callback,
+            label=button.label,
+            size="large",
+            imageMso=button.image,
+            screentip=button.label,
+            supertip=button.tip,
+            onAction=f"{RIBBON_MODULE}.{button.callback}",
+        )
+    declaration = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\r\n'
+    return declaration + bytes(etree.tostring(root, encoding="UTF-8"))
+
+
+def ribbon_vba(buttons: Sequence[Button] = BUTTONS) -> str:
+    """The ribbon callbacks module: each button runs one macro through xlwings' RunPython."""
+    lines = [
+        f'Attribute VB_Name = "{RIBBON_MODULE}"',
+        "' Ribbon callbacks of the smmsheet add-in. Generated by smmsheet.addin: edit there.",
+        "Option Explicit",
+        "",
+    ]
+    for button in buttons:
+        lines += [
+            f"Sub {button.callback}(control As IRibbonControl)",
+            f'    RunPython "import smmsheet.excel; smmsheet.excel.{button.macro}()"',
+            "End Sub",
+            "",
+        ]
+    return "\r\n".join(lines)
+
+
+def udf_module_vba(
+    functions: Sequence[Callable[..., Any]] | None = None, module: str = UDF_PYTHON_MODULE
+) -> str:
+    """The ``xlwings_udfs`` module for the formulas, as xlwings' "Import Functions" writes it.
+
+    Mirrors ``xlwings.udfs.generate_vba_wrapper`` for add-ins (functions sorted by name,
+    ``ActiveWorkbook`` as the book, errors returned as the cell's text); a test compares the
+    two. Argument names and optional arguments come from the Python signatures.
+    """
+    import inspect
+
+    from xlwings.utils import VBAWriter
+
+    if functions is None:
+        from .udf import FORMULAS
+
+        functions = FORMULAS
+    out = io.StringIO()
+    vba = VBAWriter(out)
+    vba.writeln(f'Attribute VB_Name = "{UDF_VBA_MODULE}"')
+    vba.writeln("'Autogenerated code by xlwings - changes will be lost with next import!")
+    vba.writeln("""#Const App = "Microsoft Excel" 'Adjust when using outside of Excel""")
+    for func in sorted(functions, key=lambda f: f.__name__):
+        name = func.__name__
+        params = inspect.signature(func).parameters.values()
+        declared = ", ".join(
+            ("Optional " if p.default is not inspect.Parameter.empty else "") + p.name
+            for p in params
+        )
+        args = "Array(" + ", ".join(p.name for p in params) + ")"
+        with vba.block(f"Function {name}({declared})"):
+            with vba.block('#If App = "Microsoft Excel" Then'):
+                vba.writeln("If TypeOf Application.Caller Is Range Then On Error GoTo failed")
+                vba.writeln(
+                    f'{name} = XLPy.CallUDF("{module}", "{name}", {args}, '
+                    "ActiveWorkbook, Application.Caller)"
+                )
+                vba.writeln("Exit Function")
+            with vba.block("#Else"):
+                vba.writeln(f'{name} = XLPy.CallUDF("{module}", "{name}", {args})')
+                vba.writeln("Exit Function")
+            vba.writeln("#End If")
+            vba.write_label("failed")
+            vba.writeln(f"{name} = Err.Description")
+        vba.writeln("End Function")
+        vba.writeln("")
+    return out.getvalue()
+
+
+def _crlf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\n", "\r\n")
+
+
+def _set_project_name(xlwings_module: str) -> str:
+    pattern = re.compile(r'(Public Const PROJECT_NAME As String = ")myaddin(")')
+    changed, count = pattern.subn(rf"\g<1>{PROJECT_NAME}\g<2>", xlwings_module)
+    if count != 1:
+        raise ConfigError("the xlwings add-in template has no PROJECT_NAME constant to set")
+    return changed
+
+
+def _edit_vba(template: bytes) -> bytes:
+    """The template's vbaProject.bin with smmsheet's ribbon and formula modules."""
+    try:
+        from pyopenvba import ExcelFile
+    except ImportError:
+        raise ConfigError(f"building the add-in needs pyopenvba: {PYOPENVBA_HINT}") from None
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / ADDIN_NAME
+        source.write_bytes(template)
+        with ExcelFile(source) as book:
+            project = book.vba_project()
+            project.rename_module(TEMPLATE_RIBBON_MODULE, RIBBON_MODULE)
+            book.set_module(RIBBON_MODULE, ribbon_vba())
+            book.set_module("xlwings", _set_project_name(book.get_module("xlwings")))
+            project.add_module(UDF_VBA_MODULE, _crlf(udf_module_vba()))
+            book.save()
+        with ExcelFile(source) as saved:  # pending renames and adds land only on save
+            problems = saved.validate()
+        if problems:
+            raise ConfigError("the edited VBA project is inconsistent: " + "; ".join(problems))
+        with zipfile.ZipFile(source) as edited:
+            return edited.read("xl/vbaProject.bin")
+
+
+def _config_sheet(workbook_xml: bytes, sheet_xml: bytes) -> tuple[bytes, bytes, bytes]:
+    """workbook.xml, sharedStrings.xml and the sheet with ``UDF Modules`` as only setting."""
+    text = workbook_xml.decode("utf-8")
+    text, renamed = re.subn(r'name="_myaddin\.conf"', f'name="{CONFIG_SHEET}"', text)
+    if renamed != 1:
+        raise ConfigError("the xlwings add-in template has no _myaddin.conf sheet")
+    # The template remembers its author's folder; an add-in should not carry one.
+    text = re.sub(r"<mc:AlternateContent\b.*?</mc:AlternateContent>", "", text, flags=re.S)
+    shared = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="2" '
+        f'uniqueCount="2"><si><t>UDF Modules</t></si><si><t>{UDF_PYTHON_MODULE}</t></si></sst>'
+    )
+    sheet = sheet_xml.decode("utf-8")
+    data = (
+        '<sheetData><row r="1" spans="1:2"><c r="A1" s="1" t="s"><v>0</v></c>'
+        '<c r="B1" s="1" t="s"><v>1</v></c></row></sheetData>'
+    )
+    sheet, replaced = re.subn(r"<sheetData>.*?</sheetData>", data, sheet, flags=re.S)
+    sheet = re.sub(r'<dimension ref="[^"]*"', '<dimension ref="A1:B1"', sheet)
+    if replaced != 1:
+        raise ConfigError("the xlwings add-in template's config sheet has no cells")
+    return text.encode("utf-8"), shared.encode("utf-8"), sheet.encode("utf-8")
+
+
+def _core_properties(core_xml: bytes) -> bytes:
+    """docProps/core.xml naming smmsheet instead of the template's author, no build time."""
+    text = core_xml.decode("utf-8")
+    for tag, value in (("dc:creator", "smmsheet"), ("cp:lastModifiedBy", "smmsheet")):
+        text = re.sub(rf"<{tag}>[^<]*</{tag}>", f"<{tag}>{value}</{tag}>", text)
+    text = re.sub(
+        r"<dc:title\s*/>|<dc:title>[^<]*</dc:title>", "<dc:title>smmsheet</dc:title>", text
+    )
+    return text.encode("utf-8")
+
+
+def template_path() -> Path:
+    """xlwings' ribbon add-in template inside the installed xlwings package."""
+    import xlwings
+
+    path = Path(xlwings.__file__).resolve().parent / TEMPLATE_NAME
+    if not path.is_file():
+        raise ConfigError(f"the installed xlwings has no {TEMPLATE_NAME} (xlwings too old?)")
+    return path
+
+
+def build_addin(out: str | Path | None = None, *, template: str | Path | None = None) -> bytes:
+    """Build smmsheet.xlam from xlwings' template; write it to ``out`` if given, return bytes.
+
+    >>> data = build_addin("smmsheet.xlam")  # doctest: +SKIP
+    """
+    source = Path(template) if template is not None else template_path()
+    original = source.read_bytes()
+    with zipfile.ZipFile(io.BytesIO(original)) as package:
+        members = [info.filename for info in package.infolist()]
+        parts = {name: package.read(name) for name in members}
+    custom_ui = next((m for m in members if m.lower().startswith("customui/")), None)
+    sheet = "xl/worksheets/sheet1.xml"
+    needed = ["xl/vbaProject.bin", "xl/workbook.xml", "xl/sharedStrings.xml", sheet]
+    if custom_ui is None or any(name not in parts for name in needed):
+        raise ConfigError(f"{source.name} is not the xlwings ribbon add-in template")
+    workbook, shared, config = _config_sheet(parts["xl/workbook.xml"], parts[sheet])
+    replaced: Mapping[str, bytes] = {
+        custom_ui: ribbon_xml(),
+        "xl/vbaProject.bin": _edit_vba(original),
+        "xl/workbook.xml": workbook,
+        "xl/sharedStrings.xml": shared,
+        sheet: config,
+        "docProps/core.xml": _core_properties(parts["docProps/core.xml"]),
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as target:
+        for name in members:
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 0  # the same bytes whichever OS builds it
+            info.external_attr = 0
+            target.writestr(info, replaced.get(name, parts[name]), compresslevel=6)
+    data = buffer.getvalue()
+    if out is not None:
+        _write_atomically(Path(out), data)
+    return data
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` beside ``path`` and rename it over: never a half-written add-in."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    umask = os.umask(0)
+    os.umask(umask)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with open(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(temp, 0o666 & ~umask)  # mkstemp's 0600 would hide it from other users
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------- installing
+
+
+def addin_dir(
+    platform: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    home: Path | None = None,
+) -> Path:
+    """Excel's per-user startup folder (XLSTART): add-ins there load when Excel starts.
+
+    Windows: ``%APPDATA%\\Microsoft\\Excel\\XLSTART``. macOS: Office's group container
+    startup folder when it exists, else the sandboxed Excel container's XLSTART. Elsewhere
+    there is no Excel: :class:`ConfigError`.
+    """
+    platform = platform or sys.platform
+    env = os.environ if environ is None else environ
+    home = home or Path.home()
+    if platform.startswith("win"):
+        appdata = env.get("APPDATA")
+        if not appdata:
+            raise ConfigError("APPDATA is not set: cannot find Excel's XLSTART folder")
+        return Path(appdata) / "Microsoft" / "Excel" / "XLSTART"
+    if platform == "darwin":
+        group = home / "Library/Group Containers/UBF8T346G9.Office/User Content/Startup/Excel"
+        container = (
+            home / "Library/Containers/com.microsoft.Excel/Data/Library/Application Support"
+            "/Microsoft/Office/Excel/XLSTART"
+        )
+        return group if group.parent.parent.is_dir() else container
+    raise ConfigError(
+        f"Excel is not available on this system ({platform}): build the add-in with "
+        "`smmsheet addin build` and install it on Windows or macOS, or pass --dir"
+    )
+
+
+def install_addin(directory: str | Path | None = None) -> Path:
+    """Build the add-in against the installed xlwings and copy it into ``directory``."""
+    target_dir = Path(directory) if directory is not None else addin_dir()
+    target = target_dir / ADDIN_NAME
+    try:
+        build_addin(target)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror or exc} (is Excel open?)") from exc
+    return target
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+@click.group("addin")
+def addin_cli() -> None:
+    """Build, install or locate the Excel add-in (ribbon tab "smmsheet")."""
+
+
+@addin_cli.command("build")
+@click.option(
+    "--out",
+    default=ADDIN_NAME,
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the add-in.",
+)
+def build_command(out: str) -> None:
+    """Build smmsheet.xlam from the installed xlwings' ribbon template."""
+    data = build_addin(out)
+    click.echo(f"Wrote {out} ({len(data):,} bytes).")
+
+
+@addin_cli.command("install")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    help="Install into this folder instead of Excel's XLSTART folder.",
+)
+def install_command(directory: str | None) -> None:
+    """Build the add-in and copy it into Excel's startup folder (restart Excel after)."""
+    target = install_addin(directory)
+    click.echo(f"Installed {target}. Restart Excel to see the smmsheet tab.")
+
+
+@addin_cli.command("path")
+def path_command() -> None:
+    """Print where `smmsheet addin install` puts the add-in."""
+    click.echo(str(addin_dir() / ADDIN_NAME))
+
+
+if __name__ == "__main__":  # python -m smmsheet.addin build --out workbook_templates/...
+    addin_cli()

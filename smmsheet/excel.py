@@ -1,0 +1,359 @@
+"""Ribbon macros: each button runs one engine command on the workbook open in Excel.
+
+The add-in's buttons call ``RunPython "import smmsheet.excel; smmsheet.excel.place_orders()"``
+and so on. Each macro is three lines: take the calling book, wrap it in the live adapter,
+hand it to :func:`run_macro`, which does the work any shell does (resolve the panel, open the
+journal, run the :class:`~smmsheet.batch.Engine`) and reports through two callbacks: ``ask``
+(a yes/no dialog, before anything is placed) and ``tell`` (ONE alert when something needs
+the user; the rows' Error cells say the rest).
+
+The API key comes from the environment or the user config file, never from the workbook;
+a Settings sheet that holds one is refused. The formulas (``SMM_STATUS``...) live in
+:mod:`smmsheet.udf`; this module imports nothing heavy until a macro runs.
+
+Example, outside Excel (as the tests run it)::
+
+    run_macro("status", XlwingsWorkbook(book), journal_location(path), client,
+              ask=lambda text: True, tell=print)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .batch import Preview, Report
+    from .config import WorkbookSettings
+    from .panel import PanelClient
+    from .workbook.base import WorkbookAdapter
+    from .workbook.live import XlwingsWorkbook
+
+__all__ = [
+    "MACROS",
+    "cancel_orders",
+    "create_refills",
+    "journal_location",
+    "load_services",
+    "place_orders",
+    "refill_status",
+    "refresh_status",
+    "run_macro",
+    "show_balance",
+]
+
+log = logging.getLogger(__name__)
+
+#: Each ribbon macro and the command it runs (engine commands, or a panel lookup).
+MACROS: dict[str, str] = {
+    "place_orders": "place",
+    "refresh_status": "status",
+    "create_refills": "refill",
+    "refill_status": "refill-status",
+    "cancel_orders": "cancel",
+    "show_balance": "balance",
+    "load_services": "services",
+}
+#: Title of every dialog.
+TITLE = "smmsheet"
+#: Rows listed in an alert before "... and N more".
+MAX_ALERT_ROWS = 8
+#: Outcomes that are not worth an alert.
+QUIET_OUTCOMES = frozenset({"placed", "updated", "refilled", "canceled", "accepted", "restored"})
+
+Ask = Callable[[str], bool]
+Tell = Callable[[str], None]
+
+
+# --------------------------------------------------------------------------- the macros
+
+
+def place_orders() -> None:
+    """Ribbon "Place orders": place every row without an Order ID, after a confirmation."""
+    _run_from_excel("place")
+
+
+def refresh_status() -> None:
+    """Ribbon "Refresh status": update status, charge and remains of open orders."""
+    _run_from_excel("status")
+
+
+def create_refills() -> None:
+    """Ribbon "Refill": request a refill for every row whose Refill cell is set."""
+    _run_from_excel("refill")
+
+
+def refill_status() -> None:
+    """Ribbon "Refill status": update the status of requested refills."""
+    _run_from_excel("refill-status")
+
+
+def cancel_orders() -> None:
+    """Ribbon "Cancel": cancel the orders of rows whose Cancel cell is set."""
+    _run_from_excel("cancel")
+
+
+def show_balance() -> None:
+    """Ribbon "Balance": show the panel account balance."""
+    _run_from_excel("balance")
+
+
+def load_services() -> None:
+    """Ribbon "Load services": write the panel's service list into the Services sheet."""
+    _run_from_excel("services")
+
+
+def _caller() -> Any:
+    """The workbook that ran the macro (``xw.Book.caller()``); replaced in tests."""
+    import xlwings as xw
+
+    return xw.Book.caller()
+
+
+def _run_from_excel(command: str) -> None:
+    from .workbook.live import XlwingsWorkbook
+
+    book = XlwingsWorkbook(_caller())
+    ask, tell = _dialogs(book)
+    try:
+        journal = journal_location(book.fullname)
+    except OSError as exc:
+        tell(f"smmsheet: cannot create the journal folder: {exc}")
+        return
+    run_macro(command, book, journal, None, ask, tell, progress=book.progress, notify=book.status)
+
+
+def _dialogs(book: XlwingsWorkbook) -> tuple[Ask, Tell]:
+    """Yes/no and OK dialogs through xlwings, tolerating hosts that have none."""
+
+    def alert(prompt: str, buttons: str, mode: str | None) -> str | None:
+        apps: list[Callable[[], Any]] = [lambda: book.book.app, _active_app]
+        for app in apps:
+            try:
+                answer = app().alert(prompt, title=TITLE, buttons=buttons, mode=mode)
+            except Exception:
+                continue
+            return str(answer) if answer is not None else None
+        log.warning("no dialog available: %s", prompt)
+        return None
+
+    def ask(prompt: str) -> bool:
+        return alert(prompt, "yes_no", None) == "yes"  # no dialog: the answer is no
+
+    def tell(message: str) -> None:
+        alert(message, "ok", "critical" if message.startswith("smmsheet:") else "info")
+
+    return ask, tell
+
+
+def _active_app() -> Any:
+    import xlwings as xw
+
+    return xw.apps.active
+
+
+# --------------------------------------------------------------------------- the core
+
+
+def journal_location(fullname: str, data_dir: str | Path | None = None) -> Path:
+    """Where a workbook's journal lives: beside the file, or in the user data folder.
+
+    Unsaved books (``Book1``) and cloud documents (``https://...``) have no folder of their
+    own; their journal goes to ``user_data_dir/journals``, named by a hash of the full name.
+
+    >>> journal_location("/data/orders.xlsx")  # doctest: +SKIP
+    PosixPath('/data/orders.xlsx.smmsheet-journal.sqlite')
+    """
+    from .journal import JOURNAL_SUFFIX, journal_path
+
+    if "://" not in fullname and os.path.isabs(fullname) and Path(fullname).is_file():
+        return journal_path(fullname)
+    if data_dir is None:
+        from platformdirs import user_data_dir
+
+        data_dir = user_data_dir("smmsheet", appauthor=False)
+    folder = Path(data_dir) / "journals"
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(fullname.encode("utf-8")).hexdigest()[:16]
+    base = re.sub(r"[^\w.-]+", "_", fullname.replace("\\", "/").rsplit("/", 1)[-1])[:60]
+    return folder / f"{digest}-{base}{JOURNAL_SUFFIX}"
+
+
+def run_macro(
+    command: str,
+    book: WorkbookAdapter,
+    journal_path: Path,
+    client: PanelClient | None,
+    ask: Ask,
+    tell: Tell,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+    notify: Callable[[str | None], None] | None = None,
+) -> Report | None:
+    """Run one ribbon command over ``book``; report through ``ask``/``tell``, never raise.
+
+    ``command`` is an engine command (``place``, ``status``, ``refill``, ``refill-status``,
+    ``cancel``) or ``balance`` / ``services``. ``client`` None resolves the panel from the
+    environment and user config (profile from the workbook's Settings sheet). ``tell`` is
+    called at most once. Returns the engine's report for engine commands.
+    """
+    from .errors import SmmsheetError
+
+    secrets: list[str] = []
+    try:
+        settings = _workbook_settings(book)
+        own_client = client is None
+        if client is None:
+            from .config import resolve_panel
+
+            resolved = resolve_panel(workbook=settings)
+            secrets.append(resolved.api_key)
+            client = resolved.client()
+        try:
+            if command == "balance":
+                balance = client.balance()
+                tell(f"Balance: {balance.amount} {balance.currency}".strip())
+                return None
+            if command == "services":
+                _load_services(book, client, journal_path, notify)
+                return None
+            return _run_engine(
+                command, book, client, journal_path, settings, ask, tell, progress, notify
+            )
+        finally:
+            if own_client:
+                client.close()
+    except SmmsheetError as exc:
+        tell(_scrub(f"smmsheet: {exc}", secrets))
+    except Exception as exc:  # a bug: still one alert, never a traceback in the user's face
+        log.exception("%s failed", command)
+        tell(_scrub(f"smmsheet: unexpected {type(exc).__name__}: {exc}", secrets)[:500])
+    return None
+
+
+def _workbook_settings(book: WorkbookAdapter) -> WorkbookSettings:
+    """The Settings sheet's non-secret settings (refuses a sheet that holds a key)."""
+    from .batch import SETTINGS_SHEET
+    from .config import WorkbookSettings, workbook_settings
+
+    for name in book.sheet_names():
+        if name.casefold() == SETTINGS_SHEET.casefold():
+            return workbook_settings(book.read_values(name))
+    return WorkbookSettings()
+
+
+def _load_services(
+    book: WorkbookAdapter,
+    client: PanelClient,
+    journal_path: Path,
+    notify: Callable[[str | None], None] | None,
+) -> None:
+    from .batch import SERVICES_SHEET, services_table
+    from .journal import Journal
+
+    services = client.services()
+    with Journal(journal_path):  # the run lock: no other run writes to this book meanwhile
+        book.replace_sheet(SERVICES_SHEET, services_table(services))
+        book.save()
+    if notify is not None:
+        notify(f"smmsheet: loaded {len(services)} services into the {SERVICES_SHEET} sheet")
+
+
+def _run_engine(
+    command: str,
+    book: WorkbookAdapter,
+    client: PanelClient,
+    journal_path: Path,
+    settings: WorkbookSettings,
+    ask: Ask,
+    tell: Tell,
+    progress: Callable[[str, int, int], None] | None,
+    notify: Callable[[str | None], None] | None,
+) -> Report:
+    from .batch import DEFAULT_SHEET, Engine, RunOptions
+    from .errors import SmmsheetError
+    from .journal import Journal
+
+    def confirm(preview: Preview) -> bool:
+        return ask(_confirmation(preview))
+
+    options = RunOptions(
+        sheet=_order_sheet(book, DEFAULT_SHEET),
+        max_spend=settings.max_spend,
+        confirm=confirm,
+        progress=progress,
+    )
+    with Journal(journal_path) as journal:
+        engine = Engine(book, client, journal, options)
+        try:
+            report = engine.execute(command)
+        except SmmsheetError as exc:
+            notes = [m for m in engine.report.messages if m not in str(exc)]
+            if not notes:
+                raise
+            raise SmmsheetError("\n\n".join([str(exc), *notes])) from exc
+    message = _problems(report)
+    if message:
+        tell(message)
+    elif notify is not None:
+        notify(_summary(command, report))
+    return report
+
+
+def _order_sheet(book: WorkbookAdapter, default: str) -> str:
+    """The order sheet's name as the workbook spells it (``orders`` finds ``Orders``)."""
+    for name in book.sheet_names():
+        if name.casefold() == default.casefold():
+            return name
+    return default
+
+
+def _confirmation(preview: Preview) -> str:
+    """The question asked before placing: how many orders, what they cost, the balance."""
+    rows = "1 order" if preview.orders == 1 else f"{preview.orders} orders"
+    return (
+        f"Place {rows} for about {preview.cost:.2f} {preview.currency}?\n\n"
+        f"Balance: {preview.balance:.2f} {preview.currency}. Orders cannot be undone once "
+        "placed; the panel charges for them."
+    )
+
+
+def _problems(report: Report) -> str | None:
+    """One alert's text for the rows that need attention and the run's messages, or None."""
+    rows = [r for r in report.results if r.outcome not in QUIET_OUTCOMES]
+    if not rows and not report.messages:
+        return None
+    lines: list[str] = []
+    if rows:
+        lines.append(f"{len(rows)} row(s) need attention; the Error column says why:")
+        for r in rows[:MAX_ALERT_ROWS]:
+            detail = f": {r.message}" if r.message else ""
+            lines.append(f"  row {r.row}: {r.step} {r.outcome}{detail}"[:160])
+        if len(rows) > MAX_ALERT_ROWS:
+            lines.append(f"  ... and {len(rows) - MAX_ALERT_ROWS} more")
+    lines.extend(report.messages)
+    if report.spent:
+        lines.append(f"Placed for about {report.spent:.2f} {report.currency}.")
+    return "\n".join(lines)
+
+
+def _summary(command: str, report: Report) -> str:
+    """A status-bar line for a run that needs no alert."""
+    counts = report.counts()
+    if not counts:
+        return f"smmsheet: {command}: nothing to do"
+    parts = [f"{n} {outcome}" for (_, outcome), n in sorted(counts.items())]
+    spent = f" for about {report.spent:.2f} {report.currency}" if report.spent else ""
+    return f"smmsheet: {command}: {', '.join(parts)}{spent}"
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text

@@ -1,0 +1,352 @@
+"""Live Excel adapter: a workbook open in Excel, reached through xlwings.
+
+The Excel object model is touched through a deliberately tiny surface, so the adapter runs
+unchanged on Windows (COM), macOS (AppleScript), the xlwings remote engine (xlwings Server /
+Office.js) and, in the tests, an in-memory fake of that surface:
+
+- ``book.sheets`` (iterate, ``[name]``, ``.add(name=..., after=...)``), ``sheet.name``;
+- ``sheet.used_range.last_cell.row`` / ``.column``;
+- ``sheet.range((r1, c1), (r2, c2)).options(ndim=2).value`` (one bulk read per sheet);
+- ``sheet.range((r1, c1), (r2, c2)).value = [[...], ...]`` (one bulk write per block);
+- ``sheet.clear_contents()``, ``book.save()``, ``book.fullname``;
+- ``book.app.status_bar`` (guarded: the remote engine has none).
+
+Text is written with a leading apostrophe. Assigning a string through ``Range.Value`` is
+parsed by Excel as if typed: ``=HYPERLINK(...)`` becomes a formula, ``-x``/``+x``/``@x``
+formulas too, ``00123`` a number, ``1-2`` a date. The apostrophe is Excel's own text
+marker: it becomes the cell's ``PrefixCharacter``, is not part of ``Range.Value`` (so reading
+back returns exactly the text written) and changes nothing else about the cell. The other
+way, setting ``number_format = "@"`` first, was rejected: it leaves the cells formatted as
+Text, so numbers written or typed into them later (an Order ID, a Charge) would be stored
+as text and break ``SUM`` and lookups. Every ``str`` gets the apostrophe, not only the ones
+that look dangerous, because what Excel coerces depends on the user's locale ("WAHR",
+"1.2.", "Jan 5").
+
+Live Excel has no transactions: :meth:`XlwingsWorkbook.save` validates and converts every
+buffered value before the first write, so our own errors never leave a sheet half written;
+if Excel itself refuses a write (a protected sheet), the error says which block and the
+engine keeps the outcomes in its journal.
+
+Example::
+
+    import xlwings as xw
+    from smmsheet.workbook.live import XlwingsWorkbook
+
+    book = XlwingsWorkbook(xw.Book.caller())
+    rows = book.read_values("Orders")
+    book.write_cells("Orders", {(2, 8): 1001, (2, 9): "Pending"})
+    book.save()                       # one range write per contiguous column run
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ..errors import WorkbookError
+from .base import CellValue
+
+__all__ = ["TEXT_PREFIX", "XlwingsWorkbook", "column_runs", "to_excel"]
+
+#: Excel's "this is text" marker; not part of the cell's value.
+TEXT_PREFIX = "'"
+#: Excel's limits: characters per cell, rows and columns per sheet.
+MAX_CELL_CHARS = 32767
+MAX_ROW = 1_048_576
+MAX_COL = 16_384
+
+# Characters a workbook file cannot carry (C0 controls except tab/LF/CR, lone surrogates).
+_ILLEGAL_TEXT = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_INVALID_SHEET_NAME = re.compile(r"[:\\/?*\[\]]")
+
+
+def to_excel(value: CellValue) -> Any:
+    """A CellValue as it must be assigned to ``Range.value`` so Excel stores exactly it.
+
+    Text gets the apostrophe text marker, ``Decimal`` becomes ``float`` (COM would turn it
+    into a 4-decimal Currency), ``None`` clears the cell.
+
+    >>> to_excel("=HYPERLINK(1)"), to_excel(Decimal("0.27819")), to_excel(None)
+    ("'=HYPERLINK(1)", 0.27819, None)
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = _ILLEGAL_TEXT.sub("", value)
+        return TEXT_PREFIX + text[: MAX_CELL_CHARS - 1] if text else None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            raise WorkbookError(f"cannot write {value!r} to a cell: it has a time zone")
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float | Decimal):
+        number = float(value)
+        if not math.isfinite(number):
+            raise WorkbookError(f"cannot write {value!r} to a cell: not a finite number")
+        return number
+    raise TypeError(f"cannot write a {type(value).__name__} to a cell")
+
+
+def column_runs(
+    cells: Mapping[tuple[int, int], Any],
+) -> Iterator[tuple[int, int, list[Any]]]:
+    """Group ``{(row, col): value}`` into contiguous vertical runs ``(col, first_row, values)``.
+
+    >>> list(column_runs({(2, 1): "a", (3, 1): "b", (5, 1): "c", (2, 4): 1}))
+    [(1, 2, ['a', 'b']), (1, 5, ['c']), (4, 2, [1])]
+    """
+    run: list[Any] = []
+    col = start = previous = 0
+    for row_, col_ in sorted(cells, key=lambda rc: (rc[1], rc[0])):
+        if run and col_ == col and row_ == previous + 1:
+            run.append(cells[(row_, col_)])
+        else:
+            if run:
+                yield col, start, run
+            run, col, start = [cells[(row_, col_)]], col_, row_
+        previous = row_
+    if run:
+        yield col, start, run
+
+
+@dataclass
+class _SheetEdit:
+    """Buffered changes to one sheet: an optional full replacement, then single cells."""
+
+    cells: dict[tuple[int, int], CellValue] = field(default_factory=dict)
+    replacement: list[list[CellValue]] | None = None
+
+
+class XlwingsWorkbook:
+    """A workbook open in Excel (an ``xlwings.Book``) behind the WorkbookAdapter interface.
+
+    ``persist=True`` also saves the file after the cells are written when the book has a
+    local path, so the journal's "synced" really means "on disk"; unsaved books (``Book1``)
+    and cloud documents are left to the user's own Save.
+    """
+
+    def __init__(self, book: Any, *, persist: bool = True) -> None:
+        self.book = book
+        self.persist = persist
+        self._pending: dict[str, _SheetEdit] = {}
+        #: Range writes sent to Excel by the last :meth:`save` (tests, benchmarks).
+        self.writes = 0
+
+    def __repr__(self) -> str:
+        return f"XlwingsWorkbook({self.fullname!r})"
+
+    @property
+    def fullname(self) -> str:
+        """The book's full name: a path, a URL (OneDrive/SharePoint) or just ``Book1``."""
+        try:
+            return str(self.book.fullname)
+        except Exception:  # the remote engine and unsaved books may not know it
+            return str(getattr(self.book, "name", "workbook"))
+
+    # -- reading ---------------------------------------------------------------------
+
+    def sheet_names(self) -> list[str]:
+        """Names of the worksheets, then sheets about to be added by :meth:`replace_sheet`."""
+        names = self._excel_sheet_names()
+        known = {n.casefold() for n in names}
+        return names + [n for n in self._pending if n.casefold() not in known]
+
+    def read_values(self, sheet: str) -> list[list[CellValue]]:
+        """All values of ``sheet`` as rows from A1, in ONE bulk read of the used range."""
+        name = self._resolve(sheet)
+        edit = self._pending.get(name)
+        if edit is not None and edit.replacement is not None:
+            grid = [list(row) for row in edit.replacement]
+        elif name.casefold() in {n.casefold() for n in self._excel_sheet_names()}:
+            grid = self._read_grid(name)
+        else:
+            grid = []
+        if edit is not None:
+            for (row, col), value in edit.cells.items():
+                while len(grid) < row:
+                    grid.append([])
+                line = grid[row - 1]
+                if len(line) < col:
+                    line.extend([None] * (col - len(line)))
+                line[col - 1] = value
+        return grid
+
+    def _read_grid(self, name: str) -> list[list[CellValue]]:
+        try:
+            sheet = self.book.sheets[name]
+            last = sheet.used_range.last_cell
+            rows, cols = int(last.row), int(last.column)
+            raw = sheet.range((1, 1), (rows, cols)).options(ndim=2).value
+        except Exception as exc:
+            raise WorkbookError(f"cannot read sheet {name!r} from Excel: {exc}") from exc
+        grid = [[_from_excel(v) for v in row] for row in raw or []]
+        while grid and all(v is None for v in grid[-1]):
+            grid.pop()
+        return grid
+
+    # -- buffering -------------------------------------------------------------------
+
+    def write_cells(self, sheet: str, cells: Mapping[tuple[int, int], CellValue]) -> None:
+        """Buffer ``{(row, col): value}`` writes into ``sheet``; ``None`` clears a cell."""
+        name = self._resolve(sheet)
+        checked = {_check_coordinate(key): _check_value(value) for key, value in cells.items()}
+        self._pending.setdefault(name, _SheetEdit()).cells.update(checked)
+
+    def replace_sheet(self, sheet: str, rows: Sequence[Sequence[CellValue]]) -> None:
+        """Buffer replacing every value of ``sheet`` (created at the end if missing)."""
+        try:
+            name = self._resolve(sheet)
+        except WorkbookError:
+            name = _check_sheet_name(sheet)
+        if len(rows) > MAX_ROW or any(len(row) > MAX_COL for row in rows):
+            raise WorkbookError(f"{len(rows)} rows do not fit in a worksheet")
+        replacement = [[_check_value(v) for v in row] for row in rows]
+        self._pending[name] = _SheetEdit(replacement=replacement)
+
+    def _resolve(self, sheet: str) -> str:
+        """The sheet's name as the workbook spells it (Excel names are case-insensitive)."""
+        wanted = sheet.casefold()
+        for name in self.sheet_names():
+            if name.casefold() == wanted:
+                return name
+        raise WorkbookError(f"the workbook has no worksheet named {sheet!r}")
+
+    def _excel_sheet_names(self) -> list[str]:
+        try:
+            return [str(s.name) for s in self.book.sheets]
+        except Exception as exc:
+            raise WorkbookError(f"cannot list the sheets of the workbook: {exc}") from exc
+
+    # -- committing ------------------------------------------------------------------
+
+    def save(self) -> None:
+        """Write the buffered changes in blocks (one range write per contiguous column run)."""
+        if not self._pending:
+            return
+        plan = [(name, self._blocks(edit)) for name, edit in self._pending.items()]
+        self.writes = 0
+        for name, (replacement, runs) in plan:
+            sheet = self._target_sheet(name, create=replacement is not None)
+            where = name
+            try:
+                if replacement is not None:
+                    sheet.clear_contents()
+                    if replacement:
+                        where = f"{name}!A1"
+                        bottom, right = len(replacement), len(replacement[0])
+                        sheet.range((1, 1), (bottom, right)).value = replacement
+                        self.writes += 1
+                for col, first, values in runs:
+                    where = f"{name}!R{first}C{col}"
+                    last = first + len(values) - 1
+                    sheet.range((first, col), (last, col)).value = [[v] for v in values]
+                    self.writes += 1
+            except Exception as exc:
+                raise WorkbookError(
+                    f"Excel refused to write {where}: {exc}; cells before it were written"
+                ) from exc
+        self._pending.clear()
+        if self.persist and self.local_path() is not None:
+            try:
+                self.book.save()
+            except Exception as exc:
+                raise WorkbookError(
+                    f"the cells were written but Excel could not save {self.fullname}: {exc}"
+                ) from exc
+
+    def _blocks(
+        self, edit: _SheetEdit
+    ) -> tuple[list[list[Any]] | None, list[tuple[int, int, list[Any]]]]:
+        """Convert every value up front, so a bad one fails before anything is written."""
+        replacement = None
+        if edit.replacement is not None:
+            width = max((len(row) for row in edit.replacement), default=0)
+            replacement = [
+                [to_excel(v) for v in row] + [None] * (width - len(row)) for row in edit.replacement
+            ]
+            if width == 0:
+                replacement = []
+        cells = {key: to_excel(value) for key, value in edit.cells.items()}
+        return replacement, list(column_runs(cells))
+
+    def _target_sheet(self, name: str, *, create: bool) -> Any:
+        try:
+            for sheet in self.book.sheets:
+                if str(sheet.name).casefold() == name.casefold():
+                    return sheet
+            if not create:
+                raise WorkbookError(f"the sheet {name!r} is no longer in the workbook")
+            sheets = list(self.book.sheets)
+            return self.book.sheets.add(name=name, after=sheets[-1] if sheets else None)
+        except WorkbookError:
+            raise
+        except Exception as exc:
+            raise WorkbookError(f"cannot create the sheet {name!r}: {exc}") from exc
+
+    def close(self) -> None:
+        """Drop buffered changes that were not saved; the book stays open in Excel."""
+        self._pending.clear()
+        self.status(None)
+
+    # -- around the data -------------------------------------------------------------
+
+    def local_path(self) -> Path | None:
+        """The workbook file on this machine, or None (unsaved, OneDrive/SharePoint URL)."""
+        name = self.fullname
+        if "://" in name or not os.path.isabs(name):
+            return None
+        path = Path(name)
+        return path if path.is_file() else None
+
+    def status(self, text: str | None) -> None:
+        """Show ``text`` in Excel's status bar (None gives it back to Excel); best effort."""
+        try:
+            self.book.app.status_bar = text if text is not None else False
+        except Exception:  # the remote engine and some hosts have no status bar
+            pass
+
+    def progress(self, label: str, done: int, total: int) -> None:
+        """A ``RunOptions.progress`` callback that reports in the status bar."""
+        self.status(f"smmsheet: {label} {done}/{total}" if done < total else None)
+
+
+def _from_excel(value: Any) -> CellValue:
+    """A value xlwings read as a CellValue ("" and errors are empty cells)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool | str | float | int | dt.datetime | dt.date):
+        return value
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
+
+
+def _check_coordinate(key: tuple[int, int]) -> tuple[int, int]:
+    row, col = key
+    if not (isinstance(row, int) and isinstance(col, int)):
+        raise TypeError(f"cell coordinates must be (row, col) integers, got {key!r}")
+    if not (1 <= row <= MAX_ROW and 1 <= col <= MAX_COL):
+        raise WorkbookError(f"cell ({row}, {col}) is outside a worksheet")
+    return row, col
+
+
+def _check_value(value: CellValue) -> CellValue:
+    """Refuse what a cell cannot hold when it is buffered, not halfway through a save."""
+    to_excel(value)
+    return value
+
+
+def _check_sheet_name(name: str) -> str:
+    if not name or len(name) > 31 or _INVALID_SHEET_NAME.search(name) or name[0] == "'":
+        raise WorkbookError(f"{name!r} is not a valid sheet name")
+    return name

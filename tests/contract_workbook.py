@@ -1,0 +1,448 @@
+"""The contract every WorkbookAdapter passes, whatever it writes to (a file, live Excel).
+
+One suite, many backends, as xlwings runs ``tests/test_engines`` against every engine. A
+backend plugs in through a :class:`Harness`: ``open`` builds a workbook holding the given
+sheets and returns an adapter on it; ``reopen`` returns a fresh adapter that sees what a
+later run would see (the file on disk, the cells in Excel). Each ``check_*`` function takes
+a harness and asserts one behaviour; ``CONTRACT`` lists them all for parametrisation::
+
+    @pytest.mark.parametrize("check", CONTRACT, ids=lambda c: c.__name__)
+    def test_contract(check, harness):
+        check(harness)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+
+from smmsheet.errors import WorkbookError
+from smmsheet.workbook.base import CellValue, WorkbookAdapter
+
+from .fake_excel import FakeBook, Formula, excel_entry
+
+Sheets = dict[str, list[list[CellValue]]]
+
+ORDERS: list[list[CellValue]] = [
+    ["Service", "Link", "Quantity", "Order ID", "Status"],
+    [1, "https://instagram.com/a", 100, None, None],
+    [3, "https://instagram.com/b", 250, 1001, "Pending"],
+]
+
+#: Text Excel would turn into a formula, a number, a boolean or a date if written naively.
+TRICKY_TEXT = [
+    '=HYPERLINK("http://evil","x")',
+    "+1",
+    "-x",
+    "@SUM(A1)",
+    "'quoted",
+    "00123",
+    "TRUE",
+    "2024-01-02",
+    "1e5",
+]
+
+
+class Harness(Protocol):
+    """How the contract reaches one adapter implementation."""
+
+    def open(self, sheets: Sheets) -> WorkbookAdapter:
+        """A workbook holding ``sheets`` (values from A1; None leaves a cell empty)."""
+        ...
+
+    def reopen(self, book: WorkbookAdapter) -> WorkbookAdapter:
+        """What a later run sees after ``book.save()``."""
+        ...
+
+
+# --------------------------------------------------------------------------- harnesses
+
+
+class XlsxHarness:
+    """The headless adapter over an .xlsx made with openpyxl in a temporary folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "book.xlsx"
+
+    def open(self, sheets: Sheets) -> WorkbookAdapter:
+        from openpyxl import Workbook
+
+        from smmsheet.workbook.xlsx import XlsxWorkbook
+
+        workbook = Workbook()
+        first = True
+        for name, rows in sheets.items():
+            if first:
+                sheet = workbook.active
+                assert sheet is not None
+                sheet.title = name
+                first = False
+            else:
+                sheet = workbook.create_sheet(name)
+            for r, row in enumerate(rows, start=1):
+                for c, value in enumerate(row, start=1):
+                    if value is not None:
+                        sheet.cell(row=r, column=c, value=value)
+        workbook.save(self.path)
+        return XlsxWorkbook(self.path)
+
+    def reopen(self, book: WorkbookAdapter) -> WorkbookAdapter:
+        from smmsheet.workbook.xlsx import XlsxWorkbook
+
+        return XlsxWorkbook(self.path)
+
+
+class LiveHarness:
+    """The live adapter over the in-memory fake of Excel's object model."""
+
+    def __init__(self, fullname: str = "Book1") -> None:
+        self.fullname = fullname
+        self.book: FakeBook | None = None
+
+    def open(self, sheets: Sheets) -> WorkbookAdapter:
+        from smmsheet.workbook.live import XlwingsWorkbook
+
+        self.book = FakeBook(
+            {k: [list(r) for r in v] for k, v in sheets.items()}, fullname=self.fullname
+        )
+        return XlwingsWorkbook(self.book)
+
+    def reopen(self, book: WorkbookAdapter) -> WorkbookAdapter:
+        from smmsheet.workbook.live import XlwingsWorkbook
+
+        assert self.book is not None
+        return XlwingsWorkbook(self.book)
+
+
+class RemoteHarness:
+    """The live adapter over xlwings' own remote engine (xlwings Server / Office.js).
+
+    ``open`` builds the JSON payload an xlwings Server client sends; the adapter runs
+    through real xlwings Range code, which queues actions. ``reopen`` plays those actions
+    the way Excel would (``excel_entry``) and builds the next request's payload from the
+    result, so the contract checks what reaches Excel, not just what was queued.
+    """
+
+    def __init__(self) -> None:
+        self.payload: dict[str, Any] = {}
+        self.actions: list[dict[str, Any]] = []
+
+    def open(self, sheets: Sheets) -> WorkbookAdapter:
+        import xlwings as xw
+
+        self.payload = {
+            "client": "Office.js",
+            "version": xw.__version__,
+            "book": {"name": "orders.xlsx", "active_sheet_index": 0, "selection": "A1"},
+            "names": [],
+            "sheets": [
+                {"name": name, "values": _payload_values(rows), "pictures": [], "tables": []}
+                for name, rows in sheets.items()
+            ],
+        }
+        return self._adapter()
+
+    def _adapter(self) -> WorkbookAdapter:
+        import copy
+
+        import xlwings as xw
+
+        from smmsheet.workbook.live import XlwingsWorkbook
+
+        return XlwingsWorkbook(xw.Book(json=copy.deepcopy(self.payload)))
+
+    def reopen(self, book: WorkbookAdapter) -> WorkbookAdapter:
+        actions = book.book.impl.json()["actions"]  # type: ignore[attr-defined]
+        self.actions.extend(actions)
+        grids = {s["name"]: _grid_from_payload(s["values"]) for s in self.payload["sheets"]}
+        order = [s["name"] for s in self.payload["sheets"]]
+        for action in actions:
+            func = action["func"]
+            if func == "addSheet":
+                index, name = action["args"]
+                order.insert(index, name)
+                grids[name] = {}
+                continue
+            name = order[action["sheet_position"]]
+            if func == "sheetClearContents":
+                grids[name] = {}
+            elif func == "setValues":
+                top, left = action["start_row"] + 1, action["start_column"] + 1
+                for dr, row in enumerate(action["values"]):
+                    for dc, item in enumerate(row):
+                        stored = excel_entry(item)
+                        if stored is None:
+                            grids[name].pop((top + dr, left + dc), None)
+                        else:
+                            grids[name][(top + dr, left + dc)] = stored
+            elif func in ("setNumberFormat", "save", "alert"):
+                pass
+            else:
+                raise AssertionError(f"unexpected action {func}")
+        self.payload["sheets"] = [
+            {"name": n, "values": _payload_from_grid(grids[n]), "pictures": [], "tables": []}
+            for n in order
+        ]
+        return self._adapter()
+
+
+def _payload_cell(value: Any) -> Any:
+    """A cell as an xlwings Server client sends it: "" empty, ISO text for dates."""
+    if value is None:
+        return ""
+    if isinstance(value, Formula):
+        return "#NAME?"
+    if isinstance(value, dt.datetime):
+        return value.isoformat(timespec="milliseconds") + "Z"
+    return value
+
+
+def _payload_values(rows: list[list[CellValue]]) -> list[list[Any]]:
+    grid = {
+        (r, c): excel_entry(v)
+        for r, row in enumerate(rows, start=1)
+        for c, v in enumerate(row, start=1)
+        if v is not None
+    }
+    return _payload_from_grid(grid)
+
+
+def _payload_from_grid(grid: dict[tuple[int, int], Any]) -> list[list[Any]]:
+    if not grid:
+        return [[]]
+    bottom = max(r for r, _ in grid)
+    right = max(c for _, c in grid)
+    return [
+        [_payload_cell(grid.get((r, c))) for c in range(1, right + 1)] for r in range(1, bottom + 1)
+    ]
+
+
+def _grid_from_payload(values: list[list[Any]]) -> dict[tuple[int, int], Any]:
+    out: dict[tuple[int, int], Any] = {}
+    for r, row in enumerate(values, start=1):
+        for c, item in enumerate(row, start=1):
+            if item == "" or item is None:
+                continue
+            if isinstance(item, str) and item.endswith("Z") and "T" in item:
+                out[(r, c)] = dt.datetime.fromisoformat(item[:-1])
+            elif item == "#NAME?":
+                out[(r, c)] = Formula("?")
+            else:
+                out[(r, c)] = item
+    return out
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def trim(rows: list[list[CellValue]]) -> list[list[CellValue]]:
+    """Rows without trailing empty cells and trailing empty rows (adapters may pad)."""
+    out = [list(row) for row in rows]
+    for row in out:
+        while row and row[-1] is None:
+            row.pop()
+    while out and not out[-1]:
+        out.pop()
+    return out
+
+
+def cell(rows: list[list[CellValue]], row: int, col: int) -> CellValue:
+    """The value at 1-based (row, col), None when outside what was read."""
+    if row > len(rows) or col > len(rows[row - 1]):
+        return None
+    return rows[row - 1][col - 1]
+
+
+def saved(harness: Harness, book: WorkbookAdapter) -> WorkbookAdapter:
+    """Save ``book`` and return what a later run sees."""
+    book.save()
+    book.close()
+    return harness.reopen(book)
+
+
+def same_number(value: CellValue, expected: float) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isclose(float(value), expected, rel_tol=0, abs_tol=1e-12)
+    )
+
+
+# --------------------------------------------------------------------------- the contract
+
+
+def check_sheet_names_in_workbook_order(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS, "Settings": [["Profile", "main"]], "Help": [["hi"]]})
+    assert book.sheet_names() == ["Orders", "Settings", "Help"]
+
+
+def check_read_values_starts_at_a1_with_padding(harness: Harness) -> None:
+    book = harness.open({"Orders": [[None, None, None], [None, None, None], [None, None, "x"]]})
+    rows = book.read_values("Orders")
+    assert trim(rows) == [[], [], [None, None, "x"]]
+
+
+def check_read_values_of_an_empty_sheet_is_empty(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS, "Empty": []})
+    assert trim(book.read_values("Empty")) == []
+
+
+def check_read_values_returns_text_numbers_and_empty_cells(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS})
+    rows = book.read_values("Orders")
+    assert trim(rows)[0] == ["Service", "Link", "Quantity", "Order ID", "Status"]
+    assert same_number(cell(rows, 3, 4), 1001)
+    assert cell(rows, 2, 4) is None
+    assert cell(rows, 3, 5) == "Pending"
+
+
+def check_written_cells_read_back_after_save(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS})
+    book.write_cells("Orders", {(2, 4): 1002, (2, 5): "In progress", (3, 5): "Completed"})
+    rows = saved(harness, book).read_values("Orders")
+    assert same_number(cell(rows, 2, 4), 1002)
+    assert cell(rows, 2, 5) == "In progress"
+    assert cell(rows, 3, 5) == "Completed"
+    assert cell(rows, 3, 2) == "https://instagram.com/b", "untouched cells stay"
+
+
+def check_cells_beyond_the_used_range_extend_it(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS})
+    book.write_cells("Orders", {(10, 12): "far away"})
+    rows = saved(harness, book).read_values("Orders")
+    assert cell(rows, 10, 12) == "far away"
+
+
+def check_none_clears_a_cell(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS})
+    book.write_cells("Orders", {(3, 4): None, (3, 5): None})
+    rows = saved(harness, book).read_values("Orders")
+    assert cell(rows, 3, 4) is None
+    assert cell(rows, 3, 5) is None
+    assert cell(rows, 3, 3) is not None
+
+
+def check_formula_looking_text_is_written_as_text(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS})
+    book.write_cells("Orders", {(4 + i, 2): text for i, text in enumerate(TRICKY_TEXT)})
+    rows = saved(harness, book).read_values("Orders")
+    assert [cell(rows, 4 + i, 2) for i in range(len(TRICKY_TEXT))] == TRICKY_TEXT
+
+
+def check_numbers_decimals_bools_and_dates_round_trip_as_values(harness: Harness) -> None:
+    when = dt.datetime(2026, 11, 24, 20, 19, 45)
+    book = harness.open({"Orders": ORDERS})
+    book.write_cells(
+        "Orders",
+        {
+            (5, 1): 7,
+            (5, 2): 0.1,
+            (5, 3): Decimal("0.27819"),
+            (5, 4): True,
+            (5, 5): False,
+            (5, 6): dt.date(2026, 11, 24),
+            (5, 7): when,
+            (5, 8): 123456789012,
+        },
+    )
+    rows = saved(harness, book).read_values("Orders")
+    assert same_number(cell(rows, 5, 1), 7)
+    assert same_number(cell(rows, 5, 2), 0.1)
+    assert same_number(cell(rows, 5, 3), 0.27819), "Decimal must not lose digits"
+    assert cell(rows, 5, 4) is True
+    assert cell(rows, 5, 5) is False
+    day = cell(rows, 5, 6)
+    assert isinstance(day, dt.date) and (day.year, day.month, day.day) == (2026, 11, 24)
+    moment = cell(rows, 5, 7)
+    assert isinstance(moment, dt.datetime) and moment.replace(microsecond=0) == when
+    assert same_number(cell(rows, 5, 8), 123456789012)
+
+
+def check_replace_sheet_creates_a_missing_sheet_at_the_end(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS, "Settings": [["Profile", None]]})
+    table: list[list[CellValue]] = [
+        ["Service", "Name", "Rate per 1000"],
+        [1, "Instagram Followers", 0.9],
+        [20, '=HYPERLINK("http://evil","x")', 1.0],
+    ]
+    book.replace_sheet("Services", table)
+    assert "Services" in book.sheet_names()
+    again = saved(harness, book)
+    assert again.sheet_names() == ["Orders", "Settings", "Services"]
+    rows = trim(again.read_values("Services"))
+    assert rows[0] == ["Service", "Name", "Rate per 1000"]
+    assert cell(rows, 3, 2) == '=HYPERLINK("http://evil","x")'
+    assert same_number(cell(rows, 2, 3), 0.9)
+
+
+def check_replace_sheet_replaces_every_old_value(harness: Harness) -> None:
+    old: list[list[CellValue]] = [["old"] * 6 for _ in range(8)]
+    book = harness.open({"Orders": ORDERS, "Services": old})
+    book.replace_sheet("Services", [["Service", "Name"], [1, "new"]])
+    rows = trim(saved(harness, book).read_values("Services"))
+    assert rows == [["Service", "Name"], [rows[1][0], "new"]]
+    assert same_number(rows[1][0], 1)
+
+
+def check_sheet_names_are_case_insensitive(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS})
+    book.write_cells("orders", {(2, 5): "Pending"})
+    assert cell(saved(harness, book).read_values("ORDERS"), 2, 5) == "Pending"
+
+
+def check_writing_to_a_missing_sheet_is_refused(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS})
+    with pytest.raises(WorkbookError):
+        book.write_cells("Nope", {(1, 1): "x"})
+
+
+def check_close_drops_unsaved_writes(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS})
+    book.write_cells("Orders", {(2, 5): "Pending"})
+    book.close()
+    assert cell(harness.reopen(book).read_values("Orders"), 2, 5) is None
+
+
+def check_save_without_changes_changes_nothing(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS})
+    before = book.read_values("Orders")
+    assert trim(saved(harness, book).read_values("Orders")) == trim(before)
+
+
+CONTRACT: list[Callable[[Harness], None]] = [
+    check_sheet_names_in_workbook_order,
+    check_read_values_starts_at_a1_with_padding,
+    check_read_values_of_an_empty_sheet_is_empty,
+    check_read_values_returns_text_numbers_and_empty_cells,
+    check_written_cells_read_back_after_save,
+    check_cells_beyond_the_used_range_extend_it,
+    check_none_clears_a_cell,
+    check_formula_looking_text_is_written_as_text,
+    check_numbers_decimals_bools_and_dates_round_trip_as_values,
+    check_replace_sheet_creates_a_missing_sheet_at_the_end,
+    check_replace_sheet_replaces_every_old_value,
+    check_sheet_names_are_case_insensitive,
+    check_writing_to_a_missing_sheet_is_refused,
+    check_close_drops_unsaved_writes,
+    check_save_without_changes_changes_nothing,
+]
+
+#: Run only when XLWINGS_LICENSE_KEY is set: xlwings' remote engine is license-gated.
+remote_xlwings = pytest.mark.remote_xlwings
+
+
+def remote_engine_available() -> bool:
+    """True when xlwings registered its remote engine (needs XLWINGS_LICENSE_KEY at import)."""
+    import os
+
+    if not os.environ.get("XLWINGS_LICENSE_KEY"):
+        return False
+    import xlwings as xw
+
+    return "remote" in [engine.name for engine in xw.engines]

@@ -1,0 +1,259 @@
+"""An in-memory stand-in for the slice of Excel's object model (via xlwings) smmsheet touches.
+
+Excel cannot run on Linux, so this is the one place the tests fake something. It models
+what matters for correctness, not a spreadsheet engine:
+
+- assigning through ``Range.value`` is parsed the way Excel parses typed input (a leading
+  apostrophe marks text and is dropped; ``=``/``+``/``-``/``@`` start a formula; numbers,
+  TRUE/FALSE and ISO dates are coerced; a ``Decimal`` arrives as a 4-decimal Currency);
+- reading returns what xlwings returns: floats for numbers, datetimes, None for empty
+  cells and for formulas (it cannot evaluate them, so a stored formula reads as an error);
+- every range write is logged, so tests can check that writes are blocks, not cells.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?%?$")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})?)?$")
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A cell holding a formula (what a string starting with "=" becomes in Excel)."""
+
+    text: str
+
+
+def excel_entry(value: Any) -> Any:
+    """What Excel stores when ``value`` is assigned to a cell through ``Range.Value``."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, Decimal):  # COM: VT_CY, four decimals
+        return float(value.quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN))
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    if not isinstance(value, str):
+        raise TypeError(f"Excel cannot take a {type(value).__name__}")
+    if value.startswith("'"):
+        return value[1:] or None
+    if value[0] in "=@" or (value[0] in "+-" and not _NUMBER.match(value)):
+        return Formula(value)
+    if _NUMBER.match(value):
+        number = float(value.rstrip("%"))
+        return number / 100 if value.endswith("%") else number
+    if value.upper() in {"TRUE", "FALSE"}:
+        return value.upper() == "TRUE"
+    if _ISO_DATE.match(value):
+        return dt.datetime.fromisoformat(value)
+    return value
+
+
+def read_back(stored: Any) -> Any:
+    """What xlwings returns for a stored cell (formulas cannot be evaluated here: an error)."""
+    return None if isinstance(stored, Formula) else stored
+
+
+class FakeApp:
+    """``xw.App``: a status bar and alerts that answer from a script."""
+
+    def __init__(self, answers: list[str] | None = None) -> None:
+        self.status_bar: Any = False
+        self.status_history: list[Any] = []
+        self.alerts: list[dict[str, Any]] = []
+        self.answers = list(answers or [])
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "status_bar" and "status_history" in self.__dict__:
+            self.status_history.append(value)
+        super().__setattr__(name, value)
+
+    def alert(
+        self,
+        prompt: str,
+        title: str | None = None,
+        buttons: str = "ok",
+        mode: str | None = None,
+        callback: Any = None,
+    ) -> str:
+        self.alerts.append({"prompt": prompt, "title": title, "buttons": buttons, "mode": mode})
+        if buttons == "ok":
+            return "ok"
+        return self.answers.pop(0) if self.answers else "no"
+
+
+class FakeRange:
+    """``sheet.range((r1, c1), (r2, c2))``."""
+
+    def __init__(self, sheet: FakeSheet, first: tuple[int, int], last: tuple[int, int]) -> None:
+        self.sheet = sheet
+        self.row, self.column = first
+        self.last_row, self.last_column = last
+        self._ndim: int | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.last_row - self.row + 1, self.last_column - self.column + 1
+
+    @property
+    def last_cell(self) -> FakeRange:
+        corner = (self.last_row, self.last_column)
+        return FakeRange(self.sheet, corner, corner)
+
+    def options(self, ndim: int | None = None, **_: Any) -> FakeRange:
+        self._ndim = ndim
+        return self
+
+    @property
+    def value(self) -> Any:
+        self.sheet.book.log.append(("read", self.sheet.name, self.shape))
+        grid = [
+            [
+                read_back(self.sheet.cells.get((r, c)))
+                for c in range(self.column, self.last_column + 1)
+            ]
+            for r in range(self.row, self.last_row + 1)
+        ]
+        if self._ndim == 2:
+            return grid
+        if self.shape == (1, 1):
+            return grid[0][0]
+        return grid[0] if len(grid) == 1 else grid
+
+    @value.setter
+    def value(self, data: Any) -> None:
+        rows = data if isinstance(data, list) and data and isinstance(data[0], list) else [[data]]
+        if (len(rows), max(len(r) for r in rows)) != self.shape:
+            raise ValueError(f"{len(rows)} rows do not fit {self.shape}")
+        self.sheet.book.log.append(("write", self.sheet.name, self.shape))
+        if self.sheet.protected:
+            raise RuntimeError("The cell or chart you're trying to change is on a protected sheet.")
+        for dr, row in enumerate(rows):
+            for dc, item in enumerate(row):
+                stored = excel_entry(item)
+                key = (self.row + dr, self.column + dc)
+                if stored is None:
+                    self.sheet.cells.pop(key, None)
+                else:
+                    self.sheet.cells[key] = stored
+
+    @property
+    def number_format(self) -> str:
+        return "General"
+
+    @number_format.setter
+    def number_format(self, value: str) -> None:
+        self.sheet.book.log.append(("number_format", self.sheet.name, value))
+
+    def clear_contents(self) -> None:
+        for r in range(self.row, self.last_row + 1):
+            for c in range(self.column, self.last_column + 1):
+                self.sheet.cells.pop((r, c), None)
+
+
+class FakeSheet:
+    """``xw.Sheet``: cells in a dict keyed by (row, col)."""
+
+    def __init__(self, book: FakeBook, name: str) -> None:
+        self.book = book
+        self.name = name
+        self.cells: dict[tuple[int, int], Any] = {}
+        self.protected = False
+
+    def range(self, first: tuple[int, int], last: tuple[int, int] | None = None) -> FakeRange:
+        return FakeRange(self, first, last or first)
+
+    @property
+    def used_range(self) -> FakeRange:
+        if not self.cells:
+            return FakeRange(self, (1, 1), (1, 1))
+        rows = [r for r, _ in self.cells]
+        cols = [c for _, c in self.cells]
+        return FakeRange(self, (min(rows), min(cols)), (max(rows), max(cols)))
+
+    def clear_contents(self) -> None:
+        self.book.log.append(("clear", self.name, None))
+        self.cells.clear()
+
+    def set_rows(self, rows: list[list[Any]], top: int = 1, left: int = 1) -> None:
+        """Put values in as a user would type them (test setup, not logged)."""
+        for r, row in enumerate(rows):
+            for c, item in enumerate(row):
+                stored = excel_entry(item)
+                if stored is not None:
+                    self.cells[(top + r, left + c)] = stored
+
+
+class FakeSheets:
+    """``xw.Sheets``: ordered, case-insensitive lookup, ``add``."""
+
+    def __init__(self, book: FakeBook) -> None:
+        self.book = book
+        self._sheets: list[FakeSheet] = []
+
+    def __iter__(self) -> Iterator[FakeSheet]:
+        return iter(list(self._sheets))
+
+    def __len__(self) -> int:
+        return len(self._sheets)
+
+    def __getitem__(self, key: str | int) -> FakeSheet:
+        if isinstance(key, int):
+            return self._sheets[key]
+        for sheet in self._sheets:
+            if sheet.name.casefold() == key.casefold():
+                return sheet
+        raise KeyError(key)
+
+    def add(
+        self,
+        name: str | None = None,
+        before: FakeSheet | None = None,
+        after: FakeSheet | None = None,
+    ) -> FakeSheet:
+        sheet = FakeSheet(self.book, name or f"Sheet{len(self._sheets) + 1}")
+        index = self._sheets.index(after) + 1 if after is not None else 0
+        self._sheets.insert(index, sheet)
+        self.book.log.append(("add_sheet", sheet.name, None))
+        return sheet
+
+
+class FakeBook:
+    """``xw.Book``: sheets, an app, a full name and a save counter."""
+
+    def __init__(
+        self,
+        sheets: dict[str, list[list[Any]]] | None = None,
+        *,
+        fullname: str = "Book1",
+        app: FakeApp | None = None,
+    ) -> None:
+        self.app = app or FakeApp()
+        self.fullname = fullname
+        self.name = fullname.replace("\\", "/").rsplit("/", 1)[-1]
+        self.sheets = FakeSheets(self)
+        self.log: list[tuple[str, str, Any]] = []
+        self.saved = 0
+        for name, rows in (sheets or {"Sheet1": []}).items():
+            sheet = FakeSheet(self, name)
+            sheet.set_rows(rows)
+            self.sheets._sheets.append(sheet)
+
+    def save(self, path: str | None = None) -> None:
+        self.saved += 1
+
+    def writes(self) -> list[tuple[str, str, Any]]:
+        """Every range write logged so far."""
+        return [entry for entry in self.log if entry[0] == "write"]

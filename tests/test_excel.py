@@ -1,0 +1,360 @@
+"""Ribbon macros over the engine: confirmation, one alert, Error cells, no key anywhere.
+
+Excel's object model is the in-memory fake (tests/fake_excel.py); the panel is the real
+simulator over loopback, reached through the same code paths as from the ribbon.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smmsheet import excel
+from smmsheet.excel import MACROS, journal_location, run_macro
+from smmsheet.journal import Journal
+from smmsheet.panel import PanelClient
+from smmsheet.simulator import DEFAULT_API_KEY, PanelSimulator
+from smmsheet.templates import TEMPLATE_COLUMNS
+from smmsheet.workbook.live import XlwingsWorkbook
+
+from .fake_excel import FakeApp, FakeBook, Formula
+
+SECRET = "sk-live-SECRET-0123456789"
+
+
+class Dialogs:
+    """Records what a macro asked and told; answers questions from a script."""
+
+    def __init__(self, *answers: bool) -> None:
+        self.answers = list(answers)
+        self.asked: list[str] = []
+        self.told: list[str] = []
+        self.notes: list[str | None] = []
+
+    def ask(self, text: str) -> bool:
+        self.asked.append(text)
+        return self.answers.pop(0) if self.answers else False
+
+    def tell(self, text: str) -> None:
+        self.told.append(text)
+
+    def notify(self, text: str | None) -> None:
+        self.notes.append(text)
+
+
+@pytest.fixture
+def sim() -> Iterator[PanelSimulator]:
+    with PanelSimulator(api_key=SECRET, balance="100") as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def client(sim: PanelSimulator) -> Iterator[PanelClient]:
+    with PanelClient(sim.url, SECRET) as c:
+        yield c
+
+
+@pytest.fixture
+def panel_env(sim: PanelSimulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The panel as a user configures it: environment variables, no config file."""
+    monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "no-config.toml"))
+    monkeypatch.setenv("SMMSHEET_PANEL_URL", sim.url)
+    monkeypatch.setenv("SMMSHEET_API_KEY", SECRET)
+    monkeypatch.delenv("SMMSHEET_PROFILE", raising=False)
+
+
+def order_book(
+    rows: list[dict[str, Any]], tmp_path: Path, *, answers: list[str] | None = None, **sheets: Any
+) -> FakeBook:
+    """A workbook open in (fake) Excel, saved at tmp_path/orders.xlsx, with these order rows."""
+    table = [list(TEMPLATE_COLUMNS)]
+    for values in rows:
+        table.append([values.get(title) for title in TEMPLATE_COLUMNS])
+    path = tmp_path / "orders.xlsx"
+    path.write_bytes(b"")
+    return FakeBook({"Orders": table, **sheets}, fullname=str(path), app=FakeApp(answers=answers))
+
+
+def column(book: FakeBook, title: str, sheet: str = "Orders") -> list[Any]:
+    """The values under a header, rows 2..last."""
+    cells = book.sheets[sheet].cells
+    col = next(c for (r, c), v in cells.items() if r == 1 and v == title)
+    last = max(r for r, _ in cells)
+    return [cells.get((r, col)) for r in range(2, last + 1)]
+
+
+def everything_shown(book: FakeBook, dialogs: Dialogs | None = None) -> str:
+    """Every cell of every sheet, every alert and message, as one text."""
+    parts = [str(v) for sheet in book.sheets for v in sheet.cells.values()]
+    parts += [str(a) for a in book.app.alerts] + [str(s) for s in book.app.status_history]
+    if dialogs is not None:
+        parts += dialogs.asked + dialogs.told + [str(n) for n in dialogs.notes]
+    return "\n".join(parts)
+
+
+def run(command: str, book: FakeBook, client: PanelClient | None, dialogs: Dialogs) -> Any:
+    adapter = XlwingsWorkbook(book)
+    return run_macro(
+        command,
+        adapter,
+        journal_location(book.fullname),
+        client,
+        dialogs.ask,
+        dialogs.tell,
+        progress=adapter.progress,
+        notify=dialogs.notify,
+    )
+
+
+GOOD_ROWS = [
+    {"Service": 1, "Link": "https://instagram.com/shop", "Quantity": 1000},
+    {"Service": 3, "Link": "https://instagram.com/p/one", "Quantity": 1000},
+    {"Service": 3, "Link": "https://instagram.com/p/two", "Quantity": 2000},
+]
+
+
+# --------------------------------------------------------------------------- placing
+
+
+def test_place_asks_with_row_count_and_cost_before_sending(
+    sim: PanelSimulator, client: PanelClient, tmp_path: Path
+) -> None:
+    book = order_book(GOOD_ROWS, tmp_path)
+    dialogs = Dialogs(True)
+    run("place", book, client, dialogs)
+    assert len(dialogs.asked) == 1
+    assert dialogs.asked[0].startswith("Place 3 orders for about 1.65 USD?")
+    assert "Balance: 100.00 USD" in dialogs.asked[0]
+    assert sim.counts["add"] == 3
+    assert column(book, "Order ID") == [1001.0, 1002.0, 1003.0]
+    assert column(book, "Status")[0] in {"Pending", "In progress"}
+    assert dialogs.told == []
+    assert dialogs.notes[-1] is not None and "3 placed" in dialogs.notes[-1]
+
+
+def test_declining_the_confirmation_places_nothing(
+    sim: PanelSimulator, client: PanelClient, tmp_path: Path
+) -> None:
+    book = order_book(GOOD_ROWS, tmp_path)
+    dialogs = Dialogs(False)
+    run("place", book, client, dialogs)
+    assert len(dialogs.asked) == 1
+    assert sim.counts["add"] == 0
+    assert column(book, "Order ID") == [None, None, None]
+    assert book.writes() == []
+    assert sim.balance == 100
+
+
+def test_row_errors_are_one_alert_and_land_in_the_error_cells(
+    sim: PanelSimulator, client: PanelClient, tmp_path: Path
+) -> None:
+    rows = [
+        GOOD_ROWS[0],
+        {"Service": 999, "Link": "https://instagram.com/x", "Quantity": 100},
+        {"Service": 1, "Link": "https://instagram.com/y", "Quantity": 5},
+        {"Service": 1, "Quantity": 100},
+    ]
+    book = order_book(rows, tmp_path)
+    dialogs = Dialogs(True)
+    run("place", book, client, dialogs)
+    assert sim.counts["add"] == 1
+    assert len(dialogs.told) == 1
+    alert = dialogs.told[0]
+    assert alert.startswith("3 row(s) need attention")
+    assert "row 3:" in alert and "row 4:" in alert and "row 5:" in alert
+    errors = column(book, "Error")
+    assert errors[0] is None and all(errors[1:])
+
+
+def test_formula_looking_service_names_land_as_text_in_the_services_sheet(
+    client: PanelClient, tmp_path: Path
+) -> None:
+    book = order_book([], tmp_path)
+    dialogs = Dialogs()
+    run("services", book, client, dialogs)
+    assert [s.name for s in book.sheets] == ["Orders", "Services"]
+    names = column(book, "Name", sheet="Services")
+    assert '=HYPERLINK("http://evil","x")' in names
+    assert not any(isinstance(v, Formula) for v in book.sheets["Services"].cells.values())
+    categories = column(book, "Category", sheet="Services")
+    assert "@Weird +Category" in categories
+    assert dialogs.told == [] and "services" in str(dialogs.notes[-1])
+
+
+def test_refresh_refill_and_cancel_act_on_their_rows(
+    sim: PanelSimulator, client: PanelClient, tmp_path: Path
+) -> None:
+    sim.auto_progress = False  # orders move only when the test says so
+    rows = [*GOOD_ROWS, {"Service": 4, "Link": "https://youtube.com/watch?v=1", "Quantity": 100}]
+    book = order_book(rows, tmp_path)
+    run("place", book, client, Dialogs(True))
+    sim.set_status(1001, "Completed")
+    dialogs = Dialogs()
+    run("status", book, client, dialogs)
+    assert column(book, "Status")[0] == "Completed"
+    assert column(book, "Remains")[0] == 0
+
+    sheet = book.sheets["Orders"]
+    refill_col = TEMPLATE_COLUMNS.index("Refill") + 1
+    cancel_col = TEMPLATE_COLUMNS.index("Cancel") + 1
+    sheet.set_rows([["x"]], top=2, left=refill_col)
+    sheet.set_rows([["x"]], top=5, left=cancel_col)
+    run("refill", book, client, Dialogs())
+    run("cancel", book, client, Dialogs())
+    run("refill-status", book, client, Dialogs())
+    assert column(book, "Refill ID")[0] == 501.0
+    assert column(book, "Refill")[0] is None
+    assert column(book, "Refill Status")[0] is not None
+    assert (sim.counts["refill"], sim.counts["cancel"]) == (1, 1)
+    assert column(book, "Cancel")[3] is None and column(book, "Status")[3] == "Cancel requested"
+
+
+def test_balance_is_told(client: PanelClient, tmp_path: Path) -> None:
+    dialogs = Dialogs()
+    run("balance", order_book([], tmp_path), client, dialogs)
+    assert dialogs.told == ["Balance: 100.00000 USD"]
+
+
+# --------------------------------------------------------------------------- errors, secrets
+
+
+def test_a_missing_panel_setting_is_one_alert_and_nothing_is_sent(
+    sim: PanelSimulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "no-config.toml"))
+    monkeypatch.delenv("SMMSHEET_PANEL_URL", raising=False)
+    monkeypatch.delenv("SMMSHEET_API_KEY", raising=False)
+    monkeypatch.delenv("SMMSHEET_PROFILE", raising=False)
+    dialogs = Dialogs(True)
+    run("place", order_book(GOOD_ROWS, tmp_path), None, dialogs)
+    assert len(dialogs.told) == 1 and dialogs.told[0].startswith("smmsheet: no panel URL")
+    assert sim.counts["requests"] == 0
+
+
+def test_a_settings_sheet_holding_a_key_is_refused(
+    sim: PanelSimulator, panel_env: None, tmp_path: Path
+) -> None:
+    book = order_book(GOOD_ROWS, tmp_path, Settings=[["Setting", "Value"], ["API key", "sk-x9"]])
+    dialogs = Dialogs(True)
+    run("place", book, None, dialogs)
+    assert len(dialogs.told) == 1 and "Settings sheet holds an API key" in dialogs.told[0]
+    assert "sk-x9" not in dialogs.told[0]
+    assert sim.counts["requests"] == 0
+
+
+def test_the_key_never_appears_in_a_cell_or_a_dialog(
+    sim: PanelSimulator, panel_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    rows = [*GOOD_ROWS, {"Service": 22, "Link": "https://instagram.com/z", "Quantity": 100}]
+    book = order_book(rows, tmp_path, Settings=[["Setting", "Value"], ["Max spend", 1]])
+    dialogs = Dialogs(True)
+    for command in ["place", "status", "refill", "refill-status", "cancel", "services"]:
+        run(command, book, None, dialogs)
+    run("balance", book, None, dialogs)
+    assert sim.counts["add"] >= 1 and dialogs.told
+    monkeypatch.setenv("SMMSHEET_API_KEY", SECRET + "-wrong")
+    run("status", book, None, dialogs)
+    assert "refused the API key" in dialogs.told[-1]
+    shown = everything_shown(book, dialogs)
+    assert SECRET not in shown
+
+
+def test_a_workbook_another_run_holds_is_one_alert(
+    client: PanelClient, sim: PanelSimulator, tmp_path: Path
+) -> None:
+    book = order_book(GOOD_ROWS, tmp_path)
+    dialogs = Dialogs(True)
+    with Journal(journal_location(book.fullname)):
+        run("place", book, client, dialogs)
+    assert len(dialogs.told) == 1 and "another smmsheet run" in dialogs.told[0]
+    assert sim.counts["add"] == 0
+
+
+def test_an_unexpected_failure_is_one_alert_without_a_traceback(
+    client: PanelClient, tmp_path: Path
+) -> None:
+    class Broken(XlwingsWorkbook):
+        def read_values(self, sheet: str) -> list[list[Any]]:
+            raise RuntimeError("COM went away")
+
+    dialogs = Dialogs()
+    book = order_book(GOOD_ROWS, tmp_path)
+    run_macro(
+        "status",
+        Broken(book),
+        journal_location(book.fullname),
+        client,
+        dialogs.ask,
+        dialogs.tell,
+    )
+    assert dialogs.told == ["smmsheet: unexpected RuntimeError: COM went away"]
+
+
+# --------------------------------------------------------------------------- the Excel shells
+
+
+def test_ribbon_macro_runs_on_the_calling_book_with_excel_dialogs(
+    sim: PanelSimulator, panel_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    book = order_book(GOOD_ROWS, tmp_path, answers=["yes"])
+    monkeypatch.setattr(excel, "_caller", lambda: book)
+    excel.place_orders()
+    confirm, *rest = book.app.alerts
+    assert confirm["buttons"] == "yes_no" and confirm["title"] == "smmsheet"
+    assert confirm["prompt"].startswith("Place 3 orders")
+    assert rest == []
+    assert sim.counts["add"] == 3
+    assert (tmp_path / "orders.xlsx.smmsheet-journal.sqlite").exists()
+    assert book.saved == 1, "a workbook with a file on disk is saved after the write"
+    assert any(str(s).startswith("smmsheet: place") for s in book.app.status_history)
+
+    excel.show_balance()
+    assert book.app.alerts[-1]["prompt"].startswith("Balance: ")
+
+
+def test_ribbon_macro_errors_are_one_critical_alert(
+    sim: PanelSimulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "no-config.toml"))
+    monkeypatch.delenv("SMMSHEET_PANEL_URL", raising=False)
+    book = order_book(GOOD_ROWS, tmp_path)
+    monkeypatch.setattr(excel, "_caller", lambda: book)
+    excel.refresh_status()
+    assert len(book.app.alerts) == 1
+    assert book.app.alerts[0]["mode"] == "critical"
+
+
+@pytest.mark.parametrize("name", sorted(MACROS))
+def test_every_macro_is_a_function_of_the_module(name: str) -> None:
+    assert callable(getattr(excel, name))
+    assert getattr(excel, name).__doc__
+
+
+def test_journal_beside_a_local_workbook_else_in_the_user_data_folder(tmp_path: Path) -> None:
+    local = tmp_path / "orders.xlsx"
+    local.write_bytes(b"")
+    assert journal_location(str(local)) == tmp_path / "orders.xlsx.smmsheet-journal.sqlite"
+    cloud = journal_location("https://d.docs.live.net/1a2b/Orders 2026.xlsx", tmp_path / "data")
+    unsaved = journal_location("Book1", tmp_path / "data")
+    assert cloud.parent == unsaved.parent == tmp_path / "data" / "journals"
+    assert cloud.name.endswith("-Orders_2026.xlsx.smmsheet-journal.sqlite")
+    assert cloud != journal_location("https://d.docs.live.net/9z/Orders 2026.xlsx", tmp_path)
+
+
+def test_the_module_excel_imports_stays_light() -> None:
+    code = (
+        "import sys, smmsheet.excel; "
+        "print(sorted(m for m in ('requests', 'pandas', 'xlwings', 'openpyxl', 'lxml', "
+        "'smmsheet.batch', 'smmsheet.panel') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_default_simulator_key_is_not_the_one_under_test() -> None:
+    assert SECRET != DEFAULT_API_KEY
