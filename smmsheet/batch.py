@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
 from .errors import (
     AmbiguousRequestError,
@@ -181,7 +181,13 @@ class Engine:
     # ----------------------------------------------------------------- cell writes
 
     def _set(self, row: OrderRow, key: str, value: CellValue) -> None:
-        """Buffer one cell write and keep the in-memory row in step."""
+        """Buffer one cell write and keep the in-memory row in step; a no-op write is skipped.
+
+        A refresh of 100,000 open orders mostly rewrites what is already there (currency,
+        an empty Error, an unchanged status); skipping those keeps the save small.
+        """
+        if _unchanged(row.values.get(key), value):
+            return
         self._pending[self.table.cell(row.row, key)] = value
         row.values[key] = value
 
@@ -259,27 +265,16 @@ class Engine:
                         f"accepted order {result} for it; both are kept in the journal"
                     )
                     return
-                self._set(row, "order_id", entry.result_id)
-                self._stamp(row)
+                self._succeeded("add", row, entry.result_id)
             elif state in ("sent", "ambiguous"):
                 if row.order_id is None:
                     self._stamp(row, _ambiguous_text(entry.id, result or "the run was interrupted"))
             else:
                 self._stamp(row, result)
-        elif entry.action == "refill":
-            if state == "accepted":
-                self._set(row, "refill_id", entry.result_id)
-                self._set(row, "refill", None)
-                self._stamp(row)
-            else:
-                self._stamp(row, _paid_error("refill", state, result))
-        elif entry.action == "cancel":
-            if state == "accepted":
-                self._set(row, "cancel", None)
-                self._set(row, "status", CANCEL_REQUESTED)
-                self._stamp(row)
-            else:
-                self._stamp(row, _paid_error("cancel", state, result))
+        elif state == "accepted":
+            self._succeeded(entry.action, row, entry.result_id)
+        else:
+            self._stamp(row, _paid_error(entry.action, state, result))
 
     # ----------------------------------------------------------------- panel lookups
 
@@ -449,8 +444,7 @@ class Engine:
     ) -> None:
         row = self._by_number[plan.row]
         if state == "accepted":
-            self._set(row, "order_id", int(result))
-            self._stamp(row)
+            self._succeeded("add", row, int(result))
             placed.append(int(result))
             self.report.spent += plan.cost
             self.report.add(row.row, "place", "placed", result)
@@ -549,56 +543,67 @@ class Engine:
 
     def refill(self) -> None:
         """Request refills for flagged rows; write the Refill ID and clear the flag."""
-        rows = self._flagged("refill", "refill")
-        if not rows:
-            return
-        if self.options.dry_run:
-            for row in rows.values():
-                self.report.add(row.row, "refill", "would refill")
-            return
-        entries = self._journaled("refill", rows)
-        results = self.panel.refill_many(list(rows))
-        for oid, row in rows.items():
-            res = results[oid]
-            if res.refill is not None:
-                self._note(entries[oid], "accepted", res.refill)
-                self._set(row, "refill_id", res.refill)
-                self._set(row, "refill_status", None)
-                self._set(row, "refill", None)
-                self._stamp(row)
-                self.report.add(row.row, "refill", "refilled", str(res.refill))
-            else:
-                state = "ambiguous" if res.uncertain else "rejected"
-                self._note(entries[oid], state, res.error)
-                self._stamp(row, _paid_error("refill", state, res.error or ""))
-                self.report.add(row.row, "refill", "failed", res.error or "")
-            self._synced.append(entries[oid])
+        self._flagged_action("refill", self.panel.refill_many, lambda res: res.refill, "refilled")
 
     def cancel(self) -> None:
         """Cancel the orders of rows whose Cancel flag is set; clear the flag on success."""
-        rows = self._flagged("cancel", "cancel")
+        self._flagged_action(
+            "cancel", self.panel.cancel, lambda res: res.order if res.ok else None, "canceled"
+        )
+
+    def _flagged_action(
+        self,
+        action: str,
+        send: Callable[[list[int]], Mapping[int, Any]],
+        success: Callable[[Any], int | None],
+        outcome: str,
+    ) -> None:
+        """Send a flag-driven paid action (refill, cancel) for every flagged row, journaled."""
+        rows = self._flagged(action, action)
         if not rows:
             return
         if self.options.dry_run:
             for row in rows.values():
-                self.report.add(row.row, "cancel", "would cancel")
+                self.report.add(row.row, action, f"would {action}")
             return
-        entries = self._journaled("cancel", rows)
-        results = self.panel.cancel(list(rows))
+        entries = self._journaled(action, rows)
+        results = send(list(rows))
         for oid, row in rows.items():
             res = results[oid]
-            if res.ok:
-                self._note(entries[oid], "accepted", oid)
-                self._set(row, "cancel", None)
-                self._set(row, "status", CANCEL_REQUESTED)
-                self._stamp(row)
-                self.report.add(row.row, "cancel", "canceled", str(oid))
+            new_id = success(res)
+            if new_id is not None:
+                self._note(entries[oid], "accepted", new_id)
+                self._succeeded(action, row, new_id)
+                self.report.add(row.row, action, outcome, str(new_id))
             else:
                 state = "ambiguous" if res.uncertain else "rejected"
                 self._note(entries[oid], state, res.error)
-                self._stamp(row, _paid_error("cancel", state, res.error or ""))
-                self.report.add(row.row, "cancel", "failed", res.error or "")
+                self._stamp(row, _paid_error(action, state, res.error or ""))
+                self.report.add(row.row, action, "failed", res.error or "")
             self._synced.append(entries[oid])
+
+    def _succeeded(self, action: str, row: OrderRow, new_id: int | None) -> None:
+        """Write a paid request the panel accepted into its row (live or from the journal)."""
+        if action == "add":
+            self._set(row, "order_id", new_id)
+        elif action == "refill":
+            self._set(row, "refill_id", new_id)
+            self._set(row, "refill_status", None)
+            self._set(row, "refill", None)
+        elif action == "cancel":
+            self._set(row, "cancel", None)
+            self._set(row, "status", CANCEL_REQUESTED)
+        self._stamp(row)
+
+
+_NUMBER_TYPES = (int, float, Decimal)
+
+
+def _unchanged(old: CellValue, new: CellValue) -> bool:
+    """Writing ``new`` over ``old`` changes nothing: same type and value, or equal numbers."""
+    if type(old) is type(new):
+        return old == new
+    return type(old) in _NUMBER_TYPES and type(new) in _NUMBER_TYPES and old == new
 
 
 def _ambiguous_text(entry: int, detail: str) -> str:
