@@ -4,9 +4,12 @@ The user's workbook is never round-tripped through a spreadsheet library. Readin
 python-calamine. Writing copies every zip member byte-for-byte (raw compressed bytes,
 same order, same compression) except the parts that must change:
 
-- the worksheet XML of each sheet written to (cells patched in place with lxml; the
-  styles of overwritten cells are kept; text is always an inline string, never a
-  formula and never a shared string, so ``sharedStrings.xml`` stays identical);
+- the worksheet XML of each sheet written to: only the written cells change, the styles
+  of overwritten cells are kept, and text is always an inline string, never a formula
+  and never a shared string, so ``sharedStrings.xml`` stays identical. Everyday writes
+  are spliced into the XML text row by row (:class:`_StreamPatcher`, a few seconds for
+  800,000 cells); new sheets, replaced sheets and unusual XML go through an lxml tree
+  (:class:`_TreePatcher`);
 - ``calcChain.xml`` when a formula cell was overwritten (its entries are removed; the
   part, its relationship and content type go when it becomes empty);
 - ``workbook.xml`` only to register a new sheet, or to set ``fullCalcOnLoad`` when the
@@ -35,17 +38,20 @@ import datetime as dt
 import math
 import os
 import posixpath
+import queue
 import re
 import stat
 import struct
 import tempfile
+import threading
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, cast
 from urllib.parse import quote, unquote
 
 from lxml import etree
@@ -63,6 +69,7 @@ MAX_CELL_CHARS = 32767
 MAX_ROW = 1_048_576
 MAX_COL = 16_384
 
+ZIP_DEFLATED = zipfile.ZIP_DEFLATED
 _XML_NS = "http://www.w3.org/XML/1998/namespace"
 _XML_SPACE = f"{{{_XML_NS}}}space"
 _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -98,6 +105,8 @@ _NEW_SHEET_XML = (
     b"</worksheet>"
 )
 _INVALID_SHEET_NAME = re.compile(r"[:\\/?*\[\]]")
+#: What a malformed package raises while it is read; save reports it as a damaged file.
+_DAMAGED = (zipfile.BadZipFile, etree.XMLSyntaxError, zlib.error, EOFError, struct.error)
 
 
 def excel_lock_file(path: str | os.PathLike[str]) -> Path | None:
@@ -125,17 +134,17 @@ class XlsxWorkbook:
     """A saved .xlsx/.xlsm on disk: calamine reads, surgical zip-level writes.
 
     Numbers are returned as calamine reads them: every number is a ``float`` (an order id
-    1001 reads as ``1001.0``); callers normalise. Dates and datetimes come back as
-    ``datetime``; durations and times as the float day fraction Excel stores; error
-    cells (``#N/A``) and empty cells as ``None``. Reads include writes buffered but not
-    yet saved, as a live workbook would.
+    1001 reads as ``1001.0``); callers normalise. Dates come back as ``date`` or
+    ``datetime`` as the cell's format shows them; durations and times as the float day
+    fraction Excel stores; error cells (``#N/A``) and empty cells as ``None``. Reads
+    include writes buffered but not yet saved, as a live workbook would.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._path = Path(path)
         self._pending: dict[str, _SheetEdit] = {}
         self._check_readable()
-        self._sheet_names = self._read_sheet_names()
+        self._sheet_names, self._other_sheets = self._read_sheet_names()
 
     @property
     def path(self) -> Path:
@@ -173,13 +182,14 @@ class XlsxWorkbook:
         else:
             grid = self._read_grid(name)
         if edit is not None:
-            for (row, col), value in edit.cells.items():
+            for row, cells in edit.rows.items():
                 while len(grid) < row:
                     grid.append([])
                 line = grid[row - 1]
-                if len(line) < col:
-                    line.extend([None] * (col - len(line)))
-                line[col - 1] = value
+                for col, value in cells.items():
+                    if len(line) < col:
+                        line.extend([None] * (col - len(line)))
+                    line[col - 1] = value
         return grid
 
     def _read_grid(self, name: str) -> list[list[CellValue]]:
@@ -198,30 +208,53 @@ class XlsxWorkbook:
         top, left = start
         pad: list[CellValue] = [None] * left
         grid: list[list[CellValue]] = [[] for _ in range(top)]
+        odd, convert = _CALAMINE_ODD_TYPES, _from_calamine
         for row in raw:
-            grid.append([*pad, *(_from_calamine(value) for value in row)])
+            # Durations and times are the only values that are no CellValue; the rest pass.
+            values = cast(
+                "list[CellValue]",
+                [None if v == "" else convert(v) if type(v) in odd else v for v in row],
+            )
+            grid.append(pad + values if left else values)
         return grid
 
-    def _read_sheet_names(self) -> list[str]:
+    def _read_sheet_names(self) -> tuple[list[str], list[str]]:
+        """The worksheet names, and the names of the other sheets (charts, macros, dialogs)."""
         from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum
 
         try:
             with CalamineWorkbook.from_path(str(self._path)) as book:
-                return [
-                    meta.name
-                    for meta in book.sheets_metadata
-                    if meta.typ == SheetTypeEnum.WorkSheet
-                ]
+                sheets = book.sheets_metadata
         except (CalamineError, OSError, ValueError) as exc:
             raise WorkbookError(f"{self._path.name} is not a readable workbook: {exc}") from exc
+        worksheets = [meta.name for meta in sheets if meta.typ == SheetTypeEnum.WorkSheet]
+        others = [meta.name for meta in sheets if meta.typ != SheetTypeEnum.WorkSheet]
+        return worksheets, others
 
     # -- buffering -------------------------------------------------------------------
 
     def write_cells(self, sheet: str, cells: Mapping[tuple[int, int], CellValue]) -> None:
         """Buffer ``{(row, col): value}`` writes into ``sheet``; ``None`` clears a cell."""
         name = self._resolve(sheet)
-        checked = {_check_coordinate(key): _check_value(value) for key, value in cells.items()}
-        self._pending.setdefault(name, _SheetEdit()).cells.update(checked)
+        checked: list[tuple[int, int, CellValue]] = []
+        for key, value in cells.items():
+            row, col = key
+            if type(row) is not int or type(col) is not int:  # bools are not coordinates
+                raise TypeError(f"cell coordinates must be (row, col) integers, got {key!r}")
+            if not (0 < row <= MAX_ROW and 0 < col <= MAX_COL):
+                raise ValueError(f"cell ({row}, {col}) is outside a worksheet")
+            if type(value) is float:  # the common cases stay cheap for 100,000-row runs
+                if not math.isfinite(value):
+                    value = _check_value(value)
+            elif value is not None and type(value) is not int:
+                value = _check_value(value)
+            checked.append((row, col, value))
+        rows = self._pending.setdefault(name, _SheetEdit()).rows
+        for row, col, value in checked:
+            line = rows.get(row)
+            if line is None:
+                line = rows[row] = {}
+            line[col] = value
 
     def replace_sheet(self, sheet: str, rows: Sequence[Sequence[CellValue]]) -> None:
         """Buffer replacing every value of ``sheet`` (created at the end if missing).
@@ -233,6 +266,11 @@ class XlsxWorkbook:
             name = self._resolve(sheet)
         except WorkbookError:
             name = _check_sheet_name(sheet)
+            if name.casefold() in {other.casefold() for other in self._other_sheets}:
+                raise WorkbookError(
+                    f"{self._path.name} has a chart sheet named {sheet!r}; "
+                    "a worksheet cannot take its name"
+                ) from None
         is_new = name.casefold() not in {existing.casefold() for existing in self._sheet_names}
         if len(rows) > MAX_ROW or any(len(row) > MAX_COL for row in rows):
             raise ValueError(f"{len(rows)} rows do not fit in a worksheet")
@@ -255,34 +293,33 @@ class XlsxWorkbook:
             return
         self._check_readable()
         self._check_writable()
-        directory = self._path.parent
-        mode = stat.S_IMODE(self._path.stat().st_mode)
-        fd, temp_name = tempfile.mkstemp(
-            prefix=f"{_TEMP_PREFIX}{self._path.name}.", suffix=".tmp", dir=directory
-        )
-        temp = Path(temp_name)
+        target = Path(os.path.realpath(self._path))  # replace a symlink's target, not the link
+        name = self._path.name
+        temp: Path | None = None
         try:
-            with open(fd, "wb") as out, open(self._path, "rb") as source:
-                _rewrite_package(source, out, self._pending, self._path.name)
+            fd, temp_name = tempfile.mkstemp(
+                prefix=f"{_TEMP_PREFIX}{target.name}.", suffix=".tmp", dir=target.parent
+            )
+            temp = Path(temp_name)
+            with open(fd, "wb") as out, open(target, "rb") as source:
+                _rewrite_package(source, out, self._pending, name)
                 out.flush()
                 os.fsync(out.fileno())
-            os.chmod(temp, mode)
+            os.chmod(temp, stat.S_IMODE(target.stat().st_mode))
             self._check_not_busy()
-            os.replace(temp, self._path)
+            os.replace(temp, target)
         except BaseException as exc:
-            with contextlib.suppress(OSError):
-                temp.unlink()
+            if temp is not None:
+                with contextlib.suppress(OSError):
+                    temp.unlink()
             if isinstance(exc, OSError):
-                raise WorkbookError(
-                    f"cannot write {self._path.name}: {exc.strerror or exc}; it is unchanged"
-                ) from exc
-            if isinstance(exc, zipfile.BadZipFile | etree.XMLSyntaxError):
-                raise WorkbookError(
-                    f"{self._path.name} is damaged and was not changed: {exc}"
-                ) from exc
+                reason = exc.strerror or str(exc)
+                raise WorkbookError(f"cannot write {name}: {reason}; it is unchanged") from exc
+            if isinstance(exc, _DAMAGED):
+                raise WorkbookError(f"{name} is damaged and was not changed: {exc}") from exc
             raise
-        _fsync_directory(directory)
-        self._sheet_names = self._read_sheet_names()
+        _fsync_directory(target.parent)
+        self._sheet_names, self._other_sheets = self._read_sheet_names()
         self._pending.clear()
 
     def close(self) -> None:
@@ -318,7 +355,8 @@ class XlsxWorkbook:
             )
 
     def _check_writable(self) -> None:
-        for target, what in ((self._path, "file"), (self._path.parent, "folder")):
+        real = Path(os.path.realpath(self._path))
+        for target, what in ((real, "file"), (real.parent, "folder")):
             if _is_read_only(target):
                 raise WorkbookError(
                     f"cannot write {self._path.name}: the {what} {target} is read-only"
@@ -329,7 +367,7 @@ class XlsxWorkbook:
 class _SheetEdit:
     """Buffered changes to one sheet: an optional full replacement, then single cells."""
 
-    cells: dict[tuple[int, int], CellValue] = field(default_factory=dict)
+    rows: dict[int, dict[int, CellValue]] = field(default_factory=dict)  # row -> col -> value
     replacement: list[list[CellValue]] | None = None
     is_new: bool = False
 
@@ -340,7 +378,9 @@ class _SheetEdit:
             for c, value in enumerate(row, start=1):
                 if value is not None:
                     out[(r, c)] = value
-        out.update(self.cells)
+        for r, cells in self.rows.items():
+            for c, value in cells.items():
+                out[(r, c)] = value
         return out
 
 
@@ -364,6 +404,9 @@ def _fsync_directory(directory: Path) -> None:
             os.close(fd)
 
 
+_CALAMINE_ODD_TYPES = frozenset({dt.timedelta, dt.time})
+
+
 def _from_calamine(value: object) -> CellValue:
     """A calamine value as a CellValue: "" is an empty cell, durations are day fractions."""
     if value == "":
@@ -375,15 +418,6 @@ def _from_calamine(value: object) -> CellValue:
             value.microsecond / 86_400_000_000
         )
     return value  # type: ignore[return-value]
-
-
-def _check_coordinate(key: tuple[int, int]) -> tuple[int, int]:
-    row, col = key
-    if not (isinstance(row, int) and isinstance(col, int)):
-        raise TypeError(f"cell coordinates must be (row, col) integers, got {key!r}")
-    if not (1 <= row <= MAX_ROW and 1 <= col <= MAX_COL):
-        raise ValueError(f"cell ({row}, {col}) is outside a worksheet")
-    return row, col
 
 
 def _check_value(value: CellValue) -> CellValue:
@@ -482,10 +516,23 @@ def _excel_serial(value: dt.date, date1904: bool) -> float:
     return serial
 
 
-def _number_text(value: int | float | Decimal) -> str:
+def _encode(value: CellValue, date1904: bool) -> tuple[str | None, str, bool | None]:
+    """A non-empty value as (the cell's ``t`` attribute, its text, is-a-date-with-time).
+
+    Text is returned Excel-escaped ("_x0041_" stays literal) but not XML-escaped.
+    """
+    if isinstance(value, str):
+        return "inlineStr", _EXCEL_ESCAPE.sub(r"_x005F\1", value), None
+    if isinstance(value, bool):
+        return "b", "1" if value else "0", None
+    if isinstance(value, dt.date):
+        with_time = isinstance(value, dt.datetime)
+        return None, repr(_excel_serial(value, date1904)), with_time
     if isinstance(value, int):
-        return str(value)
-    return repr(float(value))
+        return None, str(int(value)), None
+    if isinstance(value, float | Decimal):
+        return None, repr(float(value)), None
+    raise TypeError(f"cannot write a {type(value).__name__} to a cell")
 
 
 # -- the package ---------------------------------------------------------------------------
@@ -646,7 +693,7 @@ def _rewrite_package(
     """Write the workbook read from ``source`` to ``out`` with ``pending`` applied."""
     with zipfile.ZipFile(source) as archive:
         package = _Package(archive, label)
-        replaced: dict[str, bytes | None] = {}  # part -> new bytes, None = removed
+        replaced: dict[str, bytes | _Deflated | None] = {}  # part -> new content, None = gone
         added: list[tuple[str, bytes]] = []
         styles = _DateStyles(package)
         removed_formulas: set[tuple[str, str]] = set()
@@ -661,17 +708,17 @@ def _rewrite_package(
                 workbook_changed = True
             else:
                 original = package.read(info.part)
-            patcher = _SheetPatcher(original, package.date1904, styles, label, name)
-            if edit.replacement is not None and not edit.is_new:
-                patcher.clear_all()
-            patcher.apply(edit.writes())
-            new_xml = patcher.result()
-            any_formula = any_formula or patcher.has_formulas
-            removed_formulas.update((info.sheet_id, ref) for ref in patcher.removed_formulas)
+            where = f"{label}, sheet {name!r}"
+            member = package.by_lower[info.part.lower()]
+            deflate = not edit.is_new and archive.getinfo(member).compress_type == ZIP_DEFLATED
+            patched = _patch_sheet(original, edit, package.date1904, styles, where, deflate)
+            any_formula = any_formula or patched.has_formulas
+            removed_formulas.update((info.sheet_id, ref) for ref in patched.removed_formulas)
             if edit.is_new:
-                added[-1] = (info.part, new_xml)
+                assert isinstance(patched.xml, bytes)
+                added[-1] = (info.part, patched.xml)
             else:
-                replaced[package.by_lower[info.part.lower()]] = new_xml
+                replaced[member] = patched.xml
         if removed_formulas:
             _prune_calc_chain(package, removed_formulas, replaced)
         if styles.changed:
@@ -856,16 +903,18 @@ def _namespaced(element: Any) -> Callable[[str], str]:
     return (lambda tag: f"{{{namespace}}}{tag}") if namespace else (lambda tag: tag)
 
 
-class _SheetPatcher:
-    """One worksheet's XML with cells set in place; everything else in it is left alone."""
+class _TreePatcher:
+    """A worksheet patched through an lxml tree: general, for new, replaced and unusual sheets.
 
-    def __init__(
-        self, xml: bytes, date1904: bool, styles: _DateStyles, label: str, sheet: str
-    ) -> None:
+    Parsing costs about a microsecond per element, so large everyday writes go through
+    :class:`_StreamPatcher` instead.
+    """
+
+    def __init__(self, xml: bytes, date1904: bool, styles: _DateStyles, where: str) -> None:
         self.original = xml
         self.date1904 = date1904
         self.styles = styles
-        self.where = f"{label}, sheet {sheet!r}"
+        self.where = where
         self.tree = _parse(xml)
         self.root = self.tree.getroot()
         q = _namespaced(self.root)
@@ -1034,23 +1083,21 @@ class _SheetPatcher:
             cell.attrib.pop(attribute, None)
 
     def _set(self, cell: Any, value: CellValue) -> None:
-        if isinstance(value, str):
-            cell.set("t", "inlineStr")
+        kind, text, date_with_time = _encode(value, self.date1904)
+        if kind is not None:
+            cell.set("t", kind)
+        if kind == "inlineStr":
             inline = self._child(cell, self.IS)
-            text = etree.SubElement(inline, self.T)
-            text.text = _EXCEL_ESCAPE.sub(r"_x005F\1", value)
-            text.set(_XML_SPACE, "preserve")
-        elif isinstance(value, bool):
-            cell.set("t", "b")
-            self._child(cell, self.V).text = "1" if value else "0"
-        elif isinstance(value, dt.date):
-            self._child(cell, self.V).text = repr(_excel_serial(value, self.date1904))
+            element = etree.SubElement(inline, self.T)
+            element.text = text
+            element.set(_XML_SPACE, "preserve")
+        else:
+            self._child(cell, self.V).text = text
+        if date_with_time is not None:
             style = int(cell.get("s", "0"))
-            date_style = self.styles.style_for(style, isinstance(value, dt.datetime))
+            date_style = self.styles.style_for(style, date_with_time)
             if date_style is not None and date_style != style:
                 cell.set("s", str(date_style))
-        elif value is not None:
-            self._child(cell, self.V).text = _number_text(value)
 
     def _child(self, cell: Any, tag: str) -> Any:
         child = cell.makeelement(tag, {})
@@ -1119,6 +1166,477 @@ class _SheetPatcher:
         return _serialize(self.tree, self.original)
 
 
+class _NeedsTree(Exception):
+    """The sheet's XML is unusual enough that only the tree patcher handles it safely."""
+
+
+#: Whether writes into existing sheets go through the fast text-level patcher (tests
+#: switch it off to run the same cases through the tree patcher).
+STREAM_PATCHING = True
+#: zlib level for parts we rewrite: zipfile's and Excel's usual default.
+ZIP_LEVEL = 6
+#: How many pieces of a patched sheet are gathered before they go to the compressor.
+_CHUNK_PIECES = 4096
+
+
+@dataclass
+class _Patched:
+    xml: bytes | _Deflated
+    removed_formulas: list[str]
+    has_formulas: bool
+
+
+def _patch_sheet(
+    xml: bytes, edit: _SheetEdit, date1904: bool, styles: _DateStyles, where: str, deflate: bool
+) -> _Patched:
+    """Apply one sheet's buffered edit to its XML, by the fastest patcher that is safe.
+
+    With ``deflate`` the result is compressed while it is produced, on a second core.
+    """
+    if STREAM_PATCHING and edit.replacement is None and not edit.is_new:
+        try:
+            stream = _StreamPatcher(xml, date1904, styles, where)
+            content: bytes | _Deflated
+            if deflate:
+                with _Deflater() as deflater:
+                    stream.apply(edit.rows, deflater.write)
+                content = deflater.result()
+            else:
+                chunks: list[bytes] = []
+                stream.apply(edit.rows, chunks.append)
+                content = b"".join(chunks)
+            return _Patched(content, stream.removed_formulas, stream.has_formulas)
+        except _NeedsTree:
+            pass
+    tree = _TreePatcher(xml, date1904, styles, where)
+    if edit.replacement is not None and not edit.is_new:
+        tree.clear_all()
+    tree.apply(edit.writes())
+    return _Patched(tree.result(), tree.removed_formulas, tree.has_formulas)
+
+
+@dataclass
+class _Deflated:
+    """A part compressed ahead of time: raw deflate data, CRC-32 and uncompressed size."""
+
+    data: bytes
+    crc: int
+    size: int
+
+
+class _Deflater:
+    """Deflates chunks on a worker thread as they are produced (zlib releases the GIL)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._parts: list[bytes] = []
+        self._crc = 0
+        self._size = 0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="smmsheet-deflate", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> _Deflater:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def write(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def _run(self) -> None:
+        compressor = zlib.compressobj(ZIP_LEVEL, zlib.DEFLATED, -15)
+        while (chunk := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # keep draining so the producer never blocks
+            try:
+                self._crc = zlib.crc32(chunk, self._crc)
+                self._size += len(chunk)
+                self._parts.append(compressor.compress(chunk))
+            except BaseException as exc:  # reported by result()
+                self._error = exc
+        if self._error is None:
+            self._parts.append(compressor.flush())
+
+    def result(self) -> _Deflated:
+        """The compressed part; only after the ``with`` block has ended."""
+        if self._error is not None:
+            raise self._error
+        return _Deflated(b"".join(self._parts), self._crc, self._size)
+
+
+_NAME = r"[A-Za-z_][\w.-]*"
+_SHEET_DATA = re.compile(rf"<((?:{_NAME}:)?)sheetData(?=[\s/>])[^>]*>")
+_ATTRIBUTE = re.compile(rf"({_NAME}(?::{_NAME})?)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+_SPANS = re.compile(r"(\sspans\s*=\s*[\"'])([^\"']*)([\"'])")
+_DIMENSION_REF = re.compile(rf"(<(?:{_NAME}:)?dimension(?=[\s/>])[^>]*?\sref\s*=\s*[\"'])([^\"']*)")
+_SHEET_PR_END = re.compile(rf"</(?:{_NAME}:)?sheetPr>|<(?:{_NAME}:)?sheetPr(?=[\s/>])[^>]*/>")
+_ROOT_START = re.compile(rf"<(?:{_NAME}:)?worksheet(?=[\s>])[^>]*>")
+_ENCODING = re.compile(rb"^\s*<\?xml[^>]*encoding\s*=\s*[\"']([^\"']+)[\"']")
+_LETTERS = re.compile(r"[A-Z]{1,3}")
+
+
+class _StreamPatcher:
+    """A worksheet patched as text: rows not written to are copied untouched, in bulk.
+
+    Only the rows being written are cut into cells, so a save costs little more than
+    inflating and deflating the part. Anything unusual (rows or cells without ``r``,
+    comments, CDATA, a shared-formula master being overwritten, a non-UTF-8 part) raises
+    :class:`_NeedsTree` and the sheet goes through :class:`_TreePatcher` instead.
+    """
+
+    def __init__(self, xml: bytes, date1904: bool, styles: _DateStyles, where: str) -> None:
+        declared = _ENCODING.match(xml)
+        if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+            raise _NeedsTree
+        try:
+            text = xml.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _NeedsTree from None
+        start = _SHEET_DATA.search(text)
+        if start is None:
+            raise _NeedsTree
+        p = start.group(1)
+        if start.group(0).endswith("/>"):
+            self.head = text[: start.start()] + start.group(0)[:-2].rstrip() + ">"
+            self.region = ""
+            self.tail = f"</{p}sheetData>" + text[start.end() :]
+        else:
+            close = text.find(f"</{p}sheetData>", start.end())
+            if close < 0:
+                raise _NeedsTree
+            self.head, self.region = text[: start.end()], text[start.end() : close]
+            self.tail = text[close:]
+        region = self.region
+        if "<!" in region or "<?" in region:
+            raise _NeedsTree  # these may hold a "<" that starts no element
+        if region.count(f"<{p}row") != region.count(f'<{p}row r="'):
+            raise _NeedsTree  # rows without r, or with r not first
+        self.p = p
+        self.date1904 = date1904
+        self.styles = styles
+        self.where = where
+        self.removed_formulas: list[str] = []
+        self.has_formulas = f"<{p}f>" in region or f"<{p}f " in region
+        self._row = re.compile(f'<{re.escape(p)}row r="([0-9]+)"[^>]*>')
+        self._row_close = f"</{p}row>"
+        self._cell_open = f"<{p}c"
+        self._canonical_open = f'<{p}c r="'
+        self._cell_close = f"</{p}c>"
+        self._formula_open = f"<{p}f"
+        self._any_cell = re.compile(re.escape(self._cell_open) + r"(?=[\s/>])[^>]*>")
+        self._simple_cell = re.compile(
+            re.escape(self._canonical_open)
+            + r'[A-Z]{1,3}[0-9]+"(?: s="([0-9]+)")?(?: t="[A-Za-z]+")?\s*/?>'
+        )
+        self._masters: set[tuple[int, int]] = set()
+        self._array_cells: dict[tuple[int, int], str] = {}
+        if self.has_formulas:
+            self._scan_formula_ranges()
+
+    def _scan_formula_ranges(self) -> None:
+        """Find shared-formula masters and array-formula ranges: the formulas with a ``ref``."""
+        region = self.region
+        formula = f"<{self.p}f"
+        for needle in (' ref="', " ref='"):
+            position = region.find(needle)
+            while position >= 0:
+                tag_start = region.rfind("<", 0, position)
+                tag = region[tag_start : region.find(">", position) + 1]
+                if tag.startswith(formula) and tag[len(formula) : len(formula) + 1].isspace():
+                    attributes = _attributes(tag)
+                    kind, ref = attributes.get("t"), attributes.get("ref", "")
+                    if kind == "shared":
+                        cell_start = region.rfind(self._cell_open + " ", 0, tag_start)
+                        cell_tag = region[cell_start : region.find(">", cell_start) + 1]
+                        cell_ref = _attributes(cell_tag).get("r")
+                        if cell_start < 0 or cell_ref is None:
+                            raise _NeedsTree
+                        self._masters.add(_parse_ref(cell_ref))
+                    elif kind in ("array", "dataTable") and ref:
+                        top, left, bottom, right = _parse_range(ref)
+                        for r in range(top, bottom + 1):
+                            for c in range(left, right + 1):
+                                self._array_cells[(r, c)] = ref
+                position = region.find(needle, position + 1)
+
+    def apply(
+        self, by_row: Mapping[int, Mapping[int, CellValue]], write: Callable[[bytes], object]
+    ) -> None:
+        """Pass the sheet XML with ``{row: {col: value}}`` applied to ``write``, in chunks."""
+        if self._array_cells or self._masters:
+            for row, cells in by_row.items():
+                for col in cells:
+                    key = (row, col)
+                    if key in self._array_cells:
+                        raise WorkbookError(
+                            f"{self.where}: {_col_letters(col)}{row} is part of the array formula "
+                            f"{self._array_cells[key]}; smmsheet does not overwrite it, "
+                            "nothing was changed"
+                        )
+                    if key in self._masters:
+                        raise _NeedsTree  # the formula must move to another cell of its range
+        targets = sorted(key for key, cells in by_row.items() if cells)
+        write(self._head(by_row, targets).encode("utf-8"))
+        region = self.region
+        out: list[str] = []
+        copied = 0  # region[:copied] has been written
+        index = 0
+        previous = 0
+        for match in self._row.finditer(region) if targets else ():
+            number = int(match.group(1))
+            if number <= previous:
+                raise _NeedsTree
+            previous = number
+            target = targets[index]
+            if number < target:
+                continue
+            start = match.start()
+            while target < number:  # rows that do not exist yet go before this one
+                out.append(region[copied:start])
+                copied = start
+                out.append(self._new_row(target, sorted(by_row[target].items())))
+                index += 1
+                if index == len(targets):
+                    break
+                target = targets[index]
+            if index == len(targets):
+                break
+            if target == number:
+                tag = match.group(0)
+                if tag.endswith("/>"):
+                    tag, body, end = tag[:-2].rstrip() + ">", "", match.end()
+                else:
+                    close = region.find(self._row_close, match.end())
+                    if close < 0:
+                        raise _NeedsTree
+                    body, end = region[match.end() : close], close + len(self._row_close)
+                out.append(region[copied:start])
+                out.append(self._patch_row(tag, body, number, sorted(by_row[number].items())))
+                copied = end
+                index += 1
+                if index == len(targets):
+                    break
+                if len(out) > _CHUNK_PIECES:
+                    write("".join(out).encode("utf-8"))
+                    out.clear()
+        out.append(region[copied:])
+        for target in targets[index:]:
+            out.append(self._new_row(target, sorted(by_row[target].items())))
+        out.append(self.tail)
+        write("".join(out).encode("utf-8"))
+
+    def _head(self, by_row: Mapping[int, Mapping[int, CellValue]], targets: list[int]) -> str:
+        """The part before the rows, its ``<dimension>`` grown to cover the written cells.
+
+        Cleared cells count too: the dimension is a hint, and may be larger than the data.
+        """
+        if not targets:
+            return self.head
+        lefts = [min(by_row[row]) for row in targets]
+        rights = [max(by_row[row]) for row in targets]
+        extent = [targets[0], min(lefts), targets[-1], max(rights)]
+        dimension = _DIMENSION_REF.search(self.head)
+        if dimension is not None:
+            with contextlib.suppress(WorkbookError):
+                top, left, bottom, right = _parse_range(dimension.group(2))
+                extent = [
+                    min(top, extent[0]),
+                    min(left, extent[1]),
+                    max(bottom, extent[2]),
+                    max(right, extent[3]),
+                ]
+            ref = _range_ref(*extent)
+            return self.head[: dimension.start(2)] + ref + self.head[dimension.end(2) :]
+        element = f'<{self.p}dimension ref="{_range_ref(*extent)}"/>'
+        anchor = _SHEET_PR_END.search(self.head) or _ROOT_START.search(self.head)
+        if anchor is None:
+            raise _NeedsTree
+        return self.head[: anchor.end()] + element + self.head[anchor.end() :]
+
+    def _new_row(self, number: int, cells: list[tuple[int, CellValue]]) -> str:
+        suffix = str(number)
+        body = "".join(
+            [
+                self._cell(_col_letters(col) + suffix, None, "", value)
+                for col, value in cells
+                if value is not None
+            ]
+        )
+        if not body:
+            return ""
+        return f'<{self.p}row r="{suffix}">{body}{self._row_close}'
+
+    def _patch_row(
+        self, start_tag: str, body: str, number: int, writes: list[tuple[int, CellValue]]
+    ) -> str:
+        """One existing row with ``writes`` (sorted) applied; other cells are copied as they are."""
+        if "extLst" in body:
+            raise _NeedsTree
+        canonical_open, cell_close = self._canonical_open, self._cell_close
+        # Every writer we know puts r first in double quotes; then a cell is found by its
+        # reference and nothing else in the row needs reading.
+        canonical = body.count(canonical_open) == body.count(self._cell_open)
+        last_col = -1
+        scan: tuple[list[int], list[int], list[int]] | None = None
+        suffix = str(number)
+        out: list[str] = []
+        copied = 0
+        for col, value in writes:
+            ref = _col_letters(col) + suffix
+            start = body.find(f'{canonical_open}{ref}"', copied) if canonical else -1
+            if start >= 0:
+                exists = True
+                tag_end = body.find(">", start)
+                if body[tag_end - 1] == "/":
+                    end = tag_end + 1
+                else:
+                    end = body.find(cell_close, tag_end) + len(cell_close)
+                    if end < len(cell_close):
+                        raise _NeedsTree
+            else:
+                if canonical and last_col < 0:
+                    last_col = self._last_col(body)
+                if canonical and col > last_col:
+                    exists, start = False, len(body)
+                else:
+                    if scan is None:
+                        scan = self._scan_cells(body, number)
+                    cols, starts, ends = scan
+                    at = bisect.bisect_left(cols, col)
+                    exists = at < len(cols) and cols[at] == col
+                    start = starts[at] if at < len(cols) else len(body)
+                    end = ends[at] if exists else start
+            if exists:
+                out.append(body[copied:start])
+                out.append(self._rewrite(body[start:end], ref, value))
+                copied = end
+            elif value is not None:
+                out.append(body[copied:start])
+                out.append(self._cell(ref, None, "", value))
+                copied = start
+        out.append(body[copied:])
+        if "spans" in start_tag:
+            start_tag = _widen_spans(start_tag, writes[0][0], writes[-1][0])
+        return start_tag + "".join(out) + self._row_close
+
+    def _cell_end(self, body: str, start: int) -> int:
+        tag_end = body.find(">", start)
+        if body[tag_end - 1] == "/":
+            return tag_end + 1
+        end = body.find(self._cell_close, tag_end)
+        if end < 0:
+            raise _NeedsTree
+        return end + len(self._cell_close)
+
+    def _last_col(self, body: str) -> int:
+        """Column of the row's last cell (0 for none), for rows in canonical form."""
+        start = body.rfind(self._canonical_open)
+        if start < 0:
+            return 0
+        match = _LETTERS.match(body, start + len(self._canonical_open))
+        if match is None:
+            raise _NeedsTree
+        return _col_number(match.group(0))
+
+    def _scan_cells(self, body: str, number: int) -> tuple[list[int], list[int], list[int]]:
+        """Columns, starts and ends of every cell in a row, whatever its attribute order."""
+        cols: list[int] = []
+        starts: list[int] = []
+        ends: list[int] = []
+        for match in self._any_cell.finditer(body):
+            ref = _attributes(match.group(0)).get("r")
+            if ref is None:
+                raise _NeedsTree
+            row, col = _parse_ref(ref)
+            if row != number or (cols and col <= cols[-1]):
+                raise _NeedsTree
+            cols.append(col)
+            starts.append(match.start())
+            ends.append(self._cell_end(body, match.start()))
+        return cols, starts, ends
+
+    def _rewrite(self, cell: str, ref: str, value: CellValue) -> str:
+        """An existing cell with a new value (or none): its style stays, its formula goes."""
+        simple = self._simple_cell.match(cell)
+        style: str | None
+        if simple is not None:
+            style, others, content = simple.group(1), "", cell[simple.end() :]
+        else:
+            tag_end = cell.find(">")
+            found = _attributes(cell[len(self._cell_open) : tag_end])
+            style = found.get("s")
+            others = "".join(
+                " " + match.group(0)
+                for match in _ATTRIBUTE.finditer(cell, len(self._cell_open), tag_end)
+                if match.group(1) not in ("r", "s", "t", "cm", "vm")
+            )
+            content = cell[tag_end + 1 :]
+        if "extLst" in content:
+            raise _NeedsTree
+        formula = self._formula_open
+        if formula in content and any(formula + end in content for end in (">", " ", "/")):
+            self.removed_formulas.append(ref)
+        if value is not None:
+            return self._cell(ref, style, others, value)
+        if style is None:
+            return ""
+        return f'<{self.p}c r="{ref}" s="{style}"{others}/>'
+
+    def _cell(self, ref: str, style: str | None, others: str, value: CellValue) -> str:
+        """A ``<c>`` holding ``value`` (not None), keeping the style and other attributes."""
+        p = self.p
+        kind = type(value)
+        styled = f' s="{style}"' if style is not None else ""
+        if kind is str:
+            text: str = value  # type: ignore[assignment]
+            if "_x" in text:
+                text = _EXCEL_ESCAPE.sub(r"_x005F\1", text)
+            if "&" in text or "<" in text or ">" in text or "\r" in text:
+                text = _xml_escape(text)
+            return (
+                f'<{p}c r="{ref}"{styled}{others} t="inlineStr"><{p}is>'
+                f'<{p}t xml:space="preserve">{text}</{p}t></{p}is></{p}c>'
+            )
+        if kind is int or kind is float:
+            number = str(value) if kind is int else repr(value)
+            return f'<{p}c r="{ref}"{styled}{others}><{p}v>{number}</{p}v></{p}c>'
+        cell_kind, text, date_with_time = _encode(value, self.date1904)
+        if cell_kind == "inlineStr":
+            return self._cell(ref, style, others, str(value))
+        if date_with_time is not None:
+            current = int(style or 0)
+            chosen = self.styles.style_for(current, date_with_time)
+            if chosen is not None and chosen != current:
+                styled = f' s="{chosen}"'
+        typed = f' t="{cell_kind}"' if cell_kind else ""
+        return f'<{p}c r="{ref}"{styled}{others}{typed}><{p}v>{text}</{p}v></{p}c>'
+
+
+def _attributes(tag: str) -> dict[str, str]:
+    return {m.group(1): m.group(2) or m.group(3) or "" for m in _ATTRIBUTE.finditer(tag)}
+
+
+def _xml_escape(text: str) -> str:
+    """``text`` escaped for element content; CR as a reference so parsers keep it."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\r", "&#13;")
+
+
+def _widen_spans(start_tag: str, low: int, high: int) -> str:
+    """The row's ``spans`` hint widened to include columns ``low``..``high``."""
+    match = _SPANS.search(start_tag)
+    if match is None:
+        return start_tag
+    bounds = [int(n) for n in re.findall(r"[0-9]+", match.group(2))] or [low]
+    new = f"{min(*bounds, low)}:{max(*bounds, high)}"
+    if new == match.group(2):
+        return start_tag
+    return start_tag[: match.start(2)] + new + start_tag[match.end(2) :]
+
+
 def _translate(formula: str, origin: str, target: str) -> str:
     """``formula`` written in cell ``origin`` as it reads when filled to ``target``."""
     from openpyxl.formula.translate import Translator
@@ -1127,7 +1645,9 @@ def _translate(formula: str, origin: str, target: str) -> str:
 
 
 def _prune_calc_chain(
-    package: _Package, removed: set[tuple[str, str]], replaced: dict[str, bytes | None]
+    package: _Package,
+    removed: set[tuple[str, str]],
+    replaced: dict[str, bytes | _Deflated | None],
 ) -> None:
     """Drop calc-chain entries of formulas we overwrote; drop the part once it is empty.
 
@@ -1175,7 +1695,7 @@ def _write_zip(
     archive: zipfile.ZipFile,
     source: IO[bytes],
     out: IO[bytes],
-    replaced: Mapping[str, bytes | None],
+    replaced: Mapping[str, bytes | _Deflated | None],
     added: Sequence[tuple[str, bytes]],
 ) -> None:
     """Copy ``archive`` to ``out`` member by member, raw, except the replaced and added parts.
@@ -1185,15 +1705,19 @@ def _write_zip(
     members = archive.infolist()
     after: dict[int, list[tuple[str, bytes]]] = {}
     for part, data in added:
-        folder = posixpath.dirname(part).lower() + "/"
-        positions = [i for i, m in enumerate(members) if m.filename.lower().startswith(folder)]
+        folder = posixpath.dirname(part).lower()
+        positions = [
+            i for i, m in enumerate(members) if posixpath.dirname(m.filename).lower() == folder
+        ]
         after.setdefault(positions[-1] if positions else len(members) - 1, []).append((part, data))
     stamp = members[0].date_time if members else (1980, 1, 1, 0, 0, 0)
     with zipfile.ZipFile(out, "w", allowZip64=True) as target:
         for index, member in enumerate(members):
             if member.filename in replaced:
                 content = replaced[member.filename]
-                if content is not None:
+                if isinstance(content, _Deflated):
+                    _write_deflated(target, member, content)
+                elif content is not None:
                     _write_member(target, member, content)
             else:
                 _copy_member(source, member, target)
@@ -1214,11 +1738,7 @@ def _write_member(target: zipfile.ZipFile, member: zipfile.ZipInfo, data: bytes)
 
 
 def _copy_member(source: IO[bytes], member: zipfile.ZipInfo, target: zipfile.ZipFile) -> None:
-    """Copy ``member``'s compressed bytes unchanged into ``target`` (no recompression).
-
-    zipfile has no public raw copy, so the local header is rebuilt from the central
-    directory entry and the member is registered for ``target``'s central directory.
-    """
+    """Copy ``member``'s compressed bytes unchanged into ``target`` (no recompression)."""
     if member.flag_bits & 0x1:
         raise WorkbookError(f"the zip member {member.filename} is encrypted")
     source.seek(member.header_offset)
@@ -1230,15 +1750,35 @@ def _copy_member(source: IO[bytes], member: zipfile.ZipInfo, target: zipfile.Zip
     new = copy.copy(member)
     new.flag_bits &= ~0x08  # sizes go in the local header, so no data descriptor follows
     new.extra = _strip_zip64_extra(member.extra)
-    zip64 = max(new.file_size, new.compress_size) > zipfile.ZIP64_LIMIT
+    _append_raw(target, new, _read_exactly(source, member.compress_size, member.filename))
+
+
+def _write_deflated(target: zipfile.ZipFile, member: zipfile.ZipInfo, part: _Deflated) -> None:
+    """Write a part compressed ahead of time under ``member``'s name and date."""
+    new = zipfile.ZipInfo(member.filename, date_time=member.date_time)
+    new.compress_type = ZIP_DEFLATED
+    new.create_system = member.create_system
+    new.external_attr = member.external_attr
+    new.comment = member.comment
+    new.CRC, new.file_size, new.compress_size = part.crc, part.size, len(part.data)
+    _append_raw(target, new, [part.data])
+
+
+def _append_raw(target: zipfile.ZipFile, info: zipfile.ZipInfo, chunks: Iterable[bytes]) -> None:
+    """Append a member whose compressed data is ``chunks`` and whose sizes and CRC are known.
+
+    zipfile has no public raw write, so the local header comes from ``info`` and the member
+    is registered for ``target``'s central directory the way ``ZipFile.write`` does it.
+    """
+    zip64 = max(info.file_size, info.compress_size) > zipfile.ZIP64_LIMIT
     fp: Any = target.fp
     fp.seek(target.start_dir)
-    new.header_offset = fp.tell()
-    fp.write(new.FileHeader(zip64))
-    for chunk in _read_exactly(source, member.compress_size, member.filename):
+    info.header_offset = fp.tell()
+    fp.write(info.FileHeader(zip64))
+    for chunk in chunks:
         fp.write(chunk)
-    target.filelist.append(new)
-    target.NameToInfo[new.filename] = new
+    target.filelist.append(info)
+    target.NameToInfo[info.filename] = info
     target.start_dir = fp.tell()
     target._didModify = True  # type: ignore[attr-defined]
 

@@ -1,0 +1,896 @@
+"""XlsxWorkbook against real files from xlsxwriter, openpyxl and LibreOffice.
+
+The promise under test: a save changes the cells asked for and nothing else in the
+user's workbook; every other zip member is copied byte for byte.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import stat
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pytest
+from python_calamine import CalamineWorkbook
+
+from smmsheet.errors import WorkbookBusyError, WorkbookError
+from smmsheet.workbook import WorkbookAdapter, open_workbook, xlsx
+from smmsheet.workbook.xlsx import XlsxWorkbook, excel_lock_file
+
+from . import workbooks as wb
+
+ORDERS = wb.ORDERS_PART
+
+
+@pytest.fixture(params=["stream", "tree"])
+def patcher(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test through both sheet patchers: the fast text one and the lxml tree one."""
+    monkeypatch.setattr(xlsx, "STREAM_PATCHING", request.param == "stream")
+    return str(request.param)
+
+
+@pytest.fixture
+def rich(tmp_path: Path) -> Path:
+    path = tmp_path / "orders.xlsx"
+    wb.build_rich_workbook(path)
+    return path
+
+
+def calamine_rows(path: Path, sheet: str) -> list[list[object]]:
+    with CalamineWorkbook.from_path(str(path)) as book:
+        return book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+
+
+def openpyxl_cell(path: Path, sheet: str, ref: str) -> openpyxl.cell.cell.Cell:
+    book = openpyxl.load_workbook(path)
+    return book[sheet][ref]
+
+
+def assert_only_changed(
+    before: list[tuple[str, bytes]],
+    after: Path,
+    changed: set[str],
+    added: frozenset[str] = frozenset(),
+) -> None:
+    """Same members in the same order (plus ``added``); all but ``changed`` byte-identical."""
+    new = [(name, data) for name, data in wb.members(after) if name not in added]
+    assert [name for name, _ in new] == [name for name, _ in before]
+    differing = {name for (name, a), (_, b) in zip(before, new, strict=True) if a != b}
+    assert differing == changed
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def test_read_values_starts_at_a1_when_data_starts_at_c5(tmp_path: Path) -> None:
+    path = tmp_path / "sparse.xlsx"
+    wb.build_sparse_workbook(path)
+    rows = XlsxWorkbook(path).read_values("Orders")
+    assert len(rows) == 8
+    assert rows[:4] == [[], [], [], []]
+    assert rows[4][:4] == [None, None, "Service", "Link"]
+    assert rows[5][2:4] == [101.0, "https://example.com/1"]
+    assert all(value is None for value in rows[6])
+    assert rows[7][2:5] == [102.0, None, "late column"]
+
+
+def test_read_values_gives_cached_formula_results_and_none_for_empty(rich: Path) -> None:
+    rows = XlsxWorkbook(rich).read_values("Orders")
+    assert rows[0][:8] == wb.ORDERS_HEADER
+    assert rows[1][:5] == [101.0, "https://example.com/post/1", 1000.0, 0.5, 0.5]
+    assert rows[1][5] is None  # empty Order ID
+    assert rows[3][4] == 1.5
+
+
+def test_sheet_names_are_worksheets_in_order(rich: Path, tmp_path: Path) -> None:
+    import xlsxwriter
+
+    assert XlsxWorkbook(rich).sheet_names() == ["Orders", "Report", "Prices"]
+    path = tmp_path / "chartsheet.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    book.add_worksheet("Data").write("A1", 1)
+    chart = book.add_chart({"type": "line"})
+    chart.add_series({"values": "=Data!$A$1:$A$1"})
+    book.add_chartsheet("Chart1").set_chart(chart)
+    book.close()
+    assert XlsxWorkbook(path).sheet_names() == ["Data"]
+
+
+def test_adapter_satisfies_the_protocol(rich: Path) -> None:
+    assert isinstance(XlsxWorkbook(rich), WorkbookAdapter)
+    assert isinstance(open_workbook(str(rich)), XlsxWorkbook)
+    assert XlsxWorkbook(str(rich)).path == rich
+
+
+def test_reads_include_buffered_writes_and_close_drops_them(rich: Path) -> None:
+    before = rich.read_bytes()
+    book = XlsxWorkbook(rich)
+    book.write_cells("orders", {(2, 6): 5001, (10, 2): "new"})
+    rows = book.read_values("Orders")
+    assert rows[1][5] == 5001
+    assert rows[9][1] == "new"
+    book.close()
+    assert book.read_values("Orders")[1][5] is None
+    book.save()
+    assert rich.read_bytes() == before
+
+
+# -- writing: the rest of the workbook is untouched ------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".xlsm"])
+def test_write_leaves_every_other_member_byte_identical(
+    tmp_path: Path, patcher: str, suffix: str
+) -> None:
+    path = tmp_path / f"orders{suffix}"
+    vba = wb.vba_project(tmp_path) if suffix == ".xlsm" else None
+    wb.build_rich_workbook(path, vba=vba)
+    before = wb.members(path)
+    raw_before = wb.raw_members(path)
+
+    book = XlsxWorkbook(path)
+    book.write_cells("Orders", {(2, 6): 5001, (2, 7): "Pending", (3, 8): 1.25})
+    book.save()
+
+    assert_only_changed(before, path, {ORDERS})
+    raw_after = wb.raw_members(path)
+    for name, (method, data) in raw_before.items():
+        if name != ORDERS:
+            assert raw_after[name] == (method, data), f"{name} was recompressed"
+    if vba is not None:
+        assert wb.read_member(path, "xl/vbaProject.bin") == vba
+        assert b"vbaProject" in wb.read_member(path, "[Content_Types].xml")
+
+
+def test_written_values_read_back_in_calamine_and_openpyxl(rich: Path, patcher: str) -> None:
+    values = {
+        (2, 6): 5001,
+        (2, 7): "Pending",
+        (2, 8): 1.25,
+        (3, 6): Decimal("12.5"),
+        (3, 7): True,
+        (4, 7): "  two\r\nlines <&> ",
+        (5, 7): "Ünïcödé ✓ 😀",
+    }
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", values)
+    book.save()
+
+    rows = calamine_rows(rich, "Orders")
+    assert rows[1][5:8] == [5001.0, "Pending", 1.25]
+    assert rows[2][5:7] == [12.5, True]
+    assert rows[3][6] == "  two\r\nlines <&> "
+    assert rows[4][6] == "Ünïcödé ✓ 😀"
+    sheet = openpyxl.load_workbook(rich, read_only=True)["Orders"]
+    got = {(c.row, c.column): c.value for row in sheet.iter_rows() for c in row if c.value}
+    assert got[(2, 6)] == 5001
+    assert got[(2, 8)] == 1.25
+    assert got[(3, 7)] is True
+    assert got[(4, 7)] == "  two\r\nlines <&> "
+    assert XlsxWorkbook(rich).read_values("Orders")[1][6] == "Pending"
+
+
+@pytest.mark.parametrize("text", ["=1+1", "+SUM(A1:A2)", "-2+3", "@cmd", '=HYPERLINK("x")'])
+def test_text_that_looks_like_a_formula_stays_text(rich: Path, patcher: str, text: str) -> None:
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 7): text})
+    book.save()
+    written = wb.cell(wb.read_member(rich, ORDERS), "G2")
+    assert written is not None
+    assert written.get("t") == "inlineStr"
+    assert written.find(f"{{{wb.MAIN_NS}}}f") is None
+    cell = openpyxl_cell(rich, "Orders", "G2")
+    assert cell.data_type == "s"
+    assert cell.value == text
+    assert calamine_rows(rich, "Orders")[1][6] == text
+
+
+def test_untouched_cells_keep_their_exact_xml(rich: Path, patcher: str) -> None:
+    before = wb.cell_elements(wb.read_member(rich, ORDERS))
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 6): 1, (3, 7): "x", (4, 9): 2, (20, 1): "far"})
+    book.save()
+    after = wb.cell_elements(wb.read_member(rich, ORDERS))
+    written = {"F2", "G3", "I4", "A20"}
+    for ref, element in before.items():
+        if ref not in written:
+            assert after[ref] == element, ref
+    assert b"<f>C3*D3/1000</f><v>1.0</v>" in after["E3"]
+    assert set(after) == set(before) | written
+
+
+def test_overwritten_cell_keeps_its_style(rich: Path, patcher: str) -> None:
+    styled = wb.cell(wb.read_member(rich, ORDERS), "G2")
+    assert styled is not None and styled.get("s")
+    formula = wb.cell(wb.read_member(rich, ORDERS), "E2")
+    assert formula is not None
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 7): "Completed", (2, 5): 9.5})
+    book.save()
+    xml = wb.read_member(rich, ORDERS)
+    status, total = wb.cell(xml, "G2"), wb.cell(xml, "E2")
+    assert status is not None and total is not None
+    assert status.get("s") == styled.get("s")
+    assert total.get("s") == formula.get("s")
+    assert openpyxl_cell(rich, "Orders", "G2").font.i is True
+
+
+def test_none_clears_values_and_drops_unstyled_cells(rich: Path, patcher: str) -> None:
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 1): None, (2, 7): None, (2, 4): None, (30, 30): None})
+    book.save()
+    xml = wb.read_member(rich, ORDERS)
+    assert wb.cell(xml, "A2") is None  # no style: the element goes
+    for ref in ("G2", "D2"):  # styled: stays, empty
+        kept = wb.cell(xml, ref)
+        assert kept is not None and kept.get("s") and len(kept) == 0 and kept.get("t") is None
+    assert 30 not in wb.row_numbers(xml)
+    assert calamine_rows(rich, "Orders")[1][:4] == ["", "https://example.com/post/1", 1000.0, ""]
+
+
+# -- writing: where cells go ------------------------------------------------------------
+
+
+def test_new_column_new_rows_and_gaps_go_in_sheet_order(tmp_path: Path, patcher: str) -> None:
+    path = tmp_path / "sparse.xlsx"
+    wb.build_sparse_workbook(path)
+    book = XlsxWorkbook(path)
+    book.write_cells(
+        "Orders",
+        {
+            (5, 6): "Order ID",  # new header to the right
+            (5, 1): "first",  # before the first cell of a row
+            (6, 5): 7,  # between existing cells? no: after D6, a new last cell
+            (7, 4): "row 7 was empty",  # a row that does not exist, between rows
+            (8, 4): "gap",  # between C8 and E8 in an existing row
+            (12, 3): "beyond",  # past the last row
+            (2, 2): "above",  # before the first row
+        },
+    )
+    book.save()
+    xml = wb.read_member(path, ORDERS)
+    assert wb.row_numbers(xml) == [2, 5, 6, 7, 8, 12]
+    assert wb.cells_in_row(xml, 5) == ["A5", "C5", "D5", "F5"]
+    assert wb.cells_in_row(xml, 6) == ["C6", "D6", "E6"]
+    assert wb.cells_in_row(xml, 8) == ["C8", "D8", "E8"]
+    assert wb.dimension(xml) == "A2:F12"
+    rows = XlsxWorkbook(path).read_values("Orders")
+    assert rows[4][:6] == ["first", None, "Service", "Link", None, "Order ID"]
+    assert rows[6][3] == "row 7 was empty"
+    assert rows[7][2:5] == [102.0, "gap", "late column"]
+    assert rows[11][2] == "beyond"
+    assert rows[1][1] == "above"
+    assert openpyxl.load_workbook(path)["Orders"]["D8"].value == "gap"
+
+
+def test_row_spans_hint_is_widened(rich: Path, patcher: str) -> None:
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 12): "far right"})
+    book.save()
+    xml = wb.read_member(rich, ORDERS).decode()
+    assert '<row r="2" spans="1:12"' in xml
+
+
+def test_cells_written_without_r_attributes_land_in_the_right_place(
+    tmp_path: Path, patcher: str
+) -> None:
+    path = tmp_path / "no-r.xlsx"
+    wb.build_openpyxl_workbook(path)
+    xml = wb.read_member(path, ORDERS)
+    stripped = xml.replace(b' r="', b' data-r="')  # placeholders, removed next
+    import re
+
+    stripped = re.sub(rb' data-r="[^"]*"', b"", stripped)
+    wb.replace_member(path, ORDERS, stripped)
+    assert b' r="' not in wb.read_member(path, ORDERS)
+    book = XlsxWorkbook(path)
+    assert book.read_values("Orders")[1][0] == 102.0
+    book.write_cells("Orders", {(2, 6): 5001, (3, 3): 77, (9, 2): "new row"})
+    book.save()
+    rows = XlsxWorkbook(path).read_values("Orders")
+    assert rows[1][:6] == [102.0, "https://example.com/post/2", 2000.0, 0.5, 1.0, 5001.0][:6] or (
+        rows[1][5] == 5001.0
+    )
+    assert rows[1][5] == 5001.0
+    assert rows[2][2] == 77.0
+    assert rows[8][1] == "new row"
+    assert rows[0][:8] == wb.ORDERS_HEADER
+
+
+# -- foreign writers --------------------------------------------------------------------
+
+
+def test_libreoffice_workbook_takes_writes(tmp_path: Path, patcher: str) -> None:
+    path = tmp_path / "lo.xlsx"
+    shutil.copy(wb.LIBREOFFICE_ORDERS, path)
+    before = wb.members(path)
+    old_cells = wb.cell_elements(wb.read_member(path, ORDERS))
+    book = XlsxWorkbook(path)
+    assert book.sheet_names() == ["Orders", "Notes"]
+    assert book.read_values("Orders")[1][:3] == [101.0, "https://example.com/post/1", 1000.0]
+    book.write_cells(
+        "Orders",
+        {(2, 6): 9001, (2, 7): "Pending", (3, 8): dt.datetime(2024, 5, 6, 7, 8), (1, 9): "Error"},
+    )
+    book.save()
+    # LibreOffice leaves formulas uncalculated on load, so Excel is asked to recalculate.
+    assert_only_changed(before, path, {ORDERS, "xl/workbook.xml"})
+    workbook_xml = wb.read_member(path, "xl/workbook.xml")
+    assert b'fullCalcOnLoad="1"' in workbook_xml
+    old_workbook = dict(before)["xl/workbook.xml"]
+    assert workbook_xml.replace(b' fullCalcOnLoad="1"', b"") == old_workbook
+    new_cells = wb.cell_elements(wb.read_member(path, ORDERS))
+    assert new_cells["E2"] == old_cells["E2"]
+    status = wb.cell(wb.read_member(path, ORDERS), "G2")
+    assert status is not None and status.get("s") == "1"
+    rows = calamine_rows(path, "Orders")
+    assert rows[1][5:7] == [9001.0, "Pending"]
+    assert rows[2][7] == dt.datetime(2024, 5, 6, 7, 8)
+    assert rows[0][8] == "Error"
+    assert openpyxl.load_workbook(path)["Orders"]["H3"].is_date
+
+
+def test_openpyxl_workbook_takes_writes(tmp_path: Path, patcher: str) -> None:
+    path = tmp_path / "op.xlsx"
+    wb.build_openpyxl_workbook(path)
+    before = wb.members(path)
+    book = XlsxWorkbook(path)
+    book.write_cells("Orders", {(2, 6): 1, (2, 7): "Done", (3, 8): None, (7, 1): "tail"})
+    book.save()
+    assert_only_changed(before, path, {ORDERS})
+    sheet = openpyxl.load_workbook(path)["Orders"]
+    assert [sheet["F2"].value, sheet["G2"].value, sheet["H3"].value, sheet["A7"].value] == [
+        1,
+        "Done",
+        None,
+        "tail",
+    ]
+    assert sheet["G2"].font.b is True
+    assert sheet["E2"].value == "=C2*D2/1000"
+
+
+# -- formulas -----------------------------------------------------------------------------
+
+
+def test_overwritten_formula_leaves_the_calc_chain(rich: Path, patcher: str) -> None:
+    wb.add_calc_chain(rich, '<c r="E2" i="1"/><c r="E3"/><c r="E4" l="1"/><c r="E5"/>')
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 5): 1.0, (4, 5): "manual"})
+    book.save()
+    chain = wb.read_member(rich, "xl/calcChain.xml")
+    assert b'r="E2"' not in chain and b'r="E4"' not in chain
+    assert b'<c r="E3" i="1"/>' in chain  # the sheet id moves to the first entry left
+    assert b'<c r="E5" l="1"/>' in chain  # so does the new-level mark
+
+
+def test_calc_chain_goes_with_its_relationship_once_empty(rich: Path, patcher: str) -> None:
+    wb.add_calc_chain(rich, '<c r="E2" i="1"/><c r="E3"/>')
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 5): 1, (3, 5): 2})
+    book.save()
+    names = [name for name, _ in wb.members(rich)]
+    assert "xl/calcChain.xml" not in names
+    assert b"calcChain" not in wb.read_member(rich, "xl/_rels/workbook.xml.rels")
+    assert b"calcChain" not in wb.read_member(rich, "[Content_Types].xml")
+    assert openpyxl.load_workbook(rich)["Orders"]["E2"].value == 1
+
+
+def test_calc_chain_of_other_sheets_is_kept(rich: Path, patcher: str) -> None:
+    wb.add_calc_chain(rich, '<c r="E2" i="3"/><c r="E2" i="1"/>')
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 5): 1})
+    book.save()
+    chain = wb.read_member(rich, "xl/calcChain.xml")
+    assert b'<c r="E2" i="3"/>' in chain and chain.count(b"<c ") == 1
+
+
+def make_shared_formulas(path: Path) -> None:
+    """Turn E2:E6 of the rich workbook into one shared formula, as Excel writes fills."""
+    import re
+
+    xml = wb.read_member(path, ORDERS)
+    xml = xml.replace(b"<f>C2*D2/1000</f>", b'<f t="shared" ref="E2:E6" si="0">C2*D2/1000</f>')
+    xml = re.sub(rb"<f>C[3-6]\*D[3-6]/1000</f>", b'<f t="shared" si="0"/>', xml)
+    wb.replace_member(path, ORDERS, xml)
+
+
+def test_overwriting_a_shared_formula_master_moves_it(rich: Path, patcher: str) -> None:
+    make_shared_formulas(rich)
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 5): "manual", (4, 5): 7})
+    book.save()
+    xml = wb.read_member(rich, ORDERS)
+    master = wb.cell(xml, "E3")
+    assert master is not None
+    formula = master.find(f"{{{wb.MAIN_NS}}}f")
+    assert formula is not None
+    assert (formula.text, formula.get("ref"), formula.get("si")) == ("C3*D3/1000", "E3:E6", "0")
+    sheet = openpyxl.load_workbook(rich)["Orders"]
+    assert [sheet[f"E{r}"].value for r in range(2, 7)] == [
+        "manual",
+        "=C3*D3/1000",
+        7,
+        "=C5*D5/1000",
+        "=C6*D6/1000",
+    ]
+    assert calamine_rows(rich, "Orders")[4][4] == 2.0  # cached values stay
+
+
+def test_overwriting_a_shared_formula_member_keeps_the_rest(rich: Path, patcher: str) -> None:
+    make_shared_formulas(rich)
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(3, 5): 0})
+    book.save()
+    sheet = openpyxl.load_workbook(rich)["Orders"]
+    assert [sheet[f"E{r}"].value for r in range(2, 7)] == [
+        "=C2*D2/1000",
+        0,
+        "=C4*D4/1000",
+        "=C5*D5/1000",
+        "=C6*D6/1000",
+    ]
+
+
+def test_array_formula_cells_are_refused_and_nothing_changes(tmp_path: Path, patcher: str) -> None:
+    import xlsxwriter
+
+    path = tmp_path / "array.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("Orders")
+    sheet.write_column("A1", [1, 2, 3])
+    sheet.write_array_formula("B1:B3", "{=A1:A3*2}", None, 2)
+    book.close()
+    before = path.read_bytes()
+    adapter = XlsxWorkbook(path)
+    adapter.write_cells("Orders", {(2, 2): "x"})
+    with pytest.raises(WorkbookError, match="B2 is part of the array formula B1:B3"):
+        adapter.save()
+    assert path.read_bytes() == before
+    assert list(tmp_path.glob(".~smmsheet-*")) == []
+
+
+def test_writes_with_formulas_ask_excel_to_recalculate(tmp_path: Path, patcher: str) -> None:
+    path = tmp_path / "calc.xlsx"
+    wb.build_rich_workbook(path)
+    xml = wb.read_member(path, "xl/workbook.xml").replace(b' fullCalcOnLoad="1"', b"")
+    wb.replace_member(path, "xl/workbook.xml", xml)
+    book = XlsxWorkbook(path)
+    book.write_cells("Prices", {(6, 1): "note"})  # the formulas are on another sheet
+    book.save()
+    assert b'fullCalcOnLoad="1"' in wb.read_member(path, "xl/workbook.xml")
+
+
+def test_workbook_without_formulas_keeps_its_workbook_part(tmp_path: Path, patcher: str) -> None:
+    path = tmp_path / "plain.xlsx"
+    wb.build_sparse_workbook(path)
+    before = wb.members(path)
+    book = XlsxWorkbook(path)
+    book.write_cells("Orders", {(6, 5): 1})
+    book.save()
+    assert_only_changed(before, path, {ORDERS})
+
+
+# -- replace_sheet ------------------------------------------------------------------------
+
+
+def test_replace_sheet_adds_a_new_services_sheet(rich: Path) -> None:
+    before = wb.members(rich)
+    book = XlsxWorkbook(rich)
+    rows = [["ID", "Name", "Rate"], [1, "Likes", 0.5], [2, "Views =cheap", None, "extra"]]
+    book.replace_sheet("Services", rows)
+    assert book.sheet_names()[-1] == "Services"
+    book.save()
+    assert book.sheet_names() == ["Orders", "Report", "Prices", "Services"]
+    changed = {"xl/workbook.xml", "xl/_rels/workbook.xml.rels", "[Content_Types].xml"}
+    new_part = "xl/worksheets/sheet4.xml"
+    assert_only_changed(before, rich, changed, added=frozenset({new_part}))
+    names = [name for name, _ in wb.members(rich)]
+    assert names.index(new_part) == names.index("xl/worksheets/sheet3.xml") + 1
+    assert calamine_rows(rich, "Services") == [
+        ["ID", "Name", "Rate", ""],
+        [1.0, "Likes", 0.5, ""],
+        [2.0, "Views =cheap", "", "extra"],
+    ]
+    sheet = openpyxl.load_workbook(rich)["Services"]
+    assert sheet["B3"].value == "Views =cheap" and sheet["B3"].data_type == "s"
+    workbook_xml = wb.read_member(rich, "xl/workbook.xml").decode()
+    assert '<sheet name="Services" sheetId="4" r:id="rId' in workbook_xml
+
+
+def test_replace_sheet_replaces_values_of_an_existing_sheet(rich: Path, patcher: str) -> None:
+    before = wb.members(rich)
+    report_part = "xl/worksheets/sheet2.xml"
+    book = XlsxWorkbook(rich)
+    book.replace_sheet("report", [["Service", "Name"], [101, "Likes"]])
+    book.save()
+    assert_only_changed(before, rich, {report_part})
+    xml = wb.read_member(rich, report_part)
+    assert b"<drawing " in xml  # the chart stays on the sheet
+    assert calamine_rows(rich, "Report") == [["Service", "Name"], [101.0, "Likes"]]
+
+
+def test_replace_sheet_clears_formulas_and_keeps_formatted_cells(rich: Path) -> None:
+    book = XlsxWorkbook(rich)
+    book.replace_sheet("Orders", [["only"]])
+    book.save()
+    xml = wb.read_member(rich, ORDERS)
+    assert b"<f>" not in xml
+    styled = wb.cell(xml, "G2")
+    assert styled is not None and styled.get("s") and len(styled) == 0
+    rows = XlsxWorkbook(rich).read_values("Orders")
+    assert rows[0][0] == "only"
+    assert all(value is None for row in rows[1:] for value in row)
+
+
+def test_replace_then_write_cells_applies_both(rich: Path) -> None:
+    book = XlsxWorkbook(rich)
+    book.replace_sheet("Services", [["ID"], [1]])
+    book.write_cells("Services", {(2, 2): "Likes"})
+    book.save()
+    assert calamine_rows(rich, "Services") == [["ID", ""], [1.0, "Likes"]]
+
+
+def test_replace_sheet_refuses_bad_sheet_names(rich: Path) -> None:
+    with pytest.raises(WorkbookError, match="not a valid sheet name"):
+        XlsxWorkbook(rich).replace_sheet("a/b", [])
+
+
+# -- values ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("date1904", [False, True])
+def test_dates_and_datetimes_round_trip(tmp_path: Path, patcher: str, date1904: bool) -> None:
+    import xlsxwriter
+
+    path = tmp_path / "dates.xlsx"
+    book = xlsxwriter.Workbook(str(path), {"date_1904": date1904})
+    sheet = book.add_worksheet("Orders")
+    sheet.write("A1", "Updated")
+    sheet.write_datetime("B2", dt.datetime(2020, 1, 1), book.add_format({"num_format": "d mmm"}))
+    book.close()
+    moment = dt.datetime(2024, 2, 29, 13, 45, 30)
+    adapter = XlsxWorkbook(path)
+    adapter.write_cells("Orders", {(2, 1): moment, (3, 1): dt.date(1999, 12, 31), (2, 2): moment})
+    adapter.save()
+    rows = calamine_rows(path, "Orders")
+    assert rows[1][0] == moment
+    assert rows[2][0] == dt.date(1999, 12, 31)  # a date format without time reads as a date
+    assert rows[1][1] == moment
+    sheet_ = openpyxl.load_workbook(path)["Orders"]
+    assert sheet_["A2"].value == moment and sheet_["A2"].number_format == "m/d/yy h:mm"
+    assert sheet_["A3"].is_date
+    assert sheet_["B2"].number_format == "d mmm"  # a date format of its own is kept
+
+
+def test_excel_1900_serials_match_excel(tmp_path: Path) -> None:
+    assert xlsx._excel_serial(dt.date(1900, 1, 1), False) == 1
+    assert xlsx._excel_serial(dt.date(1900, 2, 28), False) == 59
+    assert xlsx._excel_serial(dt.date(1900, 3, 1), False) == 61
+    assert xlsx._excel_serial(dt.datetime(2024, 1, 1, 12), False) == 45292.5
+    assert xlsx._excel_serial(dt.date(1904, 1, 2), True) == 1
+    with pytest.raises(WorkbookError):
+        xlsx._excel_serial(dt.date(1899, 1, 1), False)
+
+
+def test_illegal_xml_characters_are_stripped(rich: Path, patcher: str) -> None:
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 7): "bad\x00\x01\x0b\x1f\ud800\ufffe text\tok"})
+    book.save()
+    assert calamine_rows(rich, "Orders")[1][6] == "bad text\tok"
+    assert openpyxl_cell(rich, "Orders", "G2").value == "bad text\tok"
+
+
+def test_excel_escape_sequences_stay_literal(rich: Path, patcher: str) -> None:
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 7): "_x0041_ and _x000D_"})
+    book.save()
+    # Excel (and calamine) decode "_xHHHH_" in cell text, so the "_" is escaped; openpyxl
+    # decodes only shared strings and would show the escape in this inline string.
+    assert calamine_rows(rich, "Orders")[1][6] == "_x0041_ and _x000D_"
+    assert b">_x005F_x0041_ and _x005F_x000D_<" in wb.read_member(rich, ORDERS)
+
+
+def test_bad_values_and_coordinates_are_refused_before_anything_is_buffered(rich: Path) -> None:
+    book = XlsxWorkbook(rich)
+    with pytest.raises(WorkbookError, match="finite"):
+        book.write_cells("Orders", {(2, 7): float("nan")})
+    with pytest.raises(TypeError):
+        book.write_cells("Orders", {(2, 7): [1, 2]})  # type: ignore[dict-item]
+    with pytest.raises(ValueError):
+        book.write_cells("Orders", {(0, 1): 1})
+    with pytest.raises(TypeError):
+        book.write_cells("Orders", {(True, 1): 1})
+    with pytest.raises(WorkbookError, match="no worksheet named 'Nope'"):
+        book.write_cells("Nope", {(1, 1): 1})
+    assert book.read_values("Orders")[1][6] is None
+
+
+def test_long_text_is_cut_at_excel_limit(rich: Path, patcher: str) -> None:
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 7): "x" * 40000})
+    book.save()
+    assert len(calamine_rows(rich, "Orders")[1][6]) == 32767
+
+
+# -- refusing and atomicity ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lock_name", ["~$orders.xlsx", "~$ders.xlsx"])
+def test_excel_lock_file_refuses_open_and_save(rich: Path, lock_name: str) -> None:
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 6): 1})
+    before = rich.read_bytes()
+    lock = rich.with_name(lock_name)
+    lock.write_bytes(b"owner")
+    assert excel_lock_file(rich) == lock
+    message = f"orders.xlsx is open in Excel (lock file {lock_name}); close it and run again"
+    with pytest.raises(WorkbookBusyError) as raised:
+        book.save()
+    assert str(raised.value) == message
+    with pytest.raises(WorkbookBusyError):
+        XlsxWorkbook(rich)
+    assert rich.read_bytes() == before
+    lock.unlink()
+    assert excel_lock_file(rich) is None
+    book.save()
+    assert calamine_rows(rich, "Orders")[1][5] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("orders.csv", b"a,b\n1,2\n", "not an .xlsx or .xlsm workbook"),
+        ("orders.xls", b"\xd0\xcf\x11\xe0" + b"\x00" * 100, "not an .xlsx or .xlsm workbook"),
+        ("orders.xlsx", b"this is not a zip", "not a valid Excel workbook"),
+        ("orders.xlsx", None, "does not exist"),
+    ],
+)
+def test_unusable_files_give_one_clear_error(
+    tmp_path: Path, name: str, content: bytes | None, message: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(WorkbookError, match=message) as raised:
+        XlsxWorkbook(path)
+    assert "\n" not in str(raised.value)
+    if content is not None:
+        assert path.read_bytes() == content
+
+
+def test_zip_that_is_not_a_workbook_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "orders.xlsx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("hello.txt", "hi")
+    with pytest.raises(WorkbookError, match="not an Excel workbook"):
+        XlsxWorkbook(path)
+
+
+def test_read_only_file_is_refused_on_save(rich: Path) -> None:
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 6): 1})
+    before = rich.read_bytes()
+    rich.chmod(0o444)
+    try:
+        with pytest.raises(WorkbookError, match="read-only"):
+            book.save()
+    finally:
+        rich.chmod(0o644)
+    assert rich.read_bytes() == before
+    assert list(rich.parent.glob(".~smmsheet-*")) == []
+
+
+def test_read_only_folder_is_refused_on_save(rich: Path) -> None:
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 6): 1})
+    before = rich.read_bytes()
+    rich.parent.chmod(0o555)
+    try:
+        with pytest.raises(WorkbookError, match="read-only"):
+            book.save()
+    finally:
+        rich.parent.chmod(0o755)
+    assert rich.read_bytes() == before
+    assert list(rich.parent.glob(".~smmsheet-*")) == []
+
+
+def test_failed_rename_leaves_the_original_and_no_temp_file(
+    rich: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 6): 1})
+    before = rich.read_bytes()
+
+    def refuse(src: object, dst: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(xlsx.os, "replace", refuse)
+    with pytest.raises(WorkbookError, match="cannot write orders.xlsx: Permission denied"):
+        book.save()
+    assert rich.read_bytes() == before
+    assert sorted(p.name for p in rich.parent.iterdir()) == ["orders.xlsx"]
+
+
+def test_failure_halfway_through_the_zip_leaves_the_original(
+    rich: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 6): 1})
+    before = rich.read_bytes()
+    real_copy = xlsx._copy_member
+    copied: list[str] = []
+
+    def copy_then_fail(source: object, member: zipfile.ZipInfo, target: object) -> None:
+        if len(copied) == 3:
+            raise RuntimeError("disk on fire")
+        copied.append(member.filename)
+        real_copy(source, member, target)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(xlsx, "_copy_member", copy_then_fail)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        book.save()
+    assert rich.read_bytes() == before
+    assert sorted(p.name for p in rich.parent.iterdir()) == ["orders.xlsx"]
+
+
+def test_save_keeps_permission_bits(rich: Path) -> None:
+    rich.chmod(0o640)
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 6): 1})
+    book.save()
+    assert stat.S_IMODE(rich.stat().st_mode) == 0o640
+
+
+def test_save_without_changes_does_not_touch_the_file(rich: Path) -> None:
+    stamp = rich.stat().st_mtime_ns
+    XlsxWorkbook(rich).save()
+    assert rich.stat().st_mtime_ns == stamp
+
+
+def test_damaged_sheet_xml_is_refused_and_the_file_kept(rich: Path) -> None:
+    wb.replace_member(rich, ORDERS, b"<worksheet><sheetData><row r='1'>")
+    before = rich.read_bytes()
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 6): 1})
+    with pytest.raises(WorkbookError, match="damaged"):
+        book.save()
+    assert rich.read_bytes() == before
+
+
+# -- scale ----------------------------------------------------------------------------------
+
+
+def test_twenty_thousand_rows_written_and_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "big.xlsx"
+    wb.build_rich_workbook(path, rows=20_000)
+    cells: dict[tuple[int, int], object] = {}
+    for r in range(2, 20_002):
+        cells[(r, 6)] = 10_000 + r
+        cells[(r, 7)] = "Completed" if r % 3 else "=not a formula"
+        cells[(r, 8)] = r / 100
+        cells[(r, 12)] = f"row {r}"
+    book = XlsxWorkbook(path)
+    book.write_cells("Orders", cells)  # type: ignore[arg-type]
+    book.save()
+    rows = XlsxWorkbook(path).read_values("Orders")
+    assert len(rows) == 20_001
+    for r in (2, 3, 4, 9_999, 20_001):
+        line = rows[r - 1]
+        assert line[4] == 0.5 * (r - 1)  # the formula's cached value is still there
+        assert (line[5], line[6], line[7], line[11]) == (
+            10_000 + r,
+            "Completed" if r % 3 else "=not a formula",
+            r / 100,
+            f"row {r}",
+        )
+
+
+def test_temp_files_never_linger_after_success(rich: Path) -> None:
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 6): 1})
+    book.save()
+    assert sorted(os.listdir(rich.parent)) == ["orders.xlsx"]
+
+
+# -- the two patchers -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("writer", ["xlsxwriter", "openpyxl", "libreoffice"])
+def test_everyday_writes_take_the_fast_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
+) -> None:
+    path = tmp_path / "orders.xlsx"
+    if writer == "xlsxwriter":
+        wb.build_rich_workbook(path)
+    elif writer == "openpyxl":
+        wb.build_openpyxl_workbook(path)
+    else:
+        shutil.copy(wb.LIBREOFFICE_ORDERS, path)
+
+    class NoTree:
+        def __init__(self, *args: object) -> None:
+            raise AssertionError("fell back to the tree patcher")
+
+    monkeypatch.setattr(xlsx, "_TreePatcher", NoTree)
+    book = XlsxWorkbook(path)
+    book.write_cells("Orders", {(2, 5): 1, (2, 7): "x", (3, 1): None, (9, 9): dt.date(2024, 1, 1)})
+    book.save()
+    assert XlsxWorkbook(path).read_values("Orders")[1][6] == "x"
+
+
+@pytest.mark.parametrize("writer", ["xlsxwriter", "openpyxl", "libreoffice"])
+def test_both_patchers_write_the_same_cells(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
+) -> None:
+    writes: dict[tuple[int, int], object] = {
+        (1, 1): "Svc",
+        (2, 5): 9.75,
+        (2, 7): "=text",
+        (3, 2): None,
+        (3, 4): None,
+        (4, 6): True,
+        (4, 9): dt.datetime(2024, 3, 4, 5, 6),
+        (5, 3): Decimal("3.5"),
+        (6, 1): "a & b < c",
+        (12, 2): "new row",
+    }
+    results = {}
+    for mode in (True, False):
+        path = tmp_path / f"{mode}.xlsx"
+        if writer == "xlsxwriter":
+            wb.build_rich_workbook(path)
+        elif writer == "openpyxl":
+            wb.build_openpyxl_workbook(path)
+        else:
+            shutil.copy(wb.LIBREOFFICE_ORDERS, path)
+        monkeypatch.setattr(xlsx, "STREAM_PATCHING", mode)
+        book = XlsxWorkbook(path)
+        book.write_cells("Orders", writes)  # type: ignore[arg-type]
+        book.save()
+        xml = wb.read_member(path, ORDERS)
+        results[mode] = (wb.cell_elements(xml), wb.dimension(xml), wb.members(path))
+    stream, tree = results[True], results[False]
+    assert stream[0] == tree[0]
+    assert stream[1] == tree[1]
+    assert [m for m in stream[2] if m[0] != ORDERS] == [m for m in tree[2] if m[0] != ORDERS]
+
+
+def test_save_through_a_symlink_keeps_the_link(rich: Path) -> None:
+    link = rich.with_name("link.xlsx")
+    link.symlink_to(rich)
+    book = XlsxWorkbook(link)
+    book.write_cells("Orders", {(2, 6): 1})
+    book.save()
+    assert link.is_symlink()
+    assert calamine_rows(rich, "Orders")[1][5] == 1.0
+
+
+def test_durations_and_times_read_as_day_fractions(tmp_path: Path) -> None:
+    import xlsxwriter
+
+    path = tmp_path / "times.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("Orders")
+    sheet.write_number("A1", 1.5, book.add_format({"num_format": "[h]:mm"}))
+    sheet.write_number("B1", 0.25, book.add_format({"num_format": "hh:mm"}))
+    book.close()
+    assert XlsxWorkbook(path).read_values("Orders") == [[1.5, 0.25]]
+
+
+def test_replace_sheet_refuses_the_name_of_a_chart_sheet(tmp_path: Path) -> None:
+    import xlsxwriter
+
+    path = tmp_path / "chart.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    book.add_worksheet("Data").write("A1", 1)
+    chart = book.add_chart({"type": "line"})
+    chart.add_series({"values": "=Data!$A$1:$A$1"})
+    book.add_chartsheet("Services").set_chart(chart)
+    book.close()
+    with pytest.raises(WorkbookError, match="chart sheet named 'services'"):
+        XlsxWorkbook(path).replace_sheet("services", [["x"]])
