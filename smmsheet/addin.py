@@ -68,7 +68,7 @@ CONFIG_SHEET = f"{PROJECT_NAME}.conf"
 #: Every zip member gets this date, so builds are byte-identical.
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 CUSTOM_UI_NS = "http://schemas.microsoft.com/office/2006/01/customui"
-PYOPENVBA_HINT = "pip install 'pyopenvba>=6.5,<7'"
+PYOPENVBA_HINT = "pip install 'smmsheet[excel]' (or: pip install 'pyopenvba>=6.5,<7')"
 
 
 @dataclass(frozen=True)
