@@ -156,6 +156,8 @@ class Engine:
         steps = ACTIONS.get(command)
         if steps is None:
             raise ConfigError(f"unknown command {command!r}")
+        if not self.options.dry_run:
+            self.book.check_writable()  # before any request: never buy what can't be recorded
         self.reconcile()
         placed: list[int] = []
         try:
@@ -600,10 +602,15 @@ _NUMBER_TYPES = (int, float, Decimal)
 
 
 def _unchanged(old: CellValue, new: CellValue) -> bool:
-    """Writing ``new`` over ``old`` changes nothing: same type and value, or equal numbers."""
+    """Writing ``new`` over ``old`` changes nothing: same type and value, or the same number.
+
+    A cell keeps numbers as doubles, so the charge ``Decimal("0.09")`` is the ``0.09`` read back.
+    """
     if type(old) is type(new):
         return old == new
-    return type(old) in _NUMBER_TYPES and type(new) in _NUMBER_TYPES and old == new
+    if type(old) in _NUMBER_TYPES and type(new) in _NUMBER_TYPES:
+        return float(old) == float(new)  # type: ignore[arg-type]
+    return False
 
 
 def _ambiguous_text(entry: int, detail: str) -> str:

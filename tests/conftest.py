@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -80,12 +81,43 @@ def assert_sheet_matches_panel(path: Path, sim: PanelSimulator, *, unknown_ok: i
     ``unknown_ok`` orders may be missing from the sheet when their rows are marked
     "check panel" (the reply was lost after the panel accepted them).
     """
-    rows = read_orders(path)
+    assert_rows_match_panel(read_orders(path), sim, unknown_ok=unknown_ok)
+
+
+def cell_text(value: Any) -> str:
+    """A cell as the text the panel got for it (``1001.0`` -> ``"1001"``, dates d/m/Y)."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.date):
+        return value.strftime("%d/%m/%Y")
+    return str(value).strip()
+
+
+def assert_rows_match_panel(
+    rows: Sequence[dict[str, Any]], sim: PanelSimulator, *, unknown_ok: int = 0
+) -> None:
+    """``assert_sheet_matches_panel`` for rows already read (dicts keyed by header text).
+
+    An order missing from the sheet must belong to a row marked "check panel" whose link is
+    the order's link, one such row per missing order.
+    """
     ids = [r["Order ID"] for r in rows if r.get("Order ID") is not None]
     assert len(ids) == len(set(ids)), "an order id appears twice in the sheet"
     for row in rows:
         if row.get("Order ID") is not None and int(row["Order ID"]) in sim.orders:
-            assert sim.orders[int(row["Order ID"])].link == (row["Link"] or row.get("Username"))
+            target = cell_text(row.get("Link")) or cell_text(row.get("Username"))
+            assert sim.orders[int(row["Order ID"])].link == target
     missing = set(sim.orders) - {int(i) for i in ids}
-    ambiguous = [r for r in rows if str(r.get("Error") or "").startswith("check panel")]
+    ambiguous = [
+        r
+        for r in rows
+        if r.get("Order ID") is None and str(r.get("Error") or "").startswith("check panel")
+    ]
     assert len(missing) <= min(unknown_ok, len(ambiguous)), f"orders lost: {sorted(missing)}"
+    unclaimed = [cell_text(r.get("Link")) or cell_text(r.get("Username")) for r in ambiguous]
+    for order_id in sorted(missing):
+        link = sim.orders[order_id].link
+        assert link in unclaimed, f"order {order_id} ({link}) is neither in the sheet nor flagged"
+        unclaimed.remove(link)

@@ -415,6 +415,11 @@ def check_save_without_changes_changes_nothing(harness: Harness) -> None:
     assert trim(saved(harness, book).read_values("Orders")) == trim(before)
 
 
+def check_a_writable_book_passes_the_pre_send_check(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS})
+    book.check_writable()  # raises WorkbookError when save() could not write
+
+
 CONTRACT: list[Callable[[Harness], None]] = [
     check_sheet_names_in_workbook_order,
     check_read_values_starts_at_a1_with_padding,
@@ -431,6 +436,7 @@ CONTRACT: list[Callable[[Harness], None]] = [
     check_writing_to_a_missing_sheet_is_refused,
     check_close_drops_unsaved_writes,
     check_save_without_changes_changes_nothing,
+    check_a_writable_book_passes_the_pre_send_check,
 ]
 
 #: Run only when XLWINGS_LICENSE_KEY is set: xlwings' remote engine is license-gated.

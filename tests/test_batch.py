@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
@@ -225,6 +226,26 @@ def test_refresh_sends_100_ids_a_request_and_skips_final_orders(tmp_path, sim, c
     sim.reset_counts()
     run(book, client, "status")
     assert sim.counts["status"] == 0
+
+
+def test_refresh_writes_only_the_cells_whose_value_changed(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS)
+    run(book, client, "place")
+    sim.auto_progress = False
+    run(book, client, "status")  # the sheet now says what the panel says
+    written: dict[tuple[int, int], object] = {}
+
+    class Recording(XlsxWorkbook):
+        def write_cells(self, sheet, cells):
+            written.update(cells)
+            super().write_cells(sheet, cells)
+
+    minutes = iter(range(1000))
+    options = RunOptions(now=lambda: dt.datetime(2026, 1, 1) + dt.timedelta(minutes=next(minutes)))
+    with Journal(journal_path(book)) as journal:
+        Engine(Recording(book), client, journal, options).execute("status")
+    updated = list(read_orders(book)[0]).index("Updated") + 1
+    assert sorted(written) == [(2, updated), (3, updated), (4, updated)]  # not Charge 0.09 etc.
 
 
 def test_per_id_status_errors_land_in_their_row(tmp_path, sim, client):

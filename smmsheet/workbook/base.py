@@ -39,6 +39,14 @@ class WorkbookAdapter(Protocol):
         """Buffer replacing every value of ``sheet`` (created at the end if missing)."""
         ...
 
+    def check_writable(self) -> None:
+        """Raise :class:`~smmsheet.errors.WorkbookError` now if :meth:`save` could not write.
+
+        Called before any paid request: an order must not be bought for a sheet that
+        cannot take its Order ID.
+        """
+        ...
+
     def save(self) -> None:
         """Write all buffered changes; the workbook is never left half-written."""
         ...

@@ -229,6 +229,19 @@ class XlwingsWorkbook:
 
     # -- committing ------------------------------------------------------------------
 
+    def check_writable(self) -> None:
+        """Refuse a file Excel opened read-only before anything is sent: it could not be saved."""
+        if not self.persist or self.local_path() is None:
+            return
+        try:
+            read_only = bool(self.book.api.ReadOnly)
+        except Exception:  # noqa: BLE001 - engines without COM cannot tell; save() reports it
+            return
+        if read_only:
+            raise WorkbookError(
+                f"{self.book.name} is open read-only: save a copy you can write, then run again"
+            )
+
     def save(self) -> None:
         """Write the buffered changes in blocks (one range write per contiguous column run)."""
         if not self._pending:

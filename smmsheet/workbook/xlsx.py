@@ -346,6 +346,11 @@ class XlsxWorkbook:
         if "[content_types].xml" not in names or "_rels/.rels" not in names:
             raise WorkbookError(f"{path.name} is a zip file but not an Excel workbook")
 
+    def check_writable(self) -> None:
+        """Refuse now, before anything is sent, when Excel holds the file or it is read-only."""
+        self._check_not_busy()
+        self._check_writable()
+
     def _check_not_busy(self) -> None:
         lock = excel_lock_file(self._path)
         if lock is not None:

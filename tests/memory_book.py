@@ -1,0 +1,80 @@
+"""A dict-backed WorkbookAdapter: the adapter contract without a file, for fast property tests.
+
+It is a real implementation of ``smmsheet.workbook.base.WorkbookAdapter`` (it passes the
+same contract as the .xlsx and live adapters, see ``test_faults.py``), kept in the tests
+because only they need a workbook that lives in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+
+from smmsheet.errors import WorkbookError
+from smmsheet.workbook.base import CellValue
+
+Grid = list[list[CellValue]]
+
+
+class MemoryWorkbook:
+    """Sheets as lists of rows; writes are buffered until :meth:`save`, like a file.
+
+    ``store`` is what a later run sees (the "file"); pass the same dict to a new
+    ``MemoryWorkbook`` to reopen it.
+    """
+
+    def __init__(self, store: dict[str, Grid]) -> None:
+        self.store = store
+        self._cells: dict[str, dict[tuple[int, int], CellValue]] = {}
+        self._replaced: dict[str, Grid] = {}
+        self.saves = 0
+
+    def sheet_names(self) -> list[str]:
+        return [*self.store, *(n for n in self._replaced if n not in self.store)]
+
+    def _resolve(self, sheet: str) -> str:
+        for name in self.sheet_names():
+            if name.casefold() == sheet.casefold():
+                return name
+        raise WorkbookError(f"no worksheet named {sheet!r}")
+
+    def read_values(self, sheet: str) -> Grid:
+        name = self._resolve(sheet)
+        grid = [list(row) for row in self._replaced.get(name, self.store.get(name, []))]
+        for (row, col), value in self._cells.get(name, {}).items():
+            while len(grid) < row:
+                grid.append([])
+            line = grid[row - 1]
+            line.extend([None] * (col - len(line)))
+            line[col - 1] = value
+        return grid
+
+    def write_cells(self, sheet: str, cells: Mapping[tuple[int, int], CellValue]) -> None:
+        stored = {key: _as_stored(value) for key, value in cells.items()}
+        self._cells.setdefault(self._resolve(sheet), {}).update(stored)
+
+    def replace_sheet(self, sheet: str, rows: Sequence[Sequence[CellValue]]) -> None:
+        try:
+            name = self._resolve(sheet)
+        except WorkbookError:
+            name = sheet
+        self._replaced[name] = [[_as_stored(value) for value in row] for row in rows]
+        self._cells.pop(name, None)
+
+    def check_writable(self) -> None:
+        pass  # memory is always writable
+
+    def save(self) -> None:
+        for name in self.sheet_names():
+            self.store[name] = self.read_values(name)
+        self.close()
+        self.saves += 1
+
+    def close(self) -> None:
+        self._cells.clear()
+        self._replaced.clear()
+
+
+def _as_stored(value: CellValue) -> CellValue:
+    """What a spreadsheet keeps: every number that is not an int is a double."""
+    return float(value) if isinstance(value, Decimal) else value
