@@ -141,6 +141,7 @@ class Engine:
         self._synced: list[int] = []
         self._orphaned: list[int] = []
         self._services: dict[int, Service] | None = None
+        self._run_time: str | None = None
         names = book.sheet_names()
         if self.sheet not in names:
             raise ConfigError(
@@ -194,8 +195,11 @@ class Engine:
         row.values[key] = value
 
     def _stamp(self, row: OrderRow, error: str | None = None) -> None:
+        """Set the row's Error (None clears it) and its Updated time: the time of this run."""
+        if self._run_time is None:
+            self._run_time = self.options.now().strftime("%Y-%m-%d %H:%M:%S")
         self._set(row, "error", error)
-        self._set(row, "updated", self.options.now().strftime("%Y-%m-%d %H:%M:%S"))
+        self._set(row, "updated", self._run_time)
 
     def commit(self) -> None:
         """Write the buffered cells in one save, then mark the journal entries synced."""

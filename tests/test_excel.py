@@ -6,8 +6,6 @@ simulator over loopback, reached through the same code paths as from the ribbon.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -344,16 +342,6 @@ def test_journal_beside_a_local_workbook_else_in_the_user_data_folder(tmp_path: 
     assert cloud.parent == unsaved.parent == tmp_path / "data" / "journals"
     assert cloud.name.endswith("-Orders_2026.xlsx.smmsheet-journal.sqlite")
     assert cloud != journal_location("https://d.docs.live.net/9z/Orders 2026.xlsx", tmp_path)
-
-
-def test_the_module_excel_imports_stays_light() -> None:
-    code = (
-        "import sys, smmsheet.excel; "
-        "print(sorted(m for m in ('requests', 'pandas', 'xlwings', 'openpyxl', 'lxml', "
-        "'smmsheet.batch', 'smmsheet.panel') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
 
 
 def test_default_simulator_key_is_not_the_one_under_test() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import smmsheet
 
 
@@ -14,11 +16,18 @@ def test_all_is_pinned_and_every_name_resolves():
         assert getattr(smmsheet, name) is not None
 
 
-def test_import_pulls_in_no_heavy_packages():
-    code = (
-        "import sys, smmsheet, smmsheet.cli; "
-        "heavy = {'pandas', 'openpyxl', 'xlwings', 'lxml', 'python_calamine', 'requests'}; "
-        "print(sorted(heavy & set(sys.modules)))"
-    )
+HEAVY = ("pandas", "openpyxl", "xlwings", "lxml", "python_calamine", "requests")
+
+
+@pytest.mark.parametrize(
+    ("module", "also_absent"),
+    [
+        ("smmsheet.cli", ()),  # `smmsheet --help` stays instant
+        ("smmsheet.excel", ("smmsheet.batch", "smmsheet.panel")),  # imported per ribbon click
+    ],
+)
+def test_entry_modules_import_nothing_heavy(module, also_absent):
+    names = (*HEAVY, *also_absent)
+    code = f"import sys, smmsheet, {module}; print(sorted(set({names!r}) & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -88,16 +88,9 @@ def test_read_values_gives_cached_formula_results_and_none_for_empty(rich: Path)
 
 
 def test_sheet_names_are_worksheets_in_order(rich: Path, tmp_path: Path) -> None:
-    import xlsxwriter
-
     assert XlsxWorkbook(rich).sheet_names() == ["Orders", "Report", "Prices"]
     path = tmp_path / "chartsheet.xlsx"
-    book = xlsxwriter.Workbook(str(path))
-    book.add_worksheet("Data").write("A1", 1)
-    chart = book.add_chart({"type": "line"})
-    chart.add_series({"values": "=Data!$A$1:$A$1"})
-    book.add_chartsheet("Chart1").set_chart(chart)
-    book.close()
+    wb.build_chartsheet_workbook(path, "Chart1")
     assert XlsxWorkbook(path).sheet_names() == ["Data"]
 
 
@@ -883,14 +876,7 @@ def test_durations_and_times_read_as_day_fractions(tmp_path: Path) -> None:
 
 
 def test_replace_sheet_refuses_the_name_of_a_chart_sheet(tmp_path: Path) -> None:
-    import xlsxwriter
-
     path = tmp_path / "chart.xlsx"
-    book = xlsxwriter.Workbook(str(path))
-    book.add_worksheet("Data").write("A1", 1)
-    chart = book.add_chart({"type": "line"})
-    chart.add_series({"values": "=Data!$A$1:$A$1"})
-    book.add_chartsheet("Services").set_chart(chart)
-    book.close()
+    wb.build_chartsheet_workbook(path, "Services")
     with pytest.raises(WorkbookError, match="chart sheet named 'services'"):
         XlsxWorkbook(path).replace_sheet("services", [["x"]])

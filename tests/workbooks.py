@@ -245,3 +245,15 @@ def add_calc_chain(path: Path, entries: str) -> None:
     replace_member(path, "xl/_rels/workbook.xml.rels", rels)
     replace_member(path, "[Content_Types].xml", types)
     replace_member(path, "xl/calcChain.xml", chain, add=True)
+
+
+def build_chartsheet_workbook(path: Path, chartsheet: str) -> None:
+    """A workbook with one worksheet ``Data`` and a chart sheet named ``chartsheet``."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path))
+    book.add_worksheet("Data").write("A1", 1)
+    chart = book.add_chart({"type": "line"})
+    chart.add_series({"values": "=Data!$A$1:$A$1"})
+    book.add_chartsheet(chartsheet).set_chart(chart)
+    book.close()
