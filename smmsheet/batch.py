@@ -477,23 +477,25 @@ class Engine:
             rows_by_id.setdefault(oid, []).append(row)
         if not rows_by_id:
             return
-        self._progress("status", 0, len(rows_by_id))
-        statuses = self.panel.status_many(list(rows_by_id))
-        self._progress("status", len(rows_by_id), len(rows_by_id))
-        for oid, rows in rows_by_id.items():
-            st = statuses[oid]
-            for row in rows:
-                if st.error:
-                    self._stamp(row, f"status: {st.error}")
-                    self.report.add(row.row, "status", "failed", st.error)
-                    continue
-                self._set(row, "status", st.status)
-                self._set(row, "charge", st.charge)
-                self._set(row, "start_count", st.start_count)
-                self._set(row, "remains", st.remains)
-                self._set(row, "currency", st.currency)
-                self._stamp(row)
-                self.report.add(row.row, "status", "updated", st.status or "")
+        total, done = len(rows_by_id), 0
+        self._progress("status", 0, total)
+        # Each chunk is written while the next requests are still in flight.
+        for statuses in self.panel.status_chunks(list(rows_by_id)):
+            for oid, st in statuses.items():
+                for row in rows_by_id[oid]:
+                    if st.error:
+                        self._stamp(row, f"status: {st.error}")
+                        self.report.add(row.row, "status", "failed", st.error)
+                        continue
+                    self._set(row, "status", st.status)
+                    self._set(row, "charge", st.charge)
+                    self._set(row, "start_count", st.start_count)
+                    self._set(row, "remains", st.remains)
+                    self._set(row, "currency", st.currency)
+                    self._stamp(row)
+                    self.report.add(row.row, "status", "updated", st.status or "")
+            done += len(statuses)
+            self._progress("status", done, total)
 
     def refill_status(self) -> None:
         """Refresh the status of refills not final yet."""

@@ -219,12 +219,16 @@ class OrderTable:
                 last += 1
                 columns[key] = last
                 new_columns[last] = title
+        # Only the columns the sheet has: a missing one reads as None through OrderRow.get.
+        present = [(k, c - 1) for k, c in columns.items() if c not in new_columns]
+        keyed = [i for k, i in present if k in INPUT_COLUMNS or k == "order_id"]
         rows: list[OrderRow] = []
         for number, raw in enumerate(values[header_index + 1 :], start=header_index + 2):
-            cells = {k: raw[c - 1] if c - 1 < len(raw) else None for k, c in columns.items()}
-            order_row = OrderRow(number, cells)
-            if not order_row.is_empty:
-                rows.append(order_row)
+            width = len(raw)
+            if not any(i < width and not _blank(raw[i]) for i in keyed):
+                continue  # no input and no order id: not an order row
+            cells = {k: raw[i] if i < width else None for k, i in present}
+            rows.append(OrderRow(number, cells))
         return cls(header_index + 1, columns, rows, new_columns)
 
     def header_cells(self) -> dict[tuple[int, int], CellValue]:

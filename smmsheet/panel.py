@@ -24,7 +24,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -395,6 +395,16 @@ class PanelClient:
 
     def status_many(self, orders: Iterable[int | str]) -> dict[int, OrderStatus]:
         """Status of many orders, 100 ids a request; every id gets a result (maybe an error)."""
+        results: dict[int, OrderStatus] = {}
+        for part in self.status_chunks(orders):
+            results.update(part)
+        return results
+
+    def status_chunks(self, orders: Iterable[int | str]) -> Iterator[dict[int, OrderStatus]]:
+        """Like :meth:`status_many`, yielding each 100-id chunk's results as it arrives.
+
+        Lets a caller write one chunk's results while the next requests are in flight.
+        """
 
         def one_chunk(ids: Sequence[int]) -> dict[int, OrderStatus]:
             reply = self._call("status", {"orders": ",".join(map(str, ids))})
@@ -405,7 +415,7 @@ class PanelClient:
             by_id = {parse_int(k): v for k, v in reply.items()}
             return {i: OrderStatus.from_api(i, by_id.get(i, {"error": "missing"})) for i in ids}
 
-        return self._fan_out(
+        return self._fan_out_chunks(
             _unique_ids(orders), one_chunk, lambda i, e: OrderStatus(i, error=e.message)
         )
 
@@ -521,7 +531,19 @@ class PanelClient:
         one_chunk: Callable[[Sequence[int]], dict[int, T]],
         failed: Callable[[int, PanelError], T],
     ) -> dict[int, T]:
-        """Run ``one_chunk`` over 100-id chunks with bounded concurrency.
+        """All the results of :meth:`_fan_out_chunks`, merged."""
+        results: dict[int, T] = {}
+        for part in self._fan_out_chunks(ids, one_chunk, failed):
+            results.update(part)
+        return results
+
+    def _fan_out_chunks(
+        self,
+        ids: list[int],
+        one_chunk: Callable[[Sequence[int]], dict[int, T]],
+        failed: Callable[[int, PanelError], T],
+    ) -> Iterator[dict[int, T]]:
+        """Run ``one_chunk`` over 100-id chunks with bounded concurrency, yielding as they end.
 
         A chunk that fails lands as a per-id error on each of its ids, so the other chunks'
         results are kept; only an invalid key (every chunk would fail) is raised.
@@ -536,15 +558,16 @@ class PanelClient:
             except PanelError as exc:
                 return {i: failed(i, exc) for i in chunk}
 
-        results: dict[int, T] = {}
         if len(chunks) <= 1 or self.max_workers == 1:
             for chunk in chunks:
-                results.update(guarded(chunk))
-            return results
-        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(chunks))) as pool:
-            for part in pool.map(guarded, chunks):
-                results.update(part)
-        return results
+                yield guarded(chunk)
+            return
+        pool = ThreadPoolExecutor(max_workers=min(self.max_workers, len(chunks)))
+        try:
+            for future in as_completed([pool.submit(guarded, c) for c in chunks]):
+                yield future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _items(self, reply: object, action: str) -> list[Mapping[str, Any]]:
         """The list of per-id objects of a multi reply (some panels key them by id instead)."""
