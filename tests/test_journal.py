@@ -50,14 +50,20 @@ def _hold_lock(path, ready, release):
         release.wait(10)
 
 
-def test_second_run_on_the_same_workbook_is_refused(tmp_path):
-    path = tmp_path / "j.sqlite"
+def _start_holder(path):
+    """Another process that holds the journal's run lock until ``release`` is set."""
     ctx = multiprocessing.get_context("spawn")
     ready, release = ctx.Event(), ctx.Event()
     holder = ctx.Process(target=_hold_lock, args=(path, ready, release))
     holder.start()
+    assert ready.wait(20)
+    return holder, release
+
+
+def test_second_run_on_the_same_workbook_is_refused(tmp_path):
+    path = tmp_path / "j.sqlite"
+    holder, release = _start_holder(path)
     try:
-        assert ready.wait(20)
         with pytest.raises(WorkbookBusyError, match="another smmsheet run"):
             Journal(path)
     finally:
@@ -69,11 +75,7 @@ def test_second_run_on_the_same_workbook_is_refused(tmp_path):
 
 def test_lock_is_released_when_the_holder_is_killed(tmp_path):
     path = tmp_path / "j.sqlite"
-    ctx = multiprocessing.get_context("spawn")
-    ready, release = ctx.Event(), ctx.Event()
-    holder = ctx.Process(target=_hold_lock, args=(path, ready, release))
-    holder.start()
-    assert ready.wait(20)
+    holder, _ = _start_holder(path)
     holder.kill()
     holder.join(20)
     with Journal(path):

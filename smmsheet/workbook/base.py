@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
+
+from ..errors import WorkbookError
 
 #: What a cell holds as far as smmsheet is concerned. ``str`` is ALWAYS written as text,
 #: never as a formula, even when it starts with "=" (panel text is untrusted).
@@ -54,3 +57,33 @@ class WorkbookAdapter(Protocol):
     def close(self) -> None:
         """Release resources; buffered changes not saved are dropped."""
         ...
+
+
+# --------------------------------------------------------------------------- shared limits
+
+#: Excel's limits, which every adapter enforces before anything is buffered.
+MAX_CELL_CHARS = 32767
+MAX_ROW = 1_048_576
+MAX_COL = 16_384
+
+#: Characters no worksheet can hold (XML 1.0 forbids them); panel text is untrusted.
+_ILLEGAL_TEXT = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_INVALID_SHEET_NAME = re.compile(r"[:\\/?*\[\]]")
+
+
+def clean_text(text: str, limit: int = MAX_CELL_CHARS) -> str:
+    """Text a cell can hold: characters XML cannot carry removed, cut at ``limit``."""
+    return _ILLEGAL_TEXT.sub("", text)[:limit]
+
+
+def check_sheet_name(name: str) -> str:
+    """``name`` if Excel accepts it as a sheet name, else :class:`WorkbookError`."""
+    if not name or len(name) > 31 or _INVALID_SHEET_NAME.search(name) or name[0] == "'":
+        raise WorkbookError(f"{name!r} is not a valid sheet name")
+    return name
+
+
+def check_grid_size(rows: Sequence[Sequence[object]]) -> None:
+    """Refuse a block of rows that does not fit in a worksheet."""
+    if len(rows) > MAX_ROW or any(len(row) > MAX_COL for row in rows):
+        raise WorkbookError(f"{len(rows)} rows do not fit in a worksheet")

@@ -43,7 +43,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -51,20 +50,23 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import WorkbookError
-from .base import CellValue
+from .base import (
+    MAX_CELL_CHARS,
+    MAX_COL,
+    MAX_ROW,
+    CellValue,
+    check_grid_size,
+    check_sheet_name,
+    clean_text,
+)
 
 __all__ = ["TEXT_PREFIX", "XlwingsWorkbook", "column_runs", "to_excel"]
 
 #: Excel's "this is text" marker; not part of the cell's value.
 TEXT_PREFIX = "'"
 #: Excel's limits: characters per cell, rows and columns per sheet.
-MAX_CELL_CHARS = 32767
-MAX_ROW = 1_048_576
-MAX_COL = 16_384
 
 # Characters a workbook file cannot carry (C0 controls except tab/LF/CR, lone surrogates).
-_ILLEGAL_TEXT = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_INVALID_SHEET_NAME = re.compile(r"[:\\/?*\[\]]")
 
 
 def to_excel(value: CellValue) -> Any:
@@ -79,8 +81,8 @@ def to_excel(value: CellValue) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
-        text = _ILLEGAL_TEXT.sub("", value)
-        return TEXT_PREFIX + text[: MAX_CELL_CHARS - 1] if text else None
+        text = clean_text(value, MAX_CELL_CHARS - 1)  # the apostrophe takes one character
+        return TEXT_PREFIX + text if text else None
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
             raise WorkbookError(f"cannot write {value!r} to a cell: it has a time zone")
@@ -207,9 +209,8 @@ class XlwingsWorkbook:
         try:
             name = self._resolve(sheet)
         except WorkbookError:
-            name = _check_sheet_name(sheet)
-        if len(rows) > MAX_ROW or any(len(row) > MAX_COL for row in rows):
-            raise WorkbookError(f"{len(rows)} rows do not fit in a worksheet")
+            name = check_sheet_name(sheet)
+        check_grid_size(rows)
         replacement = [[_check_value(v) for v in row] for row in rows]
         self._pending[name] = _SheetEdit(replacement=replacement)
 
@@ -357,9 +358,3 @@ def _check_value(value: CellValue) -> CellValue:
     """Refuse what a cell cannot hold when it is buffered, not halfway through a save."""
     to_excel(value)
     return value
-
-
-def _check_sheet_name(name: str) -> str:
-    if not name or len(name) > 31 or _INVALID_SHEET_NAME.search(name) or name[0] == "'":
-        raise WorkbookError(f"{name!r} is not a valid sheet name")
-    return name

@@ -58,16 +58,20 @@ from lxml import etree
 
 from smmsheet.errors import WorkbookBusyError, WorkbookError
 
-from .base import CellValue
+from .base import (
+    MAX_COL,
+    MAX_ROW,
+    CellValue,
+    check_grid_size,
+    check_sheet_name,
+    clean_text,
+)
 
 __all__ = ["XlsxWorkbook", "excel_lock_file", "SUPPORTED_SUFFIXES"]
 
 #: File types this adapter opens; .xls, .xlsb and .csv are refused.
 SUPPORTED_SUFFIXES = (".xlsx", ".xlsm")
 #: Excel's limits: a cell holds at most 32,767 characters; the grid is 1,048,576 x 16,384.
-MAX_CELL_CHARS = 32767
-MAX_ROW = 1_048_576
-MAX_COL = 16_384
 
 ZIP_DEFLATED = zipfile.ZIP_DEFLATED
 _XML_NS = "http://www.w3.org/XML/1998/namespace"
@@ -80,7 +84,6 @@ _LOCK_PREFIX = "~$"
 _TEMP_PREFIX = ".~smmsheet-"
 
 # Characters XML 1.0 cannot carry (C0 controls except tab/LF/CR, lone surrogates, U+FFFE/F).
-_ILLEGAL_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # Excel decodes "_xHHHH_" in cell text; a literal one is written with its "_" escaped.
 _EXCEL_ESCAPE = re.compile("(_x[0-9A-Fa-f]{4}_)")
 _PROLOG = re.compile(rb"^(\xef\xbb\xbf)?\s*<\?xml[^>]*\?>\s*")
@@ -104,7 +107,6 @@ _NEW_SHEET_XML = (
     b'<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>'
     b"</worksheet>"
 )
-_INVALID_SHEET_NAME = re.compile(r"[:\\/?*\[\]]")
 #: What a malformed package raises while it is read; save reports it as a damaged file.
 _DAMAGED = (zipfile.BadZipFile, etree.XMLSyntaxError, zlib.error, EOFError, struct.error)
 
@@ -265,15 +267,14 @@ class XlsxWorkbook:
         try:
             name = self._resolve(sheet)
         except WorkbookError:
-            name = _check_sheet_name(sheet)
+            name = check_sheet_name(sheet)
             if name.casefold() in {other.casefold() for other in self._other_sheets}:
                 raise WorkbookError(
                     f"{self._path.name} has a chart sheet named {sheet!r}; "
                     "a worksheet cannot take its name"
                 ) from None
         is_new = name.casefold() not in {existing.casefold() for existing in self._sheet_names}
-        if len(rows) > MAX_ROW or any(len(row) > MAX_COL for row in rows):
-            raise ValueError(f"{len(rows)} rows do not fit in a worksheet")
+        check_grid_size(rows)
         replacement = [[_check_value(value) for value in row] for row in rows]
         self._pending[name] = _SheetEdit(replacement=replacement, is_new=is_new)
 
@@ -430,23 +431,12 @@ def _check_value(value: CellValue) -> CellValue:
     if value is None or isinstance(value, bool | dt.date):
         return value
     if isinstance(value, str):
-        return _clean_text(value)
+        return clean_text(value)
     if isinstance(value, int | float | Decimal):
         if isinstance(value, int) or math.isfinite(value):
             return value
         raise WorkbookError(f"cannot write {value!r} to a cell: not a finite number")
     raise TypeError(f"cannot write a {type(value).__name__} to a cell")
-
-
-def _clean_text(text: str) -> str:
-    """Text a cell can hold: characters XML cannot carry removed, cut at Excel's limit."""
-    return _ILLEGAL_XML.sub("", text)[:MAX_CELL_CHARS]
-
-
-def _check_sheet_name(name: str) -> str:
-    if not name or len(name) > 31 or _INVALID_SHEET_NAME.search(name) or name[0] == "'":
-        raise WorkbookError(f"{name!r} is not a valid sheet name")
-    return name
 
 
 # -- cell references ---------------------------------------------------------------------
