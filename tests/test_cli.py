@@ -172,3 +172,41 @@ def test_demo_runs_end_to_end(tmp_path, monkeypatch):
 def test_every_command_is_documented_in_the_readme(command):
     readme = (ROOT / "README.md").read_text()
     assert f"smmsheet {command}" in readme
+
+
+def test_sim_command_serves_a_panel_until_stopped(tmp_path):
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from smmsheet.panel import PanelClient
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smmsheet", "sim", "--port", str(port), "--balance", "12.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/api/v2"
+        with PanelClient(url, DEFAULT_API_KEY, retries=0) as client:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    balance = client.balance()
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+        assert str(balance.amount) == "12.50000"
+    finally:
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: the command stops cleanly
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert f"SMMSHEET_PANEL_URL=http://127.0.0.1:{port}/api/v2" in out
