@@ -87,3 +87,9 @@ def check_grid_size(rows: Sequence[Sequence[object]]) -> None:
     """Refuse a block of rows that does not fit in a worksheet."""
     if len(rows) > MAX_ROW or any(len(row) > MAX_COL for row in rows):
         raise WorkbookError(f"{len(rows)} rows do not fit in a worksheet")
+
+
+def find_sheet(names: Sequence[str], sheet: str) -> str | None:
+    """The name in ``names`` that is ``sheet`` as Excel compares names (ignoring case)."""
+    wanted = sheet.casefold()
+    return next((name for name in names if name.casefold() == wanted), None)

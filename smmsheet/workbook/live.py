@@ -58,6 +58,7 @@ from .base import (
     check_grid_size,
     check_sheet_name,
     clean_text,
+    find_sheet,
 )
 
 __all__ = ["TEXT_PREFIX", "XlwingsWorkbook", "column_runs", "to_excel"]
@@ -216,11 +217,10 @@ class XlwingsWorkbook:
 
     def _resolve(self, sheet: str) -> str:
         """The sheet's name as the workbook spells it (Excel names are case-insensitive)."""
-        wanted = sheet.casefold()
-        for name in self.sheet_names():
-            if name.casefold() == wanted:
-                return name
-        raise WorkbookError(f"the workbook has no worksheet named {sheet!r}")
+        name = find_sheet(self.sheet_names(), sheet)
+        if name is None:
+            raise WorkbookError(f"the workbook has no worksheet named {sheet!r}")
+        return name
 
     def _excel_sheet_names(self) -> list[str]:
         try:

@@ -65,6 +65,7 @@ from .base import (
     check_grid_size,
     check_sheet_name,
     clean_text,
+    find_sheet,
 )
 
 __all__ = ["XlsxWorkbook", "excel_lock_file", "SUPPORTED_SUFFIXES"]
@@ -280,11 +281,10 @@ class XlsxWorkbook:
 
     def _resolve(self, sheet: str) -> str:
         """The sheet's name as the workbook spells it (Excel names are case-insensitive)."""
-        wanted = sheet.casefold()
-        for name in self.sheet_names():
-            if name.casefold() == wanted:
-                return name
-        raise WorkbookError(f"{self._path.name} has no worksheet named {sheet!r}")
+        name = find_sheet(self.sheet_names(), sheet)
+        if name is None:
+            raise WorkbookError(f"{self._path.name} has no worksheet named {sheet!r}")
+        return name
 
     # -- committing ------------------------------------------------------------------
 
