@@ -32,7 +32,7 @@ from .errors import (
 from .journal import Entry, Journal
 from .orders import AMBIGUOUS_MARK, OrderPlan, OrderRow, OrderTable, is_final, validate
 from .panel import Balance, PanelClient, Service
-from .workbook.base import CellValue, WorkbookAdapter
+from .workbook.base import CellValue, WorkbookAdapter, find_sheet
 
 __all__ = [
     "ACTIONS",
@@ -47,7 +47,6 @@ __all__ = [
 
 DEFAULT_SHEET = "Orders"
 SERVICES_SHEET = "Services"
-SETTINGS_SHEET = "Settings"
 #: What each command does, in the order ``run`` does them.
 ACTIONS: dict[str, tuple[str, ...]] = {
     "place": ("place",),
@@ -143,10 +142,12 @@ class Engine:
         self._services: dict[int, Service] | None = None
         self._run_time: str | None = None
         names = book.sheet_names()
-        if self.sheet not in names:
+        found = find_sheet(names, self.sheet)
+        if found is None:
             raise ConfigError(
                 f"no sheet {self.sheet!r} in the workbook (sheets: {', '.join(names)})"
             )
+        self.sheet = found  # as the workbook spells it: the journal keys entries by it
         self.table = OrderTable.from_values(book.read_values(self.sheet))
         self._by_number = {r.row: r for r in self.table.rows}
 

@@ -68,11 +68,9 @@ def panel_options(func: F) -> F:
 def _client(
     panel_url: str | None, api_key: str | None, profile: str | None, book: Any = None
 ) -> tuple[Any, Any]:
-    from .config import WorkbookSettings, resolve_panel, workbook_settings
+    from .config import WorkbookSettings, resolve_panel, settings_of
 
-    settings = WorkbookSettings()
-    if book is not None and "Settings" in book.sheet_names():
-        settings = workbook_settings(book.read_values("Settings"))
+    settings = WorkbookSettings() if book is None else settings_of(book)
     resolved = resolve_panel(url=panel_url, api_key=api_key, profile=profile, workbook=settings)
     return resolved.client(), settings
 

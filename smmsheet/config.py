@@ -32,6 +32,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .panel import DEFAULT_MAX_WORKERS, PanelClient, parse_decimal
+from .workbook.base import WorkbookAdapter, find_sheet
 
 __all__ = [
     "ENV_API_KEY",
@@ -42,6 +43,7 @@ __all__ = [
     "WorkbookSettings",
     "config_path",
     "resolve_panel",
+    "settings_of",
     "workbook_settings",
 ]
 
@@ -49,6 +51,7 @@ ENV_PANEL_URL = "SMMSHEET_PANEL_URL"
 ENV_API_KEY = "SMMSHEET_API_KEY"
 ENV_PROFILE = "SMMSHEET_PROFILE"
 ENV_CONFIG = "SMMSHEET_CONFIG"
+SETTINGS_SHEET = "Settings"
 
 
 @dataclass(frozen=True)
@@ -177,3 +180,9 @@ def workbook_settings(rows: Sequence[Sequence[object]]) -> WorkbookSettings:
     profile = values.get("profile")
     spend = parse_decimal(values.get("maxspend"))
     return WorkbookSettings(profile=str(profile).strip() if profile else None, max_spend=spend)
+
+
+def settings_of(book: WorkbookAdapter) -> WorkbookSettings:
+    """The workbook's ``Settings`` sheet (any case), or defaults when it has none."""
+    name = find_sheet(book.sheet_names(), SETTINGS_SHEET)
+    return WorkbookSettings() if name is None else workbook_settings(book.read_values(name))

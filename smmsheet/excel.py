@@ -206,11 +206,11 @@ def run_macro(
 
     secrets: list[str] = []
     try:
-        settings = _workbook_settings(book)
+        from .config import resolve_panel, settings_of
+
+        settings = settings_of(book)
         own_client = client is None
         if client is None:
-            from .config import resolve_panel
-
             resolved = resolve_panel(workbook=settings)
             secrets.append(resolved.api_key)
             client = resolved.client()
@@ -234,17 +234,6 @@ def run_macro(
         log.exception("%s failed", command)
         tell(_scrub(f"smmsheet: unexpected {type(exc).__name__}: {exc}", secrets)[:500])
     return None
-
-
-def _workbook_settings(book: WorkbookAdapter) -> WorkbookSettings:
-    """The Settings sheet's non-secret settings (refuses a sheet that holds a key)."""
-    from .batch import SETTINGS_SHEET
-    from .config import WorkbookSettings, workbook_settings
-
-    for name in book.sheet_names():
-        if name.casefold() == SETTINGS_SHEET.casefold():
-            return workbook_settings(book.read_values(name))
-    return WorkbookSettings()
 
 
 def _load_services(
@@ -283,7 +272,7 @@ def _run_engine(
         return ask(_confirmation(preview))
 
     options = RunOptions(
-        sheet=_order_sheet(book, DEFAULT_SHEET),
+        sheet=DEFAULT_SHEET,  # the engine finds it in any case
         max_spend=settings.max_spend,
         confirm=confirm,
         progress=progress,
@@ -303,14 +292,6 @@ def _run_engine(
     elif notify is not None:
         notify(_summary(command, report))
     return report
-
-
-def _order_sheet(book: WorkbookAdapter, default: str) -> str:
-    """The order sheet's name as the workbook spells it (``orders`` finds ``Orders``)."""
-    for name in book.sheet_names():
-        if name.casefold() == default.casefold():
-            return name
-    return default
 
 
 def _confirmation(preview: Preview) -> str:

@@ -382,3 +382,12 @@ def test_journal_failing_after_the_send_does_not_lose_the_order_id(
     run(book, client, "run")  # the unsynced "sent" entries must not disturb placed rows
     assert sim.counts["add"] == 2
     assert all(r["Error"] is None for r in read_orders(book))
+
+
+def test_sheet_name_is_matched_ignoring_case_like_excel(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:1])
+    run(book, client, "place", sheet="orders")
+    run(book, client, "place", sheet="ORDERS")
+    assert sim.counts["add"] == 1 and read_orders(book)[0]["Order ID"] == 1001
+    with Journal(journal_path(book)) as journal:
+        assert {e.sheet for e in journal.entries()} == {"Orders"}

@@ -89,3 +89,22 @@ def test_workbook_settings_sheet():
 def test_a_key_in_the_workbook_settings_is_refused(name):
     with pytest.raises(ConfigError, match="API key"):
         workbook_settings([[name, "abc123"]])
+
+
+def test_settings_sheet_is_found_in_any_case(tmp_path):
+    from openpyxl import Workbook
+
+    from smmsheet.config import settings_of
+    from smmsheet.workbook import open_workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "SETTINGS"
+    sheet.append(["Max spend", 7])
+    book.save(tmp_path / "s.xlsx")
+    assert settings_of(open_workbook(str(tmp_path / "s.xlsx"))).max_spend == Decimal(7)
+    book.remove(sheet)
+    book.create_sheet("Orders")
+    book.save(tmp_path / "none.xlsx")
+    assert settings_of(open_workbook(str(tmp_path / "none.xlsx"))) == WorkbookSettings()
