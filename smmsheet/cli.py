@@ -132,10 +132,18 @@ def services(
 
     frame = pd.DataFrame(rows[1:], columns=[str(c) for c in rows[0]])
     if as_csv:
-        click.echo(frame.to_csv(index=False), nl=False)
+        # A CSV is usually opened in a spreadsheet: panel text must not become a formula there.
+        click.echo(frame.map(_csv_safe).to_csv(index=False), nl=False)
     else:
         with pd.option_context("display.max_rows", None, "display.width", 200):
             click.echo(frame.to_string(index=False))
+
+
+def _csv_safe(value: object) -> object:
+    """Prefix text that a spreadsheet would run as a formula with ' (OWASP CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 # --------------------------------------------------------------------------- workbook commands

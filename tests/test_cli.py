@@ -33,6 +33,8 @@ def test_services_table_json_and_csv(panel_env):
     assert data[0]["id"] == 1 and data[0]["rate"] == "0.90"
     csv = invoke("services", "--csv").output.splitlines()
     assert csv[0].startswith("Service,Name,Type,Category,Rate per 1000")
+    evil = next(line for line in csv if line.startswith("20,"))
+    assert "'=HYPERLINK(" in evil and ",'@Weird +Category," in evil  # no CSV injection
     assert invoke("services", "--json", "--csv").exit_code == 2
 
 
