@@ -56,6 +56,19 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "cancel": ("cancel",),
     "run": ("place", "refill", "cancel", "status", "refill_status"),
 }
+#: Outcomes that need no word to the user (the summary counts them).
+ROUTINE_OUTCOMES = frozenset(
+    {
+        "placed",
+        "updated",
+        "refilled",
+        "canceled",
+        "accepted",
+        "would place",
+        "would refill",
+        "would cancel",
+    }
+)
 #: Outcomes that make a command exit with 1 ("some items failed").
 FAILED_OUTCOMES = frozenset({"invalid", "failed", "ambiguous", "over budget", "orphaned"})
 CANCEL_REQUESTED = "Cancel requested"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import sys
 import tempfile
@@ -31,7 +32,7 @@ class _Cli(click.Group):
         try:
             return super().invoke(ctx)
         except SmmsheetError as exc:
-            click.secho(f"Error: {exc}", fg="red", err=True)
+            click.secho(_safe(f"Error: {exc}"), fg="red", err=True)
             usage = isinstance(exc, ConfigError | WorkbookError)
             ctx.exit(EXIT_USAGE if usage else EXIT_FAILED)
         except KeyboardInterrupt:
@@ -139,6 +140,14 @@ def services(
             click.echo(frame.to_string(index=False))
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _safe(text: str) -> str:
+    """Panel text for a terminal: control characters (escape sequences) removed."""
+    return _CONTROL.sub("", text)
+
+
 def _csv_safe(value: object) -> object:
     """Prefix text that a spreadsheet would run as a formula with ' (OWASP CSV injection)."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
@@ -227,7 +236,7 @@ def run_book(
             report = engine.execute(command)
         finally:
             for message in engine.report.messages:
-                click.echo(message, err=True)
+                click.echo(_safe(message), err=True)
     _print_summary(report, book_path, dry_run)
     if needs_yes:
         click.secho(
@@ -276,13 +285,11 @@ def _print_summary(report: Any, book_path: str, dry_run: bool) -> None:
         )
     if report.spent:
         click.echo(f"Placed for about {report.spent:.5f} {report.currency}.")
-    problems = [
-        r
-        for r in report.results
-        if r.outcome not in ("placed", "updated", "refilled", "canceled", "would place", "accepted")
-    ]
+    from .batch import ROUTINE_OUTCOMES
+
+    problems = [r for r in report.results if r.outcome not in ROUTINE_OUTCOMES]
     for r in problems[:20]:
-        click.echo(f"  row {r.row}: {r.step} {r.outcome}: {r.message}", err=True)
+        click.echo(_safe(f"  row {r.row}: {r.step} {r.outcome}: {r.message}"), err=True)
     if len(problems) > 20:
         click.echo(f"  ... and {len(problems) - 20} more (see the Error column)", err=True)
     if report.saved:

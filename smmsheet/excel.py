@@ -64,7 +64,6 @@ TITLE = "smmsheet"
 #: Rows listed in an alert before "... and N more".
 MAX_ALERT_ROWS = 8
 #: Outcomes that are not worth an alert.
-QUIET_OUTCOMES = frozenset({"placed", "updated", "refilled", "canceled", "accepted", "restored"})
 
 Ask = Callable[[str], bool]
 Tell = Callable[[str], None]
@@ -306,7 +305,9 @@ def _confirmation(preview: Preview) -> str:
 
 def _problems(report: Report) -> str | None:
     """One alert's text for the rows that need attention and the run's messages, or None."""
-    rows = [r for r in report.results if r.outcome not in QUIET_OUTCOMES]
+    from .batch import ROUTINE_OUTCOMES
+
+    rows = [r for r in report.results if r.outcome not in ROUTINE_OUTCOMES]
     if not rows and not report.messages:
         return None
     lines: list[str] = []

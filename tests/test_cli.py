@@ -212,3 +212,23 @@ def test_sim_command_serves_a_panel_until_stopped(tmp_path):
         out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0
     assert f"SMMSHEET_PANEL_URL=http://127.0.0.1:{port}/api/v2" in out
+
+
+def test_panel_text_cannot_drive_the_terminal(tmp_path, monkeypatch):
+    from .scripted import ScriptedPanel, json_reply
+
+    def script(form):
+        if form["action"] == "services":
+            return json_reply('[{"service":1,"type":"Default","rate":"1","min":"1","max":"99"}]')
+        if form["action"] == "balance":
+            return json_reply('{"balance":"10","currency":"USD"}')
+        return json_reply('{"error":"bad link\\u001b[2J\\u001b]0;pwned\\u0007"}')
+
+    monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "none.toml"))
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 10)])
+    with ScriptedPanel(script) as panel:
+        result = invoke(
+            "place", str(book), "-y", "--panel-url", panel.url, "--api-key", "key-7f3a9"
+        )
+    assert result.exit_code == 1 and "bad link[2J]0;pwned" in result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
