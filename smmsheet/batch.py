@@ -294,7 +294,7 @@ class Engine:
         elif state == "accepted":
             self._succeeded(entry.action, row, entry.result_id)
         else:
-            self._stamp(row, _paid_error(entry.action, state, result))
+            self._failed(entry.action, row, state, result)
 
     # ----------------------------------------------------------------- panel lookups
 
@@ -600,9 +600,21 @@ class Engine:
             else:
                 state = "ambiguous" if res.uncertain else "rejected"
                 self._note(entries[oid], state, res.error)
-                self._stamp(row, _paid_error(action, state, res.error or ""))
-                self.report.add(row.row, action, "failed", res.error or "")
+                self._failed(action, row, state, res.error or "")
+                self.report.add(
+                    row.row, action, "ambiguous" if res.uncertain else "failed", res.error or ""
+                )
             self._synced.append(entries[oid])
+
+    def _failed(self, action: str, row: OrderRow, state: str, detail: str) -> None:
+        """Write a refill/cancel that did not go through; one that may have, is not resent.
+
+        A refused request keeps its flag so the next run tries again; one whose answer was
+        lost has its flag cleared, so it is sent again only when the user flags it again.
+        """
+        if state in ("sent", "ambiguous"):
+            self._set(row, action, None)
+        self._stamp(row, _paid_error(action, state, detail))
 
     def _succeeded(self, action: str, row: OrderRow, new_id: int | None) -> None:
         """Write a paid request the panel accepted into its row (live or from the journal)."""

@@ -391,3 +391,29 @@ def test_sheet_name_is_matched_ignoring_case_like_excel(tmp_path, sim, client):
     assert sim.counts["add"] == 1 and read_orders(book)[0]["Order ID"] == 1001
     with Journal(journal_path(book)) as journal:
         assert {e.sheet for e in journal.entries()} == {"Orders"}
+
+
+def test_refill_whose_answer_was_lost_is_not_resent_until_flagged_again(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100, None, None, None, "x")])
+    run(book, client, "place")
+    sim.advance(5)
+    sim.faults.error_rate = 1.0  # a 502 after the request left: the refill may exist
+    report = run(book, client, "refill")
+    [out] = read_orders(book)
+    assert out["Refill"] is None and "refill: may have been sent" in out["Error"]
+    assert report.counts()[("refill", "ambiguous")] == 1 and report.failed
+    sim.faults.error_rate = 0.0
+    sim.reset_counts()
+    run(book, client, "run")
+    assert sim.counts["refill"] == 0
+
+
+def test_refused_refill_keeps_its_flag_for_the_next_run(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100, None, None, None, "x")])
+    run(book, client, "place")
+    run(book, client, "refill")  # not completed yet: the panel refuses
+    [out] = read_orders(book)
+    assert out["Refill"] == "x" and out["Error"] == "refill: Order is not completed"
+    sim.advance(5)
+    run(book, client, "refill")
+    assert read_orders(book)[0]["Refill ID"] == 501
