@@ -413,6 +413,18 @@ def _echo_id(token: str) -> int | str:
     return int(token) if _DIGITS.fullmatch(token) else token
 
 
+def _per_order(raw: str, key: str, one: Callable[[str], Any]) -> list[dict[str, Any]]:
+    """A multi-order reply: ``[{"order": id, key: one(id) or {"error": reason}}, ...]``."""
+    results: list[dict[str, Any]] = []
+    for token in _split_ids(raw):
+        try:
+            outcome = one(token)
+        except _Refusal as refusal:
+            outcome = _error(str(refusal))
+        results.append({"order": _echo_id(token), key: outcome})
+    return results
+
+
 def _error(message: str) -> dict[str, str]:
     """Build the panel's error object."""
     return {"error": message}
@@ -702,14 +714,7 @@ class PanelSimulator:
     def _refill_action(self, params: Mapping[str, str]) -> Any:
         """Request refills for one order or many."""
         if _text(params, "orders") is not None:
-            results: list[dict[str, Any]] = []
-            for token in _split_ids(params["orders"]):
-                try:
-                    outcome: Any = self._refill_one(token)
-                except _Refusal as refusal:
-                    outcome = _error(str(refusal))
-                results.append({"order": _echo_id(token), "refill": outcome})
-            return results
+            return _per_order(params["orders"], "refill", self._refill_one)
         return {"refill": str(self._refill_one(params.get("order", "")))}
 
     def _refill_status_action(self, params: Mapping[str, str]) -> Any:
@@ -735,17 +740,8 @@ class PanelSimulator:
     def _cancel_action(self, params: Mapping[str, str]) -> Any:
         """Cancel many orders (or a single ``order``), refunding each charge."""
         if _text(params, "orders") is not None:
-            results: list[dict[str, Any]] = []
-            for token in _split_ids(params["orders"]):
-                try:
-                    self._cancel_one(token)
-                    outcome: Any = 1
-                except _Refusal as refusal:
-                    outcome = _error(str(refusal))
-                results.append({"order": _echo_id(token), "cancel": outcome})
-            return results
-        self._cancel_one(params.get("order", ""))
-        return {"cancel": 1}
+            return _per_order(params["orders"], "cancel", self._cancel_one)
+        return {"cancel": self._cancel_one(params.get("order", ""))}
 
     _actions: dict[str, Callable[[PanelSimulator, Mapping[str, str]], Any]] = {
         "services": _services_action,
@@ -805,8 +801,8 @@ class PanelSimulator:
         self.refills[refill_id] = SimRefill(id=refill_id, order_id=order.id, status="Pending")
         return refill_id
 
-    def _cancel_one(self, token: str) -> None:
-        """Cancel one order and refund its charge, or refuse with the panel's reason."""
+    def _cancel_one(self, token: str) -> int:
+        """Cancel one order and refund its charge (1, the API's "done"), or refuse with a reason."""
         order = self._order(token)
         if order is None:
             raise _Refusal(E_ORDER)
@@ -818,6 +814,7 @@ class PanelSimulator:
         order.status = "Canceled"
         self.balance += order.charge
         order.charge = Decimal(0)
+        return 1
 
     def _progress(self, orders: Iterable[SimOrder]) -> None:
         """Advance the orders just reported, when auto-progress is on."""
