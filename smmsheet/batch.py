@@ -534,18 +534,18 @@ class Engine:
 
     # ----------------------------------------------------------------- refill / cancel
 
-    def _flagged(self, flag: str, step: str) -> dict[int, OrderRow]:
-        """Rows whose flag is set, by order id; flagged rows without an id get an error."""
+    def _flagged(self, action: str) -> dict[int, OrderRow]:
+        """Rows whose ``action`` flag (Refill, Cancel) is set, by order id; no id is an error."""
         out: dict[int, OrderRow] = {}
         for row in self.table.rows:
-            if not row.flag(flag):
+            if not row.flag(action):
                 continue
             oid = row.order_id
             if oid is None:
-                self._stamp(row, f"{step}: no Order ID in this row")
-                self.report.add(row.row, step, "invalid", "no Order ID")
+                self._stamp(row, f"{action}: no Order ID in this row")
+                self.report.add(row.row, action, "invalid", "no Order ID")
             elif oid in out:
-                self.report.add(row.row, step, "skipped", f"order {oid} is flagged twice")
+                self.report.add(row.row, action, "skipped", f"order {oid} is flagged twice")
             else:
                 out[oid] = row
         return out
@@ -581,7 +581,7 @@ class Engine:
         outcome: str,
     ) -> None:
         """Send a flag-driven paid action (refill, cancel) for every flagged row, journaled."""
-        rows = self._flagged(action, action)
+        rows = self._flagged(action)
         if not rows:
             return
         if self.options.dry_run:

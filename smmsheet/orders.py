@@ -171,11 +171,6 @@ class OrderRow:
         """The row's last add may have been placed; it must not be placed again."""
         return self.text("error").lower().startswith(AMBIGUOUS_MARK)
 
-    @property
-    def is_empty(self) -> bool:
-        """No input and no order id: not an order row."""
-        return all(_blank(self.values.get(k)) for k in (*INPUT_COLUMNS, "order_id"))
-
     def fingerprint(self) -> str:
         """A stable digest of the row's order inputs (identifies the row across runs)."""
         data = [self.text(k) for k in INPUT_COLUMNS if k not in _FLAGS]
