@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from .errors import LayoutError
+from .numbers import Unreadable, whole_number
 from .panel import Service, parse_bool, parse_int
 from .workbook.base import CellValue
 
@@ -101,6 +102,8 @@ AMBIGUOUS_MARK = "check panel: may have been placed"
 _FLAGS = ("refill", "cancel")
 #: Fields that hold one item per line; their line count is the quantity of comment types.
 _LIST_FIELDS = ("comments", "usernames")
+#: A service cell's id: alone, or before a name ("12 - Likes", "12: Likes", "12 Likes").
+_SERVICE_ID = re.compile(r"\s*(\d+)(?:\s*$|\s*[-\u2013\u2014:|]|\s+)")
 HEADER_SCAN_ROWS = 10
 
 
@@ -156,6 +159,20 @@ class OrderRow:
     def refill_id(self) -> int | None:
         """The refill id written in the row, if any."""
         return parse_int(self.get("refill_id"))
+
+    @property
+    def service_id(self) -> int | None:
+        """The service id of the row: ``12``, or text such as ``"12 - Instagram Likes"``.
+
+        A date, TRUE/FALSE, a fraction or text such as ``"1,000"`` is no id.
+        """
+        value = self.get("service")
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            return None
+        if isinstance(value, int | float):
+            return int(value) if value == value and float(value).is_integer() else None
+        match = _SERVICE_ID.match(value)
+        return int(match.group(1)) if match else None
 
     def flag(self, key: str) -> bool:
         """A Refill/Cancel flag cell: x, yes, true, 1 or TRUE set it."""
@@ -303,6 +320,7 @@ _INT_FIELDS = (
     "delay",
     "device",
     "type_of_traffic",
+    "answer_number",
 )
 
 
@@ -327,10 +345,11 @@ def _web_traffic_problem(fields: Mapping[str, str]) -> str | None:
 
 def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | str:
     """Check a row against the panel's services; return its plan or a message for the row."""
-    match = re.match(r"\s*(\d+)", row.text("service"))  # "12" or "12 - Instagram Followers"
-    sid = int(match.group(1)) if match else None
+    sid = row.service_id
     if sid is None:
-        return "Service is missing" if not row.text("service") else "Service must be an id number"
+        if not row.text("service"):
+            return "Service is missing"
+        return f"Service must be an id number (12, or 12 - name), got {row.text('service')!r}"
     service = services.get(sid)
     if service is None:
         return f"Unknown service {sid} (not in the panel's service list)"
@@ -348,9 +367,12 @@ def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | str:
         if not text:
             continue
         if key in _INT_FIELDS:
-            number = parse_int(row.get(key))
-            if number is None or number < 0:
-                return f"{INPUT_COLUMNS[key]} must be a whole number, got {text!r}"
+            try:
+                number = whole_number(row.get(key))  # never truncated: "10.5", a date: refused
+            except Unreadable as exc:
+                return f"{INPUT_COLUMNS[key]} must be a whole number, got {exc}"
+            if number < 0:
+                return f"{INPUT_COLUMNS[key]} must not be negative, got {number}"
             numbers[key] = number
             text = str(number)
         if key in _LIST_FIELDS:

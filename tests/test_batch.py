@@ -417,3 +417,23 @@ def test_refused_refill_keeps_its_flag_for_the_next_run(tmp_path, sim, client):
     sim.advance(5)
     run(book, client, "refill")
     assert read_orders(book)[0]["Refill ID"] == 501
+
+
+def test_quantity_typed_as_a_date_or_with_separators_is_never_misread(tmp_path, sim, client):
+    rows = [
+        (1, "https://a", dt.datetime(2024, 3, 5)),  # once placed as quantity 2024
+        (1, "https://b", "10 000"),  # once placed as quantity 10
+        (1, "https://c", "10\u202f000"),
+        (1, "https://d", "10.000"),
+        (1, "https://e", 150.5),
+        (1, "https://f", True),
+    ]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    report = run(book, client, "place")
+    out = read_orders(book)
+    assert sorted(o.quantity for o in sim.orders.values()) == [10000, 10000]
+    assert [r["Order ID"] is not None for r in out] == [False, True, True, False, False, False]
+    assert out[0]["Error"].startswith("Quantity must be a whole number, got a date (2024-03-05)")
+    assert "could mean 10000 or 10" in out[3]["Error"]
+    assert "got 150.5" in out[4]["Error"] and "got TRUE" in out[5]["Error"]
+    assert report.counts()[("place", "invalid")] == 4

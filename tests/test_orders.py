@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -223,3 +224,50 @@ def test_final_statuses_include_variants_seen_in_the_wild():
 
 def test_normalize_header():
     assert normalize_header(" Start_Count ") == normalize_header("start count") == "startcount"
+
+
+@pytest.mark.parametrize(
+    ("quantity", "message"),
+    [
+        (dt.datetime(2024, 3, 5), "Quantity must be a whole number, got a date (2024-03-05)"),
+        (True, "Quantity must be a whole number, got TRUE"),
+        ("10.5", "Quantity must be a whole number, got '10.5'"),
+        ("1,5", "Quantity must be a whole number, got '1,5'"),
+        ("10.000", "could mean 10000 or 10"),
+        ("100 followers", "Quantity must be a whole number, got '100 followers'"),
+        (-100, "Quantity must not be negative"),
+    ],
+)
+def test_quantity_that_is_not_exactly_a_whole_number_is_a_row_error(quantity, message):
+    row = one(("Service", "Link", "Quantity"), 1, "https://x", quantity)
+    result = validate(row, SERVICES)
+    assert isinstance(result, str) and message in result
+
+
+@pytest.mark.parametrize("quantity", ["10 000", "10\u202f000", "10\u00a0000", "10,000", 10000.0])
+def test_quantity_with_thousands_separators_is_read_whole(quantity):
+    plan = validate(one(("Service", "Link", "Quantity"), 1, "https://x", quantity), SERVICES)
+    assert isinstance(plan, OrderPlan) and plan.fields["quantity"] == "10000"
+
+
+def test_every_integer_field_is_read_the_same_way():
+    h = ("Service", "Link", "Quantity", "Runs", "Interval")
+    assert "Runs must be a whole number, got a date" in validate(
+        one(h, 1, "https://x", 100, dt.date(2024, 3, 5), 10), SERVICES
+    )
+    assert "Interval must be a whole number, got '1,5'" in validate(
+        one(h, 1, "https://x", 100, 2, "1,5"), SERVICES
+    )
+    sub = ("Service", "Link", "Username", "Min", "Max", "Delay", "Posts")
+    assert "Max must be a whole number, got 2.5" in validate(
+        one(sub, 17, None, "shop", 100, 2.5, 0), SERVICES
+    )
+    plan = validate(one(sub, 17, None, "shop", "1 000", "2 000", 0, "1,000"), SERVICES)
+    assert isinstance(plan, OrderPlan) and plan.fields["max"] == "2000"
+    assert plan.fields["posts"] == "1000"
+
+
+@pytest.mark.parametrize("cell", [dt.datetime(2024, 3, 5), True, 1.5, "1,000", "1.5"])
+def test_a_service_cell_that_is_not_an_id_is_a_row_error(cell):
+    result = validate(one(("Service", "Link", "Quantity"), cell, "https://x", 100), SERVICES)
+    assert isinstance(result, str) and result.startswith("Service must be an id number")
