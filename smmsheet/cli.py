@@ -12,7 +12,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -67,13 +67,13 @@ def panel_options(func: F) -> F:
 
 
 def _client(
-    panel_url: str | None, api_key: str | None, profile: str | None, book: Any = None
-) -> tuple[Any, Any]:
-    from .config import WorkbookSettings, resolve_panel, settings_of
+    panel_url: str | None, api_key: str | None, profile: str | None, settings: Any = None
+) -> Any:
+    """The client of the panel chosen by flags, environment, config file and Settings sheet."""
+    from .config import resolve_panel
 
-    settings = WorkbookSettings() if book is None else settings_of(book)
     resolved = resolve_panel(url=panel_url, api_key=api_key, profile=profile, workbook=settings)
-    return resolved.client(), settings
+    return resolved.client()
 
 
 # --------------------------------------------------------------------------- panel commands
@@ -83,7 +83,7 @@ def _client(
 @panel_options
 def balance(panel_url: str | None, api_key: str | None, profile: str | None) -> None:
     """Print the account balance."""
-    client, _ = _client(panel_url, api_key, profile)
+    client = _client(panel_url, api_key, profile)
     with client:
         result = client.balance()
     click.echo(f"{result.amount} {result.currency}".strip())
@@ -111,7 +111,7 @@ def services(
 
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
-    client, _ = _client(panel_url, api_key, profile)
+    client = _client(panel_url, api_key, profile)
     with client:
         items = client.services()
     rows = services_table(items)
@@ -158,18 +158,6 @@ def _csv_safe(value: object) -> object:
 # --------------------------------------------------------------------------- workbook commands
 
 
-def _decimal(ctx: click.Context, param: click.Parameter, value: str | None) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise click.BadParameter(f"not an amount: {value!r}") from None
-    if amount < 0:
-        raise click.BadParameter("must not be negative")
-    return amount
-
-
 def book_command(name: str, help_text: str, paid: bool) -> None:
     """Register a command that runs one engine action over a workbook."""
 
@@ -185,7 +173,9 @@ def book_command(name: str, help_text: str, paid: bool) -> None:
             command
         )
         command = click.option(
-            "--max-spend", callback=_decimal, help="Place no more than this amount in this run."
+            "--max-spend",
+            metavar="AMOUNT",
+            help="Place no more than this amount in this run (25, 25.50, $25, 25 USD).",
         )(command)
         command = click.option(
             "--dry-run", is_flag=True, help="Validate and preview the cost; send nothing."
@@ -203,18 +193,20 @@ def run_book(
     profile: str | None = None,
     yes: bool = False,
     dry_run: bool = False,
-    max_spend: Decimal | None = None,
+    max_spend: Decimal | str | None = None,
     client: Any = None,
 ) -> int:
     """Run one engine command over a saved workbook and print its summary; returns exit code."""
     from .batch import Engine, Preview, RunOptions
+    from .config import settings_of, spending_cap
     from .journal import Journal, journal_path
     from .workbook import open_workbook
 
+    flag_cap = None if max_spend is None else spending_cap(max_spend, "--max-spend")
     book = open_workbook(book_path)
-    settings = None
+    settings = settings_of(book)  # an unreadable Max spend stops here, before any request
     if client is None:
-        client, settings = _client(panel_url, api_key, profile, book)
+        client = _client(panel_url, api_key, profile, settings)
     needs_yes: list[Preview] = []
 
     def confirm(preview: Preview) -> bool:
@@ -226,7 +218,7 @@ def run_book(
             return False
         return click.confirm(f"{text} (balance {preview.balance})?", err=True)
 
-    cap = max_spend if max_spend is not None else (settings.max_spend if settings else None)
+    cap = flag_cap if flag_cap is not None else settings.max_spend
     options = RunOptions(
         sheet=sheet, dry_run=dry_run, max_spend=cap, confirm=confirm, progress=_progress()
     )

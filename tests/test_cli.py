@@ -232,3 +232,48 @@ def test_panel_text_cannot_drive_the_terminal(tmp_path, monkeypatch):
         )
     assert result.exit_code == 1 and "bad link[2J]0;pwned" in result.output
     assert "\x1b" not in result.output and "\x07" not in result.output
+
+
+def _with_settings(book: Path, *rows: tuple[object, object]) -> Path:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(book)
+    sheet = wb.create_sheet("Settings")
+    for row in rows:
+        sheet.append(list(row))
+    wb.save(book)
+    return book
+
+
+def test_an_unreadable_max_spend_in_the_settings_sheet_stops_the_run(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 1000), (1, "https://b", 1000)])
+    _with_settings(book, ("Setting", "Value"), ("Max spend", "two dollars"))
+    result = invoke("place", str(book), "-y")
+    assert result.exit_code == 2 and panel_env.counts["add"] == 0
+    assert result.output.count("\n") == 1
+    assert "Max spend in Settings!B2 must be an amount" in result.output
+    assert "'two dollars'" in result.output
+
+
+@pytest.mark.parametrize("typed", ["two dollars", "-1", "1,500", ""])
+def test_an_unreadable_max_spend_flag_stops_the_run_in_one_line(panel_env, tmp_path, typed):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 1000)])
+    result = invoke("place", str(book), "-y", "--max-spend", typed)
+    assert result.exit_code == 2 and panel_env.counts["add"] == 0
+    assert result.output.startswith("Error: --max-spend must")
+    assert result.output.count("\n") == 1
+
+
+@pytest.mark.parametrize("where", ["sheet", "flag"])
+@pytest.mark.parametrize("typed", ["$1", "1 USD", "1,00", "1.00 €"])
+def test_max_spend_written_with_currency_caps_the_same_from_sheet_or_flag(
+    panel_env, tmp_path, typed, where
+):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 1000), (1, "https://b", 1000)])
+    if where == "sheet":
+        _with_settings(book, ("Max spend", typed))
+        result = invoke("place", str(book), "-y")
+    else:
+        result = invoke("place", str(book), "-y", "--max-spend", typed)
+    assert result.exit_code == 1 and panel_env.counts["add"] == 1  # 0.90 each: one fits
+    assert "max-spend" in read_orders(book)[1]["Error"]
