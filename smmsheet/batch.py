@@ -70,7 +70,9 @@ ROUTINE_OUTCOMES = frozenset(
     }
 )
 #: Outcomes that make a command exit with 1 ("some items failed").
-FAILED_OUTCOMES = frozenset({"invalid", "failed", "ambiguous", "over budget", "orphaned"})
+FAILED_OUTCOMES = frozenset(
+    {"invalid", "failed", "ambiguous", "over budget", "unpriced", "orphaned"}
+)
 CANCEL_REQUESTED = "Cancel requested"
 
 
@@ -79,9 +81,14 @@ class Preview:
     """What placing would do: shown before confirming, and by ``--dry-run``."""
 
     orders: int
+    #: The estimated cost of the ``orders`` whose price is known.
     cost: Decimal
     currency: str
     balance: Decimal
+    #: Rows left out because the panel lists no price for their service.
+    unpriced: tuple[int, ...] = ()
+    #: Rows among ``orders`` whose cost is unknown (placed with ``allow_unpriced``).
+    unknown_cost: tuple[int, ...] = ()
 
 
 @dataclass
@@ -91,6 +98,9 @@ class RunOptions:
     sheet: str = DEFAULT_SHEET
     dry_run: bool = False
     max_spend: Decimal | None = None
+    #: Place rows whose service has no listed price when there is no cap (the balance check
+    #: cannot be done for them: the panel refuses an order it cannot be paid for).
+    allow_unpriced: bool = False
     #: Asked before any order is placed; returning False sends nothing.
     confirm: Callable[[Preview], bool] | None = None
     #: Called as progress(label, done, total) while a step runs.
@@ -345,9 +355,16 @@ class Engine:
             return []
 
         balance = self.panel.balance()
+        unknown = [p.row for p in plans if p.cost is None]
         plans = self._within_budget(plans, balance)
+        kept_unknown = tuple(p.row for p in plans if p.cost is None)
         preview = Preview(
-            len(plans), sum((p.cost for p in plans), Decimal(0)), balance.currency, balance.amount
+            len(plans),
+            sum((p.cost for p in plans if p.cost is not None), Decimal(0)),
+            balance.currency,
+            balance.amount,
+            unpriced=tuple(r for r in unknown if r not in kept_unknown),
+            unknown_cost=kept_unknown,
         )
         self.report.preview = preview
         self.report.currency = balance.currency
@@ -355,7 +372,8 @@ class Engine:
             return []
         if self.options.dry_run:
             for plan in plans:
-                self.report.add(plan.row, "place", "would place", f"{plan.cost:.5f}")
+                cost = "price unknown" if plan.cost is None else f"{plan.cost:.5f}"
+                self.report.add(plan.row, "place", "would place", cost)
             return []
         if self.options.confirm is not None and not self.options.confirm(preview):
             self.report.messages.append("placing cancelled: nothing was sent")
@@ -363,12 +381,23 @@ class Engine:
         return self._send_adds(plans)
 
     def _within_budget(self, plans: list[OrderPlan], balance: Balance) -> list[OrderPlan]:
-        """Keep the rows, in sheet order, whose running total fits the balance and --max-spend."""
+        """Keep the rows, in sheet order, whose running total fits the balance and --max-spend.
+
+        A row whose service has no listed price cannot be checked against either: it is
+        left out, unless ``allow_unpriced`` and no cap.
+        """
         kept: list[OrderPlan] = []
         total = Decimal(0)
         cap = self.options.max_spend
         for plan in plans:
-            if total + plan.cost > balance.amount:
+            outcome = "over budget"
+            if plan.cost is None:
+                if cap is None and self.options.allow_unpriced:
+                    kept.append(plan)
+                    continue
+                outcome = "unpriced"
+                reason = _unpriced_reason(plan, cap)
+            elif total + plan.cost > balance.amount:
                 reason = (
                     f"Not placed: insufficient balance ({balance.amount} {balance.currency}) "
                     f"for this order ({plan.cost:.5f}) after the rows above"
@@ -380,7 +409,7 @@ class Engine:
                 kept.append(plan)
                 continue
             self._stamp(self._by_number[plan.row], reason)
-            self.report.add(plan.row, "place", "over budget", reason)
+            self.report.add(plan.row, "place", outcome, reason)
         return kept
 
     def _send_adds(self, plans: list[OrderPlan]) -> list[int]:
@@ -466,7 +495,7 @@ class Engine:
         if state == "accepted":
             self._succeeded("add", row, int(result))
             placed.append(int(result))
-            self.report.spent += plan.cost
+            self.report.spent += plan.cost or Decimal(0)
             self.report.add(row.row, "place", "placed", result)
         elif state == "ambiguous":
             self._stamp(row, _ambiguous_text(entry, result))
@@ -645,6 +674,20 @@ def _unchanged(old: CellValue, new: CellValue) -> bool:
     return False
 
 
+def _unpriced_reason(plan: OrderPlan, cap: Decimal | None) -> str:
+    """The Error of a row left out because the panel lists no price for its service."""
+    why = f"Not placed: the panel's service list gives no price for service {plan.service.id}"
+    if cap is not None:
+        return (
+            f"{why}, so it cannot be kept within --max-spend {cap}; ask the panel for the price "
+            "or choose a priced service"
+        )
+    return (
+        f"{why}, so its cost cannot be checked against the balance; ask the panel, choose a "
+        "priced service, or pass --allow-unpriced (no cap) to place it anyway"
+    )
+
+
 def _ambiguous_text(entry: int, detail: str) -> str:
     return (
         f"{AMBIGUOUS_MARK} ({detail}; journal #{entry}). Check the panel's orders, then type "
@@ -669,7 +712,7 @@ def services_table(services: Sequence[Service]) -> list[list[CellValue]]:
                 "Name": s.name,
                 "Type": s.type,
                 "Category": s.category,
-                "Rate per 1000": float(s.rate),
+                "Rate per 1000": None if s.rate is None else float(s.rate),
                 "Min": s.min,
                 "Max": s.max,
                 "Refill": s.refill,

@@ -126,7 +126,10 @@ def services(
         click.echo(f"Wrote {len(items)} services into {into} (sheet {SERVICES_SHEET}).")
         return
     if as_json:
-        data = [{**s.__dict__, "rate": str(s.rate)} for s in sorted(items, key=lambda s: s.id)]
+        data = [
+            {**s.__dict__, "rate": None if s.rate is None else str(s.rate)}
+            for s in sorted(items, key=lambda s: s.id)
+        ]
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     import pandas as pd
@@ -158,8 +161,27 @@ def _csv_safe(value: object) -> object:
 # --------------------------------------------------------------------------- workbook commands
 
 
-def book_command(name: str, help_text: str, paid: bool) -> None:
-    """Register a command that runs one engine action over a workbook."""
+#: The run options a workbook command may offer, as click decorators.
+RUN_OPTIONS: dict[str, Callable[[F], F]] = {
+    "dry_run": click.option(
+        "--dry-run", is_flag=True, help="Validate and preview; send nothing, save nothing."
+    ),
+    "max_spend": click.option(
+        "--max-spend",
+        metavar="AMOUNT",
+        help="Place no more than this amount in this run (25, 25.50, $25, 25 USD).",
+    ),
+    "allow_unpriced": click.option(
+        "--allow-unpriced",
+        is_flag=True,
+        help="Also place rows whose service has no listed price (refused with a cap).",
+    ),
+    "yes": click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation."),
+}
+
+
+def book_command(name: str, help_text: str, options: tuple[str, ...]) -> None:
+    """Register a command that runs one engine action over a workbook, with ``options``."""
 
     @panel_options
     @click.argument("book", type=click.Path(dir_okay=False))
@@ -168,18 +190,8 @@ def book_command(name: str, help_text: str, paid: bool) -> None:
         code = run_book(book, name, sheet=sheet, **kw)
         sys.exit(code) if code else None
 
-    if paid:
-        command = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")(
-            command
-        )
-        command = click.option(
-            "--max-spend",
-            metavar="AMOUNT",
-            help="Place no more than this amount in this run (25, 25.50, $25, 25 USD).",
-        )(command)
-        command = click.option(
-            "--dry-run", is_flag=True, help="Validate and preview the cost; send nothing."
-        )(command)
+    for option in reversed(options):
+        command = RUN_OPTIONS[option](command)
     cli.command(name=name, help=help_text)(command)
 
 
@@ -194,6 +206,7 @@ def run_book(
     yes: bool = False,
     dry_run: bool = False,
     max_spend: Decimal | str | None = None,
+    allow_unpriced: bool = False,
     client: Any = None,
 ) -> int:
     """Run one engine command over a saved workbook and print its summary; returns exit code."""
@@ -212,15 +225,19 @@ def run_book(
     def confirm(preview: Preview) -> bool:
         if yes:
             return True
-        text = f"Place {preview.orders} orders for about {preview.cost:.2f} {preview.currency}"
-        if not sys.stdin.isatty():
+        if not _interactive():
             needs_yes.append(preview)
             return False
-        return click.confirm(f"{text} (balance {preview.balance})?", err=True)
+        return click.confirm(_place_question(preview), err=True)
 
     cap = flag_cap if flag_cap is not None else settings.max_spend
     options = RunOptions(
-        sheet=sheet, dry_run=dry_run, max_spend=cap, confirm=confirm, progress=_progress()
+        sheet=sheet,
+        dry_run=dry_run,
+        max_spend=cap,
+        allow_unpriced=allow_unpriced,
+        confirm=confirm,
+        progress=_progress(),
     )
     with client, Journal(journal_path(book_path)) as journal:
         engine = Engine(book, client, journal, options)
@@ -239,6 +256,31 @@ def run_book(
         )
         return EXIT_USAGE
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _interactive() -> bool:
+    """Whether a person can answer a question (cron and pipes cannot)."""
+    return sys.stdin.isatty()
+
+
+def _rows(numbers: tuple[int, ...], shown: int = 10) -> str:
+    """Sheet row numbers for a message: ``2, 5, 9`` (the first ``shown``, then a count)."""
+    text = ", ".join(map(str, numbers[:shown]))
+    return text + (f" ... ({len(numbers)} rows)" if len(numbers) > shown else "")
+
+
+def _place_question(preview: Any) -> str:
+    """What is asked before placing: how many orders, their cost, the rows left out."""
+    lines = []
+    if preview.unpriced:
+        lines.append(
+            f"Not placed, the panel lists no price for them: rows {_rows(preview.unpriced)}"
+        )
+    text = f"Place {preview.orders} orders for about {preview.cost:.2f} {preview.currency}"
+    if preview.unknown_cost:
+        text += f" plus rows {_rows(preview.unknown_cost)} whose price the panel does not list"
+    lines.append(f"{text} (balance {preview.balance})?")
+    return "\n".join(lines)
 
 
 def _progress() -> Callable[[str, int, int], None] | None:
@@ -288,12 +330,24 @@ def _print_summary(report: Any, book_path: str, dry_run: bool) -> None:
         click.echo(f"Saved {book_path}.")
 
 
-book_command("place", "Place the rows that have no Order ID yet.", paid=True)
-book_command("status", "Refresh the status of orders that are not final.", paid=False)
-book_command("refill", "Request refills for rows whose Refill flag is set.", paid=True)
-book_command("refill-status", "Refresh the status of refills.", paid=False)
-book_command("cancel", "Cancel the orders of rows whose Cancel flag is set.", paid=True)
-book_command("run", "Place new rows, refill/cancel flagged ones, refresh open orders.", paid=True)
+book_command(
+    "place",
+    "Place the rows that have no Order ID yet.",
+    ("dry_run", "max_spend", "allow_unpriced", "yes"),
+)
+book_command("status", "Refresh the status of orders that are not final.", ())
+book_command(
+    "refill", "Request refills for rows whose Refill flag is set.", ("dry_run", "max_spend", "yes")
+)
+book_command("refill-status", "Refresh the status of refills.", ())
+book_command(
+    "cancel", "Cancel the orders of rows whose Cancel flag is set.", ("dry_run", "max_spend", "yes")
+)
+book_command(
+    "run",
+    "Place new rows, refill/cancel flagged ones, refresh open orders.",
+    ("dry_run", "max_spend", "allow_unpriced", "yes"),
+)
 
 
 @cli.command()

@@ -257,13 +257,16 @@ class OrderTable:
 
 @dataclass(frozen=True)
 class OrderPlan:
-    """A validated row: what ``add`` will be sent and what it should cost."""
+    """A validated row: what ``add`` will be sent and what it should cost.
+
+    ``cost`` is None when the panel's service list gives no price for the service.
+    """
 
     row: int
     service: Service
     fields: dict[str, str]
     total: int
-    cost: Decimal
+    cost: Decimal | None
     fingerprint: str
 
 
@@ -414,10 +417,14 @@ def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | str:
             return f"Quantity {quantity} is above the maximum {service.max} for service {sid}"
     runs = numbers.get("runs", 1)
     total = quantity * runs
-    if kind in _PACKAGES:
-        cost = service.rate * runs
+    rate = service.rate
+    cost: Decimal | None
+    if rate is None:
+        cost = None  # no price listed: the engine decides (never assumed free)
+    elif kind in _PACKAGES:
+        cost = rate * runs
     elif kind == "subscriptions":
-        cost = service.rate * total * max(numbers.get("posts", 1), 1) / 1000
+        cost = rate * total * max(numbers.get("posts", 1), 1) / 1000
     else:
-        cost = service.rate * total / 1000
+        cost = rate * total / 1000
     return OrderPlan(row.row, service, fields, total, cost, row.fingerprint())

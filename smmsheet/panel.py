@@ -181,13 +181,16 @@ def _text(value: object) -> str:
 
 @dataclass(frozen=True)
 class Service:
-    """One line of the panel's service list; ``rate`` is per 1000 in the account currency."""
+    """One line of the panel's service list; ``rate`` is per 1000 in the account currency.
+
+    ``rate`` is None when the list gives no usable price (missing, ``"N/A"``, negative).
+    """
 
     id: int
     name: str
     type: str
     category: str
-    rate: Decimal
+    rate: Decimal | None
     min: int
     max: int
     refill: bool = False
@@ -201,12 +204,13 @@ class Service:
         service_id = parse_int(item.get("service"))
         if service_id is None:
             raise ValueError(f"service without an id: {item!r}"[:200])
+        rate = parse_decimal(item.get("rate"))
         return cls(
             id=service_id,
             name=_text(item.get("name")),
             type=_text(item.get("type")) or "Default",
             category=_text(item.get("category")),
-            rate=parse_decimal(item.get("rate")) or Decimal(0),
+            rate=rate if rate is not None and rate >= 0 else None,
             min=parse_int(item.get("min")) or 0,
             max=parse_int(item.get("max")) or 0,
             refill=parse_bool(item.get("refill")),

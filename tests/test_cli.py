@@ -277,3 +277,32 @@ def test_max_spend_written_with_currency_caps_the_same_from_sheet_or_flag(
         result = invoke("place", str(book), "-y", "--max-spend", typed)
     assert result.exit_code == 1 and panel_env.counts["add"] == 1  # 0.90 each: one fits
     assert "max-spend" in read_orders(book)[1]["Error"]
+
+
+@pytest.fixture
+def misleading_env(tmp_path, monkeypatch):
+    """``panel_env`` over a simulator that also lists services without a usable price."""
+    from smmsheet.simulator import PanelSimulator, default_services, misleading_services
+
+    with PanelSimulator(services=default_services() + misleading_services()) as server:
+        monkeypatch.setenv("SMMSHEET_PANEL_URL", server.url)
+        monkeypatch.setenv("SMMSHEET_API_KEY", DEFAULT_API_KEY)
+        monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "no-config.toml"))
+        monkeypatch.delenv("SMMSHEET_PROFILE", raising=False)
+        yield server
+
+
+def test_place_confirmation_lists_rows_whose_price_is_unknown(
+    misleading_env, tmp_path, monkeypatch
+):
+    import smmsheet.cli
+
+    monkeypatch.setattr(smmsheet.cli, "_interactive", lambda: True)
+    rows = [(1, "https://a", 1000), (31, "https://b", 100), (30, "https://c", 100)]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    result = invoke("place", str(book), input="n\n")
+    assert "Not placed, the panel lists no price for them: rows 3, 4" in result.output
+    assert "Place 1 orders for about 0.90 USD (balance 1000.00000)? [y/N]" in result.output
+    assert misleading_env.counts["add"] == 0
+    assert invoke("place", str(book), "-y", "--allow-unpriced").exit_code == 0
+    assert misleading_env.counts["add"] == 3
