@@ -30,8 +30,16 @@ from .errors import (
     WorkbookError,
 )
 from .journal import Entry, Journal
-from .orders import AMBIGUOUS_MARK, OrderPlan, OrderRow, OrderTable, is_final, validate
-from .panel import Balance, PanelClient, Service
+from .orders import (
+    AMBIGUOUS_MARK,
+    NOTE_MARK,
+    OrderPlan,
+    OrderRow,
+    OrderTable,
+    is_final,
+    validate,
+)
+from .panel import Balance, PanelClient, Service, parse_decimal
 from .workbook.base import CellValue, WorkbookAdapter, find_sheet
 
 __all__ = [
@@ -74,6 +82,9 @@ FAILED_OUTCOMES = frozenset(
     {"invalid", "failed", "ambiguous", "over budget", "unpriced", "orphaned"}
 )
 CANCEL_REQUESTED = "Cancel requested"
+#: A reported charge further than this from its estimate is worth a word: panels round
+#: charges to 2-5 decimals, so half a cent is rounding.
+ROUNDING = Decimal("0.005")
 
 
 @dataclass(frozen=True)
@@ -81,7 +92,7 @@ class Preview:
     """What placing would do: shown before confirming, and by ``--dry-run``."""
 
     orders: int
-    #: The estimated cost of the ``orders`` whose price is known.
+    #: The most the ``orders`` whose price is known may cost (what a cap is checked against).
     cost: Decimal
     currency: str
     balance: Decimal
@@ -89,6 +100,8 @@ class Preview:
     unpriced: tuple[int, ...] = ()
     #: Rows among ``orders`` whose cost is unknown (placed with ``allow_unpriced``).
     unknown_cost: tuple[int, ...] = ()
+    #: The least they may cost, when panels differ in how they bill them (packages).
+    cost_low: Decimal | None = None
 
 
 @dataclass
@@ -125,7 +138,10 @@ class Report:
     results: list[RowResult] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     preview: Preview | None = None
+    #: What this run's placed orders cost: the charges the panel reported, or the estimate
+    #: of the ``uncharged`` ones whose charge it has not reported.
     spent: Decimal = Decimal(0)
+    uncharged: int = 0
     currency: str = ""
     saved: bool = False
 
@@ -164,6 +180,7 @@ class Engine:
         self._orphaned: list[int] = []
         self._services: dict[int, Service] | None = None
         self._run_time: str | None = None
+        self._placed: list[OrderPlan] = []  # settled into the report by _settle_placed
         names = book.sheet_names()
         found = find_sheet(names, self.sheet)
         if found is None:
@@ -201,6 +218,7 @@ class Engine:
             if command == "place" and placed:
                 self.refresh(only=placed)
         finally:
+            self._settle_placed()
             if not self.options.dry_run:
                 self.commit()
         return self.report
@@ -222,7 +240,8 @@ class Engine:
         """Set the row's Error (None clears it) and its Updated time: the time of this run."""
         if self._run_time is None:
             self._run_time = self.options.now().strftime("%Y-%m-%d %H:%M:%S")
-        self._set(row, "error", error)
+        if error is not None or not _is_note(row.get("error")):  # a note stays until replaced
+            self._set(row, "error", error)
         self._set(row, "updated", self._run_time)
 
     def commit(self) -> None:
@@ -358,13 +377,16 @@ class Engine:
         unknown = [p.row for p in plans if p.cost is None]
         plans = self._within_budget(plans, balance)
         kept_unknown = tuple(p.row for p in plans if p.cost is None)
+        most = sum((p.cost for p in plans if p.cost is not None), Decimal(0))
+        least = sum((p.lowest_cost for p in plans if p.lowest_cost is not None), Decimal(0))
         preview = Preview(
             len(plans),
-            sum((p.cost for p in plans if p.cost is not None), Decimal(0)),
+            most,
             balance.currency,
             balance.amount,
             unpriced=tuple(r for r in unknown if r not in kept_unknown),
             unknown_cost=kept_unknown,
+            cost_low=least if least != most else None,
         )
         self.report.preview = preview
         self.report.currency = balance.currency
@@ -372,8 +394,9 @@ class Engine:
             return []
         if self.options.dry_run:
             for plan in plans:
-                cost = "price unknown" if plan.cost is None else f"{plan.cost:.5f}"
-                self.report.add(plan.row, "place", "would place", cost)
+                self.report.add(plan.row, "place", "would place", _estimate(plan))
+                if plan.note:
+                    self.report.add(plan.row, "place", "note", plan.note)
             return []
         if self.options.confirm is not None and not self.options.confirm(preview):
             self.report.messages.append("placing cancelled: nothing was sent")
@@ -384,28 +407,35 @@ class Engine:
         """Keep the rows, in sheet order, whose running total fits the balance and --max-spend.
 
         A row whose service has no listed price cannot be checked against either: it is
-        left out, unless ``allow_unpriced`` and no cap.
+        left out, unless ``allow_unpriced`` and no cap. Where panels bill a type differently
+        (packages), the balance is checked against the lowest plausible cost, so no row is
+        refused on an estimate that may be 1000 times too high (the panel refuses an order it
+        cannot charge, row by row), and the cap against the highest, so it is never exceeded.
         """
         kept: list[OrderPlan] = []
-        total = Decimal(0)
+        least = most = Decimal(0)  # running totals at the lowest and highest plausible cost
         cap = self.options.max_spend
         for plan in plans:
             outcome = "over budget"
-            if plan.cost is None:
+            if plan.cost is None or plan.lowest_cost is None:
                 if cap is None and self.options.allow_unpriced:
                     kept.append(plan)
                     continue
                 outcome = "unpriced"
                 reason = _unpriced_reason(plan, cap)
-            elif total + plan.cost > balance.amount:
+            elif least + plan.lowest_cost > balance.amount:
                 reason = (
                     f"Not placed: insufficient balance ({balance.amount} {balance.currency}) "
-                    f"for this order ({plan.cost:.5f}) after the rows above"
+                    f"for this order ({_estimate(plan, 'least')}) after the rows above"
                 )
-            elif cap is not None and total + plan.cost > cap:
-                reason = f"Not placed: would exceed --max-spend {cap} (this order {plan.cost:.5f})"
+            elif cap is not None and most + plan.cost > cap:
+                reason = (
+                    f"Not placed: would exceed --max-spend {cap} "
+                    f"(this order {_estimate(plan, 'most')})"
+                )
             else:
-                total += plan.cost
+                least += plan.lowest_cost
+                most += plan.cost
                 kept.append(plan)
                 continue
             self._stamp(self._by_number[plan.row], reason)
@@ -495,7 +525,7 @@ class Engine:
         if state == "accepted":
             self._succeeded("add", row, int(result))
             placed.append(int(result))
-            self.report.spent += plan.cost or Decimal(0)
+            self._placed.append(plan)
             self.report.add(row.row, "place", "placed", result)
         elif state == "ambiguous":
             self._stamp(row, _ambiguous_text(entry, result))
@@ -504,6 +534,49 @@ class Engine:
             self._stamp(row, result)
             self.report.add(row.row, "place", "failed", result)
         self._synced.append(entry)
+
+    def _settle_placed(self) -> None:
+        """Count what this run placed at the charges the panel reported; write the row notes.
+
+        The engine refreshes what it placed right after placing (``place``) or in the same
+        run (``run``); an order whose charge has not come back is counted at its estimate.
+        A charge that differs from its estimate beyond rounding is said once.
+        """
+        if not self._placed:
+            return
+        refreshed = {
+            r.row for r in self.report.results if (r.step, r.outcome) == ("status", "updated")
+        }
+        differ: list[tuple[int, Decimal, Decimal]] = []
+        for plan in self._placed:
+            row = self._by_number[plan.row]
+            charge = parse_decimal(row.get("charge")) if plan.row in refreshed else None
+            if charge is None:
+                self.report.uncharged += 1
+                self.report.spent += plan.cost or Decimal(0)
+            else:
+                self.report.spent += charge
+                status = str(row.get("status") or "").lower()
+                refunded = is_final(status) and status != "completed"  # canceled, partial...
+                if plan.cost is not None and not refunded and abs(charge - plan.cost) > ROUNDING:
+                    differ.append((plan.row, plan.cost, charge))
+            current = row.get("error")
+            if plan.note and (current is None or current == "" or _is_note(current)):
+                self._set(row, "error", f"{NOTE_MARK} {plan.note}")
+            elif not plan.note and _is_note(current):
+                self._set(row, "error", None)
+            if plan.note:
+                self.report.add(plan.row, "place", "note", plan.note)
+        self._placed.clear()
+        if differ:
+            shown = "; ".join(
+                f"row {r}: estimated {e:.5f}, charged {c:.5f}" for r, e, c in differ[:5]
+            )
+            more = f"; and {len(differ) - 5} more" if len(differ) > 5 else ""
+            self.report.messages.append(
+                f"the panel charged other amounts than estimated for {len(differ)} order(s) "
+                f"({self.report.currency}: {shown}{more}); the totals use the panel's charges"
+            )
 
     # ----------------------------------------------------------------- refresh
 
@@ -672,6 +745,24 @@ def _unchanged(old: CellValue, new: CellValue) -> bool:
     if type(old) in _NUMBER_TYPES and type(new) in _NUMBER_TYPES:
         return float(old) == float(new)  # type: ignore[arg-type]
     return False
+
+
+def _is_note(value: CellValue) -> bool:
+    """An Error cell that holds a note (a warning for a placed row), not an error."""
+    return isinstance(value, str) and value.startswith(NOTE_MARK)
+
+
+def _estimate(plan: OrderPlan, bound: str = "range") -> str:
+    """A row's estimated cost for a message; a range, or one bound, where panels differ."""
+    if plan.cost is None or plan.lowest_cost is None:
+        return "price unknown"
+    if plan.lowest_cost == plan.cost:
+        return f"{plan.cost:.5f}"
+    if bound == "least":
+        return f"at least {plan.lowest_cost:.5f}"
+    if bound == "most":
+        return f"up to {plan.cost:.5f}"
+    return f"{plan.lowest_cost:.5f} to {plan.cost:.5f}"
 
 
 def _unpriced_reason(plan: OrderPlan, cap: Decimal | None) -> str:

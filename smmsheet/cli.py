@@ -249,7 +249,7 @@ def run_book(
     _print_summary(report, book_path, dry_run)
     if needs_yes:
         click.secho(
-            f"Not placed: {needs_yes[0].orders} orders for about {needs_yes[0].cost:.2f} "
+            f"Not placed: {needs_yes[0].orders} orders for {_cost(needs_yes[0], 2)} "
             f"{needs_yes[0].currency} need confirmation; pass --yes (no terminal to ask).",
             fg="yellow",
             err=True,
@@ -269,6 +269,13 @@ def _rows(numbers: tuple[int, ...], shown: int = 10) -> str:
     return text + (f" ... ({len(numbers)} rows)" if len(numbers) > shown else "")
 
 
+def _cost(preview: Any, places: int) -> str:
+    """A preview's estimated cost: ``about 9.02``, or ``0.01 to 9.02`` when panels differ."""
+    if preview.cost_low is None:
+        return f"about {preview.cost:.{places}f}"
+    return f"{preview.cost_low:.{places}f} to {preview.cost:.{places}f}"
+
+
 def _place_question(preview: Any) -> str:
     """What is asked before placing: how many orders, their cost, the rows left out."""
     lines = []
@@ -276,7 +283,7 @@ def _place_question(preview: Any) -> str:
         lines.append(
             f"Not placed, the panel lists no price for them: rows {_rows(preview.unpriced)}"
         )
-    text = f"Place {preview.orders} orders for about {preview.cost:.2f} {preview.currency}"
+    text = f"Place {preview.orders} orders for {_cost(preview, 2)} {preview.currency}"
     if preview.unknown_cost:
         text += f" plus rows {_rows(preview.unknown_cost)} whose price the panel does not list"
     lines.append(f"{text} (balance {preview.balance})?")
@@ -314,11 +321,15 @@ def _print_summary(report: Any, book_path: str, dry_run: bool) -> None:
     if report.preview is not None:
         p = report.preview
         verb = "Would place" if dry_run else "Planned"
-        click.echo(
-            f"{verb} {p.orders} orders, about {p.cost:.5f} {p.currency} (balance {p.balance})."
-        )
-    if report.spent:
-        click.echo(f"Placed for about {report.spent:.5f} {report.currency}.")
+        click.echo(f"{verb} {p.orders} orders, {_cost(p, 5)} {p.currency} (balance {p.balance}).")
+    if report.spent or report.uncharged:
+        if report.uncharged:
+            click.echo(
+                f"Placed for about {report.spent:.5f} {report.currency} "
+                f"({report.uncharged} charge(s) not reported yet: estimated)."
+            )
+        else:
+            click.echo(f"Placed for {report.spent:.5f} {report.currency} (charged by the panel).")
     from .batch import ROUTINE_OUTCOMES
 
     problems = [r for r in report.results if r.outcome not in ROUTINE_OUTCOMES]

@@ -296,8 +296,15 @@ def _run_engine(
 def _confirmation(preview: Preview) -> str:
     """The question asked before placing: how many orders, what they cost, the balance."""
     rows = "1 order" if preview.orders == 1 else f"{preview.orders} orders"
+    cost = f"about {preview.cost:.2f}"
+    if preview.cost_low is not None:  # packages: panels bill them differently
+        cost = f"{preview.cost_low:.2f} to {preview.cost:.2f}"
+    unpriced = ""
+    if preview.unpriced:
+        listed = ", ".join(map(str, preview.unpriced[:10]))
+        unpriced = f"Not placed, the panel lists no price for them: rows {listed}.\n\n"
     return (
-        f"Place {rows} for about {preview.cost:.2f} {preview.currency}?\n\n"
+        f"{unpriced}Place {rows} for {cost} {preview.currency}?\n\n"
         f"Balance: {preview.balance:.2f} {preview.currency}. Orders cannot be undone once "
         "placed; the panel charges for them."
     )

@@ -32,6 +32,7 @@ __all__ = [
     "FINAL_REFILL_STATUSES",
     "FINAL_STATUSES",
     "INPUT_COLUMNS",
+    "NOTE_MARK",
     "OUTPUT_COLUMNS",
     "OrderPlan",
     "OrderRow",
@@ -97,6 +98,9 @@ FINAL_REFILL_STATUSES = frozenset({"completed", "rejected", "canceled", "cancell
 #: Start of the Error text of a row whose ``add`` may have been placed: never placed again
 #: until the user checks the panel and clears the cell (or types the Order ID).
 AMBIGUOUS_MARK = "check panel: may have been placed"
+#: Start of the Error text of a row placed with a warning (e.g. a Quantity its type ignores).
+#: A note is not an error: it stays until another message replaces it or the user clears it.
+NOTE_MARK = "Note:"
 
 #: ``add`` fields that are not order inputs of a type but flags of the sheet.
 _FLAGS = ("refill", "cancel")
@@ -259,7 +263,10 @@ class OrderTable:
 class OrderPlan:
     """A validated row: what ``add`` will be sent and what it should cost.
 
-    ``cost`` is None when the panel's service list gives no price for the service.
+    ``cost`` is the most the order may cost (what a cap is checked against); ``cost_low``
+    the least, when panels differ in how they bill the type (packages). Both are None when
+    the panel's service list gives no price for the service. ``note`` is a warning for the
+    row that does not stop it (a Quantity the type ignores).
     """
 
     row: int
@@ -268,6 +275,13 @@ class OrderPlan:
     total: int
     cost: Decimal | None
     fingerprint: str
+    cost_low: Decimal | None = None
+    note: str | None = None
+
+    @property
+    def lowest_cost(self) -> Decimal | None:
+        """The least the order may cost (what the balance is checked against)."""
+        return self.cost if self.cost_low is None else self.cost_low
 
 
 # Required fields per service type (lower-cased type name). "qty" = quantity is required;
@@ -311,6 +325,8 @@ _COUNTED: dict[str, str] = {
     "comment replies": "comments",
 }
 _PACKAGES = frozenset({"package", "custom comments package"})
+#: Types that never send the Quantity column (see _ignored_quantity).
+_IGNORES_QUANTITY = frozenset({*_COUNTED, *_PACKAGES, "subscriptions"})
 _DELAYS = frozenset({0, 5, 10, 15, 30, 60, *range(90, 601, 30)})
 _INT_FIELDS = (
     "quantity",
@@ -419,12 +435,49 @@ def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | str:
     total = quantity * runs
     rate = service.rate
     cost: Decimal | None
+    cost_low: Decimal | None = None
     if rate is None:
         cost = None  # no price listed: the engine decides (never assumed free)
     elif kind in _PACKAGES:
-        cost = rate * runs
+        # Most panels bill a package at its rate; some bill rate x quantity / 1000, the
+        # quantity being 1 or the comment lines. Both are plausible: a cap is checked against
+        # the higher, the balance against the lower (the panel refuses what it cannot charge).
+        count = len(_lines(fields["comments"])) if kind == "custom comments package" else 1
+        per_1000 = rate * count / 1000
+        cost, cost_low = max(rate, per_1000), min(rate, per_1000)
     elif kind == "subscriptions":
         cost = rate * total * max(numbers.get("posts", 1), 1) / 1000
     else:
         cost = rate * total / 1000
-    return OrderPlan(row.row, service, fields, total, cost, row.fingerprint())
+    note = _ignored_quantity(row, kind, service, fields)
+    return OrderPlan(
+        row.row, service, fields, total, cost, row.fingerprint(), cost_low=cost_low, note=note
+    )
+
+
+def _ignored_quantity(
+    row: OrderRow, kind: str, service: Service, fields: Mapping[str, str]
+) -> str | None:
+    """A Quantity typed for a type that does not use it: said to the user, never used.
+
+    Package orders one package; Custom Comments, Mentions Custom List and Comment Replies
+    count their lines; Subscriptions use Min and Max.
+    """
+    typed = row.text("quantity")
+    if not typed or kind not in _IGNORES_QUANTITY:
+        return None
+    listed = _COUNTED.get(kind) or ("comments" if kind == "custom comments package" else None)
+    if kind == "subscriptions":
+        return f"Quantity {typed} is ignored: Subscriptions order Min to Max per post"
+    counted = len(_lines(fields[listed])) if listed else 1
+    try:
+        if whole_number(row.get("quantity")) == counted:
+            return None  # says what the type orders anyway
+    except Unreadable:
+        pass
+    if listed is None:
+        return f"Quantity {typed} is ignored: a {service.type} service orders one package a row"
+    return (
+        f"Quantity {typed} is ignored: {service.type} orders one per line of "
+        f"{INPUT_COLUMNS[listed]} ({counted} lines)"
+    )

@@ -86,3 +86,79 @@ def test_smm_cost_of_a_service_without_a_price_says_so(client):
     assert smm_cost(RATE_NA, 100, panel=UdfPanel(client)) == (
         f"#SMM: the panel lists no price for service {RATE_NA}"
     )
+
+
+PACKAGE = 11  # billed at its rate, 3.00 a package
+
+
+def test_packages_are_not_refused_on_an_estimate_1000_times_too_high(tmp_path, sim, client):
+    sim.balance = Decimal(5)
+    rows = [(PACKAGE_PER_1000, f"https://p/{i}") for i in range(10)]  # 3.00 listed, 0.003 billed
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    report = run(book, client, "place")
+    assert len(sim.orders) == 10 and not report.failed
+    assert sim.balance == Decimal("4.97")
+    assert report.preview is not None and report.preview.cost_low == Decimal("0.03")
+    assert report.preview.cost == Decimal(30)
+
+
+def test_a_cap_is_checked_against_the_highest_plausible_package_price(tmp_path, sim, client):
+    rows = [(PACKAGE_PER_1000, f"https://p/{i}") for i in range(3)]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    run(book, client, "place", max_spend=Decimal(5))
+    out = read_orders(book)
+    assert len(sim.orders) == 1 and "up to 3.00000" in out[1]["Error"]
+
+
+def test_a_package_billed_at_its_rate_beyond_the_balance_is_refused_by_the_panel(
+    tmp_path, sim, client
+):
+    sim.balance = Decimal(5)
+    book = make_orders_book(tmp_path / "o.xlsx", [(PACKAGE, f"https://p/{i}") for i in range(3)])
+    report = run(book, client, "place")
+    out = read_orders(book)
+    assert len(sim.orders) == 1 and sim.balance == Decimal(2)
+    assert [r["Error"] for r in out[1:]] == ["Not enough funds on balance"] * 2
+    assert report.counts()[("place", "failed")] == 2
+
+
+def test_totals_use_the_charges_the_panel_reported_and_say_when_they_differ(tmp_path, sim, client):
+    rows = [
+        (PACKAGE_PER_1000, "https://p/1"),
+        (PACKAGE_PER_1000, "https://p/2"),
+        (1, "https://a", 100),
+    ]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    report = run(book, client, "place")
+    assert report.spent == Decimal("0.096") and report.uncharged == 0
+    assert report.spent == Decimal(1000) - sim.balance
+    [said] = [m for m in report.messages if "other amounts than estimated" in m]
+    assert "row 2: estimated 3.00000, charged 0.00300" in said and "row 4" not in said
+    assert "2 order(s)" in said
+
+
+def test_a_quantity_the_type_ignores_is_a_note_in_the_row_and_the_row_is_placed(
+    tmp_path, sim, client
+):
+    lines = "\n".join(f"nice {i}" for i in range(10))
+    rows = [
+        (PACKAGE, "https://p/1", 5),
+        (2, "https://c/1", 100, None, None, lines),  # Custom Comments: 10 lines
+        (2, "https://c/2", 10, None, None, lines),  # says the same as the lines: no note
+    ]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    report = run(book, client, "place")
+    out = read_orders(book)
+    assert all(r["Order ID"] for r in out) and not report.failed
+    assert out[0]["Error"] == (
+        "Note: Quantity 5 is ignored: a Package service orders one package a row"
+    )
+    assert out[1]["Error"] == (
+        "Note: Quantity 100 is ignored: Custom Comments orders one per line of Comments (10 lines)"
+    )
+    assert out[2]["Error"] is None
+    assert sim.orders[1002].quantity == 10
+    assert report.counts()[("place", "note")] == 2
+    sim.advance(1)
+    run(book, client, "status")  # a refresh does not wipe the note
+    assert read_orders(book)[0]["Error"].startswith("Note: Quantity 5")

@@ -306,3 +306,14 @@ def test_place_confirmation_lists_rows_whose_price_is_unknown(
     assert misleading_env.counts["add"] == 0
     assert invoke("place", str(book), "-y", "--allow-unpriced").exit_code == 0
     assert misleading_env.counts["add"] == 3
+
+
+def test_place_summary_counts_the_panels_charges_and_lists_notes(misleading_env, tmp_path):
+    rows = [(33, "https://p/1", 2), (33, "https://p/2")]  # a package billed rate x 1 / 1000
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    result = invoke("place", str(book), "-y")
+    assert result.exit_code == 0, result.output
+    assert "Planned 2 orders, 0.00600 to 6.00000 USD" in result.output
+    assert "Placed for 0.00600 USD (charged by the panel)." in result.output
+    assert result.output.count("other amounts than estimated") == 1
+    assert "row 2: place note: Quantity 2 is ignored" in result.output

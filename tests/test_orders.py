@@ -164,6 +164,38 @@ def test_package_needs_only_a_link_and_costs_its_rate():
     )
 
 
+def test_a_package_may_cost_its_rate_or_its_rate_per_1000_as_panels_differ():
+    plan = validate(one(("Service", "Link"), 11, "https://x"), SERVICES)
+    assert isinstance(plan, OrderPlan)
+    assert (plan.cost, plan.lowest_cost) == (Decimal("3.00"), Decimal("0.003"))
+    comments = {19: svc(19, "Custom Comments Package", "2.00", 1, 10)}
+    plan = validate(one(("Service", "Link", "Comments"), 19, "https://x", "a\nb\nc"), comments)
+    assert isinstance(plan, OrderPlan)
+    assert (plan.cost, plan.lowest_cost) == (Decimal("2.00"), Decimal("0.006"))
+    default = validate(one(("Service", "Link", "Quantity"), 1, "https://x", 100), SERVICES)
+    assert isinstance(default, OrderPlan) and default.lowest_cost == default.cost
+
+
+@pytest.mark.parametrize(
+    ("values", "note"),
+    [
+        ((11, "https://x", 3, None), "Quantity 3 is ignored: a Package service"),
+        ((11, "https://x", 1, None), None),
+        ((2, "https://x", 50, "a\nb"), "Custom Comments orders one per line of Comments (2 lines)"),
+        ((2, "https://x", 2, "a\nb"), None),
+        ((2, "https://x", "lots", "a\nb"), "Quantity lots is ignored"),
+        ((1, "https://x", 100, None), None),
+    ],
+)
+def test_a_quantity_the_type_ignores_is_a_note(values, note):
+    plan = validate(one(("Service", "Link", "Quantity", "Comments"), *values), SERVICES)
+    assert isinstance(plan, OrderPlan)
+    if note is None:
+        assert plan.note is None
+    else:
+        assert note in (plan.note or "")
+
+
 def test_subscriptions_rules():
     header = ("Service", "Link", "Username", "Min", "Max", "Delay", "Posts", "Expiry")
     ok = validate(one(header, 17, None, "shop", 100, 200, 30, 5, "31/12/2026"), SERVICES)
