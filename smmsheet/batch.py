@@ -14,6 +14,7 @@ workbook on disk holds the outcome.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -82,6 +83,37 @@ FAILED_OUTCOMES = frozenset(
     {"invalid", "failed", "ambiguous", "over budget", "unpriced", "orphaned"}
 )
 CANCEL_REQUESTED = "Cancel requested"
+#: THE RULE for a panel's refusal of a refill or cancel: one that no later run can change
+#: (matched in the panel's message, case ignored) clears the row's flag with the message, so
+#: it is not sent again on every run; any other refusal keeps the flag, and the next run asks
+#: again. A message with one of the TEMPORARY words is never final ("cannot be canceled yet").
+FINAL_REFUSALS = re.compile(
+    "|".join(
+        (
+            r"incorrect order id|order not found",  # the panel has no such order
+            r"can ?not be cancell?ed|can't be cancell?ed|not cancell?able",
+            r"order is (already )?(completed|partial|cancell?ed|refunded)",
+            r"already (completed|cancell?ed|refunded)",
+            r"(refill|cancel)\w* (is )?disabled",
+            r"(refill|cancel)\w* (is )?not (available|supported|allowed) for this (service|order)",
+            r"does not (support|offer|allow) (refills?|cancel)",
+            r"(refill|warranty|guarantee) (period |time )?(has |is )?(expired|over)",
+        )
+    ),
+    re.IGNORECASE,
+)
+TEMPORARY = re.compile(r"\b(yet|until|later|again|wait|temporar\w*|too many)\b", re.IGNORECASE)
+
+
+def is_final_refusal(message: str) -> bool:
+    """Whether a panel's refusal of a refill or cancel can never change (see FINAL_REFUSALS).
+
+    >>> is_final_refusal("Order cannot be canceled"), is_final_refusal("Refill not available yet")
+    (True, False)
+    """
+    return bool(FINAL_REFUSALS.search(message)) and not TEMPORARY.search(message)
+
+
 #: A reported charge further than this from its estimate is worth a word: panels round
 #: charges to 2-5 decimals, so half a cent is rounding.
 ROUNDING = Decimal("0.005")
@@ -181,6 +213,7 @@ class Engine:
         self._services: dict[int, Service] | None = None
         self._run_time: str | None = None
         self._placed: list[OrderPlan] = []  # settled into the report by _settle_placed
+        self._said: set[int] = set()  # rows given an Error by this run
         names = book.sheet_names()
         found = find_sheet(names, self.sheet)
         if found is None:
@@ -237,11 +270,18 @@ class Engine:
         row.values[key] = value
 
     def _stamp(self, row: OrderRow, error: str | None = None) -> None:
-        """Set the row's Error (None clears it) and its Updated time: the time of this run."""
+        """Set the row's Error (None clears it) and its Updated time: the time of this run.
+
+        Clearing leaves alone a note (it stays until replaced) and an error an earlier step
+        of this run wrote (``run``'s status refresh must not wipe a refused refill's reason).
+        """
         if self._run_time is None:
             self._run_time = self.options.now().strftime("%Y-%m-%d %H:%M:%S")
-        if error is not None or not _is_note(row.get("error")):  # a note stays until replaced
+        if error is not None:
+            self._said.add(row.row)
             self._set(row, "error", error)
+        elif row.row not in self._said and not _is_note(row.get("error")):
+            self._set(row, "error", None)
         self._set(row, "updated", self._run_time)
 
     def commit(self) -> None:
@@ -648,9 +688,44 @@ class Engine:
                 self.report.add(row.row, action, "invalid", "no Order ID")
             elif oid in out:
                 self.report.add(row.row, action, "skipped", f"order {oid} is flagged twice")
+            elif (refusal := self._not_offered(action, row)) is not None:
+                # It can never work: say so once and drop the flag, so cron runs stay quiet.
+                self._set(row, action, None)
+                self._stamp(row, refusal)
+                self.report.add(row.row, action, "invalid", refusal)
             else:
                 out[oid] = row
         return out
+
+    def _not_offered(self, action: str, row: OrderRow) -> str | None:
+        """Why ``action`` cannot work for the row's order: its service does not offer it.
+
+        Only when the panel's service list says so: a service it does not list or a field
+        it leaves out is left to the panel. Without the list (the panel is unavailable)
+        the request is sent and the panel decides.
+        """
+        sid = row.service_id
+        if sid is None:
+            return None
+        if self._services is None:
+            try:
+                self.services()
+            except InvalidKeyError:
+                raise
+            except PanelError as exc:
+                self._services = {}
+                self.report.messages.append(
+                    f"{exc}: refill/cancel flags are sent without checking that their "
+                    "services offer them"
+                )
+        service = (self._services or {}).get(sid)
+        offered = None if service is None else getattr(service, action)
+        if offered is not False:
+            return None
+        return (
+            f"{action}: service {sid} does not offer {action} (the panel's service list says "
+            "so); nothing was sent and the flag was removed"
+        )
 
     def _journaled(self, action: str, rows: dict[int, OrderRow]) -> dict[int, int]:
         return {
@@ -711,11 +786,15 @@ class Engine:
     def _failed(self, action: str, row: OrderRow, state: str, detail: str) -> None:
         """Write a refill/cancel that did not go through; one that may have, is not resent.
 
-        A refused request keeps its flag so the next run tries again; one whose answer was
-        lost has its flag cleared, so it is sent again only when the user flags it again.
+        A refused request keeps its flag so the next run tries again, unless the refusal can
+        never change (:func:`is_final_refusal`); one whose answer was lost has its flag
+        cleared, so it is sent again only when the user flags it again.
         """
         if state in ("sent", "ambiguous"):
             self._set(row, action, None)
+        elif is_final_refusal(detail):
+            self._set(row, action, None)
+            detail += "; this will not change, so the flag was removed"
         self._stamp(row, _paid_error(action, state, detail))
 
     def _succeeded(self, action: str, row: OrderRow, new_id: int | None) -> None:

@@ -183,7 +183,8 @@ def _text(value: object) -> str:
 class Service:
     """One line of the panel's service list; ``rate`` is per 1000 in the account currency.
 
-    ``rate`` is None when the list gives no usable price (missing, ``"N/A"``, negative).
+    ``rate`` is None when the list gives no usable price (missing, ``"N/A"``, negative);
+    ``refill``, ``cancel`` and ``dripfeed`` are None when the list does not say.
     """
 
     id: int
@@ -193,8 +194,8 @@ class Service:
     rate: Decimal | None
     min: int
     max: int
-    refill: bool = False
-    cancel: bool = False
+    refill: bool | None = None
+    cancel: bool | None = None
     #: None when the panel's list does not say (many panels omit the field).
     dripfeed: bool | None = None
 
@@ -213,8 +214,8 @@ class Service:
             rate=rate if rate is not None and rate >= 0 else None,
             min=parse_int(item.get("min")) or 0,
             max=parse_int(item.get("max")) or 0,
-            refill=parse_bool(item.get("refill")),
-            cancel=parse_bool(item.get("cancel")),
+            refill=parse_bool(item["refill"]) if "refill" in item else None,
+            cancel=parse_bool(item["cancel"]) if "cancel" in item else None,
             dripfeed=parse_bool(item["dripfeed"]) if "dripfeed" in item else None,
         )
 

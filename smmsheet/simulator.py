@@ -224,7 +224,7 @@ def default_services() -> list[dict[str, Any]]:
 
 
 #: Catalogue keys that say how the simulator really behaves; never part of the listing.
-_HIDDEN_KEYS = frozenset({"disabled", "charge_rate", "package_per_1000"})
+_HIDDEN_KEYS = frozenset({"disabled", "charge_rate", "package_per_1000", "unlisted"})
 
 
 def misleading_services() -> list[dict[str, Any]]:
@@ -251,7 +251,15 @@ def misleading_services() -> list[dict[str, Any]]:
             "max": "1",
             "package_per_1000": True,
         },
-        {**odd, "service": 34, "name": "Says nothing on refill/cancel", "rate": "1.00"},
+        {
+            **odd,
+            "service": 34,
+            "name": "Says nothing on refill/cancel",
+            "rate": "1.00",
+            "refill": True,
+            "cancel": True,
+            "unlisted": ("refill", "cancel"),
+        },
     ]
 
 
@@ -324,8 +332,9 @@ def _parse_service(raw: Mapping[str, Any]) -> _Service:
         if key in raw:
             listing[key] = str(raw[key])
     for key in ("refill", "cancel"):
-        if key in raw:
-            listing[key] = _flag(raw[key])
+        listing[key] = _flag(raw.get(key, False))
+    for key in raw.get("unlisted", ()):  # fields this panel leaves out of its listing
+        listing.pop(key, None)
     return _Service(
         id=int(raw["service"]),
         type=str(raw.get("type", "Default")),
