@@ -46,11 +46,14 @@ from .workbook.base import CellValue, WorkbookAdapter, find_sheet
 __all__ = [
     "ACTIONS",
     "DEFAULT_SHEET",
+    "FINAL_REFUSALS",
+    "CancelPreview",
     "Engine",
     "Preview",
     "Report",
     "RowResult",
     "RunOptions",
+    "is_final_refusal",
     "services_table",
 ]
 
@@ -136,6 +139,15 @@ class Preview:
     cost_low: Decimal | None = None
 
 
+@dataclass(frozen=True)
+class CancelPreview:
+    """What canceling would do: the flagged orders, asked about before anything is sent."""
+
+    #: The order ids, as the sheet holds them, and their rows (same order).
+    orders: tuple[str, ...]
+    rows: tuple[int, ...]
+
+
 @dataclass
 class RunOptions:
     """How a batch runs; the shells fill it from flags or dialogs."""
@@ -148,6 +160,8 @@ class RunOptions:
     allow_unpriced: bool = False
     #: Asked before any order is placed; returning False sends nothing.
     confirm: Callable[[Preview], bool] | None = None
+    #: Asked before any order is canceled; returning False sends nothing (flags stay).
+    confirm_cancel: Callable[[CancelPreview], bool] | None = None
     #: Called as progress(label, done, total) while a step runs.
     progress: Callable[[str, int, int], None] | None = None
     now: Callable[[], dt.datetime] = dt.datetime.now
@@ -765,6 +779,8 @@ class Engine:
             for row in rows.values():
                 self.report.add(row.row, action, f"would {action}")
             return
+        if action == "cancel" and not self._cancel_confirmed(rows):
+            return
         entries = self._journaled(action, rows)
         results = send(list(rows))
         for oid, row in rows.items():
@@ -782,6 +798,18 @@ class Engine:
                     row.row, action, "ambiguous" if res.uncertain else "failed", res.error or ""
                 )
             self._synced.append(entries[oid])
+
+    def _cancel_confirmed(self, rows: Mapping[Any, OrderRow]) -> bool:
+        """Ask ``confirm_cancel`` about the flagged orders; a no sends nothing."""
+        ask = self.options.confirm_cancel
+        preview = CancelPreview(tuple(map(str, rows)), tuple(r.row for r in rows.values()))
+        if ask is None or ask(preview):
+            return True
+        self.report.messages.append(
+            f"canceling not confirmed: nothing was sent; the Cancel flags of "
+            f"{len(rows)} row(s) stay"
+        )
+        return False
 
     def _failed(self, action: str, row: OrderRow, state: str, detail: str) -> None:
         """Write a refill/cancel that did not go through; one that may have, is not resent.

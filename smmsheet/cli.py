@@ -210,7 +210,7 @@ def run_book(
     client: Any = None,
 ) -> int:
     """Run one engine command over a saved workbook and print its summary; returns exit code."""
-    from .batch import Engine, Preview, RunOptions
+    from .batch import CancelPreview, Engine, Preview, RunOptions
     from .config import settings_of, spending_cap
     from .journal import Journal, journal_path
     from .workbook import open_workbook
@@ -220,15 +220,25 @@ def run_book(
     settings = settings_of(book)  # an unreadable Max spend stops here, before any request
     if client is None:
         client = _client(panel_url, api_key, profile, settings)
-    needs_yes: list[Preview] = []
+    needs_yes: list[str] = []  # what was not done for want of a terminal to ask
 
     def confirm(preview: Preview) -> bool:
         if yes:
             return True
         if not _interactive():
-            needs_yes.append(preview)
+            needs_yes.append(
+                f"Not placed: {preview.orders} orders for {_cost(preview, 2)} {preview.currency}"
+            )
             return False
         return click.confirm(_place_question(preview), err=True)
+
+    def confirm_cancel(preview: CancelPreview) -> bool:
+        if yes:
+            return True
+        if not _interactive():
+            needs_yes.append(f"Not canceled: {_orders(preview)}")
+            return False
+        return click.confirm(f"Cancel {_orders(preview)}?", err=True)
 
     cap = flag_cap if flag_cap is not None else settings.max_spend
     options = RunOptions(
@@ -237,6 +247,7 @@ def run_book(
         max_spend=cap,
         allow_unpriced=allow_unpriced,
         confirm=confirm,
+        confirm_cancel=confirm_cancel,
         progress=_progress(),
     )
     with client, Journal(journal_path(book_path)) as journal:
@@ -247,13 +258,11 @@ def run_book(
             for message in engine.report.messages:
                 click.echo(_safe(message), err=True)
     _print_summary(report, book_path, dry_run)
-    if needs_yes:
+    for what in needs_yes:
         click.secho(
-            f"Not placed: {needs_yes[0].orders} orders for {_cost(needs_yes[0], 2)} "
-            f"{needs_yes[0].currency} need confirmation; pass --yes (no terminal to ask).",
-            fg="yellow",
-            err=True,
+            f"{what} need confirmation; pass --yes (no terminal to ask).", fg="yellow", err=True
         )
+    if needs_yes:
         return EXIT_USAGE
     return EXIT_FAILED if report.failed else EXIT_OK
 
@@ -267,6 +276,14 @@ def _rows(numbers: tuple[int, ...], shown: int = 10) -> str:
     """Sheet row numbers for a message: ``2, 5, 9`` (the first ``shown``, then a count)."""
     text = ", ".join(map(str, numbers[:shown]))
     return text + (f" ... ({len(numbers)} rows)" if len(numbers) > shown else "")
+
+
+def _orders(preview: Any, shown: int = 10) -> str:
+    """The orders of a cancel preview: ``2 orders: 1001 (row 2), 1002 (row 3)``."""
+    pairs = [f"{o} (row {r})" for o, r in zip(preview.orders, preview.rows, strict=True)]
+    more = f" and {len(pairs) - shown} more" if len(pairs) > shown else ""
+    count = "1 order" if len(pairs) == 1 else f"{len(pairs)} orders"
+    return f"{count}: {', '.join(pairs[:shown])}{more}"
 
 
 def _cost(preview: Any, places: int) -> str:
@@ -341,24 +358,25 @@ def _print_summary(report: Any, book_path: str, dry_run: bool) -> None:
         click.echo(f"Saved {book_path}.")
 
 
-book_command(
-    "place",
-    "Place the rows that have no Order ID yet.",
-    ("dry_run", "max_spend", "allow_unpriced", "yes"),
-)
-book_command("status", "Refresh the status of orders that are not final.", ())
-book_command(
-    "refill", "Request refills for rows whose Refill flag is set.", ("dry_run", "max_spend", "yes")
-)
-book_command("refill-status", "Refresh the status of refills.", ())
-book_command(
-    "cancel", "Cancel the orders of rows whose Cancel flag is set.", ("dry_run", "max_spend", "yes")
-)
-book_command(
-    "run",
-    "Place new rows, refill/cancel flagged ones, refresh open orders.",
-    ("dry_run", "max_spend", "allow_unpriced", "yes"),
-)
+#: Each workbook command and the run options that mean something for it. Only place and
+#: cancel ask before sending (refills are not charged); status commands change nothing on
+#: the panel, so they have none.
+BOOK_COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "place": (
+        "Place the rows that have no Order ID yet.",
+        ("dry_run", "max_spend", "allow_unpriced", "yes"),
+    ),
+    "status": ("Refresh the status of orders that are not final.", ()),
+    "refill": ("Request refills for rows whose Refill flag is set.", ("dry_run",)),
+    "refill-status": ("Refresh the status of refills.", ()),
+    "cancel": ("Cancel the orders of rows whose Cancel flag is set.", ("dry_run", "yes")),
+    "run": (
+        "Place new rows, refill/cancel flagged ones, refresh open orders.",
+        ("dry_run", "max_spend", "allow_unpriced", "yes"),
+    ),
+}
+for _name, (_help, _options) in BOOK_COMMANDS.items():
+    book_command(_name, _help, _options)
 
 
 @cli.command()

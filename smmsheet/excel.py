@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .batch import Preview, Report
+    from .batch import CancelPreview, Preview, Report
     from .config import WorkbookSettings
     from .panel import PanelClient
     from .workbook.base import WorkbookAdapter
@@ -270,10 +270,14 @@ def _run_engine(
     def confirm(preview: Preview) -> bool:
         return ask(_confirmation(preview))
 
+    def confirm_cancel(preview: CancelPreview) -> bool:
+        return ask(_cancel_confirmation(preview))
+
     options = RunOptions(
         sheet=DEFAULT_SHEET,  # the engine finds it in any case
         max_spend=settings.max_spend,
         confirm=confirm,
+        confirm_cancel=confirm_cancel,
         progress=progress,
     )
     with Journal(journal_path) as journal:
@@ -308,6 +312,16 @@ def _confirmation(preview: Preview) -> str:
         f"Balance: {preview.balance:.2f} {preview.currency}. Orders cannot be undone once "
         "placed; the panel charges for them."
     )
+
+
+def _cancel_confirmation(preview: CancelPreview) -> str:
+    """The question asked before canceling: which orders, how many."""
+    pairs = [f"{o} (row {r})" for o, r in zip(preview.orders, preview.rows, strict=True)]
+    listed = ", ".join(pairs[:MAX_ALERT_ROWS])
+    if len(pairs) > MAX_ALERT_ROWS:
+        listed += f" and {len(pairs) - MAX_ALERT_ROWS} more"
+    count = "1 order" if len(pairs) == 1 else f"{len(pairs)} orders"
+    return f"Cancel {count}: {listed}?\n\nA canceled order cannot be resumed."
 
 
 def _problems(report: Report) -> str | None:

@@ -121,7 +121,7 @@ def test_status_refill_cancel_commands(panel_env, tmp_path):
     wb = open_workbook(str(book))
     wb.write_cells("Orders", {(2, 7): "x", (3, 8): "x"})
     wb.save()
-    refill = invoke("refill", str(book), "-y")
+    refill = invoke("refill", str(book))
     assert refill.exit_code == 0, refill.output
     assert invoke("refill-status", str(book)).exit_code == 0
     cancel = invoke("cancel", str(book), "-y")
@@ -317,3 +317,82 @@ def test_place_summary_counts_the_panels_charges_and_lists_notes(misleading_env,
     assert "Placed for 0.00600 USD (charged by the panel)." in result.output
     assert result.output.count("other amounts than estimated") == 1
     assert "row 2: place note: Quantity 2 is ignored" in result.output
+
+
+def _flag_cancel(book: Path, row: int = 2) -> None:
+    from smmsheet.workbook import open_workbook
+
+    wb = open_workbook(str(book))
+    wb.write_cells("Orders", {(row, 8): "x"})
+    wb.save()
+
+
+@pytest.mark.parametrize("command", ["cancel", "run"])
+def test_cancel_without_a_terminal_and_without_yes_sends_nothing(panel_env, tmp_path, command):
+    panel_env.auto_progress = False  # the order stays cancelable
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    assert invoke("place", str(book), "-y").exit_code == 0
+    _flag_cancel(book)
+    result = invoke(command, str(book))
+    assert result.exit_code == 2 and panel_env.counts["cancel"] == 0
+    assert "Not canceled: 1 order: 1001 (row 2) need confirmation; pass --yes" in result.output
+    assert read_orders(book)[0]["Cancel"] == "x"
+    assert invoke(command, str(book), "--yes").exit_code == 0
+    assert panel_env.counts["cancel"] == 1
+
+
+def test_cancel_asks_which_orders_at_a_terminal(panel_env, tmp_path, monkeypatch):
+    import smmsheet.cli
+
+    monkeypatch.setattr(smmsheet.cli, "_interactive", lambda: True)
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100), (1, "https://b", 100)])
+    assert invoke("place", str(book), "-y").exit_code == 0
+    _flag_cancel(book, 3)
+    declined = invoke("cancel", str(book), input="n\n")
+    assert "Cancel 1 order: 1002 (row 3)? [y/N]" in declined.output
+    assert declined.exit_code == 0 and panel_env.counts["cancel"] == 0
+    assert invoke("cancel", str(book), input="y\n").exit_code == 0
+    assert panel_env.counts["cancel"] == 1 and panel_env.orders[1002].status == "Canceled"
+
+
+def test_cancel_dry_run_sends_nothing(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    assert invoke("place", str(book), "-y").exit_code == 0
+    _flag_cancel(book)
+    result = invoke("cancel", str(book), "--dry-run")
+    assert result.exit_code == 0 and "would cancel" in result.output
+    assert panel_env.counts["cancel"] == 0
+
+
+BOOK_OPTIONS = {
+    "place": {"dry_run", "max_spend", "allow_unpriced", "yes"},
+    "status": set(),
+    "refill": {"dry_run"},
+    "refill-status": set(),
+    "cancel": {"dry_run", "yes"},
+    "run": {"dry_run", "max_spend", "allow_unpriced", "yes"},
+}
+
+
+@pytest.mark.parametrize("command", sorted(BOOK_OPTIONS))
+def test_each_book_command_offers_only_the_options_that_mean_something(command):
+    common = {"book", "sheet", "panel_url", "api_key", "profile"}
+    offered = {p.name for p in cli.commands[command].params} - common
+    assert offered == BOOK_OPTIONS[command]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("cancel", "--max-spend", "1"),
+        ("status", "--max-spend", "1"),
+        ("refill-status", "--max-spend", "1"),
+        ("refill", "--yes"),
+        ("status", "--dry-run"),
+    ],
+)
+def test_an_option_that_means_nothing_for_a_command_is_refused(panel_env, tmp_path, args):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    result = invoke(args[0], str(book), *args[1:])
+    assert result.exit_code == 2 and "No such option" in result.output
+    assert panel_env.counts["requests"] == 0

@@ -137,3 +137,25 @@ def test_a_refusal_written_by_run_survives_its_own_status_refresh(tmp_path, sim,
     [out] = read_orders(book)
     assert out["Refill"] == "x" and out["Error"] == "refill: Order is not completed"
     assert out["Status"] == "In progress"
+
+
+def test_cancel_asks_which_orders_and_a_no_sends_nothing(tmp_path, sim, client):
+    book = placed_book(tmp_path, client, BOTH, BOTH, BOTH)
+    flag(book, {(2, CANCEL_COL): "x", (4, CANCEL_COL): "x"})
+    seen = []
+    report = run(book, client, "cancel", confirm_cancel=lambda p: seen.append(p) or False)
+    assert [(p.orders, p.rows) for p in seen] == [(("1001", "1003"), (2, 4))]
+    assert sim.counts["cancel"] == 0 and not report.failed
+    assert [r["Cancel"] for r in read_orders(book)] == ["x", None, "x"]
+    assert any("canceling not confirmed" in m for m in report.messages)
+    run(book, client, "cancel", confirm_cancel=lambda p: True)
+    assert sim.counts["cancel"] == 1 and sim.orders[1003].status == "Canceled"
+
+
+def test_a_dry_run_cancel_sends_and_asks_nothing(tmp_path, sim, client):
+    book = placed_book(tmp_path, client, BOTH)
+    flag(book, {(2, CANCEL_COL): "x"})
+    before = book.read_bytes()
+    report = run(book, client, "run", dry_run=True, confirm_cancel=lambda p: 1 / 0)
+    assert report.counts()[("cancel", "would cancel")] == 1
+    assert sim.counts["cancel"] == 0 and book.read_bytes() == before
