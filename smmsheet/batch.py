@@ -155,6 +155,8 @@ class RunOptions:
     sheet: str = DEFAULT_SHEET
     dry_run: bool = False
     max_spend: Decimal | None = None
+    #: Where ``max_spend`` came from, as the row messages name it.
+    max_spend_source: str = "--max-spend"
     #: Place rows whose service has no listed price when there is no cap (the balance check
     #: cannot be done for them: the panel refuses an order it cannot be paid for).
     allow_unpriced: bool = False
@@ -476,7 +478,7 @@ class Engine:
                     kept.append(plan)
                     continue
                 outcome = "unpriced"
-                reason = _unpriced_reason(plan, cap)
+                reason = _unpriced_reason(plan, cap, self.options.max_spend_source)
             elif least + plan.lowest_cost > balance.amount:
                 reason = (
                     f"Not placed: insufficient balance ({balance.amount} {balance.currency}) "
@@ -484,7 +486,7 @@ class Engine:
                 )
             elif cap is not None and most + plan.cost > cap:
                 reason = (
-                    f"Not placed: would exceed --max-spend {cap} "
+                    f"Not placed: would exceed {self.options.max_spend_source} {cap} "
                     f"(this order {_estimate(plan, 'most')})"
                 )
             else:
@@ -872,12 +874,12 @@ def _estimate(plan: OrderPlan, bound: str = "range") -> str:
     return f"{plan.lowest_cost:.5f} to {plan.cost:.5f}"
 
 
-def _unpriced_reason(plan: OrderPlan, cap: Decimal | None) -> str:
+def _unpriced_reason(plan: OrderPlan, cap: Decimal | None, source: str) -> str:
     """The Error of a row left out because the panel lists no price for its service."""
     why = f"Not placed: the panel's service list gives no price for service {plan.service.id}"
     if cap is not None:
         return (
-            f"{why}, so it cannot be kept within --max-spend {cap}; ask the panel for the price "
+            f"{why}, so it cannot be kept within {source} {cap}; ask the panel for the price "
             "or choose a priced service"
         )
     return (

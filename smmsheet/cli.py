@@ -23,6 +23,8 @@ from .errors import ConfigError, SmmsheetError, WorkbookError
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: How row messages name a cap read from the workbook.
+SHEET_CAP = "Max spend (Settings sheet)"
 
 
 class _Cli(click.Group):
@@ -245,6 +247,7 @@ def run_book(
         sheet=sheet,
         dry_run=dry_run,
         max_spend=cap,
+        max_spend_source="--max-spend" if flag_cap is not None else SHEET_CAP,
         allow_unpriced=allow_unpriced,
         confirm=confirm,
         confirm_cancel=confirm_cancel,

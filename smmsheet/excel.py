@@ -276,6 +276,7 @@ def _run_engine(
     options = RunOptions(
         sheet=DEFAULT_SHEET,  # the engine finds it in any case
         max_spend=settings.max_spend,
+        max_spend_source="Max spend (Settings sheet)",
         confirm=confirm,
         confirm_cancel=confirm_cancel,
         progress=progress,

@@ -276,7 +276,8 @@ def test_max_spend_written_with_currency_caps_the_same_from_sheet_or_flag(
     else:
         result = invoke("place", str(book), "-y", "--max-spend", typed)
     assert result.exit_code == 1 and panel_env.counts["add"] == 1  # 0.90 each: one fits
-    assert "max-spend" in read_orders(book)[1]["Error"]
+    named = "Max spend (Settings sheet) 1" if where == "sheet" else "--max-spend 1"
+    assert f"Not placed: would exceed {named}" in read_orders(book)[1]["Error"]
 
 
 @pytest.fixture

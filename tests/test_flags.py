@@ -159,3 +159,26 @@ def test_a_dry_run_cancel_sends_and_asks_nothing(tmp_path, sim, client):
     report = run(book, client, "run", dry_run=True, confirm_cancel=lambda p: 1 / 0)
     assert report.counts()[("cancel", "would cancel")] == 1
     assert sim.counts["cancel"] == 0 and book.read_bytes() == before
+
+
+def test_a_final_cancel_refusal_lost_in_a_crash_is_recovered_with_its_flag_cleared(
+    tmp_path, sim, client, monkeypatch
+):
+    from smmsheet.errors import WorkbookError
+
+    book = placed_book(tmp_path, client, BOTH)
+    sim.advance(5)
+    flag(book, {(2, CANCEL_COL): "x"})
+
+    def disk_full(self):
+        raise WorkbookError("disk full")
+
+    monkeypatch.setattr(XlsxWorkbook, "save", disk_full)
+    with pytest.raises(WorkbookError):
+        run(book, client, "cancel")  # refused and journaled; the sheet never heard of it
+    monkeypatch.undo()
+    assert read_orders(book)[0]["Cancel"] == "x" and sim.counts["cancel"] == 1
+    report = run(book, client, "run")
+    [out] = read_orders(book)
+    assert out["Cancel"] is None and "this will not change" in out["Error"]
+    assert sim.counts["cancel"] == 1 and any("recovered 1" in m for m in report.messages)
