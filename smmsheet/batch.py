@@ -288,8 +288,9 @@ class Engine:
     def _stamp(self, row: OrderRow, error: str | None = None) -> None:
         """Set the row's Error (None clears it) and its Updated time: the time of this run.
 
-        Clearing leaves alone a note (it stays until replaced) and an error an earlier step
-        of this run wrote (``run``'s status refresh must not wipe a refused refill's reason).
+        Clearing leaves alone a note (it stays until replaced) and an error this run wrote
+        (``run``'s status refresh must not wipe a refused refill's reason), unless a paid
+        request succeeded since (:meth:`_succeeded`).
         """
         if self._run_time is None:
             self._run_time = self.options.now().strftime("%Y-%m-%d %H:%M:%S")
@@ -838,6 +839,7 @@ class Engine:
         elif action == "cancel":
             self._set(row, "cancel", None)
             self._set(row, "status", CANCEL_REQUESTED)
+        self._said.discard(row.row)  # what the panel accepted supersedes an earlier error
         self._stamp(row)
 
 

@@ -182,3 +182,18 @@ def test_a_final_cancel_refusal_lost_in_a_crash_is_recovered_with_its_flag_clear
     [out] = read_orders(book)
     assert out["Cancel"] is None and "this will not change" in out["Error"]
     assert sim.counts["cancel"] == 1 and any("recovered 1" in m for m in report.messages)
+
+
+def test_a_row_placed_after_its_recovered_refusal_has_its_error_cleared(tmp_path, sim, client):
+    from smmsheet.orders import OrderTable
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(BOTH, "https://a", 100)])
+    row = OrderTable.from_values(XlsxWorkbook(book).read_values("Orders")).rows[0]
+    with Journal(journal_path(book)) as journal:  # a run refused for funds, killed before saving
+        entry = journal.intent(
+            sheet="Orders", row=2, fingerprint=row.fingerprint(), action="add", request={}
+        )
+        journal.outcome(entry, "rejected", "Not enough funds on balance")
+    run(book, client, "place")  # recovers the refusal, then places the row
+    [out] = read_orders(book)
+    assert out["Order ID"] == 1001 and out["Error"] is None
