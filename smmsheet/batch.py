@@ -30,7 +30,7 @@ from .errors import (
     WorkbookError,
 )
 from .journal import Entry, Journal
-from .orders import AMBIGUOUS_MARK, OrderPlan, OrderRow, OrderTable, is_final, validate
+from .orders import AMBIGUOUS_MARK, OrderPlan, OrderRow, OrderTable, id_cell, is_final, validate
 from .panel import Balance, PanelClient, Service
 from .workbook.base import CellValue, WorkbookAdapter, find_sheet
 
@@ -174,7 +174,7 @@ class Engine:
         if not self.options.dry_run:
             self.book.check_writable()  # before any request: never buy what can't be recorded
         self.reconcile()
-        placed: list[int] = []
+        placed: list[str] = []
         try:
             for step in steps:
                 if step == "place":
@@ -310,7 +310,7 @@ class Engine:
 
     # ----------------------------------------------------------------- place
 
-    def place(self) -> list[int]:
+    def place(self) -> list[str]:
         """Validate and place every new row; returns the new order ids."""
         already = self.journal.accepted_adds(self.sheet)
         candidates: list[OrderRow] = []
@@ -324,7 +324,7 @@ class Engine:
             if previous is not None:
                 # Placed by an earlier run, then the ID vanished from the sheet (an older
                 # copy of the file?): write it back instead of buying it again.
-                self._set(row, "order_id", previous.result_id)
+                self._set(row, "order_id", id_cell(previous.result_id or ""))
                 self._stamp(row, f"restored from journal #{previous.id}; not placed again")
                 self.report.add(row.row, "place", "restored", str(previous.result_id))
                 continue
@@ -383,9 +383,9 @@ class Engine:
             self.report.add(plan.row, "place", "over budget", reason)
         return kept
 
-    def _send_adds(self, plans: list[OrderPlan]) -> list[int]:
+    def _send_adds(self, plans: list[OrderPlan]) -> list[str]:
         """Send the adds with bounded concurrency, journaling each one around its request."""
-        placed: list[int] = []
+        placed: list[str] = []
         stop = False
 
         def send(plan: OrderPlan) -> tuple[OrderPlan, int, str, str]:
@@ -460,12 +460,12 @@ class Engine:
             )
 
     def _record_add(
-        self, plan: OrderPlan, entry: int, state: str, result: str, placed: list[int]
+        self, plan: OrderPlan, entry: int, state: str, result: str, placed: list[str]
     ) -> None:
         row = self._by_number[plan.row]
         if state == "accepted":
-            self._succeeded("add", row, int(result))
-            placed.append(int(result))
+            self._succeeded("add", row, result)
+            placed.append(result)
             self.report.spent += plan.cost
             self.report.add(row.row, "place", "placed", result)
         elif state == "ambiguous":
@@ -478,10 +478,10 @@ class Engine:
 
     # ----------------------------------------------------------------- refresh
 
-    def refresh(self, only: Iterable[int] | None = None) -> None:
+    def refresh(self, only: Iterable[str] | None = None) -> None:
         """Refresh status, charge, start count and remains of orders not final yet."""
         wanted = set(only) if only is not None else None
-        rows_by_id: dict[int, list[OrderRow]] = {}
+        rows_by_id: dict[str, list[OrderRow]] = {}
         for row in self.table.rows:
             oid = row.order_id
             if oid is None or (wanted is not None and oid not in wanted):
@@ -513,7 +513,7 @@ class Engine:
 
     def refill_status(self) -> None:
         """Refresh the status of refills not final yet."""
-        rows_by_id: dict[int, list[OrderRow]] = {}
+        rows_by_id: dict[str, list[OrderRow]] = {}
         for row in self.table.rows:
             rid = row.refill_id
             if rid is not None and not is_final(row.get("refill_status"), refill=True):
@@ -534,9 +534,9 @@ class Engine:
 
     # ----------------------------------------------------------------- refill / cancel
 
-    def _flagged(self, action: str) -> dict[int, OrderRow]:
+    def _flagged(self, action: str) -> dict[str, OrderRow]:
         """Rows whose ``action`` flag (Refill, Cancel) is set, by order id; no id is an error."""
-        out: dict[int, OrderRow] = {}
+        out: dict[str, OrderRow] = {}
         for row in self.table.rows:
             if not row.flag(action):
                 continue
@@ -550,14 +550,14 @@ class Engine:
                 out[oid] = row
         return out
 
-    def _journaled(self, action: str, rows: dict[int, OrderRow]) -> dict[int, int]:
+    def _journaled(self, action: str, rows: dict[str, OrderRow]) -> dict[str, int]:
         return {
             oid: self.journal.intent(
                 sheet=self.sheet,
                 row=row.row,
                 fingerprint=row.fingerprint(),
                 action=action,
-                request={"order": str(oid)},
+                request={"order": oid},
                 target=oid,
             )
             for oid, row in rows.items()
@@ -576,8 +576,8 @@ class Engine:
     def _flagged_action(
         self,
         action: str,
-        send: Callable[[list[int]], Mapping[int, Any]],
-        success: Callable[[Any], int | None],
+        send: Callable[[list[str]], Mapping[str, Any]],
+        success: Callable[[Any], str | None],
         outcome: str,
     ) -> None:
         """Send a flag-driven paid action (refill, cancel) for every flagged row, journaled."""
@@ -616,12 +616,13 @@ class Engine:
             self._set(row, action, None)
         self._stamp(row, _paid_error(action, state, detail))
 
-    def _succeeded(self, action: str, row: OrderRow, new_id: int | None) -> None:
+    def _succeeded(self, action: str, row: OrderRow, new_id: str | None) -> None:
         """Write a paid request the panel accepted into its row (live or from the journal)."""
+        cell = None if new_id is None else id_cell(new_id)
         if action == "add":
-            self._set(row, "order_id", new_id)
+            self._set(row, "order_id", cell)
         elif action == "refill":
-            self._set(row, "refill_id", new_id)
+            self._set(row, "refill_id", cell)
             self._set(row, "refill_status", None)
             self._set(row, "refill", None)
         elif action == "cancel":

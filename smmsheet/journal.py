@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS entries (
     row         INTEGER NOT NULL,
     fingerprint TEXT NOT NULL,
     action      TEXT NOT NULL,           -- add | refill | cancel
-    target      INTEGER,                 -- order id a refill/cancel is about
+    target      INTEGER,                 -- order id a refill/cancel is about (text ids kept)
     request     TEXT NOT NULL,           -- JSON of the parameters (never the key)
     state       TEXT NOT NULL,           -- sent | accepted | rejected | ambiguous
     result      TEXT,                    -- the new id, or the panel's message
@@ -61,7 +61,7 @@ class Entry:
     row: int
     fingerprint: str
     action: str
-    target: int | None
+    target: str | None
     request: dict[str, str]
     state: str
     result: str | None
@@ -69,10 +69,10 @@ class Entry:
     synced: int
 
     @property
-    def result_id(self) -> int | None:
-        """The id the panel returned (order or refill), when accepted."""
-        if self.state == "accepted" and self.result and self.result.isdigit():
-            return int(self.result)
+    def result_id(self) -> str | None:
+        """The id the panel returned (order or refill), as text, when accepted."""
+        if self.state == "accepted" and self.result:
+            return self.result
         return None
 
 
@@ -139,7 +139,7 @@ class Journal:
         fingerprint: str,
         action: str,
         request: dict[str, str],
-        target: int | None = None,
+        target: str | None = None,
     ) -> int:
         """Record a paid request about to be sent; returns the entry id. Call BEFORE sending."""
         now = time.time()
@@ -178,7 +178,8 @@ class Journal:
                 args,
             ).fetchall()
         for r in rows:
-            yield Entry(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), *r[7:])
+            target = None if r[5] is None else str(r[5])  # INTEGER affinity: "123" reads as 123
+            yield Entry(r[0], r[1], r[2], r[3], r[4], target, json.loads(r[6]), *r[7:])
 
     def unsynced(self, sheet: str | None = None) -> list[Entry]:
         """Entries whose outcome has not reached the workbook yet (a previous run died)."""

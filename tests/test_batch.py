@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -417,3 +418,44 @@ def test_refused_refill_keeps_its_flag_for_the_next_run(tmp_path, sim, client):
     sim.advance(5)
     run(book, client, "refill")
     assert read_orders(book)[0]["Refill ID"] == 501
+
+
+@pytest.mark.parametrize("lost_reply", ["500", "502", "503", "302"])
+def test_add_processed_then_answered_5xx_or_redirect_is_never_bought_again(
+    tmp_path, sim, client, lost_reply
+):
+    sim.faults.drop_after_accept, sim.faults.lost_reply = 1.0, lost_reply
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:1])
+    report = run(book, client, "place")
+    assert report.counts()[("place", "ambiguous")] == 1 and len(sim.orders) == 1
+    sim.faults.drop_after_accept = 0.0
+    run(book, client, "place")
+    run(book, client, "run")
+    assert sim.counts["add"] == 1 and len(sim.orders) == 1
+    [out] = read_orders(book)
+    assert out["Error"].startswith(AMBIGUOUS_MARK)
+
+
+def test_text_order_ids_are_written_and_refreshed_exactly_as_given(tmp_path):
+    def script(form):
+        if form["action"] == "balance":
+            return json_reply('{"balance": "100", "currency": "USD"}')
+        if form["action"] == "services":
+            return json_reply(
+                '[{"service": 1, "name": "F", "type": "Default", "rate": "1", "min": 10,'
+                ' "max": 1000}]'
+            )
+        if form["action"] == "add":
+            return json_reply('{"order": "ORD-880332"}')
+        ids = form["orders"].split(",")
+        return json_reply(json.dumps({i: {"status": "Completed", "charge": "0.1"} for i in ids}))
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://x", 100)])
+    with ScriptedPanel(script) as panel, PanelClient(panel.url, "k") as c:
+        run(book, c, "place")
+        [out] = read_orders(book)
+        assert out["Order ID"] == "ORD-880332" and out["Status"] == "Completed"
+        run(book, c, "place")
+        assert [f["action"] for f in panel.forms].count("add") == 1
+        asked = {f["orders"] for f in panel.forms if f["action"] == "status"}
+        assert asked == {"ORD-880332"}, "the id goes back to the panel as the panel gave it"

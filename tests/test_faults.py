@@ -158,7 +158,7 @@ def test_kill_9_mid_batch_then_rerun_places_no_duplicate_and_loses_no_order(
 
     rows = read_orders(book)
     for number, order_id in accepted.items():
-        assert rows[number - 2]["Order ID"] == order_id, f"journaled order of row {number}"
+        assert str(rows[number - 2]["Order ID"]) == order_id, f"journaled order of row {number}"
     for number in in_flight:
         assert rows[number - 2]["Order ID"] is None
         assert rows[number - 2]["Error"].startswith(AMBIGUOUS_MARK)
