@@ -116,11 +116,11 @@ def services(
         items = client.services()
     rows = services_table(items)
     if into:
-        from .journal import Journal, journal_path
+        from .journal import Journal, journal_for_run
         from .workbook import open_workbook
 
         book = open_workbook(into)
-        with Journal(journal_path(into)):  # the run lock: no other run writes meanwhile
+        with Journal(journal_for_run(into)):  # the run lock: no other run writes meanwhile
             book.replace_sheet(SERVICES_SHEET, rows)
             book.save()
         click.echo(f"Wrote {len(items)} services into {into} (sheet {SERVICES_SHEET}).")
@@ -208,7 +208,7 @@ def run_book(
 ) -> int:
     """Run one engine command over a saved workbook and print its summary; returns exit code."""
     from .batch import Engine, Preview, RunOptions
-    from .journal import Journal, journal_path
+    from .journal import Journal, journal_for_run
     from .workbook import open_workbook
 
     book = open_workbook(book_path)
@@ -230,7 +230,7 @@ def run_book(
     options = RunOptions(
         sheet=sheet, dry_run=dry_run, max_spend=cap, confirm=confirm, progress=_progress()
     )
-    with client, Journal(journal_path(book_path)) as journal:
+    with client, Journal(journal_for_run(book_path)) as journal:
         engine = Engine(book, client, journal, options)
         try:
             report = engine.execute(command)
