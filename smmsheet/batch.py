@@ -30,17 +30,18 @@ from .errors import (
     PanelError,
     WorkbookError,
 )
-from .journal import Entry, Journal
+from .journal import RESOLVED_PLACE_AGAIN, RESOLVED_TYPED, Entry, Journal
 from .orders import (
     AMBIGUOUS_MARK,
     NOTE_MARK,
     OrderPlan,
     OrderRow,
     OrderTable,
+    id_cell,
     is_final,
     validate,
 )
-from .panel import Balance, PanelClient, Service, parse_decimal
+from .panel import Balance, PanelClient, Service, parse_decimal, parse_id
 from .workbook.base import CellValue, WorkbookAdapter, find_sheet
 
 __all__ = [
@@ -86,6 +87,8 @@ FAILED_OUTCOMES = frozenset(
     {"invalid", "failed", "ambiguous", "over budget", "unpriced", "orphaned"}
 )
 CANCEL_REQUESTED = "Cancel requested"
+#: What the user types into the Error cell of a blocked (or restored) row to buy it again.
+PLACE_AGAIN = "PLACE AGAIN"
 #: THE RULE for a panel's refusal of a refill or cancel: one that no later run can change
 #: (matched in the panel's message, case ignored) clears the row's flag with the message, so
 #: it is not sent again on every run; any other refusal keeps the flag, and the next run asks
@@ -250,7 +253,7 @@ class Engine:
         if not self.options.dry_run:
             self.book.check_writable()  # before any request: never buy what can't be recorded
         self.reconcile()
-        placed: list[int] = []
+        placed: list[str] = []
         try:
             for step in steps:
                 if step == "place":
@@ -396,25 +399,9 @@ class Engine:
 
     # ----------------------------------------------------------------- place
 
-    def place(self) -> list[int]:
+    def place(self) -> list[str]:
         """Validate and place every new row; returns the new order ids."""
-        already = self.journal.accepted_adds(self.sheet)
-        candidates: list[OrderRow] = []
-        for row in self.table.rows:
-            if row.order_id is not None:
-                continue
-            if row.is_ambiguous:
-                self.report.add(row.row, "place", "skipped", AMBIGUOUS_MARK)
-                continue
-            previous = already.get((row.row, row.fingerprint()))
-            if previous is not None:
-                # Placed by an earlier run, then the ID vanished from the sheet (an older
-                # copy of the file?): write it back instead of buying it again.
-                self._set(row, "order_id", previous.result_id)
-                self._stamp(row, f"restored from journal #{previous.id}; not placed again")
-                self.report.add(row.row, "place", "restored", str(previous.result_id))
-                continue
-            candidates.append(row)
+        candidates = self._rows_to_place()
         if not candidates:
             return []
 
@@ -460,6 +447,87 @@ class Engine:
             return []
         return self._send_adds(plans)
 
+    def _rows_to_place(self) -> list[OrderRow]:
+        """Rows without an Order ID that may be placed, once the journal has had its say.
+
+        The journal, not the sheet's text, decides. An add whose answer was lost blocks the
+        row with its content until the user settles it: an id typed into the Order ID column
+        (or a number typed into the Error cell, moved to Order ID), or PLACE AGAIN typed into
+        the Error cell. An accepted add whose id appears nowhere in the sheet gives its id
+        back to a row with its content, wherever that row now sits (an older copy of the
+        file, rows sorted or inserted): k such adds restore at most k rows, and a row they do
+        not cover is new. Entries at the row's own number are matched first.
+        """
+        rows = self.table.rows
+        in_sheet = {r.order_id for r in rows if r.order_id is not None}
+        unresolved = self.journal.unresolved_adds(self.sheet)
+        accepted = [
+            e for e in self.journal.accepted_adds(self.sheet) if e.result_id not in in_sheet
+        ]
+        if not unresolved and not accepted:
+            return [r for r in rows if self._may_place(r)]
+        prints = {r.row: r.fingerprint() for r in rows}
+        # An unknown outcome settled by the id the user typed into its own row's Order ID.
+        with_id = [r for r in rows if r.order_id is not None]
+        typed = _match(with_id, unresolved, prints, same_row_only=True)
+        for row in with_id:
+            if row.row in typed:
+                self._settle(typed[row.row], RESOLVED_TYPED, row.order_id)
+                self.report.add(row.row, "place", "resolved", f"journal #{typed[row.row].id}")
+        unresolved = [e for e in unresolved if e not in typed.values()]
+        without_id = [r for r in rows if self._may_place(r)]
+        blocked = _match(without_id, unresolved, prints)
+        restore = _match([r for r in without_id if r.row not in blocked], accepted, prints)
+        new: list[OrderRow] = []
+        for row in without_id:
+            entry = blocked.get(row.row) or restore.get(row.row)
+            if entry is None:
+                new.append(row)
+            elif _place_again(row):
+                self._settle(entry, RESOLVED_PLACE_AGAIN)
+                new.append(row)
+            elif entry.result_id is not None:
+                self._set(row, "order_id", id_cell(entry.result_id))
+                self._stamp(row, _restored_text(entry))
+                self.report.add(row.row, "place", "restored", entry.result_id or "")
+            elif (number := _typed_id(row)) is not None:
+                self._set(row, "order_id", id_cell(number))
+                self._stamp(row)
+                self._settle(entry, RESOLVED_TYPED, number)
+                self.report.add(row.row, "place", "resolved", f"journal #{entry.id}")
+            else:
+                message = _ambiguous_text(entry.id, entry.result or "no answer")
+                if row.text("error") != message:  # said again only when the user changed it
+                    self._stamp(row, message)
+                self.report.add(row.row, "place", "ambiguous", f"journal #{entry.id}")
+        for entry in unresolved:
+            if entry not in blocked.values():
+                self.report.messages.append(
+                    f"journal #{entry.id}: an order for row {entry.row} "
+                    f"({entry.request.get('link', '')}) may have been placed and no row without "
+                    "an Order ID has that content any more; check the panel's orders"
+                )
+        return new
+
+    def _may_place(self, row: OrderRow) -> bool:
+        """A row without a usable Order ID; a cell holding something else is the row's error."""
+        if row.order_id is not None:
+            return False
+        if not row.text("order_id"):
+            return True
+        message = (
+            f"Order ID {row.text('order_id')!r} is not an order id: correct it, or clear it "
+            "to place this row"
+        )
+        self._stamp(row, message)
+        self.report.add(row.row, "place", "invalid", message)
+        return False
+
+    def _settle(self, entry: Entry, resolution: str, result: str | None = None) -> None:
+        """Record how the user settled a journal entry (not in a dry run: it changes nothing)."""
+        if not self.options.dry_run:
+            self.journal.resolve(entry.id, resolution, result)
+
     def _within_budget(self, plans: list[OrderPlan], balance: Balance) -> list[OrderPlan]:
         """Keep the rows, in sheet order, whose running total fits the balance and --max-spend.
 
@@ -499,9 +567,9 @@ class Engine:
             self.report.add(plan.row, "place", outcome, reason)
         return kept
 
-    def _send_adds(self, plans: list[OrderPlan]) -> list[int]:
+    def _send_adds(self, plans: list[OrderPlan]) -> list[str]:
         """Send the adds with bounded concurrency, journaling each one around its request."""
-        placed: list[int] = []
+        placed: list[str] = []
         stop = False
 
         def send(plan: OrderPlan) -> tuple[OrderPlan, int, str, str]:
@@ -576,12 +644,12 @@ class Engine:
             )
 
     def _record_add(
-        self, plan: OrderPlan, entry: int, state: str, result: str, placed: list[int]
+        self, plan: OrderPlan, entry: int, state: str, result: str, placed: list[str]
     ) -> None:
         row = self._by_number[plan.row]
         if state == "accepted":
-            self._succeeded("add", row, int(result))
-            placed.append(int(result))
+            self._succeeded("add", row, result)
+            placed.append(result)
             self._placed.append(plan)
             self.report.add(row.row, "place", "placed", result)
         elif state == "ambiguous":
@@ -637,10 +705,10 @@ class Engine:
 
     # ----------------------------------------------------------------- refresh
 
-    def refresh(self, only: Iterable[int] | None = None) -> None:
+    def refresh(self, only: Iterable[str] | None = None) -> None:
         """Refresh status, charge, start count and remains of orders not final yet."""
         wanted = set(only) if only is not None else None
-        rows_by_id: dict[int, list[OrderRow]] = {}
+        rows_by_id: dict[str, list[OrderRow]] = {}
         for row in self.table.rows:
             oid = row.order_id
             if oid is None or (wanted is not None and oid not in wanted):
@@ -672,7 +740,7 @@ class Engine:
 
     def refill_status(self) -> None:
         """Refresh the status of refills not final yet."""
-        rows_by_id: dict[int, list[OrderRow]] = {}
+        rows_by_id: dict[str, list[OrderRow]] = {}
         for row in self.table.rows:
             rid = row.refill_id
             if rid is not None and not is_final(row.get("refill_status"), refill=True):
@@ -693,9 +761,9 @@ class Engine:
 
     # ----------------------------------------------------------------- refill / cancel
 
-    def _flagged(self, action: str) -> dict[int, OrderRow]:
+    def _flagged(self, action: str) -> dict[str, OrderRow]:
         """Rows whose ``action`` flag (Refill, Cancel) is set, by order id; no id is an error."""
-        out: dict[int, OrderRow] = {}
+        out: dict[str, OrderRow] = {}
         for row in self.table.rows:
             if not row.flag(action):
                 continue
@@ -744,14 +812,14 @@ class Engine:
             "so); nothing was sent and the flag was removed"
         )
 
-    def _journaled(self, action: str, rows: dict[int, OrderRow]) -> dict[int, int]:
+    def _journaled(self, action: str, rows: dict[str, OrderRow]) -> dict[str, int]:
         return {
             oid: self.journal.intent(
                 sheet=self.sheet,
                 row=row.row,
                 fingerprint=row.fingerprint(),
                 action=action,
-                request={"order": str(oid)},
+                request={"order": oid},
                 target=oid,
             )
             for oid, row in rows.items()
@@ -770,8 +838,8 @@ class Engine:
     def _flagged_action(
         self,
         action: str,
-        send: Callable[[list[int]], Mapping[int, Any]],
-        success: Callable[[Any], int | None],
+        send: Callable[[list[str]], Mapping[str, Any]],
+        success: Callable[[Any], str | None],
         outcome: str,
     ) -> None:
         """Send a flag-driven paid action (refill, cancel) for every flagged row, journaled."""
@@ -828,12 +896,13 @@ class Engine:
             detail += "; this will not change, so the flag was removed"
         self._stamp(row, _paid_error(action, state, detail))
 
-    def _succeeded(self, action: str, row: OrderRow, new_id: int | None) -> None:
+    def _succeeded(self, action: str, row: OrderRow, new_id: str | None) -> None:
         """Write a paid request the panel accepted into its row (live or from the journal)."""
+        cell = None if new_id is None else id_cell(new_id)
         if action == "add":
-            self._set(row, "order_id", new_id)
+            self._set(row, "order_id", cell)
         elif action == "refill":
-            self._set(row, "refill_id", new_id)
+            self._set(row, "refill_id", cell)
             self._set(row, "refill_status", None)
             self._set(row, "refill", None)
         elif action == "cancel":
@@ -892,9 +961,59 @@ def _unpriced_reason(plan: OrderPlan, cap: Decimal | None, source: str) -> str:
 
 def _ambiguous_text(entry: int, detail: str) -> str:
     return (
-        f"{AMBIGUOUS_MARK} ({detail}; journal #{entry}). Check the panel's orders, then type "
-        "the Order ID here or clear this cell to place the row again"
+        f"{AMBIGUOUS_MARK} ({detail}; journal #{entry}). Look for it in the panel's orders: if "
+        f"it is there, type its id in the Order ID column (or here); if not, type {PLACE_AGAIN} "
+        "here. Until then this row is never placed again"
     )
+
+
+def _restored_text(entry: Entry) -> str:
+    when = dt.datetime.fromtimestamp(entry.created).strftime("%Y-%m-%d %H:%M")
+    return (
+        f"restored from journal #{entry.id} (placed {when}); not placed again. To buy it "
+        f"again, clear the Order ID and type {PLACE_AGAIN} here"
+    )
+
+
+def _place_again(row: OrderRow) -> bool:
+    """The user typed PLACE AGAIN into the row's Error cell."""
+    return " ".join(row.text("error").upper().rstrip(".!").split()) == PLACE_AGAIN
+
+
+def _typed_id(row: OrderRow) -> str | None:
+    """An order id the user typed into the Error cell of a blocked row (one word, a digit)."""
+    text = row.text("error")
+    if not text or any(c.isspace() for c in text) or not any(c.isdigit() for c in text):
+        return None
+    return parse_id(row.get("error"))
+
+
+def _match(
+    rows: Sequence[OrderRow],
+    entries: Sequence[Entry],
+    prints: Mapping[int, str],
+    *,
+    same_row_only: bool = False,
+) -> dict[int, Entry]:
+    """Pair journal entries with rows of the same content: at the entry's own row first, then
+    (unless ``same_row_only``) in sheet order; each entry and each row at most once."""
+    free: dict[str, list[Entry]] = {}
+    for entry in entries:
+        free.setdefault(entry.fingerprint, []).append(entry)
+    pairs: dict[int, Entry] = {}
+    for row in rows:
+        candidates = free.get(prints[row.row], [])
+        for entry in candidates:
+            if entry.row == row.row:
+                pairs[row.row] = entry
+                candidates.remove(entry)
+                break
+    if not same_row_only:
+        for row in rows:
+            candidates = free.get(prints[row.row], [])
+            if row.row not in pairs and candidates:
+                pairs[row.row] = candidates.pop(0)
+    return pairs
 
 
 def _paid_error(action: str, state: str, detail: str) -> str:

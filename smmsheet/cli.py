@@ -118,11 +118,11 @@ def services(
         items = client.services()
     rows = services_table(items)
     if into:
-        from .journal import Journal, journal_path
+        from .journal import Journal, journal_for_run
         from .workbook import open_workbook
 
         book = open_workbook(into)
-        with Journal(journal_path(into)):  # the run lock: no other run writes meanwhile
+        with Journal(journal_for_run(into)):  # the run lock: no other run writes meanwhile
             book.replace_sheet(SERVICES_SHEET, rows)
             book.save()
         click.echo(f"Wrote {len(items)} services into {into} (sheet {SERVICES_SHEET}).")
@@ -214,7 +214,7 @@ def run_book(
     """Run one engine command over a saved workbook and print its summary; returns exit code."""
     from .batch import CancelPreview, Engine, Preview, RunOptions
     from .config import settings_of, spending_cap
-    from .journal import Journal, journal_path
+    from .journal import Journal, journal_for_run
     from .workbook import open_workbook
 
     flag_cap = None if max_spend is None else spending_cap(max_spend, "--max-spend")
@@ -253,7 +253,7 @@ def run_book(
         confirm_cancel=confirm_cancel,
         progress=_progress(),
     )
-    with client, Journal(journal_path(book_path)) as journal:
+    with client, Journal(journal_for_run(book_path)) as journal:
         engine = Engine(book, client, journal, options)
         try:
             report = engine.execute(command)

@@ -19,13 +19,12 @@ Example, outside Excel (as the tests run it)::
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from .journal import journal_location
 
 if TYPE_CHECKING:
     from .batch import CancelPreview, Preview, Report
@@ -157,30 +156,6 @@ def _active_app() -> Any:
 
 
 # --------------------------------------------------------------------------- the core
-
-
-def journal_location(fullname: str, data_dir: str | Path | None = None) -> Path:
-    """Where a workbook's journal lives: beside the file, or in the user data folder.
-
-    Unsaved books (``Book1``) and cloud documents (``https://...``) have no folder of their
-    own; their journal goes to ``user_data_dir/journals``, named by a hash of the full name.
-
-    >>> journal_location("/data/orders.xlsx")  # doctest: +SKIP
-    PosixPath('/data/orders.xlsx.smmsheet-journal.sqlite')
-    """
-    from .journal import JOURNAL_SUFFIX, journal_path
-
-    if "://" not in fullname and os.path.isabs(fullname) and Path(fullname).is_file():
-        return journal_path(fullname)
-    if data_dir is None:
-        from platformdirs import user_data_dir
-
-        data_dir = user_data_dir("smmsheet", appauthor=False)
-    folder = Path(data_dir) / "journals"
-    folder.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256(fullname.encode("utf-8")).hexdigest()[:16]
-    base = re.sub(r"[^\w.-]+", "_", fullname.replace("\\", "/").rsplit("/", 1)[-1])[:60]
-    return folder / f"{digest}-{base}{JOURNAL_SUFFIX}"
 
 
 def run_macro(

@@ -24,7 +24,7 @@ from decimal import Decimal
 
 from .errors import LayoutError
 from .numbers import Unreadable, whole_number
-from .panel import Service, parse_bool, parse_int
+from .panel import Service, parse_bool, parse_id
 from .workbook.base import CellValue
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "OrderRow",
     "OrderTable",
     "is_final",
+    "id_cell",
     "normalize_header",
     "validate",
 ]
@@ -128,6 +129,23 @@ def is_final(status: object, refill: bool = False) -> bool:
     return str(status).strip().lower() in finals
 
 
+#: Digits a cell keeps exactly as a number (Excel holds 15 significant digits).
+_EXACT_DIGITS = 15
+
+
+def id_cell(identifier: str) -> int | str:
+    """How an order or refill id is written into its cell: a number when it is a plain whole
+    number a cell keeps exactly (sorts and filters like the user's own ids), text otherwise.
+
+    >>> id_cell("1001"), id_cell("ORD-880332"), id_cell("00123")
+    (1001, 'ORD-880332', '00123')
+    """
+    if identifier.isascii() and identifier.isdigit() and len(identifier) <= _EXACT_DIGITS:
+        if identifier[0] != "0":
+            return int(identifier)
+    return identifier
+
+
 def _blank(value: CellValue) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -155,14 +173,14 @@ class OrderRow:
         return str(value).strip()
 
     @property
-    def order_id(self) -> int | None:
-        """The panel order id written in the row, if any."""
-        return parse_int(self.get("order_id"))
+    def order_id(self) -> str | None:
+        """The panel order id written in the row, as text (``1001.0`` reads as ``"1001"``)."""
+        return parse_id(self.get("order_id"))
 
     @property
-    def refill_id(self) -> int | None:
-        """The refill id written in the row, if any."""
-        return parse_int(self.get("refill_id"))
+    def refill_id(self) -> str | None:
+        """The refill id written in the row, as text, if any."""
+        return parse_id(self.get("refill_id"))
 
     @property
     def service_id(self) -> int | None:

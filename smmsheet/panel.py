@@ -7,7 +7,7 @@ Example::
     with PanelClient("https://panel.example/api/v2", api_key) as panel:
         print(panel.balance())                       # Balance(amount=Decimal('100.84'), ...)
         order_id = panel.add(1, link="https://instagram.com/x", quantity=1000)
-        print(panel.status_many([order_id, 42]))     # {1001: OrderStatus(...), 42: error}
+        print(panel.status_many([order_id, "42"]))   # {"1001": OrderStatus(...), "42": error}
 
 This module is the only place that turns ``requests`` exceptions, HTTP statuses, HTML pages
 and ``{"error": ...}`` bodies into :mod:`smmsheet.errors`. Read-only actions are retried on
@@ -57,6 +57,7 @@ __all__ = [
     "Service",
     "parse_bool",
     "parse_decimal",
+    "parse_id",
     "parse_int",
 ]
 
@@ -115,6 +116,9 @@ _INVALID_KEY = re.compile(r"(invalid|incorrect|wrong|bad)\s+(api\s+)?key|api\s*k
 _CHALLENGE = re.compile(r"just a moment|cf-chl|attention required|cf-browser-verification", re.I)
 _NUMBER = re.compile(r"[-+]?[\d.,]+")
 _PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?", re.ASCII)
+_NUMBER_ONLY = re.compile(r"[-+]?[\d.,]+", re.ASCII)
+#: Longest order or refill id we accept from a panel or a cell; longer is garbage.
+MAX_ID_CHARS = 100
 
 
 # --------------------------------------------------------------------------- parsing helpers
@@ -163,6 +167,43 @@ def parse_int(value: object) -> int | None:
     if number is None or number != number.to_integral_value():
         return None
     return int(number)
+
+
+def parse_id(value: object) -> str | None:
+    """An order or refill id exactly as given, as text; None when there is no usable id.
+
+    Panels send ids as numbers (``151``) or text (``"ORD-01HG..."``). A number becomes its
+    digits (a workbook reads ``1001`` back as ``1001.0``); text is kept as it is, stripped.
+    0, negative numbers, empty text, booleans and ids too long to be real are "no id".
+
+    >>> parse_id(1001.0), parse_id("ORD-880332"), parse_id(0)
+    ('1001', 'ORD-880332', None)
+    """
+    if type(value) is str:
+        text = value.strip()
+        if not text or len(text) > MAX_ID_CHARS:
+            return None
+        if not _NUMBER_ONLY.fullmatch(text):
+            return text  # "ORD-01HG...", "ord_5f2": kept exactly
+        if text.isdigit():
+            return text if text.strip("0") else None
+        number = parse_decimal(text)  # "1,234", "151.0", "-5"
+        if number is None or number <= 0 or number != number.to_integral_value():
+            return None
+        return str(int(number))
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value) if 0 < value < 10**MAX_ID_CHARS else None
+    if isinstance(value, float | Decimal):
+        try:
+            integral = value == int(value)
+        except (OverflowError, ValueError):  # inf, nan
+            return None
+        if integral and 0 < value < 10**MAX_ID_CHARS:
+            return str(int(value))
+        return None
+    return parse_id(str(value))
 
 
 def parse_bool(value: object) -> bool:
@@ -232,7 +273,7 @@ class Balance:
 class OrderStatus:
     """Status of one order; ``error`` is set (and the rest None) when the panel refused the id."""
 
-    order: int
+    order: str
     status: str | None = None
     charge: Decimal | None = None
     start_count: int | None = None
@@ -241,7 +282,7 @@ class OrderStatus:
     error: str | None = None
 
     @classmethod
-    def from_api(cls, order: int, item: object) -> OrderStatus:
+    def from_api(cls, order: str, item: object) -> OrderStatus:
         """Build from a ``status`` reply object (single or one value of a multi reply)."""
         if not isinstance(item, Mapping):
             return cls(order, error=f"unexpected status reply: {str(item)[:80]}")
@@ -261,8 +302,8 @@ class OrderStatus:
 class RefillResult:
     """Outcome of a refill request for one order: a refill id, or the panel's error."""
 
-    order: int
-    refill: int | None = None
+    order: str
+    refill: str | None = None
     error: str | None = None
     #: The request may have reached the panel but its answer was lost.
     uncertain: bool = False
@@ -272,7 +313,7 @@ class RefillResult:
 class RefillStatus:
     """Status of one refill, or the panel's error for it."""
 
-    refill: int
+    refill: str
     status: str | None = None
     error: str | None = None
 
@@ -281,7 +322,7 @@ class RefillStatus:
 class CancelResult:
     """Outcome of a cancel request for one order."""
 
-    order: int
+    order: str
     ok: bool = False
     error: str | None = None
     #: The request may have reached the panel but its answer was lost.
@@ -306,19 +347,19 @@ def chunked(items: Sequence[T], size: int = MAX_IDS_PER_REQUEST) -> Iterator[Seq
 
 def _uncertain(
     cls: Callable[..., T],
-) -> Callable[[int, PanelError], T]:
+) -> Callable[[str, PanelError], T]:
     """Per-id result for a failed chunk of a paid action, flagged when it may have been done."""
 
-    def make(order: int, exc: PanelError) -> T:
+    def make(order: str, exc: PanelError) -> T:
         return cls(order, error=exc.message, uncertain=isinstance(exc, AmbiguousRequestError))
 
     return make
 
 
-def _unique_ids(ids: Iterable[int | str]) -> list[int]:
-    seen: dict[int, None] = {}
+def _unique_ids(ids: Iterable[int | str]) -> list[str]:
+    seen: dict[str, None] = {}
     for raw in ids:
-        value = parse_int(raw)
+        value = parse_id(raw)
         if value is None:
             raise ValueError(f"not an id: {raw!r}")
         seen.setdefault(value, None)
@@ -391,47 +432,47 @@ class PanelClient:
             raise self._unexpected("balance", reply)
         return Balance(amount, _text(reply.get("currency")))
 
-    def status(self, order: int) -> OrderStatus:
+    def status(self, order: int | str) -> OrderStatus:
         """Status of one order; raises :class:`PanelRejectedError` for an unknown id."""
         reply = self._call("status", {"order": str(order)})
         if not isinstance(reply, Mapping):
             raise self._unexpected("status", reply)
-        return OrderStatus.from_api(int(order), reply)
+        return OrderStatus.from_api(str(order), reply)
 
-    def status_many(self, orders: Iterable[int | str]) -> dict[int, OrderStatus]:
+    def status_many(self, orders: Iterable[int | str]) -> dict[str, OrderStatus]:
         """Status of many orders, 100 ids a request; every id gets a result (maybe an error)."""
-        results: dict[int, OrderStatus] = {}
+        results: dict[str, OrderStatus] = {}
         for part in self.status_chunks(orders):
             results.update(part)
         return results
 
-    def status_chunks(self, orders: Iterable[int | str]) -> Iterator[dict[int, OrderStatus]]:
+    def status_chunks(self, orders: Iterable[int | str]) -> Iterator[dict[str, OrderStatus]]:
         """Like :meth:`status_many`, yielding each 100-id chunk's results as it arrives.
 
         Lets a caller write one chunk's results while the next requests are in flight.
         """
 
-        def one_chunk(ids: Sequence[int]) -> dict[int, OrderStatus]:
-            reply = self._call("status", {"orders": ",".join(map(str, ids))})
+        def one_chunk(ids: Sequence[str]) -> dict[str, OrderStatus]:
+            reply = self._call("status", {"orders": ",".join(ids)})
             if not isinstance(reply, Mapping):
                 raise self._unexpected("status", reply)
             if len(ids) == 1 and "status" in reply:  # some panels answer one id the single way
-                reply = {str(ids[0]): reply}
-            by_id = {parse_int(k): v for k, v in reply.items()}
+                reply = {ids[0]: reply}
+            by_id = {parse_id(k): v for k, v in reply.items()}
             return {i: OrderStatus.from_api(i, by_id.get(i, {"error": "missing"})) for i in ids}
 
         return self._fan_out_chunks(
             _unique_ids(orders), one_chunk, lambda i, e: OrderStatus(i, error=e.message)
         )
 
-    def refill_status(self, refill: int) -> RefillStatus:
+    def refill_status(self, refill: int | str) -> RefillStatus:
         """Status of one refill."""
         reply = self._call("refill_status", {"refill": str(refill)})
         if not isinstance(reply, Mapping):
             raise self._unexpected("refill_status", reply)
-        return RefillStatus(int(refill), status=_text(reply.get("status")) or None)
+        return RefillStatus(str(refill), status=_text(reply.get("status")) or None)
 
-    def refill_status_many(self, refills: Iterable[int | str]) -> dict[int, RefillStatus]:
+    def refill_status_many(self, refills: Iterable[int | str]) -> dict[str, RefillStatus]:
         """Status of many refills, 100 ids a request; every id gets a result."""
         return self._list_multi(
             "refill_status",
@@ -444,8 +485,10 @@ class PanelClient:
 
     # ----------------------------------------------------------------- paid actions
 
-    def add(self, service: int, **fields: object) -> int:
+    def add(self, service: int, **fields: object) -> str:
         """Place one order and return its id; raises :class:`AmbiguousRequestError` when unsure.
+
+        The id is text exactly as the panel gave it (``"151"``, ``"ORD-01HG..."``).
 
         ``fields`` are the service type's parameters (``link``, ``quantity``, ``runs``,
         ``comments``, ...). Lists (comments, usernames) are sent one item per line.
@@ -461,7 +504,7 @@ class PanelClient:
                 value = "\n".join(str(v) for v in value)
             params[name] = str(value)
         reply = self._call("add", params)
-        order = parse_int(reply.get("order")) if isinstance(reply, Mapping) else None
+        order = parse_id(reply.get("order")) if isinstance(reply, Mapping) else None
         if order is None:
             # The panel answered, but not with an order id: we cannot tell whether it placed.
             raise AmbiguousRequestError(
@@ -470,26 +513,26 @@ class PanelClient:
             )
         return order
 
-    def refill(self, order: int) -> int:
+    def refill(self, order: int | str) -> str:
         """Request a refill of one order and return the refill id."""
         reply = self._call("refill", {"order": str(order)})
-        refill = parse_int(reply.get("refill")) if isinstance(reply, Mapping) else None
+        refill = parse_id(reply.get("refill")) if isinstance(reply, Mapping) else None
         if refill is None:
             raise self._unexpected("refill", reply)
         return refill
 
-    def refill_many(self, orders: Iterable[int | str]) -> dict[int, RefillResult]:
+    def refill_many(self, orders: Iterable[int | str]) -> dict[str, RefillResult]:
         """Request refills for many orders, 100 ids a request; per-order refill id or error."""
 
-        def build(oid: int, value: object, error: str | None) -> RefillResult:
-            rid = parse_int(value)
+        def build(oid: str, value: object, error: str | None) -> RefillResult:
+            rid = parse_id(value)
             return RefillResult(oid, rid, error or (None if rid else "no refill id"))
 
         return self._list_multi(
             "refill", "orders", ("order", "refill"), orders, build, _uncertain(RefillResult)
         )
 
-    def cancel(self, orders: Iterable[int | str]) -> dict[int, CancelResult]:
+    def cancel(self, orders: Iterable[int | str]) -> dict[str, CancelResult]:
         """Cancel orders, 100 ids a request; per-order success or the panel's error."""
         return self._list_multi(
             "cancel",
@@ -508,20 +551,20 @@ class PanelClient:
         param: str,
         fields: tuple[str, str],
         ids: Iterable[int | str],
-        build: Callable[[int, object, str | None], T],
-        failed: Callable[[int, PanelError], T],
-    ) -> dict[int, T]:
+        build: Callable[[str, object, str | None], T],
+        failed: Callable[[str, PanelError], T],
+    ) -> dict[str, T]:
         """A multi-id action whose reply lists ``{id_field: id, value_field: value|{error}}``.
 
         ``build(id, value, error)`` makes each result; ``value`` is None when ``error`` is set.
         """
         id_field, value_field = fields
 
-        def one_chunk(chunk: Sequence[int]) -> dict[int, T]:
-            reply = self._call(action, {param: ",".join(map(str, chunk))})
-            out: dict[int, T] = {}
+        def one_chunk(chunk: Sequence[str]) -> dict[str, T]:
+            reply = self._call(action, {param: ",".join(chunk)})
+            out: dict[str, T] = {}
             for item in self._items(reply, action):
-                key = parse_int(item.get(id_field))
+                key = parse_id(item.get(id_field))
                 if key is not None:
                     value = item.get(value_field)
                     error = _error_of(value)
@@ -532,22 +575,22 @@ class PanelClient:
 
     def _fan_out(
         self,
-        ids: list[int],
-        one_chunk: Callable[[Sequence[int]], dict[int, T]],
-        failed: Callable[[int, PanelError], T],
-    ) -> dict[int, T]:
+        ids: list[str],
+        one_chunk: Callable[[Sequence[str]], dict[str, T]],
+        failed: Callable[[str, PanelError], T],
+    ) -> dict[str, T]:
         """All the results of :meth:`_fan_out_chunks`, merged."""
-        results: dict[int, T] = {}
+        results: dict[str, T] = {}
         for part in self._fan_out_chunks(ids, one_chunk, failed):
             results.update(part)
         return results
 
     def _fan_out_chunks(
         self,
-        ids: list[int],
-        one_chunk: Callable[[Sequence[int]], dict[int, T]],
-        failed: Callable[[int, PanelError], T],
-    ) -> Iterator[dict[int, T]]:
+        ids: list[str],
+        one_chunk: Callable[[Sequence[str]], dict[str, T]],
+        failed: Callable[[str, PanelError], T],
+    ) -> Iterator[dict[str, T]]:
         """Run ``one_chunk`` over 100-id chunks with bounded concurrency, yielding as they end.
 
         A chunk that fails lands as a per-id error on each of its ids, so the other chunks'
@@ -555,7 +598,7 @@ class PanelClient:
         """
         chunks = list(chunked(ids))
 
-        def guarded(chunk: Sequence[int]) -> dict[int, T]:
+        def guarded(chunk: Sequence[str]) -> dict[str, T]:
             try:
                 return one_chunk(chunk)
             except InvalidKeyError:
@@ -664,18 +707,22 @@ class PanelClient:
             )
             raise return_error
         if 300 <= status < 400:
-            target = response.headers.get("Location", "?")
+            target = self._scrub(response.headers.get("Location", "?"))
+            if paid:  # the panel's code may have run before it redirected
+                raise self._maybe_done(action, f"HTTP {status} redirect to {target}", status)
             raise PanelUnavailableError(
                 f"{action}: the panel redirected to {target}; use that URL as the panel URL",
                 action=action,
                 status_code=status,
-                retry_safe=not paid,  # a redirected POST was not processed, but don't loop
             )
         data = _loads(body)
         if data is _NOT_JSON:
             return self._not_json(action, status, body, paid)
         if isinstance(data, Mapping) and "error" in data and not _is_keyed_multi(action, data):
             message = self._scrub(_text(data.get("error")) or "error")[:300]
+            if paid and not _is_definite_answer(status):
+                # A 5xx (or 408) after a paid request was sent proves nothing, whatever the body.
+                raise self._maybe_done(action, f"HTTP {status}: {message}", status)
             if _INVALID_KEY.search(message):
                 raise InvalidKeyError(
                     f"the panel refused the API key ({message})", action=action, status_code=status
@@ -685,6 +732,13 @@ class PanelClient:
             raise self._not_json(action, status, body, paid)
         return data
 
+    def _maybe_done(self, action: str, what: str, status: int) -> AmbiguousRequestError:
+        """A paid request was sent and the answer does not say no: it may have been done."""
+        done = "the order may have been placed" if action == "add" else "it may have been done"
+        return AmbiguousRequestError(
+            f"{action}: {what}; {done}, check the panel", action=action, status_code=status
+        )
+
     def _not_json(self, action: str, status: int, body: str, paid: bool) -> PanelError:
         challenge = bool(_CHALLENGE.search(body[:5000]))
         if status >= 500 or "<html" in body[:2000].lower() or challenge:
@@ -693,14 +747,7 @@ class PanelClient:
             what = f"HTTP {status}, not JSON: {self._scrub(body[:60].strip())!r}"
         # A challenge page is served by the edge before the panel's code runs: not processed.
         if paid and not challenge:
-            placed = (
-                "the order may have been placed" if action == "add" else "it may have been done"
-            )
-            raise AmbiguousRequestError(
-                f"{action}: the panel answered {what}; {placed}, check the panel",
-                action=action,
-                status_code=status,
-            )
+            raise self._maybe_done(action, f"the panel answered {what}", status)
         raise PanelUnavailableError(
             f"{action}: the panel is unavailable ({what})",
             action=action,
@@ -729,8 +776,17 @@ def _loads(body: str) -> Any:
 
 
 def _is_keyed_multi(action: str, data: Mapping[str, Any]) -> bool:
-    """A multi ``status`` reply keyed by ids cannot be mistaken for a top-level error."""
-    return action == "status" and all(parse_int(k) is not None for k in data)
+    """A multi ``status`` reply keyed by ids (each value an object) is not a top-level error."""
+    return action == "status" and all(isinstance(v, Mapping) for v in data.values())
+
+
+def _is_definite_answer(status: int) -> bool:
+    """An HTTP status whose JSON error means the panel refused a paid request for certain.
+
+    2xx and 4xx are the panel's own word (429 is handled before: refused, retried). A 5xx
+    or a 408 may come from a proxy or a crash after the panel processed the request.
+    """
+    return 200 <= status < 300 or (400 <= status < 500 and status not in (408, 429))
 
 
 def _retry_after(value: str | None) -> float | None:

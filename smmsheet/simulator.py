@@ -118,6 +118,10 @@ class Faults:
     error_rate: float = 0.0
     html_rate: float = 0.0
     drop_after_accept: float = 0.0
+    #: How a placed order's reply is lost: "drop" closes the connection; a status such as
+    #: "500", "502" or "503" answers that status with a JSON error body (a crash after the
+    #: order was saved); "302" redirects (a panel that moved, after processing the POST).
+    lost_reply: str = "drop"
     max_concurrency: int | None = None
     retry_after: float = 1.0
     garbage_rate: float = 0.0
@@ -611,10 +615,10 @@ class PanelSimulator:
                 for refill in self.refills.values():
                     self._step_refill(refill)
 
-    def set_status(self, order_id: int, status: str, remains: int | None = None) -> None:
+    def set_status(self, order_id: int | str, status: str, remains: int | None = None) -> None:
         """Force an order's status (and remains); no money moves. Completed implies remains 0."""
         with self._lock:
-            order = self.orders[order_id]
+            order = self.orders[int(order_id)]
             order.status = status
             if remains is not None:
                 order.remains = remains
@@ -998,7 +1002,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, _GARBAGE_BODY, "application/json")
             else:
                 reply, drop = sim._process(params, faults)
-                if drop:
+                if drop and faults.lost_reply == "302":
+                    self._send(302, b"", "text/html", {"Location": "https://panel.example/v3"})
+                elif drop and faults.lost_reply.isdigit():
+                    self._send_json(int(faults.lost_reply), {"error": "Internal Server Error"})
+                elif drop:
                     self._drop()
                 else:
                     self._send_json(200, reply)

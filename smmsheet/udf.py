@@ -105,7 +105,7 @@ T = TypeVar("T")
 class _Batch(Generic[V]):
     """Ids collected for one multi-id request, and the futures their callers wait on."""
 
-    futures: dict[int, Future[V]] = field(default_factory=dict)
+    futures: dict[str, Future[V]] = field(default_factory=dict)
     closed: threading.Event = field(default_factory=threading.Event)
 
 
@@ -117,13 +117,13 @@ class Coalescer(Generic[V]):
 
     >>> sizes = []
     >>> c = Coalescer(lambda ids: sizes.append(len(ids)) or {i: i * 2 for i in ids})
-    >>> c.get_many([1, 2]), c.get_many([2]), sizes
-    ({1: 2, 2: 4}, {2: 4}, [2])
+    >>> c.get_many(["1", "2"]), c.get_many(["2"]), sizes
+    ({'1': '11', '2': '22'}, {'2': '22'}, [2])
     """
 
     def __init__(
         self,
-        fetch: Callable[[list[int]], Mapping[int, V]],
+        fetch: Callable[[list[str]], Mapping[str, V]],
         *,
         limit: int = BATCH_LIMIT,
         window: float = COALESCE_WINDOW,
@@ -140,8 +140,8 @@ class Coalescer(Generic[V]):
         self._is_error = is_error
         self._clock = clock
         self._lock = threading.Lock()
-        self._cache: dict[int, tuple[float, V]] = {}
-        self._inflight: dict[int, Future[V]] = {}
+        self._cache: dict[str, tuple[float, V]] = {}
+        self._inflight: dict[str, Future[V]] = {}
         self._open: _Batch[V] | None = None
         #: Requests sent (fetch calls), for tests and benchmarks.
         self.requests = 0
@@ -155,10 +155,10 @@ class Coalescer(Generic[V]):
         stamp, value = entry
         return now - stamp < (self.error_ttl if self._is_error(value) else self.ttl)
 
-    def get_many(self, ids: Iterable[int]) -> dict[int, V]:
+    def get_many(self, ids: Iterable[str]) -> dict[str, V]:
         """Answers for ``ids``: from memory, from a request in flight, or from a new batch."""
-        results: dict[int, V] = {}
-        waiting: dict[int, Future[V]] = {}
+        results: dict[str, V] = {}
+        waiting: dict[str, Future[V]] = {}
         full: list[_Batch[V]] = []
         led: list[_Batch[V]] = []
         with self._lock:
@@ -343,16 +343,20 @@ def _grid(values: Any) -> list[list[Any]]:
     return [list(row) for row in values]
 
 
-def _id(value: Any) -> int | None | str:
-    """A cell as an id; None for an empty cell; an error text when it is not an id."""
-    from .panel import parse_int
+class _Problem(str):
+    """The text a formula shows for a cell that is not an id (never sent to the panel)."""
+
+
+def _id(value: Any) -> str | None:
+    """A cell as an id (text, as the panel gave it); None for an empty cell; a _Problem."""
+    from .panel import parse_id
 
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    number = parse_int(value) if not isinstance(value, bool) else None
-    if number is None or number <= 0:
-        return f"{ERROR_PREFIX}not an id: {str(value)[:30]}"
-    return number
+    identifier = parse_id(value)
+    if identifier is None:
+        return _Problem(f"{ERROR_PREFIX}not an id: {str(value)[:30]}")
+    return identifier
 
 
 def _plain(value: Any) -> Any:
@@ -373,8 +377,8 @@ def _lookup(
     """Shared body of SMM_STATUS and SMM_REFILL_STATUS: same shape out as in."""
     grid = _grid(ids)
     parsed = [[_id(v) for v in row] for row in grid]
-    wanted = [v for row in parsed for v in row if isinstance(v, int)]
-    answers: dict[int, Any] = {}
+    wanted = [v for row in parsed for v in row if v is not None and not isinstance(v, _Problem)]
+    answers: dict[str, Any] = {}
     failure: str | None = None
     if wanted:
         try:
@@ -383,11 +387,11 @@ def _lookup(
         except Exception as exc:
             failure = _error(exc, panel)
 
-    def one(value: int | None | str) -> Any:
+    def one(value: str | None) -> Any:
         if value is None:
             return ""
-        if isinstance(value, str):
-            return value
+        if isinstance(value, _Problem):
+            return str(value)
         if failure is not None:
             return failure
         answer = answers[value]
@@ -462,9 +466,11 @@ def smm_cost(service: Any, quantity: Any, *, panel: UdfPanel | None = None) -> f
     """
     from .panel import parse_int
 
-    service_id = _id(service)
-    if not isinstance(service_id, int):
-        return service_id or f"{ERROR_PREFIX}no service"
+    if service is None or (isinstance(service, str) and not service.strip()):
+        return f"{ERROR_PREFIX}no service"
+    service_id = parse_int(service) if not isinstance(service, bool) else None
+    if service_id is None or service_id <= 0:
+        return f"{ERROR_PREFIX}not a service id: {str(service)[:30]}"
     count = parse_int(quantity) if not isinstance(quantity, bool) else None
     if count is None or count < 0:
         return f"{ERROR_PREFIX}quantity must be a whole number, not {str(quantity)[:20]}"

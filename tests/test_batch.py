@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from smmsheet.panel import PanelClient
 from smmsheet.workbook import open_workbook
 from smmsheet.workbook.xlsx import XlsxWorkbook
 
+from .conftest import ORDER_HEADER as ORDER_HEADER_FOR_TESTS
 from .conftest import assert_sheet_matches_panel, make_orders_book, read_orders
 from .scripted import ScriptedPanel, json_reply
 
@@ -417,6 +419,195 @@ def test_refused_refill_keeps_its_flag_for_the_next_run(tmp_path, sim, client):
     sim.advance(5)
     run(book, client, "refill")
     assert read_orders(book)[0]["Refill ID"] == 501
+
+
+@pytest.mark.parametrize("lost_reply", ["500", "502", "503", "302"])
+def test_add_processed_then_answered_5xx_or_redirect_is_never_bought_again(
+    tmp_path, sim, client, lost_reply
+):
+    sim.faults.drop_after_accept, sim.faults.lost_reply = 1.0, lost_reply
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:1])
+    report = run(book, client, "place")
+    assert report.counts()[("place", "ambiguous")] == 1 and len(sim.orders) == 1
+    sim.faults.drop_after_accept = 0.0
+    run(book, client, "place")
+    run(book, client, "run")
+    assert sim.counts["add"] == 1 and len(sim.orders) == 1
+    [out] = read_orders(book)
+    assert out["Error"].startswith(AMBIGUOUS_MARK)
+
+
+def test_text_order_ids_are_written_and_refreshed_exactly_as_given(tmp_path):
+    def script(form):
+        if form["action"] == "balance":
+            return json_reply('{"balance": "100", "currency": "USD"}')
+        if form["action"] == "services":
+            return json_reply(
+                '[{"service": 1, "name": "F", "type": "Default", "rate": "1", "min": 10,'
+                ' "max": 1000}]'
+            )
+        if form["action"] == "add":
+            return json_reply('{"order": "ORD-880332"}')
+        ids = form["orders"].split(",")
+        return json_reply(json.dumps({i: {"status": "Completed", "charge": "0.1"} for i in ids}))
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://x", 100)])
+    with ScriptedPanel(script) as panel, PanelClient(panel.url, "k") as c:
+        run(book, c, "place")
+        [out] = read_orders(book)
+        assert out["Order ID"] == "ORD-880332" and out["Status"] == "Completed"
+        run(book, c, "place")
+        assert [f["action"] for f in panel.forms].count("add") == 1
+        asked = {f["orders"] for f in panel.forms if f["action"] == "status"}
+        assert asked == {"ORD-880332"}, "the id goes back to the panel as the panel gave it"
+
+
+# --------------------------------------------------------------------------- unknown outcomes
+
+
+def _ambiguous_book(tmp_path, sim, client):
+    """One row whose add the panel processed but whose answer was lost."""
+    sim.faults.drop_after_accept = 1.0
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:1])
+    run(book, client, "place")
+    sim.faults.drop_after_accept = 0.0
+    [out] = read_orders(book)
+    assert out["Error"].startswith(AMBIGUOUS_MARK) and "Order ID column" in out["Error"]
+    return book
+
+
+def _type_into(book, cells):
+    xb = XlsxWorkbook(book)
+    table_header = [str(v) for v in xb.read_values("Orders")[0]]
+    xb.write_cells("Orders", {(row, table_header.index(h) + 1): v for (row, h), v in cells.items()})
+    xb.save()
+
+
+@pytest.mark.parametrize("typed", [1001, "1001", "ORD-1001"])
+def test_typing_the_id_into_the_error_cell_as_the_sheet_says_never_buys_it_again(
+    tmp_path, sim, client, typed
+):
+    book = _ambiguous_book(tmp_path, sim, client)
+    _type_into(book, {(2, "Error"): typed})
+    report = run(book, client, "place")
+    [out] = read_orders(book)
+    assert str(out["Order ID"]) == str(typed) and out["Error"] is None
+    assert report.counts()[("place", "resolved")] == 1
+    run(book, client, "place")
+    assert sim.counts["add"] == 1 and len(sim.orders) == 1
+
+
+def test_clearing_the_error_cell_no_longer_places_the_row_again(tmp_path, sim, client):
+    book = _ambiguous_book(tmp_path, sim, client)
+    _type_into(book, {(2, "Error"): None})
+    report = run(book, client, "place")
+    [out] = read_orders(book)
+    assert out["Order ID"] is None and out["Error"].startswith(AMBIGUOUS_MARK)
+    assert sim.counts["add"] == 1 and report.failed
+
+
+def test_place_again_in_the_error_cell_places_the_row_once(tmp_path, sim, client):
+    book = _ambiguous_book(tmp_path, sim, client)
+    sim.set_status(1001, "Completed")  # the panel refuses a second active order for a link
+    _type_into(book, {(2, "Error"): "place again"})
+    run(book, client, "place")
+    run(book, client, "place")
+    [out] = read_orders(book)
+    assert out["Order ID"] == 1002 and out["Error"] is None
+    assert sim.counts["add"] == 2
+
+
+def test_id_typed_into_the_order_id_column_settles_the_journal(tmp_path, sim, client):
+    book = _ambiguous_book(tmp_path, sim, client)
+    _type_into(book, {(2, "Order ID"): 1001})
+    run(book, client, "run")
+    with Journal(journal_path(book)) as journal:
+        assert journal.unresolved_adds("Orders") == []
+    _type_into(book, {(2, "Order ID"): None})  # later the id is lost: it comes back
+    run(book, client, "place")
+    assert sim.counts["add"] == 1
+
+
+def test_an_order_id_cell_that_is_not_an_id_is_an_error_not_a_purchase(tmp_path, sim, client):
+    book = make_orders_book(
+        tmp_path / "o.xlsx",
+        [(1, "https://x", 100, None, None, None, None, None, -3)],
+        header=(*ORDER_HEADER_FOR_TESTS, "Order ID"),
+    )
+    run(book, client, "place")
+    [out] = read_orders(book)
+    assert "not an order id" in out["Error"] and sim.counts["add"] == 0
+
+
+# --------------------------------------------------------------------------- older copies
+
+
+def test_older_copy_with_a_row_inserted_at_the_top_gets_its_ids_back(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS)
+    run(book, client, "place")
+    make_orders_book(book, [(1, "https://instagram.com/new", 100), *GOOD_ROWS])
+    report = run(book, client, "place")
+    out = read_orders(book)
+    assert [r["Order ID"] for r in out] == [1004, 1001, 1002, 1003]
+    assert all("restored from journal" in r["Error"] for r in out[1:])
+    assert sim.counts["add"] == 4 and report.counts()[("place", "restored")] == 3
+
+
+def test_older_copy_with_rows_sorted_gets_every_id_back(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS)
+    run(book, client, "place")
+    make_orders_book(book, list(reversed(GOOD_ROWS)))
+    run(book, client, "place")
+    out = read_orders(book)
+    assert [r["Order ID"] for r in out] == [1003, 1002, 1001]
+    assert_sheet_matches_panel(book, sim)
+    assert sim.counts["add"] == 3
+
+
+def test_k_journaled_orders_restore_at_most_k_rows_with_their_content(tmp_path, sim, client):
+    same = (1, "https://instagram.com/same", 100)
+    book = make_orders_book(tmp_path / "o.xlsx", [same])
+    run(book, client, "place")
+    sim.set_status(1001, "Completed")  # the panel refuses a second active order for a link
+    header = (*ORDER_HEADER_FOR_TESTS, "Order ID")
+    make_orders_book(book, [(*same, None, None, None, None, None, 1001), same], header=header)
+    run(book, client, "place")
+    sim.set_status(1002, "Completed")
+    assert sim.counts["add"] == 2
+    make_orders_book(book, [same, same, same])  # an old copy plus one new identical row
+    run(book, client, "place")
+    out = read_orders(book)
+    assert sorted(r["Order ID"] for r in out) == [1001, 1002, 1003]
+    assert sim.counts["add"] == 3
+
+
+def test_a_new_row_like_one_still_in_the_sheet_is_bought(tmp_path, sim, client):
+    same = (1, "https://instagram.com/again", 100)
+    book = make_orders_book(tmp_path / "o.xlsx", [same])
+    run(book, client, "place")
+    sim.set_status(1001, "Completed")
+    rows = read_orders(book)
+    make_orders_book(
+        book,
+        [(*same, None, None, None, None, None, rows[0]["Order ID"]), same],
+        header=(*ORDER_HEADER_FOR_TESTS, "Order ID"),
+    )
+    run(book, client, "place")
+    assert sim.counts["add"] == 2 and len(sim.orders) == 2
+
+
+def test_place_again_buys_a_restored_row_once_more(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:1])
+    before = book.read_bytes()
+    run(book, client, "place")
+    book.write_bytes(before)
+    run(book, client, "place")  # restored
+    sim.set_status(1001, "Completed")
+    _type_into(book, {(2, "Order ID"): None, (2, "Error"): "PLACE AGAIN"})
+    run(book, client, "place")
+    run(book, client, "place")
+    [out] = read_orders(book)
+    assert out["Order ID"] == 1002 and sim.counts["add"] == 2
 
 
 def test_quantity_typed_as_a_date_or_with_separators_is_never_misread(tmp_path, sim, client):

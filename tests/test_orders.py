@@ -234,7 +234,7 @@ def test_web_traffic_passes_its_optional_fields():
 def test_flags_ids_and_ambiguous_mark():
     h = ("Service", "Link", "Order ID", "Refill", "Cancel", "Error")
     row = one(h, 1, "l", 1001.0, "x", "TRUE", AMBIGUOUS_MARK + " (timeout)")
-    assert row.order_id == 1001 and row.flag("refill") and row.flag("cancel")
+    assert row.order_id == "1001" and row.flag("refill") and row.flag("cancel")
     assert row.is_ambiguous
     assert not one(h, 1, "l", None, None, 0, None).flag("cancel")
 

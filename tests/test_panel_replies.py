@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from decimal import Decimal
 
@@ -136,7 +137,7 @@ def test_429_retry_after_is_honoured_for_reads(panel):
 def test_429_on_add_is_retried_because_the_panel_refused_it(panel):
     replies = iter([json_reply("{}", 429), json_reply('{"order": "77"}')])
     panel.script = lambda form: next(replies)
-    assert client(panel).add(1, link="l", quantity=10) == 77
+    assert client(panel).add(1, link="l", quantity=10) == "77"
     assert [f["action"] for f in panel.forms] == ["add", "add"]
 
 
@@ -173,7 +174,7 @@ def test_status_read_timeout_is_retried(panel):
 def test_add_sends_lists_one_per_line_and_rejects_unknown_fields(panel):
     panel.script = lambda form: json_reply('{"order": 9}')
     c = client(panel)
-    assert c.add(2, link="l", comments=["a", "b"], runs=None) == 9
+    assert c.add(2, link="l", comments=["a", "b"], runs=None) == "9"
     assert panel.forms[0] == {
         "key": KEY,
         "action": "add",
@@ -190,8 +191,8 @@ def test_multi_refill_reply_keyed_by_id_and_ids_as_strings(panel):
         '{"a":{"order":"1","refill":"11"},"b":{"order":2,"refill":{"error":"Refill not allowed"}}}'
     )
     result = client(panel).refill_many([1, 2, 3])
-    assert result[1].refill == 11 and result[2].error == "Refill not allowed"
-    assert result[3].error == "missing from reply"
+    assert result["1"].refill == "11" and result["2"].error == "Refill not allowed"
+    assert result["3"].error == "missing from reply"
 
 
 def test_multi_status_chunk_failure_becomes_per_id_errors(panel):
@@ -203,9 +204,9 @@ def test_multi_status_chunk_failure_becomes_per_id_errors(panel):
 
     panel.script = script
     result = client(panel, retries=0).status_many(range(1, 201))
-    assert len(result) == 200 and result[1].status == "Pending"
-    assert result[150].error and "unavailable" in result[150].error
-    assert result[101].error == result[150].error and result[100].status == "Pending"
+    assert len(result) == 200 and result["1"].status == "Pending"
+    assert result["150"].error and "unavailable" in result["150"].error
+    assert result["101"].error == result["150"].error and result["100"].status == "Pending"
 
 
 def test_connection_refused_is_one_clear_unavailable_error():
@@ -218,4 +219,74 @@ def test_connection_refused_is_one_clear_unavailable_error():
 def test_multi_status_of_one_id_answered_in_the_single_shape(panel):
     panel.script = lambda form: json_reply('{"status":"Completed","charge":"1","remains":"0"}')
     result = client(panel).status_many([42])
-    assert result[42].status == "Completed" and result[42].remains == 0
+    assert result["42"].status == "Completed" and result["42"].remains == 0
+
+
+# ------------------------------------------------------------- paid answers that prove nothing
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 408])
+def test_add_answered_with_an_error_status_and_a_json_body_may_have_been_placed(panel, status):
+    panel.script = lambda form: json_reply('{"error": "Internal Server Error"}', status)
+    with pytest.raises(AmbiguousRequestError, match="may have been placed"):
+        client(panel).add(1, link="l", quantity=10)
+    assert len(panel.forms) == 1, "a paid request that may have been processed is never resent"
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_add_answered_with_a_redirect_may_have_been_placed(panel, status):
+    panel.script = lambda form: (status, {"Location": "https://elsewhere/api/v2"}, b"")
+    with pytest.raises(AmbiguousRequestError, match="may have been placed") as info:
+        client(panel).add(1, link="l", quantity=10)
+    assert "elsewhere" in str(info.value) and len(panel.forms) == 1
+
+
+@pytest.mark.parametrize("action", ["refill", "cancel"])
+def test_refill_and_cancel_answered_5xx_with_json_may_have_been_done(panel, action):
+    panel.script = lambda form: json_reply('{"error": "Internal Server Error"}', 500)
+    c = client(panel)
+    result = c.refill_many(["5"]) if action == "refill" else c.cancel(["5"])
+    assert result["5"].uncertain and "may have been done" in (result["5"].error or "")
+
+
+@pytest.mark.parametrize("status", [200, 400, 403, 422])
+def test_a_json_error_with_2xx_or_4xx_is_a_definite_refusal(panel, status):
+    panel.script = lambda form: json_reply('{"error": "Not enough funds on balance"}', status)
+    with pytest.raises(PanelRejectedError, match="Not enough funds") as info:
+        client(panel).add(1, link="l", quantity=10)
+    assert not isinstance(info.value, AmbiguousRequestError)
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ('{"order": "ORD-880332"}', "ORD-880332"),
+        ('{"order": "ord_5f2a"}', "ord_5f2a"),
+        ('{"order": 151}', "151"),
+        ('{"order": "00123"}', "00123"),
+        ('{"status": "success", "order": 152}', "152"),
+    ],
+)
+def test_order_ids_are_kept_exactly_as_the_panel_gave_them(panel, reply, expected):
+    panel.script = lambda form: json_reply(reply)
+    assert client(panel).add(1, link="l", quantity=10) == expected
+
+
+@pytest.mark.parametrize("reply", ['{"order": 0}', '{"order": -5}', '{"order": ""}', "{}"])
+def test_zero_negative_empty_or_missing_order_id_may_have_been_placed(panel, reply):
+    panel.script = lambda form: json_reply(reply)
+    with pytest.raises(AmbiguousRequestError, match="may have been placed"):
+        client(panel).add(1, link="l", quantity=10)
+
+
+def test_text_order_ids_go_back_to_the_panel_unchanged(panel):
+    def script(form):
+        ids = form["orders"].split(",")
+        return json_reply(json.dumps({i: {"status": "Pending", "charge": "1"} for i in ids}))
+
+    panel.script = script
+    result = client(panel).status_many(["ORD-01HGX", "ord_5f2a", "00123"])
+    assert panel.forms[0]["orders"] == "ORD-01HGX,ord_5f2a,00123"
+    assert {k: v.status for k, v in result.items()} == dict.fromkeys(
+        ["ORD-01HGX", "ord_5f2a", "00123"], "Pending"
+    )

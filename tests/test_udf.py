@@ -52,10 +52,10 @@ def panel(client: PanelClient) -> UdfPanel:
     return UdfPanel(client)
 
 
-def place(client: PanelClient, count: int, service: int = 3) -> list[int]:
+def place(client: PanelClient, count: int, service: int = 3) -> list[str]:
     """Orders placed through the API (test setup; formulas never place)."""
 
-    def one(n: int) -> int:
+    def one(n: int) -> str:
         return client.add(service, link=f"https://instagram.com/p/udf{n}", quantity=100)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -164,8 +164,8 @@ def test_a_batch_never_carries_more_than_100_ids() -> None:
 
 def test_status_of_a_range_has_the_shape_of_the_range(client: PanelClient, panel: UdfPanel) -> None:
     a, b = place(client, 2)
-    result = smm_status([[a, None], ["abc", float(b)]], panel=panel)
-    assert result[0][1] == "" and result[1][0] == "#SMM: not an id: abc"
+    result = smm_status([[a, None], [-3, float(b)]], panel=panel)
+    assert result[0][1] == "" and result[1][0] == "#SMM: not an id: -3"
     assert result[0][0] in {"Pending", "In progress"} and result[1][1] in {"Pending", "In progress"}
 
 
