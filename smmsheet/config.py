@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .numbers import Unreadable, amount
 from .panel import DEFAULT_MAX_WORKERS, PanelClient
+from .typed_numbers import Unreadable, amount
 from .workbook.base import WorkbookAdapter, find_sheet
 
 __all__ = [

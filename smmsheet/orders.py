@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from .errors import LayoutError
-from .numbers import Unreadable, whole_number
 from .panel import Service, parse_bool, parse_id
+from .typed_numbers import Unreadable, whole_number
 from .workbook.base import CellValue
 
 __all__ = [

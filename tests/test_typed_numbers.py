@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from smmsheet.numbers import Unreadable, amount, whole_number
+from smmsheet.typed_numbers import Unreadable, amount, whole_number
 
 NNBSP, NBSP = "\u202f", "\u00a0"
 
