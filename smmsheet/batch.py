@@ -27,10 +27,18 @@ from .errors import (
     ConfigError,
     InvalidKeyError,
     JournalError,
+    JournalMismatchError,
     PanelError,
     WorkbookError,
 )
-from .journal import RESOLVED_PLACE_AGAIN, RESOLVED_TYPED, Entry, Journal
+from .journal import (
+    RESOLVED_PLACE_AGAIN,
+    RESOLVED_TYPED,
+    Entry,
+    Journal,
+    marker_text,
+    parse_marker,
+)
 from .orders import (
     AMBIGUOUS_MARK,
     NOTE_MARK,
@@ -69,6 +77,8 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "cancel": ("cancel",),
     "run": ("place", "refill", "cancel", "status", "refill_status"),
 }
+#: Steps that send paid requests.
+PAID_STEPS = frozenset({"place", "refill", "cancel"})
 #: Outcomes that need no word to the user (the summary counts them).
 ROUTINE_OUTCOMES = frozenset(
     {
@@ -167,6 +177,9 @@ class RunOptions:
     confirm: Callable[[Preview], bool] | None = None
     #: Asked before any order is canceled; returning False sends nothing (flags stay).
     confirm_cancel: Callable[[CancelPreview], bool] | None = None
+    #: Asked, with the reason, when the workbook was run with a journal that is now gone or
+    #: damaged; True starts a new journal. None (or False) refuses before anything is sent.
+    journal_lost: Callable[[str], bool] | None = None
     #: Called as progress(label, done, total) while a step runs.
     progress: Callable[[str, int, int], None] | None = None
     now: Callable[[], dt.datetime] = dt.datetime.now
@@ -233,6 +246,8 @@ class Engine:
         self._run_time: str | None = None
         self._placed: list[OrderPlan] = []  # settled into the report by _settle_placed
         self._said: set[int] = set()  # rows given an Error by this run
+        self._run_marked = False
+        self._marker_pending = False
         names = book.sheet_names()
         found = find_sheet(names, self.sheet)
         if found is None:
@@ -252,6 +267,7 @@ class Engine:
             raise ConfigError(f"unknown command {command!r}")
         if not self.options.dry_run:
             self.book.check_writable()  # before any request: never buy what can't be recorded
+        self._check_journal(paid=bool(PAID_STEPS & set(steps)) and not self.options.dry_run)
         self.reconcile()
         placed: list[str] = []
         try:
@@ -306,7 +322,7 @@ class Engine:
 
     def commit(self) -> None:
         """Write the buffered cells in one save, then mark the journal entries synced."""
-        if not self._pending and not self._synced:
+        if not self._pending and not self._synced and not self._marker_pending:
             self.journal.mark_synced(self._orphaned, 2)
             return
         cells = {**self.table.header_cells(), **self._pending}
@@ -321,6 +337,7 @@ class Engine:
                 )
             raise
         self.report.saved = True
+        self._marker_pending = False
         self.journal.mark_synced(self._synced)
         self.journal.mark_synced(self._orphaned, 2)
         self._pending.clear()
@@ -328,6 +345,48 @@ class Engine:
         self._orphaned.clear()
 
     # ----------------------------------------------------------------- journal recovery
+
+    def _check_journal(self, paid: bool) -> None:
+        """Stop before placing when the workbook names a journal run this journal lacks.
+
+        The marker is saved into the workbook before a run's first paid request, so the
+        journal that goes with the file must know that run. If it does not, the journal was
+        deleted, replaced by another or rolled back to an older copy, and rows it
+        recorded as placed would be placed again. Commands that only read go on with a word.
+        """
+        marker = parse_marker(self.book.read_marker())
+        if marker is None:
+            return
+        identity, run = marker
+        if identity == self.journal.identity and self.journal.has_run(run):
+            return
+        problem = (
+            f"this workbook was last run with journal {identity[:8]} (run {run}), which "
+            f"{self.journal.path} does not hold: the journal was deleted, replaced or restored "
+            "from an older copy. Orders placed by that run may be placed again. Put the right "
+            "journal back, or check the panel's orders and agree to start a new journal"
+        )
+        if not paid:
+            self.report.messages.append(problem)
+            return
+        agree = self.options.journal_lost
+        if agree is None or not agree(problem):
+            raise JournalMismatchError(problem)
+        self.report.messages.append(f"started a new journal at {self.journal.path}")
+
+    def _open_run(self) -> None:
+        """Number this run in the journal and save the workbook's marker that names it.
+
+        Runs right before the first paid request, so a journal that later loses this run
+        (and the requests in it) is noticed by :meth:`_check_journal`. The save also flushes
+        the cells buffered so far.
+        """
+        if self._run_marked or self.options.dry_run:
+            return
+        run = self.journal.begin_run()
+        self.book.write_marker(marker_text(self.journal.identity, run))
+        self._run_marked = self._marker_pending = True
+        self.commit()
 
     def _find_row(self, entry: Entry) -> OrderRow | None:
         row = self._by_number.get(entry.row)
@@ -445,6 +504,7 @@ class Engine:
         if self.options.confirm is not None and not self.options.confirm(preview):
             self.report.messages.append("placing cancelled: nothing was sent")
             return []
+        self._open_run()
         return self._send_adds(plans)
 
     def _rows_to_place(self) -> list[OrderRow]:
@@ -852,6 +912,7 @@ class Engine:
             return
         if action == "cancel" and not self._cancel_confirmed(rows):
             return
+        self._open_run()
         entries = self._journaled(action, rows)
         results = send(list(rows))
         for oid, row in rows.items():

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .errors import ConfigError, SmmsheetError, WorkbookError
+from .errors import ConfigError, JournalMismatchError, SmmsheetError, WorkbookError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,7 +35,7 @@ class _Cli(click.Group):
             return super().invoke(ctx)
         except SmmsheetError as exc:
             click.secho(_safe(f"Error: {exc}"), fg="red", err=True)
-            usage = isinstance(exc, ConfigError | WorkbookError)
+            usage = isinstance(exc, ConfigError | WorkbookError | JournalMismatchError)
             ctx.exit(EXIT_USAGE if usage else EXIT_FAILED)
         except KeyboardInterrupt:
             click.echo("Interrupted: outcomes so far are in the journal.", err=True)
@@ -179,6 +179,11 @@ RUN_OPTIONS: dict[str, Callable[[F], F]] = {
         help="Also place rows whose service has no listed price (refused with a cap).",
     ),
     "yes": click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation."),
+    "new_journal": click.option(
+        "--new-journal",
+        is_flag=True,
+        help="The workbook's journal is lost: start anew (check the panel's orders first).",
+    ),
 }
 
 
@@ -209,6 +214,7 @@ def run_book(
     dry_run: bool = False,
     max_spend: Decimal | str | None = None,
     allow_unpriced: bool = False,
+    new_journal: bool = False,
     client: Any = None,
 ) -> int:
     """Run one engine command over a saved workbook and print its summary; returns exit code."""
@@ -242,6 +248,14 @@ def run_book(
             return False
         return click.confirm(f"Cancel {_orders(preview)}?", err=True)
 
+    def journal_lost(problem: str) -> bool:
+        if new_journal:
+            return True
+        if not _interactive():
+            raise JournalMismatchError(f"{problem} (run again with --new-journal)")
+        click.echo(_safe(f"Warning: {problem}."), err=True)
+        return click.confirm("Start a new journal for this workbook?", err=True)
+
     cap = flag_cap if flag_cap is not None else settings.max_spend
     options = RunOptions(
         sheet=sheet,
@@ -251,6 +265,7 @@ def run_book(
         allow_unpriced=allow_unpriced,
         confirm=confirm,
         confirm_cancel=confirm_cancel,
+        journal_lost=journal_lost,
         progress=_progress(),
     )
     with client, Journal(journal_for_run(book_path)) as journal:
@@ -367,15 +382,21 @@ def _print_summary(report: Any, book_path: str, dry_run: bool) -> None:
 BOOK_COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "place": (
         "Place the rows that have no Order ID yet.",
-        ("dry_run", "max_spend", "allow_unpriced", "yes"),
+        ("dry_run", "max_spend", "allow_unpriced", "yes", "new_journal"),
     ),
     "status": ("Refresh the status of orders that are not final.", ()),
-    "refill": ("Request refills for rows whose Refill flag is set.", ("dry_run",)),
+    "refill": (
+        "Request refills for rows whose Refill flag is set.",
+        ("dry_run", "new_journal"),
+    ),
     "refill-status": ("Refresh the status of refills.", ()),
-    "cancel": ("Cancel the orders of rows whose Cancel flag is set.", ("dry_run", "yes")),
+    "cancel": (
+        "Cancel the orders of rows whose Cancel flag is set.",
+        ("dry_run", "yes", "new_journal"),
+    ),
     "run": (
         "Place new rows, refill/cancel flagged ones, refresh open orders.",
-        ("dry_run", "max_spend", "allow_unpriced", "yes"),
+        ("dry_run", "max_spend", "allow_unpriced", "yes", "new_journal"),
     ),
 }
 for _name, (_help, _options) in BOOK_COMMANDS.items():
@@ -482,7 +503,7 @@ def demo(out: str) -> None:
 
     target = Path(out)
     journal = journal_path(target)
-    for leftover in (journal, *(journal.with_name(journal.name + s) for s in ("-wal", "-shm"))):
+    for leftover in (journal, *(journal.with_name(journal.name + s) for s in ("-journal", "-wal"))):
         leftover.unlink(missing_ok=True)  # the demo's panel is new: old order ids mean nothing
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copyfile(build_orders_template(Path(tmp) / "orders.xlsx"), target)

@@ -8,6 +8,7 @@ Every error smmsheet raises on purpose derives from ``SmmsheetError``::
     │   ├── WorkbookBusyError       open in Excel (``~$`` owner file) or another run holds the lock
     │   └── LayoutError             no Orders sheet / no header row with Service and Link
     ├── JournalError                the write-ahead journal cannot be opened or written
+    │   └── JournalMismatchError    the workbook names a journal run this journal lacks (exit 2)
     └── PanelError                  anything that went wrong talking to the panel
         ├── InvalidKeyError         the panel refused the API key
         ├── PanelRejectedError      the panel answered ``{"error": ...}``; ``str()`` is its message
@@ -29,6 +30,7 @@ __all__ = [
     "WorkbookBusyError",
     "LayoutError",
     "JournalError",
+    "JournalMismatchError",
     "PanelError",
     "InvalidKeyError",
     "PanelRejectedError",
@@ -60,6 +62,14 @@ class LayoutError(WorkbookError):
 
 class JournalError(SmmsheetError):
     """The write-ahead journal cannot be opened or written."""
+
+
+class JournalMismatchError(JournalError):
+    """The workbook was run with a journal that is gone or damaged; nothing was sent.
+
+    Placing now could buy again what the lost journal recorded, so the user has to agree
+    to start a new journal (``--new-journal``, or Yes in Excel).
+    """
 
 
 class PanelError(SmmsheetError):

@@ -254,6 +254,7 @@ def _run_engine(
         max_spend_source="Max spend (Settings sheet)",
         confirm=confirm,
         confirm_cancel=confirm_cancel,
+        journal_lost=lambda problem: ask(f"{problem}.\n\nStart a new journal for this workbook?"),
         progress=progress,
     )
     with Journal(journal_path) as journal:

@@ -649,3 +649,89 @@ def test_panel_text_starting_with_formula_characters_lands_as_text(tmp_path: Pat
     with zipfile.ZipFile(book) as archive:
         xml = archive.read("xl/worksheets/sheet1.xml")
     assert b"<f>" not in xml and b"<f " not in xml, "a cell became a formula"
+
+
+# --------------------------------------------------------------------------- losing the journal
+
+
+def _delete_journal(journal: Path) -> None:
+    journal.unlink()
+
+
+def _delete_side_files(journal: Path) -> None:
+    for suffix in ("-journal", "-wal", "-shm"):
+        journal.with_name(journal.name + suffix).unlink(missing_ok=True)
+
+
+def _truncate_journal(journal: Path) -> None:
+    data = journal.read_bytes()
+    journal.write_bytes(data[: len(data) // 2])
+
+
+def _empty_journal(journal: Path) -> None:
+    journal.write_bytes(b"")
+
+
+def _older_copy_of_journal(journal: Path) -> None:
+    journal.write_bytes(journal.with_name("journal-before.sqlite").read_bytes())
+
+
+@pytest.mark.parametrize(
+    "lose",
+    [
+        _delete_journal,
+        _delete_side_files,
+        _truncate_journal,
+        _empty_journal,
+        _older_copy_of_journal,
+    ],
+    ids=lambda f: f.__name__.strip("_"),
+)
+def test_losing_the_journal_after_a_killed_run_is_never_silent(
+    tmp_path: Path, panel_env: PanelSimulator, lose: Callable[[Path], None]
+) -> None:
+    sim = panel_env
+    sim.faults.latency = 0.05
+    book = make_orders_book(tmp_path / "orders.xlsx", rows_for("lost", 40))
+    journal = journal_path(book)
+    assert CliRunner().invoke(cli, ["status", str(book)]).exit_code == 0  # a journal exists
+    journal.with_name("journal-before.sqlite").write_bytes(journal.read_bytes())
+    with background("place", str(book), "--yes") as victim:
+        wait_for_orders(sim, victim, 8)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+    time.sleep(3 * sim.faults.latency)
+    bought = len(sim.orders)
+    assert bought < 40, "the kill came too late to prove anything"
+    lose(journal)
+
+    rerun = CliRunner().invoke(cli, ["place", str(book), "--yes"], catch_exceptions=False)
+    assert rerun.exit_code in (1, 2), rerun.output
+    assert "journal" in rerun.output and "Traceback" not in rerun.output
+    assert len(sim.orders) == bought and sim.counts["add"] == bought, "nothing more was bought"
+
+    status = CliRunner().invoke(cli, ["status", str(book)], catch_exceptions=False)
+    assert "Traceback" not in status.output and len(sim.orders) == bought
+
+
+def test_the_user_may_agree_to_a_new_journal_after_checking_the_panel(
+    tmp_path: Path, panel_env: PanelSimulator
+) -> None:
+    sim = panel_env
+    book = make_orders_book(tmp_path / "orders.xlsx", rows_for("agree", 3))
+    assert CliRunner().invoke(cli, ["place", str(book), "--yes"]).exit_code == 0
+    journal_path(book).unlink()
+    adapter = open_workbook(str(book))  # the user adds two rows to the same workbook
+    adapter.write_cells(
+        "Orders",
+        {(r, c): v for r, row in enumerate(rows_for("more", 2), 5) for c, v in enumerate(row, 1)},
+    )
+    adapter.save()
+    refused = CliRunner().invoke(cli, ["place", str(book), "--yes"])
+    assert refused.exit_code == 2 and "--new-journal" in refused.output
+    assert refused.output.count("\n") == 1 and sim.counts["add"] == 3
+    agreed = CliRunner().invoke(cli, ["place", str(book), "--yes", "--new-journal"])
+    assert agreed.exit_code in (0, 1) and "started a new journal" in agreed.output
+    assert sim.counts["add"] == 5, "the user agreed: the new rows are placed"
+    again = CliRunner().invoke(cli, ["place", str(book), "--yes"])
+    assert again.exit_code == 0 and sim.counts["add"] == 5

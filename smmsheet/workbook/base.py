@@ -42,6 +42,14 @@ class WorkbookAdapter(Protocol):
         """Buffer replacing every value of ``sheet`` (created at the end if missing)."""
         ...
 
+    def read_marker(self) -> str | None:
+        """The workbook's smmsheet marker (which journal run wrote it last), if any."""
+        ...
+
+    def write_marker(self, text: str) -> None:
+        """Buffer setting the workbook's smmsheet marker; written by :meth:`save`."""
+        ...
+
     def check_writable(self) -> None:
         """Raise :class:`~smmsheet.errors.WorkbookError` now if :meth:`save` could not write.
 
