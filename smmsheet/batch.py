@@ -42,6 +42,7 @@ from .journal import (
 from .orders import (
     AMBIGUOUS_MARK,
     NOTE_MARK,
+    OUTPUT_COLUMNS,
     OrderPlan,
     OrderRow,
     OrderTable,
@@ -49,8 +50,8 @@ from .orders import (
     is_final,
     validate,
 )
-from .panel import Balance, PanelClient, Service, parse_decimal, parse_id
-from .workbook.base import CellValue, WorkbookAdapter, find_sheet
+from .panel import Balance, OrderStatus, PanelClient, Service, parse_decimal, parse_id
+from .workbook.base import CellValue, WorkbookAdapter, cell_value_problem, find_sheet
 
 __all__ = [
     "ACTIONS",
@@ -374,14 +375,27 @@ class Engine:
             raise JournalMismatchError(problem)
         self.report.messages.append(f"started a new journal at {self.journal.path}")
 
-    def _open_run(self) -> None:
-        """Number this run in the journal and save the workbook's marker that names it.
+    def _before_paying(self, rows: Iterable[int]) -> None:
+        """Right before a step's paid requests: prove their outcomes can be saved, then mark
+        the run.
 
-        Runs right before the first paid request, so a journal that later loses this run
-        (and the requests in it) is noticed by :meth:`_check_journal`. The save also flushes
-        the cells buffered so far.
+        Every output cell of the rows about to be sent (and the headers to create) goes
+        through the adapter's dry run of the save, so an array formula over Order ID, a
+        column past XFD or a part the writer cannot parse stops the run before money is
+        spent. Then the journal numbers this run and the workbook saves the marker naming
+        it, so a journal that later loses the run is noticed by :meth:`_check_journal`; that
+        save also flushes the cells buffered so far.
         """
-        if self._run_marked or self.options.dry_run:
+        if self.options.dry_run:
+            return
+        columns = [
+            self.table.columns[key]
+            for key in (*OUTPUT_COLUMNS, "refill", "cancel")
+            if key in self.table.columns
+        ]
+        cells = {(row, col) for row in rows for col in columns}
+        self.book.check_writable(self.sheet, cells | set(self.table.header_cells()))
+        if self._run_marked:
             return
         run = self.journal.begin_run()
         self.book.write_marker(marker_text(self.journal.identity, run))
@@ -504,7 +518,7 @@ class Engine:
         if self.options.confirm is not None and not self.options.confirm(preview):
             self.report.messages.append("placing cancelled: nothing was sent")
             return []
-        self._open_run()
+        self._before_paying(plan.row for plan in plans)
         return self._send_adds(plans)
 
     def _rows_to_place(self) -> list[OrderRow]:
@@ -783,10 +797,11 @@ class Engine:
         # Each chunk is written while the next requests are still in flight.
         for statuses in self.panel.status_chunks(list(rows_by_id)):
             for oid, st in statuses.items():
+                problem = st.error or _unwritable(st)
                 for row in rows_by_id[oid]:
-                    if st.error:
-                        self._stamp(row, f"status: {st.error}")
-                        self.report.add(row.row, "status", "failed", st.error)
+                    if problem:
+                        self._stamp(row, f"status: {problem}")
+                        self.report.add(row.row, "status", "failed", problem)
                         continue
                     self._set(row, "status", st.status)
                     self._set(row, "charge", st.charge)
@@ -912,7 +927,7 @@ class Engine:
             return
         if action == "cancel" and not self._cancel_confirmed(rows):
             return
-        self._open_run()
+        self._before_paying(row.row for row in rows.values())
         entries = self._journaled(action, rows)
         results = send(list(rows))
         for oid, row in rows.items():
@@ -974,6 +989,18 @@ class Engine:
 
 
 _NUMBER_TYPES = (int, float, Decimal)
+
+
+def _unwritable(status: OrderStatus) -> str | None:
+    """Why a status the panel sent cannot go into its row's cells (an absurd number), if so."""
+    for name, value in (
+        ("charge", status.charge),
+        ("start count", status.start_count),
+        ("remains", status.remains),
+    ):
+        if value is not None and (problem := cell_value_problem(value)):
+            return f"the panel sent a {name} no cell can hold ({problem})"
+    return None
 
 
 def _unchanged(old: CellValue, new: CellValue) -> bool:

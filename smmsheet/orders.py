@@ -25,7 +25,7 @@ from decimal import Decimal
 from .errors import LayoutError
 from .panel import Service, parse_bool, parse_id
 from .typed_numbers import Unreadable, whole_number
-from .workbook.base import CellValue
+from .workbook.base import CellValue, LinkedText
 
 __all__ = [
     "AMBIGUOUS_MARK",
@@ -147,7 +147,12 @@ def id_cell(identifier: str) -> int | str:
 
 
 def _blank(value: CellValue) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+    """Empty, or text of spaces only (a hyperlink that shows nothing but has an address is not)."""
+    if value is None:
+        return True
+    if isinstance(value, str) and not value.strip():
+        return not (isinstance(value, LinkedText) and value.target)
+    return False
 
 
 @dataclass
@@ -164,6 +169,10 @@ class OrderRow:
     def text(self, key: str) -> str:
         """A field as stripped text ('' when empty); integral floats lose their '.0'."""
         value = self.values.get(key)
+        if isinstance(value, LinkedText) and value.target:
+            # A hyperlinked cell means its address, not the words it shows (which may be
+            # empty: a HYPERLINK formula saved without its cached value).
+            return value.target.strip()
         if _blank(value):
             return ""
         if isinstance(value, float) and value.is_integer():
@@ -380,6 +389,19 @@ def _web_traffic_problem(fields: Mapping[str, str]) -> str | None:
     return None
 
 
+def _hidden_link(row: OrderRow, keys: Sequence[str]) -> str | None:
+    """A row error for a hyperlinked cell whose address cannot be known: never order its words."""
+    for key in keys:
+        value = row.get(key)
+        if isinstance(value, LinkedText) and not value.target:
+            return (
+                f"{INPUT_COLUMNS[key]} shows {str(value)[:60]!r} but is a hyperlink whose address "
+                "cannot be read (a link inside the workbook, or a HYPERLINK built from other "
+                "cells): type the address itself into the cell"
+            )
+    return None
+
+
 def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | str:
     """Check a row against the panel's services; return its plan or a message for the row."""
     sid = row.service_id
@@ -393,6 +415,9 @@ def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | str:
     kind = service.type.strip().lower()
     required = _REQUIRED.get(kind, ("link", "quantity"))
     optional = _OPTIONAL.get(kind, ())
+    hidden = _hidden_link(row, (*required, *optional))
+    if hidden:
+        return hidden
     missing = [INPUT_COLUMNS[k] for k in required if not row.text(k)]
     if missing:
         return f"{', '.join(missing)} required for {service.type} service {sid}"

@@ -1,0 +1,140 @@
+"""Nothing is bought whose outcome cannot be written, and a link is ordered by its address.
+
+Issue 8 items 6 and 7, end to end: real .xlsx files, the simulator over loopback.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from smmsheet.cli import cli
+from smmsheet.panel import PanelClient
+from smmsheet.simulator import PanelSimulator
+
+from .conftest import ORDER_HEADER, make_orders_book, read_orders
+from .scripted import ScriptedPanel, json_reply
+from .test_batch import run
+
+
+def _place(book: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["place", str(book), "--yes"], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_a_header_row_reaching_column_xfd_buys_nothing(tmp_path, panel_env: PanelSimulator):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Orders"
+    sheet.append(["Service", "Link", "Quantity"])
+    sheet.append([1, "https://instagram.com/p/xfd", 100])
+    sheet.cell(row=1, column=16384, value="my notes")  # the last column Excel has
+    path = tmp_path / "wide.xlsx"
+    book.save(path)
+    before = path.read_bytes()
+    code, output = _place(path)
+    assert code == 2 and "Traceback" not in output and output.count("\n") == 1, output
+    assert panel_env.counts["add"] == 0 and path.read_bytes() == before
+
+
+def test_an_array_formula_over_the_order_id_cells_buys_nothing(tmp_path, panel_env):
+    from openpyxl import Workbook
+    from openpyxl.worksheet.formula import ArrayFormula
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Orders"
+    sheet.append(["Service", "Link", "Quantity", "Order ID"])
+    sheet.append([1, "https://instagram.com/p/arr1", 100])
+    sheet.append([1, "https://instagram.com/p/arr2", 100])
+    sheet["D2"] = ArrayFormula("D2:D3", "=A2:A3*0")
+    path = tmp_path / "array.xlsx"
+    book.save(path)
+    code, output = _place(path)
+    assert code == 2 and "D2" in output and "Traceback" not in output, output
+    assert panel_env.counts["add"] == 0
+
+
+def test_an_absurd_number_in_a_status_reply_is_that_rows_error(tmp_path):
+    huge = "1" + "0" * 400
+
+    def script(form):
+        if form["action"] == "balance":
+            return json_reply('{"balance": "100", "currency": "USD"}')
+        ids = form["orders"].split(",")
+        replies = {i: {"status": "Pending", "charge": "0.5", "remains": "5"} for i in ids}
+        replies["1001"] = {"status": "Pending", "charge": huge, "start_count": "7" * 5000}
+        return json_reply(json.dumps(replies))
+
+    header = (*ORDER_HEADER, "Order ID")
+    rows = [(1, "https://a", 100, None, None, None, None, None, oid) for oid in (1001, 1002)]
+    book = make_orders_book(tmp_path / "o.xlsx", rows, header=header)
+    with ScriptedPanel(script) as panel, PanelClient(panel.url, "k") as client:
+        report = run(book, client, "status")
+    first, second = read_orders(book)
+    assert "no cell can hold" in first["Error"] and first["Charge"] is None
+    assert second["Status"] == "Pending" and second["Charge"] == pytest.approx(0.5)
+    assert report.failed and report.saved
+
+
+# --------------------------------------------------------------------------- hyperlinks
+
+
+def _linked_book(tmp_path: Path, setup) -> Path:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Orders"
+    sheet.append(["Service", "Link", "Quantity"])
+    sheet.append([1, None, 100])
+    setup(sheet["B2"])
+    path = tmp_path / "links.xlsx"
+    book.save(path)
+    return path
+
+
+def _inserted_link(cell) -> None:
+    cell.value = "Client post"
+    cell.hyperlink = "https://instagram.com/p/real-target"
+
+
+def _hyperlink_formula(cell) -> None:
+    cell.value = '=HYPERLINK("https://instagram.com/p/real-target","Post 2")'
+
+
+@pytest.mark.parametrize("setup", [_inserted_link, _hyperlink_formula], ids=["insert", "formula"])
+def test_a_hyperlinked_link_cell_is_ordered_with_its_address(tmp_path, panel_env, setup):
+    path = _linked_book(tmp_path, setup)
+    code, output = _place(path)
+    assert code == 0, output
+    [order] = panel_env.orders.values()
+    assert order.link == "https://instagram.com/p/real-target"
+
+
+def _internal_link(cell) -> None:
+    cell.value = "See notes"
+    cell.hyperlink = "#Notes!A1"
+
+
+def _computed_formula(cell) -> None:
+    cell.value = '=HYPERLINK("https://instagram.com/p/"&A2,"Post")'
+
+
+@pytest.mark.parametrize("setup", [_internal_link, _computed_formula], ids=["internal", "computed"])
+def test_a_hyperlink_whose_address_cannot_be_known_is_refused_in_its_row(
+    tmp_path, panel_env, setup
+):
+    path = _linked_book(tmp_path, setup)
+    code, _ = _place(path)
+    [row] = read_orders(path)
+    assert "hyperlink" in row["Error"] and row["Order ID"] is None
+    assert code == 1 and panel_env.counts["add"] == 0
