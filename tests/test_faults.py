@@ -735,3 +735,27 @@ def test_the_user_may_agree_to_a_new_journal_after_checking_the_panel(
     assert sim.counts["add"] == 5, "the user agreed: the new rows are placed"
     again = CliRunner().invoke(cli, ["place", str(book), "--yes"])
     assert again.exit_code == 0 and sim.counts["add"] == 5
+
+
+def test_runs_killed_at_random_moments_from_their_start_never_buy_twice(
+    tmp_path: Path, panel_env: PanelSimulator
+) -> None:
+    """Kills land before, during and after the save that marks the run, and mid-batch."""
+    import random
+
+    sim = panel_env
+    sim.faults.latency = 0.02
+    book = make_orders_book(tmp_path / "orders.xlsx", rows_for("early", 30))
+    chance = random.Random(8)
+    for _ in range(6):
+        with background("place", str(book), "--yes") as victim:
+            time.sleep(chance.uniform(0.3, 1.5))  # the interpreter starts in ~0.3-0.6 s
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(timeout=10)
+        time.sleep(3 * sim.faults.latency)
+    final = CliRunner().invoke(cli, ["place", str(book), "--yes"], catch_exceptions=False)
+    assert "Traceback" not in final.output
+    assert_each_row_placed_at_most_once(sim)
+    outcome = classify(read_orders(book))
+    assert len(outcome["placed"]) + len(outcome["check panel"]) == 30
+    assert_sheet_matches_panel(book, sim, unknown_ok=len(outcome["check panel"]))
