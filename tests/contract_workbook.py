@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import pytest
 
 from smmsheet.errors import WorkbookError
-from smmsheet.workbook.base import CellValue, WorkbookAdapter
+from smmsheet.workbook.base import CellValue, WorkbookAdapter, cell_value_problem
 
 from .fake_excel import FakeBook, Formula, excel_entry
 
@@ -415,6 +415,30 @@ def check_save_without_changes_changes_nothing(harness: Harness) -> None:
     assert trim(saved(harness, book).read_values("Orders")) == trim(before)
 
 
+#: Panel values no cell can hold: each adapter refuses them with a WorkbookError when
+#: they are buffered (never OverflowError or ValueError halfway through a save).
+ABSURD_VALUES: list[CellValue] = [
+    10**5000,  # a 5,000-digit start count
+    10**400,
+    Decimal("1E+400"),  # a charge of 1 followed by 400 zeros
+    Decimal("NaN"),
+    float("inf"),
+    2**53 + 1,
+]
+
+
+def check_values_no_cell_can_hold_are_refused_with_a_workbook_error(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS})
+    for value in ABSURD_VALUES:
+        assert cell_value_problem(value) is not None
+        with pytest.raises(WorkbookError, match="cannot write to a cell"):
+            book.write_cells("Orders", {(2, 5): "not buffered", (2, 4): value})
+    book.write_cells("Orders", {(3, 5): "Completed"})
+    rows = saved(harness, book).read_values("Orders")
+    assert cell(rows, 2, 5) is None and cell(rows, 2, 4) is None
+    assert cell(rows, 3, 5) == "Completed"
+
+
 def check_a_writable_book_passes_the_pre_send_check(harness: Harness) -> None:
     book = harness.open({"Orders": ORDERS})
     book.check_writable()  # raises WorkbookError when save() could not write
@@ -437,6 +461,7 @@ CONTRACT: list[Callable[[Harness], None]] = [
     check_close_drops_unsaved_writes,
     check_save_without_changes_changes_nothing,
     check_a_writable_book_passes_the_pre_send_check,
+    check_values_no_cell_can_hold_are_refused_with_a_workbook_error,
 ]
 
 #: Run only when XLWINGS_LICENSE_KEY is set: xlwings' remote engine is license-gated.

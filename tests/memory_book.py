@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from smmsheet.errors import WorkbookError
-from smmsheet.workbook.base import CellValue
+from smmsheet.workbook.base import CellValue, cell_value_problem
 
 Grid = list[list[CellValue]]
 
@@ -76,5 +76,12 @@ class MemoryWorkbook:
 
 
 def _as_stored(value: CellValue) -> CellValue:
-    """What a spreadsheet keeps: every number that is not an int is a double."""
+    """What a spreadsheet keeps: every number that is not an int is a double.
+
+    A value no cell can hold (``cell_value_problem``) is refused as the file adapters
+    refuse it, so engine tests on this adapter meet the same errors.
+    """
+    problem = cell_value_problem(value)
+    if problem is not None:
+        raise WorkbookError(f"cannot write to a cell: {problem}")
     return float(value) if isinstance(value, Decimal) else value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -35,7 +36,11 @@ class WorkbookAdapter(Protocol):
         ...
 
     def write_cells(self, sheet: str, cells: Mapping[tuple[int, int], CellValue]) -> None:
-        """Buffer ``{(row, col): value}`` writes into ``sheet``; ``None`` clears a cell."""
+        """Buffer ``{(row, col): value}`` writes into ``sheet``; ``None`` clears a cell.
+
+        A value no cell can hold faithfully (see :func:`cell_value_problem`) raises
+        :class:`~smmsheet.errors.WorkbookError` and nothing is buffered.
+        """
         ...
 
     def replace_sheet(self, sheet: str, rows: Sequence[Sequence[CellValue]]) -> None:
@@ -65,15 +70,71 @@ class WorkbookAdapter(Protocol):
 MAX_CELL_CHARS = 32767
 MAX_ROW = 1_048_576
 MAX_COL = 16_384
+#: The largest and smallest magnitudes Excel stores (larger is refused, smaller shows 0).
+MAX_EXCEL_NUMBER = 9.99999999999999e307
+MIN_EXCEL_NUMBER = 2.2250738585072014e-308
+#: The largest integer a cell (an IEEE double) holds exactly; larger ones lose digits.
+MAX_EXACT_INT = 2**53
 
 #: Characters no worksheet can hold (XML 1.0 forbids them); panel text is untrusted.
 _ILLEGAL_TEXT = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _INVALID_SHEET_NAME = re.compile(r"[:\\/?*\[\]]")
+_FIRST_DAY = dt.date(1900, 1, 1)
 
 
 def clean_text(text: str, limit: int = MAX_CELL_CHARS) -> str:
     """Text a cell can hold: characters XML cannot carry removed, cut at ``limit``."""
     return _ILLEGAL_TEXT.sub("", text)[:limit]
+
+
+def cell_value_problem(value: object) -> str | None:
+    """Why ``value`` cannot be stored in a cell faithfully, or None when it can.
+
+    Panel replies are untrusted: a charge of ``1e400`` or a 5,000-digit start count must
+    become that row's error, not a crash while saving. Long text is fine (it is cut at
+    Excel's 32,767 characters), so is any bool, date from 1900 on, or ordinary number.
+
+    >>> cell_value_problem(Decimal("0.27")) is None, cell_value_problem(10**400)
+    (True, 'the number 100000000000... (401 digits) is too large for a cell to hold exactly')
+    """
+    if value is None or isinstance(value, str | bool):
+        return None
+    if isinstance(value, int):
+        if -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
+            return None
+        return f"{_describe(value)} is too large for a cell to hold exactly"
+    if isinstance(value, float | Decimal):
+        return _number_problem(value)
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return f"the time {value.isoformat()} has a time zone, which a cell cannot hold"
+    if isinstance(value, dt.date):
+        day = value.date() if isinstance(value, dt.datetime) else value
+        return None if day >= _FIRST_DAY else f"Excel has no dates before 1900 ({day})"
+    return f"a {type(value).__name__} is not a cell value"
+
+
+def _number_problem(value: float | Decimal) -> str | None:
+    if isinstance(value, Decimal) and not value.is_finite():
+        return f"{value} is not a finite number"
+    number = float(value)  # a finite Decimal too large for a double becomes inf, never raises
+    magnitude = abs(number)
+    if MIN_EXCEL_NUMBER <= magnitude <= MAX_EXCEL_NUMBER or value == 0:
+        return None
+    if not math.isfinite(number) and not isinstance(value, Decimal):
+        return f"{value!r} is not a finite number"
+    if magnitude > MAX_EXCEL_NUMBER or not math.isfinite(number):
+        return f"{_describe(value)} is larger than the largest number Excel stores"
+    return f"{_describe(value)} is smaller than the smallest number Excel stores"
+
+
+def _describe(value: float | Decimal) -> str:
+    """``value`` named for a message; a huge one by its first digits and its length."""
+    if isinstance(value, int) and value.bit_length() > 14_000:  # str() refuses 4,300+ digits
+        return f"a number with about {value.bit_length() * 30103 // 100_000:,} digits"
+    text = repr(value) if isinstance(value, float) else str(value)
+    if len(text) <= 24:
+        return f"the number {text}"
+    return f"the number {text[:12]}... ({len(text.lstrip('-')):,} digits)"
 
 
 def check_sheet_name(name: str) -> str:

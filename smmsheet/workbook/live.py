@@ -41,7 +41,6 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +54,7 @@ from .base import (
     MAX_COL,
     MAX_ROW,
     CellValue,
+    cell_value_problem,
     check_grid_size,
     check_sheet_name,
     clean_text,
@@ -84,20 +84,18 @@ def to_excel(value: CellValue) -> Any:
     if isinstance(value, str):
         text = clean_text(value, MAX_CELL_CHARS - 1)  # the apostrophe takes one character
         return TEXT_PREFIX + text if text else None
+    if not isinstance(value, int | float | Decimal | dt.date):
+        raise TypeError(f"cannot write a {type(value).__name__} to a cell")
+    problem = cell_value_problem(value)
+    if problem is not None:  # COM would raise OverflowError, or store something else
+        raise WorkbookError(f"cannot write to a cell: {problem}")
     if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            raise WorkbookError(f"cannot write {value!r} to a cell: it has a time zone")
         return value
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float | Decimal):
-        number = float(value)
-        if not math.isfinite(number):
-            raise WorkbookError(f"cannot write {value!r} to a cell: not a finite number")
-        return number
-    raise TypeError(f"cannot write a {type(value).__name__} to a cell")
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
 
 
 def column_runs(

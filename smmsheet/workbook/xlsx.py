@@ -35,7 +35,6 @@ import bisect
 import contextlib
 import copy
 import datetime as dt
-import math
 import os
 import posixpath
 import queue
@@ -60,8 +59,12 @@ from smmsheet.errors import WorkbookBusyError, WorkbookError
 
 from .base import (
     MAX_COL,
+    MAX_EXACT_INT,
+    MAX_EXCEL_NUMBER,
     MAX_ROW,
+    MIN_EXCEL_NUMBER,
     CellValue,
+    cell_value_problem,
     check_grid_size,
     check_sheet_name,
     clean_text,
@@ -246,10 +249,16 @@ class XlsxWorkbook:
                 raise TypeError(f"cell coordinates must be (row, col) integers, got {key!r}")
             if not (0 < row <= MAX_ROW and 0 < col <= MAX_COL):
                 raise ValueError(f"cell ({row}, {col}) is outside a worksheet")
-            if type(value) is float:  # the common cases stay cheap for 100,000-row runs
-                if not math.isfinite(value):
+            kind = type(value)
+            # The common cases stay cheap for 100,000-row runs; the rare ones are checked.
+            if kind is float:
+                magnitude = abs(cast(float, value))
+                if not MIN_EXCEL_NUMBER <= magnitude <= MAX_EXCEL_NUMBER and magnitude != 0.0:
                     value = _check_value(value)
-            elif value is not None and type(value) is not int:
+            elif kind is int:
+                if not -MAX_EXACT_INT <= cast(int, value) <= MAX_EXACT_INT:
+                    value = _check_value(value)
+            elif value is not None:
                 value = _check_value(value)
             checked.append((row, col, value))
         rows = self._pending.setdefault(name, _SheetEdit()).rows
@@ -428,15 +437,16 @@ def _from_calamine(value: object) -> CellValue:
 
 def _check_value(value: CellValue) -> CellValue:
     """Refuse what a cell cannot hold before anything is buffered; clean untrusted text."""
-    if value is None or isinstance(value, bool | dt.date):
+    if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
         return clean_text(value)
-    if isinstance(value, int | float | Decimal):
-        if isinstance(value, int) or math.isfinite(value):
-            return value
-        raise WorkbookError(f"cannot write {value!r} to a cell: not a finite number")
-    raise TypeError(f"cannot write a {type(value).__name__} to a cell")
+    if not isinstance(value, int | float | Decimal | dt.date):
+        raise TypeError(f"cannot write a {type(value).__name__} to a cell")
+    problem = cell_value_problem(value)
+    if problem is not None:
+        raise WorkbookError(f"cannot write to a cell: {problem}")
+    return value
 
 
 # -- cell references ---------------------------------------------------------------------
