@@ -70,6 +70,7 @@ from .base import (
     clean_text,
     find_sheet,
 )
+from .zipsafe import check_sizes
 
 __all__ = ["XlsxWorkbook", "excel_lock_file", "SUPPORTED_SUFFIXES"]
 
@@ -339,7 +340,7 @@ class XlsxWorkbook:
     # -- checks ----------------------------------------------------------------------
 
     def _check_readable(self) -> None:
-        """Refuse missing, foreign or busy files before anything else looks at them."""
+        """Refuse missing, foreign, busy or zip-bomb files before anything else reads them."""
         path = self._path
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
             raise WorkbookError(
@@ -351,6 +352,7 @@ class XlsxWorkbook:
         try:
             with zipfile.ZipFile(path) as archive:
                 names = {name.lower() for name in archive.namelist()}
+                check_sizes(archive, path.name)  # a zip bomb is refused before it inflates
         except (zipfile.BadZipFile, OSError) as exc:
             raise WorkbookError(f"{path.name} is not a valid Excel workbook ({exc})") from exc
         if "[content_types].xml" not in names or "_rels/.rels" not in names:
