@@ -1391,17 +1391,19 @@ class _StreamPatcher:
         out: list[str] = []
         copied = 0  # region[:copied] has been written
         index = 0
-        previous = 0
+        previous = seen = 0
+        inserted = False
         for match in self._row.finditer(region) if targets else ():
             number = int(match.group(1))
             if number <= previous:
                 raise _NeedsTree
-            previous = number
+            previous, seen = number, match.end()
             target = targets[index]
             if number < target:
                 continue
             start = match.start()
             while target < number:  # rows that do not exist yet go before this one
+                inserted = True
                 out.append(region[copied:start])
                 copied = start
                 out.append(self._new_row(target, sorted(by_row[target].items())))
@@ -1429,6 +1431,8 @@ class _StreamPatcher:
                 if len(out) > _CHUNK_PIECES:
                     write("".join(out).encode("utf-8"))
                     out.clear()
+        if inserted and any(int(m[1]) <= previous for m in self._row.finditer(region, seen)):
+            raise _NeedsTree  # rows out of order: an inserted row may exist further on
         out.append(region[copied:])
         for target in targets[index:]:
             out.append(self._new_row(target, sorted(by_row[target].items())))
