@@ -92,6 +92,24 @@ class XlsxHarness:
         workbook.save(self.path)
         return XlsxWorkbook(self.path)
 
+    def open_with_array_formula(
+        self, sheets: Sheets, sheet: str, block: tuple[int, int, int, int]
+    ) -> WorkbookAdapter:
+        """``open``, with a legacy array formula over ``block`` (top, left, bottom, right)."""
+        from openpyxl import load_workbook
+        from openpyxl.worksheet.formula import ArrayFormula
+
+        from smmsheet.workbook.base import column_letters
+        from smmsheet.workbook.xlsx import XlsxWorkbook
+
+        self.open(sheets)
+        top, left, bottom, right = block
+        ref = f"{column_letters(left)}{top}:{column_letters(right)}{bottom}"
+        workbook = load_workbook(self.path)
+        workbook[sheet].cell(row=top, column=left).value = ArrayFormula(ref, "=1+1")
+        workbook.save(self.path)
+        return XlsxWorkbook(self.path)
+
     def reopen(self, book: WorkbookAdapter) -> WorkbookAdapter:
         from smmsheet.workbook.xlsx import XlsxWorkbook
 
@@ -112,6 +130,15 @@ class LiveHarness:
             {k: [list(r) for r in v] for k, v in sheets.items()}, fullname=self.fullname
         )
         return XlwingsWorkbook(self.book)
+
+    def open_with_array_formula(
+        self, sheets: Sheets, sheet: str, block: tuple[int, int, int, int]
+    ) -> WorkbookAdapter:
+        """``open``, with a legacy array formula over ``block`` (top, left, bottom, right)."""
+        book = self.open(sheets)
+        assert self.book is not None
+        self.book.sheets[sheet].add_array_formula(*block, "1+1")
+        return book
 
     def reopen(self, book: WorkbookAdapter) -> WorkbookAdapter:
         from smmsheet.workbook.live import XlwingsWorkbook
@@ -444,6 +471,49 @@ def check_a_writable_book_passes_the_pre_send_check(harness: Harness) -> None:
     book.check_writable()  # raises WorkbookError when save() could not write
 
 
+#: Cells a run plans to write: results of both rows and a new output column's header.
+PLANNED = [(2, 4), (2, 5), (3, 5), (1, 6), (2, 6), (3, 6), (40, 6)]
+
+
+def check_the_pre_send_check_proves_planned_cells_can_be_saved(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS, "Settings": [["Profile", "main"]]})
+    book.write_cells("Orders", {(3, 5): "Completed"})
+    book.check_writable("orders", PLANNED)
+    book.check_writable("Settings", [])
+    book.check_writable(sheet="Orders", cells=set(PLANNED))
+    rows = book.read_values("Orders")
+    assert cell(rows, 3, 5) == "Completed", "what was buffered stays buffered"
+    assert cell(rows, 2, 6) is None and cell(rows, 40, 6) is None, "nothing was written"
+    rows = saved(harness, book).read_values("Orders")
+    assert cell(rows, 3, 5) == "Completed"
+    assert all(cell(rows, r, c) is None for r, c in PLANNED if (r, c) != (3, 5))
+
+
+def check_the_pre_send_check_refuses_a_column_beyond_xfd(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS})
+    with pytest.raises(WorkbookError, match="column 16385 is beyond column XFD"):
+        book.check_writable("Orders", [(2, 4), (1, 16_385)])
+
+
+def check_the_pre_send_check_refuses_a_missing_sheet(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS})
+    with pytest.raises(WorkbookError, match="Nope"):
+        book.check_writable("Nope", [(2, 4)])
+
+
+def check_the_pre_send_check_refuses_a_cell_of_an_array_formula(harness: Harness) -> None:
+    make = getattr(harness, "open_with_array_formula", None)
+    if make is None:
+        pytest.skip("this backend cannot hold an array formula")
+    book = make({"Orders": ORDERS}, "Orders", (2, 6, 3, 6))  # F2:F3
+    book.check_writable("Orders", [(2, 4), (2, 5), (4, 6)])
+    with pytest.raises(WorkbookError, match="F2 is part of (an|the) array formula"):
+        book.check_writable("Orders", [(2, 4), (3, 5), (2, 6), (3, 6)])
+    book.write_cells("Orders", {(3, 6): "buffered"})
+    with pytest.raises(WorkbookError, match="F3 is part of (an|the) array formula"):
+        book.check_writable("Orders", [(2, 4)])
+
+
 CONTRACT: list[Callable[[Harness], None]] = [
     check_sheet_names_in_workbook_order,
     check_read_values_starts_at_a1_with_padding,
@@ -461,6 +531,10 @@ CONTRACT: list[Callable[[Harness], None]] = [
     check_close_drops_unsaved_writes,
     check_save_without_changes_changes_nothing,
     check_a_writable_book_passes_the_pre_send_check,
+    check_the_pre_send_check_proves_planned_cells_can_be_saved,
+    check_the_pre_send_check_refuses_a_column_beyond_xfd,
+    check_the_pre_send_check_refuses_a_missing_sheet,
+    check_the_pre_send_check_refuses_a_cell_of_an_array_formula,
     check_values_no_cell_can_hold_are_refused_with_a_workbook_error,
 ]
 

@@ -7,11 +7,11 @@ because only they need a workbook that lives in memory.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 
 from smmsheet.errors import WorkbookError
-from smmsheet.workbook.base import CellValue, cell_value_problem
+from smmsheet.workbook.base import CellValue, cell_value_problem, check_cell_range
 
 Grid = list[list[CellValue]]
 
@@ -61,8 +61,14 @@ class MemoryWorkbook:
         self._replaced[name] = [[_as_stored(value) for value in row] for row in rows]
         self._cells.pop(name, None)
 
-    def check_writable(self) -> None:
-        pass  # memory is always writable
+    def check_writable(
+        self, sheet: str | None = None, cells: Collection[tuple[int, int]] = ()
+    ) -> None:
+        """Memory is always writable; only a missing sheet or a cell off the grid is refused."""
+        if sheet is not None:
+            self._resolve(sheet)
+            for row, col in cells:
+                check_cell_range(row, col)
 
     def save(self) -> None:
         for name in self.sheet_names():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
@@ -47,11 +47,18 @@ class WorkbookAdapter(Protocol):
         """Buffer replacing every value of ``sheet`` (created at the end if missing)."""
         ...
 
-    def check_writable(self) -> None:
+    def check_writable(
+        self, sheet: str | None = None, cells: Collection[tuple[int, int]] = ()
+    ) -> None:
         """Raise :class:`~smmsheet.errors.WorkbookError` now if :meth:`save` could not write.
 
         Called before any paid request: an order must not be bought for a sheet that
-        cannot take its Order ID.
+        cannot take its Order ID. Without ``sheet`` it checks the workbook as a whole
+        (open in Excel, read-only). With ``sheet`` it also proves, without changing the
+        workbook or what is buffered, that a save writing ``cells`` of that sheet (any
+        value: a number or a text) together with everything already buffered would
+        succeed; the error is one sentence naming the first cell or part that would fail
+        (a cell of an array formula, a column beyond XFD, XML the writer cannot parse).
         """
         ...
 
@@ -148,6 +155,30 @@ def check_grid_size(rows: Sequence[Sequence[object]]) -> None:
     """Refuse a block of rows that does not fit in a worksheet."""
     if len(rows) > MAX_ROW or any(len(row) > MAX_COL for row in rows):
         raise WorkbookError(f"{len(rows)} rows do not fit in a worksheet")
+
+
+def check_cell_range(row: int, col: int) -> None:
+    """Refuse a cell outside Excel's grid with one sentence saying where it falls."""
+    if 0 < row <= MAX_ROW and 0 < col <= MAX_COL:
+        return
+    if col > MAX_COL:
+        raise WorkbookError(
+            f"row {row}, column {col} is beyond column XFD, the last of Excel's {MAX_COL:,} columns"
+        )
+    if row > MAX_ROW:
+        raise WorkbookError(f"row {row} is beyond the last of Excel's {MAX_ROW:,} rows")
+    raise WorkbookError(
+        f"cell (row {row}, column {col}) is outside a worksheet: rows and columns start at 1"
+    )
+
+
+def column_letters(col: int) -> str:
+    """Excel's letters for column number ``col``: 1 is ``A``, 28 is ``AB``, 16384 ``XFD``."""
+    letters = ""
+    while col > 0:
+        col, rest = divmod(col - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
 
 
 def find_sheet(names: Sequence[str], sheet: str) -> str | None:

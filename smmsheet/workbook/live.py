@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -51,13 +51,13 @@ from typing import Any
 from ..errors import WorkbookError
 from .base import (
     MAX_CELL_CHARS,
-    MAX_COL,
-    MAX_ROW,
     CellValue,
     cell_value_problem,
+    check_cell_range,
     check_grid_size,
     check_sheet_name,
     clean_text,
+    column_letters,
     find_sheet,
 )
 
@@ -228,8 +228,31 @@ class XlwingsWorkbook:
 
     # -- committing ------------------------------------------------------------------
 
-    def check_writable(self) -> None:
-        """Refuse a file Excel opened read-only before anything is sent: it could not be saved."""
+    def check_writable(
+        self, sheet: str | None = None, cells: Collection[tuple[int, int]] = ()
+    ) -> None:
+        """Refuse now, before anything is sent, what would make :meth:`save` fail.
+
+        Always: a file Excel opened read-only (it could not be saved). With ``sheet``:
+        cells outside the grid, and, for ``cells`` and every cell already buffered, cells
+        of a legacy array formula (Excel will not change part of one) and locked cells of
+        a protected sheet. Excel is asked once per contiguous column run, and only what
+        the engine can tell is checked: Windows (COM) tells all of it, xlwings' remote
+        engine knows no array formulas (its save then reports Excel's refusal).
+        """
+        self._check_not_read_only()
+        if sheet is None:
+            return
+        name = self._resolve(sheet)
+        planned = {name: {_check_coordinate(key): None for key in cells}}
+        for other, edit in self._pending.items():
+            planned.setdefault(other, {}).update(dict.fromkeys(edit.cells))
+        existing = {n.casefold() for n in self._excel_sheet_names()}
+        for target, keys in planned.items():
+            if target.casefold() in existing and keys:
+                self._check_cells(target, keys)
+
+    def _check_not_read_only(self) -> None:
         if not self.persist or self.local_path() is None:
             return
         try:
@@ -240,6 +263,25 @@ class XlwingsWorkbook:
             raise WorkbookError(
                 f"{self.book.name} is open read-only: save a copy you can write, then run again"
             )
+
+    def _check_cells(self, name: str, keys: Mapping[tuple[int, int], None]) -> None:
+        """Refuse cells of ``name`` that Excel would refuse to write (arrays, protection)."""
+        sheet = self.book.sheets[name]
+        protected = _ask(lambda: bool(sheet.api.ProtectContents), False)
+        for col, first, values in column_runs(keys):
+            last = first + len(values) - 1
+            cell = _first_array_cell(sheet, col, first, last)
+            if cell is not None:
+                raise WorkbookError(
+                    f"{name}!{cell} is part of an array formula, which Excel will not let "
+                    "smmsheet change in part; clear the array formula or move the column"
+                )
+            if protected and _any_locked(sheet, col, first, last):
+                raise WorkbookError(
+                    f"the sheet {name!r} is protected and its cells "
+                    f"{column_letters(col)}{first}:{column_letters(col)}{last} are locked; "
+                    "unprotect the sheet or unlock those cells"
+                )
 
     def save(self) -> None:
         """Write the buffered changes in blocks (one range write per contiguous column run)."""
@@ -343,12 +385,43 @@ def _from_excel(value: Any) -> CellValue:
     return str(value)
 
 
+def _ask(question: Callable[[], Any], unknown: Any = None) -> Any:
+    """Excel's answer, or ``unknown`` when this engine or host cannot answer it."""
+    try:
+        return question()
+    except Exception:  # noqa: BLE001 - COM, AppleScript and the remote engine differ
+        return unknown
+
+
+def _any_locked(sheet: Any, col: int, first: int, last: int) -> bool:
+    """Whether any cell of the run is locked (True: all are, None: some are or unknown)."""
+    return _ask(lambda: sheet.range((first, col), (last, col)).api.Locked) is not False
+
+
+def _first_array_cell(sheet: Any, col: int, first: int, last: int) -> str | None:
+    """The first cell of rows ``first``..``last`` of ``col`` in an array formula, or None.
+
+    ``Range.has_array`` is True when every cell is in one, False when none is, and None
+    when they differ (or the engine cannot tell): only then is the run split in two.
+    """
+    has_array = _ask(lambda: sheet.range((first, col), (last, col)).has_array)
+    if has_array is False:
+        return None
+    if has_array is True:
+        return f"{column_letters(col)}{first}"
+    if first == last:
+        return None  # this engine cannot tell
+    middle = (first + last) // 2
+    return _first_array_cell(sheet, col, first, middle) or _first_array_cell(
+        sheet, col, middle + 1, last
+    )
+
+
 def _check_coordinate(key: tuple[int, int]) -> tuple[int, int]:
     row, col = key
     if not (isinstance(row, int) and isinstance(col, int)):
         raise TypeError(f"cell coordinates must be (row, col) integers, got {key!r}")
-    if not (1 <= row <= MAX_ROW and 1 <= col <= MAX_COL):
-        raise WorkbookError(f"cell ({row}, {col}) is outside a worksheet")
+    check_cell_range(row, col)
     return row, col
 
 
