@@ -184,6 +184,22 @@ class RemoteHarness:
 
         return XlwingsWorkbook(xw.Book(json=copy.deepcopy(self.payload)))
 
+    def _set_name(self, name: str, refers_to: str) -> None:
+        """A book-level name as the next request's payload carries it."""
+        names = [n for n in self.payload["names"] if n["name"].casefold() != name.casefold()]
+        names.append(
+            {
+                "name": name,
+                "refers_to": refers_to,
+                "sheet_index": None,
+                "address": None,
+                "book_scope": True,
+                "scope_sheet_name": None,
+                "scope_sheet_index": None,
+            }
+        )
+        self.payload["names"] = names
+
     def reopen(self, book: WorkbookAdapter) -> WorkbookAdapter:
         actions = book.book.impl.json()["actions"]  # type: ignore[attr-defined]
         self.actions.extend(actions)
@@ -195,6 +211,9 @@ class RemoteHarness:
                 index, name = action["args"]
                 order.insert(index, name)
                 grids[name] = {}
+                continue
+            if func in ("namesAdd", "setNameRefersTo"):
+                self._set_name(action["args"][0], action["args"][-1])
                 continue
             name = order[action["sheet_position"]]
             if func == "sheetClearContents":
@@ -514,6 +533,36 @@ def check_the_pre_send_check_refuses_a_cell_of_an_array_formula(harness: Harness
         book.check_writable("Orders", [(2, 4)])
 
 
+#: A journal marker as the engine writes it; quotes must survive the text constant.
+MARKER = 'smmsheet-journal v1 9f1c2e4a-"quoted" run 5d0b7a31'
+
+
+def check_the_journal_marker_is_buffered_like_a_cell_and_kept_by_save(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS})
+    assert book.read_marker() is None
+    book.write_marker("dropped by close")
+    assert book.read_marker() == "dropped by close"
+    book.close()
+    assert book.read_marker() is None
+    book.write_marker(MARKER)
+    book.write_cells("Orders", {(2, 5): "Pending"})
+    again = saved(harness, book)
+    assert again.read_marker() == MARKER
+    assert again.sheet_names() == ["Orders"], "the marker needs no sheet"
+    assert cell(again.read_values("Orders"), 2, 5) == "Pending"
+    again.write_marker("smmsheet-journal v1 next")
+    assert saved(harness, again).read_marker() == "smmsheet-journal v1 next"
+
+
+def check_a_marker_a_workbook_cannot_hold_is_refused(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS})
+    for bad in ["", "x" * 256, "two\nlines"]:
+        with pytest.raises(WorkbookError, match="marker"):
+            book.write_marker(bad)
+    book.write_marker("x" * 255)
+    assert saved(harness, book).read_marker() == "x" * 255
+
+
 CONTRACT: list[Callable[[Harness], None]] = [
     check_sheet_names_in_workbook_order,
     check_read_values_starts_at_a1_with_padding,
@@ -535,6 +584,8 @@ CONTRACT: list[Callable[[Harness], None]] = [
     check_the_pre_send_check_refuses_a_column_beyond_xfd,
     check_the_pre_send_check_refuses_a_missing_sheet,
     check_the_pre_send_check_refuses_a_cell_of_an_array_formula,
+    check_the_journal_marker_is_buffered_like_a_cell_and_kept_by_save,
+    check_a_marker_a_workbook_cannot_hold_is_refused,
     check_values_no_cell_can_hold_are_refused_with_a_workbook_error,
 ]
 

@@ -307,6 +307,51 @@ class FakeSheets:
         return sheet
 
 
+class FakeNameApi:
+    """``name.api``: COM's ``Name.Visible``, which hides a name from the Name Manager."""
+
+    def __init__(self) -> None:
+        self.Visible = True  # noqa: N815 - COM's spelling
+
+
+class FakeName:
+    """``xw.Name``: a book-level defined name (``refers_to`` is its formula, with "=")."""
+
+    def __init__(self, name: str, refers_to: str) -> None:
+        self.name = name
+        self.api = FakeNameApi()
+        self._refers_to = ""
+        self.refers_to = refers_to
+
+    @property
+    def refers_to(self) -> str:
+        return self._refers_to
+
+    @refers_to.setter
+    def refers_to(self, formula: str) -> None:
+        constant = re.fullmatch(r'="((?:[^"]|"")*)"', formula)
+        if constant is not None and len(constant.group(1).replace('""', '"')) > 255:
+            raise RuntimeError("Text values in formulas are limited to 255 characters.")
+        self._refers_to = formula
+
+
+class FakeNames:
+    """``xw.Names``: iterate, ``add(name, refers_to)``; names are case-insensitive."""
+
+    def __init__(self) -> None:
+        self._names: list[FakeName] = []
+
+    def __iter__(self) -> Iterator[FakeName]:
+        return iter(list(self._names))
+
+    def add(self, name: str, refers_to: str) -> FakeName:
+        if any(n.name.casefold() == name.casefold() for n in self._names):
+            raise RuntimeError(f"The name {name} already exists.")
+        added = FakeName(name, refers_to)
+        self._names.append(added)
+        return added
+
+
 class FakeBook:
     """``xw.Book``: sheets, an app, a full name and a save counter."""
 
@@ -321,6 +366,7 @@ class FakeBook:
         self.fullname = fullname
         self.name = fullname.replace("\\", "/").rsplit("/", 1)[-1]
         self.sheets = FakeSheets(self)
+        self.names = FakeNames()
         self.log: list[tuple[str, str, Any]] = []
         self.saved = 0
         for name, rows in (sheets or {"Sheet1": []}).items():

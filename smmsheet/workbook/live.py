@@ -50,11 +50,13 @@ from typing import Any
 
 from ..errors import WorkbookError
 from .base import (
+    MARKER_NAME,
     MAX_CELL_CHARS,
     CellValue,
     cell_value_problem,
     check_cell_range,
     check_grid_size,
+    check_marker,
     check_sheet_name,
     clean_text,
     column_letters,
@@ -140,6 +142,7 @@ class XlwingsWorkbook:
         self.book = book
         self.persist = persist
         self._pending: dict[str, _SheetEdit] = {}
+        self._marker: str | None = None  # a journal marker buffered until save
         #: Range writes sent to Excel by the last :meth:`save` (tests, benchmarks).
         self.writes = 0
 
@@ -226,6 +229,50 @@ class XlwingsWorkbook:
         except Exception as exc:
             raise WorkbookError(f"cannot list the sheets of the workbook: {exc}") from exc
 
+    # -- the journal marker ------------------------------------------------------------
+
+    def read_marker(self) -> str | None:
+        """The text of the workbook-level name ``_smmsheet_journal``, or None without one."""
+        if self._marker is not None:
+            return self._marker
+        name = self._marker_name()
+        if name is None:
+            return None
+        value = str(_ask(lambda: name.refers_to, "") or "").strip().removeprefix("=")
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            return value[1:-1].replace('""', '"')
+        return value  # not a text constant (edited by hand): the engine will see it differs
+
+    def write_marker(self, text: str) -> None:
+        """Buffer ``text`` as the journal marker: a hidden book-level name, set by :meth:`save`."""
+        self._marker = check_marker(text)
+
+    def _marker_name(self) -> Any:
+        """The book-level ``_smmsheet_journal`` name (sheet-level names are ``Sheet!name``)."""
+        try:
+            names = list(self.book.names)
+        except Exception as exc:
+            raise WorkbookError(f"cannot read the names of the workbook: {exc}") from exc
+        wanted = MARKER_NAME.casefold()
+        return next((n for n in names if str(n.name).casefold() == wanted), None)
+
+    def _save_marker(self, text: str) -> None:
+        """Set the marker's name to the text constant, hidden where the engine allows."""
+        formula = '="' + text.replace('"', '""') + '"'
+        try:
+            name = self._marker_name()
+            if name is None:
+                name = self.book.names.add(MARKER_NAME, formula)
+            else:
+                name.refers_to = formula
+        except WorkbookError:
+            raise
+        except Exception as exc:
+            raise WorkbookError(
+                f"the cells were written but Excel refused the name {MARKER_NAME}: {exc}"
+            ) from exc
+        _ask(lambda: setattr(name.api, "Visible", False))  # COM only; elsewhere it shows
+
     # -- committing ------------------------------------------------------------------
 
     def check_writable(
@@ -285,7 +332,7 @@ class XlwingsWorkbook:
 
     def save(self) -> None:
         """Write the buffered changes in blocks (one range write per contiguous column run)."""
-        if not self._pending:
+        if not self._pending and self._marker is None:
             return
         plan = [(name, self._blocks(edit)) for name, edit in self._pending.items()]
         self.writes = 0
@@ -310,6 +357,9 @@ class XlwingsWorkbook:
                     f"Excel refused to write {where}: {exc}; cells before it were written"
                 ) from exc
         self._pending.clear()
+        if self._marker is not None:
+            self._save_marker(self._marker)
+            self._marker = None
         if self.persist and self.local_path() is not None:
             try:
                 self.book.save()
@@ -350,6 +400,7 @@ class XlwingsWorkbook:
     def close(self) -> None:
         """Drop buffered changes that were not saved; the book stays open in Excel."""
         self._pending.clear()
+        self._marker = None
         self.status(None)
 
     # -- around the data -------------------------------------------------------------

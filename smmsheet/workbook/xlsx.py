@@ -59,6 +59,7 @@ from lxml import etree
 from smmsheet.errors import WorkbookBusyError, WorkbookError
 
 from .base import (
+    MARKER_NAME,
     MAX_COL,
     MAX_EXACT_INT,
     MAX_EXCEL_NUMBER,
@@ -68,6 +69,7 @@ from .base import (
     cell_value_problem,
     check_cell_range,
     check_grid_size,
+    check_marker,
     check_sheet_name,
     clean_text,
     find_sheet,
@@ -165,6 +167,7 @@ class XlsxWorkbook:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._path = Path(path)
         self._pending: dict[str, _SheetEdit] = {}
+        self._marker: str | None = None  # a journal marker buffered until save
         self._check_readable()
         self._sheet_names, self._other_sheets = self._read_sheet_names()
 
@@ -311,11 +314,39 @@ class XlsxWorkbook:
             raise WorkbookError(f"{self._path.name} has no worksheet named {sheet!r}")
         return name
 
+    # -- the journal marker ------------------------------------------------------------
+
+    def read_marker(self) -> str | None:
+        """The text of the hidden defined name ``_smmsheet_journal``, or None without one.
+
+        A marker buffered by :meth:`write_marker` is returned before it is saved.
+        """
+        if self._marker is not None:
+            return self._marker
+        self._check_readable()
+        try:
+            with zipfile.ZipFile(self._path) as archive:
+                package = _Package(archive, self._path.name, lenient=True)
+                return _read_marker(package)
+        except OSError as exc:
+            raise WorkbookError(f"cannot read {self._path.name}: {exc}") from exc
+        except _DAMAGED as exc:
+            raise WorkbookError(f"{self._path.name} is damaged: {exc}") from exc
+
+    def write_marker(self, text: str) -> None:
+        """Buffer ``text`` as the workbook's journal marker until :meth:`save`.
+
+        It is stored in ``xl/workbook.xml`` as a hidden workbook-level defined name,
+        ``_smmsheet_journal``, whose value is a text constant: Excel keeps it across its
+        own saves, shows it nowhere, and it needs no sheet.
+        """
+        self._marker = check_marker(text)
+
     # -- committing ------------------------------------------------------------------
 
     def save(self) -> None:
         """Write all buffered changes in one atomic replace; nothing changes on any error."""
-        if not self._pending:
+        if not self._pending and self._marker is None:
             return
         self._check_readable()
         self._check_writable()
@@ -328,7 +359,7 @@ class XlsxWorkbook:
             )
             temp = Path(temp_name)
             with open(fd, "wb") as out, open(target, "rb") as source:
-                _rewrite_package(source, out, self._pending, name)
+                _rewrite_package(source, out, self._pending, name, self._marker)
                 out.flush()
                 os.fsync(out.fileno())
             os.chmod(temp, stat.S_IMODE(target.stat().st_mode))
@@ -347,10 +378,12 @@ class XlsxWorkbook:
         _fsync_directory(target.parent)
         self._sheet_names, self._other_sheets = self._read_sheet_names()
         self._pending.clear()
+        self._marker = None
 
     def close(self) -> None:
         """Drop buffered changes that were not saved; nothing stays open between calls."""
         self._pending.clear()
+        self._marker = None
 
     # -- checks ----------------------------------------------------------------------
 
@@ -417,7 +450,7 @@ class XlsxWorkbook:
             line[col] = value
         try:
             with open(target, "rb") as source:
-                return _dry_run_package(source, edits, label, cache)
+                return _dry_run_package(source, edits, label, cache, self._marker)
         except WorkbookError:
             raise
         except OSError as exc:
@@ -669,11 +702,17 @@ class _Package:
     """The parts of an open zip that locate sheets, styles and the calc chain."""
 
     def __init__(
-        self, archive: zipfile.ZipFile, label: str, cache: dict[str, bytes] | None = None
+        self,
+        archive: zipfile.ZipFile,
+        label: str,
+        cache: dict[str, bytes] | None = None,
+        *,
+        lenient: bool = False,
     ) -> None:
         self.archive = archive
         self.label = label
         self._cache = cache  # parts already inflated, shared by the passes of a dry run
+        self._lenient = lenient  # reading only: XML the writer rejects is read as best it can
         self.by_lower = {info.filename.lower(): info.filename for info in archive.infolist()}
         root_rels = self.rels("")
         office = [rel for rel in root_rels.values() if rel.rel_type.endswith("/officeDocument")]
@@ -681,10 +720,10 @@ class _Package:
             raise WorkbookError(f"{label} has no workbook part")
         self.workbook_part = office[0].target
         self.workbook_xml = self.read(self.workbook_part)
-        self.workbook_tree = _parse(self.workbook_xml, self.workbook_part)
+        self.workbook_tree = _parse(self.workbook_xml, self.workbook_part, lenient)
         self.workbook_rels_part = _rels_part(self.workbook_part)
         self.workbook_rels_xml = self.read(self.workbook_rels_part)
-        self.workbook_rels_tree = _parse(self.workbook_rels_xml, self.workbook_rels_part)
+        self.workbook_rels_tree = _parse(self.workbook_rels_xml, self.workbook_rels_part, lenient)
         self.workbook_rels = _read_rels(self.workbook_rels_tree, self.workbook_part)
         root = self.workbook_tree.getroot()
         self.main_ns = etree.QName(root).namespace or ""
@@ -742,7 +781,7 @@ class _Package:
         rels_part = _rels_part(part)
         if not self.has(rels_part):
             return {}
-        return _read_rels(_parse(self.read(rels_part), rels_part), part)
+        return _read_rels(_parse(self.read(rels_part), rels_part, self._lenient), part)
 
     def rel_of_type(self, suffix: str) -> _Rel | None:
         for rel in self.workbook_rels.values():
@@ -788,9 +827,14 @@ def _read_rels(tree: Any, source_part: str) -> dict[str, _Rel]:
     return out
 
 
-def _parse(data: bytes, part: str) -> Any:
-    """``data`` as an lxml tree; XML lxml rejects is reported with the part it came from."""
-    parser = etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True)
+def _parse(data: bytes, part: str, lenient: bool = False) -> Any:
+    """``data`` as an lxml tree; XML lxml rejects is reported with the part it came from.
+
+    ``lenient`` (for reading only) recovers what it can from XML that is not well formed.
+    """
+    parser = etree.XMLParser(
+        huge_tree=True, resolve_entities=False, no_network=True, recover=lenient
+    )
     try:
         return etree.ElementTree(etree.fromstring(data, parser))
     except etree.XMLSyntaxError as exc:
@@ -820,16 +864,24 @@ class _Plan:
 
 
 def _rewrite_package(
-    source: IO[bytes], out: IO[bytes], pending: Mapping[str, _SheetEdit], label: str
+    source: IO[bytes],
+    out: IO[bytes],
+    pending: Mapping[str, _SheetEdit],
+    label: str,
+    marker: str | None = None,
 ) -> None:
     """Write the workbook read from ``source`` to ``out`` with ``pending`` applied."""
     with zipfile.ZipFile(source) as archive:
-        plan = _plan_package(archive, pending, label)
+        plan = _plan_package(archive, pending, label, marker)
         _write_zip(archive, source, out, plan.replaced, plan.added)
 
 
 def _dry_run_package(
-    source: IO[bytes], pending: Mapping[str, _SheetEdit], label: str, cache: dict[str, bytes]
+    source: IO[bytes],
+    pending: Mapping[str, _SheetEdit],
+    label: str,
+    cache: dict[str, bytes],
+    marker: str | None,
 ) -> int:
     """Everything a save does but writing the result; about how many bytes it would write.
 
@@ -840,7 +892,7 @@ def _dry_run_package(
     Parts are inflated once into ``cache`` for all the dry runs of one check.
     """
     with zipfile.ZipFile(source) as archive:
-        plan = _plan_package(archive, pending, label, cache=cache)
+        plan = _plan_package(archive, pending, label, marker, cache)
         sink = _CountingSink()
         _write_zip(archive, source, cast(IO[bytes], sink), plan.replaced, plan.added)
         estimate = sink.size
@@ -856,6 +908,7 @@ def _plan_package(
     archive: zipfile.ZipFile,
     pending: Mapping[str, _SheetEdit],
     label: str,
+    marker: str | None = None,
     cache: dict[str, bytes] | None = None,
 ) -> _Plan:
     """Patch every part a save changes, in memory; with a ``cache`` (a dry run) only sized."""
@@ -899,6 +952,9 @@ def _plan_package(
         replaced[package.by_lower[styles.part.lower()]] = styles.result()
     patched_parts = [package.sheets[name.casefold()].part for name in pending]
     if _needs_recalc_flag(package, any_formula, patched_parts):
+        workbook_changed = True
+    if marker is not None:
+        _set_marker(package, marker)
         workbook_changed = True
     if workbook_changed:
         replaced[package.by_lower[package.workbook_part.lower()]] = _serialize(
@@ -952,6 +1008,44 @@ class _CountingSink:
 
     def flush(self) -> None:
         pass
+
+
+def _marker_element(package: _Package) -> Any:
+    """The workbook-level ``<definedName>`` that holds the journal marker, if any."""
+    names = package.workbook_tree.getroot().find(package.q("definedNames"))
+    if names is None:
+        return None
+    wanted = MARKER_NAME.casefold()
+    for element in names.iterchildren(package.q("definedName")):
+        if element.get("name", "").casefold() == wanted and element.get("localSheetId") is None:
+            return element
+    return None
+
+
+def _read_marker(package: _Package) -> str | None:
+    """The marker's text: the defined name's string constant, unquoted."""
+    element = _marker_element(package)
+    if element is None:
+        return None
+    value = (element.text or "").strip().removeprefix("=")
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1].replace('""', '"')
+    return value  # not a text constant (edited by hand): the engine will see it differs
+
+
+def _set_marker(package: _Package, text: str) -> None:
+    """Store ``text`` as a hidden workbook-level name, creating ``<definedNames>`` if needed."""
+    element = _marker_element(package)
+    if element is None:
+        root = package.workbook_tree.getroot()
+        names = root.find(package.q("definedNames"))
+        if names is None:
+            names = etree.Element(package.q("definedNames"))
+            _insert_in_order(root, names, _WORKBOOK_ORDER)
+        element = etree.SubElement(names, package.q("definedName"))
+        element.set("name", MARKER_NAME)
+    element.set("hidden", "1")
+    element.text = '"' + text.replace('"', '""') + '"'
 
 
 def _needs_recalc_flag(package: _Package, any_formula: bool, patched: list[str]) -> bool:
