@@ -121,3 +121,21 @@ def assert_rows_match_panel(
         link = sim.orders[order_id].link
         assert link in unclaimed, f"order {order_id} ({link}) is neither in the sheet nor flagged"
         unclaimed.remove(link)
+
+
+def fail_saves_after_the_marker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the save that marks a run (before its first paid request) through, then fail every
+    later save: the run's paid requests go out and their outcomes never reach the file."""
+    from smmsheet.errors import WorkbookError
+    from smmsheet.workbook.xlsx import XlsxWorkbook
+
+    real_save = XlsxWorkbook.save
+    saves: list[int] = []
+
+    def save(self: XlsxWorkbook) -> None:
+        saves.append(1)
+        if len(saves) > 1:
+            raise WorkbookError("disk full")
+        real_save(self)
+
+    monkeypatch.setattr(XlsxWorkbook, "save", save)

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import pytest
 
 from smmsheet.errors import WorkbookError
-from smmsheet.workbook.base import CellValue, WorkbookAdapter
+from smmsheet.workbook.base import CellValue, WorkbookAdapter, cell_value_problem
 
 from .fake_excel import FakeBook, Formula, excel_entry
 
@@ -92,6 +92,24 @@ class XlsxHarness:
         workbook.save(self.path)
         return XlsxWorkbook(self.path)
 
+    def open_with_array_formula(
+        self, sheets: Sheets, sheet: str, block: tuple[int, int, int, int]
+    ) -> WorkbookAdapter:
+        """``open``, with a legacy array formula over ``block`` (top, left, bottom, right)."""
+        from openpyxl import load_workbook
+        from openpyxl.worksheet.formula import ArrayFormula
+
+        from smmsheet.workbook.base import column_letters
+        from smmsheet.workbook.xlsx import XlsxWorkbook
+
+        self.open(sheets)
+        top, left, bottom, right = block
+        ref = f"{column_letters(left)}{top}:{column_letters(right)}{bottom}"
+        workbook = load_workbook(self.path)
+        workbook[sheet].cell(row=top, column=left).value = ArrayFormula(ref, "=1+1")
+        workbook.save(self.path)
+        return XlsxWorkbook(self.path)
+
     def reopen(self, book: WorkbookAdapter) -> WorkbookAdapter:
         from smmsheet.workbook.xlsx import XlsxWorkbook
 
@@ -112,6 +130,15 @@ class LiveHarness:
             {k: [list(r) for r in v] for k, v in sheets.items()}, fullname=self.fullname
         )
         return XlwingsWorkbook(self.book)
+
+    def open_with_array_formula(
+        self, sheets: Sheets, sheet: str, block: tuple[int, int, int, int]
+    ) -> WorkbookAdapter:
+        """``open``, with a legacy array formula over ``block`` (top, left, bottom, right)."""
+        book = self.open(sheets)
+        assert self.book is not None
+        self.book.sheets[sheet].add_array_formula(*block, "1+1")
+        return book
 
     def reopen(self, book: WorkbookAdapter) -> WorkbookAdapter:
         from smmsheet.workbook.live import XlwingsWorkbook
@@ -157,6 +184,22 @@ class RemoteHarness:
 
         return XlwingsWorkbook(xw.Book(json=copy.deepcopy(self.payload)))
 
+    def _set_name(self, name: str, refers_to: str) -> None:
+        """A book-level name as the next request's payload carries it."""
+        names = [n for n in self.payload["names"] if n["name"].casefold() != name.casefold()]
+        names.append(
+            {
+                "name": name,
+                "refers_to": refers_to,
+                "sheet_index": None,
+                "address": None,
+                "book_scope": True,
+                "scope_sheet_name": None,
+                "scope_sheet_index": None,
+            }
+        )
+        self.payload["names"] = names
+
     def reopen(self, book: WorkbookAdapter) -> WorkbookAdapter:
         actions = book.book.impl.json()["actions"]  # type: ignore[attr-defined]
         self.actions.extend(actions)
@@ -168,6 +211,9 @@ class RemoteHarness:
                 index, name = action["args"]
                 order.insert(index, name)
                 grids[name] = {}
+                continue
+            if func in ("namesAdd", "setNameRefersTo"):
+                self._set_name(action["args"][0], action["args"][-1])
                 continue
             name = order[action["sheet_position"]]
             if func == "sheetClearContents":
@@ -415,9 +461,106 @@ def check_save_without_changes_changes_nothing(harness: Harness) -> None:
     assert trim(saved(harness, book).read_values("Orders")) == trim(before)
 
 
+#: Panel values no cell can hold: each adapter refuses them with a WorkbookError when
+#: they are buffered (never OverflowError or ValueError halfway through a save).
+ABSURD_VALUES: list[CellValue] = [
+    10**5000,  # a 5,000-digit start count
+    10**400,
+    Decimal("1E+400"),  # a charge of 1 followed by 400 zeros
+    Decimal("NaN"),
+    float("inf"),
+    2**53 + 1,
+]
+
+
+def check_values_no_cell_can_hold_are_refused_with_a_workbook_error(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS})
+    for value in ABSURD_VALUES:
+        assert cell_value_problem(value) is not None
+        with pytest.raises(WorkbookError, match="cannot write to a cell"):
+            book.write_cells("Orders", {(2, 5): "not buffered", (2, 4): value})
+    book.write_cells("Orders", {(3, 5): "Completed"})
+    rows = saved(harness, book).read_values("Orders")
+    assert cell(rows, 2, 5) is None and cell(rows, 2, 4) is None
+    assert cell(rows, 3, 5) == "Completed"
+
+
 def check_a_writable_book_passes_the_pre_send_check(harness: Harness) -> None:
     book = harness.open({"Orders": ORDERS})
     book.check_writable()  # raises WorkbookError when save() could not write
+
+
+#: Cells a run plans to write: results of both rows and a new output column's header.
+PLANNED = [(2, 4), (2, 5), (3, 5), (1, 6), (2, 6), (3, 6), (40, 6)]
+
+
+def check_the_pre_send_check_proves_planned_cells_can_be_saved(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS, "Settings": [["Profile", "main"]]})
+    book.write_cells("Orders", {(3, 5): "Completed"})
+    book.check_writable("orders", PLANNED)
+    book.check_writable("Settings", [])
+    book.check_writable(sheet="Orders", cells=set(PLANNED))
+    rows = book.read_values("Orders")
+    assert cell(rows, 3, 5) == "Completed", "what was buffered stays buffered"
+    assert cell(rows, 2, 6) is None and cell(rows, 40, 6) is None, "nothing was written"
+    rows = saved(harness, book).read_values("Orders")
+    assert cell(rows, 3, 5) == "Completed"
+    assert all(cell(rows, r, c) is None for r, c in PLANNED if (r, c) != (3, 5))
+
+
+def check_the_pre_send_check_refuses_a_column_beyond_xfd(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS})
+    with pytest.raises(WorkbookError, match="column 16385 is beyond column XFD"):
+        book.check_writable("Orders", [(2, 4), (1, 16_385)])
+
+
+def check_the_pre_send_check_refuses_a_missing_sheet(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS})
+    with pytest.raises(WorkbookError, match="Nope"):
+        book.check_writable("Nope", [(2, 4)])
+
+
+def check_the_pre_send_check_refuses_a_cell_of_an_array_formula(harness: Harness) -> None:
+    make = getattr(harness, "open_with_array_formula", None)
+    if make is None:
+        pytest.skip("this backend cannot hold an array formula")
+    book = make({"Orders": ORDERS}, "Orders", (2, 6, 3, 6))  # F2:F3
+    book.check_writable("Orders", [(2, 4), (2, 5), (4, 6)])
+    with pytest.raises(WorkbookError, match="F2 is part of (an|the) array formula"):
+        book.check_writable("Orders", [(2, 4), (3, 5), (2, 6), (3, 6)])
+    book.write_cells("Orders", {(3, 6): "buffered"})
+    with pytest.raises(WorkbookError, match="F3 is part of (an|the) array formula"):
+        book.check_writable("Orders", [(2, 4)])
+
+
+#: A journal marker as the engine writes it; quotes must survive the text constant.
+MARKER = 'smmsheet-journal v1 9f1c2e4a-"quoted" run 5d0b7a31'
+
+
+def check_the_journal_marker_is_buffered_like_a_cell_and_kept_by_save(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS})
+    assert book.read_marker() is None
+    book.write_marker("dropped by close")
+    assert book.read_marker() == "dropped by close"
+    book.close()
+    assert book.read_marker() is None
+    book.write_marker(MARKER)
+    book.write_cells("Orders", {(2, 5): "Pending"})
+    again = saved(harness, book)
+    assert again.read_marker() == MARKER
+    assert again.sheet_names() == ["Orders"], "the marker needs no sheet"
+    assert cell(again.read_values("Orders"), 2, 5) == "Pending"
+    again.write_marker("smmsheet-journal v1 next")
+    assert saved(harness, again).read_marker() == "smmsheet-journal v1 next"
+
+
+def check_a_marker_a_workbook_cannot_hold_is_refused(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS})
+    for bad in ["", "x" * 256, "two\nlines"]:
+        with pytest.raises(WorkbookError, match="marker"):
+            book.write_marker(bad)
+    book.write_marker("x" * 255)
+    assert saved(harness, book).read_marker() == "x" * 255
 
 
 CONTRACT: list[Callable[[Harness], None]] = [
@@ -437,6 +580,13 @@ CONTRACT: list[Callable[[Harness], None]] = [
     check_close_drops_unsaved_writes,
     check_save_without_changes_changes_nothing,
     check_a_writable_book_passes_the_pre_send_check,
+    check_the_pre_send_check_proves_planned_cells_can_be_saved,
+    check_the_pre_send_check_refuses_a_column_beyond_xfd,
+    check_the_pre_send_check_refuses_a_missing_sheet,
+    check_the_pre_send_check_refuses_a_cell_of_an_array_formula,
+    check_the_journal_marker_is_buffered_like_a_cell_and_kept_by_save,
+    check_a_marker_a_workbook_cannot_hold_is_refused,
+    check_values_no_cell_can_hold_are_refused_with_a_workbook_error,
 ]
 
 #: Run only when XLWINGS_LICENSE_KEY is set: xlwings' remote engine is license-gated.

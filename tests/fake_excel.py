@@ -8,7 +8,10 @@ what matters for correctness, not a spreadsheet engine:
   TRUE/FALSE and ISO dates are coerced; a ``Decimal`` arrives as a 4-decimal Currency);
 - reading returns what xlwings returns: floats for numbers, datetimes, None for empty
   cells and for formulas (it cannot evaluate them, so a stored formula reads as an error);
-- every range write is logged, so tests can check that writes are blocks, not cells.
+- every range write is logged, so tests can check that writes are blocks, not cells;
+- what makes Excel refuse a write: a legacy (CSE) array formula written in part, a locked
+  cell of a protected sheet; and what Excel tells about them up front (``has_array``,
+  ``api.ProtectContents``, ``api.Locked``: True, False, or None for a mixed range).
 """
 
 from __future__ import annotations
@@ -138,8 +141,13 @@ class FakeRange:
         if (len(rows), max(len(r) for r in rows)) != self.shape:
             raise ValueError(f"{len(rows)} rows do not fit {self.shape}")
         self.sheet.book.log.append(("write", self.sheet.name, self.shape))
-        if self.sheet.protected:
+        keys = self.keys()
+        if self.sheet.protected and any(key not in self.sheet.unlocked for key in keys):
             raise RuntimeError("The cell or chart you're trying to change is on a protected sheet.")
+        for key in keys:
+            array = self.sheet.in_array(key)
+            if array is not None and not set(_cells_of(array)) <= set(keys):
+                raise RuntimeError("You can't change part of an array.")
         for dr, row in enumerate(rows):
             for dc, item in enumerate(row):
                 stored = excel_entry(item)
@@ -148,6 +156,22 @@ class FakeRange:
                     self.sheet.cells.pop(key, None)
                 else:
                     self.sheet.cells[key] = stored
+
+    @property
+    def has_array(self) -> bool | None:
+        """xlwings' ``Range.has_array`` (COM ``HasArray``): None when the cells differ."""
+        return _all_any(self.sheet.in_array(key) is not None for key in self.keys())
+
+    @property
+    def api(self) -> FakeRangeApi:
+        return FakeRangeApi(self)
+
+    def keys(self) -> list[tuple[int, int]]:
+        return [
+            (r, c)
+            for r in range(self.row, self.last_row + 1)
+            for c in range(self.column, self.last_column + 1)
+        ]
 
     @property
     def number_format(self) -> str:
@@ -163,6 +187,29 @@ class FakeRange:
                 self.sheet.cells.pop((r, c), None)
 
 
+class FakeRangeApi:
+    """``range.api``: the COM properties smmsheet asks before writing."""
+
+    def __init__(self, cells: FakeRange) -> None:
+        self._range = cells
+
+    @property
+    def Locked(self) -> bool | None:  # noqa: N802 - COM's spelling
+        unlocked = self._range.sheet.unlocked
+        return _all_any(key not in unlocked for key in self._range.keys())
+
+
+class FakeSheetApi:
+    """``sheet.api``: the COM properties of a worksheet smmsheet reads."""
+
+    def __init__(self, sheet: FakeSheet) -> None:
+        self._sheet = sheet
+
+    @property
+    def ProtectContents(self) -> bool:  # noqa: N802 - COM's spelling
+        return self._sheet.protected
+
+
 class FakeSheet:
     """``xw.Sheet``: cells in a dict keyed by (row, col)."""
 
@@ -171,6 +218,25 @@ class FakeSheet:
         self.name = name
         self.cells: dict[tuple[int, int], Any] = {}
         self.protected = False
+        self.unlocked: set[tuple[int, int]] = set()  # cells are locked unless unlocked
+        self.arrays: list[tuple[int, int, int, int]] = []  # top, left, bottom, right
+
+    @property
+    def api(self) -> FakeSheetApi:
+        return FakeSheetApi(self)
+
+    def add_array_formula(self, top: int, left: int, bottom: int, right: int, text: str) -> None:
+        """A legacy (Ctrl+Shift+Enter) array formula over the block (test setup)."""
+        self.arrays.append((top, left, bottom, right))
+        for key in _cells_of((top, left, bottom, right)):
+            self.cells[key] = Formula("{=" + text + "}")
+
+    def in_array(self, key: tuple[int, int]) -> tuple[int, int, int, int] | None:
+        row, col = key
+        for top, left, bottom, right in self.arrays:
+            if top <= row <= bottom and left <= col <= right:
+                return top, left, bottom, right
+        return None
 
     def range(self, first: tuple[int, int], last: tuple[int, int] | None = None) -> FakeRange:
         return FakeRange(self, first, last or first)
@@ -194,6 +260,17 @@ class FakeSheet:
                 stored = excel_entry(item)
                 if stored is not None:
                     self.cells[(top + r, left + c)] = stored
+
+
+def _all_any(flags: Any) -> bool | None:
+    """True when every flag is set, False when none is, None when they differ (COM's Null)."""
+    seen = set(flags)
+    return None if len(seen) > 1 else (True in seen)
+
+
+def _cells_of(block: tuple[int, int, int, int]) -> list[tuple[int, int]]:
+    top, left, bottom, right = block
+    return [(r, c) for r in range(top, bottom + 1) for c in range(left, right + 1)]
 
 
 class FakeSheets:
@@ -230,6 +307,51 @@ class FakeSheets:
         return sheet
 
 
+class FakeNameApi:
+    """``name.api``: COM's ``Name.Visible``, which hides a name from the Name Manager."""
+
+    def __init__(self) -> None:
+        self.Visible = True  # noqa: N815 - COM's spelling
+
+
+class FakeName:
+    """``xw.Name``: a book-level defined name (``refers_to`` is its formula, with "=")."""
+
+    def __init__(self, name: str, refers_to: str) -> None:
+        self.name = name
+        self.api = FakeNameApi()
+        self._refers_to = ""
+        self.refers_to = refers_to
+
+    @property
+    def refers_to(self) -> str:
+        return self._refers_to
+
+    @refers_to.setter
+    def refers_to(self, formula: str) -> None:
+        constant = re.fullmatch(r'="((?:[^"]|"")*)"', formula)
+        if constant is not None and len(constant.group(1).replace('""', '"')) > 255:
+            raise RuntimeError("Text values in formulas are limited to 255 characters.")
+        self._refers_to = formula
+
+
+class FakeNames:
+    """``xw.Names``: iterate, ``add(name, refers_to)``; names are case-insensitive."""
+
+    def __init__(self) -> None:
+        self._names: list[FakeName] = []
+
+    def __iter__(self) -> Iterator[FakeName]:
+        return iter(list(self._names))
+
+    def add(self, name: str, refers_to: str) -> FakeName:
+        if any(n.name.casefold() == name.casefold() for n in self._names):
+            raise RuntimeError(f"The name {name} already exists.")
+        added = FakeName(name, refers_to)
+        self._names.append(added)
+        return added
+
+
 class FakeBook:
     """``xw.Book``: sheets, an app, a full name and a save counter."""
 
@@ -244,6 +366,7 @@ class FakeBook:
         self.fullname = fullname
         self.name = fullname.replace("\\", "/").rsplit("/", 1)[-1]
         self.sheets = FakeSheets(self)
+        self.names = FakeNames()
         self.log: list[tuple[str, str, Any]] = []
         self.saved = 0
         for name, rows in (sheets or {"Sheet1": []}).items():

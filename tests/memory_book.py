@@ -7,13 +7,15 @@ because only they need a workbook that lives in memory.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 
 from smmsheet.errors import WorkbookError
-from smmsheet.workbook.base import CellValue
+from smmsheet.workbook.base import CellValue, cell_value_problem, check_cell_range, check_marker
 
 Grid = list[list[CellValue]]
+#: Where the marker is kept in ``store``: brackets make it a name no sheet can have.
+MARKER_KEY = "[marker]"
 
 
 class MemoryWorkbook:
@@ -27,10 +29,21 @@ class MemoryWorkbook:
         self.store = store
         self._cells: dict[str, dict[tuple[int, int], CellValue]] = {}
         self._replaced: dict[str, Grid] = {}
+        self._marker: str | None = None
         self.saves = 0
 
     def sheet_names(self) -> list[str]:
-        return [*self.store, *(n for n in self._replaced if n not in self.store)]
+        sheets = [name for name in self.store if name != MARKER_KEY]
+        return [*sheets, *(n for n in self._replaced if n not in self.store)]
+
+    def read_marker(self) -> str | None:
+        if self._marker is not None:
+            return self._marker
+        stored = self.store.get(MARKER_KEY)
+        return None if not stored else str(stored[0][0])
+
+    def write_marker(self, text: str) -> None:
+        self._marker = check_marker(text)
 
     def _resolve(self, sheet: str) -> str:
         for name in self.sheet_names():
@@ -61,20 +74,36 @@ class MemoryWorkbook:
         self._replaced[name] = [[_as_stored(value) for value in row] for row in rows]
         self._cells.pop(name, None)
 
-    def check_writable(self) -> None:
-        pass  # memory is always writable
+    def check_writable(
+        self, sheet: str | None = None, cells: Collection[tuple[int, int]] = ()
+    ) -> None:
+        """Memory is always writable; only a missing sheet or a cell off the grid is refused."""
+        if sheet is not None:
+            self._resolve(sheet)
+            for row, col in cells:
+                check_cell_range(row, col)
 
     def save(self) -> None:
         for name in self.sheet_names():
             self.store[name] = self.read_values(name)
+        if self._marker is not None:
+            self.store[MARKER_KEY] = [[self._marker]]
         self.close()
         self.saves += 1
 
     def close(self) -> None:
         self._cells.clear()
         self._replaced.clear()
+        self._marker = None
 
 
 def _as_stored(value: CellValue) -> CellValue:
-    """What a spreadsheet keeps: every number that is not an int is a double."""
+    """What a spreadsheet keeps: every number that is not an int is a double.
+
+    A value no cell can hold (``cell_value_problem``) is refused as the file adapters
+    refuse it, so engine tests on this adapter meet the same errors.
+    """
+    problem = cell_value_problem(value)
+    if problem is not None:
+        raise WorkbookError(f"cannot write to a cell: {problem}")
     return float(value) if isinstance(value, Decimal) else value

@@ -18,7 +18,12 @@ from smmsheet.workbook import open_workbook
 from smmsheet.workbook.xlsx import XlsxWorkbook
 
 from .conftest import ORDER_HEADER as ORDER_HEADER_FOR_TESTS
-from .conftest import assert_sheet_matches_panel, make_orders_book, read_orders
+from .conftest import (
+    assert_sheet_matches_panel,
+    fail_saves_after_the_marker,
+    make_orders_book,
+    read_orders,
+)
 from .scripted import ScriptedPanel, json_reply
 
 
@@ -129,11 +134,7 @@ def test_declined_confirmation_sends_nothing(tmp_path, sim, client):
 
 def test_crash_between_send_and_write_back_is_reconciled(tmp_path, sim, client, monkeypatch):
     book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS)
-
-    def disk_full(self):
-        raise WorkbookError("disk full")
-
-    monkeypatch.setattr(XlsxWorkbook, "save", disk_full)
+    fail_saves_after_the_marker(monkeypatch)
     with pytest.raises(WorkbookError):
         run(book, client, "place")
     monkeypatch.undo()
@@ -200,9 +201,7 @@ def test_order_id_removed_from_the_sheet_is_restored_not_bought_again(tmp_path, 
 
 def test_rows_moved_after_a_crash_are_found_by_their_content(tmp_path, sim, client, monkeypatch):
     book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:2])
-    monkeypatch.setattr(
-        XlsxWorkbook, "save", lambda self: (_ for _ in ()).throw(WorkbookError("x"))
-    )
+    fail_saves_after_the_marker(monkeypatch)
     with pytest.raises(WorkbookError):
         run(book, client, "place")
     monkeypatch.undo()

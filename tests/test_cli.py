@@ -366,12 +366,12 @@ def test_cancel_dry_run_sends_nothing(panel_env, tmp_path):
 
 
 BOOK_OPTIONS = {
-    "place": {"dry_run", "max_spend", "allow_unpriced", "yes"},
+    "place": {"dry_run", "max_spend", "allow_unpriced", "yes", "new_journal"},
     "status": set(),
-    "refill": {"dry_run"},
+    "refill": {"dry_run", "new_journal"},
     "refill-status": set(),
-    "cancel": {"dry_run", "yes"},
-    "run": {"dry_run", "max_spend", "allow_unpriced", "yes"},
+    "cancel": {"dry_run", "yes", "new_journal"},
+    "run": {"dry_run", "max_spend", "allow_unpriced", "yes", "new_journal"},
 }
 
 

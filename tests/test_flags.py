@@ -17,7 +17,7 @@ from smmsheet.simulator import PanelSimulator, default_services, misleading_serv
 from smmsheet.workbook import open_workbook
 from smmsheet.workbook.xlsx import XlsxWorkbook
 
-from .conftest import make_orders_book, read_orders
+from .conftest import fail_saves_after_the_marker, make_orders_book, read_orders
 
 SILENT = 34  # lists neither refill nor cancel, offers both
 NO_REFILL_NO_CANCEL = 3
@@ -170,10 +170,7 @@ def test_a_final_cancel_refusal_lost_in_a_crash_is_recovered_with_its_flag_clear
     sim.advance(5)
     flag(book, {(2, CANCEL_COL): "x"})
 
-    def disk_full(self):
-        raise WorkbookError("disk full")
-
-    monkeypatch.setattr(XlsxWorkbook, "save", disk_full)
+    fail_saves_after_the_marker(monkeypatch)
     with pytest.raises(WorkbookError):
         run(book, client, "cancel")  # refused and journaled; the sheet never heard of it
     monkeypatch.undo()

@@ -447,6 +447,20 @@ def test_array_formula_cells_are_refused_and_nothing_changes(tmp_path: Path, pat
     assert list(tmp_path.glob(".~smmsheet-*")) == []
 
 
+def test_rows_out_of_order_are_refused_rather_than_written_twice(rich: Path, patcher: str) -> None:
+    """Row 3 stored before row 2: a new cell in row 2 must not create a second row 2."""
+    xml = wb.read_member(rich, ORDERS)
+    start, middle = xml.index(b'<row r="2"'), xml.index(b'<row r="3"')
+    end = xml.index(b'<row r="4"')
+    wb.replace_member(rich, ORDERS, xml[:start] + xml[middle:end] + xml[start:middle] + xml[end:])
+    before = rich.read_bytes()
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(1, 12): "Error", (2, 12): "x", (3, 12): "y"})
+    with pytest.raises(WorkbookError, match="rows are out of order"):
+        book.save()
+    assert rich.read_bytes() == before
+
+
 def test_writes_with_formulas_ask_excel_to_recalculate(tmp_path: Path, patcher: str) -> None:
     path = tmp_path / "calc.xlsx"
     wb.build_rich_workbook(path)

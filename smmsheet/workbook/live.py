@@ -41,9 +41,8 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -51,13 +50,16 @@ from typing import Any
 
 from ..errors import WorkbookError
 from .base import (
+    MARKER_NAME,
     MAX_CELL_CHARS,
-    MAX_COL,
-    MAX_ROW,
     CellValue,
+    cell_value_problem,
+    check_cell_range,
     check_grid_size,
+    check_marker,
     check_sheet_name,
     clean_text,
+    column_letters,
     find_sheet,
 )
 
@@ -84,20 +86,18 @@ def to_excel(value: CellValue) -> Any:
     if isinstance(value, str):
         text = clean_text(value, MAX_CELL_CHARS - 1)  # the apostrophe takes one character
         return TEXT_PREFIX + text if text else None
+    if not isinstance(value, int | float | Decimal | dt.date):
+        raise TypeError(f"cannot write a {type(value).__name__} to a cell")
+    problem = cell_value_problem(value)
+    if problem is not None:  # COM would raise OverflowError, or store something else
+        raise WorkbookError(f"cannot write to a cell: {problem}")
     if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            raise WorkbookError(f"cannot write {value!r} to a cell: it has a time zone")
         return value
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float | Decimal):
-        number = float(value)
-        if not math.isfinite(number):
-            raise WorkbookError(f"cannot write {value!r} to a cell: not a finite number")
-        return number
-    raise TypeError(f"cannot write a {type(value).__name__} to a cell")
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
 
 
 def column_runs(
@@ -142,6 +142,7 @@ class XlwingsWorkbook:
         self.book = book
         self.persist = persist
         self._pending: dict[str, _SheetEdit] = {}
+        self._marker: str | None = None  # a journal marker buffered until save
         #: Range writes sent to Excel by the last :meth:`save` (tests, benchmarks).
         self.writes = 0
 
@@ -228,10 +229,77 @@ class XlwingsWorkbook:
         except Exception as exc:
             raise WorkbookError(f"cannot list the sheets of the workbook: {exc}") from exc
 
+    # -- the journal marker ------------------------------------------------------------
+
+    def read_marker(self) -> str | None:
+        """The text of the workbook-level name ``_smmsheet_journal``, or None without one."""
+        if self._marker is not None:
+            return self._marker
+        name = self._marker_name()
+        if name is None:
+            return None
+        value = str(_ask(lambda: name.refers_to, "") or "").strip().removeprefix("=")
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            return value[1:-1].replace('""', '"')
+        return value  # not a text constant (edited by hand): the engine will see it differs
+
+    def write_marker(self, text: str) -> None:
+        """Buffer ``text`` as the journal marker: a hidden book-level name, set by :meth:`save`."""
+        self._marker = check_marker(text)
+
+    def _marker_name(self) -> Any:
+        """The book-level ``_smmsheet_journal`` name (sheet-level names are ``Sheet!name``)."""
+        try:
+            names = list(self.book.names)
+        except Exception as exc:
+            raise WorkbookError(f"cannot read the names of the workbook: {exc}") from exc
+        wanted = MARKER_NAME.casefold()
+        return next((n for n in names if str(n.name).casefold() == wanted), None)
+
+    def _save_marker(self, text: str) -> None:
+        """Set the marker's name to the text constant, hidden where the engine allows."""
+        formula = '="' + text.replace('"', '""') + '"'
+        try:
+            name = self._marker_name()
+            if name is None:
+                name = self.book.names.add(MARKER_NAME, formula)
+            else:
+                name.refers_to = formula
+        except WorkbookError:
+            raise
+        except Exception as exc:
+            raise WorkbookError(
+                f"the cells were written but Excel refused the name {MARKER_NAME}: {exc}"
+            ) from exc
+        _ask(lambda: setattr(name.api, "Visible", False))  # COM only; elsewhere it shows
+
     # -- committing ------------------------------------------------------------------
 
-    def check_writable(self) -> None:
-        """Refuse a file Excel opened read-only before anything is sent: it could not be saved."""
+    def check_writable(
+        self, sheet: str | None = None, cells: Collection[tuple[int, int]] = ()
+    ) -> None:
+        """Refuse now, before anything is sent, what would make :meth:`save` fail.
+
+        Always: a file Excel opened read-only (it could not be saved). With ``sheet``:
+        cells outside the grid, and, for ``cells`` and every cell already buffered, cells
+        of a legacy array formula (Excel will not change part of one) and locked cells of
+        a protected sheet. Excel is asked once per contiguous column run, and only what
+        the engine can tell is checked: Windows (COM) tells all of it, xlwings' remote
+        engine knows no array formulas (its save then reports Excel's refusal).
+        """
+        self._check_not_read_only()
+        if sheet is None:
+            return
+        name = self._resolve(sheet)
+        planned = {name: {_check_coordinate(key): None for key in cells}}
+        for other, edit in self._pending.items():
+            planned.setdefault(other, {}).update(dict.fromkeys(edit.cells))
+        existing = {n.casefold() for n in self._excel_sheet_names()}
+        for target, keys in planned.items():
+            if target.casefold() in existing and keys:
+                self._check_cells(target, keys)
+
+    def _check_not_read_only(self) -> None:
         if not self.persist or self.local_path() is None:
             return
         try:
@@ -243,9 +311,28 @@ class XlwingsWorkbook:
                 f"{self.book.name} is open read-only: save a copy you can write, then run again"
             )
 
+    def _check_cells(self, name: str, keys: Mapping[tuple[int, int], None]) -> None:
+        """Refuse cells of ``name`` that Excel would refuse to write (arrays, protection)."""
+        sheet = self.book.sheets[name]
+        protected = _ask(lambda: bool(sheet.api.ProtectContents), False)
+        for col, first, values in column_runs(keys):
+            last = first + len(values) - 1
+            cell = _first_array_cell(sheet, col, first, last)
+            if cell is not None:
+                raise WorkbookError(
+                    f"{name}!{cell} is part of an array formula, which Excel will not let "
+                    "smmsheet change in part; clear the array formula or move the column"
+                )
+            if protected and _any_locked(sheet, col, first, last):
+                raise WorkbookError(
+                    f"the sheet {name!r} is protected and its cells "
+                    f"{column_letters(col)}{first}:{column_letters(col)}{last} are locked; "
+                    "unprotect the sheet or unlock those cells"
+                )
+
     def save(self) -> None:
         """Write the buffered changes in blocks (one range write per contiguous column run)."""
-        if not self._pending:
+        if not self._pending and self._marker is None:
             return
         plan = [(name, self._blocks(edit)) for name, edit in self._pending.items()]
         self.writes = 0
@@ -270,6 +357,9 @@ class XlwingsWorkbook:
                     f"Excel refused to write {where}: {exc}; cells before it were written"
                 ) from exc
         self._pending.clear()
+        if self._marker is not None:
+            self._save_marker(self._marker)
+            self._marker = None
         if self.persist and self.local_path() is not None:
             try:
                 self.book.save()
@@ -310,6 +400,7 @@ class XlwingsWorkbook:
     def close(self) -> None:
         """Drop buffered changes that were not saved; the book stays open in Excel."""
         self._pending.clear()
+        self._marker = None
         self.status(None)
 
     # -- around the data -------------------------------------------------------------
@@ -345,12 +436,43 @@ def _from_excel(value: Any) -> CellValue:
     return str(value)
 
 
+def _ask(question: Callable[[], Any], unknown: Any = None) -> Any:
+    """Excel's answer, or ``unknown`` when this engine or host cannot answer it."""
+    try:
+        return question()
+    except Exception:  # noqa: BLE001 - COM, AppleScript and the remote engine differ
+        return unknown
+
+
+def _any_locked(sheet: Any, col: int, first: int, last: int) -> bool:
+    """Whether any cell of the run is locked (True: all are, None: some are or unknown)."""
+    return _ask(lambda: sheet.range((first, col), (last, col)).api.Locked) is not False
+
+
+def _first_array_cell(sheet: Any, col: int, first: int, last: int) -> str | None:
+    """The first cell of rows ``first``..``last`` of ``col`` in an array formula, or None.
+
+    ``Range.has_array`` is True when every cell is in one, False when none is, and None
+    when they differ (or the engine cannot tell): only then is the run split in two.
+    """
+    has_array = _ask(lambda: sheet.range((first, col), (last, col)).has_array)
+    if has_array is False:
+        return None
+    if has_array is True:
+        return f"{column_letters(col)}{first}"
+    if first == last:
+        return None  # this engine cannot tell
+    middle = (first + last) // 2
+    return _first_array_cell(sheet, col, first, middle) or _first_array_cell(
+        sheet, col, middle + 1, last
+    )
+
+
 def _check_coordinate(key: tuple[int, int]) -> tuple[int, int]:
     row, col = key
     if not (isinstance(row, int) and isinstance(col, int)):
         raise TypeError(f"cell coordinates must be (row, col) integers, got {key!r}")
-    if not (1 <= row <= MAX_ROW and 1 <= col <= MAX_COL):
-        raise WorkbookError(f"cell ({row}, {col}) is outside a worksheet")
+    check_cell_range(row, col)
     return row, col
 
 
