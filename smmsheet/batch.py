@@ -24,7 +24,6 @@ from typing import Any, cast
 from .errors import (
     AmbiguousRequestError,
     ConfigError,
-    InvalidKeyError,
     JournalError,
     PanelError,
     WorkbookError,
@@ -407,7 +406,7 @@ class Engine:
             except PanelError as exc:
                 # Anything else means the panel refused or never got the request.
                 self._note(entry, "rejected", exc.message)
-                if isinstance(exc, InvalidKeyError):
+                if exc.stops_run:  # an invalid key, a panel asking to wait too long
                     raise
                 return plan, entry, "rejected", exc.message
             except BaseException as exc:
@@ -430,7 +429,7 @@ class Engine:
                 for future in finished:
                     try:
                         plan, entry, state, result = future.result()
-                    except InvalidKeyError as exc:
+                    except PanelError as exc:  # one that stops the run (see send)
                         stop = True
                         fatal = fatal or exc
                         continue
