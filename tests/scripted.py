@@ -22,7 +22,7 @@ class ScriptedPanel:
     seconds (``trickle_headers`` sends the status line and headers that way too).
     """
 
-    def __init__(self, script: Script | None = None) -> None:
+    def __init__(self, script: Script | None = None, host: str = "127.0.0.1") -> None:
         self.script: Script = script or (lambda form: (200, {}, b"{}"))
         self.forms: list[dict[str, str]] = []
         self.delay = 0.0
@@ -77,14 +77,15 @@ class ScriptedPanel:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.host = host
+        self.server = _Server((host, 0), Handler)
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/api/v2"
+        return f"http://{self.host}:{self.server.server_address[1]}/api/v2"
 
     def __enter__(self) -> ScriptedPanel:
         self.thread.start()
