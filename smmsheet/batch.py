@@ -14,6 +14,7 @@ workbook on disk holds the outcome.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -28,19 +29,31 @@ from .errors import (
     PanelError,
     WorkbookError,
 )
-from .journal import Entry, Journal
-from .orders import AMBIGUOUS_MARK, OrderPlan, OrderRow, OrderTable, id_cell, is_final, validate
-from .panel import Balance, PanelClient, Service
+from .journal import RESOLVED_PLACE_AGAIN, RESOLVED_TYPED, Entry, Journal
+from .orders import (
+    AMBIGUOUS_MARK,
+    NOTE_MARK,
+    OrderPlan,
+    OrderRow,
+    OrderTable,
+    id_cell,
+    is_final,
+    validate,
+)
+from .panel import Balance, PanelClient, Service, parse_decimal, parse_id
 from .workbook.base import CellValue, WorkbookAdapter, find_sheet
 
 __all__ = [
     "ACTIONS",
     "DEFAULT_SHEET",
+    "FINAL_REFUSALS",
+    "CancelPreview",
     "Engine",
     "Preview",
     "Report",
     "RowResult",
     "RunOptions",
+    "is_final_refusal",
     "services_table",
 ]
 
@@ -69,8 +82,46 @@ ROUTINE_OUTCOMES = frozenset(
     }
 )
 #: Outcomes that make a command exit with 1 ("some items failed").
-FAILED_OUTCOMES = frozenset({"invalid", "failed", "ambiguous", "over budget", "orphaned"})
+FAILED_OUTCOMES = frozenset(
+    {"invalid", "failed", "ambiguous", "over budget", "unpriced", "orphaned"}
+)
 CANCEL_REQUESTED = "Cancel requested"
+#: What the user types into the Error cell of a blocked (or restored) row to buy it again.
+PLACE_AGAIN = "PLACE AGAIN"
+#: THE RULE for a panel's refusal of a refill or cancel: one that no later run can change
+#: (matched in the panel's message, case ignored) clears the row's flag with the message, so
+#: it is not sent again on every run; any other refusal keeps the flag, and the next run asks
+#: again. A message with one of the TEMPORARY words is never final ("cannot be canceled yet").
+FINAL_REFUSALS = re.compile(
+    "|".join(
+        (
+            r"incorrect order id|order not found",  # the panel has no such order
+            r"can ?not be cancell?ed|can't be cancell?ed|not cancell?able",
+            r"order is (already )?(completed|partial|cancell?ed|refunded)",
+            r"already (completed|cancell?ed|refunded)",
+            r"(refill|cancel)\w* (is )?disabled",
+            r"(refill|cancel)\w* (is )?not (available|supported|allowed) for this (service|order)",
+            r"does not (support|offer|allow) (refills?|cancel)",
+            r"(refill|warranty|guarantee) (period |time )?(has |is )?(expired|over)",
+        )
+    ),
+    re.IGNORECASE,
+)
+TEMPORARY = re.compile(r"\b(yet|until|later|again|wait|temporar\w*|too many)\b", re.IGNORECASE)
+
+
+def is_final_refusal(message: str) -> bool:
+    """Whether a panel's refusal of a refill or cancel can never change (see FINAL_REFUSALS).
+
+    >>> is_final_refusal("Order cannot be canceled"), is_final_refusal("Refill not available yet")
+    (True, False)
+    """
+    return bool(FINAL_REFUSALS.search(message)) and not TEMPORARY.search(message)
+
+
+#: A reported charge further than this from its estimate is worth a word: panels round
+#: charges to 2-5 decimals, so half a cent is rounding.
+ROUNDING = Decimal("0.005")
 
 
 @dataclass(frozen=True)
@@ -78,9 +129,25 @@ class Preview:
     """What placing would do: shown before confirming, and by ``--dry-run``."""
 
     orders: int
+    #: The most the ``orders`` whose price is known may cost (what a cap is checked against).
     cost: Decimal
     currency: str
     balance: Decimal
+    #: Rows left out because the panel lists no price for their service.
+    unpriced: tuple[int, ...] = ()
+    #: Rows among ``orders`` whose cost is unknown (placed with ``allow_unpriced``).
+    unknown_cost: tuple[int, ...] = ()
+    #: The least they may cost, when panels differ in how they bill them (packages).
+    cost_low: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class CancelPreview:
+    """What canceling would do: the flagged orders, asked about before anything is sent."""
+
+    #: The order ids, as the sheet holds them, and their rows (same order).
+    orders: tuple[str, ...]
+    rows: tuple[int, ...]
 
 
 @dataclass
@@ -90,8 +157,15 @@ class RunOptions:
     sheet: str = DEFAULT_SHEET
     dry_run: bool = False
     max_spend: Decimal | None = None
+    #: Where ``max_spend`` came from, as the row messages name it.
+    max_spend_source: str = "--max-spend"
+    #: Place rows whose service has no listed price when there is no cap (the balance check
+    #: cannot be done for them: the panel refuses an order it cannot be paid for).
+    allow_unpriced: bool = False
     #: Asked before any order is placed; returning False sends nothing.
     confirm: Callable[[Preview], bool] | None = None
+    #: Asked before any order is canceled; returning False sends nothing (flags stay).
+    confirm_cancel: Callable[[CancelPreview], bool] | None = None
     #: Called as progress(label, done, total) while a step runs.
     progress: Callable[[str, int, int], None] | None = None
     now: Callable[[], dt.datetime] = dt.datetime.now
@@ -114,7 +188,10 @@ class Report:
     results: list[RowResult] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     preview: Preview | None = None
+    #: What this run's placed orders cost: the charges the panel reported, or the estimate
+    #: of the ``uncharged`` ones whose charge it has not reported.
     spent: Decimal = Decimal(0)
+    uncharged: int = 0
     currency: str = ""
     saved: bool = False
 
@@ -153,6 +230,8 @@ class Engine:
         self._orphaned: list[int] = []
         self._services: dict[int, Service] | None = None
         self._run_time: str | None = None
+        self._placed: list[OrderPlan] = []  # settled into the report by _settle_placed
+        self._said: set[int] = set()  # rows given an Error by this run
         names = book.sheet_names()
         found = find_sheet(names, self.sheet)
         if found is None:
@@ -190,6 +269,7 @@ class Engine:
             if command == "place" and placed:
                 self.refresh(only=placed)
         finally:
+            self._settle_placed()
             if not self.options.dry_run:
                 self.commit()
         return self.report
@@ -208,10 +288,19 @@ class Engine:
         row.values[key] = value
 
     def _stamp(self, row: OrderRow, error: str | None = None) -> None:
-        """Set the row's Error (None clears it) and its Updated time: the time of this run."""
+        """Set the row's Error (None clears it) and its Updated time: the time of this run.
+
+        Clearing leaves alone a note (it stays until replaced) and an error this run wrote
+        (``run``'s status refresh must not wipe a refused refill's reason), unless a paid
+        request succeeded since (:meth:`_succeeded`).
+        """
         if self._run_time is None:
             self._run_time = self.options.now().strftime("%Y-%m-%d %H:%M:%S")
-        self._set(row, "error", error)
+        if error is not None:
+            self._said.add(row.row)
+            self._set(row, "error", error)
+        elif row.row not in self._said and not _is_note(row.get("error")):
+            self._set(row, "error", None)
         self._set(row, "updated", self._run_time)
 
     def commit(self) -> None:
@@ -311,23 +400,7 @@ class Engine:
 
     def place(self) -> list[str]:
         """Validate and place every new row; returns the new order ids."""
-        already = self.journal.accepted_adds(self.sheet)
-        candidates: list[OrderRow] = []
-        for row in self.table.rows:
-            if row.order_id is not None:
-                continue
-            if row.is_ambiguous:
-                self.report.add(row.row, "place", "skipped", AMBIGUOUS_MARK)
-                continue
-            previous = already.get((row.row, row.fingerprint()))
-            if previous is not None:
-                # Placed by an earlier run, then the ID vanished from the sheet (an older
-                # copy of the file?): write it back instead of buying it again.
-                self._set(row, "order_id", id_cell(previous.result_id or ""))
-                self._stamp(row, f"restored from journal #{previous.id}; not placed again")
-                self.report.add(row.row, "place", "restored", str(previous.result_id))
-                continue
-            candidates.append(row)
+        candidates = self._rows_to_place()
         if not candidates:
             return []
 
@@ -344,9 +417,19 @@ class Engine:
             return []
 
         balance = self.panel.balance()
+        unknown = [p.row for p in plans if p.cost is None]
         plans = self._within_budget(plans, balance)
+        kept_unknown = tuple(p.row for p in plans if p.cost is None)
+        most = sum((p.cost for p in plans if p.cost is not None), Decimal(0))
+        least = sum((p.lowest_cost for p in plans if p.lowest_cost is not None), Decimal(0))
         preview = Preview(
-            len(plans), sum((p.cost for p in plans), Decimal(0)), balance.currency, balance.amount
+            len(plans),
+            most,
+            balance.currency,
+            balance.amount,
+            unpriced=tuple(r for r in unknown if r not in kept_unknown),
+            unknown_cost=kept_unknown,
+            cost_low=least if least != most else None,
         )
         self.report.preview = preview
         self.report.currency = balance.currency
@@ -354,32 +437,133 @@ class Engine:
             return []
         if self.options.dry_run:
             for plan in plans:
-                self.report.add(plan.row, "place", "would place", f"{plan.cost:.5f}")
+                self.report.add(plan.row, "place", "would place", _estimate(plan))
+                if plan.note:
+                    self.report.add(plan.row, "place", "note", plan.note)
             return []
         if self.options.confirm is not None and not self.options.confirm(preview):
             self.report.messages.append("placing cancelled: nothing was sent")
             return []
         return self._send_adds(plans)
 
+    def _rows_to_place(self) -> list[OrderRow]:
+        """Rows without an Order ID that may be placed, once the journal has had its say.
+
+        The journal, not the sheet's text, decides. An add whose answer was lost blocks the
+        row with its content until the user settles it: an id typed into the Order ID column
+        (or a number typed into the Error cell, moved to Order ID), or PLACE AGAIN typed into
+        the Error cell. An accepted add whose id appears nowhere in the sheet gives its id
+        back to a row with its content, wherever that row now sits (an older copy of the
+        file, rows sorted or inserted): k such adds restore at most k rows, and a row they do
+        not cover is new. Entries at the row's own number are matched first.
+        """
+        rows = self.table.rows
+        in_sheet = {r.order_id for r in rows if r.order_id is not None}
+        unresolved = self.journal.unresolved_adds(self.sheet)
+        accepted = [
+            e for e in self.journal.accepted_adds(self.sheet) if e.result_id not in in_sheet
+        ]
+        if not unresolved and not accepted:
+            return [r for r in rows if self._may_place(r)]
+        prints = {r.row: r.fingerprint() for r in rows}
+        # An unknown outcome settled by the id the user typed into its own row's Order ID.
+        with_id = [r for r in rows if r.order_id is not None]
+        typed = _match(with_id, unresolved, prints, same_row_only=True)
+        for row in with_id:
+            if row.row in typed:
+                self._settle(typed[row.row], RESOLVED_TYPED, row.order_id)
+                self.report.add(row.row, "place", "resolved", f"journal #{typed[row.row].id}")
+        unresolved = [e for e in unresolved if e not in typed.values()]
+        without_id = [r for r in rows if self._may_place(r)]
+        blocked = _match(without_id, unresolved, prints)
+        restore = _match([r for r in without_id if r.row not in blocked], accepted, prints)
+        new: list[OrderRow] = []
+        for row in without_id:
+            entry = blocked.get(row.row) or restore.get(row.row)
+            if entry is None:
+                new.append(row)
+            elif _place_again(row):
+                self._settle(entry, RESOLVED_PLACE_AGAIN)
+                new.append(row)
+            elif entry.result_id is not None:
+                self._set(row, "order_id", id_cell(entry.result_id))
+                self._stamp(row, _restored_text(entry))
+                self.report.add(row.row, "place", "restored", entry.result_id or "")
+            elif (number := _typed_id(row)) is not None:
+                self._set(row, "order_id", id_cell(number))
+                self._stamp(row)
+                self._settle(entry, RESOLVED_TYPED, number)
+                self.report.add(row.row, "place", "resolved", f"journal #{entry.id}")
+            else:
+                message = _ambiguous_text(entry.id, entry.result or "no answer")
+                if row.text("error") != message:  # said again only when the user changed it
+                    self._stamp(row, message)
+                self.report.add(row.row, "place", "ambiguous", f"journal #{entry.id}")
+        for entry in unresolved:
+            if entry not in blocked.values():
+                self.report.messages.append(
+                    f"journal #{entry.id}: an order for row {entry.row} "
+                    f"({entry.request.get('link', '')}) may have been placed and no row without "
+                    "an Order ID has that content any more; check the panel's orders"
+                )
+        return new
+
+    def _may_place(self, row: OrderRow) -> bool:
+        """A row without a usable Order ID; a cell holding something else is the row's error."""
+        if row.order_id is not None:
+            return False
+        if not row.text("order_id"):
+            return True
+        message = (
+            f"Order ID {row.text('order_id')!r} is not an order id: correct it, or clear it "
+            "to place this row"
+        )
+        self._stamp(row, message)
+        self.report.add(row.row, "place", "invalid", message)
+        return False
+
+    def _settle(self, entry: Entry, resolution: str, result: str | None = None) -> None:
+        """Record how the user settled a journal entry (not in a dry run: it changes nothing)."""
+        if not self.options.dry_run:
+            self.journal.resolve(entry.id, resolution, result)
+
     def _within_budget(self, plans: list[OrderPlan], balance: Balance) -> list[OrderPlan]:
-        """Keep the rows, in sheet order, whose running total fits the balance and --max-spend."""
+        """Keep the rows, in sheet order, whose running total fits the balance and --max-spend.
+
+        A row whose service has no listed price cannot be checked against either: it is
+        left out, unless ``allow_unpriced`` and no cap. Where panels bill a type differently
+        (packages), the balance is checked against the lowest plausible cost, so no row is
+        refused on an estimate that may be 1000 times too high (the panel refuses an order it
+        cannot charge, row by row), and the cap against the highest, so it is never exceeded.
+        """
         kept: list[OrderPlan] = []
-        total = Decimal(0)
+        least = most = Decimal(0)  # running totals at the lowest and highest plausible cost
         cap = self.options.max_spend
         for plan in plans:
-            if total + plan.cost > balance.amount:
+            outcome = "over budget"
+            if plan.cost is None or plan.lowest_cost is None:
+                if cap is None and self.options.allow_unpriced:
+                    kept.append(plan)
+                    continue
+                outcome = "unpriced"
+                reason = _unpriced_reason(plan, cap, self.options.max_spend_source)
+            elif least + plan.lowest_cost > balance.amount:
                 reason = (
                     f"Not placed: insufficient balance ({balance.amount} {balance.currency}) "
-                    f"for this order ({plan.cost:.5f}) after the rows above"
+                    f"for this order ({_estimate(plan, 'least')}) after the rows above"
                 )
-            elif cap is not None and total + plan.cost > cap:
-                reason = f"Not placed: would exceed --max-spend {cap} (this order {plan.cost:.5f})"
+            elif cap is not None and most + plan.cost > cap:
+                reason = (
+                    f"Not placed: would exceed {self.options.max_spend_source} {cap} "
+                    f"(this order {_estimate(plan, 'most')})"
+                )
             else:
-                total += plan.cost
+                least += plan.lowest_cost
+                most += plan.cost
                 kept.append(plan)
                 continue
             self._stamp(self._by_number[plan.row], reason)
-            self.report.add(plan.row, "place", "over budget", reason)
+            self.report.add(plan.row, "place", outcome, reason)
         return kept
 
     def _send_adds(self, plans: list[OrderPlan]) -> list[str]:
@@ -465,7 +649,7 @@ class Engine:
         if state == "accepted":
             self._succeeded("add", row, result)
             placed.append(result)
-            self.report.spent += plan.cost
+            self._placed.append(plan)
             self.report.add(row.row, "place", "placed", result)
         elif state == "ambiguous":
             self._stamp(row, _ambiguous_text(entry, result))
@@ -474,6 +658,49 @@ class Engine:
             self._stamp(row, result)
             self.report.add(row.row, "place", "failed", result)
         self._synced.append(entry)
+
+    def _settle_placed(self) -> None:
+        """Count what this run placed at the charges the panel reported; write the row notes.
+
+        The engine refreshes what it placed right after placing (``place``) or in the same
+        run (``run``); an order whose charge has not come back is counted at its estimate.
+        A charge that differs from its estimate beyond rounding is said once.
+        """
+        if not self._placed:
+            return
+        refreshed = {
+            r.row for r in self.report.results if (r.step, r.outcome) == ("status", "updated")
+        }
+        differ: list[tuple[int, Decimal, Decimal]] = []
+        for plan in self._placed:
+            row = self._by_number[plan.row]
+            charge = parse_decimal(row.get("charge")) if plan.row in refreshed else None
+            if charge is None:
+                self.report.uncharged += 1
+                self.report.spent += plan.cost or Decimal(0)
+            else:
+                self.report.spent += charge
+                status = str(row.get("status") or "").lower()
+                refunded = is_final(status) and status != "completed"  # canceled, partial...
+                if plan.cost is not None and not refunded and abs(charge - plan.cost) > ROUNDING:
+                    differ.append((plan.row, plan.cost, charge))
+            current = row.get("error")
+            if plan.note and (current is None or current == "" or _is_note(current)):
+                self._set(row, "error", f"{NOTE_MARK} {plan.note}")
+            elif not plan.note and _is_note(current):
+                self._set(row, "error", None)
+            if plan.note:
+                self.report.add(plan.row, "place", "note", plan.note)
+        self._placed.clear()
+        if differ:
+            shown = "; ".join(
+                f"row {r}: estimated {e:.5f}, charged {c:.5f}" for r, e, c in differ[:5]
+            )
+            more = f"; and {len(differ) - 5} more" if len(differ) > 5 else ""
+            self.report.messages.append(
+                f"the panel charged other amounts than estimated for {len(differ)} order(s) "
+                f"({self.report.currency}: {shown}{more}); the totals use the panel's charges"
+            )
 
     # ----------------------------------------------------------------- refresh
 
@@ -545,9 +772,44 @@ class Engine:
                 self.report.add(row.row, action, "invalid", "no Order ID")
             elif oid in out:
                 self.report.add(row.row, action, "skipped", f"order {oid} is flagged twice")
+            elif (refusal := self._not_offered(action, row)) is not None:
+                # It can never work: say so once and drop the flag, so cron runs stay quiet.
+                self._set(row, action, None)
+                self._stamp(row, refusal)
+                self.report.add(row.row, action, "invalid", refusal)
             else:
                 out[oid] = row
         return out
+
+    def _not_offered(self, action: str, row: OrderRow) -> str | None:
+        """Why ``action`` cannot work for the row's order: its service does not offer it.
+
+        Only when the panel's service list says so: a service it does not list or a field
+        it leaves out is left to the panel. Without the list (the panel is unavailable)
+        the request is sent and the panel decides.
+        """
+        sid = row.service_id
+        if sid is None:
+            return None
+        if self._services is None:
+            try:
+                self.services()
+            except PanelError as exc:
+                if exc.stops_run:  # an invalid key, a panel asking to wait too long
+                    raise
+                self._services = {}
+                self.report.messages.append(
+                    f"{exc}: refill/cancel flags are sent without checking that their "
+                    "services offer them"
+                )
+        service = (self._services or {}).get(sid)
+        offered = None if service is None else getattr(service, action)
+        if offered is not False:
+            return None
+        return (
+            f"{action}: service {sid} does not offer {action} (the panel's service list says "
+            "so); nothing was sent and the flag was removed"
+        )
 
     def _journaled(self, action: str, rows: dict[str, OrderRow]) -> dict[str, int]:
         return {
@@ -587,6 +849,8 @@ class Engine:
             for row in rows.values():
                 self.report.add(row.row, action, f"would {action}")
             return
+        if action == "cancel" and not self._cancel_confirmed(rows):
+            return
         entries = self._journaled(action, rows)
         results = send(list(rows))
         for oid, row in rows.items():
@@ -605,14 +869,30 @@ class Engine:
                 )
             self._synced.append(entries[oid])
 
+    def _cancel_confirmed(self, rows: Mapping[Any, OrderRow]) -> bool:
+        """Ask ``confirm_cancel`` about the flagged orders; a no sends nothing."""
+        ask = self.options.confirm_cancel
+        preview = CancelPreview(tuple(map(str, rows)), tuple(r.row for r in rows.values()))
+        if ask is None or ask(preview):
+            return True
+        self.report.messages.append(
+            f"canceling not confirmed: nothing was sent; the Cancel flags of "
+            f"{len(rows)} row(s) stay"
+        )
+        return False
+
     def _failed(self, action: str, row: OrderRow, state: str, detail: str) -> None:
         """Write a refill/cancel that did not go through; one that may have, is not resent.
 
-        A refused request keeps its flag so the next run tries again; one whose answer was
-        lost has its flag cleared, so it is sent again only when the user flags it again.
+        A refused request keeps its flag so the next run tries again, unless the refusal can
+        never change (:func:`is_final_refusal`); one whose answer was lost has its flag
+        cleared, so it is sent again only when the user flags it again.
         """
         if state in ("sent", "ambiguous"):
             self._set(row, action, None)
+        elif is_final_refusal(detail):
+            self._set(row, action, None)
+            detail += "; this will not change, so the flag was removed"
         self._stamp(row, _paid_error(action, state, detail))
 
     def _succeeded(self, action: str, row: OrderRow, new_id: str | None) -> None:
@@ -627,6 +907,7 @@ class Engine:
         elif action == "cancel":
             self._set(row, "cancel", None)
             self._set(row, "status", CANCEL_REQUESTED)
+        self._said.discard(row.row)  # what the panel accepted supersedes an earlier error
         self._stamp(row)
 
 
@@ -645,11 +926,93 @@ def _unchanged(old: CellValue, new: CellValue) -> bool:
     return False
 
 
+def _is_note(value: CellValue) -> bool:
+    """An Error cell that holds a note (a warning for a placed row), not an error."""
+    return isinstance(value, str) and value.startswith(NOTE_MARK)
+
+
+def _estimate(plan: OrderPlan, bound: str = "range") -> str:
+    """A row's estimated cost for a message; a range, or one bound, where panels differ."""
+    if plan.cost is None or plan.lowest_cost is None:
+        return "price unknown"
+    if plan.lowest_cost == plan.cost:
+        return f"{plan.cost:.5f}"
+    if bound == "least":
+        return f"at least {plan.lowest_cost:.5f}"
+    if bound == "most":
+        return f"up to {plan.cost:.5f}"
+    return f"{plan.lowest_cost:.5f} to {plan.cost:.5f}"
+
+
+def _unpriced_reason(plan: OrderPlan, cap: Decimal | None, source: str) -> str:
+    """The Error of a row left out because the panel lists no price for its service."""
+    why = f"Not placed: the panel's service list gives no price for service {plan.service.id}"
+    if cap is not None:
+        return (
+            f"{why}, so it cannot be kept within {source} {cap}; ask the panel for the price "
+            "or choose a priced service"
+        )
+    return (
+        f"{why}, so its cost cannot be checked against the balance; ask the panel, choose a "
+        "priced service, or pass --allow-unpriced (no cap) to place it anyway"
+    )
+
+
 def _ambiguous_text(entry: int, detail: str) -> str:
     return (
-        f"{AMBIGUOUS_MARK} ({detail}; journal #{entry}). Check the panel's orders, then type "
-        "the Order ID here or clear this cell to place the row again"
+        f"{AMBIGUOUS_MARK} ({detail}; journal #{entry}). Look for it in the panel's orders: if "
+        f"it is there, type its id in the Order ID column (or here); if not, type {PLACE_AGAIN} "
+        "here. Until then this row is never placed again"
     )
+
+
+def _restored_text(entry: Entry) -> str:
+    when = dt.datetime.fromtimestamp(entry.created).strftime("%Y-%m-%d %H:%M")
+    return (
+        f"restored from journal #{entry.id} (placed {when}); not placed again. To buy it "
+        f"again, clear the Order ID and type {PLACE_AGAIN} here"
+    )
+
+
+def _place_again(row: OrderRow) -> bool:
+    """The user typed PLACE AGAIN into the row's Error cell."""
+    return " ".join(row.text("error").upper().rstrip(".!").split()) == PLACE_AGAIN
+
+
+def _typed_id(row: OrderRow) -> str | None:
+    """An order id the user typed into the Error cell of a blocked row (one word, a digit)."""
+    text = row.text("error")
+    if not text or any(c.isspace() for c in text) or not any(c.isdigit() for c in text):
+        return None
+    return parse_id(row.get("error"))
+
+
+def _match(
+    rows: Sequence[OrderRow],
+    entries: Sequence[Entry],
+    prints: Mapping[int, str],
+    *,
+    same_row_only: bool = False,
+) -> dict[int, Entry]:
+    """Pair journal entries with rows of the same content: at the entry's own row first, then
+    (unless ``same_row_only``) in sheet order; each entry and each row at most once."""
+    free: dict[str, list[Entry]] = {}
+    for entry in entries:
+        free.setdefault(entry.fingerprint, []).append(entry)
+    pairs: dict[int, Entry] = {}
+    for row in rows:
+        candidates = free.get(prints[row.row], [])
+        for entry in candidates:
+            if entry.row == row.row:
+                pairs[row.row] = entry
+                candidates.remove(entry)
+                break
+    if not same_row_only:
+        for row in rows:
+            candidates = free.get(prints[row.row], [])
+            if row.row not in pairs and candidates:
+                pairs[row.row] = candidates.pop(0)
+    return pairs
 
 
 def _paid_error(action: str, state: str, detail: str) -> str:
@@ -669,7 +1032,7 @@ def services_table(services: Sequence[Service]) -> list[list[CellValue]]:
                 "Name": s.name,
                 "Type": s.type,
                 "Category": s.category,
-                "Rate per 1000": float(s.rate),
+                "Rate per 1000": None if s.rate is None else float(s.rate),
                 "Min": s.min,
                 "Max": s.max,
                 "Refill": s.refill,

@@ -12,7 +12,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +23,8 @@ from .errors import ConfigError, SmmsheetError, WorkbookError, scrub
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: How row messages name a cap read from the workbook.
+SHEET_CAP = "Max spend (Settings sheet)"
 
 
 class _Cli(click.Group):
@@ -102,14 +104,14 @@ def panel_options(func: F) -> F:
 
 
 def _client(
-    panel_url: str | None, api_key: str | None, profile: str | None, book: Any = None
-) -> tuple[Any, Any]:
-    from .config import WorkbookSettings, resolve_panel, settings_of
+    panel_url: str | None, api_key: str | None, profile: str | None, settings: Any = None
+) -> Any:
+    """The client of the panel chosen by flags, environment, config file and Settings sheet."""
+    from .config import resolve_panel
 
-    settings = WorkbookSettings() if book is None else settings_of(book)
     resolved = resolve_panel(url=panel_url, api_key=api_key, profile=profile, workbook=settings)
     _SECRETS.add(resolved.api_key)  # scrubbed from everything this process prints
-    return resolved.client(), settings
+    return resolved.client()
 
 
 # --------------------------------------------------------------------------- panel commands
@@ -119,7 +121,7 @@ def _client(
 @panel_options
 def balance(panel_url: str | None, api_key: str | None, profile: str | None) -> None:
     """Print the account balance."""
-    client, _ = _client(panel_url, api_key, profile)
+    client = _client(panel_url, api_key, profile)
     with client:
         result = client.balance()
     click.echo(f"{result.amount} {result.currency}".strip())
@@ -147,22 +149,25 @@ def services(
 
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
-    client, _ = _client(panel_url, api_key, profile)
+    client = _client(panel_url, api_key, profile)
     with client:
         items = client.services()
     rows = services_table(items)
     if into:
-        from .journal import Journal, journal_path
+        from .journal import Journal, journal_for_run
         from .workbook import open_workbook
 
         book = open_workbook(into)
-        with Journal(journal_path(into)):  # the run lock: no other run writes meanwhile
+        with Journal(journal_for_run(into)):  # the run lock: no other run writes meanwhile
             book.replace_sheet(SERVICES_SHEET, rows)
             book.save()
         click.echo(f"Wrote {len(items)} services into {into} (sheet {SERVICES_SHEET}).")
         return
     if as_json:
-        data = [{**s.__dict__, "rate": str(s.rate)} for s in sorted(items, key=lambda s: s.id)]
+        data = [
+            {**s.__dict__, "rate": None if s.rate is None else str(s.rate)}
+            for s in sorted(items, key=lambda s: s.id)
+        ]
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     import pandas as pd
@@ -196,20 +201,27 @@ def _csv_safe(value: object) -> object:
 # --------------------------------------------------------------------------- workbook commands
 
 
-def _decimal(ctx: click.Context, param: click.Parameter, value: str | None) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise click.BadParameter(f"not an amount: {value!r}") from None
-    if amount < 0:
-        raise click.BadParameter("must not be negative")
-    return amount
+#: The run options a workbook command may offer, as click decorators.
+RUN_OPTIONS: dict[str, Callable[[F], F]] = {
+    "dry_run": click.option(
+        "--dry-run", is_flag=True, help="Validate and preview; send nothing, save nothing."
+    ),
+    "max_spend": click.option(
+        "--max-spend",
+        metavar="AMOUNT",
+        help="Place no more than this amount in this run (25, 25.50, $25, 25 USD).",
+    ),
+    "allow_unpriced": click.option(
+        "--allow-unpriced",
+        is_flag=True,
+        help="Also place rows whose service has no listed price (refused with a cap).",
+    ),
+    "yes": click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation."),
+}
 
 
-def book_command(name: str, help_text: str, paid: bool) -> None:
-    """Register a command that runs one engine action over a workbook."""
+def book_command(name: str, help_text: str, options: tuple[str, ...]) -> None:
+    """Register a command that runs one engine action over a workbook, with ``options``."""
 
     @panel_options
     @click.argument("book", type=click.Path(dir_okay=False))
@@ -218,16 +230,8 @@ def book_command(name: str, help_text: str, paid: bool) -> None:
         code = run_book(book, name, sheet=sheet, **kw)
         sys.exit(code) if code else None
 
-    if paid:
-        command = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")(
-            command
-        )
-        command = click.option(
-            "--max-spend", callback=_decimal, help="Place no more than this amount in this run."
-        )(command)
-        command = click.option(
-            "--dry-run", is_flag=True, help="Validate and preview the cost; send nothing."
-        )(command)
+    for option in reversed(options):
+        command = RUN_OPTIONS[option](command)
     cli.command(name=name, help=help_text)(command)
 
 
@@ -241,34 +245,53 @@ def run_book(
     profile: str | None = None,
     yes: bool = False,
     dry_run: bool = False,
-    max_spend: Decimal | None = None,
+    max_spend: Decimal | str | None = None,
+    allow_unpriced: bool = False,
     client: Any = None,
 ) -> int:
     """Run one engine command over a saved workbook and print its summary; returns exit code."""
-    from .batch import Engine, Preview, RunOptions
-    from .journal import Journal, journal_path
+    from .batch import CancelPreview, Engine, Preview, RunOptions
+    from .config import settings_of, spending_cap
+    from .journal import Journal, journal_for_run
     from .workbook import open_workbook
 
+    flag_cap = None if max_spend is None else spending_cap(max_spend, "--max-spend")
     book = open_workbook(book_path)
-    settings = None
+    settings = settings_of(book)  # an unreadable Max spend stops here, before any request
     if client is None:
-        client, settings = _client(panel_url, api_key, profile, book)
-    needs_yes: list[Preview] = []
+        client = _client(panel_url, api_key, profile, settings)
+    needs_yes: list[str] = []  # what was not done for want of a terminal to ask
 
     def confirm(preview: Preview) -> bool:
         if yes:
             return True
-        text = f"Place {preview.orders} orders for about {preview.cost:.2f} {preview.currency}"
-        if not sys.stdin.isatty():
-            needs_yes.append(preview)
+        if not _interactive():
+            needs_yes.append(
+                f"Not placed: {preview.orders} orders for {_cost(preview, 2)} {preview.currency}"
+            )
             return False
-        return click.confirm(f"{text} (balance {preview.balance})?", err=True)
+        return click.confirm(_place_question(preview), err=True)
 
-    cap = max_spend if max_spend is not None else (settings.max_spend if settings else None)
+    def confirm_cancel(preview: CancelPreview) -> bool:
+        if yes:
+            return True
+        if not _interactive():
+            needs_yes.append(f"Not canceled: {_orders(preview)}")
+            return False
+        return click.confirm(f"Cancel {_orders(preview)}?", err=True)
+
+    cap = flag_cap if flag_cap is not None else settings.max_spend
     options = RunOptions(
-        sheet=sheet, dry_run=dry_run, max_spend=cap, confirm=confirm, progress=_progress()
+        sheet=sheet,
+        dry_run=dry_run,
+        max_spend=cap,
+        max_spend_source="--max-spend" if flag_cap is not None else SHEET_CAP,
+        allow_unpriced=allow_unpriced,
+        confirm=confirm,
+        confirm_cancel=confirm_cancel,
+        progress=_progress(),
     )
-    with client, Journal(journal_path(book_path)) as journal:
+    with client, Journal(journal_for_run(book_path)) as journal:
         engine = Engine(book, client, journal, options)
         try:
             report = engine.execute(command)
@@ -276,15 +299,53 @@ def run_book(
             for message in engine.report.messages:
                 click.echo(_safe(message), err=True)
     _print_summary(report, book_path, dry_run)
-    if needs_yes:
+    for what in needs_yes:
         click.secho(
-            f"Not placed: {needs_yes[0].orders} orders for about {needs_yes[0].cost:.2f} "
-            f"{needs_yes[0].currency} need confirmation; pass --yes (no terminal to ask).",
-            fg="yellow",
-            err=True,
+            f"{what} need confirmation; pass --yes (no terminal to ask).", fg="yellow", err=True
         )
+    if needs_yes:
         return EXIT_USAGE
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def _interactive() -> bool:
+    """Whether a person can answer a question (cron and pipes cannot)."""
+    return sys.stdin.isatty()
+
+
+def _rows(numbers: tuple[int, ...], shown: int = 10) -> str:
+    """Sheet row numbers for a message: ``2, 5, 9`` (the first ``shown``, then a count)."""
+    text = ", ".join(map(str, numbers[:shown]))
+    return text + (f" ... ({len(numbers)} rows)" if len(numbers) > shown else "")
+
+
+def _orders(preview: Any, shown: int = 10) -> str:
+    """The orders of a cancel preview: ``2 orders: 1001 (row 2), 1002 (row 3)``."""
+    pairs = [f"{o} (row {r})" for o, r in zip(preview.orders, preview.rows, strict=True)]
+    more = f" and {len(pairs) - shown} more" if len(pairs) > shown else ""
+    count = "1 order" if len(pairs) == 1 else f"{len(pairs)} orders"
+    return f"{count}: {', '.join(pairs[:shown])}{more}"
+
+
+def _cost(preview: Any, places: int) -> str:
+    """A preview's estimated cost: ``about 9.02``, or ``0.01 to 9.02`` when panels differ."""
+    if preview.cost_low is None:
+        return f"about {preview.cost:.{places}f}"
+    return f"{preview.cost_low:.{places}f} to {preview.cost:.{places}f}"
+
+
+def _place_question(preview: Any) -> str:
+    """What is asked before placing: how many orders, their cost, the rows left out."""
+    lines = []
+    if preview.unpriced:
+        lines.append(
+            f"Not placed, the panel lists no price for them: rows {_rows(preview.unpriced)}"
+        )
+    text = f"Place {preview.orders} orders for {_cost(preview, 2)} {preview.currency}"
+    if preview.unknown_cost:
+        text += f" plus rows {_rows(preview.unknown_cost)} whose price the panel does not list"
+    lines.append(f"{text} (balance {preview.balance})?")
+    return "\n".join(lines)
 
 
 def _progress() -> Callable[[str, int, int], None] | None:
@@ -318,11 +379,15 @@ def _print_summary(report: Any, book_path: str, dry_run: bool) -> None:
     if report.preview is not None:
         p = report.preview
         verb = "Would place" if dry_run else "Planned"
-        click.echo(
-            f"{verb} {p.orders} orders, about {p.cost:.5f} {p.currency} (balance {p.balance})."
-        )
-    if report.spent:
-        click.echo(f"Placed for about {report.spent:.5f} {report.currency}.")
+        click.echo(f"{verb} {p.orders} orders, {_cost(p, 5)} {p.currency} (balance {p.balance}).")
+    if report.spent or report.uncharged:
+        if report.uncharged:
+            click.echo(
+                f"Placed for about {report.spent:.5f} {report.currency} "
+                f"({report.uncharged} charge(s) not reported yet: estimated)."
+            )
+        else:
+            click.echo(f"Placed for {report.spent:.5f} {report.currency} (charged by the panel).")
     from .batch import ROUTINE_OUTCOMES
 
     problems = [r for r in report.results if r.outcome not in ROUTINE_OUTCOMES]
@@ -334,12 +399,25 @@ def _print_summary(report: Any, book_path: str, dry_run: bool) -> None:
         click.echo(f"Saved {book_path}.")
 
 
-book_command("place", "Place the rows that have no Order ID yet.", paid=True)
-book_command("status", "Refresh the status of orders that are not final.", paid=False)
-book_command("refill", "Request refills for rows whose Refill flag is set.", paid=True)
-book_command("refill-status", "Refresh the status of refills.", paid=False)
-book_command("cancel", "Cancel the orders of rows whose Cancel flag is set.", paid=True)
-book_command("run", "Place new rows, refill/cancel flagged ones, refresh open orders.", paid=True)
+#: Each workbook command and the run options that mean something for it. Only place and
+#: cancel ask before sending (refills are not charged); status commands change nothing on
+#: the panel, so they have none.
+BOOK_COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "place": (
+        "Place the rows that have no Order ID yet.",
+        ("dry_run", "max_spend", "allow_unpriced", "yes"),
+    ),
+    "status": ("Refresh the status of orders that are not final.", ()),
+    "refill": ("Request refills for rows whose Refill flag is set.", ("dry_run",)),
+    "refill-status": ("Refresh the status of refills.", ()),
+    "cancel": ("Cancel the orders of rows whose Cancel flag is set.", ("dry_run", "yes")),
+    "run": (
+        "Place new rows, refill/cancel flagged ones, refresh open orders.",
+        ("dry_run", "max_spend", "allow_unpriced", "yes"),
+    ),
+}
+for _name, (_help, _options) in BOOK_COMMANDS.items():
+    book_command(_name, _help, _options)
 
 
 @cli.command()

@@ -42,7 +42,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError, scrub
-from .panel import DEFAULT_DEADLINE, DEFAULT_MAX_WORKERS, PanelClient, parse_decimal
+from .panel import DEFAULT_DEADLINE, DEFAULT_MAX_WORKERS, PanelClient
+from .typed_numbers import Unreadable, amount
 from .workbook.base import WorkbookAdapter, find_sheet
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "config_path",
     "resolve_panel",
     "settings_of",
+    "spending_cap",
     "workbook_settings",
 ]
 
@@ -246,13 +248,40 @@ def _label(text: object) -> str:
     return re.sub(r"[^a-z0-9]", "", str(text).lower())
 
 
-def workbook_settings(rows: Sequence[Sequence[object]]) -> WorkbookSettings:
+def spending_cap(value: object, source: str) -> Decimal:
+    """Read a spending cap typed by the user; raise :class:`ConfigError` if it cannot be read.
+
+    One reading for the Settings sheet's ``Max spend`` and ``--max-spend``, so ``25``,
+    ``"$25"``, ``"25 USD"``, ``"25,00"`` and ``"25.00 €"`` mean the same wherever they are
+    typed. A cap that cannot be read is no reason to spend without one: the run stops before
+    anything is sent, and ``source`` (``"--max-spend"``, ``"Max spend in Settings!B3"``)
+    says where to fix it.
+
+    >>> spending_cap("$1,234.50", "--max-spend")
+    Decimal('1234.50')
+    """
+    try:
+        cap = amount(value)
+    except Unreadable as exc:
+        raise ConfigError(
+            f"{source} must be an amount such as 25 or 25.50, got {exc}; nothing was sent"
+        ) from None
+    if cap < 0:
+        raise ConfigError(f"{source} must not be negative, got {cap}; nothing was sent")
+    return cap
+
+
+def workbook_settings(
+    rows: Sequence[Sequence[object]], sheet: str = SETTINGS_SHEET
+) -> WorkbookSettings:
     """Read a ``Settings`` sheet: two columns, name and value (``Profile``, ``Max spend``).
 
-    A row that looks like an API key is refused, so a key never travels inside a workbook.
+    A row that looks like an API key is refused, so a key never travels inside a workbook;
+    a ``Max spend`` that cannot be read is refused too (:func:`spending_cap`).
     """
     values: dict[str, object] = {}
-    for row in rows:
+    cells: dict[str, str] = {}
+    for number, row in enumerate(rows, start=1):
         if len(row) < 2 or row[0] is None:
             continue
         name = _label(row[0])
@@ -263,12 +292,15 @@ def workbook_settings(rows: Sequence[Sequence[object]]) -> WorkbookSettings:
                 f"{ENV_API_KEY} environment variable instead"
             )
         values[name] = row[1]
+        cells[name] = f"{sheet}!B{number}"
     profile = values.get("profile")
-    spend = parse_decimal(values.get("maxspend"))
+    raw_spend = values.get("maxspend")
+    blank = raw_spend is None or (isinstance(raw_spend, str) and not raw_spend.strip())
+    spend = None if blank else spending_cap(raw_spend, f"Max spend in {cells['maxspend']}")
     return WorkbookSettings(profile=str(profile).strip() if profile else None, max_spend=spend)
 
 
 def settings_of(book: WorkbookAdapter) -> WorkbookSettings:
     """The workbook's ``Settings`` sheet (any case), or defaults when it has none."""
     name = find_sheet(book.sheet_names(), SETTINGS_SHEET)
-    return WorkbookSettings() if name is None else workbook_settings(book.read_values(name))
+    return WorkbookSettings() if name is None else workbook_settings(book.read_values(name), name)

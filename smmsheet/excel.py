@@ -19,16 +19,15 @@ Example, outside Excel (as the tests run it)::
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .journal import journal_location
+
 if TYPE_CHECKING:
-    from .batch import Preview, Report
+    from .batch import CancelPreview, Preview, Report
     from .config import WorkbookSettings
     from .panel import PanelClient
     from .workbook.base import WorkbookAdapter
@@ -159,30 +158,6 @@ def _active_app() -> Any:
 # --------------------------------------------------------------------------- the core
 
 
-def journal_location(fullname: str, data_dir: str | Path | None = None) -> Path:
-    """Where a workbook's journal lives: beside the file, or in the user data folder.
-
-    Unsaved books (``Book1``) and cloud documents (``https://...``) have no folder of their
-    own; their journal goes to ``user_data_dir/journals``, named by a hash of the full name.
-
-    >>> journal_location("/data/orders.xlsx")  # doctest: +SKIP
-    PosixPath('/data/orders.xlsx.smmsheet-journal.sqlite')
-    """
-    from .journal import JOURNAL_SUFFIX, journal_path
-
-    if "://" not in fullname and os.path.isabs(fullname) and Path(fullname).is_file():
-        return journal_path(fullname)
-    if data_dir is None:
-        from platformdirs import user_data_dir
-
-        data_dir = user_data_dir("smmsheet", appauthor=False)
-    folder = Path(data_dir) / "journals"
-    folder.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256(fullname.encode("utf-8")).hexdigest()[:16]
-    base = re.sub(r"[^\w.-]+", "_", fullname.replace("\\", "/").rsplit("/", 1)[-1])[:60]
-    return folder / f"{digest}-{base}{JOURNAL_SUFFIX}"
-
-
 def run_macro(
     command: str,
     book: WorkbookAdapter,
@@ -270,10 +245,15 @@ def _run_engine(
     def confirm(preview: Preview) -> bool:
         return ask(_confirmation(preview))
 
+    def confirm_cancel(preview: CancelPreview) -> bool:
+        return ask(_cancel_confirmation(preview))
+
     options = RunOptions(
         sheet=DEFAULT_SHEET,  # the engine finds it in any case
         max_spend=settings.max_spend,
+        max_spend_source="Max spend (Settings sheet)",
         confirm=confirm,
+        confirm_cancel=confirm_cancel,
         progress=progress,
     )
     with Journal(journal_path) as journal:
@@ -296,11 +276,28 @@ def _run_engine(
 def _confirmation(preview: Preview) -> str:
     """The question asked before placing: how many orders, what they cost, the balance."""
     rows = "1 order" if preview.orders == 1 else f"{preview.orders} orders"
+    cost = f"about {preview.cost:.2f}"
+    if preview.cost_low is not None:  # packages: panels bill them differently
+        cost = f"{preview.cost_low:.2f} to {preview.cost:.2f}"
+    unpriced = ""
+    if preview.unpriced:
+        listed = ", ".join(map(str, preview.unpriced[:10]))
+        unpriced = f"Not placed, the panel lists no price for them: rows {listed}.\n\n"
     return (
-        f"Place {rows} for about {preview.cost:.2f} {preview.currency}?\n\n"
+        f"{unpriced}Place {rows} for {cost} {preview.currency}?\n\n"
         f"Balance: {preview.balance:.2f} {preview.currency}. Orders cannot be undone once "
         "placed; the panel charges for them."
     )
+
+
+def _cancel_confirmation(preview: CancelPreview) -> str:
+    """The question asked before canceling: which orders, how many."""
+    pairs = [f"{o} (row {r})" for o, r in zip(preview.orders, preview.rows, strict=True)]
+    listed = ", ".join(pairs[:MAX_ALERT_ROWS])
+    if len(pairs) > MAX_ALERT_ROWS:
+        listed += f" and {len(pairs) - MAX_ALERT_ROWS} more"
+    count = "1 order" if len(pairs) == 1 else f"{len(pairs)} orders"
+    return f"Cancel {count}: {listed}?\n\nA canceled order cannot be resumed."
 
 
 def _problems(report: Report) -> str | None:

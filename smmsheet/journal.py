@@ -5,26 +5,57 @@ after (``accepted`` with the panel's id, ``rejected`` with its message, or ``amb
 Only once the outcome is in the workbook on disk is the entry marked ``synced``. A run that
 dies anywhere in between leaves unsynced entries that the next run writes back first.
 
-The journal lives beside the workbook (``orders.xlsx`` -> ``orders.xlsx.smmsheet-journal.sqlite``)
-or, for workbooks without a local path, in the user data directory. A lock file next to it
-keeps two runs off one workbook.
+The journal belongs to the workbook *file*, not to the name it was opened by: it lives beside
+the file that symbolic links, ``..`` and the like resolve to (``orders.xlsx`` ->
+``orders.xlsx.smmsheet-journal.sqlite``), or, for workbooks without a local path, in the user
+data directory (:func:`journal_location`). A lock file next to it keeps two runs off one
+workbook. A file with a second name (a hard link) is refused: saving replaces the file, which
+would split the names into two workbooks with two journals (:func:`journal_for_run`).
+
+Every journal has an identity (a random id made when it is created), and every run that may
+send a paid request is numbered in it *before* the first request. The workbook carries the
+last such ``(identity, run)`` as its marker (:func:`marker_text`), saved before the request is
+sent; a marker the journal does not know means the journal was deleted, replaced, truncated
+or lost its ``-wal`` file, and the engine stops before placing anything.
+
+An ``add`` whose answer was lost (``sent`` or ``ambiguous``) stays *unresolved* until the user
+says what happened: the order id typed into the row, or "place again"
+(:meth:`Journal.resolve`). Until then the engine never places that row again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import JournalError, WorkbookBusyError
+from .errors import JournalError, WorkbookBusyError, WorkbookError
 
-__all__ = ["Entry", "Journal", "journal_path"]
+__all__ = [
+    "Entry",
+    "Journal",
+    "journal_for_run",
+    "journal_location",
+    "journal_path",
+    "marker_text",
+    "parse_marker",
+]
 
 JOURNAL_SUFFIX = ".smmsheet-journal.sqlite"
+#: What the workbook's marker starts with; the version lets a later format be told apart.
+MARKER_PREFIX = "smmsheet-journal v1"
+#: ``resolution`` of an unresolved add whose order id the user typed into the row.
+RESOLVED_TYPED = "id typed by the user"
+#: ``resolution`` of an unresolved (or accepted) add the user asked to place again.
+RESOLVED_PLACE_AGAIN = "place again"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -43,13 +74,83 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 CREATE INDEX IF NOT EXISTS entries_unsynced ON entries (synced) WHERE synced = 0;
 CREATE INDEX IF NOT EXISTS entries_row ON entries (sheet, row, fingerprint);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL NOT NULL);
 """
+#: Added after the first release: journals made before get the column on open.
+_RESOLUTION_COLUMN = "ALTER TABLE entries ADD COLUMN resolution TEXT"
 
 
 def journal_path(workbook: str | Path) -> Path:
-    """The journal file that belongs to a workbook path."""
-    path = Path(workbook)
+    """The journal file that belongs to a workbook file, whatever name it was reached by.
+
+    Symbolic links and ``..`` are resolved, so ``book.xlsx`` and a link to it share one
+    journal and one lock. (On a case-insensitive disk ``Book.xlsx`` and ``book.xlsx`` give
+    journal names that differ only in case, so they are the same file there too; a mapped
+    drive and its UNC path reach the same folder, so the same journal.)
+    """
+    path = Path(os.path.realpath(workbook))
     return path.with_name(path.name + JOURNAL_SUFFIX)
+
+
+def journal_for_run(workbook: str | Path) -> Path:
+    """:func:`journal_path`, after refusing a workbook file that has a second name.
+
+    A hard link is a second name for the same file, and it would get a journal of its own.
+    Saving replaces the file, so the first save splits the names into two workbooks; the
+    other name would then look like a workbook that was never run. Refused before anything
+    is sent, with the way out.
+    """
+    try:
+        links = os.stat(workbook).st_nlink
+    except OSError:
+        links = 1  # a missing file is reported by the workbook adapter
+    if links > 1:
+        raise WorkbookError(
+            f"{Path(workbook).name} has {links} names (hard links): smmsheet would keep a "
+            "journal per name and could place its orders twice. Make a copy and use that "
+            "(or delete the other names) first"
+        )
+    return journal_path(workbook)
+
+
+def journal_location(fullname: str, data_dir: str | Path | None = None) -> Path:
+    """Where the journal of an open workbook lives: beside its file, or in the user data folder.
+
+    Unsaved books (``Book1``) and cloud documents (``https://...``) have no folder of their
+    own; their journal goes to ``user_data_dir/journals``, named by a hash of the full name.
+
+    >>> journal_location("/data/orders.xlsx")  # doctest: +SKIP
+    PosixPath('/data/orders.xlsx.smmsheet-journal.sqlite')
+    """
+    if "://" not in fullname and os.path.isabs(fullname) and Path(fullname).is_file():
+        return journal_for_run(fullname)
+    if data_dir is None:
+        from platformdirs import user_data_dir
+
+        data_dir = user_data_dir("smmsheet", appauthor=False)
+    folder = Path(data_dir) / "journals"
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(fullname.encode("utf-8")).hexdigest()[:16]
+    base = re.sub(r"[^\w.-]+", "_", fullname.replace("\\", "/").rsplit("/", 1)[-1])[:60]
+    return folder / f"{digest}-{base}{JOURNAL_SUFFIX}"
+
+
+def marker_text(identity: str, run: int) -> str:
+    """The marker a workbook carries: which journal, and its last run that may have paid.
+
+    >>> marker_text("5f0c", 12)
+    'smmsheet-journal v1 5f0c run 12'
+    """
+    return f"{MARKER_PREFIX} {identity} run {run}"
+
+
+def parse_marker(text: str | None) -> tuple[str, int] | None:
+    """``(identity, run)`` from a workbook's marker; None when there is none (or not ours)."""
+    match = re.fullmatch(
+        rf"{MARKER_PREFIX} ([0-9a-f]{{8,64}}) run (\d{{1,18}})", (text or "").strip()
+    )
+    return (match.group(1), int(match.group(2))) if match else None
 
 
 @dataclass(frozen=True)
@@ -67,11 +168,13 @@ class Entry:
     result: str | None
     created: float
     synced: int
+    #: How the user settled an add whose outcome was unknown (None: not settled).
+    resolution: str | None = None
 
     @property
     def result_id(self) -> str | None:
         """The id the panel returned (order or refill), as text, when accepted."""
-        if self.state == "accepted" and self.result:
+        if self.result and (self.state == "accepted" or self.resolution == RESOLVED_TYPED):
             return self.result
         return None
 
@@ -100,10 +203,34 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(entries)")}
+            if "resolution" not in columns:
+                self._db.execute(_RESOLUTION_COLUMN)
+            self.identity = self._identity()
         except sqlite3.Error as exc:
             self._release()
             raise JournalError(f"cannot open the journal {self.path}: {exc}") from None
         self._mutex = threading.Lock()
+
+    def _identity(self) -> str:
+        """This journal's id, made once when the journal is created."""
+        with self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('identity', ?)",
+                (uuid.uuid4().hex,),
+            )
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'identity'").fetchone()
+        return str(row[0])
+
+    def begin_run(self) -> int:
+        """Number a run that is about to send paid requests (durable before it returns)."""
+        return self._write("INSERT INTO runs (started) VALUES (?)", (time.time(),))
+
+    def has_run(self, run: int) -> bool:
+        """Whether this journal numbered ``run``: a workbook marker it does not know is a loss."""
+        with self._mutex:
+            found = self._db.execute("SELECT 1 FROM runs WHERE id = ?", (run,)).fetchone()
+        return found is not None
 
     def __enter__(self) -> Journal:
         return self
@@ -158,6 +285,16 @@ class Journal:
             (state, None if result is None else str(result), time.time(), entry_id),
         )
 
+    def resolve(self, entry_id: int, resolution: str, result: str | None = None) -> None:
+        """Record how the user settled an add: the id they typed, or "place again"."""
+        if result is None:
+            self._write("UPDATE entries SET resolution=? WHERE id=?", (resolution, entry_id))
+        else:
+            self._write(
+                "UPDATE entries SET resolution=?, result=? WHERE id=?",
+                (resolution, result, entry_id),
+            )
+
     def mark_synced(self, entry_ids: list[int], value: int = 1) -> None:
         """The outcomes of these entries are now in the workbook on disk (or reported)."""
         if not entry_ids:
@@ -174,7 +311,7 @@ class Journal:
         with self._mutex:
             rows = self._db.execute(
                 "SELECT id,sheet,row,fingerprint,action,target,request,state,result,created,"
-                f"synced FROM entries WHERE {where} ORDER BY id",
+                f"synced,resolution FROM entries WHERE {where} ORDER BY id",
                 args,
             ).fetchall()
         for r in rows:
@@ -187,12 +324,26 @@ class Journal:
             return list(self._select("synced = 0"))
         return list(self._select("synced = 0 AND sheet = ?", (sheet,)))
 
-    def accepted_adds(self, sheet: str) -> dict[tuple[int, str], Entry]:
-        """Accepted adds of a sheet by (row, fingerprint): guards against placing a row twice."""
-        return {
-            (e.row, e.fingerprint): e
-            for e in self._select("action = 'add' AND state = 'accepted' AND sheet = ?", (sheet,))
-        }
+    def accepted_adds(self, sheet: str) -> list[Entry]:
+        """Adds of a sheet that have an order id (accepted, or typed in by the user) and were not
+        released by "place again": ids a row may get back."""
+        return list(
+            self._select(
+                "action = 'add' AND sheet = ? AND ((state = 'accepted' AND resolution IS NULL) "
+                "OR (state IN ('sent', 'ambiguous') AND resolution = ?))",
+                (sheet, RESOLVED_TYPED),
+            )
+        )
+
+    def unresolved_adds(self, sheet: str) -> list[Entry]:
+        """Adds of a sheet that may have been placed and that the user has not settled yet."""
+        return list(
+            self._select(
+                "action = 'add' AND state IN ('sent', 'ambiguous') AND sheet = ? "
+                "AND resolution IS NULL",
+                (sheet,),
+            )
+        )
 
     def entries(self) -> list[Entry]:
         """Every entry, oldest first (for `smmsheet journal` and tests)."""

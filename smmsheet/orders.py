@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from .errors import LayoutError
-from .panel import Service, parse_bool, parse_id, parse_int
+from .panel import Service, parse_bool, parse_id
+from .typed_numbers import Unreadable, whole_number
 from .workbook.base import CellValue
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "FINAL_REFILL_STATUSES",
     "FINAL_STATUSES",
     "INPUT_COLUMNS",
+    "NOTE_MARK",
     "OUTPUT_COLUMNS",
     "OrderPlan",
     "OrderRow",
@@ -97,11 +99,16 @@ FINAL_REFILL_STATUSES = frozenset({"completed", "rejected", "canceled", "cancell
 #: Start of the Error text of a row whose ``add`` may have been placed: never placed again
 #: until the user checks the panel and clears the cell (or types the Order ID).
 AMBIGUOUS_MARK = "check panel: may have been placed"
+#: Start of the Error text of a row placed with a warning (e.g. a Quantity its type ignores).
+#: A note is not an error: it stays until another message replaces it or the user clears it.
+NOTE_MARK = "Note:"
 
 #: ``add`` fields that are not order inputs of a type but flags of the sheet.
 _FLAGS = ("refill", "cancel")
 #: Fields that hold one item per line; their line count is the quantity of comment types.
 _LIST_FIELDS = ("comments", "usernames")
+#: A service cell's id: alone, or before a name ("12 - Likes", "12: Likes", "12 Likes").
+_SERVICE_ID = re.compile(r"\s*(\d+)(?:\s*$|\s*[-\u2013\u2014:|]|\s+)")
 HEADER_SCAN_ROWS = 10
 
 
@@ -174,6 +181,20 @@ class OrderRow:
     def refill_id(self) -> str | None:
         """The refill id written in the row, as text, if any."""
         return parse_id(self.get("refill_id"))
+
+    @property
+    def service_id(self) -> int | None:
+        """The service id of the row: ``12``, or text such as ``"12 - Instagram Likes"``.
+
+        A date, TRUE/FALSE, a fraction or text such as ``"1,000"`` is no id.
+        """
+        value = self.get("service")
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            return None
+        if isinstance(value, int | float):
+            return int(value) if value == value and float(value).is_integer() else None
+        match = _SERVICE_ID.match(value)
+        return int(match.group(1)) if match else None
 
     def flag(self, key: str) -> bool:
         """A Refill/Cancel flag cell: x, yes, true, 1 or TRUE set it."""
@@ -258,14 +279,27 @@ class OrderTable:
 
 @dataclass(frozen=True)
 class OrderPlan:
-    """A validated row: what ``add`` will be sent and what it should cost."""
+    """A validated row: what ``add`` will be sent and what it should cost.
+
+    ``cost`` is the most the order may cost (what a cap is checked against); ``cost_low``
+    the least, when panels differ in how they bill the type (packages). Both are None when
+    the panel's service list gives no price for the service. ``note`` is a warning for the
+    row that does not stop it (a Quantity the type ignores).
+    """
 
     row: int
     service: Service
     fields: dict[str, str]
     total: int
-    cost: Decimal
+    cost: Decimal | None
     fingerprint: str
+    cost_low: Decimal | None = None
+    note: str | None = None
+
+    @property
+    def lowest_cost(self) -> Decimal | None:
+        """The least the order may cost (what the balance is checked against)."""
+        return self.cost if self.cost_low is None else self.cost_low
 
 
 # Required fields per service type (lower-cased type name). "qty" = quantity is required;
@@ -309,6 +343,8 @@ _COUNTED: dict[str, str] = {
     "comment replies": "comments",
 }
 _PACKAGES = frozenset({"package", "custom comments package"})
+#: Types that never send the Quantity column (see _ignored_quantity).
+_IGNORES_QUANTITY = frozenset({*_COUNTED, *_PACKAGES, "subscriptions"})
 _DELAYS = frozenset({0, 5, 10, 15, 30, 60, *range(90, 601, 30)})
 _INT_FIELDS = (
     "quantity",
@@ -321,6 +357,7 @@ _INT_FIELDS = (
     "delay",
     "device",
     "type_of_traffic",
+    "answer_number",
 )
 
 
@@ -345,10 +382,11 @@ def _web_traffic_problem(fields: Mapping[str, str]) -> str | None:
 
 def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | str:
     """Check a row against the panel's services; return its plan or a message for the row."""
-    match = re.match(r"\s*(\d+)", row.text("service"))  # "12" or "12 - Instagram Followers"
-    sid = int(match.group(1)) if match else None
+    sid = row.service_id
     if sid is None:
-        return "Service is missing" if not row.text("service") else "Service must be an id number"
+        if not row.text("service"):
+            return "Service is missing"
+        return f"Service must be an id number (12, or 12 - name), got {row.text('service')!r}"
     service = services.get(sid)
     if service is None:
         return f"Unknown service {sid} (not in the panel's service list)"
@@ -366,9 +404,12 @@ def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | str:
         if not text:
             continue
         if key in _INT_FIELDS:
-            number = parse_int(row.get(key))
-            if number is None or number < 0:
-                return f"{INPUT_COLUMNS[key]} must be a whole number, got {text!r}"
+            try:
+                number = whole_number(row.get(key))  # never truncated: "10.5", a date: refused
+            except Unreadable as exc:
+                return f"{INPUT_COLUMNS[key]} must be a whole number, got {exc}"
+            if number < 0:
+                return f"{INPUT_COLUMNS[key]} must not be negative, got {number}"
             numbers[key] = number
             text = str(number)
         if key in _LIST_FIELDS:
@@ -410,10 +451,51 @@ def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | str:
             return f"Quantity {quantity} is above the maximum {service.max} for service {sid}"
     runs = numbers.get("runs", 1)
     total = quantity * runs
-    if kind in _PACKAGES:
-        cost = service.rate * runs
+    rate = service.rate
+    cost: Decimal | None
+    cost_low: Decimal | None = None
+    if rate is None:
+        cost = None  # no price listed: the engine decides (never assumed free)
+    elif kind in _PACKAGES:
+        # Most panels bill a package at its rate; some bill rate x quantity / 1000, the
+        # quantity being 1 or the comment lines. Both are plausible: a cap is checked against
+        # the higher, the balance against the lower (the panel refuses what it cannot charge).
+        count = len(_lines(fields["comments"])) if kind == "custom comments package" else 1
+        per_1000 = rate * count / 1000
+        cost, cost_low = max(rate, per_1000), min(rate, per_1000)
     elif kind == "subscriptions":
-        cost = service.rate * total * max(numbers.get("posts", 1), 1) / 1000
+        cost = rate * total * max(numbers.get("posts", 1), 1) / 1000
     else:
-        cost = service.rate * total / 1000
-    return OrderPlan(row.row, service, fields, total, cost, row.fingerprint())
+        cost = rate * total / 1000
+    note = _ignored_quantity(row, kind, service, fields)
+    return OrderPlan(
+        row.row, service, fields, total, cost, row.fingerprint(), cost_low=cost_low, note=note
+    )
+
+
+def _ignored_quantity(
+    row: OrderRow, kind: str, service: Service, fields: Mapping[str, str]
+) -> str | None:
+    """A Quantity typed for a type that does not use it: said to the user, never used.
+
+    Package orders one package; Custom Comments, Mentions Custom List and Comment Replies
+    count their lines; Subscriptions use Min and Max.
+    """
+    typed = row.text("quantity")
+    if not typed or kind not in _IGNORES_QUANTITY:
+        return None
+    listed = _COUNTED.get(kind) or ("comments" if kind == "custom comments package" else None)
+    if kind == "subscriptions":
+        return f"Quantity {typed} is ignored: Subscriptions order Min to Max per post"
+    counted = len(_lines(fields[listed])) if listed else 1
+    try:
+        if whole_number(row.get("quantity")) == counted:
+            return None  # says what the type orders anyway
+    except Unreadable:
+        pass
+    if listed is None:
+        return f"Quantity {typed} is ignored: a {service.type} service orders one package a row"
+    return (
+        f"Quantity {typed} is ignored: {service.type} orders one per line of "
+        f"{INPUT_COLUMNS[listed]} ({counted} lines)"
+    )

@@ -264,6 +264,12 @@ def parse_bool(value: object) -> bool:
     return bool(value)
 
 
+def _flag_of(item: Mapping[str, Any], name: str) -> bool | None:
+    """A service flag, or None when the list does not say (missing or null)."""
+    value = item.get(name)
+    return None if value is None else parse_bool(value)
+
+
 def _text(value: object) -> str:
     return "" if value is None else str(value).strip()
 
@@ -273,17 +279,21 @@ def _text(value: object) -> str:
 
 @dataclass(frozen=True)
 class Service:
-    """One line of the panel's service list; ``rate`` is per 1000 in the account currency."""
+    """One line of the panel's service list; ``rate`` is per 1000 in the account currency.
+
+    ``rate`` is None when the list gives no usable price (missing, ``"N/A"``, negative);
+    ``refill``, ``cancel`` and ``dripfeed`` are None when the list does not say.
+    """
 
     id: int
     name: str
     type: str
     category: str
-    rate: Decimal
+    rate: Decimal | None
     min: int
     max: int
-    refill: bool = False
-    cancel: bool = False
+    refill: bool | None = None
+    cancel: bool | None = None
     #: None when the panel's list does not say (many panels omit the field).
     dripfeed: bool | None = None
 
@@ -293,22 +303,24 @@ class Service:
 
         ``key`` is the element's key when the panel lists services as an object keyed by
         id (then the element itself may not repeat the id). Raises ValueError without an id.
+        A flag given as null is "the list does not say", like a missing one.
         """
         raw_id = next((item[k] for k in ("service", "id", "service_id") if k in item), key)
         service_id = parse_int(raw_id)
         if service_id is None or service_id <= 0:
             raise ValueError(f"service without a usable id: {item!r}"[:200])
+        rate = parse_decimal(item.get("rate"))
         return cls(
             id=service_id,
             name=_text(item.get("name")),
             type=_text(item.get("type")) or "Default",
             category=_text(item.get("category")),
-            rate=parse_decimal(item.get("rate")) or Decimal(0),
+            rate=rate if rate is not None and rate >= 0 else None,
             min=parse_int(item.get("min")) or 0,
             max=parse_int(item.get("max")) or 0,
-            refill=parse_bool(item.get("refill")),
-            cancel=parse_bool(item.get("cancel")),
-            dripfeed=parse_bool(item["dripfeed"]) if item.get("dripfeed") is not None else None,
+            refill=_flag_of(item, "refill"),
+            cancel=_flag_of(item, "cancel"),
+            dripfeed=_flag_of(item, "dripfeed"),
         )
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "SimOrder",
     "SimRefill",
     "default_services",
+    "misleading_services",
 ]
 
 #: The only key the simulator accepts by default; never a real panel's key.
@@ -226,6 +227,46 @@ def default_services() -> list[dict[str, Any]]:
     return services
 
 
+#: Catalogue keys that say how the simulator really behaves; never part of the listing.
+_HIDDEN_KEYS = frozenset({"disabled", "charge_rate", "package_per_1000", "unlisted"})
+
+
+def misleading_services() -> list[dict[str, Any]]:
+    """Services whose listing does not tell the whole price, as found on real panels.
+
+    Not in the default catalogue; add them with
+    ``PanelSimulator(services=default_services() + misleading_services())``:
+    30-32 list no usable rate (missing, ``"N/A"``, negative) yet charge 2.00 per 1000;
+    33 is a Package billed ``rate x 1 / 1000`` instead of its rate; 34 lists neither
+    ``refill`` nor ``cancel`` (the panel does not say) and offers both.
+    """
+    odd = {"type": "Default", "category": "Misleading", "min": "10", "max": "10000"}
+    return [
+        {**odd, "service": 30, "name": "No rate field", "charge_rate": "2.00"},
+        {**odd, "service": 31, "name": "Rate N/A", "rate": "N/A", "charge_rate": "2.00"},
+        {**odd, "service": 32, "name": "Negative rate", "rate": "-1.00", "charge_rate": "2.00"},
+        {
+            **odd,
+            "service": 33,
+            "name": "Package billed per 1000",
+            "type": "Package",
+            "rate": "3.00",
+            "min": "1",
+            "max": "1",
+            "package_per_1000": True,
+        },
+        {
+            **odd,
+            "service": 34,
+            "name": "Says nothing on refill/cancel",
+            "rate": "1.00",
+            "refill": True,
+            "cancel": True,
+            "unlisted": ("refill", "cancel"),
+        },
+    ]
+
+
 @dataclass(frozen=True)
 class _Service:
     """A catalogue entry with its numbers parsed."""
@@ -240,6 +281,8 @@ class _Service:
     dripfeed: bool
     disabled: bool
     listing: dict[str, Any]
+    #: A Package charged ``rate x 1 / 1000`` instead of its rate (panels differ).
+    package_per_1000: bool = False
 
 
 @dataclass(frozen=True)
@@ -287,16 +330,19 @@ def _flag(value: Any) -> bool:
 
 def _parse_service(raw: Mapping[str, Any]) -> _Service:
     """Turn one catalogue dict into a ``_Service``; the listing keeps strings as panels do."""
-    listing = {k: v for k, v in raw.items() if k != "disabled"}
+    listing = {k: v for k, v in raw.items() if k not in _HIDDEN_KEYS}
     listing["service"] = int(raw["service"])
     for key in ("rate", "min", "max"):
-        listing[key] = str(raw[key])
+        if key in raw:
+            listing[key] = str(raw[key])
     for key in ("refill", "cancel"):
         listing[key] = _flag(raw.get(key, False))
+    for key in raw.get("unlisted", ()):  # fields this panel leaves out of its listing
+        listing.pop(key, None)
     return _Service(
         id=int(raw["service"]),
         type=str(raw.get("type", "Default")),
-        rate=Decimal(str(raw["rate"])),
+        rate=Decimal(str(raw.get("charge_rate", raw.get("rate")))),
         min=int(raw["min"]),
         max=int(raw["max"]),
         refill=_flag(raw.get("refill", False)),
@@ -304,6 +350,7 @@ def _parse_service(raw: Mapping[str, Any]) -> _Service:
         dripfeed=_flag(raw.get("dripfeed", False)),
         disabled=_flag(raw.get("disabled", False)),
         listing=listing,
+        package_per_1000=_flag(raw.get("package_per_1000", False)),
     )
 
 
@@ -668,7 +715,8 @@ class PanelSimulator:
             target = (link or "").strip()
         if svc.type == "Web Traffic":
             _check_web_traffic(params)
-        raw_charge = svc.rate if rule.per_package else svc.rate * total / 1000
+        per_package = rule.per_package and not svc.package_per_1000
+        raw_charge = svc.rate if per_package else svc.rate * total / 1000
         charge = raw_charge.quantize(_PLACES, ROUND_HALF_UP)
         if any(
             o.link == target and o.service == svc.id and o.status not in ORDER_FINAL

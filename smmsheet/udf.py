@@ -481,6 +481,8 @@ def smm_cost(service: Any, quantity: Any, *, panel: UdfPanel | None = None) -> f
         return _error(exc, panel)
     if found is None:
         return f"{ERROR_PREFIX}the panel has no service {service_id}"
+    if found.rate is None:
+        return f"{ERROR_PREFIX}the panel lists no price for service {service_id}"
     return float(found.rate * count / 1000)
 
 

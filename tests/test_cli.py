@@ -121,7 +121,7 @@ def test_status_refill_cancel_commands(panel_env, tmp_path):
     wb = open_workbook(str(book))
     wb.write_cells("Orders", {(2, 7): "x", (3, 8): "x"})
     wb.save()
-    refill = invoke("refill", str(book), "-y")
+    refill = invoke("refill", str(book))
     assert refill.exit_code == 0, refill.output
     assert invoke("refill-status", str(book)).exit_code == 0
     cancel = invoke("cancel", str(book), "-y")
@@ -232,3 +232,168 @@ def test_panel_text_cannot_drive_the_terminal(tmp_path, monkeypatch):
         )
     assert result.exit_code == 1 and "bad link[2J]0;pwned" in result.output
     assert "\x1b" not in result.output and "\x07" not in result.output
+
+
+def _with_settings(book: Path, *rows: tuple[object, object]) -> Path:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(book)
+    sheet = wb.create_sheet("Settings")
+    for row in rows:
+        sheet.append(list(row))
+    wb.save(book)
+    return book
+
+
+def test_an_unreadable_max_spend_in_the_settings_sheet_stops_the_run(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 1000), (1, "https://b", 1000)])
+    _with_settings(book, ("Setting", "Value"), ("Max spend", "two dollars"))
+    result = invoke("place", str(book), "-y")
+    assert result.exit_code == 2 and panel_env.counts["add"] == 0
+    assert result.output.count("\n") == 1
+    assert "Max spend in Settings!B2 must be an amount" in result.output
+    assert "'two dollars'" in result.output
+
+
+@pytest.mark.parametrize("typed", ["two dollars", "-1", "1,500", ""])
+def test_an_unreadable_max_spend_flag_stops_the_run_in_one_line(panel_env, tmp_path, typed):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 1000)])
+    result = invoke("place", str(book), "-y", "--max-spend", typed)
+    assert result.exit_code == 2 and panel_env.counts["add"] == 0
+    assert result.output.startswith("Error: --max-spend must")
+    assert result.output.count("\n") == 1
+
+
+@pytest.mark.parametrize("where", ["sheet", "flag"])
+@pytest.mark.parametrize("typed", ["$1", "1 USD", "1,00", "1.00 €"])
+def test_max_spend_written_with_currency_caps_the_same_from_sheet_or_flag(
+    panel_env, tmp_path, typed, where
+):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 1000), (1, "https://b", 1000)])
+    if where == "sheet":
+        _with_settings(book, ("Max spend", typed))
+        result = invoke("place", str(book), "-y")
+    else:
+        result = invoke("place", str(book), "-y", "--max-spend", typed)
+    assert result.exit_code == 1 and panel_env.counts["add"] == 1  # 0.90 each: one fits
+    named = "Max spend (Settings sheet) 1" if where == "sheet" else "--max-spend 1"
+    assert f"Not placed: would exceed {named}" in read_orders(book)[1]["Error"]
+
+
+@pytest.fixture
+def misleading_env(tmp_path, monkeypatch):
+    """``panel_env`` over a simulator that also lists services without a usable price."""
+    from smmsheet.simulator import PanelSimulator, default_services, misleading_services
+
+    with PanelSimulator(services=default_services() + misleading_services()) as server:
+        monkeypatch.setenv("SMMSHEET_PANEL_URL", server.url)
+        monkeypatch.setenv("SMMSHEET_API_KEY", DEFAULT_API_KEY)
+        monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "no-config.toml"))
+        monkeypatch.delenv("SMMSHEET_PROFILE", raising=False)
+        yield server
+
+
+def test_place_confirmation_lists_rows_whose_price_is_unknown(
+    misleading_env, tmp_path, monkeypatch
+):
+    import smmsheet.cli
+
+    monkeypatch.setattr(smmsheet.cli, "_interactive", lambda: True)
+    rows = [(1, "https://a", 1000), (31, "https://b", 100), (30, "https://c", 100)]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    result = invoke("place", str(book), input="n\n")
+    assert "Not placed, the panel lists no price for them: rows 3, 4" in result.output
+    assert "Place 1 orders for about 0.90 USD (balance 1000.00000)? [y/N]" in result.output
+    assert misleading_env.counts["add"] == 0
+    assert invoke("place", str(book), "-y", "--allow-unpriced").exit_code == 0
+    assert misleading_env.counts["add"] == 3
+
+
+def test_place_summary_counts_the_panels_charges_and_lists_notes(misleading_env, tmp_path):
+    rows = [(33, "https://p/1", 2), (33, "https://p/2")]  # a package billed rate x 1 / 1000
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    result = invoke("place", str(book), "-y")
+    assert result.exit_code == 0, result.output
+    assert "Planned 2 orders, 0.00600 to 6.00000 USD" in result.output
+    assert "Placed for 0.00600 USD (charged by the panel)." in result.output
+    assert result.output.count("other amounts than estimated") == 1
+    assert "row 2: place note: Quantity 2 is ignored" in result.output
+
+
+def _flag_cancel(book: Path, row: int = 2) -> None:
+    from smmsheet.workbook import open_workbook
+
+    wb = open_workbook(str(book))
+    wb.write_cells("Orders", {(row, 8): "x"})
+    wb.save()
+
+
+@pytest.mark.parametrize("command", ["cancel", "run"])
+def test_cancel_without_a_terminal_and_without_yes_sends_nothing(panel_env, tmp_path, command):
+    panel_env.auto_progress = False  # the order stays cancelable
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    assert invoke("place", str(book), "-y").exit_code == 0
+    _flag_cancel(book)
+    result = invoke(command, str(book))
+    assert result.exit_code == 2 and panel_env.counts["cancel"] == 0
+    assert "Not canceled: 1 order: 1001 (row 2) need confirmation; pass --yes" in result.output
+    assert read_orders(book)[0]["Cancel"] == "x"
+    assert invoke(command, str(book), "--yes").exit_code == 0
+    assert panel_env.counts["cancel"] == 1
+
+
+def test_cancel_asks_which_orders_at_a_terminal(panel_env, tmp_path, monkeypatch):
+    import smmsheet.cli
+
+    monkeypatch.setattr(smmsheet.cli, "_interactive", lambda: True)
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100), (1, "https://b", 100)])
+    assert invoke("place", str(book), "-y").exit_code == 0
+    _flag_cancel(book, 3)
+    declined = invoke("cancel", str(book), input="n\n")
+    assert "Cancel 1 order: 1002 (row 3)? [y/N]" in declined.output
+    assert declined.exit_code == 0 and panel_env.counts["cancel"] == 0
+    assert invoke("cancel", str(book), input="y\n").exit_code == 0
+    assert panel_env.counts["cancel"] == 1 and panel_env.orders[1002].status == "Canceled"
+
+
+def test_cancel_dry_run_sends_nothing(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    assert invoke("place", str(book), "-y").exit_code == 0
+    _flag_cancel(book)
+    result = invoke("cancel", str(book), "--dry-run")
+    assert result.exit_code == 0 and "would cancel" in result.output
+    assert panel_env.counts["cancel"] == 0
+
+
+BOOK_OPTIONS = {
+    "place": {"dry_run", "max_spend", "allow_unpriced", "yes"},
+    "status": set(),
+    "refill": {"dry_run"},
+    "refill-status": set(),
+    "cancel": {"dry_run", "yes"},
+    "run": {"dry_run", "max_spend", "allow_unpriced", "yes"},
+}
+
+
+@pytest.mark.parametrize("command", sorted(BOOK_OPTIONS))
+def test_each_book_command_offers_only_the_options_that_mean_something(command):
+    common = {"book", "sheet", "panel_url", "api_key", "profile"}
+    offered = {p.name for p in cli.commands[command].params} - common
+    assert offered == BOOK_OPTIONS[command]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("cancel", "--max-spend", "1"),
+        ("status", "--max-spend", "1"),
+        ("refill-status", "--max-spend", "1"),
+        ("refill", "--yes"),
+        ("status", "--dry-run"),
+    ],
+)
+def test_an_option_that_means_nothing_for_a_command_is_refused(panel_env, tmp_path, args):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    result = invoke(args[0], str(book), *args[1:])
+    assert result.exit_code == 2 and "No such option" in result.output
+    assert panel_env.counts["requests"] == 0

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from smmsheet.config import WorkbookSettings, resolve_panel, workbook_settings
+from smmsheet.config import WorkbookSettings, resolve_panel, spending_cap, workbook_settings
 from smmsheet.errors import ConfigError
 
 
@@ -217,3 +217,31 @@ def test_every_way_of_labelling_a_key_in_the_settings_sheet_is_refused(name):
 def test_settings_labels_that_are_not_secrets_are_read():
     s = workbook_settings([["Keywords", "shoes"], ["Max-spend:", "3"], ["Hotline", "x"]])
     assert s.max_spend == Decimal(3)
+
+
+@pytest.mark.parametrize("typed", [25, "25", "$25", "25 USD", "25,00", "25.00 €", " 25 "])
+def test_max_spend_reads_the_same_in_the_sheet_and_on_the_command_line(typed):
+    assert workbook_settings([["Max spend", typed]]).max_spend == Decimal(25)
+    assert spending_cap(typed, "--max-spend") == Decimal(25)
+    assert spending_cap("1,234.50", "--max-spend") == Decimal("1234.50")
+
+
+@pytest.mark.parametrize(
+    ("typed", "why"),
+    [
+        ("two dollars", "got 'two dollars'"),
+        ("1,500", "could mean 1500 or 1.5"),
+        (True, "got TRUE"),
+        ("-5", "must not be negative"),
+    ],
+)
+def test_an_unreadable_max_spend_in_the_sheet_names_its_cell(typed, why):
+    rows = [["Setting", "Value"], ["Profile", "main"], ["Max spend", typed]]
+    with pytest.raises(ConfigError, match="Max spend in Settings!B3") as caught:
+        workbook_settings(rows)
+    assert why in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_an_empty_max_spend_cell_is_no_cap():
+    assert workbook_settings([["Max spend", None]]).max_spend is None
+    assert workbook_settings([["Max spend", "  "]]).max_spend is None

@@ -203,7 +203,9 @@ def test_refresh_refill_and_cancel_act_on_their_rows(
     sheet.set_rows([["x"]], top=2, left=refill_col)
     sheet.set_rows([["x"]], top=5, left=cancel_col)
     run("refill", book, client, Dialogs())
-    run("cancel", book, client, Dialogs())
+    asked = Dialogs(True)
+    run("cancel", book, client, asked)
+    assert asked.asked == ["Cancel 1 order: 1004 (row 5)?\n\nA canceled order cannot be resumed."]
     run("refill-status", book, client, Dialogs())
     assert column(book, "Refill ID")[0] == 501.0
     assert column(book, "Refill")[0] is None

@@ -97,6 +97,15 @@ def background(*args: str) -> Iterator[subprocess.Popen[str]]:
         process.communicate(timeout=10)
 
 
+def wait_for_orders(sim: PanelSimulator, process: subprocess.Popen[str], count: int) -> None:
+    """Return once the panel holds ``count`` orders, while ``process`` is still placing."""
+    deadline = time.monotonic() + 60
+    while len(sim.orders) < count:
+        assert process.poll() is None, "the run ended before the test could act"
+        assert time.monotonic() < deadline, "the run never got going"
+        time.sleep(0.002)
+
+
 def panel_links(sim: PanelSimulator) -> set[str]:
     return {order.link for order in sim.orders.values()}
 
@@ -133,11 +142,7 @@ def test_kill_9_mid_batch_then_rerun_places_no_duplicate_and_loses_no_order(
     book = make_orders_book(tmp_path / "orders.xlsx", rows_for("kill", 60))
     untouched = book.read_bytes()
     with background("place", str(book), "--yes") as victim:
-        deadline = time.monotonic() + 60
-        while len(sim.orders) < 10:  # some orders accepted, most of the batch still to go
-            assert victim.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline, "the run never got going"
-            time.sleep(0.002)
+        wait_for_orders(sim, victim, 10)  # some orders accepted, most of the batch still to go
         victim.send_signal(signal.SIGKILL)
         assert victim.wait(timeout=10) == -signal.SIGKILL
     time.sleep(3 * sim.faults.latency)  # requests in flight at the kill still land
@@ -226,18 +231,32 @@ def test_fault_storm_keeps_sheet_and_panel_reconciled_and_rerun_places_only_unpl
 # --------------------------------------------------------------------------- concurrent runs
 
 
+def _same_name(book: Path) -> Path:
+    return book
+
+
+def _symlink(book: Path) -> Path:
+    link = book.with_name("link-to-orders.xlsx")
+    link.symlink_to(book)
+    return link
+
+
+def _dot_dot(book: Path) -> Path:
+    (book.parent / "sub").mkdir()
+    return book.parent / "sub" / ".." / book.name
+
+
+@pytest.mark.parametrize("second_name", [_same_name, _symlink, _dot_dot], ids=lambda f: f.__name__)
 def test_second_run_on_the_same_workbook_is_refused_and_nothing_is_duplicated(
-    tmp_path: Path, panel_env: PanelSimulator
+    tmp_path: Path, panel_env: PanelSimulator, second_name: Callable[[Path], Path]
 ) -> None:
     sim = panel_env
     sim.faults.latency = 0.2
     book = make_orders_book(tmp_path / "orders.xlsx", rows_for("twice", 48))
+    other = second_name(book)
     with background("place", str(book), "--yes") as first:
-        deadline = time.monotonic() + 60
-        while not sim.orders:  # the first run holds the workbook's lock while it places
-            assert first.poll() is None and time.monotonic() < deadline
-            time.sleep(0.005)
-        second = CliRunner().invoke(cli, ["place", str(book), "--yes"], catch_exceptions=False)
+        wait_for_orders(sim, first, 1)  # the first run holds the workbook's lock while it places
+        second = CliRunner().invoke(cli, ["place", str(other), "--yes"], catch_exceptions=False)
         still_running = first.poll() is None
         out, err = first.communicate(timeout=60)
 
@@ -251,6 +270,45 @@ def test_second_run_on_the_same_workbook_is_refused_and_nothing_is_duplicated(
     assert len(classify(read_orders(book))["placed"]) == 48
     assert_sheet_matches_panel(book, sim)
     assert_each_row_placed_at_most_once(sim)
+
+
+def test_a_workbook_with_a_second_name_is_refused_before_anything_is_sent(
+    tmp_path: Path, panel_env: PanelSimulator
+) -> None:
+    sim = panel_env
+    book = make_orders_book(tmp_path / "orders.xlsx", rows_for("linked", 5))
+    other = tmp_path / "copy-by-link.xlsx"
+    os.link(book, other)
+    untouched = book.read_bytes()
+    for name in (book, other):
+        result = CliRunner().invoke(cli, ["place", str(name), "--yes"], catch_exceptions=False)
+        assert result.exit_code == 2 and "hard link" in result.output, result.output
+        assert result.output.count("\n") == 1
+    assert sim.counts["requests"] == 0 and book.read_bytes() == untouched
+    other.unlink()  # the way out the message gives
+    assert CliRunner().invoke(cli, ["place", str(book), "--yes"]).exit_code == 0
+    assert len(sim.orders) == 5
+
+
+def test_a_run_killed_under_one_name_resumes_under_a_symlink_without_buying_twice(
+    tmp_path: Path, panel_env: PanelSimulator
+) -> None:
+    sim = panel_env
+    sim.faults.latency = 0.05
+    book = make_orders_book(tmp_path / "orders.xlsx", rows_for("resumed", 40))
+    link = _symlink(book)
+    with background("place", str(book), "--yes") as victim:
+        wait_for_orders(sim, victim, 8)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+    time.sleep(3 * sim.faults.latency)
+    assert len(sim.orders) < 40, "the kill came too late to prove anything"
+    rerun = CliRunner().invoke(cli, ["place", str(link), "--yes"], catch_exceptions=False)
+    assert "Traceback" not in rerun.output
+    assert_each_row_placed_at_most_once(sim)
+    outcome = classify(read_orders(book))
+    assert len(outcome["placed"]) + len(outcome["check panel"]) == 40
+    assert_sheet_matches_panel(book, sim, unknown_ok=len(outcome["check panel"]))
 
 
 # --------------------------------------------------------------------------- unusable files

@@ -29,7 +29,8 @@ def test_intent_then_outcome_then_synced(tmp_path):
         [entry] = j.unsynced("Orders")
         assert entry.state == "sent" and entry.request == {"service": "1", "link": "l"}
         j.outcome(eid, "accepted", 1001)
-        assert j.accepted_adds("Orders")[(2, "f")].result_id == "1001"
+        [accepted] = j.accepted_adds("Orders")
+        assert (accepted.row, accepted.fingerprint, accepted.result_id) == (2, "f", "1001")
         j.mark_synced([eid])
         assert j.unsynced() == []
     # survives reopening: it is on disk

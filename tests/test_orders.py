@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -163,6 +164,38 @@ def test_package_needs_only_a_link_and_costs_its_rate():
     )
 
 
+def test_a_package_may_cost_its_rate_or_its_rate_per_1000_as_panels_differ():
+    plan = validate(one(("Service", "Link"), 11, "https://x"), SERVICES)
+    assert isinstance(plan, OrderPlan)
+    assert (plan.cost, plan.lowest_cost) == (Decimal("3.00"), Decimal("0.003"))
+    comments = {19: svc(19, "Custom Comments Package", "2.00", 1, 10)}
+    plan = validate(one(("Service", "Link", "Comments"), 19, "https://x", "a\nb\nc"), comments)
+    assert isinstance(plan, OrderPlan)
+    assert (plan.cost, plan.lowest_cost) == (Decimal("2.00"), Decimal("0.006"))
+    default = validate(one(("Service", "Link", "Quantity"), 1, "https://x", 100), SERVICES)
+    assert isinstance(default, OrderPlan) and default.lowest_cost == default.cost
+
+
+@pytest.mark.parametrize(
+    ("values", "note"),
+    [
+        ((11, "https://x", 3, None), "Quantity 3 is ignored: a Package service"),
+        ((11, "https://x", 1, None), None),
+        ((2, "https://x", 50, "a\nb"), "Custom Comments orders one per line of Comments (2 lines)"),
+        ((2, "https://x", 2, "a\nb"), None),
+        ((2, "https://x", "lots", "a\nb"), "Quantity lots is ignored"),
+        ((1, "https://x", 100, None), None),
+    ],
+)
+def test_a_quantity_the_type_ignores_is_a_note(values, note):
+    plan = validate(one(("Service", "Link", "Quantity", "Comments"), *values), SERVICES)
+    assert isinstance(plan, OrderPlan)
+    if note is None:
+        assert plan.note is None
+    else:
+        assert note in (plan.note or "")
+
+
 def test_subscriptions_rules():
     header = ("Service", "Link", "Username", "Min", "Max", "Delay", "Posts", "Expiry")
     ok = validate(one(header, 17, None, "shop", 100, 200, 30, 5, "31/12/2026"), SERVICES)
@@ -223,3 +256,50 @@ def test_final_statuses_include_variants_seen_in_the_wild():
 
 def test_normalize_header():
     assert normalize_header(" Start_Count ") == normalize_header("start count") == "startcount"
+
+
+@pytest.mark.parametrize(
+    ("quantity", "message"),
+    [
+        (dt.datetime(2024, 3, 5), "Quantity must be a whole number, got a date (2024-03-05)"),
+        (True, "Quantity must be a whole number, got TRUE"),
+        ("10.5", "Quantity must be a whole number, got '10.5'"),
+        ("1,5", "Quantity must be a whole number, got '1,5'"),
+        ("10.000", "could mean 10000 or 10"),
+        ("100 followers", "Quantity must be a whole number, got '100 followers'"),
+        (-100, "Quantity must not be negative"),
+    ],
+)
+def test_quantity_that_is_not_exactly_a_whole_number_is_a_row_error(quantity, message):
+    row = one(("Service", "Link", "Quantity"), 1, "https://x", quantity)
+    result = validate(row, SERVICES)
+    assert isinstance(result, str) and message in result
+
+
+@pytest.mark.parametrize("quantity", ["10 000", "10\u202f000", "10\u00a0000", "10,000", 10000.0])
+def test_quantity_with_thousands_separators_is_read_whole(quantity):
+    plan = validate(one(("Service", "Link", "Quantity"), 1, "https://x", quantity), SERVICES)
+    assert isinstance(plan, OrderPlan) and plan.fields["quantity"] == "10000"
+
+
+def test_every_integer_field_is_read_the_same_way():
+    h = ("Service", "Link", "Quantity", "Runs", "Interval")
+    assert "Runs must be a whole number, got a date" in validate(
+        one(h, 1, "https://x", 100, dt.date(2024, 3, 5), 10), SERVICES
+    )
+    assert "Interval must be a whole number, got '1,5'" in validate(
+        one(h, 1, "https://x", 100, 2, "1,5"), SERVICES
+    )
+    sub = ("Service", "Link", "Username", "Min", "Max", "Delay", "Posts")
+    assert "Max must be a whole number, got 2.5" in validate(
+        one(sub, 17, None, "shop", 100, 2.5, 0), SERVICES
+    )
+    plan = validate(one(sub, 17, None, "shop", "1 000", "2 000", 0, "1,000"), SERVICES)
+    assert isinstance(plan, OrderPlan) and plan.fields["max"] == "2000"
+    assert plan.fields["posts"] == "1000"
+
+
+@pytest.mark.parametrize("cell", [dt.datetime(2024, 3, 5), True, 1.5, "1,000", "1.5"])
+def test_a_service_cell_that_is_not_an_id_is_a_row_error(cell):
+    result = validate(one(("Service", "Link", "Quantity"), cell, "https://x", 100), SERVICES)
+    assert isinstance(result, str) and result.startswith("Service must be an id number")

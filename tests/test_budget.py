@@ -1,0 +1,164 @@
+"""Never over budget: unknown prices, package estimates and the charges the panel reports.
+
+Real .xlsx files and the simulator, with services whose listing misleads (no rate, a
+package billed per 1000) as real panels do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from smmsheet.batch import Engine, Preview, Report, RunOptions
+from smmsheet.journal import Journal, journal_path
+from smmsheet.panel import PanelClient
+from smmsheet.simulator import PanelSimulator, default_services, misleading_services
+from smmsheet.workbook import open_workbook
+
+from .conftest import make_orders_book, read_orders
+
+NO_RATE, RATE_NA, RATE_NEGATIVE, PACKAGE_PER_1000 = 30, 31, 32, 33
+
+
+@pytest.fixture
+def sim() -> Iterator[PanelSimulator]:
+    """The default catalogue plus the misleading services (replaces conftest's ``sim``)."""
+    with PanelSimulator(services=default_services() + misleading_services()) as server:
+        yield server
+
+
+def run(path: Path, client: PanelClient, command: str, **options) -> Report:
+    book = open_workbook(str(path))
+    with Journal(journal_path(path)) as journal:
+        return Engine(book, client, journal, RunOptions(**options)).execute(command)
+
+
+UNPRICED_ROWS = [
+    (sid, f"https://x/{sid}/{i}", 100) for sid in (NO_RATE, RATE_NA, RATE_NEGATIVE) for i in (1, 2)
+]
+
+
+def test_unknown_prices_never_pass_a_cap(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", UNPRICED_ROWS)
+    report = run(book, client, "place", max_spend=Decimal("0.01"))
+    assert sim.counts["add"] == 0 and not sim.orders
+    out = read_orders(book)
+    assert all(r["Order ID"] is None for r in out)
+    assert all("gives no price for service" in r["Error"] for r in out)
+    assert "--max-spend 0.01" in out[0]["Error"]
+    assert report.counts()[("place", "unpriced")] == 6 and report.failed
+
+
+def test_unknown_prices_are_refused_without_a_cap_unless_allowed(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", [*UNPRICED_ROWS[:3], (1, "https://ok", 100)])
+    report = run(book, client, "place")
+    out = read_orders(book)
+    assert [r["Order ID"] for r in out] == [None, None, None, 1001]
+    assert "cannot be checked against the balance" in out[0]["Error"]
+    assert "--allow-unpriced" in out[0]["Error"] and report.failed
+    run(book, client, "place", allow_unpriced=True, max_spend=Decimal(100))  # a cap still wins
+    assert sim.counts["add"] == 1
+    report = run(book, client, "place", allow_unpriced=True)
+    assert sim.counts["add"] == 4 and all(r["Order ID"] for r in read_orders(book))
+    assert report.preview is not None and report.preview.unknown_cost == (2, 3, 4)
+
+
+def test_the_confirmation_lists_rows_whose_price_is_unknown(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://ok", 100), *UNPRICED_ROWS[:2]])
+    seen: list[Preview] = []
+    run(book, client, "place", confirm=lambda p: seen.append(p) or False)
+    assert seen == [Preview(1, Decimal("0.09"), "USD", Decimal("1000.00000"), unpriced=(3, 4))]
+    assert sim.counts["add"] == 0
+
+
+def test_a_missing_na_or_negative_rate_is_no_price_not_a_free_one(client):
+    services = {s.id: s for s in client.services()}
+    assert [services[i].rate for i in (NO_RATE, RATE_NA, RATE_NEGATIVE)] == [None, None, None]
+    assert services[1].rate == Decimal("0.90")
+
+
+def test_smm_cost_of_a_service_without_a_price_says_so(client):
+    from smmsheet.udf import UdfPanel, smm_cost
+
+    assert smm_cost(RATE_NA, 100, panel=UdfPanel(client)) == (
+        f"#SMM: the panel lists no price for service {RATE_NA}"
+    )
+
+
+PACKAGE = 11  # billed at its rate, 3.00 a package
+
+
+def test_packages_are_not_refused_on_an_estimate_1000_times_too_high(tmp_path, sim, client):
+    sim.balance = Decimal(5)
+    rows = [(PACKAGE_PER_1000, f"https://p/{i}") for i in range(10)]  # 3.00 listed, 0.003 billed
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    report = run(book, client, "place")
+    assert len(sim.orders) == 10 and not report.failed
+    assert sim.balance == Decimal("4.97")
+    assert report.preview is not None and report.preview.cost_low == Decimal("0.03")
+    assert report.preview.cost == Decimal(30)
+
+
+def test_a_cap_is_checked_against_the_highest_plausible_package_price(tmp_path, sim, client):
+    rows = [(PACKAGE_PER_1000, f"https://p/{i}") for i in range(3)]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    run(book, client, "place", max_spend=Decimal(5))
+    out = read_orders(book)
+    assert len(sim.orders) == 1 and "up to 3.00000" in out[1]["Error"]
+
+
+def test_a_package_billed_at_its_rate_beyond_the_balance_is_refused_by_the_panel(
+    tmp_path, sim, client
+):
+    sim.balance = Decimal(5)
+    book = make_orders_book(tmp_path / "o.xlsx", [(PACKAGE, f"https://p/{i}") for i in range(3)])
+    report = run(book, client, "place")
+    out = read_orders(book)
+    assert len(sim.orders) == 1 and sim.balance == Decimal(2)
+    assert [r["Error"] for r in out[1:]] == ["Not enough funds on balance"] * 2
+    assert report.counts()[("place", "failed")] == 2
+
+
+def test_totals_use_the_charges_the_panel_reported_and_say_when_they_differ(tmp_path, sim, client):
+    rows = [
+        (PACKAGE_PER_1000, "https://p/1"),
+        (PACKAGE_PER_1000, "https://p/2"),
+        (1, "https://a", 100),
+    ]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    report = run(book, client, "place")
+    assert report.spent == Decimal("0.096") and report.uncharged == 0
+    assert report.spent == Decimal(1000) - sim.balance
+    [said] = [m for m in report.messages if "other amounts than estimated" in m]
+    assert "row 2: estimated 3.00000, charged 0.00300" in said and "row 4" not in said
+    assert "2 order(s)" in said
+
+
+def test_a_quantity_the_type_ignores_is_a_note_in_the_row_and_the_row_is_placed(
+    tmp_path, sim, client
+):
+    lines = "\n".join(f"nice {i}" for i in range(10))
+    rows = [
+        (PACKAGE, "https://p/1", 5),
+        (2, "https://c/1", 100, None, None, lines),  # Custom Comments: 10 lines
+        (2, "https://c/2", 10, None, None, lines),  # says the same as the lines: no note
+    ]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    report = run(book, client, "place")
+    out = read_orders(book)
+    assert all(r["Order ID"] for r in out) and not report.failed
+    assert out[0]["Error"] == (
+        "Note: Quantity 5 is ignored: a Package service orders one package a row"
+    )
+    assert out[1]["Error"] == (
+        "Note: Quantity 100 is ignored: Custom Comments orders one per line of Comments (10 lines)"
+    )
+    assert out[2]["Error"] is None
+    assert sim.orders[1002].quantity == 10
+    assert report.counts()[("place", "note")] == 2
+    sim.advance(1)
+    run(book, client, "status")  # a refresh does not wipe the note
+    assert read_orders(book)[0]["Error"].startswith("Note: Quantity 5")

@@ -1,0 +1,86 @@
+"""Numbers typed by people: read exactly, or refused with the reason (never truncated)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from smmsheet.typed_numbers import Unreadable, amount, whole_number
+
+NNBSP, NBSP = "\u202f", "\u00a0"
+
+
+@pytest.mark.parametrize(
+    ("typed", "number"),
+    [
+        (1001.0, 1001),  # the workbook reader gives every number as a float
+        (50, 50),
+        (" 50 ", 50),
+        ("10 000", 10000),
+        (f"10{NBSP}000", 10000),
+        (f"10{NNBSP}000", 10000),
+        ("10'000", 10000),
+        ("10,000", 10000),
+        ("1,000,000", 1000000),
+        ("1.000.000", 1000000),
+        ("1,000.00", 1000),
+        ("1.000,00", 1000),
+        ("10,00", 10),
+        ("-5", -5),
+    ],
+)
+def test_whole_numbers_are_read_exactly(typed, number):
+    assert whole_number(typed) == number
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        (dt.datetime(2024, 3, 5), "a date (2024-03-05)"),
+        (dt.date(2024, 3, 5), "a date (2024-03-05)"),
+        (True, "TRUE"),
+        (10.5, "10.5"),
+        ("10.5", "'10.5'"),
+        ("1,5", "'1,5'"),
+        ("10.000", "'10.000'"),
+        ("lots", "'lots'"),
+        ("1e3", "'1e3'"),
+        ("1 0000", "'1 0000'"),
+        ("12,345,67", "'12,345,67'"),
+        (float("nan"), "nan"),
+    ],
+)
+def test_what_is_not_exactly_a_whole_number_is_refused(typed, shown):
+    with pytest.raises(Unreadable) as caught:
+        whole_number(typed)
+    assert caught.value.shown == shown
+
+
+def test_a_dot_before_three_digits_is_ambiguous_and_says_what_to_type():
+    with pytest.raises(Unreadable, match="could mean 10000 or 10: type 10000 or 10"):
+        whole_number("10.000")
+
+
+@pytest.mark.parametrize(
+    "typed", [25, 25.0, "25", "$25", "25 USD", "25 usd", "25,00", "25.00 €", "€ 25", "USD 25"]
+)
+def test_the_same_amount_written_many_ways(typed):
+    assert amount(typed) == Decimal(25)
+
+
+@pytest.mark.parametrize(
+    ("typed", "value"),
+    [("1,234.50", "1234.50"), ("1.234,50 EUR", "1234.50"), (f"1{NNBSP}234,5", "1234.5")],
+)
+def test_amounts_with_thousands(typed, value):
+    assert amount(typed) == Decimal(value)
+
+
+@pytest.mark.parametrize(
+    "typed", ["two dollars", "USD", "100 mln", "1,500", "1.500", True, dt.date(2024, 1, 1), ""]
+)
+def test_unreadable_amounts_are_refused(typed):
+    with pytest.raises(Unreadable):
+        amount(typed)
