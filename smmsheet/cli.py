@@ -460,14 +460,44 @@ def config_path_command() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--latency", default=0.0, type=float, help="Seconds before each answer.")
 @click.option("--balance", "start_balance", default="1000", show_default=True)
-def sim(port: int, host: str, latency: float, start_balance: str) -> None:
+@click.option(
+    "--dialect",
+    default="standard",
+    show_default=True,
+    help="How the panel words its replies (see --list-dialects).",
+)
+@click.option("--list-dialects", is_flag=True, help="List the dialects and exit.")
+@click.option(
+    "--requests-per-minute",
+    type=click.IntRange(min=1),
+    help="Answer at most this many requests a minute; more get HTTP 429 with Retry-After.",
+)
+def sim(
+    port: int,
+    host: str,
+    latency: float,
+    start_balance: str,
+    dialect: str,
+    list_dialects: bool,
+    requests_per_minute: int | None,
+) -> None:
     """Run the panel simulator (API v2) for trying smmsheet without spending money."""
-    from .simulator import DEFAULT_API_KEY, Faults, PanelSimulator
+    from .simulator import DEFAULT_API_KEY, DIALECTS, Faults, PanelSimulator
 
+    if list_dialects:
+        width = max(len(name) for name in DIALECTS)
+        for name, spoken in DIALECTS.items():
+            click.echo(f"{name:<{width}}  {spoken.about}")
+        return
+    if dialect not in DIALECTS:
+        raise click.BadParameter(
+            f"{dialect!r} is not one of: {', '.join(DIALECTS)}", param_hint="--dialect"
+        )
+    faults = Faults(latency=latency, max_requests_per_minute=requests_per_minute)
     server = PanelSimulator(
-        host=host, port=port, balance=start_balance, faults=Faults(latency=latency)
+        host=host, port=port, balance=start_balance, faults=faults, dialect=dialect
     )
-    click.echo(f"Panel simulator at http://{host}:{port}/api/v2")
+    click.echo(f"Panel simulator at http://{host}:{port}/api/v2 (dialect {dialect})")
     click.echo(f"  export SMMSHEET_PANEL_URL=http://{host}:{port}/api/v2")
     click.echo(f"  export SMMSHEET_API_KEY={DEFAULT_API_KEY}")
     click.echo("Ctrl-C to stop.")
