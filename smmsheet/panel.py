@@ -20,7 +20,9 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import email.utils
+import heapq
 import ipaddress
+import itertools
 import json
 import logging
 import math
@@ -572,23 +574,20 @@ class _Watch:
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
         self.fired = False
+        self.done = False
         self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
         self._sock: socket.socket | None = None
-        self._done = False
 
     def arm(self, sock: socket.socket) -> None:
         with self._lock:
-            if self._done or self._timer is not None:
+            if self.done or self._sock is not None:
                 return
             self._sock = sock
-            self._timer = threading.Timer(max(0.0, self.deadline - time.monotonic()), self._fire)
-            self._timer.daemon = True
-            self._timer.start()
+        _WATCHDOG.watch(self)
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
         with self._lock:
-            if self._done or self._sock is None:
+            if self.done or self._sock is None:
                 return
             self.fired = True
             try:  # the plain socket's shutdown, also under TLS: wakes the blocked read
@@ -599,10 +598,51 @@ class _Watch:
     def disarm(self) -> bool:
         """Stop watching; True when the deadline had already cut the connection."""
         with self._lock:
-            self._done = True
-            if self._timer is not None:
-                self._timer.cancel()
+            self.done = True
             return self.fired
+
+
+class _Watchdog:
+    """One daemon thread that fires the watches whose deadline has passed."""
+
+    #: Disarmed watches are dropped from the queue every this many new ones.
+    PRUNE_EVERY = 1024
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: list[tuple[float, int, _Watch]] = []
+        self._count = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, watch: _Watch) -> None:
+        with self._cond:
+            number = next(self._count)
+            if number % self.PRUNE_EVERY == 0:
+                self._queue = [entry for entry in self._queue if not entry[2].done]
+                heapq.heapify(self._queue)
+            heapq.heappush(self._queue, (watch.deadline, number, watch))
+            if self._thread is None or not self._thread.is_alive():  # first use, or a fork
+                self._thread = threading.Thread(
+                    target=self._run, name="smmsheet-deadlines", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._cond.wait()
+                deadline, _, watch = self._queue[0]
+                wait = deadline - time.monotonic()
+                if wait > 0 and not watch.done:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._queue)
+            watch.fire()
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _watched(conn: Any) -> Any:
