@@ -204,3 +204,75 @@ def test_a_huge_balance_is_an_unexpected_reply_not_a_crash(panel):
     panel.script = lambda form: json_reply(f'{{"balance": {HUGE}, "currency": "USD"}}')
     with pytest.raises(PanelUnavailableError, match="unexpected reply"):
         client(panel, retries=0).balance()
+
+
+# ------------------------------------------------------------------------- through the CLI
+
+SERVICES = '[{"service":1,"name":"F","type":"Default","rate":"1","min":"1","max":"999"}]'
+
+
+def careful_panel(add_reply):
+    def script(form):
+        if form["action"] == "services":
+            return json_reply(SERVICES)
+        if form["action"] == "balance":
+            return json_reply('{"balance":"50","currency":"USD"}')
+        return add_reply(form)
+
+    return script
+
+
+def profile(tmp_path, url: str, extra: str = "") -> dict[str, str]:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'default_profile = "p"\n[profiles.p]\nurl = "{url}"\napi_key = "{KEY}"\n{extra}'
+    )
+    return {"SMMSHEET_CONFIG": str(path)}
+
+
+def test_a_profile_deadline_marks_a_trickled_add_may_have_been_placed(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from smmsheet.cli import cli
+
+    from .conftest import make_orders_book, read_orders
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 10)])
+
+    def slow_add(form):
+        panel.trickle = 1.0 if form["action"] == "add" else 0.0  # only the add trickles
+        return json_reply('{"order": 23501}')
+
+    with ScriptedPanel(careful_panel(slow_add)) as panel:
+        for name, value in profile(tmp_path, panel.url, "deadline = 2\n").items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("SMMSHEET_PANEL_URL", raising=False)
+        monkeypatch.delenv("SMMSHEET_API_KEY", raising=False)
+        started = time.monotonic()
+        result = CliRunner().invoke(cli, ["place", str(book), "--yes"])
+    assert time.monotonic() - started < 15, result.output
+    [row] = read_orders(book)
+    assert row["Order ID"] is None and "may have been placed" in row["Error"], result.output
+    assert "deadline" in row["Error"] and result.exit_code == 1
+
+
+def test_a_long_retry_after_stops_the_run_with_one_clear_line(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from smmsheet.cli import cli
+
+    from .conftest import make_orders_book, read_orders
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, f"https://a/{i}", 10) for i in range(3)])
+    limited = careful_panel(lambda form: json_reply("{}", 429, **{"Retry-After": "3600"}))
+    with ScriptedPanel(limited) as panel:
+        for name, value in profile(tmp_path, panel.url, "max_workers = 1\n").items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("SMMSHEET_PANEL_URL", raising=False)
+        monkeypatch.delenv("SMMSHEET_API_KEY", raising=False)
+        result = CliRunner().invoke(cli, ["place", str(book), "--yes"])
+    adds = [form for form in panel.forms if form["action"] == "add"]
+    assert result.exit_code == 1 and len(adds) == 1, result.output
+    assert "Error: add: the panel asks to wait 3,600 s" in result.output
+    assert "check panel" not in result.output and "Traceback" not in result.output
+    assert all(row["Order ID"] is None for row in read_orders(book))
