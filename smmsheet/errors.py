@@ -55,8 +55,10 @@ _SECRET_PARAM = re.compile(
     r"|password|passwd|pwd|auth|signature|sig)(=|%3D)[^&#\s\"'<>\\]+",
     re.IGNORECASE,
 )
-#: The password of ``scheme://user:password@host``.
-_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@\"'<>]*):[^/\s@\"'<>]*@")
+#: Names of those parameters as substrings, to skip the regex on text that has none.
+_SECRET_PARAM_HINTS = ("key", "token", "secret", "passw", "pwd", "auth", "sig")
+#: The password of ``scheme://user:password@host`` (the literal ``://`` keeps it fast).
+_URL_PASSWORD = re.compile(r"://([^/\s:@\"'<>]*):[^/\s@\"'<>]*@")
 
 
 @lru_cache(maxsize=16)
@@ -83,10 +85,11 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
             for form in _forms(secret):
                 if form in text:
                     text = text.replace(form, REDACTED)
-    if "=" in text or "%3D" in text.upper():
+    lower = text.lower()
+    if any(hint + "=" in lower or hint + "%3d" in lower for hint in _SECRET_PARAM_HINTS):
         text = _SECRET_PARAM.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
-    if "@" in text:
-        text = _URL_PASSWORD.sub(lambda m: m.group(1) + ":" + REDACTED + "@", text)
+    if "@" in text and "://" in text:
+        text = _URL_PASSWORD.sub(lambda m: "://" + m.group(1) + ":" + REDACTED + "@", text)
     return text
 
 

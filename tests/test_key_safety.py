@@ -25,7 +25,8 @@ from .scripted import ScriptedPanel, json_reply
 
 #: A key whose raw, quote() and quote_plus() forms all differ.
 KEY = "Zk+9/q w=Y&~x%41"
-FORMS = {KEY, quote(KEY), quote(KEY, safe=""), quote_plus(KEY), quote(KEY, safe="").lower()}
+#: Every form a panel may echo it in; the last with lower-case escapes (%2b for %2B).
+FORMS = {KEY, quote(KEY), quote(KEY, safe=""), quote_plus(KEY), "Zk%2b9%2fq+w%3dY%26~x%2541"}
 SERVICES = '[{"service":1,"name":"F","type":"Default","rate":"1","min":"1","max":"999"}]'
 
 
@@ -147,3 +148,32 @@ def test_plain_http_to_another_machine_warns_once_per_run(tmp_path, monkeypatch)
 def test_plain_http_to_this_machine_does_not_warn(panel_env):
     result = CliRunner().invoke(cli, ["balance"])
     assert result.exit_code == 0 and "clear text" not in result.output
+
+
+# ------------------------------------------------------------------------- the one scrubber
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_scrub_hides_every_form_of_the_key(form):
+    from smmsheet.errors import scrub
+
+    assert scrub(f"before {form} after", [KEY]) == "before *** after"
+
+
+def test_scrub_hides_secret_url_parameters_and_passwords_but_not_look_alikes():
+    from smmsheet.errors import scrub
+
+    text = "https://bob:pw@h/x?api_key=abc&Token%3Dzz&monkey=1&keyword=shoes mail a@b.c"
+    assert (
+        scrub(text)
+        == "https://bob:***@h/x?api_key=***&Token%3D***&monkey=1&keyword=shoes mail a@b.c"
+    )
+
+
+def test_scrubbing_a_json_reply_keeps_it_json():
+    import json
+
+    from smmsheet.errors import scrub
+
+    body = json.dumps({"error": f'bad "{KEY}" see https://p/?key=abc\\"x', "n": 1})
+    assert json.loads(scrub(body, [KEY]))["n"] == 1
