@@ -405,11 +405,13 @@ _ORDER_FIELDS = ("charge", "remains", "start_count", "currency")
 
 def _message(value: object) -> str:
     """The text of a panel message given as text, a list or an object of messages."""
-    if isinstance(value, Mapping):
-        for key in ("message", "msg", "error", "detail", "description"):
-            if key in value and (text := _message(value[key])):
-                return text
-        return "; ".join(t for t in (_message(v) for v in value.values()) if t)
+    if isinstance(value, Mapping):  # {"message": "The given data was invalid.", "errors": {...}}
+        texts = (_message(value[key]) for key in _MESSAGE_KEYS if key != "errors" and key in value)
+        main = next((text for text in texts if text), "")
+        details = _message(value["errors"]) if "errors" in value else ""
+        if main and details and details != main:
+            return f"{main} ({details})"
+        return main or details or "; ".join(t for t in (_message(v) for v in value.values()) if t)
     if isinstance(value, list | tuple):
         return "; ".join(t for t in (_message(v) for v in value) if t)
     if value is None or isinstance(value, bool):
@@ -443,8 +445,8 @@ def _refusal_of(reply: object) -> str | None:
         failed = True
     if not failed:
         return None
-    texts = (_message(reply.get(key)) for key in _MESSAGE_KEYS)
-    return next((t for t in texts if t), "the panel refused the request")
+    words = _message({key: reply[key] for key in _MESSAGE_KEYS if key in reply})
+    return words or "the panel refused the request"
 
 
 def _error_of(value: object) -> str | None:
@@ -1226,6 +1228,17 @@ class PanelClient:
             raise self._not_json(action, status, body, paid)
         definite = _is_definite_answer(status)
         refusal = None if _is_keyed_multi(action, data) else _refusal_of(data)
+        if (
+            refusal is not None
+            and status < 300
+            and parse_id(_field(data, *_ID_FIELDS.get(action, ())))
+        ):
+            # An id beside an error text: the order (or refill) exists. Taking the error
+            # for a refusal would place the row again on the next run.
+            log.warning(
+                "%s: the panel answered an id and an error (%s); took the id", action, refusal
+            )
+            refusal = None
         if refusal is None and 400 <= status < 500 and definite:  # a 4xx JSON is a refusal
             refusal = _message(data) or f"HTTP {status}"
         if refusal is not None:
@@ -1303,6 +1316,11 @@ class PanelClient:
 
 
 _NOT_JSON = object()
+#: Where a paid action's reply carries the id of what it created.
+_ID_FIELDS: dict[str, tuple[str, ...]] = {
+    "add": ("order", "order_id"),
+    "refill": ("refill", "refill_id"),
+}
 #: Python refuses to read an integer of more than 4,300 digits; longer ones stay Decimal
 #: (and are then "no id" / "no number" for the parse helpers), never a ValueError.
 _INT_DIGITS_READ = 4000
