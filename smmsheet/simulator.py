@@ -146,7 +146,7 @@ class Dialect:
     #: ``{"order": 151}`` or ``{"status": "success", "order": 151}``.
     add: Literal["plain", "wrapped"] = "plain"
     #: ``{"error": m}``; ``{"status": "fail", "message": m}`` / ``{"success": false,
-    #: "msg": m}`` in turn; or HTTP 401/404/422/400 with ``{"error": m}``.
+    #: "msg": m}`` in turn; or HTTP 401/404/400 with ``{"error": m}``, 422 ``{"message": m}``.
     refusals: Literal["error", "fail", "http"] = "error"
     #: Order and refill ids as numbers, or as text (``"ORD-01HGX1001"``, ``"rf_5f2501"``).
     ids: Literal["numbers", "text"] = "numbers"
@@ -197,8 +197,8 @@ DIALECTS: dict[str, Dialect] = {
         ),
         Dialect(
             "http-errors",
-            "refusals come as HTTP 401 (key), 404 (unknown id), 422 (funds, active order) or "
-            '400 with {"error": ...}',
+            'refusals come as HTTP 401 (key), 404 (unknown id) or 400 with {"error": ...}, '
+            '422 (funds, active order) with {"message": ...}',
             refusals="http",
         ),
         Dialect(
@@ -848,8 +848,9 @@ class PanelSimulator:
     def _refusal(self, message: str) -> tuple[int, Any, bool]:
         """A refused request, worded in the dialect."""
         style = self.dialect.refusals
-        if style == "http":
-            return _REFUSAL_STATUS.get(message, 400), _error(message), False
+        if style == "http":  # 422 the way Laravel words validation errors
+            status = _REFUSAL_STATUS.get(message, 400)
+            return status, {"message": message} if status == 422 else _error(message), False
         if style == "fail":
             if self._turn("refusal", 2) == 0:
                 return 200, {"status": "fail", "message": message}, False

@@ -144,6 +144,7 @@ def test_http_errors_dialect_really_answers_with_http_statuses():
             sim.url, data={"key": sim.api_key, "action": "status", "order": "9"}, timeout=5
         )
     assert (bad_key.status_code, unknown.status_code) == (401, 404)
+    assert bad_key.json() == {"error": "Invalid API key"}
     assert unknown.json() == {"error": "Incorrect order ID"}
 
 

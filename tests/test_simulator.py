@@ -802,7 +802,7 @@ def test_services_dialects_wrap_or_key_the_list(dialect: str, shape: str) -> Non
 def test_http_errors_dialect_refuses_with_http_statuses() -> None:
     funds = {"action": "add", "service": "4", "link": LINK, "quantity": "1000000"}
     [(status, reply)] = speak("http-errors", funds)
-    assert (status, reply) == (422, {"error": "Not enough funds on balance"})
+    assert (status, reply) == (422, {"message": "Not enough funds on balance"})
 
 
 def test_an_unknown_dialect_is_refused() -> None:
