@@ -9,9 +9,9 @@ Every error smmsheet raises on purpose derives from ``SmmsheetError``::
     │   └── LayoutError             no Orders sheet / no header row with Service and Link
     ├── JournalError                the write-ahead journal cannot be opened or written
     └── PanelError                  anything that went wrong talking to the panel
-        ├── InvalidKeyError         the panel refused the API key
+        ├── InvalidKeyError         the panel refused the API key (or this machine: 401/403)
         ├── PanelRejectedError      the panel answered ``{"error": ...}``; ``str()`` is its message
-        ├── PanelUnavailableError   HTML page, 5xx, bad JSON, timeout, connection refused
+        ├── PanelUnavailableError   HTML page, 5xx, bad JSON, timeout, deadline, reply too large
         │   └── RateLimitedError    HTTP 429 (``retry_after`` seconds when the panel said)
         └── AmbiguousRequestError   a paid request may have reached the panel, outcome unknown
 

@@ -10,9 +10,13 @@ Example::
         print(panel.status_many([order_id, "42"]))   # {"1001": OrderStatus(...), "42": error}
 
 This module is the only place that turns ``requests`` exceptions, HTTP statuses, HTML pages
-and ``{"error": ...}`` bodies into :mod:`smmsheet.errors`. Read-only actions are retried on
-transient faults; paid actions (add, refill, cancel) are sent again only when the request
-provably never reached the panel (connection refused, connect timeout, HTTP 429).
+and refusals (``{"error": ...}`` and the other shapes panels use) into :mod:`smmsheet.errors`.
+Read-only actions are retried on transient faults; paid actions (add, refill, cancel) are
+sent again only when the request provably never reached the panel (connection refused,
+connect timeout, HTTP 429). Every request is bounded: ``deadline`` seconds from connect to
+the last byte of its reply, ``MAX_REPLY_BYTES`` per action; a paid request past either may
+have been done. Replies are scrubbed of the key (:func:`smmsheet.errors.scrub`) before
+anything reads them.
 """
 
 from __future__ import annotations
