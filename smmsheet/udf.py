@@ -278,7 +278,7 @@ class UdfPanel:
         )
 
     def __repr__(self) -> str:
-        return f"UdfPanel({self.client.url!r})"
+        return f"UdfPanel({self.client.shown_url!r})"
 
 
 _PANELS: dict[str, tuple[str, UdfPanel]] = {}
