@@ -25,7 +25,6 @@ from typing import Any, cast
 from .errors import (
     AmbiguousRequestError,
     ConfigError,
-    InvalidKeyError,
     JournalError,
     JournalMismatchError,
     PanelError,
@@ -665,7 +664,7 @@ class Engine:
             except PanelError as exc:
                 # Anything else means the panel refused or never got the request.
                 self._note(entry, "rejected", exc.message)
-                if isinstance(exc, InvalidKeyError):
+                if exc.stops_run:  # an invalid key, a panel asking to wait too long
                     raise
                 return plan, entry, "rejected", exc.message
             except BaseException as exc:
@@ -688,7 +687,7 @@ class Engine:
                 for future in finished:
                     try:
                         plan, entry, state, result = future.result()
-                    except InvalidKeyError as exc:
+                    except PanelError as exc:  # one that stops the run (see send)
                         stop = True
                         fatal = fatal or exc
                         continue
@@ -870,9 +869,9 @@ class Engine:
         if self._services is None:
             try:
                 self.services()
-            except InvalidKeyError:
-                raise
             except PanelError as exc:
+                if exc.stops_run:  # an invalid key, a panel asking to wait too long
+                    raise
                 self._services = {}
                 self.report.messages.append(
                     f"{exc}: refill/cancel flags are sent without checking that their "

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from .errors import ConfigError, JournalMismatchError, SmmsheetError, WorkbookError
+from .errors import ConfigError, JournalMismatchError, SmmsheetError, WorkbookError, scrub
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,8 +47,43 @@ class _Cli(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Log each panel request (never the key).")
 def cli(verbose: bool) -> None:
     """Drive an SMM panel (API v2) from the order rows of a workbook."""
+    _SECRETS.clear()  # one run, one key (tests invoke many runs in one process)
+    _log_to_stderr(verbose)
+
+
+class _StderrLog(logging.Handler):
+    """Log records on stderr, through the one scrubber: warnings always, everything with -v."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.verbose = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            if record.exc_info:
+                text += "\n" + logging.Formatter().formatException(record.exc_info)
+        except Exception:  # a broken log call must not end the run
+            self.handleError(record)
+            return
+        if self.verbose:
+            line = f"{record.levelname} {record.name}: {text}"
+        else:
+            line = f"{record.levelname.capitalize()}: {text}"
+        click.echo(_safe(line), err=True)
+
+
+def _log_to_stderr(verbose: bool) -> None:
+    """Send log records to stderr: WARNING and up (the clear-text key warning), all with -v."""
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if isinstance(h, _StderrLog)), None)
+    if handler is None:
+        handler = _StderrLog()
+        root.addHandler(handler)
+    handler.verbose = verbose
+    handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
     if verbose:
-        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+        root.setLevel(logging.DEBUG)
 
 
 def main() -> None:
@@ -75,6 +110,7 @@ def _client(
     from .config import resolve_panel
 
     resolved = resolve_panel(url=panel_url, api_key=api_key, profile=profile, workbook=settings)
+    _SECRETS.add(resolved.api_key)  # scrubbed from everything this process prints
     return resolved.client()
 
 
@@ -146,11 +182,13 @@ def services(
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: The API keys this process uses; nothing it prints may contain one.
+_SECRETS: set[str] = set()
 
 
 def _safe(text: str) -> str:
-    """Panel text for a terminal: control characters (escape sequences) removed."""
-    return _CONTROL.sub("", text)
+    """Text for a terminal: control characters (escape sequences) and every key removed."""
+    return scrub(_CONTROL.sub("", text), _SECRETS)
 
 
 def _csv_safe(value: object) -> object:
@@ -420,8 +458,10 @@ def journal(book: str) -> None:
             when = dt.datetime.fromtimestamp(e.created).strftime("%Y-%m-%d %H:%M:%S")
             synced = {0: "NOT IN SHEET YET", 1: "in sheet", 2: "row gone"}.get(e.synced, "")
             click.echo(
-                f"#{e.id} {when} {e.sheet}!row {e.row} {e.action} {e.state} "
-                f"{e.result or ''} [{synced}]"
+                _safe(
+                    f"#{e.id} {when} {e.sheet}!row {e.row} {e.action} {e.state} "
+                    f"{e.result or ''} [{synced}]"
+                )
             )
 
 
@@ -441,14 +481,44 @@ def config_path_command() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--latency", default=0.0, type=float, help="Seconds before each answer.")
 @click.option("--balance", "start_balance", default="1000", show_default=True)
-def sim(port: int, host: str, latency: float, start_balance: str) -> None:
+@click.option(
+    "--dialect",
+    default="standard",
+    show_default=True,
+    help="How the panel words its replies (see --list-dialects).",
+)
+@click.option("--list-dialects", is_flag=True, help="List the dialects and exit.")
+@click.option(
+    "--requests-per-minute",
+    type=click.IntRange(min=1),
+    help="Answer at most this many requests a minute; more get HTTP 429 with Retry-After.",
+)
+def sim(
+    port: int,
+    host: str,
+    latency: float,
+    start_balance: str,
+    dialect: str,
+    list_dialects: bool,
+    requests_per_minute: int | None,
+) -> None:
     """Run the panel simulator (API v2) for trying smmsheet without spending money."""
-    from .simulator import DEFAULT_API_KEY, Faults, PanelSimulator
+    from .simulator import DEFAULT_API_KEY, DIALECTS, Faults, PanelSimulator
 
+    if list_dialects:
+        width = max(len(name) for name in DIALECTS)
+        for name, spoken in DIALECTS.items():
+            click.echo(f"{name:<{width}}  {spoken.about}")
+        return
+    if dialect not in DIALECTS:
+        raise click.BadParameter(
+            f"{dialect!r} is not one of: {', '.join(DIALECTS)}", param_hint="--dialect"
+        )
+    faults = Faults(latency=latency, max_requests_per_minute=requests_per_minute)
     server = PanelSimulator(
-        host=host, port=port, balance=start_balance, faults=Faults(latency=latency)
+        host=host, port=port, balance=start_balance, faults=faults, dialect=dialect
     )
-    click.echo(f"Panel simulator at http://{host}:{port}/api/v2")
+    click.echo(f"Panel simulator at http://{host}:{port}/api/v2 (dialect {dialect})")
     click.echo(f"  export SMMSHEET_PANEL_URL=http://{host}:{port}/api/v2")
     click.echo(f"  export SMMSHEET_API_KEY={DEFAULT_API_KEY}")
     click.echo("Ctrl-C to stop.")

@@ -16,6 +16,15 @@ The user config file (``smmsheet config-path`` prints where) is TOML::
     url = "https://panel.example/api/v2"
     api_key_env = "MAIN_PANEL_KEY"     # or: api_key = "..." (keep the file private)
     max_workers = 4
+    deadline = 60                      # seconds a request may take, connect to last byte
+    max_requests_per_minute = 120      # for panels that rate-limit; default: no limit
+
+The key goes only where it belongs. A profile's key is sent only to the profile's own
+``url``, ``SMMSHEET_API_KEY`` only to ``SMMSHEET_PANEL_URL`` (or, when that is unset, to
+the profile's url), and "the same place" means the same scheme, host and port. So
+``--panel-url https://other.example/api/v2`` without ``--api-key`` is refused rather than
+sent someone else's key; ``--api-key`` goes with whatever URL the run uses. A URL that
+carries a key in its query string is refused: the key travels only in the POST body.
 
 The API key never lives in a workbook: a Settings sheet that holds one is refused.
 """
@@ -23,15 +32,17 @@ The API key never lives in a workbook: a Settings sheet that holds one is refuse
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from .errors import ConfigError
-from .panel import DEFAULT_MAX_WORKERS, PanelClient
+from .errors import ConfigError, scrub
+from .panel import DEFAULT_DEADLINE, DEFAULT_MAX_WORKERS, PanelClient
 from .typed_numbers import Unreadable, amount
 from .workbook.base import WorkbookAdapter, find_sheet
 
@@ -64,10 +75,18 @@ class PanelSettings:
     api_key: str = field(repr=False)
     profile: str | None = None
     max_workers: int = DEFAULT_MAX_WORKERS
+    deadline: float = DEFAULT_DEADLINE
+    max_requests_per_minute: int | None = None
 
     def client(self) -> PanelClient:
         """A :class:`PanelClient` for these settings."""
-        return PanelClient(self.url, self.api_key, max_workers=self.max_workers)
+        return PanelClient(
+            self.url,
+            self.api_key,
+            max_workers=self.max_workers,
+            deadline=self.deadline,
+            max_requests_per_minute=self.max_requests_per_minute,
+        )
 
 
 @dataclass(frozen=True)
@@ -134,33 +153,99 @@ def resolve_panel(
         value = chosen.get(name)
         return str(value) if value else None
 
-    layers: list[tuple[str | None, str | None]] = [(url, api_key)]
-    profile_layer = (from_profile("url"), from_profile("api_key"))
-    env_layer = (env.get(ENV_PANEL_URL) or None, env.get(ENV_API_KEY) or None)
-    layers += [profile_layer, env_layer] if named else [env_layer, profile_layer]
-    final_url = next((u for u, _ in layers if u), None)
-    final_key = next((k for _, k in layers if k), None)
+    profile_url, profile_key = from_profile("url"), from_profile("api_key")
+    env_url, env_key = env.get(ENV_PANEL_URL) or None, env.get(ENV_API_KEY) or None
+    profile_layer = (profile_url, profile_key)
+    env_layer = (env_url, env_key)
+    layers = [profile_layer, env_layer] if named else [env_layer, profile_layer]
+    final_url = next((u for u, _ in [(url, api_key), *layers] if u), None)
 
     if not final_url:
         raise ConfigError(
             f"no panel URL: pass --panel-url, set {ENV_PANEL_URL}, or add a profile to {path}"
         )
     if not final_url.startswith(("http://", "https://")):
-        raise ConfigError(f"panel URL must start with http:// or https://: {final_url!r}")
+        raise ConfigError(f"panel URL must start with http:// or https://: {scrub(final_url)!r}")
+    if scrub(urlsplit(final_url).query) != urlsplit(final_url).query:
+        raise ConfigError(
+            f"the panel URL carries a secret in its query string ({scrub(final_url)}): "
+            "smmsheet sends the key only in the POST body; remove it from the URL and use "
+            f"--api-key, {ENV_API_KEY} or a profile"
+        )
+    target = _origin(final_url)
+    profile_name = f"profile {chosen_name!r}"
+    # Each key with the place it belongs to (None: anywhere this run goes), highest first.
+    keys: list[tuple[str | None, str | None, str]] = [(api_key, None, "--api-key")]
+    profile_keys = [(profile_key, profile_url or "", f"the key of {profile_name}")]
+    env_keys = [(env_key, env_url or profile_url or "", ENV_API_KEY)]
+    keys += profile_keys + env_keys if named else env_keys + profile_keys
+    final_key = next(
+        (k for k, home, _ in keys if k and (home is None or _origin(home) == target)), None
+    )
     if not final_key:
-        hint = f" (profile {chosen_name!r} names {chosen.get('api_key_env')})" if chosen else ""
+        stray = next(((home, what) for k, home, what in keys if k), None)
+        if stray is not None:
+            home, what = stray
+            belongs = f"belongs to {_shown_origin(home)}" if home else "has no panel URL of its own"
+            pair = f"{ENV_PANEL_URL} with {ENV_API_KEY}"
+            raise ConfigError(
+                f"{what} {belongs}; it is not sent to {_shown_origin(final_url)}: pass "
+                f"--api-key for that panel, or set {pair}, or use a profile with both"
+            )
+        hint = f" ({profile_name} names {chosen.get('api_key_env')})" if chosen else ""
         raise ConfigError(
             f"no API key: pass --api-key, set {ENV_API_KEY}, or add it to a profile in {path}"
             + hint
         )
+    return PanelSettings(
+        final_url,
+        final_key,
+        chosen_name,
+        max(1, min(_number(chosen, "max_workers", int, DEFAULT_MAX_WORKERS, path), 16)),
+        deadline=_number(chosen, "deadline", float, DEFAULT_DEADLINE, path),
+        max_requests_per_minute=_number(chosen, "max_requests_per_minute", int, None, path),
+    )
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port of a URL: where a key may be sent."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
     try:
-        workers = int(chosen.get("max_workers", DEFAULT_MAX_WORKERS))
-    except (TypeError, ValueError):
-        raise ConfigError(f"{path}: max_workers must be a whole number") from None
-    return PanelSettings(final_url, final_key, chosen_name, max(1, min(workers, 16)))
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        raise ConfigError(f"invalid port in the panel URL {scrub(url)!r}") from None
+    return scheme, (parts.hostname or "").rstrip(".").lower(), port
 
 
-_SECRET_NAMES = {"apikey", "key", "api_key", "apitoken", "token", "secret", "password"}
+def _shown_origin(url: str) -> str:
+    scheme, host, port = _origin(url)
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" + ("" if port == default else f":{port}")
+
+
+def _number(table: Mapping[str, Any], name: str, kind: type, default: Any, path: Path) -> Any:
+    """A positive number setting of a profile, or ``default`` when it is not set."""
+    if name not in table:
+        return default
+    try:
+        value = kind(table[name])
+    except (TypeError, ValueError, OverflowError):
+        value = None
+    if value is None or isinstance(table[name], bool) or not value > 0:
+        word = "whole number" if kind is int else "number"
+        raise ConfigError(f"{path}: {name} must be a positive {word}")
+    return value
+
+
+#: Words that make a Settings label a secret: "API key", "API-Key", "Key:", "Panel key",
+#: "token", "api_token", "secret", "Password".
+_SECRET_WORDS = re.compile(r"key$|apikey|token|secret|passw|pwd")
+
+
+def _label(text: object) -> str:
+    """A Settings label as compared: lower case letters and digits only."""
+    return re.sub(r"[^a-z0-9]", "", str(text).lower())
 
 
 def spending_cap(value: object, source: str) -> Decimal:
@@ -199,11 +284,12 @@ def workbook_settings(
     for number, row in enumerate(rows, start=1):
         if len(row) < 2 or row[0] is None:
             continue
-        name = "".join(str(row[0]).lower().split()).replace("_", "")
-        if name in {n.replace("_", "") for n in _SECRET_NAMES} and row[1] not in (None, ""):
+        name = _label(row[0])
+        if _SECRET_WORDS.search(name) and row[1] not in (None, ""):
             raise ConfigError(
-                "the workbook's Settings sheet holds an API key: remove it and use a profile "
-                "or the SMMSHEET_API_KEY environment variable instead"
+                f"the workbook's Settings sheet holds an API key or another secret "
+                f"({str(row[0]).strip()[:40]!r}): remove it and use a profile or the "
+                f"{ENV_API_KEY} environment variable instead"
             )
         values[name] = row[1]
         cells[name] = f"{sheet}!B{number}"

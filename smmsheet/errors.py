@@ -10,18 +10,27 @@ Every error smmsheet raises on purpose derives from ``SmmsheetError``::
     ├── JournalError                the write-ahead journal cannot be opened or written
     │   └── JournalMismatchError    the workbook names a journal run this journal lacks (exit 2)
     └── PanelError                  anything that went wrong talking to the panel
-        ├── InvalidKeyError         the panel refused the API key
+        ├── InvalidKeyError         the panel refused the API key (or this machine: 401/403)
         ├── PanelRejectedError      the panel answered ``{"error": ...}``; ``str()`` is its message
-        ├── PanelUnavailableError   HTML page, 5xx, bad JSON, timeout, connection refused
+        ├── PanelUnavailableError   HTML page, 5xx, bad JSON, timeout, deadline, reply too large
         │   └── RateLimitedError    HTTP 429 (``retry_after`` seconds when the panel said)
         └── AmbiguousRequestError   a paid request may have reached the panel, outcome unknown
 
-``PanelError`` carries ``action``, ``status_code`` and ``retry_safe``: whether sending the
-same request again cannot spend money twice. Only ``panel.py`` turns ``requests``
-exceptions and panel replies into these classes, and no message ever contains the API key.
+``PanelError`` carries ``action``, ``status_code``, ``retry_safe`` (whether sending the
+same request again cannot spend money twice) and ``stops_run`` (every further request
+would fail the same way: an invalid key, a panel that asks to wait longer than we do).
+Only ``panel.py`` turns ``requests`` exceptions and panel replies into these classes, and
+no message ever contains the API key: :func:`scrub` is the one function that removes it
+from text that leaves the process (terminal, logs, workbook cells, journal).
 """
 
 from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from urllib.parse import quote, quote_plus
 
 __all__ = [
     "SmmsheetError",
@@ -37,7 +46,53 @@ __all__ = [
     "PanelUnavailableError",
     "RateLimitedError",
     "AmbiguousRequestError",
+    "scrub",
 ]
+
+#: What replaces a secret in text.
+REDACTED = "***"
+#: ``name=value`` pairs whose value is a secret wherever they appear (URLs, echoed forms).
+_SECRET_PARAM = re.compile(
+    r"(?<![A-Za-z0-9_.-])((?:api[_-]?)?key|api[_-]?token|access[_-]?token|token|secret"
+    r"|password|passwd|pwd|auth|signature|sig)(=|%3D)[^&#\s\"'<>\\]+",
+    re.IGNORECASE,
+)
+#: Names of those parameters as substrings, to skip the regex on text that has none.
+_SECRET_PARAM_HINTS = ("key", "token", "secret", "passw", "pwd", "auth", "sig")
+#: The password of ``scheme://user:password@host`` (the literal ``://`` keeps it fast).
+_URL_PASSWORD = re.compile(r"://([^/\s:@\"'<>]*):[^/\s@\"'<>]*@")
+
+
+@lru_cache(maxsize=16)
+def _forms(secret: str) -> tuple[str, ...]:
+    """Every way ``secret`` may come back: raw, URL-encoded (both cases), JSON-escaped."""
+    encoded = {quote(secret, safe=""), quote(secret), quote_plus(secret), quote(quote(secret))}
+    encoded |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), e) for e in encoded}
+    escaped = {json.dumps(secret)[1:-1], secret.replace("/", "\\/")}
+    forms = {secret, *encoded, *escaped} - {""}
+    return tuple(sorted(forms, key=len, reverse=True))  # longest first: no half-replaced form
+
+
+def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` with every form of each secret, secret URL parameters and URL passwords hidden.
+
+    The one scrubber of smmsheet: panel replies, error messages, log records and
+    everything printed go through it.
+
+    >>> scrub("https://p.example/?key=k%2B1&x=1 said k+1", ["k+1"])
+    'https://p.example/?key=***&x=1 said ***'
+    """
+    for secret in secrets:
+        if secret:
+            for form in _forms(secret):
+                if form in text:
+                    text = text.replace(form, REDACTED)
+    lower = text.lower()
+    if any(hint + "=" in lower or hint + "%3d" in lower for hint in _SECRET_PARAM_HINTS):
+        text = _SECRET_PARAM.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
+    if "@" in text and "://" in text:
+        text = _URL_PASSWORD.sub(lambda m: "://" + m.group(1) + ":" + REDACTED + "@", text)
+    return text
 
 
 class SmmsheetError(Exception):
@@ -86,16 +141,24 @@ class PanelError(SmmsheetError):
         action: str | None = None,
         status_code: int | None = None,
         retry_safe: bool = False,
+        stops_run: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.action = action
         self.status_code = status_code
         self.retry_safe = retry_safe
+        if stops_run is not None:
+            self.stops_run = stops_run
+
+    #: Every further request of this run would fail the same way: stop, send nothing more.
+    stops_run: bool = False
 
 
 class InvalidKeyError(PanelError):
-    """The panel refused the API key."""
+    """The panel refused the API key (or this machine: HTTP 401/403); stops the run."""
+
+    stops_run = True
 
 
 class PanelRejectedError(PanelError):

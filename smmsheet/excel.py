@@ -176,7 +176,7 @@ def run_macro(
     environment and user config (profile from the workbook's Settings sheet). ``tell`` is
     called at most once. Returns the engine's report for engine commands.
     """
-    from .errors import SmmsheetError
+    from .errors import SmmsheetError, scrub
 
     secrets: list[str] = []
     try:
@@ -203,10 +203,10 @@ def run_macro(
             if own_client:
                 client.close()
     except SmmsheetError as exc:
-        tell(_scrub(f"smmsheet: {exc}", secrets))
+        tell(scrub(f"smmsheet: {exc}", secrets))
     except Exception as exc:  # a bug: still one alert, never a traceback in the user's face
         log.exception("%s failed", command)
-        tell(_scrub(f"smmsheet: unexpected {type(exc).__name__}: {exc}", secrets)[:500])
+        tell(scrub(f"smmsheet: unexpected {type(exc).__name__}: {exc}", secrets)[:500])
     return None
 
 
@@ -330,10 +330,3 @@ def _summary(command: str, report: Report) -> str:
     parts = [f"{n} {outcome}" for (_, outcome), n in sorted(counts.items())]
     spent = f" for about {report.spent:.2f} {report.currency}" if report.spent else ""
     return f"smmsheet: {command}: {', '.join(parts)}{spent}"
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text

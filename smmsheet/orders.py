@@ -126,7 +126,7 @@ def is_final(status: object, refill: bool = False) -> bool:
     if status is None:
         return False
     finals = FINAL_REFILL_STATUSES if refill else FINAL_STATUSES
-    return str(status).strip().lower() in finals
+    return normalize_header(status) in finals  # "Cancelled", "CANCELED ", "in_progress"
 
 
 #: Digits a cell keeps exactly as a number (Excel holds 15 significant digits).

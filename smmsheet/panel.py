@@ -10,17 +10,28 @@ Example::
         print(panel.status_many([order_id, "42"]))   # {"1001": OrderStatus(...), "42": error}
 
 This module is the only place that turns ``requests`` exceptions, HTTP statuses, HTML pages
-and ``{"error": ...}`` bodies into :mod:`smmsheet.errors`. Read-only actions are retried on
-transient faults; paid actions (add, refill, cancel) are sent again only when the request
-provably never reached the panel (connection refused, connect timeout, HTTP 429).
+and refusals (``{"error": ...}`` and the other shapes panels use) into :mod:`smmsheet.errors`.
+Read-only actions are retried on transient faults; paid actions (add, refill, cancel) are
+sent again only when the request provably never reached the panel (connection refused,
+connect timeout, HTTP 429). Every request is bounded: ``deadline`` seconds from connect to
+the last byte of its reply, ``MAX_REPLY_BYTES`` per action; a paid request past either may
+have been done. Replies are scrubbed of the key (:func:`smmsheet.errors.scrub`) before
+anything reads them.
 """
 
 from __future__ import annotations
 
+import collections
+import datetime as dt
+import email.utils
+import heapq
+import ipaddress
+import itertools
 import json
 import logging
 import math
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -28,9 +39,14 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.response import BaseHTTPResponse
 
 from .errors import (
     AmbiguousRequestError,
@@ -39,15 +55,21 @@ from .errors import (
     PanelRejectedError,
     PanelUnavailableError,
     RateLimitedError,
+    scrub,
 )
 
 __all__ = [
     "ADD_FIELDS",
     "DEFAULT_BACKOFF",
+    "DEFAULT_DEADLINE",
+    "DEFAULT_MAX_REPLY_BYTES",
     "DEFAULT_MAX_WORKERS",
     "DEFAULT_RETRIES",
     "DEFAULT_TIMEOUT",
     "MAX_IDS_PER_REQUEST",
+    "MAX_REPLY_BYTES",
+    "MAX_RETRY_AFTER",
+    "MAX_SERVICES_REPLY_BYTES",
     "Balance",
     "CancelResult",
     "OrderStatus",
@@ -65,6 +87,9 @@ log = logging.getLogger(__name__)
 
 #: (connect, read) seconds. A panel that takes longer than this to answer is treated as down.
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)
+#: Seconds one request may take from connect to the last byte of its reply. A read timeout
+#: starts again with every byte; this does not. An ``add`` past it may have been placed.
+DEFAULT_DEADLINE = 60.0
 #: Chunks of a multi-id action, and ``add`` calls, in flight at once. 8 places 1,000 orders
 #: on a 100 ms panel in ~14 s (4 took ~27 s); a panel that allows fewer answers 429, which
 #: is retried safely (the request was refused, not processed). Profiles may lower it.
@@ -75,8 +100,17 @@ MAX_IDS_PER_REQUEST = 100
 DEFAULT_RETRIES = 3
 #: First back-off in seconds; doubles each attempt.
 DEFAULT_BACKOFF = 0.5
-#: Longest ``Retry-After`` we are willing to honour, in seconds.
+#: Longest ``Retry-After`` we sleep, in seconds; a panel asking for more stops the run.
 MAX_RETRY_AFTER = 60.0
+MEGABYTE = 1024 * 1024
+#: Largest reply read for an action, in bytes: a status chunk of 100 ids is ~20 KB, an
+#: ``add`` answer a few bytes. A larger reply fails that request (a paid one may have been done).
+DEFAULT_MAX_REPLY_BYTES = 1 * MEGABYTE
+#: The service list is the one big reply: thousands of services with descriptions.
+MAX_SERVICES_REPLY_BYTES = 32 * MEGABYTE
+MAX_REPLY_BYTES: dict[str, int] = {"services": MAX_SERVICES_REPLY_BYTES}
+#: Bytes read from the socket at a time while streaming a reply.
+READ_CHUNK_BYTES = 64 * 1024
 
 USER_AGENT = "smmsheet/0.1 (+panel API v2 client)"
 
@@ -113,12 +147,18 @@ ADD_FIELDS = frozenset(
 PAID_ACTIONS = frozenset({"add", "refill", "cancel"})
 
 _INVALID_KEY = re.compile(r"(invalid|incorrect|wrong|bad)\s+(api\s+)?key|api\s*key", re.I)
+_ACCESS_DENIED = re.compile(r"\bip\b|whitelist|allowlist|not allowed|forbidden|access", re.I)
 _CHALLENGE = re.compile(r"just a moment|cf-chl|attention required|cf-browser-verification", re.I)
 _NUMBER = re.compile(r"[-+]?[\d.,]+")
 _PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?", re.ASCII)
 _NUMBER_ONLY = re.compile(r"[-+]?[\d.,]+", re.ASCII)
+_SCIENTIFIC = re.compile(r"\s*[-+]?\d+(?:\.\d*)?[eE][-+]?\d+\s*", re.ASCII)
+_CURRENCY = re.compile(r"(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])")
 #: Longest order or refill id we accept from a panel or a cell; longer is garbage.
 MAX_ID_CHARS = 100
+#: Digits before the decimal point of the largest count or amount we read; beyond is garbage
+#: (and Python refuses to turn an int of more than 4,300 digits into text).
+MAX_NUMBER_DIGITS = 30
 
 
 # --------------------------------------------------------------------------- parsing helpers
@@ -127,20 +167,25 @@ MAX_ID_CHARS = 100
 def parse_decimal(value: object) -> Decimal | None:
     """Read a panel number: ``"0.90"``, ``1.5``, ``"1,234.56"``, ``"12.50 EUR"``, ``"0,5"``.
 
+    None when there is no number, or one too large to be real (more than 30 digits).
+
     >>> parse_decimal("1,234.56")
     Decimal('1234.56')
     """
-    if type(value) is str and _PLAIN_NUMBER.fullmatch(value):
+    if type(value) is str and len(value) <= MAX_NUMBER_DIGITS and _PLAIN_NUMBER.fullmatch(value):
         return Decimal(value)  # the common case: "0.27819", "3572"
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, Decimal):
-        return value
+        return _sane(value)
     if isinstance(value, int):
-        return Decimal(value)
+        return Decimal(value) if abs(value) < 10**MAX_NUMBER_DIGITS else None
     if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else Decimal(repr(value))
-    match = _NUMBER.search(str(value))
+        return None if math.isnan(value) or math.isinf(value) else _sane(Decimal(repr(value)))
+    text = str(value)
+    if _SCIENTIFIC.fullmatch(text):  # "1e3", "2.5E-4": not "1" followed by junk
+        return _sane(Decimal(text.strip()))
+    match = _NUMBER.search(text)
     if not match:
         return None
     text = match.group(0)
@@ -152,17 +197,29 @@ def parse_decimal(value: object) -> Decimal | None:
         else:  # "0,5": a decimal comma
             text = text.replace(",", ".")
     try:
-        return Decimal(text)
+        return _sane(Decimal(text))
     except InvalidOperation:
         return None
 
 
+def _sane(number: Decimal) -> Decimal | None:
+    """``number`` when it is finite with at most ``MAX_NUMBER_DIGITS`` integer digits."""
+    if not number.is_finite() or number.adjusted() >= MAX_NUMBER_DIGITS:
+        return None
+    if number.adjusted() < -MAX_NUMBER_DIGITS:  # 1e-999999: zero for any sheet
+        return Decimal(0)
+    return number
+
+
 def parse_int(value: object) -> int | None:
-    """Read a panel count or id: ``"3572"``, ``3572``, ``"3,572"``, ``12.0``; None if unreadable."""
+    """Read a panel count or id: ``"3572"``, ``3572``, ``"3,572"``, ``12.0``; None if unreadable.
+
+    Numbers of more than ``MAX_NUMBER_DIGITS`` digits are unreadable, never a ValueError.
+    """
     if type(value) is int:  # fast paths: ids in a 100,000-order refresh are ints or "3572"
-        return value
+        return value if abs(value) < 10**MAX_NUMBER_DIGITS else None
     if type(value) is str and value.isascii() and value.isdigit():
-        return int(value)
+        return int(value) if len(value) <= MAX_NUMBER_DIGITS else None
     number = parse_decimal(value)
     if number is None or number != number.to_integral_value():
         return None
@@ -213,6 +270,12 @@ def parse_bool(value: object) -> bool:
     return bool(value)
 
 
+def _flag_of(item: Mapping[str, Any], name: str) -> bool | None:
+    """A service flag, or None when the list does not say (missing or null)."""
+    value = item.get(name)
+    return None if value is None else parse_bool(value)
+
+
 def _text(value: object) -> str:
     return "" if value is None else str(value).strip()
 
@@ -241,11 +304,17 @@ class Service:
     dripfeed: bool | None = None
 
     @classmethod
-    def from_api(cls, item: Mapping[str, Any]) -> Service:
-        """Build from one element of the ``services`` reply, tolerating strings for numbers."""
-        service_id = parse_int(item.get("service"))
-        if service_id is None:
-            raise ValueError(f"service without an id: {item!r}"[:200])
+    def from_api(cls, item: Mapping[str, Any], key: object = None) -> Service:
+        """Build from one element of the ``services`` reply, tolerating strings for numbers.
+
+        ``key`` is the element's key when the panel lists services as an object keyed by
+        id (then the element itself may not repeat the id). Raises ValueError without an id.
+        A flag given as null is "the list does not say", like a missing one.
+        """
+        raw_id = next((item[k] for k in ("service", "id", "service_id") if k in item), key)
+        service_id = parse_int(raw_id)
+        if service_id is None or service_id <= 0:
+            raise ValueError(f"service without a usable id: {item!r}"[:200])
         rate = parse_decimal(item.get("rate"))
         return cls(
             id=service_id,
@@ -255,9 +324,9 @@ class Service:
             rate=rate if rate is not None and rate >= 0 else None,
             min=parse_int(item.get("min")) or 0,
             max=parse_int(item.get("max")) or 0,
-            refill=parse_bool(item["refill"]) if "refill" in item else None,
-            cancel=parse_bool(item["cancel"]) if "cancel" in item else None,
-            dripfeed=parse_bool(item["dripfeed"]) if "dripfeed" in item else None,
+            refill=_flag_of(item, "refill"),
+            cancel=_flag_of(item, "cancel"),
+            dripfeed=_flag_of(item, "dripfeed"),
         )
 
 
@@ -286,9 +355,10 @@ class OrderStatus:
         """Build from a ``status`` reply object (single or one value of a multi reply)."""
         if not isinstance(item, Mapping):
             return cls(order, error=f"unexpected status reply: {str(item)[:80]}")
-        if "error" in item:
-            return cls(order, error=_text(item["error"]) or "error")
-        return cls(
+        refusal = _refusal_of(item)
+        if refusal is not None:
+            return cls(order, error=refusal)
+        status = cls(
             order=order,
             status=_text(item.get("status")) or None,
             charge=parse_decimal(item.get("charge")),
@@ -296,6 +366,16 @@ class OrderStatus:
             remains=parse_int(item.get("remains")),
             currency=_text(item.get("currency")) or None,
         )
+        for name, parsed in (
+            ("charge", status.charge),
+            ("start_count", status.start_count),
+            ("remains", status.remains),
+        ):
+            if parsed is None and _overlong(item.get(name)):
+                # "Unknown" or null is no number; 5,000 digits is a panel fault to show.
+                what = name.replace("_", " ")
+                return cls(order, error=f"the panel sent a {what} too long for a cell")
+        return status
 
 
 @dataclass(frozen=True)
@@ -329,11 +409,144 @@ class CancelResult:
     uncertain: bool = False
 
 
+#: Where panels put the text of a refusal, most specific first.
+_MESSAGE_KEYS = ("error", "errors", "message", "msg", "description", "detail", "reason")
+#: ``success``/``status`` values that mean the request was refused.
+_FAILED = frozenset({"fail", "failed", "failure", "error", "false", "0", "no"})
+#: Fields of an order status: a ``status`` of "Fail" beside them is the order's, not a refusal.
+_ORDER_FIELDS = ("charge", "remains", "start_count", "currency")
+
+
+def _message(value: object) -> str:
+    """The text of a panel message given as text, a list or an object of messages."""
+    if isinstance(value, Mapping):  # {"message": "The given data was invalid.", "errors": {...}}
+        texts = (_message(value[key]) for key in _MESSAGE_KEYS if key != "errors" and key in value)
+        main = next((text for text in texts if text), "")
+        details = _message(value["errors"]) if "errors" in value else ""
+        if main and details and details != main:
+            return f"{main} ({details})"
+        return main or details or "; ".join(t for t in (_message(v) for v in value.values()) if t)
+    if isinstance(value, list | tuple):
+        return "; ".join(t for t in (_message(v) for v in value) if t)
+    if value is None or isinstance(value, bool):
+        return ""
+    return _text(value)
+
+
+def _refusal_of(reply: object) -> str | None:
+    """The panel's message when ``reply`` refuses the request, in any shape panels use.
+
+    ``{"error": m}``, ``{"status": "fail", "message": m}``, ``{"success": false, "msg": m}``.
+    An empty error beside a real answer (``{"order": 5, "error": null}``) is no refusal.
+    """
+    if not isinstance(reply, Mapping):
+        return None
+    if "error" in reply:
+        text = _message(reply["error"])
+        if text or len(reply) == 1:
+            return text or "error"
+    success = reply.get("success")
+    failed = success is False or (type(success) is int and success == 0)
+    if isinstance(success, str):
+        failed = success.strip().lower() in _FAILED
+    status = reply.get("status")
+    if (
+        isinstance(status, str)
+        and status.strip().lower() in _FAILED
+        and any(key in reply for key in _MESSAGE_KEYS)
+        and not any(key in reply for key in _ORDER_FIELDS)
+    ):
+        failed = True
+    if not failed:
+        return None
+    words = _message({key: reply[key] for key in _MESSAGE_KEYS if key in reply})
+    return words or "the panel refused the request"
+
+
+def _overlong(value: object) -> bool:
+    """A number the panel sent that no count or amount can be (``1e400``, 5,000 digits).
+
+    Called only for values the parser refused, to tell them from "Unknown", null or "".
+    """
+    if value is None or isinstance(value, bool):
+        return False
+    if isinstance(value, int | float | Decimal):
+        return True
+    try:
+        return Decimal(str(value).strip()).is_finite()
+    except InvalidOperation:
+        return False
+
+
 def _error_of(value: object) -> str | None:
-    """The panel's per-item error text in a multi reply (``{"error": "..."}``), if any."""
+    """The panel's per-item error in a multi reply (``{"error": "..."}``), if ``value`` is one."""
     if isinstance(value, Mapping):
-        return _text(value.get("error")) or "error"
+        return _refusal_of(value) or _message(value) or "error"
     return None
+
+
+def _entry(entry: object, value_field: str) -> tuple[object, str | None]:
+    """(value, error) of one per-id entry of a multi reply, whatever its shape.
+
+    ``{"order": 1, "refill": 5}``, ``{"order": 3, "refill": {"error": m}}``,
+    ``{"order": 3, "error": m}``, ``{"success": "...", "refill": 5}``, or a bare ``1``.
+    """
+    if not isinstance(entry, Mapping):
+        return entry, None
+    if value_field in entry:
+        value = entry[value_field]
+        nested = _error_of(value)
+        if nested is not None:
+            return None, nested
+        if value in (None, "", False) and (text := _message(entry.get("error"))):
+            return None, text
+        return value, None
+    refusal = _refusal_of(entry)
+    if refusal is not None:
+        return None, refusal
+    return entry.get("success", entry.get("status")), None
+
+
+def _accepted(value: object) -> bool:
+    """Whether a per-order cancel value says yes: ``1``, ``true``, ``"ok"``, a message."""
+    if isinstance(value, str):
+        return value.strip().lower() not in {"", *_FAILED}
+    if isinstance(value, Mapping | list):
+        return False
+    return bool(value)
+
+
+def _field(reply: object, *names: str) -> object:
+    """The first of ``names`` in a reply object, or in its ``data`` object; None if absent."""
+    if not isinstance(reply, Mapping):
+        return None
+    for source in (reply, reply.get("data")):
+        if isinstance(source, Mapping):
+            for name in names:
+                if name in source:
+                    return source[name]
+    return None
+
+
+def _service_entries(reply: object) -> list[tuple[object, Mapping[str, Any]]] | None:
+    """(key, item) pairs of a services reply: a list, ``{"data": [...]}`` or keyed by id."""
+    if isinstance(reply, list):
+        return [(None, item) for item in reply if isinstance(item, Mapping)]
+    if not isinstance(reply, Mapping) or not reply:
+        return None
+    for wrapper in ("data", "services", "result"):
+        inner = reply.get(wrapper)
+        if isinstance(inner, list | Mapping) and len(reply) <= 3:
+            return _service_entries(inner)
+    if all(isinstance(item, Mapping) for item in reply.values()):
+        return list(reply.items())
+    return None
+
+
+def _currency_of(value: object) -> str:
+    """The currency code written into an amount, as in ``"12.50 EUR"``."""
+    match = _CURRENCY.search(value.upper()) if isinstance(value, str) else None
+    return match.group(0) if match else ""
 
 
 T = TypeVar("T")
@@ -366,11 +579,212 @@ def _unique_ids(ids: Iterable[int | str]) -> list[str]:
     return list(seen)
 
 
+# --------------------------------------------------------------------------- bounded time
+
+
+class _Final(Exception):
+    """Carries a panel error that retrying cannot fix (too slow, too large): raised as is."""
+
+    def __init__(self, error: PanelError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+_current = threading.local()
+
+
+class _Watch:
+    """Shuts a request's socket down when its deadline passes.
+
+    The only bound on a reply that trickles: a socket read timeout starts again with every
+    byte, so one byte a second holds a plain ``requests`` call for ever. Armed when the
+    request is sent, disarmed before its connection goes back to the pool (so it can never
+    cut a connection another request is using).
+    """
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.fired = False
+        self.done = False
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+
+    def arm(self, sock: socket.socket) -> None:
+        with self._lock:
+            if self.done or self._sock is not None:
+                return
+            self._sock = sock
+        _WATCHDOG.watch(self)
+
+    def fire(self) -> None:
+        with self._lock:
+            if self.done or self._sock is None:
+                return
+            self.fired = True
+            try:  # the plain socket's shutdown, also under TLS: wakes the blocked read
+                socket.socket.shutdown(self._sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def disarm(self) -> bool:
+        """Stop watching; True when the deadline had already cut the connection."""
+        with self._lock:
+            self.done = True
+            return self.fired
+
+
+class _Watchdog:
+    """One daemon thread that fires the watches whose deadline has passed."""
+
+    #: Disarmed watches are dropped from the queue every this many new ones.
+    PRUNE_EVERY = 1024
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: list[tuple[float, int, _Watch]] = []
+        self._count = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, watch: _Watch) -> None:
+        with self._cond:
+            number = next(self._count)
+            if number % self.PRUNE_EVERY == 0:
+                self._queue = [entry for entry in self._queue if not entry[2].done]
+                heapq.heapify(self._queue)
+            heapq.heappush(self._queue, (watch.deadline, number, watch))
+            if self._thread is None or not self._thread.is_alive():  # first use, or a fork
+                self._thread = threading.Thread(
+                    target=self._run, name="smmsheet-deadlines", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._cond.wait()
+                deadline, _, watch = self._queue[0]
+                wait = deadline - time.monotonic()
+                if wait > 0 and not watch.done:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._queue)
+            watch.fire()
+
+
+_WATCHDOG = _Watchdog()
+
+
+def _watched(conn: Any) -> Any:
+    """Arm the calling thread's watch on ``conn``'s socket (the request was just sent)."""
+    watch = getattr(_current, "watch", None)
+    if watch is not None and conn.sock is not None:
+        conn._smmsheet_watch = watch
+        watch.arm(conn.sock)
+    return conn
+
+
+def _release(conn: Any) -> None:
+    """Disarm ``conn``'s watch before the pool lends it again; close it if the watch fired."""
+    watch = getattr(conn, "_smmsheet_watch", None)
+    if watch is not None:
+        conn._smmsheet_watch = None
+        if watch.disarm():
+            conn.close()
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def getresponse(self) -> BaseHTTPResponse:  # type: ignore[override]
+        return super(_WatchedHTTPConnection, _watched(self)).getresponse()
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def getresponse(self) -> BaseHTTPResponse:  # type: ignore[override]
+        return super(_WatchedHTTPSConnection, _watched(self)).getresponse()
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+    def _put_conn(self, conn: Any) -> None:
+        if conn is not None:
+            _release(conn)
+        super()._put_conn(conn)
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+    def _put_conn(self, conn: Any) -> None:
+        if conn is not None:
+            _release(conn)
+        super()._put_conn(conn)
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """``requests``' adapter whose connections carry the deadline watch (direct connections;
+    through a proxy the deadline is checked between reads of the body)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _WatchedHTTPPool,
+            "https": _WatchedHTTPSPool,
+        }
+
+
+class _RateLimiter:
+    """At most ``per_minute`` requests in any 60 seconds, shared by every thread of a client."""
+
+    def __init__(
+        self, per_minute: int, clock: Callable[[], float], sleep: Callable[[float], None]
+    ) -> None:
+        self.per_minute = per_minute
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._slots: collections.deque[float] = collections.deque()
+
+    def acquire(self) -> None:
+        """Wait until one more request fits in the last minute, and take its slot."""
+        with self._lock:
+            now = self._clock()
+            slot = now
+            if len(self._slots) >= self.per_minute:  # the Nth most recent slot + 60 s
+                slot = max(now, self._slots[0] + 60.0)
+            self._slots.append(slot)
+            if len(self._slots) > self.per_minute:
+                self._slots.popleft()
+        if slot > now:
+            log.debug("rate limit of %d a minute: waiting %.2fs", self.per_minute, slot - now)
+            self._sleep(slot - now)
+
+
+def _is_clear_text(url: str) -> bool:
+    """A plain ``http://`` URL to a host that is not this machine."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "http":
+        return False
+    host = (parts.hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
 # --------------------------------------------------------------------------- the client
 
 
 class PanelClient:
-    """Client of one panel's API v2; thread-safe for the concurrent calls it makes itself."""
+    """Client of one panel's API v2; thread-safe for the concurrent calls it makes itself.
+
+    ``deadline`` bounds each request from connect to the last byte of its reply;
+    ``max_requests_per_minute`` spaces requests for panels that limit them (``clock`` and
+    ``sleep`` are injectable so tests need not wait).
+    """
 
     def __init__(
         self,
@@ -379,30 +793,45 @@ class PanelClient:
         *,
         session: requests.Session | None = None,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        deadline: float = DEFAULT_DEADLINE,
         max_workers: int = DEFAULT_MAX_WORKERS,
         retries: int = DEFAULT_RETRIES,
         backoff: float = DEFAULT_BACKOFF,
+        max_requests_per_minute: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = url
         self._key = api_key
+        #: The URL as it may be shown: a secret in its query or userinfo hidden.
+        self.shown_url = scrub(url, [api_key])
         self.timeout = timeout
+        self.deadline = deadline if deadline > 0 else DEFAULT_DEADLINE
         self.max_workers = max(1, max_workers)
         self.retries = max(0, retries)
         self.backoff = backoff
         self._sleep = sleep
+        self._limiter = (
+            _RateLimiter(max_requests_per_minute, clock, sleep) if max_requests_per_minute else None
+        )
         self._owns_session = session is None
         self._session = session or requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.max_workers, max_retries=0)
+        adapter = _DeadlineAdapter(pool_connections=1, pool_maxsize=self.max_workers, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         self._lock = threading.Lock()
         #: Requests actually sent, per action (read by tests and benchmarks).
         self.requests_sent: dict[str, int] = {}
+        if _is_clear_text(url):
+            log.warning(
+                "the panel URL %s is plain http:// to another machine: the API key travels "
+                "in clear text; use https://",
+                self.shown_url,
+            )
 
     def __repr__(self) -> str:
-        return f"PanelClient(url={self.url!r})"
+        return f"PanelClient(url={self.shown_url!r})"
 
     def __enter__(self) -> PanelClient:
         return self
@@ -418,19 +847,27 @@ class PanelClient:
     # ----------------------------------------------------------------- read-only actions
 
     def services(self) -> list[Service]:
-        """The panel's service list."""
+        """The panel's service list (a list, ``{"data": [...]}`` or an object keyed by id)."""
         reply = self._call("services", {})
-        if not isinstance(reply, list):
+        entries = _service_entries(reply)
+        if entries is None:
             raise self._unexpected("services", reply)
-        return [Service.from_api(item) for item in reply if isinstance(item, Mapping)]
+        services: list[Service] = []
+        for key, item in entries:
+            try:
+                services.append(Service.from_api(item, key))
+            except ValueError:
+                log.warning("services: skipped an entry without a usable service id")
+        return services
 
     def balance(self) -> Balance:
-        """The account balance and its currency."""
+        """The account balance and its currency (``{"balance": ..}``, a number, ``"12.50 EUR"``)."""
         reply = self._call("balance", {})
-        amount = parse_decimal(reply.get("balance")) if isinstance(reply, Mapping) else None
+        raw = _field(reply, "balance", "amount", "funds") if isinstance(reply, Mapping) else reply
+        amount = None if isinstance(raw, Mapping | list) else parse_decimal(raw)
         if amount is None:
             raise self._unexpected("balance", reply)
-        return Balance(amount, _text(reply.get("currency")))
+        return Balance(amount, _text(_field(reply, "currency")) or _currency_of(raw))
 
     def status(self, order: int | str) -> OrderStatus:
         """Status of one order; raises :class:`PanelRejectedError` for an unknown id."""
@@ -454,12 +891,21 @@ class PanelClient:
 
         def one_chunk(ids: Sequence[str]) -> dict[str, OrderStatus]:
             reply = self._call("status", {"orders": ",".join(ids)})
-            if not isinstance(reply, Mapping):
+            by_id: dict[str | None, object]
+            if isinstance(reply, list):  # a list of {"order": id, "status": ...}
+                by_id = {
+                    parse_id(_field(item, "order", "id")): item
+                    for item in reply
+                    if isinstance(item, Mapping)
+                }
+            elif isinstance(reply, Mapping):
+                if len(ids) == 1 and "status" in reply:  # one id answered the single way
+                    reply = {ids[0]: reply}
+                by_id = {parse_id(k): v for k, v in reply.items()}
+            else:
                 raise self._unexpected("status", reply)
-            if len(ids) == 1 and "status" in reply:  # some panels answer one id the single way
-                reply = {ids[0]: reply}
-            by_id = {parse_id(k): v for k, v in reply.items()}
-            return {i: OrderStatus.from_api(i, by_id.get(i, {"error": "missing"})) for i in ids}
+            missing = {"error": "missing from the panel's reply"}
+            return {i: OrderStatus.from_api(i, by_id.get(i, missing)) for i in ids}
 
         return self._fan_out_chunks(
             _unique_ids(orders), one_chunk, lambda i, e: OrderStatus(i, error=e.message)
@@ -488,7 +934,8 @@ class PanelClient:
     def add(self, service: int, **fields: object) -> str:
         """Place one order and return its id; raises :class:`AmbiguousRequestError` when unsure.
 
-        The id is text exactly as the panel gave it (``"151"``, ``"ORD-01HG..."``).
+        The id is text exactly as the panel gave it (``"151"``, ``"ORD-01HG..."``), from
+        ``{"order": 151}``, ``{"status": "success", "order": 151}`` or ``{"data": {...}}``.
 
         ``fields`` are the service type's parameters (``link``, ``quantity``, ``runs``,
         ``comments``, ...). Lists (comments, usernames) are sent one item per line.
@@ -504,7 +951,7 @@ class PanelClient:
                 value = "\n".join(str(v) for v in value)
             params[name] = str(value)
         reply = self._call("add", params)
-        order = parse_id(reply.get("order")) if isinstance(reply, Mapping) else None
+        order = parse_id(_field(reply, "order", "order_id"))
         if order is None:
             # The panel answered, but not with an order id: we cannot tell whether it placed.
             raise AmbiguousRequestError(
@@ -516,7 +963,7 @@ class PanelClient:
     def refill(self, order: int | str) -> str:
         """Request a refill of one order and return the refill id."""
         reply = self._call("refill", {"order": str(order)})
-        refill = parse_id(reply.get("refill")) if isinstance(reply, Mapping) else None
+        refill = parse_id(_field(reply, "refill", "refill_id"))
         if refill is None:
             raise self._unexpected("refill", reply)
         return refill
@@ -534,13 +981,13 @@ class PanelClient:
 
     def cancel(self, orders: Iterable[int | str]) -> dict[str, CancelResult]:
         """Cancel orders, 100 ids a request; per-order success or the panel's error."""
+
+        def build(oid: str, value: object, error: str | None) -> CancelResult:
+            ok = error is None and _accepted(value)
+            return CancelResult(oid, ok, None if ok else error or "the panel did not cancel it")
+
         return self._list_multi(
-            "cancel",
-            "orders",
-            ("order", "cancel"),
-            orders,
-            lambda oid, value, error: CancelResult(oid, error is None and parse_bool(value), error),
-            _uncertain(CancelResult),
+            "cancel", "orders", ("order", "cancel"), orders, build, _uncertain(CancelResult)
         )
 
     # ----------------------------------------------------------------- plumbing
@@ -554,24 +1001,52 @@ class PanelClient:
         build: Callable[[str, object, str | None], T],
         failed: Callable[[str, PanelError], T],
     ) -> dict[str, T]:
-        """A multi-id action whose reply lists ``{id_field: id, value_field: value|{error}}``.
+        """A multi-id action answered per id, in whichever shape the panel uses.
 
+        A list of ``{id_field: id, value_field: value | {"error": m}}`` (or ``"error": m``
+        beside the id), an object keyed by id, a list in the order of the ids sent
+        (``[1, {"error": m}]``), or, for one id, the single reply (``{"refill": "1"}``).
         ``build(id, value, error)`` makes each result; ``value`` is None when ``error`` is set.
         """
         id_field, value_field = fields
 
         def one_chunk(chunk: Sequence[str]) -> dict[str, T]:
             reply = self._call(action, {param: ",".join(chunk)})
+            entries = self._entries(action, chunk, reply, id_field, value_field)
             out: dict[str, T] = {}
-            for item in self._items(reply, action):
-                key = parse_id(item.get(id_field))
+            for key, entry in entries:
                 if key is not None:
-                    value = item.get(value_field)
-                    error = _error_of(value)
+                    value, error = _entry(entry, value_field)
                     out[key] = build(key, None if error else value, error)
+            if not any(i in out for i in chunk):
+                raise self._unexpected(action, reply)
             return {i: out[i] if i in out else build(i, None, "missing from reply") for i in chunk}
 
         return self._fan_out(_unique_ids(ids), one_chunk, failed)
+
+    def _entries(
+        self, action: str, chunk: Sequence[str], reply: object, id_field: str, value_field: str
+    ) -> list[tuple[str | None, object]]:
+        """(id, entry) pairs of a multi reply; see :meth:`_list_multi` for the shapes."""
+        if isinstance(reply, list):
+            keyed = [e for e in reply if isinstance(e, Mapping) and id_field in e]
+            if keyed:
+                return [(parse_id(e[id_field]), e) for e in keyed]
+            if len(reply) == len(chunk):  # positional: one answer per id sent, in order
+                return list(zip(chunk, reply, strict=True))
+        elif isinstance(reply, Mapping):
+            if len(chunk) == 1 and (value_field in reply or "success" in reply):
+                return [(chunk[0], reply)]
+            return [
+                (
+                    parse_id(v[id_field])
+                    if isinstance(v, Mapping) and id_field in v
+                    else parse_id(k),
+                    v,
+                )
+                for k, v in reply.items()
+            ]
+        raise self._unexpected(action, reply)
 
     def _fan_out(
         self,
@@ -594,16 +1069,17 @@ class PanelClient:
         """Run ``one_chunk`` over 100-id chunks with bounded concurrency, yielding as they end.
 
         A chunk that fails lands as a per-id error on each of its ids, so the other chunks'
-        results are kept; only an invalid key (every chunk would fail) is raised.
+        results are kept; only an error that stops the run (invalid key, a panel asking to
+        wait longer than we do) is raised.
         """
         chunks = list(chunked(ids))
 
         def guarded(chunk: Sequence[str]) -> dict[str, T]:
             try:
                 return one_chunk(chunk)
-            except InvalidKeyError:
-                raise
             except PanelError as exc:
+                if exc.stops_run:
+                    raise
                 return {i: failed(i, exc) for i in chunk}
 
         if len(chunks) <= 1 or self.max_workers == 1:
@@ -617,22 +1093,17 @@ class PanelClient:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _items(self, reply: object, action: str) -> list[Mapping[str, Any]]:
-        """The list of per-id objects of a multi reply (some panels key them by id instead)."""
-        if isinstance(reply, Mapping):
-            reply = list(reply.values())
-        if not isinstance(reply, list):
-            raise self._unexpected(action, reply)
-        return [item for item in reply if isinstance(item, Mapping)]
-
     def _unexpected(self, action: str, reply: object) -> PanelError:
         snippet = self._scrub(json.dumps(reply, default=str)[:120])
-        cls = AmbiguousRequestError if action in PAID_ACTIONS else PanelUnavailableError
-        return cls(f"{action}: unexpected reply from the panel: {snippet}", action=action)
+        if action in PAID_ACTIONS:
+            return self._maybe_done(action, f"unexpected reply from the panel: {snippet}", None)
+        return PanelUnavailableError(
+            f"{action}: unexpected reply from the panel: {snippet}", action=action
+        )
 
     def _scrub(self, text: str) -> str:
-        """Remove the API key from text that may echo the request."""
-        return text.replace(self._key, "***") if self._key else text
+        """Remove every form of the API key (and secret URL parameters) from panel text."""
+        return scrub(text, [self._key])
 
     def _call(self, action: str, params: Mapping[str, str]) -> Any:
         """Send one action, retrying only when that cannot spend money twice."""
@@ -640,33 +1111,107 @@ class PanelClient:
         while True:
             try:
                 return self._send(action, params)
+            except _Final as final:
+                raise final.error from None
             except (PanelUnavailableError, AmbiguousRequestError) as exc:
-                if not exc.retry_safe or attempt >= self.retries:
+                if not exc.retry_safe or exc.stops_run or attempt >= self.retries:
                     raise
                 wait = self.backoff * (2**attempt)
                 if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-                    wait = max(wait, min(exc.retry_after, MAX_RETRY_AFTER))
+                    wait = max(wait, exc.retry_after)
                 attempt += 1
                 log.info("%s: %s; retry %d in %.2fs", action, exc.message, attempt, wait)
                 self._sleep(wait)
 
     def _send(self, action: str, params: Mapping[str, str]) -> Any:
-        """One HTTP POST; every failure comes out as an error of :mod:`smmsheet.errors`."""
+        """One HTTP POST within the deadline; every failure comes out as our error."""
         paid = action in PAID_ACTIONS
         data = {"key": self._key, "action": action, **params}
+        if self._limiter is not None:
+            self._limiter.acquire()
         with self._lock:
             self.requests_sent[action] = self.requests_sent.get(action, 0) + 1
-        started = time.perf_counter()
+        started = time.monotonic()
+        watch = _Watch(started + self.deadline)
+        response: requests.Response | None = None
         try:
-            response = self._session.post(
-                self.url, data=data, timeout=self.timeout, allow_redirects=False
-            )
-        except requests.RequestException as exc:
-            raise self._transport_error(action, exc) from None
+            _current.watch = watch
+            try:
+                response = self._session.post(
+                    self.url,
+                    data=data,
+                    timeout=self._timeouts(),
+                    allow_redirects=False,
+                    stream=True,
+                )
+            except requests.RequestException as exc:
+                if watch.fired or time.monotonic() >= watch.deadline:
+                    raise _Final(self._too_slow(action)) from None
+                raise self._transport_error(action, exc) from None
+            finally:
+                _current.watch = None
+            body = self._read(action, response, watch)
+        finally:
+            watch.disarm()
+            if response is not None:
+                response.close()
         log.debug(
-            "%s -> HTTP %s in %.3fs", action, response.status_code, time.perf_counter() - started
+            "%s -> HTTP %s, %d bytes in %.3fs",
+            action,
+            response.status_code,
+            len(body),
+            time.monotonic() - started,
         )
-        return self._parse(action, response, paid)
+        return self._parse(action, response, body, paid)
+
+    def _timeouts(self) -> tuple[float, float]:
+        """(connect, read) timeouts, neither longer than the whole request's deadline."""
+        connect, read = self.timeout if isinstance(self.timeout, tuple) else (self.timeout,) * 2
+        return min(connect, self.deadline), min(read, self.deadline)
+
+    def _read(self, action: str, response: requests.Response, watch: _Watch) -> bytes:
+        """The whole reply body, streamed: at most the action's size cap, within the deadline."""
+        limit = MAX_REPLY_BYTES.get(action, DEFAULT_MAX_REPLY_BYTES)
+        declared = response.headers.get("Content-Length", "").strip()
+        if declared.isdigit() and len(declared) < 20 and int(declared) > limit:
+            raise _Final(self._too_large(action, limit, response.status_code))
+        parts: list[bytes] = []
+        size = 0
+        try:
+            for part in response.iter_content(READ_CHUNK_BYTES):
+                size += len(part)
+                if size > limit:
+                    raise _Final(self._too_large(action, limit, response.status_code))
+                parts.append(part)
+                if time.monotonic() > watch.deadline:
+                    raise _Final(self._too_slow(action))
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            if watch.fired or time.monotonic() >= watch.deadline:
+                raise _Final(self._too_slow(action)) from None
+            raise self._lost_reply(action, type(exc).__name__) from None
+        return b"".join(parts)
+
+    def _too_slow(self, action: str) -> PanelError:
+        what = f"no complete answer within the {self.deadline:g} s deadline"
+        if action in PAID_ACTIONS:
+            return self._maybe_done(action, what, None)
+        return PanelUnavailableError(f"{action}: {what}", action=action, retry_safe=True)
+
+    def _too_large(self, action: str, limit: int, status: int) -> PanelError:
+        what = f"reply larger than {limit / MEGABYTE:g} MB"
+        if action in PAID_ACTIONS:
+            return self._maybe_done(action, what, status)
+        return PanelUnavailableError(
+            f"{action}: {what}, refused", action=action, status_code=status, retry_safe=True
+        )
+
+    def _lost_reply(self, action: str, kind: str) -> PanelError:
+        """The connection broke after the request was sent: a paid one may have been done."""
+        if action in PAID_ACTIONS:
+            return self._maybe_done(action, f"no answer from the panel ({kind})", None)
+        return PanelUnavailableError(
+            f"{action}: no answer from the panel ({kind})", action=action, retry_safe=True
+        )
 
     def _transport_error(self, action: str, exc: requests.RequestException) -> PanelError:
         """Translate a requests exception; decide whether the request can have been sent."""
@@ -674,38 +1219,23 @@ class PanelClient:
             isinstance(exc, requests.ConnectionError) and _is_connect_failure(exc)
         )
         if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-            return PanelUnavailableError(f"{action}: invalid panel URL {self.url!r}", action=action)
+            return PanelUnavailableError(
+                f"{action}: invalid panel URL {self.shown_url!r}", action=action
+            )
         kind = type(exc).__name__
         if never_sent:
             return PanelUnavailableError(
-                f"{action}: cannot reach the panel at {self.url} ({kind})",
+                f"{action}: cannot reach the panel at {self.shown_url} ({kind})",
                 action=action,
                 retry_safe=True,
             )
-        if action in PAID_ACTIONS:
-            what = "the order may have been placed" if action == "add" else "it may have been done"
-            return AmbiguousRequestError(
-                f"{action}: no answer from the panel ({kind}); {what}, check the panel",
-                action=action,
-            )
-        return PanelUnavailableError(
-            f"{action}: no answer from the panel ({kind})", action=action, retry_safe=True
-        )
+        return self._lost_reply(action, kind)
 
-    def _parse(self, action: str, response: requests.Response, paid: bool) -> Any:
-        """Turn an HTTP response into JSON data or the matching error."""
+    def _parse(self, action: str, response: requests.Response, raw: bytes, paid: bool) -> Any:
+        """Turn an HTTP status and body into JSON data or the matching error."""
         status = response.status_code
-        body = response.content.decode(response.encoding or "utf-8", errors="replace")
         if status == 429:
-            retry_after = _retry_after(response.headers.get("Retry-After"))
-            return_error = RateLimitedError(
-                f"{action}: the panel is rate limiting requests (HTTP 429)",
-                action=action,
-                status_code=status,
-                retry_safe=True,
-                retry_after=retry_after,
-            )
-            raise return_error
+            raise self._rate_limited(action, response)
         if 300 <= status < 400:
             target = self._scrub(response.headers.get("Location", "?"))
             if paid:  # the panel's code may have run before it redirected
@@ -715,24 +1245,82 @@ class PanelClient:
                 action=action,
                 status_code=status,
             )
+        try:
+            body = raw.decode(response.encoding or "utf-8", errors="replace")
+        except LookupError:  # a charset Python does not know
+            body = raw.decode("utf-8", errors="replace")
+        cleaned = self._scrub(body)
         data = _loads(body)
+        if cleaned != body:  # the panel echoed the key: hide it in every string of the reply
+            body, data = cleaned, _scrub_tree(data, self._scrub)
         if data is _NOT_JSON:
-            return self._not_json(action, status, body, paid)
-        if isinstance(data, Mapping) and "error" in data and not _is_keyed_multi(action, data):
-            message = self._scrub(_text(data.get("error")) or "error")[:300]
-            if paid and not _is_definite_answer(status):
-                # A 5xx (or 408) after a paid request was sent proves nothing, whatever the body.
-                raise self._maybe_done(action, f"HTTP {status}: {message}", status)
+            raise self._not_json(action, status, body, paid)
+        definite = _is_definite_answer(status)
+        refusal = None if _is_keyed_multi(action, data) else _refusal_of(data)
+        if (
+            refusal is not None
+            and status < 300
+            and parse_id(_field(data, *_ID_FIELDS.get(action, ())))
+        ):
+            # An id beside an error text: the order (or refill) exists. Taking the error
+            # for a refusal would place the row again on the next run.
+            log.warning(
+                "%s: the panel answered an id and an error (%s); took the id", action, refusal
+            )
+            refusal = None
+        if refusal is None and 400 <= status < 500 and definite:  # a 4xx JSON is a refusal
+            refusal = _message(data) or f"HTTP {status}"
+        if refusal is not None:
+            message = refusal[:300]
+            if not definite:
+                # A 5xx (or 408) after a request was sent proves nothing, whatever the body.
+                if paid:
+                    raise self._maybe_done(action, f"HTTP {status}: {message}", status)
+                raise PanelUnavailableError(
+                    f"{action}: the panel failed (HTTP {status}: {message})",
+                    action=action,
+                    status_code=status,
+                    retry_safe=True,
+                )
             if _INVALID_KEY.search(message):
                 raise InvalidKeyError(
                     f"the panel refused the API key ({message})", action=action, status_code=status
+                )
+            if status == 401 or (status == 403 and _ACCESS_DENIED.search(message)):
+                raise InvalidKeyError(
+                    f"the panel refused this key or this machine (HTTP {status}: {message})",
+                    action=action,
+                    status_code=status,
                 )
             raise PanelRejectedError(message, action=action, status_code=status)
         if status >= 400:
             raise self._not_json(action, status, body, paid)
         return data
 
-    def _maybe_done(self, action: str, what: str, status: int) -> AmbiguousRequestError:
+    def _rate_limited(self, action: str, response: requests.Response) -> RateLimitedError:
+        """HTTP 429: refused, so safe to send again; but not after a wait longer than ours."""
+        retry_after = _retry_after(response.headers.get("Retry-After"))
+        if retry_after is not None and retry_after > MAX_RETRY_AFTER:
+            wait = f"{retry_after:,.0f} s" if retry_after < 1e9 else "indefinitely"
+            return RateLimitedError(
+                f"{action}: the panel asks to wait {wait} before the next request (HTTP 429), "
+                f"longer than smmsheet waits ({MAX_RETRY_AFTER:g} s): stopped, nothing more "
+                "was sent; run again later",
+                action=action,
+                status_code=429,
+                retry_safe=True,
+                stops_run=True,
+                retry_after=retry_after,
+            )
+        return RateLimitedError(
+            f"{action}: the panel is rate limiting requests (HTTP 429)",
+            action=action,
+            status_code=429,
+            retry_safe=True,
+            retry_after=retry_after,
+        )
+
+    def _maybe_done(self, action: str, what: str, status: int | None) -> AmbiguousRequestError:
         """A paid request was sent and the answer does not say no: it may have been done."""
         done = "the order may have been placed" if action == "add" else "it may have been done"
         return AmbiguousRequestError(
@@ -747,8 +1335,8 @@ class PanelClient:
             what = f"HTTP {status}, not JSON: {self._scrub(body[:60].strip())!r}"
         # A challenge page is served by the edge before the panel's code runs: not processed.
         if paid and not challenge:
-            raise self._maybe_done(action, f"the panel answered {what}", status)
-        raise PanelUnavailableError(
+            return self._maybe_done(action, f"the panel answered {what}", status)
+        return PanelUnavailableError(
             f"{action}: the panel is unavailable ({what})",
             action=action,
             status_code=status,
@@ -757,27 +1345,54 @@ class PanelClient:
 
 
 _NOT_JSON = object()
+#: Where a paid action's reply carries the id of what it created.
+_ID_FIELDS: dict[str, tuple[str, ...]] = {
+    "add": ("order", "order_id"),
+    "refill": ("refill", "refill_id"),
+}
+#: Python refuses to read an integer of more than 4,300 digits; longer ones stay Decimal
+#: (and are then "no id" / "no number" for the parse helpers), never a ValueError.
+_INT_DIGITS_READ = 4000
+
+
+def _json_int(text: str) -> int | Decimal:
+    return int(text) if len(text) <= _INT_DIGITS_READ else Decimal(text)
 
 
 def _loads(body: str) -> Any:
     """Parse JSON that may be preceded by a BOM or PHP notices."""
     text = body.lstrip("\ufeff \r\n\t")
     try:
-        return json.loads(text)
-    except ValueError:
+        return json.loads(text, parse_int=_json_int)
+    except (ValueError, RecursionError):
         pass
     starts = [i for i in (text.find("{"), text.find("[")) if i > 0]
     if starts and not text.lstrip().lower().startswith(("<!doctype", "<html")):
         try:
-            return json.loads(text[min(starts) :])
-        except ValueError:
+            return json.loads(text[min(starts) :], parse_int=_json_int)
+        except (ValueError, RecursionError):
             pass
     return _NOT_JSON
 
 
-def _is_keyed_multi(action: str, data: Mapping[str, Any]) -> bool:
+def _scrub_tree(data: Any, clean: Callable[[str], str]) -> Any:
+    """``data`` with ``clean`` applied to every string in it, keys included."""
+    if isinstance(data, str):
+        return clean(data)
+    if isinstance(data, list):
+        return [_scrub_tree(item, clean) for item in data]
+    if isinstance(data, dict):
+        return {clean(str(k)): _scrub_tree(v, clean) for k, v in data.items()}
+    return data
+
+
+def _is_keyed_multi(action: str, data: object) -> bool:
     """A multi ``status`` reply keyed by ids (each value an object) is not a top-level error."""
-    return action == "status" and all(isinstance(v, Mapping) for v in data.values())
+    return (
+        action == "status"
+        and isinstance(data, Mapping)
+        and all(isinstance(v, Mapping) for v in data.values())
+    )
 
 
 def _is_definite_answer(status: int) -> bool:
@@ -790,12 +1405,20 @@ def _is_definite_answer(status: int) -> bool:
 
 
 def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: a number or an HTTP date."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        return None
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        seconds = (when - dt.datetime.now(dt.UTC)).total_seconds()
+    return None if math.isnan(seconds) else max(0.0, seconds)
 
 
 def _is_connect_failure(exc: requests.ConnectionError) -> bool:

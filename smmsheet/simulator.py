@@ -18,14 +18,19 @@ Example::
         sim.faults.html_rate = 1.0                             # now every reply is a challenge page
 
 Test markers in links: a service-3 order whose link contains ``partial`` ends ``Partial``
-(part of the charge refunded); a refill of an order whose link contains ``reject`` ends
-``Rejected``.
+(part of the charge refunded); an order whose link contains ``fail`` ends ``Fail`` (all of
+it refunded); a refill of an order whose link contains ``reject`` ends ``Rejected``.
+
+``dialect`` (one of ``DIALECTS``) makes it word its replies like a family of real panels:
+``{"status": "success", "order": 151}``, text order ids, refusals as ``{"status": "fail",
+"message": ...}`` or HTTP 422, status spellings such as ``in_progress``, and so on.
 """
 
 from __future__ import annotations
 
 import collections
 import json
+import math
 import random
 import re
 import socket
@@ -38,11 +43,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from typing import Any, Literal, cast
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = [
     "DEFAULT_API_KEY",
+    "DIALECTS",
+    "Dialect",
     "Faults",
     "PanelSimulator",
     "SimOrder",
@@ -59,7 +66,7 @@ FIRST_ORDER_ID = 1001
 FIRST_REFILL_ID = 501
 #: Most ids one multi-id request may carry, as on real panels.
 MAX_IDS = 100
-ORDER_FINAL = frozenset({"Completed", "Partial", "Canceled"})
+ORDER_FINAL = frozenset({"Completed", "Partial", "Canceled", "Fail"})
 REFILL_FINAL = frozenset({"Completed", "Rejected"})
 #: Subscription ``delay`` values (minutes) real panels accept.
 SUBSCRIPTION_DELAYS = frozenset({0, 5, 10, 15, 30, *range(60, 601, 30)})
@@ -125,6 +132,119 @@ class Faults:
     max_concurrency: int | None = None
     retry_after: float = 1.0
     garbage_rate: float = 0.0
+    #: Requests answered per minute (sliding window of the simulator's clock); more get a
+    #: 429 whose ``Retry-After`` says when the next one fits.
+    max_requests_per_minute: int | None = None
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one family of real panels words API v2 replies; ``standard`` is PANEL_API.md."""
+
+    name: str
+    about: str
+    #: ``{"order": 151}`` or ``{"status": "success", "order": 151}``.
+    add: Literal["plain", "wrapped"] = "plain"
+    #: ``{"error": m}``; ``{"status": "fail", "message": m}`` / ``{"success": false,
+    #: "msg": m}`` in turn; or HTTP 401/404/400 with ``{"error": m}``, 422 ``{"message": m}``.
+    refusals: Literal["error", "fail", "http"] = "error"
+    #: Order and refill ids as numbers, or as text (``"ORD-01HGX1001"``, ``"rf_5f2501"``).
+    ids: Literal["numbers", "text"] = "numbers"
+    #: One-order refills answered ``{"refill": "1"}`` / ``{"success": ..., "refill": 1}``,
+    #: several as ``[{"order": id, "refill": id} | {"order": id, "error": m}]``.
+    refill: Literal["standard", "variants"] = "standard"
+    #: Multi cancel as a list in the order of the ids sent: ``[1, {"error": m}]``.
+    cancel: Literal["standard", "list"] = "standard"
+    #: Balance as a number, ``"12.50 USD"`` or ``{"amount": ..}``, in turn.
+    balance: Literal["standard", "variants"] = "standard"
+    #: Status spellings (``in_progress``, ``Cancelled``, ``Refunded``, ``Failed``, ...) and
+    #: ``start_count``/``remains`` as ``"Unknown"``, null or ``""`` while pending.
+    statuses: Literal["standard", "spellings"] = "standard"
+    #: A list; ``{"data": [...]}`` with ids and flags as text; or an object keyed by id.
+    services: Literal["list", "wrapped", "keyed"] = "list"
+
+
+#: Every dialect the simulator speaks, by name (``smmsheet sim --dialect NAME``).
+DIALECTS: dict[str, Dialect] = {
+    d.name: d
+    for d in (
+        Dialect("standard", "replies exactly as PANEL_API.md documents them"),
+        Dialect(
+            "success-wrapped",
+            'add answers {"status": "success", "order": 151}; refusals {"status": "fail", '
+            '"message": ...} or {"success": false, "msg": ...}',
+            add="wrapped",
+            refusals="fail",
+        ),
+        Dialect("text-ids", 'order and refill ids are text ("ORD-01HGX1001")', ids="text"),
+        Dialect(
+            "refill-variants",
+            'refill answers {"refill": "1"}, {"success": ..., "refill": 501}, or a list with '
+            "per-order errors beside the id",
+            refill="variants",
+        ),
+        Dialect("cancel-list", 'multi cancel answers [1, {"error": ...}]', cancel="list"),
+        Dialect(
+            "balance-variants",
+            'balance answers a number, "12.50 USD" or {"amount": ...}',
+            balance="variants",
+        ),
+        Dialect(
+            "status-spellings",
+            "statuses spelled Processing, in_progress, Cancelled, Refunded, Failed...; "
+            'remains/start_count "Unknown", null or ""',
+            statuses="spellings",
+        ),
+        Dialect(
+            "http-errors",
+            'refusals come as HTTP 401 (key), 404 (unknown id) or 400 with {"error": ...}, '
+            '422 (funds, active order) with {"message": ...}',
+            refusals="http",
+        ),
+        Dialect(
+            "services-wrapped",
+            'services answers {"data": [...]} with ids, numbers and flags as text, no '
+            "dripfeed, extra fields",
+            services="wrapped",
+        ),
+        Dialect(
+            "services-keyed", "services answers an object keyed by service id", services="keyed"
+        ),
+        Dialect(
+            "everything",
+            'all of the above at once (refusals as {"status": "fail"} bodies)',
+            add="wrapped",
+            refusals="fail",
+            ids="text",
+            refill="variants",
+            cancel="list",
+            balance="variants",
+            statuses="spellings",
+            services="keyed",
+        ),
+    )
+}
+#: Text ids of the ``text`` dialects.
+_TEXT_ORDER, _TEXT_REFILL = "ORD-01HGX", "rf_5f2"
+#: HTTP statuses of refusals in the ``http`` dialects (400 for the rest).
+_REFUSAL_STATUS = {
+    E_KEY: 401,
+    E_ORDER: 404,
+    E_REFILL_NOT_FOUND: 404,
+    E_FUNDS: 422,
+    E_ACTIVE: 422,
+}
+#: How the ``spellings`` dialects write each status; an order's id picks one.
+_SPELLINGS = {
+    "Pending": ("Pending", "pending"),
+    "In progress": ("Processing", "in_progress", "In progress", "inprogress"),
+    "Completed": ("completed", "Completed"),
+    "Partial": ("Partial", "partial"),
+    "Canceled": ("Cancelled", "Refunded", "canceled", "Canceled"),
+    "Fail": ("Failed", "Fail"),
+    "Rejected": ("rejected", "Rejected"),
+}
+_UNKNOWN_COUNTS = ("Unknown", None, "")
 
 
 @dataclass
@@ -481,6 +601,11 @@ def _error(message: str) -> dict[str, str]:
     return {"error": message}
 
 
+def _number_text(value: Any) -> Any:
+    """A catalogue number as text, the way some panels list everything."""
+    return str(value)
+
+
 class PanelSimulator:
     """An in-memory SMM panel serving API v2 over HTTP on loopback."""
 
@@ -496,7 +621,12 @@ class PanelSimulator:
         auto_progress: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
+        dialect: str = "standard",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if dialect not in DIALECTS:
+            raise ValueError(f"unknown dialect {dialect!r} (known: {', '.join(DIALECTS)})")
+        self.dialect = DIALECTS[dialect]
         self.api_key = api_key
         self.balance = Decimal(balance)
         self.currency = currency
@@ -517,6 +647,9 @@ class PanelSimulator:
         self._next_order = FIRST_ORDER_ID
         self._next_refill = FIRST_REFILL_ID
         self._in_flight = 0
+        self._clock = clock
+        self._recent: collections.deque[float] = collections.deque()
+        self._turns: collections.Counter[str] = collections.Counter()
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -534,6 +667,15 @@ class PanelSimulator:
     def services(self) -> list[dict[str, Any]]:
         """The catalogue as the ``services`` action lists it (disabled services left out)."""
         return [dict(s.listing) for s in self._services.values() if not s.disabled]
+
+    def public_id(self, order: SimOrder | SimRefill) -> str:
+        """An order's (or refill's) id as this dialect shows it to clients."""
+        return str(self._ref(order.id, refill=isinstance(order, SimRefill)))
+
+    def find_order(self, public_id: object) -> SimOrder | None:
+        """The order behind an id as a client shows it (``1001``, ``"ORD-01HGX1001"``)."""
+        with self._lock:
+            return self._order(str(public_id).removesuffix(".0"))
 
     def start(self) -> PanelSimulator:
         """Bind the port and serve from a daemon thread; returns self."""
@@ -644,6 +786,21 @@ class PanelSimulator:
             self._in_flight += 1
             return True
 
+    def _rate_wait(self, faults: Faults) -> float | None:
+        """Seconds until one more request fits ``max_requests_per_minute``; None: it fits now."""
+        limit = faults.max_requests_per_minute
+        if not limit:
+            return None
+        with self._lock:
+            now = self._clock()
+            while self._recent and self._recent[0] <= now - 60:
+                self._recent.popleft()
+            if len(self._recent) >= limit:
+                self.counts["fault:rate"] += 1
+                return self._recent[0] + 60 - now
+            self._recent.append(now)
+            return None
+
     def _leave(self) -> None:
         """Release the slot taken by ``_enter``."""
         with self._lock:
@@ -667,18 +824,18 @@ class PanelSimulator:
         with self._lock:
             return self._rng.choice((200, 503))
 
-    def _process(self, params: Mapping[str, str], faults: Faults) -> tuple[Any, bool]:
-        """Answer one API call; the flag says a placed order's reply must be dropped."""
+    def _process(self, params: Mapping[str, str], faults: Faults) -> tuple[int, Any, bool]:
+        """Answer one API call: (HTTP status, reply, whether a placed order's reply is lost)."""
         with self._lock:
             if params.get("key") != self.api_key:
-                return _error(E_KEY), False
+                return self._refusal(E_KEY)
             handler = self._actions.get(params.get("action", ""))
             if handler is None:
-                return _error(E_REQUEST), False
+                return self._refusal(E_REQUEST)
             try:
                 reply = handler(self, params)
             except _Refusal as refusal:
-                return _error(str(refusal)), False
+                return self._refusal(str(refusal))
             drop = (
                 params.get("action") == "add"
                 and faults.drop_after_accept > 0
@@ -686,17 +843,92 @@ class PanelSimulator:
             )
             if drop:
                 self.counts["fault:drop"] += 1
-            return reply, drop
+            return 200, reply, drop
+
+    def _refusal(self, message: str) -> tuple[int, Any, bool]:
+        """A refused request, worded in the dialect."""
+        style = self.dialect.refusals
+        if style == "http":  # 422 the way Laravel words validation errors
+            status = _REFUSAL_STATUS.get(message, 400)
+            return status, {"message": message} if status == 422 else _error(message), False
+        if style == "fail":
+            if self._turn("refusal", 2) == 0:
+                return 200, {"status": "fail", "message": message}, False
+            return 200, {"success": False, "msg": message}, False
+        return 200, _error(message), False
+
+    def _turn(self, kind: str, choices: int) -> int:
+        """Which of ``choices`` wordings of ``kind`` to use next: each in turn."""
+        index = self._turns[kind] % choices
+        self._turns[kind] += 1
+        return index
+
+    def _ref(self, number: int, refill: bool = False) -> int | str:
+        """An order or refill id as the dialect writes it."""
+        if self.dialect.ids == "text":
+            return f"{_TEXT_REFILL if refill else _TEXT_ORDER}{number}"
+        return number
+
+    def _number_of(self, token: str, refill: bool = False) -> int | None:
+        """The number behind an id as a client sent it (None: not an id of this panel)."""
+        token = token.strip()
+        if self.dialect.ids == "text":
+            prefix = _TEXT_REFILL if refill else _TEXT_ORDER
+            if not token.startswith(prefix):
+                return None
+            token = token[len(prefix) :]
+        return int(token) if _DIGITS.fullmatch(token) and len(token) < 20 else None
+
+    def _spelled(self, status: str, number: int) -> str:
+        """A status as the dialect spells it; ``number`` picks one of the spellings."""
+        if self.dialect.statuses != "spellings" or status not in _SPELLINGS:
+            return status
+        options = _SPELLINGS[status]
+        return options[number % len(options)]
 
     # -- actions (run under the lock) --------------------------------------------------------
 
     def _services_action(self, params: Mapping[str, str]) -> Any:
         """List the catalogue."""
-        return self.services
+        listing = self.services
+        if self.dialect.services == "wrapped":
+            items = [
+                {
+                    **{k: v for k, v in item.items() if k != "dripfeed"},
+                    "service": str(item["service"]),
+                    **({"refill": int(item["refill"])} if "refill" in item else {}),
+                    **(
+                        {"cancel": "true" if item["cancel"] else "false"}
+                        if "cancel" in item
+                        else {}
+                    ),
+                    "desc": f"{item['name']}: start 0-1h, speed 1k/day",
+                }
+                for item in listing
+            ]
+            return {"status": "success", "data": items}
+        if self.dialect.services == "keyed":
+            return {
+                str(item["service"]): {
+                    **{k: v for k, v in item.items() if k != "service"},
+                    **({"refill": "1" if item["refill"] else "0"} if "refill" in item else {}),
+                    "dripfeed": 1 if item.get("dripfeed") else 0,
+                }
+                for item in listing
+            }
+        return listing
 
     def _balance_action(self, params: Mapping[str, str]) -> Any:
         """Report the balance."""
-        return {"balance": _money(self.balance), "currency": self.currency}
+        money = _money(self.balance)
+        if self.dialect.balance == "variants":
+            turn = self._turn("balance", 3)
+            if turn == 0:
+                return float(money)
+            if turn == 1:
+                return f"{money} {self.currency}"
+            return {"amount": money, "currency": self.currency}
+        return {"balance": money, "currency": self.currency}
 
     def _add_action(self, params: Mapping[str, str]) -> Any:
         """Validate an order per its service type, charge it and create it."""
@@ -741,7 +973,9 @@ class PanelSimulator:
             fields={k: v for k, v in params.items() if k not in ("key", "action")},
             created=time.time(),
         )
-        return {"order": order_id}
+        if self.dialect.add == "wrapped":
+            return {"status": "success", "order": self._ref(order_id)}
+        return {"order": self._ref(order_id)}
 
     def _status_action(self, params: Mapping[str, str]) -> Any:
         """Report one order, or many keyed by id; auto-progress after answering."""
@@ -765,9 +999,32 @@ class PanelSimulator:
 
     def _refill_action(self, params: Mapping[str, str]) -> Any:
         """Request refills for one order or many."""
+        variants = self.dialect.refill == "variants"
         if _text(params, "orders") is not None:
-            return _per_order(params["orders"], "refill", self._refill_one)
+            tokens = _split_ids(params["orders"])
+            if variants and len(tokens) > 1:
+                results: list[dict[str, Any]] = []
+                for token in tokens:
+                    try:
+                        results.append(
+                            {"order": _echo_id(token), "refill": self._refill_one(token)}
+                        )
+                    except _Refusal as refusal:
+                        results.append({"order": _echo_id(token), "error": str(refusal)})
+                return results
+            if not variants:
+                return _per_order(params["orders"], "refill", self._refill_one)
+            return self._single_refill(tokens[0])
+        if variants:
+            return self._single_refill(params.get("order", ""))
         return {"refill": str(self._refill_one(params.get("order", "")))}
+
+    def _single_refill(self, token: str) -> Any:
+        """A one-order refill the ``variants`` way: two wordings in turn."""
+        refill = self._refill_one(token)
+        if self._turn("refill", 2) == 0:
+            return {"refill": str(refill)}
+        return {"success": "Refill request has been received", "refill": refill}
 
     def _refill_status_action(self, params: Mapping[str, str]) -> Any:
         """Report one refill, or many as a list; auto-progress after answering."""
@@ -776,7 +1033,11 @@ class PanelSimulator:
             seen: dict[int, SimRefill] = {}
             for token in _split_ids(params["refills"]):
                 refill = self._refill(token)
-                status: Any = refill.status if refill else _error(E_REFILL_NOT_FOUND)
+                status: Any = (
+                    self._spelled(refill.status, refill.id)
+                    if refill
+                    else _error(E_REFILL_NOT_FOUND)
+                )
                 results.append({"refill": _echo_id(token), "status": status})
                 if refill:
                     seen[refill.id] = refill
@@ -785,13 +1046,18 @@ class PanelSimulator:
         refill = self._refill(params.get("refill", ""))
         if refill is None:
             raise _Refusal(E_REFILL_NOT_FOUND)
-        single = {"status": refill.status}
+        single = {"status": self._spelled(refill.status, refill.id)}
         self._progress_refills([refill])
         return single
 
     def _cancel_action(self, params: Mapping[str, str]) -> Any:
         """Cancel many orders (or a single ``order``), refunding each charge."""
         if _text(params, "orders") is not None:
+            if self.dialect.cancel == "list":
+                return [
+                    entry["cancel"]
+                    for entry in _per_order(params["orders"], "cancel", self._cancel_one)
+                ]
             return _per_order(params["orders"], "cancel", self._cancel_one)
         return {"cancel": self._cancel_one(params.get("order", ""))}
 
@@ -818,27 +1084,30 @@ class PanelSimulator:
         return svc
 
     def _order(self, token: str) -> SimOrder | None:
-        """Look up an order by an id as sent (non-numeric ids find nothing)."""
-        token = token.strip()
-        return self.orders.get(int(token)) if _DIGITS.fullmatch(token) else None
+        """Look up an order by an id as sent (ids of another form find nothing)."""
+        number = self._number_of(token)
+        return None if number is None else self.orders.get(number)
 
     def _refill(self, token: str) -> SimRefill | None:
         """Look up a refill by an id as sent."""
-        token = token.strip()
-        return self.refills.get(int(token)) if _DIGITS.fullmatch(token) else None
+        number = self._number_of(token, refill=True)
+        return None if number is None else self.refills.get(number)
 
-    @staticmethod
-    def _order_status(order: SimOrder) -> dict[str, str]:
+    def _order_status(self, order: SimOrder) -> dict[str, Any]:
         """Build an order's status object with numbers as strings, like real panels."""
-        return {
+        reply: dict[str, Any] = {
             "charge": _money(order.charge),
             "start_count": str(order.start_count),
-            "status": order.status,
+            "status": self._spelled(order.status, order.id),
             "remains": str(order.remains),
             "currency": order.currency,
         }
+        if self.dialect.statuses == "spellings" and order.status == "Pending":
+            reply["start_count"] = _UNKNOWN_COUNTS[order.id % 3]
+            reply["remains"] = _UNKNOWN_COUNTS[(order.id + 1) % 3]
+        return reply
 
-    def _refill_one(self, token: str) -> int:
+    def _refill_one(self, token: str) -> int | str:
         """Create a refill for one order or refuse with the panel's reason."""
         order = self._order(token)
         if order is None:
@@ -851,7 +1120,7 @@ class PanelSimulator:
         refill_id = self._next_refill
         self._next_refill += 1
         self.refills[refill_id] = SimRefill(id=refill_id, order_id=order.id, status="Pending")
-        return refill_id
+        return self._ref(refill_id, refill=True)
 
     def _cancel_one(self, token: str) -> int:
         """Cancel one order and refund its charge (1, the API's "done"), or refuse with a reason."""
@@ -887,6 +1156,10 @@ class PanelSimulator:
         if order.status == "Pending":
             order.status = "In progress"
             order.remains = (order.quantity + 1) // 2
+        elif "fail" in order.link.lower():
+            order.status = "Fail"
+            self.balance += order.charge
+            order.charge = Decimal(0)
         elif order.service == PARTIAL_SERVICE and "partial" in order.link.lower():
             order.status = "Partial"
             order.remains = max(1, order.quantity // 4)
@@ -983,6 +1256,10 @@ class _Handler(BaseHTTPRequestHandler):
         params = {name: values[-1] for name, values in form.items()}  # PHP keeps the last one
         sim, faults = self.sim, self.sim.faults
         sim._count(params.get("action", ""))
+        rate_wait = sim._rate_wait(faults)
+        if rate_wait is not None:
+            self._send_json(429, _error(E_TOO_MANY), {"Retry-After": str(math.ceil(rate_wait))})
+            return
         if not sim._enter(faults):
             wait = faults.retry_after
             header = str(int(wait)) if float(wait).is_integer() else str(wait)
@@ -1001,7 +1278,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif fault == "garbage":
                 self._send(200, _GARBAGE_BODY, "application/json")
             else:
-                reply, drop = sim._process(params, faults)
+                status, reply, drop = sim._process(params, faults)
                 if drop and faults.lost_reply == "302":
                     self._send(302, b"", "text/html", {"Location": "https://panel.example/v3"})
                 elif drop and faults.lost_reply.isdigit():
@@ -1009,7 +1286,7 @@ class _Handler(BaseHTTPRequestHandler):
                 elif drop:
                     self._drop()
                 else:
-                    self._send_json(200, reply)
+                    self._send_json(status, reply)
         finally:
             sim._leave()
 

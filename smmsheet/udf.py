@@ -278,7 +278,7 @@ class UdfPanel:
         )
 
     def __repr__(self) -> str:
-        return f"UdfPanel({self.client.url!r})"
+        return f"UdfPanel({self.client.shown_url!r})"
 
 
 _PANELS: dict[str, tuple[str, UdfPanel]] = {}
@@ -326,9 +326,9 @@ def _error(exc: BaseException, panel: UdfPanel | None = None) -> str:
         text = "the panel did not answer in time"
     else:
         text = f"unexpected {type(exc).__name__}"
-    key = getattr(panel.client, "_key", "") if panel is not None else ""
-    if key:
-        text = text.replace(key, "***")
+    from .errors import scrub
+
+    text = scrub(text, [getattr(panel.client, "_key", "") if panel is not None else ""])
     return (ERROR_PREFIX + " ".join(text.split()))[:MAX_ERROR_CHARS]
 
 

@@ -310,7 +310,9 @@ def test_cancel_flag(tmp_path, sim, client):
     out = read_orders(book)
     assert out[0]["Cancel"] is None and out[0]["Status"] == "Cancel requested"
     assert "does not offer cancel" in out[1]["Error"] and out[1]["Cancel"] is None
-    assert sim.orders[1001].status == "Canceled" and sim.balance > balance
+    # the two adds ran concurrently: find row 2's order by its link, not by its id
+    order = next(o for o in sim.orders.values() if o.link == "https://a")
+    assert order.status == "Canceled" and sim.balance > balance
     run(book, client, "status")
     assert read_orders(book)[0]["Status"] == "Canceled"
 

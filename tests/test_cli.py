@@ -397,3 +397,55 @@ def test_an_option_that_means_nothing_for_a_command_is_refused(panel_env, tmp_pa
     result = invoke(args[0], str(book), *args[1:])
     assert result.exit_code == 2 and "No such option" in result.output
     assert panel_env.counts["requests"] == 0
+
+
+def test_sim_lists_its_dialects_and_refuses_an_unknown_one():
+    from smmsheet.simulator import DIALECTS
+
+    listing = invoke("sim", "--list-dialects")
+    assert listing.exit_code == 0
+    assert [line.split()[0] for line in listing.output.splitlines()] == list(DIALECTS)
+    unknown = CliRunner().invoke(cli, ["sim", "--dialect", "klingon"])
+    assert unknown.exit_code == 2 and "'klingon' is not one of: standard" in unknown.output
+
+
+def test_sim_speaks_the_dialect_it_is_started_with(tmp_path):
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = ["sim", "--port", str(port), "--dialect", "everything", "--requests-per-minute", "2"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smmsheet", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/api/v2"
+    form = {"key": DEFAULT_API_KEY, "action": "add", "service": "1", "link": "https://a"}
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                placed = requests.post(url, data={**form, "quantity": "100"}, timeout=5)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        refused = requests.post(url, data={**form, "quantity": "1"}, timeout=5)
+        limited = requests.post(url, data={**form, "quantity": "1"}, timeout=5)
+        assert placed.json() == {"status": "success", "order": "ORD-01HGX1001"}
+        assert refused.json() == {"status": "fail", "message": "Quantity less than minimal 50"}
+        assert limited.status_code == 429 and 0 < int(limited.headers["Retry-After"]) <= 60
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and "(dialect everything)" in out

@@ -110,6 +110,115 @@ def test_settings_sheet_is_found_in_any_case(tmp_path):
     assert settings_of(open_workbook(str(tmp_path / "none.xlsx"))) == WorkbookSettings()
 
 
+# ------------------------------------------------------------- the key goes where it belongs
+
+
+def test_another_panel_url_never_gets_the_profile_key(cfg):
+    with pytest.raises(ConfigError) as info:
+        resolve_panel(url="https://evil.example/api/v2", environ=cfg)
+    message = str(info.value)
+    assert "profile 'main'" in message and "https://main.example" in message
+    assert "https://evil.example" in message and "--api-key" in message
+    assert "main-secret" not in message and "\n" not in message
+
+
+def test_the_profile_key_goes_to_another_path_of_the_same_panel(cfg):
+    s = resolve_panel(url="https://MAIN.example:443/api/v3", environ=cfg)
+    assert s.api_key == "main-secret"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://main.example/api/v2", "https://main.example:8443/api/v2", "https://example/api/v2"],
+)
+def test_a_different_scheme_port_or_host_is_another_panel(cfg, url):
+    with pytest.raises(ConfigError, match="not sent to"):
+        resolve_panel(url=url, environ=cfg)
+
+
+def test_an_explicit_api_key_goes_with_the_url_of_this_run(cfg):
+    s = resolve_panel(url="https://evil.example/api/v2", api_key="typed", environ=cfg)
+    assert (s.url, s.api_key) == ("https://evil.example/api/v2", "typed")
+
+
+def test_the_env_key_pairs_with_the_env_url(tmp_path):
+    env = {
+        "SMMSHEET_CONFIG": str(tmp_path / "none.toml"),
+        "SMMSHEET_PANEL_URL": "https://env.example/api/v2",
+        "SMMSHEET_API_KEY": "env-key",
+    }
+    assert resolve_panel(environ=env).api_key == "env-key"
+    with pytest.raises(ConfigError, match="SMMSHEET_API_KEY belongs to https://env.example"):
+        resolve_panel(url="https://other.example/api/v2", environ=env)
+    alone = {k: v for k, v in env.items() if k != "SMMSHEET_PANEL_URL"}
+    with pytest.raises(ConfigError, match="has no panel URL of its own"):
+        resolve_panel(url="https://other.example/api/v2", environ=alone)
+
+
+def test_the_env_key_goes_to_the_profile_url_when_no_env_url_is_set(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('default_profile = "p"\n[profiles.p]\nurl = "https://p.example/api/v2"\n')
+    env = {"SMMSHEET_CONFIG": str(path), "SMMSHEET_API_KEY": "env-key"}
+    assert resolve_panel(environ=env).api_key == "env-key"
+    with pytest.raises(ConfigError, match="not sent to https://q.example"):
+        resolve_panel(url="https://q.example/api/v2", environ=env)
+
+
+def test_a_profile_url_with_the_env_key_of_another_panel_is_refused(cfg):
+    env = {**cfg, "SMMSHEET_PANEL_URL": "https://env/api/v2", "SMMSHEET_API_KEY": "env-key"}
+    path = cfg["SMMSHEET_CONFIG"]
+    with open(path, "a") as fh:
+        fh.write('[profiles.keyless]\nurl = "https://keyless.example/api/v2"\n')
+    with pytest.raises(ConfigError, match="SMMSHEET_API_KEY belongs to https://env"):
+        resolve_panel(environ=env, profile="keyless")
+
+
+def test_a_key_in_the_url_query_is_refused_and_not_repeated(tmp_path):
+    env = {"SMMSHEET_CONFIG": str(tmp_path / "none.toml")}
+    with pytest.raises(ConfigError, match="query string") as info:
+        resolve_panel(url="https://p.example/api/v2?key=s3cr%2Bt", api_key="s3cr+t", environ=env)
+    assert "s3cr" not in str(info.value)
+
+
+def test_profile_deadline_and_rate_limit(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[profiles.slow]\nurl = "https://s.example/api/v2"\napi_key = "k"\n'
+        "deadline = 15\nmax_requests_per_minute = 120\n"
+    )
+    s = resolve_panel(environ={"SMMSHEET_CONFIG": str(path)}, profile="slow")
+    assert (s.deadline, s.max_requests_per_minute) == (15.0, 120)
+    client = s.client()
+    assert client.deadline == 15.0 and client._limiter is not None
+    assert client._limiter.per_minute == 120
+    default = resolve_panel(url="https://x/api/v2", api_key="k", environ={"SMMSHEET_CONFIG": "n"})
+    assert (default.deadline, default.max_requests_per_minute) == (60.0, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("deadline", "-1"), ("max_requests_per_minute", '"x"')]
+)
+def test_bad_limits_are_one_clear_error(tmp_path, name, value):
+    path = tmp_path / "config.toml"
+    path.write_text(f'[profiles.p]\nurl = "https://s/api/v2"\napi_key = "k"\n{name} = {value}\n')
+    with pytest.raises(ConfigError, match=f"{name} must be a positive"):
+        resolve_panel(environ={"SMMSHEET_CONFIG": str(path)}, profile="p")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["API-Key", "Key:", "Panel key", "token", "secret", "api_token", "Password", "API key"],
+)
+def test_every_way_of_labelling_a_key_in_the_settings_sheet_is_refused(name):
+    with pytest.raises(ConfigError, match="API key or another secret"):
+        workbook_settings([["Profile", "main"], [name, "abc123"]])
+
+
+def test_settings_labels_that_are_not_secrets_are_read():
+    s = workbook_settings([["Keywords", "shoes"], ["Max-spend:", "3"], ["Hotline", "x"]])
+    assert s.max_spend == Decimal(3)
+
+
 @pytest.mark.parametrize("typed", [25, "25", "$25", "25 USD", "25,00", "25.00 €", " 25 "])
 def test_max_spend_reads_the_same_in_the_sheet_and_on_the_command_line(typed):
     assert workbook_settings([["Max spend", typed]]).max_spend == Decimal(25)

@@ -582,11 +582,11 @@ def test_api_key_never_appears_in_output_files_journal_or_debug_logs(
         placed = len(sim.orders)
     fresh = make_orders_book(tmp_path / "careless.xlsx", rows_for("careless", 2))
     with ScriptedPanel(echo_key) as careless:
+        # SMMSHEET_API_KEY goes only to SMMSHEET_PANEL_URL: point that at the careless panel.
+        monkeypatch.setenv("SMMSHEET_PANEL_URL", careless.url)
         for refuse, args in ((True, ["balance"]), (False, ["place", str(fresh), "--yes"])):
             careless_state["refuse_key"] = refuse
-            result = CliRunner().invoke(
-                cli, [*args, "--panel-url", careless.url], catch_exceptions=False
-            )
+            result = CliRunner().invoke(cli, args, catch_exceptions=False)
             outputs.append(result.output)
             assert result.exit_code == 1
     assert len(classify(read_orders(fresh))["check panel"]) == 2

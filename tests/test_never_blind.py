@@ -71,16 +71,21 @@ def test_an_absurd_number_in_a_status_reply_is_that_rows_error(tmp_path):
         ids = form["orders"].split(",")
         replies = {i: {"status": "Pending", "charge": "0.5", "remains": "5"} for i in ids}
         replies["1001"] = {"status": "Pending", "charge": huge, "start_count": "7" * 5000}
+        replies["1002"]["charge"] = "1e400"  # short to read, still no cell can hold it
+        replies["1003"]["start_count"] = "Unknown"  # not a number: simply no start count
         return json_reply(json.dumps(replies))
 
     header = (*ORDER_HEADER, "Order ID")
-    rows = [(1, "https://a", 100, None, None, None, None, None, oid) for oid in (1001, 1002)]
+    ids = (1001, 1002, 1003)
+    rows = [(1, f"https://a/{oid}", 100, None, None, None, None, None, oid) for oid in ids]
     book = make_orders_book(tmp_path / "o.xlsx", rows, header=header)
     with ScriptedPanel(script) as panel, PanelClient(panel.url, "k") as client:
         report = run(book, client, "status")
-    first, second = read_orders(book)
-    assert "no cell can hold" in first["Error"] and first["Charge"] is None
-    assert second["Status"] == "Pending" and second["Charge"] == pytest.approx(0.5)
+    first, second, third = read_orders(book)
+    assert "the panel sent a charge" in first["Error"] and first["Charge"] is None
+    assert "the panel sent a charge" in second["Error"] and second["Charge"] is None
+    assert third["Status"] == "Pending" and third["Charge"] == pytest.approx(0.5)
+    assert third["Error"] is None and third["Start Count"] is None
     assert report.failed and report.saved
 
 

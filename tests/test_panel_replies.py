@@ -15,7 +15,7 @@ from smmsheet.errors import (
     PanelUnavailableError,
     RateLimitedError,
 )
-from smmsheet.panel import PanelClient, parse_bool, parse_decimal, parse_int
+from smmsheet.panel import Balance, PanelClient, parse_bool, parse_decimal, parse_int
 
 from .scripted import ScriptedPanel, json_reply
 
@@ -290,3 +290,150 @@ def test_text_order_ids_go_back_to_the_panel_unchanged(panel):
     assert {k: v.status for k, v in result.items()} == dict.fromkeys(
         ["ORD-01HGX", "ord_5f2a", "00123"], "Pending"
     )
+
+
+# ------------------------------------------------------------- every shape panels answer in
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ('{"order": 151, "error": "Low balance warning"}', "151"),
+        ('{"order": 152, "error": null}', "152"),
+        ('{"success": true, "data": {"order": "ord_5f2"}}', "ord_5f2"),
+        ('{"status": "success", "order_id": 153}', "153"),
+    ],
+)
+def test_an_order_id_in_the_answer_is_the_order_whatever_else_it_says(panel, reply, expected):
+    panel.script = lambda form: json_reply(reply)
+    assert client(panel).add(1, link="l", quantity=10) == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "reply"),
+    [
+        (200, '{"status": "fail", "message": "Incorrect link"}'),
+        (200, '{"success": false, "msg": "Incorrect link"}'),
+        (200, '{"success": "false", "error": {"code": 7, "message": "Incorrect link"}}'),
+        (200, '{"success": 0, "errors": ["Incorrect link"]}'),
+        (422, '{"message": "The given data was invalid.", "errors": {"link": ["Incorrect link"]}}'),
+        (400, '{"errors": {"link": ["Incorrect link"]}}'),
+    ],
+)
+def test_a_refusal_in_any_shape_reaches_the_user_in_the_panels_words(panel, status, reply):
+    panel.script = lambda form: json_reply(reply, status)
+    with pytest.raises(PanelRejectedError, match="Incorrect link") as info:
+        client(panel).add(1, link="l", quantity=10)
+    assert "unexpected" not in str(info.value) and len(panel.forms) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "reply"),
+    [
+        (401, '{"message": "Unauthenticated."}'),
+        (403, '{"error": "Your IP address is not allowed"}'),
+        (200, '{"status": "fail", "message": "Invalid API key"}'),
+    ],
+)
+def test_a_refused_key_or_machine_stops_the_run(panel, status, reply):
+    panel.script = lambda form: json_reply(reply, status)
+    with pytest.raises(InvalidKeyError) as info:
+        client(panel).balance()
+    assert info.value.stops_run and len(panel.forms) == 1
+
+
+@pytest.mark.parametrize(
+    ("reply", "amount", "currency"),
+    [
+        ("12.5", "12.5", ""),
+        ('"12.50 EUR"', "12.50", "EUR"),
+        ('{"amount": "3.5", "currency": "EUR"}', "3.5", "EUR"),
+        ('{"status": "success", "data": {"balance": "7", "currency": "USD"}}', "7", "USD"),
+        ('{"balance": "1,234.50 usd"}', "1234.50", "USD"),
+    ],
+)
+def test_balance_in_every_shape(panel, reply, amount, currency):
+    panel.script = lambda form: json_reply(reply)
+    assert client(panel).balance() == Balance(Decimal(amount), currency)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '[1, {"error": "Incorrect order ID"}]',
+        '{"2": 1, "9": {"error": "Incorrect order ID"}}',
+        '[{"order": 2, "cancel": "Cancel request accepted"},'
+        ' {"order": 9, "error": "Incorrect order ID"}]',
+        '[{"order": "2", "cancel": true},'
+        ' {"order": "9", "cancel": {"error": "Incorrect order ID"}}]',
+    ],
+)
+def test_cancel_answers_in_every_shape(panel, reply):
+    panel.script = lambda form: json_reply(reply)
+    result = client(panel).cancel(["2", "9"])
+    assert result["2"].ok and result["2"].error is None
+    assert not result["9"].ok and result["9"].error == "Incorrect order ID"
+    assert not result["9"].uncertain
+
+
+@pytest.mark.parametrize(
+    ("ids", "reply", "expected"),
+    [
+        (["5"], '{"refill": "1"}', {"5": "1"}),
+        (["5"], '{"success": "Refill request has been received", "refill": 12345}', {"5": "12345"}),
+        (["5", "6"], '[{"order": 5, "refill": "rf_9"}, {"order": 6, "error": "Not completed"}]',
+         {"5": "rf_9", "6": None}),
+    ],
+)  # fmt: skip
+def test_refill_answers_in_every_shape(panel, ids, reply, expected):
+    panel.script = lambda form: json_reply(reply)
+    result = client(panel).refill_many(ids)
+    assert {i: r.refill for i, r in result.items()} == expected
+    if "6" in expected:
+        assert result["6"].error == "Not completed" and not result["6"].uncertain
+
+
+def test_a_paid_multi_reply_that_names_none_of_the_ids_may_have_been_done(panel):
+    panel.script = lambda form: json_reply('{"refill": "1"}')
+    result = client(panel).refill_many(["5", "6"])
+    assert result["5"].uncertain and result["6"].uncertain
+
+
+def test_status_as_a_list_of_orders(panel):
+    panel.script = lambda form: json_reply(
+        '[{"order": "ORD-1", "status": "in_progress", "remains": "Unknown", "start_count": null}]'
+    )
+    [(order, status)] = client(panel).status_many(["ORD-1"]).items()
+    assert (order, status.status, status.remains, status.start_count, status.error) == (
+        "ORD-1",
+        "in_progress",
+        None,
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '{"data": [{"service": "7", "name": "X", "rate": "1", "min": "1", "max": "9"}]}',
+        '{"7": {"name": "X", "rate": "1", "min": "1", "max": "9", "desc": "fast"}}',
+        '{"status": "success", "services": [{"id": 7, "name": "X", "rate": "1"}]}',
+    ],
+)
+def test_the_service_list_wrapped_or_keyed_by_id(panel, reply):
+    panel.script = lambda form: json_reply(reply)
+    [service] = client(panel).services()
+    assert (service.id, service.name, service.rate) == (7, "X", Decimal(1))
+    assert (service.refill, service.cancel, service.dripfeed) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "flag"), [("0", False), ("1", True), ('"true"', True), ("null", None)]
+)
+def test_service_flags_as_numbers_text_or_null(panel, raw, flag):
+    panel.script = lambda form: json_reply(
+        f'[{{"service": 1, "refill": {raw}, "dripfeed": {raw}}}]'
+    )
+    [service] = client(panel).services()
+    assert service.refill is flag and service.dripfeed is flag

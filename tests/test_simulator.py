@@ -744,3 +744,82 @@ def test_serve_forever_blocks_until_stopped() -> None:
     sim.stop()
     thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+# --------------------------------------------------------------------------- dialects, limits
+
+
+def speak(dialect: str, *forms: dict[str, Any]) -> list[tuple[int, Any]]:
+    """Send ``forms`` in turn to a fresh simulator speaking ``dialect``; (status, JSON) each."""
+    with PanelSimulator(dialect=dialect) as sim, requests.Session() as s:
+        replies = [s.post(sim.url, data={"key": sim.api_key, **f}, timeout=5) for f in forms]
+    return [(r.status_code, r.json()) for r in replies]
+
+
+ADD = {"action": "add", "service": "1", "link": LINK, "quantity": "100"}
+
+
+def test_success_wrapped_dialect_wraps_orders_and_words_refusals_two_ways() -> None:
+    refusal = {"action": "add", "service": "999", "link": LINK, "quantity": "100"}
+    assert speak("success-wrapped", ADD, refusal, refusal) == [
+        (200, {"status": "success", "order": 1001}),
+        (200, {"status": "fail", "message": "Incorrect service ID"}),
+        (200, {"success": False, "msg": "Incorrect service ID"}),
+    ]
+
+
+def test_text_ids_dialect_uses_text_ids_as_values_and_keys() -> None:
+    status = {"action": "status", "orders": "ORD-01HGX1001,1001"}
+    [(_, placed), (_, statuses)] = speak("text-ids", ADD, status)
+    assert placed == {"order": "ORD-01HGX1001"}
+    assert statuses["ORD-01HGX1001"]["status"] == "Pending"
+    assert statuses["1001"] == {"error": "Incorrect order ID"}
+
+
+def test_cancel_list_dialect_answers_in_the_order_of_the_ids_sent() -> None:
+    cancel = {"action": "cancel", "orders": "1001,77"}
+    assert speak("cancel-list", ADD, cancel)[1] == (200, [1, {"error": "Incorrect order ID"}])
+
+
+def test_balance_variants_dialect_words_the_balance_three_ways() -> None:
+    balance = {"action": "balance"}
+    replies = [reply for _, reply in speak("balance-variants", balance, balance, balance)]
+    assert replies == [1000.0, "1000.00000 USD", {"amount": "1000.00000", "currency": "USD"}]
+
+
+@pytest.mark.parametrize(
+    ("dialect", "shape"), [("services-wrapped", "data"), ("services-keyed", "keyed")]
+)
+def test_services_dialects_wrap_or_key_the_list(dialect: str, shape: str) -> None:
+    [(_, reply)] = speak(dialect, {"action": "services"})
+    if shape == "data":
+        first = reply["data"][0]
+        assert first["service"] == "1" and "desc" in first and "dripfeed" not in first
+    else:
+        assert "service" not in reply["1"] and reply["1"]["refill"] == "1"
+
+
+def test_http_errors_dialect_refuses_with_http_statuses() -> None:
+    funds = {"action": "add", "service": "4", "link": LINK, "quantity": "1000000"}
+    [(status, reply)] = speak("http-errors", funds)
+    assert (status, reply) == (422, {"message": "Not enough funds on balance"})
+
+
+def test_an_unknown_dialect_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown dialect 'nope'.*standard"):
+        PanelSimulator(dialect="nope")
+
+
+def test_requests_beyond_the_per_minute_limit_get_429_with_the_wait() -> None:
+    now = [0.0]
+    faults = Faults(max_requests_per_minute=2)
+    with PanelSimulator(faults=faults, clock=lambda: now[0]) as sim, requests.Session() as s:
+        form = {"key": sim.api_key, "action": "balance"}
+        codes = [s.post(sim.url, data=form, timeout=5).status_code for _ in range(2)]
+        now[0] = 45.0
+        refused = s.post(sim.url, data=form, timeout=5)
+        now[0] = 60.0
+        again = s.post(sim.url, data=form, timeout=5)
+    assert codes == [200, 200] and refused.status_code == 429
+    assert refused.headers["Retry-After"] == "15" and again.status_code == 200
+    assert sim.counts["fault:rate"] == 1

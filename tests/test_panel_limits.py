@@ -1,0 +1,278 @@
+"""Bounded time and memory: a hostile panel cannot hold a run or fill the memory."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import time
+import tracemalloc
+
+import pytest
+
+from smmsheet.errors import AmbiguousRequestError, PanelUnavailableError, RateLimitedError
+from smmsheet.panel import PanelClient
+
+from .scripted import ScriptedPanel, json_reply
+
+KEY = "limits-key-5e1"
+MB = 1024 * 1024
+
+
+@pytest.fixture
+def panel():
+    with ScriptedPanel() as server:
+        yield server
+
+
+def client(server, **kw):
+    waits: list[float] = []
+    kw.setdefault("backoff", 0.001)
+    c = PanelClient(server.url, KEY, sleep=waits.append, **kw)
+    c.waits = waits  # type: ignore[attr-defined]
+    return c
+
+
+STATUS = '{"charge":"0.27819","start_count":"3572","status":"Partial","remains":"157"}'
+
+
+# ------------------------------------------------------------------------------ bounded time
+
+
+def test_a_reply_trickling_one_byte_a_second_ends_at_the_deadline(panel):
+    panel.script = lambda form: json_reply(STATUS)
+    panel.trickle = 1.0  # ~75 s for the whole body; a read timeout never fires
+    started = time.monotonic()
+    with pytest.raises(PanelUnavailableError, match="within the 2 s deadline"):
+        client(panel, deadline=2).status(5)
+    assert time.monotonic() - started < 10
+    assert len(panel.forms) == 1, "a reply too slow once is not asked for again"
+
+
+def test_trickled_headers_end_at_the_deadline_too(panel):
+    panel.script = lambda form: json_reply(STATUS)
+    panel.trickle, panel.trickle_headers = 1.0, True
+    started = time.monotonic()
+    with pytest.raises(PanelUnavailableError, match="deadline"):
+        client(panel, deadline=2).balance()
+    assert time.monotonic() - started < 10
+
+
+def test_an_add_answered_past_its_deadline_may_have_been_placed(panel):
+    panel.script = lambda form: json_reply('{"order": 23501}')
+    panel.trickle = 1.0
+    started = time.monotonic()
+    with pytest.raises(AmbiguousRequestError, match="may have been placed") as info:
+        client(panel, deadline=2).add(1, link="https://x", quantity=100)
+    assert "deadline" in str(info.value) and time.monotonic() - started < 10
+    assert len(panel.forms) == 1
+
+
+def test_the_connection_cut_by_a_deadline_is_not_lent_to_the_next_request(panel):
+    replies = iter([STATUS, STATUS])
+    panel.script = lambda form: json_reply(next(replies))
+    panel.trickle = 0.5
+    c = client(panel, deadline=1)
+    with pytest.raises(PanelUnavailableError, match="deadline"):
+        c.status(1)
+    panel.trickle = 0
+    assert c.status(2).status == "Partial"
+
+
+def test_a_retry_after_longer_than_the_cap_stops_instead_of_sleeping(panel):
+    panel.script = lambda form: json_reply('{"error":"Too many"}', 429, **{"Retry-After": "3600"})
+    c = client(panel)
+    with pytest.raises(RateLimitedError, match="wait 3,600 s") as info:
+        c.balance()
+    assert info.value.stops_run and c.waits == [] and len(panel.forms) == 1
+    assert "run again later" in str(info.value)
+
+
+def test_a_long_retry_after_stops_a_multi_status_run_not_just_a_chunk(panel):
+    panel.script = lambda form: json_reply("{}", 429, **{"Retry-After": "86400"})
+    with pytest.raises(RateLimitedError, match="stopped"):
+        client(panel).status_many([str(i) for i in range(1, 251)])
+
+
+def test_a_retry_after_given_as_an_http_date_is_honoured(panel):
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
+    replies = iter(
+        [
+            json_reply("{}", 429, **{"Retry-After": email.utils.format_datetime(when, True)}),
+            json_reply('{"balance":"5","currency":"EUR"}'),
+        ]
+    )
+    panel.script = lambda form: next(replies)
+    c = client(panel)
+    assert c.balance().amount == 5
+    assert len(c.waits) == 1 and 20 < c.waits[0] <= 30
+
+
+# ---------------------------------------------------------------------------- bounded memory
+
+
+def endless(chunk: bytes, total: int):
+    """A body of ``total`` bytes streamed in ``chunk``s, never held in memory at once."""
+    for _ in range(total // len(chunk)):
+        yield chunk
+
+
+def test_an_oversized_status_reply_fails_its_chunk_with_a_clear_message(panel):
+    body = endless(b" " * MB, 64 * MB)
+    panel.script = lambda form: (200, {"Content-Type": "application/json"}, body)
+    tracemalloc.start()
+    try:
+        result = client(panel, retries=0).status_many(["1", "2"])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result["1"].error and "reply larger than 1 MB" in result["1"].error
+    assert peak < 16 * MB, f"reading a 64 MB reply took {peak / MB:.0f} MB"
+
+
+def test_an_oversized_services_list_is_refused_without_retrying(panel):
+    panel.script = lambda form: (200, {}, endless(b"[" + b" " * (MB - 1), 40 * MB))
+    with pytest.raises(PanelUnavailableError, match="reply larger than 32 MB"):
+        client(panel).services()
+    assert len(panel.forms) == 1
+
+
+def test_a_services_list_of_a_few_megabytes_is_read(panel):
+    item = {"service": 1, "name": "x" * 200, "type": "Default", "rate": "1", "min": 1, "max": 9}
+    items = [{**item, "service": i} for i in range(1, 20001)]  # ~5 MB
+    panel.script = lambda form: json_reply(json.dumps(items))
+    assert len(client(panel).services()) == 20000
+
+
+def test_an_oversized_add_reply_may_have_been_placed(panel):
+    panel.script = lambda form: json_reply('{"order": 1, "pad": "' + "x" * (2 * MB) + '"}')
+    with pytest.raises(AmbiguousRequestError, match="larger than 1 MB.*may have been placed"):
+        client(panel).add(1, link="https://x", quantity=100)
+    assert len(panel.forms) == 1
+
+
+@pytest.mark.parametrize("action", ["refill", "cancel"])
+def test_an_oversized_refill_or_cancel_reply_may_have_been_done(panel, action):
+    panel.script = lambda form: (200, {}, endless(b" " * MB, 8 * MB))
+    c = client(panel)
+    result = c.refill_many(["5"]) if action == "refill" else c.cancel(["5"])
+    assert result["5"].uncertain and "larger than 1 MB" in (result["5"].error or "")
+
+
+# ------------------------------------------------------------------- numbers beyond reason
+
+HUGE = "9" * 5000  # Python refuses int() of more than 4,300 digits
+
+
+def test_huge_numbers_in_a_status_reply_are_unreadable_not_a_crash(panel):
+    def script(form):
+        ids = form["orders"].split(",")
+        return json_reply(
+            "{"
+            + f'"{ids[0]}": {{"status": "Pending", "remains": {HUGE}, "start_count": "{HUGE}",'
+            + f' "charge": "{HUGE}"}}, "{HUGE}": {{"status": "Completed"}}'
+            + "}"
+        )
+
+    panel.script = script
+    result = client(panel).status_many(["7", "8"])
+    assert result["7"].status == "Pending" and result["7"].error is None
+    assert (result["7"].remains, result["7"].start_count, result["7"].charge) == (None,) * 3
+    assert result["8"].error and "missing" in result["8"].error
+
+
+def test_huge_numbers_in_the_service_list_never_raise(panel):
+    panel.script = lambda form: json_reply(
+        f'[{{"service": 1, "rate": "{HUGE}", "min": "{HUGE}", "max": {HUGE}}},'
+        f' {{"service": "{HUGE}", "rate": "1"}}, {{"service": 2, "rate": "0.5"}}]'
+    )
+    services = client(panel).services()
+    assert [s.id for s in services] == [1, 2]
+    assert services[0].min == 0 and services[0].max == 0
+
+
+@pytest.mark.parametrize(
+    "reply", [f'{{"order": {HUGE}}}', f'{{"order": "{HUGE}"}}', f'{{"order": {HUGE}.5}}']
+)
+def test_a_huge_order_id_may_have_been_placed(panel, reply):
+    panel.script = lambda form: json_reply(reply)
+    with pytest.raises(AmbiguousRequestError, match="may have been placed"):
+        client(panel).add(1, link="https://x", quantity=100)
+
+
+def test_a_huge_balance_is_an_unexpected_reply_not_a_crash(panel):
+    panel.script = lambda form: json_reply(f'{{"balance": {HUGE}, "currency": "USD"}}')
+    with pytest.raises(PanelUnavailableError, match="unexpected reply"):
+        client(panel, retries=0).balance()
+
+
+# ------------------------------------------------------------------------- through the CLI
+
+SERVICES = '[{"service":1,"name":"F","type":"Default","rate":"1","min":"1","max":"999"}]'
+
+
+def careful_panel(add_reply):
+    def script(form):
+        if form["action"] == "services":
+            return json_reply(SERVICES)
+        if form["action"] == "balance":
+            return json_reply('{"balance":"50","currency":"USD"}')
+        return add_reply(form)
+
+    return script
+
+
+def profile(tmp_path, url: str, extra: str = "") -> dict[str, str]:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'default_profile = "p"\n[profiles.p]\nurl = "{url}"\napi_key = "{KEY}"\n{extra}'
+    )
+    return {"SMMSHEET_CONFIG": str(path)}
+
+
+def test_a_profile_deadline_marks_a_trickled_add_may_have_been_placed(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from smmsheet.cli import cli
+
+    from .conftest import make_orders_book, read_orders
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 10)])
+
+    def slow_add(form):
+        panel.trickle = 1.0 if form["action"] == "add" else 0.0  # only the add trickles
+        return json_reply('{"order": 23501}')
+
+    with ScriptedPanel(careful_panel(slow_add)) as panel:
+        for name, value in profile(tmp_path, panel.url, "deadline = 2\n").items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("SMMSHEET_PANEL_URL", raising=False)
+        monkeypatch.delenv("SMMSHEET_API_KEY", raising=False)
+        started = time.monotonic()
+        result = CliRunner().invoke(cli, ["place", str(book), "--yes"])
+    assert time.monotonic() - started < 15, result.output
+    [row] = read_orders(book)
+    assert row["Order ID"] is None and "may have been placed" in row["Error"], result.output
+    assert "deadline" in row["Error"] and result.exit_code == 1
+
+
+def test_a_long_retry_after_stops_the_run_with_one_clear_line(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from smmsheet.cli import cli
+
+    from .conftest import make_orders_book, read_orders
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, f"https://a/{i}", 10) for i in range(3)])
+    limited = careful_panel(lambda form: json_reply("{}", 429, **{"Retry-After": "3600"}))
+    with ScriptedPanel(limited) as panel:
+        for name, value in profile(tmp_path, panel.url, "max_workers = 1\n").items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("SMMSHEET_PANEL_URL", raising=False)
+        monkeypatch.delenv("SMMSHEET_API_KEY", raising=False)
+        result = CliRunner().invoke(cli, ["place", str(book), "--yes"])
+    adds = [form for form in panel.forms if form["action"] == "add"]
+    assert result.exit_code == 1 and len(adds) == 1, result.output
+    assert "Error: add: the panel asks to wait 3,600 s" in result.output
+    assert "check panel" not in result.output and "Traceback" not in result.output
+    assert all(row["Order ID"] is None for row in read_orders(book))
