@@ -457,10 +457,14 @@ def journal(book: str) -> None:
         for e in j.entries():
             when = dt.datetime.fromtimestamp(e.created).strftime("%Y-%m-%d %H:%M:%S")
             synced = {0: "NOT IN SHEET YET", 1: "in sheet", 2: "row gone"}.get(e.synced, "")
+            what = " ".join(
+                e.request[k] for k in ("service", "link", "quantity", "order") if e.request.get(k)
+            )
+            settled = f" (settled: {e.resolution})" if e.resolution else ""
             click.echo(
                 _safe(
-                    f"#{e.id} {when} {e.sheet}!row {e.row} {e.action} {e.state} "
-                    f"{e.result or ''} [{synced}]"
+                    f"#{e.id} {when} {e.sheet}!row {e.row} {e.action} {what} -> {e.state} "
+                    f"{e.result or ''}{settled} [{synced}]"
                 )
             )
 

@@ -156,7 +156,26 @@ def test_journal_command_lists_paid_requests(panel_env, tmp_path):
     book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
     invoke("place", str(book), "-y")
     result = invoke("journal", str(book))
-    assert re.search(r"#1 .* Orders!row 2 add accepted 1001 \[in sheet\]", result.output)
+    assert re.search(
+        r"#1 .* Orders!row 2 add 1 https://a 100 -> accepted 1001 \[in sheet\]", result.output
+    )
+
+
+def test_journal_command_shows_how_an_unknown_outcome_was_settled(panel_env, tmp_path):
+    panel_env.faults.drop_after_accept = 1.0
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    invoke("place", str(book), "-y")
+    panel_env.faults.drop_after_accept = 0.0
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(book)
+    sheet = workbook["Orders"]
+    header = [c.value for c in sheet[1]]
+    sheet.cell(row=2, column=header.index("Error") + 1, value=1001)
+    workbook.save(book)
+    invoke("place", str(book), "-y")
+    result = invoke("journal", str(book))
+    assert "-> ambiguous 1001 (settled: id typed by the user)" in result.output
 
 
 def test_demo_runs_end_to_end(tmp_path, monkeypatch):
