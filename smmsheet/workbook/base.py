@@ -16,6 +16,40 @@ from ..errors import WorkbookError
 CellValue = str | int | float | Decimal | bool | dt.datetime | dt.date | None
 
 
+class LinkedText(str):
+    """The text a hyperlinked cell shows, carrying where the link points in ``target``.
+
+    ``read_values`` returns it for a cell with a hyperlink (Insert > Link) or a
+    ``HYPERLINK()`` formula, so every caller that expects text keeps working while the
+    engine can order the link's real address instead of the words shown::
+
+        >>> cell = LinkedText("Client post", "https://instagram.com/p/abc")
+        >>> cell == "Client post", cell.target
+        (True, 'https://instagram.com/p/abc')
+
+    ``target`` is ``None`` when the cell is a link whose address cannot be known: a link
+    to a place inside the workbook (``location`` only), a ``HYPERLINK`` whose first
+    argument is not a plain text constant (``HYPERLINK(B2)``, ``HYPERLINK("https://"&B2)``),
+    an empty address, or two links on one cell that disagree. The engine must then refuse
+    the row rather than order the shown text. String methods return plain ``str``
+    (``cell.strip()`` has no target), so read ``target`` before transforming the text.
+    """
+
+    __slots__ = ("target",)
+    target: str | None
+
+    def __new__(cls, text: str, target: str | None) -> LinkedText:
+        self = super().__new__(cls, text)
+        self.target = target
+        return self
+
+    def __repr__(self) -> str:
+        return f"LinkedText({str(self)!r}, target={self.target!r})"
+
+    def __reduce__(self) -> tuple[type[LinkedText], tuple[str, str | None]]:
+        return (LinkedText, (str(self), self.target))
+
+
 @runtime_checkable
 class WorkbookAdapter(Protocol):
     """A workbook as smmsheet sees it: read a sheet's values, write cells in bulk, commit.
@@ -31,7 +65,11 @@ class WorkbookAdapter(Protocol):
     def read_values(self, sheet: str) -> list[list[CellValue]]:
         """All values of ``sheet`` as rows starting at A1 (cached values for formulas).
 
-        Rows may have different lengths; trailing empty cells may be missing.
+        Rows may have different lengths; trailing empty cells may be missing. A cell with
+        a hyperlink (Insert > Link) or a ``HYPERLINK()`` formula comes back as
+        :class:`LinkedText`: the text shown, with the link's target in ``target``, or
+        ``None`` there when the target cannot be known (the engine must then refuse the
+        row, never order the text shown). An empty cell stays ``None`` even if linked.
         """
         ...
 
