@@ -470,7 +470,8 @@ class XlsxWorkbook:
         ``cells`` of ``sheet`` set to a number, then to a text, over everything already
         buffered, and stops before the zip is written; then a file is created and removed
         beside the workbook and the free space there is checked. The workbook and the
-        buffered changes are left as they were. About 1 s for 100,000 rows x 8 cells.
+        buffered changes are left as they were. On a 100,000-row sheet it takes about
+        1.4 s for a few cells and 4.4 s for 8 cells a row (a save of those: 3.4 s).
 
         >>> book.check_writable("Orders", [(2, 6), (2, 7)])  # doctest: +SKIP
         """
