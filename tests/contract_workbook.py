@@ -479,6 +479,9 @@ def check_values_no_cell_can_hold_are_refused_with_a_workbook_error(harness: Har
         assert cell_value_problem(value) is not None
         with pytest.raises(WorkbookError, match="cannot write to a cell"):
             book.write_cells("Orders", {(2, 5): "not buffered", (2, 4): value})
+        with pytest.raises(WorkbookError, match="cannot write to a cell"):
+            book.replace_sheet("Services", [["Service", "Rate"], [1, value]])
+    assert book.sheet_names() == ["Orders"]
     book.write_cells("Orders", {(3, 5): "Completed"})
     rows = saved(harness, book).read_values("Orders")
     assert cell(rows, 2, 5) is None and cell(rows, 2, 4) is None

@@ -29,9 +29,14 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})?)?$")
 
 @dataclass(frozen=True)
 class Formula:
-    """A cell holding a formula (what a string starting with "=" becomes in Excel)."""
+    """A cell holding a formula (what a string starting with "=" becomes in Excel).
+
+    ``result`` is what the cell shows when a test sets it up with one (Excel would have
+    calculated it); formulas written through ``Range.value`` have none.
+    """
 
     text: str
+    result: Any = None
 
 
 def excel_entry(value: Any) -> Any:
@@ -65,8 +70,19 @@ def excel_entry(value: Any) -> Any:
 
 
 def read_back(stored: Any) -> Any:
-    """What xlwings returns for a stored cell (formulas cannot be evaluated here: an error)."""
-    return None if isinstance(stored, Formula) else stored
+    """What xlwings returns for a stored cell (a formula's result, when the test gave one)."""
+    return stored.result if isinstance(stored, Formula) else stored
+
+
+def formula_text(stored: Any) -> str:
+    """What ``Range.formula`` gives for a stored cell: its formula, or its constant as text."""
+    if isinstance(stored, Formula):
+        return stored.text
+    if stored is None:
+        return ""
+    if isinstance(stored, float) and stored.is_integer():
+        return str(int(stored))
+    return str(stored)
 
 
 class FakeApp:
@@ -158,6 +174,19 @@ class FakeRange:
                     self.sheet.cells[key] = stored
 
     @property
+    def formula(self) -> Any:
+        """xlwings' ``Range.formula``: a str for one cell, else a tuple of row tuples."""
+        self.sheet.book.log.append(("formulas", self.sheet.name, self.shape))
+        grid = tuple(
+            tuple(
+                formula_text(self.sheet.cells.get((r, c)))
+                for c in range(self.column, self.last_column + 1)
+            )
+            for r in range(self.row, self.last_row + 1)
+        )
+        return grid[0][0] if self.shape == (1, 1) else grid
+
+    @property
     def has_array(self) -> bool | None:
         """xlwings' ``Range.has_array`` (COM ``HasArray``): None when the cells differ."""
         return _all_any(self.sheet.in_array(key) is not None for key in self.keys())
@@ -199,6 +228,45 @@ class FakeRangeApi:
         return _all_any(key not in unlocked for key in self._range.keys())
 
 
+class FakeCount:
+    """``Range.Rows`` / ``Range.Columns``: only their ``Count``."""
+
+    def __init__(self, count: int) -> None:
+        self.Count = count  # noqa: N815 - COM's spelling
+
+
+class FakeComRange:
+    """The COM ``Range`` of a hyperlink: where it starts and how large it is."""
+
+    def __init__(self, top: int, left: int, bottom: int, right: int) -> None:
+        self.Row, self.Column = top, left  # noqa: N815 - COM's spelling
+        self.Rows = FakeCount(bottom - top + 1)  # noqa: N815
+        self.Columns = FakeCount(right - left + 1)  # noqa: N815
+
+
+class FakeHyperlink:
+    """A COM ``Hyperlink``: ``Address`` (empty inside the book), ``SubAddress``, ``Range``."""
+
+    def __init__(self, cells: FakeComRange, address: str, sub_address: str) -> None:
+        self.Range = cells  # noqa: N815 - COM's spelling
+        self.Address = address  # noqa: N815
+        self.SubAddress = sub_address  # noqa: N815
+
+
+class FakeUsedRange:
+    """``sheet.api.UsedRange``: only ``Find`` over formulas, which is all smmsheet asks."""
+
+    def __init__(self, sheet: FakeSheet) -> None:
+        self._sheet = sheet
+
+    def Find(self, what: str, LookIn: int = 0, LookAt: int = 0) -> Any:  # noqa: N802, N803
+        assert (LookIn, LookAt) == (-4123, 2), "smmsheet looks in formulas, for a part"
+        for key, stored in self._sheet.cells.items():
+            if what.casefold() in formula_text(stored).casefold():
+                return FakeComRange(*key, *key)
+        return None
+
+
 class FakeSheetApi:
     """``sheet.api``: the COM properties of a worksheet smmsheet reads."""
 
@@ -208,6 +276,14 @@ class FakeSheetApi:
     @property
     def ProtectContents(self) -> bool:  # noqa: N802 - COM's spelling
         return self._sheet.protected
+
+    @property
+    def Hyperlinks(self) -> list[FakeHyperlink]:  # noqa: N802 - COM's spelling
+        return list(self._sheet.hyperlinks)
+
+    @property
+    def UsedRange(self) -> FakeUsedRange:  # noqa: N802 - COM's spelling
+        return FakeUsedRange(self._sheet)
 
 
 class FakeSheet:
@@ -220,6 +296,24 @@ class FakeSheet:
         self.protected = False
         self.unlocked: set[tuple[int, int]] = set()  # cells are locked unless unlocked
         self.arrays: list[tuple[int, int, int, int]] = []  # top, left, bottom, right
+        self.hyperlinks: list[FakeHyperlink] = []
+
+    def add_hyperlink(
+        self,
+        ref: tuple[int, int] | tuple[int, int, int, int],
+        address: str,
+        sub_address: str = "",
+        text: Any = None,
+    ) -> None:
+        """Insert > Link over a cell or block (test setup); ``text`` is what it shows."""
+        block = ref if len(ref) == 4 else (*ref, *ref)
+        self.hyperlinks.append(FakeHyperlink(FakeComRange(*block), address, sub_address))
+        if text is not None:
+            self.cells[block[:2]] = text
+
+    def set_formula(self, key: tuple[int, int], text: str, result: Any) -> None:
+        """A formula Excel has calculated to ``result`` (test setup)."""
+        self.cells[key] = Formula(text, result)
 
     @property
     def api(self) -> FakeSheetApi:

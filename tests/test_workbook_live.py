@@ -257,3 +257,47 @@ def test_remote_engine_emits_one_set_values_action_per_block_with_text_marked() 
     assert services["sheet_position"] == 1
     again = harness.reopen(adapter).read_values("Services")
     assert again[1] == [20, "=evil()"]
+
+
+# --------------------------------------------------------------------------- before sending
+
+
+def test_pre_send_check_refuses_what_excel_would_refuse_to_write() -> None:
+    book = FakeBook({"Orders": ORDERS})
+    sheet = book.sheets["Orders"]
+    sheet.add_array_formula(2, 6, 3, 6, "A2:A3*2")
+    adapter = XlwingsWorkbook(book)
+    with pytest.raises(WorkbookError, match=r"Orders!F3 is part of an array formula"):
+        adapter.check_writable("Orders", [(3, 4), (3, 6), (4, 6)])
+    adapter.write_cells("Orders", {(3, 6): 1})
+    with pytest.raises(WorkbookError, match="R3C6.*part of an array"):
+        adapter.save()  # what the check spares the run: Excel's refusal after buying
+
+
+def test_pre_send_check_refuses_locked_cells_of_a_protected_sheet_only() -> None:
+    book = FakeBook({"Orders": ORDERS})
+    sheet = book.sheets["Orders"]
+    sheet.protected = True
+    sheet.unlocked = {(r, c) for r in range(2, 4) for c in range(4, 6)}
+    adapter = XlwingsWorkbook(book)
+    adapter.check_writable("Orders", [(2, 4), (3, 4), (2, 5), (3, 5)])
+    with pytest.raises(WorkbookError, match=r"'Orders' is protected and its cells F2:F3"):
+        adapter.check_writable("Orders", [(2, 5), (2, 6), (3, 6)])
+    adapter.write_cells("Orders", {(2, 4): 1001, (3, 5): "Completed"})
+    adapter.save()
+    assert sheet.cells[(2, 4)] == 1001.0
+
+
+def test_the_marker_is_a_hidden_book_level_name() -> None:
+    book = FakeBook({"Orders": ORDERS})
+    adapter = XlwingsWorkbook(book)
+    adapter.write_marker('smmsheet-journal v1 "a" run b')
+    assert list(book.names) == []
+    adapter.save()
+    [name] = list(book.names)
+    assert (name.name, name.refers_to) == (
+        "_smmsheet_journal",
+        '="smmsheet-journal v1 ""a"" run b"',
+    )
+    assert name.api.Visible is False
+    assert XlwingsWorkbook(book).read_marker() == 'smmsheet-journal v1 "a" run b'

@@ -359,3 +359,54 @@ def schema_errors(path: Path) -> set[tuple[str, str]]:
     done = subprocess.run([OOXML_VALIDATOR, str(path)], capture_output=True, text=True)
     report = json.loads(done.stdout)
     return {(error["path"] or "", error["description"]) for error in report["errors"]}
+
+
+#: What each Link cell of :func:`build_linked_workbook` must read as: (text shown, target),
+#: target None when it cannot be known; a plain str where there is no link.
+LINKED_CELLS: dict[str, tuple[str, str | None] | str] = {
+    "B2": ("Client post", "https://instagram.com/p/client"),  # Insert > Link
+    "B3": ("Post 2", "https://x.com/p/2"),  # =HYPERLINK("https://x.com/p/2","Post 2")
+    "B4": ("Dynamic", None),  # =HYPERLINK(C4,"Dynamic")
+    "B5": ("Concat", None),  # =HYPERLINK("https://"&C5,"Concat")
+    "B6": ("https://x.com/p/6", "https://x.com/p/6"),  # =hyperlink("https://x.com/p/6")
+    "B7": ("Future", "https://x.com/p/7"),  # =_xlfn.HYPERLINK(...)
+    "B8": ("Quoted", 'https://x.com/q?a="b"&c=1'),  # doubled quotes, & escaped in XML
+    "B9": ("See notes", None),  # a link to Notes!A1, inside the workbook
+    "B10": ("Nested", None),  # =IF(TRUE,HYPERLINK(...)): the link depends on the IF
+    "B11": "a hyperlink( in plain text",  # the word alone makes no link
+    "B12": ("Fragment", "https://x.com/p/12#part"),  # the part after # kept
+    "B13": "https://x.com/p/13",  # a URL typed as text, not made a link
+    "D2": ("Other column", "https://x.com/other"),  # any column
+}
+
+
+def build_linked_workbook(path: Path) -> None:
+    """An order sheet with every kind of link cell in LINKED_CELLS, written by xlsxwriter."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path), {"strings_to_urls": False})
+    sheet = book.add_worksheet("Orders")
+    book.add_worksheet("Notes").write("A1", "notes")
+    sheet.write_row(0, 0, ["Service", "Link", "Quantity", "Other"])
+    sheet.write_url("B2", "https://instagram.com/p/client", string="Client post")
+    formulas = {
+        "B3": ('=HYPERLINK("https://x.com/p/2","Post 2")', "Post 2"),
+        "B4": ('=HYPERLINK(C4,"Dynamic")', "Dynamic"),
+        "B5": ('=HYPERLINK("https://"&C5,"Concat")', "Concat"),
+        "B6": ('=hyperlink("https://x.com/p/6")', "https://x.com/p/6"),
+        "B7": ('=_xlfn.HYPERLINK("https://x.com/p/7","Future")', "Future"),
+        "B8": ('=HYPERLINK("https://x.com/q?a=""b""&c=1","Quoted")', "Quoted"),
+        "B10": ('=IF(TRUE,HYPERLINK("https://x.com/p/10","Nested"))', "Nested"),
+    }
+    for ref, (formula, shown) in formulas.items():
+        sheet.write_formula(ref, formula, None, shown)
+    sheet.write("C4", "https://x.com/p/4")
+    sheet.write("C5", "x.com/p/5")
+    sheet.write_url("B9", "internal:Notes!A1", string="See notes")
+    sheet.write("B11", "a hyperlink( in plain text")
+    sheet.write_url("B12", "https://x.com/p/12#part", string="Fragment")
+    sheet.write("B13", "https://x.com/p/13")
+    sheet.write_url("D2", "https://x.com/other", string="Other column")
+    for row in range(2, 14):
+        sheet.write_number(f"A{row}", 100 + row)
+    book.close()

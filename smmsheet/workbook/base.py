@@ -65,7 +65,11 @@ class WorkbookAdapter(Protocol):
     def read_values(self, sheet: str) -> list[list[CellValue]]:
         """All values of ``sheet`` as rows starting at A1 (cached values for formulas).
 
-        Rows may have different lengths; trailing empty cells may be missing.
+        Rows may have different lengths; trailing empty cells may be missing. A cell with
+        a hyperlink (Insert > Link) or a ``HYPERLINK()`` formula comes back as
+        :class:`LinkedText`: the text shown, with the link's target in ``target``, or
+        ``None`` there when the target cannot be known (the engine must then refuse the
+        row, never order the text shown). An empty cell stays ``None`` even if linked.
         """
         ...
 

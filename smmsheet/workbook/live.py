@@ -9,7 +9,12 @@ Office.js) and, in the tests, an in-memory fake of that surface:
 - ``sheet.range((r1, c1), (r2, c2)).options(ndim=2).value`` (one bulk read per sheet);
 - ``sheet.range((r1, c1), (r2, c2)).value = [[...], ...]`` (one bulk write per block);
 - ``sheet.clear_contents()``, ``book.save()``, ``book.fullname``;
-- ``book.app.status_bar`` (guarded: the remote engine has none).
+- ``book.app.status_bar`` (guarded: the remote engine has none);
+- ``book.names`` (iterate, ``.add(name, refers_to)``, ``name.refers_to``) for the marker;
+- guarded, where the engine has them (Windows COM; the fake models them):
+  ``range.has_array``, ``range.formula``, ``sheet.api.ProtectContents``,
+  ``range.api.Locked``, ``sheet.api.Hyperlinks``, ``sheet.api.UsedRange.Find``,
+  ``name.api.Visible``.
 
 Text is written with a leading apostrophe. Assigning a string through ``Range.Value`` is
 parsed by Excel as if typed: ``=HYPERLINK(...)`` becomes a formula, ``-x``/``+x``/``@x``
@@ -62,6 +67,7 @@ from .base import (
     column_letters,
     find_sheet,
 )
+from .links import LinkRange, apply_links, calls_hyperlink, formula_target
 
 __all__ = ["TEXT_PREFIX", "XlwingsWorkbook", "column_runs", "to_excel"]
 
@@ -166,7 +172,12 @@ class XlwingsWorkbook:
         return names + [n for n in self._pending if n.casefold() not in known]
 
     def read_values(self, sheet: str) -> list[list[CellValue]]:
-        """All values of ``sheet`` as rows from A1, in ONE bulk read of the used range."""
+        """All values of ``sheet`` as rows from A1, in ONE bulk read of the used range.
+
+        Linked cells come back as :class:`~.base.LinkedText`: inserted links through COM's
+        ``Hyperlinks``, ``HYPERLINK`` formulas through a second bulk read (of formulas),
+        made only when Excel finds one, or when the engine cannot search.
+        """
         name = self._resolve(sheet)
         edit = self._pending.get(name)
         if edit is not None and edit.replacement is not None:
@@ -196,6 +207,9 @@ class XlwingsWorkbook:
         grid = [[_from_excel(v) for v in row] for row in raw or []]
         while grid and all(v is None for v in grid[-1]):
             grid.pop()
+        ranges = _link_ranges(sheet, rows, cols)
+        if ranges:
+            apply_links(grid, ranges)
         return grid
 
     # -- buffering -------------------------------------------------------------------
@@ -442,6 +456,47 @@ def _ask(question: Callable[[], Any], unknown: Any = None) -> Any:
         return question()
     except Exception:  # noqa: BLE001 - COM, AppleScript and the remote engine differ
         return unknown
+
+
+def _link_ranges(sheet: Any, rows: int, cols: int) -> list[LinkRange]:
+    """Where the sheet's hyperlinked cells point, as far as this engine can tell.
+
+    Inserted links come from COM's ``Hyperlinks`` collection (Windows). ``HYPERLINK``
+    formulas come from one bulk read of ``Range.formula``, skipped when COM's ``Find``
+    says no formula mentions HYPERLINK; engines that cannot read formulas synchronously
+    (xlwings' remote engine) give no formula links.
+    """
+    inserted = _ask(lambda: list(sheet.api.Hyperlinks), [])
+    ranges = [link for item in inserted if (link := _com_link(item)) is not None]
+    if not _ask(lambda: _finds_link_formula(sheet), True):
+        return ranges
+    formulas = _ask(lambda: sheet.range((1, 1), (rows, cols)).formula)
+    if isinstance(formulas, str):
+        formulas = [[formulas]]
+    for r, line in enumerate(formulas or (), start=1):
+        for c, formula in enumerate(line, start=1):
+            if isinstance(formula, str) and formula.startswith("=") and calls_hyperlink(formula):
+                ranges.append(LinkRange(r, c, r, c, formula_target(formula)))
+    return ranges
+
+
+def _finds_link_formula(sheet: Any) -> bool:
+    """COM's Find over formulas (LookIn xlFormulas, LookAt xlPart): any mention of HYPERLINK."""
+    return sheet.api.UsedRange.Find("HYPERLINK(", LookIn=-4123, LookAt=2) is not None
+
+
+def _com_link(link: Any) -> LinkRange | None:
+    """A COM ``Hyperlink`` as the cells it covers and its target (None: inside the book)."""
+
+    def read() -> LinkRange:
+        cells = link.Range
+        top, left = int(cells.Row), int(cells.Column)
+        bottom, right = top + int(cells.Rows.Count) - 1, left + int(cells.Columns.Count) - 1
+        address, place = str(link.Address or "").strip(), str(link.SubAddress or "").strip()
+        target = (f"{address}#{place}" if place else address) if address else None
+        return LinkRange(top, left, bottom, right, target)
+
+    return _ask(read)
 
 
 def _any_locked(sheet: Any, col: int, first: int, last: int) -> bool:

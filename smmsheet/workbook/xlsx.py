@@ -1,7 +1,9 @@
 """Headless .xlsx/.xlsm adapter: read with calamine, write by patching sheet XML in the zip.
 
 The user's workbook is never round-tripped through a spreadsheet library. Reading uses
-python-calamine. Writing copies every zip member byte-for-byte (raw compressed bytes,
+python-calamine; hyperlinked cells are found by :mod:`.links` on a second thread, and
+a zip bomb is refused from its declared sizes before anything inflates (:mod:`.zipsafe`).
+Writing copies every zip member byte-for-byte (raw compressed bytes,
 same order, same compression) except the parts that must change:
 
 - the worksheet XML of each sheet written to: only the written cells change, the styles
@@ -12,14 +14,17 @@ same order, same compression) except the parts that must change:
   (:class:`_TreePatcher`);
 - ``calcChain.xml`` when a formula cell was overwritten (its entries are removed; the
   part, its relationship and content type go when it becomes empty);
-- ``workbook.xml`` only to register a new sheet, or to set ``fullCalcOnLoad`` when the
-  workbook has formulas whose cached results may now be stale;
+- ``workbook.xml`` only to register a new sheet, to set ``fullCalcOnLoad`` when the
+  workbook has formulas whose cached results may now be stale, or to store the journal
+  marker (a hidden defined name, :meth:`XlsxWorkbook.write_marker`);
 - ``workbook.xml.rels`` and ``[Content_Types].xml`` only to register a new sheet;
 - ``styles.xml`` only when a date goes into a cell without a date format (one cell
   format is appended: the cell's own format with a date number format).
 
 ``save`` writes a temporary file beside the workbook and renames it over the original,
 so the file on disk is either the old workbook or the new one, never half of each.
+``check_writable(sheet, cells)`` runs the same patch code without writing, so whatever
+would make that save fail is known before an order is bought.
 
 Example::
 
@@ -74,7 +79,8 @@ from .base import (
     clean_text,
     find_sheet,
 )
-from .zipsafe import check_sizes
+from .links import LinkRange, apply_links, may_have_links, relationship_targets, sheet_links
+from .zipsafe import check_sizes, inflate
 
 __all__ = ["XlsxWorkbook", "excel_lock_file", "SUPPORTED_SUFFIXES"]
 
@@ -160,7 +166,8 @@ class XlsxWorkbook:
     Numbers are returned as calamine reads them: every number is a ``float`` (an order id
     1001 reads as ``1001.0``); callers normalise. Dates come back as ``date`` or
     ``datetime`` as the cell's format shows them; durations and times as the float day
-    fraction Excel stores; error cells (``#N/A``) and empty cells as ``None``. Reads
+    fraction Excel stores; error cells (``#N/A``) and empty cells as ``None``; a cell
+    with a hyperlink or a ``HYPERLINK`` formula as :class:`~.base.LinkedText`. Reads
     include writes buffered but not yet saved, as a live workbook would.
     """
 
@@ -198,7 +205,10 @@ class XlsxWorkbook:
         return [*self._sheet_names, *new]
 
     def read_values(self, sheet: str) -> list[list[CellValue]]:
-        """All values of ``sheet`` as rows starting at A1, with buffered writes applied."""
+        """All values of ``sheet`` as rows starting at A1, with buffered writes applied.
+
+        Linked cells come back as :class:`~.base.LinkedText` (see ``WorkbookAdapter``).
+        """
         name = self._resolve(sheet)
         edit = self._pending.get(name)
         grid: list[list[CellValue]]
@@ -218,9 +228,53 @@ class XlsxWorkbook:
         return grid
 
     def _read_grid(self, name: str) -> list[list[CellValue]]:
+        """The sheet's values, hyperlinked cells as LinkedText.
+
+        The sheet's XML is searched for links on a second thread while calamine reads
+        it, so a sheet without links costs no time; only a sheet that has some is
+        read a second time, by :mod:`.links`.
+        """
+        self._check_readable()
+        search = _Background(lambda: self._link_ranges(name))
+        try:
+            grid = self._calamine_grid(name)
+        except WorkbookError:
+            search.result()  # a part lying about its size: say so, rather than calamine
+            raise
+        ranges = search.result()
+        if ranges:
+            apply_links(grid, ranges)
+        return grid
+
+    def _link_ranges(self, name: str) -> list[LinkRange]:
+        """Where the sheet's hyperlinked cells point; nothing inflated past declared sizes."""
+        label = self._path.name
+        try:
+            with zipfile.ZipFile(self._path) as archive, open(self._path, "rb") as source:
+                package = _Package(archive, label, lenient=True)
+                info = package.sheets.get(name.casefold())
+                if info is None or not package.has(info.part):
+                    return []
+                member = archive.getinfo(package.by_lower[info.part.lower()])
+                tail = b""
+                for chunk in inflate(source, member, label):
+                    if may_have_links(tail + chunk):
+                        break
+                    tail = chunk[-16:]
+                else:
+                    return []
+                xml = b"".join(inflate(source, member, label))
+                rels = _rels_part(info.part)
+                targets = relationship_targets(package.read(rels)) if package.has(rels) else {}
+        except OSError as exc:
+            raise WorkbookError(f"cannot read {label}: {exc.strerror or exc}") from exc
+        except _DAMAGED as exc:
+            raise WorkbookError(f"cannot read sheet {name!r} of {label}: {exc}") from exc
+        return sheet_links(xml, targets)
+
+    def _calamine_grid(self, name: str) -> list[list[CellValue]]:
         from python_calamine import CalamineError, CalamineWorkbook
 
-        self._check_readable()
         try:
             with CalamineWorkbook.from_path(str(self._path)) as book:
                 sheet = book.get_sheet_by_name(name)
@@ -416,7 +470,8 @@ class XlsxWorkbook:
         ``cells`` of ``sheet`` set to a number, then to a text, over everything already
         buffered, and stops before the zip is written; then a file is created and removed
         beside the workbook and the free space there is checked. The workbook and the
-        buffered changes are left as they were. About 1 s for 100,000 rows x 8 cells.
+        buffered changes are left as they were. On a 100,000-row sheet it takes about
+        1.4 s for a few cells and 4.4 s for 8 cells a row (a save of those: 3.4 s).
 
         >>> book.check_writable("Orders", [(2, 6), (2, 7)])  # doctest: +SKIP
         """
@@ -573,6 +628,29 @@ def _from_calamine(value: object) -> CellValue:
             value.microsecond / 86_400_000_000
         )
     return value  # type: ignore[return-value]
+
+
+class _Background:
+    """Runs ``work`` on a thread at once; :meth:`result` waits and returns or raises."""
+
+    def __init__(self, work: Callable[[], list[LinkRange]]) -> None:
+        self._work = work
+        self._result: list[LinkRange] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="smmsheet-links", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._result = self._work()
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def result(self) -> list[LinkRange]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
 
 
 def _check_value(value: CellValue) -> CellValue:
