@@ -151,8 +151,13 @@ def _blank(value: CellValue) -> bool:
     if value is None:
         return True
     if isinstance(value, str) and not value.strip():
-        return not (isinstance(value, LinkedText) and value.target)
+        return not (isinstance(value, LinkedText) and _address(value))
     return False
+
+
+def _address(value: LinkedText) -> bool:
+    """Whether a hyperlink's target is an address to order (not a place in the workbook)."""
+    return bool(value.target) and not (value.target or "").lstrip().startswith("#")
 
 
 @dataclass
@@ -169,10 +174,9 @@ class OrderRow:
     def text(self, key: str) -> str:
         """A field as stripped text ('' when empty); integral floats lose their '.0'."""
         value = self.values.get(key)
-        if isinstance(value, LinkedText) and value.target:
-            # A hyperlinked cell means its address, not the words it shows (which may be
-            # empty: a HYPERLINK formula saved without its cached value).
-            return value.target.strip()
+        if isinstance(value, LinkedText) and _address(value):
+            # A hyperlinked cell means its address, not the words it shows.
+            return (value.target or "").strip()
         if _blank(value):
             return ""
         if isinstance(value, float) and value.is_integer():
@@ -393,7 +397,7 @@ def _hidden_link(row: OrderRow, keys: Sequence[str]) -> str | None:
     """A row error for a hyperlinked cell whose address cannot be known: never order its words."""
     for key in keys:
         value = row.get(key)
-        if isinstance(value, LinkedText) and not value.target:
+        if isinstance(value, LinkedText) and not _address(value):
             return (
                 f"{INPUT_COLUMNS[key]} shows {str(value)[:60]!r} but is a hyperlink whose address "
                 "cannot be read (a link inside the workbook, or a HYPERLINK built from other "

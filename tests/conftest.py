@@ -139,3 +139,23 @@ def fail_saves_after_the_marker(monkeypatch: pytest.MonkeyPatch) -> None:
         real_save(self)
 
     monkeypatch.setattr(XlsxWorkbook, "save", save)
+
+
+@pytest.fixture(params=["stream", "tree"])
+def patcher(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test through both sheet patchers of the .xlsx adapter: the fast text one and
+    the lxml tree one."""
+    from smmsheet.workbook import xlsx
+
+    monkeypatch.setattr(xlsx, "STREAM_PATCHING", request.param == "stream")
+    return str(request.param)
+
+
+@pytest.fixture
+def rich(tmp_path: Path) -> Path:
+    """A workbook with a chart, an image, validation, a table, a macro and more (xlsxwriter)."""
+    from . import workbooks
+
+    path = tmp_path / "orders.xlsx"
+    workbooks.build_rich_workbook(path)
+    return path

@@ -106,6 +106,16 @@ def wait_for_orders(sim: PanelSimulator, process: subprocess.Popen[str], count: 
         time.sleep(0.002)
 
 
+def kill_after(sim: PanelSimulator, book: Path, orders: int) -> None:
+    """``smmsheet place BOOK --yes`` in its own process, killed with SIGKILL once the panel
+    holds ``orders`` orders; returns once the requests in flight at the kill have landed."""
+    with background("place", str(book), "--yes") as victim:
+        wait_for_orders(sim, victim, orders)
+        victim.send_signal(signal.SIGKILL)
+        assert victim.wait(timeout=10) == -signal.SIGKILL
+    time.sleep(3 * sim.faults.latency)
+
+
 def panel_links(sim: PanelSimulator) -> set[str]:
     return {order.link for order in sim.orders.values()}
 
@@ -140,11 +150,7 @@ def test_kill_9_mid_batch_then_rerun_places_no_duplicate_and_loses_no_order(
     sim = panel_env
     sim.faults.latency = 0.1
     book = make_orders_book(tmp_path / "orders.xlsx", rows_for("kill", 60))
-    with background("place", str(book), "--yes") as victim:
-        wait_for_orders(sim, victim, 10)  # some orders accepted, most of the batch still to go
-        victim.send_signal(signal.SIGKILL)
-        assert victim.wait(timeout=10) == -signal.SIGKILL
-    time.sleep(3 * sim.faults.latency)  # requests in flight at the kill still land
+    kill_after(sim, book, orders=10)  # some orders accepted, most of the batch still to go
     assert len(sim.orders) < 60, "the kill came too late to prove anything"
     # Only the save that marked the run, before its first order, reached the file.
     assert all(r["Order ID"] is None for r in read_orders(book)), "no result was saved"
@@ -297,11 +303,7 @@ def test_a_run_killed_under_one_name_resumes_under_a_symlink_without_buying_twic
     sim.faults.latency = 0.05
     book = make_orders_book(tmp_path / "orders.xlsx", rows_for("resumed", 40))
     link = _symlink(book)
-    with background("place", str(book), "--yes") as victim:
-        wait_for_orders(sim, victim, 8)
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(timeout=10)
-    time.sleep(3 * sim.faults.latency)
+    kill_after(sim, book, orders=8)
     assert len(sim.orders) < 40, "the kill came too late to prove anything"
     rerun = CliRunner().invoke(cli, ["place", str(link), "--yes"], catch_exceptions=False)
     assert "Traceback" not in rerun.output
@@ -695,11 +697,7 @@ def test_losing_the_journal_after_a_killed_run_is_never_silent(
     journal = journal_path(book)
     assert CliRunner().invoke(cli, ["status", str(book)]).exit_code == 0  # a journal exists
     journal.with_name("journal-before.sqlite").write_bytes(journal.read_bytes())
-    with background("place", str(book), "--yes") as victim:
-        wait_for_orders(sim, victim, 8)
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(timeout=10)
-    time.sleep(3 * sim.faults.latency)
+    kill_after(sim, book, orders=8)
     bought = len(sim.orders)
     assert bought < 40, "the kill came too late to prove anything"
     lose(journal)
@@ -766,11 +764,7 @@ def test_deleting_the_journals_side_files_after_a_killed_run_loses_nothing(
     sim = panel_env
     sim.faults.latency = 0.05
     book = make_orders_book(tmp_path / "orders.xlsx", rows_for("side", 40))
-    with background("place", str(book), "--yes") as victim:
-        wait_for_orders(sim, victim, 8)
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(timeout=10)
-    time.sleep(3 * sim.faults.latency)
+    kill_after(sim, book, orders=8)
     _delete_side_files(journal_path(book))  # "clean up" after the crash
     rerun = CliRunner().invoke(cli, ["place", str(book), "--yes"], catch_exceptions=False)
     assert "Traceback" not in rerun.output

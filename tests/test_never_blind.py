@@ -25,15 +25,23 @@ def _place(book: Path) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_a_header_row_reaching_column_xfd_buys_nothing(tmp_path, panel_env: PanelSimulator):
+def _orders_sheet(*rows: list[object]):
+    """An openpyxl workbook whose Orders sheet holds ``rows``; returns (workbook, sheet)."""
     from openpyxl import Workbook
 
     book = Workbook()
     sheet = book.active
     assert sheet is not None
     sheet.title = "Orders"
-    sheet.append(["Service", "Link", "Quantity"])
-    sheet.append([1, "https://instagram.com/p/xfd", 100])
+    for row in rows:
+        sheet.append(row)
+    return book, sheet
+
+
+def test_a_header_row_reaching_column_xfd_buys_nothing(tmp_path, panel_env: PanelSimulator):
+    book, sheet = _orders_sheet(
+        ["Service", "Link", "Quantity"], [1, "https://instagram.com/p/xfd", 100]
+    )
     sheet.cell(row=1, column=16384, value="my notes")  # the last column Excel has
     path = tmp_path / "wide.xlsx"
     book.save(path)
@@ -44,16 +52,13 @@ def test_a_header_row_reaching_column_xfd_buys_nothing(tmp_path, panel_env: Pane
 
 
 def test_an_array_formula_over_the_order_id_cells_buys_nothing(tmp_path, panel_env):
-    from openpyxl import Workbook
     from openpyxl.worksheet.formula import ArrayFormula
 
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "Orders"
-    sheet.append(["Service", "Link", "Quantity", "Order ID"])
-    sheet.append([1, "https://instagram.com/p/arr1", 100])
-    sheet.append([1, "https://instagram.com/p/arr2", 100])
+    book, sheet = _orders_sheet(
+        ["Service", "Link", "Quantity", "Order ID"],
+        [1, "https://instagram.com/p/arr1", 100],
+        [1, "https://instagram.com/p/arr2", 100],
+    )
     sheet["D2"] = ArrayFormula("D2:D3", "=A2:A3*0")
     path = tmp_path / "array.xlsx"
     book.save(path)
@@ -92,28 +97,30 @@ def test_an_absurd_number_in_a_status_reply_is_that_rows_error(tmp_path):
 # --------------------------------------------------------------------------- hyperlinks
 
 
-def _linked_book(tmp_path: Path, setup) -> Path:
-    from openpyxl import Workbook
+def _linked_book(tmp_path: Path, write_link) -> Path:
+    """An order workbook whose Link cell B2 is written by ``write_link(sheet)`` (xlsxwriter,
+    which stores a formula's cached value the way Excel does)."""
+    import xlsxwriter
 
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "Orders"
-    sheet.append(["Service", "Link", "Quantity"])
-    sheet.append([1, None, 100])
-    setup(sheet["B2"])
     path = tmp_path / "links.xlsx"
-    book.save(path)
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("Orders")
+    book.add_worksheet("Notes")
+    sheet.write_row(0, 0, ["Service", "Link", "Quantity"])
+    sheet.write_row(1, 0, [1, None, 100])
+    write_link(sheet)
+    book.close()
     return path
 
 
-def _inserted_link(cell) -> None:
-    cell.value = "Client post"
-    cell.hyperlink = "https://instagram.com/p/real-target"
+def _inserted_link(sheet) -> None:
+    sheet.write_url("B2", "https://instagram.com/p/real-target", string="Client post")
 
 
-def _hyperlink_formula(cell) -> None:
-    cell.value = '=HYPERLINK("https://instagram.com/p/real-target","Post 2")'
+def _hyperlink_formula(sheet) -> None:
+    sheet.write_formula(
+        "B2", '=HYPERLINK("https://instagram.com/p/real-target","Post 2")', None, "Post 2"
+    )
 
 
 @pytest.mark.parametrize("setup", [_inserted_link, _hyperlink_formula], ids=["insert", "formula"])
@@ -125,13 +132,23 @@ def test_a_hyperlinked_link_cell_is_ordered_with_its_address(tmp_path, panel_env
     assert order.link == "https://instagram.com/p/real-target"
 
 
-def _internal_link(cell) -> None:
-    cell.value = "See notes"
-    cell.hyperlink = "#Notes!A1"
+def test_an_openpyxl_hyperlink_is_ordered_with_its_address(tmp_path, panel_env):
+    book, sheet = _orders_sheet(["Service", "Link", "Quantity"], [1, "Client post", 100])
+    sheet["B2"].hyperlink = "https://instagram.com/p/openpyxl-target"
+    path = tmp_path / "links.xlsx"
+    book.save(path)
+    code, output = _place(path)
+    assert code == 0, output
+    [order] = panel_env.orders.values()
+    assert order.link == "https://instagram.com/p/openpyxl-target"
 
 
-def _computed_formula(cell) -> None:
-    cell.value = '=HYPERLINK("https://instagram.com/p/"&A2,"Post")'
+def _internal_link(sheet) -> None:
+    sheet.write_url("B2", "internal:Notes!A1", string="See notes")
+
+
+def _computed_formula(sheet) -> None:
+    sheet.write_formula("B2", '=HYPERLINK("https://instagram.com/p/"&A2,"Post")', None, "Post")
 
 
 @pytest.mark.parametrize("setup", [_internal_link, _computed_formula], ids=["internal", "computed"])

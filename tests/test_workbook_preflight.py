@@ -26,20 +26,6 @@ ORDERS = wb.ORDERS_PART
 PLANNED = [(2, 6), (2, 7), (2, 8), (3, 6), (3, 7), (3, 8), (1, 12)]
 
 
-@pytest.fixture(params=["stream", "tree"])
-def patcher(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test through both sheet patchers: the fast text one and the lxml tree one."""
-    monkeypatch.setattr(xlsx, "STREAM_PATCHING", request.param == "stream")
-    return str(request.param)
-
-
-@pytest.fixture
-def rich(tmp_path: Path) -> Path:
-    path = tmp_path / "orders.xlsx"
-    wb.build_rich_workbook(path)
-    return path
-
-
 def mutate(path: Path, part: str, change: Callable[[bytes], bytes]) -> None:
     xml = wb.read_member(path, part)
     changed = change(xml)

@@ -27,20 +27,6 @@ from . import workbooks as wb
 ORDERS = wb.ORDERS_PART
 
 
-@pytest.fixture(params=["stream", "tree"])
-def patcher(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a test through both sheet patchers: the fast text one and the lxml tree one."""
-    monkeypatch.setattr(xlsx, "STREAM_PATCHING", request.param == "stream")
-    return str(request.param)
-
-
-@pytest.fixture
-def rich(tmp_path: Path) -> Path:
-    path = tmp_path / "orders.xlsx"
-    wb.build_rich_workbook(path)
-    return path
-
-
 def calamine_rows(path: Path, sheet: str) -> list[list[object]]:
     with CalamineWorkbook.from_path(str(path)) as book:
         return book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
