@@ -157,7 +157,7 @@ def test_a_quantity_the_type_ignores_is_a_note_in_the_row_and_the_row_is_placed(
         "Note: Quantity 100 is ignored: Custom Comments orders one per line of Comments (10 lines)"
     )
     assert out[2]["Error"] is None
-    assert sim.orders[1002].quantity == 10
+    assert sim.orders[out[1]["Order ID"]].quantity == 10
     assert report.counts()[("place", "note")] == 2
     sim.advance(1)
     run(book, client, "status")  # a refresh does not wipe the note
