@@ -114,7 +114,7 @@ READ_CHUNK_BYTES = 64 * 1024
 
 USER_AGENT = "smmsheet/0.1 (+panel API v2 client)"
 
-#: Every ``add`` parameter of every service type (PANEL_API.md).
+#: Every ``add`` parameter of every service type (docs/panel-api.md).
 ADD_FIELDS = frozenset(
     {
         "link",
