@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ._version import __version__
 from .errors import (
     AmbiguousRequestError,
     ConfigError,
@@ -28,8 +29,6 @@ from .errors import (
     WorkbookBusyError,
     WorkbookError,
 )
-
-__version__ = "0.1.0"
 
 _LAZY = {
     "PanelClient": "smmsheet.panel",

@@ -31,3 +31,23 @@ def test_entry_modules_import_nothing_heavy(module, also_absent):
     code = f"import sys, smmsheet, {module}; print(sorted(set({names!r}) & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_version_is_written_in_one_place():
+    import tomllib
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from smmsheet._version import __version__
+    from smmsheet.cli import cli
+    from smmsheet.panel import USER_AGENT
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    dynamic = project["tool"]["setuptools"]["dynamic"]["version"]
+    assert dynamic == {"attr": "smmsheet._version.__version__"}
+    assert smmsheet.__version__ == __version__
+    assert USER_AGENT.startswith(f"smmsheet/{__version__} ")
+    version = CliRunner().invoke(cli, ["--version"], prog_name="smmsheet").output
+    assert version == f"smmsheet, version {__version__}\n"
