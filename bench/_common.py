@@ -36,10 +36,10 @@ def seed_orders(sim: PanelSimulator, count: int, *, status: str = "Pending") -> 
 
     The orders look exactly like ones ``add`` creates; the next ``add`` gets the next id.
     """
-    first = max(sim.orders, default=sim._next_order - 1) + 1
+    first = sim.state.next_order_id
     now = time.time()
-    for order_id in range(first, first + count):
-        sim.orders[order_id] = SimOrder(
+    orders = [
+        SimOrder(
             id=order_id,
             service=1,
             link=link_for(order_id),
@@ -52,7 +52,9 @@ def seed_orders(sim: PanelSimulator, count: int, *, status: str = "Pending") -> 
             fields={"service": "1", "link": link_for(order_id), "quantity": "100"},
             created=now,
         )
-    sim._next_order = first + count  # private, but this is the simulator's own bookkeeping
+        for order_id in range(first, first + count)
+    ]
+    sim.state.add_orders(orders)
     return list(range(first, first + count))
 
 

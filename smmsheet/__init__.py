@@ -12,8 +12,9 @@ package on every macro call)::
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .errors import (
     AmbiguousRequestError,
     ConfigError,
@@ -29,8 +30,15 @@ from .errors import (
     WorkbookError,
 )
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors (same as _LAZY)
+    from .batch import Engine, Report, RunOptions
+    from .config import resolve_panel
+    from .journal import Journal, journal_path
+    from .panel import OrderStatus, PanelClient, Service
+    from .simulator import PanelSimulator
+    from .workbook import open_workbook
 
+#: Where each lazily imported public name lives.
 _LAZY = {
     "PanelClient": "smmsheet.panel",
     "Service": "smmsheet.panel",

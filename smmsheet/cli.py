@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
+from ._version import __version__
 from .errors import ConfigError, JournalMismatchError, SmmsheetError, WorkbookError, scrub
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,7 +44,7 @@ class _Cli(click.Group):
 
 
 @click.group(cls=_Cli)
-@click.version_option(package_name="smmsheet")
+@click.version_option(__version__)
 @click.option("-v", "--verbose", is_flag=True, help="Log each panel request (never the key).")
 def cli(verbose: bool) -> None:
     """Drive an SMM panel (API v2) from the order rows of a workbook."""

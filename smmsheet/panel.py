@@ -48,6 +48,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.response import BaseHTTPResponse
 
+from ._version import __version__
 from .errors import (
     AmbiguousRequestError,
     InvalidKeyError,
@@ -112,9 +113,9 @@ MAX_REPLY_BYTES: dict[str, int] = {"services": MAX_SERVICES_REPLY_BYTES}
 #: Bytes read from the socket at a time while streaming a reply.
 READ_CHUNK_BYTES = 64 * 1024
 
-USER_AGENT = "smmsheet/0.1 (+panel API v2 client)"
+USER_AGENT = f"smmsheet/{__version__} (+panel API v2 client)"
 
-#: Every ``add`` parameter of every service type (PANEL_API.md).
+#: Every ``add`` parameter of every service type (docs/panel-api.md).
 ADD_FIELDS = frozenset(
     {
         "link",

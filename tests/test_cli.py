@@ -368,11 +368,12 @@ def test_cancel_asks_which_orders_at_a_terminal(panel_env, tmp_path, monkeypatch
     book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100), (1, "https://b", 100)])
     assert invoke("place", str(book), "-y").exit_code == 0
     _flag_cancel(book, 3)
+    oid = read_orders(book)[1]["Order ID"]  # adds run concurrently: any id
     declined = invoke("cancel", str(book), input="n\n")
-    assert "Cancel 1 order: 1002 (row 3)? [y/N]" in declined.output
+    assert f"Cancel 1 order: {oid} (row 3)? [y/N]" in declined.output
     assert declined.exit_code == 0 and panel_env.counts["cancel"] == 0
     assert invoke("cancel", str(book), input="y\n").exit_code == 0
-    assert panel_env.counts["cancel"] == 1 and panel_env.orders[1002].status == "Canceled"
+    assert panel_env.counts["cancel"] == 1 and panel_env.orders[oid].status == "Canceled"
 
 
 def test_cancel_dry_run_sends_nothing(panel_env, tmp_path):

@@ -1,0 +1,55 @@
+"""What the code and the docs point at exists in the repository.
+
+A reference to a document or a source file (a Markdown link, ``docs/excel.md`` in a
+docstring, ``bench/bench_place.py`` in the README) is only useful if a reader finds the file:
+references to notes kept outside the repository are how the panel API reference went missing.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Where references are written: the code, the tests, the benchmarks and every document.
+SCANNED = [
+    *ROOT.glob("*.md"),
+    ROOT / "pyproject.toml",
+    ROOT / ".ci" / "run",
+    *(
+        path
+        for folder in ("smmsheet", "tests", "bench", "docs", "workbook_templates")
+        for path in sorted((ROOT / folder).rglob("*"))
+        if path.suffix in {".py", ".md", ".toml"} and "__pycache__" not in path.parts
+    ),
+]
+#: ``docs/panel-api.md``, ``smmsheet/simulator/``: a path from the root of the repository.
+REPO_PATH = re.compile(
+    r"(?<![\w/.~$-])((?:smmsheet|tests|bench|docs|workbook_templates|\.ci)/"
+    r"(?:[\w.-]+/)*(?:[\w-]+\.(?:py|md|toml|xlsx|xlam)\b|))"
+)
+#: ``README.md``, ``[the ribbon](docs/excel.md)``: a document, by name or relative link.
+DOCUMENT = re.compile(r"(?<![\w/.-])((?:[\w-]+/)*[\w-]+\.md)\b")
+
+
+def references(path: Path) -> set[str]:
+    text = path.read_text(encoding="utf-8")
+    return set(REPO_PATH.findall(text)) | set(DOCUMENT.findall(text))
+
+
+def resolves(reference: str, source: Path) -> bool:
+    """A reference holds if it names a file or folder from the root or from beside ``source``."""
+    return any((base / reference).exists() for base in (ROOT, source.parent))
+
+
+def test_the_scan_sees_the_references_it_is_meant_to_check():
+    assert references(ROOT / "README.md") >= {"docs/excel.md", "docs/panel-api.md"}
+    assert len(SCANNED) > 50
+
+
+@pytest.mark.parametrize("source", SCANNED, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_file_or_document_a_file_names_exists_in_the_repository(source: Path):
+    missing = sorted(ref for ref in references(source) if not resolves(ref, source))
+    assert not missing, f"{source.relative_to(ROOT)} names files not in the repository: {missing}"
