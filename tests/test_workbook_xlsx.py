@@ -890,6 +890,7 @@ LAYERS = [
     "cells",
     "zipio",
     "zipsafe",
+    "links",
     "opc",
     "styles",
     "sheet_tree",

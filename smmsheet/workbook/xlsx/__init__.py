@@ -1,7 +1,7 @@
 """Headless .xlsx/.xlsm adapter: read with calamine, write by patching sheet XML in the zip.
 
 The user's workbook is never round-tripped through a spreadsheet library. Reading uses
-python-calamine; hyperlinked cells are found by :mod:`..links` on a second thread, and
+python-calamine; hyperlinked cells are found by :mod:`.links` on a second thread, and
 a zip bomb is refused from its declared sizes before anything inflates (:mod:`.zipsafe`).
 Writing copies every zip member byte-for-byte (raw compressed bytes,
 same order, same compression) except the parts that must change:
@@ -32,6 +32,7 @@ The layers, each importing only those above it in this list (and ``names`` every
     cells         values as cell XML text, date serials, A1 references, value checks
     zipio         raw zip member copy, replaced parts, the deflate thread
     zipsafe       zip-bomb limits, checked before anything inflates
+    links         where hyperlinked cells point, from sheet XML
     opc           the package: parts, relationships, content types, workbook.xml edits
     styles        date cell formats in styles.xml
     sheet_tree    the lxml tree patcher (and shared formulas)

@@ -35,8 +35,9 @@ from ..base import (
     check_sheet_name,
     find_sheet,
 )
-from ..links import LinkRange, apply_links, may_have_links, relationship_targets, sheet_links
+from ..links import LinkRange, apply_links
 from .cells import CALAMINE_ODD_TYPES, check_value, from_calamine
+from .links import may_have_links, relationship_targets, sheet_links
 from .names import CONTENT_TYPES_PART, ROOT_RELS_PART
 from .opc import DAMAGED, Package, rels_part, stored_marker
 from .save import dry_run_package, rewrite_package
