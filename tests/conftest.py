@@ -145,9 +145,9 @@ def fail_saves_after_the_marker(monkeypatch: pytest.MonkeyPatch) -> None:
 def patcher(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run a test through both sheet patchers of the .xlsx adapter: the fast text one and
     the lxml tree one."""
-    from smmsheet.workbook import xlsx
+    from smmsheet.workbook.xlsx import sheet_patch
 
-    monkeypatch.setattr(xlsx, "STREAM_PATCHING", request.param == "stream")
+    monkeypatch.setattr(sheet_patch, "STREAM_PATCHING", request.param == "stream")
     return str(request.param)
 
 

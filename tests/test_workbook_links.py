@@ -16,18 +16,18 @@ import openpyxl
 import pytest
 from openpyxl.worksheet.hyperlink import Hyperlink
 
-from smmsheet.workbook import xlsx
+from smmsheet.errors import WorkbookError
 from smmsheet.workbook.base import LinkedText
 from smmsheet.workbook.links import calls_hyperlink, formula_target
 from smmsheet.workbook.live import XlwingsWorkbook
-from smmsheet.workbook.xlsx import XlsxWorkbook
+from smmsheet.workbook.xlsx import XlsxWorkbook, adapter, cells
 
 from . import workbooks as wb
 from .fake_excel import FakeBook
 
 
 def value_at(rows: list[list[object]], ref: str) -> object:
-    row, col = xlsx._parse_ref(ref)
+    row, col = cells.parse_ref(ref)
     return rows[row - 1][col - 1] if row <= len(rows) and col <= len(rows[row - 1]) else None
 
 
@@ -242,7 +242,7 @@ def test_a_sheet_without_the_word_hyperlink_is_read_once(
     def forbidden(*args: object) -> object:
         raise AssertionError("a sheet without links was searched for them")
 
-    monkeypatch.setattr(xlsx, "sheet_links", forbidden)
+    monkeypatch.setattr(adapter, "sheet_links", forbidden)
     rows = XlsxWorkbook(path).read_values("Orders")
     assert len(rows) == 51 and all(type(v) is not LinkedText for row in rows for v in row)
 
@@ -250,7 +250,7 @@ def test_a_sheet_without_the_word_hyperlink_is_read_once(
 def test_a_lying_sheet_is_refused_by_the_link_search_with_its_own_words(tmp_path: Path) -> None:
     path = tmp_path / "liar.xlsx"
     wb.build_zip_bomb(path, 32, declared=1_000)
-    with pytest.raises(xlsx.WorkbookError, match="holds more than the 1,000 bytes it declares"):
+    with pytest.raises(WorkbookError, match="holds more than the 1,000 bytes it declares"):
         XlsxWorkbook(path).read_values("Orders")
 
 

@@ -16,8 +16,7 @@ import openpyxl
 import pytest
 from lxml import etree
 
-from smmsheet.workbook import xlsx
-from smmsheet.workbook.xlsx import XlsxWorkbook
+from smmsheet.workbook.xlsx import XlsxWorkbook, sheet_patch
 
 from . import workbooks as wb
 
@@ -136,7 +135,7 @@ def test_saved_workbooks_pass_the_open_xml_schema_check_as_well_as_before(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str, stream: bool
 ) -> None:
     """Every kind of edit at once: values, a date style, a new row, a new sheet, the marker."""
-    monkeypatch.setattr(xlsx, "STREAM_PATCHING", stream)
+    monkeypatch.setattr(sheet_patch, "STREAM_PATCHING", stream)
     path = tmp_path / "orders.xlsx"
     BUILDERS[writer](path)
     before = wb.schema_errors(path)

@@ -7,6 +7,7 @@ the check fail first, with one sentence, and the check itself changes nothing.
 from __future__ import annotations
 
 import shutil
+import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -15,8 +16,7 @@ from typing import Any
 import pytest
 
 from smmsheet.errors import WorkbookError
-from smmsheet.workbook import xlsx
-from smmsheet.workbook.xlsx import XlsxWorkbook
+from smmsheet.workbook.xlsx import XlsxWorkbook, save
 
 from . import workbooks as wb
 
@@ -183,13 +183,13 @@ def test_the_check_tries_the_planned_cells_as_a_number_and_as_a_text(
     rich: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tried: list[Any] = []
-    real = xlsx._patch_sheet
+    real = save.patch_sheet
 
     def spy(xml: bytes, edit: Any, *args: Any) -> Any:
         tried.append(edit.rows[2][6])
         return real(xml, edit, *args)
 
-    monkeypatch.setattr(xlsx, "_patch_sheet", spy)
+    monkeypatch.setattr(save, "patch_sheet", spy)
     XlsxWorkbook(rich).check_writable("Orders", PLANNED)
     assert {type(value) for value in tried} == {float, str}
 
@@ -197,9 +197,7 @@ def test_the_check_tries_the_planned_cells_as_a_number_and_as_a_text(
 def test_a_folder_without_room_for_the_new_file_is_refused(
     rich: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(
-        xlsx.shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(1, 1, 1000)
-    )  # type: ignore[attr-defined]
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(1, 1, 1000))  # type: ignore[attr-defined]
     with pytest.raises(
         WorkbookError, match=r"needs about 0\.\d MiB and its folder has 0\.0 MiB free"
     ):
@@ -212,7 +210,7 @@ def test_a_folder_that_takes_no_new_file_is_refused(
     def refuse(**kwargs: object) -> tuple[int, str]:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(xlsx.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
     with pytest.raises(WorkbookError, match="no new file can be created in .*Permission denied"):
         XlsxWorkbook(rich).check_writable("Orders", PLANNED)
 

@@ -19,8 +19,8 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from smmsheet.errors import WorkbookBusyError, WorkbookError
-from smmsheet.workbook import WorkbookAdapter, open_workbook, xlsx
-from smmsheet.workbook.xlsx import XlsxWorkbook, excel_lock_file
+from smmsheet.workbook import WorkbookAdapter, open_workbook
+from smmsheet.workbook.xlsx import XlsxWorkbook, cells, excel_lock_file, sheet_patch, zipio
 
 from . import workbooks as wb
 
@@ -561,13 +561,13 @@ def test_dates_and_datetimes_round_trip(tmp_path: Path, patcher: str, date1904: 
 
 
 def test_excel_1900_serials_match_excel(tmp_path: Path) -> None:
-    assert xlsx._excel_serial(dt.date(1900, 1, 1), False) == 1
-    assert xlsx._excel_serial(dt.date(1900, 2, 28), False) == 59
-    assert xlsx._excel_serial(dt.date(1900, 3, 1), False) == 61
-    assert xlsx._excel_serial(dt.datetime(2024, 1, 1, 12), False) == 45292.5
-    assert xlsx._excel_serial(dt.date(1904, 1, 2), True) == 1
+    assert cells.excel_serial(dt.date(1900, 1, 1), False) == 1
+    assert cells.excel_serial(dt.date(1900, 2, 28), False) == 59
+    assert cells.excel_serial(dt.date(1900, 3, 1), False) == 61
+    assert cells.excel_serial(dt.datetime(2024, 1, 1, 12), False) == 45292.5
+    assert cells.excel_serial(dt.date(1904, 1, 2), True) == 1
     with pytest.raises(WorkbookError):
-        xlsx._excel_serial(dt.date(1899, 1, 1), False)
+        cells.excel_serial(dt.date(1899, 1, 1), False)
 
 
 def test_illegal_xml_characters_are_stripped(rich: Path, patcher: str) -> None:
@@ -702,7 +702,7 @@ def test_failed_rename_leaves_the_original_and_no_temp_file(
     def refuse(src: object, dst: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(xlsx.os, "replace", refuse)
+    monkeypatch.setattr(os, "replace", refuse)
     with pytest.raises(WorkbookError, match="cannot write orders.xlsx: Permission denied"):
         book.save()
     assert rich.read_bytes() == before
@@ -715,7 +715,7 @@ def test_failure_halfway_through_the_zip_leaves_the_original(
     book = XlsxWorkbook(rich)
     book.write_cells("Orders", {(2, 6): 1})
     before = rich.read_bytes()
-    real_copy = xlsx._copy_member
+    real_copy = zipio.copy_member
     copied: list[str] = []
 
     def copy_then_fail(source: object, member: zipfile.ZipInfo, target: object) -> None:
@@ -724,7 +724,7 @@ def test_failure_halfway_through_the_zip_leaves_the_original(
         copied.append(member.filename)
         real_copy(source, member, target)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(xlsx, "_copy_member", copy_then_fail)
+    monkeypatch.setattr(zipio, "copy_member", copy_then_fail)
     with pytest.raises(RuntimeError, match="disk on fire"):
         book.save()
     assert rich.read_bytes() == before
@@ -809,7 +809,7 @@ def test_everyday_writes_take_the_fast_path(
         def __init__(self, *args: object) -> None:
             raise AssertionError("fell back to the tree patcher")
 
-    monkeypatch.setattr(xlsx, "_TreePatcher", NoTree)
+    monkeypatch.setattr(sheet_patch, "TreePatcher", NoTree)
     book = XlsxWorkbook(path)
     book.write_cells("Orders", {(2, 5): 1, (2, 7): "x", (3, 1): None, (9, 9): dt.date(2024, 1, 1)})
     book.save()
@@ -841,7 +841,7 @@ def test_both_patchers_write_the_same_cells(
             wb.build_openpyxl_workbook(path)
         else:
             shutil.copy(wb.LIBREOFFICE_ORDERS, path)
-        monkeypatch.setattr(xlsx, "STREAM_PATCHING", mode)
+        monkeypatch.setattr(sheet_patch, "STREAM_PATCHING", mode)
         book = XlsxWorkbook(path)
         book.write_cells("Orders", writes)  # type: ignore[arg-type]
         book.save()
@@ -880,3 +880,39 @@ def test_replace_sheet_refuses_the_name_of_a_chart_sheet(tmp_path: Path) -> None
     wb.build_chartsheet_workbook(path, "Services")
     with pytest.raises(WorkbookError, match="chart sheet named 'services'"):
         XlsxWorkbook(path).replace_sheet("services", [["x"]])
+
+
+# -- the package's layers ----------------------------------------------------------------------
+
+#: The layers of smmsheet.workbook.xlsx, lowest first: each may import only those before it.
+LAYERS = [
+    "names",
+    "cells",
+    "zipio",
+    "zipsafe",
+    "links",
+    "opc",
+    "styles",
+    "sheet_tree",
+    "sheet_stream",
+    "sheet_patch",
+    "save",
+    "adapter",
+]
+
+
+def test_each_layer_imports_only_the_layers_below_it() -> None:
+    import ast
+
+    import smmsheet.workbook.xlsx as package
+
+    folder = Path(package.__file__).parent
+    assert sorted(LAYERS) == sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__")
+    for index, layer in enumerate(LAYERS):
+        tree = ast.parse((folder / f"{layer}.py").read_text(encoding="utf-8"))
+        siblings = {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
+        }
+        assert siblings <= set(LAYERS[:index]), f"{layer} imports {siblings - set(LAYERS[:index])}"

@@ -17,7 +17,7 @@ import pytest
 
 from smmsheet.errors import WorkbookError
 from smmsheet.workbook.xlsx import XlsxWorkbook
-from smmsheet.workbook.zipsafe import (
+from smmsheet.workbook.xlsx.zipsafe import (
     MAX_PART_BYTES,
     MAX_RATIO,
     MAX_TOTAL_BYTES,

@@ -1,0 +1,404 @@
+"""The stream sheet patcher: a worksheet patched as text, row by row.
+
+Everyday writes into an existing sheet: rows not written to are copied in bulk, so 800,000
+cells take a few seconds. Anything unusual raises :class:`NeedsTree` and the caller uses
+:class:`~.sheet_tree.TreePatcher`. Imports :mod:`.cells` and :mod:`.styles`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import re
+from collections.abc import Callable, Mapping
+
+from smmsheet.errors import WorkbookError
+
+from ..base import CellValue
+from .cells import (
+    EXCEL_ESCAPE,
+    col_letters,
+    col_number,
+    encode_value,
+    parse_range,
+    parse_ref,
+    range_ref,
+    xml_escape,
+)
+from .styles import DateStyles
+
+__all__ = ["NeedsTree", "StreamPatcher"]
+
+
+class NeedsTree(Exception):
+    """The sheet's XML is unusual enough that only the tree patcher handles it safely."""
+
+
+#: How many pieces of a patched sheet are gathered before they go to the compressor.
+_CHUNK_PIECES = 4096
+_NAME = r"[A-Za-z_][\w.-]*"
+_SHEET_DATA = re.compile(rf"<((?:{_NAME}:)?)sheetData(?=[\s/>])[^>]*>")
+_ATTRIBUTE = re.compile(rf"({_NAME}(?::{_NAME})?)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+_SPANS = re.compile(r"(\sspans\s*=\s*[\"'])([^\"']*)([\"'])")
+_DIMENSION_REF = re.compile(rf"(<(?:{_NAME}:)?dimension(?=[\s/>])[^>]*?\sref\s*=\s*[\"'])([^\"']*)")
+_SHEET_PR_END = re.compile(rf"</(?:{_NAME}:)?sheetPr>|<(?:{_NAME}:)?sheetPr(?=[\s/>])[^>]*/>")
+_ROOT_START = re.compile(rf"<(?:{_NAME}:)?worksheet(?=[\s>])[^>]*>")
+_ENCODING = re.compile(rb"^\s*<\?xml[^>]*encoding\s*=\s*[\"']([^\"']+)[\"']")
+_LETTERS = re.compile(r"[A-Z]{1,3}")
+
+
+class StreamPatcher:
+    """A worksheet patched as text: rows not written to are copied untouched, in bulk.
+
+    Only the rows being written are cut into cells, so a save costs little more than
+    inflating and deflating the part. Anything unusual (rows or cells without ``r``,
+    comments, CDATA, a shared-formula master being overwritten, a non-UTF-8 part) raises
+    :class:`NeedsTree` and the sheet goes through :class:`TreePatcher` instead.
+    """
+
+    def __init__(self, xml: bytes, date1904: bool, styles: DateStyles, where: str) -> None:
+        declared = _ENCODING.match(xml)
+        if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+            raise NeedsTree
+        try:
+            text = xml.decode("utf-8")
+        except UnicodeDecodeError:
+            raise NeedsTree from None
+        start = _SHEET_DATA.search(text)
+        if start is None:
+            raise NeedsTree
+        p = start.group(1)
+        if start.group(0).endswith("/>"):
+            self.head = text[: start.start()] + start.group(0)[:-2].rstrip() + ">"
+            self.region = ""
+            self.tail = f"</{p}sheetData>" + text[start.end() :]
+        else:
+            close = text.find(f"</{p}sheetData>", start.end())
+            if close < 0:
+                raise NeedsTree
+            self.head, self.region = text[: start.end()], text[start.end() : close]
+            self.tail = text[close:]
+        region = self.region
+        if "<!" in region or "<?" in region:
+            raise NeedsTree  # these may hold a "<" that starts no element
+        if region.count(f"<{p}row") != region.count(f'<{p}row r="'):
+            raise NeedsTree  # rows without r, or with r not first
+        self.p = p
+        self.date1904 = date1904
+        self.styles = styles
+        self.where = where
+        self.removed_formulas: list[str] = []
+        self.has_formulas = f"<{p}f>" in region or f"<{p}f " in region
+        self._row = re.compile(f'<{re.escape(p)}row r="([0-9]+)"[^>]*>')
+        self._row_close = f"</{p}row>"
+        self._cell_open = f"<{p}c"
+        self._canonical_open = f'<{p}c r="'
+        self._cell_close = f"</{p}c>"
+        self._formula_open = f"<{p}f"
+        self._any_cell = re.compile(re.escape(self._cell_open) + r"(?=[\s/>])[^>]*>")
+        self._simple_cell = re.compile(
+            re.escape(self._canonical_open)
+            + r'[A-Z]{1,3}[0-9]+"(?: s="([0-9]+)")?(?: t="[A-Za-z]+")?\s*/?>'
+        )
+        self._masters: set[tuple[int, int]] = set()
+        self._array_cells: dict[tuple[int, int], str] = {}
+        if self.has_formulas:
+            self._scan_formula_ranges()
+
+    def _scan_formula_ranges(self) -> None:
+        """Find shared-formula masters and array-formula ranges: the formulas with a ``ref``."""
+        region = self.region
+        formula = f"<{self.p}f"
+        for needle in (' ref="', " ref='"):
+            position = region.find(needle)
+            while position >= 0:
+                tag_start = region.rfind("<", 0, position)
+                tag = region[tag_start : region.find(">", position) + 1]
+                if tag.startswith(formula) and tag[len(formula) : len(formula) + 1].isspace():
+                    attributes = _attributes(tag)
+                    kind, ref = attributes.get("t"), attributes.get("ref", "")
+                    if kind == "shared":
+                        cell_start = region.rfind(self._cell_open + " ", 0, tag_start)
+                        cell_tag = region[cell_start : region.find(">", cell_start) + 1]
+                        cell_ref = _attributes(cell_tag).get("r")
+                        if cell_start < 0 or cell_ref is None:
+                            raise NeedsTree
+                        self._masters.add(parse_ref(cell_ref))
+                    elif kind in ("array", "dataTable") and ref:
+                        top, left, bottom, right = parse_range(ref)
+                        for r in range(top, bottom + 1):
+                            for c in range(left, right + 1):
+                                self._array_cells[(r, c)] = ref
+                position = region.find(needle, position + 1)
+
+    def apply(
+        self, by_row: Mapping[int, Mapping[int, CellValue]], write: Callable[[bytes], object]
+    ) -> None:
+        """Pass the sheet XML with ``{row: {col: value}}`` applied to ``write``, in chunks."""
+        if self._array_cells or self._masters:
+            for row, cells in by_row.items():
+                for col in cells:
+                    key = (row, col)
+                    if key in self._array_cells:
+                        raise WorkbookError(
+                            f"{self.where}: {col_letters(col)}{row} is part of the array formula "
+                            f"{self._array_cells[key]}; smmsheet does not overwrite it, "
+                            "nothing was changed"
+                        )
+                    if key in self._masters:
+                        raise NeedsTree  # the formula must move to another cell of its range
+        targets = sorted(key for key, cells in by_row.items() if cells)
+        write(self._head(by_row, targets).encode("utf-8"))
+        region = self.region
+        out: list[str] = []
+        copied = 0  # region[:copied] has been written
+        index = 0
+        previous = seen = 0
+        inserted = False
+        for match in self._row.finditer(region) if targets else ():
+            number = int(match.group(1))
+            if number <= previous:
+                raise NeedsTree
+            previous, seen = number, match.end()
+            target = targets[index]
+            if number < target:
+                continue
+            start = match.start()
+            while target < number:  # rows that do not exist yet go before this one
+                inserted = True
+                out.append(region[copied:start])
+                copied = start
+                out.append(self._new_row(target, sorted(by_row[target].items())))
+                index += 1
+                if index == len(targets):
+                    break
+                target = targets[index]
+            if index == len(targets):
+                break
+            if target == number:
+                tag = match.group(0)
+                if tag.endswith("/>"):
+                    tag, body, end = tag[:-2].rstrip() + ">", "", match.end()
+                else:
+                    close = region.find(self._row_close, match.end())
+                    if close < 0:
+                        raise NeedsTree
+                    body, end = region[match.end() : close], close + len(self._row_close)
+                out.append(region[copied:start])
+                out.append(self._patch_row(tag, body, number, sorted(by_row[number].items())))
+                copied = end
+                index += 1
+                if index == len(targets):
+                    break
+                if len(out) > _CHUNK_PIECES:
+                    write("".join(out).encode("utf-8"))
+                    out.clear()
+        if inserted and any(int(m[1]) <= previous for m in self._row.finditer(region, seen)):
+            raise NeedsTree  # rows out of order: an inserted row may exist further on
+        out.append(region[copied:])
+        for target in targets[index:]:
+            out.append(self._new_row(target, sorted(by_row[target].items())))
+        out.append(self.tail)
+        write("".join(out).encode("utf-8"))
+
+    def _head(self, by_row: Mapping[int, Mapping[int, CellValue]], targets: list[int]) -> str:
+        """The part before the rows, its ``<dimension>`` grown to cover the written cells.
+
+        Cleared cells count too: the dimension is a hint, and may be larger than the data.
+        """
+        if not targets:
+            return self.head
+        lefts = [min(by_row[row]) for row in targets]
+        rights = [max(by_row[row]) for row in targets]
+        extent = [targets[0], min(lefts), targets[-1], max(rights)]
+        dimension = _DIMENSION_REF.search(self.head)
+        if dimension is not None:
+            with contextlib.suppress(WorkbookError):
+                top, left, bottom, right = parse_range(dimension.group(2))
+                extent = [
+                    min(top, extent[0]),
+                    min(left, extent[1]),
+                    max(bottom, extent[2]),
+                    max(right, extent[3]),
+                ]
+            ref = range_ref(*extent)
+            return self.head[: dimension.start(2)] + ref + self.head[dimension.end(2) :]
+        element = f'<{self.p}dimension ref="{range_ref(*extent)}"/>'
+        anchor = _SHEET_PR_END.search(self.head) or _ROOT_START.search(self.head)
+        if anchor is None:
+            raise NeedsTree
+        return self.head[: anchor.end()] + element + self.head[anchor.end() :]
+
+    def _new_row(self, number: int, cells: list[tuple[int, CellValue]]) -> str:
+        suffix = str(number)
+        body = "".join(
+            [
+                self._cell(col_letters(col) + suffix, None, "", value)
+                for col, value in cells
+                if value is not None
+            ]
+        )
+        if not body:
+            return ""
+        return f'<{self.p}row r="{suffix}">{body}{self._row_close}'
+
+    def _patch_row(
+        self, start_tag: str, body: str, number: int, writes: list[tuple[int, CellValue]]
+    ) -> str:
+        """One existing row with ``writes`` (sorted) applied; other cells are copied as they are."""
+        if "extLst" in body:
+            raise NeedsTree
+        canonical_open, cell_close = self._canonical_open, self._cell_close
+        # Every writer we know puts r first in double quotes; then a cell is found by its
+        # reference and nothing else in the row needs reading.
+        canonical = body.count(canonical_open) == body.count(self._cell_open)
+        last_col = -1
+        scan: tuple[list[int], list[int], list[int]] | None = None
+        suffix = str(number)
+        out: list[str] = []
+        copied = 0
+        for col, value in writes:
+            ref = col_letters(col) + suffix
+            start = body.find(f'{canonical_open}{ref}"', copied) if canonical else -1
+            if start >= 0:
+                exists = True
+                tag_end = body.find(">", start)
+                if body[tag_end - 1] == "/":
+                    end = tag_end + 1
+                else:
+                    end = body.find(cell_close, tag_end) + len(cell_close)
+                    if end < len(cell_close):
+                        raise NeedsTree
+            else:
+                if canonical and last_col < 0:
+                    last_col = self._last_col(body)
+                if canonical and col > last_col:
+                    exists, start = False, len(body)
+                else:
+                    if scan is None:
+                        scan = self._scan_cells(body, number)
+                    cols, starts, ends = scan
+                    at = bisect.bisect_left(cols, col)
+                    exists = at < len(cols) and cols[at] == col
+                    start = starts[at] if at < len(cols) else len(body)
+                    end = ends[at] if exists else start
+            if exists:
+                out.append(body[copied:start])
+                out.append(self._rewrite(body[start:end], ref, value))
+                copied = end
+            elif value is not None:
+                out.append(body[copied:start])
+                out.append(self._cell(ref, None, "", value))
+                copied = start
+        out.append(body[copied:])
+        if "spans" in start_tag:
+            start_tag = _widen_spans(start_tag, writes[0][0], writes[-1][0])
+        return start_tag + "".join(out) + self._row_close
+
+    def _cell_end(self, body: str, start: int) -> int:
+        tag_end = body.find(">", start)
+        if body[tag_end - 1] == "/":
+            return tag_end + 1
+        end = body.find(self._cell_close, tag_end)
+        if end < 0:
+            raise NeedsTree
+        return end + len(self._cell_close)
+
+    def _last_col(self, body: str) -> int:
+        """Column of the row's last cell (0 for none), for rows in canonical form."""
+        start = body.rfind(self._canonical_open)
+        if start < 0:
+            return 0
+        match = _LETTERS.match(body, start + len(self._canonical_open))
+        if match is None:
+            raise NeedsTree
+        return col_number(match.group(0))
+
+    def _scan_cells(self, body: str, number: int) -> tuple[list[int], list[int], list[int]]:
+        """Columns, starts and ends of every cell in a row, whatever its attribute order."""
+        cols: list[int] = []
+        starts: list[int] = []
+        ends: list[int] = []
+        for match in self._any_cell.finditer(body):
+            ref = _attributes(match.group(0)).get("r")
+            if ref is None:
+                raise NeedsTree
+            row, col = parse_ref(ref)
+            if row != number or (cols and col <= cols[-1]):
+                raise NeedsTree
+            cols.append(col)
+            starts.append(match.start())
+            ends.append(self._cell_end(body, match.start()))
+        return cols, starts, ends
+
+    def _rewrite(self, cell: str, ref: str, value: CellValue) -> str:
+        """An existing cell with a new value (or none): its style stays, its formula goes."""
+        simple = self._simple_cell.match(cell)
+        style: str | None
+        if simple is not None:
+            style, others, content = simple.group(1), "", cell[simple.end() :]
+        else:
+            tag_end = cell.find(">")
+            found = _attributes(cell[len(self._cell_open) : tag_end])
+            style = found.get("s")
+            others = "".join(
+                " " + match.group(0)
+                for match in _ATTRIBUTE.finditer(cell, len(self._cell_open), tag_end)
+                if match.group(1) not in ("r", "s", "t", "cm", "vm")
+            )
+            content = cell[tag_end + 1 :]
+        if "extLst" in content:
+            raise NeedsTree
+        formula = self._formula_open
+        if formula in content and any(formula + end in content for end in (">", " ", "/")):
+            self.removed_formulas.append(ref)
+        if value is not None:
+            return self._cell(ref, style, others, value)
+        if style is None:
+            return ""
+        return f'<{self.p}c r="{ref}" s="{style}"{others}/>'
+
+    def _cell(self, ref: str, style: str | None, others: str, value: CellValue) -> str:
+        """A ``<c>`` holding ``value`` (not None), keeping the style and other attributes."""
+        p = self.p
+        kind = type(value)
+        styled = f' s="{style}"' if style is not None else ""
+        if kind is str:
+            text: str = value  # type: ignore[assignment]
+            if "_x" in text:
+                text = EXCEL_ESCAPE.sub(r"_x005F\1", text)
+            if "&" in text or "<" in text or ">" in text or "\r" in text:
+                text = xml_escape(text)
+            return (
+                f'<{p}c r="{ref}"{styled}{others} t="inlineStr"><{p}is>'
+                f'<{p}t xml:space="preserve">{text}</{p}t></{p}is></{p}c>'
+            )
+        if kind is int or kind is float:
+            number = str(value) if kind is int else repr(value)
+            return f'<{p}c r="{ref}"{styled}{others}><{p}v>{number}</{p}v></{p}c>'
+        cell_kind, text, date_with_time = encode_value(value, self.date1904)
+        if cell_kind == "inlineStr":
+            return self._cell(ref, style, others, str(value))
+        if date_with_time is not None:
+            current = int(style or 0)
+            chosen = self.styles.style_for(current, date_with_time)
+            if chosen is not None and chosen != current:
+                styled = f' s="{chosen}"'
+        typed = f' t="{cell_kind}"' if cell_kind else ""
+        return f'<{p}c r="{ref}"{styled}{others}{typed}><{p}v>{text}</{p}v></{p}c>'
+
+
+def _attributes(tag: str) -> dict[str, str]:
+    return {m.group(1): m.group(2) or m.group(3) or "" for m in _ATTRIBUTE.finditer(tag)}
+
+
+def _widen_spans(start_tag: str, low: int, high: int) -> str:
+    """The row's ``spans`` hint widened to include columns ``low``..``high``."""
+    match = _SPANS.search(start_tag)
+    if match is None:
+        return start_tag
+    bounds = [int(n) for n in re.findall(r"[0-9]+", match.group(2))] or [low]
+    new = f"{min(*bounds, low)}:{max(*bounds, high)}"
+    if new == match.group(2):
+        return start_tag
+    return start_tag[: match.start(2)] + new + start_tag[match.end(2) :]

@@ -1,0 +1,89 @@
+"""Styles: find or add the cell format a date needs in ``styles.xml``.
+
+A date written into a cell without a date format gets one appended cell format: the cell's
+own format with a date number format. Imports :mod:`.opc` and :mod:`.names`.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from .names import STYLES_REL
+from .opc import Package, namespaced, parse_xml, serialize_xml
+
+__all__ = ["DateStyles", "is_date_code"]
+
+
+# Built-in number formats that are dates or times (ECMA-376 18.8.30, CJK ids included).
+_BUILTIN_DATE_FORMATS = frozenset(
+    [*range(14, 23), *range(27, 37), *range(45, 48), *range(50, 59), *range(71, 82)]
+)
+_DATE_FORMAT_ID = 14  # m/d/yyyy, shown in the user's locale
+_DATETIME_FORMAT_ID = 22  # m/d/yyyy h:mm
+
+
+class DateStyles:
+    """Finds or adds a cell format that shows dates, starting from a cell's own format."""
+
+    def __init__(self, package: Package) -> None:
+        self.package = package
+        rel = package.rel_of_type(STYLES_REL)
+        self.part = rel.target if rel is not None and package.has(rel.target) else ""
+        self.changed = False
+        self._tree: Any = None
+        self._original = b""
+        self._cache: dict[tuple[int, bool], int | None] = {}
+
+    def style_for(self, style: int, with_time: bool) -> int | None:
+        """The cell format to use for a date in a cell formatted ``style`` (None: keep it)."""
+        key = (style, with_time)
+        if key not in self._cache:
+            self._cache[key] = self._date_style(style, with_time)
+        return self._cache[key]
+
+    def _date_style(self, style: int, with_time: bool) -> int | None:
+        if not self.part:
+            return None  # no styles part: the date stays a bare serial number
+        if self._tree is None:
+            self._original = self.package.read(self.part)
+            self._tree = parse_xml(self._original, self.part)
+        root = self._tree.getroot()
+        q = namespaced(root)
+        cell_xfs = root.find(q("cellXfs"))
+        if cell_xfs is None:
+            return None
+        xfs = list(cell_xfs.iterchildren(q("xf")))
+        if style >= len(xfs):
+            return None
+        xf = xfs[style]
+        if self._is_date_format(int(xf.get("numFmtId", "0")), root):
+            return style
+        clone = copy.deepcopy(xf)
+        clone.set("numFmtId", str(_DATETIME_FORMAT_ID if with_time else _DATE_FORMAT_ID))
+        clone.set("applyNumberFormat", "1")
+        xfs[-1].addnext(clone)
+        cell_xfs.set("count", str(len(xfs) + 1))
+        self.changed = True
+        return len(xfs)
+
+    @staticmethod
+    def _is_date_format(num_fmt_id: int, root: Any) -> bool:
+        if num_fmt_id in _BUILTIN_DATE_FORMATS:
+            return True
+        q = namespaced(root)
+        for num_fmt in root.iterfind(f"{q('numFmts')}/{q('numFmt')}"):
+            if num_fmt.get("numFmtId") == str(num_fmt_id):
+                return is_date_code(num_fmt.get("formatCode", ""))
+        return False
+
+    def result(self) -> bytes:
+        return serialize_xml(self._tree, self._original)
+
+
+def is_date_code(code: str) -> bool:
+    """Whether a custom number format shows a date or time (quoted text and colours ignored)."""
+    code = re.sub(r'"[^"]*"|\\.|_.|\*.', "", code)
+    code = re.sub(r"\[(?![hms]+\])[^\]]*\]", "", code, flags=re.IGNORECASE)
+    return re.search(r"[ymdhs]", code, flags=re.IGNORECASE) is not None
