@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import multiprocessing
+import shutil
+from pathlib import Path
 
 import pytest
 
 from smmsheet.errors import WorkbookBusyError
 from smmsheet.journal import Journal, journal_path
+
+DATA = Path(__file__).parent / "data"
 
 
 def test_journal_lives_beside_the_workbook(tmp_path):
@@ -81,3 +85,31 @@ def test_lock_is_released_when_the_holder_is_killed(tmp_path):
     holder.join(20)
     with Journal(path):
         pass
+
+
+def test_a_journal_written_by_smmsheet_0_1_still_opens_and_reads(tmp_path):
+    """tests/data/journal_v1.sqlite was written by 0.1 (see make_journal_v1_fixture.py)."""
+    path = tmp_path / "orders.xlsx.smmsheet-journal.sqlite"
+    shutil.copyfile(DATA / "journal_v1.sqlite", path)
+    with Journal(path) as j:
+        entries = j.entries()
+        assert [(e.action, e.state, e.synced) for e in entries] == [
+            ("add", "accepted", 1),
+            ("add", "accepted", 0),
+            ("add", "ambiguous", 0),
+            ("add", "sent", 0),
+            ("add", "ambiguous", 0),
+            ("add", "sent", 0),
+            ("add", "rejected", 2),
+            ("refill", "accepted", 1),
+            ("cancel", "rejected", 1),
+        ]
+        assert [e.resolution for e in entries[4:6]] == ["id typed by the user", "place again"]
+        assert [e.result_id for e in j.accepted_adds("Orders")] == ["1001", "ORD-1002", "1006"]
+        assert [e.row for e in j.unresolved_adds("Orders")] == [4, 5]
+        assert [e.id for e in j.unsynced("Orders")] == [2, 3, 4, 5, 6]
+        assert entries[7].target == "1001" and entries[7].result_id == "501"
+        assert j.has_run(1) and not j.has_run(2)
+        # and it takes new entries in the same words
+        j.outcome(4, "accepted", "1005")
+        assert j.entries()[3].state == "accepted"
