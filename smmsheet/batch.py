@@ -49,7 +49,8 @@ from .orders import (
     is_final,
     validate,
 )
-from .panel import Balance, OrderStatus, PanelClient, Service, parse_decimal, parse_id
+from .panel import Balance, OrderStatus, PanelClient, Service
+from .values import parse_decimal, parse_id
 from .workbook.base import CellValue, WorkbookAdapter, cell_value_problem, find_sheet
 
 __all__ = [

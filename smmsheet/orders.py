@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from .errors import LayoutError
-from .panel import Service, parse_bool, parse_id
-from .typed_numbers import Unreadable, whole_number
+from .panel import Service
+from .values import Unreadable, parse_bool, parse_id, whole_number
 from .workbook.base import CellValue, LinkedText
 
 __all__ = [

@@ -57,6 +57,15 @@ from .errors import (
     RateLimitedError,
     scrub,
 )
+from .values import (
+    MAX_ID_CHARS,
+    MAX_NUMBER_DIGITS,
+    parse_bool,
+    parse_decimal,
+    parse_id,
+    parse_int,
+    parse_text,
+)
 
 __all__ = [
     "ADD_FIELDS",
@@ -67,6 +76,8 @@ __all__ = [
     "DEFAULT_RETRIES",
     "DEFAULT_TIMEOUT",
     "MAX_IDS_PER_REQUEST",
+    "MAX_ID_CHARS",
+    "MAX_NUMBER_DIGITS",
     "MAX_REPLY_BYTES",
     "MAX_RETRY_AFTER",
     "MAX_SERVICES_REPLY_BYTES",
@@ -149,135 +160,13 @@ PAID_ACTIONS = frozenset({"add", "refill", "cancel"})
 _INVALID_KEY = re.compile(r"(invalid|incorrect|wrong|bad)\s+(api\s+)?key|api\s*key", re.I)
 _ACCESS_DENIED = re.compile(r"\bip\b|whitelist|allowlist|not allowed|forbidden|access", re.I)
 _CHALLENGE = re.compile(r"just a moment|cf-chl|attention required|cf-browser-verification", re.I)
-_NUMBER = re.compile(r"[-+]?[\d.,]+")
-_PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?", re.ASCII)
-_NUMBER_ONLY = re.compile(r"[-+]?[\d.,]+", re.ASCII)
-_SCIENTIFIC = re.compile(r"\s*[-+]?\d+(?:\.\d*)?[eE][-+]?\d+\s*", re.ASCII)
 _CURRENCY = re.compile(r"(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])")
-#: Longest order or refill id we accept from a panel or a cell; longer is garbage.
-MAX_ID_CHARS = 100
-#: Digits before the decimal point of the largest count or amount we read; beyond is garbage
-#: (and Python refuses to turn an int of more than 4,300 digits into text).
-MAX_NUMBER_DIGITS = 30
-
-
-# --------------------------------------------------------------------------- parsing helpers
-
-
-def parse_decimal(value: object) -> Decimal | None:
-    """Read a panel number: ``"0.90"``, ``1.5``, ``"1,234.56"``, ``"12.50 EUR"``, ``"0,5"``.
-
-    None when there is no number, or one too large to be real (more than 30 digits).
-
-    >>> parse_decimal("1,234.56")
-    Decimal('1234.56')
-    """
-    if type(value) is str and len(value) <= MAX_NUMBER_DIGITS and _PLAIN_NUMBER.fullmatch(value):
-        return Decimal(value)  # the common case: "0.27819", "3572"
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, Decimal):
-        return _sane(value)
-    if isinstance(value, int):
-        return Decimal(value) if abs(value) < 10**MAX_NUMBER_DIGITS else None
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else _sane(Decimal(repr(value)))
-    text = str(value)
-    if _SCIENTIFIC.fullmatch(text):  # "1e3", "2.5E-4": not "1" followed by junk
-        return _sane(Decimal(text.strip()))
-    match = _NUMBER.search(text)
-    if not match:
-        return None
-    text = match.group(0)
-    if "," in text:
-        if "." in text:  # "1,234.56": commas group thousands
-            text = text.replace(",", "")
-        elif re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+", text):  # "1,234" / "12,345,678"
-            text = text.replace(",", "")
-        else:  # "0,5": a decimal comma
-            text = text.replace(",", ".")
-    try:
-        return _sane(Decimal(text))
-    except InvalidOperation:
-        return None
-
-
-def _sane(number: Decimal) -> Decimal | None:
-    """``number`` when it is finite with at most ``MAX_NUMBER_DIGITS`` integer digits."""
-    if not number.is_finite() or number.adjusted() >= MAX_NUMBER_DIGITS:
-        return None
-    if number.adjusted() < -MAX_NUMBER_DIGITS:  # 1e-999999: zero for any sheet
-        return Decimal(0)
-    return number
-
-
-def parse_int(value: object) -> int | None:
-    """Read a panel count or id: ``"3572"``, ``3572``, ``"3,572"``, ``12.0``; None if unreadable.
-
-    Numbers of more than ``MAX_NUMBER_DIGITS`` digits are unreadable, never a ValueError.
-    """
-    if type(value) is int:  # fast paths: ids in a 100,000-order refresh are ints or "3572"
-        return value if abs(value) < 10**MAX_NUMBER_DIGITS else None
-    if type(value) is str and value.isascii() and value.isdigit():
-        return int(value) if len(value) <= MAX_NUMBER_DIGITS else None
-    number = parse_decimal(value)
-    if number is None or number != number.to_integral_value():
-        return None
-    return int(number)
-
-
-def parse_id(value: object) -> str | None:
-    """An order or refill id exactly as given, as text; None when there is no usable id.
-
-    Panels send ids as numbers (``151``) or text (``"ORD-01HG..."``). A number becomes its
-    digits (a workbook reads ``1001`` back as ``1001.0``); text is kept as it is, stripped.
-    0, negative numbers, empty text, booleans and ids too long to be real are "no id".
-
-    >>> parse_id(1001.0), parse_id("ORD-880332"), parse_id(0)
-    ('1001', 'ORD-880332', None)
-    """
-    if type(value) is str:
-        text = value.strip()
-        if not text or len(text) > MAX_ID_CHARS:
-            return None
-        if not _NUMBER_ONLY.fullmatch(text):
-            return text  # "ORD-01HG...", "ord_5f2": kept exactly
-        if text.isdigit():
-            return text if text.strip("0") else None
-        number = parse_decimal(text)  # "1,234", "151.0", "-5"
-        if number is None or number <= 0 or number != number.to_integral_value():
-            return None
-        return str(int(number))
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value) if 0 < value < 10**MAX_ID_CHARS else None
-    if isinstance(value, float | Decimal):
-        try:
-            integral = value == int(value)
-        except (OverflowError, ValueError):  # inf, nan
-            return None
-        if integral and 0 < value < 10**MAX_ID_CHARS:
-            return str(int(value))
-        return None
-    return parse_id(str(value))
-
-
-def parse_bool(value: object) -> bool:
-    """Read a panel flag: ``true``, ``"true"``, ``1``, ``"1"``, ``"yes"`` are True."""
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "y", "on"}
-    return bool(value)
 
 
 def _flag_of(item: Mapping[str, Any], name: str) -> bool | None:
     """A service flag, or None when the list does not say (missing or null)."""
     value = item.get(name)
     return None if value is None else parse_bool(value)
-
-
-def _text(value: object) -> str:
-    return "" if value is None else str(value).strip()
 
 
 # --------------------------------------------------------------------------- typed results
@@ -318,9 +207,9 @@ class Service:
         rate = parse_decimal(item.get("rate"))
         return cls(
             id=service_id,
-            name=_text(item.get("name")),
-            type=_text(item.get("type")) or "Default",
-            category=_text(item.get("category")),
+            name=parse_text(item.get("name")),
+            type=parse_text(item.get("type")) or "Default",
+            category=parse_text(item.get("category")),
             rate=rate if rate is not None and rate >= 0 else None,
             min=parse_int(item.get("min")) or 0,
             max=parse_int(item.get("max")) or 0,
@@ -360,11 +249,11 @@ class OrderStatus:
             return cls(order, error=refusal)
         status = cls(
             order=order,
-            status=_text(item.get("status")) or None,
+            status=parse_text(item.get("status")) or None,
             charge=parse_decimal(item.get("charge")),
             start_count=parse_int(item.get("start_count")),
             remains=parse_int(item.get("remains")),
-            currency=_text(item.get("currency")) or None,
+            currency=parse_text(item.get("currency")) or None,
         )
         for name, parsed in (
             ("charge", status.charge),
@@ -430,7 +319,7 @@ def _message(value: object) -> str:
         return "; ".join(t for t in (_message(v) for v in value) if t)
     if value is None or isinstance(value, bool):
         return ""
-    return _text(value)
+    return parse_text(value)
 
 
 def _refusal_of(reply: object) -> str | None:
@@ -761,7 +650,7 @@ class _RateLimiter:
             self._sleep(slot - now)
 
 
-def _is_clear_text(url: str) -> bool:
+def _is_clearparse_text(url: str) -> bool:
     """A plain ``http://`` URL to a host that is not this machine."""
     parts = urlsplit(url)
     if parts.scheme.lower() != "http":
@@ -823,7 +712,7 @@ class PanelClient:
         self._lock = threading.Lock()
         #: Requests actually sent, per action (read by tests and benchmarks).
         self.requests_sent: dict[str, int] = {}
-        if _is_clear_text(url):
+        if _is_clearparse_text(url):
             log.warning(
                 "the panel URL %s is plain http:// to another machine: the API key travels "
                 "in clear text; use https://",
@@ -867,7 +756,7 @@ class PanelClient:
         amount = None if isinstance(raw, Mapping | list) else parse_decimal(raw)
         if amount is None:
             raise self._unexpected("balance", reply)
-        return Balance(amount, _text(_field(reply, "currency")) or _currency_of(raw))
+        return Balance(amount, parse_text(_field(reply, "currency")) or _currency_of(raw))
 
     def status(self, order: int | str) -> OrderStatus:
         """Status of one order; raises :class:`PanelRejectedError` for an unknown id."""
@@ -916,7 +805,7 @@ class PanelClient:
         reply = self._call("refill_status", {"refill": str(refill)})
         if not isinstance(reply, Mapping):
             raise self._unexpected("refill_status", reply)
-        return RefillStatus(str(refill), status=_text(reply.get("status")) or None)
+        return RefillStatus(str(refill), status=parse_text(reply.get("status")) or None)
 
     def refill_status_many(self, refills: Iterable[int | str]) -> dict[str, RefillStatus]:
         """Status of many refills, 100 ids a request; every id gets a result."""
@@ -925,7 +814,7 @@ class PanelClient:
             "refills",
             ("refill", "status"),
             refills,
-            lambda rid, value, error: RefillStatus(rid, _text(value) or None, error),
+            lambda rid, value, error: RefillStatus(rid, parse_text(value) or None, error),
             lambda i, e: RefillStatus(i, error=e.message),
         )
 

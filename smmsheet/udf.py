@@ -349,7 +349,7 @@ class _Problem(str):
 
 def _id(value: Any) -> str | None:
     """A cell as an id (text, as the panel gave it); None for an empty cell; a _Problem."""
-    from .panel import parse_id
+    from .values import parse_id
 
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -464,7 +464,7 @@ def smm_cost(service: Any, quantity: Any, *, panel: UdfPanel | None = None) -> f
     >>> smm_cost(1, 1000, panel=panel)  # doctest: +SKIP
     0.9
     """
-    from .panel import parse_int
+    from .values import parse_int
 
     if service is None or (isinstance(service, str) and not service.strip()):
         return f"{ERROR_PREFIX}no service"
