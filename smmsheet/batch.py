@@ -38,6 +38,7 @@ from .journal import (
     marker_text,
     parse_marker,
 )
+from .models import Balance, OrderStatus, Service
 from .orders import (
     AMBIGUOUS_MARK,
     NOTE_MARK,
@@ -49,7 +50,7 @@ from .orders import (
     is_final,
     validate,
 )
-from .panel import Balance, OrderStatus, PanelClient, Service
+from .panel import PanelClient
 from .values import parse_decimal, parse_id
 from .workbook.base import CellValue, WorkbookAdapter, cell_value_problem, find_sheet
 

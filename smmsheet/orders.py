@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from .errors import LayoutError
-from .panel import Service
+from .models import Service
 from .values import Unreadable, parse_bool, parse_id, whole_number
 from .workbook.base import CellValue, LinkedText
 

@@ -17,6 +17,10 @@ connect timeout, HTTP 429). Every request is bounded: ``deadline`` seconds from 
 the last byte of its reply, ``MAX_REPLY_BYTES`` per action; a paid request past either may
 have been done. Replies are scrubbed of the key (:func:`smmsheet.errors.scrub`) before
 anything reads them.
+
+The typed results (:class:`Service`, :class:`OrderStatus`, ...) live in :mod:`smmsheet.models`
+and the value readers (``parse_int``, ``parse_id``, ...) in :mod:`smmsheet.values`, neither of
+which imports ``requests``; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -36,8 +40,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -56,6 +59,17 @@ from .errors import (
     PanelUnavailableError,
     RateLimitedError,
     scrub,
+)
+from .models import (
+    REFUSED_WORDS,
+    Balance,
+    CancelResult,
+    OrderStatus,
+    RefillResult,
+    RefillStatus,
+    Service,
+    message_of,
+    refusal_of,
 )
 from .values import (
     MAX_ID_CHARS,
@@ -163,214 +177,10 @@ _CHALLENGE = re.compile(r"just a moment|cf-chl|attention required|cf-browser-ver
 _CURRENCY = re.compile(r"(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])")
 
 
-def _flag_of(item: Mapping[str, Any], name: str) -> bool | None:
-    """A service flag, or None when the list does not say (missing or null)."""
-    value = item.get(name)
-    return None if value is None else parse_bool(value)
-
-
-# --------------------------------------------------------------------------- typed results
-
-
-@dataclass(frozen=True)
-class Service:
-    """One line of the panel's service list; ``rate`` is per 1000 in the account currency.
-
-    ``rate`` is None when the list gives no usable price (missing, ``"N/A"``, negative);
-    ``refill``, ``cancel`` and ``dripfeed`` are None when the list does not say.
-    """
-
-    id: int
-    name: str
-    type: str
-    category: str
-    rate: Decimal | None
-    min: int
-    max: int
-    refill: bool | None = None
-    cancel: bool | None = None
-    #: None when the panel's list does not say (many panels omit the field).
-    dripfeed: bool | None = None
-
-    @classmethod
-    def from_api(cls, item: Mapping[str, Any], key: object = None) -> Service:
-        """Build from one element of the ``services`` reply, tolerating strings for numbers.
-
-        ``key`` is the element's key when the panel lists services as an object keyed by
-        id (then the element itself may not repeat the id). Raises ValueError without an id.
-        A flag given as null is "the list does not say", like a missing one.
-        """
-        raw_id = next((item[k] for k in ("service", "id", "service_id") if k in item), key)
-        service_id = parse_int(raw_id)
-        if service_id is None or service_id <= 0:
-            raise ValueError(f"service without a usable id: {item!r}"[:200])
-        rate = parse_decimal(item.get("rate"))
-        return cls(
-            id=service_id,
-            name=parse_text(item.get("name")),
-            type=parse_text(item.get("type")) or "Default",
-            category=parse_text(item.get("category")),
-            rate=rate if rate is not None and rate >= 0 else None,
-            min=parse_int(item.get("min")) or 0,
-            max=parse_int(item.get("max")) or 0,
-            refill=_flag_of(item, "refill"),
-            cancel=_flag_of(item, "cancel"),
-            dripfeed=_flag_of(item, "dripfeed"),
-        )
-
-
-@dataclass(frozen=True)
-class Balance:
-    """The account balance."""
-
-    amount: Decimal
-    currency: str
-
-
-@dataclass(frozen=True)
-class OrderStatus:
-    """Status of one order; ``error`` is set (and the rest None) when the panel refused the id."""
-
-    order: str
-    status: str | None = None
-    charge: Decimal | None = None
-    start_count: int | None = None
-    remains: int | None = None
-    currency: str | None = None
-    error: str | None = None
-
-    @classmethod
-    def from_api(cls, order: str, item: object) -> OrderStatus:
-        """Build from a ``status`` reply object (single or one value of a multi reply)."""
-        if not isinstance(item, Mapping):
-            return cls(order, error=f"unexpected status reply: {str(item)[:80]}")
-        refusal = _refusal_of(item)
-        if refusal is not None:
-            return cls(order, error=refusal)
-        status = cls(
-            order=order,
-            status=parse_text(item.get("status")) or None,
-            charge=parse_decimal(item.get("charge")),
-            start_count=parse_int(item.get("start_count")),
-            remains=parse_int(item.get("remains")),
-            currency=parse_text(item.get("currency")) or None,
-        )
-        for name, parsed in (
-            ("charge", status.charge),
-            ("start_count", status.start_count),
-            ("remains", status.remains),
-        ):
-            if parsed is None and _overlong(item.get(name)):
-                # "Unknown" or null is no number; 5,000 digits is a panel fault to show.
-                what = name.replace("_", " ")
-                return cls(order, error=f"the panel sent a {what} too long for a cell")
-        return status
-
-
-@dataclass(frozen=True)
-class RefillResult:
-    """Outcome of a refill request for one order: a refill id, or the panel's error."""
-
-    order: str
-    refill: str | None = None
-    error: str | None = None
-    #: The request may have reached the panel but its answer was lost.
-    uncertain: bool = False
-
-
-@dataclass(frozen=True)
-class RefillStatus:
-    """Status of one refill, or the panel's error for it."""
-
-    refill: str
-    status: str | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class CancelResult:
-    """Outcome of a cancel request for one order."""
-
-    order: str
-    ok: bool = False
-    error: str | None = None
-    #: The request may have reached the panel but its answer was lost.
-    uncertain: bool = False
-
-
-#: Where panels put the text of a refusal, most specific first.
-_MESSAGE_KEYS = ("error", "errors", "message", "msg", "description", "detail", "reason")
-#: ``success``/``status`` values that mean the request was refused.
-_FAILED = frozenset({"fail", "failed", "failure", "error", "false", "0", "no"})
-#: Fields of an order status: a ``status`` of "Fail" beside them is the order's, not a refusal.
-_ORDER_FIELDS = ("charge", "remains", "start_count", "currency")
-
-
-def _message(value: object) -> str:
-    """The text of a panel message given as text, a list or an object of messages."""
-    if isinstance(value, Mapping):  # {"message": "The given data was invalid.", "errors": {...}}
-        texts = (_message(value[key]) for key in _MESSAGE_KEYS if key != "errors" and key in value)
-        main = next((text for text in texts if text), "")
-        details = _message(value["errors"]) if "errors" in value else ""
-        if main and details and details != main:
-            return f"{main} ({details})"
-        return main or details or "; ".join(t for t in (_message(v) for v in value.values()) if t)
-    if isinstance(value, list | tuple):
-        return "; ".join(t for t in (_message(v) for v in value) if t)
-    if value is None or isinstance(value, bool):
-        return ""
-    return parse_text(value)
-
-
-def _refusal_of(reply: object) -> str | None:
-    """The panel's message when ``reply`` refuses the request, in any shape panels use.
-
-    ``{"error": m}``, ``{"status": "fail", "message": m}``, ``{"success": false, "msg": m}``.
-    An empty error beside a real answer (``{"order": 5, "error": null}``) is no refusal.
-    """
-    if not isinstance(reply, Mapping):
-        return None
-    if "error" in reply:
-        text = _message(reply["error"])
-        if text or len(reply) == 1:
-            return text or "error"
-    success = reply.get("success")
-    failed = success is False or (type(success) is int and success == 0)
-    if isinstance(success, str):
-        failed = success.strip().lower() in _FAILED
-    status = reply.get("status")
-    if (
-        isinstance(status, str)
-        and status.strip().lower() in _FAILED
-        and any(key in reply for key in _MESSAGE_KEYS)
-        and not any(key in reply for key in _ORDER_FIELDS)
-    ):
-        failed = True
-    if not failed:
-        return None
-    words = _message({key: reply[key] for key in _MESSAGE_KEYS if key in reply})
-    return words or "the panel refused the request"
-
-
-def _overlong(value: object) -> bool:
-    """A number the panel sent that no count or amount can be (``1e400``, 5,000 digits).
-
-    Called only for values the parser refused, to tell them from "Unknown", null or "".
-    """
-    if value is None or isinstance(value, bool):
-        return False
-    if isinstance(value, int | float | Decimal):
-        return True
-    try:
-        return Decimal(str(value).strip()).is_finite()
-    except InvalidOperation:
-        return False
-
-
 def _error_of(value: object) -> str | None:
     """The panel's per-item error in a multi reply (``{"error": "..."}``), if ``value`` is one."""
     if isinstance(value, Mapping):
-        return _refusal_of(value) or _message(value) or "error"
+        return refusal_of(value) or message_of(value) or "error"
     return None
 
 
@@ -387,10 +197,10 @@ def _entry(entry: object, value_field: str) -> tuple[object, str | None]:
         nested = _error_of(value)
         if nested is not None:
             return None, nested
-        if value in (None, "", False) and (text := _message(entry.get("error"))):
+        if value in (None, "", False) and (text := message_of(entry.get("error"))):
             return None, text
         return value, None
-    refusal = _refusal_of(entry)
+    refusal = refusal_of(entry)
     if refusal is not None:
         return None, refusal
     return entry.get("success", entry.get("status")), None
@@ -399,7 +209,7 @@ def _entry(entry: object, value_field: str) -> tuple[object, str | None]:
 def _accepted(value: object) -> bool:
     """Whether a per-order cancel value says yes: ``1``, ``true``, ``"ok"``, a message."""
     if isinstance(value, str):
-        return value.strip().lower() not in {"", *_FAILED}
+        return value.strip().lower() not in {"", *REFUSED_WORDS}
     if isinstance(value, Mapping | list):
         return False
     return bool(value)
@@ -1145,7 +955,7 @@ class PanelClient:
         if data is _NOT_JSON:
             raise self._not_json(action, status, body, paid)
         definite = _is_definite_answer(status)
-        refusal = None if _is_keyed_multi(action, data) else _refusal_of(data)
+        refusal = None if _is_keyed_multi(action, data) else refusal_of(data)
         if (
             refusal is not None
             and status < 300
@@ -1158,7 +968,7 @@ class PanelClient:
             )
             refusal = None
         if refusal is None and 400 <= status < 500 and definite:  # a 4xx JSON is a refusal
-            refusal = _message(data) or f"HTTP {status}"
+            refusal = message_of(data) or f"HTTP {status}"
         if refusal is not None:
             message = refusal[:300]
             if not definite:

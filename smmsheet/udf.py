@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import xlwings as xw  # already loaded when Excel imports this module: free there
 
 if TYPE_CHECKING:
-    from .panel import Balance, OrderStatus, PanelClient, RefillStatus, Service
+    from .models import Balance, OrderStatus, RefillStatus, Service
+    from .panel import PanelClient
 
 __all__ = [
     "BATCH_LIMIT",

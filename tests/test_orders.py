@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from smmsheet.errors import LayoutError
+from smmsheet.models import Service
 from smmsheet.orders import (
     AMBIGUOUS_MARK,
     OUTPUT_COLUMNS,
@@ -17,7 +18,6 @@ from smmsheet.orders import (
     normalize_header,
     validate,
 )
-from smmsheet.panel import Service
 
 
 def svc(sid: int, type_: str = "Default", rate: str = "0.90", lo: int = 50, hi: int = 10000):
