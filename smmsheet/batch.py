@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 from .errors import (
     AmbiguousRequestError,
@@ -65,11 +65,9 @@ __all__ = [
     "RowResult",
     "RunOptions",
     "is_final_refusal",
-    "services_table",
 ]
 
 DEFAULT_SHEET = "Orders"
-SERVICES_SHEET = "Services"
 #: What each command does, in the order ``run`` does them.
 ACTIONS: dict[str, tuple[str, ...]] = {
     "place": ("place",),
@@ -1109,38 +1107,3 @@ def _paid_error(action: str, state: str, detail: str) -> str:
     if state in ("sent", "ambiguous"):
         return f"{action}: may have been sent ({detail}); check the panel before flagging again"
     return f"{action}: {detail}"
-
-
-def services_table(services: Sequence[Service]) -> list[list[CellValue]]:
-    """The Services sheet: a header and one row per service, sorted by category and id."""
-    import pandas as pd
-
-    frame = pd.DataFrame(
-        [
-            {
-                "Service": s.id,
-                "Name": s.name,
-                "Type": s.type,
-                "Category": s.category,
-                "Rate per 1000": None if s.rate is None else float(s.rate),
-                "Min": s.min,
-                "Max": s.max,
-                "Refill": s.refill,
-                "Cancel": s.cancel,
-                "Drip-feed": s.dripfeed,
-            }
-            for s in services
-        ]
-    )
-    if frame.empty:
-        return [["Service", "Name", "Type", "Category", "Rate per 1000", "Min", "Max"]]
-    frame = frame.sort_values(["Category", "Service"], kind="stable")
-    header: list[CellValue] = list(frame.columns)
-    body = [[_plain(v) for v in record] for record in frame.itertuples(index=False)]
-    return [header, *body]
-
-
-def _plain(value: object) -> CellValue:
-    """numpy scalars -> Python values a workbook adapter accepts."""
-    item = getattr(value, "item", None)
-    return cast(CellValue, item() if callable(item) else value)

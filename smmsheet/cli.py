@@ -145,7 +145,7 @@ def services(
     into: str | None,
 ) -> None:
     """List the panel's services (or load them into a workbook)."""
-    from .batch import SERVICES_SHEET, services_table
+    from .services_sheet import SERVICES_SHEET, services_table
 
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")

@@ -216,8 +216,8 @@ def _load_services(
     journal_path: Path,
     notify: Callable[[str | None], None] | None,
 ) -> None:
-    from .batch import SERVICES_SHEET, services_table
     from .journal import Journal
+    from .services_sheet import SERVICES_SHEET, services_table
 
     services = client.services()
     with Journal(journal_path):  # the run lock: no other run writes to this book meanwhile

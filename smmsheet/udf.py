@@ -448,7 +448,7 @@ def smm_services(*, panel: UdfPanel | None = None) -> list[list[Any]]:
     >>> smm_services(panel=panel)[0][:3]  # doctest: +SKIP
     ['Service', 'Name', 'Type']
     """
-    from .batch import services_table
+    from .services_sheet import services_table
 
     try:
         panel = panel or udf_panel()
