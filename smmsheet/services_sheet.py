@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import cast
 
@@ -53,6 +54,9 @@ def services_table(services: Sequence[Service]) -> list[list[CellValue]]:
 
 
 def _plain(value: object) -> CellValue:
-    """numpy scalars -> Python values a workbook adapter accepts."""
+    """numpy scalars -> Python values a workbook adapter accepts; pandas' NaN (no rate) -> None."""
     item = getattr(value, "item", None)
-    return cast(CellValue, item() if callable(item) else value)
+    plain = item() if callable(item) else value
+    if isinstance(plain, float) and math.isnan(plain):
+        return None
+    return cast(CellValue, plain)

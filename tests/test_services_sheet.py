@@ -23,6 +23,15 @@ def test_services_are_sorted_by_category_then_id_with_plain_values():
     assert all(type(v) in (int, float, str, bool, type(None)) for row in rows for v in row)
 
 
+def test_a_service_without_a_price_has_an_empty_rate_cell_that_a_workbook_takes():
+    from smmsheet.workbook.base import cell_value_problem
+
+    unpriced = Service(7, "Unpriced", "Default", "X", None, 1, 10)
+    table = services_table([unpriced, Service(8, "Priced", "Default", "X", Decimal(1), 1, 10)])
+    assert [row[4] for row in table[1:]] == [None, 1.0]  # not NaN, which no cell can hold
+    assert not [v for row in table for v in row if cell_value_problem(v)]
+
+
 def test_an_empty_list_is_a_header_only():
     assert services_table([]) == [
         ["Service", "Name", "Type", "Category", "Rate per 1000", "Min", "Max"]
