@@ -447,8 +447,13 @@ def journal(book: str) -> None:
     """Show the journal of paid requests kept beside a workbook."""
     import datetime as dt
 
-    from .journal import Journal, journal_path
+    from .journal import Journal, Synced, journal_path
 
+    shown = {
+        Synced.PENDING: "NOT IN SHEET YET",
+        Synced.IN_SHEET: "in sheet",
+        Synced.ROW_GONE: "row gone",
+    }
     path = journal_path(book)
     if not path.exists():
         click.echo(f"no journal for {book}")
@@ -456,7 +461,7 @@ def journal(book: str) -> None:
     with Journal(path, lock=False) as j:
         for e in j.entries():
             when = dt.datetime.fromtimestamp(e.created).strftime("%Y-%m-%d %H:%M:%S")
-            synced = {0: "NOT IN SHEET YET", 1: "in sheet", 2: "row gone"}.get(e.synced, "")
+            synced = shown[e.synced]
             what = " ".join(
                 e.request[k] for k in ("service", "link", "quantity", "order") if e.request.get(k)
             )

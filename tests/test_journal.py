@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import multiprocessing
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from smmsheet.errors import WorkbookBusyError
-from smmsheet.journal import Journal, journal_path
+from smmsheet.errors import JournalError, WorkbookBusyError
+from smmsheet.journal import Action, Journal, Resolution, State, Synced, journal_path
 
 DATA = Path(__file__).parent / "data"
 
@@ -104,7 +105,9 @@ def test_a_journal_written_by_smmsheet_0_1_still_opens_and_reads(tmp_path):
             ("refill", "accepted", 1),
             ("cancel", "rejected", 1),
         ]
-        assert [e.resolution for e in entries[4:6]] == ["id typed by the user", "place again"]
+        assert [e.resolution for e in entries[4:6]] == [Resolution.TYPED, Resolution.PLACE_AGAIN]
+        assert all(type(e.state) is State and type(e.synced) is Synced for e in entries)
+        assert {type(e.action) for e in entries} == {Action}
         assert [e.result_id for e in j.accepted_adds("Orders")] == ["1001", "ORD-1002", "1006"]
         assert [e.row for e in j.unresolved_adds("Orders")] == [4, 5]
         assert [e.id for e in j.unsynced("Orders")] == [2, 3, 4, 5, 6]
@@ -113,3 +116,30 @@ def test_a_journal_written_by_smmsheet_0_1_still_opens_and_reads(tmp_path):
         # and it takes new entries in the same words
         j.outcome(4, "accepted", "1005")
         assert j.entries()[3].state == "accepted"
+
+
+def test_the_words_are_stored_as_0_1_stored_them(tmp_path):
+    path = tmp_path / "j.sqlite"
+    with Journal(path) as j:
+        eid = j.intent(sheet="Orders", row=2, fingerprint="f", action=Action.ADD, request={})
+        j.outcome(eid, State.AMBIGUOUS, "no answer")
+        j.resolve(eid, Resolution.TYPED, "1001")
+        j.mark_synced([eid], Synced.ROW_GONE)
+    db = sqlite3.connect(path)
+    try:
+        stored = db.execute("SELECT action, state, resolution, synced, typeof(synced) FROM entries")
+        assert stored.fetchall() == [("add", "ambiguous", "id typed by the user", 2, "integer")]
+    finally:
+        db.close()
+
+
+def test_a_word_this_version_does_not_know_is_a_journal_error_not_a_crash(tmp_path):
+    path = tmp_path / "j.sqlite"
+    with Journal(path) as j:
+        j.intent(sheet="Orders", row=2, fingerprint="f", action=Action.ADD, request={})
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("UPDATE entries SET state = 'pending-review'")
+    db.close()
+    with Journal(path) as j, pytest.raises(JournalError, match="newer version"):
+        j.entries()
