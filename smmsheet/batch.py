@@ -50,6 +50,7 @@ from .orders import (
     OrderPlan,
     OrderRow,
     OrderTable,
+    RowProblem,
     id_cell,
     is_final,
     validate,
@@ -576,9 +577,9 @@ class Engine:
         plans: list[OrderPlan] = []
         for row in candidates:
             plan = validate(row, services)
-            if isinstance(plan, str):
-                self._stamp(row, plan)
-                self.report.add(row.row, Step.PLACE, Outcome.INVALID, plan)
+            if isinstance(plan, RowProblem):
+                self._stamp(row, plan.message)
+                self.report.add(row.row, Step.PLACE, Outcome.INVALID, plan.message)
             else:
                 plans.append(plan)
         if not plans:
