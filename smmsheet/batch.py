@@ -1,6 +1,7 @@
 """The batch engine: place, refresh, refill, cancel over an order sheet. No Excel imports.
 
-Every shell (CLI, ribbon macros) does the same thing::
+The shells reach it through :class:`smmsheet.session.Session`, which opens the workbook,
+the panel and the journal and then does::
 
     with Journal(journal_path(book_path)) as journal:
         report = Engine(book, panel, journal, RunOptions(sheet="Orders")).execute("run")

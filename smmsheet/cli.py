@@ -23,8 +23,6 @@ from .errors import ConfigError, JournalMismatchError, SmmsheetError, WorkbookEr
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-#: How row messages name a cap read from the workbook.
-SHEET_CAP = "Max spend (Settings sheet)"
 
 
 class _Cli(click.Group):
@@ -103,13 +101,11 @@ def panel_options(func: F) -> F:
     return func
 
 
-def _client(
-    panel_url: str | None, api_key: str | None, profile: str | None, settings: Any = None
-) -> Any:
-    """The client of the panel chosen by flags, environment, config file and Settings sheet."""
+def _client(panel_url: str | None, api_key: str | None, profile: str | None) -> Any:
+    """The client of the panel chosen by flags, environment and config file (no workbook)."""
     from .config import resolve_panel
 
-    resolved = resolve_panel(url=panel_url, api_key=api_key, profile=profile, workbook=settings)
+    resolved = resolve_panel(url=panel_url, api_key=api_key, profile=profile)
     _SECRETS.add(resolved.api_key)  # scrubbed from everything this process prints
     return resolved.client()
 
@@ -149,20 +145,18 @@ def services(
 
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
+    if into:
+        from .session import Session
+
+        with Session(into, panel_url=panel_url, api_key=api_key, profile=profile) as session:
+            _SECRETS.update(session.secrets)
+            count = session.load_services()
+        click.echo(f"Wrote {count} services into {into} (sheet {SERVICES_SHEET}).")
+        return
     client = _client(panel_url, api_key, profile)
     with client:
         items = client.services()
     rows = services_table(items)
-    if into:
-        from .journal import Journal, journal_for_run
-        from .workbook import open_workbook
-
-        book = open_workbook(into)
-        with Journal(journal_for_run(into)):  # the run lock: no other run writes meanwhile
-            book.replace_sheet(SERVICES_SHEET, rows)
-            book.save()
-        click.echo(f"Wrote {len(items)} services into {into} (sheet {SERVICES_SHEET}).")
-        return
     if as_json:
         data = [
             {**s.__dict__, "rate": None if s.rate is None else str(s.rate)}
@@ -256,16 +250,11 @@ def run_book(
     client: Any = None,
 ) -> int:
     """Run one engine command over a saved workbook and print its summary; returns exit code."""
-    from .batch import CancelPreview, Engine, Preview, RunOptions
-    from .config import settings_of, spending_cap
-    from .journal import Journal, journal_for_run
-    from .workbook import open_workbook
+    from .batch import CancelPreview, Preview, RunOptions
+    from .config import spending_cap
+    from .session import Session
 
     flag_cap = None if max_spend is None else spending_cap(max_spend, "--max-spend")
-    book = open_workbook(book_path)
-    settings = settings_of(book)  # an unreadable Max spend stops here, before any request
-    if client is None:
-        client = _client(panel_url, api_key, profile, settings)
     needs_yes: list[str] = []  # what was not done for want of a terminal to ask
 
     def confirm(preview: Preview) -> bool:
@@ -294,24 +283,24 @@ def run_book(
         click.echo(_safe(f"Warning: {problem}."), err=True)
         return click.confirm("Start a new journal for this workbook?", err=True)
 
-    cap = flag_cap if flag_cap is not None else settings.max_spend
     options = RunOptions(
         sheet=sheet,
         dry_run=dry_run,
-        max_spend=cap,
-        max_spend_source="--max-spend" if flag_cap is not None else SHEET_CAP,
+        max_spend=flag_cap,  # None: the Settings sheet's Max spend, if any
         allow_unpriced=allow_unpriced,
         confirm=confirm,
         confirm_cancel=confirm_cancel,
         journal_lost=journal_lost,
         progress=_progress(),
     )
-    with client, Journal(journal_for_run(book_path)) as journal:
-        engine = Engine(book, client, journal, options)
+    with Session(
+        book_path, client=client, panel_url=panel_url, api_key=api_key, profile=profile
+    ) as session:
+        _SECRETS.update(session.secrets)
         try:
-            report = engine.execute(command)
+            report = session.run(command, options)
         finally:
-            for message in engine.report.messages:
+            for message in session.report.messages:
                 click.echo(_safe(message), err=True)
     _print_summary(report, book_path, dry_run)
     for what in needs_yes:
@@ -599,13 +588,12 @@ def demo(out: str) -> None:
     )
     book.save()
 
-    with PanelSimulator(balance="50") as server:
+    with PanelSimulator(balance="50") as server, PanelClient(server.url, DEFAULT_API_KEY) as client:
         click.echo(f"Panel simulator at {server.url} (balance 50 USD)")
 
         def step(command: str) -> None:
             click.secho(f"$ smmsheet {command} {target}", bold=True)
-            with PanelClient(server.url, DEFAULT_API_KEY) as client:
-                run_book(str(target), command, yes=True, client=client)
+            run_book(str(target), command, yes=True, client=client)
 
         step("place")
         step("status")
@@ -615,8 +603,7 @@ def demo(out: str) -> None:
         flag.write_cells("Orders", {(first, table.columns["refill"]): "x"})
         flag.save()
         step("run")
-        with PanelClient(server.url, DEFAULT_API_KEY) as client:
-            left = client.balance()
+        left = client.balance()
 
     final = OrderTable.from_values(open_workbook(str(target)).read_values("Orders"))
     titles = {**OUTPUT_COLUMNS, "service": "Service", "link": "Link"}

@@ -2,19 +2,20 @@
 
 The add-in's buttons call ``RunPython "import smmsheet.excel; smmsheet.excel.place_orders()"``
 and so on. Each macro is three lines: take the calling book, wrap it in the live adapter,
-hand it to :func:`run_macro`, which does the work any shell does (resolve the panel, open the
-journal, run the :class:`~smmsheet.batch.Engine`) and reports through two callbacks: ``ask``
-(a yes/no dialog, before anything is placed) and ``tell`` (ONE alert when something needs
-the user; the rows' Error cells say the rest).
+hand it to :func:`run_macro`, which runs the command through a
+:class:`~smmsheet.session.Session` (the Settings sheet, the panel, the journal, the engine:
+the same way in as the CLI's) and reports through two callbacks: ``ask`` (a yes/no dialog,
+before anything is placed) and ``tell`` (ONE alert when something needs the user; the rows'
+Error cells say the rest).
 
 The API key comes from the environment or the user config file, never from the workbook;
 a Settings sheet that holds one is refused. The formulas (``SMM_STATUS``...) live in
 :mod:`smmsheet.udf`; this module imports nothing heavy until a macro runs.
 
-Example, outside Excel (as the tests run it)::
+Example, outside Excel (as the tests run it; ``None`` puts the journal where the book's
+journal belongs and resolves the panel from the environment)::
 
-    run_macro("status", XlwingsWorkbook(book), journal_location(path), client,
-              ask=lambda text: True, tell=print)
+    run_macro("status", XlwingsWorkbook(book), None, None, ask=lambda text: True, tell=print)
 """
 
 from __future__ import annotations
@@ -24,12 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .journal import journal_location
-
 if TYPE_CHECKING:
     from .batch import CancelPreview, Preview, Report
-    from .config import WorkbookSettings
     from .panel import PanelClient
+    from .session import Session
     from .workbook.base import WorkbookAdapter
     from .workbook.live import XlwingsWorkbook
 
@@ -37,7 +36,6 @@ __all__ = [
     "MACROS",
     "cancel_orders",
     "create_refills",
-    "journal_location",
     "load_services",
     "place_orders",
     "refill_status",
@@ -118,12 +116,7 @@ def _run_from_excel(command: str) -> None:
 
     book = XlwingsWorkbook(_caller())
     ask, tell = _dialogs(book)
-    try:
-        journal = journal_location(book.fullname)
-    except OSError as exc:
-        tell(f"smmsheet: cannot create the journal folder: {exc}")
-        return
-    run_macro(command, book, journal, None, ask, tell, progress=book.progress, notify=book.status)
+    run_macro(command, book, None, None, ask, tell, progress=book.progress, notify=book.status)
 
 
 def _dialogs(book: XlwingsWorkbook) -> tuple[Ask, Tell]:
@@ -161,7 +154,7 @@ def _active_app() -> Any:
 def run_macro(
     command: str,
     book: WorkbookAdapter,
-    journal_path: Path,
+    journal_path: Path | None,
     client: PanelClient | None,
     ask: Ask,
     tell: Tell,
@@ -172,100 +165,62 @@ def run_macro(
     """Run one ribbon command over ``book``; report through ``ask``/``tell``, never raise.
 
     ``command`` is an engine command (``place``, ``status``, ``refill``, ``refill-status``,
-    ``cancel``) or ``balance`` / ``services``. ``client`` None resolves the panel from the
-    environment and user config (profile from the workbook's Settings sheet). ``tell`` is
-    called at most once. Returns the engine's report for engine commands.
+    ``cancel``) or ``balance`` / ``services``. ``journal_path`` None puts the journal where
+    the book's journal belongs (beside its file, or in the user data folder); ``client`` None
+    resolves the panel from the environment and user config (profile from the workbook's
+    Settings sheet). ``tell`` is called at most once. Returns the engine's report for engine
+    commands.
     """
     from .errors import SmmsheetError, scrub
+    from .services_sheet import SERVICES_SHEET
+    from .session import Session
 
-    secrets: list[str] = []
+    session: Session | None = None
     try:
-        from .config import resolve_panel, settings_of
-
-        settings = settings_of(book)
-        own_client = client is None
-        if client is None:
-            resolved = resolve_panel(workbook=settings)
-            secrets.append(resolved.api_key)
-            client = resolved.client()
-        try:
+        with Session(book, client=client, journal=journal_path) as session:
             if command == "balance":
-                balance = client.balance()
+                balance = session.balance()
                 tell(f"Balance: {balance.amount} {balance.currency}".strip())
                 return None
             if command == "services":
-                _load_services(book, client, journal_path, notify)
+                count = session.load_services()
+                if notify is not None:
+                    notify(f"smmsheet: loaded {count} services into the {SERVICES_SHEET} sheet")
                 return None
-            return _run_engine(
-                command, book, client, journal_path, settings, ask, tell, progress, notify
-            )
-        finally:
-            if own_client:
-                client.close()
+            return _run_engine(session, command, ask, tell, progress, notify)
     except SmmsheetError as exc:
-        tell(scrub(f"smmsheet: {exc}", secrets))
+        tell(scrub(f"smmsheet: {exc}", session.secrets if session else ()))
     except Exception as exc:  # a bug: still one alert, never a traceback in the user's face
         log.exception("%s failed", command)
+        secrets = session.secrets if session else ()
         tell(scrub(f"smmsheet: unexpected {type(exc).__name__}: {exc}", secrets)[:500])
     return None
 
 
-def _load_services(
-    book: WorkbookAdapter,
-    client: PanelClient,
-    journal_path: Path,
-    notify: Callable[[str | None], None] | None,
-) -> None:
-    from .journal import Journal
-    from .services_sheet import SERVICES_SHEET, services_table
-
-    services = client.services()
-    with Journal(journal_path):  # the run lock: no other run writes to this book meanwhile
-        book.replace_sheet(SERVICES_SHEET, services_table(services))
-        book.save()
-    if notify is not None:
-        notify(f"smmsheet: loaded {len(services)} services into the {SERVICES_SHEET} sheet")
-
-
 def _run_engine(
+    session: Session,
     command: str,
-    book: WorkbookAdapter,
-    client: PanelClient,
-    journal_path: Path,
-    settings: WorkbookSettings,
     ask: Ask,
     tell: Tell,
     progress: Callable[[str, int, int], None] | None,
     notify: Callable[[str | None], None] | None,
 ) -> Report:
-    from .batch import DEFAULT_SHEET, Engine, RunOptions
+    from .batch import RunOptions
     from .errors import SmmsheetError
-    from .journal import Journal
-
-    def confirm(preview: Preview) -> bool:
-        return ask(_confirmation(preview))
-
-    def confirm_cancel(preview: CancelPreview) -> bool:
-        return ask(_cancel_confirmation(preview))
 
     options = RunOptions(
-        sheet=DEFAULT_SHEET,  # the engine finds it in any case
-        max_spend=settings.max_spend,
-        max_spend_source="Max spend (Settings sheet)",
-        confirm=confirm,
-        confirm_cancel=confirm_cancel,
+        confirm=lambda preview: ask(_confirmation(preview)),
+        confirm_cancel=lambda preview: ask(_cancel_confirmation(preview)),
         journal_lost=lambda problem: ask(f"{problem}.\n\nStart a new journal for this workbook?"),
         progress=progress,
     )
-    with Journal(journal_path) as journal:
-        engine = Engine(book, client, journal, options)
-        try:
-            report = engine.execute(command)
-        except SmmsheetError as exc:
-            notes = [m for m in engine.report.messages if m not in str(exc)]
-            if not notes:
-                raise
-            raise SmmsheetError("\n\n".join([str(exc), *notes])) from exc
+    try:
+        report = session.run(command, options)  # the Settings sheet's Max spend is the cap
+    except SmmsheetError as exc:
+        notes = [m for m in session.report.messages if m not in str(exc)]
+        if not notes:
+            raise
+        raise SmmsheetError("\n\n".join([str(exc), *notes])) from exc
     message = _problems(report)
     if message:
         tell(message)

@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from smmsheet.errors import JournalError, WorkbookBusyError
-from smmsheet.journal import Action, Journal, Resolution, State, Synced, journal_path
+from smmsheet.journal import (
+    Action,
+    Journal,
+    Resolution,
+    State,
+    Synced,
+    journal_location,
+    journal_path,
+)
 
 DATA = Path(__file__).parent / "data"
 
@@ -19,6 +27,17 @@ def test_journal_lives_beside_the_workbook(tmp_path):
     assert journal_path(tmp_path / "orders.xlsx") == tmp_path / (
         "orders.xlsx.smmsheet-journal.sqlite"
     )
+
+
+def test_journal_beside_a_local_workbook_else_in_the_user_data_folder(tmp_path: Path) -> None:
+    local = tmp_path / "orders.xlsx"
+    local.write_bytes(b"")
+    assert journal_location(str(local)) == tmp_path / "orders.xlsx.smmsheet-journal.sqlite"
+    cloud = journal_location("https://d.docs.live.net/1a2b/Orders 2026.xlsx", tmp_path / "data")
+    unsaved = journal_location("Book1", tmp_path / "data")
+    assert cloud.parent == unsaved.parent == tmp_path / "data" / "journals"
+    assert cloud.name.endswith("-Orders_2026.xlsx.smmsheet-journal.sqlite")
+    assert cloud != journal_location("https://d.docs.live.net/9z/Orders 2026.xlsx", tmp_path)
 
 
 def test_intent_then_outcome_then_synced(tmp_path):
