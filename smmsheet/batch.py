@@ -246,6 +246,16 @@ class Preview:
     #: The least they may cost, when panels differ in how they bill them (packages).
     cost_low: Decimal | None = None
 
+    def cost_text(self, places: int = 2) -> str:
+        """The estimate in words: ``about 9.02``, or ``0.01 to 9.02`` where panels differ.
+
+        >>> Preview(6, Decimal("9.021"), "USD", Decimal(50)).cost_text()
+        'about 9.02'
+        """
+        if self.cost_low is None:
+            return f"about {self.cost:.{places}f}"
+        return f"{self.cost_low:.{places}f} to {self.cost:.{places}f}"
+
 
 @dataclass(frozen=True)
 class CancelPreview:
@@ -254,6 +264,17 @@ class CancelPreview:
     #: The order ids, as the sheet holds them, and their rows (same order).
     orders: tuple[str, ...]
     rows: tuple[int, ...]
+
+    def listed(self, shown: int = 10) -> str:
+        """The orders in words, the first ``shown`` of them.
+
+        >>> CancelPreview(("1001", "1002"), (2, 3)).listed()
+        '2 orders: 1001 (row 2), 1002 (row 3)'
+        """
+        pairs = [f"{o} (row {r})" for o, r in zip(self.orders, self.rows, strict=True)]
+        more = f" and {len(pairs) - shown} more" if len(pairs) > shown else ""
+        count = "1 order" if len(pairs) == 1 else f"{len(pairs)} orders"
+        return f"{count}: {', '.join(pairs[:shown])}{more}"
 
 
 @dataclass

@@ -262,7 +262,7 @@ def run_book(
             return True
         if not _interactive():
             needs_yes.append(
-                f"Not placed: {preview.orders} orders for {_cost(preview, 2)} {preview.currency}"
+                f"Not placed: {preview.orders} orders for {preview.cost_text(2)} {preview.currency}"
             )
             return False
         return click.confirm(_place_question(preview), err=True)
@@ -271,9 +271,9 @@ def run_book(
         if yes:
             return True
         if not _interactive():
-            needs_yes.append(f"Not canceled: {_orders(preview)}")
+            needs_yes.append(f"Not canceled: {preview.listed()}")
             return False
-        return click.confirm(f"Cancel {_orders(preview)}?", err=True)
+        return click.confirm(f"Cancel {preview.listed()}?", err=True)
 
     def journal_lost(problem: str) -> bool:
         if new_journal:
@@ -323,21 +323,6 @@ def _rows(numbers: tuple[int, ...], shown: int = 10) -> str:
     return text + (f" ... ({len(numbers)} rows)" if len(numbers) > shown else "")
 
 
-def _orders(preview: Any, shown: int = 10) -> str:
-    """The orders of a cancel preview: ``2 orders: 1001 (row 2), 1002 (row 3)``."""
-    pairs = [f"{o} (row {r})" for o, r in zip(preview.orders, preview.rows, strict=True)]
-    more = f" and {len(pairs) - shown} more" if len(pairs) > shown else ""
-    count = "1 order" if len(pairs) == 1 else f"{len(pairs)} orders"
-    return f"{count}: {', '.join(pairs[:shown])}{more}"
-
-
-def _cost(preview: Any, places: int) -> str:
-    """A preview's estimated cost: ``about 9.02``, or ``0.01 to 9.02`` when panels differ."""
-    if preview.cost_low is None:
-        return f"about {preview.cost:.{places}f}"
-    return f"{preview.cost_low:.{places}f} to {preview.cost:.{places}f}"
-
-
 def _place_question(preview: Any) -> str:
     """What is asked before placing: how many orders, their cost, the rows left out."""
     lines = []
@@ -345,7 +330,7 @@ def _place_question(preview: Any) -> str:
         lines.append(
             f"Not placed, the panel lists no price for them: rows {_rows(preview.unpriced)}"
         )
-    text = f"Place {preview.orders} orders for {_cost(preview, 2)} {preview.currency}"
+    text = f"Place {preview.orders} orders for {preview.cost_text(2)} {preview.currency}"
     if preview.unknown_cost:
         text += f" plus rows {_rows(preview.unknown_cost)} whose price the panel does not list"
     lines.append(f"{text} (balance {preview.balance})?")
@@ -383,7 +368,9 @@ def _print_summary(report: Any, book_path: str, dry_run: bool) -> None:
     if report.preview is not None:
         p = report.preview
         verb = "Would place" if dry_run else "Planned"
-        click.echo(f"{verb} {p.orders} orders, {_cost(p, 5)} {p.currency} (balance {p.balance}).")
+        click.echo(
+            f"{verb} {p.orders} orders, {p.cost_text(5)} {p.currency} (balance {p.balance})."
+        )
     if report.spent or report.uncharged:
         if report.uncharged:
             click.echo(

@@ -232,15 +232,12 @@ def _run_engine(
 def _confirmation(preview: Preview) -> str:
     """The question asked before placing: how many orders, what they cost, the balance."""
     rows = "1 order" if preview.orders == 1 else f"{preview.orders} orders"
-    cost = f"about {preview.cost:.2f}"
-    if preview.cost_low is not None:  # packages: panels bill them differently
-        cost = f"{preview.cost_low:.2f} to {preview.cost:.2f}"
     unpriced = ""
     if preview.unpriced:
         listed = ", ".join(map(str, preview.unpriced[:10]))
         unpriced = f"Not placed, the panel lists no price for them: rows {listed}.\n\n"
     return (
-        f"{unpriced}Place {rows} for {cost} {preview.currency}?\n\n"
+        f"{unpriced}Place {rows} for {preview.cost_text(2)} {preview.currency}?\n\n"
         f"Balance: {preview.balance:.2f} {preview.currency}. Orders cannot be undone once "
         "placed; the panel charges for them."
     )
@@ -248,12 +245,7 @@ def _confirmation(preview: Preview) -> str:
 
 def _cancel_confirmation(preview: CancelPreview) -> str:
     """The question asked before canceling: which orders, how many."""
-    pairs = [f"{o} (row {r})" for o, r in zip(preview.orders, preview.rows, strict=True)]
-    listed = ", ".join(pairs[:MAX_ALERT_ROWS])
-    if len(pairs) > MAX_ALERT_ROWS:
-        listed += f" and {len(pairs) - MAX_ALERT_ROWS} more"
-    count = "1 order" if len(pairs) == 1 else f"{len(pairs)} orders"
-    return f"Cancel {count}: {listed}?\n\nA canceled order cannot be resumed."
+    return f"Cancel {preview.listed(MAX_ALERT_ROWS)}?\n\nA canceled order cannot be resumed."
 
 
 def _problems(report: Report) -> str | None:
