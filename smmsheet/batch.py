@@ -22,7 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     AmbiguousRequestError,
@@ -56,9 +56,11 @@ from .orders import (
     is_final,
     validate,
 )
-from .panel import PanelClient
 from .values import parse_decimal, parse_id
 from .workbook.base import CellValue, WorkbookAdapter, cell_value_problem, find_sheet
+
+if TYPE_CHECKING:
+    from .panel import PanelClient
 
 __all__ = [
     "DEFAULT_SHEET",

@@ -209,6 +209,13 @@ def test_every_command_is_documented_in_the_readme(command):
     assert f"smmsheet {command}" in readme
 
 
+def test_the_workbook_commands_are_the_engines_commands_spelled_the_same():
+    from smmsheet.batch import Command
+    from smmsheet.cli import BOOK_COMMANDS
+
+    assert set(BOOK_COMMANDS) == set(Command)
+
+
 def test_sim_command_serves_a_panel_until_stopped(tmp_path):
     import signal
     import socket

@@ -338,5 +338,11 @@ def test_every_macro_is_a_function_of_the_module(name: str) -> None:
     assert getattr(excel, name).__doc__
 
 
+def test_every_macro_runs_an_engine_command_spelled_as_the_engine_does_or_a_lookup() -> None:
+    from smmsheet.batch import Command
+
+    assert set(MACROS.values()) == {*Command, "balance", "services"} - {Command.RUN}
+
+
 def test_default_simulator_key_is_not_the_one_under_test() -> None:
     assert SECRET != DEFAULT_API_KEY

@@ -28,6 +28,7 @@ HEAVY = ("pandas", "openpyxl", "xlwings", "lxml", "python_calamine", "requests")
         ("smmsheet.orders", ("smmsheet.panel", "urllib3")),
         ("smmsheet.models", ("smmsheet.panel", "urllib3")),
         ("smmsheet.formulas", ()),  # the formulas' bodies run without xlwings
+        ("smmsheet.batch", ("smmsheet.panel", "urllib3")),  # the engine drives a client given
     ],
 )
 def test_entry_modules_import_nothing_heavy(module, also_absent):
