@@ -42,23 +42,21 @@ def write(path: Path) -> None:
         refused = add(8, "https://x/refused")
         j.outcome(refused, "rejected", "Not enough funds on balance")
         j.mark_synced([refused], 2)
-        refill = j.intent(
-            sheet="Orders",
-            row=2,
-            fingerprint="f2",
-            action="refill",
-            request={"order": "1001"},
-            target="1001",
-        )
+
+        def on_order_1001(action: str) -> int:
+            request = {"order": "1001"}
+            return j.intent(
+                sheet="Orders",
+                row=2,
+                fingerprint="f2",
+                action=action,
+                request=request,
+                target="1001",
+            )
+
+        refill = on_order_1001("refill")
         j.outcome(refill, "accepted", 501)
-        cancel = j.intent(
-            sheet="Orders",
-            row=2,
-            fingerprint="f2",
-            action="cancel",
-            request={"order": "1001"},
-            target="1001",
-        )
+        cancel = on_order_1001("cancel")
         j.outcome(cancel, "rejected", "Order cannot be canceled")
         j.mark_synced([refill, cancel])
 
