@@ -20,9 +20,9 @@ from typing import Any
 
 from _common import machine, seed_orders
 
+from smmsheet.formulas import UdfPanel, smm_status
 from smmsheet.panel import PanelClient
 from smmsheet.simulator import Faults, PanelSimulator
-from smmsheet.udf import UdfPanel, smm_status
 
 
 def calculate(ids: list[int], cell: Callable[[int], Any]) -> tuple[float, dict[int, Any]]:

@@ -1,6 +1,7 @@
 """The batch engine: place, refresh, refill, cancel over an order sheet. No Excel imports.
 
-Every shell (CLI, ribbon macros) does the same thing::
+The shells reach it through :class:`smmsheet.session.Session`, which opens the workbook,
+the panel and the journal and then does::
 
     with Journal(journal_path(book_path)) as journal:
         report = Engine(book, panel, journal, RunOptions(sheet="Orders")).execute("run")
@@ -20,7 +21,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, cast
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     AmbiguousRequestError,
@@ -31,13 +33,17 @@ from .errors import (
     WorkbookError,
 )
 from .journal import (
-    RESOLVED_PLACE_AGAIN,
-    RESOLVED_TYPED,
+    UNKNOWN_OUTCOME,
+    Action,
     Entry,
     Journal,
+    Resolution,
+    State,
+    Synced,
     marker_text,
     parse_marker,
 )
+from .models import Balance, OrderStatus, Service
 from .orders import (
     AMBIGUOUS_MARK,
     NOTE_MARK,
@@ -45,57 +51,148 @@ from .orders import (
     OrderPlan,
     OrderRow,
     OrderTable,
+    RowProblem,
     id_cell,
     is_final,
     validate,
 )
-from .panel import Balance, OrderStatus, PanelClient, Service, parse_decimal, parse_id
+from .values import parse_decimal, parse_id
 from .workbook.base import CellValue, WorkbookAdapter, cell_value_problem, find_sheet
 
+if TYPE_CHECKING:
+    from .panel import PanelClient
+
 __all__ = [
-    "ACTIONS",
     "DEFAULT_SHEET",
+    "FAILED_OUTCOMES",
     "FINAL_REFUSALS",
+    "ROUTINE_OUTCOMES",
+    "STEPS",
     "CancelPreview",
+    "Command",
     "Engine",
+    "Outcome",
     "Preview",
     "Report",
     "RowResult",
     "RunOptions",
+    "Step",
     "is_final_refusal",
-    "services_table",
 ]
 
 DEFAULT_SHEET = "Orders"
-SERVICES_SHEET = "Services"
+
+
+class Command(StrEnum):
+    """What the engine can be asked to do, as the CLI's commands and the ribbon name it."""
+
+    PLACE = "place"
+    STATUS = "status"
+    REFILL = "refill"
+    REFILL_STATUS = "refill-status"
+    CANCEL = "cancel"
+    RUN = "run"
+
+
+class Step(StrEnum):
+    """One step of a command, as a report names it (``row 5: refill status failed: ...``)."""
+
+    PLACE = "place"
+    STATUS = "status"
+    REFILL = "refill"
+    CANCEL = "cancel"
+    REFILL_STATUS = "refill status"
+    #: A previous run's outcome written back from the journal.
+    RECOVER = "recover"
+
+
+class Outcome(StrEnum):
+    """What one step did to one row."""
+
+    PLACED = "placed"
+    UPDATED = "updated"
+    REFILLED = "refilled"
+    CANCELED = "canceled"
+    WOULD_PLACE = "would place"
+    WOULD_REFILL = "would refill"
+    WOULD_CANCEL = "would cancel"
+    INVALID = "invalid"
+    FAILED = "failed"
+    OVER_BUDGET = "over budget"
+    UNPRICED = "unpriced"
+    #: The row was placed with a warning (the Error cell's note).
+    NOTE = "note"
+    #: An add whose outcome was unknown, settled by the user (an id typed, PLACE AGAIN).
+    RESOLVED = "resolved"
+    #: An accepted add's order id given back to its row from the journal.
+    RESTORED = "restored"
+    SKIPPED = "skipped"
+    #: A journal entry whose row is gone from the sheet.
+    ORPHANED = "orphaned"
+    # What a recovered journal entry ended as (:class:`~smmsheet.journal.State`).
+    SENT = "sent"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    AMBIGUOUS = "ambiguous"
+
+
 #: What each command does, in the order ``run`` does them.
-ACTIONS: dict[str, tuple[str, ...]] = {
-    "place": ("place",),
-    "status": ("status",),
-    "refill": ("refill",),
-    "refill-status": ("refill_status",),
-    "cancel": ("cancel",),
-    "run": ("place", "refill", "cancel", "status", "refill_status"),
+STEPS: dict[Command, tuple[Step, ...]] = {
+    Command.PLACE: (Step.PLACE,),
+    Command.STATUS: (Step.STATUS,),
+    Command.REFILL: (Step.REFILL,),
+    Command.REFILL_STATUS: (Step.REFILL_STATUS,),
+    Command.CANCEL: (Step.CANCEL,),
+    Command.RUN: (Step.PLACE, Step.REFILL, Step.CANCEL, Step.STATUS, Step.REFILL_STATUS),
 }
 #: Steps that send paid requests.
-PAID_STEPS = frozenset({"place", "refill", "cancel"})
+PAID_STEPS = frozenset({Step.PLACE, Step.REFILL, Step.CANCEL})
 #: Outcomes that need no word to the user (the summary counts them).
 ROUTINE_OUTCOMES = frozenset(
     {
-        "placed",
-        "updated",
-        "refilled",
-        "canceled",
-        "accepted",
-        "would place",
-        "would refill",
-        "would cancel",
+        Outcome.PLACED,
+        Outcome.UPDATED,
+        Outcome.REFILLED,
+        Outcome.CANCELED,
+        Outcome.ACCEPTED,
+        Outcome.WOULD_PLACE,
+        Outcome.WOULD_REFILL,
+        Outcome.WOULD_CANCEL,
     }
 )
 #: Outcomes that make a command exit with 1 ("some items failed").
 FAILED_OUTCOMES = frozenset(
-    {"invalid", "failed", "ambiguous", "over budget", "unpriced", "orphaned"}
+    {
+        Outcome.INVALID,
+        Outcome.FAILED,
+        Outcome.AMBIGUOUS,
+        Outcome.OVER_BUDGET,
+        Outcome.UNPRICED,
+        Outcome.ORPHANED,
+    }
 )
+#: How a recovered journal entry's state is reported.
+RECOVERED: dict[State, Outcome] = {
+    State.SENT: Outcome.SENT,
+    State.ACCEPTED: Outcome.ACCEPTED,
+    State.REJECTED: Outcome.REJECTED,
+    State.AMBIGUOUS: Outcome.AMBIGUOUS,
+}
+
+
+@dataclass(frozen=True)
+class _Flagged:
+    """A paid request a row's flag asks for (Refill, Cancel): its journal action, flag
+    column, report step and outcomes."""
+
+    action: Action
+    step: Step
+    would: Outcome
+    done: Outcome
+
+
+_REFILL = _Flagged(Action.REFILL, Step.REFILL, Outcome.WOULD_REFILL, Outcome.REFILLED)
+_CANCEL = _Flagged(Action.CANCEL, Step.CANCEL, Outcome.WOULD_CANCEL, Outcome.CANCELED)
 CANCEL_REQUESTED = "Cancel requested"
 #: What the user types into the Error cell of a blocked (or restored) row to buy it again.
 PLACE_AGAIN = "PLACE AGAIN"
@@ -151,6 +248,16 @@ class Preview:
     #: The least they may cost, when panels differ in how they bill them (packages).
     cost_low: Decimal | None = None
 
+    def cost_text(self, places: int = 2) -> str:
+        """The estimate in words: ``about 9.02``, or ``0.01 to 9.02`` where panels differ.
+
+        >>> Preview(6, Decimal("9.021"), "USD", Decimal(50)).cost_text()
+        'about 9.02'
+        """
+        if self.cost_low is None:
+            return f"about {self.cost:.{places}f}"
+        return f"{self.cost_low:.{places}f} to {self.cost:.{places}f}"
+
 
 @dataclass(frozen=True)
 class CancelPreview:
@@ -159,6 +266,17 @@ class CancelPreview:
     #: The order ids, as the sheet holds them, and their rows (same order).
     orders: tuple[str, ...]
     rows: tuple[int, ...]
+
+    def listed(self, shown: int = 10) -> str:
+        """The orders in words, the first ``shown`` of them.
+
+        >>> CancelPreview(("1001", "1002"), (2, 3)).listed()
+        '2 orders: 1001 (row 2), 1002 (row 3)'
+        """
+        pairs = [f"{o} (row {r})" for o, r in zip(self.orders, self.rows, strict=True)]
+        more = f" and {len(pairs) - shown} more" if len(pairs) > shown else ""
+        count = "1 order" if len(pairs) == 1 else f"{len(pairs)} orders"
+        return f"{count}: {', '.join(pairs[:shown])}{more}"
 
 
 @dataclass
@@ -190,8 +308,8 @@ class RowResult:
     """What happened to one row in one step."""
 
     row: int
-    step: str
-    outcome: str
+    step: Step
+    outcome: Outcome
     message: str = ""
 
 
@@ -209,11 +327,11 @@ class Report:
     currency: str = ""
     saved: bool = False
 
-    def add(self, row: int, step: str, outcome: str, message: str = "") -> None:
+    def add(self, row: int, step: Step, outcome: Outcome, message: str = "") -> None:
         """Record one row's outcome."""
         self.results.append(RowResult(row, step, outcome, message))
 
-    def counts(self) -> Counter[tuple[str, str]]:
+    def counts(self) -> Counter[tuple[Step, Outcome]]:
         """How many rows per (step, outcome)."""
         return Counter((r.step, r.outcome) for r in self.results)
 
@@ -260,11 +378,13 @@ class Engine:
 
     # ----------------------------------------------------------------- entry point
 
-    def execute(self, command: str) -> Report:
+    def execute(self, command: Command | str) -> Report:
         """Reconcile the journal, run the command's steps, commit the writes once."""
-        steps = ACTIONS.get(command)
-        if steps is None:
-            raise ConfigError(f"unknown command {command!r}")
+        try:
+            command = Command(command)
+        except ValueError:
+            raise ConfigError(f"unknown command {command!r}") from None
+        steps = STEPS[command]
         if not self.options.dry_run:
             self.book.check_writable()  # before any request: never buy what can't be recorded
         self._check_journal(paid=bool(PAID_STEPS & set(steps)) and not self.options.dry_run)
@@ -272,18 +392,18 @@ class Engine:
         placed: list[str] = []
         try:
             for step in steps:
-                if step == "place":
+                if step == Step.PLACE:
                     placed = self.place()
-                elif step == "status":
+                elif step == Step.STATUS:
                     # `place` alone refreshes just what it placed; `run` refreshes every open row.
                     self.refresh()
-                elif step == "refill":
+                elif step == Step.REFILL:
                     self.refill()
-                elif step == "cancel":
+                elif step == Step.CANCEL:
                     self.cancel()
-                elif step == "refill_status":
+                elif step == Step.REFILL_STATUS:
                     self.refill_status()
-            if command == "place" and placed:
+            if command == Command.PLACE and placed:
                 self.refresh(only=placed)
         finally:
             self._settle_placed()
@@ -323,7 +443,7 @@ class Engine:
     def commit(self) -> None:
         """Write the buffered cells in one save, then mark the journal entries synced."""
         if not self._pending and not self._synced and not self._marker_pending:
-            self.journal.mark_synced(self._orphaned, 2)
+            self.journal.mark_synced(self._orphaned, Synced.ROW_GONE)
             return
         cells = {**self.table.header_cells(), **self._pending}
         try:
@@ -339,7 +459,7 @@ class Engine:
         self.report.saved = True
         self._marker_pending = False
         self.journal.mark_synced(self._synced)
-        self.journal.mark_synced(self._orphaned, 2)
+        self.journal.mark_synced(self._orphaned, Synced.ROW_GONE)
         self._pending.clear()
         self._synced.clear()
         self._orphaned.clear()
@@ -407,7 +527,7 @@ class Engine:
             return row
         for candidate in self.table.rows:  # the row moved (rows inserted or sorted)
             if candidate.fingerprint() == entry.fingerprint and (
-                entry.action != "add" or candidate.order_id in (None, entry.result_id)
+                entry.action != Action.ADD or candidate.order_id in (None, entry.result_id)
             ):
                 return candidate
         return None
@@ -425,11 +545,11 @@ class Engine:
                     f"{entry.result or ''} but that row is no longer in the sheet; "
                     f"see {self.journal.path}"
                 )
-                self.report.add(entry.row, "recover", "orphaned", what)
+                self.report.add(entry.row, Step.RECOVER, Outcome.ORPHANED, what)
                 continue
             self._apply_outcome(row, entry)
             self._synced.append(entry.id)
-            self.report.add(row.row, "recover", entry.state, entry.result or "")
+            self.report.add(row.row, Step.RECOVER, RECOVERED[entry.state], entry.result or "")
         if entries:
             self.report.messages.append(
                 f"recovered {len(entries)} outcome(s) of an interrupted run from the journal"
@@ -438,21 +558,21 @@ class Engine:
     def _apply_outcome(self, row: OrderRow, entry: Entry) -> None:
         """Put one journaled outcome into its row."""
         state, result = entry.state, entry.result or ""
-        if entry.action == "add":
-            if state == "accepted":
+        if entry.action == Action.ADD:
+            if state == State.ACCEPTED:
                 if row.order_id not in (None, entry.result_id):
                     self.report.messages.append(
                         f"row {row.row} holds order {row.order_id} but the journal says the panel "
                         f"accepted order {result} for it; both are kept in the journal"
                     )
                     return
-                self._succeeded("add", row, entry.result_id)
-            elif state in ("sent", "ambiguous"):
+                self._succeeded(Action.ADD, row, entry.result_id)
+            elif state in UNKNOWN_OUTCOME:
                 if row.order_id is None:
                     self._stamp(row, _ambiguous_text(entry.id, result or "the run was interrupted"))
             else:
                 self._stamp(row, result)
-        elif state == "accepted":
+        elif state == State.ACCEPTED:
             self._succeeded(entry.action, row, entry.result_id)
         else:
             self._failed(entry.action, row, state, result)
@@ -481,9 +601,9 @@ class Engine:
         plans: list[OrderPlan] = []
         for row in candidates:
             plan = validate(row, services)
-            if isinstance(plan, str):
-                self._stamp(row, plan)
-                self.report.add(row.row, "place", "invalid", plan)
+            if isinstance(plan, RowProblem):
+                self._stamp(row, plan.message)
+                self.report.add(row.row, Step.PLACE, Outcome.INVALID, plan.message)
             else:
                 plans.append(plan)
         if not plans:
@@ -510,9 +630,9 @@ class Engine:
             return []
         if self.options.dry_run:
             for plan in plans:
-                self.report.add(plan.row, "place", "would place", _estimate(plan))
+                self.report.add(plan.row, Step.PLACE, Outcome.WOULD_PLACE, _estimate(plan))
                 if plan.note:
-                    self.report.add(plan.row, "place", "note", plan.note)
+                    self.report.add(plan.row, Step.PLACE, Outcome.NOTE, plan.note)
             return []
         if self.options.confirm is not None and not self.options.confirm(preview):
             self.report.messages.append("placing cancelled: nothing was sent")
@@ -545,8 +665,9 @@ class Engine:
         typed = _match(with_id, unresolved, prints, same_row_only=True)
         for row in with_id:
             if row.row in typed:
-                self._settle(typed[row.row], RESOLVED_TYPED, row.order_id)
-                self.report.add(row.row, "place", "resolved", f"journal #{typed[row.row].id}")
+                self._settle(typed[row.row], Resolution.TYPED, row.order_id)
+                resolved = f"journal #{typed[row.row].id}"
+                self.report.add(row.row, Step.PLACE, Outcome.RESOLVED, resolved)
         unresolved = [e for e in unresolved if e not in typed.values()]
         without_id = [r for r in rows if self._may_place(r)]
         blocked = _match(without_id, unresolved, prints)
@@ -557,22 +678,22 @@ class Engine:
             if entry is None:
                 new.append(row)
             elif _place_again(row):
-                self._settle(entry, RESOLVED_PLACE_AGAIN)
+                self._settle(entry, Resolution.PLACE_AGAIN)
                 new.append(row)
             elif entry.result_id is not None:
                 self._set(row, "order_id", id_cell(entry.result_id))
                 self._stamp(row, _restored_text(entry))
-                self.report.add(row.row, "place", "restored", entry.result_id or "")
+                self.report.add(row.row, Step.PLACE, Outcome.RESTORED, entry.result_id or "")
             elif (number := _typed_id(row)) is not None:
                 self._set(row, "order_id", id_cell(number))
                 self._stamp(row)
-                self._settle(entry, RESOLVED_TYPED, number)
-                self.report.add(row.row, "place", "resolved", f"journal #{entry.id}")
+                self._settle(entry, Resolution.TYPED, number)
+                self.report.add(row.row, Step.PLACE, Outcome.RESOLVED, f"journal #{entry.id}")
             else:
                 message = _ambiguous_text(entry.id, entry.result or "no answer")
                 if row.text("error") != message:  # said again only when the user changed it
                     self._stamp(row, message)
-                self.report.add(row.row, "place", "ambiguous", f"journal #{entry.id}")
+                self.report.add(row.row, Step.PLACE, Outcome.AMBIGUOUS, f"journal #{entry.id}")
         for entry in unresolved:
             if entry not in blocked.values():
                 self.report.messages.append(
@@ -593,10 +714,10 @@ class Engine:
             "to place this row"
         )
         self._stamp(row, message)
-        self.report.add(row.row, "place", "invalid", message)
+        self.report.add(row.row, Step.PLACE, Outcome.INVALID, message)
         return False
 
-    def _settle(self, entry: Entry, resolution: str, result: str | None = None) -> None:
+    def _settle(self, entry: Entry, resolution: Resolution, result: str | None = None) -> None:
         """Record how the user settled a journal entry (not in a dry run: it changes nothing)."""
         if not self.options.dry_run:
             self.journal.resolve(entry.id, resolution, result)
@@ -614,12 +735,12 @@ class Engine:
         least = most = Decimal(0)  # running totals at the lowest and highest plausible cost
         cap = self.options.max_spend
         for plan in plans:
-            outcome = "over budget"
+            outcome = Outcome.OVER_BUDGET
             if plan.cost is None or plan.lowest_cost is None:
                 if cap is None and self.options.allow_unpriced:
                     kept.append(plan)
                     continue
-                outcome = "unpriced"
+                outcome = Outcome.UNPRICED
                 reason = _unpriced_reason(plan, cap, self.options.max_spend_source)
             elif least + plan.lowest_cost > balance.amount:
                 reason = (
@@ -637,7 +758,7 @@ class Engine:
                 kept.append(plan)
                 continue
             self._stamp(self._by_number[plan.row], reason)
-            self.report.add(plan.row, "place", outcome, reason)
+            self.report.add(plan.row, Step.PLACE, outcome, reason)
         return kept
 
     def _send_adds(self, plans: list[OrderPlan]) -> list[str]:
@@ -645,39 +766,39 @@ class Engine:
         placed: list[str] = []
         stop = False
 
-        def send(plan: OrderPlan) -> tuple[OrderPlan, int, str, str]:
+        def send(plan: OrderPlan) -> tuple[OrderPlan, int, State, str]:
             entry = self.journal.intent(
                 sheet=self.sheet,
                 row=plan.row,
                 fingerprint=plan.fingerprint,
-                action="add",
+                action=Action.ADD,
                 request={"service": str(plan.service.id), **plan.fields},
             )
             if stop:
-                self._note(entry, "rejected", "not sent: the run was stopped")
-                return plan, entry, "rejected", "not sent: the run was stopped"
+                self._note(entry, State.REJECTED, "not sent: the run was stopped")
+                return plan, entry, State.REJECTED, "not sent: the run was stopped"
             try:
                 order = self.panel.add(plan.service.id, **plan.fields)
             except AmbiguousRequestError as exc:
-                self._note(entry, "ambiguous", exc.message)
-                return plan, entry, "ambiguous", exc.message
+                self._note(entry, State.AMBIGUOUS, exc.message)
+                return plan, entry, State.AMBIGUOUS, exc.message
             except PanelError as exc:
                 # Anything else means the panel refused or never got the request.
-                self._note(entry, "rejected", exc.message)
+                self._note(entry, State.REJECTED, exc.message)
                 if exc.stops_run:  # an invalid key, a panel asking to wait too long
                     raise
-                return plan, entry, "rejected", exc.message
+                return plan, entry, State.REJECTED, exc.message
             except BaseException as exc:
-                self._note(entry, "ambiguous", f"{type(exc).__name__} while sending")
+                self._note(entry, State.AMBIGUOUS, f"{type(exc).__name__} while sending")
                 raise
-            self._note(entry, "accepted", order)
-            return plan, entry, "accepted", str(order)
+            self._note(entry, State.ACCEPTED, order)
+            return plan, entry, State.ACCEPTED, str(order)
 
         total = len(plans)
         done = 0
-        self._progress("place", 0, total)
+        self._progress(Step.PLACE, 0, total)
         pool = ThreadPoolExecutor(max_workers=self.panel.max_workers)
-        futures: set[Future[tuple[OrderPlan, int, str, str]]] = {
+        futures: set[Future[tuple[OrderPlan, int, State, str]]] = {
             pool.submit(send, p) for p in plans
         }
         fatal: BaseException | None = None
@@ -693,7 +814,7 @@ class Engine:
                         continue
                     done += 1
                     self._record_add(plan, entry, state, result, placed)
-                self._progress("place", done, total)
+                self._progress(Step.PLACE, done, total)
         except BaseException:
             stop = True  # Ctrl-C: let in-flight requests finish and keep their outcomes
             pool.shutdown(wait=True, cancel_futures=True)
@@ -707,7 +828,7 @@ class Engine:
             raise fatal
         return placed
 
-    def _note(self, entry: int, state: str, result: str | int | None) -> None:
+    def _note(self, entry: int, state: State, result: str | int | None) -> None:
         """Record an outcome; a journal failing now must not lose the panel's answer."""
         try:
             self.journal.outcome(entry, state, result)
@@ -717,20 +838,20 @@ class Engine:
             )
 
     def _record_add(
-        self, plan: OrderPlan, entry: int, state: str, result: str, placed: list[str]
+        self, plan: OrderPlan, entry: int, state: State, result: str, placed: list[str]
     ) -> None:
         row = self._by_number[plan.row]
-        if state == "accepted":
-            self._succeeded("add", row, result)
+        if state == State.ACCEPTED:
+            self._succeeded(Action.ADD, row, result)
             placed.append(result)
             self._placed.append(plan)
-            self.report.add(row.row, "place", "placed", result)
-        elif state == "ambiguous":
+            self.report.add(row.row, Step.PLACE, Outcome.PLACED, result)
+        elif state == State.AMBIGUOUS:
             self._stamp(row, _ambiguous_text(entry, result))
-            self.report.add(row.row, "place", "ambiguous", result)
+            self.report.add(row.row, Step.PLACE, Outcome.AMBIGUOUS, result)
         else:
             self._stamp(row, result)
-            self.report.add(row.row, "place", "failed", result)
+            self.report.add(row.row, Step.PLACE, Outcome.FAILED, result)
         self._synced.append(entry)
 
     def _settle_placed(self) -> None:
@@ -743,7 +864,9 @@ class Engine:
         if not self._placed:
             return
         refreshed = {
-            r.row for r in self.report.results if (r.step, r.outcome) == ("status", "updated")
+            r.row
+            for r in self.report.results
+            if (r.step, r.outcome) == (Step.STATUS, Outcome.UPDATED)
         }
         differ: list[tuple[int, Decimal, Decimal]] = []
         for plan in self._placed:
@@ -764,7 +887,7 @@ class Engine:
             elif not plan.note and _is_note(current):
                 self._set(row, "error", None)
             if plan.note:
-                self.report.add(plan.row, "place", "note", plan.note)
+                self.report.add(plan.row, Step.PLACE, Outcome.NOTE, plan.note)
         self._placed.clear()
         if differ:
             shown = "; ".join(
@@ -792,7 +915,7 @@ class Engine:
         if not rows_by_id:
             return
         total, done = len(rows_by_id), 0
-        self._progress("status", 0, total)
+        self._progress(Step.STATUS, 0, total)
         # Each chunk is written while the next requests are still in flight.
         for statuses in self.panel.status_chunks(list(rows_by_id)):
             for oid, st in statuses.items():
@@ -800,7 +923,7 @@ class Engine:
                 for row in rows_by_id[oid]:
                     if problem:
                         self._stamp(row, f"status: {problem}")
-                        self.report.add(row.row, "status", "failed", problem)
+                        self.report.add(row.row, Step.STATUS, Outcome.FAILED, problem)
                         continue
                     self._set(row, "status", st.status)
                     self._set(row, "charge", st.charge)
@@ -808,9 +931,9 @@ class Engine:
                     self._set(row, "remains", st.remains)
                     self._set(row, "currency", st.currency)
                     self._stamp(row)
-                    self.report.add(row.row, "status", "updated", st.status or "")
+                    self.report.add(row.row, Step.STATUS, Outcome.UPDATED, st.status or "")
             done += len(statuses)
-            self._progress("status", done, total)
+            self._progress(Step.STATUS, done, total)
 
     def refill_status(self) -> None:
         """Refresh the status of refills not final yet."""
@@ -827,16 +950,17 @@ class Engine:
             for row in rows:
                 if st.error:
                     self._stamp(row, f"refill status: {st.error}")
-                    self.report.add(row.row, "refill status", "failed", st.error)
+                    self.report.add(row.row, Step.REFILL_STATUS, Outcome.FAILED, st.error)
                 else:
                     self._set(row, "refill_status", st.status)
                     self._stamp(row)
-                    self.report.add(row.row, "refill status", "updated", st.status or "")
+                    self.report.add(row.row, Step.REFILL_STATUS, Outcome.UPDATED, st.status or "")
 
     # ----------------------------------------------------------------- refill / cancel
 
-    def _flagged(self, action: str) -> dict[str, OrderRow]:
-        """Rows whose ``action`` flag (Refill, Cancel) is set, by order id; no id is an error."""
+    def _flagged(self, kind: _Flagged) -> dict[str, OrderRow]:
+        """Rows whose flag (Refill, Cancel) is set, by order id; no id is an error."""
+        action = kind.action  # also the flag column's key
         out: dict[str, OrderRow] = {}
         for row in self.table.rows:
             if not row.flag(action):
@@ -844,19 +968,20 @@ class Engine:
             oid = row.order_id
             if oid is None:
                 self._stamp(row, f"{action}: no Order ID in this row")
-                self.report.add(row.row, action, "invalid", "no Order ID")
+                self.report.add(row.row, kind.step, Outcome.INVALID, "no Order ID")
             elif oid in out:
-                self.report.add(row.row, action, "skipped", f"order {oid} is flagged twice")
+                twice = f"order {oid} is flagged twice"
+                self.report.add(row.row, kind.step, Outcome.SKIPPED, twice)
             elif (refusal := self._not_offered(action, row)) is not None:
                 # It can never work: say so once and drop the flag, so cron runs stay quiet.
                 self._set(row, action, None)
                 self._stamp(row, refusal)
-                self.report.add(row.row, action, "invalid", refusal)
+                self.report.add(row.row, kind.step, Outcome.INVALID, refusal)
             else:
                 out[oid] = row
         return out
 
-    def _not_offered(self, action: str, row: OrderRow) -> str | None:
+    def _not_offered(self, action: Action, row: OrderRow) -> str | None:
         """Why ``action`` cannot work for the row's order: its service does not offer it.
 
         Only when the panel's service list says so: a service it does not list or a field
@@ -886,7 +1011,7 @@ class Engine:
             "so); nothing was sent and the flag was removed"
         )
 
-    def _journaled(self, action: str, rows: dict[str, OrderRow]) -> dict[str, int]:
+    def _journaled(self, action: Action, rows: dict[str, OrderRow]) -> dict[str, int]:
         return {
             oid: self.journal.intent(
                 sheet=self.sheet,
@@ -901,48 +1026,44 @@ class Engine:
 
     def refill(self) -> None:
         """Request refills for flagged rows; write the Refill ID and clear the flag."""
-        self._flagged_action("refill", self.panel.refill_many, lambda res: res.refill, "refilled")
+        self._flagged_action(_REFILL, self.panel.refill_many, lambda res: res.refill)
 
     def cancel(self) -> None:
         """Cancel the orders of rows whose Cancel flag is set; clear the flag on success."""
-        self._flagged_action(
-            "cancel", self.panel.cancel, lambda res: res.order if res.ok else None, "canceled"
-        )
+        self._flagged_action(_CANCEL, self.panel.cancel, lambda res: res.order if res.ok else None)
 
     def _flagged_action(
         self,
-        action: str,
+        kind: _Flagged,
         send: Callable[[list[str]], Mapping[str, Any]],
         success: Callable[[Any], str | None],
-        outcome: str,
     ) -> None:
         """Send a flag-driven paid action (refill, cancel) for every flagged row, journaled."""
-        rows = self._flagged(action)
+        rows = self._flagged(kind)
         if not rows:
             return
         if self.options.dry_run:
             for row in rows.values():
-                self.report.add(row.row, action, f"would {action}")
+                self.report.add(row.row, kind.step, kind.would)
             return
-        if action == "cancel" and not self._cancel_confirmed(rows):
+        if kind.action == Action.CANCEL and not self._cancel_confirmed(rows):
             return
         self._before_paying(row.row for row in rows.values())
-        entries = self._journaled(action, rows)
+        entries = self._journaled(kind.action, rows)
         results = send(list(rows))
         for oid, row in rows.items():
             res = results[oid]
             new_id = success(res)
             if new_id is not None:
-                self._note(entries[oid], "accepted", new_id)
-                self._succeeded(action, row, new_id)
-                self.report.add(row.row, action, outcome, str(new_id))
+                self._note(entries[oid], State.ACCEPTED, new_id)
+                self._succeeded(kind.action, row, new_id)
+                self.report.add(row.row, kind.step, kind.done, str(new_id))
             else:
-                state = "ambiguous" if res.uncertain else "rejected"
+                state = State.AMBIGUOUS if res.uncertain else State.REJECTED
                 self._note(entries[oid], state, res.error)
-                self._failed(action, row, state, res.error or "")
-                self.report.add(
-                    row.row, action, "ambiguous" if res.uncertain else "failed", res.error or ""
-                )
+                self._failed(kind.action, row, state, res.error or "")
+                outcome = Outcome.AMBIGUOUS if res.uncertain else Outcome.FAILED
+                self.report.add(row.row, kind.step, outcome, res.error or "")
             self._synced.append(entries[oid])
 
     def _cancel_confirmed(self, rows: Mapping[Any, OrderRow]) -> bool:
@@ -957,30 +1078,30 @@ class Engine:
         )
         return False
 
-    def _failed(self, action: str, row: OrderRow, state: str, detail: str) -> None:
+    def _failed(self, action: Action, row: OrderRow, state: State, detail: str) -> None:
         """Write a refill/cancel that did not go through; one that may have, is not resent.
 
         A refused request keeps its flag so the next run tries again, unless the refusal can
         never change (:func:`is_final_refusal`); one whose answer was lost has its flag
         cleared, so it is sent again only when the user flags it again.
         """
-        if state in ("sent", "ambiguous"):
+        if state in UNKNOWN_OUTCOME:
             self._set(row, action, None)
         elif is_final_refusal(detail):
             self._set(row, action, None)
             detail += "; this will not change, so the flag was removed"
         self._stamp(row, _paid_error(action, state, detail))
 
-    def _succeeded(self, action: str, row: OrderRow, new_id: str | None) -> None:
+    def _succeeded(self, action: Action, row: OrderRow, new_id: str | None) -> None:
         """Write a paid request the panel accepted into its row (live or from the journal)."""
         cell = None if new_id is None else id_cell(new_id)
-        if action == "add":
+        if action == Action.ADD:
             self._set(row, "order_id", cell)
-        elif action == "refill":
+        elif action == Action.REFILL:
             self._set(row, "refill_id", cell)
             self._set(row, "refill_status", None)
             self._set(row, "refill", None)
-        elif action == "cancel":
+        elif action == Action.CANCEL:
             self._set(row, "cancel", None)
             self._set(row, "status", CANCEL_REQUESTED)
         self._said.discard(row.row)  # what the panel accepted supersedes an earlier error
@@ -1103,42 +1224,7 @@ def _match(
     return pairs
 
 
-def _paid_error(action: str, state: str, detail: str) -> str:
-    if state in ("sent", "ambiguous"):
+def _paid_error(action: Action, state: State, detail: str) -> str:
+    if state in UNKNOWN_OUTCOME:
         return f"{action}: may have been sent ({detail}); check the panel before flagging again"
     return f"{action}: {detail}"
-
-
-def services_table(services: Sequence[Service]) -> list[list[CellValue]]:
-    """The Services sheet: a header and one row per service, sorted by category and id."""
-    import pandas as pd
-
-    frame = pd.DataFrame(
-        [
-            {
-                "Service": s.id,
-                "Name": s.name,
-                "Type": s.type,
-                "Category": s.category,
-                "Rate per 1000": None if s.rate is None else float(s.rate),
-                "Min": s.min,
-                "Max": s.max,
-                "Refill": s.refill,
-                "Cancel": s.cancel,
-                "Drip-feed": s.dripfeed,
-            }
-            for s in services
-        ]
-    )
-    if frame.empty:
-        return [["Service", "Name", "Type", "Category", "Rate per 1000", "Min", "Max"]]
-    frame = frame.sort_values(["Category", "Service"], kind="stable")
-    header: list[CellValue] = list(frame.columns)
-    body = [[_plain(v) for v in record] for record in frame.itertuples(index=False)]
-    return [header, *body]
-
-
-def _plain(value: object) -> CellValue:
-    """numpy scalars -> Python values a workbook adapter accepts."""
-    item = getattr(value, "item", None)
-    return cast(CellValue, item() if callable(item) else value)

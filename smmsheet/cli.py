@@ -24,8 +24,6 @@ from .errors import ConfigError, JournalMismatchError, SmmsheetError, WorkbookEr
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-#: How row messages name a cap read from the workbook.
-SHEET_CAP = "Max spend (Settings sheet)"
 
 
 class _Cli(click.Group):
@@ -104,13 +102,11 @@ def panel_options(func: F) -> F:
     return func
 
 
-def _client(
-    panel_url: str | None, api_key: str | None, profile: str | None, settings: Any = None
-) -> Any:
-    """The client of the panel chosen by flags, environment, config file and Settings sheet."""
+def _client(panel_url: str | None, api_key: str | None, profile: str | None) -> Any:
+    """The client of the panel chosen by flags, environment and config file (no workbook)."""
     from .config import resolve_panel
 
-    resolved = resolve_panel(url=panel_url, api_key=api_key, profile=profile, workbook=settings)
+    resolved = resolve_panel(url=panel_url, api_key=api_key, profile=profile)
     _SECRETS.add(resolved.api_key)  # scrubbed from everything this process prints
     return resolved.client()
 
@@ -146,24 +142,22 @@ def services(
     into: str | None,
 ) -> None:
     """List the panel's services (or load them into a workbook)."""
-    from .batch import SERVICES_SHEET, services_table
+    from .services_sheet import SERVICES_SHEET, services_table
 
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
+    if into:
+        from .session import Session
+
+        with Session(into, panel_url=panel_url, api_key=api_key, profile=profile) as session:
+            _SECRETS.update(session.secrets)
+            count = session.load_services()
+        click.echo(f"Wrote {count} services into {into} (sheet {SERVICES_SHEET}).")
+        return
     client = _client(panel_url, api_key, profile)
     with client:
         items = client.services()
     rows = services_table(items)
-    if into:
-        from .journal import Journal, journal_for_run
-        from .workbook import open_workbook
-
-        book = open_workbook(into)
-        with Journal(journal_for_run(into)):  # the run lock: no other run writes meanwhile
-            book.replace_sheet(SERVICES_SHEET, rows)
-            book.save()
-        click.echo(f"Wrote {len(items)} services into {into} (sheet {SERVICES_SHEET}).")
-        return
     if as_json:
         data = [
             {**s.__dict__, "rate": None if s.rate is None else str(s.rate)}
@@ -257,16 +251,11 @@ def run_book(
     client: Any = None,
 ) -> int:
     """Run one engine command over a saved workbook and print its summary; returns exit code."""
-    from .batch import CancelPreview, Engine, Preview, RunOptions
-    from .config import settings_of, spending_cap
-    from .journal import Journal, journal_for_run
-    from .workbook import open_workbook
+    from .batch import CancelPreview, Preview, RunOptions
+    from .config import spending_cap
+    from .session import Session
 
     flag_cap = None if max_spend is None else spending_cap(max_spend, "--max-spend")
-    book = open_workbook(book_path)
-    settings = settings_of(book)  # an unreadable Max spend stops here, before any request
-    if client is None:
-        client = _client(panel_url, api_key, profile, settings)
     needs_yes: list[str] = []  # what was not done for want of a terminal to ask
 
     def confirm(preview: Preview) -> bool:
@@ -274,7 +263,7 @@ def run_book(
             return True
         if not _interactive():
             needs_yes.append(
-                f"Not placed: {preview.orders} orders for {_cost(preview, 2)} {preview.currency}"
+                f"Not placed: {preview.orders} orders for {preview.cost_text(2)} {preview.currency}"
             )
             return False
         return click.confirm(_place_question(preview), err=True)
@@ -283,9 +272,9 @@ def run_book(
         if yes:
             return True
         if not _interactive():
-            needs_yes.append(f"Not canceled: {_orders(preview)}")
+            needs_yes.append(f"Not canceled: {preview.listed()}")
             return False
-        return click.confirm(f"Cancel {_orders(preview)}?", err=True)
+        return click.confirm(f"Cancel {preview.listed()}?", err=True)
 
     def journal_lost(problem: str) -> bool:
         if new_journal:
@@ -295,24 +284,24 @@ def run_book(
         click.echo(_safe(f"Warning: {problem}."), err=True)
         return click.confirm("Start a new journal for this workbook?", err=True)
 
-    cap = flag_cap if flag_cap is not None else settings.max_spend
     options = RunOptions(
         sheet=sheet,
         dry_run=dry_run,
-        max_spend=cap,
-        max_spend_source="--max-spend" if flag_cap is not None else SHEET_CAP,
+        max_spend=flag_cap,  # None: the Settings sheet's Max spend, if any
         allow_unpriced=allow_unpriced,
         confirm=confirm,
         confirm_cancel=confirm_cancel,
         journal_lost=journal_lost,
         progress=_progress(),
     )
-    with client, Journal(journal_for_run(book_path)) as journal:
-        engine = Engine(book, client, journal, options)
+    with Session(
+        book_path, client=client, panel_url=panel_url, api_key=api_key, profile=profile
+    ) as session:
+        _SECRETS.update(session.secrets)
         try:
-            report = engine.execute(command)
+            report = session.run(command, options)
         finally:
-            for message in engine.report.messages:
+            for message in session.report.messages:
                 click.echo(_safe(message), err=True)
     _print_summary(report, book_path, dry_run)
     for what in needs_yes:
@@ -335,21 +324,6 @@ def _rows(numbers: tuple[int, ...], shown: int = 10) -> str:
     return text + (f" ... ({len(numbers)} rows)" if len(numbers) > shown else "")
 
 
-def _orders(preview: Any, shown: int = 10) -> str:
-    """The orders of a cancel preview: ``2 orders: 1001 (row 2), 1002 (row 3)``."""
-    pairs = [f"{o} (row {r})" for o, r in zip(preview.orders, preview.rows, strict=True)]
-    more = f" and {len(pairs) - shown} more" if len(pairs) > shown else ""
-    count = "1 order" if len(pairs) == 1 else f"{len(pairs)} orders"
-    return f"{count}: {', '.join(pairs[:shown])}{more}"
-
-
-def _cost(preview: Any, places: int) -> str:
-    """A preview's estimated cost: ``about 9.02``, or ``0.01 to 9.02`` when panels differ."""
-    if preview.cost_low is None:
-        return f"about {preview.cost:.{places}f}"
-    return f"{preview.cost_low:.{places}f} to {preview.cost:.{places}f}"
-
-
 def _place_question(preview: Any) -> str:
     """What is asked before placing: how many orders, their cost, the rows left out."""
     lines = []
@@ -357,7 +331,7 @@ def _place_question(preview: Any) -> str:
         lines.append(
             f"Not placed, the panel lists no price for them: rows {_rows(preview.unpriced)}"
         )
-    text = f"Place {preview.orders} orders for {_cost(preview, 2)} {preview.currency}"
+    text = f"Place {preview.orders} orders for {preview.cost_text(2)} {preview.currency}"
     if preview.unknown_cost:
         text += f" plus rows {_rows(preview.unknown_cost)} whose price the panel does not list"
     lines.append(f"{text} (balance {preview.balance})?")
@@ -395,7 +369,9 @@ def _print_summary(report: Any, book_path: str, dry_run: bool) -> None:
     if report.preview is not None:
         p = report.preview
         verb = "Would place" if dry_run else "Planned"
-        click.echo(f"{verb} {p.orders} orders, {_cost(p, 5)} {p.currency} (balance {p.balance}).")
+        click.echo(
+            f"{verb} {p.orders} orders, {p.cost_text(5)} {p.currency} (balance {p.balance})."
+        )
     if report.spent or report.uncharged:
         if report.uncharged:
             click.echo(
@@ -448,8 +424,13 @@ def journal(book: str) -> None:
     """Show the journal of paid requests kept beside a workbook."""
     import datetime as dt
 
-    from .journal import Journal, journal_path
+    from .journal import Journal, Synced, journal_path
 
+    shown = {
+        Synced.PENDING: "NOT IN SHEET YET",
+        Synced.IN_SHEET: "in sheet",
+        Synced.ROW_GONE: "row gone",
+    }
     path = journal_path(book)
     if not path.exists():
         click.echo(f"no journal for {book}")
@@ -457,7 +438,7 @@ def journal(book: str) -> None:
     with Journal(path, lock=False) as j:
         for e in j.entries():
             when = dt.datetime.fromtimestamp(e.created).strftime("%Y-%m-%d %H:%M:%S")
-            synced = {0: "NOT IN SHEET YET", 1: "in sheet", 2: "row gone"}.get(e.synced, "")
+            synced = shown[e.synced]
             what = " ".join(
                 e.request[k] for k in ("service", "link", "quantity", "order") if e.request.get(k)
             )
@@ -595,13 +576,12 @@ def demo(out: str) -> None:
     )
     book.save()
 
-    with PanelSimulator(balance="50") as server:
+    with PanelSimulator(balance="50") as server, PanelClient(server.url, DEFAULT_API_KEY) as client:
         click.echo(f"Panel simulator at {server.url} (balance 50 USD)")
 
         def step(command: str) -> None:
             click.secho(f"$ smmsheet {command} {target}", bold=True)
-            with PanelClient(server.url, DEFAULT_API_KEY) as client:
-                run_book(str(target), command, yes=True, client=client)
+            run_book(str(target), command, yes=True, client=client)
 
         step("place")
         step("status")
@@ -611,8 +591,7 @@ def demo(out: str) -> None:
         flag.write_cells("Orders", {(first, table.columns["refill"]): "x"})
         flag.save()
         step("run")
-        with PanelClient(server.url, DEFAULT_API_KEY) as client:
-            left = client.balance()
+        left = client.balance()
 
     final = OrderTable.from_values(open_workbook(str(target)).read_values("Orders"))
     titles = {**OUTPUT_COLUMNS, "service": "Service", "link": "Link"}

@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError, scrub
 from .panel import DEFAULT_DEADLINE, DEFAULT_MAX_WORKERS, PanelClient
-from .typed_numbers import Unreadable, amount
+from .values import Unreadable, amount
 from .workbook.base import WorkbookAdapter, find_sheet
 
 __all__ = [

@@ -2,19 +2,20 @@
 
 The add-in's buttons call ``RunPython "import smmsheet.excel; smmsheet.excel.place_orders()"``
 and so on. Each macro is three lines: take the calling book, wrap it in the live adapter,
-hand it to :func:`run_macro`, which does the work any shell does (resolve the panel, open the
-journal, run the :class:`~smmsheet.batch.Engine`) and reports through two callbacks: ``ask``
-(a yes/no dialog, before anything is placed) and ``tell`` (ONE alert when something needs
-the user; the rows' Error cells say the rest).
+hand it to :func:`run_macro`, which runs the command through a
+:class:`~smmsheet.session.Session` (the Settings sheet, the panel, the journal, the engine:
+the same way in as the CLI's) and reports through two callbacks: ``ask`` (a yes/no dialog,
+before anything is placed) and ``tell`` (ONE alert when something needs the user; the rows'
+Error cells say the rest).
 
 The API key comes from the environment or the user config file, never from the workbook;
 a Settings sheet that holds one is refused. The formulas (``SMM_STATUS``...) live in
 :mod:`smmsheet.udf`; this module imports nothing heavy until a macro runs.
 
-Example, outside Excel (as the tests run it)::
+Example, outside Excel (as the tests run it; ``None`` puts the journal where the book's
+journal belongs and resolves the panel from the environment)::
 
-    run_macro("status", XlwingsWorkbook(book), journal_location(path), client,
-              ask=lambda text: True, tell=print)
+    run_macro("status", XlwingsWorkbook(book), None, None, ask=lambda text: True, tell=print)
 """
 
 from __future__ import annotations
@@ -24,12 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .journal import journal_location
-
 if TYPE_CHECKING:
     from .batch import CancelPreview, Preview, Report
-    from .config import WorkbookSettings
     from .panel import PanelClient
+    from .session import Session
     from .workbook.base import WorkbookAdapter
     from .workbook.live import XlwingsWorkbook
 
@@ -37,7 +36,6 @@ __all__ = [
     "MACROS",
     "cancel_orders",
     "create_refills",
-    "journal_location",
     "load_services",
     "place_orders",
     "refill_status",
@@ -118,12 +116,7 @@ def _run_from_excel(command: str) -> None:
 
     book = XlwingsWorkbook(_caller())
     ask, tell = _dialogs(book)
-    try:
-        journal = journal_location(book.fullname)
-    except OSError as exc:
-        tell(f"smmsheet: cannot create the journal folder: {exc}")
-        return
-    run_macro(command, book, journal, None, ask, tell, progress=book.progress, notify=book.status)
+    run_macro(command, book, None, None, ask, tell, progress=book.progress, notify=book.status)
 
 
 def _dialogs(book: XlwingsWorkbook) -> tuple[Ask, Tell]:
@@ -161,7 +154,7 @@ def _active_app() -> Any:
 def run_macro(
     command: str,
     book: WorkbookAdapter,
-    journal_path: Path,
+    journal_path: Path | None,
     client: PanelClient | None,
     ask: Ask,
     tell: Tell,
@@ -172,100 +165,62 @@ def run_macro(
     """Run one ribbon command over ``book``; report through ``ask``/``tell``, never raise.
 
     ``command`` is an engine command (``place``, ``status``, ``refill``, ``refill-status``,
-    ``cancel``) or ``balance`` / ``services``. ``client`` None resolves the panel from the
-    environment and user config (profile from the workbook's Settings sheet). ``tell`` is
-    called at most once. Returns the engine's report for engine commands.
+    ``cancel``) or ``balance`` / ``services``. ``journal_path`` None puts the journal where
+    the book's journal belongs (beside its file, or in the user data folder); ``client`` None
+    resolves the panel from the environment and user config (profile from the workbook's
+    Settings sheet). ``tell`` is called at most once. Returns the engine's report for engine
+    commands.
     """
     from .errors import SmmsheetError, scrub
+    from .services_sheet import SERVICES_SHEET
+    from .session import Session
 
-    secrets: list[str] = []
+    session: Session | None = None
     try:
-        from .config import resolve_panel, settings_of
-
-        settings = settings_of(book)
-        own_client = client is None
-        if client is None:
-            resolved = resolve_panel(workbook=settings)
-            secrets.append(resolved.api_key)
-            client = resolved.client()
-        try:
+        with Session(book, client=client, journal=journal_path) as session:
             if command == "balance":
-                balance = client.balance()
+                balance = session.balance()
                 tell(f"Balance: {balance.amount} {balance.currency}".strip())
                 return None
             if command == "services":
-                _load_services(book, client, journal_path, notify)
+                count = session.load_services()
+                if notify is not None:
+                    notify(f"smmsheet: loaded {count} services into the {SERVICES_SHEET} sheet")
                 return None
-            return _run_engine(
-                command, book, client, journal_path, settings, ask, tell, progress, notify
-            )
-        finally:
-            if own_client:
-                client.close()
+            return _run_engine(session, command, ask, tell, progress, notify)
     except SmmsheetError as exc:
-        tell(scrub(f"smmsheet: {exc}", secrets))
+        tell(scrub(f"smmsheet: {exc}", session.secrets if session else ()))
     except Exception as exc:  # a bug: still one alert, never a traceback in the user's face
         log.exception("%s failed", command)
+        secrets = session.secrets if session else ()
         tell(scrub(f"smmsheet: unexpected {type(exc).__name__}: {exc}", secrets)[:500])
     return None
 
 
-def _load_services(
-    book: WorkbookAdapter,
-    client: PanelClient,
-    journal_path: Path,
-    notify: Callable[[str | None], None] | None,
-) -> None:
-    from .batch import SERVICES_SHEET, services_table
-    from .journal import Journal
-
-    services = client.services()
-    with Journal(journal_path):  # the run lock: no other run writes to this book meanwhile
-        book.replace_sheet(SERVICES_SHEET, services_table(services))
-        book.save()
-    if notify is not None:
-        notify(f"smmsheet: loaded {len(services)} services into the {SERVICES_SHEET} sheet")
-
-
 def _run_engine(
+    session: Session,
     command: str,
-    book: WorkbookAdapter,
-    client: PanelClient,
-    journal_path: Path,
-    settings: WorkbookSettings,
     ask: Ask,
     tell: Tell,
     progress: Callable[[str, int, int], None] | None,
     notify: Callable[[str | None], None] | None,
 ) -> Report:
-    from .batch import DEFAULT_SHEET, Engine, RunOptions
+    from .batch import RunOptions
     from .errors import SmmsheetError
-    from .journal import Journal
-
-    def confirm(preview: Preview) -> bool:
-        return ask(_confirmation(preview))
-
-    def confirm_cancel(preview: CancelPreview) -> bool:
-        return ask(_cancel_confirmation(preview))
 
     options = RunOptions(
-        sheet=DEFAULT_SHEET,  # the engine finds it in any case
-        max_spend=settings.max_spend,
-        max_spend_source="Max spend (Settings sheet)",
-        confirm=confirm,
-        confirm_cancel=confirm_cancel,
+        confirm=lambda preview: ask(_confirmation(preview)),
+        confirm_cancel=lambda preview: ask(_cancel_confirmation(preview)),
         journal_lost=lambda problem: ask(f"{problem}.\n\nStart a new journal for this workbook?"),
         progress=progress,
     )
-    with Journal(journal_path) as journal:
-        engine = Engine(book, client, journal, options)
-        try:
-            report = engine.execute(command)
-        except SmmsheetError as exc:
-            notes = [m for m in engine.report.messages if m not in str(exc)]
-            if not notes:
-                raise
-            raise SmmsheetError("\n\n".join([str(exc), *notes])) from exc
+    try:
+        report = session.run(command, options)  # the Settings sheet's Max spend is the cap
+    except SmmsheetError as exc:
+        notes = [m for m in session.report.messages if m not in str(exc)]
+        if not notes:
+            raise
+        raise SmmsheetError("\n\n".join([str(exc), *notes])) from exc
     message = _problems(report)
     if message:
         tell(message)
@@ -277,15 +232,12 @@ def _run_engine(
 def _confirmation(preview: Preview) -> str:
     """The question asked before placing: how many orders, what they cost, the balance."""
     rows = "1 order" if preview.orders == 1 else f"{preview.orders} orders"
-    cost = f"about {preview.cost:.2f}"
-    if preview.cost_low is not None:  # packages: panels bill them differently
-        cost = f"{preview.cost_low:.2f} to {preview.cost:.2f}"
     unpriced = ""
     if preview.unpriced:
         listed = ", ".join(map(str, preview.unpriced[:10]))
         unpriced = f"Not placed, the panel lists no price for them: rows {listed}.\n\n"
     return (
-        f"{unpriced}Place {rows} for {cost} {preview.currency}?\n\n"
+        f"{unpriced}Place {rows} for {preview.cost_text(2)} {preview.currency}?\n\n"
         f"Balance: {preview.balance:.2f} {preview.currency}. Orders cannot be undone once "
         "placed; the panel charges for them."
     )
@@ -293,12 +245,7 @@ def _confirmation(preview: Preview) -> str:
 
 def _cancel_confirmation(preview: CancelPreview) -> str:
     """The question asked before canceling: which orders, how many."""
-    pairs = [f"{o} (row {r})" for o, r in zip(preview.orders, preview.rows, strict=True)]
-    listed = ", ".join(pairs[:MAX_ALERT_ROWS])
-    if len(pairs) > MAX_ALERT_ROWS:
-        listed += f" and {len(pairs) - MAX_ALERT_ROWS} more"
-    count = "1 order" if len(pairs) == 1 else f"{len(pairs)} orders"
-    return f"Cancel {count}: {listed}?\n\nA canceled order cannot be resumed."
+    return f"Cancel {preview.listed(MAX_ALERT_ROWS)}?\n\nA canceled order cannot be resumed."
 
 
 def _problems(report: Report) -> str | None:

@@ -36,13 +36,21 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import IntEnum, StrEnum
 from pathlib import Path
+from typing import Any
 
 from .errors import JournalError, WorkbookBusyError, WorkbookError
 
 __all__ = [
+    "OUTCOMES",
+    "UNKNOWN_OUTCOME",
+    "Action",
     "Entry",
     "Journal",
+    "Resolution",
+    "State",
+    "Synced",
     "journal_for_run",
     "journal_location",
     "journal_path",
@@ -53,10 +61,55 @@ __all__ = [
 JOURNAL_SUFFIX = ".smmsheet-journal.sqlite"
 #: What the workbook's marker starts with; the version lets a later format be told apart.
 MARKER_PREFIX = "smmsheet-journal v1"
-#: ``resolution`` of an unresolved add whose order id the user typed into the row.
-RESOLVED_TYPED = "id typed by the user"
-#: ``resolution`` of an unresolved (or accepted) add the user asked to place again.
-RESOLVED_PLACE_AGAIN = "place again"
+
+
+class Action(StrEnum):
+    """The paid requests the journal records (the panel's action names)."""
+
+    ADD = "add"
+    REFILL = "refill"
+    CANCEL = "cancel"
+
+
+class State(StrEnum):
+    """Where a journaled request stands; stored as this text in the ``state`` column."""
+
+    #: Recorded before sending; no answer recorded (yet, or ever: the run died).
+    SENT = "sent"
+    #: The panel took it; ``result`` is the id it gave.
+    ACCEPTED = "accepted"
+    #: The panel refused it (or it was never sent); ``result`` is the message.
+    REJECTED = "rejected"
+    #: The answer was lost: it may have been done.
+    AMBIGUOUS = "ambiguous"
+
+
+#: The states an outcome records, after the request.
+OUTCOMES = frozenset({State.ACCEPTED, State.REJECTED, State.AMBIGUOUS})
+#: Requests that may have been done without smmsheet knowing: an add in one of these stays
+#: unresolved until the user settles it.
+UNKNOWN_OUTCOME = frozenset({State.SENT, State.AMBIGUOUS})
+
+
+class Synced(IntEnum):
+    """Whether an entry's outcome reached the workbook; stored as this number in ``synced``."""
+
+    #: Not in the workbook on disk yet: the next run writes it back first.
+    PENDING = 0
+    #: In the workbook on disk.
+    IN_SHEET = 1
+    #: Its row is no longer in the sheet: reported to the user instead.
+    ROW_GONE = 2
+
+
+class Resolution(StrEnum):
+    """How the user settled an add whose outcome was unknown; stored in ``resolution``."""
+
+    #: The order id the user typed into the row (or its Error cell).
+    TYPED = "id typed by the user"
+    #: The user asked to place it again (an unresolved, or restored accepted, add).
+    PLACE_AGAIN = "place again"
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -78,6 +131,8 @@ CREATE INDEX IF NOT EXISTS entries_row ON entries (sheet, row, fingerprint);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL NOT NULL);
 """
+#: :data:`UNKNOWN_OUTCOME` in a fixed order, for SQL parameters.
+_UNKNOWN = (State.SENT, State.AMBIGUOUS)
 #: Added after the first release: journals made before get the column on open.
 _RESOLUTION_COLUMN = "ALTER TABLE entries ADD COLUMN resolution TEXT"
 
@@ -162,20 +217,20 @@ class Entry:
     sheet: str
     row: int
     fingerprint: str
-    action: str
+    action: Action
     target: str | None
     request: dict[str, str]
-    state: str
+    state: State
     result: str | None
     created: float
-    synced: int
+    synced: Synced
     #: How the user settled an add whose outcome was unknown (None: not settled).
-    resolution: str | None = None
+    resolution: Resolution | None = None
 
     @property
     def result_id(self) -> str | None:
         """The id the panel returned (order or refill), as text, when accepted."""
-        if self.result and (self.state == "accepted" or self.resolution == RESOLVED_TYPED):
+        if self.result and (self.state == State.ACCEPTED or self.resolution == Resolution.TYPED):
             return self.result
         return None
 
@@ -279,28 +334,29 @@ class Journal:
         sheet: str,
         row: int,
         fingerprint: str,
-        action: str,
+        action: Action,
         request: dict[str, str],
         target: str | None = None,
     ) -> int:
         """Record a paid request about to be sent; returns the entry id. Call BEFORE sending."""
         now = time.time()
+        row_values = (sheet, row, fingerprint, Action(action), target, json.dumps(request))
         return self._write(
             "INSERT INTO entries (sheet,row,fingerprint,action,target,request,state,created,"
-            "updated) VALUES (?,?,?,?,?,?, 'sent', ?, ?)",
-            (sheet, row, fingerprint, action, target, json.dumps(request), now, now),
+            "updated) VALUES (?,?,?,?,?,?,?,?,?)",
+            (*row_values, State.SENT, now, now),
         )
 
-    def outcome(self, entry_id: int, state: str, result: str | int | None) -> None:
+    def outcome(self, entry_id: int, state: State, result: str | int | None) -> None:
         """Record what the panel answered (accepted id, rejected message, or ambiguous)."""
-        if state not in {"accepted", "rejected", "ambiguous"}:
+        if state not in OUTCOMES:
             raise ValueError(state)
         self._write(
             "UPDATE entries SET state=?, result=?, updated=? WHERE id=?",
             (state, None if result is None else str(result), time.time(), entry_id),
         )
 
-    def resolve(self, entry_id: int, resolution: str, result: str | None = None) -> None:
+    def resolve(self, entry_id: int, resolution: Resolution, result: str | None = None) -> None:
         """Record how the user settled an add: the id they typed, or "place again"."""
         if result is None:
             self._write("UPDATE entries SET resolution=? WHERE id=?", (resolution, entry_id))
@@ -310,7 +366,7 @@ class Journal:
                 (resolution, result, entry_id),
             )
 
-    def mark_synced(self, entry_ids: list[int], value: int = 1) -> None:
+    def mark_synced(self, entry_ids: list[int], value: Synced = Synced.IN_SHEET) -> None:
         """The outcomes of these entries are now in the workbook on disk (or reported)."""
         if not entry_ids:
             return
@@ -333,23 +389,39 @@ class Journal:
         except sqlite3.Error as exc:
             raise JournalError(f"cannot read the journal {self.path}: {exc}") from None
         for r in rows:
-            target = None if r[5] is None else str(r[5])  # INTEGER affinity: "123" reads as 123
-            yield Entry(r[0], r[1], r[2], r[3], r[4], target, json.loads(r[6]), *r[7:])
+            yield self._entry(r)
+
+    def _entry(self, r: tuple[Any, ...]) -> Entry:
+        """An entry from its row; the stored words are read back as the enums they came from."""
+        target = None if r[5] is None else str(r[5])  # INTEGER affinity: "123" reads as 123
+        try:
+            action, state, synced = Action(r[4]), State(r[7]), Synced(r[10])
+            resolution = None if r[11] is None else Resolution(r[11])
+        except ValueError as exc:
+            raise JournalError(
+                f"the journal {self.path} holds an entry (#{r[0]}) this smmsheet cannot read "
+                f"({exc}); was it written by a newer version?"
+            ) from None
+        request = json.loads(r[6])
+        return Entry(
+            r[0], r[1], r[2], r[3], action, target, request, state, r[8], r[9], synced, resolution
+        )
 
     def unsynced(self, sheet: str | None = None) -> list[Entry]:
         """Entries whose outcome has not reached the workbook yet (a previous run died)."""
+        pending = f"synced = {int(Synced.PENDING)}"  # a literal: the partial index needs one
         if sheet is None:
-            return list(self._select("synced = 0"))
-        return list(self._select("synced = 0 AND sheet = ?", (sheet,)))
+            return list(self._select(pending))
+        return list(self._select(f"{pending} AND sheet = ?", (sheet,)))
 
     def accepted_adds(self, sheet: str) -> list[Entry]:
         """Adds of a sheet that have an order id (accepted, or typed in by the user) and were not
         released by "place again": ids a row may get back."""
         return list(
             self._select(
-                "action = 'add' AND sheet = ? AND ((state = 'accepted' AND resolution IS NULL) "
-                "OR (state IN ('sent', 'ambiguous') AND resolution = ?))",
-                (sheet, RESOLVED_TYPED),
+                "action = ? AND sheet = ? AND ((state = ? AND resolution IS NULL) "
+                "OR (state IN (?, ?) AND resolution = ?))",
+                (Action.ADD, sheet, State.ACCEPTED, *_UNKNOWN, Resolution.TYPED),
             )
         )
 
@@ -357,9 +429,8 @@ class Journal:
         """Adds of a sheet that may have been placed and that the user has not settled yet."""
         return list(
             self._select(
-                "action = 'add' AND state IN ('sent', 'ambiguous') AND sheet = ? "
-                "AND resolution IS NULL",
-                (sheet,),
+                "action = ? AND state IN (?, ?) AND sheet = ? AND resolution IS NULL",
+                (Action.ADD, *_UNKNOWN, sheet),
             )
         )
 

@@ -9,7 +9,7 @@ Example::
 
     table = OrderTable.from_values(book.read_values("Orders"))
     for row in table.rows:
-        plan = validate(row, services_by_id)      # OrderPlan or a str error for the row
+        plan = validate(row, services_by_id)      # an OrderPlan, or a RowProblem for its row
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from .errors import LayoutError
-from .panel import Service, parse_bool, parse_id
-from .typed_numbers import Unreadable, whole_number
+from .models import Service
+from .values import Unreadable, parse_bool, parse_id, whole_number
 from .workbook.base import CellValue, LinkedText
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "OrderPlan",
     "OrderRow",
     "OrderTable",
+    "RowProblem",
     "is_final",
     "id_cell",
     "normalize_header",
@@ -315,6 +316,17 @@ class OrderPlan:
         return self.cost if self.cost_low is None else self.cost_low
 
 
+@dataclass(frozen=True)
+class RowProblem:
+    """Why a row cannot be placed, in the words its Error cell gets."""
+
+    row: int
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
 # Required fields per service type (lower-cased type name). "qty" = quantity is required;
 # "lines:comments" = quantity is the number of lines of that field.
 _REQUIRED: dict[str, tuple[str, ...]] = {
@@ -406,25 +418,33 @@ def _hidden_link(row: OrderRow, keys: Sequence[str]) -> str | None:
     return None
 
 
-def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | str:
-    """Check a row against the panel's services; return its plan or a message for the row."""
+def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | RowProblem:
+    """Check a row against the panel's services: its plan, or the problem to write in its row.
+
+    >>> validate(row, services)  # doctest: +SKIP
+    RowProblem(row=9, message="Unknown service 999 (not in the panel's service list)")
+    """
     sid = row.service_id
     if sid is None:
         if not row.text("service"):
-            return "Service is missing"
-        return f"Service must be an id number (12, or 12 - name), got {row.text('service')!r}"
+            return RowProblem(row.row, "Service is missing")
+        return RowProblem(
+            row.row, f"Service must be an id number (12, or 12 - name), got {row.text('service')!r}"
+        )
     service = services.get(sid)
     if service is None:
-        return f"Unknown service {sid} (not in the panel's service list)"
+        return RowProblem(row.row, f"Unknown service {sid} (not in the panel's service list)")
     kind = service.type.strip().lower()
     required = _REQUIRED.get(kind, ("link", "quantity"))
     optional = _OPTIONAL.get(kind, ())
     hidden = _hidden_link(row, (*required, *optional))
     if hidden:
-        return hidden
+        return RowProblem(row.row, hidden)
     missing = [INPUT_COLUMNS[k] for k in required if not row.text(k)]
     if missing:
-        return f"{', '.join(missing)} required for {service.type} service {sid}"
+        return RowProblem(
+            row.row, f"{', '.join(missing)} required for {service.type} service {sid}"
+        )
 
     fields: dict[str, str] = {}
     numbers: dict[str, int] = {}
@@ -436,9 +456,13 @@ def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | str:
             try:
                 number = whole_number(row.get(key))  # never truncated: "10.5", a date: refused
             except Unreadable as exc:
-                return f"{INPUT_COLUMNS[key]} must be a whole number, got {exc}"
+                return RowProblem(
+                    row.row, f"{INPUT_COLUMNS[key]} must be a whole number, got {exc}"
+                )
             if number < 0:
-                return f"{INPUT_COLUMNS[key]} must not be negative, got {number}"
+                return RowProblem(
+                    row.row, f"{INPUT_COLUMNS[key]} must not be negative, got {number}"
+                )
             numbers[key] = number
             text = str(number)
         if key in _LIST_FIELDS:
@@ -446,16 +470,20 @@ def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | str:
         fields[key] = text
 
     if ("runs" in numbers) != ("interval" in numbers):
-        return "Runs and Interval go together (drip-feed): fill both or neither"
+        return RowProblem(
+            row.row, "Runs and Interval go together (drip-feed): fill both or neither"
+        )
     if "runs" in numbers:
         if numbers["runs"] < 1 or numbers["interval"] < 1:
-            return "Runs and Interval must be at least 1"
+            return RowProblem(row.row, "Runs and Interval must be at least 1")
         if service.dripfeed is False:
-            return f"Service {sid} does not offer drip-feed: leave Runs and Interval empty"
+            return RowProblem(
+                row.row, f"Service {sid} does not offer drip-feed: leave Runs and Interval empty"
+            )
     if kind == "web traffic":
         problem = _web_traffic_problem(fields)
         if problem:
-            return problem
+            return RowProblem(row.row, problem)
 
     if kind in _COUNTED:
         quantity = len(_lines(fields[_COUNTED[kind]]))
@@ -464,20 +492,28 @@ def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | str:
     elif kind == "subscriptions":
         low, high = numbers["min"], numbers["max"]
         if low > high:
-            return f"Min {low} is more than Max {high}"
+            return RowProblem(row.row, f"Min {low} is more than Max {high}")
         if numbers["delay"] not in _DELAYS:
-            return "Delay must be one of 0, 5, 10, 15, 30, 60, 90 ... 600 minutes"
+            return RowProblem(
+                row.row, "Delay must be one of 0, 5, 10, 15, 30, 60, 90 ... 600 minutes"
+            )
         quantity = high
         if low < service.min or high > service.max:
-            return f"Min/Max must be within {service.min}..{service.max} for service {sid}"
+            return RowProblem(
+                row.row, f"Min/Max must be within {service.min}..{service.max} for service {sid}"
+            )
     else:
         quantity = numbers["quantity"]
 
     if kind not in _PACKAGES and kind != "subscriptions":
         if quantity < service.min:
-            return f"Quantity {quantity} is below the minimum {service.min} for service {sid}"
+            return RowProblem(
+                row.row, f"Quantity {quantity} is below the minimum {service.min} for service {sid}"
+            )
         if service.max and quantity > service.max:
-            return f"Quantity {quantity} is above the maximum {service.max} for service {sid}"
+            return RowProblem(
+                row.row, f"Quantity {quantity} is above the maximum {service.max} for service {sid}"
+            )
     runs = numbers.get("runs", 1)
     total = quantity * runs
     rate = service.rate

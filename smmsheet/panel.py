@@ -17,6 +17,10 @@ connect timeout, HTTP 429). Every request is bounded: ``deadline`` seconds from 
 the last byte of its reply, ``MAX_REPLY_BYTES`` per action; a paid request past either may
 have been done. Replies are scrubbed of the key (:func:`smmsheet.errors.scrub`) before
 anything reads them.
+
+The typed results (:class:`Service`, :class:`OrderStatus`, ...) live in :mod:`smmsheet.models`
+and the value readers (``parse_int``, ``parse_id``, ...) in :mod:`smmsheet.values`, neither of
+which imports ``requests``; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -36,8 +40,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -58,6 +61,26 @@ from .errors import (
     RateLimitedError,
     scrub,
 )
+from .models import (
+    REFUSED_WORDS,
+    Balance,
+    CancelResult,
+    OrderStatus,
+    RefillResult,
+    RefillStatus,
+    Service,
+    message_of,
+    refusal_of,
+)
+from .values import (
+    MAX_ID_CHARS,
+    MAX_NUMBER_DIGITS,
+    parse_bool,
+    parse_decimal,
+    parse_id,
+    parse_int,
+    parse_text,
+)
 
 __all__ = [
     "ADD_FIELDS",
@@ -68,6 +91,8 @@ __all__ = [
     "DEFAULT_RETRIES",
     "DEFAULT_TIMEOUT",
     "MAX_IDS_PER_REQUEST",
+    "MAX_ID_CHARS",
+    "MAX_NUMBER_DIGITS",
     "MAX_REPLY_BYTES",
     "MAX_RETRY_AFTER",
     "MAX_SERVICES_REPLY_BYTES",
@@ -150,339 +175,13 @@ PAID_ACTIONS = frozenset({"add", "refill", "cancel"})
 _INVALID_KEY = re.compile(r"(invalid|incorrect|wrong|bad)\s+(api\s+)?key|api\s*key", re.I)
 _ACCESS_DENIED = re.compile(r"\bip\b|whitelist|allowlist|not allowed|forbidden|access", re.I)
 _CHALLENGE = re.compile(r"just a moment|cf-chl|attention required|cf-browser-verification", re.I)
-_NUMBER = re.compile(r"[-+]?[\d.,]+")
-_PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?", re.ASCII)
-_NUMBER_ONLY = re.compile(r"[-+]?[\d.,]+", re.ASCII)
-_SCIENTIFIC = re.compile(r"\s*[-+]?\d+(?:\.\d*)?[eE][-+]?\d+\s*", re.ASCII)
 _CURRENCY = re.compile(r"(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])")
-#: Longest order or refill id we accept from a panel or a cell; longer is garbage.
-MAX_ID_CHARS = 100
-#: Digits before the decimal point of the largest count or amount we read; beyond is garbage
-#: (and Python refuses to turn an int of more than 4,300 digits into text).
-MAX_NUMBER_DIGITS = 30
-
-
-# --------------------------------------------------------------------------- parsing helpers
-
-
-def parse_decimal(value: object) -> Decimal | None:
-    """Read a panel number: ``"0.90"``, ``1.5``, ``"1,234.56"``, ``"12.50 EUR"``, ``"0,5"``.
-
-    None when there is no number, or one too large to be real (more than 30 digits).
-
-    >>> parse_decimal("1,234.56")
-    Decimal('1234.56')
-    """
-    if type(value) is str and len(value) <= MAX_NUMBER_DIGITS and _PLAIN_NUMBER.fullmatch(value):
-        return Decimal(value)  # the common case: "0.27819", "3572"
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, Decimal):
-        return _sane(value)
-    if isinstance(value, int):
-        return Decimal(value) if abs(value) < 10**MAX_NUMBER_DIGITS else None
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else _sane(Decimal(repr(value)))
-    text = str(value)
-    if _SCIENTIFIC.fullmatch(text):  # "1e3", "2.5E-4": not "1" followed by junk
-        return _sane(Decimal(text.strip()))
-    match = _NUMBER.search(text)
-    if not match:
-        return None
-    text = match.group(0)
-    if "," in text:
-        if "." in text:  # "1,234.56": commas group thousands
-            text = text.replace(",", "")
-        elif re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+", text):  # "1,234" / "12,345,678"
-            text = text.replace(",", "")
-        else:  # "0,5": a decimal comma
-            text = text.replace(",", ".")
-    try:
-        return _sane(Decimal(text))
-    except InvalidOperation:
-        return None
-
-
-def _sane(number: Decimal) -> Decimal | None:
-    """``number`` when it is finite with at most ``MAX_NUMBER_DIGITS`` integer digits."""
-    if not number.is_finite() or number.adjusted() >= MAX_NUMBER_DIGITS:
-        return None
-    if number.adjusted() < -MAX_NUMBER_DIGITS:  # 1e-999999: zero for any sheet
-        return Decimal(0)
-    return number
-
-
-def parse_int(value: object) -> int | None:
-    """Read a panel count or id: ``"3572"``, ``3572``, ``"3,572"``, ``12.0``; None if unreadable.
-
-    Numbers of more than ``MAX_NUMBER_DIGITS`` digits are unreadable, never a ValueError.
-    """
-    if type(value) is int:  # fast paths: ids in a 100,000-order refresh are ints or "3572"
-        return value if abs(value) < 10**MAX_NUMBER_DIGITS else None
-    if type(value) is str and value.isascii() and value.isdigit():
-        return int(value) if len(value) <= MAX_NUMBER_DIGITS else None
-    number = parse_decimal(value)
-    if number is None or number != number.to_integral_value():
-        return None
-    return int(number)
-
-
-def parse_id(value: object) -> str | None:
-    """An order or refill id exactly as given, as text; None when there is no usable id.
-
-    Panels send ids as numbers (``151``) or text (``"ORD-01HG..."``). A number becomes its
-    digits (a workbook reads ``1001`` back as ``1001.0``); text is kept as it is, stripped.
-    0, negative numbers, empty text, booleans and ids too long to be real are "no id".
-
-    >>> parse_id(1001.0), parse_id("ORD-880332"), parse_id(0)
-    ('1001', 'ORD-880332', None)
-    """
-    if type(value) is str:
-        text = value.strip()
-        if not text or len(text) > MAX_ID_CHARS:
-            return None
-        if not _NUMBER_ONLY.fullmatch(text):
-            return text  # "ORD-01HG...", "ord_5f2": kept exactly
-        if text.isdigit():
-            return text if text.strip("0") else None
-        number = parse_decimal(text)  # "1,234", "151.0", "-5"
-        if number is None or number <= 0 or number != number.to_integral_value():
-            return None
-        return str(int(number))
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value) if 0 < value < 10**MAX_ID_CHARS else None
-    if isinstance(value, float | Decimal):
-        try:
-            integral = value == int(value)
-        except (OverflowError, ValueError):  # inf, nan
-            return None
-        if integral and 0 < value < 10**MAX_ID_CHARS:
-            return str(int(value))
-        return None
-    return parse_id(str(value))
-
-
-def parse_bool(value: object) -> bool:
-    """Read a panel flag: ``true``, ``"true"``, ``1``, ``"1"``, ``"yes"`` are True."""
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "y", "on"}
-    return bool(value)
-
-
-def _flag_of(item: Mapping[str, Any], name: str) -> bool | None:
-    """A service flag, or None when the list does not say (missing or null)."""
-    value = item.get(name)
-    return None if value is None else parse_bool(value)
-
-
-def _text(value: object) -> str:
-    return "" if value is None else str(value).strip()
-
-
-# --------------------------------------------------------------------------- typed results
-
-
-@dataclass(frozen=True)
-class Service:
-    """One line of the panel's service list; ``rate`` is per 1000 in the account currency.
-
-    ``rate`` is None when the list gives no usable price (missing, ``"N/A"``, negative);
-    ``refill``, ``cancel`` and ``dripfeed`` are None when the list does not say.
-    """
-
-    id: int
-    name: str
-    type: str
-    category: str
-    rate: Decimal | None
-    min: int
-    max: int
-    refill: bool | None = None
-    cancel: bool | None = None
-    #: None when the panel's list does not say (many panels omit the field).
-    dripfeed: bool | None = None
-
-    @classmethod
-    def from_api(cls, item: Mapping[str, Any], key: object = None) -> Service:
-        """Build from one element of the ``services`` reply, tolerating strings for numbers.
-
-        ``key`` is the element's key when the panel lists services as an object keyed by
-        id (then the element itself may not repeat the id). Raises ValueError without an id.
-        A flag given as null is "the list does not say", like a missing one.
-        """
-        raw_id = next((item[k] for k in ("service", "id", "service_id") if k in item), key)
-        service_id = parse_int(raw_id)
-        if service_id is None or service_id <= 0:
-            raise ValueError(f"service without a usable id: {item!r}"[:200])
-        rate = parse_decimal(item.get("rate"))
-        return cls(
-            id=service_id,
-            name=_text(item.get("name")),
-            type=_text(item.get("type")) or "Default",
-            category=_text(item.get("category")),
-            rate=rate if rate is not None and rate >= 0 else None,
-            min=parse_int(item.get("min")) or 0,
-            max=parse_int(item.get("max")) or 0,
-            refill=_flag_of(item, "refill"),
-            cancel=_flag_of(item, "cancel"),
-            dripfeed=_flag_of(item, "dripfeed"),
-        )
-
-
-@dataclass(frozen=True)
-class Balance:
-    """The account balance."""
-
-    amount: Decimal
-    currency: str
-
-
-@dataclass(frozen=True)
-class OrderStatus:
-    """Status of one order; ``error`` is set (and the rest None) when the panel refused the id."""
-
-    order: str
-    status: str | None = None
-    charge: Decimal | None = None
-    start_count: int | None = None
-    remains: int | None = None
-    currency: str | None = None
-    error: str | None = None
-
-    @classmethod
-    def from_api(cls, order: str, item: object) -> OrderStatus:
-        """Build from a ``status`` reply object (single or one value of a multi reply)."""
-        if not isinstance(item, Mapping):
-            return cls(order, error=f"unexpected status reply: {str(item)[:80]}")
-        refusal = _refusal_of(item)
-        if refusal is not None:
-            return cls(order, error=refusal)
-        status = cls(
-            order=order,
-            status=_text(item.get("status")) or None,
-            charge=parse_decimal(item.get("charge")),
-            start_count=parse_int(item.get("start_count")),
-            remains=parse_int(item.get("remains")),
-            currency=_text(item.get("currency")) or None,
-        )
-        for name, parsed in (
-            ("charge", status.charge),
-            ("start_count", status.start_count),
-            ("remains", status.remains),
-        ):
-            if parsed is None and _overlong(item.get(name)):
-                # "Unknown" or null is no number; 5,000 digits is a panel fault to show.
-                what = name.replace("_", " ")
-                return cls(order, error=f"the panel sent a {what} too long for a cell")
-        return status
-
-
-@dataclass(frozen=True)
-class RefillResult:
-    """Outcome of a refill request for one order: a refill id, or the panel's error."""
-
-    order: str
-    refill: str | None = None
-    error: str | None = None
-    #: The request may have reached the panel but its answer was lost.
-    uncertain: bool = False
-
-
-@dataclass(frozen=True)
-class RefillStatus:
-    """Status of one refill, or the panel's error for it."""
-
-    refill: str
-    status: str | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class CancelResult:
-    """Outcome of a cancel request for one order."""
-
-    order: str
-    ok: bool = False
-    error: str | None = None
-    #: The request may have reached the panel but its answer was lost.
-    uncertain: bool = False
-
-
-#: Where panels put the text of a refusal, most specific first.
-_MESSAGE_KEYS = ("error", "errors", "message", "msg", "description", "detail", "reason")
-#: ``success``/``status`` values that mean the request was refused.
-_FAILED = frozenset({"fail", "failed", "failure", "error", "false", "0", "no"})
-#: Fields of an order status: a ``status`` of "Fail" beside them is the order's, not a refusal.
-_ORDER_FIELDS = ("charge", "remains", "start_count", "currency")
-
-
-def _message(value: object) -> str:
-    """The text of a panel message given as text, a list or an object of messages."""
-    if isinstance(value, Mapping):  # {"message": "The given data was invalid.", "errors": {...}}
-        texts = (_message(value[key]) for key in _MESSAGE_KEYS if key != "errors" and key in value)
-        main = next((text for text in texts if text), "")
-        details = _message(value["errors"]) if "errors" in value else ""
-        if main and details and details != main:
-            return f"{main} ({details})"
-        return main or details or "; ".join(t for t in (_message(v) for v in value.values()) if t)
-    if isinstance(value, list | tuple):
-        return "; ".join(t for t in (_message(v) for v in value) if t)
-    if value is None or isinstance(value, bool):
-        return ""
-    return _text(value)
-
-
-def _refusal_of(reply: object) -> str | None:
-    """The panel's message when ``reply`` refuses the request, in any shape panels use.
-
-    ``{"error": m}``, ``{"status": "fail", "message": m}``, ``{"success": false, "msg": m}``.
-    An empty error beside a real answer (``{"order": 5, "error": null}``) is no refusal.
-    """
-    if not isinstance(reply, Mapping):
-        return None
-    if "error" in reply:
-        text = _message(reply["error"])
-        if text or len(reply) == 1:
-            return text or "error"
-    success = reply.get("success")
-    failed = success is False or (type(success) is int and success == 0)
-    if isinstance(success, str):
-        failed = success.strip().lower() in _FAILED
-    status = reply.get("status")
-    if (
-        isinstance(status, str)
-        and status.strip().lower() in _FAILED
-        and any(key in reply for key in _MESSAGE_KEYS)
-        and not any(key in reply for key in _ORDER_FIELDS)
-    ):
-        failed = True
-    if not failed:
-        return None
-    words = _message({key: reply[key] for key in _MESSAGE_KEYS if key in reply})
-    return words or "the panel refused the request"
-
-
-def _overlong(value: object) -> bool:
-    """A number the panel sent that no count or amount can be (``1e400``, 5,000 digits).
-
-    Called only for values the parser refused, to tell them from "Unknown", null or "".
-    """
-    if value is None or isinstance(value, bool):
-        return False
-    if isinstance(value, int | float | Decimal):
-        return True
-    try:
-        return Decimal(str(value).strip()).is_finite()
-    except InvalidOperation:
-        return False
 
 
 def _error_of(value: object) -> str | None:
     """The panel's per-item error in a multi reply (``{"error": "..."}``), if ``value`` is one."""
     if isinstance(value, Mapping):
-        return _refusal_of(value) or _message(value) or "error"
+        return refusal_of(value) or message_of(value) or "error"
     return None
 
 
@@ -499,10 +198,10 @@ def _entry(entry: object, value_field: str) -> tuple[object, str | None]:
         nested = _error_of(value)
         if nested is not None:
             return None, nested
-        if value in (None, "", False) and (text := _message(entry.get("error"))):
+        if value in (None, "", False) and (text := message_of(entry.get("error"))):
             return None, text
         return value, None
-    refusal = _refusal_of(entry)
+    refusal = refusal_of(entry)
     if refusal is not None:
         return None, refusal
     return entry.get("success", entry.get("status")), None
@@ -511,7 +210,7 @@ def _entry(entry: object, value_field: str) -> tuple[object, str | None]:
 def _accepted(value: object) -> bool:
     """Whether a per-order cancel value says yes: ``1``, ``true``, ``"ok"``, a message."""
     if isinstance(value, str):
-        return value.strip().lower() not in {"", *_FAILED}
+        return value.strip().lower() not in {"", *REFUSED_WORDS}
     if isinstance(value, Mapping | list):
         return False
     return bool(value)
@@ -762,7 +461,7 @@ class _RateLimiter:
             self._sleep(slot - now)
 
 
-def _is_clear_text(url: str) -> bool:
+def _is_clearparse_text(url: str) -> bool:
     """A plain ``http://`` URL to a host that is not this machine."""
     parts = urlsplit(url)
     if parts.scheme.lower() != "http":
@@ -824,7 +523,7 @@ class PanelClient:
         self._lock = threading.Lock()
         #: Requests actually sent, per action (read by tests and benchmarks).
         self.requests_sent: dict[str, int] = {}
-        if _is_clear_text(url):
+        if _is_clearparse_text(url):
             log.warning(
                 "the panel URL %s is plain http:// to another machine: the API key travels "
                 "in clear text; use https://",
@@ -868,7 +567,7 @@ class PanelClient:
         amount = None if isinstance(raw, Mapping | list) else parse_decimal(raw)
         if amount is None:
             raise self._unexpected("balance", reply)
-        return Balance(amount, _text(_field(reply, "currency")) or _currency_of(raw))
+        return Balance(amount, parse_text(_field(reply, "currency")) or _currency_of(raw))
 
     def status(self, order: int | str) -> OrderStatus:
         """Status of one order; raises :class:`PanelRejectedError` for an unknown id."""
@@ -917,7 +616,7 @@ class PanelClient:
         reply = self._call("refill_status", {"refill": str(refill)})
         if not isinstance(reply, Mapping):
             raise self._unexpected("refill_status", reply)
-        return RefillStatus(str(refill), status=_text(reply.get("status")) or None)
+        return RefillStatus(str(refill), status=parse_text(reply.get("status")) or None)
 
     def refill_status_many(self, refills: Iterable[int | str]) -> dict[str, RefillStatus]:
         """Status of many refills, 100 ids a request; every id gets a result."""
@@ -926,7 +625,7 @@ class PanelClient:
             "refills",
             ("refill", "status"),
             refills,
-            lambda rid, value, error: RefillStatus(rid, _text(value) or None, error),
+            lambda rid, value, error: RefillStatus(rid, parse_text(value) or None, error),
             lambda i, e: RefillStatus(i, error=e.message),
         )
 
@@ -1257,7 +956,7 @@ class PanelClient:
         if data is _NOT_JSON:
             raise self._not_json(action, status, body, paid)
         definite = _is_definite_answer(status)
-        refusal = None if _is_keyed_multi(action, data) else _refusal_of(data)
+        refusal = None if _is_keyed_multi(action, data) else refusal_of(data)
         if (
             refusal is not None
             and status < 300
@@ -1270,7 +969,7 @@ class PanelClient:
             )
             refusal = None
         if refusal is None and 400 <= status < 500 and definite:  # a 4xx JSON is a refusal
-            refusal = _message(data) or f"HTTP {status}"
+            refusal = message_of(data) or f"HTTP {status}"
         if refusal is not None:
             message = refusal[:300]
             if not definite:

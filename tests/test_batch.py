@@ -632,3 +632,14 @@ def test_quantity_typed_as_a_date_or_with_separators_is_never_misread(tmp_path, 
     assert "could mean 10000 or 10" in out[3]["Error"]
     assert "got 150.5" in out[4]["Error"] and "got TRUE" in out[5]["Error"]
     assert report.counts()[("place", "invalid")] == 4
+
+
+def test_previews_say_their_cost_and_orders_in_the_same_words_to_every_shell():
+    from smmsheet.batch import CancelPreview
+
+    assert Preview(6, Decimal("9.021"), "USD", Decimal(50)).cost_text() == "about 9.02"
+    ranged = Preview(1, Decimal("9"), "USD", Decimal(50), cost_low=Decimal("0.009"))
+    assert ranged.cost_text(5) == "0.00900 to 9.00000"
+    many = CancelPreview(tuple(map(str, range(1001, 1013))), tuple(range(2, 14)))
+    assert many.listed(2) == "12 orders: 1001 (row 2), 1002 (row 3) and 10 more"
+    assert CancelPreview(("7",), (4,)).listed() == "1 order: 7 (row 4)"

@@ -81,7 +81,7 @@ def test_a_missing_na_or_negative_rate_is_no_price_not_a_free_one(client):
 
 
 def test_smm_cost_of_a_service_without_a_price_says_so(client):
-    from smmsheet.udf import UdfPanel, smm_cost
+    from smmsheet.formulas import UdfPanel, smm_cost
 
     assert smm_cost(RATE_NA, 100, panel=UdfPanel(client)) == (
         f"#SMM: the panel lists no price for service {RATE_NA}"

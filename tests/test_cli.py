@@ -51,6 +51,20 @@ def test_services_into_a_workbook_writes_text_not_formulas(panel_env, tmp_path):
     assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
 
 
+def test_services_into_a_workbook_reads_its_settings_sheet_like_every_workbook_command(
+    panel_env, tmp_path
+):
+    from openpyxl import load_workbook
+
+    book = make_orders_book(tmp_path / "o.xlsx", [])
+    loaded = load_workbook(book)
+    loaded.create_sheet("Settings").append(["API key", "sk-in-the-book"])
+    loaded.save(book)
+    result = invoke("services", "--into", str(book))
+    assert result.exit_code == 2 and "Settings sheet holds an API key" in result.output
+    assert panel_env.counts["requests"] == 0
+
+
 def test_missing_key_is_one_line_exit_2(tmp_path, monkeypatch):
     monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "none.toml"))
     monkeypatch.delenv("SMMSHEET_API_KEY", raising=False)
@@ -193,6 +207,13 @@ def test_demo_runs_end_to_end(tmp_path, monkeypatch):
 def test_every_command_is_documented_in_the_readme(command):
     readme = (ROOT / "README.md").read_text()
     assert f"smmsheet {command}" in readme
+
+
+def test_the_workbook_commands_are_the_engines_commands_spelled_the_same():
+    from smmsheet.batch import Command
+    from smmsheet.cli import BOOK_COMMANDS
+
+    assert set(BOOK_COMMANDS) == set(Command)
 
 
 def test_sim_command_serves_a_panel_until_stopped(tmp_path):

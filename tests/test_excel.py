@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from smmsheet import excel
-from smmsheet.excel import MACROS, journal_location, run_macro
-from smmsheet.journal import Journal
+from smmsheet.excel import MACROS, run_macro
+from smmsheet.journal import Journal, journal_location
 from smmsheet.panel import PanelClient
 from smmsheet.simulator import DEFAULT_API_KEY, PanelSimulator
 from smmsheet.templates import TEMPLATE_COLUMNS
@@ -100,7 +100,7 @@ def run(command: str, book: FakeBook, client: PanelClient | None, dialogs: Dialo
     return run_macro(
         command,
         adapter,
-        journal_location(book.fullname),
+        None,  # where the book's journal belongs (beside its file here)
         client,
         dialogs.ask,
         dialogs.tell,
@@ -338,15 +338,10 @@ def test_every_macro_is_a_function_of_the_module(name: str) -> None:
     assert getattr(excel, name).__doc__
 
 
-def test_journal_beside_a_local_workbook_else_in_the_user_data_folder(tmp_path: Path) -> None:
-    local = tmp_path / "orders.xlsx"
-    local.write_bytes(b"")
-    assert journal_location(str(local)) == tmp_path / "orders.xlsx.smmsheet-journal.sqlite"
-    cloud = journal_location("https://d.docs.live.net/1a2b/Orders 2026.xlsx", tmp_path / "data")
-    unsaved = journal_location("Book1", tmp_path / "data")
-    assert cloud.parent == unsaved.parent == tmp_path / "data" / "journals"
-    assert cloud.name.endswith("-Orders_2026.xlsx.smmsheet-journal.sqlite")
-    assert cloud != journal_location("https://d.docs.live.net/9z/Orders 2026.xlsx", tmp_path)
+def test_every_macro_runs_an_engine_command_spelled_as_the_engine_does_or_a_lookup() -> None:
+    from smmsheet.batch import Command
+
+    assert set(MACROS.values()) == {*Command, "balance", "services"} - {Command.RUN}
 
 
 def test_default_simulator_key_is_not_the_one_under_test() -> None:

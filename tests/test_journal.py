@@ -3,17 +3,41 @@
 from __future__ import annotations
 
 import multiprocessing
+import shutil
+import sqlite3
+from pathlib import Path
 
 import pytest
 
-from smmsheet.errors import WorkbookBusyError
-from smmsheet.journal import Journal, journal_path
+from smmsheet.errors import JournalError, WorkbookBusyError
+from smmsheet.journal import (
+    Action,
+    Journal,
+    Resolution,
+    State,
+    Synced,
+    journal_location,
+    journal_path,
+)
+
+DATA = Path(__file__).parent / "data"
 
 
 def test_journal_lives_beside_the_workbook(tmp_path):
     assert journal_path(tmp_path / "orders.xlsx") == tmp_path / (
         "orders.xlsx.smmsheet-journal.sqlite"
     )
+
+
+def test_journal_beside_a_local_workbook_else_in_the_user_data_folder(tmp_path: Path) -> None:
+    local = tmp_path / "orders.xlsx"
+    local.write_bytes(b"")
+    assert journal_location(str(local)) == tmp_path / "orders.xlsx.smmsheet-journal.sqlite"
+    cloud = journal_location("https://d.docs.live.net/1a2b/Orders 2026.xlsx", tmp_path / "data")
+    unsaved = journal_location("Book1", tmp_path / "data")
+    assert cloud.parent == unsaved.parent == tmp_path / "data" / "journals"
+    assert cloud.name.endswith("-Orders_2026.xlsx.smmsheet-journal.sqlite")
+    assert cloud != journal_location("https://d.docs.live.net/9z/Orders 2026.xlsx", tmp_path)
 
 
 def test_intent_then_outcome_then_synced(tmp_path):
@@ -81,3 +105,60 @@ def test_lock_is_released_when_the_holder_is_killed(tmp_path):
     holder.join(20)
     with Journal(path):
         pass
+
+
+def test_a_journal_written_by_smmsheet_0_1_still_opens_and_reads(tmp_path):
+    """tests/data/journal_v1.sqlite was written by 0.1 (see make_journal_v1_fixture.py)."""
+    path = tmp_path / "orders.xlsx.smmsheet-journal.sqlite"
+    shutil.copyfile(DATA / "journal_v1.sqlite", path)
+    with Journal(path) as j:
+        entries = j.entries()
+        assert [(e.action, e.state, e.synced) for e in entries] == [
+            ("add", "accepted", 1),
+            ("add", "accepted", 0),
+            ("add", "ambiguous", 0),
+            ("add", "sent", 0),
+            ("add", "ambiguous", 0),
+            ("add", "sent", 0),
+            ("add", "rejected", 2),
+            ("refill", "accepted", 1),
+            ("cancel", "rejected", 1),
+        ]
+        assert [e.resolution for e in entries[4:6]] == [Resolution.TYPED, Resolution.PLACE_AGAIN]
+        assert all(type(e.state) is State and type(e.synced) is Synced for e in entries)
+        assert {type(e.action) for e in entries} == {Action}
+        assert [e.result_id for e in j.accepted_adds("Orders")] == ["1001", "ORD-1002", "1006"]
+        assert [e.row for e in j.unresolved_adds("Orders")] == [4, 5]
+        assert [e.id for e in j.unsynced("Orders")] == [2, 3, 4, 5, 6]
+        assert entries[7].target == "1001" and entries[7].result_id == "501"
+        assert j.has_run(1) and not j.has_run(2)
+        # and it takes new entries in the same words
+        j.outcome(4, "accepted", "1005")
+        assert j.entries()[3].state == "accepted"
+
+
+def test_the_words_are_stored_as_0_1_stored_them(tmp_path):
+    path = tmp_path / "j.sqlite"
+    with Journal(path) as j:
+        eid = j.intent(sheet="Orders", row=2, fingerprint="f", action=Action.ADD, request={})
+        j.outcome(eid, State.AMBIGUOUS, "no answer")
+        j.resolve(eid, Resolution.TYPED, "1001")
+        j.mark_synced([eid], Synced.ROW_GONE)
+    db = sqlite3.connect(path)
+    try:
+        stored = db.execute("SELECT action, state, resolution, synced, typeof(synced) FROM entries")
+        assert stored.fetchall() == [("add", "ambiguous", "id typed by the user", 2, "integer")]
+    finally:
+        db.close()
+
+
+def test_a_word_this_version_does_not_know_is_a_journal_error_not_a_crash(tmp_path):
+    path = tmp_path / "j.sqlite"
+    with Journal(path) as j:
+        j.intent(sheet="Orders", row=2, fingerprint="f", action=Action.ADD, request={})
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("UPDATE entries SET state = 'pending-review'")
+    db.close()
+    with Journal(path) as j, pytest.raises(JournalError, match="newer version"):
+        j.entries()

@@ -15,7 +15,7 @@ from smmsheet.errors import (
     PanelUnavailableError,
     RateLimitedError,
 )
-from smmsheet.panel import Balance, PanelClient, parse_bool, parse_decimal, parse_int
+from smmsheet.panel import Balance, PanelClient
 
 from .scripted import ScriptedPanel, json_reply
 
@@ -34,32 +34,6 @@ def client(server, **kw):
     c = PanelClient(server.url, KEY, sleep=waits.append, **kw)
     c.waits = waits  # type: ignore[attr-defined]
     return c
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("0.90", Decimal("0.90")),
-        ("1,234.56", Decimal("1234.56")),
-        ("12.50 EUR", Decimal("12.50")),
-        ("0,5", Decimal("0.5")),
-        ("12,345,678", Decimal("12345678")),
-        (3, Decimal(3)),
-        (1.25, Decimal("1.25")),
-        ("", None),
-        (None, None),
-        ("n/a", None),
-        (True, None),
-    ],
-)
-def test_parse_decimal(raw, expected):
-    assert parse_decimal(raw) == expected
-
-
-def test_parse_int_and_bool():
-    assert parse_int("3,572") == 3572 and parse_int(12.0) == 12 and parse_int("1.5") is None
-    assert parse_bool("true") and parse_bool(1) and parse_bool("1") and not parse_bool("false")
-    assert not parse_bool(0) and parse_bool(True)
 
 
 def test_form_encoded_post_with_key_in_body_not_url(panel):

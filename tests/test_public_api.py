@@ -29,6 +29,11 @@ HEAVY = ("pandas", "openpyxl", "xlwings", "lxml", "python_calamine", "requests")
     [
         ("smmsheet.cli", ()),  # `smmsheet --help` stays instant
         ("smmsheet.excel", ("smmsheet.batch", "smmsheet.panel")),  # imported per ribbon click
+        # the order model and the panel's typed results read values without the HTTP client
+        ("smmsheet.orders", ("smmsheet.panel", "urllib3")),
+        ("smmsheet.models", ("smmsheet.panel", "urllib3")),
+        ("smmsheet.formulas", ()),  # the formulas' bodies run without xlwings
+        ("smmsheet.batch", ("smmsheet.panel", "urllib3")),  # the engine drives a client given
     ],
 )
 def test_entry_modules_import_nothing_heavy(module, also_absent):

@@ -1,18 +1,23 @@
-"""Numbers a person typed into a workbook: read exactly, or refused with the reason. Pure.
+"""Values read from outside smmsheet: panel replies tolerantly, what a person typed exactly. Pure.
 
-Panel replies are read tolerantly (:func:`smmsheet.panel.parse_decimal`); what a person typed
-decides what is bought and how much may be spent, so here nothing is guessed: a date, a
-TRUE/FALSE, a fraction where a whole number is asked for, or text that could mean two
-numbers is refused with a :class:`Unreadable` that says what was seen.
+Two readings, on purpose. A panel's reply is read tolerantly (:func:`parse_decimal`,
+:func:`parse_int`, :func:`parse_id`, :func:`parse_bool`, :func:`parse_text`): panels write
+``"1,234.56"``, ``"12.50 EUR"``, ``"Unknown"`` or ``null``, and a value that cannot be read is
+"no value", never an exception. What a person typed into a workbook decides what is bought
+and how much may be spent, so there nothing is guessed (:func:`whole_number`,
+:func:`amount`): a date, a TRUE/FALSE, a fraction where a whole number is asked for, or text
+that could mean two numbers is refused with an :class:`Unreadable` that says what was seen.
 
-Thousands may be grouped with spaces (also no-break and narrow no-break spaces), apostrophes,
-commas or dots; the last ``.`` or ``,`` after the groups is the decimal mark. One mark
-followed by exactly three digits (``"10.000"``, ``"1,500"``) reads two ways (ten thousand, or
-ten with three decimals), and is refused, except that a whole number may use a comma for
+Typed thousands may be grouped with spaces (also no-break and narrow no-break spaces),
+apostrophes, commas or dots; the last ``.`` or ``,`` after the groups is the decimal mark. One
+mark followed by exactly three digits (``"10.000"``, ``"1,500"``) reads two ways (ten thousand,
+or ten with three decimals), and is refused, except that a whole number may use a comma for
 thousands (``"10,000"``), since a quantity never has three decimals.
 
 Example::
 
+    >>> parse_decimal("1,234.56"), parse_id(1001.0), parse_int("Unknown")
+    (Decimal('1234.56'), '1001', None)
     >>> whole_number("10 000"), whole_number(1001.0), whole_number("10,000")
     (10000, 1001, 10000)
     >>> amount("$1,234.50"), amount("25,00 EUR")
@@ -26,7 +31,144 @@ import math
 import re
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["Unreadable", "amount", "whole_number"]
+__all__ = [
+    "MAX_ID_CHARS",
+    "MAX_NUMBER_DIGITS",
+    "Unreadable",
+    "amount",
+    "parse_bool",
+    "parse_decimal",
+    "parse_id",
+    "parse_int",
+    "parse_text",
+    "whole_number",
+]
+
+# --------------------------------------------------------------------------- panel replies
+
+_NUMBER = re.compile(r"[-+]?[\d.,]+")
+_PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?", re.ASCII)
+_NUMBER_ONLY = re.compile(r"[-+]?[\d.,]+", re.ASCII)
+_SCIENTIFIC = re.compile(r"\s*[-+]?\d+(?:\.\d*)?[eE][-+]?\d+\s*", re.ASCII)
+#: Longest order or refill id we accept from a panel or a cell; longer is garbage.
+MAX_ID_CHARS = 100
+#: Digits before the decimal point of the largest count or amount we read; beyond is garbage
+#: (and Python refuses to turn an int of more than 4,300 digits into text).
+MAX_NUMBER_DIGITS = 30
+
+
+def parse_decimal(value: object) -> Decimal | None:
+    """Read a panel number: ``"0.90"``, ``1.5``, ``"1,234.56"``, ``"12.50 EUR"``, ``"0,5"``.
+
+    None when there is no number, or one too large to be real (more than 30 digits).
+
+    >>> parse_decimal("1,234.56")
+    Decimal('1234.56')
+    """
+    if type(value) is str and len(value) <= MAX_NUMBER_DIGITS and _PLAIN_NUMBER.fullmatch(value):
+        return Decimal(value)  # the common case: "0.27819", "3572"
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        return _sane(value)
+    if isinstance(value, int):
+        return Decimal(value) if abs(value) < 10**MAX_NUMBER_DIGITS else None
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else _sane(Decimal(repr(value)))
+    text = str(value)
+    if _SCIENTIFIC.fullmatch(text):  # "1e3", "2.5E-4": not "1" followed by junk
+        return _sane(Decimal(text.strip()))
+    match = _NUMBER.search(text)
+    if not match:
+        return None
+    text = match.group(0)
+    if "," in text:
+        if "." in text:  # "1,234.56": commas group thousands
+            text = text.replace(",", "")
+        elif re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+", text):  # "1,234" / "12,345,678"
+            text = text.replace(",", "")
+        else:  # "0,5": a decimal comma
+            text = text.replace(",", ".")
+    try:
+        return _sane(Decimal(text))
+    except InvalidOperation:
+        return None
+
+
+def _sane(number: Decimal) -> Decimal | None:
+    """``number`` when it is finite with at most ``MAX_NUMBER_DIGITS`` integer digits."""
+    if not number.is_finite() or number.adjusted() >= MAX_NUMBER_DIGITS:
+        return None
+    if number.adjusted() < -MAX_NUMBER_DIGITS:  # 1e-999999: zero for any sheet
+        return Decimal(0)
+    return number
+
+
+def parse_int(value: object) -> int | None:
+    """Read a panel count or id: ``"3572"``, ``3572``, ``"3,572"``, ``12.0``; None if unreadable.
+
+    Numbers of more than ``MAX_NUMBER_DIGITS`` digits are unreadable, never a ValueError.
+    """
+    if type(value) is int:  # fast paths: ids in a 100,000-order refresh are ints or "3572"
+        return value if abs(value) < 10**MAX_NUMBER_DIGITS else None
+    if type(value) is str and value.isascii() and value.isdigit():
+        return int(value) if len(value) <= MAX_NUMBER_DIGITS else None
+    number = parse_decimal(value)
+    if number is None or number != number.to_integral_value():
+        return None
+    return int(number)
+
+
+def parse_id(value: object) -> str | None:
+    """An order or refill id exactly as given, as text; None when there is no usable id.
+
+    Panels send ids as numbers (``151``) or text (``"ORD-01HG..."``). A number becomes its
+    digits (a workbook reads ``1001`` back as ``1001.0``); text is kept as it is, stripped.
+    0, negative numbers, empty text, booleans and ids too long to be real are "no id".
+
+    >>> parse_id(1001.0), parse_id("ORD-880332"), parse_id(0)
+    ('1001', 'ORD-880332', None)
+    """
+    if type(value) is str:
+        text = value.strip()
+        if not text or len(text) > MAX_ID_CHARS:
+            return None
+        if not _NUMBER_ONLY.fullmatch(text):
+            return text  # "ORD-01HG...", "ord_5f2": kept exactly
+        if text.isdigit():
+            return text if text.strip("0") else None
+        number = parse_decimal(text)  # "1,234", "151.0", "-5"
+        if number is None or number <= 0 or number != number.to_integral_value():
+            return None
+        return str(int(number))
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value) if 0 < value < 10**MAX_ID_CHARS else None
+    if isinstance(value, float | Decimal):
+        try:
+            integral = value == int(value)
+        except (OverflowError, ValueError):  # inf, nan
+            return None
+        if integral and 0 < value < 10**MAX_ID_CHARS:
+            return str(int(value))
+        return None
+    return parse_id(str(value))
+
+
+def parse_bool(value: object) -> bool:
+    """Read a panel flag: ``true``, ``"true"``, ``1``, ``"1"``, ``"yes"`` are True."""
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "y", "on"}
+    return bool(value)
+
+
+def parse_text(value: object) -> str:
+    """A panel text field, stripped; ``""`` for null."""
+    return "" if value is None else str(value).strip()
+
+
+# --------------------------------------------------------------------------- typed by a person
 
 #: Characters that only ever group thousands.
 _GROUP_SPACES = " \u00a0\u202f\u2009\u2007'\u2019"

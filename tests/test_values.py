@@ -1,4 +1,5 @@
-"""Numbers typed by people: read exactly, or refused with the reason (never truncated)."""
+"""Values from outside: panel replies read tolerantly; numbers typed by people read exactly,
+or refused with the reason (never truncated)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,42 @@ from decimal import Decimal
 
 import pytest
 
-from smmsheet.typed_numbers import Unreadable, amount, whole_number
+from smmsheet.values import (
+    Unreadable,
+    amount,
+    parse_bool,
+    parse_decimal,
+    parse_int,
+    whole_number,
+)
 
 NNBSP, NBSP = "\u202f", "\u00a0"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("0.90", Decimal("0.90")),
+        ("1,234.56", Decimal("1234.56")),
+        ("12.50 EUR", Decimal("12.50")),
+        ("0,5", Decimal("0.5")),
+        ("12,345,678", Decimal("12345678")),
+        (3, Decimal(3)),
+        (1.25, Decimal("1.25")),
+        ("", None),
+        (None, None),
+        ("n/a", None),
+        (True, None),
+    ],
+)
+def test_parse_decimal(raw, expected):
+    assert parse_decimal(raw) == expected
+
+
+def test_parse_int_and_bool():
+    assert parse_int("3,572") == 3572 and parse_int(12.0) == 12 and parse_int("1.5") is None
+    assert parse_bool("true") and parse_bool(1) and parse_bool("1") and not parse_bool("false")
+    assert not parse_bool(0) and parse_bool(True)
 
 
 @pytest.mark.parametrize(

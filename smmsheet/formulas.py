@@ -1,0 +1,480 @@
+"""The bodies of the ``SMM_*`` cell formulas: read-only panel lookups, coalesced and cached.
+
+Pure Python, no xlwings: :mod:`smmsheet.udf` declares the formulas to Excel and calls these
+functions; tests, benchmarks and the REPL call them directly.
+
+No formula ever places, refills or cancels: this module only calls the panel's read
+actions (status, refill_status, balance, services); a test scans it to keep it that way.
+
+Excel recalculates many cells at once and xlwings runs async UDFs in threads, so a column of
+``=SMM_STATUS(A2)`` filled down 500 rows arrives as 500 concurrent calls. They are
+coalesced: each call registers its ids with a :class:`Coalescer`, the first one waits
+``COALESCE_WINDOW`` seconds for company (or until ``BATCH_LIMIT`` ids are pending), one
+thread sends a single multi-id ``status`` request for the whole batch and every waiting call
+gets its answer. Results are kept ``STATUS_TTL`` seconds, so recalculation is served from
+memory; ids seen before are refreshed together when one of them is asked for again.
+
+Errors come back as short ``#SMM: ...`` text, never a traceback and never the API key. The
+panel is resolved from the environment and the user config file (``config.resolve_panel``);
+a formula cannot read the workbook's Settings sheet while Excel is calculating.
+
+Example::
+
+    from smmsheet.formulas import UdfPanel, smm_status
+
+    panel = UdfPanel(PanelClient(url, key))
+    smm_status([[1001], [1002]], "remains", panel=panel)   # [[157], [0]]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from .models import Balance, OrderStatus, RefillStatus, Service
+    from .panel import PanelClient
+
+__all__ = [
+    "BATCH_LIMIT",
+    "COALESCE_WINDOW",
+    "ERROR_PREFIX",
+    "ERROR_TTL",
+    "SERVICES_TTL",
+    "STATUS_TTL",
+    "Coalescer",
+    "UdfPanel",
+    "reset_panels",
+    "smm_balance",
+    "smm_cost",
+    "smm_refill_status",
+    "smm_services",
+    "smm_status",
+    "udf_panel",
+]
+
+#: Seconds a status (or refill status, or the balance) is served from memory.
+STATUS_TTL = 30.0
+#: Seconds a per-id error ("Incorrect order ID", "cannot reach the panel") is kept.
+ERROR_TTL = 5.0
+#: Seconds the service list (SMM_SERVICES, SMM_COST) is kept.
+SERVICES_TTL = 300.0
+#: Seconds the first caller of a batch waits for other cells to join it.
+COALESCE_WINDOW = 0.03
+#: Ids per multi-id request: the API's limit.
+BATCH_LIMIT = 100
+#: Longest a formula waits for its batch (the client's own timeouts and retries come first).
+WAIT_TIMEOUT = 120.0
+#: Known ids older than this fraction of the TTL ride along when a request has room.
+REFRESH_AHEAD = 0.5
+#: Ids not asked about for this long are forgotten (no longer refreshed along).
+FORGET_AFTER = 10 * STATUS_TTL
+#: Start of every error a formula returns.
+ERROR_PREFIX = "#SMM: "
+MAX_ERROR_CHARS = 120
+
+#: SMM_STATUS fields: what the user may type -> OrderStatus attribute.
+STATUS_FIELDS = {
+    "status": "status",
+    "charge": "charge",
+    "startcount": "start_count",
+    "remains": "remains",
+    "currency": "currency",
+}
+
+V = TypeVar("V")
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- coalescing
+
+
+@dataclass(eq=False)
+class _Batch(Generic[V]):
+    """Ids collected for one multi-id request, and the futures their callers wait on."""
+
+    futures: dict[str, Future[V]] = field(default_factory=dict)
+    closed: threading.Event = field(default_factory=threading.Event)
+
+
+class Coalescer(Generic[V]):
+    """Share multi-id requests between threads and keep the answers for a short while.
+
+    ``fetch(ids)`` sends one request for at most ``limit`` ids and returns a result for
+    each. :meth:`get_many` may be called from many threads at once.
+
+    >>> sizes = []
+    >>> c = Coalescer(lambda ids: sizes.append(len(ids)) or {i: i * 2 for i in ids})
+    >>> c.get_many(["1", "2"]), c.get_many(["2"]), sizes
+    ({'1': '11', '2': '22'}, {'2': '22'}, [2])
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[list[str]], Mapping[str, V]],
+        *,
+        limit: int = BATCH_LIMIT,
+        window: float = COALESCE_WINDOW,
+        ttl: float = STATUS_TTL,
+        error_ttl: float = ERROR_TTL,
+        is_error: Callable[[V], bool] = lambda value: False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fetch = fetch
+        self.limit = limit
+        self.window = window
+        self.ttl = ttl
+        self.error_ttl = error_ttl
+        self._is_error = is_error
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, V]] = {}
+        self._inflight: dict[str, Future[V]] = {}
+        self._open: _Batch[V] | None = None
+        #: Requests sent (fetch calls), for tests and benchmarks.
+        self.requests = 0
+
+    def clear(self) -> None:
+        """Forget every cached answer."""
+        with self._lock:
+            self._cache.clear()
+
+    def _fresh(self, entry: tuple[float, V], now: float) -> bool:
+        stamp, value = entry
+        return now - stamp < (self.error_ttl if self._is_error(value) else self.ttl)
+
+    def get_many(self, ids: Iterable[str]) -> dict[str, V]:
+        """Answers for ``ids``: from memory, from a request in flight, or from a new batch."""
+        results: dict[str, V] = {}
+        waiting: dict[str, Future[V]] = {}
+        full: list[_Batch[V]] = []
+        led: list[_Batch[V]] = []
+        with self._lock:
+            now = self._clock()
+            for oid in dict.fromkeys(ids):
+                entry = self._cache.get(oid)
+                if entry is not None and self._fresh(entry, now):
+                    results[oid] = entry[1]
+                    continue
+                future = self._inflight.get(oid)
+                if future is None:
+                    if self._open is None:
+                        self._open = _Batch()
+                        led.append(self._open)
+                    future = Future()
+                    self._open.futures[oid] = future
+                    self._inflight[oid] = future
+                    if len(self._open.futures) >= self.limit:
+                        self._open.closed.set()
+                        full.append(self._open)
+                        self._open = None
+                waiting[oid] = future
+        for batch in full:
+            self._send(batch)
+        for batch in led:
+            if batch.closed.wait(self.window):
+                continue  # filled up and sent by whoever filled it
+            with self._lock:
+                if batch.closed.is_set():
+                    continue
+                batch.closed.set()
+                if self._open is batch:
+                    self._open = None
+            self._send(batch)
+        for oid, future in waiting.items():
+            results[oid] = future.result(timeout=WAIT_TIMEOUT)
+        return results
+
+    def _send(self, batch: _Batch[V]) -> None:
+        """Send one batch, topped up with known ids due for a refresh; settle its futures."""
+        with self._lock:
+            now = self._clock()
+            for oid, (stamp, value) in list(self._cache.items()):
+                age = now - stamp
+                if age > FORGET_AFTER:
+                    del self._cache[oid]
+                elif (
+                    len(batch.futures) < self.limit
+                    and age >= self.ttl * REFRESH_AHEAD
+                    and oid not in self._inflight
+                    and not self._is_error(value)
+                ):
+                    future: Future[V] = Future()
+                    batch.futures[oid] = future
+                    self._inflight[oid] = future
+            ids = list(batch.futures)
+            self.requests += 1
+        try:
+            answers = self._fetch(ids)
+        except BaseException as exc:
+            with self._lock:
+                for oid in ids:
+                    self._inflight.pop(oid, None)
+            for future in batch.futures.values():
+                future.set_exception(exc)
+            return
+        with self._lock:
+            stamp = self._clock()
+            for oid in ids:
+                self._inflight.pop(oid, None)
+                if oid in answers:
+                    self._cache[oid] = (stamp, answers[oid])
+        for oid, future in batch.futures.items():
+            if oid in answers:
+                future.set_result(answers[oid])
+            else:
+                future.set_exception(LookupError(f"the panel's reply had no entry for {oid}"))
+
+
+class _Timed(Generic[T]):
+    """One value fetched at most once per ``ttl`` seconds, whoever asks."""
+
+    def __init__(
+        self, fetch: Callable[[], T], ttl: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._fetch = fetch
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._value: tuple[float, T] | None = None
+
+    def get(self) -> T:
+        with self._lock:  # concurrent callers wait for the one fetch instead of repeating it
+            now = self._clock()
+            if self._value is None or now - self._value[0] >= self._ttl:
+                self._value = (now, self._fetch())
+            return self._value[1]
+
+
+# --------------------------------------------------------------------------- the panel
+
+
+class UdfPanel:
+    """A panel client with the coalescers and caches every formula shares."""
+
+    def __init__(self, client: PanelClient, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.client = client
+        self.status: Coalescer[OrderStatus] = Coalescer(
+            client.status_many, is_error=lambda s: s.error is not None, clock=clock
+        )
+        self.refills: Coalescer[RefillStatus] = Coalescer(
+            client.refill_status_many, is_error=lambda s: s.error is not None, clock=clock
+        )
+        self.balance: _Timed[Balance] = _Timed(client.balance, STATUS_TTL, clock)
+        self.services: _Timed[dict[int, Service]] = _Timed(
+            lambda: {s.id: s for s in client.services()}, SERVICES_TTL, clock
+        )
+
+    def __repr__(self) -> str:
+        return f"UdfPanel({self.client.shown_url!r})"
+
+
+_PANELS: dict[str, tuple[str, UdfPanel]] = {}
+_PANELS_LOCK = threading.Lock()
+
+
+def udf_panel() -> UdfPanel:
+    """The panel formulas talk to, resolved from env/user config and kept per URL.
+
+    A changed key for the same URL (a new ``SMMSHEET_API_KEY``) gets a fresh client.
+    """
+    from .config import resolve_panel
+
+    settings = resolve_panel()
+    digest = hashlib.sha256(settings.api_key.encode()).hexdigest()
+    with _PANELS_LOCK:
+        known = _PANELS.get(settings.url)
+        if known is not None and known[0] == digest:
+            return known[1]
+        if known is not None:
+            known[1].client.close()
+        panel = UdfPanel(settings.client())
+        _PANELS[settings.url] = (digest, panel)
+        return panel
+
+
+def reset_panels() -> None:
+    """Close and forget every cached panel (tests; a config change in a long Excel session)."""
+    with _PANELS_LOCK:
+        for _, panel in _PANELS.values():
+            panel.client.close()
+        _PANELS.clear()
+
+
+# --------------------------------------------------------------------------- plain functions
+
+
+def _error(exc: BaseException, panel: UdfPanel | None = None) -> str:
+    """A short ``#SMM: ...`` text for a cell: our message, or just the kind of a surprise."""
+    from .errors import SmmsheetError
+
+    if isinstance(exc, SmmsheetError):
+        text = str(exc)
+    elif isinstance(exc, TimeoutError):
+        text = "the panel did not answer in time"
+    else:
+        text = f"unexpected {type(exc).__name__}"
+    from .errors import scrub
+
+    text = scrub(text, [getattr(panel.client, "_key", "") if panel is not None else ""])
+    return (ERROR_PREFIX + " ".join(text.split()))[:MAX_ERROR_CHARS]
+
+
+def _grid(values: Any) -> list[list[Any]]:
+    """A scalar, a row or a 2D range as a 2D list."""
+    if not isinstance(values, list | tuple):
+        return [[values]]
+    if not values:
+        return [[]]
+    if not isinstance(values[0], list | tuple):
+        return [list(values)]
+    return [list(row) for row in values]
+
+
+class _Problem(str):
+    """The text a formula shows for a cell that is not an id (never sent to the panel)."""
+
+
+def _id(value: Any) -> str | None:
+    """A cell as an id (text, as the panel gave it); None for an empty cell; a _Problem."""
+    from .values import parse_id
+
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    identifier = parse_id(value)
+    if identifier is None:
+        return _Problem(f"{ERROR_PREFIX}not an id: {str(value)[:30]}")
+    return identifier
+
+
+def _plain(value: Any) -> Any:
+    """A result as Excel takes it: numbers as float/int, None as an empty string."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+def _lookup(
+    ids: Any,
+    coalescer: Callable[[UdfPanel], Coalescer[Any]],
+    pick: Callable[[Any], Any],
+    panel: UdfPanel | None,
+) -> list[list[Any]]:
+    """Shared body of SMM_STATUS and SMM_REFILL_STATUS: same shape out as in."""
+    grid = _grid(ids)
+    parsed = [[_id(v) for v in row] for row in grid]
+    wanted = [v for row in parsed for v in row if v is not None and not isinstance(v, _Problem)]
+    answers: dict[str, Any] = {}
+    failure: str | None = None
+    if wanted:
+        try:
+            panel = panel or udf_panel()
+            answers = coalescer(panel).get_many(wanted)
+        except Exception as exc:
+            failure = _error(exc, panel)
+
+    def one(value: str | None) -> Any:
+        if value is None:
+            return ""
+        if isinstance(value, _Problem):
+            return str(value)
+        if failure is not None:
+            return failure
+        answer = answers[value]
+        if answer.error:
+            return f"{ERROR_PREFIX}{answer.error}"[:MAX_ERROR_CHARS]
+        return _plain(pick(answer))
+
+    return [[one(v) for v in row] for row in parsed]
+
+
+def smm_status(
+    order_ids: Any, field: str = "status", *, panel: UdfPanel | None = None
+) -> list[list[Any]]:
+    """Status (or charge, start_count, remains, currency) of orders, same shape as the input.
+
+    >>> smm_status([[1001], [None]], "remains", panel=panel)  # doctest: +SKIP
+    [[157], ['']]
+    """
+    key = "".join(str(field or "status").lower().split()).replace("_", "")
+    attribute = STATUS_FIELDS.get(key)
+    if attribute is None:
+        known = "status, charge, start_count, remains, currency"
+        message = f"{ERROR_PREFIX}unknown field {str(field)[:20]!r} ({known})"
+        return [[message for _ in row] for row in _grid(order_ids)]
+    return _lookup(order_ids, lambda p: p.status, lambda answer: getattr(answer, attribute), panel)
+
+
+def smm_refill_status(refill_ids: Any, *, panel: UdfPanel | None = None) -> list[list[Any]]:
+    """Status of refills, same shape as the input.
+
+    >>> smm_refill_status([[501, 502]], panel=panel)  # doctest: +SKIP
+    [['Completed', 'In progress']]
+    """
+    return _lookup(refill_ids, lambda p: p.refills, lambda answer: answer.status, panel)
+
+
+def smm_balance(*, panel: UdfPanel | None = None) -> float | str:
+    """The account balance as a number (the currency is in SMM_SERVICES' panel settings).
+
+    >>> smm_balance(panel=panel)  # doctest: +SKIP
+    100.84292
+    """
+    try:
+        panel = panel or udf_panel()
+        return float(panel.balance.get().amount)
+    except Exception as exc:
+        return _error(exc, panel)
+
+
+def smm_services(*, panel: UdfPanel | None = None) -> list[list[Any]]:
+    """The panel's service list with a header row, to spill into the sheet.
+
+    >>> smm_services(panel=panel)[0][:3]  # doctest: +SKIP
+    ['Service', 'Name', 'Type']
+    """
+    from .services_sheet import services_table
+
+    try:
+        panel = panel or udf_panel()
+        table = services_table(list(panel.services.get().values()))
+    except Exception as exc:
+        return [[_error(exc, panel)]]
+    width = max(len(row) for row in table)
+    return [[_plain(v) for v in row] + [""] * (width - len(row)) for row in table]
+
+
+def smm_cost(service: Any, quantity: Any, *, panel: UdfPanel | None = None) -> float | str:
+    """What ``quantity`` of ``service`` costs at the panel's current rate (rate is per 1000).
+
+    >>> smm_cost(1, 1000, panel=panel)  # doctest: +SKIP
+    0.9
+    """
+    from .values import parse_int
+
+    if service is None or (isinstance(service, str) and not service.strip()):
+        return f"{ERROR_PREFIX}no service"
+    service_id = parse_int(service) if not isinstance(service, bool) else None
+    if service_id is None or service_id <= 0:
+        return f"{ERROR_PREFIX}not a service id: {str(service)[:30]}"
+    count = parse_int(quantity) if not isinstance(quantity, bool) else None
+    if count is None or count < 0:
+        return f"{ERROR_PREFIX}quantity must be a whole number, not {str(quantity)[:20]}"
+    try:
+        panel = panel or udf_panel()
+        found = panel.services.get().get(service_id)
+    except Exception as exc:
+        return _error(exc, panel)
+    if found is None:
+        return f"{ERROR_PREFIX}the panel has no service {service_id}"
+    if found.rate is None:
+        return f"{ERROR_PREFIX}the panel lists no price for service {service_id}"
+    return float(found.rate * count / 1000)

@@ -1,0 +1,147 @@
+"""One way in: a workbook, its Settings sheet, its panel and its journal, then one command.
+
+Every shell runs through a :class:`Session`: the ``smmsheet`` command, the ribbon macros
+and the demo. A session opens the workbook (or takes the one Excel has open), reads its
+``Settings`` sheet, resolves the panel from flags, environment, user config file and that
+sheet (:func:`~smmsheet.config.resolve_panel`), and opens the journal where the workbook's
+journal lives: beside a saved file (:func:`~smmsheet.journal.journal_for_run`), or, for a
+book open in Excel, where :func:`~smmsheet.journal.journal_location` puts it. The shells
+keep only what is theirs: gathering inputs, how they ask and tell (click prompts or Excel
+dialogs, passed in as the :class:`~smmsheet.batch.RunOptions` callbacks) and printing.
+
+Example::
+
+    from smmsheet.session import Session
+
+    with Session("orders.xlsx") as session:   # the workbook, its Settings, its panel
+        report = session.run("status")        # the journal, the engine, one save
+    print(report.counts())                    # Counter({(Step.STATUS, Outcome.UPDATED): 12})
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from .batch import Command, Engine, Report, RunOptions
+from .config import WorkbookSettings, resolve_panel, settings_of
+from .errors import JournalError
+from .journal import Journal, journal_for_run, journal_location
+from .models import Balance
+from .panel import PanelClient
+from .services_sheet import SERVICES_SHEET, services_table
+from .workbook import open_workbook
+from .workbook.base import WorkbookAdapter
+
+__all__ = ["SHEET_CAP", "Session"]
+
+#: How row messages name a spending cap read from the workbook's Settings sheet.
+SHEET_CAP = "Max spend (Settings sheet)"
+
+
+class Session:
+    """A workbook with its settings, its panel client and the place of its journal.
+
+    ``book`` is the path of a saved .xlsx/.xlsm (opened headless) or a workbook adapter
+    (a book open in Excel, :class:`~smmsheet.workbook.live.XlwingsWorkbook`). A ``client``
+    given is used as is and left open; otherwise the panel is resolved from ``panel_url``,
+    ``api_key`` and ``profile`` (the CLI's flags), the environment, the user config file and
+    the workbook's Settings sheet, and its client is closed with the session. ``journal``
+    overrides where the journal lives.
+
+    Opening reads the Settings sheet first: a key in it, or a ``Max spend`` that cannot be
+    read, stops here, before any request.
+    """
+
+    def __init__(
+        self,
+        book: str | os.PathLike[str] | WorkbookAdapter,
+        *,
+        client: PanelClient | None = None,
+        panel_url: str | None = None,
+        api_key: str | None = None,
+        profile: str | None = None,
+        journal: Path | None = None,
+    ) -> None:
+        self._path: str | None = None
+        if isinstance(book, str | os.PathLike):
+            self._path = os.fspath(book)
+            book = open_workbook(self._path)
+        self.book: WorkbookAdapter = book
+        self._journal = journal
+        self.settings: WorkbookSettings = settings_of(book)
+        #: The API keys this session sends: shells hide them in everything they show.
+        self.secrets: tuple[str, ...] = ()
+        self._owns_client = client is None
+        if client is None:
+            resolved = resolve_panel(
+                url=panel_url, api_key=api_key, profile=profile, workbook=self.settings
+            )
+            self.secrets = (resolved.api_key,)
+            client = resolved.client()
+        self.client: PanelClient = client
+        #: The report of the command running or last run; still there when :meth:`run` raised.
+        self.report = Report()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the panel client if the session made it (the workbook stays open)."""
+        if self._owns_client:
+            self.client.close()
+
+    @property
+    def journal_path(self) -> Path:
+        """Where this workbook's journal lives (found the first time it is needed)."""
+        if self._journal is None:
+            self._journal = self._find_journal()
+        return self._journal
+
+    def _find_journal(self) -> Path:
+        if self._path is not None:
+            return journal_for_run(self._path)  # refuses a file with a second name
+        fullname = getattr(self.book, "fullname", None)
+        if not isinstance(fullname, str):
+            raise TypeError("this workbook adapter has no fullname: pass journal=")
+        try:
+            return journal_location(fullname)
+        except OSError as exc:
+            raise JournalError(f"cannot create the journal folder: {exc}") from None
+
+    def run(self, command: Command | str, options: RunOptions | None = None) -> Report:
+        """Run one engine command over the order sheet, journaled, with one save.
+
+        ``options`` carry the shell's answers and callbacks (``confirm``, ``confirm_cancel``,
+        ``journal_lost``, ``progress``); without a ``max_spend`` of their own, the Settings
+        sheet's ``Max spend`` is the cap. Holds the workbook's run lock while it works.
+        """
+        options = options or RunOptions()
+        if options.max_spend is None and self.settings.max_spend is not None:
+            options = dataclasses.replace(
+                options, max_spend=self.settings.max_spend, max_spend_source=SHEET_CAP
+            )
+        self.report = Report()
+        with Journal(self.journal_path) as journal:
+            engine = Engine(self.book, self.client, journal, options)
+            self.report = engine.report
+            return engine.execute(command)
+
+    def balance(self) -> Balance:
+        """The panel account's balance."""
+        return self.client.balance()
+
+    def load_services(self) -> int:
+        """Write the panel's service list into the Services sheet and save; returns the count.
+
+        Holds the workbook's run lock while it writes, so no other run saves meanwhile.
+        """
+        services = self.client.services()
+        with Journal(self.journal_path):
+            self.book.replace_sheet(SERVICES_SHEET, services_table(services))
+            self.book.save()
+        return len(services)

@@ -1,0 +1,300 @@
+"""Cell formulas' bodies: read-only, coalesced into shared requests, cached, errors as short text.
+
+Every test talks to the real simulator over loopback; nothing about the panel is mocked.
+"""
+
+from __future__ import annotations
+
+import ast
+import threading
+import types
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smmsheet import formulas, udf
+from smmsheet.formulas import Coalescer, UdfPanel, smm_status
+from smmsheet.panel import PanelClient
+from smmsheet.simulator import DEFAULT_API_KEY, PanelSimulator
+
+PAID = {"add", "refill", "refill_many", "cancel"}
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def sim() -> Iterator[PanelSimulator]:
+    with PanelSimulator(balance="10000") as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def client(sim: PanelSimulator) -> Iterator[PanelClient]:
+    with PanelClient(sim.url, DEFAULT_API_KEY, max_workers=8) as c:
+        yield c
+
+
+@pytest.fixture
+def panel(client: PanelClient) -> UdfPanel:
+    return UdfPanel(client)
+
+
+def place(client: PanelClient, count: int, service: int = 3) -> list[str]:
+    """Orders placed through the API (test setup; formulas never place)."""
+
+    def one(n: int) -> str:
+        return client.add(service, link=f"https://instagram.com/p/udf{n}", quantity=100)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(one, range(count)))
+
+
+# --------------------------------------------------------------------------- coalescing
+
+
+def test_status_filled_down_500_rows_costs_at_most_10_requests(
+    sim: PanelSimulator, client: PanelClient, panel: UdfPanel
+) -> None:
+    ids = place(client, 500)
+    sim.reset_counts()
+    start = threading.Barrier(len(ids))
+    results: dict[int, Any] = {}
+
+    def cell(order_id: int) -> None:
+        start.wait()  # Excel recalculating the whole column at once
+        results[order_id] = smm_status(order_id, panel=panel)
+
+    threads = [threading.Thread(target=cell, args=(oid,)) for oid in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    print(f"500 concurrent SMM_STATUS calls -> {sim.counts['status']} status requests")
+    assert sim.counts["status"] <= 10
+    assert len(results) == 500
+    assert all(r[0][0] in {"Pending", "In progress", "Processing"} for r in results.values())
+
+
+def test_recalculation_within_the_ttl_sends_no_request(
+    sim: PanelSimulator, client: PanelClient, panel: UdfPanel
+) -> None:
+    ids = place(client, 3)
+    first = smm_status([[i] for i in ids], panel=panel)
+    sim.reset_counts()
+    assert smm_status([[i] for i in ids], panel=panel) == first
+    assert sim.counts["status"] == 0
+
+
+def test_statuses_are_asked_again_once_the_ttl_is_over(
+    sim: PanelSimulator, client: PanelClient
+) -> None:
+    clock = Clock()
+    panel = UdfPanel(client, clock=clock)
+    (oid,) = place(client, 1)
+    smm_status(oid, panel=panel)
+    sim.set_status(oid, "Completed")
+    clock.now += formulas.STATUS_TTL - 1
+    assert smm_status(oid, panel=panel) != [["Completed"]]
+    clock.now += 2
+    assert smm_status(oid, panel=panel) == [["Completed"]]
+
+
+def test_ids_seen_before_are_refreshed_in_the_same_request(
+    sim: PanelSimulator, client: PanelClient
+) -> None:
+    clock = Clock()
+    panel = UdfPanel(client, clock=clock)
+    ids = place(client, 5)
+    for oid in ids:
+        smm_status(oid, panel=panel)  # five cells calculated one by one
+    clock.now += formulas.STATUS_TTL + 1
+    sim.reset_counts()
+    for oid in ids:
+        smm_status(oid, panel=panel)
+    assert sim.counts["status"] == 1
+
+
+def test_a_failed_batch_reaches_every_waiter_and_is_not_cached() -> None:
+    calls: list[list[int]] = []
+
+    def fetch(ids: list[int]) -> dict[int, int]:
+        calls.append(ids)
+        if len(calls) == 1:
+            raise TimeoutError("no answer")
+        return {i: i for i in ids}
+
+    coalescer: Coalescer[int] = Coalescer(fetch, window=0.05)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        outcomes = list(pool.map(lambda i: _outcome(coalescer, i), [1, 2, 3]))
+    assert outcomes == ["TimeoutError"] * 3
+    assert coalescer.get_many([1, 2]) == {1: 1, 2: 2}
+    assert len(calls) == 2
+
+
+def _outcome(coalescer: Coalescer[int], oid: int) -> Any:
+    try:
+        return coalescer.get_many([oid])
+    except Exception as exc:
+        return type(exc).__name__
+
+
+def test_a_batch_never_carries_more_than_100_ids() -> None:
+    sizes: list[int] = []
+    coalescer: Coalescer[int] = Coalescer(lambda ids: sizes.append(len(ids)) or {i: i for i in ids})
+    assert len(coalescer.get_many(range(1, 251))) == 250
+    assert sizes == [100, 100, 50]
+
+
+# --------------------------------------------------------------------------- SMM_STATUS
+
+
+def test_status_of_a_range_has_the_shape_of_the_range(client: PanelClient, panel: UdfPanel) -> None:
+    a, b = place(client, 2)
+    result = smm_status([[a, None], [-3, float(b)]], panel=panel)
+    assert result[0][1] == "" and result[1][0] == "#SMM: not an id: -3"
+    assert result[0][0] in {"Pending", "In progress"} and result[1][1] in {"Pending", "In progress"}
+
+
+def test_status_fields_come_back_as_numbers_or_text(
+    sim: PanelSimulator, client: PanelClient, panel: UdfPanel
+) -> None:
+    (oid,) = place(client, 1)
+    sim.set_status(oid, "Completed")
+    assert smm_status(oid, "remains", panel=panel) == [[0]]
+    charge = smm_status(oid, "Charge", panel=panel)[0][0]
+    assert isinstance(charge, float) and charge == pytest.approx(0.025)
+    assert smm_status(oid, "start count", panel=panel)[0][0] >= 0
+    assert smm_status(oid, "currency", panel=panel) == [["USD"]]
+    assert smm_status(oid, "colour", panel=panel)[0][0].startswith("#SMM: unknown field")
+
+
+def test_an_unknown_order_id_is_a_short_error_in_its_cell(panel: UdfPanel) -> None:
+    assert smm_status(999999, panel=panel) == [["#SMM: Incorrect order ID"]]
+
+
+def test_refill_status_reads_refills(
+    sim: PanelSimulator, client: PanelClient, panel: UdfPanel
+) -> None:
+    (oid,) = place(client, 1, service=1)
+    sim.set_status(oid, "Completed")
+    refill_id = client.refill(oid)  # setup through the client; formulas never refill
+    result = formulas.smm_refill_status([[refill_id, 424242]], panel=panel)
+    assert result[0][0] in {"Pending", "In progress", "Completed"}
+    assert result[0][1].startswith("#SMM: ")
+
+
+# --------------------------------------------------------------------------- the others
+
+
+def test_balance_services_and_cost(panel: UdfPanel) -> None:
+    assert formulas.smm_balance(panel=panel) == 10000.0
+    table = formulas.smm_services(panel=panel)
+    assert table[0][:3] == ["Service", "Name", "Type"]
+    by_id = {row[0]: row for row in table[1:]}
+    assert by_id[20][1] == '=HYPERLINK("http://evil","x")', "a value, never a formula"
+    assert len({len(row) for row in table}) == 1
+    assert formulas.smm_cost(1, 1000, panel=panel) == pytest.approx(0.9)
+    assert formulas.smm_cost("21", 5000.0, panel=panel) == pytest.approx(0.0615)
+    assert formulas.smm_cost(999, 10, panel=panel) == "#SMM: the panel has no service 999"
+    assert str(formulas.smm_cost(1, "lots", panel=panel)).startswith("#SMM: quantity")
+
+
+def test_a_panel_that_is_down_is_a_short_error_without_the_key() -> None:
+    secret = "sk-live-0123456789abcdef"
+    with PanelSimulator() as gone:
+        url = gone.url
+    with PanelClient(url, secret, retries=0, timeout=(0.5, 0.5)) as down:
+        panel = UdfPanel(down)
+        results = [
+            smm_status([[1001]], panel=panel)[0][0],
+            formulas.smm_refill_status(7, panel=panel)[0][0],
+            formulas.smm_balance(panel=panel),
+            formulas.smm_services(panel=panel)[0][0],
+            formulas.smm_cost(1, 100, panel=panel),
+        ]
+    for text in results:
+        assert isinstance(text, str) and text.startswith("#SMM: "), text
+        assert secret not in text and "Traceback" not in text and len(text) <= 120
+
+
+def test_a_refused_key_is_reported_without_the_key(sim: PanelSimulator) -> None:
+    secret = "sk-wrong-key-7777777777"
+    with PanelClient(sim.url, secret) as wrong:
+        text = smm_status(1001, panel=UdfPanel(wrong))[0][0]
+    assert text.startswith("#SMM: the panel refused the API key")
+    assert secret not in text
+
+
+def test_formulas_use_the_panel_from_the_environment_and_cache_it_per_url(
+    sim: PanelSimulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("SMMSHEET_PANEL_URL", sim.url)
+    monkeypatch.setenv("SMMSHEET_API_KEY", DEFAULT_API_KEY)
+    monkeypatch.delenv("SMMSHEET_PROFILE", raising=False)
+    formulas.reset_panels()
+    try:
+        first = formulas.udf_panel()
+        assert formulas.udf_panel() is first
+        assert udf.SMM_BALANCE() == 10000.0
+        monkeypatch.setenv("SMMSHEET_API_KEY", "another-key")
+        assert formulas.udf_panel() is not first
+        assert udf.SMM_BALANCE().startswith("#SMM: the panel refused the API key")
+        monkeypatch.delenv("SMMSHEET_PANEL_URL")
+        assert udf.SMM_BALANCE().startswith("#SMM: no panel URL")
+    finally:
+        formulas.reset_panels()
+
+
+# --------------------------------------------------------------------------- read-only
+
+
+@pytest.mark.parametrize("module", [formulas, udf], ids=["formulas", "udf"])
+def test_the_formula_modules_never_name_a_paid_client_method(module: types.ModuleType) -> None:
+    tree = ast.parse(Path(str(module.__file__)).read_text(encoding="utf-8"))
+    names = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    names |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert not names & PAID
+    assert "Engine" not in imported and "Engine" not in names
+
+
+def test_every_formula_against_the_simulator_places_refills_and_cancels_nothing(
+    sim: PanelSimulator, client: PanelClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ids = place(client, 3, service=1)
+    sim.set_status(ids[0], "Completed")
+    refill_id = client.refill(ids[0])
+    sim.reset_counts()
+    monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("SMMSHEET_PANEL_URL", sim.url)
+    monkeypatch.setenv("SMMSHEET_API_KEY", DEFAULT_API_KEY)
+    formulas.reset_panels()
+    try:
+        for field in ["status", "charge", "start_count", "remains", "currency"]:
+            udf.SMM_STATUS([[i] for i in ids], field)
+        udf.SMM_REFILL_STATUS([[refill_id]])
+        udf.SMM_BALANCE()
+        udf.SMM_SERVICES()
+        udf.SMM_COST(1, 100)
+    finally:
+        formulas.reset_panels()
+    assert sim.counts["requests"] > 0
+    assert (sim.counts["add"], sim.counts["refill"], sim.counts["cancel"]) == (0, 0, 0)
