@@ -255,7 +255,17 @@ class Journal:
             except OSError as exc:
                 raise JournalError(f"cannot create the journal lock {self.path}: {exc}") from None
         try:
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+            # No waiting for the lock: a busy workbook is refused at once, as the lock file is.
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=0)
+            if lock:
+                # The lock file above gives the friendly message; this is the lock that
+                # holds. A user may delete a stray ".lock" file while a run works (it looks
+                # like junk), but nobody else can open a database another connection holds
+                # in exclusive mode: a second run is refused instead of buying again.
+                self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
+                self._db.execute("BEGIN EXCLUSIVE")
+                self._db.execute("COMMIT")
+            self._db.execute("PRAGMA busy_timeout=30000")
             # A rollback journal, not WAL: every committed entry is in the main file, so
             # deleting stray "-wal"/"-shm"/"-journal" files after a crash loses nothing
             # committed (with WAL, a checkpoint mid-run leaves the run's tail in the -wal).
@@ -272,6 +282,11 @@ class Journal:
             self.identity = self._identity()
         except sqlite3.Error as exc:
             self._release()
+            if "locked" in str(exc):
+                raise WorkbookBusyError(
+                    f"another smmsheet run is working on this workbook (its journal "
+                    f"{self.path.name} is locked); wait for it to finish"
+                ) from None
             raise JournalError(
                 f"cannot open the journal {self.path}: {exc}. Restore it from a backup; if "
                 "there is none, move it aside, check the panel's orders, and run with "

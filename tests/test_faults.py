@@ -278,6 +278,24 @@ def test_second_run_on_the_same_workbook_is_refused_and_nothing_is_duplicated(
     assert_each_row_placed_at_most_once(sim)
 
 
+def test_deleting_the_lock_file_during_a_run_does_not_let_a_second_run_in(
+    tmp_path: Path, panel_env: PanelSimulator
+) -> None:
+    sim = panel_env
+    sim.faults.latency = 0.2
+    book = make_orders_book(tmp_path / "orders.xlsx", rows_for("unlocked", 48))
+    with background("place", str(book), "--yes") as first:
+        wait_for_orders(sim, first, 1)
+        Path(str(journal_path(book)) + ".lock").unlink()  # a "junk" file next to the book
+        second = CliRunner().invoke(cli, ["place", str(book), "--yes"], catch_exceptions=False)
+        out, err = first.communicate(timeout=60)
+    assert second.exit_code == 2 and "another smmsheet run" in second.output, second.output
+    assert first.returncode == 0, out + err
+    assert sim.counts["add"] == 48 and len(sim.orders) == 48
+    assert len(classify(read_orders(book))["placed"]) == 48
+    assert_each_row_placed_at_most_once(sim)
+
+
 def test_a_workbook_with_a_second_name_is_refused_before_anything_is_sent(
     tmp_path: Path, panel_env: PanelSimulator
 ) -> None:
