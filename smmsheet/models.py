@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .values import parse_bool, parse_decimal, parse_int, parse_text
+from .values import Unreadable, amount, parse_bool, parse_decimal, parse_int, parse_text
 
 __all__ = [
     "Balance",
@@ -72,7 +72,7 @@ class Service:
         service_id = parse_int(raw_id)
         if service_id is None or service_id <= 0:
             raise ValueError(f"service without a usable id: {item!r}"[:200])
-        rate = parse_decimal(item.get("rate"))
+        rate = _rate(item.get("rate"))
         return cls(
             id=service_id,
             name=parse_text(item.get("name")),
@@ -233,3 +233,22 @@ def _overlong(value: object) -> bool:
         return Decimal(str(value).strip()).is_finite()
     except InvalidOperation:
         return False
+
+
+def _rate(value: object) -> Decimal | None:
+    """A service's price per 1000, read exactly or not at all: it decides what a cap lets through.
+
+    A number, optionally with a currency mark (``"0.90"``, ``"$0.90"``, ``"1 500"``,
+    ``"0,5"``, ``"1.234,56"``). Anything else (``"N/A"``, ``"1.5k"``, ``"0.5 - 1.5"``,
+    ``"0x10"``, a negative price, ``"1,234"`` that reads two ways) is no price: such rows
+    are refused under a cap and by the balance check, never priced at the first number
+    seen in the text.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        rate = amount(value)
+    except Unreadable:
+        return None
+    return rate if rate >= 0 else None
+

@@ -6,6 +6,7 @@ package billed per 1000) as real panels do.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +20,7 @@ from smmsheet.simulator import PanelSimulator, default_services, misleading_serv
 from smmsheet.workbook import open_workbook
 
 from .conftest import make_orders_book, read_orders
+from .scripted import ScriptedPanel, json_reply
 
 NO_RATE, RATE_NA, RATE_NEGATIVE, PACKAGE_PER_1000 = 30, 31, 32, 33
 
@@ -78,6 +80,50 @@ def test_a_missing_na_or_negative_rate_is_no_price_not_a_free_one(client):
     services = {s.id: s for s in client.services()}
     assert [services[i].rate for i in (NO_RATE, RATE_NA, RATE_NEGATIVE)] == [None, None, None]
     assert services[1].rate == Decimal("0.90")
+
+
+@pytest.mark.parametrize(
+    ("listed", "read"),
+    [
+        ("0.90", "0.90"),
+        ("$0.90", "0.90"),
+        ("12.50 EUR", "12.50"),
+        ("1 500", "1500"),
+        ("1.234,56", "1234.56"),
+        ("0,5", "0.5"),
+        ("1.5k", None),
+        ("1_000", None),
+        ("0x10", None),
+        ("0.5 - 1.5", None),
+        ("from 0.5", None),
+        ("1,234", None),  # 1234 or 1.234: a price is never guessed
+    ],
+)
+def test_a_rate_is_read_exactly_or_is_no_price(listed, read):
+    from smmsheet.models import Service
+
+    rate = Service.from_api({"service": 1, "rate": listed}).rate
+    assert rate == (None if read is None else Decimal(read))
+
+
+@pytest.mark.parametrize("listed", ["1 500", "1.5k", "0x10", "1.234,56"])
+def test_a_cap_is_never_passed_on_a_misread_rate(tmp_path, listed):
+    """Found by an attacker's review: the first number in the text was taken as the rate."""
+
+    def script(form):
+        if form["action"] == "services":
+            item = {"service": 1, "name": "F", "type": "Default", "rate": listed}
+            return json_reply(json.dumps([{**item, "min": 10, "max": 100000}]))
+        if form["action"] == "balance":
+            return json_reply('{"balance": "100000", "currency": "USD"}')
+        return json_reply('{"order": 1}')
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://x", 1000)])
+    with ScriptedPanel(script) as panel, PanelClient(panel.url, "k") as c:
+        run(book, c, "place", max_spend=Decimal(5))
+        assert not [f for f in panel.forms if f["action"] == "add"]
+    [row] = read_orders(book)
+    assert row["Order ID"] is None and row["Error"]
 
 
 def test_smm_cost_of_a_service_without_a_price_says_so(client):
