@@ -26,6 +26,7 @@ from text that leaves the process (terminal, logs, workbook cells, journal).
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterable
@@ -65,10 +66,12 @@ _URL_PASSWORD = re.compile(r"://([^/\s:@\"'<>]*):[^/\s@\"'<>]*@")
 
 @lru_cache(maxsize=16)
 def _forms(secret: str) -> tuple[str, ...]:
-    """Every way ``secret`` may come back: raw, URL-encoded (both cases), JSON-escaped."""
+    """Every way ``secret`` may come back: raw, URL-encoded (both cases), JSON-escaped (also
+    PHP's ``\\/`` and that escaped once more), HTML-escaped."""
     encoded = {quote(secret, safe=""), quote(secret), quote_plus(secret), quote(quote(secret))}
     encoded |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), e) for e in encoded}
-    escaped = {json.dumps(secret)[1:-1], secret.replace("/", "\\/")}
+    php = secret.replace("/", "\\/")  # PHP's json_encode escapes "/"
+    escaped = {json.dumps(secret)[1:-1], php, json.dumps(php)[1:-1], html.escape(secret)}
     forms = {secret, *encoded, *escaped} - {""}
     return tuple(sorted(forms, key=len, reverse=True))  # longest first: no half-replaced form
 

@@ -177,3 +177,35 @@ def test_scrubbing_a_json_reply_keeps_it_json():
 
     body = json.dumps({"error": f'bad "{KEY}" see https://p/?key=abc\\"x', "n": 1})
     assert json.loads(scrub(body, [KEY]))["n"] == 1
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        lambda key: key.replace("/", "\\/"),  # PHP's json_encode escaping "/", escaped once more
+        lambda key: key.replace("&", "&amp;").replace("<", "&lt;"),  # an HTML-escaped echo
+    ],
+    ids=["php-escaped", "html-escaped"],
+)
+def test_a_key_echoed_in_service_names_never_reaches_the_terminal_or_the_sheet(tmp_path, echo):
+    """Found by an attacker's review: a service list repeating the key JSON-escaped."""
+    import json
+
+    key = "ab/cd+ef<&TAIL"
+    services = [
+        {
+            "service": 1,
+            "name": f"Followers {echo(key)}",
+            "type": "Default",
+            "rate": "1",
+            "min": 10,
+            "max": 100,
+        }
+    ]
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://x", 100)])
+    with ScriptedPanel(lambda form: json_reply(json.dumps(services))) as panel:
+        for args in (["services"], ["services", "--json"], ["services", "--into", str(book)]):
+            result = CliRunner().invoke(cli, [*args, "--panel-url", panel.url, "--api-key", key])
+            assert "TAIL" not in result.output, result.output
+    for name in zipfile.ZipFile(book).namelist():
+        assert b"TAIL" not in zipfile.ZipFile(book).read(name), name
