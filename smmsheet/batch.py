@@ -489,10 +489,37 @@ class Engine:
         if not paid:
             self.report.messages.append(problem)
             return
+        at_risk = [r for r in self.table.rows if r.order_id is None and r.is_ambiguous]
+        if at_risk:
+            problem += (
+                f"; {len(at_risk)} row(s) say they may have been placed (rows "
+                f"{', '.join(str(r.row) for r in at_risk[:10])}) and stay blocked"
+            )
         agree = self.options.journal_lost
         if agree is None or not agree(problem):
             raise JournalMismatchError(problem)
+        self._carry_over(at_risk)
+        self.book.check_writable()
+        self._mark_run()  # the workbook names its new journal even if nothing is paid now
         self.report.messages.append(f"started a new journal at {self.journal.path}")
+
+    def _carry_over(self, rows: Sequence[OrderRow]) -> None:
+        """Into a new journal, the sheet's own word that these rows may have been placed.
+
+        The lost journal held their unresolved adds; without this, agreeing to a new journal
+        would place them again. Each row stays blocked until the user settles it as before.
+        """
+        for row in rows:
+            entry = self.journal.intent(
+                sheet=self.sheet,
+                row=row.row,
+                fingerprint=row.fingerprint(),
+                action=Action.ADD,
+                request={"link": row.text("link")},
+            )
+            self.journal.outcome(
+                entry, State.AMBIGUOUS, "carried over from the sheet when its journal was lost"
+            )
 
     def _before_paying(self, rows: Iterable[int]) -> None:
         """Right before a step's paid requests: prove their outcomes can be saved, then mark
@@ -514,6 +541,10 @@ class Engine:
         ]
         cells = {(row, col) for row in rows for col in columns}
         self.book.check_writable(self.sheet, cells | set(self.table.header_cells()))
+        self._mark_run()
+
+    def _mark_run(self) -> None:
+        """Number this run in the journal and save the workbook's marker naming it (once)."""
         if self._run_marked:
             return
         run = self.journal.begin_run()

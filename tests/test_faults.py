@@ -790,3 +790,24 @@ def test_deleting_the_journals_side_files_after_a_killed_run_loses_nothing(
     outcome = classify(read_orders(book))
     assert len(outcome["placed"]) + len(outcome["check panel"]) == 40
     assert_sheet_matches_panel(book, sim, unknown_ok=len(outcome["check panel"]))
+
+
+def test_a_new_journal_keeps_rows_the_sheet_says_may_have_been_placed_blocked(
+    tmp_path: Path, panel_env: PanelSimulator
+) -> None:
+    """Found by an attacker's review: following the message (--new-journal) bought them again."""
+    sim = panel_env
+    sim.faults.drop_after_accept = 1.0
+    book = make_orders_book(tmp_path / "orders.xlsx", rows_for("maybe", 2))
+    CliRunner().invoke(cli, ["place", str(book), "--yes"], catch_exceptions=False)
+    sim.faults.drop_after_accept = 0.0
+    assert len(classify(read_orders(book))["check panel"]) == 2 and len(sim.orders) == 2
+    journal_path(book).unlink()
+
+    refused = CliRunner().invoke(cli, ["place", str(book), "--yes"])
+    assert refused.exit_code == 2 and "2 row(s) say they may have been placed" in refused.output
+    agreed = CliRunner().invoke(cli, ["place", str(book), "--yes", "--new-journal"])
+    assert "started a new journal" in agreed.output
+    again = CliRunner().invoke(cli, ["place", str(book), "--yes"])
+    assert again.exit_code == 1 and sim.counts["add"] == 2, "nothing was bought again"
+    assert len(classify(read_orders(book))["check panel"]) == 2
