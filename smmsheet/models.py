@@ -251,4 +251,3 @@ def _rate(value: object) -> Decimal | None:
     except Unreadable:
         return None
     return rate if rate >= 0 else None
-

@@ -25,7 +25,7 @@ from decimal import Decimal
 from .errors import LayoutError
 from .models import Service
 from .values import Unreadable, parse_bool, parse_id, whole_number
-from .workbook.base import CellValue, LinkedText
+from .workbook.base import CellValue, LinkedText, column_letters
 
 __all__ = [
     "AMBIGUOUS_MARK",
@@ -118,6 +118,7 @@ def normalize_header(text: object) -> str:
     return re.sub(r"[\s_\-]+", "", str(text)).lower() if text is not None else ""
 
 
+_TITLES = {**INPUT_COLUMNS, **OUTPUT_COLUMNS}
 _HEADER_KEYS = {normalize_header(v): k for k, v in {**INPUT_COLUMNS, **OUTPUT_COLUMNS}.items()}
 _HEADER_KEYS.update(_ALIASES)
 
@@ -258,7 +259,14 @@ class OrderTable:
         header = values[header_index]
         for col, text in enumerate(header, start=1):
             key = _HEADER_KEYS.get(normalize_header(text))
-            if key and key not in columns:
+            if key and key in columns:
+                # Which one holds the Order IDs? Guessing could buy a placed row again.
+                first = columns[key]
+                raise LayoutError(
+                    f"two columns mean {_TITLES[key]!r}: {column_letters(first)} "
+                    f"({header[first - 1]!s}) and {column_letters(col)} ({text!s}); keep one"
+                )
+            if key:
                 columns[key] = col
         last = max((c for c, v in enumerate(header, start=1) if not _blank(v)), default=0)
         new_columns: dict[int, str] = {}

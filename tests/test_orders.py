@@ -310,3 +310,18 @@ def test_every_integer_field_is_read_the_same_way():
 def test_a_service_cell_that_is_not_an_id_is_a_row_error(cell):
     row = one(("Service", "Link", "Quantity"), cell, "https://x", 100)
     assert problem(row, SERVICES).startswith("Service must be an id number")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        ("Service", "Link", "Quantity", "Order ID", "Order ID"),
+        ("Service", "Link", "LINK", "Quantity"),
+        ("Service", "Link", "Quantity", "Qty"),
+    ],
+)
+def test_two_columns_for_one_field_are_refused_naming_both(header):
+    """Found by an attacker's review: the first one won silently, and an id in the second
+    Order ID column was not seen, so the row would be bought again."""
+    with pytest.raises(LayoutError, match=r"two columns mean .*: [A-E] \(.*\) and [A-E] \("):
+        OrderTable.from_values([list(header), [1, "https://x", 100, None, 1001]])
