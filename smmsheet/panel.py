@@ -968,6 +968,9 @@ class PanelClient:
                 "%s: the panel answered an id and an error (%s); took the id", action, refusal
             )
             refusal = None
+        if paid and refusal is not None and _empty_error(data):
+            # {"error": null} / false / "" says no word: no refusal we can be sure of.
+            raise self._maybe_done(action, "the panel answered an empty error", status)
         if refusal is None and 400 <= status < 500 and definite:  # a 4xx JSON is a refusal
             refusal = message_of(data) or f"HTTP {status}"
         if refusal is not None:
@@ -1093,6 +1096,11 @@ def _is_keyed_multi(action: str, data: object) -> bool:
         and isinstance(data, Mapping)
         and all(isinstance(v, Mapping) for v in data.values())
     )
+
+
+def _empty_error(data: object) -> bool:
+    """A reply whose ``error`` key carries no words (null, false, "", [])."""
+    return isinstance(data, Mapping) and "error" in data and not message_of(data["error"])
 
 
 def _is_definite_answer(status: int) -> bool:

@@ -131,8 +131,8 @@ def parse_id(value: object) -> str | None:
     """
     if type(value) is str:
         text = value.strip()
-        if not text or len(text) > MAX_ID_CHARS:
-            return None
+        if not text or len(text) > MAX_ID_CHARS or not text.isprintable():
+            return None  # control characters or lone surrogates: no id a panel gave on purpose
         if not _NUMBER_ONLY.fullmatch(text):
             return text  # "ORD-01HG...", "ord_5f2": kept exactly
         if text.isdigit():
@@ -153,7 +153,9 @@ def parse_id(value: object) -> str | None:
         if integral and 0 < value < 10**MAX_ID_CHARS:
             return str(int(value))
         return None
-    return parse_id(str(value))
+    if isinstance(value, str):  # a str subclass (a hyperlinked cell's text)
+        return parse_id(str(value))
+    return None  # [1001] or {"id": 1001} is no id: never the text of a Python object
 
 
 def parse_bool(value: object) -> bool:

@@ -411,3 +411,23 @@ def test_service_flags_as_numbers_text_or_null(panel, raw, flag):
     )
     [service] = client(panel).services()
     assert service.refill is flag and service.dripfeed is flag
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '{"order": "\\ud800"}',  # a lone surrogate: no text a journal can hold
+        '{"order": "AB\\u0001CD"}',  # a control character inside
+        '{"order": [1001]}',
+        '{"order": {"id": 1001}}',
+        '{"error": null}',
+        '{"error": false}',
+        '{"error": ""}',
+    ],
+)
+def test_an_add_answered_without_a_usable_id_or_words_may_have_been_placed(panel, reply):
+    """Found by an attacker's review: a surrogate crashed the journal write; empty errors
+    were taken as refusals (the row placed again); objects became ids like "[1001]"."""
+    panel.script = lambda form: json_reply(reply)
+    with pytest.raises(AmbiguousRequestError, match="may have been placed"):
+        client(panel).add(1, link="l", quantity=10)
