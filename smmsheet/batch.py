@@ -1187,6 +1187,9 @@ def _estimate(plan: OrderPlan, bound: str = "range") -> str:
 def _unpriced_reason(plan: OrderPlan, cap: Decimal | None, source: str) -> str:
     """The Error of a row left out because the panel lists no price for its service."""
     why = f"Not placed: the panel's service list gives no price for service {plan.service.id}"
+    if plan.service.rate is not None:  # priced, but the order itself has no end
+        why = "Not placed: a Subscription without Posts orders for every new post, so its cost "
+        why += "has no end (fill Posts to bound it)"
     if cap is not None:
         return (
             f"{why}, so it cannot be kept within {source} {cap}; ask the panel for the price "

@@ -537,7 +537,9 @@ def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | RowP
         per_1000 = rate * count / 1000
         cost, cost_low = max(rate, per_1000), min(rate, per_1000)
     elif kind == "subscriptions":
-        cost = rate * total * max(numbers.get("posts", 1), 1) / 1000
+        # Without Posts a subscription orders for every future post: no cost can be known.
+        posts = numbers.get("posts", 0)
+        cost = rate * total * posts / 1000 if posts > 0 else None
     else:
         cost = rate * total / 1000
     note = _ignored_quantity(row, kind, service, fields)

@@ -208,3 +208,22 @@ def test_a_quantity_the_type_ignores_is_a_note_in_the_row_and_the_row_is_placed(
     sim.advance(1)
     run(book, client, "status")  # a refresh does not wipe the note
     assert read_orders(book)[0]["Error"].startswith("Note: Quantity 5")
+
+
+@pytest.mark.parametrize("posts", [None, 0])
+def test_a_subscription_without_posts_never_passes_a_cap(tmp_path, sim, client, posts):
+    """Found by an attacker's review: priced as one post, it ran for every new post."""
+    header = ("Service", "Link", "Username", "Min", "Max", "Delay", "Posts")
+    rows = [(17, None, "someone", 100, 200, 0, posts)]
+    book = make_orders_book(tmp_path / "o.xlsx", rows, header)
+    report = run(book, client, "place", max_spend=Decimal(2))
+    [row] = read_orders(book)
+    assert row["Order ID"] is None and "Subscription without Posts" in row["Error"]
+    assert sim.counts["add"] == 0 and report.failed
+
+
+def test_a_subscription_with_posts_is_priced_for_them(tmp_path, sim, client):
+    header = ("Service", "Link", "Username", "Min", "Max", "Delay", "Posts")
+    book = make_orders_book(tmp_path / "o.xlsx", [(17, None, "someone", 100, 200, 0, 3)], header)
+    report = run(book, client, "place", dry_run=True)
+    assert report.preview is not None and report.preview.cost > 0
