@@ -159,3 +159,29 @@ def test_inflate_gives_a_part_chunk_by_chunk_and_stops_at_what_it_declares(
             for chunk in inflate(source, member, "liar.xlsx", chunk=2**20):
                 seen += len(chunk)
         assert seen <= 3 * 2**20
+
+
+def test_a_workbook_holding_a_part_twice_is_refused(tmp_path: Path) -> None:
+    """Found by an attacker's review: smmsheet read the last copy of the order sheet, while
+    another program may show the first; the buyer would not see what is bought."""
+    import warnings
+
+    from openpyxl import Workbook
+
+    source = tmp_path / "plain.xlsx"
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Orders"
+    sheet.append(["Service", "Link", "Quantity"])
+    sheet.append([1, "https://instagram.com/p/shown", 100])
+    book.save(source)
+    twice = tmp_path / "twice.xlsx"
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(twice, "w") as new:
+        for item in old.infolist():
+            new.writestr(item, old.read(item.filename))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+            new.writestr("xl/worksheets/sheet1.xml", old.read("xl/worksheets/sheet1.xml"))
+    with pytest.raises(WorkbookError, match="holds the part xl/worksheets/sheet1.xml twice"):
+        XlsxWorkbook(twice)

@@ -56,9 +56,21 @@ _MiB = 2**20
 
 
 def check_sizes(archive: zipfile.ZipFile, label: str) -> None:
-    """Refuse a package whose declared sizes are a zip bomb's, before inflating anything."""
+    """Refuse a package whose declared sizes are a zip bomb's, before inflating anything.
+
+    Also refuse one that holds a part twice: which copy a reader sees differs between
+    programs (the order sheet Excel shows need not be the one smmsheet would buy from).
+    """
     total = packed_total = 0
+    seen: set[str] = set()
     for member in archive.infolist():
+        name = member.filename.lower()  # part names compare ignoring case (OPC)
+        if name in seen:
+            raise WorkbookError(
+                f"{label} is refused: it holds the part {member.filename} twice, and "
+                "programs differ in which one they read; save it again in Excel first"
+            )
+        seen.add(name)
         size, packed = member.file_size, member.compress_size
         if size > MAX_PART_BYTES:
             raise WorkbookError(
