@@ -34,15 +34,16 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors (sam
     from .batch import Engine, Report, RunOptions
     from .config import resolve_panel
     from .journal import Journal, journal_path
-    from .panel import OrderStatus, PanelClient, Service
+    from .models import OrderStatus, Service
+    from .panel import PanelClient
     from .simulator import PanelSimulator
     from .workbook import open_workbook
 
 #: Where each lazily imported public name lives.
 _LAZY = {
     "PanelClient": "smmsheet.panel",
-    "Service": "smmsheet.panel",
-    "OrderStatus": "smmsheet.panel",
+    "Service": "smmsheet.models",
+    "OrderStatus": "smmsheet.models",
     "Engine": "smmsheet.batch",
     "RunOptions": "smmsheet.batch",
     "Report": "smmsheet.batch",

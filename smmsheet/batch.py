@@ -29,6 +29,7 @@ from .errors import (
     ConfigError,
     JournalError,
     JournalMismatchError,
+    LayoutError,
     PanelError,
     WorkbookError,
 )
@@ -369,7 +370,7 @@ class Engine:
         names = book.sheet_names()
         found = find_sheet(names, self.sheet)
         if found is None:
-            raise ConfigError(
+            raise LayoutError(  # as errors.py says: no Orders sheet is a layout problem
                 f"no sheet {self.sheet!r} in the workbook (sheets: {', '.join(names)})"
             )
         self.sheet = found  # as the workbook spells it: the journal keys entries by it

@@ -14,12 +14,16 @@ import tempfile
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ._version import __version__
 from .errors import ConfigError, JournalMismatchError, SmmsheetError, WorkbookError, scrub
+
+if TYPE_CHECKING:  # typed edges without importing requests or the engine at start-up
+    from .batch import Report
+    from .panel import PanelClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -102,7 +106,7 @@ def panel_options(func: F) -> F:
     return func
 
 
-def _client(panel_url: str | None, api_key: str | None, profile: str | None) -> Any:
+def _client(panel_url: str | None, api_key: str | None, profile: str | None) -> PanelClient:
     """The client of the panel chosen by flags, environment and config file (no workbook)."""
     from .config import resolve_panel
 
@@ -248,7 +252,7 @@ def run_book(
     max_spend: Decimal | str | None = None,
     allow_unpriced: bool = False,
     new_journal: bool = False,
-    client: Any = None,
+    client: PanelClient | None = None,
 ) -> int:
     """Run one engine command over a saved workbook and print its summary; returns exit code."""
     from .batch import CancelPreview, Preview, RunOptions
@@ -358,7 +362,7 @@ def _progress() -> Callable[[str, int, int], None] | None:
     return update
 
 
-def _print_summary(report: Any, book_path: str, dry_run: bool) -> None:
+def _print_summary(report: Report, book_path: str, dry_run: bool) -> None:
     counts = report.counts()
     if counts:
         width = max(len(step) for step, _ in counts)

@@ -643,3 +643,11 @@ def test_previews_say_their_cost_and_orders_in_the_same_words_to_every_shell():
     many = CancelPreview(tuple(map(str, range(1001, 1013))), tuple(range(2, 14)))
     assert many.listed(2) == "12 orders: 1001 (row 2), 1002 (row 3) and 10 more"
     assert CancelPreview(("7",), (4,)).listed() == "1 order: 7 (row 4)"
+
+
+def test_a_missing_order_sheet_is_the_layout_error_the_error_tree_names(tmp_path, client):
+    from smmsheet.errors import LayoutError
+
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:1])
+    with pytest.raises(LayoutError, match="no sheet 'Nope'"):
+        run(book, client, "status", sheet="Nope")

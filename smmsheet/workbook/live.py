@@ -496,7 +496,8 @@ def _com_link(link: Any) -> LinkRange | None:
         target = (f"{address}#{place}" if place else address) if address else None
         return LinkRange(top, left, bottom, right, target)
 
-    return _ask(read)
+    found: LinkRange | None = _ask(read)
+    return found
 
 
 def _any_locked(sheet: Any, col: int, first: int, last: int) -> bool:

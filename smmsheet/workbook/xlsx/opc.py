@@ -238,10 +238,12 @@ def serialize_xml(tree: Any, original: bytes) -> bytes:
     encoding = (tree.docinfo.encoding or "UTF-8").upper()
     prolog = _PROLOG.match(original)
     if prolog is not None and encoding in ("UTF-8", "UTF8"):
-        return prolog.group(0) + etree.tostring(tree, encoding="UTF-8", xml_declaration=False)
-    return etree.tostring(
+        body: bytes = etree.tostring(tree, encoding="UTF-8", xml_declaration=False)
+        return prolog.group(0) + body
+    whole: bytes = etree.tostring(
         tree, encoding="UTF-8", xml_declaration=True, standalone=tree.docinfo.standalone
     )
+    return whole
 
 
 def _marker_element(package: Package) -> Any:

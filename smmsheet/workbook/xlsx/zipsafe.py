@@ -156,4 +156,4 @@ def data_offset(source: IO[bytes], member: zipfile.ZipInfo) -> int:
     if len(header) != 30 or header[:4] != b"PK\x03\x04":
         raise zipfile.BadZipFile(f"bad local header for {member.filename}")
     name_length, extra_length = struct.unpack("<HH", header[26:30])
-    return member.header_offset + 30 + name_length + extra_length
+    return int(member.header_offset) + 30 + int(name_length) + int(extra_length)
