@@ -530,6 +530,11 @@ class PanelClient:
                 self.shown_url,
             )
 
+    @property
+    def max_requests_per_minute(self) -> int | None:
+        """The client-side rate limit this client keeps to (None: only the panel's 429s)."""
+        return None if self._limiter is None else self._limiter.per_minute
+
     def __repr__(self) -> str:
         return f"PanelClient(url={self.shown_url!r})"
 

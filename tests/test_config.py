@@ -189,8 +189,7 @@ def test_profile_deadline_and_rate_limit(tmp_path):
     s = resolve_panel(environ={"SMMSHEET_CONFIG": str(path)}, profile="slow")
     assert (s.deadline, s.max_requests_per_minute) == (15.0, 120)
     client = s.client()
-    assert client.deadline == 15.0 and client._limiter is not None
-    assert client._limiter.per_minute == 120
+    assert client.deadline == 15.0 and client.max_requests_per_minute == 120
     default = resolve_panel(url="https://x/api/v2", api_key="k", environ={"SMMSHEET_CONFIG": "n"})
     assert (default.deadline, default.max_requests_per_minute) == (60.0, None)
 
