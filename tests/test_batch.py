@@ -651,3 +651,48 @@ def test_a_missing_order_sheet_is_the_layout_error_the_error_tree_names(tmp_path
     book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:1])
     with pytest.raises(LayoutError, match="no sheet 'Nope'"):
         run(book, client, "status", sheet="Nope")
+
+
+def test_placing_waits_on_a_bounded_window_not_on_every_row_left(
+    tmp_path, sim, client, monkeypatch
+):
+    """Waiting on every pending add after each answer made placing quadratic (issue 14)."""
+    import smmsheet.batch as batch
+
+    sizes: list[int] = []
+    real_wait = batch.wait
+
+    def counting_wait(futures, **kwargs):
+        sizes.append(len(futures))
+        return real_wait(futures, **kwargs)
+
+    monkeypatch.setattr(batch, "wait", counting_wait)
+    rows = [(1, f"https://instagram.com/p/window-{i}", 100) for i in range(120)]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    run(book, client, "place")
+    assert len(sim.orders) == 120 and sizes
+    assert max(sizes) <= 2 * client.max_workers
+
+
+def test_rows_left_when_the_key_is_refused_mid_run_are_not_sent_and_say_so(tmp_path):
+    from smmsheet.errors import InvalidKeyError
+
+    def script(form):
+        if form["action"] == "services":
+            item = {"service": 1, "name": "F", "type": "Default", "rate": "1"}
+            return json_reply(json.dumps([{**item, "min": 10, "max": 1000}]))
+        if form["action"] == "balance":
+            return json_reply('{"balance": "100", "currency": "USD"}')
+        return json_reply('{"error": "Invalid API key"}')
+
+    rows = [(1, f"https://x/{i}", 100) for i in range(40)]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    key = "sk-test-0123456789"
+    with ScriptedPanel(script) as panel, PanelClient(panel.url, key, max_workers=2) as c:
+        with pytest.raises(InvalidKeyError):
+            run(book, c, "place")
+        sent = [f for f in panel.forms if f["action"] == "add"]
+    assert len(sent) <= 4, "the run stops sending once the key is refused"
+    out = read_orders(book)
+    assert all(r["Order ID"] is None for r in out)
+    assert sum("run was stopped" in (r["Error"] or "") for r in out) >= 36
