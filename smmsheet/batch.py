@@ -1242,10 +1242,15 @@ def _place_again(row: OrderRow) -> bool:
 
 
 def _typed_id(row: OrderRow) -> str | None:
-    """An order id the user typed into the Error cell of a blocked row (one word, a digit)."""
+    """An order id the user typed into the Error cell of a blocked row (one word, a digit).
+
+    ``#1003`` is how panels show order 1003: the ``#`` is not part of the id.
+    """
     text = row.text("error")
     if not text or any(c.isspace() for c in text) or not any(c.isdigit() for c in text):
         return None
+    if text.startswith("#"):
+        return parse_id(text[1:])
     return parse_id(row.get("error"))
 
 
