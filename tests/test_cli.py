@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from smmsheet.cli import cli
+from smmsheet.journal import journal_path
 from smmsheet.simulator import DEFAULT_API_KEY
 
 from .conftest import assert_sheet_matches_panel, make_orders_book, read_orders
@@ -201,6 +202,41 @@ def test_demo_runs_end_to_end(tmp_path, monkeypatch):
     assert sum(1 for r in rows if r["Order ID"]) == 6
     assert sum(1 for r in rows if r["Error"]) == 4
     assert invoke("demo").exit_code == 0  # a second demo starts afresh
+
+
+def test_demo_never_replaces_a_workbook_it_did_not_write(tmp_path):
+    mine = make_orders_book(tmp_path / "mine.xlsx", [(1, "https://a", 100)])
+    before = mine.read_bytes()
+    journal = journal_path(mine)
+    journal.write_bytes(b"the journal of my paid orders")
+    result = invoke("demo", "--out", str(mine))
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"Error: {mine} exists and was not written by the demo: choose another --out, "
+        "or pass --force to replace it and its journal"
+    ]
+    assert mine.read_bytes() == before
+    assert journal.read_bytes() == b"the journal of my paid orders"
+    forced = invoke("demo", "--out", str(mine), "--force")
+    assert forced.exit_code == 0, forced.output
+    assert sum(1 for r in read_orders(mine) if r["Order ID"]) == 6
+
+
+def test_demo_never_deletes_the_journal_of_a_workbook_moved_away(tmp_path):
+    journal = journal_path(tmp_path / "gone.xlsx")
+    journal.write_bytes(b"paid orders")
+    result = invoke("demo", "--out", str(tmp_path / "gone.xlsx"))
+    assert result.exit_code == 2 and "pass --force to delete it" in result.output
+    assert journal.read_bytes() == b"paid orders"
+
+
+def test_demo_into_a_missing_folder_is_one_line(tmp_path):
+    folder = tmp_path / "nope"
+    result = CliRunner().invoke(cli, ["demo", "--out", str(folder / "d.xlsx")])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)  # no traceback
+    assert result.output.strip().splitlines() == [
+        f"Error: cannot write {folder / 'd.xlsx'}: there is no folder {folder}"
+    ]
 
 
 @pytest.mark.parametrize("command", sorted(cli.commands))
