@@ -155,8 +155,10 @@ def services(
 
         with Session(into, panel_url=panel_url, api_key=api_key, profile=profile) as session:
             _SECRETS.update(session.secrets)
-            count = session.load_services()
-        click.echo(f"Wrote {count} services into {into} (sheet {SERVICES_SHEET}).")
+            loaded = session.load_services()
+        click.echo(f"Wrote {loaded.count} services into {into} (sheet {loaded.sheet}).")
+        if loaded.sheet != SERVICES_SHEET:
+            click.echo(f"The sheet {SERVICES_SHEET!r} was not written by smmsheet: left as it was.")
         return
     client = _client(panel_url, api_key, profile)
     with client:

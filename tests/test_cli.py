@@ -52,6 +52,44 @@ def test_services_into_a_workbook_writes_text_not_formulas(panel_env, tmp_path):
     assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
 
 
+def _with_sheet(book: Path, name: str, rows: list[list[object]]) -> Path:
+    from openpyxl import load_workbook
+
+    loaded = load_workbook(book)
+    sheet = loaded.create_sheet(name)
+    for row in rows:
+        sheet.append(row)
+    loaded.save(book)
+    return book
+
+
+def test_services_into_a_workbook_never_replaces_the_users_own_services_sheet(panel_env, tmp_path):
+    price_list = [["Service", "My price"], [1, 2.5]]
+    book = _with_sheet(make_orders_book(tmp_path / "o.xlsx", []), "Services", price_list)
+    for _ in range(2):  # the second time, our own sheet is recognised and replaced
+        result = invoke("services", "--into", str(book))
+        assert result.exit_code == 0, result.output
+        assert f"into {book} (sheet Services (smmsheet))" in result.output
+        assert "The sheet 'Services' was not written by smmsheet: left as" in result.output
+    from openpyxl import load_workbook
+
+    loaded = load_workbook(book)
+    assert loaded.sheetnames == ["Orders", "Services", "Services (smmsheet)"]
+    assert [list(r) for r in loaded["Services"].values] == price_list
+    assert len(read_orders(book, "Services (smmsheet)")) > 0
+
+
+def test_services_into_a_workbook_refuses_when_both_names_are_the_users(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [])
+    _with_sheet(book, "Services", [["Mine"]])
+    _with_sheet(book, "Services (smmsheet)", [["Also mine"]])
+    before = book.read_bytes()
+    result = invoke("services", "--into", str(book))
+    assert result.exit_code == 2
+    assert "were not written by smmsheet: rename one of them" in result.output
+    assert book.read_bytes() == before
+
+
 def test_services_into_a_workbook_reads_its_settings_sheet_like_every_workbook_command(
     panel_env, tmp_path
 ):
