@@ -564,3 +564,32 @@ def test_sim_speaks_the_dialect_it_is_started_with(tmp_path):
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0 and "(dialect everything)" in out
+
+
+@pytest.mark.parametrize("command", ["status", "refill-status"])
+def test_a_panel_outage_is_one_message_and_rows_keep_their_error_text(
+    panel_env, tmp_path, monkeypatch, command
+):
+    import socket
+
+    from openpyxl import load_workbook
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100), (3, "https://b", 50)])
+    assert invoke("place", str(book), "-y").exit_code == 0
+    loaded = load_workbook(book)
+    sheet = loaded["Orders"]
+    column = {c.value: c.column for c in sheet[1]}
+    sheet.cell(2, column["Error"], "called the customer")
+    for row in (2, 3):
+        sheet.cell(row, column["Refill ID"], 500 + row)
+    loaded.save(book)
+    with socket.socket() as s:  # a port nobody listens on: the panel is down
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    monkeypatch.setenv("SMMSHEET_PANEL_URL", f"http://127.0.0.1:{dead}/api/v2")
+    result = invoke(command, str(book))
+    assert result.exit_code == 1
+    assert result.output.count("cannot reach the panel") == 1
+    assert "status: status:" not in result.output and "nothing refreshed" in result.output
+    rows = read_orders(book)
+    assert [r["Error"] for r in rows] == ["called the customer", None]
