@@ -44,7 +44,7 @@ from .journal import (
     marker_text,
     parse_marker,
 )
-from .models import Balance, OrderStatus, Service
+from .models import Balance, OrderStatus, RefillStatus, Service
 from .orders import (
     AMBIGUOUS_MARK,
     NOTE_MARK,
@@ -329,6 +329,8 @@ class Report:
     uncharged: int = 0
     currency: str = ""
     saved: bool = False
+    #: The panel could not be asked at all for a step (its message is in ``messages``).
+    panel_failed: bool = False
 
     def add(self, row: int, step: Step, outcome: Outcome, message: str = "") -> None:
         """Record one row's outcome."""
@@ -340,8 +342,8 @@ class Report:
 
     @property
     def failed(self) -> bool:
-        """Some rows failed or need attention (exit code 1)."""
-        return any(r.outcome in FAILED_OUTCOMES for r in self.results)
+        """Some rows failed or need attention, or the panel failed (exit code 1)."""
+        return self.panel_failed or any(r.outcome in FAILED_OUTCOMES for r in self.results)
 
 
 class Engine:
@@ -966,9 +968,14 @@ class Engine:
             return
         total, done = len(rows_by_id), 0
         self._progress(Step.STATUS, 0, total)
-        # Each chunk is written while the next requests are still in flight.
+        # Each chunk is written while the next requests are still in flight. Ids whose request
+        # failed with the panel down wait: if no request got through, that is one message.
+        down: list[OrderStatus] = []
         for statuses in self.panel.status_chunks(list(rows_by_id)):
             for oid, st in statuses.items():
+                if st.unavailable:
+                    down.append(st)
+                    continue
                 problem = st.error or _unwritable(st)
                 for row in rows_by_id[oid]:
                     if problem:
@@ -984,6 +991,35 @@ class Engine:
                     self.report.add(row.row, Step.STATUS, Outcome.UPDATED, st.status or "")
             done += len(statuses)
             self._progress(Step.STATUS, done, total)
+        self._panel_down(Step.STATUS, down, total, rows_by_id)
+
+    def _panel_down(
+        self,
+        step: Step,
+        down: Sequence[OrderStatus | RefillStatus],
+        total: int,
+        rows_by_id: Mapping[str, list[OrderRow]],
+    ) -> bool:
+        """Report ids the panel could not be asked about; True when that was every id.
+
+        A panel that answered no request is one message and a failed run: no row's Error
+        cell is touched, so what the rows said before stays. When only some requests
+        failed, their rows say why, as any other per-order error.
+        """
+        if not down:
+            return False
+        if len(down) == total:
+            self.report.panel_failed = True
+            self.report.messages.append(
+                f"{step}: nothing refreshed, the panel failed: {down[0].error}"
+            )
+            return True
+        for st in down:
+            key = st.order if isinstance(st, OrderStatus) else st.refill
+            for row in rows_by_id[key]:
+                self._stamp(row, f"{step}: {st.error}")
+                self.report.add(row.row, step, Outcome.FAILED, st.error or "")
+        return False
 
     def refill_status(self) -> None:
         """Refresh the status of refills not final yet."""
@@ -995,6 +1031,9 @@ class Engine:
         if not rows_by_id:
             return
         statuses = self.panel.refill_status_many(list(rows_by_id))
+        down = [st for st in statuses.values() if st.unavailable]
+        if self._panel_down(Step.REFILL_STATUS, down, len(statuses), rows_by_id):
+            return
         for rid, rows in rows_by_id.items():
             st = statuses[rid]
             for row in rows:

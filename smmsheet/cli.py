@@ -155,8 +155,10 @@ def services(
 
         with Session(into, panel_url=panel_url, api_key=api_key, profile=profile) as session:
             _SECRETS.update(session.secrets)
-            count = session.load_services()
-        click.echo(f"Wrote {count} services into {into} (sheet {SERVICES_SHEET}).")
+            loaded = session.load_services()
+        click.echo(f"Wrote {loaded.count} services into {into} (sheet {loaded.sheet}).")
+        if loaded.sheet != SERVICES_SHEET:
+            click.echo(f"The sheet {SERVICES_SHEET!r} was not written by smmsheet: left as it was.")
         return
     client = _client(panel_url, api_key, profile)
     with client:
@@ -550,9 +552,12 @@ DEMO_SHOWN = ("service", "link", "order_id", "status", "charge", "remains", "ref
     default="smmsheet-demo.xlsx",
     show_default=True,
     type=click.Path(dir_okay=False),
-    help="Where to write the demo workbook (replaced, with its journal).",
+    help="Where to write the demo workbook (an earlier demo's is replaced, with its journal).",
 )
-def demo(out: str) -> None:
+@click.option(
+    "--force", is_flag=True, help="Replace OUT and its journal even if the demo did not write it."
+)
+def demo(out: str, force: bool) -> None:
     """Fill a copy of the order template and run it against the built-in panel simulator."""
     from .journal import journal_path
     from .orders import OUTPUT_COLUMNS, OrderTable
@@ -562,11 +567,19 @@ def demo(out: str) -> None:
     from .workbook import open_workbook
 
     target = Path(out)
+    if not target.parent.is_dir():
+        raise WorkbookError(f"cannot write {out}: there is no folder {target.parent}")
     journal = journal_path(target)
-    for leftover in (journal, *(journal.with_name(journal.name + s) for s in ("-journal", "-wal"))):
+    leftovers = (journal, *(journal.with_name(journal.name + s) for s in ("-journal", "-wal")))
+    if not force:
+        _refuse_to_replace(target, journal)
+    for leftover in leftovers:
         leftover.unlink(missing_ok=True)  # the demo's panel is new: old order ids mean nothing
     with tempfile.TemporaryDirectory() as tmp:
-        shutil.copyfile(build_orders_template(Path(tmp) / "orders.xlsx"), target)
+        try:
+            shutil.copyfile(build_orders_template(Path(tmp) / "orders.xlsx"), target)
+        except OSError as exc:
+            raise WorkbookError(f"cannot write {out}: {exc.strerror or exc}") from None
     book = open_workbook(str(target))
     table = OrderTable.from_values(book.read_values("Orders"))
     first = table.header_row + 1
@@ -606,6 +619,42 @@ def demo(out: str) -> None:
         click.echo(" | ".join(cells))
     click.echo(f"\nBalance left on the simulator: {left.amount} {left.currency}")
     click.echo(f"Open {target} to see every column (4 rows carry an Error on purpose).")
+
+
+def _refuse_to_replace(target: Path, journal: Path) -> None:
+    """Refuse to replace a workbook (or a journal) that an earlier demo did not write.
+
+    A demo workbook is recognised by what the demo wrote into it: its order rows' links, in
+    order. Anything else at that path (the user's own workbook, a file that is not a
+    workbook, a demo workbook someone has since edited) is left alone unless ``--force``.
+    """
+    if target.exists() and not _is_demo_workbook(target):
+        raise WorkbookError(
+            f"{target} exists and was not written by the demo: choose another --out, "
+            "or pass --force to replace it and its journal"
+        )
+    if not target.exists() and journal.exists():
+        raise WorkbookError(
+            f"{journal} (the journal of a workbook named {target.name}) exists: choose "
+            "another --out, or pass --force to delete it"
+        )
+
+
+def _is_demo_workbook(path: Path) -> bool:
+    """Whether the order rows of ``path`` are the demo's (their links, in order)."""
+    from .orders import OrderTable
+    from .workbook import open_workbook
+
+    try:
+        book = open_workbook(str(path))
+        try:
+            table = OrderTable.from_values(book.read_values("Orders"))
+        finally:
+            book.close()
+    except (SmmsheetError, OSError, ValueError):
+        return False
+    links = [row.text("link") for row in table.rows]
+    return links == [str(values["link"]) for values in DEMO_ROWS]
 
 
 def _register_addin() -> None:

@@ -183,9 +183,17 @@ def run_macro(
                 tell(f"Balance: {balance.amount} {balance.currency}".strip())
                 return None
             if command == "services":
-                count = session.load_services()
+                loaded = session.load_services()
                 if notify is not None:
-                    notify(f"smmsheet: loaded {count} services into the {SERVICES_SHEET} sheet")
+                    kept = (
+                        ""
+                        if loaded.sheet == SERVICES_SHEET
+                        else f" (your own {SERVICES_SHEET} sheet was left as it was)"
+                    )
+                    notify(
+                        f"smmsheet: loaded {loaded.count} services into the {loaded.sheet} "
+                        f"sheet{kept}"
+                    )
                 return None
             return _run_engine(session, command, ask, tell, progress, notify)
     except SmmsheetError as exc:

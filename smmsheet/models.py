@@ -106,6 +106,9 @@ class OrderStatus:
     remains: int | None = None
     currency: str | None = None
     error: str | None = None
+    #: The panel could not be asked (unreachable, down): ``error`` is about the panel,
+    #: not this order.
+    unavailable: bool = False
 
     @classmethod
     def from_api(cls, order: str, item: object) -> OrderStatus:
@@ -153,6 +156,8 @@ class RefillStatus:
     refill: str
     status: str | None = None
     error: str | None = None
+    #: The panel could not be asked: ``error`` is about the panel, not this refill.
+    unavailable: bool = False
 
 
 @dataclass(frozen=True)

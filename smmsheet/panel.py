@@ -613,7 +613,9 @@ class PanelClient:
             return {i: OrderStatus.from_api(i, by_id.get(i, missing)) for i in ids}
 
         return self._fan_out_chunks(
-            _unique_ids(orders), one_chunk, lambda i, e: OrderStatus(i, error=e.message)
+            _unique_ids(orders),
+            one_chunk,
+            lambda i, e: OrderStatus(i, error=_reason(e), unavailable=_down(e)),
         )
 
     def refill_status(self, refill: int | str) -> RefillStatus:
@@ -631,7 +633,7 @@ class PanelClient:
             ("refill", "status"),
             refills,
             lambda rid, value, error: RefillStatus(rid, parse_text(value) or None, error),
-            lambda i, e: RefillStatus(i, error=e.message),
+            lambda i, e: RefillStatus(i, error=_reason(e), unavailable=_down(e)),
         )
 
     # ----------------------------------------------------------------- paid actions
@@ -1141,3 +1143,17 @@ def _is_connect_failure(exc: requests.ConnectionError) -> bool:
     reason: object = exc.args[0] if exc.args else None
     reason = getattr(reason, "reason", reason)
     return isinstance(reason, NewConnectionError | NameResolutionError)
+
+
+def _reason(exc: PanelError) -> str:
+    """A failed request's message for each id it carried, without the action that callers add.
+
+    ``"status: cannot reach the panel"`` became ``"status: status: cannot reach..."`` in cells.
+    """
+    prefix = f"{exc.action}: " if exc.action else ""
+    return exc.message.removeprefix(prefix) if prefix else exc.message
+
+
+def _down(exc: PanelError) -> bool:
+    """Whether a failed request says nothing about its ids: the panel could not be asked."""
+    return isinstance(exc, PanelUnavailableError)

@@ -30,14 +30,22 @@ from .errors import JournalError
 from .journal import Journal, journal_for_run, journal_location
 from .models import Balance
 from .panel import PanelClient
-from .services_sheet import SERVICES_SHEET, services_table
+from .services_sheet import services_sheet_of, services_table
 from .workbook import open_workbook
 from .workbook.base import WorkbookAdapter
 
-__all__ = ["SHEET_CAP", "Session"]
+__all__ = ["SHEET_CAP", "LoadedServices", "Session"]
 
 #: How row messages name a spending cap read from the workbook's Settings sheet.
 SHEET_CAP = "Max spend (Settings sheet)"
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedServices:
+    """What :meth:`Session.load_services` wrote: how many services, into which sheet."""
+
+    count: int
+    sheet: str
 
 
 class Session:
@@ -135,13 +143,16 @@ class Session:
         """The panel account's balance."""
         return self.client.balance()
 
-    def load_services(self) -> int:
-        """Write the panel's service list into the Services sheet and save; returns the count.
+    def load_services(self) -> LoadedServices:
+        """Write the panel's service list into the workbook and save; says how many, where.
 
+        The sheet is ``Services`` unless the user's own sheet has that name (then
+        ``Services (smmsheet)``, see :func:`~smmsheet.services_sheet.services_sheet_of`).
         Holds the workbook's run lock while it writes, so no other run saves meanwhile.
         """
         services = self.client.services()
         with Journal(self.journal_path):
-            self.book.replace_sheet(SERVICES_SHEET, services_table(services))
+            sheet = services_sheet_of(self.book)
+            self.book.replace_sheet(sheet, services_table(services))
             self.book.save()
-        return len(services)
+        return LoadedServices(len(services), sheet)

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from smmsheet.cli import cli
+from smmsheet.journal import journal_path
 from smmsheet.simulator import DEFAULT_API_KEY
 
 from .conftest import assert_sheet_matches_panel, make_orders_book, read_orders
@@ -49,6 +50,44 @@ def test_services_into_a_workbook_writes_text_not_formulas(panel_env, tmp_path):
 
     sheet = load_workbook(book)["Services"]
     assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
+
+
+def _with_sheet(book: Path, name: str, rows: list[list[object]]) -> Path:
+    from openpyxl import load_workbook
+
+    loaded = load_workbook(book)
+    sheet = loaded.create_sheet(name)
+    for row in rows:
+        sheet.append(row)
+    loaded.save(book)
+    return book
+
+
+def test_services_into_a_workbook_never_replaces_the_users_own_services_sheet(panel_env, tmp_path):
+    price_list = [["Service", "My price"], [1, 2.5]]
+    book = _with_sheet(make_orders_book(tmp_path / "o.xlsx", []), "Services", price_list)
+    for _ in range(2):  # the second time, our own sheet is recognised and replaced
+        result = invoke("services", "--into", str(book))
+        assert result.exit_code == 0, result.output
+        assert f"into {book} (sheet Services (smmsheet))" in result.output
+        assert "The sheet 'Services' was not written by smmsheet: left as" in result.output
+    from openpyxl import load_workbook
+
+    loaded = load_workbook(book)
+    assert loaded.sheetnames == ["Orders", "Services", "Services (smmsheet)"]
+    assert [list(r) for r in loaded["Services"].values] == price_list
+    assert len(read_orders(book, "Services (smmsheet)")) > 0
+
+
+def test_services_into_a_workbook_refuses_when_both_names_are_the_users(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [])
+    _with_sheet(book, "Services", [["Mine"]])
+    _with_sheet(book, "Services (smmsheet)", [["Also mine"]])
+    before = book.read_bytes()
+    result = invoke("services", "--into", str(book))
+    assert result.exit_code == 2
+    assert "were not written by smmsheet: rename one of them" in result.output
+    assert book.read_bytes() == before
 
 
 def test_services_into_a_workbook_reads_its_settings_sheet_like_every_workbook_command(
@@ -201,6 +240,41 @@ def test_demo_runs_end_to_end(tmp_path, monkeypatch):
     assert sum(1 for r in rows if r["Order ID"]) == 6
     assert sum(1 for r in rows if r["Error"]) == 4
     assert invoke("demo").exit_code == 0  # a second demo starts afresh
+
+
+def test_demo_never_replaces_a_workbook_it_did_not_write(tmp_path):
+    mine = make_orders_book(tmp_path / "mine.xlsx", [(1, "https://a", 100)])
+    before = mine.read_bytes()
+    journal = journal_path(mine)
+    journal.write_bytes(b"the journal of my paid orders")
+    result = invoke("demo", "--out", str(mine))
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"Error: {mine} exists and was not written by the demo: choose another --out, "
+        "or pass --force to replace it and its journal"
+    ]
+    assert mine.read_bytes() == before
+    assert journal.read_bytes() == b"the journal of my paid orders"
+    forced = invoke("demo", "--out", str(mine), "--force")
+    assert forced.exit_code == 0, forced.output
+    assert sum(1 for r in read_orders(mine) if r["Order ID"]) == 6
+
+
+def test_demo_never_deletes_the_journal_of_a_workbook_moved_away(tmp_path):
+    journal = journal_path(tmp_path / "gone.xlsx")
+    journal.write_bytes(b"paid orders")
+    result = invoke("demo", "--out", str(tmp_path / "gone.xlsx"))
+    assert result.exit_code == 2 and "pass --force to delete it" in result.output
+    assert journal.read_bytes() == b"paid orders"
+
+
+def test_demo_into_a_missing_folder_is_one_line(tmp_path):
+    folder = tmp_path / "nope"
+    result = CliRunner().invoke(cli, ["demo", "--out", str(folder / "d.xlsx")])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)  # no traceback
+    assert result.output.strip().splitlines() == [
+        f"Error: cannot write {folder / 'd.xlsx'}: there is no folder {folder}"
+    ]
 
 
 @pytest.mark.parametrize("command", sorted(cli.commands))
@@ -490,3 +564,32 @@ def test_sim_speaks_the_dialect_it_is_started_with(tmp_path):
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0 and "(dialect everything)" in out
+
+
+@pytest.mark.parametrize("command", ["status", "refill-status"])
+def test_a_panel_outage_is_one_message_and_rows_keep_their_error_text(
+    panel_env, tmp_path, monkeypatch, command
+):
+    import socket
+
+    from openpyxl import load_workbook
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100), (3, "https://b", 50)])
+    assert invoke("place", str(book), "-y").exit_code == 0
+    loaded = load_workbook(book)
+    sheet = loaded["Orders"]
+    column = {c.value: c.column for c in sheet[1]}
+    sheet.cell(2, column["Error"], "called the customer")
+    for row in (2, 3):
+        sheet.cell(row, column["Refill ID"], 500 + row)
+    loaded.save(book)
+    with socket.socket() as s:  # a port nobody listens on: the panel is down
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    monkeypatch.setenv("SMMSHEET_PANEL_URL", f"http://127.0.0.1:{dead}/api/v2")
+    result = invoke(command, str(book))
+    assert result.exit_code == 1
+    assert result.output.count("cannot reach the panel") == 1
+    assert "status: status:" not in result.output and "nothing refreshed" in result.output
+    rows = read_orders(book)
+    assert [r["Error"] for r in rows] == ["called the customer", None]

@@ -75,8 +75,9 @@ def test_the_services_sheet_is_written_under_the_run_lock(panel_env, tmp_path):
     with Session(book) as session:
         with Journal(session.journal_path), pytest.raises(WorkbookBusyError):
             session.load_services()
-        count = session.load_services()
-    assert count == len(read_orders(book, "Services")) > 0
+        loaded = session.load_services()
+    assert loaded.sheet == "Services"
+    assert loaded.count == len(read_orders(book, "Services")) > 0
 
 
 def test_a_book_open_in_excel_keeps_its_journal_beside_its_file(tmp_path):
