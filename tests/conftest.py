@@ -32,11 +32,38 @@ def panel_env(
     sim: PanelSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> PanelSimulator:
     """Point the CLI at the simulator through the environment, with no user config file."""
+    return point_cli_at(sim, tmp_path, monkeypatch)
+
+
+def point_cli_at(
+    sim: PanelSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> PanelSimulator:
+    """Set the environment the CLI resolves its panel from to ``sim`` (no user config)."""
     monkeypatch.setenv("SMMSHEET_PANEL_URL", sim.url)
     monkeypatch.setenv("SMMSHEET_API_KEY", DEFAULT_API_KEY)
     monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "no-config.toml"))
     monkeypatch.delenv("SMMSHEET_PROFILE", raising=False)
     return sim
+
+
+@pytest.fixture
+def misleading_sim() -> Iterator[PanelSimulator]:
+    """The default catalogue plus services without a usable price or with odd billing."""
+    from smmsheet.simulator import default_services, misleading_services
+
+    with PanelSimulator(services=default_services() + misleading_services()) as server:
+        yield server
+
+
+def run_engine(path: Path, client: Any, command: str, **options: Any) -> Any:
+    """One engine run over a saved workbook, journaled beside it, as the shells do it."""
+    from smmsheet.batch import Engine, RunOptions
+    from smmsheet.journal import Journal, journal_path
+    from smmsheet.workbook import open_workbook
+
+    book = open_workbook(str(path))
+    with Journal(journal_path(path)) as journal:
+        return Engine(book, client, journal, RunOptions(**options)).execute(command)
 
 
 def make_orders_book(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +13,6 @@ from smmsheet.errors import WorkbookBusyError, WorkbookError
 from smmsheet.journal import Journal, journal_path
 from smmsheet.orders import AMBIGUOUS_MARK
 from smmsheet.panel import PanelClient
-from smmsheet.workbook import open_workbook
 from smmsheet.workbook.xlsx import XlsxWorkbook
 
 from .conftest import ORDER_HEADER as ORDER_HEADER_FOR_TESTS
@@ -23,14 +21,11 @@ from .conftest import (
     fail_saves_after_the_marker,
     make_orders_book,
     read_orders,
+    run_engine,
 )
 from .scripted import ScriptedPanel, json_reply
 
-
-def run(path: Path, client: PanelClient, command: str, **options):
-    book = open_workbook(str(path))
-    with Journal(journal_path(path)) as journal:
-        return Engine(book, client, journal, RunOptions(**options)).execute(command)
+run = run_engine
 
 
 GOOD_ROWS = [

@@ -7,35 +7,27 @@ package billed per 1000) as real panels do.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
-from smmsheet.batch import Engine, Preview, Report, RunOptions
-from smmsheet.journal import Journal, journal_path
+from smmsheet.batch import Preview
 from smmsheet.panel import PanelClient
-from smmsheet.simulator import PanelSimulator, default_services, misleading_services
-from smmsheet.workbook import open_workbook
+from smmsheet.simulator import PanelSimulator
 
-from .conftest import make_orders_book, read_orders
+from .conftest import make_orders_book, read_orders, run_engine
 from .scripted import ScriptedPanel, json_reply
 
 NO_RATE, RATE_NA, RATE_NEGATIVE, PACKAGE_PER_1000 = 30, 31, 32, 33
 
 
 @pytest.fixture
-def sim() -> Iterator[PanelSimulator]:
+def sim(misleading_sim: PanelSimulator) -> PanelSimulator:
     """The default catalogue plus the misleading services (replaces conftest's ``sim``)."""
-    with PanelSimulator(services=default_services() + misleading_services()) as server:
-        yield server
+    return misleading_sim
 
 
-def run(path: Path, client: PanelClient, command: str, **options) -> Report:
-    book = open_workbook(str(path))
-    with Journal(journal_path(path)) as journal:
-        return Engine(book, client, journal, RunOptions(**options)).execute(command)
+run = run_engine
 
 
 UNPRICED_ROWS = [

@@ -13,7 +13,7 @@ from smmsheet.cli import cli
 from smmsheet.journal import journal_path
 from smmsheet.simulator import DEFAULT_API_KEY
 
-from .conftest import assert_sheet_matches_panel, make_orders_book, read_orders
+from .conftest import assert_sheet_matches_panel, make_orders_book, point_cli_at, read_orders
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -395,16 +395,9 @@ def test_max_spend_written_with_currency_caps_the_same_from_sheet_or_flag(
 
 
 @pytest.fixture
-def misleading_env(tmp_path, monkeypatch):
+def misleading_env(misleading_sim, tmp_path, monkeypatch):
     """``panel_env`` over a simulator that also lists services without a usable price."""
-    from smmsheet.simulator import PanelSimulator, default_services, misleading_services
-
-    with PanelSimulator(services=default_services() + misleading_services()) as server:
-        monkeypatch.setenv("SMMSHEET_PANEL_URL", server.url)
-        monkeypatch.setenv("SMMSHEET_API_KEY", DEFAULT_API_KEY)
-        monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "no-config.toml"))
-        monkeypatch.delenv("SMMSHEET_PROFILE", raising=False)
-        yield server
+    return point_cli_at(misleading_sim, tmp_path, monkeypatch)
 
 
 def test_place_confirmation_lists_rows_whose_price_is_unknown(

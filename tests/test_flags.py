@@ -5,19 +5,17 @@ Real .xlsx files and the simulator over loopback.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from smmsheet.batch import Engine, Report, RunOptions, is_final_refusal
+from smmsheet.batch import is_final_refusal
 from smmsheet.journal import Journal, journal_path
 from smmsheet.panel import PanelClient
-from smmsheet.simulator import PanelSimulator, default_services, misleading_services
-from smmsheet.workbook import open_workbook
+from smmsheet.simulator import PanelSimulator
 from smmsheet.workbook.xlsx import XlsxWorkbook
 
-from .conftest import fail_saves_after_the_marker, make_orders_book, read_orders
+from .conftest import fail_saves_after_the_marker, make_orders_book, read_orders, run_engine
 
 SILENT = 34  # lists neither refill nor cancel, offers both
 NO_REFILL_NO_CANCEL = 3
@@ -26,16 +24,12 @@ REFILL_COL, CANCEL_COL = 7, 8
 
 
 @pytest.fixture
-def sim() -> Iterator[PanelSimulator]:
+def sim(misleading_sim: PanelSimulator) -> PanelSimulator:
     """The default catalogue plus the misleading services (replaces conftest's ``sim``)."""
-    with PanelSimulator(services=default_services() + misleading_services()) as server:
-        yield server
+    return misleading_sim
 
 
-def run(path: Path, client: PanelClient, command: str, **options) -> Report:
-    book = open_workbook(str(path))
-    with Journal(journal_path(path)) as journal:
-        return Engine(book, client, journal, RunOptions(**options)).execute(command)
+run = run_engine
 
 
 def placed_book(tmp_path: Path, client: PanelClient, *services: int) -> Path:
