@@ -186,3 +186,17 @@ def rich(tmp_path: Path) -> Path:
     path = tmp_path / "orders.xlsx"
     workbooks.build_rich_workbook(path)
     return path
+
+
+def openpyxl_orders(*rows: list[object]) -> tuple[Any, Any]:
+    """An openpyxl workbook whose Orders sheet holds ``rows``: (workbook, sheet), to change
+    further before saving (hyperlinks, array formulas, cells far to the right)."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Orders"
+    for row in rows:
+        sheet.append(row)
+    return book, sheet

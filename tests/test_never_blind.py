@@ -15,7 +15,7 @@ from smmsheet.cli import cli
 from smmsheet.panel import PanelClient
 from smmsheet.simulator import PanelSimulator
 
-from .conftest import ORDER_HEADER, make_orders_book, read_orders
+from .conftest import ORDER_HEADER, make_orders_book, openpyxl_orders, read_orders
 from .scripted import ScriptedPanel, json_reply
 from .test_batch import run
 
@@ -25,21 +25,8 @@ def _place(book: Path) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def _orders_sheet(*rows: list[object]):
-    """An openpyxl workbook whose Orders sheet holds ``rows``; returns (workbook, sheet)."""
-    from openpyxl import Workbook
-
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "Orders"
-    for row in rows:
-        sheet.append(row)
-    return book, sheet
-
-
 def test_a_header_row_reaching_column_xfd_buys_nothing(tmp_path, panel_env: PanelSimulator):
-    book, sheet = _orders_sheet(
+    book, sheet = openpyxl_orders(
         ["Service", "Link", "Quantity"], [1, "https://instagram.com/p/xfd", 100]
     )
     sheet.cell(row=1, column=16384, value="my notes")  # the last column Excel has
@@ -54,7 +41,7 @@ def test_a_header_row_reaching_column_xfd_buys_nothing(tmp_path, panel_env: Pane
 def test_an_array_formula_over_the_order_id_cells_buys_nothing(tmp_path, panel_env):
     from openpyxl.worksheet.formula import ArrayFormula
 
-    book, sheet = _orders_sheet(
+    book, sheet = openpyxl_orders(
         ["Service", "Link", "Quantity", "Order ID"],
         [1, "https://instagram.com/p/arr1", 100],
         [1, "https://instagram.com/p/arr2", 100],
@@ -133,7 +120,7 @@ def test_a_hyperlinked_link_cell_is_ordered_with_its_address(tmp_path, panel_env
 
 
 def test_an_openpyxl_hyperlink_is_ordered_with_its_address(tmp_path, panel_env):
-    book, sheet = _orders_sheet(["Service", "Link", "Quantity"], [1, "Client post", 100])
+    book, sheet = openpyxl_orders(["Service", "Link", "Quantity"], [1, "Client post", 100])
     sheet["B2"].hyperlink = "https://instagram.com/p/openpyxl-target"
     path = tmp_path / "links.xlsx"
     book.save(path)

@@ -166,15 +166,12 @@ def test_a_workbook_holding_a_part_twice_is_refused(tmp_path: Path) -> None:
     another program may show the first; the buyer would not see what is bought."""
     import warnings
 
-    from openpyxl import Workbook
+    from .conftest import openpyxl_orders
 
     source = tmp_path / "plain.xlsx"
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "Orders"
-    sheet.append(["Service", "Link", "Quantity"])
-    sheet.append([1, "https://instagram.com/p/shown", 100])
+    book, _ = openpyxl_orders(
+        ["Service", "Link", "Quantity"], [1, "https://instagram.com/p/shown", 100]
+    )
     book.save(source)
     twice = tmp_path / "twice.xlsx"
     with zipfile.ZipFile(source) as old, zipfile.ZipFile(twice, "w") as new:
