@@ -695,17 +695,20 @@ class Engine:
         ]
         if not unresolved and not accepted:
             return [r for r in rows if self._may_place(r)]
-        prints = {r.row: r.fingerprint() for r in rows}
-        # An unknown outcome settled by the id the user typed into its own row's Order ID.
-        with_id = [r for r in rows if r.order_id is not None]
+        # An unknown outcome settled by the id the user typed into its own row's Order ID:
+        # only rows at an unresolved entry's number can be that row.
+        at_entries = {e.row for e in unresolved}
+        with_id = [r for r in rows if r.order_id is not None and r.row in at_entries]
+        without_id = [r for r in rows if self._may_place(r)]
+        prints = {r.row: r.fingerprint() for r in (*with_id, *without_id)}  # only those matched
         typed = _match(with_id, unresolved, prints, same_row_only=True)
         for row in with_id:
             if row.row in typed:
                 self._settle(typed[row.row], Resolution.TYPED, row.order_id)
                 resolved = f"journal #{typed[row.row].id}"
                 self.report.add(row.row, Step.PLACE, Outcome.RESOLVED, resolved)
-        unresolved = [e for e in unresolved if e not in typed.values()]
-        without_id = [r for r in rows if self._may_place(r)]
+        settled = {e.id for e in typed.values()}
+        unresolved = [e for e in unresolved if e.id not in settled]
         blocked = _match(without_id, unresolved, prints)
         restore = _match([r for r in without_id if r.row not in blocked], accepted, prints)
         new: list[OrderRow] = []
@@ -730,8 +733,9 @@ class Engine:
                 if row.text("error") != message:  # said again only when the user changed it
                     self._stamp(row, message)
                 self.report.add(row.row, Step.PLACE, Outcome.AMBIGUOUS, f"journal #{entry.id}")
+        matched = {e.id for e in blocked.values()}
         for entry in unresolved:
-            if entry not in blocked.values():
+            if entry.id not in matched:
                 self.report.messages.append(
                     f"journal #{entry.id}: an order for row {entry.row} "
                     f"({entry.request.get('link', '')}) may have been placed and no row without "
