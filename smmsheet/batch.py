@@ -55,7 +55,13 @@ from .orders import (
     RowProblem,
     id_cell,
     is_final,
+    normalize_header,
     validate,
+)
+from .refill_window import (
+    DEFAULT_REFILL_WARNING_DAYS,
+    NO_REFILL_TEXT,
+    parse_refill_window,
 )
 from .values import parse_decimal, parse_id
 from .workbook.base import CellValue, WorkbookAdapter, cell_value_problem, find_sheet
@@ -128,6 +134,8 @@ class Outcome(StrEnum):
     #: An accepted add's order id given back to its row from the journal.
     RESTORED = "restored"
     SKIPPED = "skipped"
+    #: The order's refill window ends within the warning days (a note, not a failure).
+    REFILL_ENDING = "refill ends soon"
     #: A journal entry whose row is gone from the sheet.
     ORPHANED = "orphaned"
     # What a recovered journal entry ended as (:class:`~smmsheet.journal.State`).
@@ -304,6 +312,8 @@ class RunOptions:
     #: Called as progress(label, done, total) while a step runs.
     progress: Callable[[str, int, int], None] | None = None
     now: Callable[[], dt.datetime] = dt.datetime.now
+    #: ``status`` notes orders whose refill window ends within this many days.
+    refill_warning_days: int = DEFAULT_REFILL_WARNING_DAYS
 
 
 @dataclass(frozen=True)
@@ -410,6 +420,8 @@ class Engine:
                     self.refill_status()
             if command == Command.PLACE and placed:
                 self.refresh(only=placed)
+            if not self.options.dry_run and {Step.PLACE, Step.STATUS} & set(steps):
+                self.refill_windows(warn=Step.STATUS in steps)
         finally:
             self._settle_placed()
             if not self.options.dry_run:
@@ -1065,7 +1077,7 @@ class Engine:
             elif oid in out:
                 twice = f"order {oid} is flagged twice"
                 self.report.add(row.row, kind.step, Outcome.SKIPPED, twice)
-            elif (refusal := self._not_offered(action, row)) is not None:
+            elif refusal := self._not_offered(action, row) or self._past_window(action, row):
                 # It can never work: say so once and drop the flag, so cron runs stay quiet.
                 self._set(row, action, None)
                 self._stamp(row, refusal)
@@ -1104,6 +1116,94 @@ class Engine:
             "so); nothing was sent and the flag was removed"
         )
 
+    def _past_window(self, action: Action, row: OrderRow) -> str | None:
+        """Why a refill cannot be asked for: the row's ``Refill until`` has passed or says
+        the service has no refill. Clearing that cell lets the refill be sent anyway."""
+        if action != Action.REFILL:
+            return None
+        until = _until_date(row.get("refill_until"))
+        today = self.options.now().date()
+        if until is not None and until >= today:
+            return None
+        if until is None and row.text("refill_until").lower() != NO_REFILL_TEXT.lower():
+            return None  # no window known (or Lifetime): the panel decides
+        why = (
+            f"the refill window ended on {until:%Y-%m-%d}"
+            if until is not None
+            else "the service's name says it has no refill"
+        )
+        return (
+            f"refill: {why} (Refill until); nothing was sent and the flag was removed. "
+            "Clear Refill until and flag again to ask the panel anyway"
+        )
+
+    # ----------------------------------------------------------------- refill windows
+
+    def refill_windows(self, warn: bool) -> None:
+        """Fill ``Refill until`` of placed orders, and with ``warn`` note the ones ending soon.
+
+        The window is read from the service's name (or description) in the panel's list
+        (:func:`~smmsheet.refill_window.parse_refill_window`) and counted from the day the
+        journal recorded the ``add``: an order the journal does not know (typed by hand,
+        placed before its journal) gets no date, and its refills go to the panel unchecked.
+        A date already in the cell is kept: the user may correct it.
+        """
+        missing = [r for r in self.table.rows if r.order_id and _blank_cell(r.get("refill_until"))]
+        if missing:
+            self._fill_refill_until(missing)
+        if warn:
+            self._note_refill_ending()
+
+    def _fill_refill_until(self, rows: Sequence[OrderRow]) -> None:
+        placed = {
+            e.result_id: e.created for e in self.journal.accepted_adds(self.sheet) if e.result_id
+        }
+        dated = [(row, placed[row.order_id]) for row in rows if row.order_id in placed]
+        if not dated:
+            return  # no service list needed
+        if self._services is None:
+            try:
+                self.services()
+            except PanelError as exc:
+                if exc.stops_run:
+                    raise
+                self._services = {}
+                self.report.messages.append(f"{exc}: Refill until is left empty this run")
+        for row, created in dated:
+            service = (self._services or {}).get(row.service_id or 0)
+            window = (
+                None if service is None else parse_refill_window(service.name, service.description)
+            )
+            if window is not None:
+                self._set(row, "refill_until", window.until(dt.date.fromtimestamp(created)))
+
+    def _note_refill_ending(self) -> None:
+        """Note (Error cell and report) orders whose refill window ends within the days set;
+        a note of an earlier run whose window is now past, or further, is cleared."""
+        today = self.options.now().date()
+        days = self.options.refill_warning_days
+        for row in self.table.rows:
+            until = _until_date(row.get("refill_until"))
+            left = None if until is None else (until - today).days
+            ending = (
+                until is not None
+                and left is not None
+                and 0 <= left <= days
+                and row.order_id is not None
+                and normalize_header(row.get("status")) not in _NO_REFILL_STATUSES
+            )
+            error = row.get("error")
+            ours = isinstance(error, str) and error.startswith(_ENDING_NOTE)
+            if ending and until is not None:
+                text = f"{_ENDING_NOTE} {until:%Y-%m-%d} ({left} days left)"
+                if error in (None, "") or ours:
+                    self._set(row, "error", text)
+                self.report.add(
+                    row.row, Step.STATUS, Outcome.REFILL_ENDING, text[len(NOTE_MARK) :].strip()
+                )
+            elif ours:
+                self._set(row, "error", None)
+
     def _journaled(self, action: Action, rows: dict[str, OrderRow]) -> dict[str, int]:
         return {
             oid: self.journal.intent(
@@ -1118,7 +1218,13 @@ class Engine:
         }
 
     def refill(self) -> None:
-        """Request refills for flagged rows; write the Refill ID and clear the flag."""
+        """Request refills for flagged rows; write the Refill ID and clear the flag.
+
+        A row whose ``Refill until`` has passed (or says no refill) is refused here: nothing
+        is sent, and the flag is removed (:meth:`_past_window`).
+        """
+        if any(row.flag(Action.REFILL) for row in self.table.rows):
+            self.refill_windows(warn=False)
         self._flagged_action(_REFILL, self.panel.refill_many, lambda res: res.refill)
 
     def cancel(self) -> None:
@@ -1202,6 +1308,30 @@ class Engine:
 
 
 _NUMBER_TYPES = (int, float, Decimal)
+
+
+#: The Error note of an order whose refill window ends soon (replaced or cleared each run).
+_ENDING_NOTE = f"{NOTE_MARK} refill window ends"
+#: Orders a refill cannot help: nothing was delivered to keep.
+_NO_REFILL_STATUSES = frozenset({"canceled", "cancelled", "refunded", "fail", "failed"})
+
+
+def _blank_cell(value: CellValue) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _until_date(value: CellValue) -> dt.date | None:
+    """The date in a ``Refill until`` cell (a date cell, or ISO text), else None."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            return None
+    return None
 
 
 def _unwritable(status: OrderStatus) -> str | None:

@@ -43,7 +43,8 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError, scrub
 from .panel import DEFAULT_DEADLINE, DEFAULT_MAX_WORKERS, PanelClient
-from .values import Unreadable, amount
+from .refill_window import DEFAULT_REFILL_WARNING_DAYS
+from .values import Unreadable, amount, whole_number
 from .workbook.base import WorkbookAdapter, find_sheet
 
 __all__ = [
@@ -95,6 +96,8 @@ class WorkbookSettings:
 
     profile: str | None = None
     max_spend: Decimal | None = None
+    #: ``status`` notes orders whose refill window ends within this many days.
+    refill_warning_days: int = DEFAULT_REFILL_WARNING_DAYS
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -295,9 +298,34 @@ def workbook_settings(
         cells[name] = f"{sheet}!B{number}"
     profile = values.get("profile")
     raw_spend = values.get("maxspend")
-    blank = raw_spend is None or (isinstance(raw_spend, str) and not raw_spend.strip())
-    spend = None if blank else spending_cap(raw_spend, f"Max spend in {cells['maxspend']}")
-    return WorkbookSettings(profile=str(profile).strip() if profile else None, max_spend=spend)
+    spend = (
+        None if _blank(raw_spend) else spending_cap(raw_spend, f"Max spend in {cells['maxspend']}")
+    )
+    warn = DEFAULT_REFILL_WARNING_DAYS
+    if "refillwarningdays" in values and not _blank(values["refillwarningdays"]):
+        warn = _warning_days(values["refillwarningdays"], cells["refillwarningdays"])
+    return WorkbookSettings(
+        profile=str(profile).strip() if profile else None,
+        max_spend=spend,
+        refill_warning_days=warn,
+    )
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _warning_days(value: object, cell: str) -> int:
+    """``Refill warning days``: a whole number of days, 0 to 365."""
+    try:
+        days = whole_number(value)
+    except Unreadable as exc:
+        raise ConfigError(
+            f"Refill warning days in {cell} must be a whole number, got {exc}"
+        ) from None
+    if not 0 <= days <= 365:
+        raise ConfigError(f"Refill warning days in {cell} must be 0 to 365, got {days}")
+    return days
 
 
 def settings_of(book: WorkbookAdapter) -> WorkbookSettings:

@@ -59,6 +59,8 @@ class Service:
     cancel: bool | None = None
     #: None when the panel's list does not say (many panels omit the field).
     dripfeed: bool | None = None
+    #: The service's description, when the list gives one (read for its refill window).
+    description: str = ""
 
     @classmethod
     def from_api(cls, item: Mapping[str, Any], key: object = None) -> Service:
@@ -84,6 +86,7 @@ class Service:
             refill=_flag_of(item, "refill"),
             cancel=_flag_of(item, "cancel"),
             dripfeed=_flag_of(item, "dripfeed"),
+            description=parse_text(item.get("description", item.get("desc"))),
         )
 
 

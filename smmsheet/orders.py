@@ -87,6 +87,7 @@ OUTPUT_COLUMNS: dict[str, str] = {
     "refill_status": "Refill Status",
     "error": "Error",
     "updated": "Updated",
+    "refill_until": "Refill until",
 }
 
 _ALIASES = {"serviceid": "service", "url": "link", "qty": "quantity", "orderid": "order_id"}

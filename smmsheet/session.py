@@ -133,6 +133,9 @@ class Session:
             options = dataclasses.replace(
                 options, max_spend=self.settings.max_spend, max_spend_source=SHEET_CAP
             )
+        options = dataclasses.replace(
+            options, refill_warning_days=self.settings.refill_warning_days
+        )
         self.report = Report()
         with Journal(self.journal_path) as journal:
             engine = Engine(self.book, self.client, journal, options)
