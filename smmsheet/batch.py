@@ -1159,8 +1159,8 @@ class Engine:
             e.result_id: e.created for e in self.journal.accepted_adds(self.sheet) if e.result_id
         }
         dated = [(row, placed[row.order_id]) for row in rows if row.order_id in placed]
-        if not dated:
-            return  # no service list needed
+        if not dated or self.report.panel_failed:
+            return  # no service list needed, or the panel is down (said once already)
         if self._services is None:
             try:
                 self.services()

@@ -11,6 +11,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -22,10 +23,17 @@ from ._version import __version__
 from .errors import ConfigError, JournalMismatchError, SmmsheetError, WorkbookError, scrub
 
 if TYPE_CHECKING:  # typed edges without importing requests or the engine at start-up
+    from .batch import CancelPreview as _CancelPreview
+    from .batch import Preview as _Preview
     from .batch import Report
+    from .fleet import BookRun
     from .panel import PanelClient
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Workbooks ``run`` and ``watch`` run at once (smmsheet.fleet.DEFAULT_JOBS, not imported
+#: here so that --help stays fast).
+DEFAULT_JOBS = 4
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -229,12 +237,26 @@ RUN_OPTIONS: dict[str, Callable[[F], F]] = {
 def book_command(name: str, help_text: str, options: tuple[str, ...]) -> None:
     """Register a command that runs one engine action over a workbook, with ``options``."""
 
+    many = name == "run"  # `run` takes several workbooks and folders (run_many)
+
     @panel_options
-    @click.argument("book", type=click.Path(dir_okay=False))
+    @click.argument("book", type=click.Path(dir_okay=many), nargs=-1 if many else 1, required=True)
     @click.option("--sheet", default="Orders", show_default=True, help="Order sheet name.")
-    def command(book: str, sheet: str, **kw: Any) -> None:
-        code = run_book(book, name, sheet=sheet, **kw)
+    def command(book: str | tuple[str, ...], sheet: str, **kw: Any) -> None:
+        if isinstance(book, tuple):
+            code = run_many(book, sheet=sheet, **kw)
+        else:
+            code = run_book(book, name, sheet=sheet, **kw)
         sys.exit(code) if code else None
+
+    if many:
+        command = click.option(
+            "--jobs",
+            type=click.IntRange(min=1, max=32),
+            default=DEFAULT_JOBS,
+            show_default=True,
+            help="Workbooks run at once (with several).",
+        )(command)
 
     for option in reversed(options):
         command = RUN_OPTIONS[option](command)
@@ -655,6 +677,232 @@ def _is_demo_workbook(path: Path) -> bool:
         return False
     links = [row.text("link") for row in table.rows]
     return links == [str(values["link"]) for values in DEMO_ROWS]
+
+
+# --------------------------------------------------------------------------- many workbooks
+
+
+def run_many(
+    books: tuple[str, ...],
+    *,
+    jobs: int = DEFAULT_JOBS,
+    make_client: Callable[[Any], PanelClient] | None = None,
+    **flags: Any,
+) -> int:
+    """``smmsheet run`` over one file (as :func:`run_book`) or several workbooks and folders.
+
+    ``flags`` are :func:`run_book`'s. Each workbook runs with its own journal and lock,
+    ``jobs`` at once, one client per panel. What may be paid is asked once for all (after
+    a dry run that gathers the facts), or needs ``--yes`` without a terminal. One summary
+    table; the exit code is the worst of the workbooks'.
+    """
+    from .batch import RunOptions
+    from .config import spending_cap
+    from .fleet import PanelPool, book_paths, run_books
+
+    if len(books) == 1 and not Path(books[0]).is_dir():
+        return run_book(books[0], "run", **flags)
+    sheet: str = flags.get("sheet", "Orders")
+    dry_run: bool = flags.get("dry_run", False)
+    allow_unpriced: bool = flags.get("allow_unpriced", False)
+    new_journal: bool = flags.get("new_journal", False)
+    max_spend = flags.get("max_spend")
+    paths = book_paths(books)
+    flag_cap = None if max_spend is None else spending_cap(max_spend, "--max-spend")
+    gate = _Gate(yes=flags.get("yes", False) or dry_run)
+
+    def options(path: Path, dry: bool = dry_run) -> RunOptions:
+        return RunOptions(
+            sheet=sheet,
+            dry_run=dry,
+            max_spend=flag_cap,
+            allow_unpriced=allow_unpriced,
+            confirm=lambda preview: gate.place(path, preview),
+            confirm_cancel=lambda preview: gate.cancel(path, preview),
+            journal_lost=lambda problem: _journal_lost_unasked(problem, new_journal),
+        )
+
+    panels = {k: flags.get(k) for k in ("panel_url", "api_key", "profile")}
+    with PanelPool(make_client) as pool:
+        if not gate.yes and _interactive():
+            facts = list(
+                run_books(
+                    paths,
+                    "run",
+                    pool=pool,
+                    options=lambda p: options(p, dry=True),
+                    jobs=jobs,
+                    secrets=_SECRETS,
+                    **panels,
+                )
+            )
+            gate.ask_once(facts)
+        runs = list(
+            run_books(
+                paths, "run", pool=pool, options=options, jobs=jobs, secrets=_SECRETS, **panels
+            )
+        )
+    _print_fleet(runs, dry_run)
+    codes = [_book_exit(run) for run in runs]
+    for path, what in gate.needs_yes:
+        click.secho(
+            _safe(f"{path}: {what} need confirmation; pass --yes (no terminal to ask)."),
+            fg="yellow",
+            err=True,
+        )
+        codes.append(EXIT_USAGE)
+    return max(codes, default=EXIT_OK)
+
+
+class _Gate:
+    """The one confirmation of a run over many workbooks: what each may pay and cancel.
+
+    With ``yes`` everything goes. Asked at a terminal (:meth:`ask_once`), each workbook may
+    then place up to what its dry run showed and was agreed to, no more (rows added since
+    wait for the next run). Without a terminal nothing is paid, and it is said why.
+    """
+
+    def __init__(self, yes: bool) -> None:
+        self.yes = yes
+        self.asked = False
+        #: What was agreed to per workbook: (orders, cost, cancels).
+        self.agreed: dict[Path, tuple[int, Decimal, int]] = {}
+        self.needs_yes: list[tuple[Path, str]] = []
+        self._lock = threading.Lock()
+
+    def ask_once(self, facts: list[BookRun]) -> None:
+        """Show what every workbook would pay and cancel; one question for all."""
+        from .batch import Outcome
+
+        self.asked = True
+        wanted: dict[Path, tuple[int, Decimal, int]] = {}
+        lines: list[str] = []
+        totals: dict[str, Decimal] = {}
+        cancels = 0
+        for run in facts:
+            report = run.report
+            if report is None:
+                continue
+            p = report.preview
+            orders = p.orders if p is not None else 0
+            cost = p.cost if p is not None else Decimal(0)
+            cancel = sum(1 for r in report.results if r.outcome == Outcome.WOULD_CANCEL)
+            if not orders and not cancel:
+                continue
+            wanted[run.path] = (orders, cost, cancel)
+            cancels += cancel
+            if p is not None and orders:
+                totals[p.currency] = totals.get(p.currency, Decimal(0)) + p.cost
+                lines.append(f"  {run.path}: {orders} orders, {p.cost_text(2)} {p.currency}")
+            if cancel:
+                lines.append(f"  {run.path}: cancel {cancel} orders")
+        if not wanted:
+            return
+        orders_total = sum(w[0] for w in wanted.values())
+        money = ", ".join(f"about {v:.2f} {c}".rstrip() for c, v in sorted(totals.items()))
+        parts = [f"place {orders_total} orders for {money}"] if orders_total else []
+        if cancels:
+            parts.append(f"cancel {cancels} orders")
+        click.echo("\n".join(lines), err=True)
+        question = f"Across {len(wanted)} workbooks: {' and '.join(parts)}. Go on?"
+        if click.confirm(question, err=True):
+            self.agreed = wanted
+
+    def place(self, path: Path, preview: _Preview) -> bool:
+        if self.yes:
+            return True
+        if not self.asked:
+            with self._lock:
+                self.needs_yes.append(
+                    (path, f"Not placed: {preview.orders} orders for {preview.cost_text(2)}")
+                )
+            return False
+        orders, cost, _ = self.agreed.get(path, (0, Decimal(0), 0))
+        return preview.orders <= orders and preview.cost <= cost
+
+    def cancel(self, path: Path, preview: _CancelPreview) -> bool:
+        if self.yes:
+            return True
+        if not self.asked:
+            with self._lock:
+                self.needs_yes.append((path, f"Not canceled: {preview.listed()}"))
+            return False
+        return len(preview.orders) <= self.agreed.get(path, (0, Decimal(0), 0))[2]
+
+
+def _journal_lost_unasked(problem: str, new_journal: bool) -> bool:
+    """A lost journal with many workbooks: never asked (workbooks run at once)."""
+    if new_journal:
+        return True
+    raise JournalMismatchError(f"{problem} (run it alone, or again with --new-journal)")
+
+
+#: A run's columns in the summary table: (title, step, outcome).
+_FLEET_COLUMNS = (
+    ("Placed", "place", "placed"),
+    ("Updated", "status", "updated"),
+    ("Refilled", "refill", "refilled"),
+    ("Canceled", "cancel", "canceled"),
+)
+
+
+def _book_facts(run: BookRun) -> list[str]:
+    """One workbook's cells of the summary table (and of ``watch``'s log line)."""
+    from .batch import FAILED_OUTCOMES
+
+    report = run.report
+    if report is None:
+        return [run.state.value, *("-" for _ in _FLEET_COLUMNS), "-", "-"]
+    counts = {(str(step), str(outcome)): n for (step, outcome), n in report.counts().items()}
+    cells = [str(counts.get((step, outcome), 0)) for _, step, outcome in _FLEET_COLUMNS]
+    problems = sum(1 for r in report.results if r.outcome in FAILED_OUTCOMES)
+    spent = f"{report.spent:.2f} {report.currency}".strip() if report.spent else "0"
+    return [run.state.value, *cells, str(problems), spent]
+
+
+_FLEET_TITLES = ["Workbook", "Result", *(c[0] for c in _FLEET_COLUMNS), "Problems", "Spent"]
+
+
+def _book_line(run: BookRun) -> str:
+    """One workbook's run in one line: ``a.xlsx: ok placed=3 updated=3 ... spent=0.27 USD``."""
+    facts = _book_facts(run)
+    named = [f"{t.lower()}={v}" for t, v in zip(_FLEET_TITLES[2:], facts[1:], strict=True)]
+    line = f"{run.path}: {facts[0]} " + " ".join(named)
+    return _safe(line + (f" ({run.reason})" if run.reason else ""))
+
+
+def _print_fleet(runs: list[BookRun], dry_run: bool) -> None:
+    """The one summary table of a run over many workbooks, then what needs a look."""
+    rows = [[str(run.path), *_book_facts(run)] for run in runs]
+    widths = [max(len(r[i]) for r in [_FLEET_TITLES, *rows]) for i in range(len(_FLEET_TITLES))]
+    for row in [_FLEET_TITLES, *rows]:
+        click.echo(_safe("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()))
+    from .batch import ROUTINE_OUTCOMES
+
+    for run in runs:
+        if run.reason:
+            click.echo(_safe(f"{run.path}: {run.state}: {run.reason}"), err=True)
+        for message in run.messages:
+            click.echo(_safe(f"{run.path}: {message}"), err=True)
+        problems = [] if run.report is None else run.report.results
+        problems = [r for r in problems if r.outcome not in ROUTINE_OUTCOMES]
+        for r in problems[:5]:
+            click.echo(
+                _safe(f"{run.path}: row {r.row}: {r.step} {r.outcome}: {r.message}"), err=True
+            )
+        if len(problems) > 5:
+            click.echo(
+                f"{run.path}: ... and {len(problems) - 5} more (see the Error column)", err=True
+            )
+    if dry_run:
+        click.echo("Dry run: nothing was sent or saved.")
+
+
+def _book_exit(run: BookRun) -> int:
+    """A workbook's exit code: 0 ok, 1 failed or skipped, 2 its file or settings are wrong."""
+    from .fleet import BookState
+
+    return {BookState.OK: EXIT_OK, BookState.ERROR: EXIT_USAGE}.get(run.state, EXIT_FAILED)
 
 
 def _register_addin() -> None:

@@ -521,6 +521,9 @@ class PanelClient:
         self._session.mount("https://", adapter)
         self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         self._lock = threading.Lock()
+        # At most max_workers requests in flight whoever sends them: workbooks run at once
+        # share one client, so one pool of connections and one limit per panel.
+        self._in_flight = threading.BoundedSemaphore(self.max_workers)
         #: Requests actually sent, per action (read by tests and benchmarks).
         self.requests_sent: dict[str, int] = {}
         if _is_clearparse_text(url):
@@ -834,8 +837,13 @@ class PanelClient:
         """One HTTP POST within the deadline; every failure comes out as our error."""
         paid = action in PAID_ACTIONS
         data = {"key": self._key, "action": action, **params}
-        if self._limiter is not None:
-            self._limiter.acquire()
+        with self._in_flight:  # the slot first: a rate-limit slot is used as soon as taken
+            if self._limiter is not None:
+                self._limiter.acquire()
+            return self._post(action, data, paid)
+
+    def _post(self, action: str, data: Mapping[str, str], paid: bool) -> Any:
+        """The POST itself and its reply, read and parsed within the deadline."""
         with self._lock:
             self.requests_sent[action] = self.requests_sent.get(action, 0) + 1
         started = time.monotonic()

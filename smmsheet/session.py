@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from .batch import Command, Engine, Report, RunOptions
-from .config import WorkbookSettings, resolve_panel, settings_of
+from .config import PanelSettings, WorkbookSettings, resolve_panel, settings_of
 from .errors import JournalError
 from .journal import Journal, journal_for_run, journal_location
 from .models import Balance
@@ -55,8 +56,9 @@ class Session:
     (a book open in Excel, :class:`~smmsheet.workbook.live.XlwingsWorkbook`). A ``client``
     given is used as is and left open; otherwise the panel is resolved from ``panel_url``,
     ``api_key`` and ``profile`` (the CLI's flags), the environment, the user config file and
-    the workbook's Settings sheet, and its client is closed with the session. ``journal``
-    overrides where the journal lives.
+    the workbook's Settings sheet, and its client is closed with the session, unless
+    ``client_for`` gives it (one client shared by sessions run at once: left open).
+    ``journal`` overrides where the journal lives.
 
     Opening reads the Settings sheet first: a key in it, or a ``Max spend`` that cannot be
     read, stops here, before any request.
@@ -71,6 +73,7 @@ class Session:
         api_key: str | None = None,
         profile: str | None = None,
         journal: Path | None = None,
+        client_for: Callable[[PanelSettings], PanelClient] | None = None,
     ) -> None:
         self._path: str | None = None
         if isinstance(book, str | os.PathLike):
@@ -87,7 +90,8 @@ class Session:
                 url=panel_url, api_key=api_key, profile=profile, workbook=self.settings
             )
             self.secrets = (resolved.api_key,)
-            client = resolved.client()
+            self._owns_client = client_for is None
+            client = resolved.client() if client_for is None else client_for(resolved)
         self.client: PanelClient = client
         #: The report of the command running or last run; still there when :meth:`run` raised.
         self.report = Report()

@@ -479,7 +479,7 @@ BOOK_OPTIONS = {
     "refill": {"dry_run", "new_journal"},
     "refill-status": set(),
     "cancel": {"dry_run", "yes", "new_journal"},
-    "run": {"dry_run", "max_spend", "allow_unpriced", "yes", "new_journal"},
+    "run": {"dry_run", "max_spend", "allow_unpriced", "yes", "new_journal", "jobs"},
 }
 
 

@@ -1,0 +1,164 @@
+"""`smmsheet run` over many workbooks: own journals and locks, one client per panel."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from click.testing import CliRunner
+
+import smmsheet.cli
+from smmsheet.cli import cli
+from smmsheet.fleet import BookState, PanelPool, book_paths, run_books
+from smmsheet.journal import Journal, journal_path
+from smmsheet.panel import PanelClient
+from smmsheet.simulator import DEFAULT_API_KEY
+
+from .conftest import make_orders_book, read_orders
+
+
+def invoke(*args: str, input: str | None = None):
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def books(folder, names=("a", "b", "c"), rows=((1, "https://x", 100),)):
+    folder.mkdir(exist_ok=True)
+    return [
+        make_orders_book(
+            folder / f"{n}.xlsx", [(s, f"{link}/{n}{i}", q) for i, (s, link, q) in enumerate(rows)]
+        )
+        for n in names
+    ]
+
+
+def test_a_folder_runs_every_workbook_with_its_own_journal_and_one_table(tmp_path, panel_env):
+    paths = books(tmp_path / "clients")
+    result = invoke("run", str(tmp_path / "clients"), "--yes")
+    assert result.exit_code == 0, result.output
+    assert len(panel_env.orders) == 3  # one order per workbook, each placed once
+    for path in paths:
+        [row] = read_orders(path)
+        assert row["Order ID"] and row["Status"] == "Pending"
+        assert journal_path(path).exists()
+    header, *lines = result.stdout.splitlines()
+    assert header.split() == ["Workbook", "Result", "Placed", "Updated", "Refilled",
+                              "Canceled", "Problems", "Spent"]  # fmt: skip
+    assert [line.split()[1:3] for line in lines] == [["ok", "1"]] * 3
+    again = invoke("run", *map(str, paths), str(paths[0]), "--yes")  # named twice: run once
+    assert again.exit_code == 0 and len(panel_env.orders) == 3
+    assert len(again.stdout.splitlines()) == 4
+
+
+def test_workbooks_share_one_client_per_panel(tmp_path, sim):
+    paths = books(tmp_path / "clients")
+    made = []
+
+    def make(settings):
+        made.append(settings)
+        return settings.client()
+
+    with PanelPool(make) as pool:
+        runs = list(run_books(paths, "run", pool=pool, panel_url=sim.url, api_key=DEFAULT_API_KEY))
+        [client] = pool.clients
+        sent = sum(client.requests_sent.values())
+    assert len(made) == 1 and [r.state for r in runs] == [BookState.OK] * 3
+    assert sent == sim.counts["requests"]
+
+
+def test_workbooks_at_once_keep_to_the_panels_concurrency(tmp_path, sim):
+    """Four workbooks of 300 open orders each, through one client of 2 workers, on a panel
+    that answers 429 past 2 requests at once: not one request is refused."""
+    rows = [(3, "https://x", 100)] * 300
+    paths = books(tmp_path / "clients", names=("a", "b", "c", "d"), rows=rows)
+    with PanelClient(sim.url, DEFAULT_API_KEY, max_workers=2) as client:
+        list(run_books(paths, "place", pool=PanelPool(lambda _: client), jobs=4,
+                       panel_url=sim.url, api_key=DEFAULT_API_KEY))  # fmt: skip
+        sim.reset_counts()
+        sim.faults.latency, sim.faults.max_concurrency = 0.02, 2
+        runs = list(run_books(paths, "status", pool=PanelPool(lambda _: client), jobs=4,
+                              panel_url=sim.url, api_key=DEFAULT_API_KEY))  # fmt: skip
+    assert [r.state for r in runs] == [BookState.OK] * 4
+    assert sim.counts["status"] == 4 * 3 and sim.counts["fault:429"] == 0
+
+
+@pytest.mark.parametrize(
+    ("lock", "said"), [("~$b.xlsx", "open in Excel"), (".~lock.b.xlsx#", "open in LibreOffice")]
+)
+def test_a_workbook_open_in_excel_or_libreoffice_is_skipped_and_said(
+    tmp_path, panel_env, lock, said
+):
+    a, b, c = books(tmp_path / "clients")
+    (tmp_path / "clients" / lock).write_text("owner")
+    result = invoke("run", str(tmp_path / "clients"), "--yes")
+    assert result.exit_code == 1
+    assert f"{b}: skipped: {said}" in result.stderr
+    assert read_orders(b)[0].get("Order ID") is None and not journal_path(b).exists()
+    assert read_orders(a)[0]["Order ID"] and read_orders(c)[0]["Order ID"]
+    assert len(panel_env.orders) == 2
+
+
+def test_a_workbook_another_run_holds_is_skipped_not_waited_for(tmp_path, panel_env):
+    a, b = books(tmp_path / "clients", names=("a", "b"))
+    with Journal(journal_path(b)):  # another smmsheet run is working on b
+        result = invoke("run", str(a), str(b), "--yes")
+    assert result.exit_code == 1
+    assert f"{b}: skipped: another smmsheet run is working on this workbook" in result.stderr
+    assert read_orders(b)[0].get("Order ID") is None and len(panel_env.orders) == 1
+
+
+def test_without_a_terminal_paying_needs_yes_and_the_rest_runs(tmp_path, panel_env):
+    paths = books(tmp_path / "clients", names=("a", "b"))
+    result = invoke("run", *map(str, paths))
+    assert result.exit_code == 2 and not panel_env.orders
+    assert result.stderr.count("need confirmation; pass --yes") == 2
+
+
+def test_at_a_terminal_one_question_with_the_total_then_what_was_agreed(
+    tmp_path, panel_env, monkeypatch
+):
+    monkeypatch.setattr(smmsheet.cli, "_interactive", lambda: True)
+    paths = books(tmp_path / "clients", names=("a", "b"))
+    declined = invoke("run", *map(str, paths), input="n\n")
+    assert "Across 2 workbooks: place 2 orders for about 0.18 USD. Go on?" in declined.stderr
+    assert declined.stderr.count("Go on?") == 1 and not panel_env.orders
+    agreed = invoke("run", *map(str, paths), input="y\n")
+    assert agreed.exit_code == 0 and len(panel_env.orders) == 2
+    assert agreed.stderr.count("Go on?") == 1
+
+
+def test_a_workbook_grown_after_the_question_places_nothing_more_than_agreed():
+    from smmsheet.batch import Preview
+    from smmsheet.cli import _Gate
+
+    gate = _Gate(yes=False)
+    gate.asked = True
+    gate.agreed = {"a": (2, Decimal("1.00"), 0)}
+    assert gate.place("a", Preview(2, Decimal("1.00"), "USD", Decimal(9)))
+    assert not gate.place("a", Preview(3, Decimal("1.00"), "USD", Decimal(9)))
+    assert not gate.place("a", Preview(2, Decimal("1.01"), "USD", Decimal(9)))
+    assert not gate.place("b", Preview(1, Decimal("0.01"), "USD", Decimal(9)))
+
+
+def test_a_broken_file_in_the_folder_is_its_own_error_and_the_worst_exit(tmp_path, panel_env):
+    books(tmp_path / "clients", names=("a",))
+    (tmp_path / "clients" / "z.xlsx").write_bytes(b"not a zip at all")
+    (tmp_path / "clients" / "notes.txt").write_text("not a workbook: not run")
+    result = invoke("run", str(tmp_path / "clients"), "--yes")
+    assert result.exit_code == 2 and len(panel_env.orders) == 1
+    assert "z.xlsx: error:" in result.stderr
+
+
+def test_paths_that_name_nothing_are_refused(tmp_path):
+    (tmp_path / "empty").mkdir()
+    from smmsheet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="holds no .xlsx"):
+        book_paths([tmp_path / "empty"])
+    with pytest.raises(ConfigError, match="no such workbook"):
+        book_paths([tmp_path / "missing.xlsx"])
+
+
+def test_one_file_runs_as_before(tmp_path, panel_env):
+    [path] = books(tmp_path / "one", names=("a",))
+    result = invoke("run", str(path), "--yes")
+    assert result.exit_code == 0 and "Saved" in result.stdout and "Workbook" not in result.stdout
