@@ -905,6 +905,121 @@ def _book_exit(run: BookRun) -> int:
     return {BookState.OK: EXIT_OK, BookState.ERROR: EXIT_USAGE}.get(run.state, EXIT_FAILED)
 
 
+# --------------------------------------------------------------------------- on a schedule
+
+#: Shortest ``watch --every``: a panel is not a thing to poll every second.
+MIN_WATCH_SECONDS = 10
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _interval(text: str) -> float:
+    """``--every``: ``90s``, ``10m``, ``1h``, ``1d`` (a bare number is minutes)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text.lower())
+    if not match:
+        raise click.BadParameter(f"{text!r} is not an interval such as 10m, 90s or 1h")
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "m"]
+    if seconds < MIN_WATCH_SECONDS:
+        raise click.BadParameter(f"at least {MIN_WATCH_SECONDS}s between runs")
+    return seconds
+
+
+@cli.command()
+@panel_options
+@click.argument("books", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--every", default="10m", show_default=True, help="Time between runs: 90s, 10m, 1h.")
+@click.option("--sheet", default="Orders", show_default=True, help="Order sheet name.")
+@click.option("--jobs", type=click.IntRange(1, 32), default=DEFAULT_JOBS, show_default=True)
+@click.option(
+    "--log", "log_file", type=click.Path(dir_okay=False), help="Append the run lines here."
+)
+@click.option("--times", type=click.IntRange(min=1), hidden=True, help="Stop after N runs.")
+def watch(
+    books: tuple[str, ...],
+    every: str,
+    sheet: str,
+    jobs: int,
+    log_file: str | None,
+    times: int | None,
+    panel_url: str | None,
+    api_key: str | None,
+    profile: str | None,
+) -> None:
+    """Run `run` over workbooks on a schedule, each paying up to its Settings Max spend.
+
+    Orders are placed without asking (as with --yes), so every workbook must have a Max
+    spend on its Settings sheet: the cap of each run. Logs one line per workbook per run;
+    Ctrl-C stops after the run under way (twice: at once).
+    """
+    import datetime as dt
+    import signal
+
+    from .batch import RunOptions
+    from .fleet import PanelPool, book_paths, capless, run_books
+    from .fleet import watch as schedule
+
+    seconds = _interval(every)
+    uncapped = capless(book_paths(books))
+    if uncapped:
+        raise ConfigError(
+            "watch places orders without asking, so each workbook needs a Max spend on its "
+            f"Settings sheet; none in: {', '.join(map(str, uncapped))}"
+        )
+    stop = threading.Event()
+
+    def log(line: str) -> None:
+        stamped = _safe(f"{dt.datetime.now():%Y-%m-%d %H:%M:%S} {line}")
+        if log_file is None:
+            click.echo(stamped, err=True)
+            return
+        try:
+            with open(log_file, "a", encoding="utf-8") as out:
+                out.write(stamped + "\n")
+        except OSError as exc:
+            raise ConfigError(f"cannot write the log {log_file}: {exc.strerror or exc}") from None
+
+    def options(_: Path) -> RunOptions:
+        return RunOptions(
+            sheet=sheet,
+            confirm=lambda _: True,  # --yes, within the Settings sheet's Max spend
+            confirm_cancel=lambda _: True,
+            journal_lost=lambda problem: _journal_lost_unasked(problem, False),
+        )
+
+    def run_once(number: int) -> None:
+        paths = book_paths(books)  # a folder's new workbooks join the next run
+        refused = set(capless(paths))
+        for path in refused:
+            log(f"run {number} {path}: refused: no Max spend on its Settings sheet")
+        runs = run_books(
+            [p for p in paths if p not in refused],
+            "run",
+            pool=pool,
+            options=options,
+            jobs=jobs,
+            panel_url=panel_url,
+            api_key=api_key,
+            profile=profile,
+            secrets=_SECRETS,
+        )
+        for run in runs:
+            log(f"run {number} {_book_line(run)}")
+
+    def interrupted(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        click.echo("Stopping after the run under way (Ctrl-C again to stop now).", err=True)
+
+    log(f"watching {len(book_paths(books))} workbook(s) every {every}")
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        with PanelPool() as pool:
+            done = schedule(run_once, every=seconds, stop=stop, times=times)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    log(f"stopped after {done} run(s)")
+
+
 def _register_addin() -> None:
     from .addin import addin_cli  # light: the add-in builder imports pyopenvba when it runs
 

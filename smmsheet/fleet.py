@@ -45,8 +45,10 @@ __all__ = [
     "BookState",
     "PanelPool",
     "book_paths",
+    "capless",
     "open_elsewhere",
     "run_books",
+    "watch",
 ]
 
 #: Workbooks run at once. Their panel requests share each panel's client anyway (its
@@ -216,6 +218,51 @@ def run_books(
             for future in futures:
                 future.cancel()
             raise
+
+
+def capless(paths: Sequence[Path]) -> list[Path]:
+    """The workbooks whose Settings sheet sets no ``Max spend`` (``watch`` refuses them).
+
+    A workbook whose settings cannot be read counts as capless: nothing proves a cap.
+    """
+    from .config import settings_of
+    from .workbook import open_workbook
+
+    found = []
+    for path in paths:
+        try:
+            book = open_workbook(str(path))
+            try:
+                cap = settings_of(book).max_spend
+            finally:
+                book.close()
+        except SmmsheetError:
+            cap = None
+        if cap is None:
+            found.append(path)
+    return found
+
+
+def watch(
+    run_once: Callable[[int], object],
+    *,
+    every: float,
+    stop: threading.Event,
+    times: int | None = None,
+) -> int:
+    """Call ``run_once(n)`` for runs 1, 2, ... every ``every`` seconds until ``stop`` is set
+    (Ctrl-C) or ``times`` runs are done; a run under way always finishes. Returns the
+    number of runs done.
+    """
+    done = 0
+    while not stop.is_set():
+        done += 1
+        run_once(done)
+        if times is not None and done >= times:
+            break
+        if stop.wait(every):
+            break
+    return done
 
 
 def _said(session: Session | None) -> list[str]:
