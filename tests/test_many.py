@@ -162,3 +162,31 @@ def test_one_file_runs_as_before(tmp_path, panel_env):
     [path] = books(tmp_path / "one", names=("a",))
     result = invoke("run", str(path), "--yes")
     assert result.exit_code == 0 and "Saved" in result.stdout and "Workbook" not in result.stdout
+
+
+def test_canceling_across_workbooks_is_asked_with_the_rest(tmp_path, panel_env, monkeypatch):
+    from openpyxl import load_workbook
+
+    monkeypatch.setattr(smmsheet.cli, "_interactive", lambda: True)
+    paths = books(tmp_path / "clients", names=("a", "b"))
+    assert invoke("run", *map(str, paths), "--yes").exit_code == 0
+    for path in paths:
+        book = load_workbook(path)
+        header = [c.value for c in book["Orders"][1]]
+        book["Orders"].cell(2, header.index("Cancel") + 1, "x")
+        book.save(path)
+    declined = invoke("run", *map(str, paths), input="n\n")
+    assert "Across 2 workbooks: cancel 2 orders. Go on?" in declined.stderr
+    assert all(read_orders(p)[0]["Cancel"] == "x" for p in paths)
+    assert panel_env.counts["cancel"] == 0
+    invoke("run", *map(str, paths), input="y\n")
+    assert panel_env.counts["cancel"] == 2  # one request per workbook, as agreed
+
+
+def test_a_lost_journal_is_never_asked_about_when_many_run(tmp_path, panel_env):
+    paths = books(tmp_path / "clients", names=("a", "b"))
+    assert invoke("run", *map(str, paths), "--yes").exit_code == 0
+    journal_path(paths[0]).unlink()
+    result = invoke("run", *map(str, paths), "--yes")
+    assert result.exit_code == 2 and "run it alone, or again with --new-journal" in result.stderr
+    assert invoke("run", *map(str, paths), "--yes", "--new-journal").exit_code == 0
