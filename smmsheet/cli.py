@@ -948,7 +948,8 @@ def watch(
 
     Orders are placed without asking (as with --yes), so every workbook must have a Max
     spend on its Settings sheet: the cap of each run. Logs one line per workbook per run;
-    Ctrl-C stops after the run under way (twice: at once).
+    Ctrl-C stops after the run under way (twice: no further workbook starts; those under
+    way still finish and save).
     """
     import datetime as dt
     import signal
