@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 
 import pytest
@@ -192,3 +193,32 @@ def test_a_lost_journal_is_never_asked_about_when_many_run(tmp_path, panel_env):
     result = invoke("run", *map(str, paths), "--yes")
     assert result.exit_code == 2 and "run it alone, or again with --new-journal" in result.stderr
     assert invoke("run", *map(str, paths), "--yes", "--new-journal").exit_code == 0
+
+
+def test_workbooks_on_one_panel_keep_to_one_rate_limit(tmp_path, sim):
+    """Three workbooks, a profile of 5 requests a minute: each alone stays under it, all
+    together do not, so the one shared limiter must wait (on a clock that only the waits
+    move: nothing sleeps for real)."""
+    paths = books(tmp_path / "clients")
+    lock, now, waited = threading.Lock(), [0.0], []
+
+    def clock():
+        with lock:
+            return now[0]
+
+    def sleep(seconds):
+        with lock:
+            waited.append(seconds)
+            now[0] += seconds
+
+    def make(settings):
+        return PanelClient(settings.url, settings.api_key, max_requests_per_minute=5,
+                           clock=clock, sleep=sleep)  # fmt: skip
+
+    with PanelPool(make) as pool:
+        runs = list(run_books(paths, "place", pool=pool, panel_url=sim.url,
+                              api_key=DEFAULT_API_KEY))  # fmt: skip
+        assert len(pool.clients) == 1
+    assert all(r.state == BookState.OK for r in runs)
+    # Each workbook sends 4 (services, balance, add, status): under 5 alone, 12 together.
+    assert sim.counts["requests"] == 12 and sum(waited) >= 60
