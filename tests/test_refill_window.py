@@ -41,6 +41,16 @@ WINDOWS = [
     ("Followers [Refill 2 weeks]", 14),
     ("Followers [30 Days Refill] [30 Days Refill]", 30),  # said twice, the same
     ("Non Drop | Refill 30 days", 30),
+    # As real panels list them
+    ("TikTok View [ Server 6 ] [ 30 Days Refill ] [ Max Unlimited ] [ 10M/Day ]", 30),
+    ("Instagram Likes [ 5k Per Hours | Instant | Fast | Non Drop ] [ 30 Days Refill]", 30),
+    ("❤️ TikTok Likes [R60] ♻️", 60),
+    ("Instagram Followers Old Accounts With Posts | Max 1M | 365 Days Refill", 365),
+    ("YouTube - Custom Comments , Korea , Max 100K , Speed 5K/Day ,  30 Days Refill", 30),
+    (
+        "IG Followers | MIX | Speed: Up To 50K/Day | Refill: 30 Days Refill Button | MAX 300K ⛔♻️",
+        30,
+    ),
 ]
 
 
@@ -52,7 +62,8 @@ def test_a_window_in_days_is_read_from_the_words_panels_use(name, days):
 @pytest.mark.parametrize(
     "name",
     ["Followers [Lifetime]", "Followers Lifetime Refill", "Likes | Life-time guarantee",
-     "Followers Refill: ∞", "Followers ♻️ Forever", "Followers [LTR]"],
+     "Followers Refill: ∞", "Followers ♻️ Forever", "Followers [LTR]",
+     "▶️ YouTube Views | Lifetime Refill | Start in 0-4 Hours | No Drop | Per Day 5K"],
 )  # fmt: skip
 def test_lifetime_reads_as_a_window_without_end(name):
     assert parse_refill_window(name) == RefillWindow(RefillKind.LIFETIME)
@@ -63,7 +74,9 @@ def test_lifetime_reads_as_a_window_without_end(name):
     ["Followers [No refill]", "Followers - Non Refill", "Likes NO REFILL ⚠️",
      "Views without refill", "Followers | Refill: No", "Followers [Refill: None]",
      "Followers R0", "Likes [No Guarantee]", "Followers 🚫 Refill", "Likes [Refill ❌]",
-     "Followers [Refill 0 days]"],
+     "Followers [Refill 0 days]",
+     "Instagram Followers [ Max - 500k ] [ 50k/day ] [ Stable, Almost Non Drop ] [ No Refill ]",
+     "YouTube Views [ Non Drop / No Refill ]"],
 )  # fmt: skip
 def test_no_refill_reads_as_none(name):
     assert parse_refill_window(name) == RefillWindow(RefillKind.NONE)
@@ -92,6 +105,7 @@ NOT_A_WINDOW = [
     "No refill | Refill 30 days",  # words that disagree: the panel decides
     "Followers [Refill 30d] [Lifetime]",
     "Followers [Refill 30 - 60 days]",
+    "Telegram Members [ 30 - 90Days Refill ]",
     '=HYPERLINK("http://evil","x")',
     "",
 ]
