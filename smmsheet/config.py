@@ -43,7 +43,6 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError, scrub
 from .panel import DEFAULT_DEADLINE, DEFAULT_MAX_WORKERS, PanelClient
-from .refill_window import DEFAULT_REFILL_WARNING_DAYS
 from .values import Unreadable, amount, whole_number
 from .workbook.base import WorkbookAdapter, find_sheet
 
@@ -96,8 +95,9 @@ class WorkbookSettings:
 
     profile: str | None = None
     max_spend: Decimal | None = None
-    #: ``status`` notes orders whose refill window ends within this many days.
-    refill_warning_days: int = DEFAULT_REFILL_WARNING_DAYS
+    #: ``status`` notes orders whose refill window ends within this many days (None: not
+    #: set, the engine's default applies).
+    refill_warning_days: int | None = None
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -301,7 +301,7 @@ def workbook_settings(
     spend = (
         None if _blank(raw_spend) else spending_cap(raw_spend, f"Max spend in {cells['maxspend']}")
     )
-    warn = DEFAULT_REFILL_WARNING_DAYS
+    warn = None
     if "refillwarningdays" in values and not _blank(values["refillwarningdays"]):
         warn = _warning_days(values["refillwarningdays"], cells["refillwarningdays"])
     return WorkbookSettings(

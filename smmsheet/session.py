@@ -137,9 +137,10 @@ class Session:
             options = dataclasses.replace(
                 options, max_spend=self.settings.max_spend, max_spend_source=SHEET_CAP
             )
-        options = dataclasses.replace(
-            options, refill_warning_days=self.settings.refill_warning_days
-        )
+        if self.settings.refill_warning_days is not None:
+            options = dataclasses.replace(
+                options, refill_warning_days=self.settings.refill_warning_days
+            )
         self.report = Report()
         with Journal(self.journal_path) as journal:
             engine = Engine(self.book, self.client, journal, options)

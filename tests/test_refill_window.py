@@ -247,7 +247,7 @@ def test_refill_warning_days_is_read_from_the_settings_sheet(tmp_path):
     from smmsheet.errors import ConfigError
 
     assert workbook_settings([("Refill warning days", 7)]).refill_warning_days == 7
-    assert workbook_settings([]).refill_warning_days == 3
+    assert workbook_settings([]).refill_warning_days is None  # the engine's default: 3
     for bad in ("soon", -1, 1000):
         with pytest.raises(ConfigError, match="Refill warning days"):
             workbook_settings([("Refill warning days", bad)])
