@@ -1148,7 +1148,7 @@ class Engine:
         placed before its journal) gets no date, and its refills go to the panel unchecked.
         A date already in the cell is kept: the user may correct it.
         """
-        missing = [r for r in self.table.rows if r.order_id and _blank_cell(r.get("refill_until"))]
+        missing = [r for r in self.table.rows if not r.text("refill_until") and r.order_id]
         if missing:
             self._fill_refill_until(missing)
         if warn:
@@ -1184,23 +1184,18 @@ class Engine:
         days = self.options.refill_warning_days
         for row in self.table.rows:
             until = _until_date(row.get("refill_until"))
-            left = None if until is None else (until - today).days
-            ending = (
-                until is not None
-                and left is not None
-                and 0 <= left <= days
-                and row.order_id is not None
-                and normalize_header(row.get("status")) not in _NO_REFILL_STATUSES
-            )
             error = row.get("error")
             ours = isinstance(error, str) and error.startswith(_ENDING_NOTE)
-            if ending and until is not None:
-                text = f"{_ENDING_NOTE} {until:%Y-%m-%d} ({left} days left)"
+            left = -1 if until is None else (until - today).days
+            if (
+                0 <= left <= days
+                and row.order_id is not None
+                and normalize_header(row.get("status")) not in _NO_REFILL_STATUSES
+            ):
+                when = f"{until:%Y-%m-%d} ({left} day{'' if left == 1 else 's'} left)"
                 if error in (None, "") or ours:
-                    self._set(row, "error", text)
-                self.report.add(
-                    row.row, Step.STATUS, Outcome.REFILL_ENDING, text[len(NOTE_MARK) :].strip()
-                )
+                    self._set(row, "error", f"{_ENDING_NOTE} {when}")
+                self.report.add(row.row, Step.STATUS, Outcome.REFILL_ENDING, f"ends {when}")
             elif ours:
                 self._set(row, "error", None)
 
@@ -1314,10 +1309,6 @@ _NUMBER_TYPES = (int, float, Decimal)
 _ENDING_NOTE = f"{NOTE_MARK} refill window ends"
 #: Orders a refill cannot help: nothing was delivered to keep.
 _NO_REFILL_STATUSES = frozenset({"canceled", "cancelled", "refunded", "fail", "failed"})
-
-
-def _blank_cell(value: CellValue) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _until_date(value: CellValue) -> dt.date | None:
