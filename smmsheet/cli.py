@@ -686,7 +686,6 @@ def run_many(
     books: tuple[str, ...],
     *,
     jobs: int = DEFAULT_JOBS,
-    make_client: Callable[[Any], PanelClient] | None = None,
     **flags: Any,
 ) -> int:
     """``smmsheet run`` over one file (as :func:`run_book`) or several workbooks and folders.
@@ -723,7 +722,7 @@ def run_many(
         )
 
     panels = {k: flags.get(k) for k in ("panel_url", "api_key", "profile")}
-    with PanelPool(make_client) as pool:
+    with PanelPool() as pool:
         if not gate.yes and _interactive():
             facts = list(
                 run_books(
