@@ -123,7 +123,9 @@ class PanelPool:
 
 def book_paths(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """The workbooks named: files as given, a folder's .xlsx/.xlsm files (not its
-    subfolders, not Excel's ``~$`` owner files), each file once whatever name reached it.
+    subfolders), each file once whatever name reached it. Lock and temporary files (Excel's
+    ``~$`` owner files, ``.~lock.`` and ``.~smmsheet-`` ones), which a ``*.xlsx`` glob also
+    matches, are left out: the workbook they belong to is what is run (or skipped).
 
     Raises :class:`ConfigError` for a path that does not exist or a folder with none.
     """
@@ -135,14 +137,12 @@ def book_paths(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
             inside = sorted(
                 p
                 for p in path.iterdir()
-                if p.is_file()
-                and p.suffix.lower() in SUPPORTED_SUFFIXES
-                and not p.name.startswith(("~$", ".~"))
+                if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not _lock_file(p)
             )
             if not inside:
                 raise ConfigError(f"{path} holds no .xlsx or .xlsm workbook")
         elif path.exists():
-            inside = [path]
+            inside = [] if _lock_file(path) else [path]
         else:
             raise ConfigError(f"no such workbook or folder: {path}")
         for book in inside:
@@ -151,6 +151,10 @@ def book_paths(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
                 seen.add(key)
                 found.append(book)
     return found
+
+
+def _lock_file(path: Path) -> bool:
+    return path.name.startswith(("~$", ".~"))
 
 
 def open_elsewhere(path: Path) -> str | None:

@@ -100,6 +100,15 @@ def test_a_workbook_open_in_excel_or_libreoffice_is_skipped_and_said(
     assert len(panel_env.orders) == 2
 
 
+def test_a_glob_that_also_matches_excels_owner_file_runs_the_rest(tmp_path, panel_env):
+    a, b = books(tmp_path / "clients", names=("a", "b"))
+    owner = tmp_path / "clients" / "~$b.xlsx"
+    owner.write_text("owner")
+    result = invoke("run", str(a), str(owner), str(b), "--yes")  # what clients/*.xlsx gives
+    assert result.exit_code == 1 and f"{b}: skipped: open in Excel" in result.stderr
+    assert "~$b.xlsx: error" not in result.stderr and len(panel_env.orders) == 1
+
+
 def test_a_workbook_another_run_holds_is_skipped_not_waited_for(tmp_path, panel_env):
     a, b = books(tmp_path / "clients", names=("a", "b"))
     with Journal(journal_path(b)):  # another smmsheet run is working on b
