@@ -438,7 +438,8 @@ BOOK_COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("dry_run", "yes", "new_journal"),
     ),
     "run": (
-        "Place new rows, refill/cancel flagged ones, refresh open orders.",
+        "Place new rows, refill/cancel flagged ones, refresh open orders (of several "
+        "workbooks and folders at once, with one summary table).",
         ("dry_run", "max_spend", "allow_unpriced", "yes", "new_journal"),
     ),
 }
@@ -927,7 +928,13 @@ def _interval(text: str) -> float:
 @click.argument("books", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--every", default="10m", show_default=True, help="Time between runs: 90s, 10m, 1h.")
 @click.option("--sheet", default="Orders", show_default=True, help="Order sheet name.")
-@click.option("--jobs", type=click.IntRange(1, 32), default=DEFAULT_JOBS, show_default=True)
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 32),
+    default=DEFAULT_JOBS,
+    show_default=True,
+    help="Workbooks run at once.",
+)
 @click.option(
     "--log", "log_file", type=click.Path(dir_okay=False), help="Append the run lines here."
 )
