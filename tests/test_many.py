@@ -231,3 +231,47 @@ def test_workbooks_on_one_panel_keep_to_one_rate_limit(tmp_path, sim):
     assert all(r.state == BookState.OK for r in runs)
     # Each workbook sends 4 (services, balance, add, status): under 5 alone, 12 together.
     assert sim.counts["requests"] == 12 and sum(waited) >= 60
+
+
+def test_workbooks_on_two_panels_run_at_once_each_on_its_own(tmp_path, monkeypatch):
+    """Two simulators; each workbook's Settings sheet names its profile. Every order lands
+    on its workbook's panel, each panel has one client, and Refill until is read from each
+    panel's own service list (service 1 is "Refill 30d" on one, "Refill 60 days" on the
+    other)."""
+    import datetime as dt
+
+    from openpyxl import load_workbook
+
+    from smmsheet.simulator import PanelSimulator, default_services
+
+    other = default_services()
+    other[0]["name"] = "Instagram Followers | Refill 60 days"
+    with PanelSimulator() as one, PanelSimulator(services=other, api_key="key-two") as two:
+        config = tmp_path / "config.toml"
+        config.write_text(
+            f'[profiles.one]\nurl = "{one.url}"\napi_key = "{DEFAULT_API_KEY}"\n'
+            f'[profiles.two]\nurl = "{two.url}"\napi_key = "key-two"\n'
+        )
+        monkeypatch.setenv("SMMSHEET_CONFIG", str(config))
+        for name in ("SMMSHEET_PANEL_URL", "SMMSHEET_API_KEY", "SMMSHEET_PROFILE"):
+            monkeypatch.delenv(name, raising=False)
+        paths = books(tmp_path / "clients", names=("a1", "a2", "b1", "b2"))
+        for path in paths:
+            book = load_workbook(path)
+            profile = "one" if path.stem.startswith("a") else "two"
+            book.create_sheet("Settings").append(["Profile", profile])
+            book.save(path)
+        with PanelPool() as pool:
+            runs = list(run_books(paths, "place", pool=pool, jobs=4))
+            assert len(pool.clients) == 2
+        assert [r.state for r in runs] == [BookState.OK] * 4
+        assert sorted(o.link for o in one.orders.values()) == ["https://x/a10", "https://x/a20"]
+        assert sorted(o.link for o in two.orders.values()) == ["https://x/b10", "https://x/b20"]
+    today = dt.date.today()
+    until = {p.stem: read_orders(p)[0]["Refill until"].date() for p in paths}
+    assert until == {
+        "a1": today + dt.timedelta(days=30),
+        "a2": today + dt.timedelta(days=30),
+        "b1": today + dt.timedelta(days=60),
+        "b2": today + dt.timedelta(days=60),
+    }
