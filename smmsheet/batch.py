@@ -1118,7 +1118,8 @@ class Engine:
 
     def _past_window(self, action: Action, row: OrderRow) -> str | None:
         """Why a refill cannot be asked for: the row's ``Refill until`` has passed or says
-        the service has no refill. Clearing that cell lets the refill be sent anyway."""
+        the service has no refill. A later date or any other word typed into that cell lets
+        the refill be sent anyway (an empty cell is filled again from the journal)."""
         if action != Action.REFILL:
             return None
         until = _until_date(row.get("refill_until"))
@@ -1134,7 +1135,8 @@ class Engine:
         )
         return (
             f"refill: {why} (Refill until); nothing was sent and the flag was removed. "
-            "Clear Refill until and flag again to ask the panel anyway"
+            "Type a later date or a word (ask) into Refill until and flag again to ask the panel "
+            "anyway"
         )
 
     # ----------------------------------------------------------------- refill windows
@@ -1161,16 +1163,15 @@ class Engine:
         dated = [(row, placed[row.order_id]) for row in rows if row.order_id in placed]
         if not dated or self.report.panel_failed:
             return  # no service list needed, or the panel is down (said once already)
-        if self._services is None:
-            try:
-                self.services()
-            except PanelError as exc:
-                if exc.stops_run:
-                    raise
-                self._services = {}
-                self.report.messages.append(f"{exc}: Refill until is left empty this run")
+        try:
+            services = self.services()
+        except PanelError as exc:
+            if exc.stops_run:
+                raise
+            self.report.messages.append(f"{exc}: Refill until is left empty this run")
+            return
         for row, created in dated:
-            service = (self._services or {}).get(row.service_id or 0)
+            service = services.get(row.service_id or 0)
             window = (
                 None if service is None else parse_refill_window(service.name, service.description)
             )

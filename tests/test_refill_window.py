@@ -191,7 +191,7 @@ def test_a_refill_flag_on_the_last_day_of_the_window_is_sent(tmp_path, sim, clie
     assert sim.counts["refill"] == 1 and row["Refill ID"] == 501
 
 
-def test_no_refill_in_the_cell_refuses_and_clearing_the_cell_sends_anyway(tmp_path, sim, client):
+def test_no_refill_in_the_cell_refuses_and_a_word_typed_there_sends_anyway(tmp_path, sim, client):
     book = placed_book(tmp_path, client)
     sim.advance(5)
     set_cells(book, {(2, "Refill until"): NO_REFILL_TEXT, (2, "Refill"): "x"})
@@ -199,8 +199,10 @@ def test_no_refill_in_the_cell_refuses_and_clearing_the_cell_sends_anyway(tmp_pa
     assert "the service's name says it has no refill" in read_orders(book)[0]["Error"]
     assert sim.counts.get("refill", 0) == 0
     set_cells(book, {(2, "Refill until"): None, (2, "Refill"): "x"})
-    set_cells(book, {(2, "Refill until"): "someday"})  # a typed word is no date: not refused
-    run_engine(book, client, "refill")
+    run_engine(book, client, "refill", now=later(40))  # emptied: dated again (30 days), past
+    assert sim.counts.get("refill", 0) == 0 and "window ended" in read_orders(book)[0]["Error"]
+    set_cells(book, {(2, "Refill until"): "ask", (2, "Refill"): "x"})
+    run_engine(book, client, "refill", now=later(40))  # a word is no date: the panel decides
     assert sim.counts["refill"] == 1
 
 
@@ -276,7 +278,7 @@ def set_cells(book, cells):
     sheet = wb["Orders"]
     header = [c.value for c in sheet[1]]
     for (row, title), value in cells.items():
-        sheet.cell(row, header.index(title) + 1, value)
+        sheet.cell(row, header.index(title) + 1).value = value  # None clears it
     wb.save(book)
 
 
@@ -288,3 +290,27 @@ def add_settings(book, rows):
     for row in rows:
         sheet.append(list(row))
     wb.save(book)
+
+
+def test_a_service_list_that_fails_leaves_refill_until_empty_and_the_run_goes_on(tmp_path, client):
+    import json
+
+    from smmsheet.panel import PanelClient
+
+    from .scripted import ScriptedPanel
+
+    book = placed_book(tmp_path, client)
+    set_cells(book, {(2, "Refill until"): None})
+
+    def script(form):
+        if form["action"] == "services":
+            return 502, {"Content-Type": "text/html"}, b"<html>Bad Gateway</html>"
+        done = {"status": "Completed", "charge": "0.09", "remains": "0", "currency": "USD"}
+        reply = {oid: done for oid in form["orders"].split(",")}
+        return 200, {"Content-Type": "application/json"}, json.dumps(reply).encode()
+
+    with ScriptedPanel(script) as panel, PanelClient(panel.url, "k", retries=0) as scripted:
+        report = run_engine(book, scripted, "status")
+    row = read_orders(book)[0]
+    assert row["Status"] == "Completed" and row["Refill until"] is None
+    assert any("Refill until is left empty this run" in m for m in report.messages)
