@@ -61,6 +61,7 @@ from .orders import (
 from .refill_window import (
     DEFAULT_REFILL_WARNING_DAYS,
     NO_REFILL_TEXT,
+    NOT_STATED_TEXT,
     parse_refill_window,
 )
 from .values import parse_decimal, parse_id
@@ -1172,11 +1173,15 @@ class Engine:
             return
         for row, created in dated:
             service = services.get(row.service_id or 0)
-            window = (
-                None if service is None else parse_refill_window(service.name, service.description)
+            if service is None:
+                continue  # gone from the list: nothing to read (asked again next run)
+            window = parse_refill_window(service.name, service.description)
+            # Written once, "Not stated" too: later runs neither read the list again for it
+            # nor change what the user may have typed over it.
+            until = (
+                NOT_STATED_TEXT if window is None else window.until(dt.date.fromtimestamp(created))
             )
-            if window is not None:
-                self._set(row, "refill_until", window.until(dt.date.fromtimestamp(created)))
+            self._set(row, "refill_until", until)
 
     def _note_refill_ending(self) -> None:
         """Note (Error cell and report) orders whose refill window ends within the days set;

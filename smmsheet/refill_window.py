@@ -22,6 +22,7 @@ from enum import StrEnum
 __all__ = [
     "DEFAULT_REFILL_WARNING_DAYS",
     "LIFETIME_TEXT",
+    "NOT_STATED_TEXT",
     "NO_REFILL_TEXT",
     "RefillKind",
     "RefillWindow",
@@ -31,6 +32,8 @@ __all__ = [
 #: How the ``Refill until`` cell reads for a service that refills for ever / never.
 LIFETIME_TEXT = "Lifetime"
 NO_REFILL_TEXT = "No refill"
+#: How it reads when the service's name and description state no window (the panel decides).
+NOT_STATED_TEXT = "Not stated"
 #: Days before a window ends that ``status`` starts noting it (the Settings sheet's
 #: ``Refill warning days`` overrides).
 DEFAULT_REFILL_WARNING_DAYS = 3

@@ -10,6 +10,7 @@ from smmsheet.batch import RunOptions
 from smmsheet.refill_window import (
     LIFETIME_TEXT,
     NO_REFILL_TEXT,
+    NOT_STATED_TEXT,
     RefillKind,
     RefillWindow,
     parse_refill_window,
@@ -164,7 +165,14 @@ def test_placing_writes_refill_until_from_the_service_name_and_the_day_placed(tm
     book = placed_book(tmp_path, client)
     first, second = read_orders(book)
     assert first["Refill until"].date() == TODAY + dt.timedelta(days=30)
-    assert second["Refill until"] is None  # "YouTube Views" says nothing: the panel decides
+    assert second["Refill until"] == NOT_STATED_TEXT  # "YouTube Views": the panel decides
+
+
+def test_once_every_order_is_dated_status_reads_no_service_list(tmp_path, sim, client):
+    book = placed_book(tmp_path, client)
+    sim.reset_counts()
+    run_engine(book, client, "status")
+    assert sim.counts["status"] == 1 and sim.counts.get("services", 0) == 0
 
 
 def test_a_refill_flag_past_the_window_is_refused_in_its_row_and_nothing_sent(
