@@ -1201,7 +1201,7 @@ class Engine:
                 when = f"{until:%Y-%m-%d} ({left} day{'' if left == 1 else 's'} left)"
                 if error in (None, "") or ours:
                     self._set(row, "error", f"{_ENDING_NOTE} {when}")
-                self.report.add(row.row, Step.STATUS, Outcome.REFILL_ENDING, f"ends {when}")
+                self.report.add(row.row, Step.STATUS, Outcome.REFILL_ENDING, when)
             elif ours:
                 self._set(row, "error", None)
 
