@@ -455,7 +455,8 @@ class XlsxWorkbook:
             line[col] = value
         try:
             with open(target, "rb") as source:
-                return dry_run_package(source, edits, label, cache, self._marker)
+                extras = list(self._charts.values())
+                return dry_run_package(source, edits, label, cache, self._marker, extras)
         except WorkbookError:
             raise
         except OSError as exc:

@@ -62,6 +62,7 @@ def dry_run_package(
     label: str,
     cache: dict[str, bytes],
     marker: str | None,
+    extras: Sequence[PartsEdit] = (),
 ) -> int:
     """Everything a save does but writing the result; about how many bytes it would write.
 
@@ -72,7 +73,7 @@ def dry_run_package(
     Parts are inflated once into ``cache`` for all the dry runs of one check.
     """
     with zipfile.ZipFile(source) as archive:
-        plan = plan_package(archive, pending, label, marker, cache)
+        plan = plan_package(archive, pending, label, marker, cache, extras)
         sink = CountingSink()
         write_zip(archive, source, cast(IO[bytes], sink), plan.replaced, plan.added)
         estimate = sink.size
