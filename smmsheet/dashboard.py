@@ -51,7 +51,14 @@ NO_STATUS = "(no status yet)"
 DEFAULT_PANEL = "(default)"
 PROFIT = "Profit"
 #: Columns other features add to the order sheet, read here when present.
-_EXTRA_COLUMNS = {"panel": "Panel", "cost": "Cost", "profit": "Profit"}
+_EXTRA_COLUMNS = {
+    "panel": "Panel",
+    "cost": "Cost",
+    "profit": "Profit",
+    "refill_until": "Refill until",
+}
+#: A refill window "ends soon" within this many days (the totals table counts them).
+SOON_DAYS = 7
 _DAY = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})")
 
 #: category -> series -> amount (a series is "Spend (USD)", "Profit", a count, ...).
@@ -74,6 +81,10 @@ class Summary:
     cost: Decimal | None = None
     refills: int = 0
     refills_open: int = 0
+    #: Orders whose refill window (``Refill until``) ends within ``SOON_DAYS``, or has ended;
+    #: None when the sheet has no such column.
+    windows_ending: int | None = None
+    windows_ended: int | None = None
     by_day: Groups = field(default_factory=dict)
     by_service: Groups = field(default_factory=dict)
     by_panel: Groups = field(default_factory=dict)
@@ -101,16 +112,8 @@ def _day(row: OrderRow, placed_on: Mapping[str, dt.date]) -> str:
     order_id = row.order_id
     if order_id is not None and order_id in placed_on:
         return placed_on[order_id].isoformat()
-    updated = row.get("updated")
-    if isinstance(updated, dt.date):
-        return (updated.date() if isinstance(updated, dt.datetime) else updated).isoformat()
-    match = _DAY.match(updated) if isinstance(updated, str) else None
-    if match is not None:
-        try:
-            return dt.date(*(int(part) for part in match.groups())).isoformat()
-        except ValueError:
-            pass
-    return NO_DATE
+    day = _date(row.get("updated"))
+    return NO_DATE if day is None else day.isoformat()
 
 
 def _add(groups: Groups, category: str, series: str, amount: Decimal) -> None:
@@ -125,10 +128,25 @@ def _label(counts: dict[str, int], spellings: dict[str, str], text: str, empty: 
     counts[shown] = counts.get(shown, 0) + 1
 
 
+def _date(value: CellValue) -> dt.date | None:
+    """The date of a cell: a date, or text starting ``YYYY-MM-DD``; None for anything else."""
+    if isinstance(value, dt.date):
+        return value.date() if isinstance(value, dt.datetime) else value
+    match = _DAY.match(value) if isinstance(value, str) else None
+    try:
+        return dt.date(*(int(part) for part in match.groups())) if match else None
+    except ValueError:
+        return None
+
+
 def summarize(
-    values: Sequence[Sequence[CellValue]], *, placed_on: Mapping[str, dt.date] | None = None
+    values: Sequence[Sequence[CellValue]],
+    *,
+    placed_on: Mapping[str, dt.date] | None = None,
+    today: dt.date | None = None,
 ) -> Summary:
-    """Add up an order sheet's ``values``; ``placed_on`` maps order ids to their day.
+    """Add up an order sheet's ``values``; ``placed_on`` maps order ids to their day, and
+    refill windows are counted against ``today`` (the local date when not given).
 
     Raises :class:`~smmsheet.errors.LayoutError` when the sheet has no order header.
 
@@ -141,6 +159,9 @@ def summarize(
     table = OrderTable.from_values(values)
     extra = _extra_columns(values, table.header_row)
     summary = Summary(rows=len(table.rows))
+    today = today or dt.date.today()
+    if "refill_until" in extra:
+        summary.windows_ending = summary.windows_ended = 0
     spellings: dict[str, str] = {}
     refill_spellings: dict[str, str] = {}
     for row in table.rows:
@@ -159,6 +180,12 @@ def summarize(
         if not is_final(row.get("status")):
             summary.open += 1
         _label(summary.statuses, spellings, row.text("status"), NO_STATUS)
+        until = _date(cell("refill_until"))  # "Lifetime", "No refill": no end
+        if until is not None and summary.windows_ended is not None:
+            if until < today:
+                summary.windows_ended += 1
+            elif (until - today).days <= SOON_DAYS:
+                summary.windows_ending = (summary.windows_ending or 0) + 1
         if row.refill_id is not None:
             summary.refills += 1
             if not is_final(row.get("refill_status"), refill=True):
@@ -236,6 +263,12 @@ def dashboard_sheet(summary: Summary, *, now: dt.datetime, source: str = "Orders
         revenue = (summary.cost or Decimal(0)) + summary.profit
         if summary.cost is not None and revenue:
             money.append(("Margin", (summary.profit / revenue).quantize(Decimal("0.0001"))))
+    windows: list[tuple[str, CellValue]] = []
+    if summary.windows_ended is not None:
+        windows = [
+            (f"Refill windows ending in {SOON_DAYS} days", summary.windows_ending),
+            ("Refill windows ended", summary.windows_ended),
+        ]
     totals = DataTable(
         "Totals",
         ("What", "Value"),
@@ -248,6 +281,7 @@ def dashboard_sheet(summary: Summary, *, now: dt.datetime, source: str = "Orders
             ("Charges not reported yet", summary.charges_pending),
             ("Refills requested", summary.refills),
             ("Refills open", summary.refills_open),
+            *windows,
         ),
     )
     days = sorted(d for d in summary.by_day if d != NO_DATE)[-DAYS:]

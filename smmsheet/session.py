@@ -194,8 +194,8 @@ def write_report(
             for entry in opened.accepted_adds(name)
             if entry.result_id is not None
         }
-        summary = summarize(rows, placed_on=placed_on)
         moment = now or dt.datetime.now()
+        summary = summarize(rows, placed_on=placed_on, today=moment.date())
         written = book.write_chart_sheet(
             dashboard_sheet(summary, now=moment, source=name), DASHBOARD_SHEETS
         )

@@ -159,6 +159,26 @@ def test_profit_and_panel_columns_of_other_features_are_read_when_present() -> N
     assert totals(sheet)["Margin"] == Decimal("0.0667")  # 0.25 / (3.50 + 0.25)
 
 
+def test_refill_windows_ending_soon_or_ended_are_counted_when_the_column_is_there() -> None:
+    today = dt.date(2026, 11, 25)
+    summary = summarize(
+        [
+            [*HEADER, "Refill until"],
+            [1, "a", 1, "Completed", 1, "", None, "2026-11-20"],  # ended
+            [1, "b", 2, "Completed", 1, "", None, dt.datetime(2026, 11, 30)],  # 5 days
+            [1, "c", 3, "Completed", 1, "", None, "2026-12-31"],  # later
+            [1, "d", 4, "Completed", 1, "", None, "Lifetime"],
+            [1, "e", 5, "Completed", 1, "", None, "No refill"],
+            [1, "f", None, None, None, "", None, "2026-11-01"],  # not placed
+        ],
+        today=today,
+    )
+    assert (summary.windows_ending, summary.windows_ended) == (1, 1)
+    assert totals(dashboard_sheet(summary, now=NOW))["Refill windows ended"] == 1
+    without = dashboard_sheet(summarize([HEADER], today=today), now=NOW)
+    assert "Refill windows ended" not in totals(without)
+
+
 def test_without_a_profit_column_there_is_no_profit_series() -> None:
     sheet = dashboard_sheet(summarize([HEADER, [1, "a", 1, "Completed", 1, "", None]]), now=NOW)
     titles = [t.title for t in sheet.tables]
