@@ -57,6 +57,8 @@ _EXTRA_COLUMNS = {
     "profit": "Profit",
     "refill_until": "Refill until",
 }
+#: Margins as the profit column shows them: a fraction to 4 places (0.4000 is 40%).
+MARGIN_PLACES = Decimal("0.0001")
 #: A refill window "ends soon" within this many days (the totals table counts them).
 SOON_DAYS = 7
 _DAY = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})")
@@ -262,7 +264,8 @@ def dashboard_sheet(summary: Summary, *, now: dt.datetime, source: str = "Orders
         money.append(("Profit", summary.profit))
         revenue = (summary.cost or Decimal(0)) + summary.profit
         if summary.cost is not None and revenue:
-            money.append(("Margin", (summary.profit / revenue).quantize(Decimal("0.0001"))))
+            margin = (summary.profit / revenue).quantize(MARGIN_PLACES)
+            money.append(("Margin (profit / sales)", margin))
     windows: list[tuple[str, CellValue]] = []
     if summary.windows_ended is not None:
         windows = [

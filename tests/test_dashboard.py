@@ -156,7 +156,7 @@ def test_profit_and_panel_columns_of_other_features_are_read_when_present() -> N
     }
     sheet = dashboard_sheet(summary, now=NOW)
     assert table(sheet, "Spend and profit per panel").header == ("Panel", "Spend (USD)", "Profit")
-    assert totals(sheet)["Margin"] == Decimal("0.0667")  # 0.25 / (3.50 + 0.25)
+    assert totals(sheet)["Margin (profit / sales)"] == Decimal("0.0667")  # 0.25 / (3.50 + 0.25)
 
 
 def test_refill_windows_ending_soon_or_ended_are_counted_when_the_column_is_there() -> None:
@@ -328,19 +328,39 @@ def test_only_the_parts_a_new_sheet_needs_change(rich: Path, tmp_path: Path) -> 
         "xl/drawings/_rels/drawing3.xml.rels",
         *(f"xl/charts/chart{n}.xml" for n in range(2, 7)),
     }
-    # Each registering part only gained what names the new parts.
-    workbook = etree.fromstring(after["xl/workbook.xml"])
-    sheets = workbook.find(f"{{{wb.MAIN_NS}}}sheets")
-    assert sheets is not None and sheets[-1].get("name") == "Dashboard"
-    sheets.remove(sheets[-1])
-    assert etree.tostring(workbook) == etree.tostring(etree.fromstring(before["xl/workbook.xml"]))
-    for name in ("xl/_rels/workbook.xml.rels", "[Content_Types].xml"):
-        new, old = etree.fromstring(after[name]), etree.fromstring(before[name])
-        kept = [etree.tostring(e) for e in new][: len(old)]
-        assert kept == [etree.tostring(e) for e in old]
-        assert all("Dashboard" not in etree.tostring(e).decode() for e in new)
+    assert_only_registered(before, after)
     types = after["[Content_Types].xml"].decode()
     assert types.count("drawingml.chart+xml") == 6 and "/xl/drawings/drawing3.xml" in types
+
+
+def assert_only_registered(before: dict[str, bytes], after: dict[str, bytes]) -> None:
+    """Each part a new sheet needs gained only what registers the added parts: one sheet
+    in workbook.xml (and the recalculate-on-open flag every save of a workbook with
+    formulas asks for), one relationship, one content type per added part."""
+    added = sorted(set(after) - set(before))
+    (sheet_part,) = [p for p in added if re.fullmatch(r"xl/worksheets/sheet\d+\.xml", p)]
+    old_book, new_book = (etree.fromstring(d["xl/workbook.xml"]) for d in (before, after))
+    sheets = new_book.find(f"{{{wb.MAIN_NS}}}sheets")
+    assert sheets is not None and sheets[-1].get("name") == "Dashboard"
+    sheets.remove(sheets[-1])
+    old_calc = old_book.find(f"{{{wb.MAIN_NS}}}calcPr")
+    new_calc = new_book.find(f"{{{wb.MAIN_NS}}}calcPr")
+    if old_calc is None and new_calc is not None:
+        assert dict(new_calc.attrib) == {"fullCalcOnLoad": "1"}
+        new_book.remove(new_calc)
+    elif old_calc is not None and new_calc is not None and "fullCalcOnLoad" not in old_calc.attrib:
+        assert new_calc.attrib.pop("fullCalcOnLoad") == "1"
+    assert etree.tostring(new_book) == etree.tostring(old_book)
+    rels = "xl/_rels/workbook.xml.rels"
+    new, old = list(etree.fromstring(after[rels])), list(etree.fromstring(before[rels]))
+    assert [etree.tostring(e) for e in new[: len(old)]] == [etree.tostring(e) for e in old]
+    assert [e.get("Target") for e in new[len(old) :]] == [sheet_part.removeprefix("xl/")]
+    types = "[Content_Types].xml"
+    new, old = list(etree.fromstring(after[types])), list(etree.fromstring(before[types]))
+    assert [etree.tostring(e) for e in new[: len(old)]] == [etree.tostring(e) for e in old]
+    assert sorted(e.get("PartName")[1:] for e in new[len(old) :]) == [
+        p for p in added if not p.endswith(".rels")
+    ]
 
 
 def test_a_second_report_refreshes_the_same_sheet_in_place(tmp_path: Path) -> None:
@@ -486,6 +506,7 @@ def test_report_works_on_files_of_every_writer(tmp_path: Path, writer: str) -> N
     after = dict(wb.members(path))
     changed = {n for n in before if before.get(n) != after.get(n)}
     assert changed <= REGISTERING_PARTS
+    assert_only_registered(before, after)
     assert len(dashboard_charts(path)) == 5
     if writer == "xlsm":
         assert after["xl/vbaProject.bin"] == before["xl/vbaProject.bin"]
