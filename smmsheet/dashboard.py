@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from .orders import OrderRow, OrderTable, is_final, normalize_header
+from .orders import AMBIGUOUS_MARK, NOTE_MARK, OrderTable, is_final, normalize_header
 from .values import parse_decimal
 from .workbook.base import CellValue
 from .workbook.charts import ChartKind, ChartSheet, DataTable
@@ -76,6 +76,8 @@ class Summary:
     open: int = 0
     not_placed: int = 0
     errors: int = 0
+    #: Rows whose add may have been placed: the user must check the panel.
+    to_check: int = 0
     charges_pending: int = 0
     #: currency ("" when the sheet does not say) -> spend.
     spend: dict[str, Decimal] = field(default_factory=dict)
@@ -110,24 +112,27 @@ def _extra_columns(values: Sequence[Sequence[CellValue]], header_row: int) -> di
     return found
 
 
-def _day(row: OrderRow, placed_on: Mapping[str, dt.date]) -> str:
-    order_id = row.order_id
-    if order_id is not None and order_id in placed_on:
-        return placed_on[order_id].isoformat()
-    day = _date(row.get("updated"))
-    return NO_DATE if day is None else day.isoformat()
-
-
 def _add(groups: Groups, category: str, series: str, amount: Decimal) -> None:
     line = groups.setdefault(category, {})
     line[series] = line.get(series, Decimal(0)) + amount
 
 
-def _label(counts: dict[str, int], spellings: dict[str, str], text: str, empty: str) -> None:
-    """Count ``text`` under the first spelling seen of it ("Completed" = "COMPLETED ")."""
-    key = normalize_header(text)
-    shown = spellings.setdefault(key, text.strip() or empty) if key else empty
-    counts[shown] = counts.get(shown, 0) + 1
+class _Labels:
+    """Counts texts under the first spelling seen of each ("Completed" = "COMPLETED ")."""
+
+    def __init__(self, counts: dict[str, int], empty: str) -> None:
+        self.counts = counts
+        self.empty = empty
+        self._by_key: dict[str, str] = {}
+        self._by_text: dict[str, str] = {}  # a sheet repeats a few texts 100,000 times
+
+    def count(self, text: str) -> None:
+        shown = self._by_text.get(text)
+        if shown is None:
+            key = normalize_header(text)
+            shown = self._by_key.setdefault(key, text.strip()) if key else self.empty
+            self._by_text[text] = shown
+        self.counts[shown] = self.counts.get(shown, 0) + 1
 
 
 def _date(value: CellValue) -> dt.date | None:
@@ -139,6 +144,11 @@ def _date(value: CellValue) -> dt.date | None:
         return dt.date(*(int(part) for part in match.groups())) if match else None
     except ValueError:
         return None
+
+
+def _day_of(updated: CellValue) -> str:
+    day = _date(updated)
+    return NO_DATE if day is None else day.isoformat()
 
 
 def summarize(
@@ -164,8 +174,9 @@ def summarize(
     today = today or dt.date.today()
     if "refill_until" in extra:
         summary.windows_ending = summary.windows_ended = 0
-    spellings: dict[str, str] = {}
-    refill_spellings: dict[str, str] = {}
+    statuses = _Labels(summary.statuses, NO_STATUS)
+    refill_statuses = _Labels(summary.refill_statuses, NO_STATUS)
+    days: dict[CellValue, str] = {}  # Updated cell -> day; one run writes one time
     for row in table.rows:
         raw = values[row.row - 1]
 
@@ -173,15 +184,18 @@ def summarize(
             index = extra.get(key)
             return raw[index] if index is not None and index < len(raw) else None
 
-        if row.text("error") and not row.text("error").startswith("Note:"):
+        error = row.text("error")
+        if error and not error.startswith(NOTE_MARK):
             summary.errors += 1
-        if row.order_id is None:
+            summary.to_check += error.lower().startswith(AMBIGUOUS_MARK)
+        order_id = row.order_id
+        if order_id is None:
             summary.not_placed += 1
             continue
         summary.orders += 1
         if not is_final(row.get("status")):
             summary.open += 1
-        _label(summary.statuses, spellings, row.text("status"), NO_STATUS)
+        statuses.count(row.text("status"))
         until = _date(cell("refill_until"))  # "Lifetime", "No refill": no end
         if until is not None and summary.windows_ended is not None:
             if until < today:
@@ -192,7 +206,7 @@ def summarize(
             summary.refills += 1
             if not is_final(row.get("refill_status"), refill=True):
                 summary.refills_open += 1
-            _label(summary.refill_statuses, refill_spellings, row.text("refill_status"), NO_STATUS)
+            refill_statuses.count(row.text("refill_status"))
         charge = parse_decimal(row.get("charge"))
         currency = row.text("currency").upper()
         if charge is None:
@@ -205,10 +219,15 @@ def summarize(
         cost = parse_decimal(cell("cost")) if "cost" in extra else None
         if cost is not None:
             summary.cost = (summary.cost or Decimal(0)) + cost
+        if order_id in placed_on:
+            day = placed_on[order_id].isoformat()
+        else:
+            updated = row.get("updated")
+            day = days.get(updated) or days.setdefault(updated, _day_of(updated))
         panel = str(cell("panel") or "").strip() or DEFAULT_PANEL
         service = row.text("service") or "(no service)"
         for groups, category in (
-            (summary.by_day, _day(row, placed_on)),
+            (summary.by_day, day),
             (summary.by_service, service),
             (summary.by_panel, panel),
         ):
@@ -280,6 +299,7 @@ def dashboard_sheet(summary: Summary, *, now: dt.datetime, source: str = "Orders
             ("Open orders", summary.open),
             ("Rows not placed", summary.not_placed),
             ("Rows with an error", summary.errors),
+            ("Rows to check on the panel (may have been placed)", summary.to_check),
             *money,
             ("Charges not reported yet", summary.charges_pending),
             ("Refills requested", summary.refills),

@@ -179,6 +179,20 @@ def test_refill_windows_ending_soon_or_ended_are_counted_when_the_column_is_ther
     assert "Refill windows ended" not in totals(without)
 
 
+def test_rows_that_may_have_been_placed_are_counted_apart_from_notes() -> None:
+    summary = summarize(
+        [
+            [*HEADER, "Error"],
+            [1, "a", None, None, None, "", None, "check panel: may have been placed (timeout)"],
+            [1, "b", None, None, None, "", None, "Quantity 10 is below the minimum 50"],
+            [1, "c", 3, "Completed", 1, "", None, "Note: Quantity 5 is ignored"],
+        ]
+    )
+    assert (summary.errors, summary.to_check, summary.not_placed) == (2, 1, 2)
+    sheet = dashboard_sheet(summary, now=NOW)
+    assert totals(sheet)["Rows to check on the panel (may have been placed)"] == 1
+
+
 def test_without_a_profit_column_there_is_no_profit_series() -> None:
     sheet = dashboard_sheet(summarize([HEADER, [1, "a", 1, "Completed", 1, "", None]]), now=NOW)
     titles = [t.title for t in sheet.tables]
