@@ -640,3 +640,25 @@ def test_a_check_before_paying_runs_the_buffered_dashboard_too(tmp_path: Path) -
     book.write_chart_sheet(dashboard_sheet(summarize([HEADER]), now=NOW), DASHBOARD_SHEETS)
     with pytest.raises(WorkbookError, match="damaged"):
         book.check_writable("Orders", [(2, 3)])
+
+
+def test_a_strict_open_xml_workbook_is_refused_unchanged(tmp_path: Path) -> None:
+    """Strict files name every part in other namespaces; charts in them are not written."""
+    path = orders_book(tmp_path / "strict.xlsx")
+    renames = {
+        b"http://schemas.openxmlformats.org/spreadsheetml/2006/main": (
+            b"http://purl.oclc.org/ooxml/spreadsheetml/main"
+        ),
+        b"http://schemas.openxmlformats.org/officeDocument/2006/relationships": (
+            b"http://purl.oclc.org/ooxml/officeDocument/relationships"
+        ),
+    }
+    for name, content in wb.members(path):
+        if name.endswith((".xml", ".rels")):
+            for old, new in renames.items():
+                content = content.replace(old, new)
+            wb.replace_member(path, name, content)
+    before = path.read_bytes()
+    result = invoke("report", str(path))
+    assert result.exit_code == 2 and "Strict Open XML" in result.output
+    assert path.read_bytes() == before
