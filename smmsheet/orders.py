@@ -25,10 +25,11 @@ from decimal import Decimal
 from .errors import LayoutError
 from .models import Service
 from .values import Unreadable, parse_bool, parse_id, whole_number
-from .workbook.base import CellValue, LinkedText, column_letters
+from .workbook.base import CellValue, LinkedText, NewColumn, column_letters
 
 __all__ = [
     "AMBIGUOUS_MARK",
+    "MAIN_INPUTS",
     "FINAL_REFILL_STATUSES",
     "FINAL_STATUSES",
     "HEADER_ALIASES",
@@ -39,6 +40,8 @@ __all__ = [
     "OrderRow",
     "OrderTable",
     "RowProblem",
+    "column_groups",
+    "column_look",
     "header_key",
     "is_final",
     "id_cell",
@@ -90,6 +93,87 @@ OUTPUT_COLUMNS: dict[str, str] = {
     "error": "Error",
     "updated": "Updated",
 }
+
+
+#: The inputs most orders need: the template's first columns, always shown.
+MAIN_INPUTS: tuple[str, ...] = ("service", "link", "quantity")
+
+
+def column_groups() -> dict[str, list[str]]:
+    """The order sheet's column keys by group, left to right as the template lays them out.
+
+    ``main``: :data:`MAIN_INPUTS`; ``optional``: every other input (the fields of some
+    service types: drip-feed, comments, usernames...); ``actions``: the Refill and Cancel
+    flags; ``outputs``: what smmsheet writes. A column added to ``INPUT_COLUMNS`` or
+    ``OUTPUT_COLUMNS`` lands in its group without layout edits.
+    """
+    return {
+        "main": [k for k in MAIN_INPUTS if k in INPUT_COLUMNS],
+        "optional": [k for k in INPUT_COLUMNS if k not in MAIN_INPUTS and k not in _FLAGS],
+        "actions": [k for k in _FLAGS if k in INPUT_COLUMNS],
+        "outputs": list(OUTPUT_COLUMNS),
+    }
+
+
+#: How a column's values look, by kind: (width in characters, Excel number format).
+_LOOKS: dict[str, tuple[float, str | None]] = {
+    "id": (12, "0"),
+    "count": (11, "#,##0"),
+    "money": (12, "#,##0.00###"),
+    "percent": (9, "0.0%"),
+    "datetime": (17, "yyyy-mm-dd hh:mm"),
+    "date": (12, "yyyy-mm-dd"),
+    "long": (40, None),
+    "status": (13, None),
+}
+#: The kind of each column whose values are not short text (unknown keys: short text, so a
+#: column another change adds still gets a readable width).
+_KINDS: dict[str, str] = {
+    "link": "long",
+    "quantity": "count",
+    "runs": "count",
+    "interval": "count",
+    "comments": "long",
+    "usernames": "long",
+    "order_id": "id",
+    "status": "status",
+    "charge": "money",
+    "start_count": "count",
+    "remains": "count",
+    "refill_id": "id",
+    "refill_status": "status",
+    "error": "long",
+    "updated": "datetime",
+    "cost": "money",
+    "profit": "money",
+    "sell_price": "money",
+    "sell_per_order": "money",
+    "margin": "percent",
+    "refill_until": "date",
+}
+#: Currencies whose amounts have no minor unit (ISO 4217): no decimals forced.
+_WHOLE_CURRENCIES = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "PYG"})
+
+
+def column_look(key: str, currency: str = "") -> NewColumn:
+    """The header, width and number format of a column of the order sheet.
+
+    Money is shown with the currency's decimals (up to five, as panels charge fractions of
+    a cent) and its code; counts as whole numbers; Updated as a date and time.
+
+    >>> column_look("charge", "USD").number_format
+    '#,##0.00### "USD"'
+    """
+    title = _TITLES.get(key, key.replace("_", " ").title())
+    kind = _KINDS.get(key)
+    width, number_format = _LOOKS[kind] if kind else (max(10, len(title) + 3), None)
+    if kind == "money":
+        code = currency.strip().upper()
+        if code in _WHOLE_CURRENCIES:
+            number_format = "#,##0.#####"
+        if code.isalpha() and code.isascii() and len(code) <= 5:  # panel text: letters only
+            number_format = f'{number_format} "{code}"'
+    return NewColumn(title, max(width, len(title) + 3), number_format)
 
 
 #: Order statuses after which nothing changes any more (with the variants seen in the wild).
@@ -419,6 +503,11 @@ class OrderTable:
     def header_cells(self) -> dict[tuple[int, int], CellValue]:
         """Cells that create the missing output headers."""
         return {(self.header_row, col): title for col, title in self.new_columns.items()}
+
+    def new_column_looks(self, currency: str = "") -> dict[int, NewColumn]:
+        """The missing output columns as the adapter creates them, with widths and formats."""
+        keys = {self.columns[k]: k for k in OUTPUT_COLUMNS}
+        return {col: column_look(keys[col], currency) for col in self.new_columns}
 
     def cell(self, row: int, key: str) -> tuple[int, int]:
         """The (row, column) of a field in a sheet row."""
