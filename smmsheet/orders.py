@@ -121,14 +121,16 @@ _LOOKS: dict[str, tuple[float, str | None]] = {
     "count": (11, "#,##0"),
     "money": (12, "#,##0.00###"),
     "percent": (9, "0.0%"),
-    "datetime": (17, "yyyy-mm-dd hh:mm"),
+    "datetime": (18, "yyyy-mm-dd hh:mm"),
     "date": (12, "yyyy-mm-dd"),
     "long": (40, None),
+    "choice": (30, None),  # "id – name" from the Service drop-down
     "status": (13, None),
 }
 #: The kind of each column whose values are not short text (unknown keys: short text, so a
 #: column another change adds still gets a readable width).
 _KINDS: dict[str, str] = {
+    "service": "choice",
     "link": "long",
     "quantity": "count",
     "runs": "count",

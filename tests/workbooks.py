@@ -16,6 +16,7 @@ import struct
 import subprocess
 import zipfile
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 
 from lxml import etree
@@ -329,6 +330,15 @@ OOXML_VALIDATOR = os.environ.get("OOXML_VALIDATOR_CLI") or shutil.which("ooxml-v
 
 def libreoffice_resave(path: Path, folder: Path) -> Path:
     """``path`` opened and saved as .xlsx by LibreOffice; the copy it wrote in ``folder``."""
+    return _libreoffice_convert(path, folder, "xlsx", ["--calc"])
+
+
+def libreoffice_pdf(path: Path, folder: Path) -> Path:
+    """``path`` opened by LibreOffice and printed to PDF (every visible sheet, in order)."""
+    return _libreoffice_convert(path, folder, "pdf")
+
+
+def _libreoffice_convert(path: Path, folder: Path, kind: str, extra: Sequence[str] = ()) -> Path:
     assert SOFFICE is not None
     profile = folder / "lo-profile"  # a private profile, so parallel runs do not collide
     folder.mkdir(parents=True, exist_ok=True)
@@ -337,9 +347,9 @@ def libreoffice_resave(path: Path, folder: Path) -> Path:
             SOFFICE,
             f"-env:UserInstallation={profile.as_uri()}",
             "--headless",
-            "--calc",
+            *extra,
             "--convert-to",
-            "xlsx",
+            kind,
             "--outdir",
             str(folder),
             str(path),
@@ -348,9 +358,9 @@ def libreoffice_resave(path: Path, folder: Path) -> Path:
         capture_output=True,
         timeout=120,
     )
-    saved = folder / path.name
-    assert saved.exists(), f"LibreOffice wrote no {saved.name}"
-    return saved
+    written = folder / f"{path.stem}.{kind}"
+    assert written.exists(), f"LibreOffice wrote no {written.name}"
+    return written
 
 
 def schema_errors(path: Path) -> set[tuple[str, str]]:
