@@ -237,9 +237,23 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "quantity": ("Qty", "Qnty", "Quant", "Quantities", "Order Quantity", "Qty Ordered"),
     "runs": ("Run", "Drip Runs", "Dripfeed Runs", "Drip Feed Runs"),
     "interval": ("Drip Interval", "Interval Minutes", "Interval Mins"),
-    "comments": ("Comment", "Custom Comments", "Comment List"),
+    "comments": ("Custom Comments", "Comment List"),  # not "Comment": often one's notes
     "usernames": ("Usernames List", "Username List", "Mention Usernames"),
+    "hashtags": ("Hashtag List",),
+    "username": ("Handle", "Profile Username"),
+    "media": ("Media URL", "Media Link"),
     "answer_number": ("Answer", "Answer No", "Answer #", "Poll Answer"),
+    "groups": ("Group List", "Group Links"),
+    "keywords": ("Keyword List", "SEO Keywords"),
+    "min": ("Minimum", "Min Quantity"),
+    "max": ("Maximum", "Max Quantity"),
+    "posts": ("New Posts", "Future Posts"),
+    "old_posts": ("Previous Posts",),
+    "delay": ("Delay Minutes", "Delay Mins"),
+    "expiry": ("Expires", "Expiry Date", "Expiration"),
+    "country": ("Countries", "Geo"),
+    "device": ("Device Type",),
+    "google_keyword": ("Search Keyword",),
     "type_of_traffic": ("Traffic Type",),
     "referring_url": ("Referrer", "Referrer URL", "Referring Link"),
     "refill": ("Request Refill", "Refill Request"),
@@ -259,6 +273,7 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     "start_count": ("Starting Count", "Initial Count"),
     "remains": ("Remaining", "Remain"),
     "refill_id": ("Refill #", "Refill No", "Refill Number", "RefillID"),
+    "currency": ("Charge Currency",),
     "refill_status": ("Refill State",),
     "error": ("Errors", "Error Message"),
     "updated": ("Last Updated", "Updated At", "Updated On", "Last Update"),
@@ -270,6 +285,8 @@ _AMBIGUOUS: dict[str, str] = {
     "order": "order_id",
     "count": "quantity",
 }
+#: Words people use for columns of their own that are one letter from one of ours.
+_OWN_WORDS = frozenset({"comment", "ordered", "user", "tags"})
 _TRAILING = re.compile(r"(\(.*\)|\[.*\]|[?:*.])+$")
 
 
@@ -315,10 +332,10 @@ def _distance(a: str, b: str, limit: int) -> int:
 def _near_miss(text: str) -> str | None:
     """The key of the known column an unknown header looks like (a typo, a doubtful word)."""
     key = header_key(text)
-    if len(key) < 3 or not key.isascii():
-        return None
     if key in _AMBIGUOUS:
         return _AMBIGUOUS[key]
+    if len(key) < 3 or not key.isascii() or key in _OWN_WORDS:
+        return None
     limit = 1 if len(key) < 8 else 2
     best: tuple[int, str] | None = None
     for known, column in _HEADER_KEYS.items():

@@ -227,7 +227,7 @@ class RemoteHarness:
                             grids[name].pop((top + dr, left + dc), None)
                         else:
                             grids[name][(top + dr, left + dc)] = stored
-            elif func in ("setNumberFormat", "save", "alert"):
+            elif func in ("setNumberFormat", "setColumnWidth", "save", "alert"):
                 pass
             else:
                 raise AssertionError(f"unexpected action {func}")

@@ -47,3 +47,21 @@ def test_cli_prints_the_header_warning_and_the_headers_found(tmp_path, panel_env
     done = CliRunner().invoke(cli, ["place", str(bad), "--yes"])
     assert done.exit_code == 2
     assert "row 1 has 'Service', 'Lnk', 'Qty' but no 'Link'" in done.output
+
+
+def test_the_ribbon_shows_the_header_warning(tmp_path, client):
+    """A macro run over a book open in Excel tells the warning in its alert."""
+    from .fake_excel import FakeApp, FakeBook
+    from .test_excel import Dialogs, run
+
+    path = tmp_path / "orders.xlsx"
+    path.write_bytes(b"")
+    header = ["Service", "Link", "Quantity", "Order ID", "Refil"]
+    book = FakeBook(
+        {"Orders": [header, [1, "https://x.com/a", 100, None, "x"]]},
+        fullname=str(path),
+        app=FakeApp(),
+    )
+    dialogs = Dialogs(True)
+    run("place", book, client, dialogs)
+    assert any("'Refil' is not read: did you mean 'Refill'?" in t for t in dialogs.told)

@@ -378,7 +378,8 @@ def test_an_id_under_order_hash_is_the_rows_order_id():
         ("Cancle", "Cancel"),
         ("Quantitiy", "Quantity"),
         ("Amount", "Quantity"),
-        ("ID", None),
+        ("ID", "Order ID"),
+        ("No", None),
     ],
 )
 def test_a_header_that_looks_like_a_known_one_is_warned_about(header, meant):
@@ -386,7 +387,7 @@ def test_a_header_that_looks_like_a_known_one_is_warned_about(header, meant):
     if meant != "Quantity":
         values = [["Service", "Link", "Quantity", header], [1, "https://x", 100, "x"]]
     t = OrderTable.from_values(values)
-    if meant is None:  # two letters: too short to guess from
+    if meant is None:  # two letters, no word of ours: too short to guess from
         assert t.warnings == []
         return
     (warning,) = t.warnings
@@ -394,7 +395,7 @@ def test_a_header_that_looks_like_a_known_one_is_warned_about(header, meant):
 
 
 def test_unrelated_headers_and_exact_ones_bring_no_warning():
-    header = ["Service", "Link", "Quantity", "Notes", "Customer", "Price", "Date", "Username"]
+    header = ["Service", "Link", "Quantity", "Notes", "Customer", "Price", "Comment", "Username"]
     assert OrderTable.from_values([header]).warnings == []
 
 

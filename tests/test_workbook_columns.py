@@ -18,7 +18,8 @@ from smmsheet.orders import OUTPUT_COLUMNS
 from smmsheet.workbook.base import NewColumn, column_letters
 
 from . import workbooks as wb
-from .conftest import run_engine
+from .conftest import read_orders, run_engine
+from .contract_workbook import RemoteHarness, remote_engine_available, remote_xlwings
 from .fake_excel import FakeBook
 
 HEADER = ["Service", "Link", "Quantity"]
@@ -186,3 +187,30 @@ def test_live_excel_leaves_a_table_that_ends_elsewhere_alone():
     book.add_columns("Orders", 1, {6: NewColumn("Order ID", 12, "0")})
     book.save()
     assert table.block == (1, 1, 3, 3)
+
+
+@remote_xlwings
+def test_the_remote_engine_is_sent_the_new_columns_widths_and_formats():
+    """xlwings Server / Office.js: widths and formats go as actions; it has no tables here."""
+    if not remote_engine_available():
+        pytest.skip("set XLWINGS_LICENSE_KEY=noncommercial to run xlwings' remote engine")
+    harness = RemoteHarness()
+    book = harness.open({"Orders": [HEADER, *ROWS]})
+    book.add_columns("Orders", 1, {4: NewColumn("Charge", 12, "#,##0.00###")})
+    book.write_cells("Orders", {(2, 4): 0.09})
+    book.save()
+    assert harness.reopen(book).read_values("Orders")[0][3] == "Charge"
+    sent = {action["func"]: action for action in harness.actions}
+    assert sent["setColumnWidth"]["args"] == [12]
+    assert sent["setNumberFormat"]["args"] == ["#,##0.00###"]
+
+
+@pytest.mark.parametrize("content", [b"<table", b'<table xmlns="x" ref="not a range"/>'])
+def test_a_table_part_that_cannot_be_read_is_left_as_it_is(tmp_path, client, content):
+    """A hostile or broken table part costs the Table its new columns, not the run."""
+    path = table_book(tmp_path / "orders.xlsx")
+    wb.replace_member(path, "xl/tables/table1.xml", content)
+    report = run_engine(path, client, "place")
+    assert report.saved and not report.failed
+    assert wb.read_member(path, "xl/tables/table1.xml") == content
+    assert read_orders(path)[0]["Order ID"] == 1001

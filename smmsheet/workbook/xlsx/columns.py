@@ -24,9 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from smmsheet.errors import WorkbookError
+
 from ..base import NewColumn
 from .cells import col_letters, parse_range, range_ref
-from .opc import Package, namespaced, parse_xml, serialize_xml
+from .opc import DamagedPart, Package, namespaced, parse_xml, serialize_xml
 from .styles import DateStyles
 
 __all__ = ["ColumnStyles", "NewColumns", "add_columns", "TABLE_REL"]
@@ -113,8 +115,14 @@ def _grow_tables(
         for rel in package.rels(sheet_part).values()
         if rel.rel_type.endswith(TABLE_REL) and package.has(rel.target)
     ]
-    trees = {part: parse_xml(package.read(part), part) for part in parts}
-    spans = {part: parse_range(tree.getroot().get("ref", "A1")) for part, tree in trees.items()}
+    trees: dict[str, Any] = {}
+    spans: dict[str, tuple[int, int, int, int]] = {}
+    for part in parts:
+        try:
+            trees[part] = parse_xml(package.read(part), part)
+            spans[part] = parse_range(trees[part].getroot().get("ref", ""))
+        except (DamagedPart, WorkbookError):
+            return  # a Table we cannot read is left as it is; the columns are still added
     for part, tree in trees.items():
         root = tree.getroot()
         top, left, bottom, right = spans[part]
