@@ -131,7 +131,11 @@ def _grow_tables(
         others = [span for other, span in spans.items() if other != part]
         if any(_overlaps(span, (top, first, bottom, last)) for span in others):
             return
-        if _take_columns(root, new, (top, left, bottom, last)):
+        try:
+            grown = _take_columns(root, new, (top, left, bottom, last))
+        except (WorkbookError, ValueError):
+            grown = False  # an odd filter range or column id: the part is left as it was
+        if grown:
             member = package.by_lower[part.lower()]
             replaced[member] = serialize_xml(tree, package.read(part))
         return
@@ -141,10 +145,10 @@ def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> boo
     return not (a[2] < b[0] or b[2] < a[0] or a[3] < b[1] or b[3] < a[1])
 
 
-def _take_columns(root: object, new: NewColumns, span: tuple[int, int, int, int]) -> bool:
+def _take_columns(root: Any, new: NewColumns, span: tuple[int, int, int, int]) -> bool:
     """Set the Table's range to ``span`` and list the new columns; False if a name clashes."""
     q = namespaced(root)
-    columns = root.find(q("tableColumns"))  # type: ignore[attr-defined]
+    columns = root.find(q("tableColumns"))
     if columns is None:
         return False
     listed = list(columns.iterchildren(q("tableColumn")))
@@ -155,8 +159,8 @@ def _take_columns(root: object, new: NewColumns, span: tuple[int, int, int, int]
     ):
         return False
     top, left, bottom, right = span
-    root.set("ref", range_ref(top, left, bottom, right))  # type: ignore[attr-defined]
-    auto_filter = root.find(q("autoFilter"))  # type: ignore[attr-defined]
+    root.set("ref", range_ref(top, left, bottom, right))
+    auto_filter = root.find(q("autoFilter"))
     if auto_filter is not None:
         filter_bottom = parse_range(auto_filter.get("ref", "A1"))[2]
         auto_filter.set("ref", range_ref(top, left, filter_bottom, right))
