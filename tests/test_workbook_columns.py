@@ -213,4 +213,4 @@ def test_a_table_part_that_cannot_be_read_is_left_as_it_is(tmp_path, client, con
     report = run_engine(path, client, "place")
     assert report.saved and not report.failed
     assert wb.read_member(path, "xl/tables/table1.xml") == content
-    assert read_orders(path)[0]["Order ID"] == 1001
+    assert sorted(row["Order ID"] for row in read_orders(path)) == [1001, 1002]
