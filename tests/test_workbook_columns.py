@@ -214,3 +214,23 @@ def test_a_table_part_that_cannot_be_read_is_left_as_it_is(tmp_path, client, con
     assert report.saved and not report.failed
     assert wb.read_member(path, "xl/tables/table1.xml") == content
     assert sorted(row["Order ID"] for row in read_orders(path)) == [1001, 1002]
+
+
+def test_new_headers_look_like_the_header_beside_them(tmp_path, client, patcher):
+    """Not a Table: the new headers take the format of the last header (bold on a fill)."""
+    from openpyxl import load_workbook
+    from openpyxl.styles import Font, PatternFill
+
+    from .conftest import openpyxl_orders
+
+    book, sheet = openpyxl_orders(HEADER, *ROWS)
+    for cell in sheet[1]:
+        cell.font, cell.fill = Font(bold=True), PatternFill("solid", fgColor="FFD966")
+    path = tmp_path / "orders.xlsx"
+    book.save(path)
+    run_engine(path, client, "place")
+    sheet = load_workbook(path)["Orders"]
+    assert [c.value for c in sheet[1]][3:] == list(OUTPUT_COLUMNS.values())
+    for cell in sheet[1][3:]:
+        assert cell.font.b and cell.fill.fgColor.rgb == "00FFD966", cell.value
+    assert sheet.cell(2, 4).font.b is False  # the values below are not headers
