@@ -18,7 +18,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -499,6 +499,7 @@ class OrderTable:
                 )
             if key:
                 columns[key] = col
+        _check_order_ids_seen(header, columns, values[header_index + 1 :])
         warnings = _header_warnings(header, columns)
         last = max((c for c, v in enumerate(header, start=1) if not _blank(v)), default=0)
         new_columns: dict[int, str] = {}
@@ -533,27 +534,51 @@ class OrderTable:
         return (row, self.columns[key])
 
 
-def _header_warnings(header: Sequence[CellValue], columns: Mapping[str, int]) -> list[str]:
-    """A sentence for each header cell that looks like a known column the sheet lacks."""
-    warnings: list[str] = []
+def _near_misses(
+    header: Sequence[CellValue], columns: Mapping[str, int]
+) -> Iterator[tuple[int, str, str]]:
+    """``(column, header text, key)`` of each header cell that looks like a known column the
+    sheet lacks (a typo such as "Refil", or a doubtful word such as "Amount")."""
     for col, text in enumerate(header, start=1):
         if _blank(text) or _HEADER_KEYS.get(header_key(text)):
             continue
         key = _near_miss(str(text))
-        if key is None or key in columns:
-            continue
-        where = f"column {column_letters(col)}"
-        title = _TITLES[key]
+        if key is not None and key not in columns:
+            yield col, str(text).strip(), key
+
+
+def _header_warnings(header: Sequence[CellValue], columns: Mapping[str, int]) -> list[str]:
+    """A sentence for each header cell that looks like a known column the sheet lacks."""
+    warnings: list[str] = []
+    for col, text, key in _near_misses(header, columns):
+        where, title = f"column {column_letters(col)} header {text!r}", _TITLES[key]
         if header_key(text) in _AMBIGUOUS:
-            warnings.append(
-                f"{where} header {str(text).strip()!r} is not read: if it holds the "
-                f"{title}, rename it {title!r}"
-            )
+            warnings.append(f"{where} is not read: if it holds the {title}, rename it {title!r}")
         else:
-            warnings.append(
-                f"{where} header {str(text).strip()!r} is not read: did you mean {title!r}?"
-            )
+            warnings.append(f"{where} is not read: did you mean {title!r}?")
     return warnings
+
+
+def _check_order_ids_seen(
+    header: Sequence[CellValue],
+    columns: Mapping[str, int],
+    rows: Sequence[Sequence[CellValue]],
+) -> None:
+    """Refuse a sheet whose ids sit under a misspelt Order ID header ("Oder ID", "Ordr #").
+
+    smmsheet would not see them and would buy those rows again. A doubtful word ("ID",
+    "Order") only brings a warning: it is as often the user's own numbering.
+    """
+    for col, text, key in _near_misses(header, columns):
+        if key != "order_id" or header_key(text) in _AMBIGUOUS:
+            continue
+        if any(col <= len(row) and not _blank(row[col - 1]) for row in rows):
+            raise LayoutError(
+                f"column {column_letters(col)} header {text!r} looks like 'Order ID' and holds "
+                "values, but smmsheet does not read it: rows with an order id there would be "
+                "placed again. Rename it 'Order ID' (or to another name if it holds no panel "
+                "order ids)"
+            )
 
 
 def _no_header(rows: Sequence[Sequence[CellValue]]) -> str:

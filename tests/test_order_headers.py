@@ -31,6 +31,17 @@ def test_an_id_under_order_hash_is_never_bought_again(tmp_path, sim, client):
     assert any("'Refil' is not read: did you mean 'Refill'?" in m for m in report.messages)
 
 
+def test_ids_under_a_misspelt_order_id_header_stop_the_run_before_any_order(tmp_path, panel_env):
+    book = make_orders_book(
+        tmp_path / "typo.xlsx",
+        [(1, "https://instagram.com/a", 100, 1001), (1, "https://instagram.com/b", 100, None)],
+        header=("Service", "Link", "Quantity", "Ordr ID"),
+    )
+    done = CliRunner().invoke(cli, ["place", str(book), "--yes"])
+    assert done.exit_code == 2 and "'Ordr ID' looks like 'Order ID'" in done.output
+    assert panel_env.orders == {}
+
+
 def test_cli_prints_the_header_warning_and_the_headers_found(tmp_path, panel_env):
     good = make_orders_book(
         tmp_path / "o.xlsx",

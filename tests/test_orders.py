@@ -385,7 +385,8 @@ def test_an_id_under_order_hash_is_the_rows_order_id():
 def test_a_header_that_looks_like_a_known_one_is_warned_about(header, meant):
     values = [["Service", "Link", header], [1, "https://x", "x"]]
     if meant != "Quantity":
-        values = [["Service", "Link", "Quantity", header], [1, "https://x", 100, "x"]]
+        below = None if header == "Oder ID" else "x"  # ids under it would stop the run
+        values = [["Service", "Link", "Quantity", header], [1, "https://x", 100, below]]
     t = OrderTable.from_values(values)
     if meant is None:  # two letters, no word of ours: too short to guess from
         assert t.warnings == []
@@ -426,3 +427,14 @@ def test_header_key_ignores_dots_trailing_marks_and_units():
     assert header_key("Refill?*") == "refill"
     assert header_key("(x)") == "(x)"  # nothing but a bracket: kept as it is
     assert header_key(None) == header_key(True) == ""
+
+
+def test_ids_under_a_misspelt_order_id_header_stop_the_run():
+    """Money: smmsheet would not see them, and would buy those rows again."""
+    header = ["Service", "Link", "Quantity", "Oder ID"]
+    with pytest.raises(LayoutError, match=r"column D header 'Oder ID' looks like 'Order ID'"):
+        OrderTable.from_values([header, [1, "https://x", 100, None], [1, "https://y", 5, 1001]])
+    empty = OrderTable.from_values([header, [1, "https://x", 100]])  # nothing there yet
+    assert empty.warnings == ["column D header 'Oder ID' is not read: did you mean 'Order ID'?"]
+    own = OrderTable.from_values([["ID", "Service", "Link"], [7, 1, "https://x"]])
+    assert "if it holds the Order ID, rename it 'Order ID'" in own.warnings[0]
