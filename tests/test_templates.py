@@ -209,6 +209,20 @@ def test_a_new_workbook_takes_orders_end_to_end(tmp_path, panel_env):
         assert wb.schema_errors(target) == set()
 
 
+@pytest.mark.skipif(wb.SOFFICE is None, reason="LibreOffice is not installed")
+def test_after_load_services_the_drop_down_lists_id_and_name(tmp_path, panel_env):
+    """The Lists formulas, as a spreadsheet calculates them once Services is filled."""
+    target = tmp_path / "orders.xlsx"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["new", str(target)]).exit_code == 0
+    assert runner.invoke(cli, ["services", "--into", str(target)]).exit_code == 0
+    services = open_workbook(str(target)).read_values("Services")[1:]
+    choices = wb.libreoffice_csv(target, tmp_path / "lo", "Lists")[1:]
+    expected = [f"{int(row[0])} \u2013 {row[1]}" for row in services]
+    assert [row[0] for row in choices[: len(expected)]] == expected
+    assert not any(row and row[0] for row in choices[len(expected) :])
+
+
 # --------------------------------------------------------------------------- the render
 
 

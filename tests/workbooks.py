@@ -330,15 +330,26 @@ OOXML_VALIDATOR = os.environ.get("OOXML_VALIDATOR_CLI") or shutil.which("ooxml-v
 
 def libreoffice_resave(path: Path, folder: Path) -> Path:
     """``path`` opened and saved as .xlsx by LibreOffice; the copy it wrote in ``folder``."""
-    return _libreoffice_convert(path, folder, "xlsx", ["--calc"])
+    return _libreoffice_convert(path, folder, "xlsx", ["--calc"]) / f"{path.stem}.xlsx"
 
 
 def libreoffice_pdf(path: Path, folder: Path) -> Path:
     """``path`` opened by LibreOffice and printed to PDF (every visible sheet, in order)."""
-    return _libreoffice_convert(path, folder, "pdf")
+    return _libreoffice_convert(path, folder, "pdf") / f"{path.stem}.pdf"
 
 
-def _libreoffice_convert(path: Path, folder: Path, kind: str, extra: Sequence[str] = ()) -> Path:
+def libreoffice_csv(path: Path, folder: Path, sheet: str) -> list[list[str]]:
+    """One sheet of ``path`` as LibreOffice calculates it (formulas recalculated), as rows."""
+    import csv
+
+    every_sheet = "csv:Text - txt - csv (StarCalc):44,34,UTF8,1,,0,false,true,false,false,false,-1"
+    written = _libreoffice_convert(path, folder, every_sheet) / f"{path.stem}-{sheet}.csv"
+    with open(written, encoding="utf-8", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def _libreoffice_convert(path: Path, folder: Path, target: str, extra: Sequence[str] = ()) -> Path:
+    """Run LibreOffice's ``--convert-to target`` on ``path`` into ``folder``; ``folder``."""
     assert SOFFICE is not None
     profile = folder / "lo-profile"  # a private profile, so parallel runs do not collide
     folder.mkdir(parents=True, exist_ok=True)
@@ -349,7 +360,7 @@ def _libreoffice_convert(path: Path, folder: Path, kind: str, extra: Sequence[st
             "--headless",
             *extra,
             "--convert-to",
-            kind,
+            target,
             "--outdir",
             str(folder),
             str(path),
@@ -358,9 +369,8 @@ def _libreoffice_convert(path: Path, folder: Path, kind: str, extra: Sequence[st
         capture_output=True,
         timeout=120,
     )
-    written = folder / f"{path.stem}.{kind}"
-    assert written.exists(), f"LibreOffice wrote no {written.name}"
-    return written
+    assert any(folder.glob(f"{path.stem}*")), f"LibreOffice wrote nothing for {path.name}"
+    return folder
 
 
 def schema_errors(path: Path) -> set[tuple[str, str]]:
