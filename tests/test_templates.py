@@ -276,7 +276,7 @@ def test_libreoffice_renders_the_order_sheet_with_no_header_cut(tmp_path, panel_
     )
     book.save()
     assert runner.invoke(cli, ["place", str(target), "--yes"]).exit_code == 1  # row 3 refused
-    pdf = pdfium.PdfDocument(wb.libreoffice_pdf(target, tmp_path / "render"))
+    pdf = pdfium.PdfDocument(wb.libreoffice_convert(target, tmp_path / "render", "pdf"))
     seen: list[str] = []
     for page in pdf:
         page_text = page.get_textpage().get_text_range()

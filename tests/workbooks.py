@@ -16,7 +16,6 @@ import struct
 import subprocess
 import zipfile
 import zlib
-from collections.abc import Sequence
 from pathlib import Path
 
 from lxml import etree
@@ -330,26 +329,34 @@ OOXML_VALIDATOR = os.environ.get("OOXML_VALIDATOR_CLI") or shutil.which("ooxml-v
 
 def libreoffice_resave(path: Path, folder: Path) -> Path:
     """``path`` opened and saved as .xlsx by LibreOffice; the copy it wrote in ``folder``."""
-    return _libreoffice_convert(path, folder, "xlsx", ["--calc"]) / f"{path.stem}.xlsx"
+    return libreoffice_convert(path, folder, "xlsx")
 
 
-def libreoffice_pdf(path: Path, folder: Path) -> Path:
-    """``path`` opened by LibreOffice and printed to PDF (every visible sheet, in order)."""
-    return _libreoffice_convert(path, folder, "pdf") / f"{path.stem}.pdf"
+def libreoffice_convert(path: Path, folder: Path, kind: str) -> Path:
+    """``path`` converted by LibreOffice to ``kind``: the file it wrote in ``folder``."""
+    _libreoffice(path, folder, kind)
+    saved = folder / f"{path.stem}.{kind}"
+    assert saved.exists(), f"LibreOffice wrote no {saved.name}"
+    return saved
 
 
 def libreoffice_csv(path: Path, folder: Path, sheet: str) -> list[list[str]]:
     """One sheet of ``path`` as LibreOffice calculates it (formulas recalculated), as rows."""
     import csv
 
-    every_sheet = "csv:Text - txt - csv (StarCalc):44,34,UTF8,1,,0,false,true,false,false,false,-1"
-    written = _libreoffice_convert(path, folder, every_sheet) / f"{path.stem}-{sheet}.csv"
+    _libreoffice(
+        path,
+        folder,
+        "csv:Text - txt - csv (StarCalc):44,34,UTF8,1,,0,false,true,false,false,false,-1",
+    )
+    written = folder / f"{path.stem}-{sheet}.csv"  # -1 above: one file per sheet
+    assert written.exists(), f"LibreOffice wrote no {written.name}"
     with open(written, encoding="utf-8", newline="") as handle:
         return list(csv.reader(handle))
 
 
-def _libreoffice_convert(path: Path, folder: Path, target: str, extra: Sequence[str] = ()) -> Path:
-    """Run LibreOffice's ``--convert-to target`` on ``path`` into ``folder``; ``folder``."""
+def _libreoffice(path: Path, folder: Path, target: str) -> None:
+    """Run LibreOffice's ``--convert-to target`` on ``path``, writing into ``folder``."""
     assert SOFFICE is not None
     profile = folder / "lo-profile"  # a private profile, so parallel runs do not collide
     folder.mkdir(parents=True, exist_ok=True)
@@ -358,7 +365,7 @@ def _libreoffice_convert(path: Path, folder: Path, target: str, extra: Sequence[
             SOFFICE,
             f"-env:UserInstallation={profile.as_uri()}",
             "--headless",
-            *extra,
+            "--calc",
             "--convert-to",
             target,
             "--outdir",
@@ -369,8 +376,6 @@ def _libreoffice_convert(path: Path, folder: Path, target: str, extra: Sequence[
         capture_output=True,
         timeout=120,
     )
-    assert any(folder.glob(f"{path.stem}*")), f"LibreOffice wrote nothing for {path.name}"
-    return folder
 
 
 def schema_errors(path: Path) -> set[tuple[str, str]]:
