@@ -71,6 +71,8 @@ def build_rich_workbook(path: Path, *, rows: int = 6, vba: bytes | None = None) 
     import xlsxwriter
 
     book = xlsxwriter.Workbook(str(path))
+    # A fixed date: two builds a second apart would otherwise differ in docProps/core.xml.
+    book.set_properties({"created": dt.datetime(2026, 1, 1)})
     bold = book.add_format({"bold": True, "bg_color": "#DDEBF7"})
     money = book.add_format({"num_format": "0.00", "font_color": "#006100"})
     status = book.add_format({"italic": True, "border": 1})
