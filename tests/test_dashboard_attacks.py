@@ -1,0 +1,51 @@
+"""`smmsheet report` attacked: careless users and hostile files, each once a defect.
+
+Every test here failed before the fix it names in the commit that added it; the attacks
+that broke nothing are listed in the review report, not re-proved here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from smmsheet.session import write_report
+
+from . import workbooks as wb
+from .conftest import make_orders_book
+
+NOW = dt.datetime(2026, 11, 25, 12, 0)
+HEADER = ["Service", "Link", "Order ID", "Status", "Charge", "Currency", "Updated"]
+IMAGE_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/image"
+
+
+def orders_book(path: Path) -> Path:
+    rows = [["1 - Likes", "https://x.com/p/1", 2001, "Completed", 0.5, "USD", "2026-11-02"]]
+    return make_orders_book(path, rows, HEADER)
+
+
+def test_a_dashboard_pointing_at_the_package_structure_never_removes_it(tmp_path: Path) -> None:
+    """A hostile (or mangled) Dashboard sheet whose relationships point at the content
+    types, the package relationships and the workbook's relationships: a refresh drops
+    the sheet's own drawing and charts, never the parts every workbook needs."""
+    path = orders_book(tmp_path / "orders.xlsx")
+    write_report(path, now=NOW)
+    rels = "xl/worksheets/_rels/sheet2.xml.rels"
+    hostile = "".join(
+        f'<Relationship Id="rId{n}" Type="{IMAGE_REL}" Target="{target}"/>'
+        for n, target in enumerate(
+            ("/[Content_Types].xml", "/_rels/.rels", "../_rels/workbook.xml.rels"), start=7
+        )
+    )
+    end = b"</Relationships>"
+    wb.replace_member(path, rels, wb.read_member(path, rels).replace(end, hostile.encode() + end))
+    structure = {
+        name: wb.read_member(path, name)
+        for name in ("[Content_Types].xml", "_rels/.rels", "xl/_rels/workbook.xml.rels")
+    }
+
+    write_report(path, now=NOW)
+
+    after = dict(wb.members(path))
+    assert {name: after.get(name) for name in structure} == structure
+    assert write_report(path, now=NOW).sheet == "Dashboard"  # still a workbook
