@@ -262,10 +262,13 @@ def _owned_parts(package: Package, sheet_part: str) -> list[str]:
     """The parts only ``sheet_part`` leads to (drawings, charts, their styles, their rels).
 
     Found by following relationships from the sheet, whoever wrote them; a part another
-    part of the package also points to is kept, and so are the parts it leads to.
+    part of the package also points to is kept, and so are the parts it leads to. A
+    relationship to the package's own structure (``[Content_Types].xml``, a ``.rels``
+    part), which no real part has but a hostile file may, is never followed: removing
+    those would leave a file no program opens.
     """
     owned: list[str] = []
-    seen = {sheet_part.lower()}
+    seen = {sheet_part.lower(), CONTENT_TYPES_PART.lower()}
     queue = [sheet_part]
     while queue:
         part = queue.pop()
@@ -274,7 +277,8 @@ def _owned_parts(package: Package, sheet_part: str) -> list[str]:
             continue
         owned.append(package.by_lower[rels.lower()])
         for rel in package.rels(part).values():
-            if rel.target.lower() in seen or not package.has(rel.target):
+            target = rel.target.lower()
+            if target in seen or target.endswith(".rels") or not package.has(rel.target):
                 continue
             seen.add(rel.target.lower())
             owned.append(package.by_lower[rel.target.lower()])
