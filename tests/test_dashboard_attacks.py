@@ -9,7 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from lxml import etree
+
 from smmsheet.session import write_report
+from smmsheet.workbook.xlsx import XlsxWorkbook
 
 from . import workbooks as wb
 from .conftest import make_orders_book
@@ -49,3 +52,41 @@ def test_a_dashboard_pointing_at_the_package_structure_never_removes_it(tmp_path
     after = dict(wb.members(path))
     assert {name: after.get(name) for name in structure} == structure
     assert write_report(path, now=NOW).sheet == "Dashboard"  # still a workbook
+
+
+def xlsxwriter_orders(path: Path, rows: list[list[object]]) -> Path:
+    """An order sheet written by xlsxwriter, which stores any text (control characters as
+    ``_x0001_``, which readers decode) and never makes a formula of text."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path), {"strings_to_numbers": False})
+    sheet = book.add_worksheet("Orders")
+    sheet.write_row(0, 0, HEADER)
+    for number, row in enumerate(rows, start=1):
+        for col, value in enumerate(row):
+            if isinstance(value, str):
+                sheet.write_string(number, col, value)
+            else:
+                sheet.write(number, col, value)
+    book.close()
+    return path
+
+
+def test_control_characters_in_panel_text_reach_no_part_of_the_dashboard(tmp_path: Path) -> None:
+    """A panel's status or service name with control characters (XML 1.0 cannot carry
+    them) was a traceback; they are dropped as in every other cell smmsheet writes."""
+    path = xlsxwriter_orders(
+        tmp_path / "orders.xlsx",
+        [
+            ["Likes\x01\x1f <&> ]]>", "https://x.com/p/1", 2001, "Done\x02", 0.5, "US\x0bD", ""],
+            ["Views", "https://x.com/p/2", 2002, "Completed", 0.25, "USD", ""],
+        ],
+    )
+    assert write_report(path, now=NOW).sheet == "Dashboard"
+
+    cells = XlsxWorkbook(path).read_values("Dashboard")
+    texts = {value for row in cells for value in row if isinstance(value, str)}
+    assert {"Likes <&> ]]>", "Done", "Spend (USD)"} <= texts
+    for name, content in wb.members(path):
+        if name.endswith((".xml", ".rels")):
+            etree.fromstring(content)  # every part is XML again
