@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from lxml import etree
 
+from smmsheet.errors import WorkbookBusyError
 from smmsheet.session import write_report
 from smmsheet.workbook.xlsx import XlsxWorkbook
 
@@ -90,3 +92,16 @@ def test_control_characters_in_panel_text_reach_no_part_of_the_dashboard(tmp_pat
     for name, content in wb.members(path):
         if name.endswith((".xml", ".rels")):
             etree.fromstring(content)  # every part is XML again
+
+
+def test_a_workbook_open_in_libreoffice_is_refused_unchanged(tmp_path: Path) -> None:
+    """LibreOffice keeps ``.~lock.<name>#`` beside a file it has open, as Excel keeps
+    ``~$<name>``; a report saved under it is lost when the user saves in LibreOffice."""
+    path = orders_book(tmp_path / "orders.xlsx")
+    before = path.read_bytes()
+    (tmp_path / ".~lock.orders.xlsx#").write_text(",someone,host,25.11.2026 12:00,file:///")
+
+    with pytest.raises(WorkbookBusyError, match="LibreOffice"):
+        write_report(path, now=NOW)
+
+    assert path.read_bytes() == before
