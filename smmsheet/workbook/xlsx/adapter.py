@@ -53,14 +53,16 @@ __all__ = ["excel_lock_file", "SUPPORTED_SUFFIXES", "XlsxWorkbook"]
 #: File types this adapter opens; .xls, .xlsb and .csv are refused.
 SUPPORTED_SUFFIXES = (".xlsx", ".xlsm")
 _LOCK_PREFIX = "~$"
+_LIBREOFFICE_LOCK_PREFIX = ".~lock."
 _TEMP_PREFIX = ".~smmsheet-"
 
 
 def excel_lock_file(path: str | os.PathLike[str]) -> Path | None:
-    """The ``~$`` owner file Excel keeps beside ``path`` while the workbook is open, if any.
+    """The owner file Excel or LibreOffice keeps beside ``path`` while it is open, if any.
 
     Excel names it ``~$`` + the file name, or replaces the first two characters of long
-    names (``~$ders.xlsx`` for ``orders.xlsx``); both spellings are checked.
+    names (``~$ders.xlsx`` for ``orders.xlsx``); both spellings are checked. LibreOffice
+    names it ``.~lock.`` + the file name + ``#``.
 
     >>> excel_lock_file("orders.xlsx") is None  # doctest: +SKIP
     True
@@ -70,6 +72,7 @@ def excel_lock_file(path: str | os.PathLike[str]) -> Path | None:
     candidates = [_LOCK_PREFIX + name]
     if len(name) > 2:
         candidates.append(_LOCK_PREFIX + name[2:])
+    candidates.append(f"{_LIBREOFFICE_LOCK_PREFIX}{name}#")
     for candidate in candidates:
         lock = target.with_name(candidate)
         if lock.exists():
@@ -472,8 +475,9 @@ class XlsxWorkbook:
     def _check_not_busy(self) -> None:
         lock = excel_lock_file(self._path)
         if lock is not None:
+            program = "LibreOffice" if lock.name.startswith(_LIBREOFFICE_LOCK_PREFIX) else "Excel"
             raise WorkbookBusyError(
-                f"{self._path.name} is open in Excel (lock file {lock.name}); "
+                f"{self._path.name} is open in {program} (lock file {lock.name}); "
                 "close it and run again"
             )
 
