@@ -7,6 +7,9 @@ that broke nothing are listed in the review report, not re-proved here.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -104,4 +107,45 @@ def test_a_workbook_open_in_libreoffice_is_refused_unchanged(tmp_path: Path) -> 
     with pytest.raises(WorkbookBusyError, match="LibreOffice"):
         write_report(path, now=NOW)
 
+    assert path.read_bytes() == before
+
+
+#: What the child process reports: the refusal and how much its peak memory grew (KiB).
+_REPORT_IN_A_CHILD = """
+import json, resource, sys
+from smmsheet.errors import WorkbookError
+from smmsheet.session import write_report
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    write_report(sys.argv[1])
+    error = None
+except WorkbookError as exc:
+    error = str(exc)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"error": error, "grew_kib": after - before}))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KiB on Linux only")
+def test_a_part_only_the_report_reads_is_never_inflated_past_what_it_declares(
+    tmp_path: Path,
+) -> None:
+    """The content types (and the relationships of charts and drawings) are read by the
+    report's save alone: calamine, which stops a lying part on open, never reads them.
+    A content types part that says 10 kB and holds 256 MiB was inflated whole into memory
+    before its CRC failed."""
+    path = tmp_path / "liar.xlsx"
+    wb.build_zip_bomb(path, 256, declared=10_000, part="[Content_Types].xml")
+    before = path.read_bytes()
+
+    done = subprocess.run(
+        [sys.executable, "-c", _REPORT_IN_A_CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    result = json.loads(done.stdout)
+    assert result["error"] is not None and "declares" in result["error"]
+    assert result["grew_kib"] // 1024 < 64  # inflating it would take 256 MiB at least
     assert path.read_bytes() == before
