@@ -6,9 +6,10 @@ checked before anything is inflated: a part may not inflate beyond :data:`MAX_PA
 the whole package beyond :data:`MAX_TOTAL_BYTES`, and a part (or the package) larger
 than :data:`RATIO_FREE_BYTES` may not inflate more than :data:`MAX_RATIO` times its
 compressed size. A declared size can lie, so nothing ever inflates more than a part
-declares: :func:`inflate` stops at it, and so do Python's ``zipfile`` (which then fails
-its CRC check) and calamine's zip reader ("File is larger than its declared uncompressed
-size").
+declares: :func:`inflate` and :func:`read_part` stop at it, and so does calamine's zip
+reader ("File is larger than its declared uncompressed size"). ``ZipFile.read`` does not:
+it inflates a whole part before cutting it at the declared size, so parts are never read
+with it.
 
 Example::
 
