@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from smmsheet import dashboard
+from smmsheet.dashboard import dashboard_sheet, summarize
 from smmsheet.errors import WorkbookBusyError
 from smmsheet.session import write_report
 from smmsheet.workbook.xlsx import XlsxWorkbook
@@ -113,6 +115,8 @@ def test_a_workbook_open_in_libreoffice_is_refused_unchanged(tmp_path: Path) -> 
 #: What the child process reports: the refusal and how much its peak memory grew (KiB).
 _REPORT_IN_A_CHILD = """
 import json, resource, sys
+from smmsheet import dashboard
+from smmsheet.dashboard import dashboard_sheet, summarize
 from smmsheet.errors import WorkbookError
 from smmsheet.session import write_report
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -149,3 +153,20 @@ def test_a_part_only_the_report_reads_is_never_inflated_past_what_it_declares(
     assert result["error"] is not None and "declares" in result["error"]
     assert result["grew_kib"] // 1024 < 64  # inflating it would take 256 MiB at least
     assert path.read_bytes() == before
+
+
+def test_a_currency_column_of_free_text_draws_a_few_series_and_lists_every_total() -> None:
+    """Each currency was a series and a column of every money table: a Currency column of
+    17,000 different texts wrote cells past Excel's last column (XFD) and charts of 17,000
+    series. The most spent currencies are drawn; every currency keeps its total."""
+    rows = [["svc", "l", 1000 + n, "Completed", n + 1, f"C{n:05d}", ""] for n in range(40)]
+    summary = summarize([HEADER, *rows])
+
+    sheet = dashboard_sheet(summary, now=NOW)
+
+    spent = [row for row in sheet.tables[0].rows if str(row[0]).startswith("Spent (")]
+    assert len(spent) == 40
+    drawn = tuple(f"Spend (C{n:05d})" for n in range(39, 39 - dashboard.CURRENCIES, -1))
+    for money in sheet.tables[1:4]:
+        assert money.header[1:] == drawn
+        assert all(len(row) == len(money.header) for row in money.rows)
