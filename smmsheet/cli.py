@@ -467,9 +467,10 @@ def report(book: str, sheet: str) -> None:
 
     written = write_report(book, sheet=sheet)
     summary = written.summary
-    spent = ", ".join(
-        f"{amount} {currency}".strip() for currency, amount in sorted(summary.spend.items())
-    )
+    shown = summary.drawn_currencies
+    spent = ", ".join(f"{summary.spend[c]} {c}".strip() for c in shown)
+    if len(summary.spend) > len(shown):
+        spent += f" and {len(summary.spend) - len(shown)} more currencies (see the sheet)"
     click.echo(
         _safe(
             f"Wrote sheet {written.sheet} of {book}: {summary.orders} orders, "

@@ -31,6 +31,7 @@ from .workbook.base import CellValue
 from .workbook.charts import ChartKind, ChartSheet, DataTable
 
 __all__ = [
+    "CURRENCIES",
     "DASHBOARD_SHEETS",
     "SIGNATURE",
     "Summary",
@@ -44,6 +45,9 @@ DASHBOARD_SHEETS = ("Dashboard", "Dashboard (smmsheet)")
 SIGNATURE = "smmsheet dashboard"
 #: Categories drawn at most in a chart per service or panel; the rest are one "Other".
 TOP = 12
+#: Currencies drawn at most as series (the most spent; every one keeps its Totals line):
+#: a Currency column of free text must not make a series and a column per text.
+CURRENCIES = 6
 #: Days drawn at most in the spend-per-day chart (the most recent ones).
 DAYS = 60
 NO_DATE = "(no date)"
@@ -96,9 +100,15 @@ class Summary:
     refill_statuses: dict[str, int] = field(default_factory=dict)
 
     @property
+    def drawn_currencies(self) -> list[str]:
+        """The currencies the charts draw: the ``CURRENCIES`` most spent, in name order."""
+        ranked = sorted(self.spend, key=lambda c: (-self.spend[c], c))
+        return sorted(ranked[:CURRENCIES])
+
+    @property
     def spend_series(self) -> list[str]:
-        """The names of the spend series: one per currency, in a stable order."""
-        return [f"Spend ({c})" if c else "Spend" for c in sorted(self.spend)]
+        """The names of the spend series: one per drawn currency, in a stable order."""
+        return [f"Spend ({c})" if c else "Spend" for c in self.drawn_currencies]
 
 
 def _extra_columns(values: Sequence[Sequence[CellValue]], header_row: int) -> dict[str, int]:
@@ -243,7 +253,7 @@ def _money_rows(
     summary: Summary, groups: Groups, order: Sequence[str], other: bool
 ) -> tuple[tuple[str, ...], tuple[tuple[CellValue, ...], ...]]:
     """Header and rows of a money table: the categories in ``order``, an "Other" line."""
-    currencies = sorted(summary.spend)
+    currencies = summary.drawn_currencies
     series = [*currencies, *([PROFIT] if summary.profit is not None else [])]
     names = [*summary.spend_series, *([PROFIT] if summary.profit is not None else [])]
     shown = list(order)

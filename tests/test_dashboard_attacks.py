@@ -166,7 +166,8 @@ def test_a_currency_column_of_free_text_draws_a_few_series_and_lists_every_total
 
     spent = [row for row in sheet.tables[0].rows if str(row[0]).startswith("Spent (")]
     assert len(spent) == 40
-    drawn = tuple(f"Spend (C{n:05d})" for n in range(39, 39 - dashboard.CURRENCIES, -1))
+    drawn = tuple(f"Spend (C{n:05d})" for n in range(40 - dashboard.CURRENCIES, 40))
     for money in sheet.tables[1:4]:
         assert money.header[1:] == drawn
         assert all(len(row) == len(money.header) for row in money.rows)
+    assert len(summary.drawn_currencies) == dashboard.CURRENCIES
