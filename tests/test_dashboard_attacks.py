@@ -171,3 +171,21 @@ def test_a_currency_column_of_free_text_draws_a_few_series_and_lists_every_total
         assert money.header[1:] == drawn
         assert all(len(row) == len(money.header) for row in money.rows)
     assert len(summary.drawn_currencies) == dashboard.CURRENCIES
+
+
+def test_a_panel_with_thousands_of_statuses_draws_the_top_ones_and_one_other_slice() -> None:
+    """Statuses and refill statuses are panel text: one slice per text made a pie of
+    10,000 slices that LibreOffice had not drawn after three minutes."""
+    rows = [
+        ["svc", "l", 1000 + n, f"Status {n:03d}", 0.5, "USD", "", 5000 + n, f"Refill {n:03d}"]
+        for n in range(40)
+    ]
+    summary = summarize([[*HEADER, "Refill ID", "Refill status"], *rows])
+
+    sheet = dashboard_sheet(summary, now=NOW)
+
+    for title in ("Status mix", "Refill outcomes"):
+        (mix,) = [t for t in sheet.tables if t.title == title]
+        assert len(mix.rows) == dashboard.TOP + 1
+        assert mix.rows[-1] == (f"Other ({40 - dashboard.TOP})", 40 - dashboard.TOP)
+        assert sum(int(str(row[1])) for row in mix.rows) == 40
