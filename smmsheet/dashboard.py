@@ -43,7 +43,8 @@ __all__ = [
 DASHBOARD_SHEETS = ("Dashboard", "Dashboard (smmsheet)")
 #: The first cell of the sheet, by which a later report knows the sheet is its own.
 SIGNATURE = "smmsheet dashboard"
-#: Categories drawn at most in a chart per service or panel; the rest are one "Other".
+#: Categories drawn at most in a chart per service or panel, and slices in a pie of
+#: statuses; the rest are one "Other".
 TOP = 12
 #: Currencies drawn at most as series (the most spent; every one keeps its Totals line):
 #: a Currency column of free text must not make a series and a column per text.
@@ -278,8 +279,14 @@ def _top(groups: Groups) -> list[str]:
 
 
 def _counts(title: str, what: str, unit: str, counts: dict[str, int]) -> DataTable:
-    rows = tuple(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
-    return DataTable(title, (what, unit), rows or (("(none)", 0),), ChartKind.PIE)
+    """A pie of ``counts``: the ``TOP`` largest slices and one "Other" (statuses are panel
+    text: a panel may send thousands of different ones)."""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    rows: list[tuple[CellValue, ...]] = list(ranked)
+    if len(ranked) > TOP + 1:
+        rest = ranked[TOP:]
+        rows = [*ranked[:TOP], (f"Other ({len(rest)})", sum(n for _, n in rest))]
+    return DataTable(title, (what, unit), tuple(rows) or (("(none)", 0),), ChartKind.PIE)
 
 
 def dashboard_sheet(summary: Summary, *, now: dt.datetime, source: str = "Orders") -> ChartSheet:
