@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,15 @@ def test_a_panel_with_thousands_of_statuses_draws_the_top_ones_and_one_other_sli
         assert len(mix.rows) == dashboard.TOP + 1
         assert mix.rows[-1] == (f"Other ({40 - dashboard.TOP})", 40 - dashboard.TOP)
         assert sum(int(str(row[1])) for row in mix.rows) == 40
+
+
+def test_a_row_copied_with_its_order_id_is_not_a_second_order() -> None:
+    """A careless copy of a placed row (Order ID, Charge and all) doubled the spend and the
+    orders: the panel charged once. The copy is counted once and said."""
+    placed = ["1 - Likes", "https://x.com/p/1", 2001, "Completed", 0.5, "USD", "2026-11-02"]
+    other = ["1 - Likes", "https://x.com/p/2", 2002, "Pending", 0.25, "USD", "2026-11-02"]
+    summary = summarize([HEADER, placed, other, list(placed), [*placed[:2], "2001.0", *placed[3:]]])
+
+    assert (summary.orders, summary.spend, summary.open) == (2, {"USD": Decimal("0.75")}, 1)
+    shown = {str(row[0]): row[1] for row in dashboard_sheet(summary, now=NOW).tables[0].rows}
+    assert shown["Rows repeating an order ID (counted once)"] == 2
