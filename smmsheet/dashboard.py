@@ -84,6 +84,8 @@ class Summary:
     #: Rows whose add may have been placed: the user must check the panel.
     to_check: int = 0
     charges_pending: int = 0
+    #: Rows whose Order ID an earlier row already has (a copied row): counted once.
+    repeated: int = 0
     #: currency ("" when the sheet does not say) -> spend.
     spend: dict[str, Decimal] = field(default_factory=dict)
     profit: Decimal | None = None
@@ -188,6 +190,7 @@ def summarize(
     statuses = _Labels(summary.statuses, NO_STATUS)
     refill_statuses = _Labels(summary.refill_statuses, NO_STATUS)
     days: dict[CellValue, str] = {}  # Updated cell -> day; one run writes one time
+    seen: set[str] = set()  # order ids counted: the panel charged each once
     for row in table.rows:
         raw = values[row.row - 1]
 
@@ -203,6 +206,10 @@ def summarize(
         if order_id is None:
             summary.not_placed += 1
             continue
+        if order_id in seen:
+            summary.repeated += 1
+            continue
+        seen.add(order_id)
         summary.orders += 1
         if not is_final(row.get("status")):
             summary.open += 1
@@ -317,6 +324,11 @@ def dashboard_sheet(summary: Summary, *, now: dt.datetime, source: str = "Orders
             ("Rows not placed", summary.not_placed),
             ("Rows with an error", summary.errors),
             ("Rows to check on the panel (may have been placed)", summary.to_check),
+            *(
+                [("Rows repeating an order ID (counted once)", summary.repeated)]
+                if summary.repeated
+                else []
+            ),
             *money,
             ("Charges not reported yet", summary.charges_pending),
             ("Refills requested", summary.refills),
