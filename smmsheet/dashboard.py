@@ -190,7 +190,7 @@ def summarize(
     statuses = _Labels(summary.statuses, NO_STATUS)
     refill_statuses = _Labels(summary.refill_statuses, NO_STATUS)
     days: dict[CellValue, str] = {}  # Updated cell -> day; one run writes one time
-    seen: set[str] = set()  # order ids counted: the panel charged each once
+    seen: set[tuple[str, str]] = set()  # (panel, order id) counted: each charged once
     for row in table.rows:
         raw = values[row.row - 1]
 
@@ -206,10 +206,11 @@ def summarize(
         if order_id is None:
             summary.not_placed += 1
             continue
-        if order_id in seen:
+        panel = str(cell("panel") or "").strip() or DEFAULT_PANEL
+        if (panel.casefold(), order_id) in seen:  # ids are only unique on their own panel
             summary.repeated += 1
             continue
-        seen.add(order_id)
+        seen.add((panel.casefold(), order_id))
         summary.orders += 1
         if not is_final(row.get("status")):
             summary.open += 1
@@ -242,7 +243,6 @@ def summarize(
         else:
             updated = row.get("updated")
             day = days.get(updated) or days.setdefault(updated, _day_of(updated))
-        panel = str(cell("panel") or "").strip() or DEFAULT_PANEL
         service = row.text("service") or "(no service)"
         for groups, category in (
             (summary.by_day, day),

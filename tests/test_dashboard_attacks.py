@@ -202,3 +202,14 @@ def test_a_row_copied_with_its_order_id_is_not_a_second_order() -> None:
     assert (summary.orders, summary.spend, summary.open) == (2, {"USD": Decimal("0.75")}, 1)
     shown = {str(row[0]): row[1] for row in dashboard_sheet(summary, now=NOW).tables[0].rows}
     assert shown["Rows repeating an order ID (counted once)"] == 2
+
+
+def test_the_same_order_id_on_two_panels_is_two_orders() -> None:
+    header = [*HEADER, "Panel"]
+    rows = [
+        ["1 - Likes", "https://x.com/p/1", 2001, "Completed", 0.5, "USD", "", "main"],
+        ["1 - Likes", "https://x.com/p/1", 2001, "Completed", 0.25, "USD", "", "backup"],
+        ["1 - Likes", "https://x.com/p/1", 2001, "Completed", 0.5, "USD", "", "MAIN "],
+    ]
+    summary = summarize([header, *rows])
+    assert (summary.orders, summary.repeated, summary.spend) == (2, 1, {"USD": Decimal("0.75")})
