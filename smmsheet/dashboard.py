@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from .orders import AMBIGUOUS_MARK, NOTE_MARK, OrderTable, is_final, normalize_header
-from .values import parse_decimal
+from .values import MAX_NUMBER_DIGITS, Unreadable, amount, parse_decimal
 from .workbook.base import CellValue
 from .workbook.charts import ChartKind, ChartSheet, DataTable
 
@@ -159,6 +159,17 @@ def _date(value: CellValue) -> dt.date | None:
         return None
 
 
+def _money(value: CellValue) -> Decimal | None:
+    """The amount a Charge, Cost or Profit cell holds: read as a typed amount first
+    ("1.234,50" is 1234.50, which the panel-reply reader took for 1.2345), else as tolerantly
+    as a panel reply ("12 apples"); None without a number or with one too large to be real."""
+    try:
+        number = amount(value)
+    except Unreadable:
+        return parse_decimal(value)
+    return number if number.is_finite() and number.adjusted() < MAX_NUMBER_DIGITS else None
+
+
 def _day_of(updated: CellValue) -> str:
     day = _date(updated)
     return NO_DATE if day is None else day.isoformat()
@@ -226,16 +237,16 @@ def summarize(
             if not is_final(row.get("refill_status"), refill=True):
                 summary.refills_open += 1
             refill_statuses.count(row.text("refill_status"))
-        charge = parse_decimal(row.get("charge"))
+        charge = _money(row.get("charge"))
         currency = row.text("currency").upper()
         if charge is None:
             summary.charges_pending += 1
             charge = Decimal(0)
         summary.spend[currency] = summary.spend.get(currency, Decimal(0)) + charge
-        profit = parse_decimal(cell("profit")) if "profit" in extra else None
+        profit = _money(cell("profit")) if "profit" in extra else None
         if profit is not None:
             summary.profit = (summary.profit or Decimal(0)) + profit
-        cost = parse_decimal(cell("cost")) if "cost" in extra else None
+        cost = _money(cell("cost")) if "cost" in extra else None
         if cost is not None:
             summary.cost = (summary.cost or Decimal(0)) + cost
         if order_id in placed_on:
