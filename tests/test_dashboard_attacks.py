@@ -14,8 +14,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from lxml import etree
 
+from smmsheet.cli import cli
 from smmsheet import dashboard
 from smmsheet.dashboard import dashboard_sheet, summarize
 from smmsheet.errors import WorkbookBusyError
@@ -225,3 +227,18 @@ def test_a_charge_typed_as_text_is_read_as_the_money_it_says_or_not_at_all() -> 
 
     assert summary.spend == {"USD": Decimal("3705.50")}
     assert summary.charges_pending == 1
+
+
+def test_the_command_line_names_a_charge_without_a_currency(tmp_path: Path) -> None:
+    """Rows without a Currency printed as "spent 1.0, 5.0 USD": a bare amount that reads as part
+    of a decimal number."""
+    path = make_orders_book(
+        tmp_path / "orders.xlsx",
+        [
+            ["svc", "l", 2001, "Completed", 1, "", ""],
+            ["svc", "l", 2002, "Completed", 5, "USD", ""],
+        ],
+        HEADER,
+    )
+    done = CliRunner().invoke(cli, ["report", str(path)], catch_exceptions=False)
+    assert "spent 1.0 (no currency given), 5.0 USD." in done.output
