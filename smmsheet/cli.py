@@ -468,7 +468,7 @@ def report(book: str, sheet: str) -> None:
     written = write_report(book, sheet=sheet)
     summary = written.summary
     shown = summary.drawn_currencies
-    spent = ", ".join(f"{summary.spend[c]} {c}".strip() for c in shown)
+    spent = ", ".join(f"{summary.spend[c]} {c or '(no currency given)'}" for c in shown)
     if len(summary.spend) > len(shown):
         spent += f" and {len(summary.spend) - len(shown)} more currencies (see the sheet)"
     click.echo(
