@@ -250,6 +250,9 @@ class Preview:
     unknown_cost: tuple[int, ...] = ()
     #: The least they may cost, when panels differ in how they bill them (packages).
     cost_low: Decimal | None = None
+    #: The sheet rows of the ``orders``, in the order they would be sent (not compared: a
+    #: preview is the same plan whichever rows carry it).
+    rows: tuple[int, ...] = field(default=(), compare=False)
 
     def cost_text(self, places: int = 2) -> str:
         """The estimate in words: ``about 9.02``, or ``0.01 to 9.02`` where panels differ.
@@ -331,6 +334,14 @@ class Report:
     saved: bool = False
     #: The panel could not be asked at all for a step (its message is in ``messages``).
     panel_failed: bool = False
+    #: After the run (as saved, or as a dry run would leave the sheet): how many of the
+    #: sheet's orders are in each status ("" when none is known yet), rows whose Error cell
+    #: holds an error (notes aside), rows without an Order ID that may have been placed, and
+    #: journal entries whose outcome is not in the workbook yet.
+    statuses: dict[str, int] = field(default_factory=dict)
+    error_rows: tuple[int, ...] = ()
+    ambiguous_rows: tuple[int, ...] = ()
+    journal_waiting: int = 0
 
     def add(self, row: int, step: Step, outcome: Outcome, message: str = "") -> None:
         """Record one row's outcome."""
@@ -414,7 +425,24 @@ class Engine:
             self._settle_placed()
             if not self.options.dry_run:
                 self.commit()
+        self._take_stock()
         return self.report
+
+    def _take_stock(self) -> None:
+        """Fill the report's after-run fields from the rows as they now stand."""
+        orders = [r for r in self.table.rows if r.order_id is not None]
+        self.report.statuses = dict(Counter(str(r.get("status") or "") for r in orders))
+        self.report.ambiguous_rows = tuple(
+            r.row for r in self.table.rows if r.order_id is None and r.is_ambiguous
+        )
+        self.report.error_rows = tuple(
+            r.row
+            for r in self.table.rows
+            if r.text("error")
+            and not _is_note(r.get("error"))
+            and r.row not in self.report.ambiguous_rows
+        )
+        self.report.journal_waiting = len(self.journal.unsynced(self.sheet))
 
     # ----------------------------------------------------------------- cell writes
 
@@ -659,6 +687,7 @@ class Engine:
             unpriced=tuple(r for r in unknown if r not in kept_unknown),
             unknown_cost=kept_unknown,
             cost_low=least if least != most else None,
+            rows=tuple(p.row for p in plans),
         )
         self.report.preview = preview
         self.report.currency = balance.currency
