@@ -1113,3 +1113,14 @@ def test_the_simulator_tells_each_request_served_to_its_listener(capsys):
     text, line = capsys.readouterr().out.splitlines()
     assert re.fullmatch(r"\d\d:\d\d:\d\d refill_status 5,6,7,8,9,\.\.\. \(6 ids\) -> 200 ok", text)
     assert json.loads(line)["ids"] == ["5", "6", "7", "8", "9", "10"]
+
+
+def test_the_readme_documents_every_key_of_the_json_documents(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    run = json.loads(invoke("place", str(book), "-y", "--json").output)
+    entry = json.loads(invoke("journal", str(book), "--json").output)["entries"][0]
+    error = json.loads(invoke("status", str(book), "--sheet", "No", "--json").output)
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Output for scripts: --json\n")[1].split("\n## ")[0]
+    keys = {*run, *run["plan"], *run["spent"], *run["attention"], *entry, *error}
+    assert sorted(k for k in keys if f"`{k}`" not in section) == []
