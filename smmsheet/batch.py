@@ -57,7 +57,7 @@ from .orders import (
     is_final,
     validate,
 )
-from .values import parse_decimal, parse_id
+from .values import money, parse_decimal, parse_id, plural
 from .workbook.base import CellValue, WorkbookAdapter, cell_value_problem, find_sheet
 
 if TYPE_CHECKING:
@@ -525,7 +525,7 @@ class Engine:
         at_risk = [r for r in self.table.rows if r.order_id is None and r.is_ambiguous]
         if at_risk:
             problem += (
-                f"; {len(at_risk)} row(s) say they may have been placed (rows "
+                f"; {plural(len(at_risk), 'row')} say they may have been placed (rows "
                 f"{', '.join(str(r.row) for r in at_risk[:10])}) and stay blocked"
             )
         agree = self.options.journal_lost
@@ -616,7 +616,8 @@ class Engine:
             self.report.add(row.row, Step.RECOVER, RECOVERED[entry.state], entry.result or "")
         if entries:
             self.report.messages.append(
-                f"recovered {len(entries)} outcome(s) of an interrupted run from the journal"
+                f"recovered {plural(len(entries), 'outcome')} of an interrupted run from the "
+                "journal"
             )
 
     def _apply_outcome(self, row: OrderRow, entry: Entry) -> None:
@@ -813,8 +814,9 @@ class Engine:
                 reason = _unpriced_reason(plan, cap, self.options.max_spend_source)
             elif least + plan.lowest_cost > balance.amount:
                 reason = (
-                    f"Not placed: insufficient balance ({balance.amount} {balance.currency}) "
-                    f"for this order ({_estimate(plan, 'least')}) after the rows above"
+                    f"Not placed: insufficient balance ({money(balance.amount)} "
+                    f"{balance.currency}) for this order ({_estimate(plan, 'least')}) after the "
+                    "rows above"
                 )
             elif cap is not None and most + plan.cost > cap:
                 reason = (
@@ -976,12 +978,13 @@ class Engine:
         self._placed.clear()
         if differ:
             shown = "; ".join(
-                f"row {r}: estimated {e:.5f}, charged {c:.5f}" for r, e, c in differ[:5]
+                f"row {r}: estimated {money(e)}, charged {money(c)}" for r, e, c in differ[:5]
             )
             more = f"; and {len(differ) - 5} more" if len(differ) > 5 else ""
             self.report.messages.append(
-                f"the panel charged other amounts than estimated for {len(differ)} order(s) "
-                f"({self.report.currency}: {shown}{more}); the totals use the panel's charges"
+                "the panel charged other amounts than estimated for "
+                f"{plural(len(differ), 'order')} ({self.report.currency}: {shown}{more}); "
+                "the totals use the panel's charges"
             )
 
     # ----------------------------------------------------------------- refresh
@@ -1196,7 +1199,7 @@ class Engine:
             return True
         self.report.messages.append(
             f"canceling not confirmed: nothing was sent; the Cancel flags of "
-            f"{len(rows)} row(s) stay"
+            f"{plural(len(rows), 'row')} stay"
         )
         return False
 
@@ -1267,12 +1270,12 @@ def _estimate(plan: OrderPlan, bound: str = "range") -> str:
     if plan.cost is None or plan.lowest_cost is None:
         return "price unknown"
     if plan.lowest_cost == plan.cost:
-        return f"{plan.cost:.5f}"
+        return money(plan.cost)
     if bound == "least":
-        return f"at least {plan.lowest_cost:.5f}"
+        return f"at least {money(plan.lowest_cost)}"
     if bound == "most":
-        return f"up to {plan.cost:.5f}"
-    return f"{plan.lowest_cost:.5f} to {plan.cost:.5f}"
+        return f"up to {money(plan.cost)}"
+    return f"{money(plan.lowest_cost)} to {money(plan.cost)}"
 
 
 def _unpriced_reason(plan: OrderPlan, cap: Decimal | None, source: str) -> str:

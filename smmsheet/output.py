@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from .errors import scrub
+from .values import money, plural
 
 if TYPE_CHECKING:
     from .batch import Preview, Report
@@ -58,45 +59,14 @@ _JSON_META = "smmsheet.json"
 _ARGV_META = "smmsheet.argv"
 #: The API keys this process uses; nothing it prints may contain one (the CLI adds them).
 SECRETS: set[str] = set()
-#: Amounts are shown with 2 decimals, more when the amount has them (panels charge in
-#: thousandths), never more than this.
-MAX_PLACES = 5
 
 
 # --------------------------------------------------------------------------- words
 
 
-def money(amount: Decimal | float | int | str | None) -> str:
-    """An amount as every line of output shows it: 2 decimals, up to 5 when it has them.
-
-    >>> money(Decimal("4.97900")), money(Decimal("1000.00000")), money(Decimal("0.0060"))
-    ('4.979', '1000.00', '0.006')
-    """
-    if amount is None:
-        return ""
-    try:
-        value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
-    except InvalidOperation:
-        return str(amount)
-    if not value.is_finite():
-        return str(value)
-    exponent = value.normalize().as_tuple().exponent
-    places = min(max(2, -exponent if isinstance(exponent, int) else 0), MAX_PLACES)
-    return f"{value:.{places}f}"
-
-
 def money_json(amount: Decimal | None, currency: str) -> dict[str, str | None]:
     """An amount for JSON: exact decimal text (never a float) and its currency."""
     return {"amount": None if amount is None else str(amount), "currency": currency}
-
-
-def plural(count: int, word: str, many: str | None = None) -> str:
-    """``1 order``, ``2 orders``, ``1 entry``/``3 entries`` (``many`` when not ``word + s``).
-
-    >>> plural(1, "order"), plural(2, "order"), plural(0, "entry", "entries")
-    ('1 order', '2 orders', '0 entries')
-    """
-    return f"{count} {word if count == 1 else (many or word + 's')}"
 
 
 def rows_text(numbers: Iterable[int], shown: int = 10) -> str:
