@@ -749,6 +749,35 @@ def _print_table(columns: tuple[tuple[str, str], ...], rows: list[list[str]]) ->
         click.echo(_safe("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True))).rstrip())
 
 
+@cli.command()
+@click.argument("book", type=click.Path(exists=True, dir_okay=False))
+@click.option("--sheet", default="Orders", show_default=True, help="Order sheet name.")
+@json_option
+def report(book: str, sheet: str, as_json: bool) -> None:
+    """Add or refresh the Dashboard sheet: totals and native charts of the orders."""
+    from .dashboard import DASHBOARD_SHEETS
+    from .session import write_report
+
+    written = write_report(book, sheet=sheet)
+    summary = written.summary
+    if as_json:
+        totals = {"orders": summary.orders, "open": summary.open, "spend": summary.spend}
+        kept = written.sheet != DASHBOARD_SHEETS[0]
+        emit_json({"workbook": book, "sheet": written.sheet, **totals, "users_sheet_kept": kept})
+    spent = ", ".join(
+        f"{money(amount)} {currency}".strip() for currency, amount in sorted(summary.spend.items())
+    )
+    click.echo(
+        _safe(
+            f"Wrote sheet {written.sheet} of {book}: {plural(summary.orders, 'order')}, "
+            f"{summary.open} open, spent {spent or '0'}."
+        )
+    )
+    if written.sheet != DASHBOARD_SHEETS[0]:
+        mine = DASHBOARD_SHEETS[0]
+        click.echo(f"The sheet {mine!r} was not written by smmsheet: left as it was.")
+
+
 @cli.command("config-path")
 @json_option
 def config_path_command(as_json: bool) -> None:

@@ -736,6 +736,7 @@ def test_json_of_every_other_command(panel_env, tmp_path, monkeypatch):
             "journal": ["journal", str(book)],
             "config-path": ["config-path"],
             "sim": ["sim", "--list-dialects"],
+            "report": ["report", str(book)],
         }.items()
     }
     assert all(d["command"] == name and d["ok"] for name, d in documents.items())
@@ -746,6 +747,7 @@ def test_json_of_every_other_command(panel_env, tmp_path, monkeypatch):
     assert entry["charge"] == {"amount": "0.09", "currency": "USD"}
     assert documents["config-path"]["path"].endswith("no-config.toml")
     assert "standard" in documents["sim"]["dialects"]
+    assert documents["report"]["orders"] == 1 and documents["report"]["sheet"] == "Dashboard"
     monkeypatch.chdir(tmp_path)
     demo = json.loads(invoke("demo", "--json").output)
     assert [s["command"] for s in demo["steps"]] == ["place", "status", "status", "run"]
