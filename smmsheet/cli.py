@@ -113,7 +113,7 @@ def _verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
 
 def _take_verbose(cmd: click.Command) -> None:
     """Let ``-v`` follow a command's name too (``smmsheet place book.xlsx -v``)."""
-    if not any("--verbose" in p.opts for p in cmd.params):
+    if not any({"-v", "--verbose"} & set(p.opts) for p in cmd.params):  # theirs stays
         cmd.params.append(
             click.Option(
                 ["-v", "--verbose"],
@@ -594,7 +594,7 @@ def _print_summary(done: BookRun) -> None:
         click.echo(f"  ... and {len(problems) - SHOWN_PROBLEMS} more ({where})", err=True)
     for what in done.needs_yes:
         click.secho(
-            f"{what} need confirmation; pass --yes (no terminal to ask).", fg="yellow", err=True
+            f"{what}: confirmation needed; pass --yes (no terminal to ask).", fg="yellow", err=True
         )
     if report.saved:
         click.echo(f"Saved {done.book}.")
