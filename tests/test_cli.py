@@ -1115,6 +1115,9 @@ def test_the_simulator_tells_each_request_served_to_its_listener(capsys):
     text, line = capsys.readouterr().out.splitlines()
     assert re.fullmatch(r"\d\d:\d\d:\d\d refill_status 5,6,7,8,9,\.\.\. \(6 ids\) -> 200 ok", text)
     assert json.loads(line)["ids"] == ["5", "6", "7", "8", "9", "10"]
+    # A client's form cannot drive the terminal of the person watching the log.
+    _request_logger(False)(Served("status\x1b[2J", ("1\x1b]0;x\x07",), 200, "refused"))
+    assert "\x1b" not in capsys.readouterr().out
 
 
 def test_the_readme_documents_every_key_of_the_json_documents(panel_env, tmp_path):
