@@ -79,6 +79,10 @@ class _Cli(click.Group):
             if not json_requested(ctx):
                 raise
             self._fail(ctx, exc.exit_code, type(exc).__name__, exc.format_message())
+        except click.Abort:  # Ctrl-C or end of input at a question
+            if not json_requested(ctx):
+                raise
+            self._fail(ctx, EXIT_FAILED, "Abort", "Aborted at a question")
         except KeyboardInterrupt:
             self._fail(
                 ctx,

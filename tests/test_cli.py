@@ -646,6 +646,15 @@ def test_declining_to_place_says_so_in_json_and_exits_0(panel_env, tmp_path, mon
     assert panel_env.counts["add"] == 0
 
 
+def test_no_answer_to_the_question_is_a_json_error_too(panel_env, tmp_path, monkeypatch):
+    _interactive(monkeypatch)
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 1000)])
+    result = CliRunner().invoke(cli, ["place", str(book), "--json"], input="")  # end of input
+    document = json.loads(result.stdout)
+    assert result.exit_code == 1 and document["error"]["type"] == "Abort"
+    assert panel_env.counts["add"] == 0
+
+
 def test_a_dry_runs_shortened_list_says_how_to_see_every_row_not_the_error_column(
     panel_env, tmp_path
 ):
