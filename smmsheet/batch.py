@@ -377,7 +377,7 @@ class Engine:
         self._synced: list[int] = []
         self._orphaned: list[int] = []
         self._services: dict[int, Service] | None = None
-        self._run_time: str | None = None
+        self._run_time: dt.datetime | None = None
         self._placed: list[OrderPlan] = []  # settled into the report by _settle_placed
         self._said: set[int] = set()  # rows given an Error by this run
         self._run_marked = False
@@ -390,6 +390,7 @@ class Engine:
             )
         self.sheet = found  # as the workbook spells it: the journal keys entries by it
         self.table = OrderTable.from_values(book.read_values(self.sheet))
+        self.report.messages.extend(self.table.warnings)  # headers that look like ours
         self._by_number = {r.row: r for r in self.table.rows}
 
     # ----------------------------------------------------------------- entry point
@@ -465,7 +466,8 @@ class Engine:
         request succeeded since (:meth:`_succeeded`).
         """
         if self._run_time is None:
-            self._run_time = self.options.now().strftime("%Y-%m-%d %H:%M:%S")
+            # A date-time cell (sorts and filters as one), to the second, without a zone.
+            self._run_time = self.options.now().replace(microsecond=0, tzinfo=None)
         if error is not None:
             self._said.add(row.row)
             self._set(row, "error", error)
@@ -478,9 +480,11 @@ class Engine:
         if not self._pending and not self._synced and not self._marker_pending:
             self.journal.mark_synced(self._orphaned, Synced.ROW_GONE)
             return
-        cells = {**self.table.header_cells(), **self._pending}
         try:
-            self.book.write_cells(self.sheet, cells)
+            if self.table.new_columns:  # the output columns the sheet lacks, made once
+                looks = self.table.new_column_looks(self._currency())
+                self.book.add_columns(self.sheet, self.table.header_row, looks)
+            self.book.write_cells(self.sheet, self._pending)
             self.book.save()
         except WorkbookError as exc:
             if self._synced:
@@ -490,12 +494,21 @@ class Engine:
                 )
             raise
         self.report.saved = True
+        self.table.new_columns.clear()  # they exist now: a later save adds them no more
         self._marker_pending = False
         self.journal.mark_synced(self._synced)
         self.journal.mark_synced(self._orphaned, Synced.ROW_GONE)
         self._pending.clear()
         self._synced.clear()
         self._orphaned.clear()
+
+    def _currency(self) -> str:
+        """The panel's currency, for the format of money columns ('' when not known)."""
+        if self.report.currency:
+            return self.report.currency
+        column = self.table.columns.get("currency")
+        written = (v for (_, col), v in self._pending.items() if col == column)
+        return next((v for v in written if isinstance(v, str) and v), "")
 
     # ----------------------------------------------------------------- journal recovery
 

@@ -746,6 +746,7 @@ def test_json_of_every_other_command(panel_env, tmp_path, monkeypatch):
             "config-path": ["config-path"],
             "sim": ["sim", "--list-dialects"],
             "report": ["report", str(book)],
+            "new": ["new", str(tmp_path / "blank.xlsx")],
         }.items()
     }
     assert all(d["command"] == name and d["ok"] for name, d in documents.items())
@@ -757,6 +758,8 @@ def test_json_of_every_other_command(panel_env, tmp_path, monkeypatch):
     assert documents["config-path"]["path"].endswith("no-config.toml")
     assert "standard" in documents["sim"]["dialects"]
     assert documents["report"]["orders"] == 1 and documents["report"]["sheet"] == "Dashboard"
+    assert documents["new"] == {**documents["new"], "journal_kept": False}
+    assert (tmp_path / "blank.xlsx").exists()
     monkeypatch.chdir(tmp_path)
     demo = json.loads(invoke("demo", "--json").output)
     assert [s["command"] for s in demo["steps"]] == ["place", "status", "status", "run"]
