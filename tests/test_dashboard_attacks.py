@@ -203,7 +203,7 @@ def test_the_same_order_id_on_two_panels_is_two_orders() -> None:
     assert (summary.orders, summary.repeated, summary.spend) == (2, 1, {"USD": Decimal("0.75")})
 
 
-def test_a_charge_typed_as_text_is_read_as_the_money_it_says_or_not_at_all() -> None:
+def test_a_charge_typed_as_text_is_read_as_the_amount_it_says() -> None:
     """Charge, Cost and Profit cells are typed cells: "1.234,50" was read as 1.2345 and
     "1 234,50" as 1 (the panel-reply reader takes the first number it sees). They are read
     as amounts first, as Max spend is."""
