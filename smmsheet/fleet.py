@@ -159,13 +159,11 @@ def _lock_file(path: Path) -> bool:
 
 def open_elsewhere(path: Path) -> str | None:
     """Why ``path`` is not to be run now: Excel's or LibreOffice's lock file beside it."""
-    excel = excel_lock_file(path)
-    if excel is not None:
-        return f"open in Excel ({excel.name}): save and close it, it runs next time"
-    office = path.with_name(f".~lock.{path.name}#")
-    if office.exists():
-        return f"open in LibreOffice ({office.name}): close it, it runs next time"
-    return None
+    lock = excel_lock_file(path)
+    if lock is None:
+        return None
+    program = "Excel" if lock.name.startswith("~$") else "LibreOffice"
+    return f"open in {program} ({lock.name}): close it, it runs next time"
 
 
 def run_books(

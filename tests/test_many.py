@@ -275,3 +275,16 @@ def test_workbooks_on_two_panels_run_at_once_each_on_its_own(tmp_path, monkeypat
         "b1": today + dt.timedelta(days=60),
         "b2": today + dt.timedelta(days=60),
     }
+
+
+def test_with_json_one_document_lists_every_workbook(tmp_path, panel_env):
+    import json
+
+    a, b = books(tmp_path / "clients", names=("a", "b"))
+    (tmp_path / "clients" / "~$b.xlsx").write_text("owner")
+    result = invoke("run", str(tmp_path / "clients"), "--yes", "--json")
+    document = json.loads(result.stdout)
+    assert result.exit_code == 1 and document["exit_code"] == 1 and document["command"] == "run"
+    [first, second] = document["workbooks"]
+    assert first["workbook"] == str(a) and first["result"] == "ok" and first["saved"] is True
+    assert second["result"] == "skipped" and "open in Excel" in second["reason"]

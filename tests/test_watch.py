@@ -131,3 +131,20 @@ def test_an_interval_too_short_or_unreadable_is_refused(monkeypatch, tmp_path):
     for every in ("1s", "fast"):
         result = CliRunner().invoke(cli, ["watch", str(a), "--every", every])
         assert result.exit_code == 2
+
+
+def test_with_json_each_workbook_line_is_a_json_object_and_the_document_counts_runs(
+    tmp_path, panel_env
+):
+    import json
+
+    a = capped_book(tmp_path / "a.xlsx", rows=1)
+    log = tmp_path / "watch.log"
+    result = invoke(str(a), "--every", "0s", "--times", "2", "--log", str(log), "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["runs"] == 2
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert [(x["run"], x["workbook"], x["result"]) for x in lines] == [
+        (1, str(a), "ok"),
+        (2, str(a), "ok"),
+    ]
+    assert lines[0]["spent"]["amount"] == "0.09000"
