@@ -474,3 +474,45 @@ class FakeBook:
     def writes(self) -> list[tuple[str, str, Any]]:
         """Every range write logged so far."""
         return [entry for entry in self.log if entry[0] == "write"]
+
+
+class ExcelCalculation:
+    """Excel calculating xlwings formulas: one cell after another, on one thread.
+
+    This is the synchronous branch of xlwings' ``call_udf`` (``xlwings/udfs.py``), which
+    runs on the COM server's one thread while Excel waits: the function's ``__xlfunc__``
+    (from the real decorators, ``tests/windows_xlwings.py``) says how each argument
+    arrives. A cell argument comes as its value, a range as rows of values, ``ndim=2``
+    makes every argument 2-D, a missing optional argument takes its default. No Range
+    object is handed over: the formulas get their arguments and nothing else (Excel's
+    documentation asks UDFs not to touch ranges while they calculate). A function in
+    xlwings' async mode is refused: Excel would show "#N/A waiting..." and xlwings would
+    rewrite the formula later.
+    """
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+        self.calls = 0
+        self.threads: set[int] = set()
+
+    def cell(self, name: str, *args: Any) -> Any:
+        """Calculate one cell ``=name(args...)``; ``args`` are values or lists of rows."""
+        import threading
+
+        func = getattr(self.module, name)
+        info = func.__xlfunc__
+        if info.get("async_mode"):
+            raise AssertionError(f"{name} runs in xlwings' async mode")
+        converted = []
+        for position, spec in enumerate(info["args"]):
+            value = args[position] if position < len(args) else spec.get("optional")
+            if spec["options"].get("ndim") == 2 and not isinstance(value, list):
+                value = [[value]]
+            converted.append(value)
+        self.calls += 1
+        self.threads.add(threading.get_ident())
+        return func(*converted)
+
+    def fill_down(self, name: str, column: list[Any], *rest: Any) -> list[Any]:
+        """A formula filled down next to ``column``: each cell refers to its own row."""
+        return [self.cell(name, value, *rest) for value in column]
