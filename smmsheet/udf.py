@@ -21,6 +21,7 @@ import xlwings as xw  # already loaded when Excel imports this module: free ther
 from .formulas import smm_balance, smm_cost, smm_refill_status, smm_services, smm_status
 
 __all__ = [
+    "ARG_HELP",
     "CATEGORY",
     "FORMULAS",
     "SMM_BALANCE",
@@ -33,6 +34,17 @@ __all__ = [
 
 #: The Function Wizard's category for the SMM_* formulas.
 CATEGORY = "smmsheet"
+#: The Function Wizard's help for each argument (the add-in registers it when it opens).
+ARG_HELP: dict[str, dict[str, str]] = {
+    "SMM_STATUS": {
+        "order_ids": "An Order ID cell, or a range of them (one call for a column: A2:A500)",
+        "field": "status (default), charge, start_count, remains or currency",
+    },
+    "SMM_REFILL_STATUS": {"refill_ids": "A Refill ID cell, or a range of them"},
+    "SMM_BALANCE": {},
+    "SMM_SERVICES": {},
+    "SMM_COST": {"service": "Service ID", "quantity": "Quantity (the rate is per 1000)"},
+}
 
 
 # --------------------------------------------------------------------------- Excel
@@ -46,15 +58,15 @@ CATEGORY = "smmsheet"
 
 
 @xw.func(category=CATEGORY)
-@xw.arg("order_ids", ndim=2, doc="An Order ID cell, or a range of them (one call: A2:A500)")
-@xw.arg("field", doc="status (default), charge, start_count, remains or currency")
+@xw.arg("order_ids", ndim=2, doc=ARG_HELP["SMM_STATUS"]["order_ids"])
+@xw.arg("field", doc=ARG_HELP["SMM_STATUS"]["field"])
 def SMM_STATUS(order_ids: Any, field: str = "status") -> list[list[Any]]:
     """Status of panel orders (read-only); returns the same shape as order_ids."""
     return smm_status(order_ids, field)
 
 
 @xw.func(category=CATEGORY)
-@xw.arg("refill_ids", ndim=2, doc="A Refill ID cell, or a range of them")
+@xw.arg("refill_ids", ndim=2, doc=ARG_HELP["SMM_REFILL_STATUS"]["refill_ids"])
 def SMM_REFILL_STATUS(refill_ids: Any) -> list[list[Any]]:
     """Status of refills (read-only); returns the same shape as refill_ids."""
     return smm_refill_status(refill_ids)
@@ -73,8 +85,8 @@ def SMM_SERVICES() -> list[list[Any]]:
 
 
 @xw.func(category=CATEGORY)
-@xw.arg("service", doc="Service ID")
-@xw.arg("quantity", doc="Quantity (the rate is per 1000)")
+@xw.arg("service", doc=ARG_HELP["SMM_COST"]["service"])
+@xw.arg("quantity", doc=ARG_HELP["SMM_COST"]["quantity"])
 def SMM_COST(service: Any, quantity: Any) -> Any:
     """Cost of a quantity of a service at the panel's current rate."""
     return smm_cost(service, quantity)
