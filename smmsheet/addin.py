@@ -652,6 +652,193 @@ def install_mac_script(home: Path | None = None) -> Path:
     return folder / name
 
 
+# --------------------------------------------------------------------------- doctor
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of ``smmsheet addin doctor``."""
+
+    name: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'}  {self.name}: {self.detail}"
+
+
+#: What the interpreter Excel runs must be able to do, printed as "smmsheet <v> xlwings <v>".
+PROBE = "import smmsheet, xlwings; print(smmsheet.__version__, xlwings.__version__)"
+PROBE_TIMEOUT = 60.0
+
+Runner = Callable[[list[str]], "tuple[int, str]"]
+
+
+def _run(command: list[str]) -> tuple[int, str]:
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=PROBE_TIMEOUT, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return 1, str(exc)
+    return done.returncode, (done.stdout + done.stderr).strip()
+
+
+def read_addin(path: Path) -> tuple[dict[str, str], str | None]:
+    """The config sheet (keys upper case, as xlwings reads them) and the xlwings version
+    the add-in's VBA was built for."""
+    from lxml import etree
+
+    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    with zipfile.ZipFile(path) as package:
+        shared = etree.fromstring(package.read("xl/sharedStrings.xml"))
+        sheet = etree.fromstring(package.read("xl/worksheets/sheet1.xml"))
+    strings = ["".join(si.itertext()) for si in shared.iter(f"{main}si")]
+    cells = {
+        c.get("r", ""): strings[int(c.findtext(f"{main}v") or 0)] for c in sheet.iter(f"{main}c")
+    }
+    settings: dict[str, str] = {}
+    row = 1
+    while f"A{row}" in cells:  # Range("A1").End(xlDown), as GetConfigFromSheet reads it
+        settings[cells[f"A{row}"].upper()] = cells.get(f"B{row}", "")
+        row += 1
+    if len(cells) != 2 * len(settings):
+        raise ConfigError(f"{path.name}: the config sheet has cells xlwings does not read")
+    try:
+        from pyopenvba import ExcelFile
+    except ImportError:
+        raise ConfigError(f"reading the add-in's VBA needs pyopenvba: {PYOPENVBA_HINT}") from None
+    with ExcelFile(path) as book:
+        found = re.search(r'XLWINGS_VERSION As String = "([^"]+)"', book.get_module("xlwings"))
+    version = found.group(1) if found else None
+    return settings, version
+
+
+def doctor(
+    addin: Path | None = None,
+    *,
+    platform: str | None = None,
+    home: Path | None = None,
+    run: Runner = _run,
+    balance: Callable[[], str] | None = None,
+) -> list[Check]:
+    """What Excel will run when the ribbon is clicked, and whether it works: one check each.
+
+    ``run`` runs a command (the interpreter's probe); ``balance`` asks the panel (default:
+    resolve it as the ribbon does, from the environment and the user config file).
+    """
+    platform = platform or sys.platform
+    checks: list[Check] = []
+    try:
+        path = addin if addin is not None else addin_dir(platform, home=home) / ADDIN_NAME
+    except ConfigError as exc:
+        return [Check("add-in", False, str(exc))]
+    if not path.is_file():
+        checks.append(Check("add-in", False, f"{path} is missing: run `smmsheet addin install`"))
+        checks.append(_panel_check(balance))
+        return checks
+    try:
+        settings, built_for = read_addin(path)
+    except Exception as exc:  # noqa: BLE001 - a damaged file is a finding, not a crash
+        checks.append(Check("add-in", False, f"{path} cannot be read: {exc}"))
+        checks.append(_panel_check(balance))
+        return checks
+    checks.append(Check("add-in", True, f"{path} (built for xlwings {built_for})"))
+    checks.append(
+        Check(
+            "formulas module",
+            settings.get(UDF_MODULES_KEY.upper()) == UDF_PYTHON_MODULE,
+            f"UDF Modules = {settings.get(UDF_MODULES_KEY.upper())!r}",
+        )
+    )
+    add_dir = settings.get(ADD_WORKBOOK_KEY, "true").lower()
+    checks.append(
+        Check(
+            "workbook folder kept off the path",
+            add_dir == "false",
+            f"{ADD_WORKBOOK_KEY} = {add_dir}",
+        )
+    )
+    key = INTERPRETER_KEYS.get("win32" if platform.startswith("win") else platform, "")
+    interpreter = settings.get(key.upper(), "") if key else ""
+    if not interpreter:
+        checks.append(
+            Check(
+                "interpreter",
+                False,
+                f"the add-in names none ({key or 'no Excel here'}): Excel would run `python` "
+                "from PATH; run `smmsheet addin install` with the Python that has smmsheet",
+            )
+        )
+    elif not Path(interpreter).is_file():
+        checks.append(Check("interpreter", False, f"{interpreter} does not exist"))
+    else:
+        checks.append(Check("interpreter", True, interpreter))
+        code, output = run([interpreter, "-c", PROBE])
+        versions = output.split()
+        if code != 0 or len(versions) != 2:
+            checks.append(Check("imports smmsheet", False, (output or f"exit {code}")[-300:]))
+        else:
+            same = versions[1] == built_for
+            detail = f"smmsheet {versions[0]}, xlwings {versions[1]}"
+            if not same:
+                detail += f"; the add-in is built for {built_for}: run `smmsheet addin install`"
+            checks.append(Check("imports smmsheet", same, detail))
+        if platform.startswith("win"):
+            checks.append(_dll_check(Path(interpreter), built_for))
+    if platform == "darwin":
+        script = (home or Path.home()) / MAC_SCRIPTS_DIR / f"xlwings-{built_for}.applescript"
+        checks.append(
+            Check(
+                "RunPython (macOS)",
+                script.is_file(),
+                str(script)
+                if script.is_file()
+                else f"{script} is missing: run "
+                "`smmsheet addin install` (or `xlwings runpython install`)",
+            )
+        )
+    checks.append(_panel_check(balance))
+    return checks
+
+
+def _dll_check(interpreter: Path, version: str | None) -> Check:
+    """Where xlwings' VBA loads its DLL from: the interpreter's folder or its parent (venv)."""
+    names = [f"xlwings64-{version}.dll", f"xlwings32-{version}.dll"]
+    folders = [interpreter.parent, interpreter.parent.parent]
+    for folder in folders:
+        for name in names:
+            if (folder / name).is_file():
+                return Check("xlwings DLL", True, str(folder / name))
+    where = " or ".join(str(f) for f in folders)
+    return Check(
+        "xlwings DLL",
+        False,
+        f"no {names[0]} in {where}: reinstall xlwings {version} into that Python",
+    )
+
+
+def _panel_check(balance: Callable[[], str] | None) -> Check:
+    from .errors import SmmsheetError
+
+    try:
+        answer = balance() if balance is not None else _balance()
+    except SmmsheetError as exc:
+        return Check("panel", False, str(exc))
+    return Check("panel", True, answer)
+
+
+def _balance() -> str:
+    from .config import resolve_panel
+
+    settings = resolve_panel()
+    with settings.client() as client:
+        found = client.balance()
+    return f"{client.shown_url} answers: balance {found.amount} {found.currency}".strip()
+
+
 # --------------------------------------------------------------------------- the CLI
 
 
@@ -706,6 +893,21 @@ def install_command(directory: str | None, interpreter: str | None) -> None:
     if installed.mac_script is not None:
         click.echo(f"RunPython enabled: {installed.mac_script}")
     click.echo("Restart Excel to see the smmsheet tab; `smmsheet addin doctor` checks it.")
+
+
+@addin_cli.command("doctor")
+@click.option(
+    "--addin",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Check this add-in file instead of the installed one.",
+)
+def doctor_command(addin: Path | None) -> None:
+    """Check what Excel will run: add-in, interpreter, xlwings, DLL, panel (exit 1 on a failure)."""
+    checks = doctor(addin)
+    for check in checks:
+        click.echo(check.line())
+    if not all(check.ok for check in checks):
+        raise SystemExit(1)
 
 
 @addin_cli.command("path")

@@ -12,6 +12,7 @@ import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -30,6 +31,7 @@ from smmsheet.addin import (
     addin_cli,
     addin_dir,
     build_addin,
+    read_addin,
     template_path,
 )
 from smmsheet.errors import ConfigError
@@ -193,20 +195,9 @@ def config_cells(path: Path) -> dict[str, str]:
     """The add-in's config sheet as xlwings' GetConfigFromSheet reads it: A1 down, keys and B."""
     with zipfile.ZipFile(path) as package:
         workbook = package.read("xl/workbook.xml").decode()
-        shared = etree.fromstring(package.read("xl/sharedStrings.xml"))
-        sheet = etree.fromstring(package.read("xl/worksheets/sheet1.xml"))
     assert re.findall(r'<sheet name="([^"]+)"', workbook) == [CONFIG_SHEET]
     assert "absPath" not in workbook
-    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-    strings = ["".join(si.itertext()) for si in shared.iter(f"{main}si")]
-    cells = {c.get("r"): strings[int(c.findtext(f"{main}v") or 0)] for c in sheet.iter(f"{main}c")}
-    settings: dict[str, str] = {}
-    row = 1
-    while f"A{row}" in cells:  # Range("A1").End(xlDown): the rows must not have a gap
-        settings[cells[f"A{row}"].upper()] = cells[f"B{row}"]
-        row += 1
-    assert len(cells) == 2 * len(settings)
-    return settings
+    return read_addin(path)[0]
 
 
 def test_the_config_sheet_names_the_formulas_and_keeps_the_workbook_off_the_path(
@@ -496,3 +487,101 @@ def test_addin_build_takes_the_interpreters(
     settings = config_cells(out)
     assert settings["INTERPRETER_WIN"] == r"D:\py\pythonw.exe"
     assert settings["INTERPRETER_MAC"] == "/usr/bin/python3"
+
+
+# --------------------------------------------------------------------------- doctor
+
+
+def fake_python(tmp_path: Path, *, dll: str | None) -> Path:
+    """A Windows venv layout: Scripts\\pythonw.exe, and the xlwings DLL where pip puts it."""
+    scripts = tmp_path / "venv" / "Scripts"
+    scripts.mkdir(parents=True)
+    (scripts / "pythonw.exe").write_bytes(b"")
+    if dll:
+        (tmp_path / "venv" / dll).write_bytes(b"")
+    return scripts / "pythonw.exe"
+
+
+def test_doctor_passes_with_this_python_and_a_panel_that_answers(
+    tmp_path: Path, sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smmsheet.addin import doctor
+
+    from .conftest import point_cli_at
+
+    point_cli_at(sim, tmp_path, monkeypatch)
+    path = tmp_path / ADDIN_NAME
+    build_addin(path, interpreters={"Interpreter_Mac": sys.executable})
+    checks = doctor(path, platform="darwin", home=tmp_path)  # really runs this Python
+    lines = [c.line() for c in checks]
+    failed = [c for c in checks if not c.ok]
+    assert [c.name for c in failed] == ["RunPython (macOS)"], lines
+    assert any(line.startswith("ok    imports smmsheet: smmsheet ") for line in lines), lines
+    assert any("balance 1000" in line for line in lines), lines
+
+
+@pytest.mark.parametrize(
+    ("dll", "probe", "failing"),
+    [
+        ("xlwings64-{v}.dll", (0, "1.0 {v}"), []),
+        (None, (0, "1.0 {v}"), ["xlwings DLL"]),
+        ("xlwings64-{v}.dll", (0, "1.0 0.30.0"), ["imports smmsheet"]),
+        (
+            "xlwings64-{v}.dll",
+            (1, "ModuleNotFoundError: No module named 'smmsheet'"),
+            ["imports smmsheet"],
+        ),
+    ],
+    ids=["venv-ok", "no-dll", "other-xlwings", "no-smmsheet"],
+)
+def test_doctor_on_windows_checks_the_dll_where_xlwings_vba_looks(
+    tmp_path: Path, dll: str | None, probe: tuple[int, str], failing: list[str]
+) -> None:
+    import xlwings
+
+    from smmsheet.addin import doctor
+
+    version = xlwings.__version__
+    python = fake_python(tmp_path, dll=dll.format(v=version) if dll else None)
+    path = tmp_path / "XLSTART" / ADDIN_NAME
+    build_addin(path, interpreters={"Interpreter_Win": str(python)})
+    ran: list[list[str]] = []
+
+    def run(command: list[str]) -> tuple[int, str]:
+        ran.append(command)
+        return probe[0], probe[1].format(v=version)
+
+    checks = doctor(path, platform="win32", run=run, balance=lambda: "balance 5 USD")
+    assert ran and ran[0][0] == str(python)
+    assert [c.name for c in checks if not c.ok] == failing, [c.line() for c in checks]
+
+
+def test_doctor_fails_an_addin_without_interpreter_or_file(tmp_path: Path) -> None:
+    from smmsheet.addin import doctor
+    from smmsheet.errors import ConfigError as Refused
+
+    path = tmp_path / ADDIN_NAME
+    build_addin(path)
+    checks = doctor(path, platform="win32", balance=lambda: "ok")
+    assert [c.name for c in checks if not c.ok] == ["interpreter"]
+
+    def down() -> str:
+        raise Refused("no panel URL")
+
+    missing = doctor(tmp_path / "nowhere.xlam", platform="win32", balance=down)
+    assert [c.ok for c in missing] == [False, False]
+
+
+def test_addin_doctor_prints_one_line_per_check_and_exits_1_on_a_failure(
+    runner: tuple[CliRunner, click.Group], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run, cli = runner
+    monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.delenv("SMMSHEET_PANEL_URL", raising=False)
+    path = tmp_path / ADDIN_NAME
+    build_addin(path)
+    result = run.invoke(cli, ["addin", "doctor", "--addin", str(path)])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert all(line.startswith(("ok  ", "FAIL")) for line in lines), lines
+    assert any(line.startswith("FAIL  panel: no panel URL") for line in lines)
