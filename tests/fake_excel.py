@@ -446,6 +446,14 @@ class FakeNames:
         return added
 
 
+class FakeBookApi:
+    """The slice of COM's ``Workbook`` smmsheet asks: unsaved edits, read-only."""
+
+    def __init__(self) -> None:
+        self.Saved = True
+        self.ReadOnly = False
+
+
 class FakeBook:
     """``xw.Book``: sheets, an app, a full name and a save counter."""
 
@@ -463,6 +471,8 @@ class FakeBook:
         self.names = FakeNames()
         self.log: list[tuple[str, str, Any]] = []
         self.saved = 0
+        #: COM's ``Workbook``: ``Saved`` is False while the user has unsaved edits.
+        self.api = FakeBookApi()
         for name, rows in (sheets or {"Sheet1": []}).items():
             sheet = FakeSheet(self, name)
             sheet.set_rows(rows)
@@ -470,6 +480,7 @@ class FakeBook:
 
     def save(self, path: str | None = None) -> None:
         self.saved += 1
+        self.api.Saved = True
 
     def writes(self) -> list[tuple[str, str, Any]]:
         """Every range write logged so far."""
