@@ -4,7 +4,7 @@
 xlwings package (BSD licensed), so the add-in's VBA always matches the installed xlwings
 (its DLL names carry the version), and changes only what makes it smmsheet's:
 
-- ``customUI/customUI.xml``: a ribbon tab "smmsheet" with the seven buttons of
+- ``customUI/customUI.xml``: a ribbon tab "smmsheet" with the buttons of
   :data:`BUTTONS`, each ``onAction="RibbonSmmsheet.<Callback>"``;
 - the VBA module ``RibbonMyAddin`` becomes ``RibbonSmmsheet``: one
   ``Sub <Callback>(control As IRibbonControl)`` per button, each calling
@@ -111,6 +111,9 @@ BUTTONS: tuple[Button, ...] = (
            "Show the panel account balance"),
     Button("Panel", "Load services", "LoadServices", "load_services", "GetExternalDataFromText",
            "Write the panel's service list into the Services sheet"),
+    Button("Check", "Self-test", "SelfTest", "self_test", "HappyFace",
+           "Place, refresh, refill and a formula column against the built-in simulator "
+           "(nothing is spent); shows a pass/fail table in a new workbook"),
 )  # fmt: skip
 
 

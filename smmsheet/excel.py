@@ -43,6 +43,7 @@ __all__ = [
     "refill_status",
     "refresh_status",
     "run_macro",
+    "self_test",
     "show_balance",
 ]
 
@@ -57,6 +58,7 @@ MACROS: dict[str, str] = {
     "cancel_orders": "cancel",
     "show_balance": "balance",
     "load_services": "services",
+    "self_test": "self-test",
 }
 #: Title of every dialog.
 TITLE = "smmsheet"
@@ -104,6 +106,33 @@ def show_balance() -> None:
 def load_services() -> None:
     """Ribbon "Load services": write the panel's service list into the Services sheet."""
     _run_from_excel("services")
+
+
+def self_test() -> None:
+    """Ribbon "Self-test": the engine and the formulas against the built-in simulator.
+
+    Places, refreshes and refills on a scratch workbook in a temporary folder and
+    calculates a formula column, then shows a pass/fail table in a new workbook. The
+    workbook that was active, its journal and the user's panel are not touched.
+    """
+    from .selftest import run_self_test, table
+    from .workbook.live import XlwingsWorkbook
+
+    caller = XlwingsWorkbook(_caller())  # only for its Excel: nothing is read or written
+    _, tell = _dialogs(caller)
+    try:
+        with _one_run_at_a_time(tell) as free:
+            if not free:
+                return
+            checks = run_self_test(progress=caller.status)
+            report = XlwingsWorkbook(caller.book.app.books.add(), persist=False)
+            report.replace_sheet(report.sheet_names()[0], table(checks))
+            report.save()
+    finally:
+        caller.status(None)
+    failed = [c.step for c in checks if not c.ok]
+    if failed:
+        tell(f"smmsheet: the self-test failed at: {', '.join(failed)}. The new workbook says why.")
 
 
 def _caller() -> Any:

@@ -93,6 +93,7 @@ class FakeApp:
         self.status_history: list[Any] = []
         self.alerts: list[dict[str, Any]] = []
         self.answers = list(answers or [])
+        self.books = FakeBooks(self)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "status_bar" and "status_history" in self.__dict__:
@@ -111,6 +112,19 @@ class FakeApp:
         if buttons == "ok":
             return "ok"
         return self.answers.pop(0) if self.answers else "no"
+
+
+class FakeBooks:
+    """``app.books``: the books this app created with ``add()`` (a new, unsaved Book<n>)."""
+
+    def __init__(self, app: FakeApp) -> None:
+        self.app = app
+        self.created: list[FakeBook] = []
+
+    def add(self) -> FakeBook:
+        book = FakeBook(app=self.app, fullname=f"Book{len(self.created) + 2}")
+        self.created.append(book)
+        return book
 
 
 class FakeRange:

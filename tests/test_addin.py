@@ -42,7 +42,7 @@ FORMULA_NAMES = udf_names()
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "workbook_templates" / ADDIN_NAME
 NS = {"ui": CUSTOM_UI_NS}
-SEVEN = {
+BUTTON_LABELS = {
     "Place orders",
     "Refresh status",
     "Refill",
@@ -50,6 +50,7 @@ SEVEN = {
     "Cancel",
     "Balance",
     "Load services",
+    "Self-test",
 }
 
 
@@ -91,11 +92,11 @@ def subs(source: str) -> dict[str, str]:
 # --------------------------------------------------------------------------- ribbon <-> VBA
 
 
-def test_the_ribbon_has_a_smmsheet_tab_with_the_seven_buttons(ribbon: etree._Element) -> None:
+def test_the_ribbon_has_a_smmsheet_tab_with_its_buttons(ribbon: etree._Element) -> None:
     tabs = ribbon.findall(".//ui:tab", NS)
     assert [tab.get("label") for tab in tabs] == ["smmsheet"]
     labels = [b.get("label") for b in ribbon.findall(".//ui:button", NS)]
-    assert set(labels) == SEVEN and len(labels) == 7
+    assert set(labels) == BUTTON_LABELS and len(labels) == len(BUTTON_LABELS)
 
 
 def test_every_ribbon_action_has_its_vba_callback(
@@ -114,7 +115,7 @@ def test_every_runpython_target_is_a_macro_of_smmsheet_excel(modules: dict[str, 
         for call in re.findall(r'RunPython "([^"]*)"', source)
         if "smmsheet" in call
     ]
-    assert len(calls) == 7
+    assert len(calls) == len(BUTTON_LABELS)
     for call in calls:
         match = re.fullmatch(r"import smmsheet\.excel; smmsheet\.excel\.(\w+)\(\)", call)
         assert match, call
