@@ -170,10 +170,12 @@ class RecentOrders:
                 db = self._connect()
                 try:
                     with db:
+                        # An order remembered again keeps what the panel said of it: a
+                        # final one stays final (the journal does not know statuses).
+                        keep = "" if clean else "open = excluded.open, "
                         db.executemany(
                             "INSERT INTO recent (panel, id, open, seen) VALUES (?, ?, ?, ?) "
-                            "ON CONFLICT (panel, id) DO UPDATE SET open = excluded.open, "
-                            "seen = excluded.seen",
+                            f"ON CONFLICT (panel, id) DO UPDATE SET {keep}seen = excluded.seen",
                             values,
                         )
                         if clean or not self._cleaned:
@@ -203,7 +205,7 @@ class RecentOrders:
         self._cleaned = True
 
     def remember(self, panel: str, ids: Iterable[str]) -> None:
-        """Note ``ids`` as open orders of ``panel`` (placed, or seen in an order sheet)."""
+        """Note ``ids`` as orders of ``panel``: new ones open, known ones as they were."""
         self._write(panel, ((oid, True) for oid in dict.fromkeys(ids)), clean=True)
 
     def record(self, panel: str, finals: Mapping[str, bool]) -> None:

@@ -427,3 +427,32 @@ def test_every_formula_against_the_simulator_places_refills_and_cancels_nothing(
         formulas.reset_panels()
     assert sim.counts["requests"] > 0
     assert (sim.counts["add"], sim.counts["refill"], sim.counts["cancel"]) == (0, 0, 0)
+
+
+def test_remembering_a_journal_again_does_not_reopen_final_orders(own_data_dir: Path) -> None:
+    from smmsheet.recent import RecentOrders
+
+    index = RecentOrders(own_data_dir / "recent.sqlite")
+    index.remember("https://p.example/api/v2", ["1", "2", "3"])
+    index.record("https://p.example/api/v2", {"2": True, "3": False})
+    index.remember("https://p.example/api/v2", ["1", "2", "3", "4"])  # the next ribbon run
+    assert index.open_ids("https://p.example/api/v2", "1", 10) == ["3", "4"]
+    assert index.open_ids("https://other.example/api/v2", "1", 10) == []
+
+
+def test_the_index_sees_what_another_process_remembered_and_text_ids(
+    own_data_dir: Path,
+) -> None:
+    from smmsheet.recent import RecentOrders
+
+    path = own_data_dir / "recent.sqlite"
+    excel_udf_server, ribbon = RecentOrders(path), RecentOrders(path)
+    panel = "https://p.example/api/v2"
+    ribbon.remember(panel, ["100", "105", "90"])
+    assert excel_udf_server.open_ids(panel, "101", 2) == ["100", "105"]
+    ribbon.remember(panel, ["102", "ORD-7", "ORD-8"])  # a later run, in another process
+    found = excel_udf_server.open_ids(panel, "101", 10)
+    assert found[:4] == ["102", "100", "105", "90"]  # nearest first
+    assert sorted(found[4:]) == ["ORD-7", "ORD-8"]  # text ids after every number
+    assert excel_udf_server.open_ids(panel, "ORD-7", 3) == ["105", "102", "100"]
+    assert excel_udf_server.open_ids(panel, "101", 0) == []
