@@ -156,8 +156,16 @@ def addin(app: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def run_ribbon(app: Any, callback: str) -> None:
-    """Click a ribbon button: run its VBA callback as the ribbon does (control: Nothing)."""
-    app.api.Run(f"'smmsheet.xlam'!RibbonSmmsheet.{callback}", None)
+    """Click a ribbon button: run what its VBA callback runs, ``RunPython "..."``, in Excel.
+
+    The callback itself takes the ribbon's ``IRibbonControl``, which automation cannot
+    hand over; tests/test_addin.py checks that each callback runs exactly this command.
+    """
+    from smmsheet.addin import BUTTONS
+
+    (button,) = [b for b in BUTTONS if b.callback == callback]
+    command = f"import smmsheet.excel; smmsheet.excel.{button.macro}()"
+    app.api.Run("'smmsheet.xlam'!RunPython", command)
 
 
 def wait_for(condition: Any, what: str) -> None:
