@@ -228,19 +228,23 @@ class Coalescer(Generic[V]):
                 extra = []
         with self._lock:
             now = self._clock()
-            for oid, (stamp, value) in list(self._cache.items()):
+            forgotten: list[str] = []
+            for oid, (stamp, value) in self._cache.items():
                 age = now - stamp
+                if age < self.ttl * REFRESH_AHEAD:
+                    break  # the cache is in answer order: the rest are younger still
                 if age > FORGET_AFTER:
-                    del self._cache[oid]
+                    forgotten.append(oid)
                 elif (
                     len(batch.futures) < self.limit
-                    and age >= self.ttl * REFRESH_AHEAD
                     and oid not in self._inflight
                     and not self._is_error(value)
                 ):
                     future: Future[V] = Future()
                     batch.futures[oid] = future
                     self._inflight[oid] = future
+            for oid in forgotten:
+                del self._cache[oid]
             for oid in extra:
                 if len(batch.futures) >= self.limit:
                     break
@@ -263,6 +267,7 @@ class Coalescer(Generic[V]):
             for oid in ids:
                 self._inflight.pop(oid, None)
                 if oid in answers:
+                    self._cache.pop(oid, None)  # to the end: the cache stays in answer order
                     self._cache[oid] = (stamp, answers[oid])
         if self._on_answers is not None:
             try:
