@@ -72,6 +72,13 @@ def panel_key(url: str) -> str:
     return url.rstrip("/")
 
 
+def _number(oid: str) -> int | None:
+    """The id as a number when it is one exactly (``"1001"``; not ``"0012"`` or ``"١٢"``)."""
+    if oid.isascii() and oid.isdigit() and len(oid) < 19 and (oid == "0" or oid[0] != "0"):
+        return int(oid)
+    return None
+
+
 class _Snapshot:
     """The open ids of one panel as last read: numeric ones sorted, others by recency."""
 
@@ -80,8 +87,9 @@ class _Snapshot:
         self.numbers: list[int] = []
         self.others: list[str] = []
         for oid in ids:
-            if oid.isdigit() and len(oid) < 19:
-                self.numbers.append(int(oid))
+            number = _number(oid)
+            if number is not None:
+                self.numbers.append(number)
             else:
                 self.others.append(oid)
         self.numbers.sort()
@@ -96,9 +104,10 @@ class _Snapshot:
         for oid, is_open in changes.items():
             if not is_open:
                 continue
-            if oid.isdigit() and len(oid) < 19:
-                if int(oid) not in known:
-                    bisect.insort(self.numbers, int(oid))
+            number = _number(oid)
+            if number is not None:
+                if number not in known:
+                    bisect.insort(self.numbers, number)
             elif oid not in self.others:
                 self.others.insert(0, oid)
 
@@ -106,7 +115,7 @@ class _Snapshot:
         """Up to ``limit`` ids, walking outwards from ``near`` (others after the numbers)."""
         found: list[str] = []
         numbers = self.numbers
-        centre = int(near) if near.isdigit() and len(near) < 19 else None
+        centre = _number(near)
         if centre is not None:
             below = bisect.bisect_left(numbers, centre) - 1
             above = below + 1

@@ -456,3 +456,14 @@ def test_the_index_sees_what_another_process_remembered_and_text_ids(
     assert sorted(found[4:]) == ["ORD-7", "ORD-8"]  # text ids after every number
     assert excel_udf_server.open_ids(panel, "ORD-7", 3) == ["105", "102", "100"]
     assert excel_udf_server.open_ids(panel, "101", 0) == []
+
+
+def test_ids_that_only_look_like_numbers_are_fetched_as_the_panel_wrote_them(
+    own_data_dir: Path,
+) -> None:
+    from smmsheet.recent import RecentOrders
+
+    index = RecentOrders(own_data_dir / "recent.sqlite")
+    panel = "https://p.example/api/v2"
+    index.remember(panel, ["0012", "١٢", "13"])
+    assert sorted(index.open_ids(panel, "12", 5)) == sorted(["13", "0012", "١٢"])
