@@ -230,7 +230,8 @@ class RecentOrders:
         if known is not None and known.stamp == stamp:
             return known
         try:
-            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=2.0)
+            uri = self.path.resolve().as_uri() + "?mode=ro"  # quoted: "#" or "%" in a user name
+            db = sqlite3.connect(uri, uri=True, timeout=2.0)
             try:
                 rows = db.execute(
                     "SELECT id FROM recent WHERE panel = ? AND open = 1 AND seen >= ? "

@@ -463,7 +463,7 @@ def test_ids_that_only_look_like_numbers_are_fetched_as_the_panel_wrote_them(
 ) -> None:
     from smmsheet.recent import RecentOrders
 
-    index = RecentOrders(own_data_dir / "recent.sqlite")
+    index = RecentOrders(own_data_dir / "Jo #1 %20 ?x" / "recent.sqlite")  # a user's folder
     panel = "https://p.example/api/v2"
     index.remember(panel, ["0012", "١٢", "13"])
     assert sorted(index.open_ids(panel, "12", 5)) == sorted(["13", "0012", "١٢"])
