@@ -330,14 +330,17 @@ def remember_orders(session: Session, index: RecentOrders | None = None) -> None
     from .journal import Action, Journal
     from .recent import MAX_ORDERS, RecentOrders, default_path, panel_key
 
+    def journal_ids() -> list[str]:
+        with Journal(path, lock=False) as journal:
+            ids = [e.result_id for e in journal.entries() if e.action == Action.ADD]
+        return [oid for oid in ids if oid][-MAX_ORDERS:]
+
     try:
         path = session.journal_path
         if not path.exists():
             return
-        with Journal(path, lock=False) as journal:
-            ids = [e.result_id for e in journal.entries() if e.action == Action.ADD]
         index = index or RecentOrders(default_path())
-        index.remember(panel_key(session.client.url), [oid for oid in ids if oid][-MAX_ORDERS:])
+        index.remember_source(panel_key(session.client.url), path, journal_ids)
     except Exception as exc:  # noqa: BLE001 - an index is an optimisation
         log.warning("recent orders not remembered: %s", exc)
 

@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS recent (
     PRIMARY KEY (panel, id)
 );
 CREATE INDEX IF NOT EXISTS recent_open ON recent (panel, open, seen);
+CREATE TABLE IF NOT EXISTS sources (source TEXT PRIMARY KEY, stamp TEXT NOT NULL);
 """
 
 
@@ -216,6 +217,47 @@ class RecentOrders:
     def remember(self, panel: str, ids: Iterable[str]) -> None:
         """Note ``ids`` as orders of ``panel``: new ones open, known ones as they were."""
         self._write(panel, ((oid, True) for oid in dict.fromkeys(ids)), clean=True)
+
+    def remember_source(self, panel: str, source: Path, ids: Callable[[], Iterable[str]]) -> bool:
+        """Remember the ids a file holds (a workbook's journal) unless it is unchanged since.
+
+        Reading a journal of 100,000 orders takes about a second: a ribbon run that did
+        not change it (a status refresh) does not pay that again. Returns whether it read.
+        """
+        try:
+            stat = source.stat()
+        except OSError:
+            return False
+        stamp = f"{stat.st_mtime_ns}:{stat.st_size}"
+        name = f"{panel} {source.resolve()}"
+        try:
+            with self._lock:
+                db = self._connect()
+                try:
+                    row = db.execute("SELECT stamp FROM sources WHERE source = ?", (name,))
+                    if (row.fetchone() or [None])[0] == stamp:
+                        return False
+                finally:
+                    db.close()
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("recent orders index %s not read: %s", self.path, exc)
+            return False
+        self.remember(panel, ids())
+        try:
+            with self._lock:
+                db = self._connect()
+                try:
+                    with db:
+                        db.execute(
+                            "INSERT INTO sources (source, stamp) VALUES (?, ?) "
+                            "ON CONFLICT (source) DO UPDATE SET stamp = excluded.stamp",
+                            (name, stamp),
+                        )
+                finally:
+                    db.close()
+        except (sqlite3.Error, OSError) as exc:
+            log.warning("recent orders index %s not updated: %s", self.path, exc)
+        return True
 
     def record(self, panel: str, finals: Mapping[str, bool]) -> None:
         """Note what the panel said: ``{id: final}``; a final order is not fetched along."""

@@ -467,3 +467,25 @@ def test_ids_that_only_look_like_numbers_are_fetched_as_the_panel_wrote_them(
     panel = "https://p.example/api/v2"
     index.remember(panel, ["0012", "١٢", "13"])
     assert sorted(index.open_ids(panel, "12", 5)) == sorted(["13", "0012", "١٢"])
+
+
+def test_a_journal_is_read_again_only_when_it_changed(own_data_dir: Path) -> None:
+    from smmsheet.recent import RecentOrders
+
+    index = RecentOrders(own_data_dir / "recent.sqlite")
+    journal = own_data_dir / "orders.xlsx.smmsheet-journal.sqlite"
+    journal.parent.mkdir(parents=True)
+    journal.write_bytes(b"v1")
+    reads: list[int] = []
+
+    def ids() -> list[str]:
+        reads.append(1)
+        return ["7", "8"]
+
+    panel = "https://p.example/api/v2"
+    assert index.remember_source(panel, journal, ids) is True
+    assert index.remember_source(panel, journal, ids) is False  # a status refresh: unchanged
+    journal.write_bytes(b"v2, longer")  # a placing run wrote to it
+    assert index.remember_source(panel, journal, ids) is True
+    assert len(reads) == 2 and index.open_ids(panel, "7", 5) == ["8"]
+    assert index.remember_source(panel, own_data_dir / "gone.sqlite", ids) is False
