@@ -8,6 +8,7 @@ cells take a few seconds. Anything unusual raises :class:`NeedsTree` and the cal
 from __future__ import annotations
 
 import bisect
+import codecs
 import contextlib
 import re
 from collections.abc import Callable, Mapping
@@ -36,8 +37,10 @@ class NeedsTree(Exception):
 
 #: How many pieces of a patched sheet are gathered before they go to the compressor.
 _CHUNK_PIECES = 4096
+#: Bytes of a sheet checked as UTF-8 at a time.
+_CHECK_SLICE = 1 << 24
 _NAME = r"[A-Za-z_][\w.-]*"
-_SHEET_DATA = re.compile(rf"<((?:{_NAME}:)?)sheetData(?=[\s/>])[^>]*>")
+_SHEET_DATA = re.compile(rf"<((?:{_NAME}:)?)sheetData(?=[\s/>])[^>]*>".encode())
 _ATTRIBUTE = re.compile(rf"({_NAME}(?::{_NAME})?)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 _SPANS = re.compile(r"(\sspans\s*=\s*[\"'])([^\"']*)([\"'])")
 _DIMENSION_REF = re.compile(rf"(<(?:{_NAME}:)?dimension(?=[\s/>])[^>]*?\sref\s*=\s*[\"'])([^\"']*)")
@@ -56,41 +59,50 @@ class StreamPatcher:
     :class:`NeedsTree` and the sheet goes through :class:`TreePatcher` instead.
     """
 
-    def __init__(self, xml: bytes, date1904: bool, styles: DateStyles, where: str) -> None:
+    def __init__(
+        self, xml: bytes | bytearray, date1904: bool, styles: DateStyles, where: str
+    ) -> None:
         declared = _ENCODING.match(xml)
         if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
             raise NeedsTree
-        try:
-            text = xml.decode("utf-8")
-        except UnicodeDecodeError:
-            raise NeedsTree from None
-        start = _SHEET_DATA.search(text)
+        if not xml.isascii() and not _is_utf8(xml):
+            raise NeedsTree
+        start = _SHEET_DATA.search(xml)
         if start is None:
             raise NeedsTree
-        p = start.group(1)
-        if start.group(0).endswith("/>"):
-            self.head = text[: start.start()] + start.group(0)[:-2].rstrip() + ">"
-            self.region = ""
-            self.tail = f"</{p}sheetData>" + text[start.end() :]
+        p = start.group(1).decode("ascii")
+        pb = start.group(1)
+        # The rows stay bytes, xml[self.begin:self.end], never decoded or copied whole (a
+        # million rows are 250 MB of XML); only the rows written to are decoded.
+        self.xml = xml
+        if start.group(0).endswith(b"/>"):
+            opening = start.group(0)[:-2].rstrip() + b">"
+            self.head = (xml[: start.start()] + opening).decode("utf-8")
+            self.begin = self.end = start.end()
+            self.tail: bytes | bytearray = b"</" + pb + b"sheetData>" + xml[start.end() :]
         else:
-            close = text.find(f"</{p}sheetData>", start.end())
+            close = xml.find(b"</" + pb + b"sheetData>", start.end())
             if close < 0:
                 raise NeedsTree
-            self.head, self.region = text[: start.end()], text[start.end() : close]
-            self.tail = text[close:]
-        region = self.region
-        if "<!" in region or "<?" in region:
+            self.head, self.begin, self.end = xml[: start.end()].decode("utf-8"), start.end(), close
+            self.tail = xml[close:]
+        begin, end = self.begin, self.end
+        if xml.find(b"<!", begin, end) >= 0 or xml.find(b"<?", begin, end) >= 0:
             raise NeedsTree  # these may hold a "<" that starts no element
-        if region.count(f"<{p}row") != region.count(f'<{p}row r="'):
+        if xml.count(b"<" + pb + b"row", begin, end) != xml.count(
+            b"<" + pb + b'row r="', begin, end
+        ):
             raise NeedsTree  # rows without r, or with r not first
         self.p = p
         self.date1904 = date1904
         self.styles = styles
         self.where = where
         self.removed_formulas: list[str] = []
-        self.has_formulas = f"<{p}f>" in region or f"<{p}f " in region
-        self._row = re.compile(f'<{re.escape(p)}row r="([0-9]+)"[^>]*>')
+        formula_tags = (b"<" + pb + b"f>", b"<" + pb + b"f ")
+        self.has_formulas = any(xml.find(f, begin, end) >= 0 for f in formula_tags)
+        self._row = re.compile(b"<" + re.escape(pb) + rb'row r="([0-9]+)"[^>]*>')
         self._row_close = f"</{p}row>"
+        self._row_close_bytes = self._row_close.encode("ascii")
         self._cell_open = f"<{p}c"
         self._canonical_open = f'<{p}c r="'
         self._cell_close = f"</{p}c>"
@@ -107,20 +119,21 @@ class StreamPatcher:
 
     def _scan_formula_ranges(self) -> None:
         """Find shared-formula masters and array-formula ranges: the formulas with a ``ref``."""
-        region = self.region
-        formula = f"<{self.p}f"
-        for needle in (' ref="', " ref='"):
-            position = region.find(needle)
+        region, begin, end = self.xml, self.begin, self.end
+        formula = self._formula_open.encode("ascii")
+        cell_open = self._cell_open.encode("ascii") + b" "
+        for needle in (b' ref="', b" ref='"):
+            position = region.find(needle, begin, end)
             while position >= 0:
-                tag_start = region.rfind("<", 0, position)
-                tag = region[tag_start : region.find(">", position) + 1]
+                tag_start = region.rfind(b"<", begin, position)
+                tag = region[tag_start : region.find(b">", position) + 1]
                 if tag.startswith(formula) and tag[len(formula) : len(formula) + 1].isspace():
-                    attributes = _attributes(tag)
+                    attributes = _attributes(tag.decode("utf-8"))
                     kind, ref = attributes.get("t"), attributes.get("ref", "")
                     if kind == "shared":
-                        cell_start = region.rfind(self._cell_open + " ", 0, tag_start)
-                        cell_tag = region[cell_start : region.find(">", cell_start) + 1]
-                        cell_ref = _attributes(cell_tag).get("r")
+                        cell_start = region.rfind(cell_open, begin, tag_start)
+                        cell_tag = region[cell_start : region.find(b">", cell_start) + 1]
+                        cell_ref = _attributes(cell_tag.decode("utf-8")).get("r")
                         if cell_start < 0 or cell_ref is None:
                             raise NeedsTree
                         self._masters.add(parse_ref(cell_ref))
@@ -129,7 +142,7 @@ class StreamPatcher:
                         for r in range(top, bottom + 1):
                             for c in range(left, right + 1):
                                 self._array_cells[(r, c)] = ref
-                position = region.find(needle, position + 1)
+                position = region.find(needle, position + 1, end)
 
     def apply(
         self, by_row: Mapping[int, Mapping[int, CellValue]], write: Callable[[bytes], object]
@@ -149,13 +162,13 @@ class StreamPatcher:
                         raise NeedsTree  # the formula must move to another cell of its range
         targets = sorted(key for key, cells in by_row.items() if cells)
         write(self._head(by_row, targets).encode("utf-8"))
-        region = self.region
-        out: list[str] = []
-        copied = 0  # region[:copied] has been written
+        region, region_end, row_close = self.xml, self.end, self._row_close_bytes
+        out: list[bytes | bytearray] = []
+        copied = self.begin  # the rows up to region[copied] have been written
         index = 0
         previous = seen = 0
         inserted = False
-        for match in self._row.finditer(region) if targets else ():
+        for match in self._row.finditer(region, copied, region_end) if targets else ():
             number = int(match.group(1))
             if number <= previous:
                 raise NeedsTree
@@ -168,7 +181,7 @@ class StreamPatcher:
                 inserted = True
                 out.append(region[copied:start])
                 copied = start
-                out.append(self._new_row(target, sorted(by_row[target].items())))
+                out.append(self._new_row(target, sorted(by_row[target].items())).encode("utf-8"))
                 index += 1
                 if index == len(targets):
                     break
@@ -176,30 +189,32 @@ class StreamPatcher:
             if index == len(targets):
                 break
             if target == number:
-                tag = match.group(0)
+                tag = match.group(0).decode("utf-8")
                 if tag.endswith("/>"):
                     tag, body, end = tag[:-2].rstrip() + ">", "", match.end()
                 else:
-                    close = region.find(self._row_close, match.end())
+                    close = region.find(row_close, match.end(), region_end)
                     if close < 0:
                         raise NeedsTree
-                    body, end = region[match.end() : close], close + len(self._row_close)
+                    body, end = region[match.end() : close].decode("utf-8"), close + len(row_close)
                 out.append(region[copied:start])
-                out.append(self._patch_row(tag, body, number, sorted(by_row[number].items())))
+                patched = self._patch_row(tag, body, number, sorted(by_row[number].items()))
+                out.append(patched.encode("utf-8"))
                 copied = end
                 index += 1
                 if index == len(targets):
                     break
                 if len(out) > _CHUNK_PIECES:
-                    write("".join(out).encode("utf-8"))
+                    write(b"".join(out))
                     out.clear()
-        if inserted and any(int(m[1]) <= previous for m in self._row.finditer(region, seen)):
+        later = self._row.finditer(region, seen, region_end)
+        if inserted and any(int(m[1]) <= previous for m in later):
             raise NeedsTree  # rows out of order: an inserted row may exist further on
-        out.append(region[copied:])
+        out.append(region[copied:region_end])
         for target in targets[index:]:
-            out.append(self._new_row(target, sorted(by_row[target].items())))
+            out.append(self._new_row(target, sorted(by_row[target].items())).encode("utf-8"))
         out.append(self.tail)
-        write("".join(out).encode("utf-8"))
+        write(b"".join(out))
 
     def _head(self, by_row: Mapping[int, Mapping[int, CellValue]], targets: list[int]) -> str:
         """The part before the rows, its ``<dimension>`` grown to cover the written cells.
@@ -386,6 +401,18 @@ class StreamPatcher:
                 styled = f' s="{chosen}"'
         typed = f' t="{cell_kind}"' if cell_kind else ""
         return f'<{p}c r="{ref}"{styled}{others}{typed}><{p}v>{text}</{p}v></{p}c>'
+
+
+def _is_utf8(data: bytes | bytearray) -> bool:
+    """Whether ``data`` is UTF-8, checked a slice at a time (never decoded whole)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for start in range(0, len(data), _CHECK_SLICE):
+            decoder.decode(data[start : start + _CHECK_SLICE])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _attributes(tag: str) -> dict[str, str]:
