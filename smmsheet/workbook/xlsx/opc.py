@@ -181,7 +181,7 @@ class Package:
         buffer = bytearray(member.file_size)
         view = memoryview(buffer)
         position = crc = 0
-        for chunk in inflate(cast(IO[bytes], self.archive.fp), member, self.label):
+        for chunk in inflate(cast(IO[bytes], self.archive.fp), member, self.label, 1 << 20):
             view[position : position + len(chunk)] = chunk
             position += len(chunk)
             crc = zlib.crc32(chunk, crc)

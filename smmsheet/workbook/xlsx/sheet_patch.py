@@ -17,7 +17,7 @@ from lxml import etree
 from ..base import CellValue
 from .names import CALC_CHAIN_REL
 from .opc import Package, parse_xml, serialize_xml
-from .sheet_stream import NeedsTree, StreamPatcher
+from .sheet_stream import Chunk, NeedsTree, StreamPatcher
 from .sheet_tree import TreePatcher
 from .styles import DateStyles
 from .zipio import Deflated, Deflater
@@ -142,7 +142,7 @@ def patch_sheet(
                 stream.apply(edit.rows, lambda chunk: sizes.append(len(chunk)))
                 content = Deflated(b"", 0, sum(sizes))
             else:
-                chunks: list[bytes] = []
+                chunks: list[Chunk] = []
                 stream.apply(edit.rows, chunks.append)
                 content = b"".join(chunks)
             return Patched(content, stream.removed_formulas, stream.has_formulas)

@@ -28,7 +28,7 @@ from .cells import (
 )
 from .styles import DateStyles
 
-__all__ = ["NeedsTree", "StreamPatcher"]
+__all__ = ["Chunk", "NeedsTree", "StreamPatcher"]
 
 
 class NeedsTree(Exception):
@@ -37,8 +37,13 @@ class NeedsTree(Exception):
 
 #: How many pieces of a patched sheet are gathered before they go to the compressor.
 _CHUNK_PIECES = 4096
+#: Unchanged XML longer than this is passed on as views of the part, a stretch at a time
+#: (placing 1,000 rows at the end of a million-row sheet copies nothing of the rest).
+_LONG_STRETCH = 1 << 20
+#: What ``apply`` passes on: its own pieces, or views of the part's unchanged XML.
+Chunk = bytes | memoryview
 #: Bytes of a sheet checked as UTF-8 at a time.
-_CHECK_SLICE = 1 << 24
+_CHECK_SLICE = 1 << 20
 _NAME = r"[A-Za-z_][\w.-]*"
 _SHEET_DATA = re.compile(rf"<((?:{_NAME}:)?)sheetData(?=[\s/>])[^>]*>".encode())
 _ATTRIBUTE = re.compile(rf"({_NAME}(?::{_NAME})?)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
@@ -145,7 +150,7 @@ class StreamPatcher:
                 position = region.find(needle, position + 1, end)
 
     def apply(
-        self, by_row: Mapping[int, Mapping[int, CellValue]], write: Callable[[bytes], object]
+        self, by_row: Mapping[int, Mapping[int, CellValue]], write: Callable[[Chunk], object]
     ) -> None:
         """Pass the sheet XML with ``{row: {col: value}}`` applied to ``write``, in chunks."""
         if self._array_cells or self._masters:
@@ -164,6 +169,18 @@ class StreamPatcher:
         write(self._head(by_row, targets).encode("utf-8"))
         region, region_end, row_close = self.xml, self.end, self._row_close_bytes
         out: list[bytes | bytearray] = []
+        whole = memoryview(region)
+
+        def keep(start: int, end: int) -> None:
+            """Pass on region[start:end] unchanged; a long stretch without copying it."""
+            if end - start < _LONG_STRETCH:
+                out.append(region[start:end])
+                return
+            write(b"".join(out))
+            out.clear()
+            for at in range(start, end, _LONG_STRETCH):
+                write(whole[at : min(end, at + _LONG_STRETCH)])
+
         copied = self.begin  # the rows up to region[copied] have been written
         index = 0
         previous = seen = 0
@@ -179,7 +196,7 @@ class StreamPatcher:
             start = match.start()
             while target < number:  # rows that do not exist yet go before this one
                 inserted = True
-                out.append(region[copied:start])
+                keep(copied, start)
                 copied = start
                 out.append(self._new_row(target, sorted(by_row[target].items())).encode("utf-8"))
                 index += 1
@@ -197,7 +214,7 @@ class StreamPatcher:
                     if close < 0:
                         raise NeedsTree
                     body, end = region[match.end() : close].decode("utf-8"), close + len(row_close)
-                out.append(region[copied:start])
+                keep(copied, start)
                 patched = self._patch_row(tag, body, number, sorted(by_row[number].items()))
                 out.append(patched.encode("utf-8"))
                 copied = end
@@ -210,7 +227,7 @@ class StreamPatcher:
         later = self._row.finditer(region, seen, region_end)
         if inserted and any(int(m[1]) <= previous for m in later):
             raise NeedsTree  # rows out of order: an inserted row may exist further on
-        out.append(region[copied:region_end])
+        keep(copied, region_end)
         for target in targets[index:]:
             out.append(self._new_row(target, sorted(by_row[target].items())).encode("utf-8"))
         out.append(self.tail)
