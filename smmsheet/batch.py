@@ -1013,7 +1013,7 @@ class Engine:
                 if st.unavailable:
                     down.append(st)
                     continue
-                problem = st.error or _unwritable(st)
+                problem = st.error or _unwritable(st, known)
                 fields = () if problem else _status_fields(st, known)
                 for row in rows_by_id[oid]:
                     if problem:
@@ -1286,8 +1286,13 @@ class _WrittenItems(ItemsView[tuple[int, int], CellValue]):
 _NUMBER_TYPES = (int, float, Decimal)
 
 
-def _unwritable(status: OrderStatus) -> str | None:
-    """Why a status the panel sent cannot go into its row's cells (an absurd number), if so."""
+def _unwritable(
+    status: OrderStatus, known: Mapping[tuple[type, CellValue], CellValue]
+) -> str | None:
+    """Why a status the panel sent cannot go into its row's cells (an absurd number), if so.
+
+    A number already in ``known`` (taken from a status written before) is known to fit.
+    """
     for name, value in (
         ("charge", status.charge),
         ("start count", status.start_count),
@@ -1295,6 +1300,8 @@ def _unwritable(status: OrderStatus) -> str | None:
     ):
         if type(value) is int and -MAX_EXACT_INT <= value <= MAX_EXACT_INT:
             continue  # the usual count, checked without a call
+        if type(value) is Decimal and not value.is_nan() and (Decimal, value) in known:
+            continue  # a NaN (never written, never known) is not hashed: a signalling one raises
         if value is not None and (problem := cell_value_problem(value)):
             return f"the panel sent a {name} no cell can hold ({problem})"
     return None

@@ -999,3 +999,19 @@ def test_rows_not_written_keep_their_bytes_and_written_rows_their_non_ascii_text
     rows = XlsxWorkbook(path).read_values("Orders")
     assert rows[9][1] == "https://x.com/p/9/ünï"
     assert rows[9][4:7] == ["Ünïcödé ✓ 😀", None, 7]
+
+
+def test_every_text_is_cleaned_however_often_it_repeats_and_however_many_differ(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "big.xlsx"
+    _big_sheet(path, 10)
+    book = XlsxWorkbook(path)
+    cells: dict[tuple[int, int], object] = {(r, 6): "same\x00 text" for r in range(2, 5001)}
+    cells.update({(r, 7): f"row {r}\x01" for r in range(2, 5001)})  # > the 4,096 remembered
+    book.write_cells("Orders", cells)  # type: ignore[arg-type]
+    book.save()
+    rows = XlsxWorkbook(path).read_values("Orders")
+    assert {tuple(row[5:7]) for row in rows[1:5000]} == {
+        ("same text", f"row {r}") for r in range(2, 5001)
+    }

@@ -16,6 +16,7 @@ import tempfile
 import threading
 import zipfile
 from collections.abc import Callable, Collection, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
@@ -241,6 +242,10 @@ class XlsxWorkbook:
         cols: list[int] = []
         found: list[CellValue] = []
         current = 0
+        # The same few texts and charges come on every row (a status, a currency, the run's
+        # time): each distinct one is checked once. Bounded: every row's own error is new.
+        texts: dict[str, CellValue] = {}
+        numbers: set[Decimal] = set()
 
         def flush() -> None:
             layout = tuple(cols)
@@ -263,6 +268,20 @@ class XlsxWorkbook:
             elif kind is int:
                 if not -MAX_EXACT_INT <= cast(int, value) <= MAX_EXACT_INT:
                     value = check_value(value)
+            elif kind is str:
+                text = cast(str, value)
+                cleaned = texts.get(text)
+                if cleaned is None:
+                    if len(texts) > _CHECKED_KEPT:
+                        texts.clear()
+                    cleaned = texts[text] = check_value(text)
+                value = cleaned
+            elif kind is Decimal:
+                if value not in numbers:
+                    value = check_value(value)
+                    if len(numbers) > _CHECKED_KEPT:
+                        numbers.clear()
+                    numbers.add(cast(Decimal, value))
             elif value is not None:
                 value = check_value(value)
             if row != current or col <= cols[-1]:
@@ -488,6 +507,8 @@ def _converted(row: list[Any], left: int) -> list[CellValue]:
     return cast("list[CellValue]", row)
 
 
+#: Distinct texts and numbers ``write_cells`` remembers as checked, at most.
+_CHECKED_KEPT = 4096
 #: What the dry run of a save writes into the planned cells: results are numbers or text.
 _PLACEHOLDERS: tuple[CellValue, ...] = (880_001.5, "check panel")
 
