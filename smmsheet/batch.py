@@ -467,7 +467,8 @@ class Engine:
             self._said.add(row.row)
             self._set(row, "error", error)
         elif row.row not in self._said and not _is_note(row.get("error")):
-            self._set(row, "error", None)
+            self._set_fields(row, (("error", None), ("updated", self._run_time)))
+            return
         self._set(row, "updated", self._run_time)
 
     def commit(self) -> None:

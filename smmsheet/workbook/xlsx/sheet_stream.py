@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import codecs
 import contextlib
+import functools
 import re
 from collections.abc import Callable, Mapping
 
@@ -441,8 +442,14 @@ def _widen_spans(start_tag: str, low: int, high: int) -> str:
     match = _SPANS.search(start_tag)
     if match is None:
         return start_tag
-    bounds = [int(n) for n in re.findall(r"[0-9]+", match.group(2))] or [low]
-    new = f"{min(*bounds, low)}:{max(*bounds, high)}"
+    new = _widened(match.group(2), low, high)
     if new == match.group(2):
         return start_tag
     return start_tag[: match.start(2)] + new + start_tag[match.end(2) :]
+
+
+@functools.lru_cache(maxsize=256)
+def _widened(spans: str, low: int, high: int) -> str:
+    """``spans`` (``"1:5"``) widened to ``low``..``high``: the same few on every row."""
+    bounds = [int(n) for n in re.findall(r"[0-9]+", spans)] or [low]
+    return f"{min(*bounds, low)}:{max(*bounds, high)}"
