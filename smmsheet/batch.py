@@ -374,7 +374,7 @@ class Engine:
         self._synced: list[int] = []
         self._orphaned: list[int] = []
         self._services: dict[int, Service] | None = None
-        self._run_time: str | None = None
+        self._run_time: dt.datetime | None = None
         self._placed: list[OrderPlan] = []  # settled into the report by _settle_placed
         self._said: set[int] = set()  # rows given an Error by this run
         self._run_marked = False
@@ -387,6 +387,7 @@ class Engine:
             )
         self.sheet = found  # as the workbook spells it: the journal keys entries by it
         self.table = OrderTable.from_values(book.read_values(self.sheet))
+        self.report.messages.extend(self.table.warnings)  # headers that look like ours
         self._by_number = {r.row: r for r in self.table.rows}
 
     # ----------------------------------------------------------------- entry point
@@ -462,7 +463,8 @@ class Engine:
         request succeeded since (:meth:`_succeeded`).
         """
         if self._run_time is None:
-            self._run_time = self.options.now().strftime("%Y-%m-%d %H:%M:%S")
+            # A date-time cell (sorts and filters as one), to the second, without a zone.
+            self._run_time = self.options.now().replace(microsecond=0, tzinfo=None)
         if error is not None:
             self._said.add(row.row)
             self._set(row, "error", error)
@@ -476,9 +478,11 @@ class Engine:
         if not self._pending and not self._synced and not self._marker_pending:
             self.journal.mark_synced(self._orphaned, Synced.ROW_GONE)
             return
-        cells = _Writes(self.table.header_cells(), self._pending, self._by_number, self.table)
         try:
-            self.book.write_cells(self.sheet, cells)
+            if self.table.new_columns:  # the output columns the sheet lacks, made once
+                looks = self.table.new_column_looks(self._currency())
+                self.book.add_columns(self.sheet, self.table.header_row, looks)
+            self.book.write_cells(self.sheet, _Writes(self._pending, self._by_number, self.table))
             self.book.save()
         except WorkbookError as exc:
             if self._synced:
@@ -488,12 +492,27 @@ class Engine:
                 )
             raise
         self.report.saved = True
+        self.table.new_columns.clear()  # they exist now: a later save adds them no more
         self._marker_pending = False
         self.journal.mark_synced(self._synced)
         self.journal.mark_synced(self._orphaned, Synced.ROW_GONE)
         self._pending.clear()
         self._synced.clear()
         self._orphaned.clear()
+
+    def _currency(self) -> str:
+        """The panel's currency, for the format of money columns ('' when not known)."""
+        if self.report.currency:
+            return self.report.currency
+        column = self.table.columns.get("currency")
+        if column is None:
+            return ""
+        written = (
+            self._by_number[number].get("currency")
+            for number, mask in self._pending.items()
+            if mask >> column & 1
+        )
+        return next((v for v in written if isinstance(v, str) and v), "")
 
     # ----------------------------------------------------------------- journal recovery
 
@@ -1234,22 +1253,16 @@ class Engine:
 
 class _Writes(Mapping[tuple[int, int], CellValue]):
     """The engine's buffered writes as the ``{(row, col): value}`` the adapter takes, made
-    while the adapter reads them: the missing headers, then each written row's cells."""
+    while the adapter reads them, row by row."""
 
     def __init__(
-        self,
-        headers: Mapping[tuple[int, int], CellValue],
-        pending: Mapping[int, int],
-        rows: Mapping[int, OrderRow],
-        table: OrderTable,
+        self, pending: Mapping[int, int], rows: Mapping[int, OrderRow], table: OrderTable
     ) -> None:
-        self._headers = headers
         self._pending = pending
         self._rows = rows
         self._keys = {col: key for key, col in table.columns.items()}
 
     def _pairs(self) -> Iterator[tuple[tuple[int, int], CellValue]]:
-        yield from self._headers.items()
         keys, rows = self._keys, self._rows
         for number, mask in self._pending.items():
             values = rows[number].values
@@ -1264,8 +1277,6 @@ class _Writes(Mapping[tuple[int, int], CellValue]):
 
     def __getitem__(self, cell: tuple[int, int]) -> CellValue:
         number, col = cell
-        if cell in self._headers:
-            return self._headers[cell]
         if not self._pending.get(number, 0) >> col & 1:
             raise KeyError(cell)
         return self._rows[number].values.get(self._keys[col])
@@ -1274,7 +1285,7 @@ class _Writes(Mapping[tuple[int, int], CellValue]):
         return (cell for cell, _ in self._pairs())
 
     def __len__(self) -> int:
-        return len(self._headers) + sum(mask.bit_count() for mask in self._pending.values())
+        return sum(mask.bit_count() for mask in self._pending.values())
 
 
 class _WrittenItems(ItemsView[tuple[int, int], CellValue]):

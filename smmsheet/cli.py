@@ -457,6 +457,30 @@ def journal(book: str) -> None:
             )
 
 
+@cli.command()
+@click.argument("book", type=click.Path(exists=True, dir_okay=False))
+@click.option("--sheet", default="Orders", show_default=True, help="Order sheet name.")
+def report(book: str, sheet: str) -> None:
+    """Add or refresh the Dashboard sheet: totals and native charts of the orders."""
+    from .dashboard import DASHBOARD_SHEETS
+    from .session import write_report
+
+    written = write_report(book, sheet=sheet)
+    summary = written.summary
+    spent = ", ".join(
+        f"{amount} {currency}".strip() for currency, amount in sorted(summary.spend.items())
+    )
+    click.echo(
+        _safe(
+            f"Wrote sheet {written.sheet} of {book}: {summary.orders} orders, "
+            f"{summary.open} open, spent {spent or '0'}."
+        )
+    )
+    if written.sheet != DASHBOARD_SHEETS[0]:
+        mine = DASHBOARD_SHEETS[0]
+        click.echo(f"The sheet {mine!r} was not written by smmsheet: left as it was.")
+
+
 @cli.command("config-path")
 def config_path_command() -> None:
     """Print where the user config file (panel profiles) is read from."""
@@ -655,6 +679,35 @@ def _is_demo_workbook(path: Path) -> bool:
         return False
     links = [row.text("link") for row in table.rows]
     return links == [str(values["link"]) for values in DEMO_ROWS]
+
+
+@cli.command("new")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace PATH if it exists (its journal is kept).")
+def new_workbook(path: str, force: bool) -> None:
+    """Write a blank order workbook (Orders, Services, Settings, Help) to PATH."""
+    import os
+
+    from .journal import journal_path
+    from .templates import build_orders_template
+
+    target = Path(path)
+    if target.suffix.lower() != ".xlsx":
+        raise WorkbookError(f"{path}: an order workbook is an .xlsx file (e.g. orders.xlsx)")
+    if not target.parent.is_dir():
+        raise WorkbookError(f"cannot write {path}: there is no folder {target.parent}")
+    if target.exists() and not force:
+        raise WorkbookError(f"{path} exists: choose another name, or pass --force to replace it")
+    try:
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".smmsheet-new-") as tmp:
+            os.replace(build_orders_template(Path(tmp) / target.name), target)
+    except OSError as exc:
+        raise WorkbookError(f"cannot write {path}: {exc.strerror or exc}") from None
+    click.echo(f"Wrote {path}: one order per row on its Orders sheet (Service, Link, Quantity).")
+    click.echo(f"Next: smmsheet services --into {path}   (the Service drop-down)")
+    click.echo(f"      smmsheet place {path} --dry-run")
+    if journal_path(target).exists():
+        click.echo(f"Kept {journal_path(target)}: the journal of the workbook that was there.")
 
 
 def _register_addin() -> None:

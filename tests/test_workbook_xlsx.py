@@ -893,9 +893,12 @@ LAYERS = [
     "links",
     "opc",
     "styles",
+    "columns",
     "sheet_tree",
     "sheet_stream",
     "sheet_patch",
+    "charts",
+    "chart_sheet",
     "save",
     "adapter",
 ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
@@ -50,6 +51,19 @@ class LinkedText(str):
         return (LinkedText, (str(self), self.target))
 
 
+@dataclass(frozen=True)
+class NewColumn:
+    """A column smmsheet adds to a sheet: its header text and how its cells look.
+
+    ``width`` is in Excel's character units; ``number_format`` an Excel format code
+    (``"#,##0"``, ``"yyyy-mm-dd hh:mm"``). None leaves the sheet's default.
+    """
+
+    title: str
+    width: float | None = None
+    number_format: str | None = None
+
+
 @runtime_checkable
 class WorkbookAdapter(Protocol):
     """A workbook as smmsheet sees it: read a sheet's values, write cells in bulk, commit.
@@ -83,6 +97,17 @@ class WorkbookAdapter(Protocol):
 
     def replace_sheet(self, sheet: str, rows: Sequence[Sequence[CellValue]]) -> None:
         """Buffer replacing every value of ``sheet`` (created at the end if missing)."""
+        ...
+
+    def add_columns(self, sheet: str, header_row: int, columns: Mapping[int, NewColumn]) -> None:
+        """Buffer new columns of ``sheet``: ``{col: NewColumn}``, headers in ``header_row``.
+
+        Each header is written as text; the column gets its width and number format (the
+        cells written into it by this save too). When an Excel Table (a table part) has
+        its header in ``header_row`` and ends just left of the new columns, it grows to
+        take them (its range, filter and column list), as Excel does when one types next
+        to a Table. Where a backend has no such notion only the headers are written.
+        """
         ...
 
     def check_writable(
@@ -253,3 +278,23 @@ def find_sheet(names: Sequence[str], sheet: str) -> str | None:
     """The name in ``names`` that is ``sheet`` as Excel compares names (ignoring case)."""
     wanted = sheet.casefold()
     return next((name for name in names if name.casefold() == wanted), None)
+
+
+def own_sheet(
+    names: Sequence[str], candidates: Sequence[str], is_ours: Callable[[str], bool]
+) -> str | None:
+    """The first of ``candidates`` that no sheet has yet, or whose sheet smmsheet wrote.
+
+    ``is_ours`` is asked about an existing sheet (by the name the workbook spells); None
+    when every candidate is a sheet of the user's, which must then be left alone.
+
+    >>> own_sheet(["Orders", "Services"], ["Services", "Services (smmsheet)"], lambda n: False)
+    'Services (smmsheet)'
+    """
+    for wanted in candidates:
+        found = find_sheet(names, wanted)
+        if found is None:
+            return wanted
+        if is_ours(found):
+            return found
+    return None

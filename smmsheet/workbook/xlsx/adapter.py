@@ -30,14 +30,19 @@ from ..base import (
     MAX_ROW,
     MIN_EXCEL_NUMBER,
     CellValue,
+    NewColumn,
     check_cell_range,
     check_grid_size,
     check_marker,
     check_sheet_name,
     find_sheet,
+    own_sheet,
 )
+from ..charts import ChartSheet
 from ..links import LinkRange, apply_links
 from .cells import CALAMINE_ODD_TYPES, check_value, from_calamine
+from .chart_sheet import ChartSheetEdit
+from .columns import NewColumns
 from .links import may_have_links, relationship_targets, sheet_links
 from .names import CONTENT_TYPES_PART, ROOT_RELS_PART
 from .opc import DAMAGED, Package, rels_part, stored_marker
@@ -90,6 +95,7 @@ class XlsxWorkbook:
         self._path = Path(path)
         self._pending: dict[str, SheetEdit] = {}
         self._marker: str | None = None  # a journal marker buffered until save
+        self._charts: dict[str, ChartSheetEdit] = {}  # sheets of charts buffered until save
         self._check_readable()
         self._sheet_names, self._other_sheets = self._read_sheet_names()
 
@@ -117,6 +123,8 @@ class XlsxWorkbook:
     def sheet_names(self) -> list[str]:
         """Names of the worksheets (chart sheets excluded), then sheets about to be added."""
         new = [name for name, edit in self._pending.items() if edit.is_new]
+        known = {name.casefold() for name in [*self._sheet_names, *new]}
+        new += [name for name in self._charts if name.casefold() not in known]
         return [*self._sheet_names, *new]
 
     def read_values(self, sheet: str) -> list[list[CellValue]]:
@@ -301,6 +309,18 @@ class XlsxWorkbook:
             before = rows.get(row)
             rows[row] = new_cells if before is None else {**before, **new_cells}
 
+    def add_columns(self, sheet: str, header_row: int, columns: Mapping[int, NewColumn]) -> None:
+        """Buffer new columns: headers, widths, number formats; a Table next to them grows.
+
+        Applied by the save (:mod:`.columns`), once: the cells written into the columns by
+        that save get their format too.
+        """
+        self.write_cells(sheet, {(header_row, col): new.title for col, new in columns.items()})
+        edit = self._pending[self._resolve(sheet)]
+        if edit.columns is None or edit.columns.header_row != header_row:
+            edit.columns = NewColumns(header_row)
+        edit.columns.columns.update(columns)
+
     def replace_sheet(self, sheet: str, rows: Sequence[Sequence[CellValue]]) -> None:
         """Buffer replacing every value of ``sheet`` (created at the end if missing).
 
@@ -326,6 +346,32 @@ class XlsxWorkbook:
         name = find_sheet(self.sheet_names(), sheet)
         if name is None:
             raise WorkbookError(f"{self._path.name} has no worksheet named {sheet!r}")
+        return name
+
+    def write_chart_sheet(self, sheet: ChartSheet, names: Sequence[str]) -> str:
+        """Buffer writing ``sheet`` (tables and native charts) until :meth:`save`.
+
+        It goes into the first of ``names`` that is free or holds a sheet smmsheet wrote
+        (its first cell is ``sheet.signature``), which is then replaced whole with its
+        drawing and charts; a sheet of the user's (or a chart sheet) of that name is left
+        alone. Returns the name used; raises :class:`WorkbookError` when every name is taken.
+        """
+
+        def ours(name: str) -> bool:
+            if find_sheet(self._sheet_names, name) is None:
+                return False  # a chart sheet, or another sheet type: never ours
+            rows = self.read_values(name)
+            return bool(rows and rows[0] and rows[0][0] == sheet.signature)
+
+        name = own_sheet([*self._sheet_names, *self._other_sheets], names, ours)
+        if name is None:
+            listed = " and ".join(repr(n) for n in names)
+            raise WorkbookError(
+                f"the sheets {listed} of {self._path.name} were not written by smmsheet: "
+                "rename one of them and run again"
+            )
+        check_sheet_name(name)
+        self._charts[name] = ChartSheetEdit(name, sheet)
         return name
 
     # -- the journal marker ------------------------------------------------------------
@@ -360,7 +406,7 @@ class XlsxWorkbook:
 
     def save(self) -> None:
         """Write all buffered changes in one atomic replace; nothing changes on any error."""
-        if not self._pending and self._marker is None:
+        if not self._pending and self._marker is None and not self._charts:
             return
         self._check_readable()
         self._check_writable()
@@ -373,7 +419,9 @@ class XlsxWorkbook:
             )
             temp = Path(temp_name)
             with open(fd, "wb") as out, open(target, "rb") as source:
-                rewrite_package(source, out, self._pending, name, self._marker)
+                rewrite_package(
+                    source, out, self._pending, name, self._marker, list(self._charts.values())
+                )
                 out.flush()
                 os.fsync(out.fileno())
             os.chmod(temp, stat.S_IMODE(target.stat().st_mode))
@@ -393,11 +441,13 @@ class XlsxWorkbook:
         self._sheet_names, self._other_sheets = self._read_sheet_names()
         self._pending.clear()
         self._marker = None
+        self._charts.clear()
 
     def close(self) -> None:
         """Drop buffered changes that were not saved; nothing stays open between calls."""
         self._pending.clear()
         self._marker = None
+        self._charts.clear()
 
     # -- checks ----------------------------------------------------------------------
 
@@ -467,7 +517,8 @@ class XlsxWorkbook:
             line[col] = value
         try:
             with open(target, "rb") as source:
-                return dry_run_package(source, edits, label, cache, self._marker)
+                extras = list(self._charts.values())
+                return dry_run_package(source, edits, label, cache, self._marker, extras)
         except WorkbookError:
             raise
         except OSError as exc:

@@ -15,6 +15,7 @@ from typing import Literal
 from lxml import etree
 
 from ..base import CellValue
+from .columns import NewColumns
 from .names import CALC_CHAIN_REL
 from .opc import Package, parse_xml, serialize_xml
 from .sheet_stream import Chunk, NeedsTree, StreamPatcher
@@ -84,10 +85,12 @@ class SheetEdit:
     rows: dict[int, Mapping[int, CellValue]] = field(default_factory=dict)  # row -> col -> value
     replacement: list[list[CellValue]] | None = None
     is_new: bool = False
+    #: Columns added by this save (formatted, joined to a Table: :mod:`.columns`).
+    columns: NewColumns | None = None
 
     def copy(self) -> SheetEdit:
         """A copy whose rows can be set without changing this edit."""
-        return SheetEdit(dict(self.rows), self.replacement, self.is_new)
+        return SheetEdit(dict(self.rows), self.replacement, self.is_new, self.columns)
 
     def writes(self) -> dict[tuple[int, int], CellValue]:
         """Every cell to set, the replacement first and single cells over it."""

@@ -27,6 +27,7 @@ from .cells import (
     range_ref,
     xml_escape,
 )
+from .columns import ColumnStyles
 from .styles import DateStyles
 
 __all__ = ["Chunk", "NeedsTree", "StreamPatcher"]
@@ -100,6 +101,8 @@ class StreamPatcher:
         ):
             raise NeedsTree  # rows without r, or with r not first
         self.p = p
+        #: The style a new cell takes from its column's ``<col style>`` (None: no column has one).
+        self._column_style = ColumnStyles(self.head) or None
         self.date1904 = date1904
         self.styles = styles
         self.where = where
@@ -264,9 +267,10 @@ class StreamPatcher:
 
     def _new_row(self, number: int, cells: list[tuple[int, CellValue]]) -> str:
         suffix = str(number)
+        styled = self._column_style
         body = "".join(
             [
-                self._cell(col_letters(col) + suffix, None, "", value)
+                self._cell(col_letters(col) + suffix, styled(col) if styled else None, "", value)
                 for col, value in cells
                 if value is not None
             ]
@@ -321,7 +325,8 @@ class StreamPatcher:
                 copied = end
             elif value is not None:
                 out.append(body[copied:start])
-                out.append(self._cell(ref, None, "", value))
+                styled = self._column_style
+                out.append(self._cell(ref, styled(col) if styled else None, "", value))
                 copied = start
         out.append(body[copied:])
         if "spans" in start_tag:
