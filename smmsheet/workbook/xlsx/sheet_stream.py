@@ -13,6 +13,7 @@ import contextlib
 import functools
 import re
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 
 from smmsheet.errors import WorkbookError
 
@@ -411,8 +412,8 @@ class StreamPatcher:
                 f'<{p}c r="{ref}"{styled}{others} t="inlineStr"><{p}is>'
                 f'<{p}t xml:space="preserve">{text}</{p}t></{p}is></{p}c>'
             )
-        if kind is int or kind is float:
-            number = str(value) if kind is int else repr(value)
+        if kind is int or kind is float or kind is Decimal:  # a Decimal is its double
+            number = str(value) if kind is int else repr(float(value))  # type: ignore[arg-type]
             return f'<{p}c r="{ref}"{styled}{others}><{p}v>{number}</{p}v></{p}c>'
         cell_kind, text, date_with_time = encode_value(value, self.date1904)
         if cell_kind == "inlineStr":
