@@ -1018,3 +1018,29 @@ def test_every_text_is_cleaned_however_often_it_repeats_and_however_many_differ(
     assert {tuple(row[5:7]) for row in rows[1:5000]} == {
         ("same text", f"row {r}") for r in range(2, 5001)
     }
+
+
+def test_the_same_time_in_every_row_is_encoded_once_and_dates_keep_their_kind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every row's Updated is the run's time: its date serial took a tenth of a big save."""
+    from smmsheet.workbook.xlsx import sheet_stream
+
+    calls: list[object] = []
+    real = sheet_stream.encode_value
+
+    def counted(value: object, date1904: bool) -> tuple[str | None, str, bool | None]:
+        calls.append(value)
+        return real(value, date1904)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sheet_stream, "encode_value", counted)
+    path = tmp_path / "big.xlsx"
+    _big_sheet(path, 300)
+    when, day = dt.datetime(2026, 11, 25, 21, 10, 5), dt.date(2026, 11, 25)
+    book = XlsxWorkbook(path)
+    book.write_cells("Orders", {(r, 13): when for r in range(2, 301)} | {(2, 14): day})
+    book.save()
+    assert calls == [when, day]
+    rows = XlsxWorkbook(path).read_values("Orders")
+    assert {row[12] for row in rows[1:300]} == {when}
+    assert rows[1][13] == dt.datetime(2026, 11, 25) or rows[1][13] == day

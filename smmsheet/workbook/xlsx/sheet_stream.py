@@ -43,6 +43,8 @@ _CHUNK_PIECES = 4096
 #: Unchanged XML longer than this is passed on as views of the part, a stretch at a time
 #: (placing 1,000 rows at the end of a million-row sheet copies nothing of the rest).
 _LONG_STRETCH = 1 << 20
+#: Distinct values (dates, booleans) whose cell text a patcher remembers, at most.
+_ENCODINGS_KEPT = 1024
 #: What ``apply`` passes on: its own pieces, or views of the part's unchanged XML.
 Chunk = bytes | memoryview
 #: Bytes of a sheet checked as UTF-8 at a time.
@@ -124,6 +126,7 @@ class StreamPatcher:
         )
         self._masters: set[tuple[int, int]] = set()
         self._array_cells: dict[tuple[int, int], str] = {}
+        self._encodings: dict[tuple[type, CellValue], tuple[str | None, str, bool | None]] = {}
         if self.has_formulas:
             self._scan_formula_ranges()
 
@@ -415,7 +418,7 @@ class StreamPatcher:
         if kind is int or kind is float or kind is Decimal:  # a Decimal is its double
             number = str(value) if kind is int else repr(float(value))  # type: ignore[arg-type]
             return f'<{p}c r="{ref}"{styled}{others}><{p}v>{number}</{p}v></{p}c>'
-        cell_kind, text, date_with_time = encode_value(value, self.date1904)
+        cell_kind, text, date_with_time = self._encoded(value)
         if cell_kind == "inlineStr":
             return self._cell(ref, style, others, str(value))
         if date_with_time is not None:
@@ -425,6 +428,20 @@ class StreamPatcher:
                 styled = f' s="{chosen}"'
         typed = f' t="{cell_kind}"' if cell_kind else ""
         return f'<{p}c r="{ref}"{styled}{others}{typed}><{p}v>{text}</{p}v></{p}c>'
+
+    def _encoded(self, value: CellValue) -> tuple[str | None, str, bool | None]:
+        """:func:`encode_value`, once per distinct value: every row's Updated is the same
+        time, whose date serial took a tenth of a 100,000-row save."""
+        key = (type(value), value)
+        try:
+            found = self._encodings.get(key)
+        except TypeError:  # not hashable
+            return encode_value(value, self.date1904)
+        if found is None:
+            found = encode_value(value, self.date1904)
+            if len(self._encodings) < _ENCODINGS_KEPT:
+                self._encodings[key] = found
+        return found
 
 
 def _is_utf8(data: bytes | bytearray) -> bool:
