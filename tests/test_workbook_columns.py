@@ -234,3 +234,41 @@ def test_new_headers_look_like_the_header_beside_them(tmp_path, client, patcher)
     for cell in sheet[1][3:]:
         assert cell.font.b and cell.fill.fgColor.rgb == "00FFD966", cell.value
     assert sheet.cell(2, 4).font.b is False  # the values below are not headers
+
+
+def totals_book(path: Path) -> Path:
+    """An order Table (A1:C4) whose totals row counts Service and Link and sums Quantity:
+    its cached values (3, 2, 300) look like an order for service 3."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("Orders")
+    columns = [
+        {"header": "Service", "total_function": "count", "total_value": 3},
+        {"header": "Link", "total_function": "count", "total_value": 2},
+        {"header": "Quantity", "total_function": "sum", "total_value": 150},
+    ]
+    sheet.add_table("A1:C4", {"columns": columns, "data": ROWS, "total_row": True})
+    book.close()
+    return path
+
+
+def test_a_tables_totals_row_is_never_placed_as_an_order(tmp_path, sim, client):
+    """Found in review: the totals row (=SUBTOTAL cells) read as a row like any other, and
+    its cached counts made an order for service 3, link '2', quantity 150."""
+    path = totals_book(tmp_path / "totals.xlsx")
+    report = run_engine(path, client, "place")
+    assert sorted(o.link for o in sim.orders.values()) == [r[1] for r in ROWS]
+    rows = read_orders(path)
+    assert rows[2]["Quantity"] == "=SUBTOTAL(109,[Quantity])"  # the totals row, as it was
+    assert all(rows[2][OUTPUT_COLUMNS[key]] is None for key in OUTPUT_COLUMNS)
+    assert not report.failed and table_ref(path) == "A1:M4"
+
+
+def test_live_excel_never_reads_a_tables_totals_row_as_an_order():
+    from smmsheet.workbook.live import XlwingsWorkbook
+
+    fake = FakeBook({"Orders": [HEADER, *ROWS, [3, 2, 150]]})
+    fake.sheets["Orders"].add_table(1, 1, 4, 3).show_totals = True
+    values = XlwingsWorkbook(fake).read_values("Orders")
+    assert values[:3] == [HEADER, *ROWS] and values[3] == [None, None, None]

@@ -30,6 +30,7 @@ from ..base import (
     MIN_EXCEL_NUMBER,
     CellValue,
     NewColumn,
+    blank_blocks,
     check_cell_range,
     check_grid_size,
     check_marker,
@@ -41,7 +42,7 @@ from ..charts import ChartSheet
 from ..links import LinkRange, apply_links
 from .cells import CALAMINE_ODD_TYPES, check_value, from_calamine
 from .chart_sheet import ChartSheetEdit
-from .columns import NewColumns
+from .columns import NewColumns, totals_rows
 from .links import may_have_links, relationship_targets, sheet_links
 from .names import CONTENT_TYPES_PART, ROOT_RELS_PART
 from .opc import DAMAGED, Package, rels_part, stored_marker
@@ -166,7 +167,22 @@ class XlsxWorkbook:
         ranges = search.result()
         if ranges:
             apply_links(grid, ranges)
+        blank_blocks(grid, self._totals_rows(name))
         return grid
+
+    def _totals_rows(self, name: str) -> list[tuple[int, int, int, int]]:
+        """The sheet's Table totals rows (their cells read as empty: they hold no order)."""
+        try:
+            with zipfile.ZipFile(self._path) as archive:
+                package = Package(archive, self._path.name, lenient=True)
+                info = package.sheets.get(name.casefold())
+                if info is None or not package.has(info.part):
+                    return []
+                return totals_rows(package, info.part)
+        except OSError as exc:
+            raise WorkbookError(f"cannot read {self._path.name}: {exc.strerror or exc}") from exc
+        except DAMAGED:
+            return []  # the sheet was read; its tables are not needed to read it
 
     def _link_ranges(self, name: str) -> list[LinkRange]:
         """Where the sheet's hyperlinked cells point; nothing inflated past declared sizes."""

@@ -31,7 +31,7 @@ from .cells import col_letters, parse_range, range_ref
 from .opc import DamagedPart, Package, namespaced, parse_xml, serialize_xml
 from .styles import DateStyles
 
-__all__ = ["ColumnStyles", "NewColumns", "add_columns", "TABLE_REL"]
+__all__ = ["ColumnStyles", "NewColumns", "add_columns", "TABLE_REL", "totals_rows"]
 
 #: The relationship type of a table part, as its suffix.
 TABLE_REL = "/table"
@@ -101,6 +101,29 @@ def add_columns(
 
 
 # --------------------------------------------------------------------------- tables
+
+
+def totals_rows(package: Package, sheet_part: str) -> list[tuple[int, int, int, int]]:
+    """The blocks (top, left, bottom, right) of the sheet's Table totals rows.
+
+    A totals row holds ``SUBTOTAL`` formulas whose cached counts and sums look like an
+    order (service 3, link 2, quantity 300): the reader blanks these cells. A Table part
+    that cannot be read has none.
+    """
+    blocks: list[tuple[int, int, int, int]] = []
+    for rel in package.rels(sheet_part).values():
+        if not rel.rel_type.endswith(TABLE_REL) or not package.has(rel.target):
+            continue
+        try:
+            root = parse_xml(package.read(rel.target), rel.target, True).getroot()
+            count = int(root.get("totalsRowCount", "0"))
+            top, left, bottom, right = parse_range(root.get("ref", ""))
+            first_data = top + int(root.get("headerRowCount", "1"))
+        except (DamagedPart, WorkbookError, ValueError):
+            continue
+        if count > 0:
+            blocks.append((max(first_data, bottom - count + 1), left, bottom, right))
+    return blocks
 
 
 def _grow_tables(
