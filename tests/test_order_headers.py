@@ -76,3 +76,24 @@ def test_the_ribbon_shows_the_header_warning(tmp_path, client):
     dialogs = Dialogs(True)
     run("place", book, client, dialogs)
     assert any("'Refil' is not read: did you mean 'Refill'?" in t for t in dialogs.told)
+
+
+def test_output_columns_never_land_on_a_column_that_holds_values(tmp_path, sim, client):
+    """Found in review: the columns to create started after the last header cell with a
+    value, so a column with no header (notes), or one whose header is a formula with no
+    cached value (openpyxl writes none), took 'Order ID': its header formula and the
+    user's cells were overwritten, and an id there was never seen."""
+    from openpyxl import Workbook
+
+    path = tmp_path / "orders.xlsx"
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Orders"
+    sheet.append(["Service", "Link", "Quantity", '="Order "&"Notes"', None])
+    sheet.append([1, "https://instagram.com/a", 100, "client Bob", "call back"])
+    book.save(path)
+    run_engine(path, client, "place")
+    assert len(sim.orders) == 1
+    sheet = __import__("openpyxl").load_workbook(path)["Orders"]
+    assert [c.value for c in sheet[1]][3:6] == ['="Order "&"Notes"', None, "Order ID"]
+    assert [c.value for c in sheet[2]][3:6] == ["client Bob", "call back", 1001]
