@@ -501,7 +501,10 @@ class OrderTable:
                 columns[key] = col
         _check_order_ids_seen(header, columns, values[header_index + 1 :])
         warnings = _header_warnings(header, columns)
-        last = max((c for c, v in enumerate(header, start=1) if not _blank(v)), default=0)
+        # New columns go right of every column that holds anything, not only of the last
+        # header: a column without a header (notes) or whose header reads as empty (a
+        # formula with no cached value) is the user's, never overwritten.
+        last = max(_last_used(row) for row in values[header_index:])
         new_columns: dict[int, str] = {}
         for key, title in OUTPUT_COLUMNS.items():
             if key not in columns:
@@ -532,6 +535,14 @@ class OrderTable:
     def cell(self, row: int, key: str) -> tuple[int, int]:
         """The (row, column) of a field in a sheet row."""
         return (row, self.columns[key])
+
+
+def _last_used(row: Sequence[CellValue]) -> int:
+    """The column number of the last cell of ``row`` that holds something (0: none)."""
+    for col in range(len(row), 0, -1):
+        if not _blank(row[col - 1]):
+            return col
+    return 0
 
 
 def _near_misses(
