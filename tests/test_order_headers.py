@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from smmsheet.cli import cli
@@ -97,3 +98,44 @@ def test_output_columns_never_land_on_a_column_that_holds_values(tmp_path, sim, 
     sheet = __import__("openpyxl").load_workbook(path)["Orders"]
     assert [c.value for c in sheet[1]][3:6] == ['="Order "&"Notes"', None, "Order ID"]
     assert [c.value for c in sheet[2]][3:6] == ["client Bob", "call back", 1001]
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "\u041erder ID",  # Cyrillic capital O
+        "Order \u0406D",  # Cyrillic capital I (Ukrainian)
+        "\uff2f\uff52\uff44\uff45\uff52 \uff29\uff24",  # full-width, as some IMEs type it
+        "Order\u200bID",  # a zero-width space pasted from a web page
+        "\u039frder \u0399D",  # Greek capitals
+    ],
+)
+def test_an_order_id_header_spelt_with_look_alike_letters_is_read(tmp_path, sim, client, spelling):
+    """Found in review: a header that looks exactly like 'Order ID' but has a Cyrillic O,
+    full-width letters or a zero-width space was neither read nor warned about: the id
+    under it was unseen and the row bought again."""
+    first = make_orders_book(tmp_path / "first.xlsx", [(1, "https://instagram.com/a", 100)])
+    run_engine(first, client, "place")
+    (placed,) = read_orders(first)
+    theirs = make_orders_book(
+        tmp_path / "theirs.xlsx",
+        [(1, "https://instagram.com/a", 100, placed["Order ID"])],
+        header=("Service", "Link", "Quantity", spelling),
+    )
+    run_engine(theirs, client, "place")
+    assert len(sim.orders) == 1  # nothing bought again
+    (row,) = read_orders(theirs)
+    assert "Order ID" not in row and row[spelling] == placed["Order ID"]
+
+
+def test_a_look_alike_order_id_beside_the_real_one_stops_the_run(tmp_path, panel_env):
+    """A hostile (or pasted) sheet with 'Order ID' and a Cyrillic '\u041erder ID': which holds
+    the ids cannot be told, so nothing is placed."""
+    book = make_orders_book(
+        tmp_path / "two.xlsx",
+        [(1, "https://instagram.com/a", 100, None, 1001)],
+        header=("Service", "Link", "Quantity", "Order ID", "\u041erder ID"),
+    )
+    done = CliRunner().invoke(cli, ["place", str(book), "--yes"])
+    assert done.exit_code == 2 and "two columns mean 'Order ID'" in done.output
+    assert panel_env.orders == {}
