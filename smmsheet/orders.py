@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -290,6 +291,26 @@ _OWN_WORDS = frozenset({"comment", "ordered", "user", "tags"})
 _TRAILING = re.compile(r"(\(.*\)|\[.*\]|[?:*.])+$")
 
 
+#: Letters of other scripts drawn like a Latin one ("\u041erder ID" with a Cyrillic O looks
+#: exactly like "Order ID"): read as that letter, so such a header is known, not silently unread.
+_LOOK_ALIKES = str.maketrans(  # Cyrillic, then Greek and the dotless i
+    "\u0430\u0432\u0435\u0455\u0456\u0458\u043a\u043c\u043d\u043e\u0440\u0441\u0442\u0443"
+    "\u0445\u0501\u04bb\u051b\u051d\u04af\u04cf"
+    "\u03b1\u03b2\u03b5\u03b6\u03b7\u03b9\u03ba\u03bc"
+    "\u03bd\u03bf\u03c1\u03c4\u03c5\u03c7\u0131",
+    "abesijkmhopctyxdhqwylabezhikmnoptyxi",
+)
+
+
+def _latin(text: str) -> str:
+    """``text`` with full-width and look-alike letters as Latin ones, invisible marks gone."""
+    folded = unicodedata.normalize("NFKC", text).lower()
+    if folded.isascii():
+        return folded
+    visible = "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+    return visible.translate(_LOOK_ALIKES)
+
+
 def header_key(text: object) -> str:
     """A header cell as it is compared: ``normalize_header`` without dots, a trailing
     ``?``/``:``/``*`` or a trailing ``(...)``.
@@ -299,7 +320,7 @@ def header_key(text: object) -> str:
     """
     if text is None or isinstance(text, bool):
         return ""
-    flat = normalize_header(str(text).strip())
+    flat = normalize_header(_latin(str(text)).strip())
     bare = _TRAILING.sub("", flat).replace(".", "")
     return bare or flat
 
