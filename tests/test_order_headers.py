@@ -139,3 +139,29 @@ def test_a_look_alike_order_id_beside_the_real_one_stops_the_run(tmp_path, panel
     done = CliRunner().invoke(cli, ["place", str(book), "--yes"])
     assert done.exit_code == 2 and "two columns mean 'Order ID'" in done.output
     assert panel_env.orders == {}
+
+
+@pytest.mark.parametrize("header", ["ID", "Order", "id #"])
+def test_numbers_under_an_id_or_order_header_stop_the_run_before_any_order(
+    tmp_path, panel_env, header
+):
+    """Found in review: a reseller's own tracking sheet often calls the panel's order id
+    "ID"; smmsheet only warned, and bought every row again. Numbers there stop the run
+    (one rename, either way, settles it); notes under "Order" are only warned about."""
+    book = make_orders_book(
+        tmp_path / "ids.xlsx",
+        [(1, "https://instagram.com/a", 100, 1001), (1, "https://instagram.com/b", 100, None)],
+        header=("Service", "Link", "Quantity", header),
+    )
+    done = CliRunner().invoke(cli, ["place", str(book), "--yes"])
+    assert done.exit_code == 2, done.output
+    assert f"column D header {header!r} holds numbers" in done.output
+    assert panel_env.orders == {}
+
+    notes = make_orders_book(
+        tmp_path / "notes.xlsx",
+        [(1, "https://instagram.com/c", 100, "for Bob")],
+        header=("Service", "Link", "Quantity", header),
+    )
+    done = CliRunner().invoke(cli, ["place", str(notes), "--yes"])
+    assert done.exit_code == 0 and f"{header!r} is not read" in done.output
