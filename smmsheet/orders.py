@@ -283,6 +283,9 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 _AMBIGUOUS: dict[str, str] = {
     "amount": "quantity",
     "id": "order_id",
+    "id#": "order_id",
+    "idno": "order_id",
+    "idnumber": "order_id",
     "order": "order_id",
     "count": "quantity",
 }
@@ -598,19 +601,39 @@ def _check_order_ids_seen(
 ) -> None:
     """Refuse a sheet whose ids sit under a misspelt Order ID header ("Oder ID", "Ordr #").
 
-    smmsheet would not see them and would buy those rows again. A doubtful word ("ID",
-    "Order") only brings a warning: it is as often the user's own numbering.
+    smmsheet would not see them and would buy those rows again. Under a doubtful word
+    ("ID", "Order"), numbers stop the run too (a reseller's own sheet often calls the
+    panel's id "ID"; one rename settles it either way); text there (notes) is only warned
+    about.
     """
     for col, text, key in _near_misses(header, columns):
-        if key != "order_id" or header_key(text) in _AMBIGUOUS:
+        if key != "order_id":
             continue
-        if any(col <= len(row) and not _blank(row[col - 1]) for row in rows):
+        cells = [row[col - 1] for row in rows if col <= len(row) and not _blank(row[col - 1])]
+        if header_key(text) in _AMBIGUOUS:
+            if any(_whole_number(cell) for cell in cells):
+                raise LayoutError(
+                    f"column {column_letters(col)} header {text!r} holds numbers: if they are "
+                    "panel order ids, rename it 'Order ID' (else smmsheet would place those "
+                    "rows again); if they are your own numbers, rename it (e.g. 'My ref')"
+                )
+            continue
+        if cells:
             raise LayoutError(
                 f"column {column_letters(col)} header {text!r} looks like 'Order ID' and holds "
                 "values, but smmsheet does not read it: rows with an order id there would be "
                 "placed again. Rename it 'Order ID' (or to another name if it holds no panel "
                 "order ids)"
             )
+
+
+def _whole_number(value: CellValue) -> bool:
+    """A number or digits only: what an order id looks like (``1001``, ``"1001"``)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return float(value).is_integer()
+    return isinstance(value, str) and value.strip().isdigit()
 
 
 def _no_header(rows: Sequence[Sequence[CellValue]]) -> str:
