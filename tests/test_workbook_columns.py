@@ -272,3 +272,16 @@ def test_live_excel_never_reads_a_tables_totals_row_as_an_order():
     fake.sheets["Orders"].add_table(1, 1, 4, 3).show_totals = True
     values = XlwingsWorkbook(fake).read_values("Orders")
     assert values[:3] == [HEADER, *ROWS] and values[3] == [None, None, None]
+
+
+@pytest.mark.skipif(wb.OOXML_VALIDATOR is None, reason="the Open XML validator is not installed")
+def test_new_table_column_ids_stay_within_what_excel_reads(tmp_path, client):
+    """Found in review: a Table whose column id is UInt32's largest (valid, as a tool that
+    numbers columns sparsely writes) got ids 4294967296... past it: a file Excel repairs."""
+    path = table_book(tmp_path / "orders.xlsx")
+    xml = wb.read_member(path, "xl/tables/table1.xml")
+    wb.replace_member(path, "xl/tables/table1.xml", xml.replace(b'id="3"', b'id="4294967295"'))
+    assert wb.schema_errors(path) == set()
+    run_engine(path, client, "place")
+    assert wb.schema_errors(path) == set()
+    assert table_ref(path) == f"A1:{column_letters(len(HEADER) + len(OUTPUT_COLUMNS))}3"
