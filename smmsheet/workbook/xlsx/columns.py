@@ -187,13 +187,27 @@ def _take_columns(root: Any, new: NewColumns, span: tuple[int, int, int, int]) -
     if auto_filter is not None:
         filter_bottom = parse_range(auto_filter.get("ref", "A1"))[2]
         auto_filter.set("ref", range_ref(top, left, filter_bottom, right))
-    next_id = max((int(c.get("id", "0")) for c in listed), default=0) + 1
-    for offset, title in enumerate(titles):
-        element = columns.makeelement(q("tableColumn"), {"id": str(next_id + offset)})
+    ids = _free_ids({int(c.get("id", "0")) for c in listed}, len(titles))
+    for new_id, title in zip(ids, titles, strict=True):
+        element = columns.makeelement(q("tableColumn"), {"id": str(new_id)})
         element.set("name", title)
         columns.append(element)
     columns.set("count", str(len(listed) + len(titles)))
     return True
+
+
+#: The largest id a tableColumn may have (its type is UInt32).
+_MAX_COLUMN_ID = 2**32 - 1
+
+
+def _free_ids(used: set[int], count: int) -> list[int]:
+    """``count`` column ids not in ``used``: after the largest, as Excel numbers them, or
+    the lowest free ones when that would pass UInt32."""
+    top = max(used, default=0)
+    if top + count <= _MAX_COLUMN_ID:
+        return list(range(top + 1, top + count + 1))
+    free = (i for i in range(1, _MAX_COLUMN_ID + 1) if i not in used)
+    return [next(free) for _ in range(count)]
 
 
 # --------------------------------------------------------------------------- sheet XML
