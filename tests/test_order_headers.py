@@ -165,3 +165,14 @@ def test_numbers_under_an_id_or_order_header_stop_the_run_before_any_order(
     )
     done = CliRunner().invoke(cli, ["place", str(notes), "--yes"])
     assert done.exit_code == 0 and f"{header!r} is not read" in done.output
+
+
+@pytest.mark.parametrize("link", ["Link/URL", "URL / Link", "Link|URL"])
+def test_a_header_that_names_one_column_twice_is_read(tmp_path, panel_env, link):
+    """Found in review: 'Link/URL', as people title a column, was not understood: no header
+    row was found at all."""
+    book = make_orders_book(
+        tmp_path / "o.xlsx", [(1, "https://instagram.com/a", 100)], header=("Service", link, "Qty.")
+    )
+    done = CliRunner().invoke(cli, ["place", str(book), "--dry-run"])
+    assert done.exit_code == 0 and "Would place 1 order" in done.output, done.output
