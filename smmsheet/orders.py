@@ -334,6 +334,19 @@ for _key, _spellings in HEADER_ALIASES.items():
         _HEADER_KEYS.setdefault(header_key(_spelling), _key)
 
 
+def _known(text: object) -> str | None:
+    """The column a header cell names: one of its spellings, or words that all name the
+    same column joined by ``/`` or ``|`` ("Link/URL", "URL | Link")."""
+    key = _HEADER_KEYS.get(header_key(text))
+    if key is not None or not isinstance(text, str) or not _JOINED.search(text):
+        return key
+    keys = {_HEADER_KEYS.get(header_key(part)) for part in _JOINED.split(text)}
+    return keys.pop() if len(keys) == 1 else None
+
+
+_JOINED = re.compile(r"\s*[/|]\s*")
+
+
 def _distance(a: str, b: str, limit: int) -> int:
     """Edit distance of ``a`` and ``b`` (a swap of neighbours counts 1), or ``limit + 1``."""
     if abs(len(a) - len(b)) > limit:
@@ -504,7 +517,7 @@ class OrderTable:
         """Find the header row and parse the rows below it; raises :class:`LayoutError`."""
         header_index = None
         for index, row in enumerate(values[:HEADER_SCAN_ROWS]):
-            keys = {_HEADER_KEYS.get(header_key(v)) for v in row}
+            keys = {_known(v) for v in row}
             if {"service", "link"} <= keys:
                 header_index = index
                 break
@@ -513,7 +526,7 @@ class OrderTable:
         columns: dict[str, int] = {}
         header = values[header_index]
         for col, text in enumerate(header, start=1):
-            key = _HEADER_KEYS.get(header_key(text))
+            key = _known(text)
             if key and key in columns:
                 # Which one holds the Order IDs? Guessing could buy a placed row again.
                 first = columns[key]
@@ -575,7 +588,7 @@ def _near_misses(
     """``(column, header text, key)`` of each header cell that looks like a known column the
     sheet lacks (a typo such as "Refil", or a doubtful word such as "Amount")."""
     for col, text in enumerate(header, start=1):
-        if _blank(text) or _HEADER_KEYS.get(header_key(text)):
+        if _blank(text) or _known(text):
             continue
         key = _near_miss(str(text))
         if key is not None and key not in columns:
@@ -639,7 +652,7 @@ def _whole_number(value: CellValue) -> bool:
 def _no_header(rows: Sequence[Sequence[CellValue]]) -> str:
     """Why no header row was found, with the headers that were (the likeliest row's)."""
     scored = [
-        (sum(1 for v in row if _HEADER_KEYS.get(header_key(v)) or _near_miss(str(v))), -i, i)
+        (sum(1 for v in row if _known(v) or _near_miss(str(v))), -i, i)
         for i, row in enumerate(rows)
         if any(not _blank(v) for v in row)
     ]
@@ -648,7 +661,7 @@ def _no_header(rows: Sequence[Sequence[CellValue]]) -> str:
         return message + " of the sheet (the sheet is empty there)"
     index = max(scored)[2]
     header = rows[index]
-    found = {_HEADER_KEYS.get(header_key(v)) for v in header}
+    found = {_known(v) for v in header}
     missing = [_TITLES[k] for k in ("service", "link") if k not in found]
     hints = _header_warnings(header, {})
     message += f"; row {index + 1} has {_shown(header)} but no {' or '.join(map(repr, missing))}"
