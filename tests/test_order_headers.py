@@ -176,3 +176,24 @@ def test_a_header_that_names_one_column_twice_is_read(tmp_path, panel_env, link)
     )
     done = CliRunner().invoke(cli, ["place", str(book), "--dry-run"])
     assert done.exit_code == 0 and "Would place 1 order" in done.output, done.output
+
+
+def test_a_sheet_with_no_room_for_the_output_columns_is_refused_even_in_a_dry_run(
+    tmp_path, panel_env
+):
+    """Found in review: with a cell in column XFD of the header row, a dry run said "Would
+    place 1 order" and the real run stopped on 'row 2, column 16387 is beyond column XFD'."""
+    import xlsxwriter
+
+    path = tmp_path / "full.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("Orders")
+    sheet.write_row(0, 0, ["Service", "Link", "Quantity"])
+    sheet.write_row(1, 0, [1, "https://instagram.com/a", 100])
+    sheet.write(0, 16_380, "Notes")  # room for 3 of the 10 output columns (XFD is 16,384)
+    book.close()
+    for flag in ("--dry-run", "--yes"):
+        done = CliRunner().invoke(cli, ["place", str(path), flag])
+        assert done.exit_code == 2, done.output
+        assert "no room for the output columns Start Count, Remains" in done.output
+    assert panel_env.orders == {}
