@@ -379,6 +379,7 @@ class Engine:
             )
         self.sheet = found  # as the workbook spells it: the journal keys entries by it
         self.table = OrderTable.from_values(book.read_values(self.sheet))
+        self.table.check_room()  # a dry run too: it must not promise what cannot be saved
         self.report.messages.extend(self.table.warnings)  # headers that look like ours
         self._by_number = {r.row: r for r in self.table.rows}
 

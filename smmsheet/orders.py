@@ -26,7 +26,7 @@ from decimal import Decimal
 from .errors import LayoutError
 from .models import Service
 from .values import Unreadable, parse_bool, parse_id, whole_number
-from .workbook.base import CellValue, LinkedText, NewColumn, column_letters
+from .workbook.base import MAX_COL, CellValue, LinkedText, NewColumn, column_letters
 
 __all__ = [
     "AMBIGUOUS_MARK",
@@ -559,6 +559,17 @@ class OrderTable:
             cells = {k: raw[i] if i < width else None for k, i in present}
             rows.append(OrderRow(number, cells))
         return cls(header_index + 1, columns, rows, new_columns, warnings)
+
+    def check_room(self) -> None:
+        """Refuse a sheet whose header row leaves no room for the output columns it lacks
+        (they are created right of its last used column, and Excel stops at XFD)."""
+        past = [title for col, title in sorted(self.new_columns.items()) if col > MAX_COL]
+        if past:
+            raise LayoutError(
+                f"no room for the output columns {', '.join(past)} right of the order sheet's "
+                f"last used column (Excel stops at column XFD): add those headers yourself "
+                "in free columns, or delete columns you do not need"
+            )
 
     def header_cells(self) -> dict[tuple[int, int], CellValue]:
         """Cells that create the missing output headers."""
