@@ -174,6 +174,18 @@ def test_new_with_force_keeps_the_journal_of_the_workbook_it_replaces(tmp_path):
     assert journal_path(target).read_bytes() == b"paid requests"
 
 
+def test_new_with_force_never_replaces_a_workbook_open_in_excel(tmp_path):
+    """Found in review: --force replaced a workbook Excel had open (its ``~$`` owner file
+    beside it); Excel's next save would then silently write the user's copy back over it,
+    or the user would lose the edits not yet saved."""
+    target = tmp_path / "orders.xlsx"
+    target.write_bytes(b"my own work")
+    (tmp_path / "~$orders.xlsx").write_bytes(b"owner")
+    result = CliRunner().invoke(cli, ["new", str(target), "--force"])
+    assert result.exit_code == 2 and "open in Excel" in result.output, result.output
+    assert target.read_bytes() == b"my own work"
+
+
 @pytest.mark.parametrize(
     ("name", "said"),
     [("missing/orders.xlsx", "there is no folder"), ("orders.xls", "an .xlsx file")],
