@@ -690,6 +690,7 @@ def new_workbook(path: str, force: bool) -> None:
 
     from .journal import journal_path
     from .templates import build_orders_template
+    from .workbook.xlsx import check_not_open
 
     target = Path(path)
     if target.suffix.lower() != ".xlsx":
@@ -698,6 +699,7 @@ def new_workbook(path: str, force: bool) -> None:
         raise WorkbookError(f"cannot write {path}: there is no folder {target.parent}")
     if target.exists() and not force:
         raise WorkbookError(f"{path} exists: choose another name, or pass --force to replace it")
+    check_not_open(target)  # even with --force: Excel's next save would undo it
     try:
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=".smmsheet-new-") as tmp:
             os.replace(build_orders_template(Path(tmp) / target.name), target)

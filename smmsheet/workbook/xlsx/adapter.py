@@ -80,6 +80,15 @@ def excel_lock_file(path: str | os.PathLike[str]) -> Path | None:
     return None
 
 
+def check_not_open(path: str | os.PathLike[str]) -> None:
+    """Refuse to replace a workbook Excel has open (its ``~$`` owner file is beside it)."""
+    lock = excel_lock_file(path)
+    if lock is not None:
+        raise WorkbookBusyError(
+            f"{Path(path).name} is open in Excel (lock file {lock.name}); close it and run again"
+        )
+
+
 class XlsxWorkbook:
     """A saved .xlsx/.xlsm on disk: calamine reads, surgical zip-level writes.
 
@@ -500,12 +509,7 @@ class XlsxWorkbook:
             ) from exc
 
     def _check_not_busy(self) -> None:
-        lock = excel_lock_file(self._path)
-        if lock is not None:
-            raise WorkbookBusyError(
-                f"{self._path.name} is open in Excel (lock file {lock.name}); "
-                "close it and run again"
-            )
+        check_not_open(self._path)
 
     def _check_writable(self) -> None:
         real = Path(os.path.realpath(self._path))
