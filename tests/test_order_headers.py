@@ -103,6 +103,8 @@ def test_output_columns_never_land_on_a_column_that_holds_values(tmp_path, sim, 
 @pytest.mark.parametrize(
     "spelling",
     [
+        "Ord ID",  # a common abbreviation, two letters from 'Order ID'
+        "Ord. #",
         "\u041erder ID",  # Cyrillic capital O
         "Order \u0406D",  # Cyrillic capital I (Ukrainian)
         "\uff2f\uff52\uff44\uff45\uff52 \uff29\uff24",  # full-width, as some IMEs type it
@@ -110,10 +112,10 @@ def test_output_columns_never_land_on_a_column_that_holds_values(tmp_path, sim, 
         "\u039frder \u0399D",  # Greek capitals
     ],
 )
-def test_an_order_id_header_spelt_with_look_alike_letters_is_read(tmp_path, sim, client, spelling):
+def test_an_order_id_header_spelt_otherwise_is_read(tmp_path, sim, client, spelling):
     """Found in review: a header that looks exactly like 'Order ID' but has a Cyrillic O,
-    full-width letters or a zero-width space was neither read nor warned about: the id
-    under it was unseen and the row bought again."""
+    full-width letters or a zero-width space, or the abbreviation 'Ord ID', was neither read
+    nor warned about: the id under it was unseen and the row bought again."""
     first = make_orders_book(tmp_path / "first.xlsx", [(1, "https://instagram.com/a", 100)])
     run_engine(first, client, "place")
     (placed,) = read_orders(first)
@@ -141,7 +143,7 @@ def test_a_look_alike_order_id_beside_the_real_one_stops_the_run(tmp_path, panel
     assert panel_env.orders == {}
 
 
-@pytest.mark.parametrize("header", ["ID", "Order", "id #"])
+@pytest.mark.parametrize("header", ["ID", "Order", "id #", "Panel ID", "SMM ID"])
 def test_numbers_under_an_id_or_order_header_stop_the_run_before_any_order(
     tmp_path, panel_env, header
 ):
