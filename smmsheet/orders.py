@@ -264,6 +264,9 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
         "Order No",
         "Order Number",
         "Order Nr",
+        "Ord ID",
+        "Ord #",
+        "Ord No",
         "OrderID",
         "Panel Order ID",
         "Panel Order",
@@ -286,6 +289,8 @@ _AMBIGUOUS: dict[str, str] = {
     "id#": "order_id",
     "idno": "order_id",
     "idnumber": "order_id",
+    "panelid": "order_id",  # or which panel, in a sheet that uses several
+    "smmid": "order_id",
     "order": "order_id",
     "count": "quantity",
 }
