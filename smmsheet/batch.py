@@ -57,7 +57,7 @@ from .orders import (
     is_final,
     validate,
 )
-from .values import parse_decimal, parse_id
+from .values import money, parse_decimal, parse_id, plural
 from .workbook.base import CellValue, WorkbookAdapter, cell_value_problem, find_sheet
 
 if TYPE_CHECKING:
@@ -250,6 +250,9 @@ class Preview:
     unknown_cost: tuple[int, ...] = ()
     #: The least they may cost, when panels differ in how they bill them (packages).
     cost_low: Decimal | None = None
+    #: The sheet rows of the ``orders``, in the order they would be sent (not compared: a
+    #: preview is the same plan whichever rows carry it).
+    rows: tuple[int, ...] = field(default=(), compare=False)
 
     def cost_text(self, places: int = 2) -> str:
         """The estimate in words: ``about 9.02``, or ``0.01 to 9.02`` where panels differ.
@@ -331,6 +334,14 @@ class Report:
     saved: bool = False
     #: The panel could not be asked at all for a step (its message is in ``messages``).
     panel_failed: bool = False
+    #: After the run (as saved, or as a dry run would leave the sheet): how many of the
+    #: sheet's orders are in each status ("" when none is known yet), rows whose Error cell
+    #: holds an error (notes aside), rows without an Order ID that may have been placed, and
+    #: journal entries whose outcome is not in the workbook yet.
+    statuses: dict[str, int] = field(default_factory=dict)
+    error_rows: tuple[int, ...] = ()
+    ambiguous_rows: tuple[int, ...] = ()
+    journal_waiting: int = 0
 
     def add(self, row: int, step: Step, outcome: Outcome, message: str = "") -> None:
         """Record one row's outcome."""
@@ -416,7 +427,24 @@ class Engine:
             self._settle_placed()
             if not self.options.dry_run:
                 self.commit()
+        self._take_stock()
         return self.report
+
+    def _take_stock(self) -> None:
+        """Fill the report's after-run fields from the rows as they now stand."""
+        orders = [r for r in self.table.rows if r.order_id is not None]
+        self.report.statuses = dict(Counter(str(r.get("status") or "") for r in orders))
+        self.report.ambiguous_rows = tuple(
+            r.row for r in self.table.rows if r.order_id is None and r.is_ambiguous
+        )
+        self.report.error_rows = tuple(
+            r.row
+            for r in self.table.rows
+            if r.text("error")
+            and not _is_note(r.get("error"))
+            and r.row not in self.report.ambiguous_rows
+        )
+        self.report.journal_waiting = len(self.journal.unsynced(self.sheet))
 
     # ----------------------------------------------------------------- cell writes
 
@@ -511,7 +539,7 @@ class Engine:
         at_risk = [r for r in self.table.rows if r.order_id is None and r.is_ambiguous]
         if at_risk:
             problem += (
-                f"; {len(at_risk)} row(s) say they may have been placed (rows "
+                f"; {plural(len(at_risk), 'row')} say they may have been placed (rows "
                 f"{', '.join(str(r.row) for r in at_risk[:10])}) and stay blocked"
             )
         agree = self.options.journal_lost
@@ -602,7 +630,8 @@ class Engine:
             self.report.add(row.row, Step.RECOVER, RECOVERED[entry.state], entry.result or "")
         if entries:
             self.report.messages.append(
-                f"recovered {len(entries)} outcome(s) of an interrupted run from the journal"
+                f"recovered {plural(len(entries), 'outcome')} of an interrupted run from the "
+                "journal"
             )
 
     def _apply_outcome(self, row: OrderRow, entry: Entry) -> None:
@@ -673,6 +702,7 @@ class Engine:
             unpriced=tuple(r for r in unknown if r not in kept_unknown),
             unknown_cost=kept_unknown,
             cost_low=least if least != most else None,
+            rows=tuple(p.row for p in plans),
         )
         self.report.preview = preview
         self.report.currency = balance.currency
@@ -798,8 +828,9 @@ class Engine:
                 reason = _unpriced_reason(plan, cap, self.options.max_spend_source)
             elif least + plan.lowest_cost > balance.amount:
                 reason = (
-                    f"Not placed: insufficient balance ({balance.amount} {balance.currency}) "
-                    f"for this order ({_estimate(plan, 'least')}) after the rows above"
+                    f"Not placed: insufficient balance ({money(balance.amount)} "
+                    f"{balance.currency}) for this order ({_estimate(plan, 'least')}) after the "
+                    "rows above"
                 )
             elif cap is not None and most + plan.cost > cap:
                 reason = (
@@ -961,12 +992,13 @@ class Engine:
         self._placed.clear()
         if differ:
             shown = "; ".join(
-                f"row {r}: estimated {e:.5f}, charged {c:.5f}" for r, e, c in differ[:5]
+                f"row {r}: estimated {money(e)}, charged {money(c)}" for r, e, c in differ[:5]
             )
             more = f"; and {len(differ) - 5} more" if len(differ) > 5 else ""
             self.report.messages.append(
-                f"the panel charged other amounts than estimated for {len(differ)} order(s) "
-                f"({self.report.currency}: {shown}{more}); the totals use the panel's charges"
+                "the panel charged other amounts than estimated for "
+                f"{plural(len(differ), 'order')} ({self.report.currency}: {shown}{more}); "
+                "the totals use the panel's charges"
             )
 
     # ----------------------------------------------------------------- refresh
@@ -1181,7 +1213,7 @@ class Engine:
             return True
         self.report.messages.append(
             f"canceling not confirmed: nothing was sent; the Cancel flags of "
-            f"{len(rows)} row(s) stay"
+            f"{plural(len(rows), 'row')} stay"
         )
         return False
 
@@ -1252,12 +1284,12 @@ def _estimate(plan: OrderPlan, bound: str = "range") -> str:
     if plan.cost is None or plan.lowest_cost is None:
         return "price unknown"
     if plan.lowest_cost == plan.cost:
-        return f"{plan.cost:.5f}"
+        return money(plan.cost)
     if bound == "least":
-        return f"at least {plan.lowest_cost:.5f}"
+        return f"at least {money(plan.lowest_cost)}"
     if bound == "most":
-        return f"up to {plan.cost:.5f}"
-    return f"{plan.lowest_cost:.5f} to {plan.cost:.5f}"
+        return f"up to {money(plan.cost)}"
+    return f"{money(plan.lowest_cost)} to {money(plan.cost)}"
 
 
 def _unpriced_reason(plan: OrderPlan, cap: Decimal | None, source: str) -> str:
