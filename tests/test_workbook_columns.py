@@ -285,3 +285,14 @@ def test_new_table_column_ids_stay_within_what_excel_reads(tmp_path, client):
     run_engine(path, client, "place")
     assert wb.schema_errors(path) == set()
     assert table_ref(path) == f"A1:{column_letters(len(HEADER) + len(OUTPUT_COLUMNS))}3"
+
+
+@pytest.mark.parametrize("currency", ["USD", "USDT", "RUB", "JPY", ""])
+def test_a_charge_column_is_wide_enough_for_its_amounts_and_currency(currency):
+    """Found in review (LibreOffice render): a charge of 122.99999 USD showed as ### in the
+    Charge column smmsheet added: 12 characters wide, for a number and a currency code."""
+    from smmsheet.orders import column_look
+
+    look = column_look("charge", currency)
+    widest = f"{9_999.99999:,.5f}" + (f" {currency}" if currency else "")  # 9,999.99999 USD
+    assert look.width is not None and look.width >= len(widest) + 1
