@@ -176,6 +176,7 @@ def column_look(key: str, currency: str = "") -> NewColumn:
             number_format = "#,##0.#####"
         if code.isalpha() and code.isascii() and len(code) <= 5:  # panel text: letters only
             number_format = f'{number_format} "{code}"'
+            width += len(code) + 2  # " USD" after the number, or it shows as ###
     return NewColumn(title, max(width, len(title) + 3), number_format)
 
 
