@@ -199,3 +199,23 @@ def test_a_sheet_with_no_room_for_the_output_columns_is_refused_even_in_a_dry_ru
         assert done.exit_code == 2, done.output
         assert "no room for the output columns Start Count, Remains" in done.output
     assert panel_env.orders == {}
+
+
+def test_output_columns_stay_beside_the_inputs_and_step_over_used_columns(tmp_path, sim, client):
+    """The fix above must not send the outputs far right because of a lookup block in Z:
+    each new column takes the next column that holds nothing."""
+    from openpyxl import Workbook, load_workbook
+
+    path = tmp_path / "orders.xlsx"
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Orders"
+    sheet.append(["Service", "Link", "Quantity"])
+    sheet.append([1, "https://instagram.com/a", 100])
+    sheet["F2"], sheet["Z3"] = "my note", "lookup"
+    book.save(path)
+    run_engine(path, client, "place")
+    sheet = load_workbook(path)["Orders"]
+    assert [c.value for c in sheet[1]][3:8] == ["Order ID", "Status", None, "Charge", "Start Count"]
+    assert sheet["F2"].value == "my note" and sheet["Z3"].value == "lookup"
+    assert sheet["N1"].value == "Updated" and sheet["Z1"].value is None
