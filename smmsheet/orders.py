@@ -544,14 +544,17 @@ class OrderTable:
                 columns[key] = col
         _check_order_ids_seen(header, columns, values[header_index + 1 :])
         warnings = _header_warnings(header, columns)
-        # New columns go right of every column that holds anything, not only of the last
-        # header: a column without a header (notes) or whose header reads as empty (a
+        # New columns go right of the last header, each into the next column that holds
+        # nothing: a column without a header (notes) or whose header reads as empty (a
         # formula with no cached value) is the user's, never overwritten.
-        last = max(_last_used(row) for row in values[header_index:])
+        last = max((c for c, v in enumerate(header, start=1) if not _blank(v)), default=0)
+        used = {c for row in values[header_index + 1 :] for c in _used_columns(row, last)}
         new_columns: dict[int, str] = {}
         for key, title in OUTPUT_COLUMNS.items():
             if key not in columns:
                 last += 1
+                while last in used:
+                    last += 1
                 columns[key] = last
                 new_columns[last] = title
         # Only the columns the sheet has: a missing one reads as None through OrderRow.get.
@@ -591,12 +594,10 @@ class OrderTable:
         return (row, self.columns[key])
 
 
-def _last_used(row: Sequence[CellValue]) -> int:
-    """The column number of the last cell of ``row`` that holds something (0: none)."""
-    for col in range(len(row), 0, -1):
-        if not _blank(row[col - 1]):
-            return col
-    return 0
+def _used_columns(row: Sequence[CellValue], after: int) -> Iterator[int]:
+    """The column numbers (right of column ``after``) of the cells of ``row`` that hold
+    something."""
+    return (col for col, value in enumerate(row[after:], start=after + 1) if not _blank(value))
 
 
 def _near_misses(
