@@ -296,3 +296,18 @@ def test_a_charge_column_is_wide_enough_for_its_amounts_and_currency(currency):
     look = column_look("charge", currency)
     widest = f"{9_999.99999:,.5f}" + (f" {currency}" if currency else "")  # 9,999.99999 USD
     assert look.width is not None and look.width >= len(widest) + 1
+
+
+def test_a_note_below_the_order_rows_does_not_keep_the_table_from_growing(tmp_path, client):
+    """Output columns step over a column only where they would overwrite something: a cell
+    in a row that is no order (a note under the Table) is never written, so it does not
+    split the new columns (and the Table then takes them all)."""
+    from openpyxl import load_workbook
+
+    path = table_book(tmp_path / "orders.xlsx")
+    book = load_workbook(path)
+    book["Orders"]["F10"] = "checked by Ann"
+    book.save(path)
+    run_engine(path, client, "place")
+    assert table_ref(path) == f"A1:{column_letters(len(HEADER) + len(OUTPUT_COLUMNS))}3"
+    assert load_workbook(path)["Orders"]["F10"].value == "checked by Ann"
