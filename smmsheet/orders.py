@@ -544,11 +544,19 @@ class OrderTable:
                 columns[key] = col
         _check_order_ids_seen(header, columns, values[header_index + 1 :])
         warnings = _header_warnings(header, columns)
+        # Only the columns the sheet has: a missing one reads as None through OrderRow.get.
+        present = [(k, c - 1) for k, c in columns.items()]
+        keyed = [i for k, i in present if k in INPUT_COLUMNS or k == "order_id"]
+        found: list[tuple[int, Sequence[CellValue]]] = []
+        for number, raw in enumerate(values[header_index + 1 :], start=header_index + 2):
+            width = len(raw)
+            if any(i < width and not _blank(raw[i]) for i in keyed):
+                found.append((number, raw))  # an order row (inputs or an order id)
         # New columns go right of the last header, each into the next column that holds
-        # nothing: a column without a header (notes) or whose header reads as empty (a
-        # formula with no cached value) is the user's, never overwritten.
+        # nothing on the order rows smmsheet writes: a column without a header (notes) or
+        # whose header reads as empty (a formula with no cached value) is never overwritten.
         last = max((c for c, v in enumerate(header, start=1) if not _blank(v)), default=0)
-        used = {c for row in values[header_index + 1 :] for c in _used_columns(row, last)}
+        used = {c for _, raw in found for c in _used_columns(raw, last)}
         new_columns: dict[int, str] = {}
         for key, title in OUTPUT_COLUMNS.items():
             if key not in columns:
@@ -557,21 +565,15 @@ class OrderTable:
                     last += 1
                 columns[key] = last
                 new_columns[last] = title
-        # Only the columns the sheet has: a missing one reads as None through OrderRow.get.
-        present = [(k, c - 1) for k, c in columns.items() if c not in new_columns]
-        keyed = [i for k, i in present if k in INPUT_COLUMNS or k == "order_id"]
-        rows: list[OrderRow] = []
-        for number, raw in enumerate(values[header_index + 1 :], start=header_index + 2):
-            width = len(raw)
-            if not any(i < width and not _blank(raw[i]) for i in keyed):
-                continue  # no input and no order id: not an order row
-            cells = {k: raw[i] if i < width else None for k, i in present}
-            rows.append(OrderRow(number, cells))
+        rows = [
+            OrderRow(number, {k: raw[i] if i < len(raw) else None for k, i in present})
+            for number, raw in found
+        ]
         return cls(header_index + 1, columns, rows, new_columns, warnings)
 
     def check_room(self) -> None:
         """Refuse a sheet whose header row leaves no room for the output columns it lacks
-        (they are created right of its last used column, and Excel stops at XFD)."""
+        (they are created right of its headers, and Excel stops at column XFD)."""
         past = [title for col, title in sorted(self.new_columns.items()) if col > MAX_COL]
         if past:
             raise LayoutError(
