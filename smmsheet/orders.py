@@ -578,8 +578,8 @@ class OrderTable:
         if past:
             raise LayoutError(
                 f"no room for the output columns {', '.join(past)} right of the order sheet's "
-                f"last used column (Excel stops at column XFD): add those headers yourself "
-                "in free columns, or delete columns you do not need"
+                "headers (Excel stops at column XFD): add those headers yourself in free "
+                "columns, or delete columns you do not need"
             )
 
     def header_cells(self) -> dict[tuple[int, int], CellValue]:
