@@ -556,12 +556,11 @@ class OrderTable:
         # nothing on the order rows smmsheet writes: a column without a header (notes) or
         # whose header reads as empty (a formula with no cached value) is never overwritten.
         last = max((c for c, v in enumerate(header, start=1) if not _blank(v)), default=0)
-        used = {c for _, raw in found for c in _used_columns(raw, last)}
         new_columns: dict[int, str] = {}
         for key, title in OUTPUT_COLUMNS.items():
             if key not in columns:
                 last += 1
-                while last in used:
+                while _holds_values(found, last):
                     last += 1
                 columns[key] = last
                 new_columns[last] = title
@@ -596,10 +595,9 @@ class OrderTable:
         return (row, self.columns[key])
 
 
-def _used_columns(row: Sequence[CellValue], after: int) -> Iterator[int]:
-    """The column numbers (right of column ``after``) of the cells of ``row`` that hold
-    something."""
-    return (col for col, value in enumerate(row[after:], start=after + 1) if not _blank(value))
+def _holds_values(rows: Sequence[tuple[int, Sequence[CellValue]]], col: int) -> bool:
+    """Whether column ``col`` holds something on any of ``rows`` ((number, cells) pairs)."""
+    return any(col <= len(raw) and not _blank(raw[col - 1]) for _, raw in rows)
 
 
 def _near_misses(
