@@ -214,7 +214,7 @@ def balance(panel_url: str | None, api_key: str | None, profile: str | None, as_
         result = client.balance()
     if as_json:
         emit_json({"balance": money_json(result.amount, result.currency)})
-    click.echo(f"{money(result.amount)} {result.currency}".strip())
+    click.echo(_safe(f"{money(result.amount)} {result.currency}".strip()))
 
 
 @cli.command()
@@ -453,7 +453,7 @@ def execute_book(
                 return False
             for line in facts():
                 click.echo(_safe(line), err=True)
-            if click.confirm(question, err=True):
+            if click.confirm(_safe(question), err=True):
                 return True
             declined.append(refused)
             return False
@@ -598,7 +598,9 @@ def _print_summary(done: BookRun) -> None:
         click.echo(f"  ... and {len(problems) - SHOWN_PROBLEMS} more ({where})", err=True)
     for what in done.needs_yes:
         click.secho(
-            f"{what}: confirmation needed; pass --yes (no terminal to ask).", fg="yellow", err=True
+            _safe(f"{what}: confirmation needed; pass --yes (no terminal to ask)."),
+            fg="yellow",
+            err=True,
         )
     if report.saved:
         click.echo(f"Saved {done.book}.")

@@ -360,6 +360,31 @@ def test_panel_text_cannot_drive_the_terminal(tmp_path, monkeypatch):
     assert "\x1b" not in result.output and "\x07" not in result.output
 
 
+def test_a_panels_currency_cannot_drive_the_terminal_at_the_question(tmp_path, monkeypatch):
+    """The currency is panel text too: in the balance, the question and the --yes hint."""
+    from .scripted import ScriptedPanel, json_reply
+
+    currency = "USD\\u001b]0;pwned\\u0007\\u001b[2J"
+
+    def script(form):
+        if form["action"] == "services":
+            return json_reply('[{"service":1,"type":"Default","rate":"1","min":"1","max":"99"}]')
+        return json_reply('{"balance":"10","currency":"' + currency + '"}')
+
+    monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "none.toml"))
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 10)])
+    with ScriptedPanel(script) as panel:
+        panel_flags = ["--panel-url", panel.url, "--api-key", "key-7f3a9"]
+        outputs = [CliRunner().invoke(cli, ["balance", *panel_flags]).output]
+        outputs.append(CliRunner().invoke(cli, ["place", str(book), *panel_flags]).output)
+        _interactive(monkeypatch)
+        asked = CliRunner().invoke(cli, ["place", str(book), *panel_flags], input="n\n")
+        outputs.append(asked.output)
+    assert "Place 1 order for about 0.01 USD]0;pwned[2J? [y/N]" in asked.output
+    for output in outputs:
+        assert "USD]0;pwned" in output and "\x1b" not in output and "\x07" not in output
+
+
 def _with_settings(book: Path, *rows: tuple[object, object]) -> Path:
     from openpyxl import load_workbook
 
