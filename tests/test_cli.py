@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -332,17 +334,25 @@ def test_sim_command_serves_a_panel_until_stopped(tmp_path):
     assert f"SMMSHEET_PANEL_URL=http://127.0.0.1:{port}/api/v2" in out
 
 
-def _place_against_a_panel_refusing_with(error: str, tmp_path, monkeypatch, *flags: str):
-    """`place` over one row against a panel whose add is refused with ``error`` (JSON text)."""
-    from .scripted import ScriptedPanel, json_reply
+def _one_service_panel(
+    balance: str = '{"balance":"10","currency":"USD"}', add: str = '{"order":1}'
+) -> Callable[[dict[str, str]], Any]:
+    """A scripted panel's replies: one service (rate 1, 1-99), ``balance`` and ``add`` bodies."""
+    from .scripted import json_reply
 
-    def script(form):
+    def script(form: dict[str, str]) -> Any:
         if form["action"] == "services":
             return json_reply('[{"service":1,"type":"Default","rate":"1","min":"1","max":"99"}]')
-        if form["action"] == "balance":
-            return json_reply('{"balance":"10","currency":"USD"}')
-        return json_reply('{"error":"' + error + '"}')
+        return json_reply(balance if form["action"] == "balance" else add)
 
+    return script
+
+
+def _place_against_a_panel_refusing_with(error: str, tmp_path, monkeypatch, *flags: str):
+    """`place` over one row against a panel whose add is refused with ``error`` (JSON text)."""
+    from .scripted import ScriptedPanel
+
+    script = _one_service_panel(add='{"error":"' + error + '"}')
     monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "none.toml"))
     book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 10)])
     with ScriptedPanel(script) as panel:
@@ -362,14 +372,10 @@ def test_panel_text_cannot_drive_the_terminal(tmp_path, monkeypatch):
 
 def test_a_panels_currency_cannot_drive_the_terminal_at_the_question(tmp_path, monkeypatch):
     """The currency is panel text too: in the balance, the question and the --yes hint."""
-    from .scripted import ScriptedPanel, json_reply
+    from .scripted import ScriptedPanel
 
     currency = "USD\\u001b]0;pwned\\u0007\\u001b[2J"
-
-    def script(form):
-        if form["action"] == "services":
-            return json_reply('[{"service":1,"type":"Default","rate":"1","min":"1","max":"99"}]')
-        return json_reply('{"balance":"10","currency":"' + currency + '"}')
+    script = _one_service_panel(balance='{"balance":"10","currency":"' + currency + '"}')
 
     monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "none.toml"))
     book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 10)])
