@@ -320,9 +320,15 @@ def _safe(text: str) -> str:
 
 
 def _csv_safe(value: object) -> object:
-    """Prefix text that a spreadsheet would run as a formula with ' (OWASP CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
+    """Prefix text that a spreadsheet would run as a formula with ' (OWASP CSV injection).
+
+    The guard looks at the text as printed: control characters go first, so "\\x01=cmd"
+    cannot hide its "=" from the guard and then lose the "\\x01" on the way out.
+    """
+    if isinstance(value, str):
+        value = _safe(value)
+        if value[:1] in ("=", "+", "-", "@", "\t"):
+            return "'" + value
     return value
 
 

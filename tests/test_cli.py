@@ -41,6 +41,20 @@ def test_services_table_json_and_csv(panel_env):
     assert invoke("services", "--json", "--csv").exit_code == 2
 
 
+def test_a_csv_of_services_has_no_formula_behind_a_control_character(tmp_path, monkeypatch):
+    """Control characters are dropped from what is printed: the formula guard must see the
+    text as printed, or "\\u0001=cmd" becomes the cell =cmd in a spreadsheet."""
+    from .scripted import ScriptedPanel
+
+    hostile = '[{"service":1,"name":"\\u0001=cmd|\' /C calc\'!A0","category":"\\u001b+1"}]'
+    monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "none.toml"))
+    with ScriptedPanel(_one_service_panel(services=hostile)) as panel:
+        flags = ["--panel-url", panel.url, "--api-key", "key-7f3a9"]
+        result = CliRunner().invoke(cli, ["services", "--csv", *flags])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1].startswith("1,'=cmd|' /C calc'!A0,Default,'+1,")
+
+
 def test_services_into_a_workbook_writes_text_not_formulas(panel_env, tmp_path):
     book = make_orders_book(tmp_path / "o.xlsx", [])
     result = invoke("services", "--into", str(book))
@@ -334,15 +348,20 @@ def test_sim_command_serves_a_panel_until_stopped(tmp_path):
     assert f"SMMSHEET_PANEL_URL=http://127.0.0.1:{port}/api/v2" in out
 
 
+ONE_SERVICE = '[{"service":1,"type":"Default","rate":"1","min":"1","max":"99"}]'
+
+
 def _one_service_panel(
-    balance: str = '{"balance":"10","currency":"USD"}', add: str = '{"order":1}'
+    balance: str = '{"balance":"10","currency":"USD"}',
+    add: str = '{"order":1}',
+    services: str = ONE_SERVICE,
 ) -> Callable[[dict[str, str]], Any]:
     """A scripted panel's replies: one service (rate 1, 1-99), ``balance`` and ``add`` bodies."""
     from .scripted import json_reply
 
     def script(form: dict[str, str]) -> Any:
         if form["action"] == "services":
-            return json_reply('[{"service":1,"type":"Default","rate":"1","min":"1","max":"99"}]')
+            return json_reply(services)
         return json_reply(balance if form["action"] == "balance" else add)
 
     return script
