@@ -53,6 +53,8 @@ EXIT_INTERRUPTED = 130
 #: Shows the terminal's cursor again (a progress bar hides it while it draws).
 SHOW_CURSOR = "\x1b[?25h"
 VERBOSE_HELP = "Log each panel request (never the key)."
+#: Said when a question gets no answer (Ctrl-C, end of input): the run stops right there.
+ABORTED = "Stopped at the question: nothing was sent after it."
 
 
 class _Cli(click.Group):
@@ -80,9 +82,7 @@ class _Cli(click.Group):
                 raise
             self._fail(ctx, exc.exit_code, type(exc).__name__, exc.format_message())
         except click.Abort:  # Ctrl-C or end of input at a question
-            if not json_requested(ctx):
-                raise
-            self._fail(ctx, EXIT_FAILED, "Abort", "Aborted at a question")
+            self._fail(ctx, EXIT_FAILED, "Abort", ABORTED)
         except KeyboardInterrupt:
             self._fail(
                 ctx,
@@ -96,6 +96,8 @@ class _Cli(click.Group):
         _show_cursor()
         if json_requested(ctx):
             json_error(ctx, code, kind, message)
+        elif kind == "Abort":  # the cursor is still on the question's line
+            click.echo(f"\n{message}", err=True)
         elif kind == "Interrupted":
             click.echo(message, err=True)
         else:

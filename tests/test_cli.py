@@ -705,6 +705,17 @@ def test_no_answer_to_the_question_is_a_json_error_too(panel_env, tmp_path, monk
     assert panel_env.counts["add"] == 0
 
 
+def test_no_answer_to_the_question_says_nothing_was_sent_after_it(panel_env, tmp_path, monkeypatch):
+    """Ctrl-C or end of input at the question: not click's bare "Aborted!", which leaves a
+    reseller wondering whether the orders went out."""
+    _interactive(monkeypatch)
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 1000)])
+    result = invoke("place", str(book), input="")
+    assert result.exit_code == 1 and "Aborted!" not in result.output
+    assert result.output.endswith("\nStopped at the question: nothing was sent after it.\n")
+    assert panel_env.counts["add"] == 0
+
+
 def test_a_dry_runs_shortened_list_says_how_to_see_every_row_not_the_error_column(
     panel_env, tmp_path
 ):
