@@ -101,7 +101,7 @@ class _Cli(click.Group):
         elif kind == "Interrupted":
             click.echo(message, err=True)
         else:
-            click.secho(_safe(f"Error: {message}"), fg="red", err=True)
+            click.secho(_line(f"Error: {message}"), fg="red", err=True)
         ctx.exit(code)
 
 
@@ -216,7 +216,7 @@ def balance(panel_url: str | None, api_key: str | None, profile: str | None, as_
         result = client.balance()
     if as_json:
         emit_json({"balance": money_json(result.amount, result.currency)})
-    click.echo(_safe(f"{money(result.amount)} {result.currency}".strip()))
+    click.echo(_line(f"{money(result.amount)} {result.currency}".strip()))
 
 
 @cli.command()
@@ -319,6 +319,16 @@ _SECRETS = SECRETS
 def _safe(text: str) -> str:
     """Text for a terminal: control characters (escape sequences) and every key removed."""
     return scrub(_CONTROL.sub("", text), _SECRETS)
+
+
+#: Line breaks (and tabs) inside one line of output: a panel's text cannot start a line.
+_BREAKS = re.compile(r"[\n\t\u2028\u2029]+")
+
+
+def _line(text: str) -> str:
+    """One line for a terminal: :func:`_safe`, with panel text's line breaks made spaces, so
+    a panel's message cannot forge a line of the summary ("Spent 0.00 USD", "Saved ...")."""
+    return _safe(_BREAKS.sub(" ", text))
 
 
 def _csv_safe(value: object) -> object:
@@ -460,8 +470,8 @@ def execute_book(
                 needs_yes.append(unasked)
                 return False
             for line in facts():
-                click.echo(_safe(line), err=True)
-            if click.confirm(_safe(question), err=True):
+                click.echo(_line(line), err=True)
+            if click.confirm(_line(question), err=True):
                 return True
             declined.append(refused)
             return False
@@ -480,7 +490,7 @@ def execute_book(
                 return True
             if not _interactive():
                 raise JournalMismatchError(f"{problem} (run again with --new-journal)")
-            click.echo(_safe(f"Warning: {problem}."), err=True)
+            click.echo(_line(f"Warning: {problem}."), err=True)
             return click.confirm("Start a new journal for this workbook?", err=True)
 
         options = RunOptions(
@@ -500,7 +510,7 @@ def execute_book(
                 progress.close()
             if not quiet:
                 for message in session.report.messages:
-                    click.echo(_safe(message), err=True)
+                    click.echo(_line(message), err=True)
     return BookRun(
         book_path,
         command,
@@ -597,16 +607,16 @@ def _print_summary(done: BookRun) -> None:
 
     report = done.report
     for line in summary_lines(report, dry_run=done.dry_run):
-        click.echo(_safe(line))
+        click.echo(_line(line))
     problems = [r for r in report.results if r.outcome not in ROUTINE_OUTCOMES]
     for r in problems[:SHOWN_PROBLEMS]:
-        click.echo(_safe(f"  row {r.row}: {r.step} {r.outcome}: {r.message}"), err=True)
+        click.echo(_line(f"  row {r.row}: {r.step} {r.outcome}: {r.message}"), err=True)
     if len(problems) > SHOWN_PROBLEMS:
         where = "--json lists them all" if done.dry_run else "see the Error column, or --json"
         click.echo(f"  ... and {len(problems) - SHOWN_PROBLEMS} more ({where})", err=True)
     for what in done.needs_yes:
         click.secho(
-            _safe(f"{what}: confirmation needed; pass --yes (no terminal to ask)."),
+            _line(f"{what}: confirmation needed; pass --yes (no terminal to ask)."),
             fg="yellow",
             err=True,
         )
@@ -758,9 +768,10 @@ def _charges(book: str, sheets: set[str]) -> dict[tuple[str, str], tuple[str, st
 def _print_table(columns: tuple[tuple[str, str], ...], rows: list[list[str]]) -> None:
     """Rows under their titles, each column as wide as its widest cell."""
     titles = [title for _, title in columns]
+    rows = [[_line(cell) for cell in row] for row in rows]  # a line break would split a row
     widths = [max(len(t), *(len(r[i]) for r in rows)) for i, t in enumerate(titles)]
     for line in (titles, *rows):
-        click.echo(_safe("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True))).rstrip())
+        click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
 
 
 @cli.command()
@@ -900,7 +911,7 @@ def _request_logger(as_json: bool) -> Callable[[Served], None]:
             if as_json:
                 _json_line({"time": when, **served.__dict__, "ids": list(served.ids)})
             else:
-                click.echo(_safe(f"{when} {served.line()}"))
+                click.echo(_line(f"{when} {served.line()}"))
             sys.stdout.flush()
 
     return log

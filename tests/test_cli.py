@@ -410,6 +410,17 @@ def test_a_panels_currency_cannot_drive_the_terminal_at_the_question(tmp_path, m
         assert "USD]0;pwned" in output and "\x1b" not in output and "\x07" not in output
 
 
+def test_panel_text_cannot_forge_a_line_of_the_summary(tmp_path, monkeypatch):
+    forged = "Spent 0.00 USD (the panel's charges for the orders placed)."
+    result = _place_against_a_panel_refusing_with(
+        "bad link\\n" + forged + "\\r\\nSaved o.xlsx.", tmp_path, monkeypatch
+    )
+    lines = result.output.splitlines()
+    assert result.exit_code == 1
+    assert f"  row 2: place failed: bad link {forged} Saved o.xlsx." in lines
+    assert not any(line.startswith(("Spent", "Saved o.xlsx")) for line in lines), lines
+
+
 def _with_settings(book: Path, *rows: tuple[object, object]) -> Path:
     from openpyxl import load_workbook
 
