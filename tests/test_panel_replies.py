@@ -416,3 +416,14 @@ def test_service_flags_as_numbers_text_or_null(panel, raw, flag):
     )
     [service] = client(panel).services()
     assert service.refill is flag and service.dripfeed is flag
+
+
+def test_a_bare_nan_in_a_status_reply_is_no_number_not_an_overlong_one(panel):
+    """JavaScript's NaN (a bare literal Python's json reads) means "no number", like
+    "Unknown": the row is not told its charge was too long for a cell."""
+    panel.script = lambda form: json_reply(
+        '{"status":"In progress","charge":NaN,"start_count":NaN,"remains":"NaN"}'
+    )
+    status = client(panel).status("77")
+    assert status.error is None and status.status == "In progress"
+    assert (status.charge, status.start_count, status.remains) == (None, None, None)
