@@ -5,12 +5,14 @@ Exit codes: 0 ok, 1 some items failed (or the panel failed), 2 usage, config or 
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import re
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -817,11 +819,23 @@ def config_path_command(as_json: bool) -> None:
 # --------------------------------------------------------------------------- simulator, demo
 
 
+def _amount_option(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """A simulator's starting balance: a plain amount (``1000``, ``12.50``)."""
+    try:
+        if Decimal(value).is_finite() and Decimal(value) >= 0:
+            return value
+    except ArithmeticError:
+        pass
+    raise click.BadParameter(f"{value!r} is not an amount such as 1000 or 12.50")
+
+
 @cli.command()
-@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--latency", default=0.0, type=float, help="Seconds before each answer.")
-@click.option("--balance", "start_balance", default="1000", show_default=True)
+@click.option(
+    "--balance", "start_balance", default="1000", show_default=True, callback=_amount_option
+)
 @click.option(
     "--dialect",
     default="standard",
@@ -879,7 +893,16 @@ def sim(
         dialect=dialect,
         on_request=_request_logger(as_json) if log_requests else None,
     )
-    url = f"http://{host}:{port}/api/v2"
+    try:
+        server.start()  # bound before the banner: the banner says where it really serves
+    except OSError as exc:
+        busy = exc.errno == errno.EADDRINUSE
+        hint = " (is a simulator already running there?)" if busy else ""
+        raise ConfigError(
+            f"cannot serve on {host}:{port}: {exc.strerror or exc}{hint}; "
+            "choose another --port or --host"
+        ) from None
+    url = server.url
     if as_json:
         _json_line({"url": url, "api_key": DEFAULT_API_KEY, "dialect": dialect})
     else:
@@ -888,9 +911,11 @@ def sim(
         click.echo(f"  export SMMSHEET_API_KEY={DEFAULT_API_KEY}")
         click.echo("Ctrl-C to stop.")
     try:
-        server.serve_forever()
+        threading.Event().wait()  # the server's thread serves; Ctrl-C ends the wait
     except KeyboardInterrupt:
         pass
+    finally:
+        server.stop()
 
 
 def _json_line(data: dict[str, Any]) -> None:
@@ -901,7 +926,6 @@ def _json_line(data: dict[str, Any]) -> None:
 def _request_logger(as_json: bool) -> Callable[[Served], None]:
     """What `sim --log` does with each request served: a line (or a JSON line) on stdout."""
     import datetime as dt
-    import threading
 
     lock = threading.Lock()  # requests are served from many threads: one line at a time
 

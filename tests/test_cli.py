@@ -584,6 +584,30 @@ def test_an_option_that_means_nothing_for_a_command_is_refused(panel_env, tmp_pa
     assert panel_env.counts["requests"] == 0
 
 
+def test_sim_on_a_port_in_use_says_so_in_one_line_before_any_banner():
+    """A reseller starts a second `smmsheet sim` while the first one runs: one line that
+    says why and what to do, not a traceback after a banner claiming it serves."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke("sim", "--port", str(port))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.startswith(f"Error: cannot serve on 127.0.0.1:{port}: ")
+    assert "choose another --port" in result.output and "Ctrl-C" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--port", "99999"), ("--balance", "lots"), ("--host", "8.8.8.8")]
+)
+def test_sim_refuses_a_bad_setting_in_one_line(flag, value):
+    result = CliRunner().invoke(cli, ["sim", flag, value])
+    assert result.exit_code == 2, result.output  # an uncaught exception would be 1
+    assert "Error" in result.output and flag.lstrip("-") in result.output.lower()
+
+
 def test_sim_lists_its_dialects_and_refuses_an_unknown_one():
     from smmsheet.simulator import DIALECTS
 
