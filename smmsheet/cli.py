@@ -389,6 +389,10 @@ def book_command(name: str, help_text: str, options: tuple[str, ...]) -> None:
     cli.command(name=name, help=help_text)(command)
 
 
+#: How a declined placing starts in :attr:`BookRun.declined` (and the JSON's ``declined``).
+DECLINED_PLACING = "placing "
+
+
 @dataclass
 class BookRun:
     """What one workbook command did, for the text summary or the JSON document."""
@@ -402,6 +406,11 @@ class BookRun:
     declined: list[str] = field(default_factory=list)
     #: What was not done for want of a terminal to ask (pass --yes).
     needs_yes: list[str] = field(default_factory=list)
+
+    @property
+    def placing_declined(self) -> bool:
+        """Whether the user answered no to placing (the plan was not carried out)."""
+        return any(what.startswith(DECLINED_PLACING) for what in self.declined)
 
     def as_json(self) -> dict[str, Any]:
         """The run's JSON document (without the keys every command's document has)."""
@@ -481,7 +490,8 @@ def execute_book(
         def confirm(preview: Preview) -> bool:
             what = f"{plural(preview.orders, 'order')} for {estimate(preview)}"
             facts = partial(_place_facts, preview, session.report)
-            return ask(f"Place {what}?", f"Not placed: {what}", f"placing {what}", facts)
+            refused = f"{DECLINED_PLACING}{what}"
+            return ask(f"Place {what}?", f"Not placed: {what}", refused, facts)
 
         def confirm_cancel(preview: CancelPreview) -> bool:
             what = preview.listed()
@@ -608,7 +618,7 @@ def _print_summary(done: BookRun) -> None:
     from .batch import ROUTINE_OUTCOMES
 
     report = done.report
-    for line in summary_lines(report, dry_run=done.dry_run):
+    for line in summary_lines(report, dry_run=done.dry_run, declined=done.placing_declined):
         click.echo(_line(line))
     problems = [r for r in report.results if r.outcome not in ROUTINE_OUTCOMES]
     for r in problems[:SHOWN_PROBLEMS]:

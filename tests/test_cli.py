@@ -718,6 +718,8 @@ def test_the_place_question_comes_after_the_rows_refusals_cost_and_balance(
     assert positions == sorted(positions), out
     # Declining is no failure, even with refused rows: exit 0, and it says nothing was sent.
     assert result.exit_code == 0 and "placing cancelled: nothing was sent" in out
+    # ... and the summary does not call the declined orders "Planned", as if they were going
+    assert "Planned" not in out and "Declined: 2 orders for about 0.925 USD" in out
     assert panel_env.counts["add"] == 0 and panel_env.counts["requests"] == 2  # services, balance
 
 
