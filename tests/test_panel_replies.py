@@ -188,6 +188,8 @@ def test_connection_refused_is_one_clear_unavailable_error():
     with pytest.raises(PanelUnavailableError, match="cannot reach the panel") as info:
         c.add(1, link="l", quantity=10)
     assert info.value.retry_safe and KEY not in str(info.value)
+    # in words, not the name of a Python exception class ("(ConnectionError)")
+    assert str(info.value).endswith("http://127.0.0.1:9/api/v2 (the connection failed)")
 
 
 def test_multi_status_of_one_id_answered_in_the_single_shape(panel):
