@@ -740,8 +740,8 @@ def _journal_cell(entry: dict[str, Any], key: str) -> str:
     value = entry[key]
     if key == "row":
         return f"{entry['sheet']}!{value}"
-    if key == "link" and len(value) > LINK_WIDTH:
-        return f"{value[: LINK_WIDTH - 3]}..."
+    if key == "link":
+        return _cut(value, LINK_WIDTH)
     if key == "result" and entry["resolution"]:
         return f"{value} (settled: {entry['resolution']})"
     if key == "service" and entry["action"] != "add":
@@ -1057,10 +1057,22 @@ def demo(out: str, force: bool, as_json: bool) -> None:
     click.echo("")
     click.echo(" | ".join(["Row", *(titles[k] for k in DEMO_SHOWN)]))
     for row in final.rows:
-        cells = [str(row.row), *(row.text(k)[:38] for k in DEMO_SHOWN)]
+        cells = [str(row.row), *(_cut(row.text(k), DEMO_CELL_WIDTH) for k in DEMO_SHOWN)]
         click.echo(" | ".join(cells))
     click.echo(f"\nBalance left on the simulator: {money(left.amount)} {left.currency}")
     click.echo(f"Open {target} to see every column (4 rows carry an Error on purpose).")
+
+
+#: How much of a cell the demo's table shows (the workbook has all of it).
+DEMO_CELL_WIDTH = 38
+
+
+def _cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, cut at a word with ``...`` when longer."""
+    if len(text) <= width:
+        return text
+    head = text[: width - 3]
+    return (head.rsplit(" ", 1)[0] if " " in head else head) + "..."
 
 
 def _refuse_to_replace(target: Path, journal: Path) -> None:

@@ -259,6 +259,8 @@ def test_demo_runs_end_to_end(tmp_path, monkeypatch):
     rows = read_orders(tmp_path / "smmsheet-demo.xlsx")
     assert sum(1 for r in rows if r["Order ID"]) == 6
     assert sum(1 for r in rows if r["Error"]) == 4
+    # the table cuts long cells visibly, never mid-word without a sign ("minimum 50 fo")
+    assert "| Quantity 10 is below the minimum...\n" in result.output
     assert invoke("demo").exit_code == 0  # a second demo starts afresh
 
 
