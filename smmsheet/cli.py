@@ -67,7 +67,16 @@ class _Cli(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         remember_argv(ctx, args)
-        return super().parse_args(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:  # before any command: `smmsheet --json balance`
+            if not json_requested(ctx):
+                raise
+            message = exc.format_message()
+            if isinstance(exc, click.NoSuchOption) and exc.option_name == "--json":
+                message = "--json goes after the command's name: smmsheet balance --json"
+            self._fail(ctx, exc.exit_code, type(exc).__name__, message)
+            raise  # not reached: _fail exits
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         _take_verbose(cmd)

@@ -825,6 +825,16 @@ def test_errors_of_a_json_run_are_json_with_the_exit_code_kept(
     assert document["error"]["type"].endswith(kind) and says in document["error"]["message"]
 
 
+@pytest.mark.parametrize("argv", [["--json", "balance"], ["--version", "--json"]])
+def test_a_usage_error_before_the_command_name_is_json_too_when_json_was_asked(argv):
+    """A script that puts --json first gets a JSON error it can read, not a usage text."""
+    result = CliRunner().invoke(cli, argv)
+    document = json.loads(result.stdout)
+    assert result.exit_code == 2 and document["exit_code"] == 2 and document["ok"] is False
+    assert document["error"]["type"] == "NoSuchOption"
+    assert "--json goes after the command's name" in document["error"]["message"]
+
+
 def test_a_run_that_needs_yes_says_so_in_json_with_exit_2(panel_env, tmp_path):
     book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
     result = CliRunner().invoke(cli, ["place", str(book), "--json"])
