@@ -1144,9 +1144,14 @@ class Engine:
         offered = None if service is None else getattr(service, action)
         if offered is not False:
             return None
+        done = (
+            "nothing is sent and a run removes the flag"  # a dry run leaves the flag
+            if self.options.dry_run
+            else "nothing was sent and the flag was removed"
+        )
         return (
             f"{action}: service {sid} does not offer {action} (the panel's service list says "
-            "so); nothing was sent and the flag was removed"
+            f"so); {done}"
         )
 
     def _journaled(self, action: Action, rows: dict[str, OrderRow]) -> dict[str, int]:
