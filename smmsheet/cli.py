@@ -810,9 +810,10 @@ def report(book: str, sheet: str, as_json: bool) -> None:
         totals = {"orders": summary.orders, "open": summary.open, "spend": summary.spend}
         kept = written.sheet != DASHBOARD_SHEETS[0]
         emit_json({"workbook": book, "sheet": written.sheet, **totals, "users_sheet_kept": kept})
-    spent = ", ".join(
-        f"{money(amount)} {currency}".strip() for currency, amount in sorted(summary.spend.items())
-    )
+    shown = summary.drawn_currencies
+    spent = ", ".join(f"{money(summary.spend[c])} {c or '(no currency given)'}" for c in shown)
+    if len(summary.spend) > len(shown):
+        spent += f" and {len(summary.spend) - len(shown)} more currencies (see the sheet)"
     click.echo(
         _safe(
             f"Wrote sheet {written.sheet} of {book}: {plural(summary.orders, 'order')}, "
