@@ -1148,6 +1148,7 @@ def new_workbook(path: str, force: bool, as_json: bool) -> None:
         emit_json({"workbook": path, "journal_kept": journal_path(target).exists()})
     click.echo(f"Wrote {path}: one order per row on its Orders sheet (Service, Link, Quantity).")
     click.echo(f"Next: smmsheet services --into {path}   (the Service drop-down)")
+    click.echo("      fill in your orders, one per row, and save")
     click.echo(f"      smmsheet place {path} --dry-run")
     if journal_path(target).exists():
         click.echo(f"Kept {journal_path(target)}: the journal of the workbook that was there.")
