@@ -108,6 +108,28 @@ def _busy_message(path: Path, lock: Path) -> str:
     return message
 
 
+#: The first bytes of an OLE compound file: what Excel writes for a workbook encrypted with a
+#: password (and what an old .xls is).
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _refuse_unreadable_content(path: Path) -> None:
+    """Name the two unreadable files a reseller meets most: empty, and password-protected."""
+    try:
+        with path.open("rb") as file:
+            start = file.read(len(OLE_MAGIC))
+    except OSError as exc:
+        raise WorkbookError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    if not start:
+        raise WorkbookError(f"{path.name} is empty (0 bytes): it is not a saved workbook")
+    if start == OLE_MAGIC:
+        raise WorkbookError(
+            f"{path.name} is password-protected (or an old .xls renamed): remove the password "
+            "in Excel (File > Info > Protect Workbook > Encrypt with Password) or save it as "
+            ".xlsx, then run again"
+        )
+
+
 class XlsxWorkbook:
     """A saved .xlsx/.xlsm on disk: calamine reads, surgical zip-level writes.
 
@@ -452,13 +474,14 @@ class XlsxWorkbook:
     def _check_readable(self) -> None:
         """Refuse missing, foreign, busy or zip-bomb files before anything else reads them."""
         path = self._path
+        if not path.is_file():  # first: "orders.xslx" is a typo, not a file to convert
+            raise WorkbookError(f"{path} does not exist or is not a file")
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
             raise WorkbookError(
                 f"{path.name} is not an .xlsx or .xlsm workbook; save it as .xlsx in Excel first"
             )
-        if not path.is_file():
-            raise WorkbookError(f"{path} does not exist or is not a file")
         self._check_not_busy()
+        _refuse_unreadable_content(path)
         try:
             with zipfile.ZipFile(path) as archive:
                 names = {name.lower() for name in archive.namelist()}
