@@ -740,3 +740,21 @@ def test_refresh_buffers_its_writes_in_the_rows_not_a_dict_of_every_cell(tmp_pat
     after = read_orders(book)
     assert after[0]["Status"] == "In progress" and after[-1]["Start Count"] == count - 1
     assert after[5]["Charge"] == 0.09 and after[5]["Currency"] == sim.currency
+
+
+def test_a_renamed_workbook_is_told_which_journal_is_its_own(tmp_path, client, sim):
+    """Renaming orders.xlsx leaves its journal under the old name: the refusal names it,
+    so the reseller renames it too instead of starting a new journal blind."""
+    from smmsheet.errors import JournalMismatchError
+
+    book = make_orders_book(tmp_path / "orders.xlsx", [(1, "https://a/1", 100)])
+    run(book, client, "place")
+    renamed = book.rename(tmp_path / "april.xlsx")
+    (tmp_path / "junk.xlsx.smmsheet-journal.sqlite").write_bytes(b"no journal")  # passed over
+    with pytest.raises(JournalMismatchError) as refused:
+        run(renamed, client, "place")
+    message = str(refused.value)
+    assert "orders.xlsx.smmsheet-journal.sqlite beside it holds this workbook's runs" in message
+    assert "rename it to april.xlsx.smmsheet-journal.sqlite" in message
+    journal_path(book).rename(journal_path(renamed))  # following the message works
+    assert run(renamed, client, "place").results == [] and sim.counts["add"] == 1

@@ -351,12 +351,12 @@ def test_rows_keep_their_fields_in_their_own_cell_lists_not_a_dict_each():
 
 
 def test_a_field_the_sheet_has_no_column_for_is_kept_aside_not_read_from_unheaded_cells():
-    # Column F has no header: the Status column to create goes after E, in F, but a value the
-    # user typed there without a header is not the row's status.
+    # Column F has no header but holds the user's text: the Status column to create is not
+    # read from any cell of the row, and what the engine writes into it is kept aside.
     header = ["Service", "Link", "Quantity", "Order ID", "Note"]
     parsed = OrderTable.from_values([header, [1, "https://x.com/p/1", 100, 1001, "n", "typed"]])
     row = parsed.rows[0]
-    assert parsed.columns["status"] == 6
+    assert parsed.columns["status"] == 7  # past F, which holds the user's text
     assert row.get("status") is None
     row.values["status"] = "Pending"
     assert row.get("status") == "Pending"
@@ -486,5 +486,7 @@ def test_ids_under_a_misspelt_order_id_header_stop_the_run():
         OrderTable.from_values([header, [1, "https://x", 100, None], [1, "https://y", 5, 1001]])
     empty = OrderTable.from_values([header, [1, "https://x", 100]])  # nothing there yet
     assert empty.warnings == ["column D header 'Oder ID' is not read: did you mean 'Order ID'?"]
-    own = OrderTable.from_values([["ID", "Service", "Link"], [7, 1, "https://x"]])
+    with pytest.raises(LayoutError, match=r"column A header 'ID' holds numbers"):
+        OrderTable.from_values([["ID", "Service", "Link"], [7, 1, "https://x"]])
+    own = OrderTable.from_values([["ID", "Service", "Link"], ["A-7", 1, "https://x"]])
     assert "if it holds the Order ID, rename it 'Order ID'" in own.warnings[0]
