@@ -71,6 +71,10 @@ ADD_WORKBOOK_KEY = "ADD_WORKBOOK_TO_PYTHONPATH"
 #: Every zip member gets this date, so builds are byte-identical.
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 CUSTOM_UI_NS = "http://schemas.microsoft.com/office/2006/01/customui"
+#: The relationship that goes with CUSTOM_UI_NS (the template has Office 2010's, which is for
+#: the 2009/07 customUI14 schema: the Open XML SDK cannot load the part under it).
+CUSTOM_UI_REL = "http://schemas.microsoft.com/office/2006/relationships/ui/extensibility"
+CUSTOM_UI14_REL = "http://schemas.microsoft.com/office/2007/relationships/ui/extensibility"
 PYOPENVBA_HINT = "pip install 'smmsheet[excel]' (or: pip install 'pyopenvba>=6.5,<7')"
 #: What a formula shows in Excel for Mac, where xlwings runs no formulas.
 MAC_FORMULA_TEXT = "#SMM: formulas need Excel for Windows; on a Mac use Refresh status"
@@ -441,6 +445,8 @@ def _config_sheet(
         raise ConfigError("the xlwings add-in template has no _myaddin.conf sheet")
     # The template remembers its author's folder; an add-in should not carry one.
     text = re.sub(r"<mc:AlternateContent\b.*?</mc:AlternateContent>", "", text, flags=re.S)
+    # 32767 is outside the schema's list of image resolutions; Excel's default is used.
+    text = re.sub(r'\s+defaultImageDpi="(?!96"|150"|220"|330")[^"]*"', "", text)
     strings = [part for row in settings for part in row]
     items = "".join(f'<si><t xml:space="preserve">{escape(v)}</t></si>' for v in strings)
     shared = (
@@ -504,7 +510,7 @@ def build_addin(
         parts = {name: package.read(name) for name in members}
     custom_ui = next((m for m in members if m.lower().startswith("customui/")), None)
     sheet = "xl/worksheets/sheet1.xml"
-    needed = ["xl/vbaProject.bin", "xl/workbook.xml", "xl/sharedStrings.xml", sheet]
+    needed = ["xl/vbaProject.bin", "xl/workbook.xml", "xl/sharedStrings.xml", sheet, "_rels/.rels"]
     if custom_ui is None or any(name not in parts for name in needed):
         raise ConfigError(f"{source.name} is not the xlwings ribbon add-in template")
     workbook, shared, config = _config_sheet(
@@ -517,6 +523,9 @@ def build_addin(
         "xl/sharedStrings.xml": shared,
         sheet: config,
         "docProps/core.xml": _core_properties(parts["docProps/core.xml"]),
+        "_rels/.rels": parts["_rels/.rels"].replace(
+            CUSTOM_UI14_REL.encode(), CUSTOM_UI_REL.encode()
+        ),
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as target:
