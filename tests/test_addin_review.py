@@ -26,3 +26,59 @@ def test_the_built_addin_passes_the_open_xml_validator(tmp_path: Path) -> None:
     )
     report = json.loads(done.stdout)
     assert report["ok"], report["errors"]
+
+
+def _cli(args: list[str]) -> Any:
+    from smmsheet.cli import cli
+
+    return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+
+def test_addin_doctor_json_lists_every_check_and_never_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "k3y-in-the-environment-0042"
+    monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("SMMSHEET_PANEL_URL", f"http://127.0.0.1:9/api/v2?key={key}")
+    monkeypatch.setenv("SMMSHEET_API_KEY", key)
+    path = tmp_path / ADDIN_NAME
+    build_addin(path)
+    result = _cli(["addin", "doctor", "--addin", str(path), "--json"])
+    assert key not in result.output
+    document = json.loads(result.output)
+    assert (document["command"], document["ok"], document["exit_code"]) == (
+        "addin doctor",
+        False,
+        1,
+    )
+    checks = {check["name"]: check for check in document["checks"]}
+    assert checks["add-in"]["ok"] is True
+    assert checks["panel"]["ok"] is False
+    assert result.exit_code == 1
+
+
+@pytest.mark.parametrize("command", ["build", "path", "install"])
+def test_every_addin_command_takes_json(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APPDATA", str(tmp_path / "AppData"))
+    monkeypatch.setattr("sys.platform", "win32")
+    args = {
+        "build": ["--out", str(tmp_path / ADDIN_NAME)],
+        "path": [],
+        "install": ["--dir", str(tmp_path / "XLSTART"), "--interpreter", r"C:\P y\pythonw.exe"],
+    }[command]
+    result = _cli(["addin", command, *args, "--json"])
+    document = json.loads(result.output)
+    assert document["ok"] is True, result.output
+    assert document["command"] == f"addin {command}"
+    assert str(document["addin"]).endswith(ADDIN_NAME)
+
+
+def test_doctor_without_excel_still_checks_the_panel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smmsheet.addin import doctor
+
+    checks = doctor(platform="linux", home=tmp_path, balance=lambda: "balance 5 USD")
+    assert [(c.name, c.ok) for c in checks] == [("add-in", False), ("panel", True)]
