@@ -40,17 +40,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
-
 from .errors import ConfigError
 
 __all__ = [
     "ADDIN_NAME",
     "BUTTONS",
     "Button",
-    "addin_cli",
+    "Check",
     "addin_dir",
     "build_addin",
+    "doctor",
     "install_addin",
     "ribbon_vba",
     "ribbon_xml",
@@ -746,7 +745,7 @@ def doctor(
     try:
         path = addin if addin is not None else addin_dir(platform, home=home) / ADDIN_NAME
     except ConfigError as exc:
-        return [Check("add-in", False, str(exc))]
+        return [Check("add-in", False, str(exc)), _panel_check(balance)]
     if not path.is_file():
         checks.append(Check("add-in", False, f"{path} is missing: run `smmsheet addin install`"))
         checks.append(_panel_check(balance))
@@ -843,90 +842,10 @@ def _panel_check(balance: Callable[[], str] | None) -> Check:
 
 
 def _balance() -> str:
+    """The panel as the ribbon resolves it (environment, user config file) and its balance."""
     from .config import resolve_panel
 
     settings = resolve_panel()
     with settings.client() as client:
         found = client.balance()
     return f"{client.shown_url} answers: balance {found.amount} {found.currency}".strip()
-
-
-# --------------------------------------------------------------------------- the CLI
-
-
-@click.group("addin")
-def addin_cli() -> None:
-    """Build, install or locate the Excel add-in (ribbon tab "smmsheet")."""
-
-
-@addin_cli.command("build")
-@click.option(
-    "--out",
-    default=ADDIN_NAME,
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="Where to write the add-in.",
-)
-@click.option(
-    "--interpreter",
-    metavar="PATH",
-    help="Python for Excel on Windows (pythonw.exe of the environment that has smmsheet).",
-)
-@click.option("--interpreter-mac", metavar="PATH", help="Python for Excel on macOS.")
-def build_command(out: str, interpreter: str | None, interpreter_mac: str | None) -> None:
-    """Build smmsheet.xlam from the installed xlwings' ribbon template."""
-    interpreters = {
-        key: value
-        for key, value in (("Interpreter_Win", interpreter), ("Interpreter_Mac", interpreter_mac))
-        if value
-    }
-    data = build_addin(out, interpreters=interpreters)
-    click.echo(f"Wrote {out} ({len(data):,} bytes).")
-
-
-@addin_cli.command("install")
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(file_okay=False),
-    help="Install into this folder instead of Excel's XLSTART folder.",
-)
-@click.option(
-    "--interpreter",
-    metavar="PATH",
-    help="The Python Excel runs (default: this one; pythonw.exe on Windows).",
-)
-def install_command(directory: str | None, interpreter: str | None) -> None:
-    """Build the add-in for this Python and copy it into Excel's startup folder."""
-    installed = install_addin(directory, interpreter=interpreter)
-    click.echo(f"Installed {installed.addin}.")
-    for key, value in installed.interpreters.items():
-        click.echo(f"{key}: {value}")
-    if installed.mac_script is not None:
-        click.echo(f"RunPython enabled: {installed.mac_script}")
-    click.echo("Restart Excel to see the smmsheet tab; `smmsheet addin doctor` checks it.")
-
-
-@addin_cli.command("doctor")
-@click.option(
-    "--addin",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Check this add-in file instead of the installed one.",
-)
-def doctor_command(addin: Path | None) -> None:
-    """Check what Excel will run: add-in, interpreter, xlwings, DLL, panel (exit 1 on a failure)."""
-    checks = doctor(addin)
-    for check in checks:
-        click.echo(check.line())
-    if not all(check.ok for check in checks):
-        raise SystemExit(1)
-
-
-@addin_cli.command("path")
-def path_command() -> None:
-    """Print where `smmsheet addin install` puts the add-in."""
-    click.echo(str(addin_dir() / ADDIN_NAME))
-
-
-if __name__ == "__main__":  # python -m smmsheet.addin build --out workbook_templates/...
-    addin_cli()

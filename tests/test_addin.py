@@ -28,12 +28,12 @@ from smmsheet.addin import (
     HELP_SUB,
     HELP_VBA_MODULE,
     MAC_FORMULA_TEXT,
-    addin_cli,
     addin_dir,
     build_addin,
     read_addin,
     template_path,
 )
+from smmsheet.cli import addin_cli
 from smmsheet.errors import ConfigError
 from smmsheet.udf import udf_names
 
@@ -350,7 +350,7 @@ def test_the_committed_addin_equals_a_fresh_build(modules: dict[str, str]) -> No
     """
     import xlwings
 
-    assert COMMITTED.is_file(), "run: python -m smmsheet.addin build --out " + str(COMMITTED)
+    assert COMMITTED.is_file(), "run: smmsheet addin build --out " + str(COMMITTED)
     from pyopenvba import ExcelFile
 
     with ExcelFile(COMMITTED) as book:
