@@ -81,3 +81,28 @@ def test_doctor_without_excel_still_checks_the_panel(
 
     checks = doctor(platform="linux", home=tmp_path, balance=lambda: "balance 5 USD")
     assert [(c.name, c.ok) for c in checks] == [("add-in", False), ("panel", True)]
+
+
+def _get_config(path: Path) -> str:
+    """The body of xlwings' GetConfig in the built add-in's VBA."""
+    from pyopenvba import ExcelFile
+
+    with ExcelFile(path) as book:
+        source = book.get_module("xlwings")
+    start = source.index("Function GetConfig(")
+    return source[start : source.index("End Function", start)]
+
+
+def test_a_workbook_the_user_opens_cannot_choose_what_the_addin_runs(tmp_path: Path) -> None:
+    """A stranger's .xlsx (no macros) with a hidden sheet ``smmsheet.conf`` saying
+    ``Interpreter_Win = \\\\host\\share\\x.exe`` or ``PYTHONPATH = \\\\host\\share``, or a file
+    ``smmsheet.conf`` beside it in Downloads, would pick the program Excel starts at the
+    next ribbon click or SMM_* formula. Only the add-in's own sheet and the user's own
+    file (``%USERPROFILE%\\.smmsheet\\smmsheet.conf``) may configure it."""
+    path = tmp_path / ADDIN_NAME
+    build_addin(path)
+    body = _get_config(path)
+    assert "SheetExists(ActiveWorkbook" not in body
+    assert 'source = "" Or source = "directory"' not in body
+    assert "GetConfigFromSheet(ThisWorkbook)" in body  # the add-in's own sheet still counts
+    assert 'source = "" Or source = "user"' in body  # and the user's own file
