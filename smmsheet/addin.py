@@ -11,9 +11,11 @@ xlwings package (BSD licensed), so the add-in's VBA always matches the installed
   ``RunPython "import smmsheet.excel; smmsheet.excel.<macro>()"``;
 - a VBA module ``xlwings_udfs`` declaring the SMM_* formulas, as xlwings' "Import
   Functions" would write it (so the formulas work without that step);
-- in xlwings' own VBA module only ``PROJECT_NAME`` changes (``myaddin`` -> ``smmsheet``),
-  as xlwings documents for renaming a custom add-in; everything else (RunPython, the
-  config lookup, the DLL declarations) is kept byte for byte;
+- in xlwings' own VBA module ``PROJECT_NAME`` changes (``myaddin`` -> ``smmsheet``), as
+  xlwings documents for renaming a custom add-in, and its config lookup skips the active
+  workbook's ``smmsheet.conf`` sheet and a ``smmsheet.conf`` file beside it (a workbook
+  must not choose the program Excel runs); everything else (RunPython, the DLL
+  declarations) is kept byte for byte;
 - the add-in's config sheet becomes ``smmsheet.conf`` with one, non-secret setting
   (``UDF Modules = smmsheet.udf``); the author's name and folder leave the file.
 
@@ -326,11 +328,32 @@ def _crlf(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\n", "\r\n")
 
 
-def _set_project_name(xlwings_module: str) -> str:
+#: Edits to xlwings' GetConfig: (what the template says, what smmsheet's add-in says). A
+#: workbook the user opens (a stranger's .xlsx, no macros) must not choose the program Excel
+#: starts: a sheet ``smmsheet.conf`` in it, or a file ``smmsheet.conf`` beside it, could set
+#: ``Interpreter_Win`` or ``PYTHONPATH``. The add-in's own sheet and the user's own file stay.
+CONFIG_LOOKUP_EDITS = (
+    (
+        'If SheetExists(ActiveWorkbook, PROJECT_NAME & ".conf") = True Then',
+        "If False Then  ' smmsheet: a workbook the user opens never configures the add-in",
+    ),
+    (
+        'If source = "" Or source = "directory" Then',
+        'If source = "directory" Then  \' smmsheet: nor does a file beside that workbook',
+    ),
+)
+
+
+def _edit_xlwings_module(xlwings_module: str) -> str:
+    """xlwings' module with the project named smmsheet and the config lookup above."""
     pattern = re.compile(r'(Public Const PROJECT_NAME As String = ")myaddin(")')
     changed, count = pattern.subn(rf"\g<1>{PROJECT_NAME}\g<2>", xlwings_module)
     if count != 1:
         raise ConfigError("the xlwings add-in template has no PROJECT_NAME constant to set")
+    for before, after in CONFIG_LOOKUP_EDITS:
+        if changed.count(before) != 1:
+            raise ConfigError(f"the xlwings add-in template's GetConfig has no {before!r}")
+        changed = changed.replace(before, after)
     return changed
 
 
@@ -348,7 +371,7 @@ def _edit_vba(template: bytes) -> bytes:
             project = book.vba_project()
             project.rename_module(TEMPLATE_RIBBON_MODULE, RIBBON_MODULE)
             book.set_module(RIBBON_MODULE, ribbon_vba())
-            book.set_module("xlwings", _set_project_name(book.get_module("xlwings")))
+            book.set_module("xlwings", _edit_xlwings_module(book.get_module("xlwings")))
             project.add_module(UDF_VBA_MODULE, _crlf(udf_module_vba()))
             project.add_module(HELP_VBA_MODULE, function_help_vba())
             book.set_module("ThisWorkbook", this_workbook_vba(book.get_module("ThisWorkbook")))
