@@ -106,3 +106,37 @@ def test_a_workbook_the_user_opens_cannot_choose_what_the_addin_runs(tmp_path: P
     assert 'source = "" Or source = "directory"' not in body
     assert "GetConfigFromSheet(ThisWorkbook)" in body  # the add-in's own sheet still counts
     assert 'source = "" Or source = "user"' in body  # and the user's own file
+
+
+@pytest.mark.parametrize(
+    ("user", "code_page", "ok"),
+    [("Jörg", "cp1252", True), ("Дмитрий", "cp1252", False), ("Дмитрий", "cp1251", True)],
+    ids=["german-on-western", "cyrillic-on-western", "cyrillic-on-cyrillic"],
+)
+def test_doctor_flags_an_interpreter_path_excel_cannot_pass_to_xlwings(
+    tmp_path: Path, user: str, code_page: str, ok: bool
+) -> None:
+    """xlwings' VBA declares its DLL calls and LoadLibraryA with ``ByVal ... As String``:
+    Excel hands them the interpreter's path in the system's ANSI code page, so a folder
+    name outside it (a Cyrillic user name on a Western Windows) loads no DLL."""
+    import xlwings
+
+    from smmsheet.addin import doctor
+
+    venv = tmp_path / "Users" / user / "OneDrive - Firma GmbH" / "venv 1"
+    scripts = venv / "Scripts"
+    scripts.mkdir(parents=True)
+    python = scripts / "pythonw.exe"
+    python.write_bytes(b"")
+    (venv / f"xlwings64-{xlwings.__version__}.dll").write_bytes(b"")
+    path = tmp_path / ADDIN_NAME
+    build_addin(path, interpreters={"Interpreter_Win": str(python)})
+
+    def run(command: list[str]) -> tuple[int, str]:
+        return 0, f"1.0 {xlwings.__version__}"
+
+    checks = doctor(
+        path, platform="win32", run=run, balance=lambda: "balance 5 USD", code_page=code_page
+    )
+    failed = [c.name for c in checks if not c.ok]
+    assert failed == ([] if ok else ["interpreter path"]), [c.line() for c in checks]
