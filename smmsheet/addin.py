@@ -757,8 +757,12 @@ def doctor(
     home: Path | None = None,
     run: Runner = _run,
     balance: Callable[[], str] | None = None,
+    code_page: str | None = None,
 ) -> list[Check]:
     """What Excel will run when the ribbon is clicked, and whether it works: one check each.
+
+    ``code_page`` is Windows' ANSI code page (default: this system's), the one Excel
+    converts the interpreter's path to for xlwings' DLL calls.
 
     ``run`` runs a command (the interpreter's probe); ``balance`` asks the panel (default:
     resolve it as the ribbon does, from the environment and the user config file).
@@ -821,6 +825,7 @@ def doctor(
                 detail += f"; the add-in is built for {built_for}: run `smmsheet addin install`"
             checks.append(Check("imports smmsheet", same, detail))
         if platform.startswith("win"):
+            checks.append(_ansi_check(interpreter, code_page or _ansi_code_page()))
             checks.append(_dll_check(Path(interpreter), built_for))
     if platform == "darwin":
         script = (home or Path.home()) / MAC_SCRIPTS_DIR / f"xlwings-{built_for}.applescript"
@@ -836,6 +841,32 @@ def doctor(
         )
     checks.append(_panel_check(balance))
     return checks
+
+
+def _ansi_code_page() -> str:
+    """Windows' ANSI code page (``cp1252`` on a Western system); elsewhere the locale's."""
+    import ctypes
+    import locale
+
+    windll = getattr(ctypes, "windll", None)
+    if windll is not None:
+        return f"cp{windll.kernel32.GetACP()}"
+    return locale.getpreferredencoding(False)
+
+
+def _ansi_check(interpreter: str, code_page: str) -> Check:
+    """xlwings' VBA passes the path ``ByVal As String`` (and to LoadLibraryA): in ANSI."""
+    try:
+        interpreter.encode(code_page)
+    except (UnicodeEncodeError, LookupError):
+        return Check(
+            "interpreter path",
+            False,
+            f"{interpreter} has characters outside Windows' code page {code_page}, which "
+            "Excel passes to xlwings: put the environment in a folder with a plain name "
+            r"(e.g. C:\smmsheet\venv) and run `smmsheet addin install` from it",
+        )
+    return Check("interpreter path", True, f"passes to xlwings in {code_page}")
 
 
 def _dll_check(interpreter: Path, version: str | None) -> Check:
