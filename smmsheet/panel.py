@@ -463,16 +463,18 @@ class _RateLimiter:
 
 def _is_clearparse_text(url: str) -> bool:
     """A plain ``http://`` URL to a host that is not this machine."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "http":
-        return False
-    host = (parts.hostname or "").rstrip(".").lower()
+    return urlsplit(url).scheme.lower() == "http" and not _on_this_machine(url)
+
+
+def _on_this_machine(url: str) -> bool:
+    """Whether ``url`` names this machine (``localhost``, ``127.0.0.1``, ``[::1]``)."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
     if host == "localhost" or host.endswith(".localhost"):
-        return False
-    try:
-        return not ipaddress.ip_address(host).is_loopback
-    except ValueError:
         return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 # --------------------------------------------------------------------------- the client
@@ -516,6 +518,10 @@ class PanelClient:
         )
         self._owns_session = session is None
         self._session = session or requests.Session()
+        if session is None and _on_this_machine(url):
+            # No proxy reaches this machine's 127.0.0.1 (the simulator, the Self-test): an
+            # office's HTTP(S)_PROXY or Windows system proxy must not be asked for it.
+            self._session.trust_env = False
         adapter = _DeadlineAdapter(pool_connections=1, pool_maxsize=self.max_workers, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
