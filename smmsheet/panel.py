@@ -34,12 +34,13 @@ import itertools
 import json
 import logging
 import math
+import os
 import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -357,7 +358,10 @@ class _Watchdog:
                     target=self._run, name="smmsheet-deadlines", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if self._queue[0][2] is watch:
+                # Woken only when this deadline comes first: a thousand requests in flight
+                # are not a thousand wake-ups (the thread sleeps until the earliest one).
+                self._cond.notify()
 
     def _run(self) -> None:
         while True:
@@ -477,6 +481,29 @@ def _on_this_machine(url: str) -> bool:
         return False
 
 
+def _session_for(url: str) -> requests.Session:
+    """A session for ``url`` with the environment's settings for it read once, here.
+
+    ``requests`` reads the proxy variables (``HTTPS_PROXY``, ``NO_PROXY``...), the CA bundle
+    (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) and ``~/.netrc`` again for every request: a
+    fifth of a 1,000-request refresh. The panel URL never changes, so the same answers are
+    taken once and the session stops looking (``trust_env`` off).
+    """
+    session = requests.Session()
+    # {} when NO_PROXY covers the URL; and for this machine's 127.0.0.1 (the simulator, the
+    # Self-test), which no office HTTP(S)_PROXY or Windows system proxy can reach.
+    proxies = {} if _on_this_machine(url) else requests.utils.get_environ_proxies(url)
+    verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    auth = requests.utils.get_netrc_auth(url)
+    session.trust_env = False
+    session.proxies.update(proxies)
+    if verify:
+        session.verify = verify
+    if auth:
+        session.auth = auth
+    return session
+
+
 # --------------------------------------------------------------------------- the client
 
 
@@ -517,11 +544,7 @@ class PanelClient:
             _RateLimiter(max_requests_per_minute, clock, sleep) if max_requests_per_minute else None
         )
         self._owns_session = session is None
-        self._session = session or requests.Session()
-        if session is None and _on_this_machine(url):
-            # No proxy reaches this machine's 127.0.0.1 (the simulator, the Self-test): an
-            # office's HTTP(S)_PROXY or Windows system proxy must not be asked for it.
-            self._session.trust_env = False
+        self._session = session or _session_for(url)
         adapter = _DeadlineAdapter(pool_connections=1, pool_maxsize=self.max_workers, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
@@ -799,10 +822,20 @@ class PanelClient:
             for chunk in chunks:
                 yield guarded(chunk)
             return
-        pool = ThreadPoolExecutor(max_workers=min(self.max_workers, len(chunks)))
+        workers = min(self.max_workers, len(chunks))
+        pool = ThreadPoolExecutor(max_workers=workers)
+        # A window of chunks in flight, each result let go once yielded: a million ids are
+        # 10,000 chunks, whose results would all stay alive until the last one was read.
+        waiting = iter(chunks)
+        running = {pool.submit(guarded, c) for c in itertools.islice(waiting, 2 * workers)}
         try:
-            for future in as_completed([pool.submit(guarded, c) for c in chunks]):
-                yield future.result()
+            while running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for chunk in itertools.islice(waiting, len(done)):
+                    running.add(pool.submit(guarded, chunk))
+                for future in done:
+                    yield future.result()
+                del done, future
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -901,7 +934,7 @@ class PanelClient:
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             if watch.fired or time.monotonic() >= watch.deadline:
                 raise _Final(self._too_slow(action)) from None
-            raise self._lost_reply(action, type(exc).__name__) from None
+            raise self._lost_reply(action, _in_words(type(exc).__name__)) from None
         return b"".join(parts)
 
     def _too_slow(self, action: str) -> PanelError:
@@ -935,7 +968,7 @@ class PanelClient:
             return PanelUnavailableError(
                 f"{action}: invalid panel URL {self.shown_url!r}", action=action
             )
-        kind = type(exc).__name__
+        kind = _in_words(type(exc).__name__)
         if never_sent:
             return PanelUnavailableError(
                 f"{action}: cannot reach the panel at {self.shown_url} ({kind})",
@@ -1140,6 +1173,23 @@ def _retry_after(value: str | None) -> float | None:
             when = when.replace(tzinfo=dt.UTC)
         seconds = (when - dt.datetime.now(dt.UTC)).total_seconds()
     return None if math.isnan(seconds) else max(0.0, seconds)
+
+
+#: What a transport failure (a requests or urllib3 exception class) means, for a message.
+TRANSPORT_WORDS = {
+    "ConnectTimeout": "connecting timed out",
+    "ConnectionError": "the connection failed",
+    "SSLError": "a TLS (https) error",
+    "ReadTimeout": "the answer timed out",
+    "ChunkedEncodingError": "the answer broke off",
+    "ProtocolError": "the answer broke off",
+    "ContentDecodingError": "the answer could not be decoded",
+}
+
+
+def _in_words(kind: str) -> str:
+    """A transport failure as a person reads it; a class not listed is named as it is."""
+    return TRANSPORT_WORDS.get(kind, kind)
 
 
 def _is_connect_failure(exc: requests.ConnectionError) -> bool:

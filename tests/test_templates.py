@@ -149,6 +149,10 @@ def test_new_writes_a_blank_order_workbook(tmp_path):
     result = CliRunner().invoke(cli, ["new", str(target)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert f"Wrote {target}" in result.output and "smmsheet place" in result.output
+    # followed literally, the next steps fill rows before the dry run ("nothing to do" else)
+    steps = ["smmsheet services --into", "fill in your orders", "smmsheet place"]
+    at = [result.output.index(step) for step in steps]
+    assert at == sorted(at), result.output
     assert target.read_bytes() == COMMITTED.read_bytes()
     assert [p.name for p in tmp_path.iterdir()] == ["orders.xlsx"]  # no temporary left
 
