@@ -1036,7 +1036,10 @@ def demo(out: str, force: bool, as_json: bool) -> None:
     book.save()
 
     steps: list[dict[str, Any]] = []
-    with PanelSimulator(balance="50") as server, PanelClient(server.url, DEFAULT_API_KEY) as client:
+    with (
+        PanelSimulator(balance="50") as server,
+        PanelClient(server.url, DEFAULT_API_KEY, direct=True) as client,
+    ):
         if not as_json:
             click.echo(f"Panel simulator at {server.url} (balance 50 USD)")
 
