@@ -42,6 +42,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError, scrub
+from .money import Rates
 from .panel import DEFAULT_DEADLINE, DEFAULT_MAX_WORKERS, PanelClient
 from .values import Unreadable, amount
 from .workbook.base import WorkbookAdapter, find_sheet
@@ -54,7 +55,9 @@ __all__ = [
     "PanelSettings",
     "WorkbookSettings",
     "config_path",
+    "profile_names",
     "resolve_panel",
+    "resolve_profile",
     "settings_of",
     "spending_cap",
     "workbook_settings",
@@ -95,6 +98,16 @@ class WorkbookSettings:
 
     profile: str | None = None
     max_spend: Decimal | None = None
+    #: The currency Cost, Profit and Max spend are counted in (``Currency``); None: the
+    #: default panel's.
+    currency: str | None = None
+    #: ``Rate EUR`` = 1.08: one EUR is 1.08 of ``currency``. Given by the user, never fetched.
+    rates: Mapping[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def money(self) -> Rates:
+        """The reporting currency and its rates, as the profit and cap arithmetic takes them."""
+        return Rates(self.currency, dict(self.rates))
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -207,6 +220,25 @@ def resolve_panel(
     )
 
 
+def profile_names(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The profiles of the user config file, in the file's order."""
+    env = os.environ if environ is None else environ
+    profiles = _load_file(config_path(env)).get("profiles", {})
+    return list(profiles) if isinstance(profiles, dict) else []
+
+
+def resolve_profile(name: str, environ: Mapping[str, str] | None = None) -> PanelSettings:
+    """A named profile alone, as a row's ``Panel`` cell names it: its own URL and key only.
+
+    The environment's ``SMMSHEET_PANEL_URL``/``SMMSHEET_API_KEY`` are not a fallback here: a
+    row naming a profile must never reach the environment's panel instead.
+    """
+    env = dict(os.environ if environ is None else environ)
+    for variable in (ENV_PANEL_URL, ENV_API_KEY, ENV_PROFILE):
+        env.pop(variable, None)
+    return resolve_panel(profile=name, environ=env)
+
+
 def _origin(url: str) -> tuple[str, str, int | None]:
     """Scheme, host and port of a URL: where a key may be sent."""
     parts = urlsplit(url.strip())
@@ -274,7 +306,8 @@ def spending_cap(value: object, source: str) -> Decimal:
 def workbook_settings(
     rows: Sequence[Sequence[object]], sheet: str = SETTINGS_SHEET
 ) -> WorkbookSettings:
-    """Read a ``Settings`` sheet: two columns, name and value (``Profile``, ``Max spend``).
+    """Read a ``Settings`` sheet: two columns, name and value (``Profile``, ``Max spend``,
+    ``Currency``, ``Rate EUR`` ...).
 
     A row that looks like an API key is refused, so a key never travels inside a workbook;
     a ``Max spend`` that cannot be read is refused too (:func:`spending_cap`).
@@ -297,7 +330,35 @@ def workbook_settings(
     raw_spend = values.get("maxspend")
     blank = raw_spend is None or (isinstance(raw_spend, str) and not raw_spend.strip())
     spend = None if blank else spending_cap(raw_spend, f"Max spend in {cells['maxspend']}")
-    return WorkbookSettings(profile=str(profile).strip() if profile else None, max_spend=spend)
+    currency = str(values.get("currency") or values.get("reportingcurrency") or "").strip()
+    rates: dict[str, Decimal] = {}
+    for name, value in values.items():
+        match = _RATE_LABEL.fullmatch(name)
+        if match is None or value in (None, ""):
+            continue
+        code = (match.group(1) or match.group(2)).upper()
+        rates[code] = _rate(value, f"{cells[name]} (rate of {code})")
+    return WorkbookSettings(
+        profile=str(profile).strip() if profile else None,
+        max_spend=spend,
+        currency=currency.upper() or None,
+        rates=rates,
+    )
+
+
+#: ``Rate EUR`` or ``EUR rate`` (labels compared as lower-case letters and digits).
+_RATE_LABEL = re.compile(r"rate([a-z]{3})|([a-z]{3})rate")
+
+
+def _rate(value: object, source: str) -> Decimal:
+    """An exchange rate typed in Settings: a positive amount, or the run stops."""
+    try:
+        rate = amount(value)
+    except Unreadable as exc:
+        raise ConfigError(f"{source} must be a number such as 1.08, got {exc}") from None
+    if rate <= 0:
+        raise ConfigError(f"{source} must be more than 0, got {rate}")
+    return rate
 
 
 def settings_of(book: WorkbookAdapter) -> WorkbookSettings:

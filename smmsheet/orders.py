@@ -34,6 +34,8 @@ __all__ = [
     "INPUT_COLUMNS",
     "NOTE_MARK",
     "OUTPUT_COLUMNS",
+    "PROFIT_COLUMNS",
+    "ROW_OPTIONS",
     "OrderPlan",
     "OrderRow",
     "OrderTable",
@@ -89,6 +91,17 @@ OUTPUT_COLUMNS: dict[str, str] = {
     "updated": "Updated",
 }
 
+#: Inputs that choose how a row is bought and sold, not what is ordered: never sent to the
+#: panel and not part of a row's fingerprint (so adding them keeps every journal valid).
+ROW_OPTIONS: dict[str, str] = {
+    "panel": "Panel",
+    "sell_price": "Sell price",
+    "sell_per_order": "Sell per order",
+}
+
+#: Outputs created when the sheet has a ``Sell price`` column (in this order).
+PROFIT_COLUMNS: dict[str, str] = {"cost": "Cost", "profit": "Profit", "margin": "Margin"}
+
 _ALIASES = {"serviceid": "service", "url": "link", "qty": "quantity", "orderid": "order_id"}
 
 #: Order statuses after which nothing changes any more (with the variants seen in the wild).
@@ -118,8 +131,8 @@ def normalize_header(text: object) -> str:
     return re.sub(r"[\s_\-]+", "", str(text)).lower() if text is not None else ""
 
 
-_TITLES = {**INPUT_COLUMNS, **OUTPUT_COLUMNS}
-_HEADER_KEYS = {normalize_header(v): k for k, v in {**INPUT_COLUMNS, **OUTPUT_COLUMNS}.items()}
+_TITLES = {**INPUT_COLUMNS, **ROW_OPTIONS, **OUTPUT_COLUMNS, **PROFIT_COLUMNS}
+_HEADER_KEYS = {normalize_header(v): k for k, v in _TITLES.items()}
 _HEADER_KEYS.update(_ALIASES)
 
 
@@ -240,6 +253,8 @@ class OrderTable:
     rows: list[OrderRow]
     #: Output columns missing from the sheet: column number -> header text to create.
     new_columns: dict[int, str] = field(default_factory=dict)
+    #: The last column the header row uses (the user's own columns included).
+    width: int = 0
 
     @classmethod
     def from_values(cls, values: Sequence[Sequence[CellValue]]) -> OrderTable:
@@ -270,7 +285,8 @@ class OrderTable:
                 columns[key] = col
         last = max((c for c, v in enumerate(header, start=1) if not _blank(v)), default=0)
         new_columns: dict[int, str] = {}
-        for key, title in OUTPUT_COLUMNS.items():
+        outputs = {**OUTPUT_COLUMNS, **(PROFIT_COLUMNS if "sell_price" in columns else {})}
+        for key, title in outputs.items():
             if key not in columns:
                 last += 1
                 columns[key] = last
@@ -285,11 +301,18 @@ class OrderTable:
                 continue  # no input and no order id: not an order row
             cells = {k: raw[i] if i < width else None for k, i in present}
             rows.append(OrderRow(number, cells))
-        return cls(header_index + 1, columns, rows, new_columns)
+        return cls(header_index + 1, columns, rows, new_columns, last)
 
     def header_cells(self) -> dict[tuple[int, int], CellValue]:
         """Cells that create the missing output headers."""
         return {(self.header_row, col): title for col, title in self.new_columns.items()}
+
+    def add_column(self, key: str) -> None:
+        """Create a column the engine needs to write (``Panel`` for a routed row) if missing."""
+        if key not in self.columns:
+            self.width = max(self.width, *self.columns.values()) + 1
+            self.columns[key] = self.width
+            self.new_columns[self.width] = _TITLES[key]
 
     def cell(self, row: int, key: str) -> tuple[int, int]:
         """The (row, column) of a field in a sheet row."""
