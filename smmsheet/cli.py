@@ -120,12 +120,49 @@ def _client(panel_url: str | None, api_key: str | None, profile: str | None) -> 
 
 @cli.command()
 @panel_options
-def balance(panel_url: str | None, api_key: str | None, profile: str | None) -> None:
-    """Print the account balance."""
-    client = _client(panel_url, api_key, profile)
-    with client:
-        result = client.balance()
-    click.echo(f"{result.amount} {result.currency}".strip())
+@click.argument("book", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--all", "every", is_flag=True, help="Every profile of the user config file.")
+def balance(
+    panel_url: str | None, api_key: str | None, profile: str | None, book: str | None, every: bool
+) -> None:
+    """Print the account balance; with BOOK, of every panel the workbook uses (its default
+    and each profile its Panel column and Routes sheet name); with --all, of every profile."""
+    if book is None and not every:
+        client = _client(panel_url, api_key, profile)
+        with client:
+            result = client.balance()
+        click.echo(f"{result.amount} {result.currency}".strip())
+        return
+    results: list[tuple[str, Any]] = []
+    if book is not None:
+        from .session import Session
+
+        with Session(book, panel_url=panel_url, api_key=api_key, profile=profile) as session:
+            try:
+                results = session.balances()
+            finally:
+                _SECRETS.update(session.secrets)
+    else:
+        from .config import profile_names, resolve_profile
+
+        for name in profile_names():
+            try:
+                resolved = resolve_profile(name)
+                _SECRETS.add(resolved.api_key)
+                with resolved.client() as client:
+                    results.append((name, client.balance()))
+            except SmmsheetError as exc:
+                results.append((name, exc))
+    width = max((len(name or "default") for name, _ in results), default=0)
+    failed = False
+    for name, result in results:
+        if isinstance(result, Exception):
+            failed = True
+            click.echo(_safe(f"{name or 'default':<{width}}  error: {result}"), err=True)
+        else:
+            click.echo(f"{name or 'default':<{width}}  {result.amount} {result.currency}".rstrip())
+    if failed:
+        sys.exit(EXIT_FAILED)
 
 
 @cli.command()
@@ -307,6 +344,7 @@ def run_book(
         try:
             report = session.run(command, options)
         finally:
+            _SECRETS.update(session.secrets)  # the keys of the panels the rows named
             for message in session.report.messages:
                 click.echo(_safe(message), err=True)
     _print_summary(report, book_path, dry_run)
@@ -340,7 +378,7 @@ def _place_question(preview: Any) -> str:
     text = f"Place {preview.orders} orders for {preview.cost_text(2)} {preview.currency}"
     if preview.unknown_cost:
         text += f" plus rows {_rows(preview.unknown_cost)} whose price the panel does not list"
-    lines.append(f"{text} (balance {preview.balance})?")
+    lines.append(f"{text} (balance {preview.balance_text()})?")
     return "\n".join(lines)
 
 
@@ -376,7 +414,8 @@ def _print_summary(report: Report, book_path: str, dry_run: bool) -> None:
         p = report.preview
         verb = "Would place" if dry_run else "Planned"
         click.echo(
-            f"{verb} {p.orders} orders, {p.cost_text(5)} {p.currency} (balance {p.balance})."
+            f"{verb} {p.orders} orders, {p.cost_text(5)} {p.currency} "
+            f"(balance {p.balance_text()})."
         )
     if report.spent or report.uncharged:
         if report.uncharged:
