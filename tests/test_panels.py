@@ -22,7 +22,7 @@ from smmsheet.simulator import DEFAULT_API_KEY, PanelSimulator, default_services
 
 from .conftest import read_orders
 from .scripted import ScriptedPanel
-from .two_panels import book, run, two_panels_fixture  # noqa: F401
+from .two_panels import book, open_two, run, two_panels_fixture  # noqa: F401
 
 HEADER = ("Service", "Link", "Quantity", "Panel", "Refill", "Cancel")
 
@@ -80,22 +80,14 @@ def test_status_asks_each_panel_100_ids_a_request(tmp_path, two_panels):
 def test_rows_are_validated_against_their_own_panels_services(tmp_path, monkeypatch):
     services = default_services()
     services[0]["min"] = "500"  # panel b sells service 1 from 500 only
-    from .two_panels import write_config
-
-    with PanelSimulator() as a, PanelSimulator(services=services) as b:
-        monkeypatch.setenv(
-            "SMMSHEET_CONFIG", str(write_config(tmp_path / "c.toml", {"a": a, "b": b}))
-        )
-        for variable in ("SMMSHEET_PANEL_URL", "SMMSHEET_API_KEY", "SMMSHEET_PROFILE"):
-            monkeypatch.delenv(variable, raising=False)
-        path = book(
-            tmp_path / "o.xlsx", HEADER, [(1, "https://x/a", 100), (1, "https://x/b", 100, "b")]
-        )
+    with open_two(tmp_path, monkeypatch, b_services=services) as panels:
+        rows = [(1, "https://x/a", 100), (1, "https://x/b", 100, "b")]
+        path = book(tmp_path / "o.xlsx", HEADER, rows)
         report = run(path, "place")
         out = read_orders(path)
         assert out[0]["Order ID"] == 1001 and out[1]["Order ID"] is None
         assert "below the minimum 500" in out[1]["Error"] and report.failed
-        assert not b.orders
+        assert not panels.b.orders
 
 
 def test_an_unknown_profile_is_that_rows_error(tmp_path, two_panels):

@@ -3,6 +3,7 @@ and ``b``), and a way to run the engine over a workbook through the session, as 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,15 +30,32 @@ def write_config(path: Path, sims: dict[str, PanelSimulator], default: str = "a"
     return path
 
 
-@pytest.fixture(name="two_panels")
-def two_panels_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TwoPanels]:
-    """Panel ``a`` (the default profile, USD) and panel ``b`` (EUR), both on loopback."""
-    with PanelSimulator() as a, PanelSimulator(currency="EUR") as b:
+@contextlib.contextmanager
+def open_two(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    b_currency: str = "EUR",
+    b_services: list[dict[str, Any]] | None = None,
+    b_balance: str = "1000",
+) -> Iterator[TwoPanels]:
+    """Panel ``a`` (the default profile, USD, the seeded catalogue) and panel ``b``."""
+    with (
+        PanelSimulator() as a,
+        PanelSimulator(currency=b_currency, services=b_services, balance=b_balance) as b,
+    ):
         config = write_config(tmp_path / "config.toml", {"a": a, "b": b})
         monkeypatch.setenv("SMMSHEET_CONFIG", str(config))
         for variable in ("SMMSHEET_PANEL_URL", "SMMSHEET_API_KEY", "SMMSHEET_PROFILE"):
             monkeypatch.delenv(variable, raising=False)
         yield TwoPanels(a, b, config)
+
+
+@pytest.fixture(name="two_panels")
+def two_panels_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TwoPanels]:
+    """Panel ``a`` (the default profile, USD) and panel ``b`` (EUR), both on loopback."""
+    with open_two(tmp_path, monkeypatch) as panels:
+        yield panels
 
 
 def run(path: Path, command: str, **options: Any) -> Any:
