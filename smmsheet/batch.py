@@ -826,12 +826,14 @@ class Engine:
         priced: list[tuple[Decimal, int, str, OrderPlan]] = []
         rates = self._comparison_rates({key for key, _ in found})
         for n, (key, plan) in enumerate(found):
+            where = f"{self.panels.label(key)} service {plan.service.id}"
+            currency = self._currency(key)
             try:
-                price = rates.convert(plan.cost or Decimal(0), self.balance(key).currency)
-            except (NoRate, PanelError) as exc:
-                if isinstance(exc, PanelError) and exc.stops_run:
-                    raise
-                problems.append(f"{self.panels.label(key)} service {plan.service.id}: {exc}")
+                if currency is None:
+                    raise NoRate("the panel did not answer with its balance")
+                price = rates.convert(plan.cost or Decimal(0), currency)
+            except NoRate as exc:
+                problems.append(f"{where}: {exc}")
                 continue
             priced.append((price, n, key, plan))
         if not priced:
@@ -850,10 +852,20 @@ class Engine:
     def _comparison_rates(self, keys: Iterable[str]) -> Rates:
         """How amounts of these panels are made comparable: as they are when they share one
         currency, else in the reporting currency (Settings, or the default panel's)."""
-        currencies = {self.balance(key).currency.upper() for key in keys}
+        currencies = {self._currency(key) for key in keys} - {None}
         if len(currencies) <= 1 and self.options.money.currency is None:
             return Rates()
         return self._report_rates()
+
+    def _currency(self, key: str) -> str | None:
+        """The currency a panel bills in (its balance's); None when another panel than the
+        default cannot say (its rows learn why from :meth:`_Budget.refusal`)."""
+        try:
+            return self.balance(key).currency.upper()
+        except PanelError as exc:
+            if exc.stops_run or key == self.panels.default_name:
+                raise
+            return None
 
     def _report_rates(self) -> Rates:
         """Rates into the reporting currency: the Settings sheet's, or the default panel's."""
@@ -944,10 +956,13 @@ class Engine:
         not cover is new. Entries at the row's own number are matched first.
         """
         rows = self.table.rows
-        in_sheet = {r.order_id for r in rows if r.order_id is not None}
+        # An id is an order of one panel: two panels may both have an order 1001.
+        in_sheet = {(self._panel_key(r), r.order_id) for r in rows if r.order_id is not None}
         unresolved = self.journal.unresolved_adds(self.sheet)
         accepted = [
-            e for e in self.journal.accepted_adds(self.sheet) if e.result_id not in in_sheet
+            e
+            for e in self.journal.accepted_adds(self.sheet)
+            if (self._entry_key(e), e.result_id) not in in_sheet
         ]
         if not unresolved and not accepted:
             return [r for r in rows if self._may_place(r)]

@@ -414,8 +414,7 @@ def _print_summary(report: Report, book_path: str, dry_run: bool) -> None:
         p = report.preview
         verb = "Would place" if dry_run else "Planned"
         click.echo(
-            f"{verb} {p.orders} orders, {p.cost_text(5)} {p.currency} "
-            f"(balance {p.balance_text()})."
+            f"{verb} {p.orders} orders, {p.cost_text(5)} {p.currency} (balance {p.balance_text()})."
         )
     if report.spent or report.uncharged:
         if report.uncharged:

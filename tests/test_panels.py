@@ -251,3 +251,23 @@ def test_engine_with_one_client_still_works_without_panels(tmp_path, sim):
     with PanelClient(sim.url, DEFAULT_API_KEY) as client:
         report = run_engine(path, client, "place")
     assert not report.failed and "Panel" not in read_orders(path)[0]
+
+
+def test_an_order_id_both_panels_issued_is_given_back_to_the_row_that_lost_it(tmp_path, two_panels):
+    """An older copy of the file comes back without panel b's order 1001; panel a's order
+    1001 is still in the sheet. The journal gives b's back: it is not placed again."""
+    from openpyxl import load_workbook
+
+    rows = [(1, "https://x/a", 100), (1, "https://x/b", 100, "b")]
+    path = book(tmp_path / "o.xlsx", HEADER, rows)
+    run(path, "place")
+    workbook = load_workbook(path)
+    for column in ("G", "H", "I", "J", "K", "L", "M", "N", "O", "P"):
+        workbook["Orders"][f"{column}3"] = None  # row 3 as it was before placing
+    workbook.save(path)
+    assert read_orders(path)[1]["Order ID"] is None
+    report = run(path, "place")
+    out = read_orders(path)
+    assert [(r["Order ID"], r["Panel"]) for r in out] == [(1001, "a"), (1001, "b")]
+    assert two_panels.b.counts["add"] == 1 and "restored from journal" in out[1]["Error"]
+    assert not report.failed
