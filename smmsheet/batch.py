@@ -400,6 +400,8 @@ class Engine:
         self._refusals: dict[int, list[str]] = {}
         self._next_round: list[OrderPlan] = []
         self._budget: _Budget | None = None
+        #: (order id, row fingerprint) -> the panels the journal says accepted it.
+        self._issuers: dict[tuple[str, str], set[str]] | None = None
         self._run_time: str | None = None
         self._placed: list[OrderPlan] = []  # settled into the report by _settle_placed
         self._said: set[int] = set()  # rows given an Error by this run
@@ -686,6 +688,35 @@ class Engine:
                     self.report.add(row.row, step, Outcome.INVALID, str(exc))
                 continue
             yield key, client
+
+    def _moved(self, row: OrderRow, step: Step) -> bool:
+        """The journal says the row's order was placed on another panel than its Panel cell
+        now names (the cell was edited): that is the row's error, and no panel is asked.
+
+        Only a row with the content the order was placed with is compared, so an id the user
+        typed for an order of another panel is taken at its word.
+        """
+        if "panel" not in self.table.columns or row.order_id is None:
+            return False
+        if self._issuers is None:
+            self._issuers = {}
+            for entry in self.journal.accepted_adds(self.sheet):
+                if entry.result_id is not None:
+                    where = (entry.result_id, entry.fingerprint)
+                    self._issuers.setdefault(where, set()).add(self._entry_key(entry))
+        issuers = self._issuers.get((row.order_id, row.fingerprint()))
+        key = self._panel_key(row)
+        if not issuers or key in issuers:
+            return False
+        named = " or ".join(sorted(self.panels.label(p) for p in issuers))
+        message = (
+            f"{step}: order {row.order_id} was placed on {named} (the journal says so) but "
+            f"Panel names {key or 'the default panel'!r}; put the panel back: an order id is "
+            "only looked up on the panel that issued it"
+        )
+        self._stamp(row, message)
+        self.report.add(row.row, step, Outcome.INVALID, message)
+        return True
 
     def _entry_key(self, entry: Entry) -> str:
         """The panel a journal entry went to (entries older than panels: the default)."""
@@ -1325,6 +1356,8 @@ class Engine:
                 continue
             if wanted is None and is_final(row.get("status")):
                 continue
+            if self._moved(row, Step.STATUS):
+                continue
             by_panel.setdefault(self._panel_key(row), {}).setdefault(oid, []).append(row)
         for key, client in self._clients(_rows_of(by_panel), Step.STATUS):
             self._refresh_on(client, by_panel[key], key)
@@ -1435,7 +1468,7 @@ class Engine:
             if oid is None:
                 self._stamp(row, f"{action}: no Order ID in this row")
                 self.report.add(row.row, kind.step, Outcome.INVALID, "no Order ID")
-            elif not self._panel_usable(key, row, kind.step):
+            elif not self._panel_usable(key, row, kind.step) or self._moved(row, kind.step):
                 continue
             elif oid in out:
                 twice = f"order {oid} is flagged twice"

@@ -271,3 +271,26 @@ def test_an_order_id_both_panels_issued_is_given_back_to_the_row_that_lost_it(tm
     assert [(r["Order ID"], r["Panel"]) for r in out] == [(1001, "a"), (1001, "b")]
     assert two_panels.b.counts["add"] == 1 and "restored from journal" in out[1]["Error"]
     assert not report.failed
+
+
+def test_a_panel_cell_edited_after_placing_never_sends_the_id_to_the_other_panel(
+    tmp_path, two_panels
+):
+    """Row 3's order 1001 is panel b's; someone types ``a`` into its Panel cell. Panel a
+    also has an order 1001 (row 2's): asking a would refresh, or cancel, the wrong order."""
+    from openpyxl import load_workbook
+
+    rows = [(1, "https://x/a", 100), (1, "https://x/b", 100, "b")]
+    path = book(tmp_path / "o.xlsx", HEADER, rows)
+    run(path, "place")
+    workbook = load_workbook(path)
+    workbook["Orders"]["D3"] = "a"
+    workbook["Orders"]["F3"] = "x"  # and asks to cancel it
+    workbook.save(path)
+    two_panels.a.reset_counts()
+    report = run(path, "run")
+    row = read_orders(path)[1]
+    assert "was placed on panel 'b'" in row["Error"] and report.failed
+    assert two_panels.a.counts["cancel"] == 0 and two_panels.b.counts["cancel"] == 0
+    assert two_panels.a.counts["status"] == 1  # row 2's order only
+    assert row["Cancel"] == "x"  # the flag stays until the panel is put back
