@@ -378,6 +378,11 @@ def _place_question(preview: Any) -> str:
     text = f"Place {preview.orders} orders for {preview.cost_text(2)} {preview.currency}"
     if preview.unknown_cost:
         text += f" plus rows {_rows(preview.unknown_cost)} whose price the panel does not list"
+    if preview.unconverted:
+        text += (
+            f" plus rows {_rows(preview.unconverted)} in a currency the Settings sheet has "
+            "no rate for"
+        )
     lines.append(f"{text} (balance {preview.balance_text()})?")
     return "\n".join(lines)
 
@@ -487,6 +492,7 @@ def journal(book: str) -> None:
                 e.request[k] for k in ("service", "link", "quantity", "order") if e.request.get(k)
             )
             settled = f" (settled: {e.resolution})" if e.resolution else ""
+            what += f" on {e.panel}" if e.panel else ""
             click.echo(
                 _safe(
                     f"#{e.id} {when} {e.sheet}!row {e.row} {e.action} {what} -> {e.state} "

@@ -294,3 +294,27 @@ def test_a_panel_cell_edited_after_placing_never_sends_the_id_to_the_other_panel
     assert two_panels.a.counts["cancel"] == 0 and two_panels.b.counts["cancel"] == 0
     assert two_panels.a.counts["status"] == 1  # row 2's order only
     assert row["Cancel"] == "x"  # the flag stays until the panel is put back
+
+
+def test_the_journal_command_says_which_panel_each_request_went_to(tmp_path, two_panels):
+    path = book(
+        tmp_path / "o.xlsx", HEADER, [(1, "https://x/a", 100), (1, "https://x/b", 100, "b")]
+    )
+    run(path, "place")
+    lines = CliRunner().invoke(cli, ["journal", str(path)]).output.splitlines()
+    assert "https://x/a 100 on a -> accepted 1001" in lines[0]
+    assert "https://x/b 100 on b -> accepted 1001" in lines[1]
+
+
+def test_the_question_before_placing_lists_each_panel(tmp_path, two_panels, monkeypatch):
+    from smmsheet import cli as cli_module
+
+    monkeypatch.setattr(cli_module, "_interactive", lambda: True)
+    path = book(
+        tmp_path / "o.xlsx", HEADER, [(1, "https://x/a", 100), (1, "https://x/b", 100, "b")]
+    )
+    result = CliRunner().invoke(cli, ["place", str(path)], input="n\n")
+    assert "a: 1 orders, about 0.09 USD (balance 1000.00000 USD)" in result.output
+    assert "b: 1 orders, about 0.09 EUR (balance 1000.00000 EUR)" in result.output
+    assert "plus rows 3 in a currency the Settings sheet has no rate for" in result.output
+    assert not two_panels.a.orders and not two_panels.b.orders
