@@ -835,10 +835,15 @@ class Engine:
         Every candidate is validated against its own panel's list (min/max, fields) and
         priced at the rate that panel lists this run; one without a price is left out.
         Candidates in other currencies are compared in the reporting currency (Settings
-        rates); one that cannot be converted is left out.
+        rates); one that cannot be converted is left out. A row that names its Panel is
+        routed among that panel's candidates only.
         """
         found: list[tuple[str, OrderPlan]] = []
         problems: list[str] = []
+        if row.text("panel"):  # the row names its panel: only that panel's candidates
+            mine = self._panel_key(row)
+            route = [c for c in route if self.panels.key(c.panel) == mine]
+            problems.append(f"Panel names {mine!r}: only its candidates are considered")
         for candidate in route:
             key = self.panels.key(candidate.panel)
             where = f"{self.panels.label(key)} service {candidate.service}"

@@ -191,3 +191,17 @@ def test_a_broken_routes_sheet_stops_placing_before_anything_is_sent(tmp_path, m
         with pytest.raises(LayoutError):
             run(path, "place")
         assert panels.a.counts["add"] == 0
+
+
+def test_a_row_that_names_its_panel_is_routed_among_that_panels_candidates(tmp_path, monkeypatch):
+    with open_two(tmp_path, monkeypatch, b_currency="USD", b_services=cheaper_b()) as panels:
+        routes = [*ROUTES, ("IG Followers", "a", 3)]  # a sells it as service 3 too, cheaper
+        rows = [
+            ("IG Followers", "https://x/1", 100, "a"),
+            ("IG Followers", "https://x/2", 100, "zz"),
+        ]
+        path = book(tmp_path / "o.xlsx", HEADER, rows, routes=routes)
+        run(path, "place")
+        first, second = read_orders(path)
+        assert (first["Panel"], first["Service"]) == ("a", 3) and not panels.b.orders
+        assert "Panel names 'zz'" in second["Error"] and second["Order ID"] is None
