@@ -17,9 +17,12 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
-from .panel import PanelClient
+
+if TYPE_CHECKING:  # the engine drives clients it is given: no HTTP client imported here
+    from .panel import PanelClient
 
 __all__ = ["Panels"]
 
