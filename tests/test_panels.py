@@ -318,3 +318,35 @@ def test_the_question_before_placing_lists_each_panel(tmp_path, two_panels, monk
     assert "b: 1 orders, about 0.09 EUR (balance 1000.00000 EUR)" in result.output
     assert "plus rows 3 in a currency the Settings sheet has no rate for" in result.output
     assert not two_panels.a.orders and not two_panels.b.orders
+
+
+def test_a_panel_that_is_down_fails_only_its_own_rows(tmp_path, sim):
+    """Panel b refuses connections: its rows say so, a routed row goes to panel a, and the
+    rows of panel a are placed; refreshing b's orders is one message, not an error per row."""
+    from smmsheet.batch import Engine, RunOptions
+    from smmsheet.panels import Panels
+    from smmsheet.workbook import open_workbook
+
+    with PanelSimulator() as gone:
+        dead_url = gone.url  # stopped on leaving the block: connections are refused
+    rows = [
+        (1, "https://x/a", 100),
+        (1, "https://x/b", 100, "b"),
+        ("Likes", "https://x/r", 100),
+        (1, "https://x/old", 100, "b", None, None, 1001),
+    ]
+    header = (*HEADER, "Order ID")
+    path = book(tmp_path / "o.xlsx", header, rows, routes=[("Likes", "b", 1), ("Likes", "", 3)])
+    with (
+        PanelClient(sim.url, DEFAULT_API_KEY, backoff=0.001) as a,
+        PanelClient(dead_url, DEFAULT_API_KEY, backoff=0.001) as b,
+    ):
+        panels = Panels(a, default_name="a", open_profile=lambda name: b)
+        with Journal(journal_path(path)) as journal:
+            report = Engine(open_workbook(str(path)), panels, journal, RunOptions()).execute("run")
+    out = read_orders(path)
+    assert [r["Order ID"] for r in out] == [1001, None, 1002, 1001]
+    assert out[1]["Error"].startswith("panel 'b': ")
+    assert (out[2]["Panel"], out[2]["Service"]) == ("a", 3)
+    assert any("nothing refreshed, panel 'b' failed" in m for m in report.messages)
+    assert out[3]["Error"] is None and report.failed
