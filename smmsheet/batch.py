@@ -949,6 +949,8 @@ class Engine:
                 f"(balance {balance.amount} {balance.currency})"
             )
         first = self.balance(keys[0])
+        # One line per panel when there are several, or when the total is converted.
+        per_panel = len(keys) > 1 or rates.currency not in (None, first.currency)
         return Preview(
             len(plans),
             most,
@@ -957,9 +959,7 @@ class Engine:
             unpriced=tuple(r for r in unknown if r not in kept_unknown),
             unknown_cost=kept_unknown,
             cost_low=least if least != most else None,
-            by_panel=tuple(lines)
-            if len(keys) > 1 or rates.currency not in (None, first.currency)
-            else (),
+            by_panel=tuple(lines) if per_panel else (),
             unconverted=tuple(unconverted),
         )
 

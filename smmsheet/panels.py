@@ -16,7 +16,8 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .errors import ConfigError
@@ -49,6 +50,7 @@ class Panels:
         self._clients: dict[str, PanelClient] = {self.default_name: default}
         self._opened: list[PanelClient] = []
         self._refused: dict[str, ConfigError] = {}
+        self._lock = threading.Lock()  # adds are sent from worker threads
 
     def key(self, name: object) -> str:
         """The key of the panel a ``Panel`` cell names: empty means the default panel."""
@@ -61,6 +63,10 @@ class Panels:
 
     def client(self, key: str) -> PanelClient:
         """The client of the panel ``key``; raises :class:`ConfigError` when it cannot be had."""
+        with self._lock:
+            return self._client(key)
+
+    def _client(self, key: str) -> PanelClient:
         found = self._clients.get(key)
         if found is not None:
             return found
@@ -82,10 +88,6 @@ class Panels:
                 return made
         self._refused[key] = error
         raise error
-
-    def opened(self) -> Iterator[tuple[str, PanelClient]]:
-        """The panels opened so far, default first, as ``(key, client)``."""
-        yield from self._clients.items()
 
     @property
     def max_workers(self) -> int:

@@ -350,3 +350,16 @@ def test_a_panel_that_is_down_fails_only_its_own_rows(tmp_path, sim):
     assert (out[2]["Panel"], out[2]["Service"]) == ("a", 3)
     assert any("nothing refreshed, panel 'b' failed" in m for m in report.messages)
     assert out[3]["Error"] is None and report.failed
+
+
+def test_an_engine_given_one_client_refuses_rows_naming_another_panel(tmp_path, sim):
+    from .conftest import run_engine
+
+    path = book(
+        tmp_path / "o.xlsx", HEADER, [(1, "https://x/a", 100), (1, "https://x/b", 100, "b")]
+    )
+    with PanelClient(sim.url, DEFAULT_API_KEY) as client:
+        report = run_engine(path, client, "place")
+    out = read_orders(path)
+    assert out[0]["Order ID"] == 1001 and out[1]["Order ID"] is None
+    assert "knows only its default panel" in out[1]["Error"] and report.failed
