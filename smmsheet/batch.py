@@ -1334,6 +1334,17 @@ class Engine:
                     status=row.text("status"),
                     rates=money,
                 )
+                values = {"cost": result.cost, "profit": result.profit, "margin": result.margin}
+                unwritable = next(
+                    (
+                        f"{k} {p}"
+                        for k, v in values.items()
+                        if v is not None and (p := cell_value_problem(v))
+                    ),
+                    None,
+                )
+                if unwritable:
+                    raise Unreadable(f"no cell can hold the {unwritable}")
             except (NoRate, Unreadable) as exc:
                 problem = f"profit: {exc}"
                 if row.text("error") != problem:
@@ -1344,9 +1355,8 @@ class Engine:
                 continue
             if row.text("error").startswith("profit: "):
                 self._stamp(row)
-            self._set(row, "cost", result.cost)
-            self._set(row, "profit", result.profit)
-            self._set(row, "margin", result.margin)
+            for key, value in values.items():
+                self._set(row, key, value)
 
     # ----------------------------------------------------------------- refresh
 

@@ -96,8 +96,9 @@ def test_a_partial_order_earns_what_was_delivered_a_canceled_one_nothing(tmp_pat
     rows = [(1, "https://x/p", 1000, None, "1.50"), (1, "https://x/c", 1000, None, "1.50")]
     path = book(tmp_path / "o.xlsx", HEADER, rows)
     run(path, "place")
-    two_panels.a.set_status(1001, "Partial", remains=400)
-    two_panels.a.set_status(1002, "Canceled")
+    ids = {o.link: o.id for o in two_panels.a.orders.values()}  # adds go out concurrently
+    two_panels.a.set_status(ids["https://x/p"], "Partial", remains=400)
+    two_panels.a.set_status(ids["https://x/c"], "Canceled")
     run(path, "status")
     partial, canceled = read_orders(path)
     cost, gain, _ = money(partial)
@@ -141,3 +142,14 @@ def test_settings_read_the_reporting_currency_and_rates_in_either_spelling():
     )
     assert settings.currency == "USD"
     assert dict(settings.rates) == {"EUR": Decimal("1.10"), "GBP": Decimal("1.25")}
+
+
+def test_a_sell_price_no_cell_can_hold_the_profit_of_is_the_rows_error(tmp_path, two_panels):
+    """A Sell price of 1.7e308 a 1000 makes a revenue past the largest number a cell holds:
+    the row says so, and the file is still saved (no save that fails on every run)."""
+    path = book(tmp_path / "o.xlsx", HEADER, [(1, "https://x/a", 10000, None, 1.7e308)])
+    report = run(path, "place")
+    [row] = read_orders(path)
+    assert row["Order ID"] == 1001 and report.saved
+    assert "no cell can hold the profit" in row["Error"]
+    assert money(row) == (None, None, None)
