@@ -14,6 +14,7 @@ from smmsheet.panel import PanelClient
 from smmsheet.routes import read_routes
 from smmsheet.simulator import DEFAULT_API_KEY, default_services
 
+from . import workbooks
 from .conftest import fail_saves_after_the_marker, read_orders
 from .two_panels import book, open_two, run
 
@@ -205,3 +206,19 @@ def test_a_row_that_names_its_panel_is_routed_among_that_panels_candidates(tmp_p
         first, second = read_orders(path)
         assert (first["Panel"], first["Service"]) == ("a", 3) and not panels.b.orders
         assert "Panel names 'zz'" in second["Error"] and second["Order ID"] is None
+
+
+@pytest.mark.skipif(
+    workbooks.OOXML_VALIDATOR is None, reason="the Open XML SDK validator is not installed"
+)
+def test_a_routed_and_priced_workbook_passes_the_open_xml_schema_check(tmp_path, monkeypatch):
+    """The columns a route and a Sell price create (Panel, Cost, Profit, Margin) and the
+    rewritten Service cell keep the file valid for Excel."""
+    with open_two(tmp_path, monkeypatch, b_currency="USD", b_services=cheaper_b()):
+        header = ("Service", "Link", "Quantity", "Sell price")
+        path = book(tmp_path / "o.xlsx", header, [(*ROW, "1.50")], routes=ROUTES)
+        before = workbooks.schema_errors(path)
+        run(path, "place")
+        [row] = read_orders(path)
+        assert (row["Panel"], row["Cost"]) == ("b", 0.05)
+        assert workbooks.schema_errors(path) - before == set()
