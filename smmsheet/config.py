@@ -330,7 +330,13 @@ def workbook_settings(
     raw_spend = values.get("maxspend")
     blank = raw_spend is None or (isinstance(raw_spend, str) and not raw_spend.strip())
     spend = None if blank else spending_cap(raw_spend, f"Max spend in {cells['maxspend']}")
-    currency = str(values.get("currency") or values.get("reportingcurrency") or "").strip()
+    label = "currency" if values.get("currency") else "reportingcurrency"
+    currency = str(values.get(label) or "").strip().upper()
+    if currency and not re.fullmatch(r"[A-Z]{3}", currency):
+        raise ConfigError(
+            f"Currency in {cells[label]} must be a three-letter code such as USD or EUR, got "
+            f"{currency[:20]!r}"
+        )
     rates: dict[str, Decimal] = {}
     for name, value in values.items():
         match = _RATE_LABEL.fullmatch(name)
@@ -341,7 +347,7 @@ def workbook_settings(
     return WorkbookSettings(
         profile=str(profile).strip() if profile else None,
         max_spend=spend,
-        currency=currency.upper() or None,
+        currency=currency or None,
         rates=rates,
     )
 

@@ -99,7 +99,10 @@ def read_routes(values: Sequence[Sequence[CellValue]], sheet: str = ROUTES_SHEET
         if sid is None:
             raise LayoutError(f"{place}: Service must be a service id number, got {service!r}")
         panel = str(cell("panel") or "").strip()
-        products.setdefault(product_key(product), []).append(Candidate(panel, sid, number))
+        candidates = products.setdefault(product_key(product), [])
+        if not any((c.panel, c.service) == (panel, sid) for c in candidates):
+            # listed twice, tried once: a fail-over never sends the same order again
+            candidates.append(Candidate(panel, sid, number))
     return Routes(products)
 
 

@@ -153,3 +153,8 @@ def test_a_sell_price_no_cell_can_hold_the_profit_of_is_the_rows_error(tmp_path,
     assert row["Order ID"] == 1001 and report.saved
     assert "no cell can hold the profit" in row["Error"]
     assert money(row) == (None, None, None)
+
+
+def test_a_reporting_currency_that_is_no_currency_code_stops_the_run():
+    with pytest.raises(ConfigError, match="Settings!B1 must be a three-letter code"):
+        workbook_settings([("Currency", "US dollars")])

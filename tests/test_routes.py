@@ -222,3 +222,8 @@ def test_a_routed_and_priced_workbook_passes_the_open_xml_schema_check(tmp_path,
         [row] = read_orders(path)
         assert (row["Panel"], row["Cost"]) == ("b", 0.05)
         assert workbooks.schema_errors(path) - before == set()
+
+
+def test_a_candidate_listed_twice_is_tried_once():
+    routes = read_routes([("Product", "Panel", "Service"), ("Likes", "b", 3), ("likes", "b", "3")])
+    assert [(c.panel, c.service) for c in routes.products["likes"]] == [("b", 3)]
