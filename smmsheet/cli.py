@@ -501,6 +501,30 @@ def journal(book: str) -> None:
             )
 
 
+@cli.command()
+@click.argument("book", type=click.Path(exists=True, dir_okay=False))
+@click.option("--sheet", default="Orders", show_default=True, help="Order sheet name.")
+def report(book: str, sheet: str) -> None:
+    """Add or refresh the Dashboard sheet: totals and native charts of the orders."""
+    from .dashboard import DASHBOARD_SHEETS
+    from .session import write_report
+
+    written = write_report(book, sheet=sheet)
+    summary = written.summary
+    spent = ", ".join(
+        f"{amount} {currency}".strip() for currency, amount in sorted(summary.spend.items())
+    )
+    click.echo(
+        _safe(
+            f"Wrote sheet {written.sheet} of {book}: {summary.orders} orders, "
+            f"{summary.open} open, spent {spent or '0'}."
+        )
+    )
+    if written.sheet != DASHBOARD_SHEETS[0]:
+        mine = DASHBOARD_SHEETS[0]
+        click.echo(f"The sheet {mine!r} was not written by smmsheet: left as it was.")
+
+
 @cli.command("config-path")
 def config_path_command() -> None:
     """Print where the user config file (panel profiles) is read from."""

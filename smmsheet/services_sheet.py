@@ -22,7 +22,7 @@ from typing import cast
 
 from .errors import WorkbookError
 from .models import Service
-from .workbook.base import CellValue, WorkbookAdapter, find_sheet
+from .workbook.base import CellValue, WorkbookAdapter, own_sheet
 
 __all__ = ["SERVICES_SHEET", "OTHER_SERVICES_SHEET", "services_sheet_of", "services_table"]
 
@@ -53,13 +53,13 @@ def services_sheet_of(book: WorkbookAdapter) -> str:
     else ``Services (smmsheet)`` on the same terms. Raises :class:`WorkbookError` when both
     are the user's, so nothing of theirs is replaced.
     """
-    names = book.sheet_names()
-    for wanted in (SERVICES_SHEET, OTHER_SERVICES_SHEET):
-        found = find_sheet(names, wanted)
-        if found is None:
-            return wanted
-        if _written_by_us(book.read_values(found)):
-            return found
+    found = own_sheet(
+        book.sheet_names(),
+        (SERVICES_SHEET, OTHER_SERVICES_SHEET),
+        lambda name: _written_by_us(book.read_values(name)),
+    )
+    if found is not None:
+        return found
     raise WorkbookError(
         f"the sheets {SERVICES_SHEET!r} and {OTHER_SERVICES_SHEET!r} were not written by "
         "smmsheet: rename one of them to load the service list"

@@ -21,12 +21,14 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 from pathlib import Path
 
 from .batch import DEFAULT_SHEET, Command, Engine, Report, RunOptions
 from .config import WorkbookSettings, resolve_panel, resolve_profile, settings_of
-from .errors import ConfigError, JournalError, PanelError
+from .dashboard import DASHBOARD_SHEETS, Summary, dashboard_sheet, summarize
+from .errors import ConfigError, JournalError, PanelError, WorkbookError
 from .journal import Journal, journal_for_run, journal_location
 from .models import Balance
 from .panel import PanelClient
@@ -34,9 +36,10 @@ from .panels import Panels
 from .routes import panel_names
 from .services_sheet import services_sheet_of, services_table
 from .workbook import open_workbook
-from .workbook.base import WorkbookAdapter
+from .workbook.base import WorkbookAdapter, find_sheet
+from .workbook.charts import ChartSheetWriter
 
-__all__ = ["SHEET_CAP", "LoadedServices", "Session"]
+__all__ = ["SHEET_CAP", "LoadedServices", "Session", "WrittenReport", "write_report"]
 
 #: How row messages name a spending cap read from the workbook's Settings sheet.
 SHEET_CAP = "Max spend (Settings sheet)"
@@ -186,3 +189,45 @@ class Session:
             self.book.replace_sheet(sheet, services_table(services))
             self.book.save()
         return LoadedServices(len(services), sheet)
+
+
+@dataclasses.dataclass(frozen=True)
+class WrittenReport:
+    """What :func:`write_report` wrote: the dashboard's sheet and the totals it shows."""
+
+    sheet: str
+    summary: Summary
+
+
+def write_report(
+    path: str | os.PathLike[str],
+    *,
+    sheet: str = "Orders",
+    now: dt.datetime | None = None,
+    journal: Path | None = None,
+) -> WrittenReport:
+    """Add or refresh the workbook's dashboard (totals and native charts) and save.
+
+    Needs no panel: everything comes from the order sheet, and the day each order was
+    placed from the journal when it knows it. Holds the workbook's run lock while it
+    writes, so no run saves meanwhile; only a saved .xlsx/.xlsm can take native charts.
+    """
+    path = os.fspath(path)
+    book = open_workbook(path)
+    if not isinstance(book, ChartSheetWriter):
+        raise WorkbookError("report works on saved .xlsx/.xlsm files")
+    with Journal(journal or journal_for_run(path)) as opened:
+        name = find_sheet(book.sheet_names(), sheet) or sheet  # the journal keys by this
+        rows = book.read_values(name)
+        placed_on = {
+            entry.result_id: dt.datetime.fromtimestamp(entry.created).date()
+            for entry in opened.accepted_adds(name)
+            if entry.result_id is not None
+        }
+        moment = now or dt.datetime.now()
+        summary = summarize(rows, placed_on=placed_on, today=moment.date())
+        written = book.write_chart_sheet(
+            dashboard_sheet(summary, now=moment, source=name), DASHBOARD_SHEETS
+        )
+        book.save()
+    return WrittenReport(written, summary)

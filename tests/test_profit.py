@@ -158,3 +158,16 @@ def test_a_sell_price_no_cell_can_hold_the_profit_of_is_the_rows_error(tmp_path,
 def test_a_reporting_currency_that_is_no_currency_code_stops_the_run():
     with pytest.raises(ConfigError, match="Settings!B1 must be a three-letter code"):
         workbook_settings([("Currency", "US dollars")])
+
+
+def test_the_dashboard_reads_panel_cost_and_profit_as_this_run_wrote_them(tmp_path, two_panels):
+    from smmsheet.session import write_report
+
+    rows = [(1, "https://x/a", 100, None, "1.50"), (1, "https://x/b", 100, "b", "1.50")]
+    path = book(tmp_path / "o.xlsx", HEADER, rows, settings=USD)
+    run(path, "place")
+    summary = write_report(path).summary
+    assert summary.cost == Decimal("0.189") and summary.profit == Decimal("0.111")
+    assert summary.by_panel["a"]["Profit"] == Decimal("0.06")
+    assert summary.by_panel["b"]["Profit"] == Decimal("0.051")
+    assert summary.by_panel["b"]["EUR"] == Decimal("0.09")

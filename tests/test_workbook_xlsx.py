@@ -896,6 +896,8 @@ LAYERS = [
     "sheet_tree",
     "sheet_stream",
     "sheet_patch",
+    "charts",
+    "chart_sheet",
     "save",
     "adapter",
 ]

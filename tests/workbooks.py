@@ -329,6 +329,11 @@ OOXML_VALIDATOR = os.environ.get("OOXML_VALIDATOR_CLI") or shutil.which("ooxml-v
 
 def libreoffice_resave(path: Path, folder: Path) -> Path:
     """``path`` opened and saved as .xlsx by LibreOffice; the copy it wrote in ``folder``."""
+    return libreoffice_convert(path, folder, "xlsx")
+
+
+def libreoffice_convert(path: Path, folder: Path, kind: str) -> Path:
+    """``path`` converted by LibreOffice to ``kind``: the file it wrote in ``folder``."""
     assert SOFFICE is not None
     profile = folder / "lo-profile"  # a private profile, so parallel runs do not collide
     folder.mkdir(parents=True, exist_ok=True)
@@ -339,7 +344,7 @@ def libreoffice_resave(path: Path, folder: Path) -> Path:
             "--headless",
             "--calc",
             "--convert-to",
-            "xlsx",
+            kind,
             "--outdir",
             str(folder),
             str(path),
@@ -348,7 +353,7 @@ def libreoffice_resave(path: Path, folder: Path) -> Path:
         capture_output=True,
         timeout=120,
     )
-    saved = folder / path.name
+    saved = folder / f"{path.stem}.{kind}"
     assert saved.exists(), f"LibreOffice wrote no {saved.name}"
     return saved
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
@@ -253,3 +253,23 @@ def find_sheet(names: Sequence[str], sheet: str) -> str | None:
     """The name in ``names`` that is ``sheet`` as Excel compares names (ignoring case)."""
     wanted = sheet.casefold()
     return next((name for name in names if name.casefold() == wanted), None)
+
+
+def own_sheet(
+    names: Sequence[str], candidates: Sequence[str], is_ours: Callable[[str], bool]
+) -> str | None:
+    """The first of ``candidates`` that no sheet has yet, or whose sheet smmsheet wrote.
+
+    ``is_ours`` is asked about an existing sheet (by the name the workbook spells); None
+    when every candidate is a sheet of the user's, which must then be left alone.
+
+    >>> own_sheet(["Orders", "Services"], ["Services", "Services (smmsheet)"], lambda n: False)
+    'Services (smmsheet)'
+    """
+    for wanted in candidates:
+        found = find_sheet(names, wanted)
+        if found is None:
+            return wanted
+        if is_ours(found):
+            return found
+    return None

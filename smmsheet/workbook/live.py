@@ -67,6 +67,7 @@ from .base import (
     column_letters,
     find_sheet,
 )
+from .charts import ChartSheet
 from .links import LinkRange, apply_links, calls_hyperlink, formula_target
 
 __all__ = ["TEXT_PREFIX", "XlwingsWorkbook", "column_runs", "to_excel"]
@@ -410,6 +411,13 @@ class XlwingsWorkbook:
             raise
         except Exception as exc:
             raise WorkbookError(f"cannot create the sheet {name!r}: {exc}") from exc
+
+    def write_chart_sheet(self, sheet: ChartSheet, names: Sequence[str]) -> str:
+        """Refused: native charts are written into saved files only (``smmsheet report``)."""
+        raise WorkbookError(
+            "report works on saved files: save and close the workbook in Excel, then run "
+            "smmsheet report on it"
+        )
 
     def close(self) -> None:
         """Drop buffered changes that were not saved; the book stays open in Excel."""

@@ -17,7 +17,8 @@ same order, same compression) except the parts that must change:
 - ``workbook.xml`` only to register a new sheet, to set ``fullCalcOnLoad`` when the
   workbook has formulas whose cached results may now be stale, or to store the journal
   marker (a hidden defined name, :meth:`XlsxWorkbook.write_marker`);
-- ``workbook.xml.rels`` and ``[Content_Types].xml`` only to register a new sheet;
+- ``workbook.xml.rels`` and ``[Content_Types].xml`` only to register a new sheet (and
+  the drawing and chart parts of a sheet of charts, :mod:`.chart_sheet`);
 - ``styles.xml`` only when a date goes into a cell without a date format (one cell
   format is appended: the cell's own format with a date number format).
 
@@ -38,6 +39,8 @@ The layers, each importing only those above it in this list (and ``names`` every
     sheet_tree    the lxml tree patcher (and shared formulas)
     sheet_stream  the text stream patcher
     sheet_patch   one sheet's edit by the right patcher; calc-chain pruning
+    charts        DrawingML chart and drawing parts, as text
+    chart_sheet   a sheet of tables and native charts: its parts, added or refreshed
     save          plan the changed parts, write or measure the zip
     adapter       XlsxWorkbook: reading, buffering, saving, file checks
 

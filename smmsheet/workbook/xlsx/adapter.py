@@ -34,9 +34,12 @@ from ..base import (
     check_marker,
     check_sheet_name,
     find_sheet,
+    own_sheet,
 )
+from ..charts import ChartSheet
 from ..links import LinkRange, apply_links
 from .cells import CALAMINE_ODD_TYPES, check_value, from_calamine
+from .chart_sheet import ChartSheetEdit
 from .links import may_have_links, relationship_targets, sheet_links
 from .names import CONTENT_TYPES_PART, ROOT_RELS_PART
 from .opc import DAMAGED, Package, rels_part, stored_marker
@@ -89,6 +92,7 @@ class XlsxWorkbook:
         self._path = Path(path)
         self._pending: dict[str, SheetEdit] = {}
         self._marker: str | None = None  # a journal marker buffered until save
+        self._charts: dict[str, ChartSheetEdit] = {}  # sheets of charts buffered until save
         self._check_readable()
         self._sheet_names, self._other_sheets = self._read_sheet_names()
 
@@ -116,6 +120,8 @@ class XlsxWorkbook:
     def sheet_names(self) -> list[str]:
         """Names of the worksheets (chart sheets excluded), then sheets about to be added."""
         new = [name for name, edit in self._pending.items() if edit.is_new]
+        known = {name.casefold() for name in [*self._sheet_names, *new]}
+        new += [name for name in self._charts if name.casefold() not in known]
         return [*self._sheet_names, *new]
 
     def read_values(self, sheet: str) -> list[list[CellValue]]:
@@ -282,6 +288,32 @@ class XlsxWorkbook:
             raise WorkbookError(f"{self._path.name} has no worksheet named {sheet!r}")
         return name
 
+    def write_chart_sheet(self, sheet: ChartSheet, names: Sequence[str]) -> str:
+        """Buffer writing ``sheet`` (tables and native charts) until :meth:`save`.
+
+        It goes into the first of ``names`` that is free or holds a sheet smmsheet wrote
+        (its first cell is ``sheet.signature``), which is then replaced whole with its
+        drawing and charts; a sheet of the user's (or a chart sheet) of that name is left
+        alone. Returns the name used; raises :class:`WorkbookError` when every name is taken.
+        """
+
+        def ours(name: str) -> bool:
+            if find_sheet(self._sheet_names, name) is None:
+                return False  # a chart sheet, or another sheet type: never ours
+            rows = self.read_values(name)
+            return bool(rows and rows[0] and rows[0][0] == sheet.signature)
+
+        name = own_sheet([*self._sheet_names, *self._other_sheets], names, ours)
+        if name is None:
+            listed = " and ".join(repr(n) for n in names)
+            raise WorkbookError(
+                f"the sheets {listed} of {self._path.name} were not written by smmsheet: "
+                "rename one of them and run again"
+            )
+        check_sheet_name(name)
+        self._charts[name] = ChartSheetEdit(name, sheet)
+        return name
+
     # -- the journal marker ------------------------------------------------------------
 
     def read_marker(self) -> str | None:
@@ -314,7 +346,7 @@ class XlsxWorkbook:
 
     def save(self) -> None:
         """Write all buffered changes in one atomic replace; nothing changes on any error."""
-        if not self._pending and self._marker is None:
+        if not self._pending and self._marker is None and not self._charts:
             return
         self._check_readable()
         self._check_writable()
@@ -327,7 +359,9 @@ class XlsxWorkbook:
             )
             temp = Path(temp_name)
             with open(fd, "wb") as out, open(target, "rb") as source:
-                rewrite_package(source, out, self._pending, name, self._marker)
+                rewrite_package(
+                    source, out, self._pending, name, self._marker, list(self._charts.values())
+                )
                 out.flush()
                 os.fsync(out.fileno())
             os.chmod(temp, stat.S_IMODE(target.stat().st_mode))
@@ -347,11 +381,13 @@ class XlsxWorkbook:
         self._sheet_names, self._other_sheets = self._read_sheet_names()
         self._pending.clear()
         self._marker = None
+        self._charts.clear()
 
     def close(self) -> None:
         """Drop buffered changes that were not saved; nothing stays open between calls."""
         self._pending.clear()
         self._marker = None
+        self._charts.clear()
 
     # -- checks ----------------------------------------------------------------------
 
@@ -419,7 +455,8 @@ class XlsxWorkbook:
             line[col] = value
         try:
             with open(target, "rb") as source:
-                return dry_run_package(source, edits, label, cache, self._marker)
+                extras = list(self._charts.values())
+                return dry_run_package(source, edits, label, cache, self._marker, extras)
         except WorkbookError:
             raise
         except OSError as exc:

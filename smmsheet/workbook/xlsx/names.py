@@ -8,12 +8,19 @@ from __future__ import annotations
 
 __all__ = [
     "CALC_CHAIN_REL",
+    "CHART_CT",
+    "CHART_NS",
+    "CHART_REL",
     "CONTENT_TYPES_PART",
     "CT_NS",
+    "DRAWING_CT",
+    "DRAWING_MAIN_NS",
+    "DRAWING_REL",
     "NEW_SHEET_XML",
     "OFFICE_DOCUMENT_REL",
     "PKG_REL_NS",
     "ROOT_RELS_PART",
+    "SPREADSHEET_DRAWING_NS",
     "STYLES_REL",
     "TRANSITIONAL_REL_NS",
     "WORKBOOK_ORDER",
@@ -31,6 +38,9 @@ XML_SPACE = f"{{{XML_NS}}}space"
 PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 CT_NS = "http://schemas.openxmlformats.org/package/2006/content-types"
 TRANSITIONAL_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+DRAWING_MAIN_NS = "http://schemas.openxmlformats.org/drawingml/2006/main"
+CHART_NS = "http://schemas.openxmlformats.org/drawingml/2006/chart"
+SPREADSHEET_DRAWING_NS = "http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing"
 
 # -- parts, relationship types (matched by their last segment), content types --------------
 
@@ -41,6 +51,10 @@ WORKSHEET_REL = "/worksheet"
 STYLES_REL = "/styles"
 CALC_CHAIN_REL = "/calcChain"
 WORKSHEET_CT = "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
+DRAWING_REL = "/drawing"
+CHART_REL = "/chart"
+DRAWING_CT = "application/vnd.openxmlformats-officedocument.drawing+xml"
+CHART_CT = "application/vnd.openxmlformats-officedocument.drawingml.chart+xml"
 
 #: The part written for a sheet the workbook does not have yet (as Excel writes an empty one).
 NEW_SHEET_XML = (

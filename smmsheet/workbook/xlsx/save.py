@@ -7,9 +7,9 @@ sheets and the calc chain, :mod:`.styles` adds date formats, :mod:`.zipio` write
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, cast
+from typing import IO, Protocol, cast
 
 from .names import CALC_CHAIN_REL, CONTENT_TYPES_PART, NEW_SHEET_XML, STYLES_REL
 from .opc import Package, needs_recalc_flag, parse_xml, register_sheet, serialize_xml, store_marker
@@ -17,7 +17,21 @@ from .sheet_patch import Output, SheetEdit, patch_sheet, prune_calc_chain
 from .styles import DateStyles
 from .zipio import ZIP_DEFLATED, CountingSink, Deflated, write_zip
 
-__all__ = ["dry_run_package", "Plan", "plan_package", "rewrite_package"]
+__all__ = ["dry_run_package", "PartsEdit", "Plan", "plan_package", "rewrite_package"]
+
+
+class PartsEdit(Protocol):
+    """A save's edit beyond cell values (a sheet of charts: :mod:`.chart_sheet`)."""
+
+    def apply(
+        self,
+        package: Package,
+        styles: DateStyles,
+        replaced: dict[str, bytes | Deflated | None],
+        added: list[tuple[str, bytes]],
+    ) -> bool:
+        """Put the parts it writes in ``replaced``/``added``; True if ``workbook.xml`` changed."""
+        ...
 
 
 @dataclass
@@ -34,10 +48,11 @@ def rewrite_package(
     pending: Mapping[str, SheetEdit],
     label: str,
     marker: str | None = None,
+    extras: Sequence[PartsEdit] = (),
 ) -> None:
     """Write the workbook read from ``source`` to ``out`` with ``pending`` applied."""
     with zipfile.ZipFile(source) as archive:
-        plan = plan_package(archive, pending, label, marker)
+        plan = plan_package(archive, pending, label, marker, extras=extras)
         write_zip(archive, source, out, plan.replaced, plan.added)
 
 
@@ -47,6 +62,7 @@ def dry_run_package(
     label: str,
     cache: dict[str, bytes],
     marker: str | None,
+    extras: Sequence[PartsEdit] = (),
 ) -> int:
     """Everything a save does but writing the result; about how many bytes it would write.
 
@@ -57,7 +73,7 @@ def dry_run_package(
     Parts are inflated once into ``cache`` for all the dry runs of one check.
     """
     with zipfile.ZipFile(source) as archive:
-        plan = plan_package(archive, pending, label, marker, cache)
+        plan = plan_package(archive, pending, label, marker, cache, extras)
         sink = CountingSink()
         write_zip(archive, source, cast(IO[bytes], sink), plan.replaced, plan.added)
         estimate = sink.size
@@ -75,6 +91,7 @@ def plan_package(
     label: str,
     marker: str | None = None,
     cache: dict[str, bytes] | None = None,
+    extras: Sequence[PartsEdit] = (),
 ) -> Plan:
     """Patch every part a save changes, in memory; with a ``cache`` (a dry run) only sized."""
     dry_run = cache is not None
@@ -111,11 +128,14 @@ def plan_package(
             added[-1] = (info.part, patched.xml)
         else:
             replaced[member] = patched.xml
+    for extra in extras:
+        workbook_changed = extra.apply(package, styles, replaced, added) or workbook_changed
     if removed_formulas:
         prune_calc_chain(package, removed_formulas, replaced)
     if styles.changed:
         replaced[package.by_lower[styles.part.lower()]] = styles.result()
     patched_parts = [package.sheets[name.casefold()].part for name in pending]
+    patched_parts += [part for part, _ in added]  # new parts: nothing stale to recalculate
     if needs_recalc_flag(package, any_formula, patched_parts):
         workbook_changed = True
     if marker is not None:
