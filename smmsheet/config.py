@@ -314,6 +314,7 @@ def workbook_settings(
     """
     values: dict[str, object] = {}
     cells: dict[str, str] = {}
+    rates: dict[str, Decimal] = {}
     for number, row in enumerate(rows, start=1):
         if len(row) < 2 or row[0] is None:
             continue
@@ -326,6 +327,9 @@ def workbook_settings(
             )
         values[name] = row[1]
         cells[name] = f"{sheet}!B{number}"
+        if (rate := _RATE_LABEL.fullmatch(str(row[0]).strip())) and row[1] not in (None, ""):
+            code = rate.group(1) or rate.group(2)
+            rates[code] = _rate(row[1], f"{cells[name]} (rate of {code})")
     profile = values.get("profile")
     raw_spend = values.get("maxspend")
     blank = raw_spend is None or (isinstance(raw_spend, str) and not raw_spend.strip())
@@ -337,13 +341,6 @@ def workbook_settings(
             f"Currency in {cells[label]} must be a three-letter code such as USD or EUR, got "
             f"{currency[:20]!r}"
         )
-    rates: dict[str, Decimal] = {}
-    for name, value in values.items():
-        match = _RATE_LABEL.fullmatch(name)
-        if match is None or value in (None, ""):
-            continue
-        code = (match.group(1) or match.group(2)).upper()
-        rates[code] = _rate(value, f"{cells[name]} (rate of {code})")
     return WorkbookSettings(
         profile=str(profile).strip() if profile else None,
         max_spend=spend,
@@ -352,8 +349,8 @@ def workbook_settings(
     )
 
 
-#: ``Rate EUR`` or ``EUR rate`` (labels compared as lower-case letters and digits).
-_RATE_LABEL = re.compile(r"rate([a-z]{3})|([a-z]{3})rate")
+#: ``Rate EUR`` or ``EUR rate``: the code in capitals, so ``Tax rate`` is the user's own row.
+_RATE_LABEL = re.compile(r"(?i:rate)[\s:]*([A-Z]{3})|([A-Z]{3})\s+(?i:rate)")
 
 
 def _rate(value: object, source: str) -> Decimal:

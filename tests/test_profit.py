@@ -171,3 +171,8 @@ def test_the_dashboard_reads_panel_cost_and_profit_as_this_run_wrote_them(tmp_pa
     assert summary.by_panel["a"]["Profit"] == Decimal("0.06")
     assert summary.by_panel["b"]["Profit"] == Decimal("0.051")
     assert summary.by_panel["b"]["EUR"] == Decimal("0.09")
+
+
+def test_a_settings_row_of_the_users_own_that_ends_in_rate_is_not_a_currency():
+    settings = workbook_settings([("Tax rate", "20%"), ("Hourly rate", "abc"), ("RATE GBP", 1.3)])
+    assert dict(settings.rates) == {"GBP": Decimal("1.3")}
