@@ -402,7 +402,7 @@ class Engine:
         self._budget: _Budget | None = None
         #: (order id, row fingerprint) -> the panels the journal says accepted it.
         self._issuers: dict[tuple[str, str], set[str]] | None = None
-        self._run_time: str | None = None
+        self._run_time: dt.datetime | None = None
         self._placed: list[OrderPlan] = []  # settled into the report by _settle_placed
         self._said: set[int] = set()  # rows given an Error by this run
         self._run_marked = False
@@ -415,6 +415,7 @@ class Engine:
             )
         self.sheet = found  # as the workbook spells it: the journal keys entries by it
         self.table = OrderTable.from_values(book.read_values(self.sheet))
+        self.report.messages.extend(self.table.warnings)  # headers that look like ours
         self._by_number = {r.row: r for r in self.table.rows}
 
     # ----------------------------------------------------------------- entry point
@@ -474,7 +475,8 @@ class Engine:
         request succeeded since (:meth:`_succeeded`).
         """
         if self._run_time is None:
-            self._run_time = self.options.now().strftime("%Y-%m-%d %H:%M:%S")
+            # A date-time cell (sorts and filters as one), to the second, without a zone.
+            self._run_time = self.options.now().replace(microsecond=0, tzinfo=None)
         if error is not None:
             self._said.add(row.row)
             self._set(row, "error", error)
@@ -487,9 +489,11 @@ class Engine:
         if not self._pending and not self._synced and not self._marker_pending:
             self.journal.mark_synced(self._orphaned, Synced.ROW_GONE)
             return
-        cells = {**self.table.header_cells(), **self._pending}
         try:
-            self.book.write_cells(self.sheet, cells)
+            if self.table.new_columns:  # the output columns the sheet lacks, made once
+                looks = self.table.new_column_looks(self._currency())
+                self.book.add_columns(self.sheet, self.table.header_row, looks)
+            self.book.write_cells(self.sheet, self._pending)
             self.book.save()
         except WorkbookError as exc:
             if self._synced:
@@ -499,12 +503,21 @@ class Engine:
                 )
             raise
         self.report.saved = True
+        self.table.new_columns.clear()  # they exist now: a later save adds them no more
         self._marker_pending = False
         self.journal.mark_synced(self._synced)
         self.journal.mark_synced(self._orphaned, Synced.ROW_GONE)
         self._pending.clear()
         self._synced.clear()
         self._orphaned.clear()
+
+    def _currency(self) -> str:
+        """The panel's currency, for the format of money columns ('' when not known)."""
+        if self.report.currency:
+            return self.report.currency
+        column = self.table.columns.get("currency")
+        written = (v for (_, col), v in self._pending.items() if col == column)
+        return next((v for v in written if isinstance(v, str) and v), "")
 
     # ----------------------------------------------------------------- journal recovery
 
@@ -863,7 +876,7 @@ class Engine:
         rates = self._comparison_rates({key for key, _ in found})
         for n, (key, plan) in enumerate(found):
             where = f"{self.panels.label(key)} service {plan.service.id}"
-            currency = self._currency(key)
+            currency = self._panel_currency(key)
             try:
                 if currency is None:
                     raise NoRate("the panel did not answer with its balance")
@@ -888,12 +901,12 @@ class Engine:
     def _comparison_rates(self, keys: Iterable[str]) -> Rates:
         """How amounts of these panels are made comparable: as they are when they share one
         currency, else in the reporting currency (Settings, or the default panel's)."""
-        currencies = {self._currency(key) for key in keys} - {None}
+        currencies = {self._panel_currency(key) for key in keys} - {None}
         if len(currencies) <= 1 and self.options.money.currency is None:
             return Rates()
         return self._report_rates()
 
-    def _currency(self, key: str) -> str | None:
+    def _panel_currency(self, key: str) -> str | None:
         """The currency a panel bills in (its balance's); None when another panel than the
         default cannot say (its rows learn why from :meth:`_Budget.refusal`)."""
         try:

@@ -725,6 +725,35 @@ def _is_demo_workbook(path: Path) -> bool:
     return links == [str(values["link"]) for values in DEMO_ROWS]
 
 
+@cli.command("new")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace PATH if it exists (its journal is kept).")
+def new_workbook(path: str, force: bool) -> None:
+    """Write a blank order workbook (Orders, Services, Settings, Help) to PATH."""
+    import os
+
+    from .journal import journal_path
+    from .templates import build_orders_template
+
+    target = Path(path)
+    if target.suffix.lower() != ".xlsx":
+        raise WorkbookError(f"{path}: an order workbook is an .xlsx file (e.g. orders.xlsx)")
+    if not target.parent.is_dir():
+        raise WorkbookError(f"cannot write {path}: there is no folder {target.parent}")
+    if target.exists() and not force:
+        raise WorkbookError(f"{path} exists: choose another name, or pass --force to replace it")
+    try:
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=".smmsheet-new-") as tmp:
+            os.replace(build_orders_template(Path(tmp) / target.name), target)
+    except OSError as exc:
+        raise WorkbookError(f"cannot write {path}: {exc.strerror or exc}") from None
+    click.echo(f"Wrote {path}: one order per row on its Orders sheet (Service, Link, Quantity).")
+    click.echo(f"Next: smmsheet services --into {path}   (the Service drop-down)")
+    click.echo(f"      smmsheet place {path} --dry-run")
+    if journal_path(target).exists():
+        click.echo(f"Kept {journal_path(target)}: the journal of the workbook that was there.")
+
+
 def _register_addin() -> None:
     from .addin import addin_cli  # light: the add-in builder imports pyopenvba when it runs
 

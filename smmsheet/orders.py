@@ -18,19 +18,21 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from .errors import LayoutError
 from .models import Service
 from .values import Unreadable, parse_bool, parse_id, whole_number
-from .workbook.base import CellValue, LinkedText, column_letters
+from .workbook.base import CellValue, LinkedText, NewColumn, column_letters
 
 __all__ = [
     "AMBIGUOUS_MARK",
+    "MAIN_INPUTS",
     "FINAL_REFILL_STATUSES",
     "FINAL_STATUSES",
+    "HEADER_ALIASES",
     "INPUT_COLUMNS",
     "NOTE_MARK",
     "OUTPUT_COLUMNS",
@@ -40,6 +42,9 @@ __all__ = [
     "OrderRow",
     "OrderTable",
     "RowProblem",
+    "column_groups",
+    "column_look",
+    "header_key",
     "is_final",
     "id_cell",
     "normalize_header",
@@ -102,7 +107,88 @@ ROW_OPTIONS: dict[str, str] = {
 #: Outputs created when the sheet has a ``Sell price`` column (in this order).
 PROFIT_COLUMNS: dict[str, str] = {"cost": "Cost", "profit": "Profit", "margin": "Margin"}
 
-_ALIASES = {"serviceid": "service", "url": "link", "qty": "quantity", "orderid": "order_id"}
+#: The inputs most orders need: the template's first columns, always shown.
+MAIN_INPUTS: tuple[str, ...] = ("service", "link", "quantity")
+
+
+def column_groups() -> dict[str, list[str]]:
+    """The order sheet's column keys by group, left to right as the template lays them out.
+
+    ``main``: :data:`MAIN_INPUTS`; ``optional``: every other input (the fields of some
+    service types: drip-feed, comments, usernames...); ``actions``: the Refill and Cancel
+    flags; ``outputs``: what smmsheet writes. A column added to ``INPUT_COLUMNS`` or
+    ``OUTPUT_COLUMNS`` lands in its group without layout edits.
+    """
+    return {
+        "main": [k for k in MAIN_INPUTS if k in INPUT_COLUMNS],
+        "optional": [k for k in INPUT_COLUMNS if k not in MAIN_INPUTS and k not in _FLAGS],
+        "actions": [k for k in _FLAGS if k in INPUT_COLUMNS],
+        "outputs": list(OUTPUT_COLUMNS),
+    }
+
+
+#: How a column's values look, by kind: (width in characters, Excel number format).
+_LOOKS: dict[str, tuple[float, str | None]] = {
+    "id": (12, "0"),
+    "count": (11, "#,##0"),
+    "money": (12, "#,##0.00###"),
+    "percent": (9, "0.0%"),
+    "datetime": (18, "yyyy-mm-dd hh:mm"),
+    "date": (12, "yyyy-mm-dd"),
+    "long": (40, None),
+    "choice": (30, None),  # "id – name" from the Service drop-down
+    "status": (13, None),
+}
+#: The kind of each column whose values are not short text (unknown keys: short text, so a
+#: column another change adds still gets a readable width).
+_KINDS: dict[str, str] = {
+    "service": "choice",
+    "link": "long",
+    "quantity": "count",
+    "runs": "count",
+    "interval": "count",
+    "comments": "long",
+    "usernames": "long",
+    "order_id": "id",
+    "status": "status",
+    "charge": "money",
+    "start_count": "count",
+    "remains": "count",
+    "refill_id": "id",
+    "refill_status": "status",
+    "error": "long",
+    "updated": "datetime",
+    "cost": "money",
+    "profit": "money",
+    "sell_price": "money",
+    "sell_per_order": "money",
+    "margin": "percent",
+    "refill_until": "date",
+}
+#: Currencies whose amounts have no minor unit (ISO 4217): no decimals forced.
+_WHOLE_CURRENCIES = frozenset({"JPY", "KRW", "VND", "CLP", "ISK", "UGX", "PYG"})
+
+
+def column_look(key: str, currency: str = "") -> NewColumn:
+    """The header, width and number format of a column of the order sheet.
+
+    Money is shown with the currency's decimals (up to five, as panels charge fractions of
+    a cent) and its code; counts as whole numbers; Updated as a date and time.
+
+    >>> column_look("charge", "USD").number_format
+    '#,##0.00### "USD"'
+    """
+    title = _TITLES.get(key, key.replace("_", " ").title())
+    kind = _KINDS.get(key)
+    width, number_format = _LOOKS[kind] if kind else (max(10, len(title) + 3), None)
+    if kind == "money":
+        code = currency.strip().upper()
+        if code in _WHOLE_CURRENCIES:
+            number_format = "#,##0.#####"
+        if code.isalpha() and code.isascii() and len(code) <= 5:  # panel text: letters only
+            number_format = f'{number_format} "{code}"'
+    return NewColumn(title, max(width, len(title) + 3), number_format)
+
 
 #: Order statuses after which nothing changes any more (with the variants seen in the wild).
 FINAL_STATUSES = frozenset(
@@ -132,8 +218,151 @@ def normalize_header(text: object) -> str:
 
 
 _TITLES = {**INPUT_COLUMNS, **ROW_OPTIONS, **OUTPUT_COLUMNS, **PROFIT_COLUMNS}
-_HEADER_KEYS = {normalize_header(v): k for k, v in _TITLES.items()}
-_HEADER_KEYS.update(_ALIASES)
+
+#: Other spellings of each column's header, as people write them (compared like headers:
+#: case, spaces, underscores, dashes, dots, a trailing ``?``/``:``/``*`` and a trailing
+#: ``(...)`` ignored). A column missing here is known by its title only. Words that mean
+#: two things are left out on purpose and only warned about (see ``_AMBIGUOUS``): "Amount"
+#: may be a quantity or money, "ID" or "Order" the user's own reference.
+HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+    "service": (
+        "Service ID",
+        "Service #",
+        "Service No",
+        "Service Number",
+        "Svc",
+        "Svc ID",
+        "Services",
+    ),
+    "link": (
+        "URL",
+        "Link URL",
+        "Links",
+        "Target URL",
+        "Target Link",
+        "Post Link",
+        "Post URL",
+        "Profile Link",
+        "Profile URL",
+        "Page URL",
+    ),
+    "quantity": ("Qty", "Qnty", "Quant", "Quantities", "Order Quantity", "Qty Ordered"),
+    "runs": ("Run", "Drip Runs", "Dripfeed Runs", "Drip Feed Runs"),
+    "interval": ("Drip Interval", "Interval Minutes", "Interval Mins"),
+    "comments": ("Custom Comments", "Comment List"),  # not "Comment": often one's notes
+    "usernames": ("Usernames List", "Username List", "Mention Usernames"),
+    "hashtags": ("Hashtag List",),
+    "username": ("Handle", "Profile Username"),
+    "media": ("Media URL", "Media Link"),
+    "answer_number": ("Answer", "Answer No", "Answer #", "Poll Answer"),
+    "groups": ("Group List", "Group Links"),
+    "keywords": ("Keyword List", "SEO Keywords"),
+    "min": ("Minimum", "Min Quantity"),
+    "max": ("Maximum", "Max Quantity"),
+    "posts": ("New Posts", "Future Posts"),
+    "old_posts": ("Previous Posts",),
+    "delay": ("Delay Minutes", "Delay Mins"),
+    "expiry": ("Expires", "Expiry Date", "Expiration"),
+    "country": ("Countries", "Geo"),
+    "device": ("Device Type",),
+    "google_keyword": ("Search Keyword",),
+    "type_of_traffic": ("Traffic Type",),
+    "referring_url": ("Referrer", "Referrer URL", "Referring Link"),
+    "refill": ("Request Refill", "Refill Request"),
+    "cancel": ("Request Cancel", "Cancel Request"),
+    "order_id": (
+        "Order #",
+        "Order No",
+        "Order Number",
+        "Order Nr",
+        "OrderID",
+        "Panel Order ID",
+        "Panel Order",
+        "SMM Order ID",
+    ),
+    "status": ("Order Status",),
+    "charge": ("Charged", "Panel Charge"),
+    "start_count": ("Starting Count", "Initial Count"),
+    "remains": ("Remaining", "Remain"),
+    "refill_id": ("Refill #", "Refill No", "Refill Number", "RefillID"),
+    "currency": ("Charge Currency",),
+    "refill_status": ("Refill State",),
+    "error": ("Errors", "Error Message"),
+    "updated": ("Last Updated", "Updated At", "Updated On", "Last Update"),
+}
+#: Headers that may mean a known column but also something else: warned about, never read.
+_AMBIGUOUS: dict[str, str] = {
+    "amount": "quantity",
+    "id": "order_id",
+    "order": "order_id",
+    "count": "quantity",
+}
+#: Words people use for columns of their own that are one letter from one of ours.
+_OWN_WORDS = frozenset({"comment", "ordered", "user", "tags"})
+_TRAILING = re.compile(r"(\(.*\)|\[.*\]|[?:*.])+$")
+
+
+def header_key(text: object) -> str:
+    """A header cell as it is compared: ``normalize_header`` without dots, a trailing
+    ``?``/``:``/``*`` or a trailing ``(...)``.
+
+    >>> header_key("Order No."), header_key("Charge (USD)"), header_key("Refill?")
+    ('orderno', 'charge', 'refill')
+    """
+    if text is None or isinstance(text, bool):
+        return ""
+    flat = normalize_header(str(text).strip())
+    bare = _TRAILING.sub("", flat).replace(".", "")
+    return bare or flat
+
+
+_HEADER_KEYS: dict[str, str] = {header_key(v): k for k, v in _TITLES.items()}
+for _key, _spellings in HEADER_ALIASES.items():
+    for _spelling in _spellings:
+        _HEADER_KEYS.setdefault(header_key(_spelling), _key)
+
+
+def _distance(a: str, b: str, limit: int) -> int:
+    """Edit distance of ``a`` and ``b`` (a swap of neighbours counts 1), or ``limit + 1``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    before: list[int] | None = None
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, start=1):
+        current = [i]
+        for j, y in enumerate(b, start=1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y))
+            if before is not None and i > 1 and j > 1 and x == b[j - 2] and a[i - 2] == y:
+                cost = min(cost, before[j - 2] + 1)
+            current.append(cost)
+        before, previous = previous, current
+        if min(previous) > limit:
+            return limit + 1
+    return previous[-1]
+
+
+def _near_miss(text: str) -> str | None:
+    """The key of the known column an unknown header looks like (a typo, a doubtful word)."""
+    key = header_key(text)
+    if key in _AMBIGUOUS:
+        return _AMBIGUOUS[key]
+    if len(key) < 3 or not key.isascii() or key in _OWN_WORDS:
+        return None
+    limit = 1 if len(key) < 8 else 2
+    best: tuple[int, str] | None = None
+    for known, column in _HEADER_KEYS.items():
+        if len(known) < 3:
+            continue
+        distance = _distance(key, known, limit)
+        if distance <= limit and (best is None or distance < best[0]):
+            best = (distance, column)
+    return best[1] if best else None
+
+
+def _shown(header: Sequence[CellValue]) -> str:
+    """The non-empty cells of a header row, for a message: ``'Svc', 'Lnk', 'Qty'``."""
+    found = [repr(str(v).strip()) for v in header if not _blank(v)]
+    return ", ".join(found[:40]) or "none"
 
 
 def is_final(status: object, refill: bool = False) -> bool:
@@ -256,24 +485,25 @@ class OrderTable:
     #: The last column the header row uses (the user's own columns included).
     width: int = 0
 
+    #: Headers that look like a known column but are not read (a typo, a doubtful word):
+    #: one sentence each, for the CLI to print and the ribbon to show. Not errors.
+    warnings: list[str] = field(default_factory=list)
+
     @classmethod
     def from_values(cls, values: Sequence[Sequence[CellValue]]) -> OrderTable:
         """Find the header row and parse the rows below it; raises :class:`LayoutError`."""
         header_index = None
         for index, row in enumerate(values[:HEADER_SCAN_ROWS]):
-            keys = {_HEADER_KEYS.get(normalize_header(v)) for v in row}
+            keys = {_HEADER_KEYS.get(header_key(v)) for v in row}
             if {"service", "link"} <= keys:
                 header_index = index
                 break
         if header_index is None:
-            raise LayoutError(
-                "no header row with 'Service' and 'Link' in the first "
-                f"{HEADER_SCAN_ROWS} rows of the sheet"
-            )
+            raise LayoutError(_no_header(values[:HEADER_SCAN_ROWS]))
         columns: dict[str, int] = {}
         header = values[header_index]
         for col, text in enumerate(header, start=1):
-            key = _HEADER_KEYS.get(normalize_header(text))
+            key = _HEADER_KEYS.get(header_key(text))
             if key and key in columns:
                 # Which one holds the Order IDs? Guessing could buy a placed row again.
                 first = columns[key]
@@ -283,6 +513,8 @@ class OrderTable:
                 )
             if key:
                 columns[key] = col
+        _check_order_ids_seen(header, columns, values[header_index + 1 :])
+        warnings = _header_warnings(header, columns)
         last = max((c for c, v in enumerate(header, start=1) if not _blank(v)), default=0)
         new_columns: dict[int, str] = {}
         outputs = {**OUTPUT_COLUMNS, **(PROFIT_COLUMNS if "sell_price" in columns else {})}
@@ -301,7 +533,7 @@ class OrderTable:
                 continue  # no input and no order id: not an order row
             cells = {k: raw[i] if i < width else None for k, i in present}
             rows.append(OrderRow(number, cells))
-        return cls(header_index + 1, columns, rows, new_columns, last)
+        return cls(header_index + 1, columns, rows, new_columns, width=last, warnings=warnings)
 
     def header_cells(self) -> dict[tuple[int, int], CellValue]:
         """Cells that create the missing output headers."""
@@ -314,9 +546,80 @@ class OrderTable:
             self.columns[key] = self.width
             self.new_columns[self.width] = _TITLES[key]
 
+    def new_column_looks(self, currency: str = "") -> dict[int, NewColumn]:
+        """The missing output columns as the adapter creates them, with widths and formats."""
+        keys = {column: key for key, column in self.columns.items()}
+        return {col: column_look(keys[col], currency) for col in self.new_columns}
+
     def cell(self, row: int, key: str) -> tuple[int, int]:
         """The (row, column) of a field in a sheet row."""
         return (row, self.columns[key])
+
+
+def _near_misses(
+    header: Sequence[CellValue], columns: Mapping[str, int]
+) -> Iterator[tuple[int, str, str]]:
+    """``(column, header text, key)`` of each header cell that looks like a known column the
+    sheet lacks (a typo such as "Refil", or a doubtful word such as "Amount")."""
+    for col, text in enumerate(header, start=1):
+        if _blank(text) or _HEADER_KEYS.get(header_key(text)):
+            continue
+        key = _near_miss(str(text))
+        if key is not None and key not in columns:
+            yield col, str(text).strip(), key
+
+
+def _header_warnings(header: Sequence[CellValue], columns: Mapping[str, int]) -> list[str]:
+    """A sentence for each header cell that looks like a known column the sheet lacks."""
+    warnings: list[str] = []
+    for col, text, key in _near_misses(header, columns):
+        where, title = f"column {column_letters(col)} header {text!r}", _TITLES[key]
+        if header_key(text) in _AMBIGUOUS:
+            warnings.append(f"{where} is not read: if it holds the {title}, rename it {title!r}")
+        else:
+            warnings.append(f"{where} is not read: did you mean {title!r}?")
+    return warnings
+
+
+def _check_order_ids_seen(
+    header: Sequence[CellValue],
+    columns: Mapping[str, int],
+    rows: Sequence[Sequence[CellValue]],
+) -> None:
+    """Refuse a sheet whose ids sit under a misspelt Order ID header ("Oder ID", "Ordr #").
+
+    smmsheet would not see them and would buy those rows again. A doubtful word ("ID",
+    "Order") only brings a warning: it is as often the user's own numbering.
+    """
+    for col, text, key in _near_misses(header, columns):
+        if key != "order_id" or header_key(text) in _AMBIGUOUS:
+            continue
+        if any(col <= len(row) and not _blank(row[col - 1]) for row in rows):
+            raise LayoutError(
+                f"column {column_letters(col)} header {text!r} looks like 'Order ID' and holds "
+                "values, but smmsheet does not read it: rows with an order id there would be "
+                "placed again. Rename it 'Order ID' (or to another name if it holds no panel "
+                "order ids)"
+            )
+
+
+def _no_header(rows: Sequence[Sequence[CellValue]]) -> str:
+    """Why no header row was found, with the headers that were (the likeliest row's)."""
+    scored = [
+        (sum(1 for v in row if _HEADER_KEYS.get(header_key(v)) or _near_miss(str(v))), -i, i)
+        for i, row in enumerate(rows)
+        if any(not _blank(v) for v in row)
+    ]
+    message = f"no header row with 'Service' and 'Link' in the first {HEADER_SCAN_ROWS} rows"
+    if not scored:
+        return message + " of the sheet (the sheet is empty there)"
+    index = max(scored)[2]
+    header = rows[index]
+    found = {_HEADER_KEYS.get(header_key(v)) for v in header}
+    missing = [_TITLES[k] for k in ("service", "link") if k not in found]
+    hints = _header_warnings(header, {})
+    message += f"; row {index + 1} has {_shown(header)} but no {' or '.join(map(repr, missing))}"
+    return message + (f"; {'; '.join(hints)}" if hints else "")
 
 
 # --------------------------------------------------------------------------- validation

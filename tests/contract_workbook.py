@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import pytest
 
 from smmsheet.errors import WorkbookError
-from smmsheet.workbook.base import CellValue, WorkbookAdapter, cell_value_problem
+from smmsheet.workbook.base import CellValue, NewColumn, WorkbookAdapter, cell_value_problem
 
 from .fake_excel import FakeBook, Formula, excel_entry
 
@@ -227,7 +227,7 @@ class RemoteHarness:
                             grids[name].pop((top + dr, left + dc), None)
                         else:
                             grids[name][(top + dr, left + dc)] = stored
-            elif func in ("setNumberFormat", "save", "alert"):
+            elif func in ("setNumberFormat", "setColumnWidth", "save", "alert"):
                 pass
             else:
                 raise AssertionError(f"unexpected action {func}")
@@ -566,6 +566,35 @@ def check_a_marker_a_workbook_cannot_hold_is_refused(harness: Harness) -> None:
     assert saved(harness, book).read_marker() == "x" * 255
 
 
+def check_added_columns_have_their_headers_and_take_values(harness: Harness) -> None:
+    """New output columns: headers written as text, values below them read back as written
+    (an Updated date-time stays a date-time, a Charge a number)."""
+    book = harness.open({"Orders": ORDERS})
+    when = dt.datetime(2026, 11, 25, 20, 30, 5)
+    columns = {
+        6: NewColumn("Charge", 12, '#,##0.00### "USD"'),
+        7: NewColumn("Updated", 17, "yyyy-mm-dd hh:mm"),
+        8: NewColumn("=Error", None, None),
+    }
+    book.add_columns("Orders", 1, columns)
+    book.write_cells("Orders", {(2, 6): Decimal("0.0125"), (2, 7): when, (3, 8): "x"})
+    rows = saved(harness, book).read_values("Orders")
+    assert rows[0][:8] == [
+        "Service",
+        "Link",
+        "Quantity",
+        "Order ID",
+        "Status",
+        "Charge",
+        "Updated",
+        "=Error",
+    ]
+    assert same_number(cell(rows, 2, 6), 0.0125)
+    moment = cell(rows, 2, 7)
+    assert isinstance(moment, dt.datetime) and moment.replace(microsecond=0) == when
+    assert cell(rows, 3, 8) == "x"
+
+
 CONTRACT: list[Callable[[Harness], None]] = [
     check_sheet_names_in_workbook_order,
     check_read_values_starts_at_a1_with_padding,
@@ -590,6 +619,7 @@ CONTRACT: list[Callable[[Harness], None]] = [
     check_the_journal_marker_is_buffered_like_a_cell_and_kept_by_save,
     check_a_marker_a_workbook_cannot_hold_is_refused,
     check_values_no_cell_can_hold_are_refused_with_a_workbook_error,
+    check_added_columns_have_their_headers_and_take_values,
 ]
 
 #: Run only when XLWINGS_LICENSE_KEY is set: xlwings' remote engine is license-gated.

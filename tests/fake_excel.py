@@ -204,11 +204,23 @@ class FakeRange:
 
     @property
     def number_format(self) -> str:
-        return "General"
+        return self.sheet.formats.get(self.column, "General")
 
     @number_format.setter
     def number_format(self, value: str) -> None:
         self.sheet.book.log.append(("number_format", self.sheet.name, value))
+        if self.last_row == 1_048_576:  # a whole column below a row: the column's format
+            for col in range(self.column, self.last_column + 1):
+                self.sheet.formats[col] = value
+
+    @property
+    def column_width(self) -> float:
+        return self.sheet.widths.get(self.column, 8.43)
+
+    @column_width.setter
+    def column_width(self, value: float) -> None:
+        for col in range(self.column, self.last_column + 1):
+            self.sheet.widths[col] = value
 
     def clear_contents(self) -> None:
         for r in range(self.row, self.last_row + 1):
@@ -297,6 +309,15 @@ class FakeSheet:
         self.unlocked: set[tuple[int, int]] = set()  # cells are locked unless unlocked
         self.arrays: list[tuple[int, int, int, int]] = []  # top, left, bottom, right
         self.hyperlinks: list[FakeHyperlink] = []
+        self.widths: dict[int, float] = {}
+        self.formats: dict[int, str] = {}  # col -> number format of the cells below a header
+        self.tables: list[FakeTable] = []
+
+    def add_table(self, top: int, left: int, bottom: int, right: int) -> FakeTable:
+        """Insert > Table over the block, its first row the header (test setup)."""
+        table = FakeTable(self, (top, left, bottom, right))
+        self.tables.append(table)
+        return table
 
     def add_hyperlink(
         self,
@@ -354,6 +375,30 @@ class FakeSheet:
                 stored = excel_entry(item)
                 if stored is not None:
                     self.cells[(top + r, left + c)] = stored
+
+
+class FakeTable:
+    """``xw.main.Table`` (a ListObject): its range, and ``resize`` as Excel's does it."""
+
+    def __init__(self, sheet: FakeSheet, block: tuple[int, int, int, int]) -> None:
+        self.sheet = sheet
+        self.block = block
+
+    @property
+    def range(self) -> FakeRange:
+        top, left, bottom, right = self.block
+        return FakeRange(self.sheet, (top, left), (bottom, right))
+
+    @property
+    def columns(self) -> list[str]:
+        """The header names, as Excel takes them from the header cells."""
+        top, left, _, right = self.block
+        return [str(self.sheet.cells.get((top, c), f"Column{c}")) for c in range(left, right + 1)]
+
+    def resize(self, cells: FakeRange) -> None:
+        if (cells.row, cells.column) != self.block[:2]:
+            raise RuntimeError("A table's header row cannot move.")
+        self.block = (cells.row, cells.column, cells.last_row, cells.last_column)
 
 
 def _all_any(flags: Any) -> bool | None:

@@ -11,7 +11,13 @@ from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 
 from smmsheet.errors import WorkbookError
-from smmsheet.workbook.base import CellValue, cell_value_problem, check_cell_range, check_marker
+from smmsheet.workbook.base import (
+    CellValue,
+    NewColumn,
+    cell_value_problem,
+    check_cell_range,
+    check_marker,
+)
 
 Grid = list[list[CellValue]]
 #: Where the marker is kept in ``store``: brackets make it a name no sheet can have.
@@ -65,6 +71,10 @@ class MemoryWorkbook:
     def write_cells(self, sheet: str, cells: Mapping[tuple[int, int], CellValue]) -> None:
         stored = {key: _as_stored(value) for key, value in cells.items()}
         self._cells.setdefault(self._resolve(sheet), {}).update(stored)
+
+    def add_columns(self, sheet: str, header_row: int, columns: Mapping[int, NewColumn]) -> None:
+        """Memory has no tables, widths or formats: only the headers are written."""
+        self.write_cells(sheet, {(header_row, col): new.title for col, new in columns.items()})
 
     def replace_sheet(self, sheet: str, rows: Sequence[Sequence[CellValue]]) -> None:
         try:

@@ -325,3 +325,116 @@ def test_two_columns_for_one_field_are_refused_naming_both(header):
     Order ID column was not seen, so the row would be bought again."""
     with pytest.raises(LayoutError, match=r"two columns mean .*: [A-E] \(.*\) and [A-E] \("):
         OrderTable.from_values([list(header), [1, "https://x", 100, None, 1001]])
+
+
+# --------------------------------------------------------------------------- header spellings
+
+
+@pytest.mark.parametrize(
+    ("spelling", "key"),
+    [
+        ("Order #", "order_id"),
+        ("Order No.", "order_id"),
+        ("Order Number", "order_id"),
+        ("OrderID", "order_id"),
+        ("order_id", "order_id"),
+        ("Order Id", "order_id"),
+        ("Qty", "quantity"),
+        ("QTY:", "quantity"),
+        ("URL", "link"),
+        ("Link URL", "link"),
+        ("Service ID", "service"),
+        ("Svc", "service"),
+        ("Refill?", "refill"),
+        ("Charge (USD)", "charge"),
+        ("Interval (min)", "interval"),
+        ("Refill #", "refill_id"),
+        ("Last Updated", "updated"),
+    ],
+)
+def test_common_spellings_of_a_header_are_understood(spelling, key):
+    header = ["Service", "Link", "Quantity"]
+    if key in ("service", "link", "quantity"):
+        header[["service", "link", "quantity"].index(key)] = spelling
+    else:
+        header.append(spelling)
+    t = OrderTable.from_values([header, [1, "https://x", 100, 7]])
+    assert t.columns[key] == header.index(spelling) + 1
+    assert t.warnings == []
+
+
+def test_an_id_under_order_hash_is_the_rows_order_id():
+    t = OrderTable.from_values([["Svc", "URL", "Qty", "Order #"], [1, "https://x", 100, 1001.0]])
+    assert t.rows[0].order_id == "1001"
+    assert "order_id" not in {k for k in t.columns if t.columns[k] in t.new_columns}
+
+
+@pytest.mark.parametrize(
+    ("header", "meant"),
+    [
+        ("Refil", "Refill"),
+        ("Staus", "Status"),
+        ("Oder ID", "Order ID"),
+        ("Cancle", "Cancel"),
+        ("Quantitiy", "Quantity"),
+        ("Amount", "Quantity"),
+        ("ID", "Order ID"),
+        ("No", None),
+    ],
+)
+def test_a_header_that_looks_like_a_known_one_is_warned_about(header, meant):
+    values = [["Service", "Link", header], [1, "https://x", "x"]]
+    if meant != "Quantity":
+        below = None if header == "Oder ID" else "x"  # ids under it would stop the run
+        values = [["Service", "Link", "Quantity", header], [1, "https://x", 100, below]]
+    t = OrderTable.from_values(values)
+    if meant is None:  # two letters, no word of ours: too short to guess from
+        assert t.warnings == []
+        return
+    (warning,) = t.warnings
+    assert repr(header) in warning and repr(meant) in warning and "not read" in warning
+
+
+def test_unrelated_headers_and_exact_ones_bring_no_warning():
+    header = ["Service", "Link", "Quantity", "Notes", "Customer", "Price", "Comment", "Username"]
+    assert OrderTable.from_values([header]).warnings == []
+
+
+def test_a_near_miss_of_a_column_that_is_present_is_not_warned_about():
+    t = OrderTable.from_values([["Service", "Link", "Quantity", "Refill", "Refil"]])
+    assert t.warnings == []
+
+
+def test_missing_link_header_lists_the_headers_found_and_the_near_miss():
+    values = [["November orders"], [], ["Service", "Lnk", "Qty", "Notes"], [1, "https://x", 5]]
+    with pytest.raises(LayoutError) as raised:
+        OrderTable.from_values(values)
+    message = str(raised.value)
+    assert "row 3 has 'Service', 'Lnk', 'Qty', 'Notes' but no 'Link'" in message
+    assert "did you mean 'Link'?" in message
+
+
+def test_an_empty_sheet_says_so():
+    with pytest.raises(LayoutError, match="empty"):
+        OrderTable.from_values([[None], []])
+
+
+def test_header_key_ignores_dots_trailing_marks_and_units():
+    from smmsheet.orders import header_key
+
+    assert header_key("Order No.") == header_key("order no") == "orderno"
+    assert header_key(" Charge (USD) ") == "charge"
+    assert header_key("Refill?*") == "refill"
+    assert header_key("(x)") == "(x)"  # nothing but a bracket: kept as it is
+    assert header_key(None) == header_key(True) == ""
+
+
+def test_ids_under_a_misspelt_order_id_header_stop_the_run():
+    """Money: smmsheet would not see them, and would buy those rows again."""
+    header = ["Service", "Link", "Quantity", "Oder ID"]
+    with pytest.raises(LayoutError, match=r"column D header 'Oder ID' looks like 'Order ID'"):
+        OrderTable.from_values([header, [1, "https://x", 100, None], [1, "https://y", 5, 1001]])
+    empty = OrderTable.from_values([header, [1, "https://x", 100]])  # nothing there yet
+    assert empty.warnings == ["column D header 'Oder ID' is not read: did you mean 'Order ID'?"]
+    own = OrderTable.from_values([["ID", "Service", "Link"], [7, 1, "https://x"]])
+    assert "if it holds the Order ID, rename it 'Order ID'" in own.warnings[0]

@@ -893,6 +893,7 @@ LAYERS = [
     "links",
     "opc",
     "styles",
+    "columns",
     "sheet_tree",
     "sheet_stream",
     "sheet_patch",

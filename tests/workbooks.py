@@ -71,6 +71,8 @@ def build_rich_workbook(path: Path, *, rows: int = 6, vba: bytes | None = None) 
     import xlsxwriter
 
     book = xlsxwriter.Workbook(str(path))
+    # A fixed date: two builds a second apart would otherwise differ in docProps/core.xml.
+    book.set_properties({"created": dt.datetime(2026, 1, 1)})
     bold = book.add_format({"bold": True, "bg_color": "#DDEBF7"})
     money = book.add_format({"num_format": "0.00", "font_color": "#006100"})
     status = book.add_format({"italic": True, "border": 1})
@@ -334,6 +336,29 @@ def libreoffice_resave(path: Path, folder: Path) -> Path:
 
 def libreoffice_convert(path: Path, folder: Path, kind: str) -> Path:
     """``path`` converted by LibreOffice to ``kind``: the file it wrote in ``folder``."""
+    _libreoffice(path, folder, kind)
+    saved = folder / f"{path.stem}.{kind}"
+    assert saved.exists(), f"LibreOffice wrote no {saved.name}"
+    return saved
+
+
+def libreoffice_csv(path: Path, folder: Path, sheet: str) -> list[list[str]]:
+    """One sheet of ``path`` as LibreOffice calculates it (formulas recalculated), as rows."""
+    import csv
+
+    _libreoffice(
+        path,
+        folder,
+        "csv:Text - txt - csv (StarCalc):44,34,UTF8,1,,0,false,true,false,false,false,-1",
+    )
+    written = folder / f"{path.stem}-{sheet}.csv"  # -1 above: one file per sheet
+    assert written.exists(), f"LibreOffice wrote no {written.name}"
+    with open(written, encoding="utf-8", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def _libreoffice(path: Path, folder: Path, target: str) -> None:
+    """Run LibreOffice's ``--convert-to target`` on ``path``, writing into ``folder``."""
     assert SOFFICE is not None
     profile = folder / "lo-profile"  # a private profile, so parallel runs do not collide
     folder.mkdir(parents=True, exist_ok=True)
@@ -344,7 +369,7 @@ def libreoffice_convert(path: Path, folder: Path, kind: str) -> Path:
             "--headless",
             "--calc",
             "--convert-to",
-            kind,
+            target,
             "--outdir",
             str(folder),
             str(path),
@@ -353,9 +378,6 @@ def libreoffice_convert(path: Path, folder: Path, kind: str) -> Path:
         capture_output=True,
         timeout=120,
     )
-    saved = folder / f"{path.stem}.{kind}"
-    assert saved.exists(), f"LibreOffice wrote no {saved.name}"
-    return saved
 
 
 def schema_errors(path: Path) -> set[tuple[str, str]]:

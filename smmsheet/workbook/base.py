@@ -6,6 +6,7 @@ import datetime as dt
 import math
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
@@ -50,6 +51,19 @@ class LinkedText(str):
         return (LinkedText, (str(self), self.target))
 
 
+@dataclass(frozen=True)
+class NewColumn:
+    """A column smmsheet adds to a sheet: its header text and how its cells look.
+
+    ``width`` is in Excel's character units; ``number_format`` an Excel format code
+    (``"#,##0"``, ``"yyyy-mm-dd hh:mm"``). None leaves the sheet's default.
+    """
+
+    title: str
+    width: float | None = None
+    number_format: str | None = None
+
+
 @runtime_checkable
 class WorkbookAdapter(Protocol):
     """A workbook as smmsheet sees it: read a sheet's values, write cells in bulk, commit.
@@ -83,6 +97,17 @@ class WorkbookAdapter(Protocol):
 
     def replace_sheet(self, sheet: str, rows: Sequence[Sequence[CellValue]]) -> None:
         """Buffer replacing every value of ``sheet`` (created at the end if missing)."""
+        ...
+
+    def add_columns(self, sheet: str, header_row: int, columns: Mapping[int, NewColumn]) -> None:
+        """Buffer new columns of ``sheet``: ``{col: NewColumn}``, headers in ``header_row``.
+
+        Each header is written as text; the column gets its width and number format (the
+        cells written into it by this save too). When an Excel Table (a table part) has
+        its header in ``header_row`` and ends just left of the new columns, it grows to
+        take them (its range, filter and column list), as Excel does when one types next
+        to a Table. Where a backend has no such notion only the headers are written.
+        """
         ...
 
     def check_writable(

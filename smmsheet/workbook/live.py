@@ -14,7 +14,8 @@ Office.js) and, in the tests, an in-memory fake of that surface:
 - guarded, where the engine has them (Windows COM; the fake models them):
   ``range.has_array``, ``range.formula``, ``sheet.api.ProtectContents``,
   ``range.api.Locked``, ``sheet.api.Hyperlinks``, ``sheet.api.UsedRange.Find``,
-  ``name.api.Visible``.
+  ``name.api.Visible``; for new columns ``range.column_width``, ``range.number_format``,
+  ``sheet.tables`` (``table.range``, ``table.resize(range)``).
 
 Text is written with a leading apostrophe. Assigning a string through ``Range.Value`` is
 parsed by Excel as if typed: ``=HYPERLINK(...)`` becomes a formula, ``-x``/``+x``/``@x``
@@ -50,6 +51,7 @@ import os
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +59,9 @@ from ..errors import WorkbookError
 from .base import (
     MARKER_NAME,
     MAX_CELL_CHARS,
+    MAX_ROW,
     CellValue,
+    NewColumn,
     cell_value_problem,
     check_cell_range,
     check_grid_size,
@@ -135,6 +139,8 @@ class _SheetEdit:
 
     cells: dict[tuple[int, int], CellValue] = field(default_factory=dict)
     replacement: list[list[CellValue]] | None = None
+    #: Columns added by this save: header row, then ``{col: NewColumn}``.
+    columns: tuple[int, dict[int, NewColumn]] | None = None
 
 
 class XlwingsWorkbook:
@@ -220,6 +226,19 @@ class XlwingsWorkbook:
         name = self._resolve(sheet)
         checked = {_check_coordinate(key): _check_value(value) for key, value in cells.items()}
         self._pending.setdefault(name, _SheetEdit()).cells.update(checked)
+
+    def add_columns(self, sheet: str, header_row: int, columns: Mapping[int, NewColumn]) -> None:
+        """Buffer new columns: headers, widths, number formats; a Table next to them grows.
+
+        Saved after the cells: each column's width and number format (the cells below the
+        header), then ``Table.resize`` for a Table whose header row is ``header_row`` and
+        which ends just left of the columns. Engines without tables or formats (the
+        remote one) write the headers only.
+        """
+        self.write_cells(sheet, {(header_row, col): new.title for col, new in columns.items()})
+        edit = self._pending[self._resolve(sheet)]
+        known = edit.columns[1] if edit.columns and edit.columns[0] == header_row else {}
+        edit.columns = (header_row, {**known, **columns})
 
     def replace_sheet(self, sheet: str, rows: Sequence[Sequence[CellValue]]) -> None:
         """Buffer replacing every value of ``sheet`` (created at the end if missing)."""
@@ -371,6 +390,9 @@ class XlwingsWorkbook:
                 raise WorkbookError(
                     f"Excel refused to write {where}: {exc}; cells before it were written"
                 ) from exc
+            columns = self._pending[name].columns
+            if columns is not None:
+                _format_columns(sheet, *columns)
         self._pending.clear()
         if self._marker is not None:
             self._save_marker(self._marker)
@@ -445,6 +467,36 @@ class XlwingsWorkbook:
     def progress(self, label: str, done: int, total: int) -> None:
         """A ``RunOptions.progress`` callback that reports in the status bar."""
         self.status(f"smmsheet: {label} {done}/{total}" if done < total else None)
+
+
+def _format_columns(sheet: Any, header_row: int, columns: Mapping[int, NewColumn]) -> None:
+    """Widths and number formats of new columns; the Table ending left of them takes them.
+
+    Each step is guarded: an engine without it (the remote one has no tables) or a sheet
+    that refuses it (protected) leaves the columns as plain written cells.
+    """
+    for col, look in columns.items():
+        if look.width is not None:
+            _ask(partial(setattr, sheet.range((header_row, col)), "column_width", look.width))
+        if look.number_format is not None:
+            below = sheet.range((header_row + 1, col), (MAX_ROW, col))
+            _ask(partial(setattr, below, "number_format", look.number_format))
+    first, last = min(columns), max(columns)
+    if sorted(columns) != list(range(first, last + 1)):
+        return
+
+    def tables() -> list[Any]:
+        return list(sheet.tables)
+
+    for table in _ask(tables, []):
+        cells = _ask(partial(getattr, table, "range"))
+        if cells is None or int(cells.row) != header_row:
+            continue
+        if int(cells.last_cell.column) + 1 != first:
+            continue
+        grown = sheet.range((header_row, int(cells.column)), (int(cells.last_cell.row), last))
+        _ask(partial(table.resize, grown))
+        return
 
 
 def _from_excel(value: Any) -> CellValue:

@@ -20,7 +20,9 @@ same order, same compression) except the parts that must change:
 - ``workbook.xml.rels`` and ``[Content_Types].xml`` only to register a new sheet (and
   the drawing and chart parts of a sheet of charts, :mod:`.chart_sheet`);
 - ``styles.xml`` only when a date goes into a cell without a date format (one cell
-  format is appended: the cell's own format with a date number format).
+  format is appended: the cell's own format with a date number format), or when new
+  columns need their number format;
+- a table part (``xl/tables/tableN.xml``) only when new output columns join that Table.
 
 ``save`` writes a temporary file beside the workbook and renames it over the original,
 so the file on disk is either the old workbook or the new one, never half of each.
@@ -36,6 +38,7 @@ The layers, each importing only those above it in this list (and ``names`` every
     links         where hyperlinked cells point, from sheet XML
     opc           the package: parts, relationships, content types, workbook.xml edits
     styles        date cell formats in styles.xml
+    columns       new columns: widths, number formats, the Table they join
     sheet_tree    the lxml tree patcher (and shared formulas)
     sheet_stream  the text stream patcher
     sheet_patch   one sheet's edit by the right patcher; calc-chain pruning

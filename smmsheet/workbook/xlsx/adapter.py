@@ -29,6 +29,7 @@ from ..base import (
     MAX_ROW,
     MIN_EXCEL_NUMBER,
     CellValue,
+    NewColumn,
     check_cell_range,
     check_grid_size,
     check_marker,
@@ -40,6 +41,7 @@ from ..charts import ChartSheet
 from ..links import LinkRange, apply_links
 from .cells import CALAMINE_ODD_TYPES, check_value, from_calamine
 from .chart_sheet import ChartSheetEdit
+from .columns import NewColumns
 from .links import may_have_links, relationship_targets, sheet_links
 from .names import CONTENT_TYPES_PART, ROOT_RELS_PART
 from .opc import DAMAGED, Package, rels_part, stored_marker
@@ -260,6 +262,18 @@ class XlsxWorkbook:
             if line is None:
                 line = rows[row] = {}
             line[col] = value
+
+    def add_columns(self, sheet: str, header_row: int, columns: Mapping[int, NewColumn]) -> None:
+        """Buffer new columns: headers, widths, number formats; a Table next to them grows.
+
+        Applied by the save (:mod:`.columns`), once: the cells written into the columns by
+        that save get their format too.
+        """
+        self.write_cells(sheet, {(header_row, col): new.title for col, new in columns.items()})
+        edit = self._pending[self._resolve(sheet)]
+        if edit.columns is None or edit.columns.header_row != header_row:
+            edit.columns = NewColumns(header_row)
+        edit.columns.columns.update(columns)
 
     def replace_sheet(self, sheet: str, rows: Sequence[Sequence[CellValue]]) -> None:
         """Buffer replacing every value of ``sheet`` (created at the end if missing).

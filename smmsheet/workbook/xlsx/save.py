@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Protocol, cast
 
+from .columns import add_columns
 from .names import CALC_CHAIN_REL, CONTENT_TYPES_PART, NEW_SHEET_XML, STYLES_REL
 from .opc import Package, needs_recalc_flag, parse_xml, register_sheet, serialize_xml, store_marker
 from .sheet_patch import Output, SheetEdit, patch_sheet, prune_calc_chain
@@ -120,7 +121,13 @@ def plan_package(
             output = "size"
         elif not edit.is_new and archive.getinfo(member).compress_type == ZIP_DEFLATED:
             output = "deflate"
+        if edit.columns is not None:
+            output = "bytes"  # the new columns' pass reads the patched XML
         patched = patch_sheet(original, edit, package.date1904, styles, where, output)
+        if edit.columns is not None:
+            assert isinstance(patched.xml, bytes)
+            xml = add_columns(package, info.part, patched.xml, edit.columns, styles, replaced)
+            patched.xml = Deflated(b"", 0, len(xml)) if dry_run and not edit.is_new else xml
         any_formula = any_formula or patched.has_formulas
         removed_formulas.update((info.sheet_id, ref) for ref in patched.removed_formulas)
         if edit.is_new:

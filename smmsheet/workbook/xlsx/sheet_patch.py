@@ -13,6 +13,7 @@ from typing import Literal
 from lxml import etree
 
 from ..base import CellValue
+from .columns import NewColumns
 from .names import CALC_CHAIN_REL
 from .opc import Package, parse_xml, serialize_xml
 from .sheet_stream import NeedsTree, StreamPatcher
@@ -30,11 +31,13 @@ class SheetEdit:
     rows: dict[int, dict[int, CellValue]] = field(default_factory=dict)  # row -> col -> value
     replacement: list[list[CellValue]] | None = None
     is_new: bool = False
+    #: Columns added by this save (formatted, joined to a Table: :mod:`.columns`).
+    columns: NewColumns | None = None
 
     def copy(self) -> SheetEdit:
         """A copy whose cells can be changed without changing this edit."""
         rows = {row: dict(cells) for row, cells in self.rows.items()}
-        return SheetEdit(rows, self.replacement, self.is_new)
+        return SheetEdit(rows, self.replacement, self.is_new, self.columns)
 
     def writes(self) -> dict[tuple[int, int], CellValue]:
         """Every cell to set, the replacement first and single cells over it."""

@@ -25,6 +25,7 @@ from .cells import (
     range_ref,
     xml_escape,
 )
+from .columns import ColumnStyles
 from .styles import DateStyles
 
 __all__ = ["NeedsTree", "StreamPatcher"]
@@ -84,6 +85,8 @@ class StreamPatcher:
         if region.count(f"<{p}row") != region.count(f'<{p}row r="'):
             raise NeedsTree  # rows without r, or with r not first
         self.p = p
+        #: The style a new cell takes from its column's ``<col style>`` (None: no column has one).
+        self._column_style = ColumnStyles(self.head) or None
         self.date1904 = date1904
         self.styles = styles
         self.where = where
@@ -231,9 +234,10 @@ class StreamPatcher:
 
     def _new_row(self, number: int, cells: list[tuple[int, CellValue]]) -> str:
         suffix = str(number)
+        styled = self._column_style
         body = "".join(
             [
-                self._cell(col_letters(col) + suffix, None, "", value)
+                self._cell(col_letters(col) + suffix, styled(col) if styled else None, "", value)
                 for col, value in cells
                 if value is not None
             ]
@@ -288,7 +292,8 @@ class StreamPatcher:
                 copied = end
             elif value is not None:
                 out.append(body[copied:start])
-                out.append(self._cell(ref, None, "", value))
+                styled = self._column_style
+                out.append(self._cell(ref, styled(col) if styled else None, "", value))
                 copied = start
         out.append(body[copied:])
         if "spans" in start_tag:

@@ -19,6 +19,7 @@ from smmsheet.errors import WorkbookError
 
 from ..base import CellValue
 from .cells import col_letters, col_number, encode_value, parse_range, parse_ref, range_ref
+from .columns import ColumnStyles
 from .names import WORKSHEET_ORDER, XML_SPACE
 from .opc import insert_in_order, namespaced, parse_xml, serialize_xml
 from .styles import DateStyles
@@ -49,6 +50,8 @@ class TreePatcher:
             sheet_data = etree.Element(q("sheetData"))
             insert_in_order(self.root, sheet_data, WORKSHEET_ORDER)
         self.sheet_data = sheet_data
+        #: The style a new cell takes from its column's ``<col style>``, as in Excel.
+        self._column_style = ColumnStyles(xml[: xml.find(b"sheetData")])
         self.removed_formulas: list[str] = []
         self.has_formulas = False
         self._extent: list[int] = []  # top, left, bottom, right of written values
@@ -151,6 +154,9 @@ class TreePatcher:
                 continue
             if cell is None:
                 cell = row.makeelement(self.C, {"r": ref})
+                style = self._column_style(col)
+                if style is not None:
+                    cell.set("s", style)
                 index = bisect.bisect_right(cols, col)
                 if index < len(elements):
                     elements[index].addprevious(cell)

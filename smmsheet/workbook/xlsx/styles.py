@@ -1,7 +1,8 @@
 """Styles: find or add the cell format a date needs in ``styles.xml``.
 
 A date written into a cell without a date format gets one appended cell format: the cell's
-own format with a date number format. Imports :mod:`.opc` and :mod:`.names`.
+own format with a date number format. A column smmsheet adds gets one for its number format
+(:meth:`DateStyles.number_style`). Imports :mod:`.opc` and :mod:`.names`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ _BUILTIN_DATE_FORMATS = frozenset(
 )
 _DATE_FORMAT_ID = 14  # m/d/yyyy, shown in the user's locale
 _DATETIME_FORMAT_ID = 22  # m/d/yyyy h:mm
+#: Built-in number formats by code (ECMA-376 18.8.30); other codes get a numFmt of their own.
+_BUILTIN_NUMBER_FORMATS = {"General": 0, "0": 1, "0.00": 2, "#,##0": 3, "#,##0.00": 4, "0%": 9}
+_FIRST_CUSTOM_FORMAT = 164
 
 
 class DateStyles:
@@ -35,6 +39,7 @@ class DateStyles:
         self._tree: Any = None
         self._original = b""
         self._cache: dict[tuple[int, bool], int | None] = {}
+        self._numbers: dict[tuple[str, str], int | None] = {}
 
     def style_for(self, style: int, with_time: bool) -> int | None:
         """The cell format to use for a date in a cell formatted ``style`` (None: keep it)."""
@@ -77,6 +82,67 @@ class DateStyles:
             if num_fmt.get("numFmtId") == str(num_fmt_id):
                 return is_date_code(num_fmt.get("formatCode", ""))
         return False
+
+    def number_style(self, code: str) -> int | None:
+        """A cell format showing numbers as ``code``: the default format with that number
+        format, added once per code (None: the workbook has no styles to add it to)."""
+        key = ("number", code)
+        if key not in self._numbers:
+            self._numbers[key] = self._number_style(code)
+        return self._numbers[key]
+
+    def _number_style(self, code: str) -> int | None:
+        root = self._root()
+        if root is None:
+            return None
+        q = namespaced(root)
+        cell_xfs = root.find(q("cellXfs"))
+        xfs = [] if cell_xfs is None else list(cell_xfs.iterchildren(q("xf")))
+        if not xfs:
+            return None
+        num_fmt_id = _BUILTIN_NUMBER_FORMATS.get(code)
+        if num_fmt_id is None:
+            num_fmts = root.find(q("numFmts"))
+            if num_fmts is None:
+                num_fmts = root.makeelement(q("numFmts"), {"count": "0"})
+                root.insert(0, num_fmts)
+            existing = list(num_fmts.iterchildren(q("numFmt")))
+            for num_fmt in existing:
+                if num_fmt.get("formatCode") == code:
+                    num_fmt_id = int(num_fmt.get("numFmtId", "0"))
+                    break
+            else:
+                ids = [int(n.get("numFmtId", "0")) for n in existing]
+                num_fmt_id = max([_FIRST_CUSTOM_FORMAT - 1, *ids]) + 1
+                element = root.makeelement(
+                    q("numFmt"), {"numFmtId": str(num_fmt_id), "formatCode": code}
+                )
+                num_fmts.append(element)
+                num_fmts.set("count", str(len(existing) + 1))
+        clone = copy.deepcopy(xfs[0])
+        clone.set("numFmtId", str(num_fmt_id))
+        clone.set("applyNumberFormat", "1")
+        xfs[-1].addnext(clone)
+        cell_xfs.set("count", str(len(xfs) + 1))
+        self.changed = True
+        return len(xfs)
+
+    def cell_style_count(self) -> int:
+        """How many cell formats there are (a style index at or past it does not exist)."""
+        root = self._root()
+        if root is None:
+            return 0
+        q = namespaced(root)
+        cell_xfs = root.find(q("cellXfs"))
+        return 0 if cell_xfs is None else len(list(cell_xfs.iterchildren(q("xf"))))
+
+    def _root(self) -> Any:
+        if not self.part:
+            return None
+        if self._tree is None:
+            self._original = self.package.read(self.part)
+            self._tree = parse_xml(self._original, self.part)
+        return self._tree.getroot()
 
     def result(self) -> bytes:
         return serialize_xml(self._tree, self._original)
