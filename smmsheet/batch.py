@@ -61,7 +61,16 @@ from .orders import (
 )
 from .panels import Panels
 from .routes import ROUTES_SHEET, Candidate, Routes, read_routes
-from .values import Unreadable, amount, parse_decimal, parse_id, parse_int, whole_number
+from .values import (
+    Unreadable,
+    amount,
+    money,
+    parse_decimal,
+    parse_id,
+    parse_int,
+    plural,
+    whole_number,
+)
 from .workbook.base import CellValue, WorkbookAdapter, cell_value_problem, find_sheet
 
 if TYPE_CHECKING:
@@ -261,6 +270,11 @@ class Preview:
     by_panel: tuple[str, ...] = ()
     #: Rows whose estimate is left out of ``cost``: no Settings rate into ``currency``.
     unconverted: tuple[int, ...] = ()
+    #: Each panel's balance (``a 1,000.00 USD``) when ``by_panel`` is given.
+    balances: tuple[str, ...] = ()
+    #: The sheet rows of the ``orders``, in the order they would be sent (not compared: a
+    #: preview is the same plan whichever rows carry it).
+    rows: tuple[int, ...] = field(default=(), compare=False)
 
     def cost_text(self, places: int = 2) -> str:
         """The estimate in words: ``about 9.02``, or ``0.01 to 9.02`` where panels differ.
@@ -273,10 +287,14 @@ class Preview:
         return f"{self.cost_low:.{places}f} to {self.cost:.{places}f}"
 
     def balance_text(self) -> str:
-        """The balance as a question shows it: one amount, or one per panel."""
-        if self.by_panel:
-            return "; ".join(self.by_panel)
-        return str(self.balance)
+        """The balance in words: one amount, or one per panel.
+
+        >>> Preview(1, Decimal(1), "USD", Decimal(50)).balance_text()
+        '50.00 USD'
+        """
+        if self.balances:
+            return ", ".join(self.balances)
+        return f"{money(self.balance)} {self.currency}".strip()
 
 
 @dataclass(frozen=True)
@@ -350,6 +368,14 @@ class Report:
     saved: bool = False
     #: The panel could not be asked at all for a step (its message is in ``messages``).
     panel_failed: bool = False
+    #: After the run (as saved, or as a dry run would leave the sheet): how many of the
+    #: sheet's orders are in each status ("" when none is known yet), rows whose Error cell
+    #: holds an error (notes aside), rows without an Order ID that may have been placed, and
+    #: journal entries whose outcome is not in the workbook yet.
+    statuses: dict[str, int] = field(default_factory=dict)
+    error_rows: tuple[int, ...] = ()
+    ambiguous_rows: tuple[int, ...] = ()
+    journal_waiting: int = 0
 
     def add(self, row: int, step: Step, outcome: Outcome, message: str = "") -> None:
         """Record one row's outcome."""
@@ -452,7 +478,24 @@ class Engine:
             self._settle_placed()
             if not self.options.dry_run:
                 self.commit()
+        self._take_stock()
         return self.report
+
+    def _take_stock(self) -> None:
+        """Fill the report's after-run fields from the rows as they now stand."""
+        orders = [r for r in self.table.rows if r.order_id is not None]
+        self.report.statuses = dict(Counter(str(r.get("status") or "") for r in orders))
+        self.report.ambiguous_rows = tuple(
+            r.row for r in self.table.rows if r.order_id is None and r.is_ambiguous
+        )
+        self.report.error_rows = tuple(
+            r.row
+            for r in self.table.rows
+            if r.text("error")
+            and not _is_note(r.get("error"))
+            and r.row not in self.report.ambiguous_rows
+        )
+        self.report.journal_waiting = len(self.journal.unsynced(self.sheet))
 
     # ----------------------------------------------------------------- cell writes
 
@@ -547,7 +590,7 @@ class Engine:
         at_risk = [r for r in self.table.rows if r.order_id is None and r.is_ambiguous]
         if at_risk:
             problem += (
-                f"; {len(at_risk)} row(s) say they may have been placed (rows "
+                f"; {plural(len(at_risk), 'row')} say they may have been placed (rows "
                 f"{', '.join(str(r.row) for r in at_risk[:10])}) and stay blocked"
             )
         agree = self.options.journal_lost
@@ -638,7 +681,8 @@ class Engine:
             self.report.add(row.row, Step.RECOVER, RECOVERED[entry.state], entry.result or "")
         if entries:
             self.report.messages.append(
-                f"recovered {len(entries)} outcome(s) of an interrupted run from the journal"
+                f"recovered {plural(len(entries), 'outcome')} of an interrupted run from the "
+                "journal"
             )
 
     def _apply_outcome(self, row: OrderRow, entry: Entry) -> None:
@@ -946,6 +990,7 @@ class Engine:
         most = least = Decimal(0)
         unconverted: list[int] = []
         lines: list[str] = []
+        balances: list[str] = []
         for key in keys:
             mine = [p for p in plans if self._panel_of[p.row] == key]
             high = sum((p.cost for p in mine if p.cost is not None), Decimal(0))
@@ -956,11 +1001,12 @@ class Engine:
                 least += rates.convert(low, balance.currency)
             except NoRate:
                 unconverted += [p.row for p in mine]
-            span = f"about {high:.2f}" if low == high else f"{low:.2f} to {high:.2f}"
+            span = f"about {money(high)}" if low == high else f"{money(low)} to {money(high)}"
             lines.append(
-                f"{key or 'default'}: {len(mine)} orders, {span} {balance.currency} "
-                f"(balance {balance.amount} {balance.currency})"
+                f"{key or 'default'}: {plural(len(mine), 'order')}, {span} {balance.currency} "
+                f"(balance {money(balance.amount)} {balance.currency})"
             )
+            balances.append(f"{key or 'default'} {money(balance.amount)} {balance.currency}")
         first = self.balance(keys[0])
         # One line per panel when there are several, or when the total is converted.
         per_panel = len(keys) > 1 or rates.currency not in (None, first.currency)
@@ -973,7 +1019,9 @@ class Engine:
             unknown_cost=kept_unknown,
             cost_low=least if least != most else None,
             by_panel=tuple(lines) if per_panel else (),
+            balances=tuple(balances) if per_panel else (),
             unconverted=tuple(unconverted),
+            rows=tuple(p.row for p in plans),
         )
 
     def _pin_plans(self, plans: Sequence[OrderPlan]) -> None:
@@ -1294,12 +1342,13 @@ class Engine:
         self._placed.clear()
         if differ:
             shown = "; ".join(
-                f"row {r}: estimated {e:.5f}, charged {c:.5f}" for r, e, c in differ[:5]
+                f"row {r}: estimated {money(e)}, charged {money(c)}" for r, e, c in differ[:5]
             )
             more = f"; and {len(differ) - 5} more" if len(differ) > 5 else ""
             self.report.messages.append(
-                f"the panel charged other amounts than estimated for {len(differ)} order(s) "
-                f"({self.report.currency}: {shown}{more}); the totals use the panel's charges"
+                "the panel charged other amounts than estimated for "
+                f"{plural(len(differ), 'order')} ({self.report.currency}: {shown}{more}); "
+                "the totals use the panel's charges"
             )
 
     def _counted(self, plan: OrderPlan, value: Decimal) -> Decimal:
@@ -1629,7 +1678,7 @@ class Engine:
             return True
         self.report.messages.append(
             f"canceling not confirmed: nothing was sent; the Cancel flags of "
-            f"{len(rows)} row(s) stay"
+            f"{plural(len(rows), 'row')} stay"
         )
         return False
 
@@ -1700,8 +1749,9 @@ class _Budget:
         where = "" if key == self.panels.default_name else f" on {self.panels.label(key)}"
         if self.least.get(key, Decimal(0)) + plan.lowest_cost > balance.amount:
             return Outcome.OVER_BUDGET, (
-                f"Not placed: insufficient balance{where} ({balance.amount} {balance.currency}) "
-                f"for this order ({_estimate(plan, 'least')}) after the rows above"
+                f"Not placed: insufficient balance{where} ({money(balance.amount)} "
+                f"{balance.currency}) for this order ({_estimate(plan, 'least')}) after the "
+                "rows above"
             )
         if self.cap is None:
             return None
@@ -1795,12 +1845,12 @@ def _estimate(plan: OrderPlan, bound: str = "range") -> str:
     if plan.cost is None or plan.lowest_cost is None:
         return "price unknown"
     if plan.lowest_cost == plan.cost:
-        return f"{plan.cost:.5f}"
+        return money(plan.cost)
     if bound == "least":
-        return f"at least {plan.lowest_cost:.5f}"
+        return f"at least {money(plan.lowest_cost)}"
     if bound == "most":
-        return f"up to {plan.cost:.5f}"
-    return f"{plan.lowest_cost:.5f} to {plan.cost:.5f}"
+        return f"up to {money(plan.cost)}"
+    return f"{money(plan.lowest_cost)} to {money(plan.cost)}"
 
 
 def _unpriced_reason(plan: OrderPlan, cap: Decimal | None, source: str) -> str:

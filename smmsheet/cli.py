@@ -12,7 +12,9 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,34 +22,118 @@ import click
 
 from ._version import __version__
 from .errors import ConfigError, JournalMismatchError, SmmsheetError, WorkbookError, scrub
+from .output import (
+    SECRETS,
+    emit_json,
+    estimate,
+    json_error,
+    json_option,
+    json_requested,
+    money,
+    money_json,
+    plural,
+    remember_argv,
+    report_json,
+    rows_text,
+    summary_lines,
+)
 
 if TYPE_CHECKING:  # typed edges without importing requests or the engine at start-up
     from .batch import Report
+    from .journal import Entry
     from .panel import PanelClient
+    from .simulator import Served
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+EXIT_INTERRUPTED = 130
+#: Shows the terminal's cursor again (a progress bar hides it while it draws).
+SHOW_CURSOR = "\x1b[?25h"
+VERBOSE_HELP = "Log each panel request (never the key)."
+
+
 class _Cli(click.Group):
-    """Turns our errors into one line on stderr and the documented exit code."""
+    """Turns our errors into one line on stderr (or JSON) and the documented exit code.
+
+    Every command it holds, now or added later, also takes ``-v`` after its name.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        remember_argv(ctx, args)
+        return super().parse_args(ctx, args)
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        _take_verbose(cmd)
+        super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except SmmsheetError as exc:
-            click.secho(_safe(f"Error: {exc}"), fg="red", err=True)
             usage = isinstance(exc, ConfigError | WorkbookError | JournalMismatchError)
-            ctx.exit(EXIT_USAGE if usage else EXIT_FAILED)
+            self._fail(ctx, EXIT_USAGE if usage else EXIT_FAILED, type(exc).__name__, str(exc))
+        except click.ClickException as exc:
+            if not json_requested(ctx):
+                raise
+            self._fail(ctx, exc.exit_code, type(exc).__name__, exc.format_message())
+        except click.Abort:  # Ctrl-C or end of input at a question
+            if not json_requested(ctx):
+                raise
+            self._fail(ctx, EXIT_FAILED, "Abort", "Aborted at a question")
         except KeyboardInterrupt:
-            click.echo("Interrupted: outcomes so far are in the journal.", err=True)
-            ctx.exit(130)
+            self._fail(
+                ctx,
+                EXIT_INTERRUPTED,
+                "Interrupted",
+                "Interrupted: outcomes so far are in the journal.",
+            )
+
+    @staticmethod
+    def _fail(ctx: click.Context, code: int, kind: str, message: str) -> None:
+        _show_cursor()
+        if json_requested(ctx):
+            json_error(ctx, code, kind, message)
+        elif kind == "Interrupted":
+            click.echo(message, err=True)
+        else:
+            click.secho(_safe(f"Error: {message}"), fg="red", err=True)
+        ctx.exit(code)
+
+
+def _show_cursor() -> None:
+    """Give the cursor back: a run stopped while a progress bar drew leaves it hidden."""
+    if sys.stderr.isatty():
+        sys.stderr.write(SHOW_CURSOR)
+        sys.stderr.flush()
+
+
+def _verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        _log_to_stderr(True)
+
+
+def _take_verbose(cmd: click.Command) -> None:
+    """Let ``-v`` follow a command's name too (``smmsheet place book.xlsx -v``)."""
+    if not any({"-v", "--verbose"} & set(p.opts) for p in cmd.params):  # theirs stays
+        cmd.params.append(
+            click.Option(
+                ["-v", "--verbose"],
+                is_flag=True,
+                expose_value=False,
+                callback=_verbose,
+                help=VERBOSE_HELP,
+            )
+        )
+    for sub in getattr(cmd, "commands", {}).values():
+        _take_verbose(sub)
 
 
 @click.group(cls=_Cli)
 @click.version_option(__version__)
-@click.option("-v", "--verbose", is_flag=True, help="Log each panel request (never the key).")
+@click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)
 def cli(verbose: bool) -> None:
     """Drive an SMM panel (API v2) from the order rows of a workbook."""
     _SECRETS.clear()  # one run, one key (tests invoke many runs in one process)
@@ -122,8 +208,14 @@ def _client(panel_url: str | None, api_key: str | None, profile: str | None) -> 
 @panel_options
 @click.argument("book", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--all", "every", is_flag=True, help="Every profile of the user config file.")
+@json_option
 def balance(
-    panel_url: str | None, api_key: str | None, profile: str | None, book: str | None, every: bool
+    panel_url: str | None,
+    api_key: str | None,
+    profile: str | None,
+    book: str | None,
+    every: bool,
+    as_json: bool,
 ) -> None:
     """Print the account balance; with BOOK, of every panel the workbook uses (its default
     and each profile its Panel column and Routes sheet name); with --all, of every profile."""
@@ -131,48 +223,71 @@ def balance(
         client = _client(panel_url, api_key, profile)
         with client:
             result = client.balance()
-        click.echo(f"{result.amount} {result.currency}".strip())
+        if as_json:
+            emit_json({"balance": money_json(result.amount, result.currency)})
+        click.echo(f"{money(result.amount)} {result.currency}".strip())
         return
-    results: list[tuple[str, Any]] = []
+    results = _balances(book, panel_url, api_key, profile)
+    failed = any(isinstance(result, Exception) for _, result in results)
+    if as_json:
+        emit_json(
+            {
+                "balances": [
+                    {"panel": name or "default", "error": str(result)}
+                    if isinstance(result, Exception)
+                    else {"panel": name or "default", **money_json(result.amount, result.currency)}
+                    for name, result in results
+                ]
+            },
+            EXIT_FAILED if failed else EXIT_OK,
+        )
+    width = max((len(name or "default") for name, _ in results), default=0)
+    for name, result in results:
+        if isinstance(result, Exception):
+            click.echo(_safe(f"{name or 'default':<{width}}  error: {result}"), err=True)
+        else:
+            shown = f"{money(result.amount)} {result.currency}".rstrip()
+            click.echo(f"{name or 'default':<{width}}  {shown}")
+    if failed:
+        sys.exit(EXIT_FAILED)
+
+
+def _balances(
+    book: str | None, panel_url: str | None, api_key: str | None, profile: str | None
+) -> list[tuple[str, Any]]:
+    """(profile, balance or error) of every panel a workbook uses, or of every profile."""
     if book is not None:
         from .session import Session
 
         with Session(book, panel_url=panel_url, api_key=api_key, profile=profile) as session:
             try:
-                results = session.balances()
+                return list(session.balances())
             finally:
                 _SECRETS.update(session.secrets)
-    else:
-        from .config import profile_names, resolve_profile
+    from .config import profile_names, resolve_profile
 
-        for name in profile_names():
-            try:
-                resolved = resolve_profile(name)
-                _SECRETS.add(resolved.api_key)
-                with resolved.client() as client:
-                    results.append((name, client.balance()))
-            except SmmsheetError as exc:
-                results.append((name, exc))
-    width = max((len(name or "default") for name, _ in results), default=0)
-    failed = False
-    for name, result in results:
-        if isinstance(result, Exception):
-            failed = True
-            click.echo(_safe(f"{name or 'default':<{width}}  error: {result}"), err=True)
-        else:
-            click.echo(f"{name or 'default':<{width}}  {result.amount} {result.currency}".rstrip())
-    if failed:
-        sys.exit(EXIT_FAILED)
+    results: list[tuple[str, Any]] = []
+    for name in profile_names():
+        try:
+            resolved = resolve_profile(name)
+            _SECRETS.add(resolved.api_key)
+            with resolved.client() as client:
+                results.append((name, client.balance()))
+        except SmmsheetError as exc:
+            results.append((name, exc))
+    return results
 
 
 @cli.command()
 @panel_options
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.option("--search", metavar="TEXT", help="Only services whose name contains TEXT.")
+@click.option("--category", metavar="TEXT", help="Only services whose category contains TEXT.")
 @click.option(
     "--into",
     type=click.Path(dir_okay=False),
-    help="Write the list into this workbook's Services sheet.",
+    help="Write the whole list into this workbook's Services sheet.",
 )
 def services(
     panel_url: str | None,
@@ -180,48 +295,84 @@ def services(
     profile: str | None,
     as_json: bool,
     as_csv: bool,
+    search: str | None,
+    category: str | None,
     into: str | None,
 ) -> None:
-    """List the panel's services (or load them into a workbook)."""
+    """List the panel's services (or load them into a workbook).
+
+    --search and --category keep the services whose name, or category, contains the text
+    (case ignored). They only filter what is printed: --into writes the whole list, since
+    the Services sheet is the panel's list and the next Load services replaces it whole.
+    """
     from .services_sheet import SERVICES_SHEET, services_table
 
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
+    if into and (search or category):
+        raise click.UsageError(
+            "--search and --category filter what is printed; --into writes the whole list"
+        )
     if into:
         from .session import Session
 
         with Session(into, panel_url=panel_url, api_key=api_key, profile=profile) as session:
             _SECRETS.update(session.secrets)
             loaded = session.load_services()
-        click.echo(f"Wrote {loaded.count} services into {into} (sheet {loaded.sheet}).")
-        if loaded.sheet != SERVICES_SHEET:
+        kept = loaded.sheet == SERVICES_SHEET
+        if as_json:
+            data = {"workbook": into, "sheet": loaded.sheet, "services": loaded.count}
+            emit_json({**data, "users_sheet_kept": not kept})
+        click.echo(f"Wrote {plural(loaded.count, 'service')} into {into} (sheet {loaded.sheet}).")
+        if not kept:
             click.echo(f"The sheet {SERVICES_SHEET!r} was not written by smmsheet: left as it was.")
         return
     client = _client(panel_url, api_key, profile)
     with client:
-        items = client.services()
-    rows = services_table(items)
+        items = [
+            s
+            for s in client.services()
+            if _contains(s.name, search) and _contains(s.category, category)
+        ]
     if as_json:
-        data = [
+        listed = [
             {**s.__dict__, "rate": None if s.rate is None else str(s.rate)}
             for s in sorted(items, key=lambda s: s.id)
         ]
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-        return
+        emit_json({"count": len(listed), "services": listed})
+    rows = services_table(items)
     import pandas as pd
 
-    frame = pd.DataFrame(rows[1:], columns=[str(c) for c in rows[0]])
+    frame = pd.DataFrame(rows[1:], columns=[str(c) for c in rows[0]], dtype=object)
+    frame = frame.map(_yes_no)
     if as_csv:
         # A CSV is usually opened in a spreadsheet: panel text must not become a formula there.
-        click.echo(frame.map(_csv_safe).to_csv(index=False), nl=False)
+        click.echo(_safe(frame.map(_csv_safe).to_csv(index=False)), nl=False)
+    elif frame.empty:
+        click.echo("No services match." if search or category else "The panel lists no services.")
     else:
+        frame["Rate per 1000"] = frame["Rate per 1000"].map(money)
         with pd.option_context("display.max_rows", None, "display.width", 200):
-            click.echo(frame.to_string(index=False))
+            click.echo(_safe(frame.to_string(index=False)))
+
+
+def _contains(text: str, wanted: str | None) -> bool:
+    """Whether ``wanted`` (case ignored) is in ``text``; no filter keeps everything."""
+    return wanted is None or wanted.casefold() in text.casefold()
+
+
+def _yes_no(value: object) -> object:
+    """A service's flags as a person reads them: yes, no, or blank when the panel is silent."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return ""
+    return value
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 #: The API keys this process uses; nothing it prints may contain one.
-_SECRETS: set[str] = set()
+_SECRETS = SECRETS
 
 
 def _safe(text: str) -> str:
@@ -267,6 +418,7 @@ def book_command(name: str, help_text: str, options: tuple[str, ...]) -> None:
     """Register a command that runs one engine action over a workbook, with ``options``."""
 
     @panel_options
+    @json_option
     @click.argument("book", type=click.Path(dir_okay=False))
     @click.option("--sheet", default="Orders", show_default=True, help="Order sheet name.")
     def command(book: str, sheet: str, **kw: Any) -> None:
@@ -278,7 +430,49 @@ def book_command(name: str, help_text: str, options: tuple[str, ...]) -> None:
     cli.command(name=name, help=help_text)(command)
 
 
+@dataclass
+class BookRun:
+    """What one workbook command did, for the text summary or the JSON document."""
+
+    book: str
+    command: str
+    report: Report
+    exit_code: int
+    dry_run: bool = False
+    #: The placing (or canceling) the user declined at the question: nothing was sent.
+    declined: list[str] = field(default_factory=list)
+    #: What was not done for want of a terminal to ask (pass --yes).
+    needs_yes: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """The run's JSON document (without the keys every command's document has)."""
+        return {
+            "workbook": self.book,
+            **report_json(self.report, dry_run=self.dry_run),
+            "declined": self.declined,
+            "needs_confirmation": self.needs_yes,
+        }
+
+
 def run_book(
+    book_path: str,
+    command: str,
+    *,
+    as_json: bool = False,
+    **kw: Any,
+) -> int:
+    """Run one engine command over a saved workbook and print its summary; returns exit code.
+
+    Keywords are :func:`execute_book`'s. With ``as_json`` the summary is the JSON document.
+    """
+    done = execute_book(book_path, command, quiet=as_json, **kw)
+    if as_json:
+        emit_json(done.as_json(), done.exit_code)
+    _print_summary(done)
+    return done.exit_code
+
+
+def execute_book(
     book_path: str,
     command: str,
     *,
@@ -292,69 +486,99 @@ def run_book(
     allow_unpriced: bool = False,
     new_journal: bool = False,
     client: PanelClient | None = None,
-) -> int:
-    """Run one engine command over a saved workbook and print its summary; returns exit code."""
+    quiet: bool = False,
+) -> BookRun:
+    """Run one engine command over a saved workbook, asking what must be asked; no summary.
+
+    ``quiet`` keeps the run's messages off stderr (they are in the report, for JSON).
+    """
     from .batch import CancelPreview, Preview, RunOptions
     from .config import spending_cap
     from .session import Session
 
     flag_cap = None if max_spend is None else spending_cap(max_spend, "--max-spend")
-    needs_yes: list[str] = []  # what was not done for want of a terminal to ask
+    needs_yes: list[str] = []
+    declined: list[str] = []
 
-    def confirm(preview: Preview) -> bool:
-        if yes:
-            return True
-        if not _interactive():
-            needs_yes.append(
-                f"Not placed: {preview.orders} orders for {preview.cost_text(2)} {preview.currency}"
-            )
-            return False
-        return click.confirm(_place_question(preview), err=True)
-
-    def confirm_cancel(preview: CancelPreview) -> bool:
-        if yes:
-            return True
-        if not _interactive():
-            needs_yes.append(f"Not canceled: {preview.listed()}")
-            return False
-        return click.confirm(f"Cancel {preview.listed()}?", err=True)
-
-    def journal_lost(problem: str) -> bool:
-        if new_journal:
-            return True
-        if not _interactive():
-            raise JournalMismatchError(f"{problem} (run again with --new-journal)")
-        click.echo(_safe(f"Warning: {problem}."), err=True)
-        return click.confirm("Start a new journal for this workbook?", err=True)
-
-    options = RunOptions(
-        sheet=sheet,
-        dry_run=dry_run,
-        max_spend=flag_cap,  # None: the Settings sheet's Max spend, if any
-        allow_unpriced=allow_unpriced,
-        confirm=confirm,
-        confirm_cancel=confirm_cancel,
-        journal_lost=journal_lost,
-        progress=_progress(),
-    )
     with Session(
         book_path, client=client, panel_url=panel_url, api_key=api_key, profile=profile
     ) as session:
         _SECRETS.update(session.secrets)
+
+        def ask(question: str, unasked: str, refused: str, facts: Callable[[], list[str]]) -> bool:
+            """Ask a person (after the facts); without one, only --yes says yes."""
+            if yes:
+                return True
+            if not _interactive():
+                needs_yes.append(unasked)
+                return False
+            for line in facts():
+                click.echo(_safe(line), err=True)
+            if click.confirm(question, err=True):
+                return True
+            declined.append(refused)
+            return False
+
+        def confirm(preview: Preview) -> bool:
+            what = f"{plural(preview.orders, 'order')} for {estimate(preview)}"
+            facts = partial(_place_facts, preview, session.report)
+            return ask(f"Place {what}?", f"Not placed: {what}", f"placing {what}", facts)
+
+        def confirm_cancel(preview: CancelPreview) -> bool:
+            what = preview.listed()
+            return ask(f"Cancel {what}?", f"Not canceled: {what}", f"canceling {what}", list)
+
+        def journal_lost(problem: str) -> bool:
+            if new_journal:
+                return True
+            if not _interactive():
+                raise JournalMismatchError(f"{problem} (run again with --new-journal)")
+            click.echo(_safe(f"Warning: {problem}."), err=True)
+            return click.confirm("Start a new journal for this workbook?", err=True)
+
+        options = RunOptions(
+            sheet=sheet,
+            dry_run=dry_run,
+            max_spend=flag_cap,  # None: the Settings sheet's Max spend, if any
+            allow_unpriced=allow_unpriced,
+            confirm=confirm,
+            confirm_cancel=confirm_cancel,
+            journal_lost=journal_lost,
+            progress=(progress := _Progress.on_terminal()),
+        )
         try:
             report = session.run(command, options)
         finally:
             _SECRETS.update(session.secrets)  # the keys of the panels the rows named
-            for message in session.report.messages:
-                click.echo(_safe(message), err=True)
-    _print_summary(report, book_path, dry_run)
-    for what in needs_yes:
-        click.secho(
-            f"{what} need confirmation; pass --yes (no terminal to ask).", fg="yellow", err=True
-        )
+            if progress is not None:
+                progress.close()
+            if not quiet:
+                for message in session.report.messages:
+                    click.echo(_safe(message), err=True)
+    return BookRun(
+        book_path,
+        command,
+        report,
+        _exit_code(report, needs_yes, bool(declined)),
+        dry_run,
+        declined,
+        needs_yes,
+    )
+
+
+def _exit_code(report: Report, needs_yes: list[str], declined: bool) -> int:
+    """0 ok, 1 some rows failed, 2 nothing done for want of --yes. Declining is no failure:
+    the rows refused before the question do not fail a run the user stopped there."""
+    from .batch import FAILED_OUTCOMES, Step
+
     if needs_yes:
         return EXIT_USAGE
-    return EXIT_FAILED if report.failed else EXIT_OK
+    failed = [
+        r
+        for r in report.results
+        if r.outcome in FAILED_OUTCOMES and not (declined and r.step == Step.PLACE)
+    ]
+    return EXIT_FAILED if report.panel_failed or failed else EXIT_OK
 
 
 def _interactive() -> bool:
@@ -362,82 +586,93 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _rows(numbers: tuple[int, ...], shown: int = 10) -> str:
-    """Sheet row numbers for a message: ``2, 5, 9`` (the first ``shown``, then a count)."""
-    text = ", ".join(map(str, numbers[:shown]))
-    return text + (f" ... ({len(numbers)} rows)" if len(numbers) > shown else "")
+#: How many refused rows the question lists before counting the rest.
+SHOWN_REFUSALS = 20
 
 
-def _place_question(preview: Any) -> str:
-    """What is asked before placing: how many orders, their cost, the rows left out."""
+def _place_facts(preview: Any, report: Report) -> list[str]:
+    """What is shown before the question to place: rows refused and why, rows to place,
+    cost, balance."""
+    from .batch import FAILED_OUTCOMES, Step
+
+    refused = [r for r in report.results if r.step == Step.PLACE and r.outcome in FAILED_OUTCOMES]
     lines = []
-    if preview.unpriced:
-        lines.append(
-            f"Not placed, the panel lists no price for them: rows {_rows(preview.unpriced)}"
-        )
-    text = f"Place {preview.orders} orders for {preview.cost_text(2)} {preview.currency}"
+    if refused:
+        lines.append(f"Refused ({plural(len(refused), 'row')}):")
+        lines += [f"  row {r.row}: {r.message or r.outcome}" for r in refused[:SHOWN_REFUSALS]]
+        if len(refused) > SHOWN_REFUSALS:
+            lines.append(
+                f"  ... and {len(refused) - SHOWN_REFUSALS} more (each row's Error cell says why)"
+            )
+    lines.append(f"To place: {rows_text(preview.rows)}, {estimate(preview)}.")
     if preview.unknown_cost:
-        text += f" plus rows {_rows(preview.unknown_cost)} whose price the panel does not list"
-    if preview.unconverted:
-        text += (
-            f" plus rows {_rows(preview.unconverted)} in a currency the Settings sheet has "
-            "no rate for"
+        lines.append(
+            f"  The panel lists no price for {rows_text(preview.unknown_cost)}: "
+            "not in the estimate (--allow-unpriced)."
         )
-    lines.append(f"{text} (balance {preview.balance_text()})?")
-    return "\n".join(lines)
+    if preview.unconverted:
+        lines.append(
+            f"  {rows_text(preview.unconverted)} in a currency the Settings sheet has no rate "
+            "for: not in the estimate."
+        )
+    if preview.by_panel:
+        lines.append("Per panel:")
+        lines += [f"  {line}" for line in preview.by_panel]
+    else:
+        lines.append(f"Balance: {preview.balance_text()}.")
+    return lines
 
 
-def _progress() -> Callable[[str, int, int], None] | None:
-    """A progress bar on stderr for long steps, only when a person is watching."""
-    if not sys.stderr.isatty():
-        return None
-    bars: dict[str, Any] = {}
+class _Progress:
+    """Progress bars on stderr for long steps, only when a person is watching."""
 
-    def update(label: str, done: int, total: int) -> None:
+    def __init__(self) -> None:
+        self._bars: dict[str, Any] = {}
+
+    @classmethod
+    def on_terminal(cls) -> _Progress | None:
+        return cls() if sys.stderr.isatty() else None
+
+    def __call__(self, label: str, done: int, total: int) -> None:
         if total < 50:
             return
-        bar = bars.get(label)
+        bar = self._bars.get(label)
         if bar is None:
-            bar = bars[label] = click.progressbar(length=total, label=label, file=sys.stderr)
+            bar = self._bars[label] = click.progressbar(length=total, label=label, file=sys.stderr)
             bar.__enter__()
         bar.update(done - bar.pos)
         if done >= total:
-            bar.__exit__(None, None, None)
+            self._bars.pop(label).__exit__(None, None, None)
 
-    return update
+    def close(self) -> None:
+        """End the bars still drawing (a run stopped midway), which shows the cursor again."""
+        while self._bars:
+            self._bars.popitem()[1].__exit__(None, None, None)
+        _show_cursor()
 
 
-def _print_summary(report: Report, book_path: str, dry_run: bool) -> None:
-    counts = report.counts()
-    if counts:
-        width = max(len(step) for step, _ in counts)
-        for (step, outcome), n in sorted(counts.items()):
-            click.echo(f"  {step:<{width}}  {outcome:<12} {n:>6}")
-    else:
-        click.echo("  nothing to do")
-    if report.preview is not None:
-        p = report.preview
-        verb = "Would place" if dry_run else "Planned"
-        click.echo(
-            f"{verb} {p.orders} orders, {p.cost_text(5)} {p.currency} (balance {p.balance_text()})."
-        )
-    if report.spent or report.uncharged:
-        if report.uncharged:
-            click.echo(
-                f"Placed for about {report.spent:.5f} {report.currency} "
-                f"({report.uncharged} charge(s) not reported yet: estimated)."
-            )
-        else:
-            click.echo(f"Placed for {report.spent:.5f} {report.currency} (charged by the panel).")
+#: How many problem rows the summary lists.
+SHOWN_PROBLEMS = 20
+
+
+def _print_summary(done: BookRun) -> None:
     from .batch import ROUTINE_OUTCOMES
 
+    report = done.report
+    for line in summary_lines(report, dry_run=done.dry_run):
+        click.echo(_safe(line))
     problems = [r for r in report.results if r.outcome not in ROUTINE_OUTCOMES]
-    for r in problems[:20]:
+    for r in problems[:SHOWN_PROBLEMS]:
         click.echo(_safe(f"  row {r.row}: {r.step} {r.outcome}: {r.message}"), err=True)
-    if len(problems) > 20:
-        click.echo(f"  ... and {len(problems) - 20} more (see the Error column)", err=True)
+    if len(problems) > SHOWN_PROBLEMS:
+        where = "--json lists them all" if done.dry_run else "see the Error column, or --json"
+        click.echo(f"  ... and {len(problems) - SHOWN_PROBLEMS} more ({where})", err=True)
+    for what in done.needs_yes:
+        click.secho(
+            f"{what}: confirmation needed; pass --yes (no terminal to ask).", fg="yellow", err=True
+        )
     if report.saved:
-        click.echo(f"Saved {book_path}.")
+        click.echo(f"Saved {done.book}.")
 
 
 #: Each workbook command and the run options that mean something for it. Only place and
@@ -469,54 +704,159 @@ for _name, (_help, _options) in BOOK_COMMANDS.items():
 
 @cli.command()
 @click.argument("book", type=click.Path(exists=True, dir_okay=False))
-def journal(book: str) -> None:
-    """Show the journal of paid requests kept beside a workbook."""
-    import datetime as dt
+@json_option
+def journal(book: str, as_json: bool) -> None:
+    """Show the journal of paid requests kept beside a workbook.
 
-    from .journal import Journal, Synced, journal_path
+    Each entry's service, link and quantity are the request as sent; its charge is the one
+    the workbook's row holds for the order (blank until a status refresh brings it).
+    """
+    from .journal import Journal, journal_path
 
-    shown = {
-        Synced.PENDING: "NOT IN SHEET YET",
-        Synced.IN_SHEET: "in sheet",
-        Synced.ROW_GONE: "row gone",
-    }
     path = journal_path(book)
     if not path.exists():
+        if as_json:
+            emit_json({"workbook": book, "journal": None, "entries": []})
         click.echo(f"no journal for {book}")
         return
-    with Journal(path, lock=False) as j:
-        for e in j.entries():
-            when = dt.datetime.fromtimestamp(e.created).strftime("%Y-%m-%d %H:%M:%S")
-            synced = shown[e.synced]
-            what = " ".join(
-                e.request[k] for k in ("service", "link", "quantity", "order") if e.request.get(k)
-            )
-            settled = f" (settled: {e.resolution})" if e.resolution else ""
-            what += f" on {e.panel}" if e.panel else ""
-            click.echo(
-                _safe(
-                    f"#{e.id} {when} {e.sheet}!row {e.row} {e.action} {what} -> {e.state} "
-                    f"{e.result or ''}{settled} [{synced}]"
-                )
-            )
+    with Journal(path, read_only=True) as j:
+        entries = j.entries()
+    charges = _charges(book, {e.sheet for e in entries})
+    listed = [_journal_entry(e, charges) for e in entries]
+    if as_json:
+        emit_json({"workbook": book, "journal": str(path), "entries": listed})
+    # The Panel column only for a workbook whose requests went to named panels.
+    columns = tuple(
+        c for c in JOURNAL_COLUMNS if c[0] != "panel" or any(e["panel"] for e in listed)
+    )
+    _print_table(columns, [[_journal_cell(entry, key) for key, _ in columns] for entry in listed])
+
+
+#: The columns of `smmsheet journal`: entry key, title.
+JOURNAL_COLUMNS = (
+    ("id", "#"),
+    ("when", "When"),
+    ("row", "Row"),
+    ("action", "Action"),
+    ("panel", "Panel"),
+    ("service", "Service"),
+    ("link", "Link"),
+    ("quantity", "Qty"),
+    ("state", "State"),
+    ("result", "Result"),
+    ("charge", "Charge"),
+    ("in_sheet", "In sheet"),
+)
+#: How much of a link the table shows (--json gives all of it).
+LINK_WIDTH = 40
+_SYNCED_WORDS = ("NOT IN SHEET YET", "yes", "row gone")
+
+
+def _journal_entry(
+    e: Entry, charges: dict[tuple[str, str | None, str], tuple[str, str]]
+) -> dict[str, Any]:
+    """One journal entry as the listing shows it (and --json prints it)."""
+    import datetime as dt
+
+    order = e.result_id if e.action == "add" else e.target
+    # Two panels may both have an order 1001: a charge is looked up with the entry's panel.
+    charge, currency = charges.get(
+        (e.sheet, e.panel, order or ""), charges.get((e.sheet, None, order or ""), ("", ""))
+    )
+    return {
+        "id": e.id,
+        "when": dt.datetime.fromtimestamp(e.created).strftime("%Y-%m-%d %H:%M:%S"),
+        "sheet": e.sheet,
+        "row": e.row,
+        "action": str(e.action),
+        "panel": e.panel,
+        "service": e.request.get("service", ""),
+        "link": e.request.get("link", ""),
+        "quantity": e.request.get("quantity", ""),
+        "order": order,
+        "state": str(e.state),
+        "result": e.result or "",
+        "resolution": None if e.resolution is None else str(e.resolution),
+        "charge": {"amount": charge or None, "currency": currency} if e.action == "add" else None,
+        "in_sheet": _SYNCED_WORDS[int(e.synced)],
+        "request": e.request,
+    }
+
+
+def _journal_cell(entry: dict[str, Any], key: str) -> str:
+    value = entry[key]
+    if key == "row":
+        return f"{entry['sheet']}!{value}"
+    if key == "link" and len(value) > LINK_WIDTH:
+        return f"{value[: LINK_WIDTH - 3]}..."
+    if key == "result" and entry["resolution"]:
+        return f"{value} (settled: {entry['resolution']})"
+    if key == "service" and entry["action"] != "add":
+        return f"order {entry['order']}"
+    if key == "charge":
+        return f"{money(value['amount'])} {value['currency']}".strip() if value else ""
+    return str(value)
+
+
+def _charges(book: str, sheets: set[str]) -> dict[tuple[str, str | None, str], tuple[str, str]]:
+    """(sheet, panel, order id) -> (charge, currency) as the workbook's rows hold them; the
+    panel is None in a sheet without a Panel column (one panel: any entry's)."""
+    from .orders import OrderTable
+    from .values import parse_decimal
+    from .workbook import open_workbook
+
+    found: dict[tuple[str, str | None, str], tuple[str, str]] = {}
+    try:
+        workbook = open_workbook(book)
+    except SmmsheetError:
+        return found  # the journal is shown without charges
+    try:
+        for sheet in sheets:
+            try:
+                table = OrderTable.from_values(workbook.read_values(sheet))
+            except (SmmsheetError, KeyError, ValueError):
+                continue
+            panels = "panel" in table.columns
+            for row in table.rows:
+                charge = parse_decimal(row.get("charge"))
+                if row.order_id is not None and charge is not None:
+                    panel = row.text("panel") if panels else None
+                    found[(sheet, panel, row.order_id)] = (str(charge), row.text("currency"))
+    finally:
+        workbook.close()
+    return found
+
+
+def _print_table(columns: tuple[tuple[str, str], ...], rows: list[list[str]]) -> None:
+    """Rows under their titles, each column as wide as its widest cell."""
+    titles = [title for _, title in columns]
+    widths = [max(len(t), *(len(r[i]) for r in rows)) for i, t in enumerate(titles)]
+    for line in (titles, *rows):
+        click.echo(_safe("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True))).rstrip())
 
 
 @cli.command()
 @click.argument("book", type=click.Path(exists=True, dir_okay=False))
 @click.option("--sheet", default="Orders", show_default=True, help="Order sheet name.")
-def report(book: str, sheet: str) -> None:
+@json_option
+def report(book: str, sheet: str, as_json: bool) -> None:
     """Add or refresh the Dashboard sheet: totals and native charts of the orders."""
     from .dashboard import DASHBOARD_SHEETS
     from .session import write_report
 
     written = write_report(book, sheet=sheet)
     summary = written.summary
-    spent = ", ".join(
-        f"{amount} {currency}".strip() for currency, amount in sorted(summary.spend.items())
-    )
+    if as_json:
+        totals = {"orders": summary.orders, "open": summary.open, "spend": summary.spend}
+        kept = written.sheet != DASHBOARD_SHEETS[0]
+        emit_json({"workbook": book, "sheet": written.sheet, **totals, "users_sheet_kept": kept})
+    shown = summary.drawn_currencies
+    spent = ", ".join(f"{money(summary.spend[c])} {c or '(no currency given)'}" for c in shown)
+    if len(summary.spend) > len(shown):
+        spent += f" and {len(summary.spend) - len(shown)} more currencies (see the sheet)"
     click.echo(
         _safe(
-            f"Wrote sheet {written.sheet} of {book}: {summary.orders} orders, "
+            f"Wrote sheet {written.sheet} of {book}: {plural(summary.orders, 'order')}, "
             f"{summary.open} open, spent {spent or '0'}."
         )
     )
@@ -526,10 +866,13 @@ def report(book: str, sheet: str) -> None:
 
 
 @cli.command("config-path")
-def config_path_command() -> None:
+@json_option
+def config_path_command(as_json: bool) -> None:
     """Print where the user config file (panel profiles) is read from."""
     from .config import config_path
 
+    if as_json:
+        emit_json({"path": str(config_path())})
     click.echo(str(config_path()))
 
 
@@ -553,6 +896,13 @@ def config_path_command() -> None:
     type=click.IntRange(min=1),
     help="Answer at most this many requests a minute; more get HTTP 429 with Retry-After.",
 )
+@click.option(
+    "--log",
+    "log_requests",
+    is_flag=True,
+    help="Print each request served: action, ids, HTTP status, outcome (never the key).",
+)
+@json_option
 def sim(
     port: int,
     host: str,
@@ -561,11 +911,19 @@ def sim(
     dialect: str,
     list_dialects: bool,
     requests_per_minute: int | None,
+    log_requests: bool,
+    as_json: bool,
 ) -> None:
-    """Run the panel simulator (API v2) for trying smmsheet without spending money."""
+    """Run the panel simulator (API v2) for trying smmsheet without spending money.
+
+    With --json it prints one JSON object per line: where it serves, then (with --log) one
+    per request.
+    """
     from .simulator import DEFAULT_API_KEY, DIALECTS, Faults, PanelSimulator
 
     if list_dialects:
+        if as_json:
+            emit_json({"dialects": {name: d.about for name, d in DIALECTS.items()}})
         width = max(len(name) for name in DIALECTS)
         for name, spoken in DIALECTS.items():
             click.echo(f"{name:<{width}}  {spoken.about}")
@@ -576,16 +934,49 @@ def sim(
         )
     faults = Faults(latency=latency, max_requests_per_minute=requests_per_minute)
     server = PanelSimulator(
-        host=host, port=port, balance=start_balance, faults=faults, dialect=dialect
+        host=host,
+        port=port,
+        balance=start_balance,
+        faults=faults,
+        dialect=dialect,
+        on_request=_request_logger(as_json) if log_requests else None,
     )
-    click.echo(f"Panel simulator at http://{host}:{port}/api/v2 (dialect {dialect})")
-    click.echo(f"  export SMMSHEET_PANEL_URL=http://{host}:{port}/api/v2")
-    click.echo(f"  export SMMSHEET_API_KEY={DEFAULT_API_KEY}")
-    click.echo("Ctrl-C to stop.")
+    url = f"http://{host}:{port}/api/v2"
+    if as_json:
+        _json_line({"url": url, "api_key": DEFAULT_API_KEY, "dialect": dialect})
+    else:
+        click.echo(f"Panel simulator at {url} (dialect {dialect})")
+        click.echo(f"  export SMMSHEET_PANEL_URL={url}")
+        click.echo(f"  export SMMSHEET_API_KEY={DEFAULT_API_KEY}")
+        click.echo("Ctrl-C to stop.")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
+
+
+def _json_line(data: dict[str, Any]) -> None:
+    """One JSON object on one line of stdout, written at once (for `sim --json`)."""
+    click.echo(json.dumps(data, ensure_ascii=True))
+
+
+def _request_logger(as_json: bool) -> Callable[[Served], None]:
+    """What `sim --log` does with each request served: a line (or a JSON line) on stdout."""
+    import datetime as dt
+    import threading
+
+    lock = threading.Lock()  # requests are served from many threads: one line at a time
+
+    def log(served: Served) -> None:
+        when = dt.datetime.now().strftime("%H:%M:%S")
+        with lock:
+            if as_json:
+                _json_line({"time": when, **served.__dict__, "ids": list(served.ids)})
+            else:
+                click.echo(_safe(f"{when} {served.line()}"))
+            sys.stdout.flush()
+
+    return log
 
 
 #: The demo's order rows, by field key: six good orders and four with a mistake on purpose.
@@ -625,7 +1016,8 @@ DEMO_SHOWN = ("service", "link", "order_id", "status", "charge", "remains", "ref
 @click.option(
     "--force", is_flag=True, help="Replace OUT and its journal even if the demo did not write it."
 )
-def demo(out: str, force: bool) -> None:
+@json_option
+def demo(out: str, force: bool, as_json: bool) -> None:
     """Fill a copy of the order template and run it against the built-in panel simulator."""
     from .journal import journal_path
     from .orders import OUTPUT_COLUMNS, OrderTable
@@ -661,10 +1053,16 @@ def demo(out: str, force: bool) -> None:
     )
     book.save()
 
+    steps: list[dict[str, Any]] = []
     with PanelSimulator(balance="50") as server, PanelClient(server.url, DEFAULT_API_KEY) as client:
-        click.echo(f"Panel simulator at {server.url} (balance 50 USD)")
+        if not as_json:
+            click.echo(f"Panel simulator at {server.url} (balance 50 USD)")
 
         def step(command: str) -> None:
+            if as_json:
+                done = execute_book(str(target), command, yes=True, client=client, quiet=True)
+                steps.append({"command": command, **done.as_json()})
+                return
             click.secho(f"$ smmsheet {command} {target}", bold=True)
             run_book(str(target), command, yes=True, client=client)
 
@@ -679,13 +1077,17 @@ def demo(out: str, force: bool) -> None:
         left = client.balance()
 
     final = OrderTable.from_values(open_workbook(str(target)).read_values("Orders"))
+    if as_json:
+        rows = [{"row": r.row, **{k: r.text(k) for k in DEMO_SHOWN}} for r in final.rows]
+        left_json = money_json(left.amount, left.currency)
+        emit_json({"workbook": str(target), "steps": steps, "rows": rows, "balance": left_json})
     titles = {**OUTPUT_COLUMNS, "service": "Service", "link": "Link"}
     click.echo("")
     click.echo(" | ".join(["Row", *(titles[k] for k in DEMO_SHOWN)]))
     for row in final.rows:
         cells = [str(row.row), *(row.text(k)[:38] for k in DEMO_SHOWN)]
         click.echo(" | ".join(cells))
-    click.echo(f"\nBalance left on the simulator: {left.amount} {left.currency}")
+    click.echo(f"\nBalance left on the simulator: {money(left.amount)} {left.currency}")
     click.echo(f"Open {target} to see every column (4 rows carry an Error on purpose).")
 
 
@@ -728,7 +1130,8 @@ def _is_demo_workbook(path: Path) -> bool:
 @cli.command("new")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--force", is_flag=True, help="Replace PATH if it exists (its journal is kept).")
-def new_workbook(path: str, force: bool) -> None:
+@json_option
+def new_workbook(path: str, force: bool, as_json: bool) -> None:
     """Write a blank order workbook (Orders, Services, Settings, Help) to PATH."""
     import os
 
@@ -747,6 +1150,8 @@ def new_workbook(path: str, force: bool) -> None:
             os.replace(build_orders_template(Path(tmp) / target.name), target)
     except OSError as exc:
         raise WorkbookError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if as_json:
+        emit_json({"workbook": path, "journal_kept": journal_path(target).exists()})
     click.echo(f"Wrote {path}: one order per row on its Orders sheet (Service, Link, Quantity).")
     click.echo(f"Next: smmsheet services --into {path}   (the Service drop-down)")
     click.echo(f"      smmsheet place {path} --dry-run")

@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from .orders import AMBIGUOUS_MARK, NOTE_MARK, OrderTable, is_final, normalize_header
-from .values import parse_decimal
+from .values import MAX_NUMBER_DIGITS, Unreadable, amount, parse_decimal
 from .workbook.base import CellValue
 from .workbook.charts import ChartKind, ChartSheet, DataTable
 
 __all__ = [
+    "CURRENCIES",
     "DASHBOARD_SHEETS",
     "SIGNATURE",
     "Summary",
@@ -42,8 +43,12 @@ __all__ = [
 DASHBOARD_SHEETS = ("Dashboard", "Dashboard (smmsheet)")
 #: The first cell of the sheet, by which a later report knows the sheet is its own.
 SIGNATURE = "smmsheet dashboard"
-#: Categories drawn at most in a chart per service or panel; the rest are one "Other".
+#: Categories drawn at most in a chart per service or panel, and slices in a pie of
+#: statuses; the rest are one "Other".
 TOP = 12
+#: Currencies drawn at most as series (the most spent; every one keeps its Totals line):
+#: a Currency column of free text must not make a series and a column per text.
+CURRENCIES = 6
 #: Days drawn at most in the spend-per-day chart (the most recent ones).
 DAYS = 60
 NO_DATE = "(no date)"
@@ -79,6 +84,8 @@ class Summary:
     #: Rows whose add may have been placed: the user must check the panel.
     to_check: int = 0
     charges_pending: int = 0
+    #: Rows whose Order ID an earlier row already has (a copied row): counted once.
+    repeated: int = 0
     #: currency ("" when the sheet does not say) -> spend.
     spend: dict[str, Decimal] = field(default_factory=dict)
     profit: Decimal | None = None
@@ -96,9 +103,15 @@ class Summary:
     refill_statuses: dict[str, int] = field(default_factory=dict)
 
     @property
+    def drawn_currencies(self) -> list[str]:
+        """The currencies the charts draw: the ``CURRENCIES`` most spent, in name order."""
+        ranked = sorted(self.spend, key=lambda c: (-self.spend[c], c))
+        return sorted(ranked[:CURRENCIES])
+
+    @property
     def spend_series(self) -> list[str]:
-        """The names of the spend series: one per currency, in a stable order."""
-        return [f"Spend ({c})" if c else "Spend" for c in sorted(self.spend)]
+        """The names of the spend series: one per drawn currency, in a stable order."""
+        return [f"Spend ({c})" if c else "Spend" for c in self.drawn_currencies]
 
 
 def _extra_columns(values: Sequence[Sequence[CellValue]], header_row: int) -> dict[str, int]:
@@ -146,6 +159,17 @@ def _date(value: CellValue) -> dt.date | None:
         return None
 
 
+def _money(value: CellValue) -> Decimal | None:
+    """The amount a Charge, Cost or Profit cell holds: read as a typed amount first
+    ("1.234,50" is 1234.50, which the panel-reply reader took for 1.2345), else as tolerantly
+    as a panel reply ("12 apples"); None without a number or with one too large to be real."""
+    try:
+        number = amount(value)
+    except Unreadable:
+        return parse_decimal(value)
+    return number if number.is_finite() and number.adjusted() < MAX_NUMBER_DIGITS else None
+
+
 def _day_of(updated: CellValue) -> str:
     day = _date(updated)
     return NO_DATE if day is None else day.isoformat()
@@ -177,6 +201,7 @@ def summarize(
     statuses = _Labels(summary.statuses, NO_STATUS)
     refill_statuses = _Labels(summary.refill_statuses, NO_STATUS)
     days: dict[CellValue, str] = {}  # Updated cell -> day; one run writes one time
+    seen: set[tuple[str, str]] = set()  # (panel, order id) counted: each charged once
     for row in table.rows:
         raw = values[row.row - 1]
 
@@ -192,6 +217,11 @@ def summarize(
         if order_id is None:
             summary.not_placed += 1
             continue
+        panel = str(cell("panel") or "").strip() or DEFAULT_PANEL
+        if (panel.casefold(), order_id) in seen:  # ids are only unique on their own panel
+            summary.repeated += 1
+            continue
+        seen.add((panel.casefold(), order_id))
         summary.orders += 1
         if not is_final(row.get("status")):
             summary.open += 1
@@ -207,16 +237,16 @@ def summarize(
             if not is_final(row.get("refill_status"), refill=True):
                 summary.refills_open += 1
             refill_statuses.count(row.text("refill_status"))
-        charge = parse_decimal(row.get("charge"))
+        charge = _money(row.get("charge"))
         currency = row.text("currency").upper()
         if charge is None:
             summary.charges_pending += 1
             charge = Decimal(0)
         summary.spend[currency] = summary.spend.get(currency, Decimal(0)) + charge
-        profit = parse_decimal(cell("profit")) if "profit" in extra else None
+        profit = _money(cell("profit")) if "profit" in extra else None
         if profit is not None:
             summary.profit = (summary.profit or Decimal(0)) + profit
-        cost = parse_decimal(cell("cost")) if "cost" in extra else None
+        cost = _money(cell("cost")) if "cost" in extra else None
         if cost is not None:
             summary.cost = (summary.cost or Decimal(0)) + cost
         if order_id in placed_on:
@@ -224,7 +254,6 @@ def summarize(
         else:
             updated = row.get("updated")
             day = days.get(updated) or days.setdefault(updated, _day_of(updated))
-        panel = str(cell("panel") or "").strip() or DEFAULT_PANEL
         service = row.text("service") or "(no service)"
         for groups, category in (
             (summary.by_day, day),
@@ -243,7 +272,7 @@ def _money_rows(
     summary: Summary, groups: Groups, order: Sequence[str], other: bool
 ) -> tuple[tuple[str, ...], tuple[tuple[CellValue, ...], ...]]:
     """Header and rows of a money table: the categories in ``order``, an "Other" line."""
-    currencies = sorted(summary.spend)
+    currencies = summary.drawn_currencies
     series = [*currencies, *([PROFIT] if summary.profit is not None else [])]
     names = [*summary.spend_series, *([PROFIT] if summary.profit is not None else [])]
     shown = list(order)
@@ -268,8 +297,14 @@ def _top(groups: Groups) -> list[str]:
 
 
 def _counts(title: str, what: str, unit: str, counts: dict[str, int]) -> DataTable:
-    rows = tuple(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
-    return DataTable(title, (what, unit), rows or (("(none)", 0),), ChartKind.PIE)
+    """A pie of ``counts``: the ``TOP`` largest slices and one "Other" (statuses are panel
+    text: a panel may send thousands of different ones)."""
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    rows: list[tuple[CellValue, ...]] = list(ranked)
+    if len(ranked) > TOP + 1:
+        rest = ranked[TOP:]
+        rows = [*ranked[:TOP], (f"Other ({len(rest)})", sum(n for _, n in rest))]
+    return DataTable(title, (what, unit), tuple(rows) or (("(none)", 0),), ChartKind.PIE)
 
 
 def dashboard_sheet(summary: Summary, *, now: dt.datetime, source: str = "Orders") -> ChartSheet:
@@ -300,6 +335,11 @@ def dashboard_sheet(summary: Summary, *, now: dt.datetime, source: str = "Orders
             ("Rows not placed", summary.not_placed),
             ("Rows with an error", summary.errors),
             ("Rows to check on the panel (may have been placed)", summary.to_check),
+            *(
+                [("Rows repeating an order ID (counted once)", summary.repeated)]
+                if summary.repeated
+                else []
+            ),
             *money,
             ("Charges not reported yet", summary.charges_pending),
             ("Refills requested", summary.refills),

@@ -198,6 +198,26 @@ def journal_location(fullname: str, data_dir: str | Path | None = None) -> Path:
     return folder / f"{digest}-{base}{JOURNAL_SUFFIX}"
 
 
+def _copy_in_memory(path: Path) -> sqlite3.Connection:
+    """An in-memory database holding what the journal at ``path`` holds (empty if none).
+
+    The file is opened read-only (no lock file, no rollback journal created); a journal a
+    run holds in exclusive mode cannot be read and is reported busy like any locked one.
+    """
+    copy = sqlite3.connect(":memory:", check_same_thread=False)
+    if path.exists():
+        source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=0)
+        try:
+            # Take the read lock first: it fails at once on a journal a run holds, where
+            # backup() would wait for it without end.
+            source.execute("BEGIN")
+            source.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            source.backup(copy)
+        finally:
+            source.close()
+    return copy
+
+
 def marker_text(identity: str, run: int) -> str:
     """The marker a workbook carries: which journal, and its last run that may have paid.
 
@@ -244,11 +264,17 @@ class Entry:
 
 
 class Journal:
-    """The journal of one workbook; holds the workbook's run lock while open."""
+    """The journal of one workbook; holds the workbook's run lock while open.
 
-    def __init__(self, path: str | Path, *, lock: bool = True) -> None:
+    ``read_only`` (a dry run) works on a copy in memory of the journal on disk, or on an
+    empty one when there is none: no file is created beside the workbook, no lock taken,
+    and nothing it records reaches the disk.
+    """
+
+    def __init__(self, path: str | Path, *, lock: bool = True, read_only: bool = False) -> None:
         self.path = Path(path)
         self._lock = None
+        lock = lock and not read_only
         if lock:
             from filelock import FileLock, Timeout
 
@@ -264,7 +290,10 @@ class Journal:
                 raise JournalError(f"cannot create the journal lock {self.path}: {exc}") from None
         try:
             # No waiting for the lock: a busy workbook is refused at once, as the lock file is.
-            self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=0)
+            if read_only:
+                self._db = _copy_in_memory(self.path)
+            else:
+                self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=0)
             if lock:
                 # The lock file above gives the friendly message; this is the lock that
                 # holds. A user may delete a stray ".lock" file while a run works (it looks

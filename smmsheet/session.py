@@ -146,7 +146,8 @@ class Session:
 
         ``options`` carry the shell's answers and callbacks (``confirm``, ``confirm_cancel``,
         ``journal_lost``, ``progress``); without a ``max_spend`` of their own, the Settings
-        sheet's ``Max spend`` is the cap. Holds the workbook's run lock while it works.
+        sheet's ``Max spend`` is the cap. Holds the workbook's run lock while it works (a dry
+        run takes no lock and leaves no file: it reads a copy of the journal).
         """
         options = options or RunOptions()
         if options.max_spend is None and self.settings.max_spend is not None:
@@ -155,7 +156,8 @@ class Session:
             )
         options = dataclasses.replace(options, money=self.settings.money)
         self.report = Report()
-        with Journal(self.journal_path) as journal:
+        # A dry run reads the journal and writes nothing beside the workbook.
+        with Journal(self.journal_path, read_only=options.dry_run) as journal:
             engine = Engine(self.book, self.panels, journal, options)
             self.report = engine.report
             return engine.execute(command)

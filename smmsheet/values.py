@@ -36,11 +36,13 @@ __all__ = [
     "MAX_NUMBER_DIGITS",
     "Unreadable",
     "amount",
+    "money",
     "parse_bool",
     "parse_decimal",
     "parse_id",
     "parse_int",
     "parse_text",
+    "plural",
     "whole_number",
 ]
 
@@ -330,3 +332,38 @@ def amount(value: object) -> Decimal:
         return _read_text(match.group("number"), comma_groups=False)
     except Unreadable as exc:
         raise Unreadable(repr(text.strip()), exc.hint) from None
+
+
+# --------------------------------------------------------------------------- words for people
+
+#: Amounts are shown with 2 decimals, more when the amount has them (panels charge in
+#: thousandths), never more than this.
+MAX_PLACES = 5
+
+
+def money(amount: Decimal | float | int | str | None) -> str:
+    """An amount as every line of output shows it: 2 decimals, up to 5 when it has them.
+
+    >>> money(Decimal("4.97900")), money(Decimal("1000.00000")), money(Decimal("0.0060"))
+    ('4.979', '1000.00', '0.006')
+    """
+    if amount is None:
+        return ""
+    try:
+        value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
+    except InvalidOperation:
+        return str(amount)
+    if not value.is_finite():
+        return str(value)
+    exponent = value.normalize().as_tuple().exponent
+    places = min(max(2, -exponent if isinstance(exponent, int) else 0), MAX_PLACES)
+    return f"{value:.{places}f}"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 order``, ``2 orders``, ``1 entry``/``3 entries`` (``many`` when not ``word + s``).
+
+    >>> plural(1, "order"), plural(2, "order"), plural(0, "entry", "entries")
+    ('1 order', '2 orders', '0 entries')
+    """
+    return f"{count} {word if count == 1 else (many or word + 's')}"

@@ -145,7 +145,7 @@ def test_a_cap_is_checked_against_the_highest_plausible_package_price(tmp_path, 
     book = make_orders_book(tmp_path / "o.xlsx", rows)
     run(book, client, "place", max_spend=Decimal(5))
     out = read_orders(book)
-    assert len(sim.orders) == 1 and "up to 3.00000" in out[1]["Error"]
+    assert len(sim.orders) == 1 and "up to 3.00" in out[1]["Error"]
 
 
 def test_a_package_billed_at_its_rate_beyond_the_balance_is_refused_by_the_panel(
@@ -156,7 +156,10 @@ def test_a_package_billed_at_its_rate_beyond_the_balance_is_refused_by_the_panel
     report = run(book, client, "place")
     out = read_orders(book)
     assert len(sim.orders) == 1 and sim.balance == Decimal(2)
-    assert [r["Error"] for r in out[1:]] == ["Not enough funds on balance"] * 2
+    # Adds go out concurrently, so any one of the three rows may be the one the panel took.
+    [placed] = [r for r in out if r["Order ID"]]
+    assert placed["Error"] in (None, "")
+    assert [r["Error"] for r in out if r is not placed] == ["Not enough funds on balance"] * 2
     assert report.counts()[("place", "failed")] == 2
 
 
@@ -171,8 +174,8 @@ def test_totals_use_the_charges_the_panel_reported_and_say_when_they_differ(tmp_
     assert report.spent == Decimal("0.096") and report.uncharged == 0
     assert report.spent == Decimal(1000) - sim.balance
     [said] = [m for m in report.messages if "other amounts than estimated" in m]
-    assert "row 2: estimated 3.00000, charged 0.00300" in said and "row 4" not in said
-    assert "2 order(s)" in said
+    assert "row 2: estimated 3.00, charged 0.003" in said and "row 4" not in said
+    assert "2 orders" in said
 
 
 def test_a_quantity_the_type_ignores_is_a_note_in_the_row_and_the_row_is_placed(

@@ -24,13 +24,13 @@ def invoke(*args: str, input: str | None = None):
 
 def test_balance(panel_env):
     result = invoke("balance")
-    assert result.exit_code == 0 and result.output.strip() == "1000.00000 USD"
+    assert result.exit_code == 0 and result.output.strip() == "1000.00 USD"
 
 
 def test_services_table_json_and_csv(panel_env):
     table = invoke("services")
     assert table.exit_code == 0 and "Instagram Followers" in table.output
-    data = json.loads(invoke("services", "--json").output)
+    data = json.loads(invoke("services", "--json").output)["services"]
     assert data[0]["id"] == 1 and data[0]["rate"] == "0.90"
     csv = invoke("services", "--csv").output.splitlines()
     assert csv[0].startswith("Service,Name,Type,Category,Rate per 1000")
@@ -151,7 +151,7 @@ def test_dry_run_previews_cost_and_changes_nothing(panel_env, tmp_path):
     book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 1000)])
     before = book.read_bytes()
     result = invoke("place", str(book), "--dry-run")
-    assert result.exit_code == 0 and "Would place 1 orders, about 0.90000 USD" in result.output
+    assert result.exit_code == 0 and "Would place 1 order for about 0.90 USD" in result.output
     assert book.read_bytes() == before and panel_env.counts["add"] == 0
 
 
@@ -209,8 +209,12 @@ def test_journal_command_lists_paid_requests(panel_env, tmp_path):
     book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
     invoke("place", str(book), "-y")
     result = invoke("journal", str(book))
-    assert re.search(
-        r"#1 .* Orders!row 2 add 1 https://a 100 -> accepted 1001 \[in sheet\]", result.output
+    header, first = result.output.splitlines()
+    assert (
+        header.split() == "# When Row Action Service Link Qty State Result Charge In sheet".split()
+    )
+    assert re.fullmatch(
+        r"1 +\S+ \S+ +Orders!2 +add +1 +https://a +100 +accepted +1001 +\d\.\d\d+ USD +yes", first
     )
 
 
@@ -228,7 +232,7 @@ def test_journal_command_shows_how_an_unknown_outcome_was_settled(panel_env, tmp
     workbook.save(book)
     invoke("place", str(book), "-y")
     result = invoke("journal", str(book))
-    assert "-> ambiguous 1001 (settled: id typed by the user)" in result.output
+    assert "ambiguous  1001 (settled: id typed by the user)" in result.output
 
 
 def test_demo_runs_end_to_end(tmp_path, monkeypatch):
@@ -328,7 +332,8 @@ def test_sim_command_serves_a_panel_until_stopped(tmp_path):
     assert f"SMMSHEET_PANEL_URL=http://127.0.0.1:{port}/api/v2" in out
 
 
-def test_panel_text_cannot_drive_the_terminal(tmp_path, monkeypatch):
+def _place_against_a_panel_refusing_with(error: str, tmp_path, monkeypatch, *flags: str):
+    """`place` over one row against a panel whose add is refused with ``error`` (JSON text)."""
     from .scripted import ScriptedPanel, json_reply
 
     def script(form):
@@ -336,14 +341,21 @@ def test_panel_text_cannot_drive_the_terminal(tmp_path, monkeypatch):
             return json_reply('[{"service":1,"type":"Default","rate":"1","min":"1","max":"99"}]')
         if form["action"] == "balance":
             return json_reply('{"balance":"10","currency":"USD"}')
-        return json_reply('{"error":"bad link\\u001b[2J\\u001b]0;pwned\\u0007"}')
+        return json_reply('{"error":"' + error + '"}')
 
     monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "none.toml"))
     book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 10)])
     with ScriptedPanel(script) as panel:
-        result = invoke(
-            "place", str(book), "-y", "--panel-url", panel.url, "--api-key", "key-7f3a9"
+        return CliRunner().invoke(
+            cli,
+            ["place", str(book), "-y", *flags, "--panel-url", panel.url, "--api-key", "key-7f3a9"],
         )
+
+
+def test_panel_text_cannot_drive_the_terminal(tmp_path, monkeypatch):
+    result = _place_against_a_panel_refusing_with(
+        "bad link\\u001b[2J\\u001b]0;pwned\\u0007", tmp_path, monkeypatch
+    )
     assert result.exit_code == 1 and "bad link[2J]0;pwned" in result.output
     assert "\x1b" not in result.output and "\x07" not in result.output
 
@@ -409,8 +421,12 @@ def test_place_confirmation_lists_rows_whose_price_is_unknown(
     rows = [(1, "https://a", 1000), (31, "https://b", 100), (30, "https://c", 100)]
     book = make_orders_book(tmp_path / "o.xlsx", rows)
     result = invoke("place", str(book), input="n\n")
-    assert "Not placed, the panel lists no price for them: rows 3, 4" in result.output
-    assert "Place 1 orders for about 0.90 USD (balance 1000.00000)? [y/N]" in result.output
+    assert (
+        "Refused (2 rows):\n  row 3: Not placed: the panel's service list gives no price "
+        "for service 31" in result.output
+    )
+    assert "To place: row 2, about 0.90 USD.\nBalance: 1000.00 USD." in result.output
+    assert "Place 1 order for about 0.90 USD? [y/N]" in result.output
     assert misleading_env.counts["add"] == 0
     assert invoke("place", str(book), "-y", "--allow-unpriced").exit_code == 0
     assert misleading_env.counts["add"] == 3
@@ -421,8 +437,8 @@ def test_place_summary_counts_the_panels_charges_and_lists_notes(misleading_env,
     book = make_orders_book(tmp_path / "o.xlsx", rows)
     result = invoke("place", str(book), "-y")
     assert result.exit_code == 0, result.output
-    assert "Planned 2 orders, 0.00600 to 6.00000 USD" in result.output
-    assert "Placed for 0.00600 USD (charged by the panel)." in result.output
+    assert "Planned 2 orders for 0.006 to 6.00 USD (balance 1000.00 USD)." in result.output
+    assert "Spent 0.006 USD (the panel's charges for the orders placed)." in result.output
     assert result.output.count("other amounts than estimated") == 1
     assert "row 2: place note: Quantity 2 is ignored" in result.output
 
@@ -443,7 +459,7 @@ def test_cancel_without_a_terminal_and_without_yes_sends_nothing(panel_env, tmp_
     _flag_cancel(book)
     result = invoke(command, str(book))
     assert result.exit_code == 2 and panel_env.counts["cancel"] == 0
-    assert "Not canceled: 1 order: 1001 (row 2) need confirmation; pass --yes" in result.output
+    assert "Not canceled: 1 order: 1001 (row 2): confirmation needed; pass --yes" in result.output
     assert read_orders(book)[0]["Cancel"] == "x"
     assert invoke(command, str(book), "--yes").exit_code == 0
     assert panel_env.counts["cancel"] == 1
@@ -485,7 +501,7 @@ BOOK_OPTIONS = {
 
 @pytest.mark.parametrize("command", sorted(BOOK_OPTIONS))
 def test_each_book_command_offers_only_the_options_that_mean_something(command):
-    common = {"book", "sheet", "panel_url", "api_key", "profile"}
+    common = {"book", "sheet", "panel_url", "api_key", "profile", "as_json", "verbose"}
     offered = {p.name for p in cli.commands[command].params} - common
     assert offered == BOOK_OPTIONS[command]
 
@@ -586,3 +602,542 @@ def test_a_panel_outage_is_one_message_and_rows_keep_their_error_text(
     assert "status: status:" not in result.output and "nothing refreshed" in result.output
     rows = read_orders(book)
     assert [r["Error"] for r in rows] == ["called the customer", None]
+
+
+# --------------------------------------------------------------------------- the question to place
+
+
+def _interactive(monkeypatch):
+    import smmsheet.cli
+
+    monkeypatch.setattr(smmsheet.cli, "_interactive", lambda: True)
+
+
+def test_the_place_question_comes_after_the_rows_refusals_cost_and_balance(
+    panel_env, tmp_path, monkeypatch
+):
+    _interactive(monkeypatch)
+    rows = [(1, "https://a", 1000), (999, "https://b", 100), (1, "https://c", 10), (3, "x", 100)]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    result = invoke("place", str(book), input="n\n")
+    out = result.output
+    facts = [
+        "Refused (2 rows):",
+        "  row 3: Unknown service 999 (not in the panel's service list)",
+        "  row 4: Quantity 10 is below the minimum 50 for service 1",
+        "To place: rows 2, 5, about 0.925 USD.",
+        "Balance: 1000.00 USD.",
+        "Place 2 orders for about 0.925 USD? [y/N]",
+    ]
+    positions = [out.index(line) for line in facts]
+    assert positions == sorted(positions), out
+    # Declining is no failure, even with refused rows: exit 0, and it says nothing was sent.
+    assert result.exit_code == 0 and "placing cancelled: nothing was sent" in out
+    assert panel_env.counts["add"] == 0 and panel_env.counts["requests"] == 2  # services, balance
+
+
+def test_declining_to_place_says_so_in_json_and_exits_0(panel_env, tmp_path, monkeypatch):
+    _interactive(monkeypatch)
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 1000), (999, "https://b", 1)])
+    result = CliRunner().invoke(cli, ["place", str(book), "--json"], input="n\n")
+    document = json.loads(result.stdout)
+    assert result.exit_code == 0 and document["ok"] is True
+    assert document["declined"] == ["placing 1 order for about 0.90 USD"]
+    assert panel_env.counts["add"] == 0
+
+
+def test_no_answer_to_the_question_is_a_json_error_too(panel_env, tmp_path, monkeypatch):
+    _interactive(monkeypatch)
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 1000)])
+    result = CliRunner().invoke(cli, ["place", str(book), "--json"], input="")  # end of input
+    document = json.loads(result.stdout)
+    assert result.exit_code == 1 and document["error"]["type"] == "Abort"
+    assert panel_env.counts["add"] == 0
+
+
+def test_a_dry_runs_shortened_list_says_how_to_see_every_row_not_the_error_column(
+    panel_env, tmp_path
+):
+    book = make_orders_book(tmp_path / "o.xlsx", [(999, f"https://{i}", 100) for i in range(25)])
+    result = CliRunner().invoke(cli, ["place", str(book), "--dry-run"])
+    assert "... and 5 more (--json lists them all)" in result.output
+    assert "Error column" not in result.output
+    listed = json.loads(invoke("place", str(book), "--dry-run", "--json").output)
+    assert [r["row"] for r in listed["results"]] == list(range(2, 27))
+
+
+# --------------------------------------------------------------------------- --json
+
+
+JSON_KEYS = {"schema", "command", "ok", "exit_code"}
+
+
+@pytest.mark.parametrize("command", sorted(set(cli.commands) - {"addin"}))
+def test_every_command_takes_json(command):
+    assert "as_json" in {p.name for p in cli.commands[command].params}
+
+
+def test_a_runs_json_holds_the_summary_and_every_rows_outcome(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 1000), (999, "https://b", 1)])
+    result = CliRunner().invoke(cli, ["place", str(book), "-y", "--json"])
+    document = json.loads(result.stdout)  # stdout holds the JSON and nothing else
+    assert result.exit_code == 1 and document["exit_code"] == 1 and document["ok"] is False
+    assert JSON_KEYS <= set(document) and document["command"] == "place"
+    assert document["workbook"] == str(book) and document["saved"] is True
+    assert document["plan"]["rows"] == [2] and document["plan"]["cost"] == "0.90"
+    assert document["spent"] == {"amount": "0.90000", "currency": "USD", "estimated_orders": 0}
+    assert document["steps"] == [
+        {"step": "place", "outcome": "invalid", "rows": 1},
+        {"step": "place", "outcome": "placed", "rows": 1},
+        {"step": "status", "outcome": "updated", "rows": 1},
+    ]
+    assert document["statuses"] == {"Pending": 1}
+    assert document["attention"]["error_rows"] == [3]
+    assert {"row": 2, "step": "place", "outcome": "placed", "message": "1001"} in document[
+        "results"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "kind", "says"),
+    [
+        (("status", "{book}", "--sheet", "Nope"), 2, "LayoutError", "no sheet 'Nope'"),
+        (("place", "{book}", "--max-spend", "lots"), 2, "ConfigError", "--max-spend must"),
+        (("services", "--csv"), 2, "UsageError", "choose one of --json and --csv"),
+        (("place", "{book}", "--nope"), 2, "NoSuchOption", "--nope"),
+        (
+            ("balance", "--panel-url", "http://127.0.0.1:9/api/v2", "--api-key", "k-1"),
+            1,
+            "",
+            "reach",
+        ),
+    ],
+)
+def test_errors_of_a_json_run_are_json_with_the_exit_code_kept(
+    panel_env, tmp_path, args, code, kind, says
+):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    argv = [a.format(book=book) for a in args]
+    result = CliRunner().invoke(cli, [*argv, "--json"])
+    document = json.loads(result.stdout)
+    assert result.exit_code == code and document["exit_code"] == code
+    assert document["ok"] is False and document["command"] == argv[0]
+    assert document["error"]["type"].endswith(kind) and says in document["error"]["message"]
+
+
+def test_a_run_that_needs_yes_says_so_in_json_with_exit_2(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    result = CliRunner().invoke(cli, ["place", str(book), "--json"])
+    document = json.loads(result.stdout)
+    assert result.exit_code == 2 and document["needs_confirmation"] == [
+        "Not placed: 1 order for about 0.09 USD"
+    ]
+
+
+def test_json_of_every_other_command(panel_env, tmp_path, monkeypatch):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    assert invoke("place", str(book), "-y").exit_code == 0
+    documents = {
+        name: json.loads(invoke(*args, "--json").output)
+        for name, args in {
+            "balance": ["balance"],
+            "services": ["services", "--search", "FOLLOW"],
+            "journal": ["journal", str(book)],
+            "config-path": ["config-path"],
+            "sim": ["sim", "--list-dialects"],
+            "report": ["report", str(book)],
+            "new": ["new", str(tmp_path / "blank.xlsx")],
+        }.items()
+    }
+    assert all(d["command"] == name and d["ok"] for name, d in documents.items())
+    assert documents["balance"]["balance"] == {"amount": "999.91000", "currency": "USD"}
+    assert [s["id"] for s in documents["services"]["services"]] == [1, 8]
+    entry = documents["journal"]["entries"][0]
+    assert (entry["service"], entry["link"], entry["quantity"]) == ("1", "https://a", "100")
+    assert entry["charge"] == {"amount": "0.09", "currency": "USD"}
+    assert documents["config-path"]["path"].endswith("no-config.toml")
+    assert "standard" in documents["sim"]["dialects"]
+    assert documents["report"]["orders"] == 1 and documents["report"]["sheet"] == "Dashboard"
+    assert documents["new"] == {**documents["new"], "journal_kept": False}
+    assert (tmp_path / "blank.xlsx").exists()
+    monkeypatch.chdir(tmp_path)
+    demo = json.loads(invoke("demo", "--json").output)
+    assert [s["command"] for s in demo["steps"]] == ["place", "status", "status", "run"]
+    assert len(demo["rows"]) == 10 and demo["balance"]["currency"] == "USD"
+
+
+def test_json_output_cannot_drive_the_terminal_or_show_the_key(tmp_path, monkeypatch):
+    result = _place_against_a_panel_refusing_with(
+        "bad key-7f3a9 \\u001b[2J\\u009b1m", tmp_path, monkeypatch, "--json"
+    )
+    assert "\x1b" not in result.stdout and "\x9b" not in result.stdout
+    assert "key-7f3a9" not in result.stdout
+    message = json.loads(result.stdout)["results"][0]["message"]
+    assert message.startswith("bad ") and "\x1b[2J" in message  # kept, escaped as \u001b
+
+
+def test_services_search_and_category_filter_case_insensitively(panel_env):
+    listed = json.loads(invoke("services", "--json", "--search", "LIKES").output)["services"]
+    assert listed and all("likes" in s["name"].lower() for s in listed)
+    youtube = json.loads(invoke("services", "--json", "--category", "youtube").output)
+    assert youtube["count"] and all("youtube" in s["category"].lower() for s in youtube["services"])
+    none = invoke("services", "--search", "no such service anywhere")
+    assert none.exit_code == 0 and none.output == "No services match.\n"
+
+
+def test_services_filters_are_refused_with_into(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [])
+    before = book.read_bytes()
+    result = CliRunner().invoke(cli, ["services", "--into", str(book), "--search", "likes"])
+    assert result.exit_code == 2 and "--into writes the whole list" in result.output
+    assert book.read_bytes() == before and panel_env.counts["requests"] == 0
+
+
+def test_services_prints_yes_no_and_blank_not_python_words(panel_env):
+    table = invoke("services").output
+    assert not re.search(r"\b(True|False|None|NaN)\b", table)
+    follower = next(line for line in table.splitlines() if "Instagram Followers" in line)
+    assert re.search(r"\byes\b|\bno\b", follower)
+    csv = invoke("services", "--csv").output
+    assert "True" not in csv and "False" not in csv and ",yes," in csv
+
+
+# --------------------------------------------------------------------------- after a run
+
+
+def test_the_summary_shows_money_spent_statuses_and_what_needs_attention(panel_env, tmp_path):
+    panel_env.auto_progress = False
+    rows = [
+        (1, "https://a", 1000),
+        (3, "https://b", 500),
+        (999, "https://c", 1),
+        (1, "https://d", 100),
+    ]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    before = panel_env.balance
+    lost = iter([False, False, True])  # the third add's reply is lost after the panel placed it
+
+    def add(params, faults, real=panel_env._process):
+        reply, _ = real(params, faults)
+        return reply, params.get("action") == "add" and next(lost)
+
+    panel_env._process = add
+    panel_env.faults.lost_reply = "502"
+    result = invoke("place", str(book), "-y")
+    spent = before - panel_env.balance
+    charged = [o.charge for o in panel_env.orders.values()][:2]  # the sheet knows two orders
+    assert (
+        f"Spent {sum(charged):.3f} USD (the panel's charges for the orders placed)."
+        in result.output
+    )
+    assert spent > sum(charged)  # the lost one was charged too: the row says to check the panel
+    assert "Orders in the sheet by status: Pending 2." in result.output
+    assert (
+        "Needs attention: 1 row with an error (row 4); 1 row that may have been placed (row 5): "
+        "check the panel's orders, then type the order id or PLACE AGAIN." in result.output
+    )
+
+
+def test_the_summary_counts_journal_entries_not_in_the_workbook_yet(
+    panel_env, tmp_path, monkeypatch
+):
+    from .conftest import fail_saves_after_the_marker
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100), (1, "https://b", 100)])
+    with monkeypatch.context() as patch:
+        fail_saves_after_the_marker(patch)
+        assert invoke("place", str(book), "-y").exit_code == 2  # disk full after paying
+    result = invoke("place", str(book), "--dry-run")
+    assert "2 journal entries not in the workbook yet (written by the next run)" in result.output
+
+
+def test_run_lists_its_steps_in_the_order_it_did_them(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100), (1, "https://b", 100)])
+    assert invoke("place", str(book), "-y").exit_code == 0
+    panel_env.advance(5)
+    assert invoke("status", str(book)).exit_code == 0
+    from smmsheet.workbook import open_workbook
+
+    wb = open_workbook(str(book))
+    wb.write_cells("Orders", {(2, 7): "x"})
+    wb.write_cells("Orders", {(4, 1): 1, (4, 2): "https://c", (4, 3): 100})
+    wb.save()
+    result = invoke("run", str(book), "-y")
+    steps = [line.split()[0] for line in result.output.splitlines() if line.startswith("  ")]
+    assert steps == ["place", "refill", "status", "refill"]  # status; then "refill status"
+    assert "  refill status  updated" in result.output
+
+
+# --------------------------------------------------------------------------- journal, sim --log
+
+
+def test_journal_lists_refills_by_order_and_charges_from_the_sheet(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://instagram.com/" + "x" * 60, 100)])
+    assert invoke("place", str(book), "-y").exit_code == 0
+    panel_env.advance(5)
+    _flag_refill(book)
+    assert invoke("run", str(book), "-y").exit_code == 0
+    lines = invoke("journal", str(book)).output.splitlines()
+    assert "https://instagram.com/xxxxxxxxxxxxxxx... " in lines[1]  # long links shortened
+    assert lines[1].split()[-3:] == ["0.09", "USD", "yes"]
+    assert re.fullmatch(r"2 .* Orders!2 +refill +order 1001 +accepted +501 +yes", lines[2])
+
+
+def _flag_refill(book: Path, row: int = 2) -> None:
+    from smmsheet.workbook import open_workbook
+
+    wb = open_workbook(str(book))
+    wb.write_cells("Orders", {(row, 7): "x"})
+    wb.save()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _start_sim(*args: str):
+    """`python -m smmsheet sim` on a free port; (process, url) once it answers."""
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smmsheet", "sim", "--port", str(port), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/api/v2"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            requests.post(url, data={"key": DEFAULT_API_KEY, "action": "balance"}, timeout=5)
+            return proc, url
+        except requests.ConnectionError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise
+            time.sleep(0.1)
+
+
+def _stop(proc) -> str:
+    import signal
+
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    return str(out)
+
+
+def test_sim_log_prints_each_request_it_serves_and_never_the_key():
+    import requests
+
+    proc, url = _start_sim("--log")
+    try:
+        key = {"key": DEFAULT_API_KEY}
+        add = {**key, "action": "add", "service": "1", "link": "https://a", "quantity": "100"}
+        requests.post(url, data=add, timeout=5)
+        requests.post(url, data={**add, "quantity": "1"}, timeout=5)
+        requests.post(url, data={**key, "action": "status", "orders": "1001,1002"}, timeout=5)
+        requests.post(url, data={"key": "wrong-key-93f1", "action": "balance"}, timeout=5)
+        requests.get(url, timeout=5)
+    finally:
+        out = _stop(proc)
+    served = [
+        line.split(" ", 1)[1] for line in out.splitlines() if re.match(r"\d\d:\d\d:\d\d ", line)
+    ]
+    assert served == [
+        "balance -> 200 ok",  # the start-up probe
+        "add service 1 -> 200 ok, order 1001",
+        "add service 1 -> 200 refused",
+        "status 1001,1002 (2 ids) -> 200 ok",
+        "balance -> 200 refused",
+        "GET /api/v2 -> 405 not allowed",
+    ]
+    assert "wrong-key-93f1" not in out and out.count(DEFAULT_API_KEY) == 1  # the export line
+
+
+def test_sim_log_with_json_prints_one_object_per_line():
+    import requests
+
+    proc, url = _start_sim("--log", "--json")
+    try:
+        form = {"key": DEFAULT_API_KEY, "action": "refill", "order": "77"}
+        requests.post(url, data=form, timeout=5)
+    finally:
+        out = _stop(proc)
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert lines[0]["url"] == url
+    assert {k: lines[-1][k] for k in ("action", "ids", "status", "outcome")} == {
+        "action": "refill",
+        "ids": ["77"],
+        "status": 200,
+        "outcome": "refused",
+    }
+
+
+# --------------------------------------------------------------------------- small things
+
+
+def test_ctrl_c_during_a_progress_bar_gives_the_cursor_back(panel_env, tmp_path):
+    import os
+    import pty
+    import select
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    panel_env.faults.latency = 0.05
+    rows = [(1, f"https://a/{i}", 100) for i in range(300)]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smmsheet", "place", str(book), "-y"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 60
+    interrupted = False
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child is gone and the pty closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+        if not interrupted and b"\x1b[?25l" in seen:
+            proc.send_signal(signal.SIGINT)
+            interrupted = True
+        if proc.poll() is not None and not ready:
+            break
+    proc.wait(timeout=30)
+    os.close(master)
+    assert interrupted and proc.returncode == 130, seen[-500:]
+    assert seen.rindex(b"\x1b[?25h") > seen.rindex(b"\x1b[?25l")
+
+
+@pytest.mark.parametrize(
+    ("lock_name", "program"), [(".~lock.o.xlsx#", "LibreOffice"), ("~$o.xlsx", "Excel")]
+)
+def test_a_workbook_open_in_libreoffice_or_excel_is_refused_with_a_stale_hint(
+    panel_env, tmp_path, lock_name, program
+):
+    import os
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    lock = tmp_path / lock_name
+    lock.write_text("someone,host,,25.11.2026 20:00;")
+    before = book.read_bytes()
+    fresh = invoke("place", str(book), "-y")
+    said = f"o.xlsx is open in {program} (lock file {lock_name}); close it and run again"
+    assert fresh.exit_code == 2 and said in fresh.output and "left over" not in fresh.output
+    old = book.stat().st_mtime - 3600
+    os.utime(lock, (old, old))  # the workbook was saved after the lock file was made
+    stale = invoke("place", str(book), "-y")
+    assert stale.exit_code == 2
+    assert f"older than the workbook's last save, so it may be left over from a {program}" in (
+        stale.output
+    )
+    assert f"delete {lock_name}" in stale.output
+    assert book.read_bytes() == before and panel_env.counts["add"] == 0
+
+
+@pytest.mark.parametrize("command", ["place", "run", "refill", "cancel"])
+def test_a_dry_run_creates_no_journal_or_lock_file(panel_env, tmp_path, command):
+    folder = tmp_path / "books"
+    folder.mkdir()
+    book = make_orders_book(folder / "o.xlsx", [(1, "https://a", 100)])
+    assert invoke(command, str(book), "--dry-run").exit_code == 0
+    assert sorted(p.name for p in folder.iterdir()) == ["o.xlsx"]
+    assert invoke("place", str(book), "-y").exit_code == 0
+    _flag_refill(book)
+    files = {p.name: p.read_bytes() for p in folder.iterdir()}
+    result = invoke(command, str(book), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == files
+
+
+def test_a_dry_run_is_refused_while_another_run_holds_the_journal(panel_env, tmp_path):
+    from smmsheet.journal import Journal
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    assert invoke("place", str(book), "-y").exit_code == 0
+    with Journal(journal_path(book)):
+        result = invoke("place", str(book), "--dry-run")
+    assert result.exit_code == 2 and "another smmsheet run is working" in result.output
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_verbose_works_before_or_after_the_command(panel_env, tmp_path, where):
+    args = ["-v", "balance"] if where == "before" else ["balance", "-v"]
+    result = invoke(*args)
+    assert result.exit_code == 0 and "DEBUG smmsheet.panel" in result.output
+    assert DEFAULT_API_KEY not in result.output
+    assert "-v, --verbose" in invoke("place", "--help").output
+
+
+def test_counts_read_as_english_and_money_has_one_format(tmp_path, monkeypatch, panel_env):
+    monkeypatch.chdir(tmp_path)
+    outputs = [invoke("demo").output, invoke("balance").output]
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    outputs.append(invoke("place", str(book), "--dry-run").output)
+    outputs.append(invoke("services", "--into", str(book)).output)
+    text = "\n".join(outputs)
+    assert not re.search(r"\b1 (orders|rows|charges|services|entries)\b", text)
+    assert "1 order for" in text and "(s)" not in text
+    amounts = re.findall(r"\b\d+\.(\d+) USD", text)
+    assert amounts and all(2 <= len(d) <= 5 and (len(d) == 2 or d[-1] != "0") for d in amounts)
+
+
+def test_the_simulator_tells_each_request_served_to_its_listener(capsys):
+    import requests
+
+    from smmsheet.cli import _request_logger
+    from smmsheet.simulator import PanelSimulator, Served
+
+    served: list[Served] = []
+    with PanelSimulator(on_request=served.append) as server:
+        server.faults.max_requests_per_minute = 2
+        for action, ids in (("balance", ""), ("refill_status", "5,6,7,8,9,10"), ("balance", "")):
+            form = {"key": server.api_key, "action": action, "refills": ids}
+            requests.post(server.url, data=form, timeout=5)
+        requests.post(server.url.replace("/api/v2", "/x"), data={}, timeout=5)
+    assert [s.line() for s in served] == [
+        "balance -> 200 ok",
+        "refill_status 5,6,7,8,9,... (6 ids) -> 200 ok",
+        "balance -> 429 rate limited (per minute)",
+        "POST /x -> 404 not found",
+    ]
+    for as_json in (False, True):
+        _request_logger(as_json)(served[1])
+    text, line = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"\d\d:\d\d:\d\d refill_status 5,6,7,8,9,\.\.\. \(6 ids\) -> 200 ok", text)
+    assert json.loads(line)["ids"] == ["5", "6", "7", "8", "9", "10"]
+    # A client's form cannot drive the terminal of the person watching the log.
+    _request_logger(False)(Served("status\x1b[2J", ("1\x1b]0;x\x07",), 200, "refused"))
+    assert "\x1b" not in capsys.readouterr().out
+
+
+def test_the_readme_documents_every_key_of_the_json_documents(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    run = json.loads(invoke("place", str(book), "-y", "--json").output)
+    entry = json.loads(invoke("journal", str(book), "--json").output)["entries"][0]
+    error = json.loads(invoke("status", str(book), "--sheet", "No", "--json").output)
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Output for scripts: --json\n")[1].split("\n## ")[0]
+    keys = {*run, *run["plan"], *run["spent"], *run["attention"], *entry, *error}
+    assert sorted(k for k in keys if f"`{k}`" not in section) == []

@@ -449,7 +449,9 @@ def test_report_command_prints_the_totals_and_refuses_a_missing_sheet(tmp_path: 
     path = orders_book(tmp_path / "orders.xlsx")
     result = invoke("report", str(path))
     assert result.exit_code == 0
-    assert result.output == (f"Wrote sheet Dashboard of {path}: 8 orders, 3 open, spent 2.8 USD.\n")
+    assert result.output == (
+        f"Wrote sheet Dashboard of {path}: 8 orders, 3 open, spent 2.80 USD.\n"
+    )
     missing = invoke("report", str(path), "--sheet", "Nope")
     assert missing.exit_code == 2 and "Nope" in missing.output
 

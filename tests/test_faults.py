@@ -37,6 +37,7 @@ from smmsheet.journal import Entry, Journal, journal_path
 from smmsheet.orders import AMBIGUOUS_MARK
 from smmsheet.panel import PanelClient
 from smmsheet.simulator import Faults, PanelSimulator
+from smmsheet.values import plural
 from smmsheet.workbook import open_workbook
 from smmsheet.workbook.base import CellValue, WorkbookAdapter
 
@@ -180,7 +181,7 @@ def test_kill_9_mid_batch_then_rerun_places_no_duplicate_and_loses_no_order(
 
     rerun = CliRunner().invoke(cli, ["place", str(book), "--yes"], catch_exceptions=False)
     assert rerun.exit_code in (0, 1) and "Traceback" not in rerun.output
-    assert f"recovered {len(at_kill)} outcome(s)" in rerun.output
+    assert f"recovered {plural(len(at_kill), 'outcome')}" in rerun.output
 
     rows = read_orders(book)
     for number, order_id in accepted.items():
@@ -805,7 +806,7 @@ def test_a_new_journal_keeps_rows_the_sheet_says_may_have_been_placed_blocked(
     journal_path(book).unlink()
 
     refused = CliRunner().invoke(cli, ["place", str(book), "--yes"])
-    assert refused.exit_code == 2 and "2 row(s) say they may have been placed" in refused.output
+    assert refused.exit_code == 2 and "2 rows say they may have been placed" in refused.output
     agreed = CliRunner().invoke(cli, ["place", str(book), "--yes", "--new-journal"])
     assert "started a new journal" in agreed.output
     again = CliRunner().invoke(cli, ["place", str(book), "--yes"])

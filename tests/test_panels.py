@@ -7,6 +7,7 @@ the wrong panel would find the wrong order.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from decimal import Decimal
 
@@ -172,9 +173,14 @@ def test_balance_shows_every_panel_the_workbook_uses(tmp_path, two_panels):
     path = book(tmp_path / "o.xlsx", HEADER, [(1, "https://x/b", 100, "b")])
     result = CliRunner().invoke(cli, ["balance", str(path)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines() == ["a  1000.00000 USD", "b  12.50000 EUR"]
+    assert result.output.splitlines() == ["a  1000.00 USD", "b  12.50 EUR"]
     every = CliRunner().invoke(cli, ["balance", "--all"], catch_exceptions=False)
-    assert every.output.splitlines() == ["a  1000.00000 USD", "b  12.50000 EUR"]
+    assert every.output.splitlines() == ["a  1000.00 USD", "b  12.50 EUR"]
+    listed = CliRunner().invoke(cli, ["balance", str(path), "--json"], catch_exceptions=False)
+    assert json.loads(listed.output)["balances"] == [
+        {"panel": "a", "amount": "1000.00000", "currency": "USD"},
+        {"panel": "b", "amount": "12.50000", "currency": "EUR"},
+    ]
 
 
 def test_balance_of_a_workbook_naming_an_unknown_profile_says_so(tmp_path, two_panels):
@@ -305,8 +311,10 @@ def test_the_journal_command_says_which_panel_each_request_went_to(tmp_path, two
     )
     run(path, "place")
     output = CliRunner().invoke(cli, ["journal", str(path)]).output
-    assert "https://x/a 100 on a -> accepted 1001" in output
-    assert "https://x/b 100 on b -> accepted 1001" in output
+    lines = {line.split()[3]: line.split() for line in output.splitlines()[1:]}
+    # Both panels issued order 1001: each entry shows its own panel's charge.
+    assert lines["Orders!2"][5:7] == ["a", "1"] and lines["Orders!2"][-3:] == ["0.09", "USD", "yes"]
+    assert lines["Orders!3"][5:7] == ["b", "1"] and lines["Orders!3"][-3:] == ["0.09", "EUR", "yes"]
 
 
 def test_the_question_before_placing_lists_each_panel(tmp_path, two_panels, monkeypatch):
@@ -317,9 +325,9 @@ def test_the_question_before_placing_lists_each_panel(tmp_path, two_panels, monk
         tmp_path / "o.xlsx", HEADER, [(1, "https://x/a", 100), (1, "https://x/b", 100, "b")]
     )
     result = CliRunner().invoke(cli, ["place", str(path)], input="n\n")
-    assert "a: 1 orders, about 0.09 USD (balance 1000.00000 USD)" in result.output
-    assert "b: 1 orders, about 0.09 EUR (balance 1000.00000 EUR)" in result.output
-    assert "plus rows 3 in a currency the Settings sheet has no rate for" in result.output
+    assert "  a: 1 order, about 0.09 USD (balance 1000.00 USD)" in result.output
+    assert "  b: 1 order, about 0.09 EUR (balance 1000.00 EUR)" in result.output
+    assert "row 3 in a currency the Settings sheet has no rate for" in result.output
     assert not two_panels.a.orders and not two_panels.b.orders
 
 

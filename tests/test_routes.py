@@ -157,7 +157,7 @@ def test_a_dry_run_names_the_chosen_panel_and_sends_nothing(tmp_path, monkeypatc
     with open_two(tmp_path, monkeypatch, b_currency="USD", b_services=cheaper_b()) as panels:
         path = book(tmp_path / "o.xlsx", HEADER, [ROW], routes=ROUTES)
         report = run(path, "place", dry_run=True)
-        assert [r.message for r in report.results] == ["0.05000 on panel 'b' service 1"]
+        assert [r.message for r in report.results] == ["0.05 on panel 'b' service 1"]
         assert report.preview.cost == Decimal("0.05")
         assert panels.b.counts["add"] == 0 and read_orders(path)[0]["Service"] == "ig followers"
 

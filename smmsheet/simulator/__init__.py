@@ -55,7 +55,7 @@ from .protocol import (
     E_TOO_MANY,
     MAX_IDS,
 )
-from .server import API_PATH, DEFAULT_API_KEY, Faults, PanelSimulator
+from .server import API_PATH, DEFAULT_API_KEY, Faults, PanelSimulator, Served
 from .state import PanelState, SimOrder, SimRefill
 
 __all__ = [
@@ -83,6 +83,7 @@ __all__ = [
     "PanelSimulator",
     "PanelState",
     "SimOrder",
+    "Served",
     "SimRefill",
     "default_services",
     "misleading_services",

@@ -78,6 +78,43 @@ class Faults:
     max_requests_per_minute: int | None = None
 
 
+#: The request fields that name orders or refills (one id, or a comma-separated list).
+_ID_FIELDS = ("order", "orders", "refill", "refills")
+
+
+@dataclass(frozen=True)
+class Served:
+    """One request the simulator answered, as ``smmsheet sim --log`` shows it (never the key).
+
+    ``action`` is the API action ("" when none was given; the path for requests off the API
+    path), ``ids`` the order or refill ids it asked about (the service for ``add``),
+    ``status`` the HTTP status (None: the reply was dropped on purpose), and ``outcome``
+    ``ok``, ``refused``, or the fault played (``rate limited``, ``502 page``...); an accepted
+    ``add`` adds the order id it created.
+    """
+
+    action: str
+    ids: tuple[str, ...]
+    status: int | None
+    outcome: str
+
+    def line(self, shown: int = 5) -> str:
+        """``status 1001,1002 (2 ids) -> 200 ok``, ``add service 1 -> 200 ok, order 1001``.
+
+        >>> Served("status", ("1001", "1002"), 200, "ok").line()
+        'status 1001,1002 (2 ids) -> 200 ok'
+        """
+        ids = ",".join(self.ids[:shown]) + (",..." if len(self.ids) > shown else "")
+        if self.action == "add" and self.ids:
+            asked = f" service {ids}"
+        elif len(self.ids) > 1:
+            asked = f" {ids} ({len(self.ids)} ids)"
+        else:
+            asked = f" {ids}" if ids else ""
+        status = "dropped" if self.status is None else str(self.status)
+        return f"{self.action or '(no action)'}{asked} -> {status} {self.outcome}"
+
+
 class PanelSimulator:
     """An in-memory SMM panel serving API v2 over HTTP on loopback (example: the package's).
 
@@ -99,6 +136,7 @@ class PanelSimulator:
         port: int = 0,
         dialect: str = "standard",
         clock: Callable[[], float] = time.monotonic,
+        on_request: Callable[[Served], None] | None = None,
     ) -> None:
         if dialect not in DIALECTS:
             raise ValueError(f"unknown dialect {dialect!r} (known: {', '.join(DIALECTS)})")
@@ -121,6 +159,8 @@ class PanelSimulator:
         self._rng = random.Random(seed)
         self._in_flight = 0
         self._clock = clock
+        #: Called (from the serving thread) with each request answered: ``smmsheet sim --log``.
+        self.on_request = on_request
         self._recent: collections.deque[float] = collections.deque()
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
@@ -302,6 +342,19 @@ class PanelSimulator:
             self._recent.append(now)
             return None
 
+    def _served(
+        self, action: str, params: Mapping[str, str], status: int | None, outcome: str
+    ) -> None:
+        """Tell ``on_request`` about one answered request (the key is never passed on)."""
+        if self.on_request is None:
+            return
+        if action == "add":
+            ids: tuple[str, ...] = (params.get("service", ""),)
+        else:
+            found = next((params[f] for f in _ID_FIELDS if params.get(f)), "")
+            ids = tuple(i.strip() for i in found.split(",") if i.strip())
+        self.on_request(Served(action, ids, status, outcome))
+
     def _leave(self) -> None:
         """Release the slot taken by ``_enter``."""
         with self._lock:
@@ -395,56 +448,80 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         """Answer GET like a panel behind nginx: 405 on the API path, 404 elsewhere."""
         self.sim._count(None)
-        if urlsplit(self.path).path == API_PATH:
+        path = urlsplit(self.path).path
+        if path == API_PATH:
             self._send(405, _NOT_ALLOWED_PAGE, "text/html", {"Allow": "POST"})
+            self.sim._served(f"GET {path}", {}, 405, "not allowed")
         else:
             self._send(404, _NOT_FOUND_PAGE, "text/html")
+            self.sim._served(f"GET {path}", {}, 404, "not found")
 
     def do_POST(self) -> None:
         """Run one API call through the fault knobs and answer it."""
         length = self.headers.get("Content-Length", "0")
         body = self.rfile.read(int(length) if length.isdigit() else 0)
-        if urlsplit(self.path).path != API_PATH:
+        path = urlsplit(self.path).path
+        if path != API_PATH:
             self.sim._count(None)
             self._send(404, _NOT_FOUND_PAGE, "text/html")
+            self.sim._served(f"POST {path}", {}, 404, "not found")
             return
         form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
         params = {name: values[-1] for name, values in form.items()}  # PHP keeps the last one
         sim, faults = self.sim, self.sim.faults
-        sim._count(params.get("action", ""))
+        action = params.get("action", "")
+        sim._count(action)
         rate_wait = sim._rate_wait(faults)
         if rate_wait is not None:
             self._send_json(429, error(E_TOO_MANY), {"Retry-After": str(math.ceil(rate_wait))})
+            sim._served(action, params, 429, "rate limited (per minute)")
             return
         if not sim._enter(faults):
             wait = faults.retry_after
             header = str(int(wait)) if float(wait).is_integer() else str(wait)
             self._send_json(429, error(E_TOO_MANY), {"Retry-After": header})
+            sim._served(action, params, 429, "rate limited (too many at once)")
             return
         try:
             if faults.latency > 0:
                 time.sleep(faults.latency)
-            fault = sim._roll_fault(faults)
-            if fault == "5xx":
-                self._send(502, _BAD_GATEWAY_PAGE, "text/html")
-            elif fault == "html":
-                self._send(
-                    sim._html_status(), _CHALLENGE_PAGE, "text/html", {"Server": "cloudflare"}
-                )
-            elif fault == "garbage":
-                self._send(200, _GARBAGE_BODY, "application/json")
-            else:
-                reply, drop = sim._process(params, faults)
-                if drop and faults.lost_reply == "302":
-                    self._send(302, b"", "text/html", {"Location": "https://panel.example/v3"})
-                elif drop and faults.lost_reply.isdigit():
-                    self._send_json(int(faults.lost_reply), {"error": "Internal Server Error"})
-                elif drop:
-                    self._drop()
-                else:
-                    self._send_json(reply.status, reply.body)
+            status, outcome = self._answer(sim, faults, params)
         finally:
             sim._leave()
+        sim._served(action, params, status, outcome)
+
+    def _answer(
+        self, sim: PanelSimulator, faults: Faults, params: dict[str, str]
+    ) -> tuple[int | None, str]:
+        """Answer one admitted API call, faults first; returns (HTTP status, outcome)."""
+        fault = sim._roll_fault(faults)
+        if fault == "5xx":
+            self._send(502, _BAD_GATEWAY_PAGE, "text/html")
+            return 502, "fault: 502 page"
+        if fault == "html":
+            status = sim._html_status()
+            self._send(status, _CHALLENGE_PAGE, "text/html", {"Server": "cloudflare"})
+            return status, "fault: challenge page"
+        if fault == "garbage":
+            self._send(200, _GARBAGE_BODY, "application/json")
+            return 200, "fault: garbage body"
+        reply, drop = sim._process(params, faults)
+        if drop and faults.lost_reply == "302":
+            self._send(302, b"", "text/html", {"Location": "https://panel.example/v3"})
+            return 302, "fault: order placed, reply redirected"
+        if drop and faults.lost_reply.isdigit():
+            status = int(faults.lost_reply)
+            self._send_json(status, {"error": "Internal Server Error"})
+            return status, "fault: order placed, reply lost"
+        if drop:
+            self._drop()
+            return None, "fault: order placed, connection dropped"
+        self._send_json(reply.status, reply.body)
+        outcome = "refused" if reply.refused else "ok"
+        created = reply.body.get("order") if isinstance(reply.body, dict) else None
+        if params.get("action") == "add" and not reply.refused and created is not None:
+            outcome += f", order {created}"
+        return reply.status, outcome
 
     def _drop(self) -> None:
         """Close the connection without a single byte of reply, as a dying proxy would."""

@@ -55,14 +55,17 @@ __all__ = ["excel_lock_file", "SUPPORTED_SUFFIXES", "XlsxWorkbook"]
 #: File types this adapter opens; .xls, .xlsb and .csv are refused.
 SUPPORTED_SUFFIXES = (".xlsx", ".xlsm")
 _LOCK_PREFIX = "~$"
+#: LibreOffice's lock file: ``.~lock.`` + the file name + ``#``.
+_OFFICE_LOCK = ".~lock.{}#"
 _TEMP_PREFIX = ".~smmsheet-"
 
 
 def excel_lock_file(path: str | os.PathLike[str]) -> Path | None:
-    """The ``~$`` owner file Excel keeps beside ``path`` while the workbook is open, if any.
+    """The lock file Excel or LibreOffice keeps beside ``path`` while the workbook is open.
 
-    Excel names it ``~$`` + the file name, or replaces the first two characters of long
-    names (``~$ders.xlsx`` for ``orders.xlsx``); both spellings are checked.
+    Excel names its owner file ``~$`` + the file name, or replaces the first two characters
+    of long names (``~$ders.xlsx`` for ``orders.xlsx``); LibreOffice writes
+    ``.~lock.orders.xlsx#``. Every spelling is checked.
 
     >>> excel_lock_file("orders.xlsx") is None  # doctest: +SKIP
     True
@@ -72,11 +75,29 @@ def excel_lock_file(path: str | os.PathLike[str]) -> Path | None:
     candidates = [_LOCK_PREFIX + name]
     if len(name) > 2:
         candidates.append(_LOCK_PREFIX + name[2:])
+    candidates.append(_OFFICE_LOCK.format(name))
     for candidate in candidates:
         lock = target.with_name(candidate)
         if lock.exists():
             return lock
     return None
+
+
+def _busy_message(path: Path, lock: Path) -> str:
+    """Which program has the workbook open, by its lock file; a hint when it may be stale."""
+    program = "Excel" if lock.name.startswith(_LOCK_PREFIX) else "LibreOffice"
+    message = f"{path.name} is open in {program} (lock file {lock.name}); close it and run again"
+    try:
+        stale = lock.stat().st_mtime < path.stat().st_mtime
+    except OSError:
+        stale = False
+    if stale:
+        message += (
+            f". The lock file is older than the workbook's last save, so it may be left over "
+            f"from a {program} that closed without removing it: if no program has the "
+            f"workbook open, delete {lock.name}"
+        )
+    return message
 
 
 class XlsxWorkbook:
@@ -486,10 +507,7 @@ class XlsxWorkbook:
     def _check_not_busy(self) -> None:
         lock = excel_lock_file(self._path)
         if lock is not None:
-            raise WorkbookBusyError(
-                f"{self._path.name} is open in Excel (lock file {lock.name}); "
-                "close it and run again"
-            )
+            raise WorkbookBusyError(_busy_message(self._path, lock))
 
     def _check_writable(self) -> None:
         real = Path(os.path.realpath(self._path))

@@ -25,9 +25,9 @@ from lxml import etree
 
 from smmsheet.errors import WorkbookError
 
-from ..base import CellValue
+from ..base import CellValue, clean_text
 from ..charts import ChartKind, ChartSheet, DataTable
-from .cells import col_letters
+from .cells import check_value, col_letters
 from .charts import Anchor, Series, chart_part, drawing_part
 from .names import (
     CHART_CT,
@@ -136,12 +136,29 @@ def _number(value: CellValue) -> Decimal | int | float | None:
     return value
 
 
+def _checked(sheet: ChartSheet) -> ChartSheet:
+    """``sheet`` with every value passed through :func:`~.cells.check_value`, as any cell
+    smmsheet writes: its texts (panel text among them) reach cells and chart parts."""
+    return ChartSheet(
+        tuple(clean_text(line) for line in sheet.heading),
+        tuple(
+            DataTable(
+                clean_text(table.title),
+                tuple(clean_text(text) for text in table.header),
+                tuple(tuple(check_value(value) for value in row) for row in table.rows),
+                table.chart,
+            )
+            for table in sheet.tables
+        ),
+    )
+
+
 class ChartSheetEdit:
     """Writes one :class:`ChartSheet` into the package under ``name`` during a save."""
 
     def __init__(self, name: str, sheet: ChartSheet) -> None:
         self.name = name
-        self.sheet = sheet
+        self.sheet = _checked(sheet)
 
     def apply(
         self,
@@ -262,10 +279,13 @@ def _owned_parts(package: Package, sheet_part: str) -> list[str]:
     """The parts only ``sheet_part`` leads to (drawings, charts, their styles, their rels).
 
     Found by following relationships from the sheet, whoever wrote them; a part another
-    part of the package also points to is kept, and so are the parts it leads to.
+    part of the package also points to is kept, and so are the parts it leads to. A
+    relationship to the package's own structure (``[Content_Types].xml``, a ``.rels``
+    part), which no real part has but a hostile file may, is never followed: removing
+    those would leave a file no program opens.
     """
     owned: list[str] = []
-    seen = {sheet_part.lower()}
+    seen = {sheet_part.lower(), CONTENT_TYPES_PART.lower()}
     queue = [sheet_part]
     while queue:
         part = queue.pop()
@@ -274,7 +294,8 @@ def _owned_parts(package: Package, sheet_part: str) -> list[str]:
             continue
         owned.append(package.by_lower[rels.lower()])
         for rel in package.rels(part).values():
-            if rel.target.lower() in seen or not package.has(rel.target):
+            target = rel.target.lower()
+            if target in seen or target.endswith(".rels") or not package.has(rel.target):
                 continue
             seen.add(rel.target.lower())
             owned.append(package.by_lower[rel.target.lower()])

@@ -3,7 +3,7 @@
 :class:`Package` locates the workbook part, its sheets, styles and calc chain; the functions
 here edit ``workbook.xml``, its relationships and ``[Content_Types].xml`` (registering a
 new sheet, the recalculation flag, the journal marker) and parse and serialize parts.
-Imports :mod:`.names`, :mod:`..base` and lxml.
+Imports :mod:`.names`, :mod:`.zipsafe`, :mod:`..base` and lxml.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from .names import (
     WORKSHEET_CT,
     WORKSHEET_REL,
 )
+from .zipsafe import read_part
 
 __all__ = [
     "DAMAGED",
@@ -160,10 +161,11 @@ class Package:
         if name is None:
             raise WorkbookError(f"{self.label} is missing its part {part}")
         if self._cache is None:
-            return self.archive.read(name)
+            return read_part(self.archive, self.archive.getinfo(name), self.label)
         data = self._cache.get(name)
         if data is None:
-            data = self._cache[name] = self.archive.read(name)
+            data = read_part(self.archive, self.archive.getinfo(name), self.label)
+            self._cache[name] = data
         return data
 
     def has(self, part: str) -> bool:

@@ -6,9 +6,10 @@ checked before anything is inflated: a part may not inflate beyond :data:`MAX_PA
 the whole package beyond :data:`MAX_TOTAL_BYTES`, and a part (or the package) larger
 than :data:`RATIO_FREE_BYTES` may not inflate more than :data:`MAX_RATIO` times its
 compressed size. A declared size can lie, so nothing ever inflates more than a part
-declares: :func:`inflate` stops at it, and so do Python's ``zipfile`` (which then fails
-its CRC check) and calamine's zip reader ("File is larger than its declared uncompressed
-size").
+declares: :func:`inflate` and :func:`read_part` stop at it, and so does calamine's zip
+reader ("File is larger than its declared uncompressed size"). ``ZipFile.read`` does not:
+it inflates a whole part before cutting it at the declared size, so parts are never read
+with it.
 
 Example::
 
@@ -33,6 +34,7 @@ __all__ = [
     "RATIO_FREE_BYTES",
     "check_sizes",
     "inflate",
+    "read_part",
 ]
 
 #: The most one part may inflate to. Excel's largest order sheet (1,048,576 rows x 20
@@ -125,6 +127,19 @@ def inflate(
         yield data
     if produced < member.file_size:
         raise zipfile.BadZipFile(f"{member.filename} is shorter than it declares")
+
+
+def read_part(archive: zipfile.ZipFile, member: zipfile.ZipInfo, label: str) -> bytes:
+    """``member``'s whole content, inflated no further than it declares, its CRC checked.
+
+    ``ZipFile.read`` inflates all of a deflated part at once and only then cuts it at the
+    declared size, so a part that lies about its size costs all the memory it holds.
+    """
+    assert archive.fp is not None, "the archive is open"
+    data = b"".join(inflate(archive.fp, member, label))
+    if zlib.crc32(data) != member.CRC:
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {member.filename!r}")
+    return data
 
 
 def _raw_chunks(source: IO[bytes], member: zipfile.ZipInfo, chunk: int) -> Iterator[bytes]:
