@@ -21,13 +21,15 @@ journal belongs and resolves the panel from the environment)::
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .batch import CancelPreview, Preview, Report
     from .panel import PanelClient
+    from .recent import RecentOrders
     from .session import Session
     from .workbook.base import WorkbookAdapter
     from .workbook.live import XlwingsWorkbook
@@ -41,6 +43,7 @@ __all__ = [
     "refill_status",
     "refresh_status",
     "run_macro",
+    "self_test",
     "show_balance",
 ]
 
@@ -55,6 +58,7 @@ MACROS: dict[str, str] = {
     "cancel_orders": "cancel",
     "show_balance": "balance",
     "load_services": "services",
+    "self_test": "self-test",
 }
 #: Title of every dialog.
 TITLE = "smmsheet"
@@ -104,6 +108,33 @@ def load_services() -> None:
     _run_from_excel("services")
 
 
+def self_test() -> None:
+    """Ribbon "Self-test": the engine and the formulas against the built-in simulator.
+
+    Places, refreshes and refills on a scratch workbook in a temporary folder and
+    calculates a formula column, then shows a pass/fail table in a new workbook. The
+    workbook that was active, its journal and the user's panel are not touched.
+    """
+    from .selftest import run_self_test, table
+    from .workbook.live import XlwingsWorkbook
+
+    caller = XlwingsWorkbook(_caller())  # only for its Excel: nothing is read or written
+    _, tell = _dialogs(caller)
+    try:
+        with _one_run_at_a_time(tell) as free:
+            if not free:
+                return
+            checks = run_self_test(progress=caller.status)
+            report = XlwingsWorkbook(caller.book.app.books.add(), persist=False)
+            report.replace_sheet(report.sheet_names()[0], table(checks))
+            report.save()
+    finally:
+        caller.status(None)
+    failed = [c.step for c in checks if not c.ok]
+    if failed:
+        tell(f"smmsheet: the self-test failed at: {', '.join(failed)}. The new workbook says why.")
+
+
 def _caller() -> Any:
     """The workbook that ran the macro (``xw.Book.caller()``); replaced in tests."""
     import xlwings as xw
@@ -116,7 +147,89 @@ def _run_from_excel(command: str) -> None:
 
     book = XlwingsWorkbook(_caller())
     ask, tell = _dialogs(book)
-    run_macro(command, book, None, None, ask, tell, progress=book.progress, notify=book.status)
+    shown: list[str | None] = [None]
+
+    def progress(label: str, done: int, total: int) -> None:
+        book.progress(label, done, total)
+        shown[0] = "progress" if done < total else None
+
+    def notify(text: str | None) -> None:
+        book.status(text)
+        shown[0] = None
+
+    try:
+        with _one_run_at_a_time(tell) as free:
+            if not free or not _may_save(command, book, ask):
+                return
+            run_macro(command, book, None, None, ask, tell, progress=progress, notify=notify)
+    finally:
+        if shown[0] is not None:  # a run that stopped halfway leaves no "3/10" behind
+            book.status(None)
+
+
+#: Commands that write the workbook and save it (when it is a file on disk).
+SAVING_COMMANDS = frozenset({"place", "status", "refill", "refill-status", "cancel", "services"})
+
+
+def _may_save(command: str, book: XlwingsWorkbook, ask: Ask) -> bool:
+    """Whether to go on when the run would also save edits the user has not saved yet.
+
+    smmsheet saves a workbook that is a file on disk when it writes results, and Excel can
+    only save the whole book: the user's own unsaved edits would go with it. So the user
+    is asked first; "No" stops before anything is sent. Engines that cannot tell whether
+    the book has unsaved changes (macOS, the remote engine) are not asked.
+    """
+    if command not in SAVING_COMMANDS or not book.persist or book.local_path() is None:
+        return True
+    try:
+        saved = bool(book.book.api.Saved)
+    except Exception:  # noqa: BLE001 - only COM tells
+        return True
+    if saved:
+        return True
+    return ask(
+        f"{book.book.name} has changes you have not saved.\n\nsmmsheet saves the workbook "
+        "when it writes the results, which saves your changes too. Save them with the "
+        "results and go on?\n\n(No: nothing is sent; save or undo your changes first.)"
+    )
+
+
+def ribbon_lock_path() -> Path:
+    """The per-user lock that keeps two ribbon runs apart (one Excel, many clicks)."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("smmsheet", appauthor=False)) / "ribbon.lock"
+
+
+@contextmanager
+def _one_run_at_a_time(tell: Tell) -> Iterator[bool]:
+    """Yield True while holding the ribbon lock; tell the user and yield False if it is held.
+
+    Each click runs in its own Python process (xlwings' RunPython), and on macOS Excel
+    does not wait for it, so a second click can start while the first still works.
+    """
+    from filelock import FileLock, Timeout
+
+    path = ribbon_lock_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path), timeout=0)
+        lock.acquire()
+    except Timeout:
+        tell(
+            "smmsheet: another smmsheet button is still running. Wait until it has "
+            "finished (the status bar shows its progress), then click again."
+        )
+        yield False
+        return
+    except OSError as exc:
+        log.warning("no ribbon lock at %s: %s", path, exc)
+        yield True
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
 
 
 def _dialogs(book: XlwingsWorkbook) -> tuple[Ask, Tell]:
@@ -195,7 +308,10 @@ def run_macro(
                         f"sheet{kept}"
                     )
                 return None
-            return _run_engine(session, command, ask, tell, progress, notify)
+            try:
+                return _run_engine(session, command, ask, tell, progress, notify)
+            finally:
+                remember_orders(session)
     except SmmsheetError as exc:
         tell(scrub(f"smmsheet: {exc}", session.secrets if session else ()))
     except Exception as exc:  # a bug: still one alert, never a traceback in the user's face
@@ -203,6 +319,35 @@ def run_macro(
         secrets = session.secrets if session else ()
         tell(scrub(f"smmsheet: unexpected {type(exc).__name__}: {exc}", secrets)[:500])
     return None
+
+
+def remember_orders(session: Session, index: RecentOrders | None = None) -> None:
+    """Put the orders of the workbook's journal into the index formulas fetch along with.
+
+    So a column of ``=SMM_STATUS(A2)`` over orders the ribbon (or the CLI, which keeps the
+    same journal) placed costs one request per 100 orders. Best effort: never fails a run.
+    """
+    from .journal import Action, Journal
+    from .recent import MAX_ORDERS, RecentOrders, default_path, panel_key
+
+    def journal_ids() -> list[str]:
+        # Only the default panel's orders: the index is kept per panel URL, and an order of
+        # another profile (a row's Panel) may share its id with one of this panel's.
+        mine = {"", session.panels.default_name}
+        with Journal(path, lock=False) as journal:
+            ids = [
+                e.result_id for e in journal.entries() if e.action == Action.ADD and e.panel in mine
+            ]
+        return [oid for oid in ids if oid][-MAX_ORDERS:]
+
+    try:
+        path = session.journal_path
+        if not path.exists():
+            return
+        index = index or RecentOrders(default_path())
+        index.remember_source(panel_key(session.client.url), path, journal_ids)
+    except Exception as exc:  # noqa: BLE001 - an index is an optimisation
+        log.warning("recent orders not remembered: %s", exc)
 
 
 def _run_engine(

@@ -6,13 +6,16 @@ functions; tests, benchmarks and the REPL call them directly.
 No formula ever places, refills or cancels: this module only calls the panel's read
 actions (status, refill_status, balance, services); a test scans it to keep it that way.
 
-Excel recalculates many cells at once and xlwings runs async UDFs in threads, so a column of
-``=SMM_STATUS(A2)`` filled down 500 rows arrives as 500 concurrent calls. They are
-coalesced: each call registers its ids with a :class:`Coalescer`, the first one waits
-``COALESCE_WINDOW`` seconds for company (or until ``BATCH_LIMIT`` ids are pending), one
-thread sends a single multi-id ``status`` request for the whole batch and every waiting call
-gets its answer. Results are kept ``STATUS_TTL`` seconds, so recalculation is served from
-memory; ids seen before are refreshed together when one of them is asked for again.
+Excel calculates the formulas synchronously, one cell after another on its own thread
+(xlwings' async mode, which rewrites formulas behind Excel's back, is not used). So a
+column of ``=SMM_STATUS(A2)`` filled down 500 rows arrives as 500 calls in a row. The first
+cell whose id is not in the cache sends one multi-id ``status`` request carrying its id and
+up to 99 other open orders of the same panel that smmsheet knows of (the index of recent
+orders, :mod:`smmsheet.recent`, fed by the ribbon's runs and by the formulas' answers),
+nearest ids first; the next cells are answered from memory. ``=SMM_STATUS(A2:A500)`` is one
+call for the whole range: its ids go out 100 a request. Results are kept ``STATUS_TTL``
+seconds; cached ids due for a refresh ride along with the next request. Calls from several
+threads at once (VBA, scripts) still share requests through the :class:`Coalescer`.
 
 Errors come back as short ``#SMM: ...`` text, never a traceback and never the API key. The
 panel is resolved from the environment and the user config file (``config.resolve_panel``);
@@ -28,14 +31,19 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from .recent import RecentOrders, panel_key
 
 if TYPE_CHECKING:
     from .models import Balance, OrderStatus, RefillStatus, Service
@@ -125,8 +133,12 @@ class Coalescer(Generic[V]):
         error_ttl: float = ERROR_TTL,
         is_error: Callable[[V], bool] = lambda value: False,
         clock: Callable[[], float] = time.monotonic,
+        companions: Callable[[str, int, Callable[[str], bool]], list[str]] | None = None,
+        on_answers: Callable[[Mapping[str, V]], None] | None = None,
     ) -> None:
         self._fetch = fetch
+        self._companions = companions
+        self._on_answers = on_answers
         self.limit = limit
         self.window = window
         self.ttl = ttl
@@ -191,23 +203,54 @@ class Coalescer(Generic[V]):
             results[oid] = future.result(timeout=WAIT_TIMEOUT)
         return results
 
+    def _known(self, oid: str, now: float) -> bool:
+        """Whether ``oid`` is answered from memory or already asked for (caller holds the lock)."""
+        entry = self._cache.get(oid)
+        return oid in self._inflight or (entry is not None and self._fresh(entry, now))
+
     def _send(self, batch: _Batch[V]) -> None:
-        """Send one batch, topped up with known ids due for a refresh; settle its futures."""
+        """Send one batch, topped up with ids likely asked next; settle its futures.
+
+        Room left in the request goes first to cached ids due for a refresh, then to the
+        ``companions`` of its first id (for statuses: other open orders smmsheet knows of).
+        """
+        extra: list[str] = []
+        if self._companions is not None and len(batch.futures) < self.limit:
+            first = next(iter(batch.futures))
+            now = self._clock()
+
+            def skip(oid: str) -> bool:  # a hint only: checked again under the lock below
+                return oid in batch.futures or self._known(oid, now)
+
+            try:
+                extra = self._companions(first, self.limit, skip)
+            except Exception:  # noqa: BLE001 - an optimisation never fails a formula
+                extra = []
         with self._lock:
             now = self._clock()
-            for oid, (stamp, value) in list(self._cache.items()):
+            forgotten: list[str] = []
+            for oid, (stamp, value) in self._cache.items():
                 age = now - stamp
+                if age < self.ttl * REFRESH_AHEAD:
+                    break  # the cache is in answer order: the rest are younger still
                 if age > FORGET_AFTER:
-                    del self._cache[oid]
+                    forgotten.append(oid)
                 elif (
                     len(batch.futures) < self.limit
-                    and age >= self.ttl * REFRESH_AHEAD
                     and oid not in self._inflight
                     and not self._is_error(value)
                 ):
                     future: Future[V] = Future()
                     batch.futures[oid] = future
                     self._inflight[oid] = future
+            for oid in forgotten:
+                del self._cache[oid]
+            for oid in extra:
+                if len(batch.futures) >= self.limit:
+                    break
+                if oid not in batch.futures and not self._known(oid, now):
+                    batch.futures[oid] = Future()
+                    self._inflight[oid] = batch.futures[oid]
             ids = list(batch.futures)
             self.requests += 1
         try:
@@ -224,7 +267,13 @@ class Coalescer(Generic[V]):
             for oid in ids:
                 self._inflight.pop(oid, None)
                 if oid in answers:
+                    self._cache.pop(oid, None)  # to the end: the cache stays in answer order
                     self._cache[oid] = (stamp, answers[oid])
+        if self._on_answers is not None:
+            try:
+                self._on_answers(answers)
+            except Exception:  # noqa: BLE001 - an optimisation never fails a formula
+                pass
         for oid, future in batch.futures.items():
             if oid in answers:
                 future.set_result(answers[oid])
@@ -256,15 +305,54 @@ class _Timed(Generic[T]):
 
 
 class UdfPanel:
-    """A panel client with the coalescers and caches every formula shares."""
+    """A panel client with the coalescers and caches every formula shares.
 
-    def __init__(self, client: PanelClient, *, clock: Callable[[], float] = time.monotonic) -> None:
+    ``recent`` is the index of recent orders (:mod:`smmsheet.recent`): a status request
+    for a cell not in the cache carries up to 99 other open orders of this panel from it,
+    and what the panel answers tells the index which orders are final. ``window`` is how
+    long the first caller of a batch waits for other threads (0: Excel calls formulas one
+    after another, so there is nobody to wait for).
+    """
+
+    def __init__(
+        self,
+        client: PanelClient,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        recent: RecentOrders | None = None,
+        window: float = 0.0,
+    ) -> None:
         self.client = client
+        self.recent = recent
+        #: Which panel the index files ids under: its URL, never the key.
+        self.panel_key = panel_key(client.url)
+        companions = on_answers = None
+        if recent is not None:
+            key = self.panel_key
+
+            def companions(first: str, room: int, skip: Callable[[str], bool]) -> list[str]:
+                return recent.open_ids(key, first, room, skip)
+
+            def on_answers(answers: Mapping[str, OrderStatus]) -> None:
+                from .orders import is_final
+
+                recent.record(
+                    key, {k: a.error is not None or is_final(a.status) for k, a in answers.items()}
+                )
+
         self.status: Coalescer[OrderStatus] = Coalescer(
-            client.status_many, is_error=lambda s: s.error is not None, clock=clock
+            client.status_many,
+            is_error=lambda s: s.error is not None,
+            clock=clock,
+            window=window,
+            companions=companions,
+            on_answers=on_answers,
         )
         self.refills: Coalescer[RefillStatus] = Coalescer(
-            client.refill_status_many, is_error=lambda s: s.error is not None, clock=clock
+            client.refill_status_many,
+            is_error=lambda s: s.error is not None,
+            clock=clock,
+            window=window,
         )
         self.balance: _Timed[Balance] = _Timed(client.balance, STATUS_TTL, clock)
         self.services: _Timed[dict[int, Service]] = _Timed(
@@ -277,13 +365,42 @@ class UdfPanel:
 
 _PANELS: dict[str, tuple[str, UdfPanel]] = {}
 _PANELS_LOCK = threading.Lock()
+#: What the last resolution depended on, and the panel it gave (see :func:`udf_panel`).
+_RESOLVED: list[tuple[tuple[object, ...], UdfPanel]] = []
+
+
+def _resolution_inputs() -> tuple[object, ...]:
+    """What :func:`~smmsheet.config.resolve_panel` reads: the variables and the file's stamp."""
+    from .config import ENV_API_KEY, ENV_CONFIG, ENV_PANEL_URL, ENV_PROFILE
+
+    env = os.environ
+    values = tuple(env.get(name) for name in (ENV_PANEL_URL, ENV_API_KEY, ENV_PROFILE, ENV_CONFIG))
+    try:
+        stat = os.stat(env.get(ENV_CONFIG) or _default_config_file())
+        stamp: object = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        stamp = None
+    return (*values, stamp)
+
+
+@functools.cache
+def _default_config_file() -> Path:
+    from .config import config_path
+
+    return config_path({})
 
 
 def udf_panel() -> UdfPanel:
     """The panel formulas talk to, resolved from env/user config and kept per URL.
 
-    A changed key for the same URL (a new ``SMMSHEET_API_KEY``) gets a fresh client.
+    Resolved once and reused while the environment variables and the config file's
+    modification stamp stay the same (a stat per call, not a parse): a changed key for
+    the same URL (a new ``SMMSHEET_API_KEY``) gets a fresh client.
     """
+    inputs = _resolution_inputs()
+    resolved = _RESOLVED[-1] if _RESOLVED else None
+    if resolved is not None and resolved[0] == inputs:
+        return resolved[1]
     from .config import resolve_panel
 
     settings = resolve_panel()
@@ -291,12 +408,21 @@ def udf_panel() -> UdfPanel:
     with _PANELS_LOCK:
         known = _PANELS.get(settings.url)
         if known is not None and known[0] == digest:
-            return known[1]
-        if known is not None:
-            known[1].client.close()
-        panel = UdfPanel(settings.client())
-        _PANELS[settings.url] = (digest, panel)
+            panel = known[1]
+        else:
+            if known is not None:
+                known[1].client.close()
+            panel = UdfPanel(settings.client(), recent=RecentOrders(recent_path()))
+            _PANELS[settings.url] = (digest, panel)
+        _RESOLVED[:] = [(inputs, panel)]
         return panel
+
+
+def recent_path() -> Path:
+    """Where formulas and the ribbon keep the index of recent orders."""
+    from .recent import default_path
+
+    return default_path()
 
 
 def reset_panels() -> None:
@@ -305,6 +431,7 @@ def reset_panels() -> None:
         for _, panel in _PANELS.values():
             panel.client.close()
         _PANELS.clear()
+        _RESOLVED.clear()
 
 
 # --------------------------------------------------------------------------- plain functions

@@ -93,6 +93,7 @@ class FakeApp:
         self.status_history: list[Any] = []
         self.alerts: list[dict[str, Any]] = []
         self.answers = list(answers or [])
+        self.books = FakeBooks(self)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "status_bar" and "status_history" in self.__dict__:
@@ -111,6 +112,19 @@ class FakeApp:
         if buttons == "ok":
             return "ok"
         return self.answers.pop(0) if self.answers else "no"
+
+
+class FakeBooks:
+    """``app.books``: the books this app created with ``add()`` (a new, unsaved Book<n>)."""
+
+    def __init__(self, app: FakeApp) -> None:
+        self.app = app
+        self.created: list[FakeBook] = []
+
+    def add(self) -> FakeBook:
+        book = FakeBook(app=self.app, fullname=f"Book{len(self.created) + 2}")
+        self.created.append(book)
+        return book
 
 
 class FakeRange:
@@ -491,6 +505,14 @@ class FakeNames:
         return added
 
 
+class FakeBookApi:
+    """The slice of COM's ``Workbook`` smmsheet asks: unsaved edits, read-only."""
+
+    def __init__(self) -> None:
+        self.Saved = True
+        self.ReadOnly = False
+
+
 class FakeBook:
     """``xw.Book``: sheets, an app, a full name and a save counter."""
 
@@ -508,6 +530,8 @@ class FakeBook:
         self.names = FakeNames()
         self.log: list[tuple[str, str, Any]] = []
         self.saved = 0
+        #: COM's ``Workbook``: ``Saved`` is False while the user has unsaved edits.
+        self.api = FakeBookApi()
         for name, rows in (sheets or {"Sheet1": []}).items():
             sheet = FakeSheet(self, name)
             sheet.set_rows(rows)
@@ -515,7 +539,50 @@ class FakeBook:
 
     def save(self, path: str | None = None) -> None:
         self.saved += 1
+        self.api.Saved = True
 
     def writes(self) -> list[tuple[str, str, Any]]:
         """Every range write logged so far."""
         return [entry for entry in self.log if entry[0] == "write"]
+
+
+class ExcelCalculation:
+    """Excel calculating xlwings formulas: one cell after another, on one thread.
+
+    This is the synchronous branch of xlwings' ``call_udf`` (``xlwings/udfs.py``), which
+    runs on the COM server's one thread while Excel waits: the function's ``__xlfunc__``
+    (from the real decorators, ``tests/windows_xlwings.py``) says how each argument
+    arrives. A cell argument comes as its value, a range as rows of values, ``ndim=2``
+    makes every argument 2-D, a missing optional argument takes its default. No Range
+    object is handed over: the formulas get their arguments and nothing else (Excel's
+    documentation asks UDFs not to touch ranges while they calculate). A function in
+    xlwings' async mode is refused: Excel would show "#N/A waiting..." and xlwings would
+    rewrite the formula later.
+    """
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+        self.calls = 0
+        self.threads: set[int] = set()
+
+    def cell(self, name: str, *args: Any) -> Any:
+        """Calculate one cell ``=name(args...)``; ``args`` are values or lists of rows."""
+        import threading
+
+        func = getattr(self.module, name)
+        info = func.__xlfunc__
+        if info.get("async_mode"):
+            raise AssertionError(f"{name} runs in xlwings' async mode")
+        converted = []
+        for position, spec in enumerate(info["args"]):
+            value = args[position] if position < len(args) else spec.get("optional")
+            if spec["options"].get("ndim") == 2 and not isinstance(value, list):
+                value = [[value]]
+            converted.append(value)
+        self.calls += 1
+        self.threads.add(threading.get_ident())
+        return func(*converted)
+
+    def fill_down(self, name: str, column: list[Any], *rest: Any) -> list[Any]:
+        """A formula filled down next to ``column``: each cell refers to its own row."""
+        return [self.cell(name, value, *rest) for value in column]

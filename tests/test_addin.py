@@ -12,6 +12,7 @@ import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -24,17 +25,24 @@ from smmsheet.addin import (
     BUTTONS,
     CONFIG_SHEET,
     CUSTOM_UI_NS,
+    HELP_SUB,
+    HELP_VBA_MODULE,
+    MAC_FORMULA_TEXT,
     addin_cli,
     addin_dir,
     build_addin,
+    read_addin,
     template_path,
 )
 from smmsheet.errors import ConfigError
+from smmsheet.udf import udf_names
+
+FORMULA_NAMES = udf_names()
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITTED = ROOT / "workbook_templates" / ADDIN_NAME
 NS = {"ui": CUSTOM_UI_NS}
-SEVEN = {
+BUTTON_LABELS = {
     "Place orders",
     "Refresh status",
     "Refill",
@@ -42,6 +50,7 @@ SEVEN = {
     "Cancel",
     "Balance",
     "Load services",
+    "Self-test",
 }
 
 
@@ -83,11 +92,11 @@ def subs(source: str) -> dict[str, str]:
 # --------------------------------------------------------------------------- ribbon <-> VBA
 
 
-def test_the_ribbon_has_a_smmsheet_tab_with_the_seven_buttons(ribbon: etree._Element) -> None:
+def test_the_ribbon_has_a_smmsheet_tab_with_its_buttons(ribbon: etree._Element) -> None:
     tabs = ribbon.findall(".//ui:tab", NS)
     assert [tab.get("label") for tab in tabs] == ["smmsheet"]
     labels = [b.get("label") for b in ribbon.findall(".//ui:button", NS)]
-    assert set(labels) == SEVEN and len(labels) == 7
+    assert set(labels) == BUTTON_LABELS and len(labels) == len(BUTTON_LABELS)
 
 
 def test_every_ribbon_action_has_its_vba_callback(
@@ -106,7 +115,7 @@ def test_every_runpython_target_is_a_macro_of_smmsheet_excel(modules: dict[str, 
         for call in re.findall(r'RunPython "([^"]*)"', source)
         if "smmsheet" in call
     ]
-    assert len(calls) == 7
+    assert len(calls) == len(BUTTON_LABELS)
     for call in calls:
         match = re.fullmatch(r"import smmsheet\.excel; smmsheet\.excel\.(\w+)\(\)", call)
         assert match, call
@@ -121,7 +130,51 @@ def test_the_formulas_are_declared_as_xlwings_import_functions_would(
     from .windows_xlwings import xlwings_generated_udf_vba
 
     expected = xlwings_generated_udf_vba().replace("\r\n", "\n")
-    assert modules["xlwings_udfs"].rstrip("\n") == expected.rstrip("\n")
+    ours = re.sub(
+        r"(?m)^    #If Mac Then\n(?:        .*\n)+    #End If\n", "", modules["xlwings_udfs"]
+    )
+    assert ours.rstrip("\n") == expected.rstrip("\n")
+
+
+def test_on_a_mac_every_formula_shows_a_short_text_not_a_vba_or_dll_error(
+    modules: dict[str, str],
+) -> None:
+    bodies = re.findall(r"(?ms)^Function (\w+)\(.*?\n(.*?)^End Function", modules["xlwings_udfs"])
+    assert {name for name, _ in bodies} == set(FORMULA_NAMES)
+    for name, body in bodies:
+        first = body.split("\n")[:3]
+        assert first == [
+            "    #If Mac Then",
+            f'        {name} = "{MAC_FORMULA_TEXT}"',
+            "        Exit Function",
+        ], name  # before XLPy (the DLL) is reached
+    assert MAC_FORMULA_TEXT.startswith("#SMM: ") and "Refresh status" in MAC_FORMULA_TEXT
+    assert len(MAC_FORMULA_TEXT) <= 120
+
+
+def test_the_formulas_get_function_wizard_help_in_the_smmsheet_category(
+    modules: dict[str, str],
+) -> None:
+    from .windows_xlwings import udf_module_with_real_decorators
+
+    windows_udf = udf_module_with_real_decorators()
+    source = modules[HELP_VBA_MODULE]
+    calls = re.findall(
+        r"""Application\.MacroOptions Macro:="'" & ThisWorkbook\.Name & "'!(\w+)", _\n"""
+        r'        Description:="((?:[^"]|"")*)", Category:="((?:[^"]|"")*)"'
+        r'(?:, _\n        ArgumentDescriptions:=Array\(((?:"(?:[^"]|"")*"(?:, )?)*)\))?',
+        source,
+    )
+    assert sorted(name for name, *_ in calls) == sorted(FORMULA_NAMES)
+    for name, description, category, args in calls:
+        info = getattr(windows_udf, name).__xlfunc__  # what xlwings' Import Functions uses
+        assert description.replace('""', '"') == info["ret"]["doc"][:255]
+        assert category == info["category"] == "smmsheet"
+        docs = [d.replace('""', '"') for d in re.findall(r'"((?:[^"]|"")*)"', args)]
+        assert docs == [a["doc"][:255] for a in info["args"] if not a["vba"]], name
+    assert "On Error Resume Next" in source
+    this = modules["ThisWorkbook"]
+    assert re.search(rf"(?m)^Private Sub Workbook_Open\(\)\n    {HELP_SUB}\nEnd Sub", this)
 
 
 def test_xlwings_own_vba_is_kept_except_the_project_name(
@@ -131,23 +184,135 @@ def test_xlwings_own_vba_is_kept_except_the_project_name(
         'PROJECT_NAME As String = "myaddin"', 'PROJECT_NAME As String = "smmsheet"'
     )
     assert modules["xlwings"] == expected
-    for name in ("ThisWorkbook", "Dictionary", "Sheet2"):
+    for name in ("Dictionary", "Sheet2"):
         assert modules[name] == template_modules[name]
+    assert modules["ThisWorkbook"].startswith(template_modules["ThisWorkbook"].rstrip("\n"))
     assert "RibbonMyAddin" not in modules
-    assert set(modules) == {*template_modules, "xlwings_udfs", "RibbonSmmsheet"} - {"RibbonMyAddin"}
+    added = {"xlwings_udfs", "RibbonSmmsheet", HELP_VBA_MODULE}
+    assert set(modules) == {*template_modules, *added} - {"RibbonMyAddin"}
 
 
-def test_the_config_sheet_holds_only_the_udf_module_setting(built: Path) -> None:
-    with zipfile.ZipFile(built) as package:
+def config_cells(path: Path) -> dict[str, str]:
+    """The add-in's config sheet as xlwings' GetConfigFromSheet reads it: A1 down, keys and B."""
+    with zipfile.ZipFile(path) as package:
         workbook = package.read("xl/workbook.xml").decode()
-        shared = etree.fromstring(package.read("xl/sharedStrings.xml"))
-        sheet = etree.fromstring(package.read("xl/worksheets/sheet1.xml"))
     assert re.findall(r'<sheet name="([^"]+)"', workbook) == [CONFIG_SHEET]
-    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-    strings = [t.text for t in shared.iter(f"{main}t")]
-    cells = {c.get("r"): strings[int(c.findtext(f"{main}v") or 0)] for c in sheet.iter(f"{main}c")}
-    assert cells == {"A1": "UDF Modules", "B1": "smmsheet.udf"}
     assert "absPath" not in workbook
+    return read_addin(path)[0]
+
+
+def test_the_config_sheet_names_the_formulas_and_keeps_the_workbook_off_the_path(
+    built: Path,
+) -> None:
+    assert config_cells(built) == {
+        "UDF MODULES": "smmsheet.udf",
+        "ADD_WORKBOOK_TO_PYTHONPATH": "false",  # prepare_sys_path adds folders only for "true"
+    }
+
+
+def test_an_interpreter_given_to_build_goes_into_the_config_sheet(tmp_path: Path) -> None:
+    path = tmp_path / ADDIN_NAME
+    odd = r"C:\Users\A & B <x>\venv\Scripts\pythonw.exe"
+    build_addin(
+        path, interpreters={"Interpreter_Win": odd, "Interpreter_Mac": "/opt/py/bin/python"}
+    )
+    settings = config_cells(path)
+    assert settings["INTERPRETER_WIN"] == odd
+    assert settings["INTERPRETER_MAC"] == "/opt/py/bin/python"
+    assert settings["ADD_WORKBOOK_TO_PYTHONPATH"] == "false"
+    with pytest.raises(ConfigError, match="not an interpreter setting"):
+        build_addin(interpreters={"LICENSE_KEY": "x"})
+
+
+# --------------------------------------------------------------------------- VBA project
+
+
+def decompress(data: bytes) -> bytes:
+    """MS-OVBA 2.4.1 decompression, written from the spec (not pyopenvba's, which built it)."""
+    assert data[0] == 1, "CompressedContainer signature"
+    out = bytearray()
+    pos = 1
+    while pos < len(data):
+        header = int.from_bytes(data[pos : pos + 2], "little")
+        size = (header & 0x0FFF) + 3
+        chunk_end = min(pos + size, len(data))
+        start = len(out)
+        pos += 2
+        if not header & 0x8000:  # raw chunk
+            out += data[pos : pos + 4096]
+            pos += 4096
+            continue
+        while pos < chunk_end:
+            flags = data[pos]
+            pos += 1
+            for bit in range(8):
+                if pos >= chunk_end:
+                    break
+                if not flags & (1 << bit):
+                    out.append(data[pos])
+                    pos += 1
+                    continue
+                token = int.from_bytes(data[pos : pos + 2], "little")
+                pos += 2
+                done = len(out) - start
+                bits = max((done - 1).bit_length(), 4)
+                length_mask = 0xFFFF >> bits
+                offset = (token >> (16 - bits)) + 1
+                length = (token & length_mask) + 3
+                for _ in range(length):
+                    out.append(out[-offset])
+    return bytes(out)
+
+
+def dir_records(path: Path) -> list[tuple[int, bytes]]:
+    """The project information and reference records of the built add-in's VBA dir stream."""
+    from pyopenvba.cfb import CFB
+
+    with zipfile.ZipFile(path) as package:
+        cfb = CFB.from_bytes(package.read("xl/vbaProject.bin"))
+    raw = decompress(cfb.get_stream_in_storage("VBA", "dir"))
+    records = []
+    pos = 0
+    while pos + 6 <= len(raw):
+        rid, size = (
+            int.from_bytes(raw[pos : pos + 2], "little"),
+            int.from_bytes(raw[pos + 2 : pos + 6], "little"),
+        )
+        end = pos + (12 if rid == 0x09 else 6 + size)
+        records.append((rid, raw[pos + 6 : end]))
+        pos = end
+    return records
+
+
+def project_stream(path: Path) -> str:
+    from pyopenvba.cfb import CFB
+
+    with zipfile.ZipFile(path) as package:
+        cfb = CFB.from_bytes(package.read("xl/vbaProject.bin"))
+    return cfb.get_stream("PROJECT").decode("latin-1")
+
+
+def test_the_vba_project_is_named_smmsheet(built: Path) -> None:
+    records = dict(dir_records(built))
+    assert records[0x04] == b"smmsheet"  # PROJECTNAME, what the VBA editor shows
+    assert re.findall(r'(?m)^Name="([^"]*)"', project_stream(built)) == ["smmsheet"]
+    assert b"MyAddin" not in b"".join(body for _, body in dir_records(built))
+
+
+def test_no_folder_of_the_template_author_is_left_in_the_dir_stream(built: Path) -> None:
+    from pyopenvba import ExcelFile
+
+    with ExcelFile(template_path()) as template_book:
+        template_dir = repr(template_book.vba_project().dir_raw)
+    assert "\\\\Users\\\\" in template_dir  # the template does carry one: the test can fail
+    text = b"".join(body for _, body in dir_records(built)).decode("latin-1")
+    assert not re.search(r"(?i)[a-z]:\\users\\|/Users/|\\Temp\\VBE\\", text), text
+    extended = [body for rid, body in dir_records(built) if rid == 0x30]
+    original = [body for rid, body in dir_records(built) if rid == 0x33]
+    assert extended and len(extended) == len(original)
+    for ext, libid in zip(extended, original, strict=True):
+        size = int.from_bytes(ext[:4], "little")
+        assert ext[4 : 4 + size] == libid  # the Forms library by its registered name
 
 
 def test_no_key_or_personal_data_travels_in_the_addin(built: Path, modules: dict[str, str]) -> None:
@@ -277,3 +442,147 @@ def test_xlstart_folder_on_windows_and_macos(tmp_path: Path) -> None:
     assert str(addin_dir("darwin", {}, home=tmp_path)).endswith("User Content/Startup/Excel")
     with pytest.raises(ConfigError, match="APPDATA"):
         addin_dir("win32", {})
+
+
+def test_install_on_windows_names_pythonw_of_this_environment(tmp_path: Path) -> None:
+    from smmsheet.addin import default_interpreter, install_addin
+
+    scripts = tmp_path / "venv" / "Scripts"
+    scripts.mkdir(parents=True)
+    (scripts / "python.exe").write_bytes(b"")
+    (scripts / "pythonw.exe").write_bytes(b"")
+    pythonw = default_interpreter("win32", str(scripts / "python.exe"))
+    assert pythonw == str(scripts / "pythonw.exe")  # no console window for each click
+    assert default_interpreter("win32", str(tmp_path / "python.exe")).endswith("python.exe")
+    installed = install_addin(tmp_path / "XLSTART", interpreter=pythonw, platform="win32")
+    assert config_cells(installed.addin)["INTERPRETER_WIN"] == pythonw
+    assert installed.mac_script is None
+    default = install_addin(tmp_path / "other", platform="win32")
+    assert default.interpreters == {"Interpreter_Win": default_interpreter("win32")}
+
+
+def test_install_on_macos_names_the_interpreter_and_enables_runpython(tmp_path: Path) -> None:
+    import xlwings
+
+    from smmsheet.addin import install_addin
+
+    installed = install_addin(platform="darwin", home=tmp_path)
+    assert installed.addin.parent.name == "XLSTART" and installed.addin.is_file()
+    assert config_cells(installed.addin)["INTERPRETER_MAC"] == sys.executable
+    script = tmp_path / "Library/Application Scripts/com.microsoft.Excel"
+    assert installed.mac_script == script / f"xlwings-{xlwings.__version__}.applescript"
+    assert (
+        installed.mac_script.read_bytes()
+        == (Path(xlwings.__file__).parent / installed.mac_script.name).read_bytes()
+    )
+
+
+def test_addin_build_takes_the_interpreters(
+    runner: tuple[CliRunner, click.Group], tmp_path: Path
+) -> None:
+    run, cli = runner
+    out = tmp_path / ADDIN_NAME
+    args = ["addin", "build", "--out", str(out), "--interpreter", r"D:\py\pythonw.exe"]
+    result = run.invoke(cli, [*args, "--interpreter-mac", "/usr/bin/python3"])
+    assert result.exit_code == 0, result.output
+    settings = config_cells(out)
+    assert settings["INTERPRETER_WIN"] == r"D:\py\pythonw.exe"
+    assert settings["INTERPRETER_MAC"] == "/usr/bin/python3"
+
+
+# --------------------------------------------------------------------------- doctor
+
+
+def fake_python(tmp_path: Path, *, dll: str | None) -> Path:
+    """A Windows venv layout: Scripts\\pythonw.exe, and the xlwings DLL where pip puts it."""
+    scripts = tmp_path / "venv" / "Scripts"
+    scripts.mkdir(parents=True)
+    (scripts / "pythonw.exe").write_bytes(b"")
+    if dll:
+        (tmp_path / "venv" / dll).write_bytes(b"")
+    return scripts / "pythonw.exe"
+
+
+def test_doctor_passes_with_this_python_and_a_panel_that_answers(
+    tmp_path: Path, sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smmsheet.addin import doctor
+
+    from .conftest import point_cli_at
+
+    point_cli_at(sim, tmp_path, monkeypatch)
+    path = tmp_path / ADDIN_NAME
+    build_addin(path, interpreters={"Interpreter_Mac": sys.executable})
+    checks = doctor(path, platform="darwin", home=tmp_path)  # really runs this Python
+    lines = [c.line() for c in checks]
+    failed = [c for c in checks if not c.ok]
+    assert [c.name for c in failed] == ["RunPython (macOS)"], lines
+    assert any(line.startswith("ok    imports smmsheet: smmsheet ") for line in lines), lines
+    assert any("balance 1000" in line for line in lines), lines
+
+
+@pytest.mark.parametrize(
+    ("dll", "probe", "failing"),
+    [
+        ("xlwings64-{v}.dll", (0, "1.0 {v}"), []),
+        (None, (0, "1.0 {v}"), ["xlwings DLL"]),
+        ("xlwings64-{v}.dll", (0, "1.0 0.30.0"), ["imports smmsheet"]),
+        (
+            "xlwings64-{v}.dll",
+            (1, "ModuleNotFoundError: No module named 'smmsheet'"),
+            ["imports smmsheet"],
+        ),
+    ],
+    ids=["venv-ok", "no-dll", "other-xlwings", "no-smmsheet"],
+)
+def test_doctor_on_windows_checks_the_dll_where_xlwings_vba_looks(
+    tmp_path: Path, dll: str | None, probe: tuple[int, str], failing: list[str]
+) -> None:
+    import xlwings
+
+    from smmsheet.addin import doctor
+
+    version = xlwings.__version__
+    python = fake_python(tmp_path, dll=dll.format(v=version) if dll else None)
+    path = tmp_path / "XLSTART" / ADDIN_NAME
+    build_addin(path, interpreters={"Interpreter_Win": str(python)})
+    ran: list[list[str]] = []
+
+    def run(command: list[str]) -> tuple[int, str]:
+        ran.append(command)
+        return probe[0], probe[1].format(v=version)
+
+    checks = doctor(path, platform="win32", run=run, balance=lambda: "balance 5 USD")
+    assert ran and ran[0][0] == str(python)
+    assert [c.name for c in checks if not c.ok] == failing, [c.line() for c in checks]
+
+
+def test_doctor_fails_an_addin_without_interpreter_or_file(tmp_path: Path) -> None:
+    from smmsheet.addin import doctor
+    from smmsheet.errors import ConfigError as Refused
+
+    path = tmp_path / ADDIN_NAME
+    build_addin(path)
+    checks = doctor(path, platform="win32", balance=lambda: "ok")
+    assert [c.name for c in checks if not c.ok] == ["interpreter"]
+
+    def down() -> str:
+        raise Refused("no panel URL")
+
+    missing = doctor(tmp_path / "nowhere.xlam", platform="win32", balance=down)
+    assert [c.ok for c in missing] == [False, False]
+
+
+def test_addin_doctor_prints_one_line_per_check_and_exits_1_on_a_failure(
+    runner: tuple[CliRunner, click.Group], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run, cli = runner
+    monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.delenv("SMMSHEET_PANEL_URL", raising=False)
+    path = tmp_path / ADDIN_NAME
+    build_addin(path)
+    result = run.invoke(cli, ["addin", "doctor", "--addin", str(path)])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert all(line.startswith(("ok  ", "FAIL")) for line in lines), lines
+    assert any(line.startswith("FAIL  panel: no panel URL") for line in lines)

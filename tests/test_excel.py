@@ -341,8 +341,144 @@ def test_every_macro_is_a_function_of_the_module(name: str) -> None:
 def test_every_macro_runs_an_engine_command_spelled_as_the_engine_does_or_a_lookup() -> None:
     from smmsheet.batch import Command
 
-    assert set(MACROS.values()) == {*Command, "balance", "services"} - {Command.RUN}
+    assert set(MACROS.values()) == {*Command, "balance", "services", "self-test"} - {Command.RUN}
 
 
 def test_default_simulator_key_is_not_the_one_under_test() -> None:
     assert SECRET != DEFAULT_API_KEY
+
+
+# --------------------------------------------------------------------------- long runs
+
+
+@pytest.fixture(autouse=True)
+def own_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user data folder (ribbon lock, index of recent orders) of this test only."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def test_a_run_that_fails_halfway_gives_the_status_bar_back(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    book = order_book(GOOD_ROWS, tmp_path)
+
+    def halfway(*args: Any, progress: Any, **kwargs: Any) -> None:
+        progress("placing", 3, 10)
+        raise RuntimeError("COM went away")
+
+    monkeypatch.setattr(excel, "_caller", lambda: book)
+    monkeypatch.setattr(excel, "run_macro", halfway)
+    with pytest.raises(RuntimeError):
+        excel.place_orders()
+    assert book.app.status_history[-2:] == ["smmsheet: placing 3/10", False]
+
+
+def test_a_finished_run_leaves_its_summary_not_its_progress(
+    sim: PanelSimulator, panel_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    book = order_book(GOOD_ROWS, tmp_path, answers=["yes"])
+    monkeypatch.setattr(excel, "_caller", lambda: book)
+    excel.place_orders()
+    assert str(book.app.status_history[-1]).startswith("smmsheet: place: 3 ")
+
+
+def test_a_second_click_while_a_run_works_is_refused_clearly(
+    sim: PanelSimulator, panel_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from filelock import FileLock
+
+    book = order_book(GOOD_ROWS, tmp_path, answers=["yes"])
+    monkeypatch.setattr(excel, "_caller", lambda: book)
+    excel.ribbon_lock_path().parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(excel.ribbon_lock_path())):  # the first click, still working
+        excel.place_orders()
+    assert [a["prompt"] for a in book.app.alerts] == [
+        "smmsheet: another smmsheet button is still running. Wait until it has finished "
+        "(the status bar shows its progress), then click again."
+    ]
+    assert sim.counts["add"] == 0 and book.saved == 0
+    excel.place_orders()  # once it is done, the button works
+    assert sim.counts["add"] == 3
+
+
+@pytest.mark.parametrize("answer", ["no", "yes"])
+def test_unsaved_edits_are_not_saved_with_the_results_without_asking(
+    sim: PanelSimulator,
+    panel_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    answer: str,
+) -> None:
+    book = order_book(GOOD_ROWS, tmp_path, answers=[answer, "yes"])
+    book.api.Saved = False  # the user typed somewhere and did not save
+    monkeypatch.setattr(excel, "_caller", lambda: book)
+    excel.place_orders()
+    question = book.app.alerts[0]
+    assert question["buttons"] == "yes_no" and "changes you have not saved" in question["prompt"]
+    if answer == "no":
+        assert sim.counts["add"] == 0 and book.saved == 0 and len(book.app.alerts) == 1
+    else:
+        assert sim.counts["add"] == 3 and book.saved == 2
+
+
+def test_a_book_without_unsaved_edits_is_not_asked_about_them(
+    sim: PanelSimulator, panel_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    book = order_book(GOOD_ROWS, tmp_path)
+    monkeypatch.setattr(excel, "_caller", lambda: book)
+    excel.refresh_status()
+    excel.show_balance()
+    assert not any("not saved" in a["prompt"] for a in book.app.alerts)
+
+
+# --------------------------------------------------------------------------- self-test
+
+
+def test_self_test_shows_a_passing_table_in_a_new_workbook_and_leaves_the_users_alone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SMMSHEET_PANEL_URL", "http://127.0.0.1:9/api/v2")  # never used
+    book = order_book(GOOD_ROWS, tmp_path)
+    before = (dict(book.sheets["Orders"].cells), list(book.log))
+    monkeypatch.setattr(excel, "_caller", lambda: book)
+    excel.self_test()
+    (report,) = book.app.books.created
+    rows = report.sheets[0].cells
+    table = [[rows.get((r, c)) for c in range(1, 4)] for r in range(1, 9)]
+    assert table[0] == ["Step", "Result", "Detail"]
+    steps = [row[0] for row in table[1:]]
+    assert steps == [
+        "Start the panel simulator",
+        "Scratch order workbook",
+        "Place orders",
+        "Refresh status",
+        "Refill",
+        "Formula column (SMM_STATUS)",
+        "No key in the workbook",
+    ]
+    assert all(row[1] == "PASS" for row in table[1:]), table
+    assert rows[(9, 1)] == "All steps" and rows[(9, 2)] == "PASS"
+    assert (dict(book.sheets["Orders"].cells), list(book.log)) == before
+    assert book.saved == 0 and report.saved == 0
+    assert book.app.alerts == []
+    assert not list(tmp_path.glob("*journal*"))
+    assert book.app.status_history[-1] is False
+
+
+def test_a_failing_self_test_step_is_a_fail_row_and_one_alert(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from smmsheet import selftest
+
+    monkeypatch.setattr(selftest, "ROWS", [(999, "https://instagram.com/x", 100)])
+    book = order_book([], tmp_path)
+    monkeypatch.setattr(excel, "_caller", lambda: book)
+    excel.self_test()
+    (report,) = book.app.books.created
+    cells = report.sheets[0].cells
+    results = {cells[(r, 1)]: cells[(r, 2)] for r in range(2, 6) if (r, 1) in cells}
+    assert results["Place orders"] == "FAIL"
+    assert "Refresh status" not in results  # the steps after a failure cannot run
+    (alert,) = book.app.alerts
+    assert alert["prompt"].startswith("smmsheet: the self-test failed at: Place orders")

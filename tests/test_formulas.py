@@ -20,6 +20,9 @@ from smmsheet.formulas import Coalescer, UdfPanel, smm_status
 from smmsheet.panel import PanelClient
 from smmsheet.simulator import DEFAULT_API_KEY, PanelSimulator
 
+from .conftest import point_cli_at
+from .fake_excel import ExcelCalculation
+
 PAID = {"add", "refill", "refill_many", "cancel"}
 
 
@@ -60,19 +63,145 @@ def place(client: PanelClient, count: int, service: int = 3) -> list[str]:
         return list(pool.map(one, range(count)))
 
 
-# --------------------------------------------------------------------------- coalescing
+# --------------------------------------------------------------------------- Excel's way
 
 
-def test_status_filled_down_500_rows_costs_at_most_10_requests(
-    sim: PanelSimulator, client: PanelClient, panel: UdfPanel
+@pytest.fixture(autouse=True)
+def own_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user data folder (index of recent orders, ribbon lock) of this test only."""
+    folder = tmp_path / "data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def excel_calc() -> ExcelCalculation:
+    """The formulas as Excel's UDF server on Windows declares them, calculated as Excel does."""
+    from .windows_xlwings import udf_module_with_real_decorators
+
+    return ExcelCalculation(udf_module_with_real_decorators())
+
+
+@pytest.fixture
+def formulas_env(
+    sim: PanelSimulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[None]:
+    point_cli_at(sim, tmp_path, monkeypatch)
+    formulas.reset_panels()
+    yield
+    formulas.reset_panels()
+
+
+def place_from_the_ribbon(tmp_path: Path, count: int) -> list[str]:
+    """``count`` orders placed with the ribbon's Place orders on a workbook open in Excel."""
+    from smmsheet.excel import run_macro
+    from smmsheet.templates import TEMPLATE_COLUMNS
+    from smmsheet.workbook.live import XlwingsWorkbook
+
+    from .fake_excel import FakeBook
+
+    header = list(TEMPLATE_COLUMNS)
+    rows = [header] + [
+        [
+            {"Service": 3, "Link": f"https://instagram.com/p/r{n}", "Quantity": 100}.get(t)
+            for t in header
+        ]
+        for n in range(count)
+    ]
+    path = tmp_path / "orders.xlsx"
+    path.write_bytes(b"")
+    book = FakeBook({"Orders": rows}, fullname=str(path))
+    told: list[str] = []
+    run_macro("place", XlwingsWorkbook(book), None, None, lambda q: True, told.append)
+    assert not told, told
+    column = header.index("Order ID") + 1
+    return [str(int(book.sheets["Orders"].cells[(r, column)])) for r in range(2, count + 2)]
+
+
+def test_500_cells_filled_down_over_orders_placed_from_the_ribbon_cost_at_most_10_requests(
+    sim: PanelSimulator, formulas_env: None, excel_calc: ExcelCalculation, tmp_path: Path
 ) -> None:
+    ids = place_from_the_ribbon(tmp_path, 500)
+    formulas.reset_panels()  # Excel's UDF server is another process than the ribbon's
+    sim.reset_counts()
+    cells = excel_calc.fill_down("SMM_STATUS", [float(i) for i in ids])
+    print(f"500 cells, one after another -> {sim.counts['status']} status requests")
+    assert sim.counts["status"] <= 10
+    assert len(excel_calc.threads) == 1
+    assert all(c[0][0] in {"Pending", "In progress", "Processing"} for c in cells)
+    sim.reset_counts()
+    excel_calc.fill_down("SMM_STATUS", [float(i) for i in ids])  # recalculation
+    assert sim.counts["status"] == 0
+
+
+def test_a_column_the_formulas_saw_before_costs_at_most_10_requests_in_a_new_excel(
+    sim: PanelSimulator, client: PanelClient, formulas_env: None, excel_calc: ExcelCalculation
+) -> None:
+    ids = place(client, 500)  # placed elsewhere: smmsheet knows nothing of them yet
+    sim.reset_counts()
+    whole = excel_calc.cell("SMM_STATUS", [[float(i)] for i in ids])  # =SMM_STATUS(A2:A501)
+    assert sim.counts["status"] == 5 and len(whole) == 500
+    formulas.reset_panels()  # Excel restarted: the cache is gone, the index is not
+    sim.reset_counts()
+    excel_calc.fill_down("SMM_STATUS", [float(i) for i in ids])
+    assert sim.counts["status"] <= 10
+
+
+def test_cells_over_orders_smmsheet_never_saw_cost_a_request_each_the_range_form_does_not(
+    sim: PanelSimulator, client: PanelClient, formulas_env: None, excel_calc: ExcelCalculation
+) -> None:
+    ids = place(client, 30)
+    sim.reset_counts()
+    excel_calc.fill_down("SMM_STATUS", ids)
+    assert sim.counts["status"] == 30  # why docs/excel.md gives A2:A500 for such columns
+    formulas.reset_panels()
+    sim.reset_counts()
+    excel_calc.cell("SMM_STATUS", [[i] for i in ids])
+    assert sim.counts["status"] == 1
+
+
+def test_final_orders_are_not_fetched_along(
+    sim: PanelSimulator, client: PanelClient, own_data_dir: Path
+) -> None:
+    from smmsheet.recent import RecentOrders, panel_key
+
+    index = RecentOrders(own_data_dir / "recent.sqlite")
+    ids = place(client, 5)
+    index.remember(panel_key(client.url), ids)
+    sim.set_status(ids[0], "Completed")
+    panel = UdfPanel(client, recent=index)
+    smm_status(ids[1], panel=panel)  # fetches all five, learns that the first is final
+    assert sorted(index.open_ids(panel_key(client.url), ids[1], 99)) == sorted(ids[2:])
+    assert ids[0] not in index.open_ids(panel_key(client.url), ids[4], 99)
+
+
+def test_a_damaged_index_file_costs_requests_never_an_answer(
+    sim: PanelSimulator, client: PanelClient, own_data_dir: Path
+) -> None:
+    from smmsheet.recent import RecentOrders
+
+    bad = own_data_dir / "recent.sqlite"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"this is not a database" * 100)
+    ids = place(client, 3)
+    panel = UdfPanel(client, recent=RecentOrders(bad))
+    sim.reset_counts()
+    answers = [smm_status(i, panel=panel)[0][0] for i in ids]
+    assert all(a in {"Pending", "In progress"} for a in answers), answers
+    assert sim.counts["status"] == 3
+
+
+def test_threads_calling_at_once_still_share_requests(
+    sim: PanelSimulator, client: PanelClient
+) -> None:
+    panel = UdfPanel(client, window=0.05)  # VBA or scripts calling from several threads
     ids = place(client, 500)
     sim.reset_counts()
     start = threading.Barrier(len(ids))
     results: dict[int, Any] = {}
 
     def cell(order_id: int) -> None:
-        start.wait()  # Excel recalculating the whole column at once
+        start.wait()
         results[order_id] = smm_status(order_id, panel=panel)
 
     threads = [threading.Thread(target=cell, args=(oid,)) for oid in ids]
@@ -80,11 +209,11 @@ def test_status_filled_down_500_rows_costs_at_most_10_requests(
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-
-    print(f"500 concurrent SMM_STATUS calls -> {sim.counts['status']} status requests")
     assert sim.counts["status"] <= 10
     assert len(results) == 500
-    assert all(r[0][0] in {"Pending", "In progress", "Processing"} for r in results.values())
+
+
+# --------------------------------------------------------------------------- coalescing
 
 
 def test_recalculation_within_the_ttl_sends_no_request(
@@ -298,3 +427,65 @@ def test_every_formula_against_the_simulator_places_refills_and_cancels_nothing(
         formulas.reset_panels()
     assert sim.counts["requests"] > 0
     assert (sim.counts["add"], sim.counts["refill"], sim.counts["cancel"]) == (0, 0, 0)
+
+
+def test_remembering_a_journal_again_does_not_reopen_final_orders(own_data_dir: Path) -> None:
+    from smmsheet.recent import RecentOrders
+
+    index = RecentOrders(own_data_dir / "recent.sqlite")
+    index.remember("https://p.example/api/v2", ["1", "2", "3"])
+    index.record("https://p.example/api/v2", {"2": True, "3": False})
+    index.remember("https://p.example/api/v2", ["1", "2", "3", "4"])  # the next ribbon run
+    assert index.open_ids("https://p.example/api/v2", "1", 10) == ["3", "4"]
+    assert index.open_ids("https://other.example/api/v2", "1", 10) == []
+
+
+def test_the_index_sees_what_another_process_remembered_and_text_ids(
+    own_data_dir: Path,
+) -> None:
+    from smmsheet.recent import RecentOrders
+
+    path = own_data_dir / "recent.sqlite"
+    excel_udf_server, ribbon = RecentOrders(path), RecentOrders(path)
+    panel = "https://p.example/api/v2"
+    ribbon.remember(panel, ["100", "105", "90"])
+    assert excel_udf_server.open_ids(panel, "101", 2) == ["100", "105"]
+    ribbon.remember(panel, ["102", "ORD-7", "ORD-8"])  # a later run, in another process
+    found = excel_udf_server.open_ids(panel, "101", 10)
+    assert found[:4] == ["102", "100", "105", "90"]  # nearest first
+    assert sorted(found[4:]) == ["ORD-7", "ORD-8"]  # text ids after every number
+    assert excel_udf_server.open_ids(panel, "ORD-7", 3) == ["105", "102", "100"]
+    assert excel_udf_server.open_ids(panel, "101", 0) == []
+
+
+def test_ids_that_only_look_like_numbers_are_fetched_as_the_panel_wrote_them(
+    own_data_dir: Path,
+) -> None:
+    from smmsheet.recent import RecentOrders
+
+    index = RecentOrders(own_data_dir / "Jo #1 %20 ?x" / "recent.sqlite")  # a user's folder
+    panel = "https://p.example/api/v2"
+    index.remember(panel, ["0012", "١٢", "13"])
+    assert sorted(index.open_ids(panel, "12", 5)) == sorted(["13", "0012", "١٢"])
+
+
+def test_a_journal_is_read_again_only_when_it_changed(own_data_dir: Path) -> None:
+    from smmsheet.recent import RecentOrders
+
+    index = RecentOrders(own_data_dir / "recent.sqlite")
+    journal = own_data_dir / "orders.xlsx.smmsheet-journal.sqlite"
+    journal.parent.mkdir(parents=True)
+    journal.write_bytes(b"v1")
+    reads: list[int] = []
+
+    def ids() -> list[str]:
+        reads.append(1)
+        return ["7", "8"]
+
+    panel = "https://p.example/api/v2"
+    assert index.remember_source(panel, journal, ids) is True
+    assert index.remember_source(panel, journal, ids) is False  # a status refresh: unchanged
+    journal.write_bytes(b"v2, longer")  # a placing run wrote to it
+    assert index.remember_source(panel, journal, ids) is True
+    assert len(reads) == 2 and index.open_ids(panel, "7", 5) == ["8"]
+    assert index.remember_source(panel, own_data_dir / "gone.sqlite", ids) is False

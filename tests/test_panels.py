@@ -375,3 +375,19 @@ def test_an_engine_given_one_client_refuses_rows_naming_another_panel(tmp_path, 
     out = read_orders(path)
     assert out[0]["Order ID"] == 1001 and out[1]["Order ID"] is None
     assert "knows only its default panel" in out[1]["Error"] and report.failed
+
+
+def test_the_formulas_index_gets_only_the_default_panels_orders(tmp_path, two_panels):
+    """The ribbon remembers a workbook's orders for the formulas, per panel URL: panel b's
+    order 1001 must not be remembered as panel a's."""
+    from smmsheet.excel import remember_orders
+    from smmsheet.recent import RecentOrders, panel_key
+    from smmsheet.session import Session
+
+    rows = [(1, "https://x/a", 100), (1, "https://x/b", 100, "b"), (1, "https://x/b2", 100, "b")]
+    path = book(tmp_path / "o.xlsx", HEADER, rows)
+    run(path, "place")  # panel a: order 1001; panel b: orders 1001 and 1002
+    index = RecentOrders(tmp_path / "recent.sqlite")
+    with Session(path) as session:
+        remember_orders(session, index)
+    assert index.open_ids(panel_key(two_panels.a.url), "0", 99) == ["1001"]
