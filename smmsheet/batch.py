@@ -41,6 +41,7 @@ from .journal import (
     Resolution,
     State,
     Synced,
+    journal_with_identity,
     marker_text,
     parse_marker,
 )
@@ -441,6 +442,7 @@ class Engine:
             )
         self.sheet = found  # as the workbook spells it: the journal keys entries by it
         self.table = OrderTable.from_values(book.read_values(self.sheet))
+        self.table.check_room()  # a dry run too: it must not promise what cannot be saved
         self.report.messages.extend(self.table.warnings)  # headers that look like ours
         self._by_number = {r.row: r for r in self.table.rows}
 
@@ -584,6 +586,14 @@ class Engine:
             "from an older copy. Orders placed by that run may be placed again. Put the right "
             "journal back, or check the panel's orders and agree to start a new journal"
         )
+        own = journal_with_identity(identity, self.journal.path)
+        if own is not None:  # the workbook was renamed or copied away from its journal
+            problem += (
+                f". The journal {own.name} beside it holds this workbook's runs: if the "
+                f"workbook was renamed, rename it to {self.journal.path.name} (replacing the "
+                "empty journal of that name); if it is a copy, check the panel's orders and "
+                "start a new journal for the copy"
+            )
         if not paid:
             self.report.messages.append(problem)
             return
@@ -1589,9 +1599,14 @@ class Engine:
         offered = None if service is None else getattr(service, action)
         if offered is not False:
             return None
+        done = (
+            "nothing is sent and a run removes the flag"  # a dry run leaves the flag
+            if self.options.dry_run
+            else "nothing was sent and the flag was removed"
+        )
         return (
             f"{action}: service {sid} does not offer {action} (the panel's service list says "
-            "so); nothing was sent and the flag was removed"
+            f"so); {done}"
         )
 
     def _journaled(self, action: Action, rows: dict[str, OrderRow], key: str) -> dict[str, int]:

@@ -5,12 +5,14 @@ Exit codes: 0 ok, 1 some items failed (or the panel failed), 2 usage, config or 
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import re
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -53,6 +55,8 @@ EXIT_INTERRUPTED = 130
 #: Shows the terminal's cursor again (a progress bar hides it while it draws).
 SHOW_CURSOR = "\x1b[?25h"
 VERBOSE_HELP = "Log each panel request (never the key)."
+#: Said when a question gets no answer (Ctrl-C, end of input): the run stops right there.
+ABORTED = "Stopped at the question: nothing was sent after it."
 
 
 class _Cli(click.Group):
@@ -63,7 +67,16 @@ class _Cli(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         remember_argv(ctx, args)
-        return super().parse_args(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:  # before any command: `smmsheet --json balance`
+            if not json_requested(ctx):
+                raise
+            message = exc.format_message()
+            if isinstance(exc, click.NoSuchOption) and exc.option_name == "--json":
+                message = "--json goes after the command's name: smmsheet balance --json"
+            self._fail(ctx, exc.exit_code, type(exc).__name__, message)
+            raise  # not reached: _fail exits
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         _take_verbose(cmd)
@@ -80,9 +93,7 @@ class _Cli(click.Group):
                 raise
             self._fail(ctx, exc.exit_code, type(exc).__name__, exc.format_message())
         except click.Abort:  # Ctrl-C or end of input at a question
-            if not json_requested(ctx):
-                raise
-            self._fail(ctx, EXIT_FAILED, "Abort", "Aborted at a question")
+            self._fail(ctx, EXIT_FAILED, "Abort", ABORTED)
         except KeyboardInterrupt:
             self._fail(
                 ctx,
@@ -96,10 +107,12 @@ class _Cli(click.Group):
         _show_cursor()
         if json_requested(ctx):
             json_error(ctx, code, kind, message)
+        elif kind == "Abort":  # the cursor is still on the question's line
+            click.echo(f"\n{message}", err=True)
         elif kind == "Interrupted":
             click.echo(message, err=True)
         else:
-            click.secho(_safe(f"Error: {message}"), fg="red", err=True)
+            click.secho(_line(f"Error: {message}"), fg="red", err=True)
         ctx.exit(code)
 
 
@@ -225,7 +238,7 @@ def balance(
             result = client.balance()
         if as_json:
             emit_json({"balance": money_json(result.amount, result.currency)})
-        click.echo(f"{money(result.amount)} {result.currency}".strip())
+        click.echo(_line(f"{money(result.amount)} {result.currency}".strip()))
         return
     results = _balances(book, panel_url, api_key, profile)
     failed = any(isinstance(result, Exception) for _, result in results)
@@ -244,10 +257,10 @@ def balance(
     width = max((len(name or "default") for name, _ in results), default=0)
     for name, result in results:
         if isinstance(result, Exception):
-            click.echo(_safe(f"{name or 'default':<{width}}  error: {result}"), err=True)
+            click.echo(_line(f"{name or 'default':<{width}}  error: {result}"), err=True)
         else:
             shown = f"{money(result.amount)} {result.currency}".rstrip()
-            click.echo(f"{name or 'default':<{width}}  {shown}")
+            click.echo(_line(f"{name or 'default':<{width}}  {shown}"))
     if failed:
         sys.exit(EXIT_FAILED)
 
@@ -380,10 +393,26 @@ def _safe(text: str) -> str:
     return scrub(_CONTROL.sub("", text), _SECRETS)
 
 
+#: Line breaks (and tabs) inside one line of output: a panel's text cannot start a line.
+_BREAKS = re.compile(r"[\n\t\u2028\u2029]+")
+
+
+def _line(text: str) -> str:
+    """One line for a terminal: :func:`_safe`, with panel text's line breaks made spaces, so
+    a panel's message cannot forge a line of the summary ("Spent 0.00 USD", "Saved ...")."""
+    return _safe(_BREAKS.sub(" ", text))
+
+
 def _csv_safe(value: object) -> object:
-    """Prefix text that a spreadsheet would run as a formula with ' (OWASP CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
+    """Prefix text that a spreadsheet would run as a formula with ' (OWASP CSV injection).
+
+    The guard looks at the text as printed: control characters go first, so "\\x01=cmd"
+    cannot hide its "=" from the guard and then lose the "\\x01" on the way out.
+    """
+    if isinstance(value, str):
+        value = _safe(value)
+        if value[:1] in ("=", "+", "-", "@", "\t"):
+            return "'" + value
     return value
 
 
@@ -430,6 +459,10 @@ def book_command(name: str, help_text: str, options: tuple[str, ...]) -> None:
     cli.command(name=name, help=help_text)(command)
 
 
+#: How a declined placing starts in :attr:`BookRun.declined` (and the JSON's ``declined``).
+DECLINED_PLACING = "placing "
+
+
 @dataclass
 class BookRun:
     """What one workbook command did, for the text summary or the JSON document."""
@@ -443,6 +476,11 @@ class BookRun:
     declined: list[str] = field(default_factory=list)
     #: What was not done for want of a terminal to ask (pass --yes).
     needs_yes: list[str] = field(default_factory=list)
+
+    @property
+    def placing_declined(self) -> bool:
+        """Whether the user answered no to placing (the plan was not carried out)."""
+        return any(what.startswith(DECLINED_PLACING) for what in self.declined)
 
     def as_json(self) -> dict[str, Any]:
         """The run's JSON document (without the keys every command's document has)."""
@@ -513,8 +551,8 @@ def execute_book(
                 needs_yes.append(unasked)
                 return False
             for line in facts():
-                click.echo(_safe(line), err=True)
-            if click.confirm(question, err=True):
+                click.echo(_line(line), err=True)
+            if click.confirm(_line(question), err=True):
                 return True
             declined.append(refused)
             return False
@@ -522,7 +560,8 @@ def execute_book(
         def confirm(preview: Preview) -> bool:
             what = f"{plural(preview.orders, 'order')} for {estimate(preview)}"
             facts = partial(_place_facts, preview, session.report)
-            return ask(f"Place {what}?", f"Not placed: {what}", f"placing {what}", facts)
+            refused = f"{DECLINED_PLACING}{what}"
+            return ask(f"Place {what}?", f"Not placed: {what}", refused, facts)
 
         def confirm_cancel(preview: CancelPreview) -> bool:
             what = preview.listed()
@@ -533,7 +572,7 @@ def execute_book(
                 return True
             if not _interactive():
                 raise JournalMismatchError(f"{problem} (run again with --new-journal)")
-            click.echo(_safe(f"Warning: {problem}."), err=True)
+            click.echo(_line(f"Warning: {problem}."), err=True)
             return click.confirm("Start a new journal for this workbook?", err=True)
 
         options = RunOptions(
@@ -554,7 +593,7 @@ def execute_book(
                 progress.close()
             if not quiet:
                 for message in session.report.messages:
-                    click.echo(_safe(message), err=True)
+                    click.echo(_line(message), err=True)
     return BookRun(
         book_path,
         command,
@@ -659,17 +698,19 @@ def _print_summary(done: BookRun) -> None:
     from .batch import ROUTINE_OUTCOMES
 
     report = done.report
-    for line in summary_lines(report, dry_run=done.dry_run):
-        click.echo(_safe(line))
+    for line in summary_lines(report, dry_run=done.dry_run, declined=done.placing_declined):
+        click.echo(_line(line))
     problems = [r for r in report.results if r.outcome not in ROUTINE_OUTCOMES]
     for r in problems[:SHOWN_PROBLEMS]:
-        click.echo(_safe(f"  row {r.row}: {r.step} {r.outcome}: {r.message}"), err=True)
+        click.echo(_line(f"  row {r.row}: {r.step} {r.outcome}: {r.message}"), err=True)
     if len(problems) > SHOWN_PROBLEMS:
         where = "--json lists them all" if done.dry_run else "see the Error column, or --json"
         click.echo(f"  ... and {len(problems) - SHOWN_PROBLEMS} more ({where})", err=True)
     for what in done.needs_yes:
         click.secho(
-            f"{what}: confirmation needed; pass --yes (no terminal to ask).", fg="yellow", err=True
+            _line(f"{what}: confirmation needed; pass --yes (no terminal to ask)."),
+            fg="yellow",
+            err=True,
         )
     if report.saved:
         click.echo(f"Saved {done.book}.")
@@ -787,8 +828,8 @@ def _journal_cell(entry: dict[str, Any], key: str) -> str:
     value = entry[key]
     if key == "row":
         return f"{entry['sheet']}!{value}"
-    if key == "link" and len(value) > LINK_WIDTH:
-        return f"{value[: LINK_WIDTH - 3]}..."
+    if key == "link":
+        return _cut(value, LINK_WIDTH)
     if key == "result" and entry["resolution"]:
         return f"{value} (settled: {entry['resolution']})"
     if key == "service" and entry["action"] != "add":
@@ -830,9 +871,10 @@ def _charges(book: str, sheets: set[str]) -> dict[tuple[str, str | None, str], t
 def _print_table(columns: tuple[tuple[str, str], ...], rows: list[list[str]]) -> None:
     """Rows under their titles, each column as wide as its widest cell."""
     titles = [title for _, title in columns]
+    rows = [[_line(cell) for cell in row] for row in rows]  # a line break would split a row
     widths = [max(len(t), *(len(r[i]) for r in rows)) for i, t in enumerate(titles)]
     for line in (titles, *rows):
-        click.echo(_safe("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True))).rstrip())
+        click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
 
 
 @cli.command()
@@ -879,11 +921,23 @@ def config_path_command(as_json: bool) -> None:
 # --------------------------------------------------------------------------- simulator, demo
 
 
+def _amount_option(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """A simulator's starting balance: a plain amount (``1000``, ``12.50``)."""
+    try:
+        if Decimal(value).is_finite() and Decimal(value) >= 0:
+            return value
+    except ArithmeticError:
+        pass
+    raise click.BadParameter(f"{value!r} is not an amount such as 1000 or 12.50")
+
+
 @cli.command()
-@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--latency", default=0.0, type=float, help="Seconds before each answer.")
-@click.option("--balance", "start_balance", default="1000", show_default=True)
+@click.option(
+    "--balance", "start_balance", default="1000", show_default=True, callback=_amount_option
+)
 @click.option(
     "--dialect",
     default="standard",
@@ -941,7 +995,16 @@ def sim(
         dialect=dialect,
         on_request=_request_logger(as_json) if log_requests else None,
     )
-    url = f"http://{host}:{port}/api/v2"
+    try:
+        server.start()  # bound before the banner: the banner says where it really serves
+    except OSError as exc:
+        busy = exc.errno == errno.EADDRINUSE
+        hint = " (is a simulator already running there?)" if busy else ""
+        raise ConfigError(
+            f"cannot serve on {host}:{port}: {exc.strerror or exc}{hint}; "
+            "choose another --port or --host"
+        ) from None
+    url = server.url
     if as_json:
         _json_line({"url": url, "api_key": DEFAULT_API_KEY, "dialect": dialect})
     else:
@@ -950,9 +1013,11 @@ def sim(
         click.echo(f"  export SMMSHEET_API_KEY={DEFAULT_API_KEY}")
         click.echo("Ctrl-C to stop.")
     try:
-        server.serve_forever()
+        threading.Event().wait()  # the server's thread serves; Ctrl-C ends the wait
     except KeyboardInterrupt:
         pass
+    finally:
+        server.stop()
 
 
 def _json_line(data: dict[str, Any]) -> None:
@@ -963,7 +1028,6 @@ def _json_line(data: dict[str, Any]) -> None:
 def _request_logger(as_json: bool) -> Callable[[Served], None]:
     """What `sim --log` does with each request served: a line (or a JSON line) on stdout."""
     import datetime as dt
-    import threading
 
     lock = threading.Lock()  # requests are served from many threads: one line at a time
 
@@ -973,7 +1037,7 @@ def _request_logger(as_json: bool) -> Callable[[Served], None]:
             if as_json:
                 _json_line({"time": when, **served.__dict__, "ids": list(served.ids)})
             else:
-                click.echo(_safe(f"{when} {served.line()}"))
+                click.echo(_line(f"{when} {served.line()}"))
             sys.stdout.flush()
 
     return log
@@ -1085,10 +1149,22 @@ def demo(out: str, force: bool, as_json: bool) -> None:
     click.echo("")
     click.echo(" | ".join(["Row", *(titles[k] for k in DEMO_SHOWN)]))
     for row in final.rows:
-        cells = [str(row.row), *(row.text(k)[:38] for k in DEMO_SHOWN)]
+        cells = [str(row.row), *(_cut(row.text(k), DEMO_CELL_WIDTH) for k in DEMO_SHOWN)]
         click.echo(" | ".join(cells))
     click.echo(f"\nBalance left on the simulator: {money(left.amount)} {left.currency}")
     click.echo(f"Open {target} to see every column (4 rows carry an Error on purpose).")
+
+
+#: How much of a cell the demo's table shows (the workbook has all of it).
+DEMO_CELL_WIDTH = 38
+
+
+def _cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, cut at a word with ``...`` when longer."""
+    if len(text) <= width:
+        return text
+    head = text[: width - 3]
+    return (head.rsplit(" ", 1)[0] if " " in head else head) + "..."
 
 
 def _refuse_to_replace(target: Path, journal: Path) -> None:
@@ -1137,6 +1213,7 @@ def new_workbook(path: str, force: bool, as_json: bool) -> None:
 
     from .journal import journal_path
     from .templates import build_orders_template
+    from .workbook.xlsx import check_not_open
 
     target = Path(path)
     if target.suffix.lower() != ".xlsx":
@@ -1145,6 +1222,7 @@ def new_workbook(path: str, force: bool, as_json: bool) -> None:
         raise WorkbookError(f"cannot write {path}: there is no folder {target.parent}")
     if target.exists() and not force:
         raise WorkbookError(f"{path} exists: choose another name, or pass --force to replace it")
+    check_not_open(target)  # even with --force: the open copy, saved, would undo it
     try:
         with tempfile.TemporaryDirectory(dir=target.parent, prefix=".smmsheet-new-") as tmp:
             os.replace(build_orders_template(Path(tmp) / target.name), target)
@@ -1154,6 +1232,7 @@ def new_workbook(path: str, force: bool, as_json: bool) -> None:
         emit_json({"workbook": path, "journal_kept": journal_path(target).exists()})
     click.echo(f"Wrote {path}: one order per row on its Orders sheet (Service, Link, Quantity).")
     click.echo(f"Next: smmsheet services --into {path}   (the Service drop-down)")
+    click.echo("      fill in your orders, one per row, and save")
     click.echo(f"      smmsheet place {path} --dry-run")
     if journal_path(target).exists():
         click.echo(f"Kept {journal_path(target)}: the journal of the workbook that was there.")

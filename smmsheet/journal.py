@@ -58,6 +58,7 @@ __all__ = [
     "journal_for_run",
     "journal_location",
     "journal_path",
+    "journal_with_identity",
     "marker_text",
     "parse_marker",
 ]
@@ -196,6 +197,33 @@ def journal_location(fullname: str, data_dir: str | Path | None = None) -> Path:
     digest = hashlib.sha256(fullname.encode("utf-8")).hexdigest()[:16]
     base = re.sub(r"[^\w.-]+", "_", fullname.replace("\\", "/").rsplit("/", 1)[-1])[:60]
     return folder / f"{digest}-{base}{JOURNAL_SUFFIX}"
+
+
+#: How many journals beside a workbook :func:`journal_with_identity` reads at most.
+MAX_JOURNALS_SEARCHED = 200
+
+
+def journal_with_identity(identity: str, beside: Path) -> Path | None:
+    """Another journal in ``beside``'s folder with ``identity``: a workbook renamed or copied
+    away from its journal finds it by the identity its marker names. None when there is none.
+
+    Read-only: a journal a run holds, or a file that is no journal, is passed over.
+    """
+    found = sorted(beside.parent.glob(f"*{JOURNAL_SUFFIX}"))[:MAX_JOURNALS_SEARCHED]
+    for candidate in found:
+        if candidate == beside:
+            continue
+        try:
+            db = sqlite3.connect(f"{candidate.resolve().as_uri()}?mode=ro", uri=True, timeout=0)
+            try:
+                row = db.execute("SELECT value FROM meta WHERE key = 'identity'").fetchone()
+            finally:
+                db.close()
+        except sqlite3.Error:
+            continue
+        if row is not None and row[0] == identity:
+            return candidate
+    return None
 
 
 def _copy_in_memory(path: Path) -> sqlite3.Connection:

@@ -232,6 +232,8 @@ def _overlong(value: object) -> bool:
     """
     if value is None or isinstance(value, bool):
         return False
+    if isinstance(value, float | Decimal) and value != value:  # NaN: no number, as "Unknown"
+        return False
     if isinstance(value, int | float | Decimal):
         return True
     try:

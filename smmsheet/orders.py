@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -25,7 +26,7 @@ from decimal import Decimal
 from .errors import LayoutError
 from .models import Service
 from .values import Unreadable, parse_bool, parse_id, whole_number
-from .workbook.base import CellValue, LinkedText, NewColumn, column_letters
+from .workbook.base import MAX_COL, CellValue, LinkedText, NewColumn, column_letters
 
 __all__ = [
     "AMBIGUOUS_MARK",
@@ -187,6 +188,7 @@ def column_look(key: str, currency: str = "") -> NewColumn:
             number_format = "#,##0.#####"
         if code.isalpha() and code.isascii() and len(code) <= 5:  # panel text: letters only
             number_format = f'{number_format} "{code}"'
+            width += len(code) + 2  # " USD" after the number, or it shows as ###
     return NewColumn(title, max(width, len(title) + 3), number_format)
 
 
@@ -275,6 +277,9 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
         "Order No",
         "Order Number",
         "Order Nr",
+        "Ord ID",
+        "Ord #",
+        "Ord No",
         "OrderID",
         "Panel Order ID",
         "Panel Order",
@@ -294,12 +299,37 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 _AMBIGUOUS: dict[str, str] = {
     "amount": "quantity",
     "id": "order_id",
+    "id#": "order_id",
+    "idno": "order_id",
+    "idnumber": "order_id",
+    "panelid": "order_id",  # or which panel, in a sheet that uses several
+    "smmid": "order_id",
     "order": "order_id",
     "count": "quantity",
 }
 #: Words people use for columns of their own that are one letter from one of ours.
 _OWN_WORDS = frozenset({"comment", "ordered", "user", "tags"})
 _TRAILING = re.compile(r"(\(.*\)|\[.*\]|[?:*.])+$")
+
+
+#: Letters of other scripts drawn like a Latin one ("\u041erder ID" with a Cyrillic O looks
+#: exactly like "Order ID"): read as that letter, so such a header is known, not silently unread.
+_LOOK_ALIKES = str.maketrans(  # Cyrillic, then Greek and the dotless i
+    "\u0430\u0432\u0435\u0455\u0456\u0458\u043a\u043c\u043d\u043e\u0440\u0441\u0442\u0443"
+    "\u0445\u0501\u04bb\u051b\u051d\u04af\u04cf"
+    "\u03b1\u03b2\u03b5\u03b6\u03b7\u03b9\u03ba\u03bc"
+    "\u03bd\u03bf\u03c1\u03c4\u03c5\u03c7\u0131",
+    "abesijkmhopctyxdhqwylabezhikmnoptyxi",
+)
+
+
+def _latin(text: str) -> str:
+    """``text`` with full-width and look-alike letters as Latin ones, invisible marks gone."""
+    folded = unicodedata.normalize("NFKC", text).lower()
+    if folded.isascii():
+        return folded
+    visible = "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+    return visible.translate(_LOOK_ALIKES)
 
 
 def header_key(text: object) -> str:
@@ -311,7 +341,7 @@ def header_key(text: object) -> str:
     """
     if text is None or isinstance(text, bool):
         return ""
-    flat = normalize_header(str(text).strip())
+    flat = normalize_header(_latin(str(text)).strip())
     bare = _TRAILING.sub("", flat).replace(".", "")
     return bare or flat
 
@@ -320,6 +350,19 @@ _HEADER_KEYS: dict[str, str] = {header_key(v): k for k, v in _TITLES.items()}
 for _key, _spellings in HEADER_ALIASES.items():
     for _spelling in _spellings:
         _HEADER_KEYS.setdefault(header_key(_spelling), _key)
+
+
+def _known(text: object) -> str | None:
+    """The column a header cell names: one of its spellings, or words that all name the
+    same column joined by ``/`` or ``|`` ("Link/URL", "URL | Link")."""
+    key = _HEADER_KEYS.get(header_key(text))
+    if key is not None or not isinstance(text, str) or not _JOINED.search(text):
+        return key
+    keys = {_HEADER_KEYS.get(header_key(part)) for part in _JOINED.split(text)}
+    return keys.pop() if len(keys) == 1 else None
+
+
+_JOINED = re.compile(r"\s*[/|]\s*")
 
 
 def _distance(a: str, b: str, limit: int) -> int:
@@ -488,13 +531,16 @@ class OrderTable:
     #: Headers that look like a known column but are not read (a typo, a doubtful word):
     #: one sentence each, for the CLI to print and the ribbon to show. Not errors.
     warnings: list[str] = field(default_factory=list)
+    #: The order rows as read ((number, cells)): a column added later skips one that holds
+    #: something, as the output columns do.
+    _raw: Sequence[tuple[int, Sequence[CellValue]]] = field(default=(), repr=False, compare=False)
 
     @classmethod
     def from_values(cls, values: Sequence[Sequence[CellValue]]) -> OrderTable:
         """Find the header row and parse the rows below it; raises :class:`LayoutError`."""
         header_index = None
         for index, row in enumerate(values[:HEADER_SCAN_ROWS]):
-            keys = {_HEADER_KEYS.get(header_key(v)) for v in row}
+            keys = {_known(v) for v in row}
             if {"service", "link"} <= keys:
                 header_index = index
                 break
@@ -503,7 +549,7 @@ class OrderTable:
         columns: dict[str, int] = {}
         header = values[header_index]
         for col, text in enumerate(header, start=1):
-            key = _HEADER_KEYS.get(header_key(text))
+            key = _known(text)
             if key and key in columns:
                 # Which one holds the Order IDs? Guessing could buy a placed row again.
                 first = columns[key]
@@ -515,25 +561,45 @@ class OrderTable:
                 columns[key] = col
         _check_order_ids_seen(header, columns, values[header_index + 1 :])
         warnings = _header_warnings(header, columns)
+        # Only the columns the sheet has: a missing one reads as None through OrderRow.get.
+        present = [(k, c - 1) for k, c in columns.items()]
+        keyed = [i for k, i in present if k in INPUT_COLUMNS or k == "order_id"]
+        found: list[tuple[int, Sequence[CellValue]]] = []
+        for number, raw in enumerate(values[header_index + 1 :], start=header_index + 2):
+            width = len(raw)
+            if any(i < width and not _blank(raw[i]) for i in keyed):
+                found.append((number, raw))  # an order row (inputs or an order id)
+        # New columns go right of the last header, each into the next column that holds
+        # nothing on the order rows smmsheet writes: a column without a header (notes) or
+        # whose header reads as empty (a formula with no cached value) is never overwritten.
         last = max((c for c, v in enumerate(header, start=1) if not _blank(v)), default=0)
         new_columns: dict[int, str] = {}
         outputs = {**OUTPUT_COLUMNS, **(PROFIT_COLUMNS if "sell_price" in columns else {})}
         for key, title in outputs.items():
             if key not in columns:
                 last += 1
+                while _holds_values(found, last):
+                    last += 1
                 columns[key] = last
                 new_columns[last] = title
-        # Only the columns the sheet has: a missing one reads as None through OrderRow.get.
-        present = [(k, c - 1) for k, c in columns.items() if c not in new_columns]
-        keyed = [i for k, i in present if k in INPUT_COLUMNS or k == "order_id"]
-        rows: list[OrderRow] = []
-        for number, raw in enumerate(values[header_index + 1 :], start=header_index + 2):
-            width = len(raw)
-            if not any(i < width and not _blank(raw[i]) for i in keyed):
-                continue  # no input and no order id: not an order row
-            cells = {k: raw[i] if i < width else None for k, i in present}
-            rows.append(OrderRow(number, cells))
-        return cls(header_index + 1, columns, rows, new_columns, width=last, warnings=warnings)
+        rows = [
+            OrderRow(number, {k: raw[i] if i < len(raw) else None for k, i in present})
+            for number, raw in found
+        ]
+        return cls(
+            header_index + 1, columns, rows, new_columns, width=last, warnings=warnings, _raw=found
+        )
+
+    def check_room(self) -> None:
+        """Refuse a sheet whose header row leaves no room for the output columns it lacks
+        (they are created right of its headers, and Excel stops at column XFD)."""
+        past = [title for col, title in sorted(self.new_columns.items()) if col > MAX_COL]
+        if past:
+            raise LayoutError(
+                f"no room for the output columns {', '.join(past)} right of the order sheet's "
+                "headers (Excel stops at column XFD): add those headers yourself in free "
+                "columns, or delete columns you do not need"
+            )
 
     def header_cells(self) -> dict[tuple[int, int], CellValue]:
         """Cells that create the missing output headers."""
@@ -543,6 +609,8 @@ class OrderTable:
         """Create a column the engine needs to write (``Panel`` for a routed row) if missing."""
         if key not in self.columns:
             self.width = max(self.width, *self.columns.values()) + 1
+            while _holds_values(self._raw, self.width):  # never over a header-less column
+                self.width += 1
             self.columns[key] = self.width
             self.new_columns[self.width] = _TITLES[key]
 
@@ -556,13 +624,18 @@ class OrderTable:
         return (row, self.columns[key])
 
 
+def _holds_values(rows: Sequence[tuple[int, Sequence[CellValue]]], col: int) -> bool:
+    """Whether column ``col`` holds something on any of ``rows`` ((number, cells) pairs)."""
+    return any(col <= len(raw) and not _blank(raw[col - 1]) for _, raw in rows)
+
+
 def _near_misses(
     header: Sequence[CellValue], columns: Mapping[str, int]
 ) -> Iterator[tuple[int, str, str]]:
     """``(column, header text, key)`` of each header cell that looks like a known column the
     sheet lacks (a typo such as "Refil", or a doubtful word such as "Amount")."""
     for col, text in enumerate(header, start=1):
-        if _blank(text) or _HEADER_KEYS.get(header_key(text)):
+        if _blank(text) or _known(text):
             continue
         key = _near_miss(str(text))
         if key is not None and key not in columns:
@@ -588,13 +661,24 @@ def _check_order_ids_seen(
 ) -> None:
     """Refuse a sheet whose ids sit under a misspelt Order ID header ("Oder ID", "Ordr #").
 
-    smmsheet would not see them and would buy those rows again. A doubtful word ("ID",
-    "Order") only brings a warning: it is as often the user's own numbering.
+    smmsheet would not see them and would buy those rows again. Under a doubtful word
+    ("ID", "Order"), numbers stop the run too (a reseller's own sheet often calls the
+    panel's id "ID"; one rename settles it either way); text there (notes) is only warned
+    about.
     """
     for col, text, key in _near_misses(header, columns):
-        if key != "order_id" or header_key(text) in _AMBIGUOUS:
+        if key != "order_id":
             continue
-        if any(col <= len(row) and not _blank(row[col - 1]) for row in rows):
+        cells = [row[col - 1] for row in rows if col <= len(row) and not _blank(row[col - 1])]
+        if header_key(text) in _AMBIGUOUS:
+            if any(_whole_number(cell) for cell in cells):
+                raise LayoutError(
+                    f"column {column_letters(col)} header {text!r} holds numbers: if they are "
+                    "panel order ids, rename it 'Order ID' (else smmsheet would place those "
+                    "rows again); if they are your own numbers, rename it (e.g. 'My ref')"
+                )
+            continue
+        if cells:
             raise LayoutError(
                 f"column {column_letters(col)} header {text!r} looks like 'Order ID' and holds "
                 "values, but smmsheet does not read it: rows with an order id there would be "
@@ -603,10 +687,19 @@ def _check_order_ids_seen(
             )
 
 
+def _whole_number(value: CellValue) -> bool:
+    """A number or digits only: what an order id looks like (``1001``, ``"1001"``)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return float(value).is_integer()
+    return isinstance(value, str) and value.strip().isdigit()
+
+
 def _no_header(rows: Sequence[Sequence[CellValue]]) -> str:
     """Why no header row was found, with the headers that were (the likeliest row's)."""
     scored = [
-        (sum(1 for v in row if _HEADER_KEYS.get(header_key(v)) or _near_miss(str(v))), -i, i)
+        (sum(1 for v in row if _known(v) or _near_miss(str(v))), -i, i)
         for i, row in enumerate(rows)
         if any(not _blank(v) for v in row)
     ]
@@ -615,7 +708,7 @@ def _no_header(rows: Sequence[Sequence[CellValue]]) -> str:
         return message + " of the sheet (the sheet is empty there)"
     index = max(scored)[2]
     header = rows[index]
-    found = {_HEADER_KEYS.get(header_key(v)) for v in header}
+    found = {_known(v) for v in header}
     missing = [_TITLES[k] for k in ("service", "link") if k not in found]
     hints = _header_warnings(header, {})
     message += f"; row {index + 1} has {_shown(header)} but no {' or '.join(map(repr, missing))}"

@@ -98,8 +98,11 @@ def step_counts(report: Report) -> list[tuple[str, str, int]]:
     return [(step, outcome, n) for (step, outcome), n in counts.items()]
 
 
-def summary_lines(report: Report, *, dry_run: bool) -> list[str]:
-    """The summary printed after a run: steps, plan, money spent, statuses, attention."""
+def summary_lines(report: Report, *, dry_run: bool, declined: bool = False) -> list[str]:
+    """The summary printed after a run: steps, plan, money spent, statuses, attention.
+
+    ``declined``: the user answered no to placing, so the plan is what was declined.
+    """
     lines: list[str] = []
     counts = step_counts(report)
     if counts:
@@ -109,7 +112,7 @@ def summary_lines(report: Report, *, dry_run: bool) -> list[str]:
         lines.append("  nothing to do")
     if report.preview is not None:
         p = report.preview
-        verb = "Would place" if dry_run else "Planned"
+        verb = "Would place" if dry_run else "Declined:" if declined else "Planned"
         lines.append(
             f"{verb} {plural(p.orders, 'order')} for {estimate(p)} (balance {p.balance_text()})."
         )

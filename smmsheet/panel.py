@@ -895,7 +895,7 @@ class PanelClient:
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             if watch.fired or time.monotonic() >= watch.deadline:
                 raise _Final(self._too_slow(action)) from None
-            raise self._lost_reply(action, type(exc).__name__) from None
+            raise self._lost_reply(action, _in_words(type(exc).__name__)) from None
         return b"".join(parts)
 
     def _too_slow(self, action: str) -> PanelError:
@@ -929,7 +929,7 @@ class PanelClient:
             return PanelUnavailableError(
                 f"{action}: invalid panel URL {self.shown_url!r}", action=action
             )
-        kind = type(exc).__name__
+        kind = _in_words(type(exc).__name__)
         if never_sent:
             return PanelUnavailableError(
                 f"{action}: cannot reach the panel at {self.shown_url} ({kind})",
@@ -1134,6 +1134,23 @@ def _retry_after(value: str | None) -> float | None:
             when = when.replace(tzinfo=dt.UTC)
         seconds = (when - dt.datetime.now(dt.UTC)).total_seconds()
     return None if math.isnan(seconds) else max(0.0, seconds)
+
+
+#: What a transport failure (a requests or urllib3 exception class) means, for a message.
+TRANSPORT_WORDS = {
+    "ConnectTimeout": "connecting timed out",
+    "ConnectionError": "the connection failed",
+    "SSLError": "a TLS (https) error",
+    "ReadTimeout": "the answer timed out",
+    "ChunkedEncodingError": "the answer broke off",
+    "ProtocolError": "the answer broke off",
+    "ContentDecodingError": "the answer could not be decoded",
+}
+
+
+def _in_words(kind: str) -> str:
+    """A transport failure as a person reads it; a class not listed is named as it is."""
+    return TRANSPORT_WORDS.get(kind, kind)
 
 
 def _is_connect_failure(exc: requests.ConnectionError) -> bool:

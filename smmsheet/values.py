@@ -27,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from decimal import Decimal, InvalidOperation
@@ -168,8 +169,19 @@ def parse_bool(value: object) -> bool:
 
 
 def parse_text(value: object) -> str:
-    """A panel text field, stripped; ``""`` for null."""
-    return "" if value is None else str(value).strip()
+    """A panel text field, stripped; ``""`` for null.
+
+    An object, a list or a boolean where text belongs is shown as the panel wrote it (its
+    JSON), never as a Python repr.
+
+    >>> parse_text(" Completed "), parse_text({"text": "Done"}), parse_text(True)
+    ('Completed', '{"text": "Done"}', 'true')
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool | dict | list):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value).strip()
 
 
 # --------------------------------------------------------------------------- typed by a person

@@ -397,6 +397,12 @@ class FakeTable:
     def __init__(self, sheet: FakeSheet, block: tuple[int, int, int, int]) -> None:
         self.sheet = sheet
         self.block = block
+        self.show_totals = False  # Table Design > Total Row: the block's last row
+
+    @property
+    def totals_row_range(self) -> FakeRange | None:
+        top, left, bottom, right = self.block
+        return FakeRange(self.sheet, (bottom, left), (bottom, right)) if self.show_totals else None
 
     @property
     def range(self) -> FakeRange:

@@ -693,3 +693,21 @@ def test_rows_left_when_the_key_is_refused_mid_run_are_not_sent_and_say_so(tmp_p
     out = read_orders(book)
     assert all(r["Order ID"] is None for r in out)
     assert sum("run was stopped" in (r["Error"] or "") for r in out) >= 36
+
+
+def test_a_renamed_workbook_is_told_which_journal_is_its_own(tmp_path, client, sim):
+    """Renaming orders.xlsx leaves its journal under the old name: the refusal names it,
+    so the reseller renames it too instead of starting a new journal blind."""
+    from smmsheet.errors import JournalMismatchError
+
+    book = make_orders_book(tmp_path / "orders.xlsx", [(1, "https://a/1", 100)])
+    run(book, client, "place")
+    renamed = book.rename(tmp_path / "april.xlsx")
+    (tmp_path / "junk.xlsx.smmsheet-journal.sqlite").write_bytes(b"no journal")  # passed over
+    with pytest.raises(JournalMismatchError) as refused:
+        run(renamed, client, "place")
+    message = str(refused.value)
+    assert "orders.xlsx.smmsheet-journal.sqlite beside it holds this workbook's runs" in message
+    assert "rename it to april.xlsx.smmsheet-journal.sqlite" in message
+    journal_path(book).rename(journal_path(renamed))  # following the message works
+    assert run(renamed, client, "place").results == [] and sim.counts["add"] == 1

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -37,6 +39,20 @@ def test_services_table_json_and_csv(panel_env):
     evil = next(line for line in csv if line.startswith("20,"))
     assert "'=HYPERLINK(" in evil and ",'@Weird +Category," in evil  # no CSV injection
     assert invoke("services", "--json", "--csv").exit_code == 2
+
+
+def test_a_csv_of_services_has_no_formula_behind_a_control_character(tmp_path, monkeypatch):
+    """Control characters are dropped from what is printed: the formula guard must see the
+    text as printed, or "\\u0001=cmd" becomes the cell =cmd in a spreadsheet."""
+    from .scripted import ScriptedPanel
+
+    hostile = '[{"service":1,"name":"\\u0001=cmd|\' /C calc\'!A0","category":"\\u001b+1"}]'
+    monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "none.toml"))
+    with ScriptedPanel(_one_service_panel(services=hostile)) as panel:
+        flags = ["--panel-url", panel.url, "--api-key", "key-7f3a9"]
+        result = CliRunner().invoke(cli, ["services", "--csv", *flags])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1].startswith("1,'=cmd|' /C calc'!A0,Default,'+1,")
 
 
 def test_services_into_a_workbook_writes_text_not_formulas(panel_env, tmp_path):
@@ -243,6 +259,8 @@ def test_demo_runs_end_to_end(tmp_path, monkeypatch):
     rows = read_orders(tmp_path / "smmsheet-demo.xlsx")
     assert sum(1 for r in rows if r["Order ID"]) == 6
     assert sum(1 for r in rows if r["Error"]) == 4
+    # the table cuts long cells visibly, never mid-word without a sign ("minimum 50 fo")
+    assert "| Quantity 10 is below the minimum...\n" in result.output
     assert invoke("demo").exit_code == 0  # a second demo starts afresh
 
 
@@ -332,17 +350,30 @@ def test_sim_command_serves_a_panel_until_stopped(tmp_path):
     assert f"SMMSHEET_PANEL_URL=http://127.0.0.1:{port}/api/v2" in out
 
 
+ONE_SERVICE = '[{"service":1,"type":"Default","rate":"1","min":"1","max":"99"}]'
+
+
+def _one_service_panel(
+    balance: str = '{"balance":"10","currency":"USD"}',
+    add: str = '{"order":1}',
+    services: str = ONE_SERVICE,
+) -> Callable[[dict[str, str]], Any]:
+    """A scripted panel's replies: one service (rate 1, 1-99), ``balance`` and ``add`` bodies."""
+    from .scripted import json_reply
+
+    def script(form: dict[str, str]) -> Any:
+        if form["action"] == "services":
+            return json_reply(services)
+        return json_reply(balance if form["action"] == "balance" else add)
+
+    return script
+
+
 def _place_against_a_panel_refusing_with(error: str, tmp_path, monkeypatch, *flags: str):
     """`place` over one row against a panel whose add is refused with ``error`` (JSON text)."""
-    from .scripted import ScriptedPanel, json_reply
+    from .scripted import ScriptedPanel
 
-    def script(form):
-        if form["action"] == "services":
-            return json_reply('[{"service":1,"type":"Default","rate":"1","min":"1","max":"99"}]')
-        if form["action"] == "balance":
-            return json_reply('{"balance":"10","currency":"USD"}')
-        return json_reply('{"error":"' + error + '"}')
-
+    script = _one_service_panel(add='{"error":"' + error + '"}')
     monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "none.toml"))
     book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 10)])
     with ScriptedPanel(script) as panel:
@@ -358,6 +389,38 @@ def test_panel_text_cannot_drive_the_terminal(tmp_path, monkeypatch):
     )
     assert result.exit_code == 1 and "bad link[2J]0;pwned" in result.output
     assert "\x1b" not in result.output and "\x07" not in result.output
+
+
+def test_a_panels_currency_cannot_drive_the_terminal_at_the_question(tmp_path, monkeypatch):
+    """The currency is panel text too: in the balance, the question and the --yes hint."""
+    from .scripted import ScriptedPanel
+
+    currency = "USD\\u001b]0;pwned\\u0007\\u001b[2J"
+    script = _one_service_panel(balance='{"balance":"10","currency":"' + currency + '"}')
+
+    monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "none.toml"))
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 10)])
+    with ScriptedPanel(script) as panel:
+        panel_flags = ["--panel-url", panel.url, "--api-key", "key-7f3a9"]
+        outputs = [CliRunner().invoke(cli, ["balance", *panel_flags]).output]
+        outputs.append(CliRunner().invoke(cli, ["place", str(book), *panel_flags]).output)
+        _interactive(monkeypatch)
+        asked = CliRunner().invoke(cli, ["place", str(book), *panel_flags], input="n\n")
+        outputs.append(asked.output)
+    assert "Place 1 order for about 0.01 USD]0;pwned[2J? [y/N]" in asked.output
+    for output in outputs:
+        assert "USD]0;pwned" in output and "\x1b" not in output and "\x07" not in output
+
+
+def test_panel_text_cannot_forge_a_line_of_the_summary(tmp_path, monkeypatch):
+    forged = "Spent 0.00 USD (the panel's charges for the orders placed)."
+    result = _place_against_a_panel_refusing_with(
+        "bad link\\n" + forged + "\\r\\nSaved o.xlsx.", tmp_path, monkeypatch
+    )
+    lines = result.output.splitlines()
+    assert result.exit_code == 1
+    assert f"  row 2: place failed: bad link {forged} Saved o.xlsx." in lines
+    assert not any(line.startswith(("Spent", "Saved o.xlsx")) for line in lines), lines
 
 
 def _with_settings(book: Path, *rows: tuple[object, object]) -> Path:
@@ -523,6 +586,30 @@ def test_an_option_that_means_nothing_for_a_command_is_refused(panel_env, tmp_pa
     assert panel_env.counts["requests"] == 0
 
 
+def test_sim_on_a_port_in_use_says_so_in_one_line_before_any_banner():
+    """A reseller starts a second `smmsheet sim` while the first one runs: one line that
+    says why and what to do, not a traceback after a banner claiming it serves."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = invoke("sim", "--port", str(port))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.startswith(f"Error: cannot serve on 127.0.0.1:{port}: ")
+    assert "choose another --port" in result.output and "Ctrl-C" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--port", "99999"), ("--balance", "lots"), ("--host", "8.8.8.8")]
+)
+def test_sim_refuses_a_bad_setting_in_one_line(flag, value):
+    result = CliRunner().invoke(cli, ["sim", flag, value])
+    assert result.exit_code == 2, result.output  # an uncaught exception would be 1
+    assert "Error" in result.output and flag.lstrip("-") in result.output.lower()
+
+
 def test_sim_lists_its_dialects_and_refuses_an_unknown_one():
     from smmsheet.simulator import DIALECTS
 
@@ -633,6 +720,8 @@ def test_the_place_question_comes_after_the_rows_refusals_cost_and_balance(
     assert positions == sorted(positions), out
     # Declining is no failure, even with refused rows: exit 0, and it says nothing was sent.
     assert result.exit_code == 0 and "placing cancelled: nothing was sent" in out
+    # ... and the summary does not call the declined orders "Planned", as if they were going
+    assert "Planned" not in out and "Declined: 2 orders for about 0.925 USD" in out
     assert panel_env.counts["add"] == 0 and panel_env.counts["requests"] == 2  # services, balance
 
 
@@ -652,6 +741,17 @@ def test_no_answer_to_the_question_is_a_json_error_too(panel_env, tmp_path, monk
     result = CliRunner().invoke(cli, ["place", str(book), "--json"], input="")  # end of input
     document = json.loads(result.stdout)
     assert result.exit_code == 1 and document["error"]["type"] == "Abort"
+    assert panel_env.counts["add"] == 0
+
+
+def test_no_answer_to_the_question_says_nothing_was_sent_after_it(panel_env, tmp_path, monkeypatch):
+    """Ctrl-C or end of input at the question: not click's bare "Aborted!", which leaves a
+    reseller wondering whether the orders went out."""
+    _interactive(monkeypatch)
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 1000)])
+    result = invoke("place", str(book), input="")
+    assert result.exit_code == 1 and "Aborted!" not in result.output
+    assert result.output.endswith("\nStopped at the question: nothing was sent after it.\n")
     assert panel_env.counts["add"] == 0
 
 
@@ -723,6 +823,16 @@ def test_errors_of_a_json_run_are_json_with_the_exit_code_kept(
     assert result.exit_code == code and document["exit_code"] == code
     assert document["ok"] is False and document["command"] == argv[0]
     assert document["error"]["type"].endswith(kind) and says in document["error"]["message"]
+
+
+@pytest.mark.parametrize("argv", [["--json", "balance"], ["--version", "--json"]])
+def test_a_usage_error_before_the_command_name_is_json_too_when_json_was_asked(argv):
+    """A script that puts --json first gets a JSON error it can read, not a usage text."""
+    result = CliRunner().invoke(cli, argv)
+    document = json.loads(result.stdout)
+    assert result.exit_code == 2 and document["exit_code"] == 2 and document["ok"] is False
+    assert document["error"]["type"] == "NoSuchOption"
+    assert "--json goes after the command's name" in document["error"]["message"]
 
 
 def test_a_run_that_needs_yes_says_so_in_json_with_exit_2(panel_env, tmp_path):

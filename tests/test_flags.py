@@ -46,6 +46,15 @@ def flag(book: Path, cells: dict[tuple[int, int], str]) -> None:
     xb.save()
 
 
+def test_a_dry_run_does_not_say_it_removed_a_flag_it_left(tmp_path, sim, client):
+    book = placed_book(tmp_path, client, NO_REFILL_NO_CANCEL)
+    flag(book, {(2, REFILL_COL): "x"})
+    report = run(book, client, "refill", dry_run=True)
+    [result] = [r for r in report.results if r.step == "refill"]
+    assert read_orders(book)[0]["Refill"] == "x" and sim.counts["refill"] == 0
+    assert "was removed" not in result.message and "a run removes the flag" in result.message
+
+
 def test_a_flag_the_service_does_not_offer_is_refused_once_and_never_sent(tmp_path, sim, client):
     book = placed_book(tmp_path, client, NO_REFILL_NO_CANCEL, NO_REFILL_NO_CANCEL)
     sim.advance(5)

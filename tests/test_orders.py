@@ -436,5 +436,7 @@ def test_ids_under_a_misspelt_order_id_header_stop_the_run():
         OrderTable.from_values([header, [1, "https://x", 100, None], [1, "https://y", 5, 1001]])
     empty = OrderTable.from_values([header, [1, "https://x", 100]])  # nothing there yet
     assert empty.warnings == ["column D header 'Oder ID' is not read: did you mean 'Order ID'?"]
-    own = OrderTable.from_values([["ID", "Service", "Link"], [7, 1, "https://x"]])
+    with pytest.raises(LayoutError, match=r"column A header 'ID' holds numbers"):
+        OrderTable.from_values([["ID", "Service", "Link"], [7, 1, "https://x"]])
+    own = OrderTable.from_values([["ID", "Service", "Link"], ["A-7", 1, "https://x"]])
     assert "if it holds the Order ID, rename it 'Order ID'" in own.warnings[0]

@@ -188,6 +188,8 @@ def test_connection_refused_is_one_clear_unavailable_error():
     with pytest.raises(PanelUnavailableError, match="cannot reach the panel") as info:
         c.add(1, link="l", quantity=10)
     assert info.value.retry_safe and KEY not in str(info.value)
+    # in words, not the name of a Python exception class ("(ConnectionError)")
+    assert str(info.value).endswith("http://127.0.0.1:9/api/v2 (the connection failed)")
 
 
 def test_multi_status_of_one_id_answered_in_the_single_shape(panel):
@@ -416,3 +418,14 @@ def test_service_flags_as_numbers_text_or_null(panel, raw, flag):
     )
     [service] = client(panel).services()
     assert service.refill is flag and service.dripfeed is flag
+
+
+def test_a_bare_nan_in_a_status_reply_is_no_number_not_an_overlong_one(panel):
+    """JavaScript's NaN (a bare literal Python's json reads) means "no number", like
+    "Unknown": the row is not told its charge was too long for a cell."""
+    panel.script = lambda form: json_reply(
+        '{"status":"In progress","charge":NaN,"start_count":NaN,"remains":"NaN"}'
+    )
+    status = client(panel).status("77")
+    assert status.error is None and status.status == "In progress"
+    assert (status.charge, status.start_count, status.remains) == (None, None, None)

@@ -227,3 +227,19 @@ def test_a_routed_and_priced_workbook_passes_the_open_xml_schema_check(tmp_path,
 def test_a_candidate_listed_twice_is_tried_once():
     routes = read_routes([("Product", "Panel", "Service"), ("Likes", "b", 3), ("likes", "b", "3")])
     assert [(c.panel, c.service) for c in routes.products["likes"]] == [("b", 3)]
+
+
+def test_the_panel_column_a_route_creates_never_overwrites_a_column_without_header(
+    tmp_path, monkeypatch
+):
+    """Outputs take columns D to M; a note sits in N under no header: Panel goes to O."""
+    from openpyxl import load_workbook
+
+    with open_two(tmp_path, monkeypatch, b_currency="USD", b_services=cheaper_b()):
+        note = [None] * 10 + ["my note"]
+        header = ("Service", "Link", "Quantity")
+        path = book(tmp_path / "o.xlsx", header, [(*ROW, *note)], routes=ROUTES)
+        run(path, "place")
+        sheet = load_workbook(path)["Orders"]
+        assert (sheet["N2"].value, sheet["N1"].value) == ("my note", None)
+        assert (sheet["O1"].value, sheet["O2"].value) == ("Panel", "b")

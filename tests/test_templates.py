@@ -149,6 +149,10 @@ def test_new_writes_a_blank_order_workbook(tmp_path):
     result = CliRunner().invoke(cli, ["new", str(target)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert f"Wrote {target}" in result.output and "smmsheet place" in result.output
+    # followed literally, the next steps fill rows before the dry run ("nothing to do" else)
+    steps = ["smmsheet services --into", "fill in your orders", "smmsheet place"]
+    at = [result.output.index(step) for step in steps]
+    assert at == sorted(at), result.output
     assert target.read_bytes() == COMMITTED.read_bytes()
     assert [p.name for p in tmp_path.iterdir()] == ["orders.xlsx"]  # no temporary left
 
@@ -172,6 +176,18 @@ def test_new_with_force_keeps_the_journal_of_the_workbook_it_replaces(tmp_path):
     result = CliRunner().invoke(cli, ["new", str(target), "--force"])
     assert result.exit_code == 0 and "Kept" in result.output
     assert journal_path(target).read_bytes() == b"paid requests"
+
+
+def test_new_with_force_never_replaces_a_workbook_open_in_excel(tmp_path):
+    """Found in review: --force replaced a workbook Excel had open (its ``~$`` owner file
+    beside it); Excel's next save would then silently write the user's copy back over it,
+    or the user would lose the edits not yet saved."""
+    target = tmp_path / "orders.xlsx"
+    target.write_bytes(b"my own work")
+    (tmp_path / "~$orders.xlsx").write_bytes(b"owner")
+    result = CliRunner().invoke(cli, ["new", str(target), "--force"])
+    assert result.exit_code == 2 and "open in Excel" in result.output, result.output
+    assert target.read_bytes() == b"my own work"
 
 
 @pytest.mark.parametrize(

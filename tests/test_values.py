@@ -14,6 +14,7 @@ from smmsheet.values import (
     parse_bool,
     parse_decimal,
     parse_int,
+    parse_text,
     whole_number,
 )
 
@@ -118,3 +119,20 @@ def test_amounts_with_thousands(typed, value):
 def test_unreadable_amounts_are_refused(typed):
     with pytest.raises(Unreadable):
         amount(typed)
+
+
+@pytest.mark.parametrize(
+    ("sent", "shown"),
+    [
+        (" Completed ", "Completed"),
+        (None, ""),
+        (1500, "1500"),
+        ({"text": "Completed", "code": [1, 2]}, '{"text": "Completed", "code": [1, 2]}'),
+        (["Likes", "Views"], '["Likes", "Views"]'),
+        (True, "true"),
+    ],
+)
+def test_panel_text_that_is_not_text_reads_as_the_panel_wrote_it_not_as_python(sent, shown):
+    """A panel sending an object, a list or a boolean where text belongs: the cell and the
+    output show its JSON, never a Python repr ("{'text': ...}", "True")."""
+    assert parse_text(sent) == shown

@@ -234,3 +234,80 @@ def test_new_headers_look_like_the_header_beside_them(tmp_path, client, patcher)
     for cell in sheet[1][3:]:
         assert cell.font.b and cell.fill.fgColor.rgb == "00FFD966", cell.value
     assert sheet.cell(2, 4).font.b is False  # the values below are not headers
+
+
+def totals_book(path: Path) -> Path:
+    """An order Table (A1:C4) whose totals row counts Service and Link and sums Quantity:
+    its cached values (3, 2, 300) look like an order for service 3."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("Orders")
+    columns = [
+        {"header": "Service", "total_function": "count", "total_value": 3},
+        {"header": "Link", "total_function": "count", "total_value": 2},
+        {"header": "Quantity", "total_function": "sum", "total_value": 150},
+    ]
+    sheet.add_table("A1:C4", {"columns": columns, "data": ROWS, "total_row": True})
+    book.close()
+    return path
+
+
+def test_a_tables_totals_row_is_never_placed_as_an_order(tmp_path, sim, client):
+    """Found in review: the totals row (=SUBTOTAL cells) read as a row like any other, and
+    its cached counts made an order for service 3, link '2', quantity 150."""
+    path = totals_book(tmp_path / "totals.xlsx")
+    report = run_engine(path, client, "place")
+    assert sorted(o.link for o in sim.orders.values()) == [r[1] for r in ROWS]
+    rows = read_orders(path)
+    assert rows[2]["Quantity"] == "=SUBTOTAL(109,[Quantity])"  # the totals row, as it was
+    assert all(rows[2][OUTPUT_COLUMNS[key]] is None for key in OUTPUT_COLUMNS)
+    assert not report.failed and table_ref(path) == "A1:M4"
+
+
+def test_live_excel_never_reads_a_tables_totals_row_as_an_order():
+    from smmsheet.workbook.live import XlwingsWorkbook
+
+    fake = FakeBook({"Orders": [HEADER, *ROWS, [3, 2, 150]]})
+    fake.sheets["Orders"].add_table(1, 1, 4, 3).show_totals = True
+    values = XlwingsWorkbook(fake).read_values("Orders")
+    assert values[:3] == [HEADER, *ROWS] and values[3] == [None, None, None]
+
+
+@pytest.mark.skipif(wb.OOXML_VALIDATOR is None, reason="the Open XML validator is not installed")
+def test_new_table_column_ids_stay_within_what_excel_reads(tmp_path, client):
+    """Found in review: a Table whose column id is UInt32's largest (valid, as a tool that
+    numbers columns sparsely writes) got ids 4294967296... past it: a file Excel repairs."""
+    path = table_book(tmp_path / "orders.xlsx")
+    xml = wb.read_member(path, "xl/tables/table1.xml")
+    wb.replace_member(path, "xl/tables/table1.xml", xml.replace(b'id="3"', b'id="4294967295"'))
+    assert wb.schema_errors(path) == set()
+    run_engine(path, client, "place")
+    assert wb.schema_errors(path) == set()
+    assert table_ref(path) == f"A1:{column_letters(len(HEADER) + len(OUTPUT_COLUMNS))}3"
+
+
+@pytest.mark.parametrize("currency", ["USD", "USDT", "RUB", "JPY", ""])
+def test_a_charge_column_is_wide_enough_for_its_amounts_and_currency(currency):
+    """Found in review (LibreOffice render): a charge of 122.99999 USD showed as ### in the
+    Charge column smmsheet added: 12 characters wide, for a number and a currency code."""
+    from smmsheet.orders import column_look
+
+    look = column_look("charge", currency)
+    widest = f"{9_999.99999:,.5f}" + (f" {currency}" if currency else "")  # 9,999.99999 USD
+    assert look.width is not None and look.width >= len(widest) + 1
+
+
+def test_a_note_below_the_order_rows_does_not_keep_the_table_from_growing(tmp_path, client):
+    """Output columns step over a column only where they would overwrite something: a cell
+    in a row that is no order (a note under the Table) is never written, so it does not
+    split the new columns (and the Table then takes them all)."""
+    from openpyxl import load_workbook
+
+    path = table_book(tmp_path / "orders.xlsx")
+    book = load_workbook(path)
+    book["Orders"]["F10"] = "checked by Ann"
+    book.save(path)
+    run_engine(path, client, "place")
+    assert table_ref(path) == f"A1:{column_letters(len(HEADER) + len(OUTPUT_COLUMNS))}3"
+    assert load_workbook(path)["Orders"]["F10"].value == "checked by Ann"

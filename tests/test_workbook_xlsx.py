@@ -25,6 +25,8 @@ from smmsheet.workbook.xlsx import XlsxWorkbook, cells, excel_lock_file, sheet_p
 from . import workbooks as wb
 
 ORDERS = wb.ORDERS_PART
+#: The first bytes of an OLE compound file: an encrypted workbook, or an old .xls.
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 def calamine_rows(path: Path, sheet: str) -> list[list[object]]:
@@ -641,6 +643,11 @@ def test_excel_lock_file_refuses_open_and_save(rich: Path, lock_name: str) -> No
         ("orders.xls", b"\xd0\xcf\x11\xe0" + b"\x00" * 100, "not an .xlsx or .xlsm workbook"),
         ("orders.xlsx", b"this is not a zip", "not a valid Excel workbook"),
         ("orders.xlsx", None, "does not exist"),
+        # a typo in the extension names a missing file: say so, not "save it as .xlsx"
+        ("orders.xslx", None, "orders.xslx does not exist"),
+        # Excel's "Encrypt with Password" writes an OLE file, not a zip
+        ("orders.xlsx", OLE_MAGIC + b"\x00" * 100, "password-protected .* remove the password"),
+        ("orders.xlsx", b"", "is empty"),
     ],
 )
 def test_unusable_files_give_one_clear_error(

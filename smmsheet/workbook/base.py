@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
@@ -248,6 +248,17 @@ def check_grid_size(rows: Sequence[Sequence[object]]) -> None:
     """Refuse a block of rows that does not fit in a worksheet."""
     if len(rows) > MAX_ROW or any(len(row) > MAX_COL for row in rows):
         raise WorkbookError(f"{len(rows)} rows do not fit in a worksheet")
+
+
+def blank_blocks(grid: list[list[CellValue]], blocks: Iterable[tuple[int, int, int, int]]) -> None:
+    """Empty the cells of ``grid`` in each (top, left, bottom, right) block, in place.
+
+    Used for a Table's totals row: its SUBTOTAL results are no order, whatever they look like.
+    """
+    for top, left, bottom, right in blocks:
+        for line in grid[top - 1 : bottom]:
+            for c in range(left - 1, min(right, len(line))):
+                line[c] = None
 
 
 def check_cell_range(row: int, col: int) -> None:

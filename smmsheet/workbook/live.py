@@ -62,6 +62,7 @@ from .base import (
     MAX_ROW,
     CellValue,
     NewColumn,
+    blank_blocks,
     cell_value_problem,
     check_cell_range,
     check_grid_size,
@@ -217,6 +218,7 @@ class XlwingsWorkbook:
         ranges = _link_ranges(sheet, rows, cols)
         if ranges:
             apply_links(grid, ranges)
+        blank_blocks(grid, _totals_rows(sheet))
         return grid
 
     # -- buffering -------------------------------------------------------------------
@@ -497,6 +499,17 @@ def _format_columns(sheet: Any, header_row: int, columns: Mapping[int, NewColumn
         grown = sheet.range((header_row, int(cells.column)), (int(cells.last_cell.row), last))
         _ask(partial(table.resize, grown))
         return
+
+
+def _totals_rows(sheet: Any) -> list[tuple[int, int, int, int]]:
+    """The blocks of the sheet's Table totals rows (SUBTOTAL results, never an order)."""
+    blocks: list[tuple[int, int, int, int]] = []
+    for table in _ask(lambda: list(sheet.tables), []):
+        cells = _ask(partial(getattr, table, "totals_row_range"))
+        if cells is not None and _ask(partial(getattr, table, "show_totals")):
+            last = cells.last_cell
+            blocks.append((int(cells.row), int(cells.column), int(last.row), int(last.column)))
+    return blocks
 
 
 def _from_excel(value: Any) -> CellValue:

@@ -57,9 +57,15 @@ Example::
 
 from __future__ import annotations
 
-from .adapter import SUPPORTED_SUFFIXES, XlsxWorkbook, excel_lock_file
+from .adapter import SUPPORTED_SUFFIXES, XlsxWorkbook, check_not_open, excel_lock_file
 
 # A copy for reading: the switch itself is ``sheet_patch.STREAM_PATCHING``; set it there.
 from .sheet_patch import STREAM_PATCHING
 
-__all__ = ["STREAM_PATCHING", "SUPPORTED_SUFFIXES", "XlsxWorkbook", "excel_lock_file"]
+__all__ = [
+    "STREAM_PATCHING",
+    "SUPPORTED_SUFFIXES",
+    "XlsxWorkbook",
+    "check_not_open",
+    "excel_lock_file",
+]

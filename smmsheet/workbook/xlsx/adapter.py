@@ -30,6 +30,7 @@ from ..base import (
     MIN_EXCEL_NUMBER,
     CellValue,
     NewColumn,
+    blank_blocks,
     check_cell_range,
     check_grid_size,
     check_marker,
@@ -41,7 +42,7 @@ from ..charts import ChartSheet
 from ..links import LinkRange, apply_links
 from .cells import CALAMINE_ODD_TYPES, check_value, from_calamine
 from .chart_sheet import ChartSheetEdit
-from .columns import NewColumns
+from .columns import NewColumns, totals_rows
 from .links import may_have_links, relationship_targets, sheet_links
 from .names import CONTENT_TYPES_PART, ROOT_RELS_PART
 from .opc import DAMAGED, Package, rels_part, stored_marker
@@ -83,6 +84,13 @@ def excel_lock_file(path: str | os.PathLike[str]) -> Path | None:
     return None
 
 
+def check_not_open(path: str | os.PathLike[str]) -> None:
+    """Refuse to replace a workbook Excel or LibreOffice has open (its lock file is beside it)."""
+    lock = excel_lock_file(path)
+    if lock is not None:
+        raise WorkbookBusyError(_busy_message(Path(path), lock))
+
+
 def _busy_message(path: Path, lock: Path) -> str:
     """Which program has the workbook open, by its lock file; a hint when it may be stale."""
     program = "Excel" if lock.name.startswith(_LOCK_PREFIX) else "LibreOffice"
@@ -98,6 +106,28 @@ def _busy_message(path: Path, lock: Path) -> str:
             f"workbook open, delete {lock.name}"
         )
     return message
+
+
+#: The first bytes of an OLE compound file: what Excel writes for a workbook encrypted with a
+#: password (and what an old .xls is).
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _refuse_unreadable_content(path: Path) -> None:
+    """Name the two unreadable files a reseller meets most: empty, and password-protected."""
+    try:
+        with path.open("rb") as file:
+            start = file.read(len(OLE_MAGIC))
+    except OSError as exc:
+        raise WorkbookError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    if not start:
+        raise WorkbookError(f"{path.name} is empty (0 bytes): it is not a saved workbook")
+    if start == OLE_MAGIC:
+        raise WorkbookError(
+            f"{path.name} is password-protected (or an old .xls renamed): remove the password "
+            "in Excel (File > Info > Protect Workbook > Encrypt with Password) or save it as "
+            ".xlsx, then run again"
+        )
 
 
 class XlsxWorkbook:
@@ -187,7 +217,22 @@ class XlsxWorkbook:
         ranges = search.result()
         if ranges:
             apply_links(grid, ranges)
+        blank_blocks(grid, self._totals_rows(name))
         return grid
+
+    def _totals_rows(self, name: str) -> list[tuple[int, int, int, int]]:
+        """The sheet's Table totals rows (their cells read as empty: they hold no order)."""
+        try:
+            with zipfile.ZipFile(self._path) as archive:
+                package = Package(archive, self._path.name, lenient=True)
+                info = package.sheets.get(name.casefold())
+                if info is None or not package.has(info.part):
+                    return []
+                return totals_rows(package, info.part)
+        except OSError as exc:
+            raise WorkbookError(f"cannot read {self._path.name}: {exc.strerror or exc}") from exc
+        except DAMAGED:
+            return []  # the sheet was read; its tables are not needed to read it
 
     def _link_ranges(self, name: str) -> list[LinkRange]:
         """Where the sheet's hyperlinked cells point; nothing inflated past declared sizes."""
@@ -429,13 +474,14 @@ class XlsxWorkbook:
     def _check_readable(self) -> None:
         """Refuse missing, foreign, busy or zip-bomb files before anything else reads them."""
         path = self._path
+        if not path.is_file():  # first: "orders.xslx" is a typo, not a file to convert
+            raise WorkbookError(f"{path} does not exist or is not a file")
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
             raise WorkbookError(
                 f"{path.name} is not an .xlsx or .xlsm workbook; save it as .xlsx in Excel first"
             )
-        if not path.is_file():
-            raise WorkbookError(f"{path} does not exist or is not a file")
         self._check_not_busy()
+        _refuse_unreadable_content(path)
         try:
             with zipfile.ZipFile(path) as archive:
                 names = {name.lower() for name in archive.namelist()}
@@ -505,9 +551,7 @@ class XlsxWorkbook:
             ) from exc
 
     def _check_not_busy(self) -> None:
-        lock = excel_lock_file(self._path)
-        if lock is not None:
-            raise WorkbookBusyError(_busy_message(self._path, lock))
+        check_not_open(self._path)
 
     def _check_writable(self) -> None:
         real = Path(os.path.realpath(self._path))

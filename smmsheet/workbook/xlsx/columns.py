@@ -31,7 +31,7 @@ from .cells import col_letters, parse_range, range_ref
 from .opc import DamagedPart, Package, namespaced, parse_xml, serialize_xml
 from .styles import DateStyles
 
-__all__ = ["ColumnStyles", "NewColumns", "add_columns", "TABLE_REL"]
+__all__ = ["ColumnStyles", "NewColumns", "add_columns", "TABLE_REL", "totals_rows"]
 
 #: The relationship type of a table part, as its suffix.
 TABLE_REL = "/table"
@@ -103,6 +103,29 @@ def add_columns(
 # --------------------------------------------------------------------------- tables
 
 
+def totals_rows(package: Package, sheet_part: str) -> list[tuple[int, int, int, int]]:
+    """The blocks (top, left, bottom, right) of the sheet's Table totals rows.
+
+    A totals row holds ``SUBTOTAL`` formulas whose cached counts and sums look like an
+    order (service 3, link 2, quantity 300): the reader blanks these cells. A Table part
+    that cannot be read has none.
+    """
+    blocks: list[tuple[int, int, int, int]] = []
+    for rel in package.rels(sheet_part).values():
+        if not rel.rel_type.endswith(TABLE_REL) or not package.has(rel.target):
+            continue
+        try:
+            root = parse_xml(package.read(rel.target), rel.target, True).getroot()
+            count = int(root.get("totalsRowCount", "0"))
+            top, left, bottom, right = parse_range(root.get("ref", ""))
+            first_data = top + int(root.get("headerRowCount", "1"))
+        except (DamagedPart, WorkbookError, ValueError):
+            continue
+        if count > 0:
+            blocks.append((max(first_data, bottom - count + 1), left, bottom, right))
+    return blocks
+
+
 def _grow_tables(
     package: Package, sheet_part: str, new: NewColumns, replaced: dict[str, Any]
 ) -> None:
@@ -164,13 +187,27 @@ def _take_columns(root: Any, new: NewColumns, span: tuple[int, int, int, int]) -
     if auto_filter is not None:
         filter_bottom = parse_range(auto_filter.get("ref", "A1"))[2]
         auto_filter.set("ref", range_ref(top, left, filter_bottom, right))
-    next_id = max((int(c.get("id", "0")) for c in listed), default=0) + 1
-    for offset, title in enumerate(titles):
-        element = columns.makeelement(q("tableColumn"), {"id": str(next_id + offset)})
+    ids = _free_ids({int(c.get("id", "0")) for c in listed}, len(titles))
+    for new_id, title in zip(ids, titles, strict=True):
+        element = columns.makeelement(q("tableColumn"), {"id": str(new_id)})
         element.set("name", title)
         columns.append(element)
     columns.set("count", str(len(listed) + len(titles)))
     return True
+
+
+#: The largest id a tableColumn may have (its type is UInt32).
+_MAX_COLUMN_ID = 2**32 - 1
+
+
+def _free_ids(used: set[int], count: int) -> list[int]:
+    """``count`` column ids not in ``used``: after the largest, as Excel numbers them, or
+    the lowest free ones when that would pass UInt32."""
+    top = max(used, default=0)
+    if top + count <= _MAX_COLUMN_ID:
+        return list(range(top + 1, top + count + 1))
+    free = (i for i in range(1, _MAX_COLUMN_ID + 1) if i not in used)
+    return [next(free) for _ in range(count)]
 
 
 # --------------------------------------------------------------------------- sheet XML
