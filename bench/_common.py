@@ -6,16 +6,19 @@ this folder first on ``sys.path``).
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 from smmsheet.orders import OUTPUT_COLUMNS
+from smmsheet.panel import DEFAULT_MAX_WORKERS
 from smmsheet.simulator import PanelSimulator, SimOrder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,19 +86,60 @@ def build_placed_book(path: Path, order_ids: list[int]) -> Path:
     return path
 
 
-def build_new_book(path: Path, count: int) -> Path:
-    """An order workbook of ``count`` new rows (service 1, 100 each, distinct links)."""
+def build_new_book(path: Path, count: int, placed: Sequence[int] = ()) -> Path:
+    """An order workbook of ``count`` new rows (service 1, 100 each, distinct links), below
+    one already placed (Completed) row per order id in ``placed``: a big sheet's new rows."""
     import xlsxwriter
 
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     sheet = book.add_worksheet("Orders")
     sheet.write_row(0, 0, HEADER)
-    for r in range(1, count + 1):
+    status_col = HEADER.index("Status")
+    for r, order_id in enumerate(placed, start=1):
+        sheet.write_number(r, 0, 1)
+        sheet.write_string(r, 1, link_for(order_id))
+        sheet.write_number(r, 2, 100)
+        sheet.write_number(r, 3, order_id)
+        sheet.write_string(r, status_col, "Completed")
+    for r in range(len(placed) + 1, len(placed) + count + 1):
         sheet.write_number(r, 0, 1)
         sheet.write_string(r, 1, f"https://instagram.com/p/new-{r}")
         sheet.write_number(r, 2, 100)
     book.close()
     return path
+
+
+# ---------------------------------------------------------------------------- floors
+
+
+def network_floor(requests: int, latency: float, in_flight: int = DEFAULT_MAX_WORKERS) -> float:
+    """Seconds ``requests`` round trips of ``latency`` take at best, ``in_flight`` at a time."""
+    return requests / in_flight * latency
+
+
+def disk_floor(book: Path, sheet: str = "Orders", repeat: int = 3) -> float:
+    """Seconds to stream-copy the workbook and read its sheet with calamine (best of a few):
+    what any tool that reads the sheet and writes the file again must at least spend."""
+    import shutil
+    import tempfile
+
+    from python_calamine import CalamineWorkbook
+
+    best = math.inf
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(repeat):
+            start = time.perf_counter()
+            shutil.copyfile(book, Path(tmp) / book.name)
+            with CalamineWorkbook.from_path(str(book)) as workbook:
+                workbook.get_sheet_by_name(sheet).to_python()
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
+def against_floor(wall: float, network: float, disk: float) -> str:
+    """``floor 6.25 s (network) ratio 1.30x``: the larger floor of a run, and wall / floor."""
+    floor, kind = max((network, "network"), (disk, "disk"))
+    return f"floor {floor:6.2f} s ({kind:<7})  ratio {wall / floor:5.2f}x"
 
 
 @dataclass(frozen=True)

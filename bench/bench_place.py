@@ -1,81 +1,93 @@
-"""Benchmark placing orders: bounded concurrency vs one ``add`` at a time.
+"""Benchmark placing orders, against the floors of each run.
 
-The engine places N new rows of a real .xlsx against the simulator with ``--latency``
-seconds per request, once per ``--workers`` value (requests in flight). The sequential run
-(one worker) would take N x latency, so it is timed on ``--sequential-sample`` rows and
-extrapolated to N; the output says so. Every run is checked: N orders on the panel, N
-Order IDs in the sheet, no duplicates.
+``smmsheet place --yes BOOK`` runs in a child process (wall time and peak memory measured
+from outside, see ``_common.run_child``) on a real .xlsx whose last N rows are new, against
+the simulator with ``--latency`` seconds per request. Every run is checked: N orders on
+the panel, N Order IDs in the sheet, no duplicates.
 
-    python bench/bench_place.py [--orders 1000] [--latency 0.1] [--workers 8 4]
-        [--sequential-sample 100]
+Floors: network = N adds / 8 in flight x latency; disk = stream-copy the file + calamine
+read of the sheet. A run's floor is the larger; ratio = wall / floor. One add at a time
+would take N x latency (printed beside, for the 8-in-flight gain).
+
+``--sheet-rows`` puts that many already placed (Completed) rows above the new ones, so
+placing 1,000 rows into a 1,000,000-row workbook is ``--orders 1000 --sheet-rows 1000000``
+(``--million`` does just that).
+
+    python bench/bench_place.py [--orders 1000 10000] [--latency 0 0.05] [--sheet-rows 0]
+        [--million]
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from decimal import Decimal
 from pathlib import Path
 
-from _common import build_new_book, machine
+from _common import (
+    against_floor,
+    build_new_book,
+    disk_floor,
+    machine,
+    network_floor,
+    panel_env,
+    run_child,
+)
 
-from smmsheet.batch import Engine, RunOptions
-from smmsheet.journal import Journal, journal_path
 from smmsheet.orders import OrderTable
-from smmsheet.panel import DEFAULT_MAX_WORKERS, PanelClient
 from smmsheet.simulator import Faults, PanelSimulator
 from smmsheet.workbook.xlsx import XlsxWorkbook
 
-#: Target of issue 5 on a 2-core machine.
-TARGET_1000_ADDS = 15.0
+MILLION = 1_000_000
 
 
-def place(rows: int, latency: float, workers: int, workdir: Path) -> float:
-    """Place ``rows`` new rows with ``workers`` requests in flight; returns the wall time."""
-    book = build_new_book(workdir / f"place-{rows}-{workers}.xlsx", rows)
-    with PanelSimulator(balance=Decimal(rows), faults=Faults(latency=latency)) as sim:
-        start = time.perf_counter()
-        with (
-            PanelClient(sim.url, sim.api_key, max_workers=workers) as client,
-            Journal(journal_path(book)) as journal,
-        ):
-            Engine(XlsxWorkbook(book), client, journal, RunOptions()).execute("place")
-        wall = time.perf_counter() - start
-        adds, placed = sim.counts["add"], len(sim.orders)
+def place(orders: int, placed: int, latency: float, workdir: Path) -> None:
+    """Place ``orders`` new rows below ``placed`` done ones in a child process; print it."""
+    book = workdir / f"place-{orders}-{placed}-{latency}.xlsx"
+    build_new_book(book, orders, range(10_000_000, 10_000_000 + placed))
+    disk = disk_floor(book)
+    with PanelSimulator(balance=Decimal(orders), faults=Faults(latency=latency)) as sim:
+        result = run_child(["place", "--yes", str(book)], panel_env(sim, workdir), workdir)
+        adds, on_panel = sim.counts["add"], len(sim.orders)
     table = OrderTable.from_values(XlsxWorkbook(book).read_values("Orders"))
-    ids = [row.order_id for row in table.rows if row.order_id is not None]
-    if not (adds == placed == len(ids) == len(set(ids)) == rows):
-        raise SystemExit(f"check failed: {adds} adds, {placed} on the panel, {len(ids)} in sheet")
-    return wall
+    ids = [row.order_id for row in table.rows[placed:] if row.order_id is not None]
+    del table
+    ok = result.returncode == 0 and adds == on_panel == len(ids) == len(set(ids)) == orders
+    network = network_floor(orders, latency)
+    sheet = f"{orders + placed:>9,}-row sheet" if placed else f"{'':>9} new sheet"
+    print(
+        f"  {orders:>7,} adds  {sheet}  {latency * 1000:3.0f} ms  wall {result.wall:7.2f} s  "
+        f"{against_floor(result.wall, network, disk)}  peak {result.max_rss_mb:5.0f} MB  "
+        f"{'ok' if ok else 'FAILED'}  (one at a time: {orders * latency:,.0f} s)"
+    )
+    if not ok:
+        print(f"check failed: {adds} adds, {on_panel} on the panel, {len(ids)} in the sheet")
+        print(result.stdout[-500:], result.stderr[-2000:])
+    book.unlink()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=1000)
-    parser.add_argument("--latency", type=float, default=0.1, help="seconds per request")
-    parser.add_argument("--workers", type=int, nargs="*", default=[DEFAULT_MAX_WORKERS, 4])
-    parser.add_argument("--sequential-sample", type=int, default=100)
+    parser.add_argument("--orders", type=int, nargs="*", default=[1_000, 10_000])
+    parser.add_argument("--latency", type=float, nargs="*", default=[0.0, 0.05])
+    parser.add_argument("--sheet-rows", type=int, default=0, help="placed rows above the new")
+    parser.add_argument(
+        "--million", action="store_true", help="also place 1,000 rows into a 1,000,000-row sheet"
+    )
     args = parser.parse_args()
     print(f"bench_place: {machine()}")
     print(
-        f"placing {args.orders:,} rows of a real .xlsx (engine: journal, place, status of the "
-        f"new orders, one save), {args.latency * 1000:.0f} ms per request, "
-        f"target <= {TARGET_1000_ADDS:.0f} s for 1,000"
+        "`smmsheet place --yes BOOK` in a child process (engine: journal, place, status of the "
+        "new orders, one save).\nFloor: the larger of network (N adds / 8 in flight x latency) "
+        "and disk (stream-copy + calamine read)"
     )
+    runs = [(n, args.sheet_rows) for n in args.orders]
+    if args.million:
+        runs.append((1_000, MILLION - 1_000))
     with tempfile.TemporaryDirectory() as tmp:
-        sample = min(args.sequential_sample, args.orders)
-        sequential = place(sample, args.latency, 1, Path(tmp)) * args.orders / sample
-        for workers in args.workers:
-            wall = place(args.orders, args.latency, workers, Path(tmp))
-            print(
-                f"  {workers:>2} in flight  {wall:7.2f} s  "
-                f"({args.orders / wall:5.0f} orders/s)  vs sequential {sequential / wall:4.1f}x"
-            )
-    print(
-        f"   1 in flight  {sequential:7.2f} s  (estimated: {sample} rows timed, "
-        f"x {args.orders / sample:g})"
-    )
+        for latency in args.latency:
+            for orders, placed in runs:
+                place(orders, placed, latency, Path(tmp))
 
 
 if __name__ == "__main__":

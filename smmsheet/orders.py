@@ -19,7 +19,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -43,6 +43,7 @@ __all__ = [
     "OrderRow",
     "OrderTable",
     "RowProblem",
+    "RowValues",
     "column_groups",
     "column_look",
     "header_key",
@@ -447,12 +448,69 @@ def _address(value: LinkedText) -> bool:
     return bool(value.target) and not (value.target or "").lstrip().startswith("#")
 
 
-@dataclass
+class RowValues(MutableMapping[str, CellValue]):
+    """An order row's fields by key, kept in the row's own list of cells.
+
+    A dict per row would hold a second copy of every row (a million rows: ~400 MB more);
+    this reads and writes the list the workbook returned, through the column index the
+    table's rows share. Only the columns the sheet has are fields; a field written that
+    the sheet has no column for yet (an output column to create) is kept aside.
+    """
+
+    __slots__ = ("_cells", "_extra", "_index")
+
+    def __init__(self, cells: list[CellValue], index: Mapping[str, int]) -> None:
+        self._cells = cells
+        self._index = index  # key -> 0-based column, shared by every row of a table
+        self._extra: dict[str, CellValue] | None = None
+
+    def get(self, key: str, default: CellValue = None) -> CellValue:  # type: ignore[override]
+        i = self._index.get(key)
+        if i is not None:
+            cells = self._cells
+            return cells[i] if i < len(cells) else None
+        if self._extra is None:
+            return default
+        return self._extra.get(key, default)
+
+    def __getitem__(self, key: str) -> CellValue:
+        if key in self._index or (self._extra is not None and key in self._extra):
+            return self.get(key)
+        raise KeyError(key)
+
+    def __setitem__(self, key: str, value: CellValue) -> None:
+        i = self._index.get(key)
+        if i is None:
+            if self._extra is None:
+                self._extra = {}
+            self._extra[key] = value
+            return
+        cells = self._cells
+        if i >= len(cells):
+            cells.extend([None] * (i + 1 - len(cells)))
+        cells[i] = value
+
+    def __delitem__(self, key: str) -> None:
+        raise TypeError("an order row's fields cannot be removed")
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._index
+        if self._extra is not None:
+            yield from (k for k in self._extra if k not in self._index)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
+@dataclass(slots=True)
 class OrderRow:
     """One data row of the order table: its sheet row number and its known fields."""
 
     row: int
-    values: dict[str, CellValue]
+    values: MutableMapping[str, CellValue]
 
     def get(self, key: str) -> CellValue:
         """The raw value of a field (None when the column is missing or the cell empty)."""
@@ -582,8 +640,10 @@ class OrderTable:
                     last += 1
                 columns[key] = last
                 new_columns[last] = title
+        # Each row keeps its own list of cells (see RowValues): the table takes them over.
+        at = dict(present)
         rows = [
-            OrderRow(number, {k: raw[i] if i < len(raw) else None for k, i in present})
+            OrderRow(number, RowValues(raw if type(raw) is list else list(raw), at))
             for number, raw in found
         ]
         return cls(

@@ -34,12 +34,13 @@ import itertools
 import json
 import logging
 import math
+import os
 import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -357,7 +358,10 @@ class _Watchdog:
                     target=self._run, name="smmsheet-deadlines", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if self._queue[0][2] is watch:
+                # Woken only when this deadline comes first: a thousand requests in flight
+                # are not a thousand wake-ups (the thread sleeps until the earliest one).
+                self._cond.notify()
 
     def _run(self) -> None:
         while True:
@@ -475,6 +479,27 @@ def _is_clearparse_text(url: str) -> bool:
         return True
 
 
+def _session_for(url: str) -> requests.Session:
+    """A session for ``url`` with the environment's settings for it read once, here.
+
+    ``requests`` reads the proxy variables (``HTTPS_PROXY``, ``NO_PROXY``...), the CA bundle
+    (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``) and ``~/.netrc`` again for every request: a
+    fifth of a 1,000-request refresh. The panel URL never changes, so the same answers are
+    taken once and the session stops looking (``trust_env`` off).
+    """
+    session = requests.Session()
+    proxies = requests.utils.get_environ_proxies(url)  # {} when NO_PROXY covers the URL
+    verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    auth = requests.utils.get_netrc_auth(url)
+    session.trust_env = False
+    session.proxies.update(proxies)
+    if verify:
+        session.verify = verify
+    if auth:
+        session.auth = auth
+    return session
+
+
 # --------------------------------------------------------------------------- the client
 
 
@@ -515,7 +540,7 @@ class PanelClient:
             _RateLimiter(max_requests_per_minute, clock, sleep) if max_requests_per_minute else None
         )
         self._owns_session = session is None
-        self._session = session or requests.Session()
+        self._session = session or _session_for(url)
         adapter = _DeadlineAdapter(pool_connections=1, pool_maxsize=self.max_workers, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
@@ -793,10 +818,20 @@ class PanelClient:
             for chunk in chunks:
                 yield guarded(chunk)
             return
-        pool = ThreadPoolExecutor(max_workers=min(self.max_workers, len(chunks)))
+        workers = min(self.max_workers, len(chunks))
+        pool = ThreadPoolExecutor(max_workers=workers)
+        # A window of chunks in flight, each result let go once yielded: a million ids are
+        # 10,000 chunks, whose results would all stay alive until the last one was read.
+        waiting = iter(chunks)
+        running = {pool.submit(guarded, c) for c in itertools.islice(waiting, 2 * workers)}
         try:
-            for future in as_completed([pool.submit(guarded, c) for c in chunks]):
-                yield future.result()
+            while running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for chunk in itertools.islice(waiting, len(done)):
+                    running.add(pool.submit(guarded, chunk))
+                for future in done:
+                    yield future.result()
+                del done, future
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

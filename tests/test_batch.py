@@ -695,6 +695,53 @@ def test_rows_left_when_the_key_is_refused_mid_run_are_not_sent_and_say_so(tmp_p
     assert sum("run was stopped" in (r["Error"] or "") for r in out) >= 36
 
 
+def test_refresh_buffers_its_writes_in_the_rows_not_a_dict_of_every_cell(tmp_path, sim, client):
+    """A (row, col) dict of every written cell was ~700 MB for a million rows; the rows
+    already hold the values, so the engine keeps which cells of a row changed."""
+    import tracemalloc
+
+    from smmsheet.simulator import SimOrder
+
+    count = 2000
+    first = sim.state.next_order_id
+    sim.state.add_orders(
+        SimOrder(
+            id=first + n,
+            service=1,
+            link=f"https://x/{n}",
+            quantity=100,
+            charge=Decimal("0.09"),
+            start_count=n,
+            remains=100,
+            status="In progress",
+            currency=sim.currency,
+            fields={},
+            created=0.0,
+        )
+        for n in range(count)
+    )
+    sim.auto_progress = False
+    rows = [(1, f"https://x/{n}", 100, first + n, "Pending") for n in range(count)]
+    header = ("Service", "Link", "Quantity", "Order ID", "Status")
+    book = make_orders_book(tmp_path / "o.xlsx", rows, header)
+    with Journal(journal_path(book)) as journal:
+        engine = Engine(XlsxWorkbook(book), client, journal, RunOptions())
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            engine.refresh()
+            per_row = (tracemalloc.get_traced_memory()[0] - before) / count
+        finally:
+            tracemalloc.stop()
+        engine.commit()
+    # Six cells a row changed: new values (shared where equal), the row's list grown to hold
+    # them, the report entry and a mask: ~500 bytes; a dict entry and key a cell made ~1,240.
+    assert per_row < 800
+    after = read_orders(book)
+    assert after[0]["Status"] == "In progress" and after[-1]["Start Count"] == count - 1
+    assert after[5]["Charge"] == 0.09 and after[5]["Currency"] == sim.currency
+
+
 def test_a_renamed_workbook_is_told_which_journal_is_its_own(tmp_path, client, sim):
     """Renaming orders.xlsx leaves its journal under the old name: the refusal names it,
     so the reseller renames it too instead of starting a new journal blind."""

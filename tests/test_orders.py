@@ -327,6 +327,56 @@ def test_two_columns_for_one_field_are_refused_naming_both(header):
         OrderTable.from_values([list(header), [1, "https://x", 100, None, 1001]])
 
 
+# ------------------------------------------------------------------------------ compact rows
+
+
+def test_rows_keep_their_fields_in_their_own_cell_lists_not_a_dict_each():
+    """A million rows with a dict each were 400 MB beside the sheet's own values."""
+    import tracemalloc
+
+    header = ["Service", "Link", "Quantity", "Order ID", "Status", "Charge", "Error"]
+    grid = [
+        header,
+        *[[1.0, f"https://x.com/p/{n}", 100.0, float(n), "Pending"] for n in range(5000)],
+    ]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        parsed = OrderTable.from_values(grid)
+        per_row = (tracemalloc.get_traced_memory()[0] - before) / len(parsed.rows)
+    finally:
+        tracemalloc.stop()
+    assert len(parsed.rows) == 5000
+    assert per_row < 250  # the row and a view of its cells (~140); with a dict each: ~400
+
+
+def test_a_field_the_sheet_has_no_column_for_is_kept_aside_not_read_from_unheaded_cells():
+    # Column F has no header but holds the user's text: the Status column to create is not
+    # read from any cell of the row, and what the engine writes into it is kept aside.
+    header = ["Service", "Link", "Quantity", "Order ID", "Note"]
+    parsed = OrderTable.from_values([header, [1, "https://x.com/p/1", 100, 1001, "n", "typed"]])
+    row = parsed.rows[0]
+    assert parsed.columns["status"] == 7  # past F, which holds the user's text
+    assert row.get("status") is None
+    row.values["status"] = "Pending"
+    assert row.get("status") == "Pending"
+    assert row.values["order_id"] == 1001 and row.get("runs") is None
+    with pytest.raises(KeyError):
+        row.values["runs"]  # noqa: B018 - no Runs column: not a field of the row
+    assert dict(row.values)["status"] == "Pending"
+
+
+def test_writing_a_field_past_the_end_of_a_short_row_extends_it():
+    parsed = OrderTable.from_values(
+        [["Service", "Link", "Quantity", "Order ID", "Status", "Charge"], [1, "https://x.com/p/1"]]
+    )
+    row = parsed.rows[0]
+    assert row.get("charge") is None
+    row.values["charge"] = Decimal("0.27")
+    assert row.get("charge") == Decimal("0.27") and row.get("status") is None
+    assert row.text("link") == "https://x.com/p/1"
+
+
 # --------------------------------------------------------------------------- header spellings
 
 

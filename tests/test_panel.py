@@ -94,6 +94,20 @@ def test_multi_status_chunks_at_100_ids_with_bounded_concurrency(client, sim):
     assert all(r.error == "Incorrect order ID" for r in result.values())
 
 
+def test_status_chunks_send_only_a_window_ahead_of_what_was_read(client, sim):
+    """All 10,000 chunks of a million ids were sent at once, and their results held to the end."""
+    import time
+
+    chunks = client.status_chunks(range(1, 5001))  # 50 requests, 4 in flight
+    first = next(chunks)
+    time.sleep(0.3)  # the panel answers in well under that: whatever was sent has answered
+    sent = sim.counts["status"]
+    rest = list(chunks)
+    assert len(first) == 100 and sum(len(part) for part in rest) == 4900
+    assert sent <= 3 * client.max_workers  # a window of 2 per worker, and those just read
+    assert sim.counts["status"] == 50
+
+
 def test_refill_single_multi_and_status(client, sim):
     a = client.add(1, link="https://a", quantity=100)
     b = client.add(1, link="https://reject-me", quantity=100)

@@ -277,3 +277,90 @@ def test_a_long_retry_after_stops_the_run_with_one_clear_line(tmp_path, monkeypa
     assert "Error: add: the panel asks to wait 3,600 s" in result.output
     assert "check panel" not in result.output and "Traceback" not in result.output
     assert all(row["Order ID"] is None for row in read_orders(book))
+
+
+# ------------------------------------------------------------------------------ the environment
+
+
+class _ForwardProxy:
+    """A plain HTTP forward proxy on loopback that counts what it forwards."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+        import urllib.request
+
+        proxy = self
+        self.forwarded: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                proxy.forwarded.append(self.path)  # an absolute URL: the client used a proxy
+                request = urllib.request.Request(self.path, data=body, method="POST")
+                request.add_header("Content-Type", self.headers.get("Content-Type", ""))
+                opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+                with opener.open(request) as reply:
+                    data = reply.read()
+                self.send_response(reply.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _ForwardProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_the_proxy_in_the_environment_carries_every_request(sim, monkeypatch):
+    with _ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        with PanelClient(sim.url, sim.api_key) as c:
+            c.balance()
+            c.balance()
+    assert proxy.forwarded == [sim.url, sim.url]
+
+
+def test_no_proxy_sends_the_panel_direct(sim, monkeypatch):
+    with _ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        with PanelClient(sim.url, sim.api_key) as c:
+            c.balance()
+    assert proxy.forwarded == []
+    assert sim.counts["balance"] == 1
+
+
+def test_the_environment_is_read_once_per_client_not_per_request(sim, monkeypatch):
+    """requests looks up proxies (and ~/.netrc) for every request: 20 % of a big refresh."""
+    import requests.sessions
+    import requests.utils
+
+    lookups: list[str] = []
+    real = requests.utils.get_environ_proxies
+
+    def counted(url: str, no_proxy: str | None = None) -> dict[str, str]:
+        lookups.append(url)
+        return real(url, no_proxy=no_proxy)
+
+    monkeypatch.setattr(requests.utils, "get_environ_proxies", counted)
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies", counted)
+    with PanelClient(sim.url, sim.api_key) as c:
+        for _ in range(5):
+            c.balance()
+    assert sim.counts["balance"] == 5
+    assert lookups == [sim.url]

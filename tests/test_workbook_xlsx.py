@@ -926,3 +926,128 @@ def test_each_layer_imports_only_the_layers_below_it() -> None:
             if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
         }
         assert siblings <= set(LAYERS[:index]), f"{layer} imports {siblings - set(LAYERS[:index])}"
+
+
+# -- memory at scale ----------------------------------------------------------------------
+
+
+def _big_sheet(path: Path, rows: int) -> None:
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    sheet = book.add_worksheet("Orders")
+    for r in range(rows):
+        sheet.write_row(r, 0, [1, f"https://x.com/p/{r}/ünï", 100, 1000 + r, "Pending"])
+    book.close()
+
+
+def _result_cells(rows: int) -> dict[tuple[int, int], object]:
+    # Six result cells a row, given row by row in column order, as the engine gives them.
+    return {
+        (r, c): value
+        for r in range(2, rows + 1)
+        for c, value in ((5, "In progress"), (6, 0.09), (7, r), (8, 100), (9, "USD"), (13, "t"))
+    }
+
+
+def test_buffered_rows_are_compact(tmp_path: Path) -> None:
+    """A million buffered rows in a dict each were 380 MB held through the save."""
+    import tracemalloc
+
+    path = tmp_path / "big.xlsx"
+    _big_sheet(path, 5001)
+    book = XlsxWorkbook(path)
+    cells = _result_cells(5001)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        book.write_cells("Orders", cells)
+        per_row = (tracemalloc.get_traced_memory()[0] - before) / 5000
+    finally:
+        tracemalloc.stop()
+    assert per_row < 250  # ~190 (the cells' own objects aside); a dict a row: ~400
+    assert book.read_values("Orders")[1][4:9] == ["In progress", 0.09, 2, 100, "USD"]
+
+
+def test_save_holds_the_sheet_once_not_inflated_twice_and_decoded(tmp_path: Path) -> None:
+    """The save held the sheet XML as bytes twice (ZipFile.read) and once more decoded."""
+    import tracemalloc
+
+    path = tmp_path / "big.xlsx"
+    _big_sheet(path, 40_000)
+    with zipfile.ZipFile(path) as archive:
+        size = archive.getinfo(wb.ORDERS_PART).file_size
+    book = XlsxWorkbook(path)
+    book.write_cells("Orders", {(2, 5): "In progress"})
+    tracemalloc.start()
+    try:
+        book.save()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # The part once, plus a few MB of inflated and checked slices; it was ~6 times the part.
+    assert peak < 1.2 * size + 12 * 2**20
+    rows = XlsxWorkbook(path).read_values("Orders")
+    assert rows[1][4] == "In progress" and rows[2][4] == "Pending"
+    assert rows[39_999][1] == "https://x.com/p/39999/ünï"
+
+
+def test_rows_not_written_keep_their_bytes_and_written_rows_their_non_ascii_text(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "big.xlsx"
+    _big_sheet(path, 50)
+    before = wb.read_member(path, wb.ORDERS_PART)
+    book = XlsxWorkbook(path)
+    book.write_cells("Orders", {(10, 5): "Ünïcödé ✓ 😀", (10, 7): 7})
+    book.save()
+    after = wb.read_member(path, wb.ORDERS_PART)
+    rows_before = before[before.index(b"<sheetData") : before.index(b'<row r="10"')]
+    rows_after = after[after.index(b"<sheetData") : after.index(b'<row r="10"')]
+    assert rows_after == rows_before  # rows 1-9 copied as they were
+    assert before[before.index(b'<row r="11"') :] == after[after.index(b'<row r="11"') :]
+    rows = XlsxWorkbook(path).read_values("Orders")
+    assert rows[9][1] == "https://x.com/p/9/ünï"
+    assert rows[9][4:7] == ["Ünïcödé ✓ 😀", None, 7]
+
+
+def test_every_text_is_cleaned_however_often_it_repeats_and_however_many_differ(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "big.xlsx"
+    _big_sheet(path, 10)
+    book = XlsxWorkbook(path)
+    cells: dict[tuple[int, int], object] = {(r, 6): "same\x00 text" for r in range(2, 5001)}
+    cells.update({(r, 7): f"row {r}\x01" for r in range(2, 5001)})  # > the 4,096 remembered
+    book.write_cells("Orders", cells)  # type: ignore[arg-type]
+    book.save()
+    rows = XlsxWorkbook(path).read_values("Orders")
+    assert {tuple(row[5:7]) for row in rows[1:5000]} == {
+        ("same text", f"row {r}") for r in range(2, 5001)
+    }
+
+
+def test_the_same_time_in_every_row_is_encoded_once_and_dates_keep_their_kind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every row's Updated is the run's time: its date serial took a tenth of a big save."""
+    from smmsheet.workbook.xlsx import sheet_stream
+
+    calls: list[object] = []
+    real = sheet_stream.encode_value
+
+    def counted(value: object, date1904: bool) -> tuple[str | None, str, bool | None]:
+        calls.append(value)
+        return real(value, date1904)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sheet_stream, "encode_value", counted)
+    path = tmp_path / "big.xlsx"
+    _big_sheet(path, 300)
+    when, day = dt.datetime(2026, 11, 25, 21, 10, 5), dt.date(2026, 11, 25)
+    book = XlsxWorkbook(path)
+    book.write_cells("Orders", {(r, 13): when for r in range(2, 301)} | {(2, 14): day})
+    book.save()
+    assert calls == [when, day]
+    rows = XlsxWorkbook(path).read_values("Orders")
+    assert {row[12] for row in rows[1:300]} == {when}
+    assert rows[1][13] == dt.datetime(2026, 11, 25) or rows[1][13] == day

@@ -16,9 +16,10 @@ import tempfile
 import threading
 import zipfile
 from collections.abc import Callable, Collection, Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import cast
+from typing import Any, cast
 
 from smmsheet.errors import WorkbookBusyError, WorkbookError
 
@@ -47,7 +48,7 @@ from .links import may_have_links, relationship_targets, sheet_links
 from .names import CONTENT_TYPES_PART, ROOT_RELS_PART
 from .opc import DAMAGED, Package, rels_part, stored_marker
 from .save import dry_run_package, rewrite_package
-from .sheet_patch import SheetEdit
+from .sheet_patch import RowCells, SheetEdit
 from .zipsafe import check_sizes, inflate
 
 __all__ = ["excel_lock_file", "SUPPORTED_SUFFIXES", "XlsxWorkbook"]
@@ -261,28 +262,32 @@ class XlsxWorkbook:
         return sheet_links(xml, targets)
 
     def _calamine_grid(self, name: str) -> list[list[CellValue]]:
+        """The sheet's values from calamine, converted row by row as they are read.
+
+        ``iter_rows`` hands over one row at a time, so calamine's own list of every row and
+        this grid are never both in memory (a million rows: hundreds of MB less); each row's
+        list is converted in place and kept.
+        """
         from python_calamine import CalamineError, CalamineWorkbook
 
         try:
             with CalamineWorkbook.from_path(str(self._path)) as book:
                 sheet = book.get_sheet_by_name(name)
-                start = sheet.start
-                raw = sheet.to_python(skip_empty_area=True)
+                start, height = sheet.start, sheet.height
+                if start is None or not height:
+                    return []
+                top, left = start
+                grid: list[list[CellValue]] = [[] for _ in range(top)]
+                rows = sheet.iter_rows()  # the rows above the data first, cut at its left
+                for _ in range(top):
+                    next(rows, None)
+                for row in rows:
+                    grid.append(_converted(row, left))
+                if len(grid) != top + height:  # not the layout described: read it whole
+                    raw = sheet.to_python(skip_empty_area=True)
+                    grid[top:] = [_converted(row, left) for row in raw]
         except (CalamineError, OSError, ValueError) as exc:
             raise WorkbookError(f"cannot read sheet {name!r} of {self._path.name}: {exc}") from exc
-        if start is None or not raw:
-            return []
-        top, left = start
-        pad: list[CellValue] = [None] * left
-        grid: list[list[CellValue]] = [[] for _ in range(top)]
-        odd, convert = CALAMINE_ODD_TYPES, from_calamine
-        for row in raw:
-            # Durations and times are the only values that are no CellValue; the rest pass.
-            values = cast(
-                "list[CellValue]",
-                [None if v == "" else convert(v) if type(v) in odd else v for v in row],
-            )
-            grid.append(pad + values if left else values)
         return grid
 
     def _read_sheet_names(self) -> tuple[list[str], list[str]]:
@@ -303,7 +308,25 @@ class XlsxWorkbook:
     def write_cells(self, sheet: str, cells: Mapping[tuple[int, int], CellValue]) -> None:
         """Buffer ``{(row, col): value}`` writes into ``sheet``; ``None`` clears a cell."""
         name = self._resolve(sheet)
-        checked: list[tuple[int, int, CellValue]] = []
+        # Checked into rows of their own first, so a refused value leaves nothing buffered;
+        # a row's cells given together in column order (as the engine gives them) become one
+        # compact RowCells, any other order a dict.
+        staged: dict[int, Mapping[int, CellValue]] = {}
+        layouts: dict[tuple[int, ...], tuple[int, ...]] = {}
+        cols: list[int] = []
+        found: list[CellValue] = []
+        current = 0
+        # The same few texts and charges come on every row (a status, a currency, the run's
+        # time): each distinct one is checked once. Bounded: every row's own error is new.
+        texts: dict[str, CellValue] = {}
+        numbers: set[Decimal] = set()
+
+        def flush() -> None:
+            layout = tuple(cols)
+            row_cells = RowCells(layouts.setdefault(layout, layout), tuple(found))
+            before = staged.get(current)
+            staged[current] = row_cells if before is None else {**before, **row_cells}
+
         for key, value in cells.items():
             row, col = key
             if type(row) is not int or type(col) is not int:  # bools are not coordinates
@@ -319,15 +342,38 @@ class XlsxWorkbook:
             elif kind is int:
                 if not -MAX_EXACT_INT <= cast(int, value) <= MAX_EXACT_INT:
                     value = check_value(value)
+            elif kind is str:
+                text = cast(str, value)
+                cleaned = texts.get(text)
+                if cleaned is None:
+                    if len(texts) > _CHECKED_KEPT:
+                        texts.clear()
+                    cleaned = texts[text] = check_value(text)
+                value = cleaned
+            elif kind is Decimal:
+                if value not in numbers:
+                    value = check_value(value)
+                    if len(numbers) > _CHECKED_KEPT:
+                        numbers.clear()
+                    numbers.add(cast(Decimal, value))
             elif value is not None:
                 value = check_value(value)
-            checked.append((row, col, value))
-        rows = self._pending.setdefault(name, SheetEdit()).rows
-        for row, col, value in checked:
-            line = rows.get(row)
-            if line is None:
-                line = rows[row] = {}
-            line[col] = value
+            if row != current or col <= cols[-1]:
+                if cols:
+                    flush()
+                cols, found, current = [], [], row
+            cols.append(col)
+            found.append(value)
+        if cols:
+            flush()
+        edit = self._pending.get(name)
+        if edit is None:
+            self._pending[name] = SheetEdit(staged)
+            return
+        rows = edit.rows
+        for row, new_cells in staged.items():
+            before = rows.get(row)
+            rows[row] = new_cells if before is None else {**before, **new_cells}
 
     def add_columns(self, sheet: str, header_row: int, columns: Mapping[int, NewColumn]) -> None:
         """Buffer new columns: headers, widths, number formats; a Table next to them grows.
@@ -513,7 +559,7 @@ class XlsxWorkbook:
         name = self._resolve(sheet)
         planned = _checked_cells(cells)
         target = Path(os.path.realpath(self._path))
-        cache: dict[str, bytes] = {}
+        cache: dict[str, bytes | bytearray] = {}
         needed = max(self._dry_run(target, name, planned, v, cache) for v in _PLACEHOLDERS)
         _check_folder(target.parent, needed, self._path.name)
 
@@ -523,16 +569,18 @@ class XlsxWorkbook:
         name: str,
         cells: list[tuple[int, int]],
         value: CellValue,
-        cache: dict[str, bytes],
+        cache: dict[str, bytes | bytearray],
     ) -> int:
         """Run the save with ``cells`` set to ``value``, stopping short of writing anything."""
         label = self._path.name
         edits = {sheet: edit.copy() for sheet, edit in self._pending.items()}
         rows = edits.setdefault(name, SheetEdit()).rows
+        own: dict[int, dict[int, CellValue]] = {}  # rows of this dry run's own (copy on write)
         for row, col in cells:
-            line = rows.get(row)
+            line = own.get(row)
             if line is None:
-                line = rows[row] = {}
+                line = own[row] = dict(rows.get(row, {}))
+                rows[row] = line
             line[col] = value
         try:
             with open(target, "rb") as source:
@@ -562,6 +610,18 @@ class XlsxWorkbook:
                 )
 
 
+def _converted(row: list[Any], left: int) -> list[CellValue]:
+    """A calamine row as cell values, in its own list: "" is None, durations and times the
+    day fraction Excel stores; ``left`` empty columns put back in front."""
+    odd, convert = CALAMINE_ODD_TYPES, from_calamine
+    row[:] = [None if v == "" else convert(v) if type(v) in odd else v for v in row]
+    if left:
+        row[:0] = [None] * left
+    return cast("list[CellValue]", row)
+
+
+#: Distinct texts and numbers ``write_cells`` remembers as checked, at most.
+_CHECKED_KEPT = 4096
 #: What the dry run of a save writes into the planned cells: results are numbers or text.
 _PLACEHOLDERS: tuple[CellValue, ...] = (880_001.5, "check panel")
 

@@ -61,7 +61,7 @@ def dry_run_package(
     source: IO[bytes],
     pending: Mapping[str, SheetEdit],
     label: str,
-    cache: dict[str, bytes],
+    cache: dict[str, bytes | bytearray],
     marker: str | None,
     extras: Sequence[PartsEdit] = (),
 ) -> int:
@@ -91,7 +91,7 @@ def plan_package(
     pending: Mapping[str, SheetEdit],
     label: str,
     marker: str | None = None,
-    cache: dict[str, bytes] | None = None,
+    cache: dict[str, bytes | bytearray] | None = None,
     extras: Sequence[PartsEdit] = (),
 ) -> Plan:
     """Patch every part a save changes, in memory; with a ``cache`` (a dry run) only sized."""
@@ -107,13 +107,14 @@ def plan_package(
     workbook_changed = False
     for name, edit in pending.items():
         info = package.sheets.get(name.casefold())
+        original: bytes | bytearray
         if info is None:
             info = register_sheet(package, name)
             original = NEW_SHEET_XML
             added.append((info.part, b""))
             workbook_changed = True
         else:
-            original = package.read(info.part)
+            original = package.read_buffer(info.part)
         where = f"{label}, sheet {name!r}"
         member = package.by_lower[info.part.lower()]
         output: Output = "bytes"

@@ -7,6 +7,8 @@ sheet while it is produced) and :mod:`.names`.
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import ItemsView, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -16,28 +18,79 @@ from ..base import CellValue
 from .columns import NewColumns
 from .names import CALC_CHAIN_REL
 from .opc import Package, parse_xml, serialize_xml
-from .sheet_stream import NeedsTree, StreamPatcher
+from .sheet_stream import Chunk, NeedsTree, StreamPatcher
 from .sheet_tree import TreePatcher
 from .styles import DateStyles
 from .zipio import Deflated, Deflater
 
-__all__ = ["Output", "patch_sheet", "Patched", "prune_calc_chain", "SheetEdit", "STREAM_PATCHING"]
+__all__ = [
+    "Output",
+    "patch_sheet",
+    "Patched",
+    "prune_calc_chain",
+    "RowCells",
+    "SheetEdit",
+    "STREAM_PATCHING",
+]
+
+
+class RowCells(Mapping[int, CellValue]):
+    """One row's buffered cells, compact and read-only: its columns, in order (one tuple
+    shared by every row written in the same columns), and their values.
+
+    A dict per row costs 350 bytes for 6 cells, this 150: a million written rows buffered
+    for a save take 200 MB less.
+    """
+
+    __slots__ = ("cols", "data")
+
+    def __init__(self, cols: tuple[int, ...], values: tuple[CellValue, ...]) -> None:
+        self.cols = cols  # ascending, no repeats
+        self.data = values
+
+    def __getitem__(self, col: int) -> CellValue:
+        i = bisect.bisect_left(self.cols, col)
+        if i < len(self.cols) and self.cols[i] == col:
+            return self.data[i]
+        raise KeyError(col)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.cols)
+
+    def __len__(self) -> int:
+        return len(self.cols)
+
+    def items(self) -> ItemsView[int, CellValue]:
+        return _RowItems(self)
+
+    def __repr__(self) -> str:
+        return f"RowCells({dict(zip(self.cols, self.data, strict=True))!r})"
+
+
+class _RowItems(ItemsView[int, CellValue]):
+    _mapping: RowCells
+
+    def __iter__(self) -> Iterator[tuple[int, CellValue]]:
+        return zip(self._mapping.cols, self._mapping.data, strict=True)
 
 
 @dataclass
 class SheetEdit:
-    """Buffered changes to one sheet: an optional full replacement, then single cells."""
+    """Buffered changes to one sheet: an optional full replacement, then single cells.
 
-    rows: dict[int, dict[int, CellValue]] = field(default_factory=dict)  # row -> col -> value
+    A row's cells are a :class:`RowCells` or a dict; either is replaced, never changed in
+    place, once it is in ``rows`` (copies share them).
+    """
+
+    rows: dict[int, Mapping[int, CellValue]] = field(default_factory=dict)  # row -> col -> value
     replacement: list[list[CellValue]] | None = None
     is_new: bool = False
     #: Columns added by this save (formatted, joined to a Table: :mod:`.columns`).
     columns: NewColumns | None = None
 
     def copy(self) -> SheetEdit:
-        """A copy whose cells can be changed without changing this edit."""
-        rows = {row: dict(cells) for row, cells in self.rows.items()}
-        return SheetEdit(rows, self.replacement, self.is_new, self.columns)
+        """A copy whose rows can be set without changing this edit."""
+        return SheetEdit(dict(self.rows), self.replacement, self.is_new, self.columns)
 
     def writes(self) -> dict[tuple[int, int], CellValue]:
         """Every cell to set, the replacement first and single cells over it."""
@@ -66,7 +119,7 @@ class Patched:
 
 
 def patch_sheet(
-    xml: bytes,
+    xml: bytes | bytearray,
     edit: SheetEdit,
     date1904: bool,
     styles: DateStyles,
@@ -92,13 +145,13 @@ def patch_sheet(
                 stream.apply(edit.rows, lambda chunk: sizes.append(len(chunk)))
                 content = Deflated(b"", 0, sum(sizes))
             else:
-                chunks: list[bytes] = []
+                chunks: list[Chunk] = []
                 stream.apply(edit.rows, chunks.append)
                 content = b"".join(chunks)
             return Patched(content, stream.removed_formulas, stream.has_formulas)
         except NeedsTree:
             pass
-    tree = TreePatcher(xml, date1904, styles, where)
+    tree = TreePatcher(bytes(xml), date1904, styles, where)
     if edit.replacement is not None and not edit.is_new:
         tree.clear_all()
     tree.apply(edit.writes())

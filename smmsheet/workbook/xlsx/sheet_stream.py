@@ -8,9 +8,12 @@ cells take a few seconds. Anything unusual raises :class:`NeedsTree` and the cal
 from __future__ import annotations
 
 import bisect
+import codecs
 import contextlib
+import functools
 import re
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 
 from smmsheet.errors import WorkbookError
 
@@ -28,7 +31,7 @@ from .cells import (
 from .columns import ColumnStyles
 from .styles import DateStyles
 
-__all__ = ["NeedsTree", "StreamPatcher"]
+__all__ = ["Chunk", "NeedsTree", "StreamPatcher"]
 
 
 class NeedsTree(Exception):
@@ -37,8 +40,17 @@ class NeedsTree(Exception):
 
 #: How many pieces of a patched sheet are gathered before they go to the compressor.
 _CHUNK_PIECES = 4096
+#: Unchanged XML longer than this is passed on as views of the part, a stretch at a time
+#: (placing 1,000 rows at the end of a million-row sheet copies nothing of the rest).
+_LONG_STRETCH = 1 << 20
+#: Distinct values (dates, booleans) whose cell text a patcher remembers, at most.
+_ENCODINGS_KEPT = 1024
+#: What ``apply`` passes on: its own pieces, or views of the part's unchanged XML.
+Chunk = bytes | memoryview
+#: Bytes of a sheet checked as UTF-8 at a time.
+_CHECK_SLICE = 1 << 20
 _NAME = r"[A-Za-z_][\w.-]*"
-_SHEET_DATA = re.compile(rf"<((?:{_NAME}:)?)sheetData(?=[\s/>])[^>]*>")
+_SHEET_DATA = re.compile(rf"<((?:{_NAME}:)?)sheetData(?=[\s/>])[^>]*>".encode())
 _ATTRIBUTE = re.compile(rf"({_NAME}(?::{_NAME})?)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 _SPANS = re.compile(r"(\sspans\s*=\s*[\"'])([^\"']*)([\"'])")
 _DIMENSION_REF = re.compile(rf"(<(?:{_NAME}:)?dimension(?=[\s/>])[^>]*?\sref\s*=\s*[\"'])([^\"']*)")
@@ -57,32 +69,39 @@ class StreamPatcher:
     :class:`NeedsTree` and the sheet goes through :class:`TreePatcher` instead.
     """
 
-    def __init__(self, xml: bytes, date1904: bool, styles: DateStyles, where: str) -> None:
+    def __init__(
+        self, xml: bytes | bytearray, date1904: bool, styles: DateStyles, where: str
+    ) -> None:
         declared = _ENCODING.match(xml)
         if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
             raise NeedsTree
-        try:
-            text = xml.decode("utf-8")
-        except UnicodeDecodeError:
-            raise NeedsTree from None
-        start = _SHEET_DATA.search(text)
+        if not xml.isascii() and not _is_utf8(xml):
+            raise NeedsTree
+        start = _SHEET_DATA.search(xml)
         if start is None:
             raise NeedsTree
-        p = start.group(1)
-        if start.group(0).endswith("/>"):
-            self.head = text[: start.start()] + start.group(0)[:-2].rstrip() + ">"
-            self.region = ""
-            self.tail = f"</{p}sheetData>" + text[start.end() :]
+        p = start.group(1).decode("ascii")
+        pb = start.group(1)
+        # The rows stay bytes, xml[self.begin:self.end], never decoded or copied whole (a
+        # million rows are 250 MB of XML); only the rows written to are decoded.
+        self.xml = xml
+        if start.group(0).endswith(b"/>"):
+            opening = start.group(0)[:-2].rstrip() + b">"
+            self.head = (xml[: start.start()] + opening).decode("utf-8")
+            self.begin = self.end = start.end()
+            self.tail: bytes | bytearray = b"</" + pb + b"sheetData>" + xml[start.end() :]
         else:
-            close = text.find(f"</{p}sheetData>", start.end())
+            close = xml.find(b"</" + pb + b"sheetData>", start.end())
             if close < 0:
                 raise NeedsTree
-            self.head, self.region = text[: start.end()], text[start.end() : close]
-            self.tail = text[close:]
-        region = self.region
-        if "<!" in region or "<?" in region:
+            self.head, self.begin, self.end = xml[: start.end()].decode("utf-8"), start.end(), close
+            self.tail = xml[close:]
+        begin, end = self.begin, self.end
+        if xml.find(b"<!", begin, end) >= 0 or xml.find(b"<?", begin, end) >= 0:
             raise NeedsTree  # these may hold a "<" that starts no element
-        if region.count(f"<{p}row") != region.count(f'<{p}row r="'):
+        if xml.count(b"<" + pb + b"row", begin, end) != xml.count(
+            b"<" + pb + b'row r="', begin, end
+        ):
             raise NeedsTree  # rows without r, or with r not first
         self.p = p
         #: The style a new cell takes from its column's ``<col style>`` (None: no column has one).
@@ -91,9 +110,11 @@ class StreamPatcher:
         self.styles = styles
         self.where = where
         self.removed_formulas: list[str] = []
-        self.has_formulas = f"<{p}f>" in region or f"<{p}f " in region
-        self._row = re.compile(f'<{re.escape(p)}row r="([0-9]+)"[^>]*>')
+        formula_tags = (b"<" + pb + b"f>", b"<" + pb + b"f ")
+        self.has_formulas = any(xml.find(f, begin, end) >= 0 for f in formula_tags)
+        self._row = re.compile(b"<" + re.escape(pb) + rb'row r="([0-9]+)"[^>]*>')
         self._row_close = f"</{p}row>"
+        self._row_close_bytes = self._row_close.encode("ascii")
         self._cell_open = f"<{p}c"
         self._canonical_open = f'<{p}c r="'
         self._cell_close = f"</{p}c>"
@@ -105,25 +126,27 @@ class StreamPatcher:
         )
         self._masters: set[tuple[int, int]] = set()
         self._array_cells: dict[tuple[int, int], str] = {}
+        self._encodings: dict[tuple[type, CellValue], tuple[str | None, str, bool | None]] = {}
         if self.has_formulas:
             self._scan_formula_ranges()
 
     def _scan_formula_ranges(self) -> None:
         """Find shared-formula masters and array-formula ranges: the formulas with a ``ref``."""
-        region = self.region
-        formula = f"<{self.p}f"
-        for needle in (' ref="', " ref='"):
-            position = region.find(needle)
+        region, begin, end = self.xml, self.begin, self.end
+        formula = self._formula_open.encode("ascii")
+        cell_open = self._cell_open.encode("ascii") + b" "
+        for needle in (b' ref="', b" ref='"):
+            position = region.find(needle, begin, end)
             while position >= 0:
-                tag_start = region.rfind("<", 0, position)
-                tag = region[tag_start : region.find(">", position) + 1]
+                tag_start = region.rfind(b"<", begin, position)
+                tag = region[tag_start : region.find(b">", position) + 1]
                 if tag.startswith(formula) and tag[len(formula) : len(formula) + 1].isspace():
-                    attributes = _attributes(tag)
+                    attributes = _attributes(tag.decode("utf-8"))
                     kind, ref = attributes.get("t"), attributes.get("ref", "")
                     if kind == "shared":
-                        cell_start = region.rfind(self._cell_open + " ", 0, tag_start)
-                        cell_tag = region[cell_start : region.find(">", cell_start) + 1]
-                        cell_ref = _attributes(cell_tag).get("r")
+                        cell_start = region.rfind(cell_open, begin, tag_start)
+                        cell_tag = region[cell_start : region.find(b">", cell_start) + 1]
+                        cell_ref = _attributes(cell_tag.decode("utf-8")).get("r")
                         if cell_start < 0 or cell_ref is None:
                             raise NeedsTree
                         self._masters.add(parse_ref(cell_ref))
@@ -132,10 +155,10 @@ class StreamPatcher:
                         for r in range(top, bottom + 1):
                             for c in range(left, right + 1):
                                 self._array_cells[(r, c)] = ref
-                position = region.find(needle, position + 1)
+                position = region.find(needle, position + 1, end)
 
     def apply(
-        self, by_row: Mapping[int, Mapping[int, CellValue]], write: Callable[[bytes], object]
+        self, by_row: Mapping[int, Mapping[int, CellValue]], write: Callable[[Chunk], object]
     ) -> None:
         """Pass the sheet XML with ``{row: {col: value}}`` applied to ``write``, in chunks."""
         if self._array_cells or self._masters:
@@ -152,13 +175,25 @@ class StreamPatcher:
                         raise NeedsTree  # the formula must move to another cell of its range
         targets = sorted(key for key, cells in by_row.items() if cells)
         write(self._head(by_row, targets).encode("utf-8"))
-        region = self.region
-        out: list[str] = []
-        copied = 0  # region[:copied] has been written
+        region, region_end, row_close = self.xml, self.end, self._row_close_bytes
+        out: list[bytes | bytearray] = []
+        whole = memoryview(region)
+
+        def keep(start: int, end: int) -> None:
+            """Pass on region[start:end] unchanged; a long stretch without copying it."""
+            if end - start < _LONG_STRETCH:
+                out.append(region[start:end])
+                return
+            write(b"".join(out))
+            out.clear()
+            for at in range(start, end, _LONG_STRETCH):
+                write(whole[at : min(end, at + _LONG_STRETCH)])
+
+        copied = self.begin  # the rows up to region[copied] have been written
         index = 0
         previous = seen = 0
         inserted = False
-        for match in self._row.finditer(region) if targets else ():
+        for match in self._row.finditer(region, copied, region_end) if targets else ():
             number = int(match.group(1))
             if number <= previous:
                 raise NeedsTree
@@ -169,9 +204,9 @@ class StreamPatcher:
             start = match.start()
             while target < number:  # rows that do not exist yet go before this one
                 inserted = True
-                out.append(region[copied:start])
+                keep(copied, start)
                 copied = start
-                out.append(self._new_row(target, sorted(by_row[target].items())))
+                out.append(self._new_row(target, sorted(by_row[target].items())).encode("utf-8"))
                 index += 1
                 if index == len(targets):
                     break
@@ -179,30 +214,32 @@ class StreamPatcher:
             if index == len(targets):
                 break
             if target == number:
-                tag = match.group(0)
+                tag = match.group(0).decode("utf-8")
                 if tag.endswith("/>"):
                     tag, body, end = tag[:-2].rstrip() + ">", "", match.end()
                 else:
-                    close = region.find(self._row_close, match.end())
+                    close = region.find(row_close, match.end(), region_end)
                     if close < 0:
                         raise NeedsTree
-                    body, end = region[match.end() : close], close + len(self._row_close)
-                out.append(region[copied:start])
-                out.append(self._patch_row(tag, body, number, sorted(by_row[number].items())))
+                    body, end = region[match.end() : close].decode("utf-8"), close + len(row_close)
+                keep(copied, start)
+                patched = self._patch_row(tag, body, number, sorted(by_row[number].items()))
+                out.append(patched.encode("utf-8"))
                 copied = end
                 index += 1
                 if index == len(targets):
                     break
                 if len(out) > _CHUNK_PIECES:
-                    write("".join(out).encode("utf-8"))
+                    write(b"".join(out))
                     out.clear()
-        if inserted and any(int(m[1]) <= previous for m in self._row.finditer(region, seen)):
+        later = self._row.finditer(region, seen, region_end)
+        if inserted and any(int(m[1]) <= previous for m in later):
             raise NeedsTree  # rows out of order: an inserted row may exist further on
-        out.append(region[copied:])
+        keep(copied, region_end)
         for target in targets[index:]:
-            out.append(self._new_row(target, sorted(by_row[target].items())))
+            out.append(self._new_row(target, sorted(by_row[target].items())).encode("utf-8"))
         out.append(self.tail)
-        write("".join(out).encode("utf-8"))
+        write(b"".join(out))
 
     def _head(self, by_row: Mapping[int, Mapping[int, CellValue]], targets: list[int]) -> str:
         """The part before the rows, its ``<dimension>`` grown to cover the written cells.
@@ -378,10 +415,10 @@ class StreamPatcher:
                 f'<{p}c r="{ref}"{styled}{others} t="inlineStr"><{p}is>'
                 f'<{p}t xml:space="preserve">{text}</{p}t></{p}is></{p}c>'
             )
-        if kind is int or kind is float:
-            number = str(value) if kind is int else repr(value)
+        if kind is int or kind is float or kind is Decimal:  # a Decimal is its double
+            number = str(value) if kind is int else repr(float(value))  # type: ignore[arg-type]
             return f'<{p}c r="{ref}"{styled}{others}><{p}v>{number}</{p}v></{p}c>'
-        cell_kind, text, date_with_time = encode_value(value, self.date1904)
+        cell_kind, text, date_with_time = self._encoded(value)
         if cell_kind == "inlineStr":
             return self._cell(ref, style, others, str(value))
         if date_with_time is not None:
@@ -391,6 +428,32 @@ class StreamPatcher:
                 styled = f' s="{chosen}"'
         typed = f' t="{cell_kind}"' if cell_kind else ""
         return f'<{p}c r="{ref}"{styled}{others}{typed}><{p}v>{text}</{p}v></{p}c>'
+
+    def _encoded(self, value: CellValue) -> tuple[str | None, str, bool | None]:
+        """:func:`encode_value`, once per distinct value: every row's Updated is the same
+        time, whose date serial took a tenth of a 100,000-row save."""
+        key = (type(value), value)
+        try:
+            found = self._encodings.get(key)
+        except TypeError:  # not hashable
+            return encode_value(value, self.date1904)
+        if found is None:
+            found = encode_value(value, self.date1904)
+            if len(self._encodings) < _ENCODINGS_KEPT:
+                self._encodings[key] = found
+        return found
+
+
+def _is_utf8(data: bytes | bytearray) -> bool:
+    """Whether ``data`` is UTF-8, checked a slice at a time (never decoded whole)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for start in range(0, len(data), _CHECK_SLICE):
+            decoder.decode(data[start : start + _CHECK_SLICE])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _attributes(tag: str) -> dict[str, str]:
@@ -402,8 +465,14 @@ def _widen_spans(start_tag: str, low: int, high: int) -> str:
     match = _SPANS.search(start_tag)
     if match is None:
         return start_tag
-    bounds = [int(n) for n in re.findall(r"[0-9]+", match.group(2))] or [low]
-    new = f"{min(*bounds, low)}:{max(*bounds, high)}"
+    new = _widened(match.group(2), low, high)
     if new == match.group(2):
         return start_tag
     return start_tag[: match.start(2)] + new + start_tag[match.end(2) :]
+
+
+@functools.lru_cache(maxsize=256)
+def _widened(spans: str, low: int, high: int) -> str:
+    """``spans`` (``"1:5"``) widened to ``low``..``high``: the same few on every row."""
+    bounds = [int(n) for n in re.findall(r"[0-9]+", spans)] or [low]
+    return f"{min(*bounds, low)}:{max(*bounds, high)}"

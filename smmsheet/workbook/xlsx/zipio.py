@@ -76,7 +76,7 @@ class Deflater:
     """Deflates chunks on a worker thread as they are produced (zlib releases the GIL)."""
 
     def __init__(self) -> None:
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._queue: queue.Queue[bytes | memoryview | None] = queue.Queue(maxsize=8)
         self._parts: list[bytes] = []
         self._crc = 0
         self._size = 0
@@ -91,7 +91,7 @@ class Deflater:
         self._queue.put(None)
         self._thread.join()
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes | memoryview) -> None:
         self._queue.put(chunk)
 
     def _run(self) -> None:
