@@ -11,9 +11,11 @@ xlwings package (BSD licensed), so the add-in's VBA always matches the installed
   ``RunPython "import smmsheet.excel; smmsheet.excel.<macro>()"``;
 - a VBA module ``xlwings_udfs`` declaring the SMM_* formulas, as xlwings' "Import
   Functions" would write it (so the formulas work without that step);
-- in xlwings' own VBA module only ``PROJECT_NAME`` changes (``myaddin`` -> ``smmsheet``),
-  as xlwings documents for renaming a custom add-in; everything else (RunPython, the
-  config lookup, the DLL declarations) is kept byte for byte;
+- in xlwings' own VBA module ``PROJECT_NAME`` changes (``myaddin`` -> ``smmsheet``), as
+  xlwings documents for renaming a custom add-in, and its config lookup skips the active
+  workbook's ``smmsheet.conf`` sheet and a ``smmsheet.conf`` file beside it (a workbook
+  must not choose the program Excel runs); everything else (RunPython, the DLL
+  declarations) is kept byte for byte;
 - the add-in's config sheet becomes ``smmsheet.conf`` with one, non-secret setting
   (``UDF Modules = smmsheet.udf``); the author's name and folder leave the file.
 
@@ -40,17 +42,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
-
 from .errors import ConfigError
 
 __all__ = [
     "ADDIN_NAME",
     "BUTTONS",
     "Button",
-    "addin_cli",
+    "Check",
     "addin_dir",
     "build_addin",
+    "doctor",
     "install_addin",
     "ribbon_vba",
     "ribbon_xml",
@@ -71,6 +72,10 @@ ADD_WORKBOOK_KEY = "ADD_WORKBOOK_TO_PYTHONPATH"
 #: Every zip member gets this date, so builds are byte-identical.
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 CUSTOM_UI_NS = "http://schemas.microsoft.com/office/2006/01/customui"
+#: The relationship that goes with CUSTOM_UI_NS (the template has Office 2010's, which is for
+#: the 2009/07 customUI14 schema: the Open XML SDK cannot load the part under it).
+CUSTOM_UI_REL = "http://schemas.microsoft.com/office/2006/relationships/ui/extensibility"
+CUSTOM_UI14_REL = "http://schemas.microsoft.com/office/2007/relationships/ui/extensibility"
 PYOPENVBA_HINT = "pip install 'smmsheet[excel]' (or: pip install 'pyopenvba>=6.5,<7')"
 #: What a formula shows in Excel for Mac, where xlwings runs no formulas.
 MAC_FORMULA_TEXT = "#SMM: formulas need Excel for Windows; on a Mac use Refresh status"
@@ -323,11 +328,32 @@ def _crlf(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\n", "\r\n")
 
 
-def _set_project_name(xlwings_module: str) -> str:
+#: Edits to xlwings' GetConfig: (what the template says, what smmsheet's add-in says). A
+#: workbook the user opens (a stranger's .xlsx, no macros) must not choose the program Excel
+#: starts: a sheet ``smmsheet.conf`` in it, or a file ``smmsheet.conf`` beside it, could set
+#: ``Interpreter_Win`` or ``PYTHONPATH``. The add-in's own sheet and the user's own file stay.
+CONFIG_LOOKUP_EDITS = (
+    (
+        'If SheetExists(ActiveWorkbook, PROJECT_NAME & ".conf") = True Then',
+        "If False Then  ' smmsheet: a workbook the user opens never configures the add-in",
+    ),
+    (
+        'If source = "" Or source = "directory" Then',
+        'If source = "directory" Then  \' smmsheet: nor does a file beside that workbook',
+    ),
+)
+
+
+def _edit_xlwings_module(xlwings_module: str) -> str:
+    """xlwings' module with the project named smmsheet and the config lookup above."""
     pattern = re.compile(r'(Public Const PROJECT_NAME As String = ")myaddin(")')
     changed, count = pattern.subn(rf"\g<1>{PROJECT_NAME}\g<2>", xlwings_module)
     if count != 1:
         raise ConfigError("the xlwings add-in template has no PROJECT_NAME constant to set")
+    for before, after in CONFIG_LOOKUP_EDITS:
+        if changed.count(before) != 1:
+            raise ConfigError(f"the xlwings add-in template's GetConfig has no {before!r}")
+        changed = changed.replace(before, after)
     return changed
 
 
@@ -345,7 +371,7 @@ def _edit_vba(template: bytes) -> bytes:
             project = book.vba_project()
             project.rename_module(TEMPLATE_RIBBON_MODULE, RIBBON_MODULE)
             book.set_module(RIBBON_MODULE, ribbon_vba())
-            book.set_module("xlwings", _set_project_name(book.get_module("xlwings")))
+            book.set_module("xlwings", _edit_xlwings_module(book.get_module("xlwings")))
             project.add_module(UDF_VBA_MODULE, _crlf(udf_module_vba()))
             project.add_module(HELP_VBA_MODULE, function_help_vba())
             book.set_module("ThisWorkbook", this_workbook_vba(book.get_module("ThisWorkbook")))
@@ -441,6 +467,8 @@ def _config_sheet(
         raise ConfigError("the xlwings add-in template has no _myaddin.conf sheet")
     # The template remembers its author's folder; an add-in should not carry one.
     text = re.sub(r"<mc:AlternateContent\b.*?</mc:AlternateContent>", "", text, flags=re.S)
+    # 32767 is outside the schema's list of image resolutions; Excel's default is used.
+    text = re.sub(r'\s+defaultImageDpi="(?!96"|150"|220"|330")[^"]*"', "", text)
     strings = [part for row in settings for part in row]
     items = "".join(f'<si><t xml:space="preserve">{escape(v)}</t></si>' for v in strings)
     shared = (
@@ -504,7 +532,7 @@ def build_addin(
         parts = {name: package.read(name) for name in members}
     custom_ui = next((m for m in members if m.lower().startswith("customui/")), None)
     sheet = "xl/worksheets/sheet1.xml"
-    needed = ["xl/vbaProject.bin", "xl/workbook.xml", "xl/sharedStrings.xml", sheet]
+    needed = ["xl/vbaProject.bin", "xl/workbook.xml", "xl/sharedStrings.xml", sheet, "_rels/.rels"]
     if custom_ui is None or any(name not in parts for name in needed):
         raise ConfigError(f"{source.name} is not the xlwings ribbon add-in template")
     workbook, shared, config = _config_sheet(
@@ -517,6 +545,9 @@ def build_addin(
         "xl/sharedStrings.xml": shared,
         sheet: config,
         "docProps/core.xml": _core_properties(parts["docProps/core.xml"]),
+        "_rels/.rels": parts["_rels/.rels"].replace(
+            CUSTOM_UI14_REL.encode(), CUSTOM_UI_REL.encode()
+        ),
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as target:
@@ -726,8 +757,12 @@ def doctor(
     home: Path | None = None,
     run: Runner = _run,
     balance: Callable[[], str] | None = None,
+    code_page: str | None = None,
 ) -> list[Check]:
     """What Excel will run when the ribbon is clicked, and whether it works: one check each.
+
+    ``code_page`` is Windows' ANSI code page (default: this system's), the one Excel
+    converts the interpreter's path to for xlwings' DLL calls.
 
     ``run`` runs a command (the interpreter's probe); ``balance`` asks the panel (default:
     resolve it as the ribbon does, from the environment and the user config file).
@@ -737,7 +772,7 @@ def doctor(
     try:
         path = addin if addin is not None else addin_dir(platform, home=home) / ADDIN_NAME
     except ConfigError as exc:
-        return [Check("add-in", False, str(exc))]
+        return [Check("add-in", False, str(exc)), _panel_check(balance)]
     if not path.is_file():
         checks.append(Check("add-in", False, f"{path} is missing: run `smmsheet addin install`"))
         checks.append(_panel_check(balance))
@@ -790,6 +825,7 @@ def doctor(
                 detail += f"; the add-in is built for {built_for}: run `smmsheet addin install`"
             checks.append(Check("imports smmsheet", same, detail))
         if platform.startswith("win"):
+            checks.append(_ansi_check(interpreter, code_page or _ansi_code_page()))
             checks.append(_dll_check(Path(interpreter), built_for))
     if platform == "darwin":
         script = (home or Path.home()) / MAC_SCRIPTS_DIR / f"xlwings-{built_for}.applescript"
@@ -805,6 +841,32 @@ def doctor(
         )
     checks.append(_panel_check(balance))
     return checks
+
+
+def _ansi_code_page() -> str:
+    """Windows' ANSI code page (``cp1252`` on a Western system); elsewhere the locale's."""
+    import ctypes
+    import locale
+
+    windll = getattr(ctypes, "windll", None)
+    if windll is not None:
+        return f"cp{windll.kernel32.GetACP()}"
+    return locale.getpreferredencoding(False)
+
+
+def _ansi_check(interpreter: str, code_page: str) -> Check:
+    """xlwings' VBA passes the path ``ByVal As String`` (and to LoadLibraryA): in ANSI."""
+    try:
+        interpreter.encode(code_page)
+    except (UnicodeEncodeError, LookupError):
+        return Check(
+            "interpreter path",
+            False,
+            f"{interpreter} has characters outside Windows' code page {code_page}, which "
+            "Excel passes to xlwings: put the environment in a folder with a plain name "
+            r"(e.g. C:\smmsheet\venv) and run `smmsheet addin install` from it",
+        )
+    return Check("interpreter path", True, f"passes to xlwings in {code_page}")
 
 
 def _dll_check(interpreter: Path, version: str | None) -> Check:
@@ -834,90 +896,10 @@ def _panel_check(balance: Callable[[], str] | None) -> Check:
 
 
 def _balance() -> str:
+    """The panel as the ribbon resolves it (environment, user config file) and its balance."""
     from .config import resolve_panel
 
     settings = resolve_panel()
     with settings.client() as client:
         found = client.balance()
     return f"{client.shown_url} answers: balance {found.amount} {found.currency}".strip()
-
-
-# --------------------------------------------------------------------------- the CLI
-
-
-@click.group("addin")
-def addin_cli() -> None:
-    """Build, install or locate the Excel add-in (ribbon tab "smmsheet")."""
-
-
-@addin_cli.command("build")
-@click.option(
-    "--out",
-    default=ADDIN_NAME,
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="Where to write the add-in.",
-)
-@click.option(
-    "--interpreter",
-    metavar="PATH",
-    help="Python for Excel on Windows (pythonw.exe of the environment that has smmsheet).",
-)
-@click.option("--interpreter-mac", metavar="PATH", help="Python for Excel on macOS.")
-def build_command(out: str, interpreter: str | None, interpreter_mac: str | None) -> None:
-    """Build smmsheet.xlam from the installed xlwings' ribbon template."""
-    interpreters = {
-        key: value
-        for key, value in (("Interpreter_Win", interpreter), ("Interpreter_Mac", interpreter_mac))
-        if value
-    }
-    data = build_addin(out, interpreters=interpreters)
-    click.echo(f"Wrote {out} ({len(data):,} bytes).")
-
-
-@addin_cli.command("install")
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(file_okay=False),
-    help="Install into this folder instead of Excel's XLSTART folder.",
-)
-@click.option(
-    "--interpreter",
-    metavar="PATH",
-    help="The Python Excel runs (default: this one; pythonw.exe on Windows).",
-)
-def install_command(directory: str | None, interpreter: str | None) -> None:
-    """Build the add-in for this Python and copy it into Excel's startup folder."""
-    installed = install_addin(directory, interpreter=interpreter)
-    click.echo(f"Installed {installed.addin}.")
-    for key, value in installed.interpreters.items():
-        click.echo(f"{key}: {value}")
-    if installed.mac_script is not None:
-        click.echo(f"RunPython enabled: {installed.mac_script}")
-    click.echo("Restart Excel to see the smmsheet tab; `smmsheet addin doctor` checks it.")
-
-
-@addin_cli.command("doctor")
-@click.option(
-    "--addin",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Check this add-in file instead of the installed one.",
-)
-def doctor_command(addin: Path | None) -> None:
-    """Check what Excel will run: add-in, interpreter, xlwings, DLL, panel (exit 1 on a failure)."""
-    checks = doctor(addin)
-    for check in checks:
-        click.echo(check.line())
-    if not all(check.ok for check in checks):
-        raise SystemExit(1)
-
-
-@addin_cli.command("path")
-def path_command() -> None:
-    """Print where `smmsheet addin install` puts the add-in."""
-    click.echo(str(addin_dir() / ADDIN_NAME))
-
-
-if __name__ == "__main__":  # python -m smmsheet.addin build --out workbook_templates/...
-    addin_cli()

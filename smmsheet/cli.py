@@ -1118,7 +1118,10 @@ def demo(out: str, force: bool, as_json: bool) -> None:
     book.save()
 
     steps: list[dict[str, Any]] = []
-    with PanelSimulator(balance="50") as server, PanelClient(server.url, DEFAULT_API_KEY) as client:
+    with (
+        PanelSimulator(balance="50") as server,
+        PanelClient(server.url, DEFAULT_API_KEY, direct=True) as client,
+    ):
         if not as_json:
             click.echo(f"Panel simulator at {server.url} (balance 50 USD)")
 
@@ -1238,10 +1241,108 @@ def new_workbook(path: str, force: bool, as_json: bool) -> None:
         click.echo(f"Kept {journal_path(target)}: the journal of the workbook that was there.")
 
 
-def _register_addin() -> None:
-    from .addin import addin_cli  # light: the add-in builder imports pyopenvba when it runs
-
-    cli.add_command(addin_cli, "addin")
+# --------------------------------------------------------------------------- the add-in
 
 
-_register_addin()
+@cli.group("addin")
+def addin_cli() -> None:
+    """Build, install or locate the Excel add-in (ribbon tab "smmsheet")."""
+
+
+@addin_cli.command("build")
+@click.option(
+    "--out",
+    default="smmsheet.xlam",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the add-in.",
+)
+@click.option(
+    "--interpreter",
+    metavar="PATH",
+    help="Python for Excel on Windows (pythonw.exe of the environment that has smmsheet).",
+)
+@click.option("--interpreter-mac", metavar="PATH", help="Python for Excel on macOS.")
+@json_option
+def addin_build(
+    out: str, interpreter: str | None, interpreter_mac: str | None, as_json: bool
+) -> None:
+    """Build smmsheet.xlam from the installed xlwings' ribbon template."""
+    from .addin import build_addin  # pyopenvba and lxml load only when building
+
+    interpreters = {
+        key: value
+        for key, value in (("Interpreter_Win", interpreter), ("Interpreter_Mac", interpreter_mac))
+        if value
+    }
+    data = build_addin(out, interpreters=interpreters)
+    if as_json:
+        emit_json({"addin": str(Path(out).resolve()), "bytes": len(data), **interpreters})
+    click.echo(f"Wrote {out} ({len(data):,} bytes).")
+
+
+@addin_cli.command("install")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False),
+    help="Install into this folder instead of Excel's XLSTART folder.",
+)
+@click.option(
+    "--interpreter",
+    metavar="PATH",
+    help="The Python Excel runs (default: this one; pythonw.exe on Windows).",
+)
+@json_option
+def addin_install(directory: str | None, interpreter: str | None, as_json: bool) -> None:
+    """Build the add-in for this Python and copy it into Excel's startup folder."""
+    from .addin import install_addin
+
+    installed = install_addin(directory, interpreter=interpreter)
+    script = str(installed.mac_script) if installed.mac_script is not None else None
+    if as_json:
+        emit_json({"addin": str(installed.addin), **installed.interpreters, "mac_script": script})
+    click.echo(f"Installed {installed.addin}.")
+    for key, value in installed.interpreters.items():
+        click.echo(f"{key}: {value}")
+    if script is not None:
+        click.echo(f"RunPython enabled: {script}")
+    click.echo("Restart Excel to see the smmsheet tab; `smmsheet addin doctor` checks it.")
+
+
+@addin_cli.command("doctor")
+@click.option(
+    "--addin",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Check this add-in file instead of the installed one.",
+)
+@json_option
+def addin_doctor(addin: Path | None, as_json: bool) -> None:
+    """Check what Excel will run: add-in, interpreter, xlwings, DLL, panel (exit 1 on a failure)."""
+    from .addin import _balance as panel_balance
+    from .addin import doctor
+    from .config import resolve_panel
+
+    def balance() -> str:
+        _SECRETS.add(resolve_panel().api_key)  # hidden from everything printed below
+        return panel_balance()
+
+    checks = doctor(addin, balance=balance)
+    code = 0 if all(check.ok for check in checks) else 1
+    if as_json:
+        emit_json({"checks": [vars(check) for check in checks]}, code)
+    for check in checks:
+        click.echo(_safe(check.line()))
+    if code:
+        raise SystemExit(code)
+
+
+@addin_cli.command("path")
+@json_option
+def addin_path(as_json: bool) -> None:
+    """Print where `smmsheet addin install` puts the add-in."""
+    from .addin import ADDIN_NAME, addin_dir
+
+    if as_json:
+        emit_json({"addin": str(addin_dir() / ADDIN_NAME)})
+    click.echo(str(addin_dir() / ADDIN_NAME))

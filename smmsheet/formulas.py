@@ -334,11 +334,7 @@ class UdfPanel:
                 return recent.open_ids(key, first, room, skip)
 
             def on_answers(answers: Mapping[str, OrderStatus]) -> None:
-                from .orders import is_final
-
-                recent.record(
-                    key, {k: a.error is not None or is_final(a.status) for k, a in answers.items()}
-                )
+                recent.record(key, _finals(answers))
 
         self.status: Coalescer[OrderStatus] = Coalescer(
             client.status_many,
@@ -361,6 +357,25 @@ class UdfPanel:
 
     def __repr__(self) -> str:
         return f"UdfPanel({self.client.shown_url!r})"
+
+
+def _finals(answers: Mapping[str, OrderStatus]) -> dict[str, bool]:
+    """What a status reply says of each order for the index: ``{id: final}``.
+
+    A final status, or an error the panel gave that id ("Incorrect order ID"), is final.
+    An unreachable panel says nothing of any order, nor does a reply without a single
+    status (a refused key, a whole request turned down): recording those as final would
+    close every open order fetched along, and the column would cost a request per cell.
+    """
+    from .orders import is_final
+
+    if not any(a.error is None for a in answers.values()):
+        return {}
+    return {
+        k: a.error is not None or is_final(a.status)
+        for k, a in answers.items()
+        if not a.unavailable
+    }
 
 
 _PANELS: dict[str, tuple[str, UdfPanel]] = {}

@@ -479,7 +479,7 @@ def _is_clearparse_text(url: str) -> bool:
         return True
 
 
-def _session_for(url: str) -> requests.Session:
+def _session_for(url: str, *, direct: bool = False) -> requests.Session:
     """A session for ``url`` with the environment's settings for it read once, here.
 
     ``requests`` reads the proxy variables (``HTTPS_PROXY``, ``NO_PROXY``...), the CA bundle
@@ -488,7 +488,8 @@ def _session_for(url: str) -> requests.Session:
     taken once and the session stops looking (``trust_env`` off).
     """
     session = requests.Session()
-    proxies = requests.utils.get_environ_proxies(url)  # {} when NO_PROXY covers the URL
+    # {} when NO_PROXY covers the URL, or for a ``direct`` client (see PanelClient)
+    proxies = {} if direct else requests.utils.get_environ_proxies(url)
     verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     auth = requests.utils.get_netrc_auth(url)
     session.trust_env = False
@@ -508,7 +509,9 @@ class PanelClient:
 
     ``deadline`` bounds each request from connect to the last byte of its reply;
     ``max_requests_per_minute`` spaces requests for panels that limit them (``clock`` and
-    ``sleep`` are injectable so tests need not wait).
+    ``sleep`` are injectable so tests need not wait). ``direct`` asks no proxy: for a
+    simulator this process started on 127.0.0.1 (the Self-test, the demo), which an
+    office's HTTP(S)_PROXY or Windows system proxy cannot reach.
     """
 
     def __init__(
@@ -525,6 +528,7 @@ class PanelClient:
         max_requests_per_minute: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        direct: bool = False,
     ) -> None:
         self.url = url
         self._key = api_key
@@ -540,7 +544,7 @@ class PanelClient:
             _RateLimiter(max_requests_per_minute, clock, sleep) if max_requests_per_minute else None
         )
         self._owns_session = session is None
-        self._session = session or _session_for(url)
+        self._session = session or _session_for(url, direct=direct)
         adapter = _DeadlineAdapter(pool_connections=1, pool_maxsize=self.max_workers, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)

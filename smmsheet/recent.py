@@ -215,8 +215,17 @@ class RecentOrders:
         self._cleaned = True
 
     def remember(self, panel: str, ids: Iterable[str]) -> None:
-        """Note ``ids`` as orders of ``panel``: new ones open, known ones as they were."""
-        self._write(panel, ((oid, True) for oid in dict.fromkeys(ids)), clean=True)
+        """Note ``ids`` as orders of ``panel``: new ones open, known ones as they were.
+
+        Only ids as a panel gives them (:func:`~smmsheet.values.parse_id` keeps them as
+        they are): a journal that came with someone's workbook may hold any text.
+        """
+        from .values import parse_id
+
+        usable = (
+            oid for oid in dict.fromkeys(ids) if isinstance(oid, str) and parse_id(oid) == oid
+        )
+        self._write(panel, ((oid, True) for oid in usable), clean=True)
 
     def remember_source(self, panel: str, source: Path, ids: Callable[[], Iterable[str]]) -> bool:
         """Remember the ids a file holds (a workbook's journal) unless it is unchanged since.

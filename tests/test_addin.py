@@ -7,7 +7,9 @@ the file the way Excel would find them, and tied back to the Python they call.
 from __future__ import annotations
 
 import io
+import json
 import re
+import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
@@ -23,19 +25,22 @@ from smmsheet import excel
 from smmsheet.addin import (
     ADDIN_NAME,
     BUTTONS,
+    CONFIG_LOOKUP_EDITS,
     CONFIG_SHEET,
     CUSTOM_UI_NS,
     HELP_SUB,
     HELP_VBA_MODULE,
     MAC_FORMULA_TEXT,
-    addin_cli,
     addin_dir,
     build_addin,
     read_addin,
     template_path,
 )
+from smmsheet.cli import addin_cli
 from smmsheet.errors import ConfigError
 from smmsheet.udf import udf_names
+
+from .workbooks import OOXML_VALIDATOR
 
 FORMULA_NAMES = udf_names()
 
@@ -177,12 +182,15 @@ def test_the_formulas_get_function_wizard_help_in_the_smmsheet_category(
     assert re.search(rf"(?m)^Private Sub Workbook_Open\(\)\n    {HELP_SUB}\nEnd Sub", this)
 
 
-def test_xlwings_own_vba_is_kept_except_the_project_name(
+def test_xlwings_own_vba_is_kept_except_the_project_name_and_config_lookup(
     modules: dict[str, str], template_modules: dict[str, str]
 ) -> None:
     expected = template_modules["xlwings"].replace(
         'PROJECT_NAME As String = "myaddin"', 'PROJECT_NAME As String = "smmsheet"'
     )
+    # test_a_workbook_the_user_opens_cannot_choose_what_the_addin_runs says why:
+    for before, after in CONFIG_LOOKUP_EDITS:
+        expected = expected.replace(before, after)
     assert modules["xlwings"] == expected
     for name in ("Dictionary", "Sheet2"):
         assert modules[name] == template_modules[name]
@@ -350,7 +358,7 @@ def test_the_committed_addin_equals_a_fresh_build(modules: dict[str, str]) -> No
     """
     import xlwings
 
-    assert COMMITTED.is_file(), "run: python -m smmsheet.addin build --out " + str(COMMITTED)
+    assert COMMITTED.is_file(), "run: smmsheet addin build --out " + str(COMMITTED)
     from pyopenvba import ExcelFile
 
     with ExcelFile(COMMITTED) as book:
@@ -586,3 +594,130 @@ def test_addin_doctor_prints_one_line_per_check_and_exits_1_on_a_failure(
     lines = result.output.splitlines()
     assert all(line.startswith(("ok  ", "FAIL")) for line in lines), lines
     assert any(line.startswith("FAIL  panel: no panel URL") for line in lines)
+
+
+@pytest.mark.skipif(OOXML_VALIDATOR is None, reason="the Open XML validator is not installed")
+def test_the_built_addin_passes_the_open_xml_validator(tmp_path: Path) -> None:
+    path = tmp_path / ADDIN_NAME
+    build_addin(path, interpreters={"Interpreter_Win": r"C:\Users\Jörg\OneDrive\v\pythonw.exe"})
+    assert OOXML_VALIDATOR is not None
+    done = subprocess.run(
+        [OOXML_VALIDATOR, str(path)], capture_output=True, text=True, timeout=300, check=False
+    )
+    report = json.loads(done.stdout)
+    assert report["ok"], report["errors"]
+
+
+def _cli(args: list[str]) -> Any:
+    from smmsheet.cli import cli
+
+    return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+
+def test_addin_doctor_json_lists_every_check_and_never_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "k3y-in-the-environment-0042"
+    monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("SMMSHEET_PANEL_URL", f"http://127.0.0.1:9/api/v2?key={key}")
+    monkeypatch.setenv("SMMSHEET_API_KEY", key)
+    path = tmp_path / ADDIN_NAME
+    build_addin(path)
+    result = _cli(["addin", "doctor", "--addin", str(path), "--json"])
+    assert key not in result.output
+    document = json.loads(result.output)
+    assert (document["command"], document["ok"], document["exit_code"]) == (
+        "addin doctor",
+        False,
+        1,
+    )
+    checks = {check["name"]: check for check in document["checks"]}
+    assert checks["add-in"]["ok"] is True
+    assert checks["panel"]["ok"] is False
+    assert result.exit_code == 1
+
+
+@pytest.mark.parametrize("command", ["build", "path", "install"])
+def test_every_addin_command_takes_json(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("APPDATA", str(tmp_path / "AppData"))
+    monkeypatch.setattr("sys.platform", "win32")
+    args = {
+        "build": ["--out", str(tmp_path / ADDIN_NAME)],
+        "path": [],
+        "install": ["--dir", str(tmp_path / "XLSTART"), "--interpreter", r"C:\P y\pythonw.exe"],
+    }[command]
+    result = _cli(["addin", command, *args, "--json"])
+    document = json.loads(result.output)
+    assert document["ok"] is True, result.output
+    assert document["command"] == f"addin {command}"
+    assert str(document["addin"]).endswith(ADDIN_NAME)
+
+
+def test_doctor_without_excel_still_checks_the_panel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from smmsheet.addin import doctor
+
+    checks = doctor(platform="linux", home=tmp_path, balance=lambda: "balance 5 USD")
+    assert [(c.name, c.ok) for c in checks] == [("add-in", False), ("panel", True)]
+
+
+def _get_config(path: Path) -> str:
+    """The body of xlwings' GetConfig in the built add-in's VBA."""
+    from pyopenvba import ExcelFile
+
+    with ExcelFile(path) as book:
+        source = book.get_module("xlwings")
+    start = source.index("Function GetConfig(")
+    return source[start : source.index("End Function", start)]
+
+
+def test_a_workbook_the_user_opens_cannot_choose_what_the_addin_runs(tmp_path: Path) -> None:
+    """A stranger's .xlsx (no macros) with a hidden sheet ``smmsheet.conf`` saying
+    ``Interpreter_Win = \\\\host\\share\\x.exe`` or ``PYTHONPATH = \\\\host\\share``, or a file
+    ``smmsheet.conf`` beside it in Downloads, would pick the program Excel starts at the
+    next ribbon click or SMM_* formula. Only the add-in's own sheet and the user's own
+    file (``%USERPROFILE%\\.smmsheet\\smmsheet.conf``) may configure it."""
+    path = tmp_path / ADDIN_NAME
+    build_addin(path)
+    body = _get_config(path)
+    assert "SheetExists(ActiveWorkbook" not in body
+    assert 'source = "" Or source = "directory"' not in body
+    assert "GetConfigFromSheet(ThisWorkbook)" in body  # the add-in's own sheet still counts
+    assert 'source = "" Or source = "user"' in body  # and the user's own file
+
+
+@pytest.mark.parametrize(
+    ("user", "code_page", "ok"),
+    [("Jörg", "cp1252", True), ("Дмитрий", "cp1252", False), ("Дмитрий", "cp1251", True)],
+    ids=["german-on-western", "cyrillic-on-western", "cyrillic-on-cyrillic"],
+)
+def test_doctor_flags_an_interpreter_path_excel_cannot_pass_to_xlwings(
+    tmp_path: Path, user: str, code_page: str, ok: bool
+) -> None:
+    """xlwings' VBA declares its DLL calls and LoadLibraryA with ``ByVal ... As String``:
+    Excel hands them the interpreter's path in the system's ANSI code page, so a folder
+    name outside it (a Cyrillic user name on a Western Windows) loads no DLL."""
+    import xlwings
+
+    from smmsheet.addin import doctor
+
+    venv = tmp_path / "Users" / user / "OneDrive - Firma GmbH" / "venv 1"
+    scripts = venv / "Scripts"
+    scripts.mkdir(parents=True)
+    python = scripts / "pythonw.exe"
+    python.write_bytes(b"")
+    (venv / f"xlwings64-{xlwings.__version__}.dll").write_bytes(b"")
+    path = tmp_path / ADDIN_NAME
+    build_addin(path, interpreters={"Interpreter_Win": str(python)})
+
+    def run(command: list[str]) -> tuple[int, str]:
+        return 0, f"1.0 {xlwings.__version__}"
+
+    checks = doctor(
+        path, platform="win32", run=run, balance=lambda: "balance 5 USD", code_page=code_page
+    )
+    failed = [c.name for c in checks if not c.ok]
+    assert failed == ([] if ok else ["interpreter path"]), [c.line() for c in checks]

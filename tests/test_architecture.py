@@ -118,7 +118,7 @@ def test_the_document_holds_the_rules_it_promises():
         if layer.name not in {"CLI", "public face", "Excel front"}  # Excel front: the Self-test
     )
     assert PACKAGE_RULES["xlwings"] == ["workbook adapters", "Excel front"]
-    assert set(PACKAGE_RULES["click"]) == {"CLI", "addin"}
+    assert set(PACKAGE_RULES["click"]) == {"CLI"}
     places = {name for layer in LAYERS for name in (layer.name, *layer.modules)}
     assert all(set(where) <= places for where in PACKAGE_RULES.values()), PACKAGE_RULES
 
