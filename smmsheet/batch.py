@@ -46,10 +46,12 @@ from .journal import (
     parse_marker,
 )
 from .models import Balance, OrderStatus, RefillStatus, Service
+from .money import NoRate, Rates, profit
 from .orders import (
     AMBIGUOUS_MARK,
     NOTE_MARK,
     OUTPUT_COLUMNS,
+    PROFIT_COLUMNS,
     OrderPlan,
     OrderRow,
     OrderTable,
@@ -59,13 +61,24 @@ from .orders import (
     normalize_header,
     validate,
 )
+from .panels import Panels
 from .refill_window import (
     DEFAULT_REFILL_WARNING_DAYS,
     NO_REFILL_TEXT,
     NOT_STATED_TEXT,
     parse_refill_window,
 )
-from .values import money, parse_decimal, parse_id, plural
+from .routes import ROUTES_SHEET, Candidate, Routes, read_routes
+from .values import (
+    Unreadable,
+    amount,
+    money,
+    parse_decimal,
+    parse_id,
+    parse_int,
+    plural,
+    whole_number,
+)
 from .workbook.base import (
     MAX_EXACT_INT,
     CellValue,
@@ -119,6 +132,8 @@ class Step(StrEnum):
     REFILL_STATUS = "refill status"
     #: A previous run's outcome written back from the journal.
     RECOVER = "recover"
+    #: Cost, Profit and Margin worked out from the charge the panel reported.
+    PROFIT = "profit"
 
 
 class Outcome(StrEnum):
@@ -266,6 +281,13 @@ class Preview:
     unknown_cost: tuple[int, ...] = ()
     #: The least they may cost, when panels differ in how they bill them (packages).
     cost_low: Decimal | None = None
+    #: Per panel, when the rows go to more than one: ``eu: 3 orders, about 2.10 EUR
+    #: (balance 20 EUR)``. Then ``cost`` is the total in ``currency`` (see ``unconverted``).
+    by_panel: tuple[str, ...] = ()
+    #: Rows whose estimate is left out of ``cost``: no Settings rate into ``currency``.
+    unconverted: tuple[int, ...] = ()
+    #: Each panel's balance (``a 1,000.00 USD``) when ``by_panel`` is given.
+    balances: tuple[str, ...] = ()
     #: The sheet rows of the ``orders``, in the order they would be sent (not compared: a
     #: preview is the same plan whichever rows carry it).
     rows: tuple[int, ...] = field(default=(), compare=False)
@@ -279,6 +301,16 @@ class Preview:
         if self.cost_low is None:
             return f"about {self.cost:.{places}f}"
         return f"{self.cost_low:.{places}f} to {self.cost:.{places}f}"
+
+    def balance_text(self) -> str:
+        """The balance in words: one amount, or one per panel.
+
+        >>> Preview(1, Decimal(1), "USD", Decimal(50)).balance_text()
+        '50.00 USD'
+        """
+        if self.balances:
+            return ", ".join(self.balances)
+        return f"{money(self.balance)} {self.currency}".strip()
 
 
 @dataclass(frozen=True)
@@ -325,6 +357,8 @@ class RunOptions:
     now: Callable[[], dt.datetime] = dt.datetime.now
     #: ``status`` notes orders whose refill window ends within this many days.
     refill_warning_days: int = DEFAULT_REFILL_WARNING_DAYS
+    #: The reporting currency and the Settings sheet's rates (Cost, Profit, Max spend).
+    money: Rates = field(default_factory=Rates)
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,17 +410,22 @@ class Report:
 
 
 class Engine:
-    """Runs one command over one order sheet of one workbook."""
+    """Runs one command over one order sheet of one workbook.
+
+    ``panel`` is one panel client, or the workbook's :class:`~smmsheet.panels.Panels` when
+    its rows may name panels of their own (``Panel`` column, ``Routes`` sheet).
+    """
 
     def __init__(
         self,
         book: WorkbookAdapter,
-        panel: PanelClient,
+        panel: PanelClient | Panels,
         journal: Journal,
         options: RunOptions | None = None,
     ) -> None:
         self.book = book
-        self.panel = panel
+        self.panels = panel if isinstance(panel, Panels) else Panels(panel)
+        self.panel = self.panels.default
         self.journal = journal
         self.options = options or RunOptions()
         self.sheet = self.options.sheet
@@ -396,7 +435,19 @@ class Engine:
         self._pending: dict[int, int] = {}
         self._synced: list[int] = []
         self._orphaned: list[int] = []
-        self._services: dict[int, Service] | None = None
+        self._services: dict[str, dict[int, Service]] = {}
+        self._balances: dict[str, Balance] = {}
+        self._panel_of: dict[int, str] = {}  # row -> panel key of the plan being placed
+        self._routes: Routes | None = None
+        #: Routed rows: the candidates left, cheapest first, after the one being placed.
+        self._alternatives: dict[int, list[tuple[str, OrderPlan]]] = {}
+        #: Routed rows: the Service and Panel cells as the user typed them, and refusals so far.
+        self._typed: dict[int, tuple[CellValue, CellValue]] = {}
+        self._refusals: dict[int, list[str]] = {}
+        self._next_round: list[OrderPlan] = []
+        self._budget: _Budget | None = None
+        #: (order id, row fingerprint) -> the panels the journal says accepted it.
+        self._issuers: dict[tuple[str, str], set[str]] | None = None
         self._run_time: dt.datetime | None = None
         self._placed: list[OrderPlan] = []  # settled into the report by _settle_placed
         self._said: set[int] = set()  # rows given an Error by this run
@@ -445,6 +496,7 @@ class Engine:
                 self.refresh(only=placed)
             if not self.options.dry_run and {Step.PLACE, Step.STATUS} & set(steps):
                 self.refill_windows(warn=Step.STATUS in steps)
+            self.profit()
         finally:
             self._settle_placed()
             if not self.options.dry_run:
@@ -704,9 +756,11 @@ class Engine:
                     )
                     return
                 self._succeeded(Action.ADD, row, entry.result_id)
+                self._pin_panel(row, self._entry_key(entry))
             elif state in UNKNOWN_OUTCOME:
                 if row.order_id is None:
                     self._stamp(row, _ambiguous_text(entry.id, result or "the run was interrupted"))
+                    self._pin_panel(row, self._entry_key(entry))
             else:
                 self._stamp(row, result)
         elif state == State.ACCEPTED:
@@ -716,11 +770,82 @@ class Engine:
 
     # ----------------------------------------------------------------- panel lookups
 
-    def services(self) -> dict[int, Service]:
-        """The panel's services by id, fetched once per run."""
-        if self._services is None:
-            self._services = {s.id: s for s in self.panel.services()}
-        return self._services
+    def services(self, key: str | None = None) -> dict[int, Service]:
+        """A panel's services by id (the default panel's without ``key``), fetched once per run."""
+        key = self.panels.default_name if key is None else key
+        found = self._services.get(key)
+        if found is None:
+            found = {s.id: s for s in self.panels.client(key).services()}
+            self._services[key] = found
+        return found
+
+    def balance(self, key: str) -> Balance:
+        """A panel's balance, fetched once per run."""
+        found = self._balances.get(key)
+        if found is None:
+            found = self._balances[key] = self.panels.client(key).balance()
+        return found
+
+    def _panel_key(self, row: OrderRow) -> str:
+        """The key of the panel a row's order lives on (its ``Panel`` cell; empty: default)."""
+        return self.panels.key(row.get("panel"))
+
+    def _clients(
+        self, rows_by_key: Mapping[str, Iterable[OrderRow]], step: Step
+    ) -> Iterator[tuple[str, PanelClient]]:
+        """Each panel's client; the rows of a panel that cannot be had (an unknown profile)
+        get its error instead."""
+        for key, rows in rows_by_key.items():
+            try:
+                client = self.panels.client(key)
+            except ConfigError as exc:
+                for row in rows:
+                    self._stamp(row, f"{step}: {exc}")
+                    self.report.add(row.row, step, Outcome.INVALID, str(exc))
+                continue
+            yield key, client
+
+    def _moved(self, row: OrderRow, step: Step) -> bool:
+        """The journal says the row's order was placed on another panel than its Panel cell
+        now names (the cell was edited): that is the row's error, and no panel is asked.
+
+        Only a row with the content the order was placed with is compared, so an id the user
+        typed for an order of another panel is taken at its word.
+        """
+        if "panel" not in self.table.columns or row.order_id is None:
+            return False
+        if self._issuers is None:
+            self._issuers = {}
+            for entry in self.journal.accepted_adds(self.sheet):
+                if entry.result_id is not None:
+                    where = (entry.result_id, entry.fingerprint)
+                    self._issuers.setdefault(where, set()).add(self._entry_key(entry))
+        issuers = self._issuers.get((row.order_id, row.fingerprint()))
+        key = self._panel_key(row)
+        if not issuers or key in issuers:
+            return False
+        named = " or ".join(sorted(self.panels.label(p) for p in issuers))
+        message = (
+            f"{step}: order {row.order_id} was placed on {named} (the journal says so) but "
+            f"Panel names {key or 'the default panel'!r}; put the panel back: an order id is "
+            "only looked up on the panel that issued it"
+        )
+        self._stamp(row, message)
+        self.report.add(row.row, step, Outcome.INVALID, message)
+        return True
+
+    def _entry_key(self, entry: Entry) -> str:
+        """The panel a journal entry went to (entries older than panels: the default)."""
+        return entry.panel or self.panels.default_name
+
+    def _pin_panel(self, row: OrderRow, key: str) -> None:
+        """Write the panel an order was sent to into its row, so its id is only ever looked up
+        there: when the sheet has a Panel column, or the panel is not the default."""
+        if key == self.panels.default_name and "panel" not in self.table.columns:
+            return
+        if row.text("panel") != key:
+            self.table.add_column("panel")
+            self._set(row, "panel", key or None)
 
     def _progress(self, label: str, done: int, total: int) -> None:
         if self.options.progress is not None:
@@ -729,15 +854,18 @@ class Engine:
     # ----------------------------------------------------------------- place
 
     def place(self) -> list[str]:
-        """Validate and place every new row; returns the new order ids."""
+        """Validate and place every new row, each on its own panel; returns the new order ids.
+
+        A row whose Service is a product of the Routes sheet goes to its cheapest candidate
+        that fits (:meth:`_cheapest`); after a definite refusal it fails over to the next.
+        """
         candidates = self._rows_to_place()
         if not candidates:
             return []
 
-        services = self.services()
         plans: list[OrderPlan] = []
         for row in candidates:
-            plan = validate(row, services)
+            plan = self._plan(row)
             if isinstance(plan, RowProblem):
                 self._stamp(row, plan.message)
                 self.report.add(row.row, Step.PLACE, Outcome.INVALID, plan.message)
@@ -746,37 +874,231 @@ class Engine:
         if not plans:
             return []
 
-        balance = self.panel.balance()
+        self._budget = self._start_budget(plans)
         unknown = [p.row for p in plans if p.cost is None]
-        plans = self._within_budget(plans, balance)
-        kept_unknown = tuple(p.row for p in plans if p.cost is None)
-        most = sum((p.cost for p in plans if p.cost is not None), Decimal(0))
-        least = sum((p.lowest_cost for p in plans if p.lowest_cost is not None), Decimal(0))
-        preview = Preview(
-            len(plans),
-            most,
-            balance.currency,
-            balance.amount,
-            unpriced=tuple(r for r in unknown if r not in kept_unknown),
-            unknown_cost=kept_unknown,
-            cost_low=least if least != most else None,
-            rows=tuple(p.row for p in plans),
-        )
+        plans = self._within_budget(plans)
+        preview = self._preview(plans, unknown)
         self.report.preview = preview
-        self.report.currency = balance.currency
+        self.report.currency = preview.currency
         if not plans:
             return []
         if self.options.dry_run:
             for plan in plans:
-                self.report.add(plan.row, Step.PLACE, Outcome.WOULD_PLACE, _estimate(plan))
+                where = self._where(plan)
+                self.report.add(plan.row, Step.PLACE, Outcome.WOULD_PLACE, _estimate(plan) + where)
                 if plan.note:
                     self.report.add(plan.row, Step.PLACE, Outcome.NOTE, plan.note)
             return []
         if self.options.confirm is not None and not self.options.confirm(preview):
             self.report.messages.append("placing cancelled: nothing was sent")
             return []
-        self._before_paying(plan.row for plan in plans)
-        return self._send_adds(plans)
+        if any(self._panel_of[p.row] != self.panels.default_name for p in plans):
+            self.table.add_column("panel")
+        placed: list[str] = []
+        while plans:  # a routed row refused for good by one panel goes on to the next
+            self._before_paying(plan.row for plan in plans)
+            self._pin_plans(plans)
+            placed += self._send_adds(plans)
+            plans, self._next_round = self._next_round, []
+        return placed
+
+    def _where(self, plan: OrderPlan) -> str:
+        """`` on panel 'eu' service 12`` for a row routed or sent off the default panel."""
+        key = self._panel_of[plan.row]
+        if plan.row not in self._typed and key == self.panels.default_name:
+            return ""
+        return f" on {self.panels.label(key)} service {plan.service.id}"
+
+    def _plan(self, row: OrderRow) -> OrderPlan | RowProblem:
+        """A row validated against its own panel's service list (or routed)."""
+        route = self._route_of(row)
+        if route is not None:
+            return self._cheapest(row, route)
+        key = self._panel_key(row)
+        services = self._services_or_problem(key)
+        if isinstance(services, str):
+            return RowProblem(row.row, services)
+        plan = validate(row, services)
+        if isinstance(plan, OrderPlan):
+            self._panel_of[row.row] = key
+        return plan
+
+    def _services_or_problem(self, key: str) -> dict[int, Service] | str:
+        """A panel's services, or why they cannot be had (a row's error). The default panel
+        failing, or any panel stopping the run (a bad key), still raises."""
+        try:
+            return self.services(key)
+        except ConfigError as exc:
+            return str(exc)
+        except PanelError as exc:
+            if exc.stops_run or key == self.panels.default_name:
+                raise
+            return f"{self.panels.label(key)}: {exc}"
+
+    def _route_of(self, row: OrderRow) -> list[Candidate] | None:
+        """The Routes sheet's candidates when the row's Service names a product, else None."""
+        if row.service_id is not None or not row.text("service"):
+            return None
+        if self._routes is None:
+            name = find_sheet(self.book.sheet_names(), ROUTES_SHEET)
+            values = [] if name is None else self.book.read_values(name)
+            self._routes = read_routes(values, name) if name is not None else Routes()
+        return self._routes.candidates(row.get("service"))
+
+    def _cheapest(self, row: OrderRow, route: Sequence[Candidate]) -> OrderPlan | RowProblem:
+        """The row's plan at its cheapest candidate that fits; the others kept for failover.
+
+        Every candidate is validated against its own panel's list (min/max, fields) and
+        priced at the rate that panel lists this run; one without a price is left out.
+        Candidates in other currencies are compared in the reporting currency (Settings
+        rates); one that cannot be converted is left out. A row that names its Panel is
+        routed among that panel's candidates only.
+        """
+        found: list[tuple[str, OrderPlan]] = []
+        problems: list[str] = []
+        if row.text("panel"):  # the row names its panel: only that panel's candidates
+            mine = self._panel_key(row)
+            route = [c for c in route if self.panels.key(c.panel) == mine]
+            problems.append(f"Panel names {mine!r}: only its candidates are considered")
+        for candidate in route:
+            key = self.panels.key(candidate.panel)
+            where = f"{self.panels.label(key)} service {candidate.service}"
+            services = self._services_or_problem(key)
+            if isinstance(services, str):
+                problems.append(services)
+                continue
+            chosen = OrderRow(row.row, {**row.values, "service": candidate.service})
+            plan = validate(chosen, services)
+            if isinstance(plan, RowProblem):
+                problems.append(f"{where}: {plan.message}")
+            elif plan.cost is None:
+                problems.append(f"{where}: the panel lists no price")
+            else:
+                found.append((key, plan))
+        priced: list[tuple[Decimal, int, str, OrderPlan]] = []
+        rates = self._comparison_rates({key for key, _ in found})
+        for n, (key, plan) in enumerate(found):
+            where = f"{self.panels.label(key)} service {plan.service.id}"
+            currency = self._panel_currency(key)
+            try:
+                if currency is None:
+                    raise NoRate("the panel did not answer with its balance")
+                price = rates.convert(plan.cost or Decimal(0), currency)
+            except NoRate as exc:
+                problems.append(f"{where}: {exc}")
+                continue
+            priced.append((price, n, key, plan))
+        if not priced:
+            return RowProblem(
+                row.row,
+                f"No route of product {row.text('service')!r} fits this order: "
+                + "; ".join(problems or ["the Routes sheet lists no candidate"]),
+            )
+        priced.sort(key=lambda item: (item[0], item[1]))  # cheapest; ties in sheet order
+        (_, _, key, plan), *rest = priced
+        self._panel_of[row.row] = key
+        self._alternatives[row.row] = [(k, p) for _, _, k, p in rest]
+        self._typed[row.row] = (row.get("service"), row.get("panel"))
+        return plan
+
+    def _comparison_rates(self, keys: Iterable[str]) -> Rates:
+        """How amounts of these panels are made comparable: as they are when they share one
+        currency, else in the reporting currency (Settings, or the default panel's)."""
+        currencies = {self._panel_currency(key) for key in keys} - {None}
+        if len(currencies) <= 1 and self.options.money.currency is None:
+            return Rates()
+        return self._report_rates()
+
+    def _panel_currency(self, key: str) -> str | None:
+        """The currency a panel bills in (its balance's); None when another panel than the
+        default cannot say (its rows learn why from :meth:`_Budget.refusal`)."""
+        try:
+            return self.balance(key).currency.upper()
+        except PanelError as exc:
+            if exc.stops_run or key == self.panels.default_name:
+                raise
+            return None
+
+    def _report_rates(self) -> Rates:
+        """Rates into the reporting currency: the Settings sheet's, or the default panel's."""
+        money = self.options.money
+        if money.currency is not None:
+            return money
+        currency = self.balance(self.panels.default_name).currency.upper()
+        return Rates(currency or None, money.rates)
+
+    def _start_budget(self, plans: Sequence[OrderPlan]) -> _Budget:
+        """Running totals for this placing: balances per panel, the cap in one currency."""
+        keys = {self._panel_of[p.row] for p in plans}
+        keys |= {k for p in plans for k, _ in self._alternatives.get(p.row, [])}
+        cap = self.options.max_spend
+        rates = Rates()
+        if cap is not None and (self.options.money.currency is not None or len(keys) > 1):
+            rates = self._comparison_rates(keys)
+        source, allow = self.options.max_spend_source, self.options.allow_unpriced
+        return _Budget(self.balance, self.panels, cap, source, rates, allow)
+
+    def _preview(self, plans: Sequence[OrderPlan], unknown: Sequence[int]) -> Preview:
+        """What placing ``plans`` would cost: in one currency, and per panel when several."""
+        assert self._budget is not None
+        kept_unknown = tuple(p.row for p in plans if p.cost is None)
+        keys = list(dict.fromkeys(self._panel_of[p.row] for p in plans)) or [
+            self.panels.default_name
+        ]
+        rates = self._comparison_rates(keys) if len(keys) > 1 else self._budget.rates
+        most = least = Decimal(0)
+        unconverted: list[int] = []
+        lines: list[str] = []
+        balances: list[str] = []
+        for key in keys:
+            mine = [p for p in plans if self._panel_of[p.row] == key]
+            high = sum((p.cost for p in mine if p.cost is not None), Decimal(0))
+            low = sum((p.lowest_cost for p in mine if p.lowest_cost is not None), Decimal(0))
+            balance = self.balance(key)
+            try:
+                most += rates.convert(high, balance.currency)
+                least += rates.convert(low, balance.currency)
+            except NoRate:
+                unconverted += [p.row for p in mine]
+            span = f"about {money(high)}" if low == high else f"{money(low)} to {money(high)}"
+            lines.append(
+                f"{key or 'default'}: {plural(len(mine), 'order')}, {span} {balance.currency} "
+                f"(balance {money(balance.amount)} {balance.currency})"
+            )
+            balances.append(f"{key or 'default'} {money(balance.amount)} {balance.currency}")
+        first = self.balance(keys[0])
+        # One line per panel when there are several, or when the total is converted.
+        per_panel = len(keys) > 1 or rates.currency not in (None, first.currency)
+        return Preview(
+            len(plans),
+            most,
+            rates.currency or first.currency,
+            first.amount,
+            unpriced=tuple(r for r in unknown if r not in kept_unknown),
+            unknown_cost=kept_unknown,
+            cost_low=least if least != most else None,
+            by_panel=tuple(lines) if per_panel else (),
+            balances=tuple(balances) if per_panel else (),
+            unconverted=tuple(unconverted),
+            rows=tuple(p.row for p in plans),
+        )
+
+    def _pin_plans(self, plans: Sequence[OrderPlan]) -> None:
+        """Before sending: each row's panel, and a routed row's chosen service, into its row.
+
+        A routed row's Service changes its content (its fingerprint, which the journal
+        entry carries), so that is saved before its add is sent: a run killed now finds the
+        entry's row next time, and a re-run never routes a placed row again.
+        """
+        rerouted = False
+        for plan in plans:
+            row = self._by_number[plan.row]
+            if plan.row in self._typed:
+                self._set(row, "service", plan.service.id)
+                rerouted = True
+            self._pin_panel(row, self._panel_of[plan.row])
+        if rerouted:
+            self.commit()
 
     def _rows_to_place(self) -> list[OrderRow]:
         """Rows without an Order ID that may be placed, once the journal has had its say.
@@ -790,10 +1112,13 @@ class Engine:
         not cover is new. Entries at the row's own number are matched first.
         """
         rows = self.table.rows
-        in_sheet = {r.order_id for r in rows if r.order_id is not None}
+        # An id is an order of one panel: two panels may both have an order 1001.
+        in_sheet = {(self._panel_key(r), r.order_id) for r in rows if r.order_id is not None}
         unresolved = self.journal.unresolved_adds(self.sheet)
         accepted = [
-            e for e in self.journal.accepted_adds(self.sheet) if e.result_id not in in_sheet
+            e
+            for e in self.journal.accepted_adds(self.sheet)
+            if (self._entry_key(e), e.result_id) not in in_sheet
         ]
         if not unresolved and not accepted:
             return [r for r in rows if self._may_place(r)]
@@ -823,6 +1148,7 @@ class Engine:
                 new.append(row)
             elif entry.result_id is not None:
                 self._set(row, "order_id", id_cell(entry.result_id))
+                self._pin_panel(row, self._entry_key(entry))
                 self._stamp(row, _restored_text(entry))
                 self.report.add(row.row, Step.PLACE, Outcome.RESTORED, entry.result_id or "")
             elif (number := _typed_id(row)) is not None:
@@ -864,44 +1190,34 @@ class Engine:
         if not self.options.dry_run:
             self.journal.resolve(entry.id, resolution, result)
 
-    def _within_budget(self, plans: list[OrderPlan], balance: Balance) -> list[OrderPlan]:
-        """Keep the rows, in sheet order, whose running total fits the balance and --max-spend.
+    def _within_budget(self, plans: list[OrderPlan]) -> list[OrderPlan]:
+        """Keep the rows, in sheet order, whose running total fits their panel's balance and
+        the cap (--max-spend or Max spend, over every panel of the run).
 
-        A row whose service has no listed price cannot be checked against either: it is
-        left out, unless ``allow_unpriced`` and no cap. Where panels bill a type differently
-        (packages), the balance is checked against the lowest plausible cost, so no row is
-        refused on an estimate that may be 1000 times too high (the panel refuses an order it
-        cannot charge, row by row), and the cap against the highest, so it is never exceeded.
+        A routed row that does not fit at its cheapest candidate takes the next one that
+        does. The rules per plan are :meth:`_Budget.refusal`'s.
         """
+        assert self._budget is not None
+        budget = self._budget
         kept: list[OrderPlan] = []
-        least = most = Decimal(0)  # running totals at the lowest and highest plausible cost
-        cap = self.options.max_spend
         for plan in plans:
-            outcome = Outcome.OVER_BUDGET
-            if plan.cost is None or plan.lowest_cost is None:
-                if cap is None and self.options.allow_unpriced:
-                    kept.append(plan)
-                    continue
-                outcome = Outcome.UNPRICED
-                reason = _unpriced_reason(plan, cap, self.options.max_spend_source)
-            elif least + plan.lowest_cost > balance.amount:
-                reason = (
-                    f"Not placed: insufficient balance ({money(balance.amount)} "
-                    f"{balance.currency}) for this order ({_estimate(plan, 'least')}) after the "
-                    "rows above"
-                )
-            elif cap is not None and most + plan.cost > cap:
-                reason = (
-                    f"Not placed: would exceed {self.options.max_spend_source} {cap} "
-                    f"(this order {_estimate(plan, 'most')})"
-                )
+            choices = [(self._panel_of[plan.row], plan), *self._alternatives.get(plan.row, [])]
+            first: tuple[Outcome, str] | None = None
+            for index, (key, option) in enumerate(choices):
+                refusal = budget.refusal(key, option)
+                if refusal is None:
+                    budget.take(key, option)
+                    self._panel_of[plan.row] = key
+                    if plan.row in self._alternatives:
+                        self._alternatives[plan.row] = choices[index + 1 :]
+                    kept.append(option)
+                    break
+                first = first or refusal
             else:
-                least += plan.lowest_cost
-                most += plan.cost
-                kept.append(plan)
-                continue
-            self._stamp(self._by_number[plan.row], reason)
-            self.report.add(plan.row, Step.PLACE, outcome, reason)
+                assert first is not None
+                outcome, reason = first
+                self._stamp(self._by_number[plan.row], reason)
+                self.report.add(plan.row, Step.PLACE, outcome, reason)
         return kept
 
     def _send_adds(self, plans: list[OrderPlan]) -> list[str]:
@@ -910,18 +1226,20 @@ class Engine:
         stop = False
 
         def send(plan: OrderPlan) -> tuple[OrderPlan, int, State, str]:
+            key = self._panel_of.get(plan.row, self.panels.default_name)
             entry = self.journal.intent(
                 sheet=self.sheet,
                 row=plan.row,
                 fingerprint=plan.fingerprint,
                 action=Action.ADD,
                 request={"service": str(plan.service.id), **plan.fields},
+                panel=key,
             )
             if stop:
                 self._note(entry, State.REJECTED, NOT_SENT_STOPPED)
                 return plan, entry, State.REJECTED, NOT_SENT_STOPPED
             try:
-                order = self.panel.add(plan.service.id, **plan.fields)
+                order = self.panels.client(key).add(plan.service.id, **plan.fields)
             except AmbiguousRequestError as exc:
                 self._note(entry, State.AMBIGUOUS, exc.message)
                 return plan, entry, State.AMBIGUOUS, exc.message
@@ -940,10 +1258,11 @@ class Engine:
         total = len(plans)
         done = 0
         self._progress(Step.PLACE, 0, total)
-        pool = ThreadPoolExecutor(max_workers=self.panel.max_workers)
+        workers = self.panels.max_workers
+        pool = ThreadPoolExecutor(max_workers=workers)
         # A bounded window of work in flight: waiting on it costs O(window), not O(rows left)
         # (submitting every add at once made placing quadratic: 10k rows took 28x 1k).
-        window = 2 * self.panel.max_workers
+        window = 2 * workers
         waiting = iter(plans)
         futures: set[Future[tuple[OrderPlan, int, State, str]]] = set()
 
@@ -1008,10 +1327,42 @@ class Engine:
         elif state == State.AMBIGUOUS:
             self._stamp(row, _ambiguous_text(entry, result))
             self.report.add(row.row, Step.PLACE, Outcome.AMBIGUOUS, result)
-        else:
+        elif result == NOT_SENT_STOPPED or not self._fail_over(plan, result):
+            refusals = self._refusals.get(plan.row)
+            if refusals and result != NOT_SENT_STOPPED:
+                result = "every route refused it: " + "; ".join(refusals)
             self._stamp(row, result)
             self.report.add(row.row, Step.PLACE, Outcome.FAILED, result)
         self._synced.append(entry)
+
+    def _fail_over(self, plan: OrderPlan, refusal: str) -> bool:
+        """After a panel refused a routed row for good: queue its next candidate that fits
+        the budget (True), or put the product name back so the next run routes it afresh.
+
+        Only a definite refusal comes here: an add whose answer was lost keeps its row on
+        the panel and service it was sent to, blocked until the user settles it.
+        """
+        rest = self._alternatives.get(plan.row)
+        if rest is None or self._budget is None:
+            return False
+        key = self._panel_of[plan.row]
+        self._refusals.setdefault(plan.row, []).append(
+            f"{self.panels.label(key)} service {plan.service.id}: {refusal}"
+        )
+        self._budget.take(key, plan, sign=-1)
+        while rest:
+            next_key, next_plan = rest.pop(0)
+            if self._budget.refusal(next_key, next_plan) is None:
+                self._budget.take(next_key, next_plan)
+                self._panel_of[plan.row] = next_key
+                self._next_round.append(next_plan)
+                return True
+        row = self._by_number[plan.row]
+        service, panel = self._typed[plan.row]
+        self._set(row, "service", service)
+        if "panel" in self.table.columns:
+            self._set(row, "panel", panel)
+        return False
 
     def _settle_placed(self) -> None:
         """Count what this run placed at the charges the panel reported; write the row notes.
@@ -1033,9 +1384,9 @@ class Engine:
             charge = parse_decimal(row.get("charge")) if plan.row in refreshed else None
             if charge is None:
                 self.report.uncharged += 1
-                self.report.spent += plan.cost or Decimal(0)
+                self.report.spent += self._counted(plan, plan.cost or Decimal(0))
             else:
-                self.report.spent += charge
+                self.report.spent += self._counted(plan, charge)
                 status = str(row.get("status") or "").lower()
                 refunded = is_final(status) and status != "completed"  # canceled, partial...
                 if plan.cost is not None and not refunded and abs(charge - plan.cost) > ROUNDING:
@@ -1059,13 +1410,85 @@ class Engine:
                 "the totals use the panel's charges"
             )
 
+    def _counted(self, plan: OrderPlan, value: Decimal) -> Decimal:
+        """An amount billed by a plan's panel, in the report's currency (what ``spent`` sums).
+
+        Without a Settings rate for it, it is left out of the total, with a word.
+        """
+        key = self._panel_of.get(plan.row, self.panels.default_name)
+        balance = self._balances.get(key)
+        currency = balance.currency if balance is not None else self.report.currency
+        if currency.upper() == self.report.currency.upper():
+            return value
+        try:
+            return Rates(self.report.currency, self.options.money.rates).convert(value, currency)
+        except NoRate as exc:
+            self.report.messages.append(
+                f"row {plan.row}: {value} {currency} is not in the total spent: {exc}"
+            )
+            return Decimal(0)
+
+    # ----------------------------------------------------------------- profit
+
+    def profit(self) -> None:
+        """Cost, Profit and Margin of every row with a Sell price, from the panel's charge.
+
+        Cost is the charge the panel reported, in the reporting currency (Settings rates);
+        a row whose charge cannot be converted, or whose Sell price cannot be read, gets
+        that as its error and empty Cost, Profit and Margin: never a guess.
+        """
+        if "sell_price" not in self.table.columns:
+            return
+        money = self.options.money
+        for row in self.table.rows:
+            charge = parse_decimal(row.get("charge"))
+            if row.order_id is None or charge is None or not row.text("sell_price"):
+                continue
+            try:
+                result = profit(
+                    charge=charge,
+                    currency=row.text("currency") or None,
+                    sell_price=_sell_price(row),
+                    per_order=row.flag("sell_per_order"),
+                    quantity=_sold_quantity(row),
+                    remains=parse_int(row.get("remains")),
+                    status=row.text("status"),
+                    rates=money,
+                )
+                values = {"cost": result.cost, "profit": result.profit, "margin": result.margin}
+                unwritable = next(
+                    (
+                        f"{k} {p}"
+                        for k, v in values.items()
+                        if v is not None and (p := cell_value_problem(v))
+                    ),
+                    None,
+                )
+                if unwritable:
+                    raise Unreadable(f"no cell can hold the {unwritable}")
+            except (NoRate, Unreadable) as exc:
+                problem = f"profit: {exc}"
+                if row.text("error") != problem:
+                    self._stamp(row, problem)
+                self.report.add(row.row, Step.PROFIT, Outcome.INVALID, problem)
+                for key in PROFIT_COLUMNS:
+                    self._set(row, key, None)
+                continue
+            if row.text("error").startswith("profit: "):
+                self._stamp(row)
+            for key, value in values.items():
+                self._set(row, key, value)
+
     # ----------------------------------------------------------------- refresh
 
     def refresh(self, only: Iterable[str] | None = None) -> None:
-        """Refresh status, charge, start count and remains of orders not final yet."""
+        """Refresh status, charge, start count and remains of orders not final yet, each on
+        the panel its row names (two panels may both have an order 1001)."""
         wanted = set(only) if only is not None else None
-        rows_by_id: dict[str, list[OrderRow]] = {}
+        by_panel: dict[str, dict[str, list[OrderRow]]] = {}
         final: dict[CellValue, bool] = {}  # a sheet holds a handful of distinct statuses
+        named = "panel" in self.table.columns  # else every row is the default panel's
+        default = self.panels.default_name
         for row in self.table.rows:
             oid = row.order_id
             if oid is None or (wanted is not None and oid not in wanted):
@@ -1077,9 +1500,17 @@ class Engine:
                     ended = final[status] = is_final(status)
                 if ended:
                     continue
-            rows_by_id.setdefault(oid, []).append(row)
-        if not rows_by_id:
-            return
+            if named and self._moved(row, Step.STATUS):
+                continue
+            key = self._panel_key(row) if named else default
+            by_panel.setdefault(key, {}).setdefault(oid, []).append(row)
+        for key, client in self._clients(_rows_of(by_panel), Step.STATUS):
+            self._refresh_on(client, by_panel[key], key)
+
+    def _refresh_on(
+        self, client: PanelClient, rows_by_id: Mapping[str, list[OrderRow]], key: str
+    ) -> None:
+        """Refresh the orders of one panel (100 ids a request)."""
         total, done = len(rows_by_id), 0
         self._progress(Step.STATUS, 0, total)
         # Each chunk is written while the next requests are still in flight. Ids whose request
@@ -1087,7 +1518,7 @@ class Engine:
         down: list[OrderStatus] = []
         # One copy of each value for all the rows that have it (a million rows: 200 MB less).
         known: dict[tuple[type, CellValue], CellValue] = {}
-        for statuses in self.panel.status_chunks(list(rows_by_id)):
+        for statuses in client.status_chunks(list(rows_by_id)):
             for oid, st in statuses.items():
                 if st.unavailable:
                     down.append(st)
@@ -1104,7 +1535,7 @@ class Engine:
                     self.report.add(row.row, Step.STATUS, Outcome.UPDATED, st.status or "")
             done += len(statuses)
             self._progress(Step.STATUS, done, total)
-        self._panel_down(Step.STATUS, down, total, rows_by_id)
+        self._panel_down(Step.STATUS, down, total, rows_by_id, key)
 
     def _panel_down(
         self,
@@ -1112,6 +1543,7 @@ class Engine:
         down: Sequence[OrderStatus | RefillStatus],
         total: int,
         rows_by_id: Mapping[str, list[OrderRow]],
+        key: str,
     ) -> bool:
         """Report ids the panel could not be asked about; True when that was every id.
 
@@ -1123,8 +1555,9 @@ class Engine:
             return False
         if len(down) == total:
             self.report.panel_failed = True
+            which = "the panel" if key == self.panels.default_name else self.panels.label(key)
             self.report.messages.append(
-                f"{step}: nothing refreshed, the panel failed: {down[0].error}"
+                f"{step}: nothing refreshed, {which} failed: {down[0].error}"
             )
             return True
         for st in down:
@@ -1135,17 +1568,22 @@ class Engine:
         return False
 
     def refill_status(self) -> None:
-        """Refresh the status of refills not final yet."""
-        rows_by_id: dict[str, list[OrderRow]] = {}
+        """Refresh the status of refills not final yet, each on its row's panel."""
+        by_panel: dict[str, dict[str, list[OrderRow]]] = {}
         for row in self.table.rows:
             rid = row.refill_id
             if rid is not None and not is_final(row.get("refill_status"), refill=True):
-                rows_by_id.setdefault(rid, []).append(row)
-        if not rows_by_id:
-            return
-        statuses = self.panel.refill_status_many(list(rows_by_id))
+                by_panel.setdefault(self._panel_key(row), {}).setdefault(rid, []).append(row)
+        for key, client in self._clients(_rows_of(by_panel), Step.REFILL_STATUS):
+            self._refill_status_on(client, by_panel[key], key)
+
+    def _refill_status_on(
+        self, client: PanelClient, rows_by_id: Mapping[str, list[OrderRow]], key: str
+    ) -> None:
+        """Refresh the refills of one panel."""
+        statuses = client.refill_status_many(list(rows_by_id))
         down = [st for st in statuses.values() if st.unavailable]
-        if self._panel_down(Step.REFILL_STATUS, down, len(statuses), rows_by_id):
+        if self._panel_down(Step.REFILL_STATUS, down, len(statuses), rows_by_id, key):
             return
         for rid, rows in rows_by_id.items():
             st = statuses[rid]
@@ -1160,17 +1598,22 @@ class Engine:
 
     # ----------------------------------------------------------------- refill / cancel
 
-    def _flagged(self, kind: _Flagged) -> dict[str, OrderRow]:
-        """Rows whose flag (Refill, Cancel) is set, by order id; no id is an error."""
+    def _flagged(self, kind: _Flagged) -> dict[str, dict[str, OrderRow]]:
+        """Rows whose flag (Refill, Cancel) is set, by panel and order id; no id (or a panel
+        that cannot be had) is an error, and the flag stays."""
         action = kind.action  # also the flag column's key
-        out: dict[str, OrderRow] = {}
+        groups: dict[str, dict[str, OrderRow]] = {}
         for row in self.table.rows:
             if not row.flag(action):
                 continue
             oid = row.order_id
+            key = self._panel_key(row)
+            out = groups.setdefault(key, {})
             if oid is None:
                 self._stamp(row, f"{action}: no Order ID in this row")
                 self.report.add(row.row, kind.step, Outcome.INVALID, "no Order ID")
+            elif not self._panel_usable(key, row, kind.step) or self._moved(row, kind.step):
+                continue
             elif oid in out:
                 twice = f"order {oid} is flagged twice"
                 self.report.add(row.row, kind.step, Outcome.SKIPPED, twice)
@@ -1181,7 +1624,11 @@ class Engine:
                 self.report.add(row.row, kind.step, Outcome.INVALID, refusal)
             else:
                 out[oid] = row
-        return out
+        return {key: out for key, out in groups.items() if out}
+
+    def _panel_usable(self, key: str, row: OrderRow, step: Step) -> bool:
+        """Whether the row's panel can be had; if not, the row says why."""
+        return next(self._clients({key: [row]}, step), None) is not None
 
     def _not_offered(self, action: Action, row: OrderRow) -> str | None:
         """Why ``action`` cannot work for the row's order: its service does not offer it.
@@ -1193,18 +1640,19 @@ class Engine:
         sid = row.service_id
         if sid is None:
             return None
-        if self._services is None:
+        key = self._panel_key(row)
+        if key not in self._services:
             try:
-                self.services()
+                self.services(key)
             except PanelError as exc:
                 if exc.stops_run:  # an invalid key, a panel asking to wait too long
                     raise
-                self._services = {}
+                self._services[key] = {}
                 self.report.messages.append(
                     f"{exc}: refill/cancel flags are sent without checking that their "
                     "services offer them"
                 )
-        service = (self._services or {}).get(sid)
+        service = self._services[key].get(sid)
         offered = None if service is None else getattr(service, action)
         if offered is not False:
             return None
@@ -1259,21 +1707,29 @@ class Engine:
             self._note_refill_ending()
 
     def _fill_refill_until(self, rows: Sequence[OrderRow]) -> None:
+        # An order id is only known on the panel that issued it: (panel, id), as the journal says.
         placed = {
-            e.result_id: e.created for e in self.journal.accepted_adds(self.sheet) if e.result_id
+            (self._entry_key(e), e.result_id): e.created
+            for e in self.journal.accepted_adds(self.sheet)
+            if e.result_id
         }
-        dated = [(row, placed[row.order_id]) for row in rows if row.order_id in placed]
+        dated: list[tuple[OrderRow, str, float]] = []
+        for row in rows:
+            where = (self._panel_key(row), row.order_id or "")
+            if where in placed:
+                dated.append((row, where[0], placed[where]))
         if not dated or self.report.panel_failed:
             return  # no service list needed, or the panel is down (said once already)
-        try:
-            services = self.services()
-        except PanelError as exc:
-            if exc.stops_run:
-                raise
-            self.report.messages.append(f"{exc}: Refill until is left empty this run")
-            return
-        for row, created in dated:
-            service = services.get(row.service_id or 0)
+        lists: dict[str, dict[int, Service]] = {}
+        for key in {key for _, key, _ in dated}:
+            try:
+                lists[key] = self.services(key)
+            except (PanelError, ConfigError) as exc:
+                if isinstance(exc, PanelError) and exc.stops_run:
+                    raise
+                self.report.messages.append(f"{exc}: Refill until is left empty this run")
+        for row, key, created in dated:
+            service = lists.get(key, {}).get(row.service_id or 0)
             if service is None:
                 continue  # gone from the list: nothing to read (asked again next run)
             window = parse_refill_window(service.name, service.description)
@@ -1306,7 +1762,7 @@ class Engine:
             elif ours:
                 self._set(row, "error", None)
 
-    def _journaled(self, action: Action, rows: dict[str, OrderRow]) -> dict[str, int]:
+    def _journaled(self, action: Action, rows: dict[str, OrderRow], key: str) -> dict[str, int]:
         return {
             oid: self.journal.intent(
                 sheet=self.sheet,
@@ -1315,6 +1771,7 @@ class Engine:
                 action=action,
                 request={"order": oid},
                 target=oid,
+                panel=key,
             )
             for oid, row in rows.items()
         }
@@ -1327,31 +1784,51 @@ class Engine:
         """
         if any(row.flag(Action.REFILL) for row in self.table.rows):
             self.refill_windows(warn=False)
-        self._flagged_action(_REFILL, self.panel.refill_many, lambda res: res.refill)
+        self._flagged_action(
+            _REFILL, lambda client, ids: client.refill_many(ids), lambda res: res.refill
+        )
 
     def cancel(self) -> None:
         """Cancel the orders of rows whose Cancel flag is set; clear the flag on success."""
-        self._flagged_action(_CANCEL, self.panel.cancel, lambda res: res.order if res.ok else None)
+        self._flagged_action(
+            _CANCEL,
+            lambda client, ids: client.cancel(ids),
+            lambda res: res.order if res.ok else None,
+        )
 
     def _flagged_action(
         self,
         kind: _Flagged,
-        send: Callable[[list[str]], Mapping[str, Any]],
+        send: Callable[[PanelClient, list[str]], Mapping[str, Any]],
         success: Callable[[Any], str | None],
     ) -> None:
-        """Send a flag-driven paid action (refill, cancel) for every flagged row, journaled."""
-        rows = self._flagged(kind)
-        if not rows:
+        """Send a flag-driven paid action (refill, cancel) for every flagged row, journaled,
+        each to the panel that issued its order."""
+        groups = self._flagged(kind)
+        every = [row for rows in groups.values() for row in rows.values()]
+        if not every:
             return
         if self.options.dry_run:
-            for row in rows.values():
+            for row in every:
                 self.report.add(row.row, kind.step, kind.would)
             return
-        if kind.action == Action.CANCEL and not self._cancel_confirmed(rows):
+        if kind.action == Action.CANCEL and not self._cancel_confirmed(every):
             return
-        self._before_paying(row.row for row in rows.values())
-        entries = self._journaled(kind.action, rows)
-        results = send(list(rows))
+        self._before_paying(row.row for row in every)
+        for key, rows in groups.items():
+            self._flagged_on(key, kind, rows, send, success)
+
+    def _flagged_on(
+        self,
+        key: str,
+        kind: _Flagged,
+        rows: dict[str, OrderRow],
+        send: Callable[[PanelClient, list[str]], Mapping[str, Any]],
+        success: Callable[[Any], str | None],
+    ) -> None:
+        """Send one panel's share of a refill or cancel, journaled around the request."""
+        entries = self._journaled(kind.action, rows, key)
+        results = send(self.panels.client(key), list(rows))
         for oid, row in rows.items():
             res = results[oid]
             new_id = success(res)
@@ -1367,10 +1844,10 @@ class Engine:
                 self.report.add(row.row, kind.step, outcome, res.error or "")
             self._synced.append(entries[oid])
 
-    def _cancel_confirmed(self, rows: Mapping[Any, OrderRow]) -> bool:
+    def _cancel_confirmed(self, rows: Sequence[OrderRow]) -> bool:
         """Ask ``confirm_cancel`` about the flagged orders; a no sends nothing."""
         ask = self.options.confirm_cancel
-        preview = CancelPreview(tuple(map(str, rows)), tuple(r.row for r in rows.values()))
+        preview = CancelPreview(tuple(str(r.order_id) for r in rows), tuple(r.row for r in rows))
         if ask is None or ask(preview):
             return True
         self.report.messages.append(
@@ -1407,6 +1884,102 @@ class Engine:
             self._set(row, "status", CANCEL_REQUESTED)
         self._said.discard(row.row)  # what the panel accepted supersedes an earlier error
         self._stamp(row)
+
+
+@dataclass
+class _Budget:
+    """The running totals of one placing: per panel against its balance, and every panel
+    together against the cap, in ``rates.currency`` (the cap's currency)."""
+
+    balance: Callable[[str], Balance]
+    panels: Panels
+    cap: Decimal | None
+    source: str
+    rates: Rates
+    allow_unpriced: bool = False
+    least: dict[str, Decimal] = field(default_factory=dict)
+    most: Decimal = Decimal(0)
+
+    def refusal(self, key: str, plan: OrderPlan) -> tuple[Outcome, str] | None:
+        """Why ``plan`` on panel ``key`` does not fit after what was taken; None if it does.
+
+        A row whose service has no listed price cannot be checked: it is left out, unless
+        ``allow_unpriced`` and no cap. Where panels bill a type differently (packages), the
+        balance is checked against the lowest plausible cost, so no row is refused on an
+        estimate that may be 1000 times too high (the panel refuses an order it cannot
+        charge, row by row), and the cap against the highest, so it is never exceeded. An
+        estimate in a currency the Settings sheet has no rate for cannot be kept under a cap.
+        """
+        if plan.cost is None or plan.lowest_cost is None:
+            if self.cap is None and self.allow_unpriced:
+                return None
+            return Outcome.UNPRICED, _unpriced_reason(plan, self.cap, self.source)
+        try:
+            balance = self.balance(key)
+        except PanelError as exc:
+            if exc.stops_run or key == self.panels.default_name:
+                raise
+            return Outcome.FAILED, f"Not placed: {self.panels.label(key)}: {exc}"
+        where = "" if key == self.panels.default_name else f" on {self.panels.label(key)}"
+        if self.least.get(key, Decimal(0)) + plan.lowest_cost > balance.amount:
+            return Outcome.OVER_BUDGET, (
+                f"Not placed: insufficient balance{where} ({money(balance.amount)} "
+                f"{balance.currency}) for this order ({_estimate(plan, 'least')}) after the "
+                "rows above"
+            )
+        if self.cap is None:
+            return None
+        try:
+            cost = self.rates.convert(plan.cost, balance.currency)
+        except NoRate as exc:
+            return Outcome.OVER_BUDGET, (
+                f"Not placed: its cost{where} cannot be kept within {self.source} {self.cap} "
+                f"{self.rates.currency}: {exc}"
+            )
+        if self.most + cost > self.cap:
+            return Outcome.OVER_BUDGET, (
+                f"Not placed: would exceed {self.source} {self.cap} "
+                f"(this order {_estimate(plan, 'most')}{where})"
+            )
+        return None
+
+    def take(self, key: str, plan: OrderPlan, sign: int = 1) -> None:
+        """Count a kept plan (``sign=-1``: give back one the panel refused)."""
+        if plan.cost is None or plan.lowest_cost is None:
+            return
+        self.least[key] = self.least.get(key, Decimal(0)) + sign * plan.lowest_cost
+        if self.cap is not None:
+            self.most += sign * self.rates.convert(plan.cost, self.balance(key).currency)
+
+
+def _rows_of(by_panel: Mapping[str, Mapping[str, list[OrderRow]]]) -> dict[str, list[OrderRow]]:
+    """The rows of each panel, from rows grouped by panel and then by id."""
+    return {key: [r for rows in ids.values() for r in rows] for key, ids in by_panel.items()}
+
+
+def _sell_price(row: OrderRow) -> Decimal:
+    """The row's Sell price, read as money is typed (``1.50``, ``$1.50``)."""
+    try:
+        price = amount(row.get("sell_price"))
+    except Unreadable as exc:
+        raise Unreadable(f"Sell price must be an amount such as 1.50, got {exc}") from None
+    if price < 0:
+        raise Unreadable(f"Sell price must not be negative, got {price}")
+    return price
+
+
+def _sold_quantity(row: OrderRow) -> int:
+    """How many units the client buys: Quantity x Runs (drip-feed), or the lines of a
+    comments list; 0 when the row has neither (a per-order price does not need it)."""
+    try:
+        quantity = whole_number(row.get("quantity")) if row.text("quantity") else 0
+        runs = whole_number(row.get("runs")) if row.text("runs") else 1
+    except Unreadable as exc:
+        raise Unreadable(f"Quantity or Runs is not a whole number: {exc}") from None
+    if not quantity:
+        lines = row.text("comments") or row.text("usernames")
+        quantity = len([line for line in lines.splitlines() if line.strip()])
+    return quantity * runs
 
 
 class _Writes(Mapping[tuple[int, int], CellValue]):

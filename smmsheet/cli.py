@@ -226,15 +226,76 @@ def _client(panel_url: str | None, api_key: str | None, profile: str | None) -> 
 
 @cli.command()
 @panel_options
+@click.argument("book", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--all", "every", is_flag=True, help="Every profile of the user config file.")
 @json_option
-def balance(panel_url: str | None, api_key: str | None, profile: str | None, as_json: bool) -> None:
-    """Print the account balance."""
-    client = _client(panel_url, api_key, profile)
-    with client:
-        result = client.balance()
+def balance(
+    panel_url: str | None,
+    api_key: str | None,
+    profile: str | None,
+    book: str | None,
+    every: bool,
+    as_json: bool,
+) -> None:
+    """Print the account balance; with BOOK, of every panel the workbook uses (its default
+    and each profile its Panel column and Routes sheet name); with --all, of every profile."""
+    if book is None and not every:
+        client = _client(panel_url, api_key, profile)
+        with client:
+            result = client.balance()
+        if as_json:
+            emit_json({"balance": money_json(result.amount, result.currency)})
+        click.echo(_line(f"{money(result.amount)} {result.currency}".strip()))
+        return
+    results = _balances(book, panel_url, api_key, profile)
+    failed = any(isinstance(result, Exception) for _, result in results)
     if as_json:
-        emit_json({"balance": money_json(result.amount, result.currency)})
-    click.echo(_line(f"{money(result.amount)} {result.currency}".strip()))
+        emit_json(
+            {
+                "balances": [
+                    {"panel": name or "default", "error": str(result)}
+                    if isinstance(result, Exception)
+                    else {"panel": name or "default", **money_json(result.amount, result.currency)}
+                    for name, result in results
+                ]
+            },
+            EXIT_FAILED if failed else EXIT_OK,
+        )
+    width = max((len(name or "default") for name, _ in results), default=0)
+    for name, result in results:
+        if isinstance(result, Exception):
+            click.echo(_line(f"{name or 'default':<{width}}  error: {result}"), err=True)
+        else:
+            shown = f"{money(result.amount)} {result.currency}".rstrip()
+            click.echo(_line(f"{name or 'default':<{width}}  {shown}"))
+    if failed:
+        sys.exit(EXIT_FAILED)
+
+
+def _balances(
+    book: str | None, panel_url: str | None, api_key: str | None, profile: str | None
+) -> list[tuple[str, Any]]:
+    """(profile, balance or error) of every panel a workbook uses, or of every profile."""
+    if book is not None:
+        from .session import Session
+
+        with Session(book, panel_url=panel_url, api_key=api_key, profile=profile) as session:
+            try:
+                return list(session.balances())
+            finally:
+                _SECRETS.update(session.secrets)
+    from .config import profile_names, resolve_profile
+
+    results: list[tuple[str, Any]] = []
+    for name in profile_names():
+        try:
+            resolved = resolve_profile(name)
+            _SECRETS.add(resolved.api_key)
+            with resolved.client() as client:
+                results.append((name, client.balance()))
+        except SmmsheetError as exc:
+            results.append((name, exc))
+    return results
 
 
 @cli.command()
@@ -548,6 +609,7 @@ def execute_book(
         try:
             report = session.run(command, options)
         finally:
+            _SECRETS.update(session.secrets)  # the keys of the panels the rows named
             if progress is not None:
                 progress.close()
             if not quiet:
@@ -608,7 +670,16 @@ def _place_facts(preview: Any, report: Report) -> list[str]:
             f"  The panel lists no price for {rows_text(preview.unknown_cost)}: "
             "not in the estimate (--allow-unpriced)."
         )
-    lines.append(f"Balance: {money(preview.balance)} {preview.currency}.")
+    if preview.unconverted:
+        lines.append(
+            f"  {rows_text(preview.unconverted)} in a currency the Settings sheet has no rate "
+            "for: not in the estimate."
+        )
+    if preview.by_panel:
+        lines.append("Per panel:")
+        lines += [f"  {line}" for line in preview.by_panel]
+    else:
+        lines.append(f"Balance: {preview.balance_text()}.")
     return lines
 
 
@@ -717,10 +788,11 @@ def journal(book: str, as_json: bool) -> None:
     listed = [_journal_entry(e, charges) for e in entries]
     if as_json:
         emit_json({"workbook": book, "journal": str(path), "entries": listed})
-    _print_table(
-        JOURNAL_COLUMNS,
-        [[_journal_cell(entry, key) for key, _ in JOURNAL_COLUMNS] for entry in listed],
+    # The Panel column only for a workbook whose requests went to named panels.
+    columns = tuple(
+        c for c in JOURNAL_COLUMNS if c[0] != "panel" or any(e["panel"] for e in listed)
     )
+    _print_table(columns, [[_journal_cell(entry, key) for key, _ in columns] for entry in listed])
 
 
 #: The columns of `smmsheet journal`: entry key, title.
@@ -729,6 +801,7 @@ JOURNAL_COLUMNS = (
     ("when", "When"),
     ("row", "Row"),
     ("action", "Action"),
+    ("panel", "Panel"),
     ("service", "Service"),
     ("link", "Link"),
     ("quantity", "Qty"),
@@ -742,18 +815,24 @@ LINK_WIDTH = 40
 _SYNCED_WORDS = ("NOT IN SHEET YET", "yes", "row gone")
 
 
-def _journal_entry(e: Entry, charges: dict[tuple[str, str], tuple[str, str]]) -> dict[str, Any]:
+def _journal_entry(
+    e: Entry, charges: dict[tuple[str, str | None, str], tuple[str, str]]
+) -> dict[str, Any]:
     """One journal entry as the listing shows it (and --json prints it)."""
     import datetime as dt
 
     order = e.result_id if e.action == "add" else e.target
-    charge, currency = charges.get((e.sheet, order or ""), ("", ""))
+    # Two panels may both have an order 1001: a charge is looked up with the entry's panel.
+    charge, currency = charges.get(
+        (e.sheet, e.panel, order or ""), charges.get((e.sheet, None, order or ""), ("", ""))
+    )
     return {
         "id": e.id,
         "when": dt.datetime.fromtimestamp(e.created).strftime("%Y-%m-%d %H:%M:%S"),
         "sheet": e.sheet,
         "row": e.row,
         "action": str(e.action),
+        "panel": e.panel,
         "service": e.request.get("service", ""),
         "link": e.request.get("link", ""),
         "quantity": e.request.get("quantity", ""),
@@ -782,13 +861,14 @@ def _journal_cell(entry: dict[str, Any], key: str) -> str:
     return str(value)
 
 
-def _charges(book: str, sheets: set[str]) -> dict[tuple[str, str], tuple[str, str]]:
-    """(sheet, order id) -> (charge, currency) as the workbook's rows hold them."""
+def _charges(book: str, sheets: set[str]) -> dict[tuple[str, str | None, str], tuple[str, str]]:
+    """(sheet, panel, order id) -> (charge, currency) as the workbook's rows hold them; the
+    panel is None in a sheet without a Panel column (one panel: any entry's)."""
     from .orders import OrderTable
     from .values import parse_decimal
     from .workbook import open_workbook
 
-    found: dict[tuple[str, str], tuple[str, str]] = {}
+    found: dict[tuple[str, str | None, str], tuple[str, str]] = {}
     try:
         workbook = open_workbook(book)
     except SmmsheetError:
@@ -799,10 +879,12 @@ def _charges(book: str, sheets: set[str]) -> dict[tuple[str, str], tuple[str, st
                 table = OrderTable.from_values(workbook.read_values(sheet))
             except (SmmsheetError, KeyError, ValueError):
                 continue
+            panels = "panel" in table.columns
             for row in table.rows:
                 charge = parse_decimal(row.get("charge"))
                 if row.order_id is not None and charge is not None:
-                    found[(sheet, row.order_id)] = (str(charge), row.text("currency"))
+                    panel = row.text("panel") if panels else None
+                    found[(sheet, panel, row.order_id)] = (str(charge), row.text("currency"))
     finally:
         workbook.close()
     return found

@@ -42,6 +42,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError, scrub
+from .money import Rates
 from .panel import DEFAULT_DEADLINE, DEFAULT_MAX_WORKERS, PanelClient
 from .values import Unreadable, amount, whole_number
 from .workbook.base import WorkbookAdapter, find_sheet
@@ -54,7 +55,9 @@ __all__ = [
     "PanelSettings",
     "WorkbookSettings",
     "config_path",
+    "profile_names",
     "resolve_panel",
+    "resolve_profile",
     "settings_of",
     "spending_cap",
     "workbook_settings",
@@ -98,6 +101,16 @@ class WorkbookSettings:
     #: ``status`` notes orders whose refill window ends within this many days (None: not
     #: set, the engine's default applies).
     refill_warning_days: int | None = None
+    #: The currency Cost, Profit and Max spend are counted in (``Currency``); None: the
+    #: default panel's.
+    currency: str | None = None
+    #: ``Rate EUR`` = 1.08: one EUR is 1.08 of ``currency``. Given by the user, never fetched.
+    rates: Mapping[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def money(self) -> Rates:
+        """The reporting currency and its rates, as the profit and cap arithmetic takes them."""
+        return Rates(self.currency, dict(self.rates))
 
 
 def config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -210,6 +223,25 @@ def resolve_panel(
     )
 
 
+def profile_names(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The profiles of the user config file, in the file's order."""
+    env = os.environ if environ is None else environ
+    profiles = _load_file(config_path(env)).get("profiles", {})
+    return list(profiles) if isinstance(profiles, dict) else []
+
+
+def resolve_profile(name: str, environ: Mapping[str, str] | None = None) -> PanelSettings:
+    """A named profile alone, as a row's ``Panel`` cell names it: its own URL and key only.
+
+    The environment's ``SMMSHEET_PANEL_URL``/``SMMSHEET_API_KEY`` are not a fallback here: a
+    row naming a profile must never reach the environment's panel instead.
+    """
+    env = dict(os.environ if environ is None else environ)
+    for variable in (ENV_PANEL_URL, ENV_API_KEY, ENV_PROFILE):
+        env.pop(variable, None)
+    return resolve_panel(profile=name, environ=env)
+
+
 def _origin(url: str) -> tuple[str, str, int | None]:
     """Scheme, host and port of a URL: where a key may be sent."""
     parts = urlsplit(url.strip())
@@ -277,13 +309,15 @@ def spending_cap(value: object, source: str) -> Decimal:
 def workbook_settings(
     rows: Sequence[Sequence[object]], sheet: str = SETTINGS_SHEET
 ) -> WorkbookSettings:
-    """Read a ``Settings`` sheet: two columns, name and value (``Profile``, ``Max spend``).
+    """Read a ``Settings`` sheet: two columns, name and value (``Profile``, ``Max spend``,
+    ``Currency``, ``Rate EUR`` ...).
 
     A row that looks like an API key is refused, so a key never travels inside a workbook;
     a ``Max spend`` that cannot be read is refused too (:func:`spending_cap`).
     """
     values: dict[str, object] = {}
     cells: dict[str, str] = {}
+    rates: dict[str, Decimal] = {}
     for number, row in enumerate(rows, start=1):
         if len(row) < 2 or row[0] is None:
             continue
@@ -296,6 +330,9 @@ def workbook_settings(
             )
         values[name] = row[1]
         cells[name] = f"{sheet}!B{number}"
+        if (rate := _RATE_LABEL.fullmatch(str(row[0]).strip())) and row[1] not in (None, ""):
+            code = rate.group(1) or rate.group(2)
+            rates[code] = _rate(row[1], f"{cells[name]} (rate of {code})")
     profile = values.get("profile")
     raw_spend = values.get("maxspend")
     spend = (
@@ -304,10 +341,19 @@ def workbook_settings(
     warn = None
     if "refillwarningdays" in values and not _blank(values["refillwarningdays"]):
         warn = _warning_days(values["refillwarningdays"], cells["refillwarningdays"])
+    label = "currency" if values.get("currency") else "reportingcurrency"
+    currency = str(values.get(label) or "").strip().upper()
+    if currency and not re.fullmatch(r"[A-Z]{3}", currency):
+        raise ConfigError(
+            f"Currency in {cells[label]} must be a three-letter code such as USD or EUR, got "
+            f"{currency[:20]!r}"
+        )
     return WorkbookSettings(
         profile=str(profile).strip() if profile else None,
         max_spend=spend,
         refill_warning_days=warn,
+        currency=currency or None,
+        rates=rates,
     )
 
 
@@ -326,6 +372,21 @@ def _warning_days(value: object, cell: str) -> int:
     if not 0 <= days <= 365:
         raise ConfigError(f"Refill warning days in {cell} must be 0 to 365, got {days}")
     return days
+
+
+#: ``Rate EUR`` or ``EUR rate``: the code in capitals, so ``Tax rate`` is the user's own row.
+_RATE_LABEL = re.compile(r"(?i:rate)[\s:]*([A-Z]{3})|([A-Z]{3})\s+(?i:rate)")
+
+
+def _rate(value: object, source: str) -> Decimal:
+    """An exchange rate typed in Settings: a positive amount, or the run stops."""
+    try:
+        rate = amount(value)
+    except Unreadable as exc:
+        raise ConfigError(f"{source} must be a number such as 1.08, got {exc}") from None
+    if rate <= 0:
+        raise ConfigError(f"{source} must be more than 0, got {rate}")
+    return rate
 
 
 def settings_of(book: WorkbookAdapter) -> WorkbookSettings:

@@ -331,8 +331,13 @@ def remember_orders(session: Session, index: RecentOrders | None = None) -> None
     from .recent import MAX_ORDERS, RecentOrders, default_path, panel_key
 
     def journal_ids() -> list[str]:
+        # Only the default panel's orders: the index is kept per panel URL, and an order of
+        # another profile (a row's Panel) may share its id with one of this panel's.
+        mine = {"", session.panels.default_name}
         with Journal(path, lock=False) as journal:
-            ids = [e.result_id for e in journal.entries() if e.action == Action.ADD]
+            ids = [
+                e.result_id for e in journal.entries() if e.action == Action.ADD and e.panel in mine
+            ]
         return [oid for oid in ids if oid][-MAX_ORDERS:]
 
     try:
@@ -386,7 +391,7 @@ def _confirmation(preview: Preview) -> str:
         unpriced = f"Not placed, the panel lists no price for them: rows {listed}.\n\n"
     return (
         f"{unpriced}Place {rows} for {preview.cost_text(2)} {preview.currency}?\n\n"
-        f"Balance: {preview.balance:.2f} {preview.currency}. Orders cannot be undone once "
+        f"Balance: {preview.balance_text()}. Orders cannot be undone once "
         "placed; the panel charges for them."
     )
 

@@ -19,6 +19,10 @@ sent; a marker the journal does not know means the journal was deleted, replaced
 back to an older copy, and the engine stops before placing anything. A damaged journal (cut
 short, overwritten) fails SQLite's quick check on open and stops every run.
 
+Every entry names the panel it was sent to (``panel``: the profile name a row's ``Panel``
+column chose; empty for the workbook's default panel). Journals made before panels were
+recorded get the column on open, and their entries belong to the default panel.
+
 An ``add`` whose answer was lost (``sent`` or ``ambiguous``) stays *unresolved* until the user
 says what happened: the order id typed into the row, or "place again"
 (:meth:`Journal.resolve`). Until then the engine never places that row again.
@@ -136,6 +140,8 @@ CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started R
 _UNKNOWN = (State.SENT, State.AMBIGUOUS)
 #: Added after the first release: journals made before get the column on open.
 _RESOLUTION_COLUMN = "ALTER TABLE entries ADD COLUMN resolution TEXT"
+#: Added with many panels per workbook: older entries read as the default panel ('').
+_PANEL_COLUMN = "ALTER TABLE entries ADD COLUMN panel TEXT NOT NULL DEFAULT ''"
 
 
 def journal_path(workbook: str | Path) -> Path:
@@ -274,6 +280,8 @@ class Entry:
     synced: Synced
     #: How the user settled an add whose outcome was unknown (None: not settled).
     resolution: Resolution | None = None
+    #: The profile the request went to ('' : the workbook's default panel).
+    panel: str = ""
 
     @property
     def result_id(self) -> str | None:
@@ -336,6 +344,8 @@ class Journal:
             columns = {r[1] for r in self._db.execute("PRAGMA table_info(entries)")}
             if "resolution" not in columns:
                 self._db.execute(_RESOLUTION_COLUMN)
+            if "panel" not in columns:
+                self._db.execute(_PANEL_COLUMN)
             self.identity = self._identity()
         except sqlite3.Error as exc:
             self._release()
@@ -409,14 +419,18 @@ class Journal:
         action: Action,
         request: dict[str, str],
         target: str | None = None,
+        panel: str = "",
     ) -> int:
-        """Record a paid request about to be sent; returns the entry id. Call BEFORE sending."""
+        """Record a paid request about to be sent; returns the entry id. Call BEFORE sending.
+
+        ``panel`` is the profile the request goes to ('' for the workbook's default panel).
+        """
         now = time.time()
         row_values = (sheet, row, fingerprint, Action(action), target, json.dumps(request))
         return self._write(
             "INSERT INTO entries (sheet,row,fingerprint,action,target,request,state,created,"
-            "updated) VALUES (?,?,?,?,?,?,?,?,?)",
-            (*row_values, State.SENT, now, now),
+            "updated,panel) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (*row_values, State.SENT, now, now, panel),
         )
 
     def outcome(self, entry_id: int, state: State, result: str | int | None) -> None:
@@ -455,7 +469,7 @@ class Journal:
             with self._mutex:
                 rows = self._db.execute(
                     "SELECT id,sheet,row,fingerprint,action,target,request,state,result,created,"
-                    f"synced,resolution FROM entries WHERE {where} ORDER BY id",
+                    f"synced,resolution,panel FROM entries WHERE {where} ORDER BY id",
                     args,
                 ).fetchall()
         except sqlite3.Error as exc:
@@ -476,7 +490,19 @@ class Journal:
             ) from None
         request = json.loads(r[6])
         return Entry(
-            r[0], r[1], r[2], r[3], action, target, request, state, r[8], r[9], synced, resolution
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            action,
+            target,
+            request,
+            state,
+            r[8],
+            r[9],
+            synced,
+            resolution,
+            r[12] or "",
         )
 
     def unsynced(self, sheet: str | None = None) -> list[Entry]:

@@ -37,6 +37,8 @@ __all__ = [
     "INPUT_COLUMNS",
     "NOTE_MARK",
     "OUTPUT_COLUMNS",
+    "PROFIT_COLUMNS",
+    "ROW_OPTIONS",
     "OrderPlan",
     "OrderRow",
     "OrderTable",
@@ -97,6 +99,16 @@ OUTPUT_COLUMNS: dict[str, str] = {
     "refill_until": "Refill until",
 }
 
+#: Inputs that choose how a row is bought and sold, not what is ordered: never sent to the
+#: panel and not part of a row's fingerprint (so adding them keeps every journal valid).
+ROW_OPTIONS: dict[str, str] = {
+    "panel": "Panel",
+    "sell_price": "Sell price",
+    "sell_per_order": "Sell per order",
+}
+
+#: Outputs created when the sheet has a ``Sell price`` column (in this order).
+PROFIT_COLUMNS: dict[str, str] = {"cost": "Cost", "profit": "Profit", "margin": "Margin"}
 
 #: The inputs most orders need: the template's first columns, always shown.
 MAIN_INPUTS: tuple[str, ...] = ("service", "link", "quantity")
@@ -209,7 +221,7 @@ def normalize_header(text: object) -> str:
     return re.sub(r"[\s_\-]+", "", str(text)).lower() if text is not None else ""
 
 
-_TITLES = {**INPUT_COLUMNS, **OUTPUT_COLUMNS}
+_TITLES = {**INPUT_COLUMNS, **ROW_OPTIONS, **OUTPUT_COLUMNS, **PROFIT_COLUMNS}
 
 #: Other spellings of each column's header, as people write them (compared like headers:
 #: case, spaces, underscores, dashes, dots, a trailing ``?``/``:``/``*`` and a trailing
@@ -572,10 +584,15 @@ class OrderTable:
     rows: list[OrderRow]
     #: Output columns missing from the sheet: column number -> header text to create.
     new_columns: dict[int, str] = field(default_factory=dict)
+    #: The last column the header row uses (the user's own columns included).
+    width: int = 0
 
     #: Headers that look like a known column but are not read (a typo, a doubtful word):
     #: one sentence each, for the CLI to print and the ribbon to show. Not errors.
     warnings: list[str] = field(default_factory=list)
+    #: The order rows as read ((number, cells)): a column added later skips one that holds
+    #: something, as the output columns do.
+    _raw: Sequence[tuple[int, Sequence[CellValue]]] = field(default=(), repr=False, compare=False)
 
     @classmethod
     def from_values(cls, values: Sequence[Sequence[CellValue]]) -> OrderTable:
@@ -616,7 +633,8 @@ class OrderTable:
         # whose header reads as empty (a formula with no cached value) is never overwritten.
         last = max((c for c, v in enumerate(header, start=1) if not _blank(v)), default=0)
         new_columns: dict[int, str] = {}
-        for key, title in OUTPUT_COLUMNS.items():
+        outputs = {**OUTPUT_COLUMNS, **(PROFIT_COLUMNS if "sell_price" in columns else {})}
+        for key, title in outputs.items():
             if key not in columns:
                 last += 1
                 while _holds_values(found, last):
@@ -629,7 +647,9 @@ class OrderTable:
             OrderRow(number, RowValues(raw if type(raw) is list else list(raw), at))
             for number, raw in found
         ]
-        return cls(header_index + 1, columns, rows, new_columns, warnings)
+        return cls(
+            header_index + 1, columns, rows, new_columns, width=last, warnings=warnings, _raw=found
+        )
 
     def check_room(self) -> None:
         """Refuse a sheet whose header row leaves no room for the output columns it lacks
@@ -646,9 +666,18 @@ class OrderTable:
         """Cells that create the missing output headers."""
         return {(self.header_row, col): title for col, title in self.new_columns.items()}
 
+    def add_column(self, key: str) -> None:
+        """Create a column the engine needs to write (``Panel`` for a routed row) if missing."""
+        if key not in self.columns:
+            self.width = max(self.width, *self.columns.values()) + 1
+            while _holds_values(self._raw, self.width):  # never over a header-less column
+                self.width += 1
+            self.columns[key] = self.width
+            self.new_columns[self.width] = _TITLES[key]
+
     def new_column_looks(self, currency: str = "") -> dict[int, NewColumn]:
         """The missing output columns as the adapter creates them, with widths and formats."""
-        keys = {self.columns[k]: k for k in OUTPUT_COLUMNS}
+        keys = {column: key for key, column in self.columns.items()}
         return {col: column_look(keys[col], currency) for col in self.new_columns}
 
     def cell(self, row: int, key: str) -> tuple[int, int]:

@@ -114,8 +114,7 @@ def summary_lines(report: Report, *, dry_run: bool, declined: bool = False) -> l
         p = report.preview
         verb = "Would place" if dry_run else "Declined:" if declined else "Planned"
         lines.append(
-            f"{verb} {plural(p.orders, 'order')} for {estimate(p)} "
-            f"(balance {money(p.balance)} {p.currency})."
+            f"{verb} {plural(p.orders, 'order')} for {estimate(p)} (balance {p.balance_text()})."
         )
     if report.spent or report.uncharged:
         spent = f"{money(report.spent)} {report.currency}".rstrip()
@@ -173,6 +172,8 @@ def report_json(report: Report, *, dry_run: bool) -> dict[str, Any]:
             "balance": str(preview.balance),
             "unpriced_rows": list(preview.unpriced),
             "unknown_cost_rows": list(preview.unknown_cost),
+            "per_panel": list(preview.by_panel),
+            "unconverted_rows": list(preview.unconverted),
         }
     return {
         "dry_run": dry_run,

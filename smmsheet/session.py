@@ -26,13 +26,15 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from .batch import Command, Engine, Report, RunOptions
-from .config import PanelSettings, WorkbookSettings, resolve_panel, settings_of
+from .batch import DEFAULT_SHEET, Command, Engine, Report, RunOptions
+from .config import PanelSettings, WorkbookSettings, resolve_panel, resolve_profile, settings_of
 from .dashboard import DASHBOARD_SHEETS, Summary, dashboard_sheet, summarize
-from .errors import JournalError, WorkbookError
+from .errors import ConfigError, JournalError, PanelError, WorkbookError
 from .journal import Journal, journal_for_run, journal_location
 from .models import Balance
 from .panel import PanelClient
+from .panels import Panels
+from .routes import panel_names
 from .services_sheet import services_sheet_of, services_table
 from .workbook import open_workbook
 from .workbook.base import WorkbookAdapter, find_sheet
@@ -85,17 +87,20 @@ class Session:
         self.book: WorkbookAdapter = book
         self._journal = journal
         self.settings: WorkbookSettings = settings_of(book)
-        #: The API keys this session sends: shells hide them in everything they show.
-        self.secrets: tuple[str, ...] = ()
+        self._secrets: list[str] = []
         self._owns_client = client is None
+        default_name = ""
         if client is None:
             resolved = resolve_panel(
                 url=panel_url, api_key=api_key, profile=profile, workbook=self.settings
             )
-            self.secrets = (resolved.api_key,)
+            self._secrets.append(resolved.api_key)
             self._owns_client = client_for is None
             client = resolved.client() if client_for is None else client_for(resolved)
+            default_name = resolved.profile or ""
         self.client: PanelClient = client
+        #: Every panel this workbook's rows name, opened the first time one is needed.
+        self.panels = Panels(client, default_name=default_name, open_profile=self._open_profile)
         #: The report of the command running or last run; still there when :meth:`run` raised.
         self.report = Report()
 
@@ -105,8 +110,20 @@ class Session:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The API keys this session sends (so far): shells hide them in all they show."""
+        return tuple(self._secrets)
+
+    def _open_profile(self, name: str) -> PanelClient:
+        """The client of a profile a row's Panel cell (or the Routes sheet) names."""
+        resolved = resolve_profile(name)
+        self._secrets.append(resolved.api_key)
+        return resolved.client()
+
     def close(self) -> None:
-        """Close the panel client if the session made it (the workbook stays open)."""
+        """Close the panel clients the session made (the workbook stays open)."""
+        self.panels.close()
         if self._owns_client:
             self.client.close()
 
@@ -145,16 +162,29 @@ class Session:
             options = dataclasses.replace(
                 options, refill_warning_days=self.settings.refill_warning_days
             )
+        options = dataclasses.replace(options, money=self.settings.money)
         self.report = Report()
         # A dry run reads the journal and writes nothing beside the workbook.
         with Journal(self.journal_path, read_only=options.dry_run) as journal:
-            engine = Engine(self.book, self.client, journal, options)
+            engine = Engine(self.book, self.panels, journal, options)
             self.report = engine.report
             return engine.execute(command)
 
     def balance(self) -> Balance:
-        """The panel account's balance."""
+        """The default panel account's balance."""
         return self.client.balance()
+
+    def balances(self, sheet: str = DEFAULT_SHEET) -> list[tuple[str, Balance | Exception]]:
+        """The balance of every panel the workbook uses: its default, each profile its rows'
+        ``Panel`` cells and its Routes sheet name (a panel that fails gives its error)."""
+        out: list[tuple[str, Balance | Exception]] = []
+        named = [self.panels.key(n) for n in panel_names(self.book, sheet)]
+        for key in dict.fromkeys([self.panels.default_name, *named]):
+            try:
+                out.append((key, self.panels.client(key).balance()))
+            except (ConfigError, PanelError) as exc:
+                out.append((key, exc))
+        return out
 
     def load_services(self) -> LoadedServices:
         """Write the panel's service list into the workbook and save; says how many, where.

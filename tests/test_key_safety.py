@@ -58,16 +58,18 @@ def environment(tmp_path: Path, url: str, key: str = KEY) -> dict[str, str]:
     return env
 
 
-def test_a_key_echoed_in_every_encoding_never_reaches_terminal_log_sheet_or_journal(tmp_path):
-    def careless(form):
-        key = form["key"]
-        if form["action"] == "services":
-            return json_reply(SERVICES)
-        if form["action"] == "balance":
-            return json_reply('{"balance":"50","currency":"USD"}')
-        where = f"https://login.example/s/{quote(key, safe='')}?u={quote_plus(key)}&v={quote(key)}"
-        return 302, {"Location": where}, b""
+def careless(form):
+    """A panel that answers an add with a redirect carrying its key in three encodings."""
+    key = form["key"]
+    if form["action"] == "services":
+        return json_reply(SERVICES)
+    if form["action"] == "balance":
+        return json_reply('{"balance":"50","currency":"USD"}')
+    where = f"https://login.example/s/{quote(key, safe='')}?u={quote_plus(key)}&v={quote(key)}"
+    return 302, {"Location": where}, b""
 
+
+def test_a_key_echoed_in_every_encoding_never_reaches_terminal_log_sheet_or_journal(tmp_path):
     book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 10)])
     with ScriptedPanel(careless) as panel:
         run = subprocess.run(
