@@ -322,3 +322,28 @@ def test_a_service_list_that_fails_leaves_refill_until_empty_and_the_run_goes_on
     row = read_orders(book)[0]
     assert row["Status"] == "Completed" and row["Refill until"] is None
     assert any("Refill until is left empty this run" in m for m in report.messages)
+
+
+def test_refill_until_reads_the_service_list_of_the_panel_that_issued_the_order(
+    tmp_path, monkeypatch
+):
+    """Both panels issue order 1001 for their service 1: each row's window is its own panel's."""
+    from smmsheet.simulator import default_services
+
+    from .two_panels import book as two_panel_book
+    from .two_panels import open_two
+    from .two_panels import run as run_session
+
+    services_b = default_services()
+    services_b[0].update(name="Instagram Followers [Refill 60d]")
+    with open_two(tmp_path, monkeypatch, b_currency="USD", b_services=services_b):
+        path = two_panel_book(
+            tmp_path / "o.xlsx",
+            ("Service", "Link", "Quantity", "Panel"),
+            [(1, "https://x/a", 100, None), (1, "https://x/b", 100, "b")],
+        )
+        run_session(path, "place")
+        rows = read_orders(path)
+    assert [r["Order ID"] for r in rows] == [1001, 1001]
+    [a, b] = [r["Refill until"] for r in rows]
+    assert (b - a).days == 30  # 60 days on panel b, 30 on panel a, placed the same day
