@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -1259,7 +1261,8 @@ class Engine:
         done = 0
         self._progress(Step.PLACE, 0, total)
         workers = self.panels.max_workers
-        pool = ThreadPoolExecutor(max_workers=workers)
+        prefix = f"smmsheet-add-{id(self):x}"
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=prefix)
         # A bounded window of work in flight: waiting on it costs O(window), not O(rows left)
         # (submitting every add at once made placing quadratic: 10k rows took 28x 1k).
         window = 2 * workers
@@ -1302,6 +1305,7 @@ class Engine:
             raise
         finally:
             pool.shutdown(wait=True)
+            _join_workers(prefix)
         if fatal is not None:
             raise fatal
         return placed
@@ -2033,6 +2037,26 @@ _NUMBER_TYPES = (int, float, Decimal)
 _ENDING_NOTE = f"{NOTE_MARK} refill window ends"
 #: Orders a refill cannot help: nothing was delivered to keep.
 _NO_REFILL_STATUSES = frozenset({"canceled", "cancelled", "refunded", "fail", "failed"})
+
+
+def _join_workers(prefix: str) -> None:
+    """Wait for every thread of a pool, also one its shutdown does not know of.
+
+    A Ctrl-C that lands in ``ThreadPoolExecutor.submit`` between a worker's start and its
+    registration leaves that worker out of ``shutdown(wait=True)``; it may still be
+    journaling or sending an add, so the run must not close the journal under it.
+    """
+    for thread in threading.enumerate():
+        if not thread.name.startswith(prefix) or thread is threading.current_thread():
+            continue
+        # Interrupted inside start(), a thread may not be running yet (or, interrupted
+        # before the OS thread was made, never run): wait a little for it, not forever.
+        for _ in range(100):
+            try:
+                thread.join()
+                break
+            except RuntimeError:  # "cannot join thread before it is started"
+                time.sleep(0.01)
 
 
 def _until_date(value: CellValue) -> dt.date | None:

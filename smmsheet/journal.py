@@ -391,9 +391,15 @@ class Journal:
         self.close()
 
     def close(self) -> None:
-        """Close the database and release the run lock."""
+        """Close the database and release the run lock.
+
+        Under the write mutex: a worker thread still writing (one a Ctrl-C left running)
+        finishes its write first, and a write after this fails as a JournalError, never
+        on a connection closed under it (which crashed the process).
+        """
         try:
-            self._db.close()
+            with self._mutex:
+                self._db.close()
         finally:
             self._release()
 

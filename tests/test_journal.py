@@ -162,3 +162,33 @@ def test_a_word_this_version_does_not_know_is_a_journal_error_not_a_crash(tmp_pa
     db.close()
     with Journal(path) as j, pytest.raises(JournalError, match="newer version"):
         j.entries()
+
+
+def test_a_write_racing_close_lands_or_fails_as_a_journal_error(tmp_path: Path) -> None:
+    """A worker a Ctrl-C left running may still write while the run closes the journal:
+    the write finishes first or fails cleanly (closing the connection under it crashed the
+    process with a segmentation fault)."""
+    import threading
+
+    for attempt in range(30):
+        journal = Journal(tmp_path / f"j{attempt}.sqlite")
+        outcomes: list[object] = []
+        started = threading.Event()
+
+        def write(journal: Journal = journal, outcomes: list[object] = outcomes) -> None:
+            started.set()
+            try:
+                while True:
+                    journal.intent(sheet="S", row=1, fingerprint="f", action="add", request={})
+            except JournalError as exc:
+                outcomes.append(exc)
+
+        worker = threading.Thread(target=write)
+        worker.start()
+        started.wait()
+        journal.close()
+        worker.join(timeout=10)
+        started.clear()
+        assert not worker.is_alive()
+        [error] = outcomes
+        assert "cannot write the journal" in str(error)
