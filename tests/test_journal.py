@@ -175,7 +175,11 @@ def test_a_write_racing_close_lands_or_fails_as_a_journal_error(tmp_path: Path) 
         outcomes: list[object] = []
         started = threading.Event()
 
-        def write(journal: Journal = journal, outcomes: list[object] = outcomes) -> None:
+        def write(
+            journal: Journal = journal,
+            outcomes: list[object] = outcomes,
+            started: threading.Event = started,
+        ) -> None:
             started.set()
             try:
                 while True:
@@ -188,7 +192,6 @@ def test_a_write_racing_close_lands_or_fails_as_a_journal_error(tmp_path: Path) 
         started.wait()
         journal.close()
         worker.join(timeout=10)
-        started.clear()
         assert not worker.is_alive()
         [error] = outcomes
         assert "cannot write the journal" in str(error)
