@@ -74,15 +74,7 @@ def make_orders_book(
     extra_sheets: bool = False,
 ) -> Path:
     """Write an order workbook with openpyxl (a real .xlsx) and return its path."""
-    from openpyxl import Workbook
-
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "Orders"
-    sheet.append(list(header))
-    for row in rows:
-        sheet.append(list(row))
+    book, _ = openpyxl_orders(list(header), *(list(row) for row in rows))
     if extra_sheets:
         other = book.create_sheet("Notes")
         other["A1"] = "keep me"

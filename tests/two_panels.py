@@ -76,15 +76,9 @@ def book(
     routes: Sequence[Sequence[Any]] = (),
 ) -> Path:
     """An order workbook with an optional Settings sheet and Routes sheet (openpyxl)."""
-    from openpyxl import Workbook
+    from .conftest import openpyxl_orders
 
-    workbook = Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.title = "Orders"
-    sheet.append(list(header))
-    for row in rows:
-        sheet.append(list(row))
+    workbook, _ = openpyxl_orders(list(header), *(list(row) for row in rows))
     if settings:
         extra = workbook.create_sheet("Settings")
         for row in settings:
