@@ -123,6 +123,24 @@ _SETTINGS: list[tuple[str, str, str]] = [
         "The most one run may spend, in the panel's currency (e.g. 25). Orders beyond it are "
         "not placed. Empty: no cap (the balance still limits). `--max-spend` overrides it.",
     ),
+    (
+        "Refill warning days",
+        "",
+        "`status` notes orders whose refill window (Refill until, read from the service's "
+        "name) ends within this many days, so you can ask for a refill in time. Empty: 3.",
+    ),
+    (
+        "Currency",
+        "",
+        "The currency Cost, Profit and Max spend are counted in when you use several panels "
+        "(e.g. USD). Empty: the default panel's currency.",
+    ),
+    (
+        "Rate EUR",
+        "",
+        "How much one EUR is worth in Currency (e.g. 1.08), typed by you and never fetched. "
+        "Add a row like it for each other currency a panel bills in (Rate GBP, ...).",
+    ),
 ]
 _SETTINGS_NOTES = [
     "Only the Value column is read; change the values, not the names.",
