@@ -333,7 +333,7 @@ def _lists_sheet(sheet: Any) -> None:
 def _settings_sheet(sheet: Any) -> None:
     from openpyxl.styles import Alignment, Font, PatternFill
 
-    _header_row(sheet, ["Setting", "Value", "What it does"], [16, 18, 90], "1F4E79")
+    _header_row(sheet, ["Setting", "Value", "What it does"], [21, 18, 90], "1F4E79")
     entry = PatternFill("solid", fgColor="FFF2CC")
     top = Alignment(vertical="top")
     for row, (name, value, meaning) in enumerate(_SETTINGS, start=2):
