@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 from .errors import ConfigError, scrub
 from .money import Rates
 from .panel import DEFAULT_DEADLINE, DEFAULT_MAX_WORKERS, PanelClient
-from .values import Unreadable, amount, whole_number
+from .values import Unreadable, amount, is_blank, whole_number
 from .workbook.base import WorkbookAdapter, find_sheet
 
 __all__ = [
@@ -335,11 +335,11 @@ def workbook_settings(
             rates[code] = _rate(row[1], f"{cells[name]} (rate of {code})")
     profile = values.get("profile")
     raw_spend = values.get("maxspend")
-    spend = (
-        None if _blank(raw_spend) else spending_cap(raw_spend, f"Max spend in {cells['maxspend']}")
-    )
+    spend = None
+    if not is_blank(raw_spend):
+        spend = spending_cap(raw_spend, f"Max spend in {cells['maxspend']}")
     warn = None
-    if "refillwarningdays" in values and not _blank(values["refillwarningdays"]):
+    if "refillwarningdays" in values and not is_blank(values["refillwarningdays"]):
         warn = _warning_days(values["refillwarningdays"], cells["refillwarningdays"])
     label = "currency" if values.get("currency") else "reportingcurrency"
     currency = str(values.get(label) or "").strip().upper()
@@ -355,10 +355,6 @@ def workbook_settings(
         currency=currency or None,
         rates=rates,
     )
-
-
-def _blank(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _warning_days(value: object, cell: str) -> int:

@@ -485,9 +485,9 @@ class _Problem(str):
 
 def _id(value: Any) -> str | None:
     """A cell as an id (text, as the panel gave it); None for an empty cell; a _Problem."""
-    from .values import parse_id
+    from .values import is_blank, parse_id
 
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if is_blank(value):
         return None
     identifier = parse_id(value)
     if identifier is None:
@@ -600,9 +600,9 @@ def smm_cost(service: Any, quantity: Any, *, panel: UdfPanel | None = None) -> f
     >>> smm_cost(1, 1000, panel=panel)  # doctest: +SKIP
     0.9
     """
-    from .values import parse_int
+    from .values import is_blank, parse_int
 
-    if service is None or (isinstance(service, str) and not service.strip()):
+    if is_blank(service):
         return f"{ERROR_PREFIX}no service"
     service_id = parse_int(service) if not isinstance(service, bool) else None
     if service_id is None or service_id <= 0:

@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .values import Unreadable, amount, parse_bool, parse_decimal, parse_int, parse_text
+from .values import (
+    Unreadable,
+    amount,
+    is_blank,
+    parse_bool,
+    parse_decimal,
+    parse_int,
+    parse_text,
+)
 
 __all__ = [
     "Balance",
@@ -254,7 +262,7 @@ def _rate(value: object) -> Decimal | None:
     are refused under a cap and by the balance check, never priced at the first number
     seen in the text.
     """
-    if value is None or (isinstance(value, str) and not value.strip()):
+    if is_blank(value):
         return None
     try:
         rate = amount(value)

@@ -37,6 +37,7 @@ __all__ = [
     "MAX_NUMBER_DIGITS",
     "Unreadable",
     "amount",
+    "is_blank",
     "money",
     "parse_bool",
     "parse_decimal",
@@ -58,6 +59,11 @@ MAX_ID_CHARS = 100
 #: Digits before the decimal point of the largest count or amount we read; beyond is garbage
 #: (and Python refuses to turn an int of more than 4,300 digits into text).
 MAX_NUMBER_DIGITS = 30
+
+
+def is_blank(value: object) -> bool:
+    """An empty cell or setting: None, or text of spaces only."""
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def parse_decimal(value: object) -> Decimal | None:
