@@ -1349,14 +1349,14 @@ class _Gate:
             cancels += cancel
             if p is not None and orders:
                 totals[p.currency] = totals.get(p.currency, Decimal(0)) + p.cost
-                lines.append(f"  {run.path}: {orders} orders, {p.cost_text(2)} {p.currency}")
+                lines.append(f"  {run.path}: {orders} orders, {estimate(p)}")
             if cancel:
                 lines.append(f"  {run.path}: cancel {cancel} orders")
         if not wanted:
             return
         orders_total = sum(w[0] for w in wanted.values())
-        money = ", ".join(f"about {v:.2f} {c}".rstrip() for c, v in sorted(totals.items()))
-        parts = [f"place {orders_total} orders for {money}"] if orders_total else []
+        costs = ", ".join(f"about {money(v)} {c}".rstrip() for c, v in sorted(totals.items()))
+        parts = [f"place {orders_total} orders for {costs}"] if orders_total else []
         if cancels:
             parts.append(f"cancel {cancels} orders")
         click.echo("\n".join(lines), err=True)
@@ -1370,7 +1370,7 @@ class _Gate:
         if not self.asked:
             with self._lock:
                 self.needs_yes.append(
-                    (path, f"Not placed: {preview.orders} orders for {preview.cost_text(2)}")
+                    (path, f"Not placed: {preview.orders} orders for {estimate(preview)}")
                 )
             return False
         orders, cost, _ = self.agreed.get(path, (0, Decimal(0), 0))
@@ -1412,7 +1412,7 @@ def _book_facts(run: FleetRun) -> list[str]:
     counts = {(str(step), str(outcome)): n for (step, outcome), n in report.counts().items()}
     cells = [str(counts.get((step, outcome), 0)) for _, step, outcome in _FLEET_COLUMNS]
     problems = sum(1 for r in report.results if r.outcome in FAILED_OUTCOMES)
-    spent = f"{report.spent:.2f} {report.currency}".strip() if report.spent else "0"
+    spent = f"{money(report.spent)} {report.currency}".strip() if report.spent else "0"
     return [run.state.value, *cells, str(problems), spent]
 
 

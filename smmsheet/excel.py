@@ -404,6 +404,7 @@ def _cancel_confirmation(preview: CancelPreview) -> str:
 def _problems(report: Report) -> str | None:
     """One alert's text for the rows that need attention and the run's messages, or None."""
     from .batch import ROUTINE_OUTCOMES
+    from .values import money
 
     rows = [r for r in report.results if r.outcome not in ROUTINE_OUTCOMES]
     if not rows and not report.messages:
@@ -418,15 +419,17 @@ def _problems(report: Report) -> str | None:
             lines.append(f"  ... and {len(rows) - MAX_ALERT_ROWS} more")
     lines.extend(report.messages)
     if report.spent:
-        lines.append(f"Placed for about {report.spent:.2f} {report.currency}.")
+        lines.append(f"Placed for about {money(report.spent)} {report.currency}.")
     return "\n".join(lines)
 
 
 def _summary(command: str, report: Report) -> str:
     """A status-bar line for a run that needs no alert."""
+    from .values import money
+
     counts = report.counts()
     if not counts:
         return f"smmsheet: {command}: nothing to do"
     parts = [f"{n} {outcome}" for (_, outcome), n in sorted(counts.items())]
-    spent = f" for about {report.spent:.2f} {report.currency}" if report.spent else ""
+    spent = f" for about {money(report.spent)} {report.currency}" if report.spent else ""
     return f"smmsheet: {command}: {', '.join(parts)}{spent}"

@@ -482,3 +482,16 @@ def test_a_failing_self_test_step_is_a_fail_row_and_one_alert(
     assert "Refresh status" not in results  # the steps after a failure cannot run
     (alert,) = book.app.alerts
     assert alert["prompt"].startswith("smmsheet: the self-test failed at: Place orders")
+
+
+def test_the_status_bar_shows_money_as_every_other_output_does():
+    """0.003 spent reads 0.003, as in the CLI, not 0.00 (one money format)."""
+    from decimal import Decimal
+
+    from smmsheet import excel
+    from smmsheet.batch import Outcome, Report, Step
+
+    report = Report()
+    report.add(2, Step.PLACE, Outcome.PLACED)
+    report.spent, report.currency = Decimal("0.003"), "USD"
+    assert excel._summary("place", report) == "smmsheet: place: 1 placed for about 0.003 USD"
