@@ -9,6 +9,7 @@ that. May import every layer of the package.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import shutil
 import stat
@@ -319,7 +320,7 @@ class XlsxWorkbook:
         # The same few texts and charges come on every row (a status, a currency, the run's
         # time): each distinct one is checked once. Bounded: every row's own error is new.
         texts: dict[str, CellValue] = {}
-        numbers: set[Decimal] = set()
+        checked: set[Decimal | dt.date] = set()  # charges, and the run's time in every row
 
         def flush() -> None:
             layout = tuple(cols)
@@ -350,12 +351,13 @@ class XlsxWorkbook:
                         texts.clear()
                     cleaned = texts[text] = check_value(text)
                 value = cleaned
-            elif kind is Decimal:
-                if value not in numbers:
+            elif kind in _CHECKED_ONCE:
+                # A signalling NaN cannot be hashed: check_value refuses it.
+                if kind is Decimal and cast(Decimal, value).is_snan() or value not in checked:
                     value = check_value(value)
-                    if len(numbers) > _CHECKED_KEPT:
-                        numbers.clear()
-                    numbers.add(cast(Decimal, value))
+                    if len(checked) > _CHECKED_KEPT:
+                        checked.clear()
+                    checked.add(cast(Decimal | dt.date, value))
             elif value is not None:
                 value = check_value(value)
             if row != current or col <= cols[-1]:
@@ -622,6 +624,9 @@ def _converted(row: list[Any], left: int) -> list[CellValue]:
 
 #: Distinct texts and numbers ``write_cells`` remembers as checked, at most.
 _CHECKED_KEPT = 4096
+#: Types of which ``write_cells`` checks each distinct value once: equal values of one of
+#: them pass or fail alike (a date never equals a datetime, nor a Decimal either).
+_CHECKED_ONCE = frozenset({Decimal, dt.date, dt.datetime})
 #: What the dry run of a save writes into the planned cells: results are numbers or text.
 _PLACEHOLDERS: tuple[CellValue, ...] = (880_001.5, "check panel")
 
