@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import functools
 import re
-from collections.abc import Callable, ItemsView, Iterator, Mapping
+from collections.abc import Callable, ItemsView, Iterator, Mapping, Sequence
 from decimal import Decimal
 
 from smmsheet.errors import WorkbookError
@@ -148,9 +148,7 @@ class StreamPatcher:
         begin, end = self.begin, self.end
         if _holds(xml, b"<!", begin, end) or _holds(xml, b"<?", begin, end):
             raise NeedsTree  # these may hold a "<" that starts no element
-        if xml.count(b"<" + pb + b"row", begin, end) != xml.count(
-            b"<" + pb + b'row r="', begin, end
-        ):
+        if re.compile(b"<" + re.escape(pb) + b'row(?! r=")').search(xml, begin, end):
             raise NeedsTree  # rows without r, or with r not first
         self.p = p
         #: The style a new cell takes from its column's ``<col style>`` (None: no column has one).
@@ -234,7 +232,7 @@ class StreamPatcher:
                         )
                     if key in self._masters:
                         raise NeedsTree  # the formula must move to another cell of its range
-        targets = sorted(key for key, cells in by_row.items() if cells)
+        targets = sorted(row for row, cells in by_row.items() if type(cells) is RowCells or cells)
         write(self._head(by_row, targets).encode("utf-8"))
         region, region_end, row_close = self.xml, self.end, self._row_close_bytes
         out: list[bytes | bytearray] = []
@@ -275,28 +273,36 @@ class StreamPatcher:
             if index == len(targets):
                 break
             if target == number:
-                writes = _sorted_items(by_row[number])
-                tag_bytes = match.group(0)
-                pieces: list[bytes | bytearray] | None = None
-                if tag_bytes.endswith(b"/>"):
-                    tag, body, end = tag_bytes[:-2].decode("utf-8").rstrip() + ">", "", match.end()
+                cells = by_row[number]
+                cols: Sequence[int]
+                values: Sequence[CellValue]
+                if type(cells) is RowCells:
+                    cols, values = cells.cols, cells.data
                 else:
-                    close = region.find(row_close, match.end(), region_end)
+                    cols, values = _columns_and_values(cells)
+                tag_bytes = match.group(0)
+                if tag_bytes.endswith(b"/>"):
+                    end = seen
+                    tag, body = tag_bytes[:-2].decode("utf-8").rstrip() + ">", ""
+                else:
+                    close = region.find(row_close, seen, region_end)
                     if close < 0:
                         raise NeedsTree
                     end = close + len(row_close)
-                    if FAST_ROWS:
-                        pieces = self._patch_row_bytes(
-                            tag_bytes, region, match.end(), close, number, writes
-                        )
-                    if pieces is None:
+                    if copied != start:
+                        keep(copied, start)
+                        copied = start
+                    if FAST_ROWS and self._patch_row_bytes(
+                        out, tag_bytes, region, seen, close, number, cols, values
+                    ):
+                        tag = ""
+                    else:
                         tag = tag_bytes.decode("utf-8")
-                        body = region[match.end() : close].decode("utf-8")
-                if copied != start:
-                    keep(copied, start)
-                if pieces is not None:
-                    out += pieces
-                else:
+                        body = region[seen:close].decode("utf-8")
+                if tag:
+                    if copied != start:
+                        keep(copied, start)
+                    writes = list(zip(cols, values, strict=True))
                     out.append(self._patch_row(tag, body, number, writes).encode("utf-8"))
                 copied = end
                 index += 1
@@ -421,90 +427,102 @@ class StreamPatcher:
 
     def _patch_row_bytes(
         self,
+        out: list[bytes | bytearray],
         start_tag: bytes,
         region: bytes | bytearray,
         lo: int,
         hi: int,
         number: int,
-        writes: list[tuple[int, CellValue]],
-    ) -> list[bytes | bytearray] | None:
+        cols: Sequence[int],
+        values: Sequence[CellValue],
+    ) -> bool:
         """:meth:`_patch_row` for the everyday row ``region[lo:hi]``, as bytes, never decoded.
 
         Its cells are in canonical form (``<c r="..."`` first) and each written cell is
         either a plain one (``r``, ``s``, ``t`` and no other attribute), or new and past the
-        row's last cell. The result is the very bytes :meth:`_patch_row` gives, in pieces
-        from the row's start tag to its close tag; None for any other row, which then goes
-        through :meth:`_patch_row`.
+        row's last cell. Appends to ``out`` the very bytes :meth:`_patch_row` gives, in pieces
+        from the row's start tag to its close tag, and returns True; for any other row it
+        appends nothing and returns False, and the row goes through :meth:`_patch_row`.
         """
         canonical = self._canonical_bytes
         if region.find(b"extLst", lo, hi) >= 0 or region.count(canonical, lo, hi) != region.count(
             self._cell_open_bytes, lo, hi
         ):
-            return None
-        simple, cell_close = self._simple_cell_bytes, self._cell_close_bytes
-        opens, tails = self._opens, self._tails
+            return False
+        mark = len(out)
+        opens, tails, number_opens = self._opens, self._tails, self._number_opens
+        value_close, column_style = self._value_close, self._column_style
         suffix = b"%d" % number
-        pieces: list[bytes | bytearray] = [start_tag]
-        removed: list[str] = []
+        quoted = suffix + b'"'
+        out.append(start_tag)
+        removed: list[str] | None = None
         copied = lo
         last_col = -1
-        for col, value in writes:
+        for col, value in zip(cols, values, strict=True):
             opening = opens.get(col) or self._open_for(col)
-            start = region.find(opening + suffix + b'"', lo, hi)
+            # Looked for after the cells before it, as _patch_row does (cells are in order).
+            start = region.find(opening + quoted, copied, hi) if copied < hi else -1
             style: bytes | None
             if start >= 0:
-                if start < copied:
-                    return None  # the row's cells are out of order
-                cell = simple.match(region, start, hi)
-                if cell is None:
-                    return None  # other attributes: _rewrite keeps them
+                cell = self._simple_cell_bytes.match(region, start, hi)
+                if cell is None:  # other attributes: _rewrite keeps them
+                    del out[mark:]
+                    return False
                 style, end = cell.group(1), cell.end()
                 if region[end - 2] != 0x2F:  # not "/>": the cell has content up to its </c>
-                    content_end = region.find(cell_close, end, hi)
+                    content_end = region.find(self._cell_close_bytes, end, hi)
                     if content_end < 0:
-                        return None
-                    if region.find(self._formula_bytes, end, content_end) >= 0:
+                        del out[mark:]
+                        return False
+                    if (
+                        self.has_formulas
+                        and region.find(self._formula_bytes, end, content_end) >= 0
+                    ):
                         if self._has_formula(region[end:content_end]):
+                            removed = removed or []
                             removed.append(f"{col_letters(col)}{number}")
-                    end = content_end + len(cell_close)
-                pieces.append(region[copied:start])
+                    end = content_end + len(self._cell_close_bytes)
+                out.append(region[copied:start])
                 copied = end
                 if value is None:
                     if style is not None:
-                        pieces += (opening, suffix, b'" s="', style, b'"/>')
+                        out += (opening, suffix, b'" s="', style, b'"/>')
                     continue
             else:
                 if last_col < 0:
                     last_col = self._last_col_bytes(region, lo, hi)
-                if col <= last_col:
-                    return None  # a new cell between the row's cells
+                if col <= last_col:  # a new cell between the row's cells
+                    del out[mark:]
+                    return False
                 if value is None:
                     continue
                 if copied < hi:
-                    pieces.append(region[copied:hi])
+                    out.append(region[copied:hi])
                     copied = hi
-                style = self._column_style_bytes(col) if self._column_style else None
+                style = self._column_style_bytes(col) if column_style else None
             kind = type(value)
             if kind is int:
                 number_text = b"%d" % value  # type: ignore[str-format]
             elif kind is float:
                 number_text = repr(value).encode("ascii")
             else:
-                pieces += (
+                out += (
                     opening,
                     suffix,
                     tails.get((style, kind, value)) or self._tail(style, value),
                 )
                 continue
-            pieces += (opening, suffix, self._number_open(style), number_text, self._value_close)
+            number_open = number_opens.get(style) or self._number_open(style)
+            out += (opening, suffix, number_open, number_text, value_close)
         if copied < hi:
-            pieces.append(region[copied:hi])
-        pieces.append(self._row_close_bytes)
+            out.append(region[copied:hi])
+        out.append(self._row_close_bytes)
         if b"spans" in start_tag:
-            tag = _widen_spans(start_tag.decode("utf-8"), writes[0][0], writes[-1][0])
-            pieces[0] = tag.encode("utf-8")
-        self.removed_formulas += removed
-        return pieces
+            tag = _widen_spans(start_tag.decode("utf-8"), cols[0], cols[-1])
+            out[mark] = tag.encode("utf-8")
+        if removed:
+            self.removed_formulas += removed
+        return True
 
     def _has_formula(self, content: bytes | bytearray) -> bool:
         """Whether a cell's content (after its start tag) holds an ``<f>`` element."""
@@ -672,6 +690,16 @@ def _sorted_items(cells: Mapping[int, CellValue]) -> list[tuple[int, CellValue]]
     return sorted(cells.items())
 
 
+def _columns_and_values(
+    cells: Mapping[int, CellValue],
+) -> tuple[Sequence[int], Sequence[CellValue]]:
+    """A row's written columns in order and their values: a RowCells' own, a dict's sorted."""
+    if type(cells) is RowCells:
+        return cells.cols, cells.data
+    cols = sorted(cells)
+    return cols, [cells[col] for col in cols]
+
+
 def _holds(xml: bytes | bytearray, needle: bytes, begin: int, end: int) -> bool:
     """Whether ``xml[begin:end]`` holds ``needle``, whose last byte is rare in a sheet: that
     byte alone is looked for first, many times faster than the needle."""
@@ -680,6 +708,8 @@ def _holds(xml: bytes | bytearray, needle: bytes, begin: int, end: int) -> bool:
 
 def _has_formula(xml: bytes | bytearray, formula: bytes, begin: int, end: int) -> bool:
     """Whether ``xml[begin:end]`` holds an ``<f>`` or ``<f ...>`` element: one pass."""
+    if xml.find(b"f", begin, end) < 0:  # a rare letter in many a sheet: found at once
+        return False
     position = xml.find(formula, begin, end)
     while position >= 0:
         if xml[position + len(formula) : position + len(formula) + 1] in (b">", b" "):
