@@ -60,6 +60,7 @@ _ROOT_START = re.compile(rf"<(?:{_NAME}:)?worksheet(?=[\s>])[^>]*>")
 _ENCODING = re.compile(rb"^\s*<\?xml[^>]*encoding\s*=\s*[\"']([^\"']+)[\"']")
 _LETTERS = re.compile(r"[A-Z]{1,3}")
 _LETTERS_BYTES = re.compile(rb"[A-Z]{1,3}")
+_CELL_REF_BYTES = re.compile(rb'([A-Z]{1,3})([0-9]+)"')
 #: Whether the everyday row is patched as bytes (:meth:`StreamPatcher._patch_row_bytes`);
 #: tests switch it off to compare it with the general :meth:`StreamPatcher._patch_row`.
 FAST_ROWS = True
@@ -458,6 +459,7 @@ class StreamPatcher:
         removed: list[str] | None = None
         copied = lo
         last_col = -1
+        scan: tuple[list[int], list[int]] | None = None
         for col, value in zip(cols, values, strict=True):
             opening = opens.get(col) or self._open_for(col)
             # Looked for after the cells before it, as _patch_row does (cells are in order).
@@ -491,14 +493,20 @@ class StreamPatcher:
             else:
                 if last_col < 0:
                     last_col = self._last_col_bytes(region, lo, hi)
-                if col <= last_col:  # a new cell between the row's cells
-                    del out[mark:]
-                    return False
                 if value is None:
                     continue
-                if copied < hi:
-                    out.append(region[copied:hi])
-                    copied = hi
+                at = hi
+                if col <= last_col:  # a new cell between the row's cells: before the next
+                    if scan is None:
+                        scan = self._scan_cells_bytes(region, lo, hi, number)
+                        if scan is None:
+                            del out[mark:]
+                            return False
+                    cols_found, starts = scan
+                    at = starts[bisect.bisect_left(cols_found, col)]
+                if copied < at:
+                    out.append(region[copied:at])
+                    copied = at
                 style = self._column_style_bytes(col) if column_style else None
             kind = type(value)
             if kind is int:
@@ -523,6 +531,28 @@ class StreamPatcher:
         if removed:
             self.removed_formulas += removed
         return True
+
+    def _scan_cells_bytes(
+        self, region: bytes | bytearray, lo: int, hi: int, number: int
+    ) -> tuple[list[int], list[int]] | None:
+        """Columns and starts of the cells of the canonical row ``region[lo:hi]``, as
+        :meth:`_scan_cells` finds them; None when a cell is of another row or out of order
+        (the general path then decides)."""
+        canonical, suffix = self._canonical_bytes, b"%d" % number
+        cols: list[int] = []
+        starts: list[int] = []
+        start = region.find(canonical, lo, hi)
+        while start >= 0:
+            ref = _CELL_REF_BYTES.match(region, start + len(canonical), hi)
+            if ref is None or ref.group(2) != suffix:
+                return None
+            col = col_number(ref.group(1).decode("ascii"))
+            if cols and col <= cols[-1]:
+                return None
+            cols.append(col)
+            starts.append(start)
+            start = region.find(canonical, ref.end(), hi)
+        return cols, starts
 
     def _has_formula(self, content: bytes | bytearray) -> bool:
         """Whether a cell's content (after its start tag) holds an ``<f>`` element."""

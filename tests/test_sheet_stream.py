@@ -1,0 +1,315 @@
+"""The stream patcher's fast row path: the everyday row patched as bytes.
+
+The promise under test: a row patched by the fast path comes out byte for byte as the
+general text path writes it, and any row the fast path cannot take (cells in another
+form, a new cell between others, other attributes, extLst) goes through the general path.
+Each case is saved twice, with the fast path on and off, and the sheets compared; the
+values are read back too, so both paths being wrong alike fails as well.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from smmsheet.errors import WorkbookError
+from smmsheet.workbook.base import CellValue
+from smmsheet.workbook.xlsx import XlsxWorkbook, sheet_patch, sheet_stream
+
+from . import workbooks as wb
+
+ORDERS = wb.ORDERS_PART
+NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+
+#: Rows in the forms the fast path meets, each with the writes aimed at it. Style 1 is a
+#: bold font in the base workbook (xlsxwriter), so a kept ``s="1"`` shows in the result.
+EDGE_ROWS = (
+    # the everyday row: its Status cell overwritten, results appended past its end, spans
+    '<row r="2" spans="1:5"><c r="A2"><v>1</v></c><c r="D2"><v>1001</v></c>'
+    '<c r="E2" t="inlineStr"><is><t>Pending</t></is></c></row>'
+    # a cell whose r is not first: the general path
+    '<row r="3"><c r="A3"><v>1</v></c><c s="1" r="E3"><v>5</v></c></row>'
+    # a formula overwritten, and one left alone in the same row
+    '<row r="4"><c r="A4"><v>2</v></c><c r="B4"><f>A4*3</f><v>6</v></c>'
+    '<c r="E4"><f>A4*2</f><v>4</v></c></row>'
+    # a shared string overwritten by a number; another kept
+    '<row r="5"><c r="A5" t="s"><v>0</v></c><c r="E5" s="1" t="s"><v>0</v></c></row>'
+    # an inline string with a literal _x0041_ kept; one overwritten by text with escapes
+    '<row r="6"><c r="A6" t="inlineStr"><is><t>_x005F_x0041_</t></is></c>'
+    '<c r="E6" t="inlineStr"><is><t>old</t></is></c></row>'
+    # a new cell between two that exist
+    '<row r="7"><c r="A7"><v>1</v></c><c r="M7" s="1"><v>9</v></c></row>'
+    # empty styled and unstyled cells, cleared and set
+    '<row r="8"><c r="A8"><v>1</v></c><c r="E8" s="1"/><c r="F8"><v>3</v></c>'
+    '<c r="G8" s="1"><v>4</v></c></row>'
+    # a cell with an attribute beyond r, s and t: the general path keeps it
+    '<row r="9"><c r="A9"><v>1</v></c><c r="E9" s="1" ph="1"><v>5</v></c></row>'
+    # a self-closing row, and rows whose numbers share digits with others
+    '<row r="11"/>'
+    '<row r="12"><c r="A12"><v>12</v></c><c r="E12"><v>0</v></c></row>'
+    # the same values written into a styled and an unstyled cell
+    '<row r="13"><c r="E13" s="1"><v>1</v></c><c r="F13"><v>1</v></c>'
+    '<c r="G13" s="1"><v>1</v></c><c r="H13"><v>1</v></c></row>'
+    '<row r="120"><c r="A120"><v>120</v></c><c r="E120"><v>0</v></c></row>'
+)
+WHEN = dt.datetime(2026, 11, 25, 22, 52, 55)
+EDGE_WRITES: dict[tuple[int, int], CellValue] = {
+    (2, 5): "In progress",
+    (2, 6): Decimal("0.09000"),
+    (2, 7): 1201,
+    (2, 8): 100,
+    (2, 9): "USD",
+    (2, 13): WHEN,
+    (3, 5): "x",
+    (3, 6): 2.5,
+    (4, 5): 7,
+    (5, 5): 8,
+    (6, 5): "_x0042_ & <b>\r",
+    (7, 6): "between",
+    (8, 5): None,
+    (8, 6): None,
+    (8, 7): None,
+    (8, 8): None,  # a cell that does not exist, cleared: nothing to write
+    (9, 5): "y",
+    (11, 5): "in a row that was empty",
+    (12, 5): Decimal("-0"),
+    (12, 6): Decimal("0"),
+    (12, 7): -0.0,
+    (12, 8): 0.0,
+    (13, 5): "same",
+    (13, 6): "same",
+    (13, 7): Decimal("2.5"),
+    (13, 8): Decimal("2.5"),
+    (120, 5): True,
+    (120, 6): dt.date(2024, 2, 29),
+    (120, 13): WHEN,
+    (121, 5): "a new row",
+}
+
+
+def _sheet(rows: str, *, prefix: str = "", cols: str = "") -> bytes:
+    """A worksheet holding ``rows`` (written for the default namespace) under ``prefix``."""
+    if prefix:
+        rows = rows.replace("<", f"<{prefix}:").replace(f"<{prefix}:/", f"</{prefix}:")
+    p = f"{prefix}:" if prefix else ""
+    ns = NS.replace("xmlns=", f"xmlns:{prefix}=") if prefix else NS
+    return (
+        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<{p}worksheet {ns}>'
+        f'<{p}dimension ref="A1:E120"/>{cols}<{p}sheetData>{rows}</{p}sheetData></{p}worksheet>'
+    ).encode()
+
+
+def _book(tmp_path: Path, name: str, sheet: bytes) -> Path:
+    """An xlsxwriter workbook (shared string 0 "shared", style 1 bold) whose Orders sheet is
+    ``sheet``."""
+    import xlsxwriter
+
+    path = tmp_path / name
+    book = xlsxwriter.Workbook(str(path))
+    orders = book.add_worksheet("Orders")
+    orders.write_string("A1", "shared")
+    orders.write_number("B1", 1, book.add_format({"bold": True}))
+    book.close()
+    wb.replace_member(path, ORDERS, sheet)
+    return path
+
+
+def _saved_both_ways(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sheet: bytes,
+    writes: Mapping[tuple[int, int], CellValue],
+) -> tuple[Path, bytes, bytes]:
+    """The workbook saved with the fast row path, and both paths' sheet XML."""
+    results: dict[bool, bytes] = {}
+    path = tmp_path / "unused.xlsx"
+    # Both through the stream patcher: a comparison of two tree patches would prove nothing.
+    monkeypatch.setattr(sheet_patch, "TreePatcher", _NoTree)
+    for fast in (False, True):
+        monkeypatch.setattr(sheet_stream, "FAST_ROWS", fast)
+        path = _book(tmp_path, f"{fast}.xlsx", sheet)
+        book = XlsxWorkbook(path)
+        book.write_cells("Orders", writes)
+        book.save()
+        results[fast] = wb.read_member(path, ORDERS)
+    return path, results[True], results[False]
+
+
+def test_fast_rows_write_the_same_bytes_as_the_general_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, fast, general = _saved_both_ways(tmp_path, monkeypatch, _sheet(EDGE_ROWS), EDGE_WRITES)
+    assert fast == general
+    sheet = openpyxl.load_workbook(path)["Orders"]
+    assert [sheet[ref].value for ref in ("E2", "F2", "G2", "I2", "M2")] == [
+        "In progress",
+        0.09,
+        1201,
+        "USD",
+        WHEN,
+    ]
+    assert (sheet["E3"].value, sheet["E3"].font.b, sheet["F3"].value) == ("x", True, 2.5)
+    assert (sheet["B4"].value, sheet["E4"].value) == ("=A4*3", 7)  # one formula kept
+    assert (sheet["A5"].value, sheet["E5"].value, sheet["E5"].font.b) == ("shared", 8, True)
+    texts = XlsxWorkbook(path).read_values("Orders")[5]  # calamine decodes _xHHHH_
+    assert (texts[0], texts[4]) == ("_x0041_", "_x0042_ & <b>\r")
+    assert b"<t>_x005F_x0041_</t>" in fast  # the untouched cell's text as it was
+    assert [c.coordinate for c in sheet[7] if c.value is not None] == ["A7", "F7", "M7"]
+    assert (sheet["E8"].value, sheet["E8"].font.b, sheet["G8"].font.b) == (None, True, True)
+    assert sheet["F8"].value is sheet["G8"].value is None
+    assert (sheet["E9"].value, sheet["E11"].value) == ("y", "in a row that was empty")
+    assert [sheet["E12"].value, sheet["F12"].value, sheet["G12"].value, sheet["H12"].value] == [
+        0
+    ] * 4
+    assert (sheet["E120"].value, sheet["F120"].value.date(), sheet["E121"].value) == (
+        True,
+        dt.date(2024, 2, 29),
+        "a new row",
+    )
+    assert sheet["M120"].value == WHEN
+    assert [sheet[ref].font.b for ref in ("E13", "F13", "G13", "H13")] == [True, False] * 2
+    assert b"<v>-0.0</v>" in fast and b"<v>0.0</v>" in fast  # a zero's sign is its own
+    assert wb.cells_in_row(fast, 2) == ["A2", "D2", "E2", "F2", "G2", "H2", "I2", "M2"]
+    assert b'<row r="2" spans="1:13">' in fast
+    assert wb.cells_in_row(fast, 12) == ["A12", "E12", "F12", "G12", "H12"]
+    assert wb.cells_in_row(fast, 120) == ["A120", "E120", "F120", "M120"]
+
+
+def test_overwritten_formulas_leave_the_calc_chain_on_the_fast_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = (
+        '<row r="2"><c r="A2"><v>2</v></c><c r="E2"><f>A2*2</f><v>4</v></c>'
+        '<c r="F2"><f>A2*3</f><v>6</v></c></row>'
+    )
+    monkeypatch.setattr(sheet_stream.StreamPatcher, "_patch_row", _general_path_refused)
+    path = _book(tmp_path, "chain.xlsx", _sheet(rows))
+    wb.add_calc_chain(path, '<c r="E2" i="1"/><c r="F2"/>')
+    book = XlsxWorkbook(path)
+    book.write_cells("Orders", {(2, 5): 1})
+    book.save()
+    chain = wb.read_member(path, "xl/calcChain.xml")
+    assert b'r="E2"' not in chain and b'r="F2"' in chain
+    sheet = openpyxl.load_workbook(path)["Orders"]
+    assert (sheet["E2"].value, sheet["F2"].value) == (1, "=A2*3")
+
+
+class _NoTree:
+    def __init__(self, *args: object) -> None:
+        raise AssertionError("fell back to the tree patcher")
+
+
+def test_a_row_with_ext_lst_goes_to_the_tree_patcher(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = '<row r="2"><c r="A2"><v>1</v></c><c r="E2"><v>5</v><extLst/></c></row>'
+    monkeypatch.setattr(sheet_stream, "FAST_ROWS", True)
+    tree = sheet_patch.TreePatcher
+    used: list[object] = []
+
+    def spy(*args: Any) -> Any:
+        used.append(args)
+        return tree(*args)
+
+    monkeypatch.setattr(sheet_patch, "TreePatcher", spy)
+    path = _book(tmp_path, "ext.xlsx", _sheet(rows))
+    book = XlsxWorkbook(path)
+    book.write_cells("Orders", {(2, 5): "z", (2, 6): 1})
+    book.save()
+    assert len(used) == 1
+    assert openpyxl.load_workbook(path)["Orders"]["F2"].value == 1
+
+
+def _general_path_refused(*args: object) -> str:
+    raise AssertionError("an everyday row went through the general text path")
+
+
+def test_the_refresh_rows_take_the_fast_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows a status refresh writes: existing cells overwritten, results appended past
+    a row's end or put between its cells (a placed row has Updated but no Charge yet)."""
+    rows = "".join(
+        f'<row r="{r}"><c r="A{r}"><v>1</v></c><c r="D{r}"><v>{r}</v></c>'
+        f'<c r="E{r}" t="inlineStr"><is><t>Pending</t></is></c>'
+        + (f'<c r="M{r}" s="1"><v>46000.5</v></c>' if r % 2 else "")
+        + "</row>"
+        for r in range(2, 50)
+    )
+    writes: dict[tuple[int, int], CellValue] = {}
+    for r in range(2, 50):
+        writes.update({(r, 5): "Completed", (r, 7): r * 10, (r, 8): 0, (r, 13): WHEN})
+    path, fast, general = _saved_both_ways(tmp_path, monkeypatch, _sheet(rows), writes)
+    assert fast == general
+    monkeypatch.setattr(sheet_stream.StreamPatcher, "_patch_row", _general_path_refused)
+    path = _book(tmp_path, "refresh.xlsx", _sheet(rows))
+    book = XlsxWorkbook(path)
+    book.write_cells("Orders", writes)
+    book.save()
+    assert wb.read_member(path, ORDERS) == fast
+    values = XlsxWorkbook(path).read_values("Orders")
+    assert [values[r - 1][4] for r in (2, 49)] == ["Completed", "Completed"]
+    assert [values[r - 1][6] for r in (2, 49)] == [20, 490]
+
+
+def test_a_namespace_prefix_is_kept_on_the_fast_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = '<row r="2"><c r="A2"><v>1</v></c><c r="E2" s="1"><v>5</v></c></row>'
+    sheet = _sheet(rows, prefix="x")
+    writes: dict[tuple[int, int], CellValue] = {(2, 5): "done", (2, 6): 3, (2, 7): WHEN}
+    path, fast, general = _saved_both_ways(tmp_path, monkeypatch, sheet, writes)
+    assert fast == general
+    assert b'<x:c r="E2" s="1" t="inlineStr"><x:is><x:t xml:space="preserve">done' in fast
+    sheet_values = openpyxl.load_workbook(path)["Orders"]
+    assert (sheet_values["E2"].value, sheet_values["F2"].value) == ("done", 3)
+
+
+def test_new_cells_take_their_column_style_on_the_fast_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = '<row r="2"><c r="A2"><v>1</v></c></row><row r="3"><c r="A3"><v>1</v></c></row>'
+    cols = '<cols><col min="6" max="6" width="9" style="1" customWidth="1"/></cols>'
+    writes: dict[tuple[int, int], CellValue] = {(2, 6): 5, (3, 6): "five", (3, 7): 6}
+    path, fast, general = _saved_both_ways(tmp_path, monkeypatch, _sheet(rows, cols=cols), writes)
+    assert fast == general
+    sheet = openpyxl.load_workbook(path)["Orders"]
+    assert (sheet["F2"].font.b, sheet["F3"].font.b, sheet["G3"].font.b) == (True, True, False)
+
+
+def test_cells_out_of_order_in_a_row_are_not_written_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hostile row whose cells are out of column order: the fast path must not append a
+    second E2 after F2 (the general path handles the row as it always has)."""
+    rows = '<row r="2"><c r="F2"><v>6</v></c><c r="E2"><v>5</v></c></row>'
+    writes: dict[tuple[int, int], CellValue] = {(2, 5): 50, (2, 6): 60}
+    _, fast, general = _saved_both_ways(tmp_path, monkeypatch, _sheet(rows), writes)
+    assert fast == general
+
+
+def test_a_signalling_nan_is_refused_like_any_other_bad_number(tmp_path: Path) -> None:
+    path = _book(tmp_path, "nan.xlsx", _sheet('<row r="2"><c r="A2"><v>1</v></c></row>'))
+    book = XlsxWorkbook(path)
+    with pytest.raises(WorkbookError, match="not a finite number"):
+        book.write_cells("Orders", {(2, 2): Decimal("0.5"), (3, 2): Decimal("sNaN")})
+    assert XlsxWorkbook(path).read_values("Orders")[1] == [1]
+
+
+def test_an_early_date_is_refused_however_often_it_repeats(tmp_path: Path) -> None:
+    """Each distinct date is checked once: the check still holds for every row."""
+    path = _book(tmp_path, "dates.xlsx", _sheet('<row r="2"><c r="A2"><v>1</v></c></row>'))
+    book = XlsxWorkbook(path)
+    fine = dt.datetime(2026, 1, 1, 12, 30)
+    early = dt.datetime(1899, 1, 1)
+    with pytest.raises(WorkbookError, match="no dates before 1900"):
+        book.write_cells("Orders", {(r, 13): fine if r < 50 else early for r in range(2, 60)})
+    book.write_cells("Orders", {(r, 13): fine for r in range(2, 60)})
+    book.save()
+    assert XlsxWorkbook(path).read_values("Orders")[58][12] == fine
