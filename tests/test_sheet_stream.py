@@ -20,7 +20,7 @@ import pytest
 
 from smmsheet.errors import WorkbookError
 from smmsheet.workbook.base import CellValue
-from smmsheet.workbook.xlsx import XlsxWorkbook, sheet_patch, sheet_stream
+from smmsheet.workbook.xlsx import XlsxWorkbook, sheet_patch, sheet_stream, sheet_tree
 
 from . import workbooks as wb
 
@@ -47,7 +47,8 @@ EDGE_ROWS = (
     '<row r="7"><c r="A7"><v>1</v></c><c r="M7" s="1"><v>9</v></c></row>'
     # empty styled and unstyled cells, cleared and set
     '<row r="8"><c r="A8"><v>1</v></c><c r="E8" s="1"/><c r="F8"><v>3</v></c>'
-    '<c r="G8" s="1"><v>4</v></c></row>'
+    '<c r="G8" s="1"><v>4</v></c><c r="I8" s="1"/><c r="J8"><v>5</v></c>'
+    '<c r="K8"><v>6</v></c></row>'
     # a cell with an attribute beyond r, s and t: the general path keeps it
     '<row r="9"><c r="A9"><v>1</v></c><c r="E9" s="1" ph="1"><v>5</v></c></row>'
     # a self-closing row, and rows whose numbers share digits with others
@@ -72,10 +73,11 @@ EDGE_WRITES: dict[tuple[int, int], CellValue] = {
     (5, 5): 8,
     (6, 5): "_x0042_ & <b>\r",
     (7, 6): "between",
-    (8, 5): None,
-    (8, 6): None,
+    (8, 5): "filled",
     (8, 7): None,
     (8, 8): None,  # a cell that does not exist, cleared: nothing to write
+    (8, 9): None,
+    (8, 11): None,
     (9, 5): "y",
     (11, 5): "in a row that was empty",
     (12, 5): Decimal("-0"),
@@ -161,8 +163,10 @@ def test_fast_rows_write_the_same_bytes_as_the_general_path(
     assert (texts[0], texts[4]) == ("_x0041_", "_x0042_ & <b>\r")
     assert b"<t>_x005F_x0041_</t>" in fast  # the untouched cell's text as it was
     assert [c.coordinate for c in sheet[7] if c.value is not None] == ["A7", "F7", "M7"]
-    assert (sheet["E8"].value, sheet["E8"].font.b, sheet["G8"].font.b) == (None, True, True)
-    assert sheet["F8"].value is sheet["G8"].value is None
+    assert (sheet["E8"].value, sheet["E8"].font.b, sheet["F8"].value) == ("filled", True, 3)
+    assert (sheet["G8"].value, sheet["G8"].font.b, sheet["I8"].font.b) == (None, True, True)
+    assert (sheet["J8"].value, sheet["K8"].value) == (5, None)
+    assert wb.cells_in_row(fast, 8) == ["A8", "E8", "F8", "G8", "I8", "J8"]
     assert (sheet["E9"].value, sheet["E11"].value) == ("y", "in a row that was empty")
     assert [sheet["E12"].value, sheet["F12"].value, sheet["G12"].value, sheet["H12"].value] == [
         0
@@ -210,7 +214,7 @@ def test_a_row_with_ext_lst_goes_to_the_tree_patcher(
 ) -> None:
     rows = '<row r="2"><c r="A2"><v>1</v></c><c r="E2"><v>5</v><extLst/></c></row>'
     monkeypatch.setattr(sheet_stream, "FAST_ROWS", True)
-    tree = sheet_patch.TreePatcher
+    tree = sheet_tree.TreePatcher
     used: list[object] = []
 
     def spy(*args: Any) -> Any:
@@ -283,15 +287,52 @@ def test_new_cells_take_their_column_style_on_the_fast_path(
     assert (sheet["F2"].font.b, sheet["F3"].font.b, sheet["G3"].font.b) == (True, True, False)
 
 
-def test_cells_out_of_order_in_a_row_are_not_written_twice(
+def test_a_row_out_of_order_is_patched_as_the_general_path_patches_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A hostile row whose cells are out of column order: the fast path must not append a
-    second E2 after F2 (the general path handles the row as it always has)."""
+    """Cells out of column order, and only appended to: both paths write the same (neither
+    reorders such a row; Excel itself never writes one)."""
     rows = '<row r="2"><c r="F2"><v>6</v></c><c r="E2"><v>5</v></c></row>'
-    writes: dict[tuple[int, int], CellValue] = {(2, 5): 50, (2, 6): 60}
+    writes: dict[tuple[int, int], CellValue] = {(2, 5): 50, (2, 7): 70}
     _, fast, general = _saved_both_ways(tmp_path, monkeypatch, _sheet(rows), writes)
     assert fast == general
+    assert wb.cells_in_row(fast, 2) == ["F2", "E2", "G2"]
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        '<row r="2"><c r="A2"><v>1</v></c><c r="M2"><v>2</v></c><c r="H2"><v>3</v></c></row>',
+        '<row r="2"><c r="A2"><v>1</v></c><c r="M3"><v>2</v></c></row>',
+    ],
+    ids=["cells-out-of-order", "a-cell-of-another-row"],
+)
+def test_a_new_cell_in_an_odd_row_goes_to_the_tree_patcher(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, row: str
+) -> None:
+    """Where a new cell goes between others of a row that is out of order, or that holds a
+    cell of another row, only the tree patcher can say: the fast path must not guess."""
+    tree = sheet_tree.TreePatcher
+    used: list[object] = []
+
+    def spy(*args: Any) -> Any:
+        used.append(args)
+        return tree(*args)
+
+    monkeypatch.setattr(sheet_patch, "TreePatcher", spy)
+    monkeypatch.setattr(sheet_stream, "FAST_ROWS", True)
+    path = _book(tmp_path, "odd.xlsx", _sheet(row))
+    before = path.read_bytes()
+    book = XlsxWorkbook(path)
+    book.write_cells("Orders", {(2, 6): "new"})
+    if "H2" in row:  # the tree patcher refuses a row out of order: nothing is written
+        with pytest.raises(WorkbookError, match="out of order"):
+            book.save()
+        assert path.read_bytes() == before
+    else:
+        book.save()
+        assert wb.cells_in_row(wb.read_member(path, ORDERS), 2).count("F2") == 1
+    assert len(used) == 1
 
 
 def test_a_signalling_nan_is_refused_like_any_other_bad_number(tmp_path: Path) -> None:
