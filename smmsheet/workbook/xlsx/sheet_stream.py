@@ -40,7 +40,7 @@ class NeedsTree(Exception):
 
 
 #: How many pieces of a patched sheet are gathered before they go to the compressor.
-_CHUNK_PIECES = 4096
+_CHUNK_PIECES = 16384
 #: Unchanged XML longer than this is passed on as views of the part, a stretch at a time
 #: (placing 1,000 rows at the end of a million-row sheet copies nothing of the rest).
 _LONG_STRETCH = 1 << 20
@@ -61,6 +61,8 @@ _ENCODING = re.compile(rb"^\s*<\?xml[^>]*encoding\s*=\s*[\"']([^\"']+)[\"']")
 _LETTERS = re.compile(r"[A-Z]{1,3}")
 _LETTERS_BYTES = re.compile(rb"[A-Z]{1,3}")
 _CELL_REF_BYTES = re.compile(rb'([A-Z]{1,3})([0-9]+)"')
+#: A cell's column by the first three bytes of its reference ("M12" and "M1\"" are M).
+_LAST_COLS: dict[bytes, int] = {}
 #: Whether the everyday row is patched as bytes (:meth:`StreamPatcher._patch_row_bytes`);
 #: tests switch it off to compare it with the general :meth:`StreamPatcher._patch_row`.
 FAST_ROWS = True
@@ -569,10 +571,17 @@ class StreamPatcher:
         start = region.rfind(self._canonical_bytes, lo, hi)
         if start < 0:
             return 0
-        match = _LETTERS_BYTES.match(region, start + len(self._canonical_bytes), hi)
-        if match is None:
-            raise NeedsTree
-        return col_number(match.group(0).decode("ascii"))
+        start += len(self._canonical_bytes)
+        head = bytes(region[start : start + 3])  # the letters, and a digit or two
+        col = _LAST_COLS.get(head)
+        if col is None:
+            match = _LETTERS_BYTES.match(region, start, hi)
+            if match is None:
+                raise NeedsTree
+            col = col_number(match.group(0).decode("ascii"))
+            if len(head) == 3 and len(_LAST_COLS) < _TAILS_KEPT:
+                _LAST_COLS[head] = col
+        return col
 
     def _column_style_bytes(self, col: int) -> bytes | None:
         """The style a new cell in ``col`` takes from its column, as bytes (None: none)."""
