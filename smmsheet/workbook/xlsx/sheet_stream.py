@@ -143,7 +143,8 @@ class StreamPatcher:
             self.begin = self.end = start.end()
             self.tail: bytes | bytearray = b"</" + pb + b"sheetData>" + xml[start.end() :]
         else:
-            close = xml.find(b"</" + pb + b"sheetData>", start.end())
+            # Looked for from the end, where it is: one sheetData, and no "<" in any text.
+            close = xml.rfind(b"</" + pb + b"sheetData>", start.end())
             if close < 0:
                 raise NeedsTree
             self.head, self.begin, self.end = xml[: start.end()].decode("utf-8"), start.end(), close
@@ -255,26 +256,32 @@ class StreamPatcher:
         index = 0
         previous = seen = 0
         inserted = False
+        count = len(targets)
+        fast = FAST_ROWS
+        patch_fast = self._patch_row_bytes
         for match in self._row.finditer(region, copied, region_end) if targets else ():
             number = int(match.group(1))
             if number <= previous:
                 raise NeedsTree
-            previous, seen = number, match.end()
             target = targets[index]
             if number < target:
+                previous, seen = number, match.end()
                 continue
-            start = match.start()
-            while target < number:  # rows that do not exist yet go before this one
-                inserted = True
-                keep(copied, start)
-                copied = start
-                out.append(self._new_row(target, _sorted_items(by_row[target])).encode("utf-8"))
-                index += 1
-                if index == len(targets):
+            start, seen = match.span()
+            previous = number
+            if target < number:
+                while target < number:  # rows that do not exist yet go before this one
+                    inserted = True
+                    keep(copied, start)
+                    copied = start
+                    new_row = self._new_row(target, _sorted_items(by_row[target]))
+                    out.append(new_row.encode("utf-8"))
+                    index += 1
+                    if index == count:
+                        break
+                    target = targets[index]
+                if index == count:
                     break
-                target = targets[index]
-            if index == len(targets):
-                break
             if target == number:
                 cells = by_row[number]
                 cols: Sequence[int]
@@ -295,7 +302,7 @@ class StreamPatcher:
                     if copied != start:
                         keep(copied, start)
                         copied = start
-                    if FAST_ROWS and self._patch_row_bytes(
+                    if fast and patch_fast(
                         out, tag_bytes, region, seen, close, number, cols, values
                     ):
                         tag = ""
@@ -309,7 +316,7 @@ class StreamPatcher:
                     out.append(self._patch_row(tag, body, number, writes).encode("utf-8"))
                 copied = end
                 index += 1
-                if index == len(targets):
+                if index == count:
                     break
                 if len(out) > _CHUNK_PIECES:
                     write(b"".join(out))
