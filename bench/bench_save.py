@@ -44,7 +44,9 @@ def record(rows: int, cache: Path) -> None:
     recorded: list[Writes] = []
     original = XlsxWorkbook.write_cells
 
-    def recording(self: XlsxWorkbook, sheet: str, cells: Mapping[tuple[int, int], CellValue]) -> None:
+    def recording(
+        self: XlsxWorkbook, sheet: str, cells: Mapping[tuple[int, int], CellValue]
+    ) -> None:
         recorded.append(dict(cells.items()))
         original(self, sheet, cells)
 
@@ -102,10 +104,13 @@ def main() -> None:
         if not all((cache / f"{run}.pickle").exists() for run in RUNS):
             start = time.perf_counter()
             record(args.rows, cache)
-            print(f"recorded two status runs of {args.rows:,} rows in {time.perf_counter() - start:.1f} s")
+            took = time.perf_counter() - start
+            print(f"recorded two status runs of {args.rows:,} rows in {took:.1f} s")
         for run in RUNS:
             results = [replay(cache, run, Path(tmp)) for _ in range(args.repeat)]
-            cpu_w, wall_w, cpu_s, wall_s, size = (statistics.median(r[i] for r in results) for i in range(5))
+            cpu_w, wall_w, cpu_s, wall_s, size = (
+                statistics.median(r[i] for r in results) for i in range(5)
+            )
             total = [r[0] + r[2] for r in results]
             print(
                 f"{run:<5}  write_cells cpu {cpu_w:5.2f} s wall {wall_w:5.2f} s   "

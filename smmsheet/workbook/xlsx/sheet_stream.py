@@ -1,8 +1,10 @@
 """The stream sheet patcher: a worksheet patched as text, row by row.
 
 Everyday writes into an existing sheet: rows not written to are copied in bulk, so 800,000
-cells take a few seconds. Anything unusual raises :class:`NeedsTree` and the caller uses
-:class:`~.sheet_tree.TreePatcher`. Imports :mod:`.cells` and :mod:`.styles`.
+cells take a few seconds; a written row in the everyday form is patched on its bytes
+(``_patch_row_bytes``), any other as text (``_patch_row``), with the same result. Anything
+unusual raises :class:`NeedsTree` and the caller uses :class:`~.sheet_tree.TreePatcher`.
+Imports :mod:`.cells` and :mod:`.styles`.
 """
 
 from __future__ import annotations
