@@ -1531,7 +1531,7 @@ class Engine:
         # Updated time go in one _set_fields call, as _stamp(row) would write them.
         cleared = (("error", None), ("updated", self._now()))
         said, results = self._said, self.report.results
-        STATUS, UPDATED = Step.STATUS, Outcome.UPDATED  # noqa: N806 (looked up once)
+        step, updated = Step.STATUS, Outcome.UPDATED  # looked up once, not per row
         for statuses in client.status_chunks(list(rows_by_id)):
             for oid, st in statuses.items():
                 if st.unavailable:
@@ -1549,7 +1549,7 @@ class Engine:
                         self._stamp(row)
                     else:
                         self._set_fields(row, fields + cleared)
-                    results.append(RowResult(row.row, STATUS, UPDATED, st.status or ""))
+                    results.append(RowResult(row.row, step, updated, st.status or ""))
             done += len(statuses)
             self._progress(Step.STATUS, done, total)
         self._panel_down(Step.STATUS, down, total, rows_by_id, key)
