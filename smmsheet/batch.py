@@ -294,15 +294,16 @@ class Preview:
     #: preview is the same plan whichever rows carry it).
     rows: tuple[int, ...] = field(default=(), compare=False)
 
-    def cost_text(self, places: int = 2) -> str:
-        """The estimate in words: ``about 9.02``, or ``0.01 to 9.02`` where panels differ.
+    def cost_text(self) -> str:
+        """The estimate in words, as every shell shows money (:func:`~smmsheet.values.money`):
+        ``about 9.021``, or ``0.006 to 9.00`` where panels differ.
 
         >>> Preview(6, Decimal("9.021"), "USD", Decimal(50)).cost_text()
-        'about 9.02'
+        'about 9.021'
         """
         if self.cost_low is None:
-            return f"about {self.cost:.{places}f}"
-        return f"{self.cost_low:.{places}f} to {self.cost:.{places}f}"
+            return f"about {money(self.cost)}"
+        return f"{money(self.cost_low)} to {money(self.cost)}"
 
     def balance_text(self) -> str:
         """The balance in words: one amount, or one per panel.

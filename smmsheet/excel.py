@@ -390,7 +390,7 @@ def _confirmation(preview: Preview) -> str:
         listed = ", ".join(map(str, preview.unpriced[:10]))
         unpriced = f"Not placed, the panel lists no price for them: rows {listed}.\n\n"
     return (
-        f"{unpriced}Place {rows} for {preview.cost_text(2)} {preview.currency}?\n\n"
+        f"{unpriced}Place {rows} for {preview.cost_text()} {preview.currency}?\n\n"
         f"Balance: {preview.balance_text()}. Orders cannot be undone once "
         "placed; the panel charges for them."
     )

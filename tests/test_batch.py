@@ -634,9 +634,9 @@ def test_quantity_typed_as_a_date_or_with_separators_is_never_misread(tmp_path, 
 def test_previews_say_their_cost_and_orders_in_the_same_words_to_every_shell():
     from smmsheet.batch import CancelPreview
 
-    assert Preview(6, Decimal("9.021"), "USD", Decimal(50)).cost_text() == "about 9.02"
+    assert Preview(6, Decimal("9.021"), "USD", Decimal(50)).cost_text() == "about 9.021"
     ranged = Preview(1, Decimal("9"), "USD", Decimal(50), cost_low=Decimal("0.009"))
-    assert ranged.cost_text(5) == "0.00900 to 9.00000"
+    assert ranged.cost_text() == "0.009 to 9.00"
     many = CancelPreview(tuple(map(str, range(1001, 1013))), tuple(range(2, 14)))
     assert many.listed(2) == "12 orders: 1001 (row 2), 1002 (row 3) and 10 more"
     assert CancelPreview(("7",), (4,)).listed() == "1 order: 7 (row 4)"

@@ -135,6 +135,19 @@ def test_place_asks_with_row_count_and_cost_before_sending(
     assert dialogs.notes[-1] is not None and "3 placed" in dialogs.notes[-1]
 
 
+def test_the_place_question_shows_a_small_cost_as_it_is_not_as_zero(
+    sim: PanelSimulator, client: PanelClient, tmp_path: Path
+) -> None:
+    # 12 likes at 0.25 per 1,000 cost 0.003: "about 0.00 USD" would ask to spend nothing.
+    book = order_book(
+        [{"Service": 3, "Link": "https://instagram.com/p/x", "Quantity": 12}], tmp_path
+    )
+    dialogs = Dialogs(False)
+    run("place", book, client, dialogs)
+    assert dialogs.asked[0].startswith("Place 1 order for about 0.003 USD?")
+    assert sim.counts["add"] == 0
+
+
 def test_declining_the_confirmation_places_nothing(
     sim: PanelSimulator, client: PanelClient, tmp_path: Path
 ) -> None:
