@@ -1597,14 +1597,14 @@ def watch(
         stop.set()
         click.echo("Stopping after the run under way (Ctrl-C again to stop now).", err=True)
 
-    log(f"watching {len(book_paths(books))} workbook(s) every {every}")
+    log(f"watching {plural(len(book_paths(books)), 'workbook')} every {every}")
     previous = signal.signal(signal.SIGINT, interrupted)
     try:
         with PanelPool() as pool:
             done = schedule(run_once, every=seconds, stop=stop, times=times)
     finally:
         signal.signal(signal.SIGINT, previous)
-    log(f"stopped after {done} run(s)")
+    log(f"stopped after {plural(done, 'run')}")
     if as_json:
         emit_json({"runs": done})
 

@@ -404,14 +404,15 @@ def _cancel_confirmation(preview: CancelPreview) -> str:
 def _problems(report: Report) -> str | None:
     """One alert's text for the rows that need attention and the run's messages, or None."""
     from .batch import ROUTINE_OUTCOMES
-    from .values import money
+    from .values import money, plural
 
     rows = [r for r in report.results if r.outcome not in ROUTINE_OUTCOMES]
     if not rows and not report.messages:
         return None
     lines: list[str] = []
     if rows:
-        lines.append(f"{len(rows)} row(s) need attention; the Error column says why:")
+        need = "needs" if len(rows) == 1 else "need"
+        lines.append(f"{plural(len(rows), 'row')} {need} attention; the Error column says why:")
         for r in rows[:MAX_ALERT_ROWS]:
             detail = f": {r.message}" if r.message else ""
             lines.append(f"  row {r.row}: {r.step} {r.outcome}{detail}"[:160])

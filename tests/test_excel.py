@@ -176,7 +176,7 @@ def test_row_errors_are_one_alert_and_land_in_the_error_cells(
     assert sim.counts["add"] == 1
     assert len(dialogs.told) == 1
     alert = dialogs.told[0]
-    assert alert.startswith("3 row(s) need attention")
+    assert alert.startswith("3 rows need attention")
     assert "row 3:" in alert and "row 4:" in alert and "row 5:" in alert
     errors = column(book, "Error")
     assert errors[0] is None and all(errors[1:])
