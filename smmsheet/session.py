@@ -34,6 +34,7 @@ from .journal import Journal, journal_for_run, journal_location
 from .models import Balance
 from .panel import PanelClient
 from .panels import Panels
+from .refill_window import DEFAULT_REFILL_WARNING_DAYS
 from .routes import panel_names
 from .services_sheet import services_sheet_of, services_table
 from .workbook import open_workbook
@@ -230,12 +231,18 @@ def write_report(
         name = find_sheet(book.sheet_names(), sheet) or sheet  # the journal keys by this
         rows = book.read_values(name)
         placed_on = {
-            entry.result_id: dt.datetime.fromtimestamp(entry.created).date()
+            (entry.panel or "", entry.result_id): dt.datetime.fromtimestamp(entry.created).date()
             for entry in opened.accepted_adds(name)
             if entry.result_id is not None
         }
         moment = now or dt.datetime.now()
-        summary = summarize(rows, placed_on=placed_on, today=moment.date())
+        days = settings_of(book).refill_warning_days  # as the run's notes count them
+        summary = summarize(
+            rows,
+            placed_on=placed_on,
+            today=moment.date(),
+            soon_days=DEFAULT_REFILL_WARNING_DAYS if days is None else days,
+        )
         written = book.write_chart_sheet(
             dashboard_sheet(summary, now=moment, source=name), DASHBOARD_SHEETS
         )
