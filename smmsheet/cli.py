@@ -261,13 +261,10 @@ def balance(
             },
             EXIT_FAILED if failed else EXIT_OK,
         )
-    width = max((len(name or "default") for name, _ in results), default=0)
-    for name, result in results:
-        if isinstance(result, Exception):
-            click.echo(_line(f"{name or 'default':<{width}}  error: {result}"), err=True)
-        else:
-            shown = f"{money(result.amount)} {result.currency}".rstrip()
-            click.echo(_line(f"{name or 'default':<{width}}  {shown}"))
+    from .session import balance_lines
+
+    for (_, result), line in zip(results, balance_lines(results), strict=True):
+        click.echo(_line(line), err=isinstance(result, Exception))
     if failed:
         sys.exit(EXIT_FAILED)
 

@@ -292,8 +292,7 @@ def run_macro(
     try:
         with Session(book, client=client, journal=journal_path) as session:
             if command == "balance":
-                balance = session.balance()
-                tell(f"Balance: {balance.amount} {balance.currency}".strip())
+                tell(session.balance_text())  # every panel the workbook's rows use
                 return None
             if command == "services":
                 loaded = session.load_services()

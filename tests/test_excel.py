@@ -21,6 +21,7 @@ from smmsheet.templates import TEMPLATE_COLUMNS
 from smmsheet.workbook.live import XlwingsWorkbook
 
 from .fake_excel import FakeApp, FakeBook, Formula
+from .two_panels import two_panels_fixture  # noqa: F401
 
 SECRET = "sk-live-SECRET-0123456789"
 
@@ -232,7 +233,17 @@ def test_refresh_refill_and_cancel_act_on_their_rows(
 def test_balance_is_told(client: PanelClient, tmp_path: Path) -> None:
     dialogs = Dialogs()
     run("balance", order_book([], tmp_path), client, dialogs)
-    assert dialogs.told == ["Balance: 100.00000 USD"]
+    assert dialogs.told == ["Balance: 100.00 USD"]  # as every other line shows money
+
+
+def test_balance_shows_every_panel_the_workbook_uses(two_panels: Any, tmp_path: Path) -> None:
+    routes = [["Product", "Panel", "Service"], ["Likes", "b", 3], ["Likes", "gone", 3]]
+    dialogs = Dialogs()
+    run("balance", order_book([], tmp_path, Routes=routes), None, dialogs)
+    assert len(dialogs.told) == 1
+    lines = dialogs.told[0].splitlines()
+    assert lines[:3] == ["Balances:", "  a     1000.00 USD", "  b     1000.00 EUR"]  # a: default
+    assert lines[3].startswith("  gone  error: ") and "no profile 'gone'" in lines[3]
 
 
 # --------------------------------------------------------------------------- errors, secrets
