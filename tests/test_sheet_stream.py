@@ -57,6 +57,8 @@ EDGE_ROWS = (
     # the same values written into a styled and an unstyled cell
     '<row r="13"><c r="E13" s="1"><v>1</v></c><c r="F13"><v>1</v></c>'
     '<c r="G13" s="1"><v>1</v></c><c r="H13"><v>1</v></c></row>'
+    # a row that holds no cell, not self-closing
+    '<row r="14"></row>'
     '<row r="120"><c r="A120"><v>120</v></c><c r="E120"><v>0</v></c></row>'
 )
 WHEN = dt.datetime(2026, 11, 25, 22, 52, 55)
@@ -88,6 +90,7 @@ EDGE_WRITES: dict[tuple[int, int], CellValue] = {
     (13, 6): "same",
     (13, 7): Decimal("2.5"),
     (13, 8): Decimal("2.5"),
+    (14, 5): "first cell",
     (120, 5): True,
     (120, 6): dt.date(2024, 2, 29),
     (120, 13): WHEN,
@@ -183,6 +186,7 @@ def test_fast_rows_write_the_same_bytes_as_the_general_path(
     assert b'<row r="2" spans="1:13">' in fast
     assert wb.cells_in_row(fast, 12) == ["A12", "E12", "F12", "G12", "H12"]
     assert wb.cells_in_row(fast, 120) == ["A120", "E120", "F120", "M120"]
+    assert wb.cells_in_row(fast, 14) == ["E14"]
 
 
 def test_overwritten_formulas_leave_the_calc_chain_on_the_fast_path(

@@ -738,12 +738,8 @@ def _sorted_items(cells: Mapping[int, CellValue]) -> list[tuple[int, CellValue]]
     return sorted(cells.items())
 
 
-def _columns_and_values(
-    cells: Mapping[int, CellValue],
-) -> tuple[Sequence[int], Sequence[CellValue]]:
-    """A row's written columns in order and their values: a RowCells' own, a dict's sorted."""
-    if type(cells) is RowCells:
-        return cells.cols, cells.data
+def _columns_and_values(cells: Mapping[int, CellValue]) -> tuple[list[int], list[CellValue]]:
+    """A row's written columns in order and their values (a RowCells' are its own)."""
     cols = sorted(cells)
     return cols, [cells[col] for col in cols]
 
