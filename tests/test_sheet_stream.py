@@ -291,16 +291,22 @@ def test_new_cells_take_their_column_style_on_the_fast_path(
     assert (sheet["F2"].font.b, sheet["F3"].font.b, sheet["G3"].font.b) == (True, True, False)
 
 
-def test_a_row_out_of_order_is_patched_as_the_general_path_patches_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-rows", "text-rows"])
+def test_a_cell_appended_to_a_row_out_of_order_is_not_written_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast: bool
 ) -> None:
-    """Cells out of column order, and only appended to: both paths write the same (neither
-    reorders such a row; Excel itself never writes one)."""
+    """A hostile row whose cells are out of column order (F2 before E2): appending F2 after
+    its last cell would give the row two F2. Both stream paths hand it to the tree
+    patcher, which refuses the row; the file is left as it was."""
+    monkeypatch.setattr(sheet_stream, "FAST_ROWS", fast)
     rows = '<row r="2"><c r="F2"><v>6</v></c><c r="E2"><v>5</v></c></row>'
-    writes: dict[tuple[int, int], CellValue] = {(2, 5): 50, (2, 7): 70}
-    _, fast, general = _saved_both_ways(tmp_path, monkeypatch, _sheet(rows), writes)
-    assert fast == general
-    assert wb.cells_in_row(fast, 2) == ["F2", "E2", "G2"]
+    path = _book(tmp_path, "unordered.xlsx", _sheet(rows))
+    before = path.read_bytes()
+    book = XlsxWorkbook(path)
+    book.write_cells("Orders", {(2, 5): 50, (2, 6): 60})
+    with pytest.raises(WorkbookError, match="out of order"):
+        book.save()
+    assert path.read_bytes() == before
 
 
 @pytest.mark.parametrize(

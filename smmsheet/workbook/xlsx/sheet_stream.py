@@ -187,6 +187,7 @@ class StreamPatcher:
         #: A written cell's XML after its reference, by (style, type, value): see _tail.
         self._tails: dict[tuple[bytes | None, type, CellValue], bytes] = {}
         self._opens: dict[int, bytes] = {}
+        self._later: dict[tuple[tuple[int, ...], int], re.Pattern[bytes]] = {}
         self._number_opens: dict[bytes | None, bytes] = {}
         self._column_styles: dict[int, bytes | None] = {}
         self._masters: set[tuple[int, int]] = set()
@@ -414,6 +415,8 @@ class StreamPatcher:
                 if canonical and last_col < 0:
                     last_col = self._last_col(body)
                 if canonical and col > last_col:
+                    if value is not None and body.find(f'{canonical_open}{ref}"') >= 0:
+                        raise NeedsTree  # cells out of order: the tree patcher refuses the row
                     exists, start = False, len(body)
                 else:
                     if scan is None:
@@ -471,6 +474,7 @@ class StreamPatcher:
         copied = lo
         last_col = -1
         scan: tuple[list[int], list[int]] | None = None
+        appended = False
         for col, value in zip(cols, values, strict=True):
             opening = opens.get(col) or self._open_for(col)
             # Looked for after the cells before it, as _patch_row does (cells are in order).
@@ -507,7 +511,13 @@ class StreamPatcher:
                 if value is None:
                     continue
                 at = hi
-                if col <= last_col:  # a new cell between the row's cells: before the next
+                if col > last_col:  # past the row's last cell, unless cells are out of order
+                    if not appended:
+                        appended = True
+                        later = self._later_cells(cols, last_col)
+                        if later.search(region, lo, hi):
+                            raise NeedsTree  # the tree patcher refuses such a row
+                else:  # a new cell between the row's cells: before the next
                     if scan is None:
                         scan = self._scan_cells_bytes(region, lo, hi, number)
                         if scan is None:
@@ -542,6 +552,18 @@ class StreamPatcher:
         if removed:
             self.removed_formulas += removed
         return True
+
+    def _later_cells(self, cols: Sequence[int], last_col: int) -> re.Pattern[bytes]:
+        """What finds a cell of any of ``cols`` past ``last_col``: in a row whose last cell is
+        in ``last_col``, one only if the row's cells are out of order."""
+        key = (tuple(cols), last_col)
+        pattern = self._later.get(key)
+        if pattern is None:
+            letters = b"|".join(col_letters(c).encode("ascii") for c in cols if c > last_col)
+            pattern = re.compile(re.escape(self._canonical_bytes) + b"(?:" + letters + b")[0-9]")
+            if len(self._later) < _TAILS_KEPT:
+                self._later[key] = pattern
+        return pattern
 
     def _scan_cells_bytes(
         self, region: bytes | bytearray, lo: int, hi: int, number: int
