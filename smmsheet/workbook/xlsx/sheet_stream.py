@@ -182,6 +182,8 @@ class StreamPatcher:
         self._cell_close_bytes = self._cell_close.encode("ascii")
         self._formula_bytes = self._formula_open.encode("ascii")
         self._simple_cell_bytes = re.compile(self._simple_cell.pattern.encode("ascii"))
+        #: A cell whose r is not its first attribute (or that has none).
+        self._odd_cell = re.compile(re.escape(self._cell_open_bytes) + b'(?! r=")')
         self._value_open = f"><{p}v>".encode("ascii")
         self._value_close = f"</{p}v>{self._cell_close}".encode("ascii")
         #: A written cell's XML after its reference, by (style, type, value): see _tail.
@@ -459,10 +461,7 @@ class StreamPatcher:
         from the row's start tag to its close tag, and returns True; for any other row it
         appends nothing and returns False, and the row goes through :meth:`_patch_row`.
         """
-        canonical = self._canonical_bytes
-        if region.find(b"extLst", lo, hi) >= 0 or region.count(canonical, lo, hi) != region.count(
-            self._cell_open_bytes, lo, hi
-        ):
+        if region.find(b"extLst", lo, hi) >= 0 or self._odd_cell.search(region, lo, hi):
             return False
         mark = len(out)
         opens, tails, number_opens = self._opens, self._tails, self._number_opens
