@@ -364,3 +364,27 @@ def test_an_early_date_is_refused_however_often_it_repeats(tmp_path: Path) -> No
     book.write_cells("Orders", {(r, 13): fine for r in range(2, 60)})
     book.save()
     assert XlsxWorkbook(path).read_values("Orders")[58][12] == fine
+
+
+@pytest.mark.parametrize(
+    ("second", "error"),
+    [
+        ((2.0, 6), TypeError),  # equal to the row before, but no integer
+        ((True, 6), TypeError),
+        ((2, True), TypeError),
+        ((2, 0), ValueError),
+        ((2, 16_385), ValueError),
+    ],
+)
+def test_every_cell_of_a_row_has_its_coordinates_checked(
+    tmp_path: Path, second: tuple[Any, Any], error: type[Exception]
+) -> None:
+    """write_cells checks a row number once per row: a cell after the first of its row
+    must still be refused when its row or column is no valid coordinate."""
+    path = _book(tmp_path, "coords.xlsx", _sheet('<row r="2"><c r="A2"><v>1</v></c></row>'))
+    book = XlsxWorkbook(path)
+    row = 1 if second[0] is True else 2
+    with pytest.raises(error):
+        book.write_cells("Orders", {(row, 5): 1, second: 2})
+    book.save()
+    assert XlsxWorkbook(path).read_values("Orders")[1] == [1]
