@@ -61,10 +61,7 @@ _SHEET_PR_END = re.compile(rf"</(?:{_NAME}:)?sheetPr>|<(?:{_NAME}:)?sheetPr(?=[\
 _ROOT_START = re.compile(rf"<(?:{_NAME}:)?worksheet(?=[\s>])[^>]*>")
 _ENCODING = re.compile(rb"^\s*<\?xml[^>]*encoding\s*=\s*[\"']([^\"']+)[\"']")
 _LETTERS = re.compile(r"[A-Z]{1,3}")
-_LETTERS_BYTES = re.compile(rb"[A-Z]{1,3}")
 _CELL_REF_BYTES = re.compile(rb'([A-Z]{1,3})([0-9]+)"')
-#: A cell's column by the first three bytes of its reference ("M12" and "M1\"" are M).
-_LAST_COLS: dict[bytes, int] = {}
 #: Whether the everyday row is patched as bytes (:meth:`StreamPatcher._patch_row_bytes`);
 #: tests switch it off to compare it with the general :meth:`StreamPatcher._patch_row`.
 FAST_ROWS = True
@@ -471,9 +468,9 @@ class StreamPatcher:
         out.append(start_tag)
         removed: list[str] | None = None
         copied = lo
-        last_col = -1
         scan: tuple[list[int], list[int]] | None = None
         appended = False
+        canonical = self._canonical_bytes
         for col, value in zip(cols, values, strict=True):
             opening = opens.get(col) or self._open_for(col)
             # Looked for after the cells before it, as _patch_row does (cells are in order).
@@ -505,25 +502,25 @@ class StreamPatcher:
                         out += (opening, suffix, b'" s="', style, b'"/>')
                     continue
             else:
-                if last_col < 0:
-                    last_col = self._last_col_bytes(region, lo, hi)
                 if value is None:
                     continue
                 at = hi
-                if col > last_col:  # past the row's last cell, unless cells are out of order
-                    if not appended:
-                        appended = True
-                        later = self._later_cells(cols, last_col)
-                        if later.search(region, lo, hi):
-                            raise NeedsTree  # the tree patcher refuses such a row
-                else:  # a new cell between the row's cells: before the next
+                if copied < hi and region.find(canonical, copied, hi) >= 0:
+                    # Cells follow: the new one goes before the first past its column.
                     if scan is None:
                         scan = self._scan_cells_bytes(region, lo, hi, number)
                         if scan is None:
                             del out[mark:]
                             return False
                     cols_found, starts = scan
-                    at = starts[bisect.bisect_left(cols_found, col)]
+                    following = bisect.bisect_left(cols_found, col)
+                    if following < len(starts):
+                        at = starts[following]
+                if at == hi and not appended:  # past the row's last cell
+                    appended = True
+                    # In a row in order no cell of this or a later written column is left.
+                    if self._later_cells(cols, col).search(region, lo, hi):
+                        raise NeedsTree  # cells out of order: the tree patcher refuses the row
                 if copied < at:
                     out.append(region[copied:at])
                     copied = at
@@ -552,13 +549,12 @@ class StreamPatcher:
             self.removed_formulas += removed
         return True
 
-    def _later_cells(self, cols: Sequence[int], last_col: int) -> re.Pattern[bytes]:
-        """What finds a cell of any of ``cols`` past ``last_col``: in a row whose last cell is
-        in ``last_col``, one only if the row's cells are out of order."""
-        key = (tuple(cols), last_col)
+    def _later_cells(self, cols: Sequence[int], first: int) -> re.Pattern[bytes]:
+        """What finds a cell of any of ``cols`` from ``first`` on."""
+        key = (tuple(cols), first)
         pattern = self._later.get(key)
         if pattern is None:
-            letters = b"|".join(col_letters(c).encode("ascii") for c in cols if c > last_col)
+            letters = b"|".join(col_letters(c).encode("ascii") for c in cols if c >= first)
             pattern = re.compile(re.escape(self._canonical_bytes) + b"(?:" + letters + b")[0-9]")
             if len(self._later) < _TAILS_KEPT:
                 self._later[key] = pattern
@@ -595,23 +591,6 @@ class StreamPatcher:
         """``<c r="`` and the column's letters: a written cell's reference but its row."""
         opening = self._opens[col] = self._canonical_bytes + col_letters(col).encode("ascii")
         return opening
-
-    def _last_col_bytes(self, region: bytes | bytearray, lo: int, hi: int) -> int:
-        """:meth:`_last_col` of the row ``region[lo:hi]``."""
-        start = region.rfind(self._canonical_bytes, lo, hi)
-        if start < 0:
-            return 0
-        start += len(self._canonical_bytes)
-        head = bytes(region[start : start + 3])  # the letters, and a digit or two
-        col = _LAST_COLS.get(head)
-        if col is None:
-            match = _LETTERS_BYTES.match(region, start, hi)
-            if match is None:
-                raise NeedsTree
-            col = col_number(match.group(0).decode("ascii"))
-            if len(head) == 3 and len(_LAST_COLS) < _TAILS_KEPT:
-                _LAST_COLS[head] = col
-        return col
 
     def _column_style_bytes(self, col: int) -> bytes | None:
         """The style a new cell in ``col`` takes from its column, as bytes (None: none)."""
