@@ -39,15 +39,17 @@ import re
 import socket
 import threading
 import time
+import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from decimal import Decimal
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3 import exceptions as u3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.response import BaseHTTPResponse
@@ -501,6 +503,71 @@ def _session_for(url: str, *, direct: bool = False) -> requests.Session:
     return session
 
 
+class _Route:
+    """Where and how every POST of a client goes, resolved once from its session.
+
+    ``requests`` prepares each request anew (headers merged, URL parsed, auth, cookies),
+    then looks up the adapter, the pool and the TLS settings for it: about half of the
+    client's own CPU in a 1,000-request refresh. For one panel URL and one session every
+    answer is the same each time, so they are taken once, here, the way ``requests``
+    takes them (its ``prepare_request``, ``merge_environment_settings``, the adapter's
+    ``get_connection_with_tls_context``, ``cert_verify`` and ``request_url``), and each
+    request is the form body sent on that pool. Cookies the panel sets are kept in the
+    session's jar and sent back as ``requests`` would.
+    """
+
+    def __init__(self, session: requests.Session, url: str, timeout: tuple[float, float]) -> None:
+        template = session.prepare_request(requests.Request("POST", url, data={"action": ""}))
+        settings = session.merge_environment_settings(template.url or url, {}, True, None, None)
+        adapter = session.get_adapter(template.url or url)
+        if not isinstance(adapter, HTTPAdapter):  # pragma: no cover - we mount our own
+            raise TypeError(f"not an HTTPAdapter: {adapter!r}")
+        verify, cert, proxies = settings["verify"], settings["cert"], settings["proxies"]
+        try:
+            pool = adapter.get_connection_with_tls_context(template, verify, proxies, cert)
+        except u3.LocationValueError as exc:  # as requests' adapter does
+            raise requests.exceptions.InvalidURL(exc, request=template) from None
+        if not isinstance(pool, HTTPConnectionPool):  # pragma: no cover - http(s) only
+            raise TypeError(f"not an HTTP connection pool: {pool!r}")
+        adapter.cert_verify(pool, template.url or url, verify, cert)  # type: ignore[no-untyped-call]
+        self.pool = pool
+        self.path = adapter.request_url(template, proxies)
+        self.template = template
+        self.headers = {
+            name: value
+            for name, value in template.headers.items()
+            if name.lower() not in ("content-length", "cookie")
+        }
+        self.jar = session.cookies
+        self.retries = adapter.max_retries
+        self.timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
+
+    def send(self, form: Mapping[str, str]) -> BaseHTTPResponse:
+        """POST ``form`` (url-encoded), redirects not followed; the body is left to stream."""
+        body = urlencode(form).encode("ascii")
+        headers = {**self.headers, "Content-Length": str(len(body))}
+        if self.jar:  # only once the panel has set a cookie
+            cookie = requests.cookies.get_cookie_header(self.jar, self.template)  # type: ignore[no-untyped-call]
+            if cookie is not None:
+                headers["Cookie"] = cookie
+        response = self.pool.urlopen(
+            "POST",
+            self.path,
+            body=body,
+            headers=headers,
+            redirect=False,
+            assert_same_host=False,
+            preload_content=False,
+            decode_content=False,
+            retries=self.retries,
+            timeout=self.timeout,
+            chunked=False,
+        )
+        if "Set-Cookie" in response.headers:
+            requests.cookies.extract_cookies_to_jar(self.jar, self.template, response)  # type: ignore[no-untyped-call]
+        return response
+
+
 # --------------------------------------------------------------------------- the client
 
 
@@ -544,6 +611,7 @@ class PanelClient:
             _RateLimiter(max_requests_per_minute, clock, sleep) if max_requests_per_minute else None
         )
         self._owns_session = session is None
+        self._route: _Route | None = None
         self._session = session or _session_for(url, direct=direct)
         adapter = _DeadlineAdapter(pool_connections=1, pool_maxsize=self.max_workers, max_retries=0)
         self._session.mount("http://", adapter)
@@ -638,7 +706,12 @@ class PanelClient:
             elif isinstance(reply, Mapping):
                 if len(ids) == 1 and "status" in reply:  # one id answered the single way
                     reply = {ids[0]: reply}
-                by_id = {parse_id(k): v for k, v in reply.items()}
+                # Keyed by the ids as sent (they are parse_id's own answers): used as it is.
+                by_id = (
+                    reply
+                    if isinstance(reply, dict) and reply.keys() <= set(ids)
+                    else {parse_id(k): v for k, v in reply.items()}
+                )
             else:
                 raise self._unexpected("status", reply)
             missing = {"error": "missing from the panel's reply"}
@@ -885,61 +958,74 @@ class PanelClient:
         """The POST itself and its reply, read and parsed within the deadline."""
         with self._lock:
             self.requests_sent[action] = self.requests_sent.get(action, 0) + 1
+        route = self._route or self._resolve(action)
         started = time.monotonic()
         watch = _Watch(started + self.deadline)
-        response: requests.Response | None = None
+        response: BaseHTTPResponse | None = None
+        read = False
         try:
             _current.watch = watch
             try:
-                response = self._session.post(
-                    self.url,
-                    data=data,
-                    timeout=self._timeouts(),
-                    allow_redirects=False,
-                    stream=True,
-                )
-            except requests.RequestException as exc:
+                response = route.send(data)
+            except (u3.HTTPError, OSError) as exc:
                 if watch.fired or time.monotonic() >= watch.deadline:
                     raise _Final(self._too_slow(action)) from None
                 raise self._transport_error(action, exc) from None
             finally:
                 _current.watch = None
             body = self._read(action, response, watch)
+            read = True
         finally:
             watch.disarm()
             if response is not None:
-                response.close()
+                if not read:  # a reply cut short: its connection is not lent again
+                    response.close()
+                response.release_conn()
         log.debug(
             "%s -> HTTP %s, %d bytes in %.3fs",
             action,
-            response.status_code,
+            response.status,
             len(body),
             time.monotonic() - started,
         )
-        return self._parse(action, response, body, paid)
+        return self._parse(action, response.status, response.headers, body, paid)
+
+    def _resolve(self, action: str) -> _Route:
+        """This client's :class:`_Route`, made on its first request (errors as a request's)."""
+        with self._lock:
+            if self._route is None:
+                try:
+                    self._route = _Route(self._session, self.url, self._timeouts())
+                except requests.RequestException as exc:
+                    raise self._transport_error(action, exc) from None
+                except OSError as exc:  # a CA bundle or client certificate that is not there
+                    raise PanelUnavailableError(
+                        f"{action}: {self._scrub(str(exc))}", action=action
+                    ) from None
+            return self._route
 
     def _timeouts(self) -> tuple[float, float]:
         """(connect, read) timeouts, neither longer than the whole request's deadline."""
         connect, read = self.timeout if isinstance(self.timeout, tuple) else (self.timeout,) * 2
         return min(connect, self.deadline), min(read, self.deadline)
 
-    def _read(self, action: str, response: requests.Response, watch: _Watch) -> bytes:
+    def _read(self, action: str, response: BaseHTTPResponse, watch: _Watch) -> bytes:
         """The whole reply body, streamed: at most the action's size cap, within the deadline."""
         limit = MAX_REPLY_BYTES.get(action, DEFAULT_MAX_REPLY_BYTES)
         declared = response.headers.get("Content-Length", "").strip()
         if declared.isdigit() and len(declared) < 20 and int(declared) > limit:
-            raise _Final(self._too_large(action, limit, response.status_code))
+            raise _Final(self._too_large(action, limit, response.status))
         parts: list[bytes] = []
         size = 0
         try:
-            for part in response.iter_content(READ_CHUNK_BYTES):
+            for part in response.stream(READ_CHUNK_BYTES, decode_content=True):
                 size += len(part)
                 if size > limit:
-                    raise _Final(self._too_large(action, limit, response.status_code))
+                    raise _Final(self._too_large(action, limit, response.status))
                 parts.append(part)
                 if time.monotonic() > watch.deadline:
                     raise _Final(self._too_slow(action))
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        except (u3.HTTPError, OSError) as exc:
             if watch.fired or time.monotonic() >= watch.deadline:
                 raise _Final(self._too_slow(action)) from None
             raise self._lost_reply(action, _in_words(type(exc).__name__)) from None
@@ -967,16 +1053,14 @@ class PanelClient:
             f"{action}: no answer from the panel ({kind})", action=action, retry_safe=True
         )
 
-    def _transport_error(self, action: str, exc: requests.RequestException) -> PanelError:
-        """Translate a requests exception; decide whether the request can have been sent."""
-        never_sent = isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError) or (
-            isinstance(exc, requests.ConnectionError) and _is_connect_failure(exc)
-        )
+    def _transport_error(self, action: str, exc: Exception) -> PanelError:
+        """Translate a transport failure; decide whether the request can have been sent."""
         if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
             return PanelUnavailableError(
                 f"{action}: invalid panel URL {self.shown_url!r}", action=action
             )
-        kind = _in_words(type(exc).__name__)
+        name, never_sent = _failure_of(exc)
+        kind = _in_words(name)
         if never_sent:
             return PanelUnavailableError(
                 f"{action}: cannot reach the panel at {self.shown_url} ({kind})",
@@ -985,13 +1069,14 @@ class PanelClient:
             )
         return self._lost_reply(action, kind)
 
-    def _parse(self, action: str, response: requests.Response, raw: bytes, paid: bool) -> Any:
+    def _parse(
+        self, action: str, status: int, headers: Mapping[str, str], raw: bytes, paid: bool
+    ) -> Any:
         """Turn an HTTP status and body into JSON data or the matching error."""
-        status = response.status_code
         if status == 429:
-            raise self._rate_limited(action, response)
+            raise self._rate_limited(action, headers)
         if 300 <= status < 400:
-            target = self._scrub(response.headers.get("Location", "?"))
+            target = self._scrub(headers.get("Location", "?"))
             if paid:  # the panel's code may have run before it redirected
                 raise self._maybe_done(action, f"HTTP {status} redirect to {target}", status)
             raise PanelUnavailableError(
@@ -1000,7 +1085,7 @@ class PanelClient:
                 status_code=status,
             )
         try:
-            body = raw.decode(response.encoding or "utf-8", errors="replace")
+            body = raw.decode(_encoding_of(headers) or "utf-8", errors="replace")
         except LookupError:  # a charset Python does not know
             body = raw.decode("utf-8", errors="replace")
         cleaned = self._scrub(body)
@@ -1054,9 +1139,9 @@ class PanelClient:
             raise self._not_json(action, status, body, paid)
         return data
 
-    def _rate_limited(self, action: str, response: requests.Response) -> RateLimitedError:
+    def _rate_limited(self, action: str, headers: Mapping[str, str]) -> RateLimitedError:
         """HTTP 429: refused, so safe to send again; but not after a wait longer than ours."""
-        retry_after = _retry_after(response.headers.get("Retry-After"))
+        retry_after = _retry_after(headers.get("Retry-After"))
         if retry_after is not None and retry_after > MAX_RETRY_AFTER:
             wait = f"{retry_after:,.0f} s" if retry_after < 1e9 else "indefinitely"
             return RateLimitedError(
@@ -1192,6 +1277,8 @@ TRANSPORT_WORDS = {
     "ChunkedEncodingError": "the answer broke off",
     "ProtocolError": "the answer broke off",
     "ContentDecodingError": "the answer could not be decoded",
+    "DecodeError": "the answer could not be decoded",
+    "ReadTimeoutError": "the answer timed out",
 }
 
 
@@ -1200,13 +1287,43 @@ def _in_words(kind: str) -> str:
     return TRANSPORT_WORDS.get(kind, kind)
 
 
-def _is_connect_failure(exc: requests.ConnectionError) -> bool:
-    """True when the connection was never established (refused, DNS): nothing was sent."""
-    from urllib3.exceptions import NameResolutionError, NewConnectionError
+def _failure_of(exc: Exception) -> tuple[str, bool]:
+    """(the name ``requests`` gives a failed send, whether the request was never sent).
 
-    reason: object = exc.args[0] if exc.args else None
-    reason = getattr(reason, "reason", reason)
-    return isinstance(reason, NewConnectionError | NameResolutionError)
+    Nothing was sent when the connection was never made: refused, no such host, a connect
+    timeout, a TLS handshake that failed. Names as ``requests``' adapter translates urllib3's
+    exceptions, so messages read as they did when it sent the requests.
+    """
+    if isinstance(exc, requests.RequestException):
+        never_sent = isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError)
+        return type(exc).__name__, never_sent
+    table, default = _RAISED, (type(exc).__name__, False)
+    if isinstance(exc, u3.MaxRetryError):  # what failed before the request could be sent
+        exc = exc.reason or exc
+        table, default = _GAVE_UP, ("ConnectionError", False)
+    return next(((name, sent) for kind, name, sent in table if isinstance(exc, kind)), default)
+
+
+#: (urllib3 exception, requests' name for it, never sent): a reason urlopen gave up for.
+_GAVE_UP: tuple[tuple[type[Exception] | types.UnionType, str, bool], ...] = (
+    (u3.NewConnectionError | u3.NameResolutionError, "ConnectionError", True),
+    (u3.ConnectTimeoutError, "ConnectTimeout", True),
+    (u3.ResponseError, "RetryError", False),
+    (u3.ProxyError, "ProxyError", False),
+    (u3.SSLError, "SSLError", True),
+)
+#: The same for an exception urlopen raised itself.
+_RAISED: tuple[tuple[type[Exception] | types.UnionType, str, bool], ...] = (
+    (u3.ProtocolError | u3.ClosedPoolError | OSError, "ConnectionError", False),
+    (u3.ProxyError, "ProxyError", False),
+    (u3.SSLError, "SSLError", True),
+    (u3.ReadTimeoutError, "ReadTimeout", False),
+)
+
+
+def _encoding_of(headers: Mapping[str, str]) -> str | None:
+    """The reply's charset as ``requests`` reads it from Content-Type (None: not given)."""
+    return requests.utils.get_encoding_from_headers(headers)
 
 
 def _reason(exc: PanelError) -> str:
