@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import sys
 import threading
 import time
@@ -19,12 +20,19 @@ class ScriptedPanel:
     """Serves POST /api/v2 with whatever ``script(form)`` returns; records every form.
 
     ``delay`` waits before answering; ``trickle`` sends the body one byte every that many
-    seconds (``trickle_headers`` sends the status line and headers that way too).
+    seconds (``trickle_headers`` sends the status line and headers that way too). ``headers``
+    holds each request's headers; ``tls`` (a certificate and its key, PEM files) serves https.
     """
 
-    def __init__(self, script: Script | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        script: Script | None = None,
+        host: str = "127.0.0.1",
+        tls: tuple[str, str] | None = None,
+    ) -> None:
         self.script: Script = script or (lambda form: (200, {}, b"{}"))
         self.forms: list[dict[str, str]] = []
+        self.headers: list[dict[str, str]] = []
         self.delay = 0.0
         self.trickle = 0.0
         self.trickle_headers = False
@@ -38,6 +46,7 @@ class ScriptedPanel:
                 raw = self.rfile.read(length).decode()
                 form = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
                 owner.forms.append(form)
+                owner.headers.append(dict(self.headers.items()))
                 if owner.delay:
                     time.sleep(owner.delay)
                 status, headers, body = owner.script(form)
@@ -79,13 +88,19 @@ class ScriptedPanel:
 
         self.host = host
         self.server = _Server((host, 0), Handler)
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.server.server_address[1]}/api/v2"
+        return f"{self.scheme}://{self.host}:{self.server.server_address[1]}/api/v2"
 
     def __enter__(self) -> ScriptedPanel:
         self.thread.start()

@@ -364,3 +364,96 @@ def test_the_environment_is_read_once_per_client_not_per_request(sim, monkeypatc
             c.balance()
     assert sim.counts["balance"] == 5
     assert lookups == [sim.url]
+
+
+def test_a_direct_client_never_asks_the_proxy(sim, monkeypatch):
+    """The Self-test's own simulator on 127.0.0.1: an office proxy cannot reach it."""
+    with _ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        with PanelClient(sim.url, sim.api_key, direct=True) as c:
+            c.balance()
+    assert proxy.forwarded == [] and sim.counts["balance"] == 1
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 and its key (PEM files)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+        + ["-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2"]
+        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    return str(cert), str(key)
+
+
+def test_requests_ca_bundle_decides_which_https_panel_is_trusted(certificate, monkeypatch):
+    """A panel behind an office's own certificate authority: REQUESTS_CA_BUNDLE names it."""
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    with ScriptedPanel(lambda form: json_reply('{"order": 77}'), tls=certificate) as server:
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+        with client(server) as untrusted, pytest.raises(PanelUnavailableError) as info:
+            untrusted.add(1, link="https://x", quantity=100)
+        assert "TLS" in str(info.value) and info.value.retry_safe  # refused before sending
+        assert server.forms == []
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", certificate[0])
+        with client(server) as trusted:
+            assert trusted.add(1, link="https://x", quantity=100) == "77"
+    assert [form["action"] for form in server.forms] == ["add"]
+
+
+def test_netrc_credentials_for_the_panel_host_are_sent(panel, tmp_path, monkeypatch):
+    """A panel behind HTTP basic auth, its login in ~/.netrc: sent as requests sends it."""
+    import base64
+
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login office password s3cret-pw\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    panel.script = lambda form: json_reply('{"balance": "5.00", "currency": "USD"}')
+    with client(panel) as c:
+        c.balance()
+        c.balance()
+    expected = "Basic " + base64.b64encode(b"office:s3cret-pw").decode()
+    assert [headers.get("Authorization") for headers in panel.headers] == [expected] * 2
+
+
+def test_a_cookie_the_panel_sets_is_sent_back(panel):
+    """Panels behind a load balancer pin a client with a cookie; requests sent it back."""
+    panel.script = lambda form: json_reply(
+        '{"balance": "5.00"}', **{"Set-Cookie": "lb=node-2; Path=/"}
+    )
+    with client(panel) as c:
+        c.balance()
+        c.balance()
+    assert [headers.get("Cookie") for headers in panel.headers] == [None, "lb=node-2"]
+
+
+def test_the_form_and_headers_are_those_requests_sent(panel):
+    """Form-encoded body with the key in it (never the URL), our User-Agent, JSON asked for."""
+    panel.script = lambda form: json_reply('{"order": 5}')
+    with client(panel) as c:
+        c.add(1, link="https://x.example/p?a=1&b=ü", quantity=100, comments=["a b", "c&d"])
+    (headers,) = panel.headers
+    assert headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert headers["Accept"] == "application/json" and headers["User-Agent"].startswith("smmsheet/")
+    assert panel.forms == [
+        {
+            "key": KEY,
+            "action": "add",
+            "service": "1",
+            "link": "https://x.example/p?a=1&b=ü",
+            "quantity": "100",
+            "comments": "a b\nc&d",
+        }
+    ]
