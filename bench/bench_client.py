@@ -2,7 +2,7 @@
 
 ``PanelClient.status_many`` over N ids (N/100 ``status`` requests, 8 in flight) against a
 simulator seeded with N open orders that runs in a child process, so the CPU seconds
-(``time.process_time()``) measured here are the client's alone: building the requests,
+(user + system, ``getrusage``) measured here are the client's alone: building the requests,
 the HTTP stack, reading and parsing the replies, one ``OrderStatus`` per id. Each latency
 runs ``--repeat`` times on a fresh client; the output gives wall, CPU, CPU per 1,000
 requests and the network floor (ceil(N/100) requests / 8 in flight x latency).
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import resource
 import statistics
 import subprocess
 import sys
@@ -38,15 +39,18 @@ def serve(rows: int, latency: float) -> None:
         sys.stdin.read()
 
 
-def one_run(url: str, key: str, ids: list[int], workers: int) -> tuple[float, float, int, int]:
-    """(wall, client CPU seconds, requests sent, ids with an error) of one ``status_many``."""
+def one_run(
+    url: str, key: str, ids: list[int], workers: int
+) -> tuple[float, float, float, int, int]:
+    """(wall, user and system CPU seconds, requests sent, bad results) of one ``status_many``."""
     with PanelClient(url, key, max_workers=workers) as client:
-        cpu, wall = time.process_time(), time.perf_counter()
+        before, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         statuses = client.status_many(ids)
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        after, wall = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - wall
         sent = client.requests_sent.get("status", 0)
     errors = sum(1 for s in statuses.values() if s.error or s.status != "In progress")
-    return wall, cpu, sent, errors + abs(len(statuses) - len(ids))
+    user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+    return wall, user, system, sent, errors + abs(len(statuses) - len(ids))
 
 
 def main() -> None:
@@ -78,13 +82,17 @@ def main() -> None:
             floor = network_floor(expected, latency, args.workers)
             cpus = []
             for run in range(args.repeat):
-                wall, cpu, sent, bad = one_run(panel["url"], panel["key"], ids, args.workers)
+                wall, user, system, sent, bad = one_run(
+                    panel["url"], panel["key"], ids, args.workers
+                )
+                cpu = user + system
                 cpus.append(cpu / sent * 1000)
                 check = "ok" if sent == expected and bad == 0 else f"FAILED ({bad} bad)"
                 print(
                     f"  {args.rows:,} ids  {latency * 1000:3.0f} ms  run {run + 1}  "
                     f"{sent} requests  wall {wall:6.2f} s  (network floor {floor:5.2f} s)  "
-                    f"client CPU {cpu:5.2f} s = {cpu / sent * 1000:5.2f} s per 1,000 requests  "
+                    f"client CPU {cpu:5.2f} s (user {user:4.2f} + sys {system:4.2f}) = "
+                    f"{cpu / sent * 1000:5.2f} s per 1,000 requests  "
                     f"{check}",
                     flush=True,
                 )

@@ -106,6 +106,9 @@ class Balance:
     currency: str
 
 
+_new = object.__new__
+
+
 @dataclass(frozen=True)
 class OrderStatus:
     """Status of one order; ``error`` is set (and the rest None) when the panel refused the id."""
@@ -141,7 +144,20 @@ class OrderStatus:
                     what = name.replace("_", " ")
                     return cls(order, error=f"the panel sent a {what} too long for a cell")
         status, currency = parse_text(get("status")), parse_text(get("currency"))
-        return cls(order, status or None, charge, start_count, remains, currency or None)
+        # cls(order, status, ...) without the frozen __init__, which pays object.__setattr__
+        # per field: the same object, in a third of the time (one per order of a refresh).
+        made = _new(cls)
+        made.__dict__.update(
+            order=order,
+            status=status or None,
+            charge=charge,
+            start_count=start_count,
+            remains=remains,
+            currency=currency or None,
+            error=None,
+            unavailable=False,
+        )
+        return made
 
 
 @dataclass(frozen=True)

@@ -441,19 +441,22 @@ def test_a_cookie_the_panel_sets_is_sent_back(panel):
 
 def test_the_form_and_headers_are_those_requests_sent(panel):
     """Form-encoded body with the key in it (never the URL), our User-Agent, JSON asked for."""
-    panel.script = lambda form: json_reply('{"order": 5}')
-    with client(panel) as c:
+    key = "k+y/=%&ü 1"
+    panel.script = lambda form: json_reply('{"order": 5}' if form["action"] == "add" else "{}")
+    with PanelClient(panel.url, key) as c:
         c.add(1, link="https://x.example/p?a=1&b=ü", quantity=100, comments=["a b", "c&d"])
-    (headers,) = panel.headers
+        c.status_many(["1001", "ORD-7_a.b~c", 1002])
+    headers = panel.headers[0]
     assert headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert headers["Accept"] == "application/json" and headers["User-Agent"].startswith("smmsheet/")
     assert panel.forms == [
         {
-            "key": KEY,
+            "key": key,
             "action": "add",
             "service": "1",
             "link": "https://x.example/p?a=1&b=ü",
             "quantity": "100",
             "comments": "a b\nc&d",
-        }
+        },
+        {"key": key, "action": "status", "orders": "1001,ORD-7_a.b~c,1002"},
     ]
