@@ -219,3 +219,17 @@ def test_429_above_the_concurrency_limit_is_absorbed_by_retries(sim):
             t.join()
     assert len(result) == 600 and sim.counts["fault:429"] > 0
     assert not errors and len(sim.orders) == 6  # 429 means "not processed": safe to resend
+
+
+def test_a_multi_status_left_early_sends_nothing_more_and_ends_its_threads(client, sim):
+    """A caller that stops reading (an error while writing a chunk, Ctrl-C) stops the run."""
+    import threading
+    import time
+
+    chunks = client.status_chunks(range(1, 5001))  # 50 requests
+    assert len(next(chunks)) == 100
+    chunks.close()
+    sent = sim.counts["status"]
+    time.sleep(0.3)
+    assert sim.counts["status"] == sent < 50
+    assert not [t for t in threading.enumerate() if t.name == "smmsheet-chunks"]
