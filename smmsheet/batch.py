@@ -15,6 +15,7 @@ workbook on disk holds the outcome.
 from __future__ import annotations
 
 import datetime as dt
+import queue
 import re
 import threading
 import time
@@ -24,7 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from .errors import (
     AmbiguousRequestError,
@@ -294,15 +295,16 @@ class Preview:
     #: preview is the same plan whichever rows carry it).
     rows: tuple[int, ...] = field(default=(), compare=False)
 
-    def cost_text(self, places: int = 2) -> str:
-        """The estimate in words: ``about 9.02``, or ``0.01 to 9.02`` where panels differ.
+    def cost_text(self) -> str:
+        """The estimate in words, as every shell shows money (:func:`~smmsheet.values.money`):
+        ``about 9.021``, or ``0.006 to 9.00`` where panels differ.
 
         >>> Preview(6, Decimal("9.021"), "USD", Decimal(50)).cost_text()
-        'about 9.02'
+        'about 9.021'
         """
         if self.cost_low is None:
-            return f"about {self.cost:.{places}f}"
-        return f"{self.cost_low:.{places}f} to {self.cost:.{places}f}"
+            return f"about {money(self.cost)}"
+        return f"{money(self.cost_low)} to {money(self.cost)}"
 
     def balance_text(self) -> str:
         """The balance in words: one amount, or one per panel.
@@ -363,9 +365,9 @@ class RunOptions:
     money: Rates = field(default_factory=Rates)
 
 
-@dataclass(frozen=True, slots=True)
-class RowResult:
-    """What happened to one row in one step."""
+class RowResult(NamedTuple):
+    """What happened to one row in one step (a tuple: a refresh makes 100,000 of them, and a
+    frozen dataclass's ``__init__`` cost a tenth of the refresh loop)."""
 
     row: int
     step: Step
@@ -563,16 +565,21 @@ class Engine:
         (``run``'s status refresh must not wipe a refused refill's reason), unless a paid
         request succeeded since (:meth:`_succeeded`).
         """
-        if self._run_time is None:
-            # A date-time cell (sorts and filters as one), to the second, without a zone.
-            self._run_time = self.options.now().replace(microsecond=0, tzinfo=None)
+        run_time = self._now()
         if error is not None:
             self._said.add(row.row)
             self._set(row, "error", error)
         elif row.row not in self._said and not _is_note(row.get("error")):
-            self._set_fields(row, (("error", None), ("updated", self._run_time)))
+            self._set_fields(row, (("error", None), ("updated", run_time)))
             return
-        self._set(row, "updated", self._run_time)
+        self._set(row, "updated", run_time)
+
+    def _now(self) -> dt.datetime:
+        """This run's time, as every row it touches says in Updated: a date-time cell (sorts
+        and filters as one), to the second, without a zone."""
+        if self._run_time is None:
+            self._run_time = self.options.now().replace(microsecond=0, tzinfo=None)
+        return self._run_time
 
     def commit(self) -> None:
         """Write the buffered cells in one save, then mark the journal entries synced."""
@@ -1508,24 +1515,35 @@ class Engine:
                 continue
             key = self._panel_key(row) if named else default
             by_panel.setdefault(key, {}).setdefault(oid, []).append(row)
-        for key, client in self._clients(_rows_of(by_panel), Step.STATUS):
-            self._refresh_on(client, by_panel[key], key)
+        clients = dict(self._clients(_rows_of(by_panel), Step.STATUS))
+        if clients:
+            self._refresh_on({key: (client, by_panel[key]) for key, client in clients.items()})
 
     def _refresh_on(
-        self, client: PanelClient, rows_by_id: Mapping[str, list[OrderRow]], key: str
+        self, panels: Mapping[str, tuple[PanelClient, Mapping[str, list[OrderRow]]]]
     ) -> None:
-        """Refresh the orders of one panel (100 ids a request)."""
-        total, done = len(rows_by_id), 0
+        """Refresh the orders of every panel at once (100 ids a request, each panel its own
+        requests in flight), writing each chunk's rows here as it comes from any panel."""
+        total = sum(len(rows_by_id) for _, rows_by_id in panels.values())
+        done = 0
         self._progress(Step.STATUS, 0, total)
         # Each chunk is written while the next requests are still in flight. Ids whose request
-        # failed with the panel down wait: if no request got through, that is one message.
-        down: list[OrderStatus] = []
+        # failed with the panel down wait: if no request of a panel got through, that is one
+        # message for that panel.
+        down: dict[str, list[OrderStatus]] = {key: [] for key in panels}
         # One copy of each value for all the rows that have it (a million rows: 200 MB less).
         known: dict[tuple[type, CellValue], CellValue] = {}
-        for statuses in client.status_chunks(list(rows_by_id)):
+        # The refresh's inner loop (100,000 rows): a row's fields, its cleared Error and its
+        # Updated time go in one _set_fields call, as _stamp(row) would write them.
+        cleared = (("error", None), ("updated", self._now()))
+        said, results = self._said, self.report.results
+        step, updated = Step.STATUS, Outcome.UPDATED  # looked up once, not per row
+        streams = {key: client.status_chunks(list(ids)) for key, (client, ids) in panels.items()}
+        for key, statuses in merged(streams, "smmsheet-status"):
+            rows_by_id = panels[key][1]
             for oid, st in statuses.items():
                 if st.unavailable:
-                    down.append(st)
+                    down[key].append(st)
                     continue
                 problem = st.error or _unwritable(st, known)
                 fields = () if problem else _status_fields(st, known)
@@ -1534,12 +1552,16 @@ class Engine:
                         self._stamp(row, f"status: {problem}")
                         self.report.add(row.row, Step.STATUS, Outcome.FAILED, problem)
                         continue
-                    self._set_fields(row, fields)
-                    self._stamp(row)
-                    self.report.add(row.row, Step.STATUS, Outcome.UPDATED, st.status or "")
+                    if row.row in said or _is_note(row.values.get("error")):
+                        self._set_fields(row, fields)
+                        self._stamp(row)
+                    else:
+                        self._set_fields(row, fields + cleared)
+                    results.append(RowResult(row.row, step, updated, st.status or ""))
             done += len(statuses)
             self._progress(Step.STATUS, done, total)
-        self._panel_down(Step.STATUS, down, total, rows_by_id, key)
+        for key, (_, rows_by_id) in panels.items():
+            self._panel_down(Step.STATUS, down[key], len(rows_by_id), rows_by_id, key)
 
     def _panel_down(
         self,
@@ -1717,6 +1739,8 @@ class Engine:
             for e in self.journal.accepted_adds(self.sheet)
             if e.result_id
         }
+        if not placed:
+            return  # orders typed by hand or placed before this journal: no day to count from
         dated: list[tuple[OrderRow, str, float]] = []
         for row in rows:
             where = (self._panel_key(row), row.order_id or "")
@@ -2037,6 +2061,61 @@ _NUMBER_TYPES = (int, float, Decimal)
 _ENDING_NOTE = f"{NOTE_MARK} refill window ends"
 #: Orders a refill cannot help: nothing was delivered to keep.
 _NO_REFILL_STATUSES = frozenset({"canceled", "cancelled", "refunded", "fail", "failed"})
+
+
+_T = TypeVar("_T")
+
+
+def merged(streams: Mapping[str, Iterator[_T]], name: str) -> Iterator[tuple[str, _T]]:
+    """The items of several iterators as each comes, with the key of its iterator.
+
+    One iterator is read here; several are each read on a thread of their own (two panels
+    answer at their own pace: asked one after the other, a refresh took the sum of their
+    times). An iterator's error is raised here; when the reader stops early, each thread
+    stops after its current item and closes its iterator (a status stream then ends its
+    requests in flight) before this returns.
+    """
+    if len(streams) <= 1:
+        for only, stream in streams.items():
+            for each in stream:
+                yield only, each
+        return
+    out: queue.SimpleQueue[tuple[str, _T | None, BaseException | None, bool]] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def read(key: str, stream: Iterator[_T]) -> None:
+        try:
+            for item in stream:
+                out.put((key, item, None, False))
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # handed to the reader, which raises it
+            out.put((key, None, exc, False))
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()  # on this thread: a generator is closed where it runs
+            out.put((key, None, None, True))
+
+    threads = [
+        threading.Thread(target=read, args=(key, stream), name=f"{name}-{i}", daemon=True)
+        for i, (key, stream) in enumerate(streams.items())
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        left = len(threads)
+        while left:
+            key, item, error, ended = out.get()
+            if error is not None:
+                raise error
+            if ended:
+                left -= 1
+            else:
+                yield key, cast("_T", item)
+    finally:
+        stop.set()
+        _join_workers(name)
 
 
 def _join_workers(prefix: str) -> None:

@@ -261,13 +261,10 @@ def balance(
             },
             EXIT_FAILED if failed else EXIT_OK,
         )
-    width = max((len(name or "default") for name, _ in results), default=0)
-    for name, result in results:
-        if isinstance(result, Exception):
-            click.echo(_line(f"{name or 'default':<{width}}  error: {result}"), err=True)
-        else:
-            shown = f"{money(result.amount)} {result.currency}".rstrip()
-            click.echo(_line(f"{name or 'default':<{width}}  {shown}"))
+    from .session import balance_lines
+
+    for (_, result), line in zip(results, balance_lines(results), strict=True):
+        click.echo(_line(line), err=isinstance(result, Exception))
     if failed:
         sys.exit(EXIT_FAILED)
 
@@ -1597,14 +1594,14 @@ def watch(
         stop.set()
         click.echo("Stopping after the run under way (Ctrl-C again to stop now).", err=True)
 
-    log(f"watching {len(book_paths(books))} workbook(s) every {every}")
+    log(f"watching {plural(len(book_paths(books)), 'workbook')} every {every}")
     previous = signal.signal(signal.SIGINT, interrupted)
     try:
         with PanelPool() as pool:
             done = schedule(run_once, every=seconds, stop=stop, times=times)
     finally:
         signal.signal(signal.SIGINT, previous)
-    log(f"stopped after {done} run(s)")
+    log(f"stopped after {plural(done, 'run')}")
     if as_json:
         emit_json({"runs": done})
 

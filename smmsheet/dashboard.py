@@ -9,11 +9,13 @@ exact decimals; :func:`dashboard_sheet` turns it into a
 Spend is what the panel reported it charged (the Charge column), summed per currency and
 never converted: two currencies make two series. Profit is the sum of the Profit column
 (already in the reporting currency). A day is the day the order was placed, from the
-journal when it knows the order, else the day of the row's Updated time.
+journal when it knows the order (by panel and id: two panels may both issue 1001), else
+the day of the row's Updated time. A refill window "ends soon" within the days the engine's
+notes use (the Settings sheet's ``Refill warning days``), so both count the same orders.
 
 Example::
 
-    summary = summarize(book.read_values("Orders"), placed_on={"1001": date(2026, 11, 2)})
+    summary = summarize(book.read_values("Orders"), placed_on={("", "1001"): date(2026, 11, 2)})
     book.write_chart_sheet(dashboard_sheet(summary, now=datetime.now()), DASHBOARD_SHEETS)
 """
 
@@ -26,7 +28,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from .orders import AMBIGUOUS_MARK, NOTE_MARK, OrderTable, is_final, normalize_header
-from .values import MAX_NUMBER_DIGITS, Unreadable, amount, parse_decimal
+from .refill_window import DEFAULT_REFILL_WARNING_DAYS
+from .values import MAX_NUMBER_DIGITS, Unreadable, amount, parse_decimal, plural
 from .workbook.base import CellValue
 from .workbook.charts import ChartKind, ChartSheet, DataTable
 
@@ -64,8 +67,6 @@ _EXTRA_COLUMNS = {
 }
 #: Margins as the profit column shows them: a fraction to 4 places (0.4000 is 40%).
 MARGIN_PLACES = Decimal("0.0001")
-#: A refill window "ends soon" within this many days (the totals table counts them).
-SOON_DAYS = 7
 _DAY = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})")
 
 #: category -> series -> amount (a series is "Spend (USD)", "Profit", a count, ...).
@@ -92,9 +93,10 @@ class Summary:
     cost: Decimal | None = None
     refills: int = 0
     refills_open: int = 0
-    #: Orders whose refill window (``Refill until``) ends within ``SOON_DAYS``, or has ended;
+    #: Orders whose refill window (``Refill until``) ends within ``soon_days``, or has ended;
     #: None when the sheet has no such column.
     windows_ending: int | None = None
+    soon_days: int = DEFAULT_REFILL_WARNING_DAYS
     windows_ended: int | None = None
     by_day: Groups = field(default_factory=dict)
     by_service: Groups = field(default_factory=dict)
@@ -178,11 +180,14 @@ def _day_of(updated: CellValue) -> str:
 def summarize(
     values: Sequence[Sequence[CellValue]],
     *,
-    placed_on: Mapping[str, dt.date] | None = None,
+    placed_on: Mapping[tuple[str, str], dt.date] | None = None,
     today: dt.date | None = None,
+    soon_days: int = DEFAULT_REFILL_WARNING_DAYS,
 ) -> Summary:
-    """Add up an order sheet's ``values``; ``placed_on`` maps order ids to their day, and
-    refill windows are counted against ``today`` (the local date when not given).
+    """Add up an order sheet's ``values``; ``placed_on`` maps (panel, order id) to the day
+    the order was placed (the panel as its ``Panel`` cell names it, "" for the default),
+    and refill windows are counted against ``today`` (the local date when not given),
+    "ending" within ``soon_days``.
 
     Raises :class:`~smmsheet.errors.LayoutError` when the sheet has no order header.
 
@@ -192,9 +197,13 @@ def summarize(
     (2, {'': Decimal('0.3')})
     """
     placed_on = placed_on or {}
+    issuers: dict[str, list[dt.date]] = {}
+    for (_, placed_id), placed_day in placed_on.items():
+        issuers.setdefault(placed_id, []).append(placed_day)
+    one_panel = {placed_id: found[0] for placed_id, found in issuers.items() if len(found) == 1}
     table = OrderTable.from_values(values)
     extra = _extra_columns(values, table.header_row)
-    summary = Summary(rows=len(table.rows))
+    summary = Summary(rows=len(table.rows), soon_days=soon_days)
     today = today or dt.date.today()
     if "refill_until" in extra:
         summary.windows_ending = summary.windows_ended = 0
@@ -217,7 +226,8 @@ def summarize(
         if order_id is None:
             summary.not_placed += 1
             continue
-        panel = str(cell("panel") or "").strip() or DEFAULT_PANEL
+        named = str(cell("panel") or "").strip()
+        panel = named or DEFAULT_PANEL
         if (panel.casefold(), order_id) in seen:  # ids are only unique on their own panel
             summary.repeated += 1
             continue
@@ -230,7 +240,7 @@ def summarize(
         if until is not None and summary.windows_ended is not None:
             if until < today:
                 summary.windows_ended += 1
-            elif (until - today).days <= SOON_DAYS:
+            elif (until - today).days <= soon_days:
                 summary.windows_ending = (summary.windows_ending or 0) + 1
         if row.refill_id is not None:
             summary.refills += 1
@@ -249,8 +259,11 @@ def summarize(
         cost = _money(cell("cost")) if "cost" in extra else None
         if cost is not None:
             summary.cost = (summary.cost or Decimal(0)) + cost
-        if order_id in placed_on:
-            day = placed_on[order_id].isoformat()
+        placed = placed_on.get((named, order_id))
+        if placed is None and not named:  # the journal names the default panel by its profile
+            placed = one_panel.get(order_id)
+        if placed is not None:
+            day = placed.isoformat()
         else:
             updated = row.get("updated")
             day = days.get(updated) or days.setdefault(updated, _day_of(updated))
@@ -322,8 +335,9 @@ def dashboard_sheet(summary: Summary, *, now: dt.datetime, source: str = "Orders
             money.append(("Margin (profit / sales)", margin))
     windows: list[tuple[str, CellValue]] = []
     if summary.windows_ended is not None:
+        soon = f"Refill windows ending in {plural(summary.soon_days, 'day')}"
         windows = [
-            (f"Refill windows ending in {SOON_DAYS} days", summary.windows_ending),
+            (soon, summary.windows_ending),
             ("Refill windows ended", summary.windows_ended),
         ]
     totals = DataTable(

@@ -292,8 +292,7 @@ def run_macro(
     try:
         with Session(book, client=client, journal=journal_path) as session:
             if command == "balance":
-                balance = session.balance()
-                tell(f"Balance: {balance.amount} {balance.currency}".strip())
+                tell(session.balance_text())  # every panel the workbook's rows use
                 return None
             if command == "services":
                 loaded = session.load_services()
@@ -390,7 +389,7 @@ def _confirmation(preview: Preview) -> str:
         listed = ", ".join(map(str, preview.unpriced[:10]))
         unpriced = f"Not placed, the panel lists no price for them: rows {listed}.\n\n"
     return (
-        f"{unpriced}Place {rows} for {preview.cost_text(2)} {preview.currency}?\n\n"
+        f"{unpriced}Place {rows} for {preview.cost_text()} {preview.currency}?\n\n"
         f"Balance: {preview.balance_text()}. Orders cannot be undone once "
         "placed; the panel charges for them."
     )
@@ -404,14 +403,15 @@ def _cancel_confirmation(preview: CancelPreview) -> str:
 def _problems(report: Report) -> str | None:
     """One alert's text for the rows that need attention and the run's messages, or None."""
     from .batch import ROUTINE_OUTCOMES
-    from .values import money
+    from .values import money, plural
 
     rows = [r for r in report.results if r.outcome not in ROUTINE_OUTCOMES]
     if not rows and not report.messages:
         return None
     lines: list[str] = []
     if rows:
-        lines.append(f"{len(rows)} row(s) need attention; the Error column says why:")
+        need = "needs" if len(rows) == 1 else "need"
+        lines.append(f"{plural(len(rows), 'row')} {need} attention; the Error column says why:")
         for r in rows[:MAX_ALERT_ROWS]:
             detail = f": {r.message}" if r.message else ""
             lines.append(f"  row {r.row}: {r.step} {r.outcome}{detail}"[:160])

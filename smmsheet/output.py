@@ -81,9 +81,7 @@ def rows_text(numbers: Iterable[int], shown: int = 10) -> str:
 
 def estimate(preview: Preview) -> str:
     """What placing may cost: ``about 9.021 USD``, ``0.006 to 6.00 USD`` where panels differ."""
-    if preview.cost_low is None:
-        return f"about {money(preview.cost)} {preview.currency}".rstrip()
-    return f"{money(preview.cost_low)} to {money(preview.cost)} {preview.currency}".rstrip()
+    return f"{preview.cost_text()} {preview.currency}".rstrip()
 
 
 # --------------------------------------------------------------------------- a run's summary

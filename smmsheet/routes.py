@@ -90,7 +90,7 @@ def read_routes(values: Sequence[Sequence[CellValue]], sheet: str = ROUTES_SHEET
         service = cell("service")
         if not product and service in (None, ""):
             continue
-        place = f"{sheet}!row {number}"
+        place = f"the {sheet} sheet, row {number}"  # not "Routes!row 2": no cell looks so
         if not product:
             raise LayoutError(f"{place}: a Service without a Product")
         if product.isdigit():

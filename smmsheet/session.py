@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .batch import DEFAULT_SHEET, Command, Engine, Report, RunOptions
@@ -34,13 +34,22 @@ from .journal import Journal, journal_for_run, journal_location
 from .models import Balance
 from .panel import PanelClient
 from .panels import Panels
+from .refill_window import DEFAULT_REFILL_WARNING_DAYS
 from .routes import panel_names
 from .services_sheet import services_sheet_of, services_table
+from .values import money
 from .workbook import open_workbook
 from .workbook.base import WorkbookAdapter, find_sheet
 from .workbook.charts import ChartSheetWriter
 
-__all__ = ["SHEET_CAP", "LoadedServices", "Session", "WrittenReport", "write_report"]
+__all__ = [
+    "SHEET_CAP",
+    "LoadedServices",
+    "Session",
+    "WrittenReport",
+    "balance_lines",
+    "write_report",
+]
 
 #: How row messages name a spending cap read from the workbook's Settings sheet.
 SHEET_CAP = "Max spend (Settings sheet)"
@@ -186,6 +195,17 @@ class Session:
                 out.append((key, exc))
         return out
 
+    def balance_text(self, sheet: str = DEFAULT_SHEET) -> str:
+        """What a shell tells the user: ``Balance: 100.00 USD``, or one line per panel the
+        workbook uses (:meth:`balances`). A single panel's error is raised."""
+        results = self.balances(sheet)
+        if len(results) == 1:
+            result = results[0][1]
+            if isinstance(result, Exception):
+                raise result
+            return f"Balance: {money(result.amount)} {result.currency}".strip()
+        return "\n".join(["Balances:", *(f"  {line}" for line in balance_lines(results))])
+
     def load_services(self) -> LoadedServices:
         """Write the panel's service list into the workbook and save; says how many, where.
 
@@ -199,6 +219,20 @@ class Session:
             self.book.replace_sheet(sheet, services_table(services))
             self.book.save()
         return LoadedServices(len(services), sheet)
+
+
+def balance_lines(results: Sequence[tuple[str, Balance | Exception]]) -> list[str]:
+    """One line per panel of :meth:`Session.balances`, names aligned: ``default  100.00 USD``,
+    ``b        error: ...``."""
+    width = max((len(name or "default") for name, _ in results), default=0)
+    lines: list[str] = []
+    for name, result in results:
+        label = f"{name or 'default':<{width}}"
+        if isinstance(result, Exception):
+            lines.append(f"{label}  error: {result}")
+        else:
+            lines.append(f"{label}  {money(result.amount)} {result.currency}".rstrip())
+    return lines
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,12 +264,18 @@ def write_report(
         name = find_sheet(book.sheet_names(), sheet) or sheet  # the journal keys by this
         rows = book.read_values(name)
         placed_on = {
-            entry.result_id: dt.datetime.fromtimestamp(entry.created).date()
+            (entry.panel or "", entry.result_id): dt.datetime.fromtimestamp(entry.created).date()
             for entry in opened.accepted_adds(name)
             if entry.result_id is not None
         }
         moment = now or dt.datetime.now()
-        summary = summarize(rows, placed_on=placed_on, today=moment.date())
+        days = settings_of(book).refill_warning_days  # as the run's notes count them
+        summary = summarize(
+            rows,
+            placed_on=placed_on,
+            today=moment.date(),
+            soon_days=DEFAULT_REFILL_WARNING_DAYS if days is None else days,
+        )
         written = book.write_chart_sheet(
             dashboard_sheet(summary, now=moment, source=name), DASHBOARD_SHEETS
         )

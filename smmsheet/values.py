@@ -50,7 +50,6 @@ __all__ = [
 
 # --------------------------------------------------------------------------- panel replies
 
-_NUMBER = re.compile(r"[-+]?[\d.,]+")
 _PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?", re.ASCII)
 _NUMBER_ONLY = re.compile(r"[-+]?[\d.,]+", re.ASCII)
 _SCIENTIFIC = re.compile(r"\s*[-+]?\d+(?:\.\d*)?[eE][-+]?\d+\s*", re.ASCII)
@@ -88,13 +87,19 @@ def parse_decimal(value: object) -> Decimal | None:
     text = str(value)
     if _SCIENTIFIC.fullmatch(text):  # "1e3", "2.5E-4": not "1" followed by junk
         return _sane(Decimal(text.strip()))
-    match = _NUMBER.search(text)
+    match = _GROUPED_NUMBER.search(text)
     if not match:
         return None
     text = match.group(0)
+    if any(space in text for space in _GROUP_SPACES):  # "1 234,50", "1'000": exact or nothing
+        try:
+            return _sane(_read_text(text, comma_groups=True))
+        except Unreadable:
+            return None
     if "," in text:
-        if "." in text:  # "1,234.56": commas group thousands
-            text = text.replace(",", "")
+        if "." in text:  # "1,234.56" / "1.234,50": the last mark is the decimal one
+            comma = text.rfind(",") > text.rfind(".")
+            text = text.replace(".", "").replace(",", ".") if comma else text.replace(",", "")
         elif re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+", text):  # "1,234" / "12,345,678"
             text = text.replace(",", "")
         else:  # "0,5": a decimal comma
@@ -141,6 +146,8 @@ def parse_id(value: object) -> str | None:
     """
     if type(value) is int:  # fast path: the ids of a big refresh, given as numbers
         return str(value) if 0 < value < _ID_LIMIT else None
+    if type(value) is float and 0 < value < 1e15 and value.is_integer():
+        return str(int(value))  # fast path: a sheet's ids read back as 1001.0 (exact below 2**53)
     if type(value) is str:
         text = value.strip()
         if not text or len(text) > MAX_ID_CHARS or not text.isprintable():
@@ -199,6 +206,10 @@ def parse_text(value: object) -> str:
 
 #: Characters that only ever group thousands.
 _GROUP_SPACES = " \u00a0\u202f\u2009\u2007'\u2019"
+#: A number in a panel's text, its thousands possibly grouped by spaces ("1 234,50 RUB").
+_GROUPED_NUMBER = re.compile(
+    rf"[-+]?[\d.,]+(?:[{_GROUP_SPACES}][0-9]{{3}}(?![0-9])(?:[.,][0-9]+)?)*"
+)
 _SHAPE = re.compile(r"[+-]?\d[\d.,\u00a0\u202f\u2009\u2007 '\u2019]*")
 #: A currency mark before or after an amount: a symbol or a three-letter code.
 #: Codes are upper case ("25 USD"); a few common ones in any case ("25 usd"), so that words

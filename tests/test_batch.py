@@ -634,9 +634,9 @@ def test_quantity_typed_as_a_date_or_with_separators_is_never_misread(tmp_path, 
 def test_previews_say_their_cost_and_orders_in_the_same_words_to_every_shell():
     from smmsheet.batch import CancelPreview
 
-    assert Preview(6, Decimal("9.021"), "USD", Decimal(50)).cost_text() == "about 9.02"
+    assert Preview(6, Decimal("9.021"), "USD", Decimal(50)).cost_text() == "about 9.021"
     ranged = Preview(1, Decimal("9"), "USD", Decimal(50), cost_low=Decimal("0.009"))
-    assert ranged.cost_text(5) == "0.00900 to 9.00000"
+    assert ranged.cost_text() == "0.009 to 9.00"
     many = CancelPreview(tuple(map(str, range(1001, 1013))), tuple(range(2, 14)))
     assert many.listed(2) == "12 orders: 1001 (row 2), 1002 (row 3) and 10 more"
     assert CancelPreview(("7",), (4,)).listed() == "1 order: 7 (row 4)"
@@ -758,3 +758,34 @@ def test_a_renamed_workbook_is_told_which_journal_is_its_own(tmp_path, client, s
     assert "rename it to april.xlsx.smmsheet-journal.sqlite" in message
     journal_path(book).rename(journal_path(renamed))  # following the message works
     assert run(renamed, client, "place").results == [] and sim.counts["add"] == 1
+
+
+def test_merged_streams_raise_their_error_and_are_closed_when_the_reader_stops():
+    import threading
+
+    from smmsheet.batch import merged
+
+    closed: list[str] = []
+
+    def stream(key: str, items: list[int], fail: bool = False):
+        try:
+            yield from items
+            if fail:
+                raise ValueError(f"{key} broke")
+        finally:
+            closed.append(key)
+
+    both = merged({"a": stream("a", [1, 2, 3]), "b": stream("b", [10, 20])}, "test-merge")
+    assert sorted(both) == [("a", 1), ("a", 2), ("a", 3), ("b", 10), ("b", 20)]
+    assert sorted(closed) == ["a", "b"]
+    closed.clear()
+    failing = merged({"a": stream("a", [1]), "b": stream("b", [], fail=True)}, "test-merge")
+    with pytest.raises(ValueError, match="b broke"):
+        list(failing)
+    assert sorted(closed) == ["a", "b"]  # the other stream too, before the error is raised
+    closed.clear()
+    endless = merged({"a": stream("a", list(range(10**6))), "b": stream("b", [1])}, "test-merge")
+    next(endless)
+    endless.close()  # the reader stops early: every stream is closed, no thread is left
+    assert sorted(closed) == ["a", "b"]
+    assert not [t for t in threading.enumerate() if t.name.startswith("test-merge")]

@@ -109,7 +109,7 @@ def test_a_day_is_the_journal_placing_day_else_the_updated_day() -> None:
             [1, "c", 1003, "Completed", 4, "", dt.datetime(2026, 11, 20, 9, 0)],
             [1, "d", 1004, "Completed", 8, "", "yesterday"],
         ],
-        placed_on={"1001": dt.date(2026, 11, 2)},
+        placed_on={("", "1001"): dt.date(2026, 11, 2)},
     )
     assert summary.by_day == {
         "2026-11-02": {"": Decimal(1)},
@@ -119,6 +119,33 @@ def test_a_day_is_the_journal_placing_day_else_the_updated_day() -> None:
     }
     days = table(dashboard_sheet(summary, now=NOW), "Spend per day")
     assert [row[0] for row in days.rows] == ["2026-11-02", "2026-11-20", "2026-11-24", NO_DATE]
+
+
+def test_an_order_id_two_panels_issued_takes_the_day_of_its_own_panel() -> None:
+    rows = [
+        [*HEADER, "Panel"],
+        [1, "a", 1001, "Completed", 1, "", "2026-11-24 10:00:00", None],  # the default panel
+        [1, "b", 1001, "Completed", 2, "", "2026-11-24 10:00:00", "eu"],
+        [1, "c", 1002, "Completed", 4, "", "2026-11-24 10:00:00", None],
+    ]
+    both = {("", "1001"): dt.date(2026, 11, 2), ("eu", "1001"): dt.date(2026, 11, 20)}
+    assert summarize(rows, placed_on=both).by_day == {
+        "2026-11-02": {"": Decimal(1)},
+        "2026-11-20": {"": Decimal(2)},
+        "2026-11-24": {"": Decimal(4)},
+    }
+    # A journal that names the default panel by its profile ("main"): an id only one panel
+    # issued is still dated; one two panels issued is not given the other panel's day.
+    profiled = {
+        ("main", "1001"): dt.date(2026, 11, 2),
+        ("eu", "1001"): dt.date(2026, 11, 20),
+        ("main", "1002"): dt.date(2026, 11, 3),
+    }
+    assert summarize(rows, placed_on=profiled).by_day == {
+        "2026-11-24": {"": Decimal(1)},
+        "2026-11-20": {"": Decimal(2)},
+        "2026-11-03": {"": Decimal(4)},
+    }
 
 
 def test_status_and_refill_mix_count_each_spelling_once() -> None:
@@ -172,11 +199,37 @@ def test_refill_windows_ending_soon_or_ended_are_counted_when_the_column_is_ther
             [1, "f", None, None, None, "", None, "2026-11-01"],  # not placed
         ],
         today=today,
+        soon_days=7,
     )
     assert (summary.windows_ending, summary.windows_ended) == (1, 1)
     assert totals(dashboard_sheet(summary, now=NOW))["Refill windows ended"] == 1
+    assert totals(dashboard_sheet(summary, now=NOW))["Refill windows ending in 7 days"] == 1
     without = dashboard_sheet(summarize([HEADER], today=today), now=NOW)
     assert "Refill windows ended" not in totals(without)
+
+
+def test_ending_soon_means_what_the_runs_notes_mean_the_settings_warning_days(
+    tmp_path: Path,
+) -> None:
+    # A window 5 days away: the engine's default (3 days) does not note it, so neither may
+    # the dashboard; a Settings sheet's "Refill warning days" of 10 counts it in both.
+    from openpyxl import load_workbook
+
+    def ending(path: Path) -> dict[str, Any]:
+        shown = totals(dashboard_sheet(write_report(path, now=NOW).summary, now=NOW))
+        return {k: v for k, v in shown.items() if k.startswith("Refill windows ending")}
+
+    until = NOW.date() + dt.timedelta(days=5)
+    path = make_orders_book(
+        tmp_path / "orders.xlsx",
+        [[1, "a", 1001, "Completed", 1, "USD", None, until]],
+        [*HEADER, "Refill until"],
+    )
+    assert ending(path) == {"Refill windows ending in 3 days": 0}
+    book = load_workbook(path)
+    book.create_sheet("Settings").append(["Refill warning days", 10])
+    book.save(path)
+    assert ending(path) == {"Refill windows ending in 10 days": 1}
 
 
 def test_rows_that_may_have_been_placed_are_counted_apart_from_notes() -> None:

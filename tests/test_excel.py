@@ -21,6 +21,7 @@ from smmsheet.templates import TEMPLATE_COLUMNS
 from smmsheet.workbook.live import XlwingsWorkbook
 
 from .fake_excel import FakeApp, FakeBook, Formula
+from .two_panels import two_panels_fixture  # noqa: F401
 
 SECRET = "sk-live-SECRET-0123456789"
 
@@ -135,6 +136,19 @@ def test_place_asks_with_row_count_and_cost_before_sending(
     assert dialogs.notes[-1] is not None and "3 placed" in dialogs.notes[-1]
 
 
+def test_the_place_question_shows_a_small_cost_as_it_is_not_as_zero(
+    sim: PanelSimulator, client: PanelClient, tmp_path: Path
+) -> None:
+    # 12 likes at 0.25 per 1,000 cost 0.003: "about 0.00 USD" would ask to spend nothing.
+    book = order_book(
+        [{"Service": 3, "Link": "https://instagram.com/p/x", "Quantity": 12}], tmp_path
+    )
+    dialogs = Dialogs(False)
+    run("place", book, client, dialogs)
+    assert dialogs.asked[0].startswith("Place 1 order for about 0.003 USD?")
+    assert sim.counts["add"] == 0
+
+
 def test_declining_the_confirmation_places_nothing(
     sim: PanelSimulator, client: PanelClient, tmp_path: Path
 ) -> None:
@@ -163,7 +177,7 @@ def test_row_errors_are_one_alert_and_land_in_the_error_cells(
     assert sim.counts["add"] == 1
     assert len(dialogs.told) == 1
     alert = dialogs.told[0]
-    assert alert.startswith("3 row(s) need attention")
+    assert alert.startswith("3 rows need attention")
     assert "row 3:" in alert and "row 4:" in alert and "row 5:" in alert
     errors = column(book, "Error")
     assert errors[0] is None and all(errors[1:])
@@ -219,7 +233,17 @@ def test_refresh_refill_and_cancel_act_on_their_rows(
 def test_balance_is_told(client: PanelClient, tmp_path: Path) -> None:
     dialogs = Dialogs()
     run("balance", order_book([], tmp_path), client, dialogs)
-    assert dialogs.told == ["Balance: 100.00000 USD"]
+    assert dialogs.told == ["Balance: 100.00 USD"]  # as every other line shows money
+
+
+def test_balance_shows_every_panel_the_workbook_uses(two_panels: Any, tmp_path: Path) -> None:
+    routes = [["Product", "Panel", "Service"], ["Likes", "b", 3], ["Likes", "gone", 3]]
+    dialogs = Dialogs()
+    run("balance", order_book([], tmp_path, Routes=routes), None, dialogs)
+    assert len(dialogs.told) == 1
+    lines = dialogs.told[0].splitlines()
+    assert lines[:3] == ["Balances:", "  a     1000.00 USD", "  b     1000.00 EUR"]  # a: default
+    assert lines[3].startswith("  gone  error: ") and "no profile 'gone'" in lines[3]
 
 
 # --------------------------------------------------------------------------- errors, secrets

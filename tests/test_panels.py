@@ -81,6 +81,32 @@ def test_status_asks_each_panel_100_ids_a_request(tmp_path, two_panels):
     assert all(r["Status"] and not r["Error"] for r in out)
 
 
+def test_panels_are_refreshed_at_once_not_one_after_the_other(tmp_path, two_panels):
+    """Panel a is slow (20 requests, 50 ms each, 8 at a time); panel b's one request is
+    answered while a's are still coming, and every row gets its own panel's answer."""
+    from smmsheet.simulator import Faults
+
+    served: list[tuple[str, str]] = []
+    for name, sim in (("a", two_panels.a), ("b", two_panels.b)):
+        sim.on_request = lambda request, name=name: served.append((name, request.action))
+    two_panels.a.faults = Faults(latency=0.05)
+    rows = [(1, f"https://x/a{i}", 100, None, None, None, 5000 + i) for i in range(2000)]
+    rows.append((1, "https://x/b", 100, "b"))
+    path = book(tmp_path / "o.xlsx", (*HEADER, "Order ID"), rows)
+    run(path, "place")  # only b's row: a's rows hold Order IDs already
+    served.clear()
+    two_panels.b.set_status(1001, "Completed", remains=0)
+    report = run(path, "status")
+    statuses = [name for name, action in served if action == "status"]
+    assert statuses.count("a") == 20 and statuses.count("b") == 1
+    last_of_a = len(statuses) - 1 - statuses[::-1].index("a")
+    assert statuses.index("b") < last_of_a
+    out = read_orders(path)
+    assert out[-1]["Status"] == "Completed" and out[-1]["Error"] is None
+    assert all(r["Error"] for r in out[:-1])  # a never issued 5000...: its own answer says so
+    assert not any("nothing refreshed" in m for m in report.messages)
+
+
 def test_rows_are_validated_against_their_own_panels_services(tmp_path, monkeypatch):
     services = default_services()
     services[0]["min"] = "500"  # panel b sells service 1 from 500 only

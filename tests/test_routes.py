@@ -178,6 +178,7 @@ def test_a_product_no_candidate_fits_says_why_for_each(tmp_path, monkeypatch):
         ([("Product", "Panel", "Service"), ("Likes", "a", "twelve")], "service id number"),
         ([("Product", "Panel", "Service"), ("12", "a", 3)], "looks like a service id"),
         ([("Product", "Panel", "Service"), (None, "a", 3)], "a Service without a Product"),
+        ([("Product", "Panel", "Service"), ("", "", ""), ("Likes", "a", 0)], "sheet, row 3: "),
         ([("Name", "Panel", "Id")], "needs a header row"),
     ],
 )

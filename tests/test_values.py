@@ -29,6 +29,14 @@ NNBSP, NBSP = "\u202f", "\u00a0"
         ("12.50 EUR", Decimal("12.50")),
         ("0,5", Decimal("0.5")),
         ("12,345,678", Decimal("12345678")),
+        # A panel writing its numbers the European way: read whole, never as the first group.
+        ("1 234,50", Decimal("1234.50")),
+        (f"1{NBSP}234", Decimal("1234")),
+        (f"1{NNBSP}000{NNBSP}000 RUB", Decimal("1000000")),
+        ("1.234,50", Decimal("1234.50")),
+        ("1'234.5", Decimal("1234.5")),
+        ("-1 234", Decimal("-1234")),
+        ("1.500", Decimal("1.500")),  # a charge of three decimals, as panels send it
         (3, Decimal(3)),
         (1.25, Decimal("1.25")),
         ("", None),

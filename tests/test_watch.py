@@ -69,7 +69,7 @@ def test_each_run_pays_up_to_the_cap_and_logs_one_line_per_workbook(tmp_path, pa
     assert sum("placed=1" in line for line in lines) == 4  # one order a run, two a workbook
     assert len(panel_env.orders) == 4  # never past the cap, never twice
     assert all(r["Order ID"] for r in read_orders(a) + read_orders(b))
-    assert "stopped after 3 run(s)" in result.stderr
+    assert "stopped after 3 runs" in result.stderr
 
 
 def test_a_capless_workbook_added_to_the_folder_later_is_refused_in_its_run(
@@ -91,7 +91,7 @@ def test_ctrl_c_lets_the_run_under_way_finish_then_stops(tmp_path, panel_env, mo
     assert result.exit_code == 0
     assert "Stopping after the run under way" in result.stderr
     assert "run 1 " in result.stderr and "run 2 " not in result.stderr
-    assert "stopped after 1 run(s)" in result.stderr
+    assert "stopped after 1 run" in result.stderr and "1 runs" not in result.stderr
     assert len(panel_env.orders) == 1 and read_orders(a)[0]["Order ID"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
