@@ -699,9 +699,12 @@ class PanelClient:
         self.close()
 
     def close(self) -> None:
-        """Close the HTTP session if this client created it."""
+        """Close the HTTP session if this client created it (a later request opens anew)."""
         if self._owns_session:
             self._session.close()
+            route, self._route = self._route, None
+            if route is not None:  # its kept-alive connections, which the session forgot
+                route.pool.close()
 
     # ----------------------------------------------------------------- read-only actions
 
@@ -1044,7 +1047,9 @@ class PanelClient:
         """The POST itself and its reply, read and parsed within the deadline."""
         with self._lock:
             self.requests_sent[action] = self.requests_sent.get(action, 0) + 1
-        route = self._route or self._resolve(action)
+        route = self._route
+        if route is None or route.pool.pool is None:  # the first request, or after close()
+            route = self._resolve(action)
         started = time.monotonic()
         watch = _Watch(started + self.deadline)
         response: BaseHTTPResponse | None = None
@@ -1077,9 +1082,9 @@ class PanelClient:
         return self._parse(action, response.status, response.headers, body, paid)
 
     def _resolve(self, action: str) -> _Route:
-        """This client's :class:`_Route`, made on its first request (errors as a request's)."""
+        """This client's :class:`_Route`, made on its first request and again after close()."""
         with self._lock:
-            if self._route is None:
+            if self._route is None or self._route.pool.pool is None:
                 try:
                     self._route = _Route(self._session, self.url, self._timeouts())
                 except requests.RequestException as exc:
@@ -1400,7 +1405,8 @@ _GAVE_UP: tuple[tuple[type[Exception] | types.UnionType, str, bool], ...] = (
 )
 #: The same for an exception urlopen raised itself.
 _RAISED: tuple[tuple[type[Exception] | types.UnionType, str, bool], ...] = (
-    (u3.ProtocolError | u3.ClosedPoolError | OSError, "ConnectionError", False),
+    (u3.ClosedPoolError, "ConnectionError", True),  # raised before a connection is taken
+    (u3.ProtocolError | OSError, "ConnectionError", False),
     (u3.ProxyError, "ProxyError", False),
     (u3.SSLError, "SSLError", True),
     (u3.ReadTimeoutError, "ReadTimeout", False),
