@@ -308,6 +308,25 @@ class _ForwardProxy:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def do_CONNECT(self) -> None:  # noqa: N802 - an https panel: a tunnel, relayed
+                import select
+                import socket
+
+                proxy.forwarded.append(f"CONNECT {self.path}")
+                host, port = self.path.rsplit(":", 1)
+                upstream = socket.create_connection((host, int(port)))
+                self.send_response(200, "Connection established")
+                self.end_headers()
+                self.close_connection = True
+                ends = {self.connection: upstream, upstream: self.connection}
+                with upstream:
+                    while True:
+                        ready, _, _ = select.select(list(ends), [], [], 5)
+                        data = ready[0].recv(65536) if ready else b""
+                        if not data:
+                            return
+                        ends[ready[0]].sendall(data)
+
             def log_message(self, *args: object) -> None:
                 pass
 
@@ -410,6 +429,27 @@ def test_requests_ca_bundle_decides_which_https_panel_is_trusted(certificate, mo
         with client(server) as trusted:
             assert trusted.add(1, link="https://x", quantity=100) == "77"
     assert [form["action"] for form in server.forms] == ["add"]
+
+
+def test_an_https_panel_is_reached_through_the_proxys_tunnel(certificate, monkeypatch):
+    """HTTPS_PROXY: a CONNECT tunnel to the panel, TLS to the panel itself inside it."""
+    with (
+        ScriptedPanel(
+            lambda form: json_reply('{"order": 78}' if form["action"] == "add" else "5.00"),
+            tls=certificate,
+        ) as server,
+        _ForwardProxy() as proxy,
+    ):
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", certificate[0])
+        for name in ("NO_PROXY", "no_proxy", "CURL_CA_BUNDLE"):
+            monkeypatch.delenv(name, raising=False)
+        with client(server) as c:
+            assert c.add(1, link="https://x", quantity=100) == "78"
+            c.balance()
+    port = server.server.server_address[1]
+    assert proxy.forwarded == [f"CONNECT 127.0.0.1:{port}"]  # one tunnel, kept alive
+    assert [form["action"] for form in server.forms] == ["add", "balance"]
 
 
 def test_netrc_credentials_for_the_panel_host_are_sent(panel, tmp_path, monkeypatch):
