@@ -19,7 +19,7 @@ Every error smmsheet raises on purpose derives from ``SmmsheetError``::
 ``PanelError`` carries ``action``, ``status_code``, ``retry_safe`` (whether sending the
 same request again cannot spend money twice) and ``stops_run`` (every further request
 would fail the same way: an invalid key, a panel that asks to wait longer than we do).
-Only ``panel.py`` turns ``requests`` exceptions and panel replies into these classes, and
+Only ``panel.py`` turns ``requests``/urllib3 exceptions and panel replies into these classes, and
 no message ever contains the API key: :func:`scrub` is the one function that removes it
 from text that leaves the process (terminal, logs, workbook cells, journal).
 """

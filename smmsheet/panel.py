@@ -9,8 +9,10 @@ Example::
         order_id = panel.add(1, link="https://instagram.com/x", quantity=1000)
         print(panel.status_many([order_id, "42"]))   # {"1001": OrderStatus(...), "42": error}
 
-This module is the only place that turns ``requests`` exceptions, HTTP statuses, HTML pages
-and refusals (``{"error": ...}`` and the other shapes panels use) into :mod:`smmsheet.errors`.
+This module is the only place that turns ``requests`` and urllib3 exceptions, HTTP statuses,
+HTML pages and refusals (``{"error": ...}`` and the other shapes panels use) into
+:mod:`smmsheet.errors`. ``requests`` decides where a client's requests go (proxy, CA bundle,
+``~/.netrc``), once per client; each request is then sent on the urllib3 pool it chose.
 Read-only actions are retried on transient faults; paid actions (add, refill, cancel) are
 sent again only when the request provably never reached the panel (connection refused,
 connect timeout, HTTP 429). Every request is bounded: ``deadline`` seconds from connect to
