@@ -40,8 +40,10 @@ import os
 import queue
 import re
 import socket
+import ssl
 import threading
 import time
+import traceback
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -1388,13 +1390,40 @@ def _failure_of(exc: Exception) -> tuple[str, bool]:
     exceptions, so messages read as they did when it sent the requests.
     """
     if isinstance(exc, requests.RequestException):
-        never_sent = isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError)
-        return type(exc).__name__, never_sent
+        if isinstance(exc, requests.exceptions.SSLError):
+            return type(exc).__name__, _in_handshake(exc)
+        return type(exc).__name__, isinstance(exc, requests.ConnectTimeout)
     table, default = _RAISED, (type(exc).__name__, False)
     if isinstance(exc, u3.MaxRetryError):  # what failed before the request could be sent
         exc = exc.reason or exc
         table, default = _GAVE_UP, ("ConnectionError", False)
+    if isinstance(exc, u3.SSLError):
+        return "SSLError", _in_handshake(exc)
     return next(((name, sent) for kind, name, sent in table if isinstance(exc, kind)), default)
+
+
+def _in_handshake(exc: BaseException) -> bool:
+    """Whether a TLS error came from setting up the connection, before anything was sent.
+
+    A certificate that fails its check, or a handshake that fails, sends nothing; a TLS
+    error while the reply is read (a panel or a box in between that breaks the connection
+    after the request went out) may follow an order the panel placed: resending it bought
+    the same order again. Found in the chain of causes; not found means "may have been sent".
+    """
+    seen: set[int] = set()
+    causes: list[object] = [exc]
+    while causes:
+        error = causes.pop()
+        if not isinstance(error, BaseException) or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, ssl.CertificateError):  # checked in the handshake, or right after
+            return True
+        if isinstance(error, ssl.SSLError):
+            frames = traceback.extract_tb(error.__traceback__) if error.__traceback__ else []
+            return any(frame.name == "do_handshake" for frame in frames)
+        causes += [error.__cause__, error.__context__, getattr(error, "reason", None), *error.args]
+    return False
 
 
 #: (urllib3 exception, requests' name for it, never sent): a reason urlopen gave up for.
@@ -1403,14 +1432,14 @@ _GAVE_UP: tuple[tuple[type[Exception] | types.UnionType, str, bool], ...] = (
     (u3.ConnectTimeoutError, "ConnectTimeout", True),
     (u3.ResponseError, "RetryError", False),
     (u3.ProxyError, "ProxyError", False),
-    (u3.SSLError, "SSLError", True),
+    (u3.SSLError, "SSLError", False),  # never sent only in the handshake: _in_handshake
 )
 #: The same for an exception urlopen raised itself.
 _RAISED: tuple[tuple[type[Exception] | types.UnionType, str, bool], ...] = (
     (u3.ClosedPoolError, "ConnectionError", True),  # raised before a connection is taken
     (u3.ProtocolError | OSError, "ConnectionError", False),
     (u3.ProxyError, "ProxyError", False),
-    (u3.SSLError, "SSLError", True),
+    (u3.SSLError, "SSLError", False),  # never sent only in the handshake: _in_handshake
     (u3.ReadTimeoutError, "ReadTimeout", False),
 )
 

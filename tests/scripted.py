@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 import sys
 import threading
@@ -22,6 +23,8 @@ class ScriptedPanel:
     ``delay`` waits before answering; ``trickle`` sends the body one byte every that many
     seconds (``trickle_headers`` sends the status line and headers that way too). ``headers``
     holds each request's headers; ``tls`` (a certificate and its key, PEM files) serves https.
+    ``raw_reply`` is sent on the bare TCP connection instead of an answer, which then closes
+    (under TLS: a record no client can decrypt, as a box that breaks connections sends).
     """
 
     def __init__(
@@ -36,6 +39,7 @@ class ScriptedPanel:
         self.delay = 0.0
         self.trickle = 0.0
         self.trickle_headers = False
+        self.raw_reply: bytes | None = None
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,6 +54,10 @@ class ScriptedPanel:
                 if owner.delay:
                     time.sleep(owner.delay)
                 status, headers, body = owner.script(form)
+                if owner.raw_reply is not None:
+                    socket.socket.sendall(self.connection, owner.raw_reply)  # past any TLS
+                    self.close_connection = True
+                    return
                 try:
                     self._answer(status, headers, body)
                 except (BrokenPipeError, ConnectionResetError):

@@ -431,6 +431,23 @@ def test_requests_ca_bundle_decides_which_https_panel_is_trusted(certificate, mo
     assert [form["action"] for form in server.forms] == ["add"]
 
 
+def test_a_tls_error_after_the_add_went_out_is_never_sent_again(certificate, monkeypatch):
+    """The panel placed the order, then its connection broke at the TLS layer (a record no
+    client can decrypt). Nothing says the add was not processed: it is not resent (it was
+    resent three times: four orders), and the row is told to check the panel."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certificate[0])
+    with ScriptedPanel(lambda form: json_reply('{"order": 79}'), tls=certificate) as server:
+        server.raw_reply = b"\x17\x03\x03\x00\x05hello"  # application data, not encrypted
+        with client(server) as c, pytest.raises(AmbiguousRequestError, match="TLS"):
+            c.add(1, link="https://x", quantity=100)
+        assert [form["action"] for form in server.forms] == ["add"]
+        with client(server) as c:  # a read-only request is retried as before: it costs nothing
+            with pytest.raises(PanelUnavailableError) as info:
+                c.balance()
+            assert not isinstance(info.value, AmbiguousRequestError)
+        assert len(server.forms) > 2
+
+
 def test_an_https_panel_is_reached_through_the_proxys_tunnel(certificate, monkeypatch):
     """HTTPS_PROXY: a CONNECT tunnel to the panel, TLS to the panel itself inside it."""
     with (
