@@ -19,7 +19,7 @@ Every error smmsheet raises on purpose derives from ``SmmsheetError``::
 ``PanelError`` carries ``action``, ``status_code``, ``retry_safe`` (whether sending the
 same request again cannot spend money twice) and ``stops_run`` (every further request
 would fail the same way: an invalid key, a panel that asks to wait longer than we do).
-Only ``panel.py`` turns ``requests`` exceptions and panel replies into these classes, and
+Only ``panel.py`` turns ``requests``/urllib3 exceptions and panel replies into these classes, and
 no message ever contains the API key: :func:`scrub` is the one function that removes it
 from text that leaves the process (terminal, logs, workbook cells, journal).
 """
@@ -90,9 +90,11 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
             for form in _forms(secret):
                 if form in text:
                     text = text.replace(form, REDACTED)
-    lower = text.lower()
-    if any(hint + "=" in lower or hint + "%3d" in lower for hint in _SECRET_PARAM_HINTS):
-        text = _SECRET_PARAM.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
+    # No "=" and no "%" (of "%3D"): no name=value pair (a JSON reply, mostly), nothing to look for.
+    if "=" in text or "%" in text:
+        lower = text.lower()
+        if any(hint + "=" in lower or hint + "%3d" in lower for hint in _SECRET_PARAM_HINTS):
+            text = _SECRET_PARAM.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
     if "@" in text and "://" in text:
         text = _URL_PASSWORD.sub(lambda m: "://" + m.group(1) + ":" + REDACTED + "@", text)
     return text

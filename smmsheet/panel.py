@@ -9,8 +9,10 @@ Example::
         order_id = panel.add(1, link="https://instagram.com/x", quantity=1000)
         print(panel.status_many([order_id, "42"]))   # {"1001": OrderStatus(...), "42": error}
 
-This module is the only place that turns ``requests`` exceptions, HTTP statuses, HTML pages
-and refusals (``{"error": ...}`` and the other shapes panels use) into :mod:`smmsheet.errors`.
+This module is the only place that turns ``requests`` and urllib3 exceptions, HTTP statuses,
+HTML pages and refusals (``{"error": ...}`` and the other shapes panels use) into
+:mod:`smmsheet.errors`. ``requests`` decides where a client's requests go (proxy, CA bundle,
+``~/.netrc``), once per client; each request is then sent on the urllib3 pool it chose.
 Read-only actions are retried on transient faults; paid actions (add, refill, cancel) are
 sent again only when the request provably never reached the panel (connection refused,
 connect timeout, HTTP 429). Every request is bounded: ``deadline`` seconds from connect to
@@ -35,19 +37,23 @@ import json
 import logging
 import math
 import os
+import queue
 import re
 import socket
+import ssl
 import threading
 import time
+import traceback
+import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from decimal import Decimal
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote_plus, urlsplit
 
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3 import exceptions as u3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.response import BaseHTTPResponse
@@ -399,13 +405,50 @@ def _release(conn: Any) -> None:
 
 
 class _WatchedHTTPConnection(HTTPConnection):
+    """A connection whose reply is watched by the calling thread's deadline, and which sends
+    a request's headers and body in one write.
+
+    ``http.client`` writes the headers, then the body: two system calls, and on loopback two
+    wake-ups of the panel's side, per request. On a connection already open the body (bytes
+    of a declared length) goes out with the headers instead.
+    """
+
+    _body_with_headers: bytes | None = None
+
+    def request(  # type: ignore[override]
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> None:
+        if (
+            isinstance(body, bytes)
+            and body
+            and self.sock is not None  # a new connection may first send a proxy's CONNECT
+            and not options.get("chunked")
+            and any(name.lower() == "content-length" for name in headers or ())
+        ):
+            self._body_with_headers, body = body, None
+        try:
+            super().request(method, url, body, headers, **options)
+        finally:
+            self._body_with_headers = None
+
+    def send(self, data: Any) -> None:
+        body = self._body_with_headers
+        if body is not None:  # the first write of a request is its headers
+            self._body_with_headers = None
+            data = bytes(data) + body
+        super().send(data)
+
     def getresponse(self) -> BaseHTTPResponse:  # type: ignore[override]
         return super(_WatchedHTTPConnection, _watched(self)).getresponse()
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    def getresponse(self) -> BaseHTTPResponse:  # type: ignore[override]
-        return super(_WatchedHTTPSConnection, _watched(self)).getresponse()
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):
@@ -501,6 +544,88 @@ def _session_for(url: str, *, direct: bool = False) -> requests.Session:
     return session
 
 
+class _Route:
+    """Where and how every POST of a client goes, resolved once from its session.
+
+    ``requests`` prepares each request anew (headers merged, URL parsed, auth, cookies),
+    then looks up the adapter, the pool and the TLS settings for it: about half of the
+    client's own CPU in a 1,000-request refresh. For one panel URL and one session every
+    answer is the same each time, so they are taken once, here, the way ``requests``
+    takes them (its ``prepare_request``, ``merge_environment_settings``, the adapter's
+    ``get_connection_with_tls_context``, ``cert_verify`` and ``request_url``), and each
+    request is the form body sent on that pool. Cookies the panel sets are kept in the
+    session's jar and sent back as ``requests`` would.
+    """
+
+    def __init__(self, session: requests.Session, url: str, timeout: tuple[float, float]) -> None:
+        template = session.prepare_request(requests.Request("POST", url, data={"action": ""}))
+        settings = session.merge_environment_settings(template.url or url, {}, True, None, None)
+        adapter = session.get_adapter(template.url or url)
+        if not isinstance(adapter, HTTPAdapter):  # pragma: no cover - we mount our own
+            raise TypeError(f"not an HTTPAdapter: {adapter!r}")
+        verify, cert, proxies = settings["verify"], settings["cert"], settings["proxies"]
+        try:
+            pool = adapter.get_connection_with_tls_context(template, verify, proxies, cert)
+        except u3.LocationValueError as exc:  # as requests' adapter does
+            raise requests.exceptions.InvalidURL(exc, request=template) from None
+        if not isinstance(pool, HTTPConnectionPool):  # pragma: no cover - http(s) only
+            raise TypeError(f"not an HTTP connection pool: {pool!r}")
+        adapter.cert_verify(pool, template.url or url, verify, cert)  # type: ignore[no-untyped-call]
+        self.pool = pool
+        self.path = adapter.request_url(template, proxies)
+        self.template = template
+        self.headers = {
+            name: value
+            for name, value in template.headers.items()
+            if name.lower() not in ("content-length", "cookie")
+        }
+        self.jar = session.cookies
+        self.retries = adapter.max_retries
+        self.timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
+
+    def send(self, form: Mapping[str, str]) -> BaseHTTPResponse:
+        """POST ``form`` (url-encoded), redirects not followed; the body is left to stream."""
+        body = _form_body(form)
+        headers = {**self.headers, "Content-Length": str(len(body))}
+        if self.jar:  # only once the panel has set a cookie
+            cookie = requests.cookies.get_cookie_header(self.jar, self.template)  # type: ignore[no-untyped-call]
+            if cookie is not None:
+                headers["Cookie"] = cookie
+        response = self.pool.urlopen(
+            "POST",
+            self.path,
+            body=body,
+            headers=headers,
+            redirect=False,
+            assert_same_host=False,
+            preload_content=False,
+            decode_content=False,
+            retries=self.retries,
+            timeout=self.timeout,
+            chunked=False,
+        )
+        if "Set-Cookie" in response.headers:
+            requests.cookies.extract_cookies_to_jar(self.jar, self.template, response)  # type: ignore[no-untyped-call]
+        return response
+
+
+#: Text that ``quote_plus`` keeps as it is, but for the comma of an id list.
+_PLAIN_FORM_TEXT = re.compile(r"[A-Za-z0-9_.~,-]*")
+
+
+def _form_body(form: Mapping[str, str]) -> bytes:
+    """``urlencode(form)`` as bytes; ids, digits and names skip ``quote_plus``'s per-byte loop."""
+    return "&".join(
+        f"{_form_text(name)}={_form_text(value)}" for name, value in form.items()
+    ).encode("ascii")
+
+
+def _form_text(text: str) -> str:
+    if _PLAIN_FORM_TEXT.fullmatch(text):
+        return text.replace(",", "%2C")
+    return quote_plus(text)
+
+
 # --------------------------------------------------------------------------- the client
 
 
@@ -544,6 +669,7 @@ class PanelClient:
             _RateLimiter(max_requests_per_minute, clock, sleep) if max_requests_per_minute else None
         )
         self._owns_session = session is None
+        self._route: _Route | None = None
         self._session = session or _session_for(url, direct=direct)
         adapter = _DeadlineAdapter(pool_connections=1, pool_maxsize=self.max_workers, max_retries=0)
         self._session.mount("http://", adapter)
@@ -577,9 +703,12 @@ class PanelClient:
         self.close()
 
     def close(self) -> None:
-        """Close the HTTP session if this client created it."""
+        """Close the HTTP session if this client created it (a later request opens anew)."""
         if self._owns_session:
             self._session.close()
+            route, self._route = self._route, None
+            if route is not None:  # its kept-alive connections, which the session forgot
+                route.pool.close()
 
     # ----------------------------------------------------------------- read-only actions
 
@@ -638,11 +767,17 @@ class PanelClient:
             elif isinstance(reply, Mapping):
                 if len(ids) == 1 and "status" in reply:  # one id answered the single way
                     reply = {ids[0]: reply}
-                by_id = {parse_id(k): v for k, v in reply.items()}
+                # Keyed by the ids as sent (they are parse_id's own answers): used as it is.
+                by_id = (
+                    reply
+                    if isinstance(reply, dict) and reply.keys() <= set(ids)
+                    else {parse_id(k): v for k, v in reply.items()}
+                )
             else:
                 raise self._unexpected("status", reply)
             missing = {"error": "missing from the panel's reply"}
-            return {i: OrderStatus.from_api(i, by_id.get(i, missing)) for i in ids}
+            build = OrderStatus.from_api
+            return {i: build(i, by_id.get(i, missing)) for i in ids}
 
         return self._fan_out_chunks(
             _unique_ids(orders),
@@ -826,21 +961,52 @@ class PanelClient:
                 yield guarded(chunk)
             return
         workers = min(self.max_workers, len(chunks))
-        pool = ThreadPoolExecutor(max_workers=workers)
-        # A window of chunks in flight, each result let go once yielded: a million ids are
-        # 10,000 chunks, whose results would all stay alive until the last one was read.
+        # A window of chunks sent but not yet read, each result let go once yielded: a
+        # million ids are 10,000 chunks, whose results would all stay alive until the last
+        # one was read. Plain threads and one queue: a pool's futures and ``wait`` cost a
+        # fifth of the client's CPU per request.
+        window = threading.Semaphore(2 * workers)
         waiting = iter(chunks)
-        running = {pool.submit(guarded, c) for c in itertools.islice(waiting, 2 * workers)}
+        take = threading.Lock()
+        stop = threading.Event()
+        out: queue.SimpleQueue[dict[str, T] | BaseException | None] = queue.SimpleQueue()
+
+        def work() -> None:
+            try:
+                while window.acquire() and not stop.is_set():
+                    with take:
+                        chunk = next(waiting, None)
+                    if chunk is None:
+                        return
+                    out.put(guarded(chunk))
+            except BaseException as exc:  # stops the run: no worker takes another chunk
+                stop.set()
+                out.put(exc)
+            finally:
+                out.put(None)  # this worker is done
+
+        threads = [
+            threading.Thread(target=work, name="smmsheet-chunks", daemon=True)
+            for _ in range(workers)
+        ]
+        for thread in threads:
+            thread.start()
         try:
+            running = workers
             while running:
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                for chunk in itertools.islice(waiting, len(done)):
-                    running.add(pool.submit(guarded, chunk))
-                for future in done:
-                    yield future.result()
-                del done, future
+                result = out.get()
+                if result is None:
+                    running -= 1
+                elif isinstance(result, BaseException):
+                    raise result
+                else:
+                    window.release()
+                    yield result
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            stop.set()
+            window.release(len(threads))  # wakes workers waiting for room: they see stop
+            for thread in threads:
+                thread.join()
 
     def _unexpected(self, action: str, reply: object) -> PanelError:
         snippet = self._scrub(json.dumps(reply, default=str)[:120])
@@ -885,61 +1051,76 @@ class PanelClient:
         """The POST itself and its reply, read and parsed within the deadline."""
         with self._lock:
             self.requests_sent[action] = self.requests_sent.get(action, 0) + 1
+        route = self._route
+        if route is None or route.pool.pool is None:  # the first request, or after close()
+            route = self._resolve(action)
         started = time.monotonic()
         watch = _Watch(started + self.deadline)
-        response: requests.Response | None = None
+        response: BaseHTTPResponse | None = None
+        read = False
         try:
             _current.watch = watch
             try:
-                response = self._session.post(
-                    self.url,
-                    data=data,
-                    timeout=self._timeouts(),
-                    allow_redirects=False,
-                    stream=True,
-                )
-            except requests.RequestException as exc:
+                response = route.send(data)
+            except (u3.HTTPError, OSError) as exc:
                 if watch.fired or time.monotonic() >= watch.deadline:
                     raise _Final(self._too_slow(action)) from None
                 raise self._transport_error(action, exc) from None
             finally:
                 _current.watch = None
             body = self._read(action, response, watch)
+            read = True
         finally:
             watch.disarm()
             if response is not None:
-                response.close()
+                if not read:  # a reply cut short: its connection is not lent again
+                    response.close()
+                response.release_conn()
         log.debug(
             "%s -> HTTP %s, %d bytes in %.3fs",
             action,
-            response.status_code,
+            response.status,
             len(body),
             time.monotonic() - started,
         )
-        return self._parse(action, response, body, paid)
+        return self._parse(action, response.status, response.headers, body, paid)
+
+    def _resolve(self, action: str) -> _Route:
+        """This client's :class:`_Route`, made on its first request and again after close()."""
+        with self._lock:
+            if self._route is None or self._route.pool.pool is None:
+                try:
+                    self._route = _Route(self._session, self.url, self._timeouts())
+                except requests.RequestException as exc:
+                    raise self._transport_error(action, exc) from None
+                except OSError as exc:  # a CA bundle or client certificate that is not there
+                    raise PanelUnavailableError(
+                        f"{action}: {self._scrub(str(exc))}", action=action
+                    ) from None
+            return self._route
 
     def _timeouts(self) -> tuple[float, float]:
         """(connect, read) timeouts, neither longer than the whole request's deadline."""
         connect, read = self.timeout if isinstance(self.timeout, tuple) else (self.timeout,) * 2
         return min(connect, self.deadline), min(read, self.deadline)
 
-    def _read(self, action: str, response: requests.Response, watch: _Watch) -> bytes:
+    def _read(self, action: str, response: BaseHTTPResponse, watch: _Watch) -> bytes:
         """The whole reply body, streamed: at most the action's size cap, within the deadline."""
         limit = MAX_REPLY_BYTES.get(action, DEFAULT_MAX_REPLY_BYTES)
         declared = response.headers.get("Content-Length", "").strip()
         if declared.isdigit() and len(declared) < 20 and int(declared) > limit:
-            raise _Final(self._too_large(action, limit, response.status_code))
+            raise _Final(self._too_large(action, limit, response.status))
         parts: list[bytes] = []
         size = 0
         try:
-            for part in response.iter_content(READ_CHUNK_BYTES):
+            for part in response.stream(READ_CHUNK_BYTES, decode_content=True):
                 size += len(part)
                 if size > limit:
-                    raise _Final(self._too_large(action, limit, response.status_code))
+                    raise _Final(self._too_large(action, limit, response.status))
                 parts.append(part)
                 if time.monotonic() > watch.deadline:
                     raise _Final(self._too_slow(action))
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        except (u3.HTTPError, OSError) as exc:
             if watch.fired or time.monotonic() >= watch.deadline:
                 raise _Final(self._too_slow(action)) from None
             raise self._lost_reply(action, _in_words(type(exc).__name__)) from None
@@ -967,16 +1148,14 @@ class PanelClient:
             f"{action}: no answer from the panel ({kind})", action=action, retry_safe=True
         )
 
-    def _transport_error(self, action: str, exc: requests.RequestException) -> PanelError:
-        """Translate a requests exception; decide whether the request can have been sent."""
-        never_sent = isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError) or (
-            isinstance(exc, requests.ConnectionError) and _is_connect_failure(exc)
-        )
+    def _transport_error(self, action: str, exc: Exception) -> PanelError:
+        """Translate a transport failure; decide whether the request can have been sent."""
         if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
             return PanelUnavailableError(
                 f"{action}: invalid panel URL {self.shown_url!r}", action=action
             )
-        kind = _in_words(type(exc).__name__)
+        name, never_sent = _failure_of(exc)
+        kind = _in_words(name)
         if never_sent:
             return PanelUnavailableError(
                 f"{action}: cannot reach the panel at {self.shown_url} ({kind})",
@@ -985,13 +1164,14 @@ class PanelClient:
             )
         return self._lost_reply(action, kind)
 
-    def _parse(self, action: str, response: requests.Response, raw: bytes, paid: bool) -> Any:
+    def _parse(
+        self, action: str, status: int, headers: Mapping[str, str], raw: bytes, paid: bool
+    ) -> Any:
         """Turn an HTTP status and body into JSON data or the matching error."""
-        status = response.status_code
         if status == 429:
-            raise self._rate_limited(action, response)
+            raise self._rate_limited(action, headers)
         if 300 <= status < 400:
-            target = self._scrub(response.headers.get("Location", "?"))
+            target = self._scrub(headers.get("Location", "?"))
             if paid:  # the panel's code may have run before it redirected
                 raise self._maybe_done(action, f"HTTP {status} redirect to {target}", status)
             raise PanelUnavailableError(
@@ -1000,7 +1180,7 @@ class PanelClient:
                 status_code=status,
             )
         try:
-            body = raw.decode(response.encoding or "utf-8", errors="replace")
+            body = raw.decode(_encoding_of(headers) or "utf-8", errors="replace")
         except LookupError:  # a charset Python does not know
             body = raw.decode("utf-8", errors="replace")
         cleaned = self._scrub(body)
@@ -1054,9 +1234,9 @@ class PanelClient:
             raise self._not_json(action, status, body, paid)
         return data
 
-    def _rate_limited(self, action: str, response: requests.Response) -> RateLimitedError:
+    def _rate_limited(self, action: str, headers: Mapping[str, str]) -> RateLimitedError:
         """HTTP 429: refused, so safe to send again; but not after a wait longer than ours."""
-        retry_after = _retry_after(response.headers.get("Retry-After"))
+        retry_after = _retry_after(headers.get("Retry-After"))
         if retry_after is not None and retry_after > MAX_RETRY_AFTER:
             wait = f"{retry_after:,.0f} s" if retry_after < 1e9 else "indefinitely"
             return RateLimitedError(
@@ -1148,7 +1328,7 @@ def _is_keyed_multi(action: str, data: object) -> bool:
     return (
         action == "status"
         and isinstance(data, Mapping)
-        and all(isinstance(v, Mapping) for v in data.values())
+        and all(isinstance(v, dict) for v in data.values())  # JSON's objects are dicts
     )
 
 
@@ -1192,6 +1372,8 @@ TRANSPORT_WORDS = {
     "ChunkedEncodingError": "the answer broke off",
     "ProtocolError": "the answer broke off",
     "ContentDecodingError": "the answer could not be decoded",
+    "DecodeError": "the answer could not be decoded",
+    "ReadTimeoutError": "the answer timed out",
 }
 
 
@@ -1200,13 +1382,71 @@ def _in_words(kind: str) -> str:
     return TRANSPORT_WORDS.get(kind, kind)
 
 
-def _is_connect_failure(exc: requests.ConnectionError) -> bool:
-    """True when the connection was never established (refused, DNS): nothing was sent."""
-    from urllib3.exceptions import NameResolutionError, NewConnectionError
+def _failure_of(exc: Exception) -> tuple[str, bool]:
+    """(the name ``requests`` gives a failed send, whether the request was never sent).
 
-    reason: object = exc.args[0] if exc.args else None
-    reason = getattr(reason, "reason", reason)
-    return isinstance(reason, NewConnectionError | NameResolutionError)
+    Nothing was sent when the connection was never made: refused, no such host, a connect
+    timeout, a TLS handshake that failed. Names as ``requests``' adapter translates urllib3's
+    exceptions, so messages read as they did when it sent the requests.
+    """
+    if isinstance(exc, requests.RequestException):
+        if isinstance(exc, requests.exceptions.SSLError):
+            return type(exc).__name__, _in_handshake(exc)
+        return type(exc).__name__, isinstance(exc, requests.ConnectTimeout)
+    table, default = _RAISED, (type(exc).__name__, False)
+    if isinstance(exc, u3.MaxRetryError):  # what failed before the request could be sent
+        exc = exc.reason or exc
+        table, default = _GAVE_UP, ("ConnectionError", False)
+    if isinstance(exc, u3.SSLError):
+        return "SSLError", _in_handshake(exc)
+    return next(((name, sent) for kind, name, sent in table if isinstance(exc, kind)), default)
+
+
+def _in_handshake(exc: BaseException) -> bool:
+    """Whether a TLS error came from setting up the connection, before anything was sent.
+
+    A certificate that fails its check, or a handshake that fails, sends nothing; a TLS
+    error while the reply is read (a panel or a box in between that breaks the connection
+    after the request went out) may follow an order the panel placed: resending it bought
+    the same order again. Found in the chain of causes; not found means "may have been sent".
+    """
+    seen: set[int] = set()
+    causes: list[object] = [exc]
+    while causes:
+        error = causes.pop()
+        if not isinstance(error, BaseException) or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, ssl.CertificateError):  # checked in the handshake, or right after
+            return True
+        if isinstance(error, ssl.SSLError):
+            frames = traceback.extract_tb(error.__traceback__) if error.__traceback__ else []
+            return any(frame.name == "do_handshake" for frame in frames)
+        causes += [error.__cause__, error.__context__, getattr(error, "reason", None), *error.args]
+    return False
+
+
+#: (urllib3 exception, requests' name for it, never sent): a reason urlopen gave up for.
+_GAVE_UP: tuple[tuple[type[Exception] | types.UnionType, str, bool], ...] = (
+    (u3.NewConnectionError | u3.NameResolutionError, "ConnectionError", True),
+    (u3.ConnectTimeoutError, "ConnectTimeout", True),
+    (u3.ResponseError, "RetryError", False),
+    (u3.ProxyError, "ProxyError", False),
+    (u3.SSLError, "SSLError", False),  # never sent only in the handshake: _in_handshake
+)
+#: The same for an exception urlopen raised itself.
+_RAISED: tuple[tuple[type[Exception] | types.UnionType, str, bool], ...] = (
+    (u3.ClosedPoolError, "ConnectionError", True),  # raised before a connection is taken
+    (u3.ProtocolError | OSError, "ConnectionError", False),
+    (u3.ProxyError, "ProxyError", False),
+    (u3.SSLError, "SSLError", False),  # never sent only in the handshake: _in_handshake
+    (u3.ReadTimeoutError, "ReadTimeout", False),
+)
+
+
+def _encoding_of(headers: Mapping[str, str]) -> str | None:
+    """The reply's charset as ``requests`` reads it from Content-Type (None: not given)."""
+    return requests.utils.get_encoding_from_headers(headers)
 
 
 def _reason(exc: PanelError) -> str:

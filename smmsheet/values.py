@@ -58,6 +58,7 @@ MAX_ID_CHARS = 100
 #: Digits before the decimal point of the largest count or amount we read; beyond is garbage
 #: (and Python refuses to turn an int of more than 4,300 digits into text).
 MAX_NUMBER_DIGITS = 30
+_ID_LIMIT = 10**MAX_ID_CHARS
 
 
 def is_blank(value: object) -> bool:
@@ -143,6 +144,8 @@ def parse_id(value: object) -> str | None:
     >>> parse_id(1001.0), parse_id("ORD-880332"), parse_id(0)
     ('1001', 'ORD-880332', None)
     """
+    if type(value) is int:  # fast path: the ids of a big refresh, given as numbers
+        return str(value) if 0 < value < _ID_LIMIT else None
     if type(value) is float and 0 < value < 1e15 and value.is_integer():
         return str(int(value))  # fast path: a sheet's ids read back as 1001.0 (exact below 2**53)
     if type(value) is str:
@@ -160,13 +163,13 @@ def parse_id(value: object) -> str | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return str(value) if 0 < value < 10**MAX_ID_CHARS else None
+        return str(value) if 0 < value < _ID_LIMIT else None
     if isinstance(value, float | Decimal):
         try:
             integral = value == int(value)
         except (OverflowError, ValueError):  # inf, nan
             return None
-        if integral and 0 < value < 10**MAX_ID_CHARS:
+        if integral and 0 < value < _ID_LIMIT:
             return str(int(value))
         return None
     if isinstance(value, str):  # a str subclass (a hyperlinked cell's text)
@@ -190,6 +193,8 @@ def parse_text(value: object) -> str:
     >>> parse_text(" Completed "), parse_text({"text": "Done"}), parse_text(True)
     ('Completed', '{"text": "Done"}', 'true')
     """
+    if type(value) is str:  # the common case, first
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, bool | dict | list):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
 import sys
 import threading
 import time
@@ -19,15 +21,25 @@ class ScriptedPanel:
     """Serves POST /api/v2 with whatever ``script(form)`` returns; records every form.
 
     ``delay`` waits before answering; ``trickle`` sends the body one byte every that many
-    seconds (``trickle_headers`` sends the status line and headers that way too).
+    seconds (``trickle_headers`` sends the status line and headers that way too). ``headers``
+    holds each request's headers; ``tls`` (a certificate and its key, PEM files) serves https.
+    ``raw_reply`` is sent on the bare TCP connection instead of an answer, which then closes
+    (under TLS: a record no client can decrypt, as a box that breaks connections sends).
     """
 
-    def __init__(self, script: Script | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        script: Script | None = None,
+        host: str = "127.0.0.1",
+        tls: tuple[str, str] | None = None,
+    ) -> None:
         self.script: Script = script or (lambda form: (200, {}, b"{}"))
         self.forms: list[dict[str, str]] = []
+        self.headers: list[dict[str, str]] = []
         self.delay = 0.0
         self.trickle = 0.0
         self.trickle_headers = False
+        self.raw_reply: bytes | None = None
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -38,9 +50,14 @@ class ScriptedPanel:
                 raw = self.rfile.read(length).decode()
                 form = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
                 owner.forms.append(form)
+                owner.headers.append(dict(self.headers.items()))
                 if owner.delay:
                     time.sleep(owner.delay)
                 status, headers, body = owner.script(form)
+                if owner.raw_reply is not None:
+                    socket.socket.sendall(self.connection, owner.raw_reply)  # past any TLS
+                    self.close_connection = True
+                    return
                 try:
                     self._answer(status, headers, body)
                 except (BrokenPipeError, ConnectionResetError):
@@ -79,13 +96,19 @@ class ScriptedPanel:
 
         self.host = host
         self.server = _Server((host, 0), Handler)
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.server.server_address[1]}/api/v2"
+        return f"{self.scheme}://{self.host}:{self.server.server_address[1]}/api/v2"
 
     def __enter__(self) -> ScriptedPanel:
         self.thread.start()

@@ -219,3 +219,41 @@ def test_429_above_the_concurrency_limit_is_absorbed_by_retries(sim):
             t.join()
     assert len(result) == 600 and sim.counts["fault:429"] > 0
     assert not errors and len(sim.orders) == 6  # 429 means "not processed": safe to resend
+
+
+def test_a_multi_status_left_early_sends_nothing_more_and_ends_its_threads(client, sim):
+    """A caller that stops reading (an error while writing a chunk, Ctrl-C) stops the run."""
+    import threading
+    import time
+
+    chunks = client.status_chunks(range(1, 5001))  # 50 requests
+    assert len(next(chunks)) == 100
+    chunks.close()
+    sent = sim.counts["status"]
+    time.sleep(0.3)
+    assert sim.counts["status"] == sent < 50
+    assert not [t for t in threading.enumerate() if t.name == "smmsheet-chunks"]
+
+
+def test_a_client_used_after_close_still_asks_and_places_once(sim):
+    """A formula's cached client is closed when replaced while Excel may still be using it."""
+    c = PanelClient(sim.url, sim.api_key)
+    c.balance()
+    c.close()
+    assert c.balance().amount == sim.balance
+    c.close()
+    order = c.add(1, link="https://instagram.com/after-close", quantity=100)
+    assert sim.counts["add"] == 1 and c.status(order).status
+
+
+def test_close_ends_the_kept_alive_connections(sim):
+    """A closed client holds no socket to the panel (a long Excel session closes many)."""
+    import gc
+
+    c = PanelClient(sim.url, sim.api_key)
+    c.balance()
+    sockets = [conn.sock for conn in list(c._route.pool.pool.queue) if conn and conn.sock]
+    assert sockets
+    c.close()
+    gc.collect()
+    assert all(sock.fileno() == -1 for sock in sockets)

@@ -308,6 +308,25 @@ class _ForwardProxy:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def do_CONNECT(self) -> None:  # noqa: N802 - an https panel: a tunnel, relayed
+                import select
+                import socket
+
+                proxy.forwarded.append(f"CONNECT {self.path}")
+                host, port = self.path.rsplit(":", 1)
+                upstream = socket.create_connection((host, int(port)))
+                self.send_response(200, "Connection established")
+                self.end_headers()
+                self.close_connection = True
+                ends = {self.connection: upstream, upstream: self.connection}
+                with upstream:
+                    while True:
+                        ready, _, _ = select.select(list(ends), [], [], 5)
+                        data = ready[0].recv(65536) if ready else b""
+                        if not data:
+                            return
+                        ends[ready[0]].sendall(data)
+
             def log_message(self, *args: object) -> None:
                 pass
 
@@ -364,3 +383,137 @@ def test_the_environment_is_read_once_per_client_not_per_request(sim, monkeypatc
             c.balance()
     assert sim.counts["balance"] == 5
     assert lookups == [sim.url]
+
+
+def test_a_direct_client_never_asks_the_proxy(sim, monkeypatch):
+    """The Self-test's own simulator on 127.0.0.1: an office proxy cannot reach it."""
+    with _ForwardProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        with PanelClient(sim.url, sim.api_key, direct=True) as c:
+            c.balance()
+    assert proxy.forwarded == [] and sim.counts["balance"] == 1
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 and its key (PEM files)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+        + ["-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2"]
+        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    return str(cert), str(key)
+
+
+def test_requests_ca_bundle_decides_which_https_panel_is_trusted(certificate, monkeypatch):
+    """A panel behind an office's own certificate authority: REQUESTS_CA_BUNDLE names it."""
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    with ScriptedPanel(lambda form: json_reply('{"order": 77}'), tls=certificate) as server:
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+        with client(server) as untrusted, pytest.raises(PanelUnavailableError) as info:
+            untrusted.add(1, link="https://x", quantity=100)
+        assert "TLS" in str(info.value) and info.value.retry_safe  # refused before sending
+        assert server.forms == []
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", certificate[0])
+        with client(server) as trusted:
+            assert trusted.add(1, link="https://x", quantity=100) == "77"
+    assert [form["action"] for form in server.forms] == ["add"]
+
+
+def test_a_tls_error_after_the_add_went_out_is_never_sent_again(certificate, monkeypatch):
+    """The panel placed the order, then its connection broke at the TLS layer (a record no
+    client can decrypt). Nothing says the add was not processed: it is not resent (it was
+    resent three times: four orders), and the row is told to check the panel."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certificate[0])
+    with ScriptedPanel(lambda form: json_reply('{"order": 79}'), tls=certificate) as server:
+        server.raw_reply = b"\x17\x03\x03\x00\x05hello"  # application data, not encrypted
+        with client(server) as c, pytest.raises(AmbiguousRequestError, match="TLS"):
+            c.add(1, link="https://x", quantity=100)
+        assert [form["action"] for form in server.forms] == ["add"]
+        with client(server) as c:  # a read-only request is retried as before: it costs nothing
+            with pytest.raises(PanelUnavailableError) as info:
+                c.balance()
+            assert not isinstance(info.value, AmbiguousRequestError)
+        assert len(server.forms) > 2
+
+
+def test_an_https_panel_is_reached_through_the_proxys_tunnel(certificate, monkeypatch):
+    """HTTPS_PROXY: a CONNECT tunnel to the panel, TLS to the panel itself inside it."""
+    with (
+        ScriptedPanel(
+            lambda form: json_reply('{"order": 78}' if form["action"] == "add" else "5.00"),
+            tls=certificate,
+        ) as server,
+        _ForwardProxy() as proxy,
+    ):
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", certificate[0])
+        for name in ("NO_PROXY", "no_proxy", "CURL_CA_BUNDLE"):
+            monkeypatch.delenv(name, raising=False)
+        with client(server) as c:
+            assert c.add(1, link="https://x", quantity=100) == "78"
+            c.balance()
+    port = server.server.server_address[1]
+    assert proxy.forwarded == [f"CONNECT 127.0.0.1:{port}"]  # one tunnel, kept alive
+    assert [form["action"] for form in server.forms] == ["add", "balance"]
+
+
+def test_netrc_credentials_for_the_panel_host_are_sent(panel, tmp_path, monkeypatch):
+    """A panel behind HTTP basic auth, its login in ~/.netrc: sent as requests sends it."""
+    import base64
+
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login office password s3cret-pw\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    panel.script = lambda form: json_reply('{"balance": "5.00", "currency": "USD"}')
+    with client(panel) as c:
+        c.balance()
+        c.balance()
+    expected = "Basic " + base64.b64encode(b"office:s3cret-pw").decode()
+    assert [headers.get("Authorization") for headers in panel.headers] == [expected] * 2
+
+
+def test_a_cookie_the_panel_sets_is_sent_back(panel):
+    """Panels behind a load balancer pin a client with a cookie; requests sent it back."""
+    panel.script = lambda form: json_reply(
+        '{"balance": "5.00"}', **{"Set-Cookie": "lb=node-2; Path=/"}
+    )
+    with client(panel) as c:
+        c.balance()
+        c.balance()
+    assert [headers.get("Cookie") for headers in panel.headers] == [None, "lb=node-2"]
+
+
+def test_the_form_and_headers_are_those_requests_sent(panel):
+    """Form-encoded body with the key in it (never the URL), our User-Agent, JSON asked for."""
+    key = "k+y/=%&ü 1"
+    panel.script = lambda form: json_reply('{"order": 5}' if form["action"] == "add" else "{}")
+    with PanelClient(panel.url, key) as c:
+        c.add(1, link="https://x.example/p?a=1&b=ü", quantity=100, comments=["a b", "c&d"])
+        c.status_many(["1001", "ORD-7_a.b~c", 1002])
+    headers = panel.headers[0]
+    assert headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert headers["Accept"] == "application/json" and headers["User-Agent"].startswith("smmsheet/")
+    assert panel.forms == [
+        {
+            "key": key,
+            "action": "add",
+            "service": "1",
+            "link": "https://x.example/p?a=1&b=ü",
+            "quantity": "100",
+            "comments": "a b\nc&d",
+        },
+        {"key": key, "action": "status", "orders": "1001,ORD-7_a.b~c,1002"},
+    ]

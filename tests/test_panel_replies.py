@@ -15,7 +15,7 @@ from smmsheet.errors import (
     PanelUnavailableError,
     RateLimitedError,
 )
-from smmsheet.panel import Balance, PanelClient
+from smmsheet.panel import Balance, OrderStatus, PanelClient
 
 from .scripted import ScriptedPanel, json_reply
 
@@ -429,3 +429,19 @@ def test_a_bare_nan_in_a_status_reply_is_no_number_not_an_overlong_one(panel):
     status = client(panel).status("77")
     assert status.error is None and status.status == "In progress"
     assert (status.charge, status.start_count, status.remains) == (None, None, None)
+
+
+def test_a_status_read_from_a_reply_is_the_dataclass_built_field_by_field(panel):
+    """OrderStatus.from_api builds its result without the frozen __init__: the same object."""
+    import dataclasses
+
+    panel.script = lambda form: json_reply(
+        '{"7": {"charge": "0.90", "start_count": 12, "status": " Completed ", '
+        '"remains": "0", "currency": "EUR"}}'
+    )
+    status = client(panel).status_many(["7"])["7"]
+    expected = OrderStatus("7", "Completed", Decimal("0.90"), 12, 0, "EUR")
+    assert status == expected and hash(status) == hash(expected) and repr(status) == repr(expected)
+    assert vars(status) == vars(expected)  # every field, a new one included
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        status.remains = 5  # type: ignore[misc]
