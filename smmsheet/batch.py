@@ -21,7 +21,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -1230,92 +1229,134 @@ class Engine:
         return kept
 
     def _send_adds(self, plans: list[OrderPlan]) -> list[str]:
-        """Send the adds with bounded concurrency, journaling each one around its request."""
-        placed: list[str] = []
-        stop = False
+        """Send the adds with bounded concurrency, journaling each one around its request.
 
-        def send(plan: OrderPlan) -> tuple[OrderPlan, int, State, str]:
-            key = self._panel_of.get(plan.row, self.panels.default_name)
-            entry = self.journal.intent(
-                sheet=self.sheet,
-                row=plan.row,
-                fingerprint=plan.fingerprint,
-                action=Action.ADD,
-                request={"service": str(plan.service.id), **plan.fields},
-                panel=key,
-            )
-            if stop:
-                self._note(entry, State.REJECTED, NOT_SENT_STOPPED)
-                return plan, entry, State.REJECTED, NOT_SENT_STOPPED
+        Each of ``max_workers`` threads takes the next row as soon as its add is answered
+        and journals that answer and the next row's intent in one transaction (one wait on
+        the disk per add, not two), then sends; the answers are recorded here as they come.
+        """
+        placed: list[str] = []
+        stop = threading.Event()
+        taking = threading.Lock()
+        waiting = iter(plans)
+        answers: queue.SimpleQueue[_Answer | BaseException | None] = queue.SimpleQueue()
+
+        def take() -> OrderPlan | None:
+            with taking:
+                return None if stop.is_set() else next(waiting, None)
+
+        def intent(plan: OrderPlan) -> dict[str, Any]:
+            return {
+                "sheet": self.sheet,
+                "row": plan.row,
+                "fingerprint": plan.fingerprint,
+                "action": Action.ADD,
+                "request": {"service": str(plan.service.id), **plan.fields},
+                "panel": self._panel_of.get(plan.row, self.panels.default_name),
+            }
+
+        def work() -> None:
             try:
-                order = self.panels.client(key).add(plan.service.id, **plan.fields)
-            except AmbiguousRequestError as exc:
-                self._note(entry, State.AMBIGUOUS, exc.message)
-                return plan, entry, State.AMBIGUOUS, exc.message
-            except PanelError as exc:
-                # Anything else means the panel refused or never got the request.
-                self._note(entry, State.REJECTED, exc.message)
-                if exc.stops_run:  # an invalid key, a panel asking to wait too long
-                    raise
-                return plan, entry, State.REJECTED, exc.message
-            except BaseException as exc:
-                self._note(entry, State.AMBIGUOUS, f"{type(exc).__name__} while sending")
-                raise
-            self._note(entry, State.ACCEPTED, order)
-            return plan, entry, State.ACCEPTED, str(order)
+                plan = take()
+                entry = self.journal.intent(**intent(plan)) if plan is not None else 0
+                while plan is not None:
+                    if stop.is_set():
+                        self._note(entry, State.REJECTED, NOT_SENT_STOPPED)
+                        answers.put((plan, entry, State.REJECTED, NOT_SENT_STOPPED))
+                        return
+                    state, result = self._add(plan, entry)
+                    after = take()  # None once the run stops
+                    if after is None:
+                        self._note(entry, state, result)
+                        answers.put((plan, entry, state, result))
+                        return
+                    try:
+                        following = self.journal.outcome_then_intent(
+                            entry, state, result, **intent(after)
+                        )
+                    except JournalError:
+                        self._note(entry, state, result)  # this answer at least; `after` unsent
+                        answers.put((plan, entry, state, result))
+                        raise
+                    answers.put((plan, entry, state, result))
+                    plan, entry = after, following
+            except BaseException as exc:  # handed to the run, which stops and raises it
+                stop.set()
+                answers.put(exc)
+            finally:
+                answers.put(None)
 
         total = len(plans)
         done = 0
         self._progress(Step.PLACE, 0, total)
-        workers = self.panels.max_workers
         prefix = f"smmsheet-add-{id(self):x}"
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=prefix)
-        # A bounded window of work in flight: waiting on it costs O(window), not O(rows left)
-        # (submitting every add at once made placing quadratic: 10k rows took 28x 1k).
-        window = 2 * workers
-        waiting = iter(plans)
-        futures: set[Future[tuple[OrderPlan, int, State, str]]] = set()
-
-        def top_up() -> None:
-            while not stop and len(futures) < window:
-                plan = next(waiting, None)
-                if plan is None:
-                    return
-                futures.add(pool.submit(send, plan))
-
+        threads = [
+            threading.Thread(target=work, name=f"{prefix}-{i}", daemon=True)
+            for i in range(min(self.panels.max_workers, total))
+        ]
         fatal: BaseException | None = None
+
+        def record(answer: _Answer | BaseException | None) -> bool:
+            """Record one answer; False when it says a worker ended."""
+            nonlocal done, fatal
+            if answer is None:
+                return False
+            if isinstance(answer, BaseException):
+                fatal = fatal or answer
+                return True
+            done += 1
+            self._record_add(*answer, placed)
+            return True
+
         try:
-            top_up()
-            while futures:
-                finished, pending = wait(futures, return_when=FIRST_COMPLETED)
-                futures.intersection_update(pending)
-                for future in finished:
-                    try:
-                        plan, entry, state, result = future.result()
-                    except PanelError as exc:  # one that stops the run (see send)
-                        stop = True
-                        fatal = fatal or exc
-                        continue
-                    done += 1
-                    self._record_add(plan, entry, state, result, placed)
+            for thread in threads:
+                thread.start()
+            running = len(threads)
+            while running:
+                if not record(answers.get()):
+                    running -= 1
+                    continue
+                if fatal is not None and not _stops_run(fatal):
+                    raise fatal  # not a panel's refusal: a journal or program failure
                 self._progress(Step.PLACE, done, total)
-                top_up()
             for plan in waiting:  # left when the run stopped: never sent, nothing journaled
                 self._stamp(self._by_number[plan.row], NOT_SENT_STOPPED)
                 self.report.add(plan.row, Step.PLACE, Outcome.FAILED, NOT_SENT_STOPPED)
         except BaseException:
-            stop = True  # Ctrl-C: let in-flight requests finish and keep their outcomes
-            pool.shutdown(wait=True, cancel_futures=True)
-            for future in futures:
-                if future.done() and not future.cancelled() and future.exception() is None:
-                    self._record_add(*future.result(), placed)
+            stop.set()  # Ctrl-C: let in-flight requests finish and keep their outcomes
+            _join_workers(prefix)
+            while True:
+                try:
+                    record(answers.get_nowait())
+                except queue.Empty:
+                    break
             raise
         finally:
-            pool.shutdown(wait=True)
+            stop.set()
             _join_workers(prefix)
         if fatal is not None:
             raise fatal
         return placed
+
+    def _add(self, plan: OrderPlan, entry: int) -> tuple[State, str]:
+        """Send one add whose intent is journaled as ``entry``; its state and the order id
+        or the reason. A refusal that stops the run, or anything unexpected, is journaled
+        and raised."""
+        key = self._panel_of.get(plan.row, self.panels.default_name)
+        try:
+            order = self.panels.client(key).add(plan.service.id, **plan.fields)
+        except AmbiguousRequestError as exc:
+            return State.AMBIGUOUS, exc.message
+        except PanelError as exc:
+            # Anything else means the panel refused or never got the request.
+            if exc.stops_run:  # an invalid key, a panel asking to wait too long
+                self._note(entry, State.REJECTED, exc.message)
+                raise
+            return State.REJECTED, exc.message
+        except BaseException as exc:
+            self._note(entry, State.AMBIGUOUS, f"{type(exc).__name__} while sending")
+            raise
+        return State.ACCEPTED, str(order)
 
     def _note(self, entry: int, state: State, result: str | int | None) -> None:
         """Record an outcome; a journal failing now must not lose the panel's answer."""
@@ -2064,6 +2105,13 @@ _NO_REFILL_STATUSES = frozenset({"canceled", "cancelled", "refunded", "fail", "f
 
 
 _T = TypeVar("_T")
+#: One add's answer as a worker hands it to the run: (plan, journal entry, state, id or reason).
+_Answer = tuple["OrderPlan", int, State, str]
+
+
+def _stops_run(exc: BaseException) -> bool:
+    """A panel error after which no further request may be sent (invalid key, ...)."""
+    return isinstance(exc, PanelError) and exc.stops_run
 
 
 def merged(streams: Mapping[str, Iterator[_T]], name: str) -> Iterator[tuple[str, _T]]:

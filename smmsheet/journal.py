@@ -431,22 +431,42 @@ class Journal:
 
         ``panel`` is the profile the request goes to ('' for the workbook's default panel).
         """
-        now = time.time()
-        row_values = (sheet, row, fingerprint, Action(action), target, json.dumps(request))
-        return self._write(
-            "INSERT INTO entries (sheet,row,fingerprint,action,target,request,state,created,"
-            "updated,panel) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (*row_values, State.SENT, now, now, panel),
-        )
+        return self._write(*_intent_sql(sheet, row, fingerprint, action, request, target, panel))
 
     def outcome(self, entry_id: int, state: State, result: str | int | None) -> None:
         """Record what the panel answered (accepted id, rejected message, or ambiguous)."""
-        if state not in OUTCOMES:
-            raise ValueError(state)
-        self._write(
-            "UPDATE entries SET state=?, result=?, updated=? WHERE id=?",
-            (state, None if result is None else str(result), time.time(), entry_id),
+        self._write(*_outcome_sql(entry_id, state, result))
+
+    def outcome_then_intent(
+        self,
+        entry_id: int,
+        state: State,
+        result: str | int | None,
+        *,
+        sheet: str,
+        row: int,
+        fingerprint: str,
+        action: Action,
+        request: dict[str, str],
+        target: str | None = None,
+        panel: str = "",
+    ) -> int:
+        """:meth:`outcome` of one request and :meth:`intent` of the next, in one transaction.
+
+        Both are durable at once, when the answer has come and before the next request is
+        sent: what the two calls promise, for one wait on the disk instead of two (placing
+        10,000 orders waited 20,000 times). If it fails, neither is recorded.
+        """
+        outcome, intent = (
+            _outcome_sql(entry_id, state, result),
+            _intent_sql(sheet, row, fingerprint, action, request, target, panel),
         )
+        try:
+            with self._mutex, self._db:
+                self._db.execute(*outcome)
+                return int(self._db.execute(*intent).lastrowid or 0)
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot write the journal {self.path}: {exc}") from None
 
     def resolve(self, entry_id: int, resolution: Resolution, result: str | None = None) -> None:
         """Record how the user settled an add: the id they typed, or "place again"."""
@@ -541,3 +561,32 @@ class Journal:
     def entries(self) -> list[Entry]:
         """Every entry, oldest first (for `smmsheet journal` and tests)."""
         return list(self._select("1 = 1"))
+
+
+def _intent_sql(
+    sheet: str,
+    row: int,
+    fingerprint: str,
+    action: Action,
+    request: dict[str, str],
+    target: str | None,
+    panel: str,
+) -> tuple[str, tuple[object, ...]]:
+    now = time.time()
+    row_values = (sheet, row, fingerprint, Action(action), target, json.dumps(request))
+    return (
+        "INSERT INTO entries (sheet,row,fingerprint,action,target,request,state,created,"
+        "updated,panel) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (*row_values, State.SENT, now, now, panel),
+    )
+
+
+def _outcome_sql(
+    entry_id: int, state: State, result: str | int | None
+) -> tuple[str, tuple[object, ...]]:
+    if state not in OUTCOMES:
+        raise ValueError(state)
+    return (
+        "UPDATE entries SET state=?, result=?, updated=? WHERE id=?",
+        (state, None if result is None else str(result), time.time(), entry_id),
+    )
