@@ -431,7 +431,17 @@ class Journal:
 
         ``panel`` is the profile the request goes to ('' for the workbook's default panel).
         """
-        return self._write(*_intent_sql(sheet, row, fingerprint, action, request, target, panel))
+        return self._write(
+            *_intent_sql(
+                sheet=sheet,
+                row=row,
+                fingerprint=fingerprint,
+                action=action,
+                request=request,
+                target=target,
+                panel=panel,
+            )
+        )
 
     def outcome(self, entry_id: int, state: State, result: str | int | None) -> None:
         """Record what the panel answered (accepted id, rejected message, or ambiguous)."""
@@ -442,29 +452,20 @@ class Journal:
         entry_id: int,
         state: State,
         result: str | int | None,
-        *,
-        sheet: str,
-        row: int,
-        fingerprint: str,
-        action: Action,
-        request: dict[str, str],
-        target: str | None = None,
-        panel: str = "",
+        **intent: Any,
     ) -> int:
-        """:meth:`outcome` of one request and :meth:`intent` of the next, in one transaction.
+        """:meth:`outcome` of one request and :meth:`intent` of the next (``intent`` are its
+        keywords), in one transaction.
 
         Both are durable at once, when the answer has come and before the next request is
         sent: what the two calls promise, for one wait on the disk instead of two (placing
         10,000 orders waited 20,000 times). If it fails, neither is recorded.
         """
-        outcome, intent = (
-            _outcome_sql(entry_id, state, result),
-            _intent_sql(sheet, row, fingerprint, action, request, target, panel),
-        )
+        update, insert = _outcome_sql(entry_id, state, result), _intent_sql(**intent)
         try:
             with self._mutex, self._db:
-                self._db.execute(*outcome)
-                return int(self._db.execute(*intent).lastrowid or 0)
+                self._db.execute(*update)
+                return int(self._db.execute(*insert).lastrowid or 0)
         except sqlite3.Error as exc:
             raise JournalError(f"cannot write the journal {self.path}: {exc}") from None
 
@@ -564,13 +565,14 @@ class Journal:
 
 
 def _intent_sql(
+    *,
     sheet: str,
     row: int,
     fingerprint: str,
     action: Action,
     request: dict[str, str],
-    target: str | None,
-    panel: str,
+    target: str | None = None,
+    panel: str = "",
 ) -> tuple[str, tuple[object, ...]]:
     now = time.time()
     row_values = (sheet, row, fingerprint, Action(action), target, json.dumps(request))
