@@ -89,6 +89,9 @@ class PanelState:
         self.seed = seed
         self.auto_progress = auto_progress
         self.orders: dict[int, SimOrder] = {}
+        #: Order ids by (link, service): the "active order with this link" check looks at
+        #: these few, not at every order (10,000 adds scanned 50 million orders).
+        self._by_target: dict[tuple[str, int], list[int]] = {}
         self.refills: dict[int, SimRefill] = {}
         self._next_order = FIRST_ORDER_ID
         self._next_refill = FIRST_REFILL_ID
@@ -104,10 +107,8 @@ class PanelState:
         """Validate an ``add`` form per its service type, charge it and create the order."""
         request = read_order(self.catalogue.orderable(form.get("service", "")), form)
         service = request.service
-        if any(
-            o.link == request.target and o.service == service.id and o.status not in ORDER_FINAL
-            for o in self.orders.values()
-        ):
+        target = (request.target, service.id)
+        if any(self.orders[i].status not in ORDER_FINAL for i in self._by_target.get(target, ())):
             raise Refusal(E_ACTIVE)
         if request.charge > self.balance:
             raise Refusal(E_FUNDS)
@@ -127,8 +128,12 @@ class PanelState:
             fields={k: v for k, v in form.items() if k not in ("key", "action")},
             created=time.time(),
         )
-        self.orders[order_id] = order
+        self._put(order)
         return order
+
+    def _put(self, order: SimOrder) -> None:
+        self.orders[order.id] = order
+        self._by_target.setdefault((order.link, order.service), []).append(order.id)
 
     def request_refill(self, order_id: int | None) -> SimRefill:
         """Create a refill for one order, or refuse with the panel's reason."""
@@ -205,7 +210,7 @@ class PanelState:
         the simulator).
         """
         for order in orders:
-            self.orders[order.id] = order
+            self._put(order)
             self._next_order = max(self._next_order, order.id + 1)
 
     # -- progress ----------------------------------------------------------------------------

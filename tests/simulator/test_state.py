@@ -65,6 +65,19 @@ def test_active_order_with_same_link_and_service_is_refused_until_final(
     assert add(api, service=1) == {"order": 1003}
 
 
+def test_an_order_put_straight_into_the_books_blocks_its_link_too(
+    api: Call, panel: PanelState
+) -> None:
+    panel.add_orders(
+        [
+            SimOrder(1001, 1, LINK, 100, Decimal("0.09"), 0, 100, "In progress", "USD", {}, 0.0),
+            SimOrder(1002, 1, LINK + "x", 100, Decimal("0.09"), 0, 0, "Completed", "USD", {}, 0.0),
+        ]
+    )
+    assert "active order" in add(api, service=1)["error"]
+    assert add(api, service=1, link=LINK + "x") == {"order": 1003}  # its order is final
+
+
 # -- status and progression ---------------------------------------------------------------------
 
 
