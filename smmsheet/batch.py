@@ -1239,6 +1239,7 @@ class Engine:
         stop = threading.Event()
         taking = threading.Lock()
         waiting = iter(plans)
+        left: list[OrderPlan] = []  # taken by a worker whose journal failed: never sent
         answers: queue.SimpleQueue[_Answer | BaseException | None] = queue.SimpleQueue()
 
         def take() -> OrderPlan | None:
@@ -1256,16 +1257,18 @@ class Engine:
             }
 
         def work() -> None:
+            taken: OrderPlan | None = None  # taken, its intent not journaled yet
             try:
-                plan = take()
+                plan = taken = take()
                 entry = self.journal.intent(**intent(plan)) if plan is not None else 0
+                taken = None
                 while plan is not None:
                     if stop.is_set():
                         self._note(entry, State.REJECTED, NOT_SENT_STOPPED)
                         answers.put((plan, entry, State.REJECTED, NOT_SENT_STOPPED))
                         return
                     state, result = self._add(plan, entry)
-                    after = take()  # None once the run stops
+                    after = taken = take()  # None once the run stops
                     if after is None:
                         self._note(entry, state, result)
                         answers.put((plan, entry, state, result))
@@ -1278,10 +1281,13 @@ class Engine:
                         self._note(entry, state, result)  # this answer at least; `after` unsent
                         answers.put((plan, entry, state, result))
                         raise
+                    taken = None
                     answers.put((plan, entry, state, result))
                     plan, entry = after, following
             except BaseException as exc:  # handed to the run, which stops and raises it
                 stop.set()
+                if taken is not None:
+                    left.append(taken)
                 answers.put(exc)
             finally:
                 answers.put(None)
@@ -1308,6 +1314,12 @@ class Engine:
             self._record_add(*answer, placed)
             return True
 
+        def say_left() -> None:
+            """The rows a stopped run never sent (nothing journaled) say so."""
+            for plan in [*left, *waiting]:
+                self._stamp(self._by_number[plan.row], NOT_SENT_STOPPED)
+                self.report.add(plan.row, Step.PLACE, Outcome.FAILED, NOT_SENT_STOPPED)
+
         try:
             for thread in threads:
                 thread.start()
@@ -1319,9 +1331,7 @@ class Engine:
                 if fatal is not None and not _stops_run(fatal):
                     raise fatal  # not a panel's refusal: a journal or program failure
                 self._progress(Step.PLACE, done, total)
-            for plan in waiting:  # left when the run stopped: never sent, nothing journaled
-                self._stamp(self._by_number[plan.row], NOT_SENT_STOPPED)
-                self.report.add(plan.row, Step.PLACE, Outcome.FAILED, NOT_SENT_STOPPED)
+            say_left()
         except BaseException:
             stop.set()  # Ctrl-C: let in-flight requests finish and keep their outcomes
             _join_workers(prefix)
@@ -1330,6 +1340,7 @@ class Engine:
                     record(answers.get_nowait())
                 except queue.Empty:
                     break
+            say_left()  # a journal that failed, Ctrl-C: what was not sent says so too
             raise
         finally:
             stop.set()

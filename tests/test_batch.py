@@ -701,6 +701,40 @@ def test_rows_left_when_the_key_is_refused_mid_run_are_not_sent_and_say_so(tmp_p
     assert sum("run was stopped" in (r["Error"] or "") for r in out) >= 36
 
 
+@pytest.mark.parametrize("failing", ["intent", "outcome_then_intent"])
+def test_rows_left_when_the_journal_fails_mid_run_are_not_sent_and_say_so(
+    tmp_path, sim, client, monkeypatch, failing
+):
+    """A journal that fails mid-run (disk full) stops the run: every accepted order is in
+    the sheet, and every row not sent says so, also the one a worker had taken when its
+    intent could not be written (it was left blank: nothing told the user it was skipped)."""
+    from smmsheet.batch import NOT_SENT_STOPPED
+    from smmsheet.errors import JournalError
+
+    real, calls = getattr(Journal, failing), []
+
+    def fails_later(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) > 3:
+            raise JournalError("cannot write the journal: database or disk is full")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Journal, failing, fails_later)
+    book = make_orders_book(
+        tmp_path / "o.xlsx", [(1, f"https://instagram.com/p/full-{i}", 100) for i in range(20)]
+    )
+    with pytest.raises(JournalError, match="disk is full"):
+        run(book, client, "place")
+    out = read_orders(book)
+    assert_sheet_matches_panel(book, sim)
+    assert all(r["Order ID"] is not None or r["Error"] == NOT_SENT_STOPPED for r in out)
+    assert sum(r["Order ID"] is None for r in out) == 20 - len(sim.orders) > 0
+    monkeypatch.undo()
+    run(book, client, "place")  # said, not blocked: the next run places them, once each
+    assert len(sim.orders) == sim.counts["add"] == 20
+    assert_sheet_matches_panel(book, sim)
+
+
 def test_refresh_buffers_its_writes_in_the_rows_not_a_dict_of_every_cell(tmp_path, sim, client):
     """A (row, col) dict of every written cell was ~700 MB for a million rows; the rows
     already hold the values, so the engine keeps which cells of a row changed."""
