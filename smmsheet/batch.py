@@ -2130,9 +2130,10 @@ def merged(streams: Mapping[str, Iterator[_T]], name: str) -> Iterator[tuple[str
 
     One iterator is read here; several are each read on a thread of their own (two panels
     answer at their own pace: asked one after the other, a refresh took the sum of their
-    times). An iterator's error is raised here; when the reader stops early, each thread
-    stops after its current item and closes its iterator (a status stream then ends its
-    requests in flight) before this returns.
+    times). An iterator's error is raised here once the others have ended (a panel refusing
+    its key must not throw away what another panel answered); when the reader stops early,
+    each thread stops after its current item and closes its iterator (a status stream then
+    ends its requests in flight) before this returns.
     """
     if len(streams) <= 1:
         for only, stream in streams.items():
@@ -2162,19 +2163,22 @@ def merged(streams: Mapping[str, Iterator[_T]], name: str) -> Iterator[tuple[str
     ]
     for thread in threads:
         thread.start()
+    first: BaseException | None = None
     try:
         left = len(threads)
         while left:
             key, item, error, ended = out.get()
             if error is not None:
-                raise error
-            if ended:
+                first = first or error
+            elif ended:
                 left -= 1
             else:
                 yield key, cast("_T", item)
     finally:
         stop.set()
         _join_workers(name)
+    if first is not None:
+        raise first
 
 
 def _join_workers(prefix: str) -> None:

@@ -829,3 +829,38 @@ def test_merged_streams_raise_their_error_and_are_closed_when_the_reader_stops()
     endless.close()  # the reader stops early: every stream is closed, no thread is left
     assert sorted(closed) == ["a", "b"]
     assert not [t for t in threading.enumerate() if t.name.startswith("test-merge")]
+
+
+def test_a_refused_key_on_one_panel_keeps_what_the_other_panel_answered(tmp_path):
+    """Refreshing two panels at once: panel b refusing its key stops the run, but panel a's
+    answers, asked at the same time, are still written (they were thrown away, depending on
+    which panel answered first; one after the other, a's came first and were kept)."""
+    from smmsheet.errors import InvalidKeyError
+    from smmsheet.panels import Panels
+    from smmsheet.simulator import DEFAULT_API_KEY, PanelSimulator
+    from smmsheet.workbook import open_workbook
+
+    from .two_panels import book
+
+    header = ("Service", "Link", "Quantity", "Panel")
+    rows = [(1, f"https://x/a{i}", 100) for i in range(250)]
+    rows += [(1, f"https://x/b{i}", 100, "b") for i in range(5)]
+    path = book(tmp_path / "o.xlsx", header, rows)
+    with PanelSimulator() as sim_a, PanelSimulator() as sim_b:
+
+        def execute(command: str, key_b: str) -> None:
+            with (
+                PanelClient(sim_a.url, DEFAULT_API_KEY, backoff=0.001) as a,
+                PanelClient(sim_b.url, key_b, backoff=0.001) as b,
+                Journal(journal_path(path)) as journal,
+            ):
+                panels = Panels(a, default_name="a", open_profile=lambda name: b)
+                Engine(open_workbook(str(path)), panels, journal, RunOptions()).execute(command)
+
+        execute("place", DEFAULT_API_KEY)
+        sim_a.advance(5)
+        with pytest.raises(InvalidKeyError):
+            execute("status", "sk-revoked-0123456789")
+    out = read_orders(path)
+    assert {r["Status"] for r in out[:250]} == {"Completed"}
+    assert {r["Status"] for r in out[250:]} == {"Pending"}
