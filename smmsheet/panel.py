@@ -470,15 +470,24 @@ class _WatchedHTTPSPool(HTTPSConnectionPool):
 
 
 class _DeadlineAdapter(HTTPAdapter):
-    """``requests``' adapter whose connections carry the deadline watch (direct connections;
-    through a proxy the deadline is checked between reads of the body)."""
+    """``requests``' adapter whose connections carry the deadline watch, direct or through
+    an HTTP(S) proxy (a proxy trickling a reply held an add past its deadline for ever)."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _WatchedHTTPPool,
-            "https": _WatchedHTTPSPool,
-        }
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):  # SOCKS has pools of its own
+            manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+
+_WATCHED_POOLS: dict[str, type[HTTPConnectionPool]] = {
+    "http": _WatchedHTTPPool,
+    "https": _WatchedHTTPSPool,
+}
 
 
 class _RateLimiter:

@@ -68,6 +68,26 @@ def test_an_add_answered_past_its_deadline_may_have_been_placed(panel):
     assert len(panel.forms) == 1
 
 
+@pytest.mark.parametrize("headers_too", [False, True])
+def test_an_add_trickled_by_a_proxy_ends_at_the_deadline(panel, monkeypatch, headers_too):
+    """Through HTTP_PROXY a reply trickling one byte at a time held an add for as long as
+    the proxy liked (a 2 s deadline took 45 s; trickled headers, for ever): the deadline
+    watched direct connections only."""
+    panel.script = lambda form: json_reply('{"order": 23501, "note": "%s"}' % ("x" * 100))
+    panel.trickle, panel.trickle_headers = 0.3, headers_too  # the proxy itself trickles
+    monkeypatch.setenv("HTTP_PROXY", panel.url)
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    started = time.monotonic()
+    with (
+        PanelClient("http://panel.test/api/v2", KEY, deadline=2, backoff=0.001) as c,
+        pytest.raises(AmbiguousRequestError, match="deadline"),
+    ):
+        c.add(1, link="https://x", quantity=100)
+    assert time.monotonic() - started < 10
+    assert len(panel.forms) == 1
+
+
 def test_the_connection_cut_by_a_deadline_is_not_lent_to_the_next_request(panel):
     replies = iter([STATUS, STATUS])
     panel.script = lambda form: json_reply(next(replies))
