@@ -1383,6 +1383,7 @@ TRANSPORT_WORDS = {
     "ContentDecodingError": "the answer could not be decoded",
     "DecodeError": "the answer could not be decoded",
     "ReadTimeoutError": "the answer timed out",
+    "ProxyError": "the proxy failed",
 }
 
 
@@ -1395,8 +1396,9 @@ def _failure_of(exc: Exception) -> tuple[str, bool]:
     """(the name ``requests`` gives a failed send, whether the request was never sent).
 
     Nothing was sent when the connection was never made: refused, no such host, a connect
-    timeout, a TLS handshake that failed. Names as ``requests``' adapter translates urllib3's
-    exceptions, so messages read as they did when it sent the requests.
+    timeout (to the panel or to its proxy), a TLS handshake that failed. Names as
+    ``requests``' adapter translates urllib3's exceptions, so messages read as they did when
+    it sent the requests.
     """
     if isinstance(exc, requests.RequestException):
         if isinstance(exc, requests.exceptions.SSLError):
@@ -1408,6 +1410,8 @@ def _failure_of(exc: Exception) -> tuple[str, bool]:
         table, default = _GAVE_UP, ("ConnectionError", False)
     if isinstance(exc, u3.SSLError):
         return "SSLError", _in_handshake(exc)
+    if isinstance(exc, u3.ProxyError) and isinstance(exc.original_error, u3.ConnectTimeoutError):
+        return "ProxyError", True  # the proxy refused or never answered the connection
     return next(((name, sent) for kind, name, sent in table if isinstance(exc, kind)), default)
 
 

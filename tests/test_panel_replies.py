@@ -192,6 +192,23 @@ def test_connection_refused_is_one_clear_unavailable_error():
     assert str(info.value).endswith("http://127.0.0.1:9/api/v2 (the connection failed)")
 
 
+def test_an_add_to_a_proxy_that_refuses_the_connection_was_never_sent(monkeypatch):
+    """HTTP_PROXY down: nothing left this machine, so the add is not "may have been placed"
+    (a proxy dying mid-run marked every row after it, one by one, for the user to look up
+    by hand in the panel)."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    c = PanelClient("http://panel.test/api/v2", KEY, retries=1, backoff=0, sleep=lambda s: 0)
+    with pytest.raises(PanelUnavailableError) as info:
+        c.add(1, link="l", quantity=10)
+    assert not isinstance(info.value, AmbiguousRequestError) and info.value.retry_safe
+    assert str(info.value).endswith(
+        "cannot reach the panel at http://panel.test/api/v2 (the proxy failed)"
+    )
+    assert c.requests_sent == {"add": 2}  # retried, as a panel refusing it is
+
+
 def test_multi_status_of_one_id_answered_in_the_single_shape(panel):
     panel.script = lambda form: json_reply('{"status":"Completed","charge":"1","remains":"0"}')
     result = client(panel).status_many([42])
