@@ -1240,6 +1240,7 @@ class Engine:
         taking = threading.Lock()
         waiting = iter(plans)
         left: list[OrderPlan] = []  # taken by a worker whose journal failed: never sent
+        refused: list[tuple[OrderPlan, int, str]] = []  # sent, and the key (or ...) refused
         answers: queue.SimpleQueue[_Answer | BaseException | None] = queue.SimpleQueue()
 
         def take() -> OrderPlan | None:
@@ -1258,6 +1259,8 @@ class Engine:
 
         def work() -> None:
             taken: OrderPlan | None = None  # taken, its intent not journaled yet
+            plan: OrderPlan | None = None
+            entry = 0
             try:
                 plan = taken = take()
                 entry = self.journal.intent(**intent(plan)) if plan is not None else 0
@@ -1288,6 +1291,8 @@ class Engine:
                 stop.set()
                 if taken is not None:
                     left.append(taken)
+                elif plan is not None and isinstance(exc, PanelError) and exc.stops_run:
+                    refused.append((plan, entry, exc.message))  # its add was refused: say why
                 answers.put(exc)
             finally:
                 answers.put(None)
@@ -1315,7 +1320,13 @@ class Engine:
             return True
 
         def say_left() -> None:
-            """The rows a stopped run never sent (nothing journaled) say so."""
+            """The rows a stopped run never sent (nothing journaled) say so; a row whose add
+            the panel refused in a way that stops the run (its key) says why."""
+            for plan, entry, why in refused:
+                self._stamp(self._by_number[plan.row], why)
+                self.report.add(plan.row, Step.PLACE, Outcome.FAILED, why)
+                self._synced.append(entry)
+            refused.clear()
             for plan in [*left, *waiting]:
                 self._stamp(self._by_number[plan.row], NOT_SENT_STOPPED)
                 self.report.add(plan.row, Step.PLACE, Outcome.FAILED, NOT_SENT_STOPPED)

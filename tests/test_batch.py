@@ -699,6 +699,11 @@ def test_rows_left_when_the_key_is_refused_mid_run_are_not_sent_and_say_so(tmp_p
     out = read_orders(book)
     assert all(r["Order ID"] is None for r in out)
     assert sum("run was stopped" in (r["Error"] or "") for r in out) >= 36
+    # Every row says what became of it: the ones sent say the key was refused (they were
+    # left blank, the refusal only in the journal until the next run).
+    refused = [r for r in out if "run was stopped" not in (r["Error"] or "")]
+    assert len(refused) == len(sent)
+    assert all("Invalid API key" in (r["Error"] or "") for r in refused)
 
 
 @pytest.mark.parametrize("failing", ["intent", "outcome_then_intent"])
