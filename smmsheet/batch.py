@@ -39,6 +39,7 @@ from .journal import (
     UNKNOWN_OUTCOME,
     Action,
     Entry,
+    Intent,
     Journal,
     Resolution,
     State,
@@ -1247,7 +1248,7 @@ class Engine:
             with taking:
                 return None if stop.is_set() else next(waiting, None)
 
-        def intent(plan: OrderPlan) -> dict[str, Any]:
+        def intent(plan: OrderPlan) -> Intent:
             return {
                 "sheet": self.sheet,
                 "row": plan.row,

@@ -42,7 +42,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 from .errors import JournalError, WorkbookBusyError, WorkbookError
 
@@ -51,6 +51,7 @@ __all__ = [
     "UNKNOWN_OUTCOME",
     "Action",
     "Entry",
+    "Intent",
     "Journal",
     "Resolution",
     "State",
@@ -291,6 +292,19 @@ class Entry:
         return None
 
 
+class Intent(TypedDict):
+    """A paid request about to be sent, as :meth:`Journal.intent` records it. ``panel`` is
+    the profile it goes to ('' for the workbook's default panel)."""
+
+    sheet: str
+    row: int
+    fingerprint: str
+    action: Action
+    request: dict[str, str]
+    target: NotRequired[str | None]
+    panel: NotRequired[str]
+
+
 class Journal:
     """The journal of one workbook; holds the workbook's run lock while open.
 
@@ -416,32 +430,10 @@ class Journal:
         except sqlite3.Error as exc:
             raise JournalError(f"cannot write the journal {self.path}: {exc}") from None
 
-    def intent(
-        self,
-        *,
-        sheet: str,
-        row: int,
-        fingerprint: str,
-        action: Action,
-        request: dict[str, str],
-        target: str | None = None,
-        panel: str = "",
-    ) -> int:
-        """Record a paid request about to be sent; returns the entry id. Call BEFORE sending.
-
-        ``panel`` is the profile the request goes to ('' for the workbook's default panel).
-        """
-        return self._write(
-            *_intent_sql(
-                sheet=sheet,
-                row=row,
-                fingerprint=fingerprint,
-                action=action,
-                request=request,
-                target=target,
-                panel=panel,
-            )
-        )
+    def intent(self, **fields: Unpack[Intent]) -> int:
+        """Record a paid request about to be sent (:class:`Intent`); returns the entry id.
+        Call BEFORE sending."""
+        return self._write(*_intent_sql(fields))
 
     def outcome(self, entry_id: int, state: State, result: str | int | None) -> None:
         """Record what the panel answered (accepted id, rejected message, or ambiguous)."""
@@ -452,16 +444,15 @@ class Journal:
         entry_id: int,
         state: State,
         result: str | int | None,
-        **intent: Any,
+        **intent: Unpack[Intent],
     ) -> int:
-        """:meth:`outcome` of one request and :meth:`intent` of the next (``intent`` are its
-        keywords), in one transaction.
+        """:meth:`outcome` of one request and :meth:`intent` of the next, in one transaction.
 
         Both are durable at once, when the answer has come and before the next request is
         sent: what the two calls promise, for one wait on the disk instead of two (placing
         10,000 orders waited 20,000 times). If it fails, neither is recorded.
         """
-        update, insert = _outcome_sql(entry_id, state, result), _intent_sql(**intent)
+        update, insert = _outcome_sql(entry_id, state, result), _intent_sql(intent)
         try:
             with self._mutex, self._db:
                 self._db.execute(*update)
@@ -564,22 +555,23 @@ class Journal:
         return list(self._select("1 = 1"))
 
 
-def _intent_sql(
-    *,
-    sheet: str,
-    row: int,
-    fingerprint: str,
-    action: Action,
-    request: dict[str, str],
-    target: str | None = None,
-    panel: str = "",
-) -> tuple[str, tuple[object, ...]]:
+def _intent_sql(fields: Intent) -> tuple[str, tuple[object, ...]]:
     now = time.time()
-    row_values = (sheet, row, fingerprint, Action(action), target, json.dumps(request))
     return (
         "INSERT INTO entries (sheet,row,fingerprint,action,target,request,state,created,"
         "updated,panel) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (*row_values, State.SENT, now, now, panel),
+        (
+            fields["sheet"],
+            fields["row"],
+            fields["fingerprint"],
+            Action(fields["action"]),
+            fields.get("target"),
+            json.dumps(fields["request"]),
+            State.SENT,
+            now,
+            now,
+            fields.get("panel", ""),
+        ),
     )
 
 
