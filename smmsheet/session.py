@@ -179,10 +179,6 @@ class Session:
             self.report = engine.report
             return engine.execute(command)
 
-    def balance(self) -> Balance:
-        """The default panel account's balance."""
-        return self.client.balance()
-
     def balances(self, sheet: str = DEFAULT_SHEET) -> list[tuple[str, Balance | Exception]]:
         """The balance of every panel the workbook uses: its default, each profile its rows'
         ``Panel`` cells and its Routes sheet name (a panel that fails gives its error)."""

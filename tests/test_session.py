@@ -66,7 +66,7 @@ def test_a_key_in_the_settings_sheet_stops_before_any_request(panel_env, tmp_pat
 def test_a_client_given_is_used_and_left_open(sim, client, tmp_path):
     book = make_orders_book(tmp_path / "o.xlsx", ROWS)
     with Session(book, client=client) as session:
-        assert session.secrets == () and session.balance().currency == "USD"
+        assert session.secrets == () and session.balance_text() == "Balance: 1000.00 USD"
     assert client.balance().amount == 1000  # still usable
 
 
