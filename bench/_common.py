@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from smmsheet.orders import OUTPUT_COLUMNS
 from smmsheet.panel import DEFAULT_MAX_WORKERS
@@ -75,15 +76,20 @@ def build_placed_book(path: Path, order_ids: list[int]) -> Path:
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     sheet = book.add_worksheet("Orders")
     sheet.write_row(0, 0, HEADER)
+    _placed_rows(sheet, order_ids, "Pending")
+    book.close()
+    return path
+
+
+def _placed_rows(sheet: Any, order_ids: Sequence[int], status: str) -> None:
+    """One placed order per row from row 2: service 1, its link, 100, its id, ``status``."""
     status_col = HEADER.index("Status")
     for r, order_id in enumerate(order_ids, start=1):
         sheet.write_number(r, 0, 1)
         sheet.write_string(r, 1, link_for(order_id))
         sheet.write_number(r, 2, 100)
         sheet.write_number(r, 3, order_id)
-        sheet.write_string(r, status_col, "Pending")
-    book.close()
-    return path
+        sheet.write_string(r, status_col, status)
 
 
 def build_new_book(path: Path, count: int, placed: Sequence[int] = ()) -> Path:
@@ -94,13 +100,7 @@ def build_new_book(path: Path, count: int, placed: Sequence[int] = ()) -> Path:
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     sheet = book.add_worksheet("Orders")
     sheet.write_row(0, 0, HEADER)
-    status_col = HEADER.index("Status")
-    for r, order_id in enumerate(placed, start=1):
-        sheet.write_number(r, 0, 1)
-        sheet.write_string(r, 1, link_for(order_id))
-        sheet.write_number(r, 2, 100)
-        sheet.write_number(r, 3, order_id)
-        sheet.write_string(r, status_col, "Completed")
+    _placed_rows(sheet, placed, "Completed")
     for r in range(len(placed) + 1, len(placed) + count + 1):
         sheet.write_number(r, 0, 1)
         sheet.write_string(r, 1, f"https://instagram.com/p/new-{r}")
