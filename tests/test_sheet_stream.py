@@ -213,11 +213,8 @@ class _NoTree:
         raise AssertionError("fell back to the tree patcher")
 
 
-def test_a_row_with_ext_lst_goes_to_the_tree_patcher(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    rows = '<row r="2"><c r="A2"><v>1</v></c><c r="E2"><v>5</v><extLst/></c></row>'
-    monkeypatch.setattr(sheet_stream, "FAST_ROWS", True)
+def tree_patcher_calls(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The tree patcher as it is, each time it is made recorded in the list returned."""
     tree = sheet_tree.TreePatcher
     used: list[object] = []
 
@@ -226,6 +223,15 @@ def test_a_row_with_ext_lst_goes_to_the_tree_patcher(
         return tree(*args)
 
     monkeypatch.setattr(sheet_patch, "TreePatcher", spy)
+    return used
+
+
+def test_a_row_with_ext_lst_goes_to_the_tree_patcher(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = '<row r="2"><c r="A2"><v>1</v></c><c r="E2"><v>5</v><extLst/></c></row>'
+    monkeypatch.setattr(sheet_stream, "FAST_ROWS", True)
+    used = tree_patcher_calls(monkeypatch)
     path = _book(tmp_path, "ext.xlsx", _sheet(rows))
     book = XlsxWorkbook(path)
     book.write_cells("Orders", {(2, 5): "z", (2, 6): 1})
@@ -322,14 +328,7 @@ def test_a_new_cell_in_an_odd_row_goes_to_the_tree_patcher(
 ) -> None:
     """Where a new cell goes between others of a row that is out of order, or that holds a
     cell of another row, only the tree patcher can say: the fast path must not guess."""
-    tree = sheet_tree.TreePatcher
-    used: list[object] = []
-
-    def spy(*args: Any) -> Any:
-        used.append(args)
-        return tree(*args)
-
-    monkeypatch.setattr(sheet_patch, "TreePatcher", spy)
+    used = tree_patcher_calls(monkeypatch)
     monkeypatch.setattr(sheet_stream, "FAST_ROWS", True)
     path = _book(tmp_path, "odd.xlsx", _sheet(row))
     before = path.read_bytes()
