@@ -1273,20 +1273,19 @@ class Engine:
                         return
                     state, result = self._add(plan, entry)
                     after = taken = take()  # None once the run stops
-                    if after is None:
-                        self._note(entry, state, result)
-                        answers.put((plan, entry, state, result))
-                        return
                     try:
+                        if after is None:
+                            self._note(entry, state, result)
+                            return
                         following = self.journal.outcome_then_intent(
                             entry, state, result, **intent(after)
                         )
                     except JournalError:
                         self._note(entry, state, result)  # this answer at least; `after` unsent
-                        answers.put((plan, entry, state, result))
                         raise
+                    finally:
+                        answers.put((plan, entry, state, result))  # before the error, if one
                     taken = None
-                    answers.put((plan, entry, state, result))
                     plan, entry = after, following
             except BaseException as exc:  # handed to the run, which stops and raises it
                 stop.set()
