@@ -34,7 +34,7 @@ from .cells import (
 from .columns import ColumnStyles
 from .styles import DateStyles
 
-__all__ = ["Chunk", "NeedsTree", "RowCells", "StreamPatcher"]
+__all__ = ["Chunk", "NeedsTree", "RowCells", "RowWalk", "StreamPatcher"]
 
 
 class NeedsTree(Exception):
@@ -226,111 +226,32 @@ class StreamPatcher:
         self, by_row: Mapping[int, Mapping[int, CellValue]], write: Callable[[Chunk], object]
     ) -> None:
         """Pass the sheet XML with ``{row: {col: value}}`` applied to ``write``, in chunks."""
-        if self._array_cells or self._masters:
-            for row, cells in by_row.items():
-                for col in cells:
-                    key = (row, col)
-                    if key in self._array_cells:
-                        raise WorkbookError(
-                            f"{self.where}: {col_letters(col)}{row} is part of the array formula "
-                            f"{self._array_cells[key]}; smmsheet does not overwrite it, "
-                            "nothing was changed"
-                        )
-                    if key in self._masters:
-                        raise NeedsTree  # the formula must move to another cell of its range
+        self.check_cells(by_row)
         targets = sorted(row for row, cells in by_row.items() if type(cells) is RowCells or cells)
-        write(self._head(by_row, targets).encode("utf-8"))
-        region, region_end, row_close = self.xml, self.end, self._row_close_bytes
-        out: list[bytes | bytearray] = []
-        whole = memoryview(region)
+        write(self.opening(by_row, targets))
+        walk = RowWalk(self, write)
+        walk.rows(by_row, targets)
+        walk.finish()
 
-        def keep(start: int, end: int) -> None:
-            """Pass on region[start:end] unchanged; a long stretch without copying it."""
-            if end - start < _LONG_STRETCH:
-                out.append(region[start:end])
-                return
-            write(b"".join(out))
-            out.clear()
-            for at in range(start, end, _LONG_STRETCH):
-                write(whole[at : min(end, at + _LONG_STRETCH)])
+    def check_cells(self, by_row: Mapping[int, Mapping[int, CellValue]]) -> None:
+        """Refuse writes into an array formula; NeedsTree for a shared formula's master."""
+        if not (self._array_cells or self._masters):
+            return
+        for row, cells in by_row.items():
+            for col in cells:
+                key = (row, col)
+                if key in self._array_cells:
+                    raise WorkbookError(
+                        f"{self.where}: {col_letters(col)}{row} is part of the array formula "
+                        f"{self._array_cells[key]}; smmsheet does not overwrite it, "
+                        "nothing was changed"
+                    )
+                if key in self._masters:
+                    raise NeedsTree  # the formula must move to another cell of its range
 
-        copied = self.begin  # the rows up to region[copied] have been written
-        index = 0
-        previous = seen = 0
-        inserted = False
-        count = len(targets)
-        fast = FAST_ROWS
-        patch_fast = self._patch_row_bytes
-        for match in self._row.finditer(region, copied, region_end) if targets else ():
-            number = int(match.group(1))
-            if number <= previous:
-                raise NeedsTree
-            target = targets[index]
-            if number < target:
-                previous, seen = number, match.end()
-                continue
-            start, seen = match.span()
-            previous = number
-            if target < number:
-                while target < number:  # rows that do not exist yet go before this one
-                    inserted = True
-                    keep(copied, start)
-                    copied = start
-                    new_row = self._new_row(target, _sorted_items(by_row[target]))
-                    out.append(new_row.encode("utf-8"))
-                    index += 1
-                    if index == count:
-                        break
-                    target = targets[index]
-                if index == count:
-                    break
-            if target == number:
-                cells = by_row[number]
-                cols: Sequence[int]
-                values: Sequence[CellValue]
-                if type(cells) is RowCells:
-                    cols, values = cells.cols, cells.data
-                else:
-                    cols, values = _columns_and_values(cells)
-                tag_bytes = match.group(0)
-                if tag_bytes.endswith(b"/>"):
-                    end = seen
-                    tag, body = tag_bytes[:-2].decode("utf-8").rstrip() + ">", ""
-                else:
-                    close = region.find(row_close, seen, region_end)
-                    if close < 0:
-                        raise NeedsTree
-                    end = close + len(row_close)
-                    if copied != start:
-                        keep(copied, start)
-                        copied = start
-                    if fast and patch_fast(
-                        out, tag_bytes, region, seen, close, number, cols, values
-                    ):
-                        tag = ""
-                    else:
-                        tag = tag_bytes.decode("utf-8")
-                        body = region[seen:close].decode("utf-8")
-                if tag:
-                    if copied != start:
-                        keep(copied, start)
-                    writes = list(zip(cols, values, strict=True))
-                    out.append(self._patch_row(tag, body, number, writes).encode("utf-8"))
-                copied = end
-                index += 1
-                if index == count:
-                    break
-                if len(out) > _CHUNK_PIECES:
-                    write(b"".join(out))
-                    out.clear()
-        later = self._row.finditer(region, seen, region_end)
-        if inserted and any(int(m[1]) <= previous for m in later):
-            raise NeedsTree  # rows out of order: an inserted row may exist further on
-        keep(copied, region_end)
-        for target in targets[index:]:
-            out.append(self._new_row(target, _sorted_items(by_row[target])).encode("utf-8"))
-        out.append(self.tail)
-        write(b"".join(out))
+    def opening(self, by_row: Mapping[int, Mapping[int, CellValue]], targets: list[int]) -> bytes:
+        """The XML before the rows, for writes into ``targets`` (sorted rows with cells)."""
+        return self._head(by_row, targets).encode("utf-8")
 
     def _head(self, by_row: Mapping[int, Mapping[int, CellValue]], targets: list[int]) -> str:
         """The part before the rows, its ``<dimension>`` grown to cover the written cells.
@@ -729,6 +650,155 @@ class StreamPatcher:
             if len(self._encodings) < _ENCODINGS_KEPT:
                 self._encodings[key] = found
         return found
+
+
+class RowWalk:
+    """:meth:`StreamPatcher.apply` in steps: the rows written so far now, later ones later.
+
+    Each :meth:`rows` call takes rows after those of the call before; :meth:`finish` passes
+    on the rest of the sheet. One call to each is exactly ``apply``; a save that prepares
+    rows while a run is still answering (:mod:`.prepared`) makes many.
+    """
+
+    def __init__(self, patcher: StreamPatcher, write: Callable[[Chunk], object]) -> None:
+        self.patcher = patcher
+        self.write = write
+        self.out: list[bytes | bytearray] = []
+        self.copied = patcher.begin  # the rows up to xml[copied] have been passed on
+        self.previous = 0  # the number of the last row walked past
+        self.seen = patcher.begin  # where that row's tag ends
+        self.inserted = False
+        #: The last row written (the next call's rows come after it).
+        self.last = 0
+        #: Rows past the sheet's last row, written before the tail by :meth:`finish`.
+        self.appended: list[tuple[int, Mapping[int, CellValue]]] = []
+        self._matches = patcher._row.finditer(patcher.xml, patcher.begin, patcher.end)
+        self._held: re.Match[bytes] | None = None  # a row walked to but not past
+
+    def keep(self, start: int, end: int) -> None:
+        """Pass on xml[start:end] unchanged; a long stretch without copying it."""
+        region, out = self.patcher.xml, self.out
+        if end - start < _LONG_STRETCH:
+            out.append(region[start:end])
+            return
+        self.write(b"".join(out))
+        out.clear()
+        whole = memoryview(region)
+        for at in range(start, end, _LONG_STRETCH):
+            self.write(whole[at : min(end, at + _LONG_STRETCH)])
+
+    def rows(self, by_row: Mapping[int, Mapping[int, CellValue]], targets: Sequence[int]) -> None:
+        """Write ``targets`` (sorted rows of ``by_row``, each after :attr:`last`)."""
+        count = len(targets)
+        if not count:
+            return
+        if targets[0] <= self.last:
+            raise ValueError(f"row {targets[0]} comes before row {self.last}, already written")
+        patcher = self.patcher
+        region, region_end, row_close = patcher.xml, patcher.end, patcher._row_close_bytes
+        out, keep = self.out, self.keep
+        copied, previous, seen = self.copied, self.previous, self.seen
+        index = 0
+        fast = FAST_ROWS
+        patch_fast = patcher._patch_row_bytes
+        matches = self._matches
+        match = self._held
+        self._held = None
+        try:
+            while True:
+                if match is None:
+                    match = next(matches, None)
+                    if match is None:
+                        break
+                number = int(match.group(1))
+                if number <= previous:
+                    raise NeedsTree
+                target = targets[index]
+                if number < target:
+                    previous, seen = number, match.end()
+                    match = None
+                    continue
+                start = match.start()
+                while target < number:  # rows that do not exist yet go before this one
+                    self.inserted = True
+                    keep(copied, start)
+                    copied = start
+                    out.append(patcher._new_row(target, _sorted_items(by_row[target])).encode())
+                    index += 1
+                    if index == count:
+                        self._held = match  # this row may be written by the next call
+                        return
+                    target = targets[index]
+                tag_bytes = match.group(0)
+                previous, seen = number, match.end()
+                match = None
+                if target != number:  # past rows inserted before it, to a later target
+                    continue
+                cells = by_row[number]
+                cols: Sequence[int]
+                values: Sequence[CellValue]
+                if type(cells) is RowCells:
+                    cols, values = cells.cols, cells.data
+                else:
+                    cols, values = _columns_and_values(cells)
+                if tag_bytes.endswith(b"/>"):
+                    end = seen
+                    tag, body = tag_bytes[:-2].decode("utf-8").rstrip() + ">", ""
+                else:
+                    close = region.find(row_close, seen, region_end)
+                    if close < 0:
+                        raise NeedsTree
+                    end = close + len(row_close)
+                    if copied != start:
+                        keep(copied, start)
+                        copied = start
+                    if fast and patch_fast(
+                        out, tag_bytes, region, seen, close, number, cols, values
+                    ):
+                        tag = ""
+                    else:
+                        tag = tag_bytes.decode("utf-8")
+                        body = region[seen:close].decode("utf-8")
+                if tag:
+                    if copied != start:
+                        keep(copied, start)
+                    writes = list(zip(cols, values, strict=True))
+                    out.append(patcher._patch_row(tag, body, number, writes).encode("utf-8"))
+                copied = end
+                index += 1
+                if index == count:
+                    return
+                if len(out) > _CHUNK_PIECES:
+                    self.write(b"".join(out))
+                    out.clear()
+            # Past the last row of the sheet: the rest are new rows at its end.
+            self.appended.extend((target, by_row[target]) for target in targets[index:])
+        finally:
+            self.copied, self.previous, self.seen = copied, previous, seen
+            self.last = targets[-1]
+
+    def flush(self) -> None:
+        """Pass on what has been gathered (a prepared save's compressor works on it now)."""
+        if self.out:
+            self.write(b"".join(self.out))
+            self.out.clear()
+
+    def finish(self) -> None:
+        """Pass on the rest of the sheet after the rows written, and its tail."""
+        patcher, out = self.patcher, self.out
+        previous, seen = self.previous, self.seen
+        if self._held is not None:  # walked to for the rows inserted before it: past it now
+            previous, seen = int(self._held[1]), self._held.end()
+        if self.inserted:
+            later = patcher._row.finditer(patcher.xml, seen, patcher.end)
+            if any(int(m[1]) <= previous for m in later):
+                raise NeedsTree  # rows out of order: an inserted row may exist further on
+        self.keep(self.copied, patcher.end)
+        for target, cells in self.appended:
+            out.append(patcher._new_row(target, _sorted_items(cells)).encode("utf-8"))
+        out.append(patcher.tail)
+        self.write(b"".join(out))
+        out.clear()
 
 
 def _sorted_items(cells: Mapping[int, CellValue]) -> list[tuple[int, CellValue]]:
