@@ -595,6 +595,29 @@ def check_added_columns_have_their_headers_and_take_values(harness: Harness) -> 
     assert cell(rows, 3, 8) == "x"
 
 
+def check_prepare_is_a_head_start_that_never_changes_what_is_saved(harness: Harness) -> None:
+    """``prepare`` may start the save early; rows written again afterwards, above or
+    below the row it was given, and rows written later still, are saved as last written."""
+    rows: list[list[CellValue]] = [ORDERS[0]] + [[1, f"https://x.com/{n}", 100] for n in range(30)]
+    book = harness.open({"Orders": rows})
+    book.write_cells("Orders", {(r, 5): f"first {r}" for r in range(2, 12)})
+    book.prepare("Orders", 8)
+    book.write_cells("Orders", {(3, 5): "again", (9, 5): "again", (20, 6): 7})
+    book.prepare("Orders", 25)
+    book.write_cells("Orders", {(30, 5): "late"})
+    after = saved(harness, book).read_values("Orders")
+    assert [cell(after, r, 5) for r in (2, 3, 4, 9, 11, 30)] == [
+        "first 2",
+        "again",
+        "first 4",
+        "again",
+        "first 11",
+        "late",
+    ]
+    assert same_number(cell(after, 20, 6), 7)
+    assert cell(after, 25, 2) == "https://x.com/23", "untouched cells stay"
+
+
 CONTRACT: list[Callable[[Harness], None]] = [
     check_sheet_names_in_workbook_order,
     check_read_values_starts_at_a1_with_padding,
@@ -620,6 +643,7 @@ CONTRACT: list[Callable[[Harness], None]] = [
     check_a_marker_a_workbook_cannot_hold_is_refused,
     check_values_no_cell_can_hold_are_refused_with_a_workbook_error,
     check_added_columns_have_their_headers_and_take_values,
+    check_prepare_is_a_head_start_that_never_changes_what_is_saved,
 ]
 
 #: Run only when XLWINGS_LICENSE_KEY is set: xlwings' remote engine is license-gated.

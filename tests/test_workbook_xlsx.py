@@ -904,6 +904,7 @@ LAYERS = [
     "sheet_tree",
     "sheet_stream",
     "sheet_patch",
+    "prepared",
     "charts",
     "chart_sheet",
     "save",

@@ -95,6 +95,15 @@ class WorkbookAdapter(Protocol):
         """
         ...
 
+    def prepare(self, sheet: str, before_row: int) -> None:
+        """A hint while a run waits on the panel: the rows of ``sheet`` above ``before_row``
+        are buffered as the next :meth:`save` will write them, so it may start on them now.
+
+        Only ever a head start: rows written again later, and every other buffered change,
+        are saved all the same. An adapter with nothing to gain ignores it.
+        """
+        ...
+
     def replace_sheet(self, sheet: str, rows: Sequence[Sequence[CellValue]]) -> None:
         """Buffer replacing every value of ``sheet`` (created at the end if missing)."""
         ...

@@ -48,7 +48,8 @@ from .columns import NewColumns, totals_rows
 from .links import may_have_links, relationship_targets, sheet_links
 from .names import CONTENT_TYPES_PART, ROOT_RELS_PART
 from .opc import DAMAGED, Package, rels_part, stored_marker
-from .save import dry_run_package, rewrite_package
+from .prepared import PreparedSheet, prepare_sheet
+from .save import Ready, dry_run_package, rewrite_package
 from .sheet_patch import RowCells, SheetEdit
 from .zipsafe import check_sizes, inflate
 
@@ -148,6 +149,8 @@ class XlsxWorkbook:
         self._pending: dict[str, SheetEdit] = {}
         self._marker: str | None = None  # a journal marker buffered until save
         self._charts: dict[str, ChartSheetEdit] = {}  # sheets of charts buffered until save
+        #: The next save's sheet patched ahead (:meth:`prepare`); False once that failed.
+        self._prepared: PreparedSheet | None | bool = None
         self._check_readable()
         self._sheet_names, self._other_sheets = self._read_sheet_names()
 
@@ -384,11 +387,49 @@ class XlsxWorkbook:
         edit = self._pending.get(name)
         if edit is None:
             self._pending[name] = SheetEdit(staged)
+        else:
+            rows = edit.rows
+            for row, new_cells in staged.items():
+                before = rows.get(row)
+                rows[row] = new_cells if before is None else {**before, **new_cells}
+        prepared = self._prepared
+        if isinstance(prepared, PreparedSheet) and prepared.name == name:
+            prepared.note(staged)
+
+    def prepare(self, sheet: str, before_row: int) -> None:
+        """Start the next save on the rows of ``sheet`` above ``before_row``, now.
+
+        A hint from a run still waiting on the panel: those rows are buffered as it means
+        to save them. Their XML is patched and deflated here (on the idle CPU) instead of
+        at :meth:`save`, which uses it only if nothing has changed it since: the rows, the
+        sheet's edit, the file on disk. Anything else and the save patches as always.
+        """
+        if self._prepared is False:
             return
-        rows = edit.rows
-        for row, new_cells in staged.items():
-            before = rows.get(row)
-            rows[row] = new_cells if before is None else {**before, **new_cells}
+        name = self._resolve(sheet)
+        edit = self._pending.get(name)
+        if edit is None or edit.replacement is not None or edit.is_new or edit.columns:
+            return
+        prepared = self._prepared
+        if not isinstance(prepared, PreparedSheet):
+            prepared = prepare_sheet(self._path, name, edit, self._path.name)
+            if prepared is None:
+                self._prepared = False  # this file's sheet: not worth trying again
+                return
+            self._prepared = prepared
+            prepared.note(edit.rows)
+        elif prepared.name != name or prepared.edit is not edit:
+            return  # one sheet a save
+        try:
+            prepared.advance(before_row)
+        except Exception:  # noqa: BLE001 -- a head start only; the save finds and reports it
+            self._drop_prepared(failed=True)
+
+    def _drop_prepared(self, failed: bool = False) -> None:
+        prepared = self._prepared
+        self._prepared = False if failed else None
+        if isinstance(prepared, PreparedSheet):
+            prepared.close()
 
     def add_columns(self, sheet: str, header_row: int, columns: Mapping[int, NewColumn]) -> None:
         """Buffer new columns: headers, widths, number formats; a Table next to them grows.
@@ -487,24 +528,36 @@ class XlsxWorkbook:
 
     def save(self) -> None:
         """Write all buffered changes in one atomic replace; nothing changes on any error."""
-        if not self._pending and self._marker is None and not self._charts:
-            return
+        try:
+            if not self._pending and self._marker is None and not self._charts:
+                return
+            self._save()
+        finally:
+            self._drop_prepared()
+
+    def _save(self) -> None:
         self._check_readable()
         self._check_writable()
         target = Path(os.path.realpath(self._path))  # replace a symlink's target, not the link
         name = self._path.name
+        ready = self._ready()
         temp: Path | None = None
         try:
             fd, temp_name = tempfile.mkstemp(
                 prefix=f"{_TEMP_PREFIX}{target.name}.", suffix=".tmp", dir=target.parent
             )
             temp = Path(temp_name)
-            with open(fd, "wb") as out, open(target, "rb") as source:
-                rewrite_package(
-                    source, out, self._pending, name, self._marker, list(self._charts.values())
-                )
+            with open(fd, "wb") as out:
+                extras = list(self._charts.values())
+                if ready is not None:
+                    source = self._prepared.file  # type: ignore[union-attr]
+                    rewrite_package(source, out, self._pending, name, self._marker, extras, ready)
+                else:
+                    with open(target, "rb") as source:
+                        rewrite_package(source, out, self._pending, name, self._marker, extras)
                 out.flush()
                 os.fsync(out.fileno())
+            self._drop_prepared()  # its file closed before the replace (Windows needs that)
             os.chmod(temp, stat.S_IMODE(target.stat().st_mode))
             self._check_not_busy()
             os.replace(temp, target)
@@ -524,8 +577,23 @@ class XlsxWorkbook:
         self._marker = None
         self._charts.clear()
 
+    def _ready(self) -> Ready | None:
+        """The sheet :meth:`prepare` patched, finished, if the save can take it as it is."""
+        prepared = self._prepared
+        if not isinstance(prepared, PreparedSheet):
+            return None
+        try:
+            patched = prepared.finish(self._pending.get(prepared.name))
+        except Exception:  # noqa: BLE001 -- the ordinary save finds and reports it
+            patched = None
+        if patched is None:
+            self._drop_prepared()
+            return None
+        return Ready(prepared.archive, prepared.package, prepared.styles, {prepared.name: patched})
+
     def close(self) -> None:
         """Drop buffered changes that were not saved; nothing stays open between calls."""
+        self._drop_prepared()
         self._pending.clear()
         self._marker = None
         self._charts.clear()

@@ -14,11 +14,11 @@ from typing import IO, Protocol, cast
 from .columns import add_columns
 from .names import CALC_CHAIN_REL, CONTENT_TYPES_PART, NEW_SHEET_XML, STYLES_REL
 from .opc import Package, needs_recalc_flag, parse_xml, register_sheet, serialize_xml, store_marker
-from .sheet_patch import Output, SheetEdit, patch_sheet, prune_calc_chain
+from .sheet_patch import Output, Patched, SheetEdit, patch_sheet, prune_calc_chain
 from .styles import DateStyles
 from .zipio import ZIP_DEFLATED, CountingSink, Deflated, write_zip
 
-__all__ = ["dry_run_package", "PartsEdit", "Plan", "plan_package", "rewrite_package"]
+__all__ = ["dry_run_package", "PartsEdit", "Plan", "plan_package", "Ready", "rewrite_package"]
 
 
 class PartsEdit(Protocol):
@@ -43,6 +43,17 @@ class Plan:
     added: list[tuple[str, bytes]]
 
 
+@dataclass
+class Ready:
+    """Sheets patched before the save began (:mod:`.prepared`), and what they were read from:
+    the save goes on from the same package and date styles."""
+
+    archive: zipfile.ZipFile
+    package: Package
+    styles: DateStyles
+    sheets: Mapping[str, Patched]
+
+
 def rewrite_package(
     source: IO[bytes],
     out: IO[bytes],
@@ -50,8 +61,16 @@ def rewrite_package(
     label: str,
     marker: str | None = None,
     extras: Sequence[PartsEdit] = (),
+    ready: Ready | None = None,
 ) -> None:
-    """Write the workbook read from ``source`` to ``out`` with ``pending`` applied."""
+    """Write the workbook read from ``source`` to ``out`` with ``pending`` applied.
+
+    With ``ready``, ``source`` is the file its sheets were patched from.
+    """
+    if ready is not None:
+        plan = plan_package(ready.archive, pending, label, marker, extras=extras, ready=ready)
+        write_zip(ready.archive, source, out, plan.replaced, plan.added)
+        return
     with zipfile.ZipFile(source) as archive:
         plan = plan_package(archive, pending, label, marker, extras=extras)
         write_zip(archive, source, out, plan.replaced, plan.added)
@@ -93,15 +112,20 @@ def plan_package(
     marker: str | None = None,
     cache: dict[str, bytes | bytearray] | None = None,
     extras: Sequence[PartsEdit] = (),
+    ready: Ready | None = None,
 ) -> Plan:
-    """Patch every part a save changes, in memory; with a ``cache`` (a dry run) only sized."""
+    """Patch every part a save changes, in memory; with a ``cache`` (a dry run) only sized.
+
+    Sheets in ``ready`` are taken as they were patched, with its package and styles.
+    """
     dry_run = cache is not None
-    package = Package(archive, label, cache)
+    package = Package(archive, label, cache) if ready is None else ready.package
     if dry_run:
         _parse_rewritable_parts(package)
     replaced: dict[str, bytes | Deflated | None] = {}  # part -> new content, None = gone
     added: list[tuple[str, bytes]] = []
-    styles = DateStyles(package)
+    styles = DateStyles(package) if ready is None else ready.styles
+    done = ready.sheets if ready is not None else {}
     removed_formulas: set[tuple[str, str]] = set()
     any_formula = False
     workbook_changed = False
@@ -113,6 +137,8 @@ def plan_package(
             original = NEW_SHEET_XML
             added.append((info.part, b""))
             workbook_changed = True
+        elif name in done:
+            original = b""  # patched already
         else:
             original = package.read_buffer(info.part)
         where = f"{label}, sheet {name!r}"
@@ -124,7 +150,9 @@ def plan_package(
             output = "deflate"
         if edit.columns is not None:
             output = "bytes"  # the new columns' pass reads the patched XML
-        patched = patch_sheet(original, edit, package.date1904, styles, where, output)
+        patched = done.get(name)
+        if patched is None:
+            patched = patch_sheet(original, edit, package.date1904, styles, where, output)
         if edit.columns is not None:
             assert isinstance(patched.xml, bytes)
             xml = add_columns(package, info.part, patched.xml, edit.columns, styles, replaced)

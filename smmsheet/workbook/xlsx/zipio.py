@@ -26,6 +26,7 @@ __all__ = [
     "CountingSink",
     "Deflated",
     "Deflater",
+    "prepend",
     "write_zip",
     "ZIP_DEFLATED",
     "ZIP_LEVEL",
@@ -82,6 +83,7 @@ class Deflater:
         self._crc = 0
         self._size = 0
         self._error: BaseException | None = None
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="smmsheet-deflate", daemon=True)
         self._thread.start()
 
@@ -89,7 +91,13 @@ class Deflater:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._queue.put(None)
+        self.close()
+
+    def close(self) -> None:
+        """No more chunks: wait for the thread to deflate those it has (again: no-op)."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
         self._thread.join()
 
     def write(self, chunk: bytes | memoryview) -> None:
@@ -114,6 +122,59 @@ class Deflater:
         if self._error is not None:
             raise self._error
         return Deflated(b"".join(self._parts), self._crc, self._size)
+
+
+def prepend(head: bytes, body: Deflated) -> Deflated:
+    """``head`` followed by the part ``body`` deflated before ``head`` was known.
+
+    Deflated on its own and ended by a sync flush (byte-aligned, no final block), the head
+    makes with the body one valid deflate stream, as pigz joins the pieces it deflates in
+    parallel: the body's back references never reach before its own start. The CRC-32 is
+    combined as zlib's ``crc32_combine`` does, without reading the body again.
+    """
+    compressor = zlib.compressobj(ZIP_LEVEL, zlib.DEFLATED, -15)
+    data = compressor.compress(head) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    crc = crc32_combine(zlib.crc32(head), body.crc, body.size)
+    return Deflated(data + body.data, crc, len(head) + body.size)
+
+
+def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
+    """The CRC-32 of A + B from CRC-32(A), CRC-32(B) and len(B) (zlib's algorithm: the
+    operator "append n zero bytes" as 32x32 bit matrices over GF(2), squared per bit of n)."""
+    if length2 <= 0:
+        return crc1
+    odd = [0xEDB88320] + [1 << n for n in range(31)]  # one zero bit
+    even = _gf2_square(odd)  # two zero bits
+    odd = _gf2_square(even)  # four zero bits
+    while True:
+        even = _gf2_square(odd)  # the first time, one zero byte
+        if length2 & 1:
+            crc1 = _gf2_times(even, crc1)
+        length2 >>= 1
+        if not length2:
+            break
+        odd = _gf2_square(even)
+        if length2 & 1:
+            crc1 = _gf2_times(odd, crc1)
+        length2 >>= 1
+        if not length2:
+            break
+    return crc1 ^ crc2
+
+
+def _gf2_times(matrix: list[int], vector: int) -> int:
+    total = 0
+    row = 0
+    while vector:
+        if vector & 1:
+            total ^= matrix[row]
+        vector >>= 1
+        row += 1
+    return total
+
+
+def _gf2_square(matrix: list[int]) -> list[int]:
+    return [_gf2_times(matrix, matrix[n]) for n in range(32)]
 
 
 def write_zip(
