@@ -15,6 +15,7 @@ workbook on disk holds the outcome.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import queue
 import re
 import threading
@@ -84,6 +85,7 @@ from .values import (
 )
 from .workbook.base import (
     MAX_EXACT_INT,
+    MAX_ROW,
     CellValue,
     WorkbookAdapter,
     cell_value_problem,
@@ -437,6 +439,12 @@ class Engine:
         #: Cells written but not saved: row number -> bit mask of their columns (1 << col);
         #: the values are in the rows themselves (a million rows: no dict of 6M cells).
         self._pending: dict[int, int] = {}
+        #: Whether rows were handed to the book before the commit (:meth:`_hand_over`), and
+        #: the first currency among them (:meth:`_currency` looks there too).
+        self._handed = False
+        self._handed_currency = ""
+        #: Whether this run notes orders whose refill window ends soon (a status refresh).
+        self._warn_refill = False
         self._synced: list[int] = []
         self._orphaned: list[int] = []
         self._services: dict[str, dict[int, Service]] = {}
@@ -478,6 +486,7 @@ class Engine:
         except ValueError:
             raise ConfigError(f"unknown command {command!r}") from None
         steps = STEPS[command]
+        self._warn_refill = Step.STATUS in steps
         if not self.options.dry_run:
             self.book.check_writable()  # before any request: never buy what can't be recorded
         self._check_journal(paid=bool(PAID_STEPS & set(steps)) and not self.options.dry_run)
@@ -499,7 +508,7 @@ class Engine:
             if command == Command.PLACE and placed:
                 self.refresh(only=placed)
             if not self.options.dry_run and {Step.PLACE, Step.STATUS} & set(steps):
-                self.refill_windows(warn=Step.STATUS in steps)
+                self.refill_windows(warn=self._warn_refill)
             self.profit()
         finally:
             self._settle_placed()
@@ -583,7 +592,7 @@ class Engine:
 
     def commit(self) -> None:
         """Write the buffered cells in one save, then mark the journal entries synced."""
-        if not self._pending and not self._synced and not self._marker_pending:
+        if not (self._pending or self._handed or self._synced or self._marker_pending):
             self.journal.mark_synced(self._orphaned, Synced.ROW_GONE)
             return
         try:
@@ -601,7 +610,7 @@ class Engine:
             raise
         self.report.saved = True
         self.table.new_columns.clear()  # they exist now: a later save adds them no more
-        self._marker_pending = False
+        self._marker_pending = self._handed = False
         self.journal.mark_synced(self._synced)
         self.journal.mark_synced(self._orphaned, Synced.ROW_GONE)
         self._pending.clear()
@@ -620,7 +629,57 @@ class Engine:
             for number, mask in self._pending.items()
             if mask >> column & 1
         )
-        return next((v for v in written if isinstance(v, str) and v), "")
+        return next((v for v in written if isinstance(v, str) and v), self._handed_currency)
+
+    def _finish_rows(self, numbers: Iterable[int]) -> None:
+        """Write now what this run's last passes (:meth:`refill_windows`, :meth:`profit`)
+        will write into these refreshed rows, so that they are handed to the book as the
+        run saves them; those passes then find them unchanged and only report."""
+        profits = "sell_price" in self.table.columns
+        if not (self._warn_refill or profits):
+            return
+        today = self.options.now().date()
+        rows = self._by_number
+        for number in numbers:
+            row = rows[number]
+            if self._warn_refill:
+                self._refill_note(row, today, report=False)
+            if profits:
+                self._row_profit(row, report=False)
+
+    def _hand_over(self, numbers: Iterable[int], before_row: int) -> bool:
+        """Buffer in the book the cells these rows have now, and tell it the rows above
+        ``before_row`` are as this run will save them: its save can start on them while the
+        panel answers the rest. Rows set again later are buffered again by the commit.
+
+        False when the book refuses a value: those rows stay for the commit, which raises
+        the error as it always did, and no more rows are handed over.
+        """
+        pending = self._pending
+        taken = {number: pending.pop(number) for number in numbers if number in pending}
+        if taken:
+            try:
+                self.book.write_cells(self.sheet, _Writes(taken, self._by_number, self.table))
+            except WorkbookError:
+                for number, mask in taken.items():
+                    pending[number] = pending.get(number, 0) | mask
+                return False
+            self._handed = True
+            column = self.table.columns.get("currency")
+            if not self._handed_currency and column is not None:
+                self._handed_currency = next(
+                    (
+                        currency
+                        for number, mask in taken.items()
+                        if mask >> column & 1
+                        and isinstance(currency := self._by_number[number].get("currency"), str)
+                        and currency
+                    ),
+                    "",
+                )
+        if not self.table.new_columns:  # else the commit adds columns: the save starts afresh
+            self.book.prepare(self.sheet, before_row)
+        return True
 
     # ----------------------------------------------------------------- journal recovery
 
@@ -1513,45 +1572,53 @@ class Engine:
         """
         if "sell_price" not in self.table.columns:
             return
-        money = self.options.money
         for row in self.table.rows:
-            charge = parse_decimal(row.get("charge"))
-            if row.order_id is None or charge is None or not row.text("sell_price"):
-                continue
-            try:
-                result = profit(
-                    charge=charge,
-                    currency=row.text("currency") or None,
-                    sell_price=_sell_price(row),
-                    per_order=row.flag("sell_per_order"),
-                    quantity=_sold_quantity(row),
-                    remains=parse_int(row.get("remains")),
-                    status=row.text("status"),
-                    rates=money,
-                )
-                values = {"cost": result.cost, "profit": result.profit, "margin": result.margin}
-                unwritable = next(
-                    (
-                        f"{k} {p}"
-                        for k, v in values.items()
-                        if v is not None and (p := cell_value_problem(v))
-                    ),
-                    None,
-                )
-                if unwritable:
-                    raise Unreadable(f"no cell can hold the {unwritable}")
-            except (NoRate, Unreadable) as exc:
-                problem = f"profit: {exc}"
-                if row.text("error") != problem:
-                    self._stamp(row, problem)
-                self.report.add(row.row, Step.PROFIT, Outcome.INVALID, problem)
-                for key in PROFIT_COLUMNS:
-                    self._set(row, key, None)
-                continue
-            if row.text("error").startswith("profit: "):
-                self._stamp(row)
-            for key, value in values.items():
-                self._set(row, key, value)
+            self._row_profit(row, report=True)
+
+    def _row_profit(self, row: OrderRow, report: bool) -> None:
+        """One row's Cost, Profit and Margin. Without ``report`` (a refresh writing them
+        early) a row whose profit cannot be worked out is left for :meth:`profit`."""
+        charge = parse_decimal(row.get("charge"))
+        if row.order_id is None or charge is None or not row.text("sell_price"):
+            return
+        try:
+            result = profit(
+                charge=charge,
+                currency=row.text("currency") or None,
+                sell_price=_sell_price(row),
+                per_order=row.flag("sell_per_order"),
+                quantity=_sold_quantity(row),
+                remains=parse_int(row.get("remains")),
+                status=row.text("status"),
+                rates=self.options.money,
+            )
+            values = {"cost": result.cost, "profit": result.profit, "margin": result.margin}
+            unwritable = next(
+                (
+                    f"{k} {p}"
+                    for k, v in values.items()
+                    if v is not None and (p := cell_value_problem(v))
+                ),
+                None,
+            )
+            if unwritable:
+                raise Unreadable(f"no cell can hold the {unwritable}")
+        except (NoRate, Unreadable) as exc:
+            if not report:
+                return
+            problem = f"profit: {exc}"
+            if row.text("error") != problem:
+                self._stamp(row, problem)
+            self.report.add(row.row, Step.PROFIT, Outcome.INVALID, problem)
+            for key in PROFIT_COLUMNS:
+                self._set(row, key, None)
+            return
+        if row.text("error").startswith("profit: "):
+            if not report:
+                return
+            self._stamp(row)
+        for key, value in values.items():
+            self._set(row, key, value)
 
     # ----------------------------------------------------------------- refresh
 
@@ -1601,16 +1668,24 @@ class Engine:
         cleared = (("error", None), ("updated", self._now()))
         said, results = self._said, self.report.results
         step, updated = Step.STATUS, Outcome.UPDATED  # looked up once, not per row
+        # Each chunk's rows go to the book as they are written, and the rows above the first
+        # row still waiting for its answer are the book's to start saving (_hand_over).
+        hand_over = not self.options.dry_run
+        waiting = _Waiting({key: rows_by_id for key, (_, rows_by_id) in panels.items()})
         streams = {key: client.status_chunks(list(ids)) for key, (client, ids) in panels.items()}
         for key, statuses in merged(streams, "smmsheet-status"):
             rows_by_id = panels[key][1]
+            written: list[int] = []
+            answered: list[str] = []
             for oid, st in statuses.items():
                 if st.unavailable:
                     down[key].append(st)
                     continue
+                answered.append(oid)
                 problem = st.error or _unwritable(st, known)
                 fields = () if problem else _status_fields(st, known)
                 for row in rows_by_id[oid]:
+                    written.append(row.row)
                     if problem:
                         self._stamp(row, f"status: {problem}")
                         self.report.add(row.row, Step.STATUS, Outcome.FAILED, problem)
@@ -1623,6 +1698,9 @@ class Engine:
                     results.append(RowResult(row.row, step, updated, st.status or ""))
             done += len(statuses)
             self._progress(Step.STATUS, done, total)
+            if hand_over:
+                self._finish_rows(written)
+                hand_over = self._hand_over(written, waiting.answered(key, answered))
         for key, (_, rows_by_id) in panels.items():
             self._panel_down(Step.STATUS, down[key], len(rows_by_id), rows_by_id, key)
 
@@ -1835,23 +1913,29 @@ class Engine:
         """Note (Error cell and report) orders whose refill window ends within the days set;
         a note of an earlier run whose window is now past, or further, is cleared."""
         today = self.options.now().date()
-        days = self.options.refill_warning_days
         for row in self.table.rows:
-            until = _until_date(row.get("refill_until"))
-            error = row.get("error")
-            ours = isinstance(error, str) and error.startswith(_ENDING_NOTE)
-            left = -1 if until is None else (until - today).days
-            if (
-                0 <= left <= days
-                and row.order_id is not None
-                and normalize_header(row.get("status")) not in _NO_REFILL_STATUSES
-            ):
-                when = f"{until:%Y-%m-%d} ({left} day{'' if left == 1 else 's'} left)"
-                if error in (None, "") or ours:
-                    self._set(row, "error", f"{_ENDING_NOTE} {when}")
+            self._refill_note(row, today, report=True)
+
+    def _refill_note(self, row: OrderRow, today: dt.date, report: bool) -> None:
+        """One row's refill-ending note, set or cleared; with ``report``, reported too."""
+        until = _until_date(row.get("refill_until"))
+        error = row.get("error")
+        ours = isinstance(error, str) and error.startswith(_ENDING_NOTE)
+        if until is None and not ours:
+            return
+        left = -1 if until is None else (until - today).days
+        if (
+            0 <= left <= self.options.refill_warning_days
+            and row.order_id is not None
+            and normalize_header(row.get("status")) not in _NO_REFILL_STATUSES
+        ):
+            when = f"{until:%Y-%m-%d} ({left} day{'' if left == 1 else 's'} left)"
+            if error in (None, "") or ours:
+                self._set(row, "error", f"{_ENDING_NOTE} {when}")
+            if report:
                 self.report.add(row.row, Step.STATUS, Outcome.REFILL_ENDING, when)
-            elif ours:
-                self._set(row, "error", None)
+        elif ours:
+            self._set(row, "error", None)
 
     def _journaled(self, action: Action, rows: dict[str, OrderRow], key: str) -> dict[str, int]:
         return {
@@ -2108,6 +2192,38 @@ class _Writes(Mapping[tuple[int, int], CellValue]):
 
     def __len__(self) -> int:
         return sum(mask.bit_count() for mask in self._pending.values())
+
+
+class _Waiting:
+    """The first sheet row whose order is still waiting for the panel's answer.
+
+    Orders are answered in any order (requests in flight, panels at once); each order's
+    rows are in sheet order, and the orders of a panel in the order of their first row,
+    so one merged pass over the orders by first row finds it: O(orders) in all.
+    """
+
+    def __init__(self, panels: Mapping[str, Mapping[str, list[OrderRow]]]) -> None:
+        self._order = heapq.merge(*(_first_rows(key, ids) for key, ids in panels.items()))
+        self._answered: set[tuple[str, str]] = set()
+        self._first = next(self._order, None)
+
+    def answered(self, key: str, oids: Iterable[str]) -> int:
+        """Note these orders of panel ``key`` answered; the first row still waiting (past
+        the sheet's last row when none is)."""
+        answered = self._answered
+        answered.update((key, oid) for oid in oids)
+        first = self._first
+        while first is not None and (first[1], first[2]) in answered:
+            answered.discard((first[1], first[2]))
+            first = next(self._order, None)
+        self._first = first
+        return first[0] if first is not None else MAX_ROW + 1
+
+
+def _first_rows(key: str, ids: Mapping[str, list[OrderRow]]) -> Iterator[tuple[int, str, str]]:
+    """(first row, panel, order id) of a panel's orders, lazily: taken while it answers."""
+    for oid, rows in ids.items():
+        yield rows[0].row, key, oid
 
 
 class _WrittenItems(ItemsView[tuple[int, int], CellValue]):

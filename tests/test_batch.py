@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -740,14 +741,9 @@ def test_rows_left_when_the_journal_fails_mid_run_are_not_sent_and_say_so(
     assert_sheet_matches_panel(book, sim)
 
 
-def test_refresh_buffers_its_writes_in_the_rows_not_a_dict_of_every_cell(tmp_path, sim, client):
-    """A (row, col) dict of every written cell was ~700 MB for a million rows; the rows
-    already hold the values, so the engine keeps which cells of a row changed."""
-    import tracemalloc
-
+def _open_orders(sim, count, status="In progress"):
     from smmsheet.simulator import SimOrder
 
-    count = 2000
     first = sim.state.next_order_id
     sim.state.add_orders(
         SimOrder(
@@ -757,8 +753,8 @@ def test_refresh_buffers_its_writes_in_the_rows_not_a_dict_of_every_cell(tmp_pat
             quantity=100,
             charge=Decimal("0.09"),
             start_count=n,
-            remains=100,
-            status="In progress",
+            remains=100 - n % 7,
+            status=status,
             currency=sim.currency,
             fields={},
             created=0.0,
@@ -766,16 +762,32 @@ def test_refresh_buffers_its_writes_in_the_rows_not_a_dict_of_every_cell(tmp_pat
         for n in range(count)
     )
     sim.auto_progress = False
-    rows = [(1, f"https://x/{n}", 100, first + n, "Pending") for n in range(count)]
+    return [(1, f"https://x/{n}", 100, first + n, "Pending") for n in range(count)]
+
+
+def test_refresh_buffers_its_writes_in_the_rows_not_a_dict_of_every_cell(tmp_path, sim, client):
+    """A (row, col) dict of every written cell was ~700 MB for a million rows; the rows
+    already hold the values, so the engine keeps which cells of a row changed. (What the
+    refresh hands the book as it goes, and the save the book starts on them, are the
+    book's: the workbook package is left out of the count.)"""
+    import tracemalloc
+
+    from smmsheet import workbook
+
+    count = 2000
+    rows = _open_orders(sim, count)
     header = ("Service", "Link", "Quantity", "Order ID", "Status")
     book = make_orders_book(tmp_path / "o.xlsx", rows, header)
     with Journal(journal_path(book)) as journal:
         engine = Engine(XlsxWorkbook(book), client, journal, RunOptions())
+        not_the_book = [tracemalloc.Filter(False, str(Path(workbook.__file__).parent / "*"))]
         tracemalloc.start()
         try:
-            before = tracemalloc.get_traced_memory()[0]
+            before = tracemalloc.take_snapshot().filter_traces(not_the_book)
             engine.refresh()
-            per_row = (tracemalloc.get_traced_memory()[0] - before) / count
+            after = tracemalloc.take_snapshot().filter_traces(not_the_book)
+            grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+            per_row = grown / count
         finally:
             tracemalloc.stop()
         engine.commit()
@@ -785,6 +797,82 @@ def test_refresh_buffers_its_writes_in_the_rows_not_a_dict_of_every_cell(tmp_pat
     after = read_orders(book)
     assert after[0]["Status"] == "In progress" and after[-1]["Start Count"] == count - 1
     assert after[5]["Charge"] == 0.09 and after[5]["Currency"] == sim.currency
+
+
+def test_a_refresh_hands_rows_to_the_book_and_its_save_starts_on_them(
+    tmp_path, sim, client, monkeypatch
+):
+    """Each chunk's rows go to the book as they are answered, with the first row still
+    waiting: the save then patches nothing afresh, and the file is the file written
+    without that head start (one order in two rows, one answered late, one the panel
+    does not know: their rows too)."""
+    from smmsheet.workbook.xlsx import save
+
+    when = dt.datetime(2026, 11, 26, 1, 2, 3)
+    # Every other row sold on (its Profit written), every third with a refill window that
+    # ends soon (its Error noted): what the run's last passes write, written early.
+    rows = [
+        (*row, *(None,) * 8, when.date() + dt.timedelta(days=n % 9) if n % 3 == 0 else None)
+        + ((Decimal("0.2") if n % 2 else None),)
+        for n, row in enumerate(_open_orders(sim, 1250))
+    ]
+    rows.insert(40, rows[900])  # order 900's rows: row 42 and row 902
+    rows.append((1, "https://x/unknown", 100, 999_999, "Pending"))
+    books = {}
+    prepares: list[int] = []
+    patched: list[str] = []
+    early = False
+    real_patch, real_prepare = save.patch_sheet, XlsxWorkbook.prepare
+    monkeypatch.setattr(save, "patch_sheet", lambda *a: patched.append(a[4]) or real_patch(*a))
+
+    def prepare(self, sheet, before_row):
+        if early:
+            prepares.append(before_row)
+            real_prepare(self, sheet, before_row)
+
+    monkeypatch.setattr(XlsxWorkbook, "prepare", prepare)
+    header = (
+        *("Service", "Link", "Quantity", "Order ID", "Status", "Charge", "Start Count"),
+        *("Remains", "Currency", "Refill ID", "Refill Status", "Error", "Updated", "Refill until"),
+        *("Sell price", "Cost", "Profit", "Margin"),
+    )  # every column a refresh writes: a first run adds the missing ones, afresh
+    for early in (False, True):
+        book = make_orders_book(tmp_path / f"{early}.xlsx", rows, header)
+        patched.clear()
+        report = run_engine(book, client, "status", now=lambda: when)
+        assert report.saved
+        books[early] = (book, list(patched))
+    book, patched = books[True]
+    assert not any("'Orders'" in where for where in patched), "the save began afresh"
+    assert prepares == sorted(prepares) and len(prepares) >= 13
+    assert read_orders(book) == read_orders(books[False][0])
+    after = read_orders(book)
+    assert after[41]["Status"] == after[901]["Status"] == "In progress"
+    assert after[-1]["Error"] and after[-1]["Updated"] == when
+    assert after[500]["Updated"] == when and after[500]["Remains"] == 100 - 499 % 7
+    assert after[1]["Profit"] is not None and after[2]["Profit"] is None
+    assert after[3]["Error"].endswith("(3 days left)") and after[7]["Error"] is None
+
+
+def test_the_first_row_waiting_follows_answers_from_two_panels_in_any_order():
+    from smmsheet.batch import _Waiting
+    from smmsheet.orders import OrderRow
+
+    def rows(*numbers):
+        return [OrderRow(row=n, values={}) for n in numbers]
+
+    waiting = _Waiting(
+        {
+            "a": {"1": rows(2, 9), "2": rows(4), "3": rows(7)},
+            "b": {"1": rows(3), "5": rows(5, 6)},
+        }
+    )
+    assert waiting.answered("a", ["2"]) == 2  # row 2's order is still waiting
+    assert waiting.answered("b", ["1"]) == 2
+    assert waiting.answered("a", ["1"]) == 5  # orders a/1, b/1, a/2 answered: rows 2-4
+    assert waiting.answered("a", ["5"]) == 5, "a/5 is not b/5"
+    assert waiting.answered("b", ["5"]) == 7
+    assert waiting.answered("a", ["3"]) > 1_048_576  # none waiting
 
 
 def test_a_renamed_workbook_is_told_which_journal_is_its_own(tmp_path, client, sim):
