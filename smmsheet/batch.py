@@ -15,7 +15,6 @@ workbook on disk holds the outcome.
 from __future__ import annotations
 
 import datetime as dt
-import heapq
 import queue
 import re
 import threading
@@ -1672,6 +1671,7 @@ class Engine:
         # row still waiting for its answer are the book's to start saving (_hand_over).
         hand_over = not self.options.dry_run
         waiting = _Waiting({key: rows_by_id for key, (_, rows_by_id) in panels.items()})
+        handing: list[int] = []  # rows written since the last hand-over
         streams = {key: client.status_chunks(list(ids)) for key, (client, ids) in panels.items()}
         for key, statuses in merged(streams, "smmsheet-status"):
             rows_by_id = panels[key][1]
@@ -1700,7 +1700,11 @@ class Engine:
             self._progress(Step.STATUS, done, total)
             if hand_over:
                 self._finish_rows(written)
-                hand_over = self._hand_over(written, waiting.answered(key, answered))
+                handing += written
+                before_row = waiting.answered(key, answered)
+                if len(handing) >= _HAND_OVER_ROWS:
+                    hand_over = self._hand_over(handing, before_row)
+                    handing = []
         for key, (_, rows_by_id) in panels.items():
             self._panel_down(Step.STATUS, down[key], len(rows_by_id), rows_by_id, key)
 
@@ -1918,11 +1922,13 @@ class Engine:
 
     def _refill_note(self, row: OrderRow, today: dt.date, report: bool) -> None:
         """One row's refill-ending note, set or cleared; with ``report``, reported too."""
-        until = _until_date(row.get("refill_until"))
-        error = row.get("error")
-        ours = isinstance(error, str) and error.startswith(_ENDING_NOTE)
-        if until is None and not ours:
-            return
+        values = row.values
+        error = values.get("error")
+        ours = type(error) is str and error.startswith(_ENDING_NOTE)
+        found = values.get("refill_until")
+        if found is None and not ours:
+            return  # most rows: looked at in a 100,000-row refresh loop
+        until = _until_date(found)
         left = -1 if until is None else (until - today).days
         if (
             0 <= left <= self.options.refill_warning_days
@@ -2197,33 +2203,40 @@ class _Writes(Mapping[tuple[int, int], CellValue]):
 class _Waiting:
     """The first sheet row whose order is still waiting for the panel's answer.
 
-    Orders are answered in any order (requests in flight, panels at once); each order's
-    rows are in sheet order, and the orders of a panel in the order of their first row,
-    so one merged pass over the orders by first row finds it: O(orders) in all.
+    Orders are answered in any order (requests in flight, panels at once). A panel's
+    orders are in the order of their first row (they were gathered down the sheet), so a
+    pointer per panel past its answered orders finds it: O(orders) in all.
     """
 
     def __init__(self, panels: Mapping[str, Mapping[str, list[OrderRow]]]) -> None:
-        self._order = heapq.merge(*(_first_rows(key, ids) for key, ids in panels.items()))
-        self._answered: set[tuple[str, str]] = set()
-        self._first = next(self._order, None)
+        self._panels = panels
+        self._order: dict[str, list[str]] = {}  # made on the first answer: while it waits
+        self._position: dict[str, dict[str, int]] = {}
+        self._done: dict[str, bytearray] = {}
+        self._next: dict[str, int] = {}
 
     def answered(self, key: str, oids: Iterable[str]) -> int:
         """Note these orders of panel ``key`` answered; the first row still waiting (past
         the sheet's last row when none is)."""
-        answered = self._answered
-        answered.update((key, oid) for oid in oids)
-        first = self._first
-        while first is not None and (first[1], first[2]) in answered:
-            answered.discard((first[1], first[2]))
-            first = next(self._order, None)
-        self._first = first
-        return first[0] if first is not None else MAX_ROW + 1
-
-
-def _first_rows(key: str, ids: Mapping[str, list[OrderRow]]) -> Iterator[tuple[int, str, str]]:
-    """(first row, panel, order id) of a panel's orders, lazily: taken while it answers."""
-    for oid, rows in ids.items():
-        yield rows[0].row, key, oid
+        if not self._order:
+            for name, ids in self._panels.items():
+                self._order[name] = list(ids)
+                self._position[name] = {oid: n for n, oid in enumerate(ids)}
+                self._done[name] = bytearray(len(ids))
+                self._next[name] = 0
+        done, position = self._done[key], self._position[key]
+        for oid in oids:
+            done[position[oid]] = 1
+        at, count = self._next[key], len(done)
+        while at < count and done[at]:
+            at += 1
+        self._next[key] = at
+        first = MAX_ROW + 1
+        for name, order in self._order.items():
+            at = self._next[name]
+            if at < len(order):
+                first = min(first, self._panels[name][order[at]][0].row)
+        return first
 
 
 class _WrittenItems(ItemsView[tuple[int, int], CellValue]):
@@ -2236,6 +2249,9 @@ class _WrittenItems(ItemsView[tuple[int, int], CellValue]):
 _NUMBER_TYPES = (int, float, Decimal)
 
 
+#: Rows a refresh gathers before it hands them to the book (a few chunks: each hand-over
+#: has a cost of its own, and the book's save works on whole stretches of rows).
+_HAND_OVER_ROWS = 1000
 #: The Error note of an order whose refill window ends soon (replaced or cleared each run).
 _ENDING_NOTE = f"{NOTE_MARK} refill window ends"
 #: Orders a refill cannot help: nothing was delivered to keep.

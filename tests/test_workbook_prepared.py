@@ -319,3 +319,22 @@ def test_no_preparation_while_tests_send_saves_through_the_tree_patcher(
     assert not isinstance(book._prepared, prepared.PreparedSheet)
     book.save()
     assert XlsxWorkbook(path).read_values("Orders")[13][6] == "Done"
+
+
+@pytest.mark.skipif(wb.OOXML_VALIDATOR is None, reason="the Open XML validator is not installed")
+def test_a_prepared_save_adds_no_schema_error(tmp_path: Path, fresh_patches: list[str]) -> None:
+    """Excel's own schema check on a file whose sheet was saved from a preparation: the
+    rows patched early, the head deflated last and put in front, new rows at the end."""
+    path = tmp_path / "rich.xlsx"
+    wb.build_rich_workbook(path, rows=60)
+    before = wb.schema_errors(path)
+    book = XlsxWorkbook(path)
+    when = dt.datetime(2026, 11, 26, 1, 2, 3)
+    for first in range(2, 70, 10):
+        book.write_cells(
+            "Orders", {(r, c): when for r in range(first, first + 10) for c in (8, 20)}
+        )
+        book.prepare("Orders", first + 10)
+    book.save()
+    assert not any("'Orders'" in where for where in fresh_patches)
+    assert wb.schema_errors(path) - before == set()
