@@ -651,8 +651,9 @@ class Engine:
         ``before_row`` are as this run will save them: its save can start on them while the
         panel answers the rest. Rows set again later are buffered again by the commit.
 
-        False when the book refuses a value: those rows stay for the commit, which raises
-        the error as it always did, and no more rows are handed over.
+        False when no more rows need be handed over: the book does not take the hint (see
+        :meth:`~smmsheet.workbook.base.WorkbookAdapter.prepare`), or it refused a value
+        (those rows stay for the commit, which raises the error as it always did).
         """
         pending = self._pending
         taken = {number: pending.pop(number) for number in numbers if number in pending}
@@ -676,9 +677,7 @@ class Engine:
                     ),
                     "",
                 )
-        if not self.table.new_columns:  # else the commit adds columns: the save starts afresh
-            self.book.prepare(self.sheet, before_row)
-        return True
+        return self.book.prepare(self.sheet, before_row)
 
     # ----------------------------------------------------------------- journal recovery
 
@@ -1669,19 +1668,20 @@ class Engine:
         step, updated = Step.STATUS, Outcome.UPDATED  # looked up once, not per row
         # Each chunk's rows go to the book as they are written, and the rows above the first
         # row still waiting for its answer are the book's to start saving (_hand_over).
-        hand_over = not self.options.dry_run
+        # Not when the commit adds the columns the sheet lacks: that save starts afresh.
+        hand_over = not (self.options.dry_run or self.table.new_columns)
         waiting = _Waiting({key: rows_by_id for key, (_, rows_by_id) in panels.items()})
         handing: list[int] = []  # rows written since the last hand-over
         streams = {key: client.status_chunks(list(ids)) for key, (client, ids) in panels.items()}
         for key, statuses in merged(streams, "smmsheet-status"):
             rows_by_id = panels[key][1]
             written: list[int] = []
-            answered: list[str] = []
+            answered: list[int] = []  # the first row of each order answered
             for oid, st in statuses.items():
                 if st.unavailable:
                     down[key].append(st)
                     continue
-                answered.append(oid)
+                answered.append(rows_by_id[oid][0].row)
                 problem = st.error or _unwritable(st, known)
                 fields = () if problem else _status_fields(st, known)
                 for row in rows_by_id[oid]:
@@ -1701,7 +1701,7 @@ class Engine:
             if hand_over:
                 self._finish_rows(written)
                 handing += written
-                before_row = waiting.answered(key, answered)
+                before_row = waiting.answered(answered)
                 if len(handing) >= _HAND_OVER_ROWS:
                     hand_over = self._hand_over(handing, before_row)
                     handing = []
@@ -2205,38 +2205,32 @@ class _Waiting:
 
     Orders are answered in any order (requests in flight, panels at once). A panel's
     orders are in the order of their first row (they were gathered down the sheet), so a
-    pointer per panel past its answered orders finds it: O(orders) in all.
+    pointer per panel past its answered orders finds it: O(orders) in all, and a byte a
+    sheet row (a dict of a million orders would be 100 MB).
     """
 
     def __init__(self, panels: Mapping[str, Mapping[str, list[OrderRow]]]) -> None:
-        self._panels = panels
-        self._order: dict[str, list[str]] = {}  # made on the first answer: while it waits
-        self._position: dict[str, dict[str, int]] = {}
-        self._done: dict[str, bytearray] = {}
-        self._next: dict[str, int] = {}
+        self._orders = {key: iter(ids.values()) for key, ids in panels.items()}
+        self._first: dict[str, int] = {}  # each panel's first row still waiting
+        self._answered = bytearray()  # by sheet row: made on the first answer
 
-    def answered(self, key: str, oids: Iterable[str]) -> int:
-        """Note these orders of panel ``key`` answered; the first row still waiting (past
+    def answered(self, rows: Iterable[int]) -> int:
+        """Note the first rows of orders just answered; the first row still waiting (past
         the sheet's last row when none is)."""
-        if not self._order:
-            for name, ids in self._panels.items():
-                self._order[name] = list(ids)
-                self._position[name] = {oid: n for n, oid in enumerate(ids)}
-                self._done[name] = bytearray(len(ids))
-                self._next[name] = 0
-        done, position = self._done[key], self._position[key]
-        for oid in oids:
-            done[position[oid]] = 1
-        at, count = self._next[key], len(done)
-        while at < count and done[at]:
-            at += 1
-        self._next[key] = at
-        first = MAX_ROW + 1
-        for name, order in self._order.items():
-            at = self._next[name]
-            if at < len(order):
-                first = min(first, self._panels[name][order[at]][0].row)
-        return first
+        answered = self._answered
+        if not answered:
+            answered.extend(bytes(MAX_ROW + 2))
+            for key, orders in self._orders.items():
+                self._first[key] = next(orders, [_PAST])[0].row
+        for row in rows:
+            answered[row] = 1
+        for key, first in self._first.items():
+            if answered[first]:
+                orders = self._orders[key]
+                while answered[first]:
+                    first = next(orders, [_PAST])[0].row
+                self._first[key] = first
+        return min(self._first.values(), default=MAX_ROW + 1)
 
 
 class _WrittenItems(ItemsView[tuple[int, int], CellValue]):
@@ -2249,6 +2243,8 @@ class _WrittenItems(ItemsView[tuple[int, int], CellValue]):
 _NUMBER_TYPES = (int, float, Decimal)
 
 
+#: Past the last row of any sheet: no order is waiting.
+_PAST = OrderRow(row=MAX_ROW + 1, values={})
 #: Rows a refresh gathers before it hands them to the book (a few chunks: each hand-over
 #: has a cost of its own, and the book's save works on whole stretches of rows).
 _HAND_OVER_ROWS = 1000

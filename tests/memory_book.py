@@ -72,8 +72,9 @@ class MemoryWorkbook:
         stored = {key: _as_stored(value) for key, value in cells.items()}
         self._cells.setdefault(self._resolve(sheet), {}).update(stored)
 
-    def prepare(self, sheet: str, before_row: int) -> None:
+    def prepare(self, sheet: str, before_row: int) -> bool:
         """Memory has nothing to start early."""
+        return False
 
     def add_columns(self, sheet: str, header_row: int, columns: Mapping[int, NewColumn]) -> None:
         """Memory has no tables, widths or formats: only the headers are written."""

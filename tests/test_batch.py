@@ -742,6 +742,13 @@ def test_rows_left_when_the_journal_fails_mid_run_are_not_sent_and_say_so(
     assert_sheet_matches_panel(book, sim)
 
 
+#: Every column a refresh writes (a first run adds the missing ones, and saves afresh).
+REFRESH_HEADER = (
+    *("Service", "Link", "Quantity", "Order ID", "Status", "Charge", "Start Count"),
+    *("Remains", "Currency", "Refill ID", "Refill Status", "Error", "Updated", "Refill until"),
+)
+
+
 def _open_orders(sim, count, status="In progress"):
     from smmsheet.simulator import SimOrder
 
@@ -827,17 +834,14 @@ def test_a_refresh_hands_rows_to_the_book_and_its_save_starts_on_them(
     monkeypatch.setattr(save, "patch_sheet", lambda *a: patched.append(a[4]) or real_patch(*a))
 
     def prepare(self, sheet, before_row):
-        if early:
-            prepares.append(before_row)
-            real_prepare(self, sheet, before_row)
+        if not early:
+            return False
+        prepares.append(before_row)
+        return real_prepare(self, sheet, before_row)
 
     monkeypatch.setattr(XlsxWorkbook, "prepare", prepare)
     monkeypatch.setattr(batch, "_HAND_OVER_ROWS", 100)  # a hand-over a chunk: 13 of them
-    header = (
-        *("Service", "Link", "Quantity", "Order ID", "Status", "Charge", "Start Count"),
-        *("Remains", "Currency", "Refill ID", "Refill Status", "Error", "Updated", "Refill until"),
-        *("Sell price", "Cost", "Profit", "Margin"),
-    )  # every column a refresh writes: a first run adds the missing ones, afresh
+    header = (*REFRESH_HEADER, "Sell price", "Cost", "Profit", "Margin")
     for early in (False, True):
         book = make_orders_book(tmp_path / f"{early}.xlsx", rows, header)
         patched.clear()
@@ -856,6 +860,28 @@ def test_a_refresh_hands_rows_to_the_book_and_its_save_starts_on_them(
     assert after[3]["Error"].endswith("(3 days left)") and after[7]["Error"] is None
 
 
+def test_a_book_that_declines_the_head_start_is_handed_no_more_rows(
+    tmp_path, sim, client, monkeypatch
+):
+    """A book that cannot start its save early (the live workbook, a sheet too large to
+    hold) says so, and the refresh keeps its rows for the commit, as before."""
+    rows = _open_orders(sim, 1250)
+    book = make_orders_book(tmp_path / "o.xlsx", rows, REFRESH_HEADER)
+    calls: list[int] = []
+    real_write = XlsxWorkbook.write_cells
+
+    def write_cells(self, sheet, cells):
+        calls.append(len(cells))
+        return real_write(self, sheet, cells)
+
+    monkeypatch.setattr(XlsxWorkbook, "write_cells", write_cells)
+    monkeypatch.setattr(XlsxWorkbook, "prepare", lambda self, sheet, before_row: False)
+    monkeypatch.setattr(batch, "_HAND_OVER_ROWS", 100)
+    assert run_engine(book, client, "status").saved
+    assert len(calls) == 2 and calls[0] < calls[1], calls  # one hand-over, then the commit
+    assert read_orders(book)[-1]["Status"] == "In progress"
+
+
 def test_the_first_row_waiting_follows_answers_from_two_panels_in_any_order():
     from smmsheet.batch import _Waiting
     from smmsheet.orders import OrderRow
@@ -869,11 +895,11 @@ def test_the_first_row_waiting_follows_answers_from_two_panels_in_any_order():
             "b": {"1": rows(3), "5": rows(5, 6)},
         }
     )
-    assert waiting.answered("a", ["2"]) == 2  # row 2's order is still waiting
-    assert waiting.answered("b", ["1"]) == 2
-    assert waiting.answered("a", ["1"]) == 5  # orders a/1, b/1, a/2 answered: rows 2-4
-    assert waiting.answered("b", ["5"]) == 7
-    assert waiting.answered("a", ["3"]) > 1_048_576  # none waiting
+    assert waiting.answered([4]) == 2  # a/2 answered: row 2's order is still waiting
+    assert waiting.answered([3]) == 2  # b/1
+    assert waiting.answered([2]) == 5  # a/1: orders a/1, b/1, a/2 answered, rows 2-4
+    assert waiting.answered([5]) == 7  # b/5 (rows 5 and 6)
+    assert waiting.answered([7]) > 1_048_576  # a/3: none waiting
 
 
 def test_a_renamed_workbook_is_told_which_journal_is_its_own(tmp_path, client, sim):

@@ -23,7 +23,7 @@ import pytest
 
 from smmsheet.errors import WorkbookError
 from smmsheet.workbook.base import CellValue
-from smmsheet.workbook.xlsx import XlsxWorkbook, prepared, save, sheet_patch
+from smmsheet.workbook.xlsx import XlsxWorkbook, prepared, save, sheet_patch, zipio
 from smmsheet.workbook.xlsx import adapter as xlsx_adapter
 
 from . import workbooks as wb
@@ -338,3 +338,49 @@ def test_a_prepared_save_adds_no_schema_error(tmp_path: Path, fresh_patches: lis
     book.save()
     assert not any("'Orders'" in where for where in fresh_patches)
     assert wb.schema_errors(path) - before == set()
+
+
+def test_crc32_combine_gives_the_crc_of_both_parts() -> None:
+    import zlib
+
+    rng = random.Random(14)
+    for size_a, size_b in [(0, 0), (0, 5), (5, 0), (1, 1), (1000, 3), (7, 1 << 20), (65536, 65537)]:
+        a, b = rng.randbytes(size_a), rng.randbytes(size_b)
+        combined = zipio.crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b))
+        assert combined == zlib.crc32(a + b), (size_a, size_b)
+
+
+@pytest.mark.parametrize(
+    "body_size", [0, 1, 70_000, 3 << 20], ids=["empty", "1 B", "70 kB", "3 MB"]
+)
+def test_a_head_put_in_front_of_a_deflated_body_makes_one_valid_part(body_size: int) -> None:
+    """What a prepared sheet's part is: the rows deflated first, the head known last."""
+    import zlib
+
+    rng = random.Random(body_size)
+    body = b"".join(
+        f'<row r="{n}"><c r="A{n}"><v>{rng.random()}</v></c></row>'.encode()
+        for n in range(body_size // 40)
+    )[:body_size]
+    head = b'<?xml version="1.0"?><worksheet><dimension ref="A1:N9"/><sheetData>'
+    with zipio.Deflater() as deflater:
+        for at in range(0, len(body), 65536):
+            deflater.write(body[at : at + 65536])
+    part = deflater.result(head=head)
+    assert zlib.decompress(part.data, -15) == head + body
+    assert part.crc == zlib.crc32(head + body) and part.size == len(head) + len(body)
+
+
+def test_a_sheet_too_large_to_hold_through_a_run_is_saved_the_ordinary_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_patches: list[str]
+) -> None:
+    """A preparation holds the sheet as read for the whole run: past PREPARE_LIMIT (a
+    million rows' 250 MB) memory counts more, and the save patches at the end as before."""
+    path = tmp_path / "orders.xlsx"
+    wb.build_rich_workbook(path, rows=20)
+    size = zipfile.ZipFile(path).getinfo(wb.ORDERS_PART).file_size
+    monkeypatch.setattr(prepared, "PREPARE_LIMIT", size - 1)
+    steps: list[Step] = [("write", {(r, 7): "Done" for r in range(2, 15)}), ("prepare", 15)]
+    assert not _same_both_ways(tmp_path, path, steps, fresh_patches)
+    monkeypatch.setattr(prepared, "PREPARE_LIMIT", size)
+    assert _same_both_ways(tmp_path, path, steps, fresh_patches)

@@ -95,12 +95,13 @@ class WorkbookAdapter(Protocol):
         """
         ...
 
-    def prepare(self, sheet: str, before_row: int) -> None:
+    def prepare(self, sheet: str, before_row: int) -> bool:
         """A hint while a run waits on the panel: the rows of ``sheet`` above ``before_row``
         are buffered as the next :meth:`save` will write them, so it may start on them now.
 
         Only ever a head start: rows written again later, and every other buffered change,
-        are saved all the same. An adapter with nothing to gain ignores it.
+        are saved all the same. Returns whether the hint is taken: an adapter with nothing
+        to gain returns False, and the run may stop giving it.
         """
         ...
 

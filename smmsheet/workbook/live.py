@@ -229,8 +229,9 @@ class XlwingsWorkbook:
         checked = {_check_coordinate(key): _check_value(value) for key, value in cells.items()}
         self._pending.setdefault(name, _SheetEdit()).cells.update(checked)
 
-    def prepare(self, sheet: str, before_row: int) -> None:
+    def prepare(self, sheet: str, before_row: int) -> bool:
         """Nothing to start early: the save writes ranges into the open workbook."""
+        return False
 
     def add_columns(self, sheet: str, header_row: int, columns: Mapping[int, NewColumn]) -> None:
         """Buffer new columns: headers, widths, number formats; a Table next to them grows.

@@ -396,34 +396,38 @@ class XlsxWorkbook:
         if isinstance(prepared, PreparedSheet) and prepared.name == name:
             prepared.note(staged)
 
-    def prepare(self, sheet: str, before_row: int) -> None:
+    def prepare(self, sheet: str, before_row: int) -> bool:
         """Start the next save on the rows of ``sheet`` above ``before_row``, now.
 
         A hint from a run still waiting on the panel: those rows are buffered as it means
         to save them. Their XML is patched and deflated here (on the idle CPU) instead of
         at :meth:`save`, which uses it only if nothing has changed it since: the rows, the
         sheet's edit, the file on disk. Anything else and the save patches as always.
+        False when this save cannot be prepared (a sheet only the tree patcher takes, one
+        too large to hold through a run, new columns, ...): the run need not ask again.
         """
         if self._prepared is False:
-            return
+            return False
         name = self._resolve(sheet)
         edit = self._pending.get(name)
         if edit is None or edit.replacement is not None or edit.is_new or edit.columns:
-            return
+            return False
         prepared = self._prepared
         if not isinstance(prepared, PreparedSheet):
             prepared = prepare_sheet(self._path, name, edit, self._path.name)
             if prepared is None:
-                self._prepared = False  # this file's sheet: not worth trying again
-                return
+                self._prepared = False  # not worth trying again before the save
+                return False
             self._prepared = prepared
             prepared.note(edit.rows)
         elif prepared.name != name or prepared.edit is not edit:
-            return  # one sheet a save
+            return False  # one sheet a save
         try:
             prepared.advance(before_row)
         except Exception:  # noqa: BLE001 -- a head start only; the save finds and reports it
             self._drop_prepared(failed=True)
+            return False
+        return not prepared.broken
 
     def _drop_prepared(self, failed: bool = False) -> None:
         prepared = self._prepared

@@ -11,7 +11,7 @@ It is only ever a head start. Anything it cannot vouch for when the save comes m
 step aside and the save patches the sheet from the file as it always does: a row written
 again after it was patched, the file changed on disk, new columns, a replaced sheet, a
 sheet only the tree patcher can take. The part before the rows (its ``<dimension>`` grows
-with what is written) is deflated last and put in front (:func:`~.zipio.prepend`).
+with what is written) is deflated last and put in front (:meth:`~.zipio.Deflater.result`).
 Imports :mod:`.sheet_stream`, :mod:`.opc`, :mod:`.styles`, :mod:`.zipio` and
 :mod:`.sheet_patch`.
 """
@@ -23,21 +23,26 @@ import logging
 import os
 import weakref
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
-from ..base import CellValue
 from . import sheet_patch
 from .opc import Package
 from .sheet_patch import Patched, SheetEdit
 from .sheet_stream import RowCells, RowWalk, StreamPatcher
 from .styles import DateStyles
-from .zipio import ZIP_DEFLATED, Deflater, prepend
+from .zipio import ZIP_DEFLATED, Deflater
 
-__all__ = ["PreparedSheet", "prepare_sheet"]
+__all__ = ["PREPARE_LIMIT", "PreparedSheet", "prepare_sheet"]
 
 log = logging.getLogger(__name__)
+
+#: The largest sheet (its XML, inflated) whose save is prepared. A preparation holds the
+#: sheet as read for the whole run, where a save holds it for its last second: 250 MB more
+#: at the peak of a million-row refresh (issue 14 bounds that run at 1.5 GB). Above this
+#: (about 500,000 order rows) the memory counts for more than the seconds it saves.
+PREPARE_LIMIT = 128 << 20
 
 #: What identifies the file a preparation read: a save of any other file starts afresh.
 _Identity = tuple[int, int, int, int]
@@ -68,8 +73,11 @@ class PreparedSheet:
             if info is None:
                 raise _CannotPrepare(f"{name!r} is not in the file yet")
             self.member = self.package.by_lower[info.part.lower()]
-            if self.archive.getinfo(self.member).compress_type != ZIP_DEFLATED:
+            member = self.archive.getinfo(self.member)
+            if member.compress_type != ZIP_DEFLATED:
                 raise _CannotPrepare("the sheet is stored, not deflated")
+            if member.file_size > PREPARE_LIMIT:
+                raise _CannotPrepare(f"the sheet's XML is {member.file_size:,} bytes")
             self.styles = DateStyles(self.package)
             xml = self.package.read_buffer(info.part)
             where = f"{label}, sheet {name!r}"
@@ -77,9 +85,11 @@ class PreparedSheet:
         except BaseException:
             self.file.close()
             raise
-        #: Each row patched, with the very cells object that was patched (a row written
-        #: again is a new object: :meth:`finish` then steps aside).
-        self.done: dict[int, Mapping[int, CellValue]] = {}
+        #: How many rows were patched, and the first: every row written again after it
+        #: was patched goes through note(), which marks the preparation broken (a row's
+        #: cells are replaced in the edit, never changed in place: SheetEdit).
+        self.patched = 0
+        self.first = 0
         self._waiting: list[int] = []  # rows buffered and not patched yet (a heap)
         self._walk: RowWalk | None = None
         self.broken = False
@@ -127,7 +137,8 @@ class PreparedSheet:
         self.patcher.check_cells(batch)
         self._walk.rows(batch, targets)
         self._walk.flush()
-        self.done.update(batch)
+        self.patched += len(targets)
+        self.first = self.first or targets[0]
 
     def finish(self, edit: SheetEdit | None) -> Patched | None:
         """The sheet's part as a save of ``edit`` would write it; None if it cannot say.
@@ -147,19 +158,19 @@ class PreparedSheet:
         if on_disk != self.identity:
             return None
         rows = edit.rows
-        done = self.done
+        last = self._walk.last
         targets: list[int] = []
+        before = 0  # rows with cells up to the last one patched: those patched, or a change
         for row, cells in rows.items():
             if type(cells) is not RowCells and not cells:
                 continue
-            patched = done.get(row)
-            if patched is None:
+            if row > last:
                 targets.append(row)
-            elif patched is not cells:
-                return None
-        targets.sort()
-        if targets and targets[0] <= self._walk.last:
+            else:
+                before += 1
+        if before != self.patched:
             return None
+        targets.sort()
         patcher = self.patcher
         patcher.check_cells({row: rows[row] for row in targets})
         walk = self._walk
@@ -168,8 +179,9 @@ class PreparedSheet:
         deflater = self._deflater
         assert deflater is not None
         deflater.close()  # the rows are all in: its thread ends
-        opening = patcher.opening(rows, sorted([*done, *targets]))
-        part = prepend(opening, deflater.result())
+        patcher.xml = b""  # the sheet as read: 250 MB at a million rows, not kept for the zip
+        opening = patcher.opening(rows, [self.first, targets[-1] if targets else last])
+        part = deflater.result(head=opening)
         return Patched(part, patcher.removed_formulas, patcher.has_formulas)
 
     def close(self) -> None:

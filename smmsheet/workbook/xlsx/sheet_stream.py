@@ -249,11 +249,14 @@ class StreamPatcher:
                 if key in self._masters:
                     raise NeedsTree  # the formula must move to another cell of its range
 
-    def opening(self, by_row: Mapping[int, Mapping[int, CellValue]], targets: list[int]) -> bytes:
-        """The XML before the rows, for writes into ``targets`` (sorted rows with cells)."""
+    def opening(
+        self, by_row: Mapping[int, Mapping[int, CellValue]], targets: Sequence[int]
+    ) -> bytes:
+        """The XML before the rows, for writes into ``targets``: the rows with cells, sorted
+        (only the first and the last count)."""
         return self._head(by_row, targets).encode("utf-8")
 
-    def _head(self, by_row: Mapping[int, Mapping[int, CellValue]], targets: list[int]) -> str:
+    def _head(self, by_row: Mapping[int, Mapping[int, CellValue]], targets: Sequence[int]) -> str:
         """The part before the rows, its ``<dimension>`` grown to cover the written cells.
 
         Cleared cells count too: the dimension is a hint, and may be larger than the data.

@@ -25,8 +25,8 @@ __all__ = [
     "copy_member",
     "CountingSink",
     "Deflated",
+    "crc32_combine",
     "Deflater",
-    "prepend",
     "write_zip",
     "ZIP_DEFLATED",
     "ZIP_LEVEL",
@@ -117,25 +117,23 @@ class Deflater:
         if self._error is None:
             self._parts.append(compressor.flush())
 
-    def result(self) -> Deflated:
-        """The compressed part; only after the ``with`` block has ended."""
+    def result(self, head: bytes = b"") -> Deflated:
+        """The compressed part; only after the ``with`` block (or :meth:`close`).
+
+        With ``head``, the part is ``head`` and then what was written: the head deflated on
+        its own and ended by a sync flush (byte-aligned, no final block) makes with the rest
+        one valid deflate stream, as pigz joins pieces deflated in parallel (the rest's back
+        references never reach before its own start); the CRC-32 is combined, not read again.
+        """
         if self._error is not None:
             raise self._error
-        return Deflated(b"".join(self._parts), self._crc, self._size)
-
-
-def prepend(head: bytes, body: Deflated) -> Deflated:
-    """``head`` followed by the part ``body`` deflated before ``head`` was known.
-
-    Deflated on its own and ended by a sync flush (byte-aligned, no final block), the head
-    makes with the body one valid deflate stream, as pigz joins the pieces it deflates in
-    parallel: the body's back references never reach before its own start. The CRC-32 is
-    combined as zlib's ``crc32_combine`` does, without reading the body again.
-    """
-    compressor = zlib.compressobj(ZIP_LEVEL, zlib.DEFLATED, -15)
-    data = compressor.compress(head) + compressor.flush(zlib.Z_SYNC_FLUSH)
-    crc = crc32_combine(zlib.crc32(head), body.crc, body.size)
-    return Deflated(data + body.data, crc, len(head) + body.size)
+        parts, self._parts = self._parts, []  # joined once: a million rows' part is 25 MB
+        if not head:
+            return Deflated(b"".join(parts), self._crc, self._size)
+        compressor = zlib.compressobj(ZIP_LEVEL, zlib.DEFLATED, -15)
+        start = compressor.compress(head) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        crc = crc32_combine(zlib.crc32(head), self._crc, self._size)
+        return Deflated(b"".join([start, *parts]), crc, len(head) + self._size)
 
 
 def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
