@@ -656,15 +656,18 @@ class Engine:
         (those rows stay for the commit, which raises the error as it always did).
         """
         pending = self._pending
-        taken = {number: pending.pop(number) for number in numbers if number in pending}
+        taken = {number: pending[number] for number in numbers if number in pending}
         if taken:
+            # Flagged first, taken from the buffer last: a Ctrl-C (or any error) on the way
+            # leaves the rows for the commit the run makes on its way out, and that commit
+            # saves what the book already has of them.
+            self._handed = True
             try:
                 self.book.write_cells(self.sheet, _Writes(taken, self._by_number, self.table))
             except WorkbookError:
-                for number, mask in taken.items():
-                    pending[number] = pending.get(number, 0) | mask
                 return False
-            self._handed = True
+            for number in taken:
+                del pending[number]
             column = self.table.columns.get("currency")
             if not self._handed_currency and column is not None:
                 self._handed_currency = next(

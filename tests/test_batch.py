@@ -984,3 +984,50 @@ def test_a_refused_key_on_one_panel_keeps_what_the_other_panel_answered(tmp_path
     out = read_orders(path)
     assert {r["Status"] for r in out[:250]} == {"Completed"}
     assert {r["Status"] for r in out[250:]} == {"Pending"}
+
+
+@pytest.mark.parametrize("command", ["place", "status"])
+def test_ctrl_c_while_rows_are_handed_to_the_book_loses_none_of_them(
+    tmp_path, sim, client, monkeypatch, command
+):
+    """Ctrl-C (or any error) inside the book's write_cells at a refresh's hand-over: the
+    rows taken from the run's buffer for it are still saved by the commit the run makes on
+    its way out. ``place`` refreshes the rows it placed: their new Order IDs, not saved yet,
+    were among the rows taken, and the journal marked them synced all the same (a next run
+    would not find them in the sheet); ``status``: the statuses were not saved at all."""
+    if command == "place":
+        book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS)
+    else:  # every output column there: a first run adding columns hands nothing over
+        book = make_orders_book(tmp_path / "o.xlsx", _open_orders(sim, 30), REFRESH_HEADER)
+    monkeypatch.setattr(batch, "_HAND_OVER_ROWS", 1)
+    real_hand_over, real_write = Engine._hand_over, XlsxWorkbook.write_cells
+    interrupted: list[bool] = []
+
+    def hand_over(self, numbers, before_row):
+        interrupted.append(False)
+        try:
+            return real_hand_over(self, numbers, before_row)
+        finally:
+            interrupted.pop()
+
+    def write_cells(self, sheet, cells):
+        if interrupted and not interrupted[-1]:
+            interrupted[-1] = True
+            list(cells.items())  # part of the way through
+            raise KeyboardInterrupt
+        return real_write(self, sheet, cells)
+
+    monkeypatch.setattr(Engine, "_hand_over", hand_over)
+    monkeypatch.setattr(XlsxWorkbook, "write_cells", write_cells)
+    with pytest.raises(KeyboardInterrupt):
+        run(book, client, command)
+    after = read_orders(book)
+    if command == "place":
+        assert_sheet_matches_panel(book, sim)
+        assert sorted(r["Order ID"] for r in after) == sorted(sim.orders)
+    else:
+        assert all(r["Status"] == "In progress" for r in after)
+    monkeypatch.setattr(Engine, "_hand_over", real_hand_over)
+    monkeypatch.setattr(XlsxWorkbook, "write_cells", real_write)
+    run(book, client, "run")
+    assert sim.counts["add"] == (3 if command == "place" else 0)

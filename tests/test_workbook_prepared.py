@@ -360,8 +360,9 @@ def test_a_head_put_in_front_of_a_deflated_body_makes_one_valid_part(body_size: 
     rng = random.Random(body_size)
     body = b"".join(
         f'<row r="{n}"><c r="A{n}"><v>{rng.random()}</v></c></row>'.encode()
-        for n in range(body_size // 40)
+        for n in range(body_size // 40 + 1)
     )[:body_size]
+    assert len(body) == body_size
     head = b'<?xml version="1.0"?><worksheet><dimension ref="A1:N9"/><sheetData>'
     with zipio.Deflater() as deflater:
         for at in range(0, len(body), 65536):
@@ -384,3 +385,79 @@ def test_a_sheet_too_large_to_hold_through_a_run_is_saved_the_ordinary_way(
     assert not _same_both_ways(tmp_path, path, steps, fresh_patches)
     monkeypatch.setattr(prepared, "PREPARE_LIMIT", size)
     assert _same_both_ways(tmp_path, path, steps, fresh_patches)
+
+
+def _rezipped(source: Path, size: int | None = None) -> bytes:
+    """``source``'s parts zipped again (same order and methods), its archive comment padded
+    so that the whole file is ``size`` bytes long (a comment of 4,000 bytes without)."""
+    import io
+
+    def zipped(comment: int) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(source) as archive, zipfile.ZipFile(buffer, "w") as out:
+            for info in archive.infolist():
+                out.writestr(info, archive.read(info), compress_type=info.compress_type)
+            out.comment = b" " * comment
+        return buffer.getvalue()
+
+    if size is None:
+        return zipped(4000)
+    unpadded = len(zipped(0))
+    assert 0 <= size - unpadded <= 0xFFFF
+    return zipped(size - unpadded)
+
+
+def test_a_file_written_in_place_with_its_time_put_back_is_saved_as_it_now_is(
+    tmp_path: Path,
+) -> None:
+    """Another program wrote the workbook in place (the same inode), to the same size, and
+    put its modification time back (``rsync --inplace -t``, ``touch -r``): the size and
+    time the preparation compares are the same, its content is not. The save keeps that
+    program's change, as a save without prepare does; no stale sheet, no mixed parts."""
+    import os
+
+    path = tmp_path / "orders.xlsx"
+    built = tmp_path / "built.xlsx"
+    wb.build_rich_workbook(built, rows=20)
+    path.write_bytes(_rezipped(built))
+    book = XlsxWorkbook(path)
+    book.write_cells("Orders", {(r, 7): "Done" for r in range(2, 15)})
+    book.prepare("Orders", 15)
+    assert isinstance(book._prepared, prepared.PreparedSheet)
+
+    other = tmp_path / "other.xlsx"
+    shutil.copyfile(path, other)
+    other_book = XlsxWorkbook(other)
+    other_book.write_cells("Orders", {(20, 2): "changed by someone else"})
+    other_book.save()
+    before = path.stat()
+    content = _rezipped(other, before.st_size)
+    with open(path, "r+b") as file:  # in place: the inode the preparation holds
+        file.write(content)
+        file.truncate()
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size
+    assert path.stat().st_mtime_ns == before.st_mtime_ns
+
+    book.save()
+    with zipfile.ZipFile(path) as archive:
+        assert archive.testzip() is None
+    after = XlsxWorkbook(path).read_values("Orders")
+    assert after[19][1] == "changed by someone else"
+    assert [after[r - 1][6] for r in (2, 14)] == ["Done", "Done"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="no /proc to list open files")
+def test_the_workbook_is_not_held_open_while_the_run_waits(tmp_path: Path) -> None:
+    """On Windows a file held open cannot be replaced: Excel's or a sync client's save of
+    the workbook during a long refresh would fail. A preparation keeps no handle on it."""
+    import os
+
+    path, book = _written_and_prepared(tmp_path)
+    _held(book)
+    real = os.path.realpath(path)
+    fds = Path("/proc/self/fd")
+    held = [fd for fd in fds.iterdir() if os.path.realpath(fd) == real]
+    assert held == []
+    book.save()
+    assert XlsxWorkbook(path).read_values("Orders")[13][6] == "Done"

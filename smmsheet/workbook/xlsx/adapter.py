@@ -561,7 +561,7 @@ class XlsxWorkbook:
                         rewrite_package(source, out, self._pending, name, self._marker, extras)
                 out.flush()
                 os.fsync(out.fileno())
-            self._drop_prepared()  # its file closed before the replace (Windows needs that)
+            self._drop_prepared()  # its thread ended, its copy of the file freed
             os.chmod(temp, stat.S_IMODE(target.stat().st_mode))
             self._check_not_busy()
             os.replace(temp, target)

@@ -19,6 +19,7 @@ Imports :mod:`.sheet_stream`, :mod:`.opc`, :mod:`.styles`, :mod:`.zipio` and
 from __future__ import annotations
 
 import heapq
+import io
 import logging
 import os
 import weakref
@@ -52,10 +53,16 @@ def _identity(status: os.stat_result) -> _Identity:
     return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
 
 
+def _read(path: Path) -> tuple[_Identity, bytes]:
+    """The file's identity and bytes, from one open."""
+    with open(path, "rb") as file:
+        return _identity(os.fstat(file.fileno())), file.read()
+
+
 class PreparedSheet:
     """One sheet of one file, patched up to some row, its deflate under way.
 
-    Holds the file open, its :class:`~.opc.Package` and :class:`~.styles.DateStyles`, so
+    Holds the file's bytes, its :class:`~.opc.Package` and :class:`~.styles.DateStyles`, so
     the save that finishes it (:meth:`finish`) writes from the very bytes it patched.
     """
 
@@ -63,10 +70,14 @@ class PreparedSheet:
         self.path = path
         self.name = name
         self.edit = edit
-        self.file: IO[bytes] = open(path, "rb")  # noqa: SIM115 (held until finish or close)
+        # The file's bytes, read once: the save copies the other parts from these, and uses
+        # them only if the file on disk still holds exactly them (:meth:`finish`). Neither
+        # size nor time tells a file written in place and its time put back; and no handle
+        # is held open for the run (Windows: another program's save would be refused).
+        self.identity, self.content = _read(path)
+        self.file: IO[bytes] = io.BytesIO(self.content)
         self._deflater: Deflater | None = None
         try:
-            self.identity = _identity(os.fstat(self.file.fileno()))
             self.archive = zipfile.ZipFile(self.file)
             self.package = Package(self.archive, label)
             info = self.package.sheets.get(name.casefold())
@@ -152,10 +163,11 @@ class PreparedSheet:
         if edit.replacement is not None or edit.is_new or edit.columns is not None:
             return None
         try:
-            on_disk = _identity(os.stat(self.path))
+            if _identity(os.stat(self.path)) != self.identity:
+                return None  # replaced, or written since: no need to read it
+            if _read(self.path) != (self.identity, self.content):
+                return None  # written in place, its size and time put back
         except OSError:
-            return None
-        if on_disk != self.identity:
             return None
         rows = edit.rows
         last = self._walk.last
