@@ -14,6 +14,7 @@ workbook on disk holds the outcome.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import queue
 import re
@@ -1689,8 +1690,10 @@ class Engine:
         hand_over = not (self.options.dry_run or self.table.new_columns)
         waiting = _Waiting({key: rows_by_id for key, (_, rows_by_id) in panels.items()})
         handing: list[int] = []  # rows written since the last hand-over
+        idle = _Idle()  # hand-overs only in the time spent waiting for the panel
         streams = {key: client.status_chunks(list(ids)) for key, (client, ids) in panels.items()}
         for key, statuses in merged(streams, "smmsheet-status"):
+            idle.arrived()
             rows_by_id = panels[key][1]
             written: list[int] = []
             answered: list[int] = []  # the first row of each order answered
@@ -1716,12 +1719,14 @@ class Engine:
             done += len(statuses)
             self._progress(Step.STATUS, done, total)
             if hand_over:
-                self._finish_rows(written)
                 handing += written
                 before_row = waiting.answered(answered)
-                if len(handing) >= _HAND_OVER_ROWS:
-                    hand_over = self._hand_over(handing, before_row)
+                if len(handing) >= _HAND_OVER_ROWS and idle.fits():
+                    with idle.spending():
+                        self._finish_rows(handing)
+                        hand_over = self._hand_over(handing, before_row)
                     handing = []
+            idle.waiting()
         for key, (_, rows_by_id) in panels.items():
             self._panel_down(Step.STATUS, down[key], len(rows_by_id), rows_by_id, key)
 
@@ -2215,6 +2220,37 @@ class _Writes(Mapping[tuple[int, int], CellValue]):
 
     def __len__(self) -> int:
         return sum(mask.bit_count() for mask in self._pending.values())
+
+
+class _Idle:
+    """The time a loop waits for its next item, against the time it spends on work that can
+    wait (handing rows to the book early): that work is done only while it fits in the
+    waits. A panel that answers at once leaves no wait (the CPU is the bottleneck, and work
+    moved into the refresh would only slow it); a slow one leaves seconds of them."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock
+        self.waited = self.spent = 0.0
+        self._since = clock()
+
+    def arrived(self) -> None:
+        """The next item came: the time since :meth:`waiting` was a wait."""
+        self.waited += self._clock() - self._since
+
+    def waiting(self) -> None:
+        """Done with this item: waiting for the next."""
+        self._since = self._clock()
+
+    def fits(self) -> bool:
+        return self.spent <= self.waited
+
+    @contextlib.contextmanager
+    def spending(self) -> Iterator[None]:
+        start = self._clock()
+        try:
+            yield
+        finally:
+            self.spent += self._clock() - start
 
 
 class _Waiting:

@@ -841,6 +841,7 @@ def test_a_refresh_hands_rows_to_the_book_and_its_save_starts_on_them(
 
     monkeypatch.setattr(XlsxWorkbook, "prepare", prepare)
     monkeypatch.setattr(batch, "_HAND_OVER_ROWS", 100)  # a hand-over a chunk: 13 of them
+    monkeypatch.setattr(batch._Idle, "fits", lambda self: True)  # however fast the panel
     header = (*REFRESH_HEADER, "Sell price", "Cost", "Profit", "Margin")
     for early in (False, True):
         book = make_orders_book(tmp_path / f"{early}.xlsx", rows, header)
@@ -877,9 +878,30 @@ def test_a_book_that_declines_the_head_start_is_handed_no_more_rows(
     monkeypatch.setattr(XlsxWorkbook, "write_cells", write_cells)
     monkeypatch.setattr(XlsxWorkbook, "prepare", lambda self, sheet, before_row: False)
     monkeypatch.setattr(batch, "_HAND_OVER_ROWS", 100)
+    monkeypatch.setattr(batch._Idle, "fits", lambda self: True)
     assert run_engine(book, client, "status").saved
     assert len(calls) == 2 and calls[0] < calls[1], calls  # one hand-over, then the commit
     assert read_orders(book)[-1]["Status"] == "In progress"
+
+
+def test_rows_are_handed_over_only_in_the_time_spent_waiting_for_the_panel():
+    """A panel that answers at once leaves the refresh no wait to fill: the work of an
+    early save would only slow it, and is put off while it does not fit in the waits."""
+    now = [0.0]
+    idle = batch._Idle(clock=lambda: now[0])
+    now[0] = 0.05  # the first answer after 50 ms
+    idle.arrived()
+    assert idle.fits()
+    with idle.spending():
+        now[0] += 0.08  # a hand-over of 80 ms
+    idle.waiting()
+    now[0] += 0.01
+    idle.arrived()
+    assert not idle.fits()  # 80 ms spent, 60 ms waited
+    idle.waiting()
+    now[0] += 0.03
+    idle.arrived()
+    assert idle.fits() and (idle.waited, idle.spent) == pytest.approx((0.09, 0.08))
 
 
 def test_the_first_row_waiting_follows_answers_from_two_panels_in_any_order():
@@ -1000,6 +1022,7 @@ def test_ctrl_c_while_rows_are_handed_to_the_book_loses_none_of_them(
     else:  # every output column there: a first run adding columns hands nothing over
         book = make_orders_book(tmp_path / "o.xlsx", _open_orders(sim, 30), REFRESH_HEADER)
     monkeypatch.setattr(batch, "_HAND_OVER_ROWS", 1)
+    monkeypatch.setattr(batch._Idle, "fits", lambda self: True)
     real_hand_over, real_write = Engine._hand_over, XlsxWorkbook.write_cells
     interrupted: list[bool] = []
 
