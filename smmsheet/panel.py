@@ -1160,6 +1160,13 @@ class PanelClient:
     def _transport_error(self, action: str, exc: Exception) -> PanelError:
         """Translate a transport failure; decide whether the request can have been sent."""
         if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
+            if self._proxy_is_at_fault():
+                return PanelUnavailableError(
+                    f"{action}: the proxy set for {self.shown_url} is not a valid URL (see "
+                    "HTTPS_PROXY, HTTP_PROXY and ALL_PROXY); nothing was sent: correct or unset "
+                    "it",
+                    action=action,
+                )
             return PanelUnavailableError(
                 f"{action}: invalid panel URL {self.shown_url!r}", action=action
             )
@@ -1172,6 +1179,17 @@ class PanelClient:
                 retry_safe=True,
             )
         return self._lost_reply(action, kind)
+
+    def _proxy_is_at_fault(self) -> bool:
+        """A URL was refused while the panel's own is sound: the proxy chosen for it. (Its
+        text is not repeated: a proxy URL may hold a password.)"""
+        try:
+            if not urllib3.util.parse_url(self.url).host:
+                return False
+        except u3.LocationParseError:
+            return False
+        proxies = {**requests.utils.get_environ_proxies(self.url), **self._session.proxies}
+        return bool(requests.utils.select_proxy(self.url, proxies))
 
     def _parse(
         self, action: str, status: int, headers: Mapping[str, str], raw: bytes, paid: bool

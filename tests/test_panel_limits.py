@@ -384,6 +384,24 @@ def test_no_proxy_sends_the_panel_direct(sim, monkeypatch):
     assert sim.counts["balance"] == 1
 
 
+def test_a_malformed_proxy_is_named_as_the_proxy_not_the_panel(sim, monkeypatch):
+    """A typo in HTTP_PROXY read as "invalid panel URL": the user checked a URL that was
+    right. The proxy is named, and not quoted (a proxy URL may hold a password)."""
+    monkeypatch.setenv("HTTP_PROXY", "http://reseller:s3cret@proxy host:80a")
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with PanelClient(sim.url, sim.api_key) as c, pytest.raises(PanelUnavailableError) as refused:
+        c.add(service=1, link="https://instagram.com/p/x", quantity=100)
+    text = str(refused.value)
+    assert "proxy" in text and "not a valid URL" in text and "nothing was sent" in text
+    assert "invalid panel URL" not in text and "s3cret" not in text
+    assert sim.counts["add"] == 0
+    monkeypatch.delenv("HTTP_PROXY")
+    with PanelClient("http://exa mple.com/api/v2", sim.api_key) as c:
+        with pytest.raises(PanelUnavailableError, match="invalid panel URL"):
+            c.balance()
+
+
 def test_the_environment_is_read_once_per_client_not_per_request(sim, monkeypatch):
     """requests looks up proxies (and ~/.netrc) for every request: 20 % of a big refresh."""
     import requests.sessions
