@@ -1159,6 +1159,16 @@ class PanelClient:
 
     def _transport_error(self, action: str, exc: Exception) -> PanelError:
         """Translate a transport failure; decide whether the request can have been sent."""
+        if isinstance(exc, requests.exceptions.InvalidSchema):  # found before sending
+            if "SOCKS" in str(exc):
+                what = 'is a SOCKS proxy, which needs PySocks (pip install "requests[socks]")'
+            else:
+                what = "has a scheme requests cannot send through"
+            return PanelUnavailableError(
+                f"{action}: the panel URL or the proxy set for {self.shown_url} {what}; "
+                "nothing was sent",
+                action=action,
+            )
         if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
             if self._proxy_is_at_fault():
                 return PanelUnavailableError(

@@ -402,6 +402,23 @@ def test_a_malformed_proxy_is_named_as_the_proxy_not_the_panel(sim, monkeypatch)
             c.balance()
 
 
+def test_an_add_through_a_socks_proxy_without_pysocks_was_never_sent(sim, monkeypatch):
+    """requests needs PySocks for a socks5:// proxy and says so before sending anything:
+    the add was reported as "may have been placed", blocking its row for a manual check."""
+    import importlib.util
+
+    if importlib.util.find_spec("socks") is not None:
+        pytest.skip("PySocks is installed: the proxy would be used")
+    monkeypatch.setenv("HTTP_PROXY", "socks5://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with PanelClient(sim.url, sim.api_key) as c, pytest.raises(PanelUnavailableError) as refused:
+        c.add(service=1, link="https://instagram.com/p/x", quantity=100)
+    assert not isinstance(refused.value, AmbiguousRequestError)
+    assert "PySocks" in str(refused.value) and "nothing was sent" in str(refused.value)
+    assert sim.counts["add"] == 0
+
+
 def test_the_environment_is_read_once_per_client_not_per_request(sim, monkeypatch):
     """requests looks up proxies (and ~/.netrc) for every request: 20 % of a big refresh."""
     import requests.sessions
