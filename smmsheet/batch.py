@@ -1767,14 +1767,21 @@ class Engine:
             rid = row.refill_id
             if rid is not None and not is_final(row.get("refill_status"), refill=True):
                 by_panel.setdefault(self._panel_key(row), {}).setdefault(rid, []).append(row)
-        for key, client in self._clients(_rows_of(by_panel), Step.REFILL_STATUS):
-            self._refill_status_on(client, by_panel[key], key)
+        # Every panel asked at once (each its own requests in flight), answered here.
+        streams = {
+            key: _once(client.refill_status_many, list(by_panel[key]))
+            for key, client in self._clients(_rows_of(by_panel), Step.REFILL_STATUS)
+        }
+        for key, statuses in merged(streams, "smmsheet-refill-status"):
+            self._refill_statuses(statuses, by_panel[key], key)
 
-    def _refill_status_on(
-        self, client: PanelClient, rows_by_id: Mapping[str, list[OrderRow]], key: str
+    def _refill_statuses(
+        self,
+        statuses: Mapping[str, RefillStatus],
+        rows_by_id: Mapping[str, list[OrderRow]],
+        key: str,
     ) -> None:
-        """Refresh the refills of one panel."""
-        statuses = client.refill_status_many(list(rows_by_id))
+        """Write one panel's answers about its refills."""
         down = [st for st in statuses.values() if st.unavailable]
         if self._panel_down(Step.REFILL_STATUS, down, len(statuses), rows_by_id, key):
             return
@@ -2308,8 +2315,14 @@ _NO_REFILL_STATUSES = frozenset({"canceled", "cancelled", "refunded", "fail", "f
 
 
 _T = TypeVar("_T")
+_R = TypeVar("_R")
 #: One add's answer as a worker hands it to the run: (plan, journal entry, state, id or reason).
 _Answer = tuple["OrderPlan", int, State, str]
+
+
+def _once(call: Callable[[list[str]], _R], ids: list[str]) -> Iterator[_R]:
+    """``call(ids)`` as a stream of one item, for :func:`merged` (made when first read)."""
+    yield call(ids)
 
 
 def _stops_run(exc: BaseException) -> bool:

@@ -107,6 +107,28 @@ def test_panels_are_refreshed_at_once_not_one_after_the_other(tmp_path, two_pane
     assert not any("nothing refreshed" in m for m in report.messages)
 
 
+def test_refills_are_asked_of_every_panel_at_once(tmp_path, two_panels):
+    """Panel a is slow (20 requests, 50 ms each, 8 at a time): panel b's one request is
+    answered while a's are still coming, as for order statuses."""
+    from smmsheet.simulator import Faults
+
+    served: list[tuple[str, str]] = []
+    for name, sim in (("a", two_panels.a), ("b", two_panels.b)):
+        sim.on_request = lambda request, name=name: served.append((name, request.action))
+    two_panels.a.faults = Faults(latency=0.05)
+    header = (*HEADER, "Order ID", "Refill ID")
+    rows = [(1, f"https://x/a{i}", 100, None, None, None, 5000 + i, 7000 + i) for i in range(2000)]
+    rows.append((1, "https://x/b", 100, "b", None, None, 6000, 8000))
+    path = book(tmp_path / "o.xlsx", header, rows)
+    run(path, "refill-status")
+    asked = [name for name, action in served if action == "refill_status"]
+    assert asked.count("a") == 20 and asked.count("b") == 1
+    last_of_a = len(asked) - 1 - asked[::-1].index("a")
+    assert asked.index("b") < last_of_a
+    out = read_orders(path)
+    assert all("refill status" in r["Error"] for r in out)  # neither panel knows them
+
+
 def test_rows_are_validated_against_their_own_panels_services(tmp_path, monkeypatch):
     services = default_services()
     services[0]["min"] = "500"  # panel b sells service 1 from 500 only
