@@ -380,8 +380,9 @@ def _finals(answers: Mapping[str, OrderStatus]) -> dict[str, bool]:
 
 _PANELS: dict[str, tuple[str, UdfPanel]] = {}
 _PANELS_LOCK = threading.Lock()
-#: What the last resolution depended on, and the panel it gave (see :func:`udf_panel`).
-_RESOLVED: list[tuple[tuple[object, ...], UdfPanel]] = []
+#: What each profile's last resolution depended on, and the panel it gave (see
+#: :func:`udf_panel`); the default panel under "".
+_RESOLVED: dict[str, tuple[tuple[object, ...], UdfPanel]] = {}
 
 
 def _resolution_inputs() -> tuple[object, ...]:
@@ -405,20 +406,22 @@ def _default_config_file() -> Path:
     return config_path({})
 
 
-def udf_panel() -> UdfPanel:
+def udf_panel(profile: str = "") -> UdfPanel:
     """The panel formulas talk to, resolved from env/user config and kept per URL.
 
-    Resolved once and reused while the environment variables and the config file's
-    modification stamp stay the same (a stat per call, not a parse): a changed key for
-    the same URL (a new ``SMMSHEET_API_KEY``) gets a fresh client.
+    ``profile`` names a profile of the config file, as a row's ``Panel`` cell does (its
+    own URL and key only, never the environment's); empty: the default panel. Resolved
+    once and reused while the environment variables and the config file's modification
+    stamp stay the same (a stat per call, not a parse): a changed key for the same URL (a
+    new ``SMMSHEET_API_KEY``) gets a fresh client.
     """
     inputs = _resolution_inputs()
-    resolved = _RESOLVED[-1] if _RESOLVED else None
+    resolved = _RESOLVED.get(profile)
     if resolved is not None and resolved[0] == inputs:
         return resolved[1]
-    from .config import resolve_panel
+    from .config import resolve_panel, resolve_profile
 
-    settings = resolve_panel()
+    settings = resolve_profile(profile) if profile else resolve_panel()
     digest = hashlib.sha256(settings.api_key.encode()).hexdigest()
     with _PANELS_LOCK:
         known = _PANELS.get(settings.url)
@@ -429,7 +432,7 @@ def udf_panel() -> UdfPanel:
                 known[1].client.close()
             panel = UdfPanel(settings.client(), recent=RecentOrders(recent_path()))
             _PANELS[settings.url] = (digest, panel)
-        _RESOLVED[:] = [(inputs, panel)]
+        _RESOLVED[profile] = (inputs, panel)
         return panel
 
 
@@ -564,14 +567,20 @@ def smm_refill_status(refill_ids: Any, *, panel: UdfPanel | None = None) -> list
     return _lookup(refill_ids, lambda p: p.refills, lambda answer: answer.status, panel)
 
 
-def smm_balance(*, panel: UdfPanel | None = None) -> float | str:
-    """The account balance as a number (the currency is in SMM_SERVICES' panel settings).
+def smm_balance(profile: Any = None, *, panel: UdfPanel | None = None) -> float | str:
+    """The account balance as a number (the currency is in SMM_SERVICES' panel settings):
+    of the default panel, or of the config profile ``profile`` names (as a ``Panel`` cell).
 
     >>> smm_balance(panel=panel)  # doctest: +SKIP
     100.84292
+    >>> smm_balance("cheap")  # doctest: +SKIP
+    12.5
     """
+    from .values import is_blank
+
+    name = "" if is_blank(profile) else str(profile).strip()
     try:
-        panel = panel or udf_panel()
+        panel = panel or udf_panel(name)
         return float(panel.balance.get().amount)
     except Exception as exc:
         return _error(exc, panel)

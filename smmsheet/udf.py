@@ -8,7 +8,8 @@ cell after another.
 
 Example, in Excel::
 
-    =SMM_STATUS(A2:A500, "remains")     =SMM_BALANCE()     =SMM_COST(1, 1000)
+    =SMM_STATUS(A2:A500, "remains")     =SMM_BALANCE()     =SMM_BALANCE("cheap")
+    =SMM_COST(1, 1000)
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ ARG_HELP: dict[str, dict[str, str]] = {
         "field": "status (default), charge, start_count, remains or currency",
     },
     "SMM_REFILL_STATUS": {"refill_ids": "A Refill ID cell, or a range of them"},
-    "SMM_BALANCE": {},
+    "SMM_BALANCE": {
+        "panel": "A profile of your config, as a Panel cell names it (empty: the default panel)"
+    },
     "SMM_SERVICES": {},
     "SMM_COST": {"service": "Service ID", "quantity": "Quantity (the rate is per 1000)"},
 }
@@ -73,9 +76,10 @@ def SMM_REFILL_STATUS(refill_ids: Any) -> list[list[Any]]:
 
 
 @xw.func(category=CATEGORY)
-def SMM_BALANCE() -> Any:
-    """The panel account balance."""
-    return smm_balance()
+@xw.arg("panel", doc=ARG_HELP["SMM_BALANCE"]["panel"])
+def SMM_BALANCE(panel: Any = None) -> Any:
+    """The panel account balance (of the default panel, or of the profile named)."""
+    return smm_balance(panel)
 
 
 @xw.func(category=CATEGORY)

@@ -489,3 +489,28 @@ def test_a_journal_is_read_again_only_when_it_changed(own_data_dir: Path) -> Non
     assert index.remember_source(panel, journal, ids) is True
     assert len(reads) == 2 and index.open_ids(panel, "7", 5) == ["8"]
     assert index.remember_source(panel, own_data_dir / "gone.sqlite", ids) is False
+
+
+def test_balance_of_the_panel_a_profile_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reseller on two panels: ``=SMM_BALANCE("b")`` is panel b's balance, as a row's
+    Panel cell names b; empty is the default panel's; a typo says which profiles exist.
+    Never the environment's panel for a named profile."""
+    from .two_panels import open_two
+
+    formulas.reset_panels()
+    with open_two(tmp_path, monkeypatch, b_balance="12.5") as panels:
+        try:
+            assert udf.SMM_BALANCE() == float(panels.a.state.balance)
+            assert udf.SMM_BALANCE("b") == 12.5
+            assert udf.SMM_BALANCE(" b ") == 12.5
+            assert udf.SMM_BALANCE("") == float(panels.a.state.balance)
+            typo = udf.SMM_BALANCE("bb")
+            assert isinstance(typo, str) and typo.startswith("#SMM: no profile 'bb'")
+            monkeypatch.setenv("SMMSHEET_PANEL_URL", panels.a.url)
+            monkeypatch.setenv("SMMSHEET_API_KEY", DEFAULT_API_KEY)
+            assert udf.SMM_BALANCE("b") == 12.5  # the profile's own URL and key
+            assert panels.b.counts["balance"] == 1, "cached like every formula's panel"
+        finally:
+            formulas.reset_panels()
