@@ -1192,13 +1192,19 @@ class PanelClient:
 
     def _proxy_is_at_fault(self) -> bool:
         """A URL was refused while the panel's own is sound: the proxy chosen for it. (Its
-        text is not repeated: a proxy URL may hold a password.)"""
+        text is not repeated: a proxy URL may hold a password.)
+
+        Sound as ``requests`` prepares it (a host with a leading dot or a ``*`` has one, and
+        is refused all the same); the proxy is the one this client's session uses (none for
+        a ``direct`` client, whatever the environment says).
+        """
         try:
-            if not urllib3.util.parse_url(self.url).host:
-                return False
-        except u3.LocationParseError:
+            requests.Request("POST", self.url).prepare()
+        except (requests.RequestException, u3.LocationValueError):
             return False
-        proxies = {**requests.utils.get_environ_proxies(self.url), **self._session.proxies}
+        proxies = dict(self._session.proxies)
+        if self._session.trust_env:  # a session given by the caller: requests reads them
+            proxies = {**requests.utils.get_environ_proxies(self.url), **proxies}
         return bool(requests.utils.select_proxy(self.url, proxies))
 
     def _parse(

@@ -419,6 +419,24 @@ def test_an_add_through_a_socks_proxy_without_pysocks_was_never_sent(sim, monkey
     assert sim.counts["add"] == 0
 
 
+def test_an_invalid_panel_url_is_not_blamed_on_a_sound_proxy(sim, monkeypatch):
+    """A proxy is set and sound, the panel URL is the one that is wrong (a host typed with a
+    leading dot, a wildcard left in it, a direct client that asks no proxy): "the proxy is
+    not a valid URL: correct or unset it" sent the user to fix what was right."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://reseller:s3cret@127.0.0.1:9")
+    monkeypatch.setenv("ALL_PROXY", "http://reseller:s3cret@127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for url in ("https://.panel.example/api/v2", "https://*.panel.example/api/v2"):
+        for direct in (False, True):
+            with PanelClient(url, sim.api_key, direct=direct) as c:
+                with pytest.raises(PanelUnavailableError) as refused:
+                    c.balance()
+            text = str(refused.value)
+            assert "invalid panel URL" in text and "proxy" not in text, (url, direct, text)
+            assert "s3cret" not in text
+
+
 def test_the_environment_is_read_once_per_client_not_per_request(sim, monkeypatch):
     """requests looks up proxies (and ~/.netrc) for every request: 20 % of a big refresh."""
     import requests.sessions
