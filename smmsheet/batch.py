@@ -1767,12 +1767,20 @@ class Engine:
             rid = row.refill_id
             if rid is not None and not is_final(row.get("refill_status"), refill=True):
                 by_panel.setdefault(self._panel_key(row), {}).setdefault(rid, []).append(row)
-        # Every panel asked at once (each its own requests in flight), answered here.
+        # Every panel asked at once (each its own requests in flight), a panel's answers
+        # written here once it has given them all. Streamed by chunk: a Ctrl-C (or an error
+        # here) ends each panel's requests in flight, and no more are sent.
         streams = {
-            key: _once(client.refill_status_many, list(by_panel[key]))
+            key: client.refill_status_chunks(list(by_panel[key]))
             for key, client in self._clients(_rows_of(by_panel), Step.REFILL_STATUS)
         }
-        for key, statuses in merged(streams, "smmsheet-refill-status"):
+        answers: dict[str, dict[str, RefillStatus]] = {key: {} for key in streams}
+        for key, chunk in merged(streams, "smmsheet-refill-status"):
+            statuses = answers[key]
+            statuses.update(chunk)
+            if len(statuses) >= len(by_panel[key]):
+                self._refill_statuses(answers.pop(key), by_panel[key], key)
+        for key, statuses in answers.items():  # every stream ended: what is left is written
             self._refill_statuses(statuses, by_panel[key], key)
 
     def _refill_statuses(
@@ -2315,14 +2323,8 @@ _NO_REFILL_STATUSES = frozenset({"canceled", "cancelled", "refunded", "fail", "f
 
 
 _T = TypeVar("_T")
-_R = TypeVar("_R")
 #: One add's answer as a worker hands it to the run: (plan, journal entry, state, id or reason).
 _Answer = tuple["OrderPlan", int, State, str]
-
-
-def _once(call: Callable[[list[str]], _R], ids: list[str]) -> Iterator[_R]:
-    """``call(ids)`` as a stream of one item, for :func:`merged` (made when first read)."""
-    yield call(ids)
 
 
 def _stops_run(exc: BaseException) -> bool:

@@ -803,6 +803,13 @@ class PanelClient:
 
     def refill_status_many(self, refills: Iterable[int | str]) -> dict[str, RefillStatus]:
         """Status of many refills, 100 ids a request; every id gets a result."""
+        return _joined(self.refill_status_chunks(refills))
+
+    def refill_status_chunks(
+        self, refills: Iterable[int | str]
+    ) -> Iterator[dict[str, RefillStatus]]:
+        """Like :meth:`refill_status_many`, yielding each 100-id chunk's results as it
+        arrives; closing it ends the requests in flight and sends no more."""
         return self._list_multi(
             "refill_status",
             "refills",
@@ -858,8 +865,10 @@ class PanelClient:
             rid = parse_id(value)
             return RefillResult(oid, rid, error or (None if rid else "no refill id"))
 
-        return self._list_multi(
-            "refill", "orders", ("order", "refill"), orders, build, _uncertain(RefillResult)
+        return _joined(
+            self._list_multi(
+                "refill", "orders", ("order", "refill"), orders, build, _uncertain(RefillResult)
+            )
         )
 
     def cancel(self, orders: Iterable[int | str]) -> dict[str, CancelResult]:
@@ -869,8 +878,10 @@ class PanelClient:
             ok = error is None and _accepted(value)
             return CancelResult(oid, ok, None if ok else error or "the panel did not cancel it")
 
-        return self._list_multi(
-            "cancel", "orders", ("order", "cancel"), orders, build, _uncertain(CancelResult)
+        return _joined(
+            self._list_multi(
+                "cancel", "orders", ("order", "cancel"), orders, build, _uncertain(CancelResult)
+            )
         )
 
     # ----------------------------------------------------------------- plumbing
@@ -883,13 +894,14 @@ class PanelClient:
         ids: Iterable[int | str],
         build: Callable[[str, object, str | None], T],
         failed: Callable[[str, PanelError], T],
-    ) -> dict[str, T]:
+    ) -> Iterator[dict[str, T]]:
         """A multi-id action answered per id, in whichever shape the panel uses.
 
         A list of ``{id_field: id, value_field: value | {"error": m}}`` (or ``"error": m``
         beside the id), an object keyed by id, a list in the order of the ids sent
         (``[1, {"error": m}]``), or, for one id, the single reply (``{"refill": "1"}``).
         ``build(id, value, error)`` makes each result; ``value`` is None when ``error`` is set.
+        Each 100-id chunk's results as they arrive (see :func:`_joined`).
         """
         id_field, value_field = fields
 
@@ -905,7 +917,7 @@ class PanelClient:
                 raise self._unexpected(action, reply)
             return {i: out[i] if i in out else build(i, None, "missing from reply") for i in chunk}
 
-        return self._fan_out(_unique_ids(ids), one_chunk, failed)
+        return self._fan_out_chunks(_unique_ids(ids), one_chunk, failed)
 
     def _entries(
         self, action: str, chunk: Sequence[str], reply: object, id_field: str, value_field: str
@@ -930,18 +942,6 @@ class PanelClient:
                 for k, v in reply.items()
             ]
         raise self._unexpected(action, reply)
-
-    def _fan_out(
-        self,
-        ids: list[str],
-        one_chunk: Callable[[Sequence[str]], dict[str, T]],
-        failed: Callable[[str, PanelError], T],
-    ) -> dict[str, T]:
-        """All the results of :meth:`_fan_out_chunks`, merged."""
-        results: dict[str, T] = {}
-        for part in self._fan_out_chunks(ids, one_chunk, failed):
-            results.update(part)
-        return results
 
     def _fan_out_chunks(
         self,
@@ -1424,6 +1424,14 @@ TRANSPORT_WORDS = {
 def _in_words(kind: str) -> str:
     """A transport failure as a person reads it; a class not listed is named as it is."""
     return TRANSPORT_WORDS.get(kind, kind)
+
+
+def _joined(chunks: Iterable[dict[str, T]]) -> dict[str, T]:
+    """Every chunk's results in one dict."""
+    results: dict[str, T] = {}
+    for part in chunks:
+        results.update(part)
+    return results
 
 
 def _failure_of(exc: Exception) -> tuple[str, bool]:

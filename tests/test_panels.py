@@ -129,6 +129,36 @@ def test_refills_are_asked_of_every_panel_at_once(tmp_path, two_panels):
     assert all("refill status" in r["Error"] for r in out)  # neither panel knows them
 
 
+def test_a_ctrl_c_in_a_refill_status_of_two_panels_stops_the_slow_panels_requests(
+    tmp_path, two_panels, monkeypatch
+):
+    """Ctrl-C while panel a (40 requests, 100 ms each) is still answering: its requests in
+    flight end and no more are sent, as when one panel was asked on this thread. Asked on a
+    thread of its own, its whole refill_status_many went on to the last request (a panel
+    that hangs: every request to its deadline) before the Ctrl-C came back."""
+    from smmsheet.batch import Engine
+    from smmsheet.simulator import Faults
+
+    served: list[str] = []
+    two_panels.a.on_request = lambda request: served.append(request.action)
+    two_panels.a.faults = Faults(latency=0.1)
+    real = Engine._refill_statuses
+
+    def interrupted(self, statuses, rows_by_id, key):
+        if key == "b":
+            raise KeyboardInterrupt
+        return real(self, statuses, rows_by_id, key)
+
+    monkeypatch.setattr(Engine, "_refill_statuses", interrupted)
+    header = (*HEADER, "Order ID", "Refill ID")
+    rows = [(1, f"https://x/a{i}", 100, None, None, None, 5000 + i, 7000 + i) for i in range(4000)]
+    rows.append((1, "https://x/b", 100, "b", None, None, 6000, 8000))
+    path = book(tmp_path / "o.xlsx", header, rows)
+    with pytest.raises(KeyboardInterrupt):
+        run(path, "refill-status")
+    assert 0 < served.count("refill_status") < 40
+
+
 def test_rows_are_validated_against_their_own_panels_services(tmp_path, monkeypatch):
     services = default_services()
     services[0]["min"] = "500"  # panel b sells service 1 from 500 only
