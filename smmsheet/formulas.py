@@ -578,6 +578,8 @@ def smm_balance(profile: Any = None, *, panel: UdfPanel | None = None) -> float 
     """
     from .values import is_blank
 
+    if isinstance(profile, float) and profile.is_integer():
+        profile = int(profile)  # Excel's 2 is 2.0: profile "2", as a Panel cell's text
     name = "" if is_blank(profile) else str(profile).strip()
     try:
         panel = panel or udf_panel(name)

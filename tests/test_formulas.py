@@ -514,3 +514,28 @@ def test_balance_of_the_panel_a_profile_names(
             assert panels.b.counts["balance"] == 1, "cached like every formula's panel"
         finally:
             formulas.reset_panels()
+
+
+def test_balance_of_a_profile_named_by_a_number(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reseller's second account is profile "2": Excel passes ``=SMM_BALANCE(2)`` (or a
+    cell holding 2) as the float 2.0, which was looked up as a profile "2.0" that does not
+    exist. A whole number names its profile as a row's Panel cell's text does."""
+    from smmsheet.simulator import PanelSimulator
+
+    from .two_panels import write_config
+
+    formulas.reset_panels()
+    with PanelSimulator(balance="7.25") as second:
+        config = write_config(tmp_path / "config.toml", {"2": second}, default="2")
+        monkeypatch.setenv("SMMSHEET_CONFIG", str(config))
+        for variable in ("SMMSHEET_PANEL_URL", "SMMSHEET_API_KEY", "SMMSHEET_PROFILE"):
+            monkeypatch.delenv(variable, raising=False)
+        try:
+            assert udf.SMM_BALANCE(2.0) == 7.25
+            assert udf.SMM_BALANCE(2) == 7.25
+            half = udf.SMM_BALANCE(2.5)
+            assert isinstance(half, str) and half.startswith("#SMM: no profile '2.5'")
+        finally:
+            formulas.reset_panels()
