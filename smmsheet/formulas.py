@@ -567,6 +567,12 @@ def smm_refill_status(refill_ids: Any, *, panel: UdfPanel | None = None) -> list
     return _lookup(refill_ids, lambda p: p.refills, lambda answer: answer.status, panel)
 
 
+#: Excel's error values as xlwings hands them over as text (``err_to_str``).
+_EXCEL_ERRORS = frozenset(
+    ("#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!", "#SPILL!", "#CALC!")
+)
+
+
 def smm_balance(profile: Any = None, *, panel: UdfPanel | None = None) -> float | str:
     """The account balance as a number (the currency is in SMM_SERVICES' panel settings):
     of the default panel, or of the config profile ``profile`` names (as a ``Panel`` cell).
@@ -580,6 +586,8 @@ def smm_balance(profile: Any = None, *, panel: UdfPanel | None = None) -> float 
 
     if isinstance(profile, float) and profile.is_integer():
         profile = int(profile)  # Excel's 2 is 2.0: profile "2", as a Panel cell's text
+    if isinstance(profile, str) and profile in _EXCEL_ERRORS:  # no panel, not the default
+        return f"{ERROR_PREFIX}the panel given is {profile}, not a profile name"
     name = "" if is_blank(profile) else str(profile).strip()
     try:
         panel = panel or udf_panel(name)

@@ -76,7 +76,7 @@ def SMM_REFILL_STATUS(refill_ids: Any) -> list[list[Any]]:
 
 
 @xw.func(category=CATEGORY)
-@xw.arg("panel", doc=ARG_HELP["SMM_BALANCE"]["panel"])
+@xw.arg("panel", doc=ARG_HELP["SMM_BALANCE"]["panel"], err_to_str=True)  # #N/A is not empty
 def SMM_BALANCE(panel: Any = None) -> Any:
     """The panel account balance (of the default panel, or of the profile named)."""
     return smm_balance(panel)

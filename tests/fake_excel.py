@@ -552,6 +552,11 @@ class FakeBook:
         return [entry for entry in self.log if entry[0] == "write"]
 
 
+class CellError(str):
+    """An error value (``#N/A``...) given to a formula: xlwings hands it over as None, or as
+    its text for an argument declared with ``err_to_str``."""
+
+
 class ExcelCalculation:
     """Excel calculating xlwings formulas: one cell after another, on one thread.
 
@@ -559,7 +564,8 @@ class ExcelCalculation:
     runs on the COM server's one thread while Excel waits: the function's ``__xlfunc__``
     (from the real decorators, ``tests/windows_xlwings.py``) says how each argument
     arrives. A cell argument comes as its value, a range as rows of values, ``ndim=2``
-    makes every argument 2-D, a missing optional argument takes its default. No Range
+    makes every argument 2-D, a missing optional argument takes its default, an error
+    value (:class:`CellError`) is None or its text. No Range
     object is handed over: the formulas get their arguments and nothing else (Excel's
     documentation asks UDFs not to touch ranges while they calculate). A function in
     xlwings' async mode is refused: Excel would show "#N/A waiting..." and xlwings would
@@ -582,6 +588,8 @@ class ExcelCalculation:
         converted = []
         for position, spec in enumerate(info["args"]):
             value = args[position] if position < len(args) else spec.get("optional")
+            if isinstance(value, CellError):  # as xlwings' _clean_value_data_element
+                value = str(value) if spec["options"].get("err_to_str") else None
             if spec["options"].get("ndim") == 2 and not isinstance(value, list):
                 value = [[value]]
             converted.append(value)

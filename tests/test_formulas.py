@@ -539,3 +539,28 @@ def test_balance_of_a_profile_named_by_a_number(
             assert isinstance(half, str) and half.startswith("#SMM: no profile '2.5'")
         finally:
             formulas.reset_panels()
+
+
+def test_balance_of_a_panel_argument_that_is_an_error_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, excel_calc: ExcelCalculation
+) -> None:
+    """``=SMM_BALANCE(VLOOKUP(A2, Accounts, 2, FALSE))`` whose lookup failed: xlwings hands
+    an error argument over as None, the same as an empty one, and the cell showed the
+    default panel's balance as the balance of the account the lookup was for."""
+    from .fake_excel import CellError
+    from .two_panels import open_two
+
+    formulas.reset_panels()
+    with open_two(tmp_path, monkeypatch, b_balance="12.5") as panels:
+        try:
+            assert excel_calc.cell("SMM_BALANCE") == float(panels.a.state.balance)
+            assert excel_calc.cell("SMM_BALANCE", "b") == 12.5
+            for error in ("#N/A", "#REF!", "#VALUE!"):
+                shown = excel_calc.cell("SMM_BALANCE", CellError(error))
+                assert isinstance(shown, str) and shown.startswith("#SMM:"), (error, shown)
+                assert error in shown
+            ranged = excel_calc.cell("SMM_BALANCE", [["a", "b"]])  # a range: no panel either
+            assert isinstance(ranged, str) and ranged.startswith("#SMM:")
+            assert panels.a.counts["balance"] == 1
+        finally:
+            formulas.reset_panels()
