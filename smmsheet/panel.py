@@ -1169,7 +1169,10 @@ class PanelClient:
                 "nothing was sent",
                 action=action,
             )
-        if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
+        # urllib3 refuses a host name it cannot look up (an empty label, one over 63
+        # characters) before it opens a connection: as invalid as requests' InvalidURL.
+        invalid = requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
+        if isinstance(exc, invalid | u3.LocationValueError):
             if self._proxy_is_at_fault():
                 return PanelUnavailableError(
                     f"{action}: the proxy set for {self.shown_url} is not a valid URL (see "

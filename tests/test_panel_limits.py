@@ -10,7 +10,12 @@ import tracemalloc
 
 import pytest
 
-from smmsheet.errors import AmbiguousRequestError, PanelUnavailableError, RateLimitedError
+from smmsheet.errors import (
+    AmbiguousRequestError,
+    PanelError,
+    PanelUnavailableError,
+    RateLimitedError,
+)
 from smmsheet.panel import PanelClient
 
 from .scripted import ScriptedPanel, json_reply
@@ -435,6 +440,30 @@ def test_an_invalid_panel_url_is_not_blamed_on_a_sound_proxy(sim, monkeypatch):
             text = str(refused.value)
             assert "invalid panel URL" in text and "proxy" not in text, (url, direct, text)
             assert "s3cret" not in text
+
+
+@pytest.mark.parametrize(
+    ("url", "proxy"),
+    [
+        ("http://panel..example/api/v2", None),  # an empty label: no such name to look up
+        (f"http://{'p' * 64}.example/api/v2", None),  # a label over 63 characters
+        (None, "http://reseller:s3cret@.proxy.example:3128"),
+    ],
+)
+def test_an_add_to_a_host_that_cannot_be_looked_up_was_never_sent(sim, monkeypatch, url, proxy):
+    """urllib3 refuses to look up such a host name (LocationParseError) before it opens a
+    connection: the add was reported "may have been placed", blocking its row for a manual
+    check of an order that never left."""
+    for name in ("NO_PROXY", "no_proxy", "http_proxy", "HTTP_PROXY", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    if proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+    with PanelClient(url or sim.url, sim.api_key) as c, pytest.raises(PanelError) as refused:
+        c.add(service=1, link="https://instagram.com/p/x", quantity=100)
+    assert not isinstance(refused.value, AmbiguousRequestError), str(refused.value)
+    text = str(refused.value)
+    assert ("proxy" in text) == bool(proxy) and "s3cret" not in text, text
+    assert sim.counts["add"] == 0
 
 
 def test_the_environment_is_read_once_per_client_not_per_request(sim, monkeypatch):
