@@ -507,11 +507,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _profile(value: Any) -> str:
+    """A formula's panel argument as a profile name; "" (the default panel) when empty."""
+    from .values import is_blank
+
+    return "" if is_blank(value) else str(value).strip()
+
+
 def _lookup(
     ids: Any,
     coalescer: Callable[[UdfPanel], Coalescer[Any]],
     pick: Callable[[Any], Any],
     panel: UdfPanel | None,
+    profile: Any = None,
 ) -> list[list[Any]]:
     """Shared body of SMM_STATUS and SMM_REFILL_STATUS: same shape out as in."""
     grid = _grid(ids)
@@ -521,7 +529,7 @@ def _lookup(
     failure: str | None = None
     if wanted:
         try:
-            panel = panel or udf_panel()
+            panel = panel or udf_panel(_profile(profile))
             answers = coalescer(panel).get_many(wanted)
         except Exception as exc:
             failure = _error(exc, panel)
@@ -542,12 +550,15 @@ def _lookup(
 
 
 def smm_status(
-    order_ids: Any, field: str = "status", *, panel: UdfPanel | None = None
+    order_ids: Any, field: Any = "status", profile: Any = None, *, panel: UdfPanel | None = None
 ) -> list[list[Any]]:
-    """Status (or charge, start_count, remains, currency) of orders, same shape as the input.
+    """Status (or charge, start_count, remains, currency) of orders, same shape as the input;
+    of the default panel's orders, or of those of the config profile ``profile`` names.
 
     >>> smm_status([[1001], [None]], "remains", panel=panel)  # doctest: +SKIP
     [[157], ['']]
+    >>> smm_status([[1001]], "status", "b")  # doctest: +SKIP
+    [['Completed']]
     """
     key = "".join(str(field or "status").lower().split()).replace("_", "")
     attribute = STATUS_FIELDS.get(key)
@@ -555,16 +566,20 @@ def smm_status(
         known = "status, charge, start_count, remains, currency"
         message = f"{ERROR_PREFIX}unknown field {str(field)[:20]!r} ({known})"
         return [[message for _ in row] for row in _grid(order_ids)]
-    return _lookup(order_ids, lambda p: p.status, lambda answer: getattr(answer, attribute), panel)
+    return _lookup(
+        order_ids, lambda p: p.status, lambda answer: getattr(answer, attribute), panel, profile
+    )
 
 
-def smm_refill_status(refill_ids: Any, *, panel: UdfPanel | None = None) -> list[list[Any]]:
-    """Status of refills, same shape as the input.
+def smm_refill_status(
+    refill_ids: Any, profile: Any = None, *, panel: UdfPanel | None = None
+) -> list[list[Any]]:
+    """Status of refills, same shape as the input (of the default panel, or the profile's).
 
     >>> smm_refill_status([[501, 502]], panel=panel)  # doctest: +SKIP
     [['Completed', 'In progress']]
     """
-    return _lookup(refill_ids, lambda p: p.refills, lambda answer: answer.status, panel)
+    return _lookup(refill_ids, lambda p: p.refills, lambda answer: answer.status, panel, profile)
 
 
 def smm_balance(profile: Any = None, *, panel: UdfPanel | None = None) -> float | str:
@@ -576,18 +591,16 @@ def smm_balance(profile: Any = None, *, panel: UdfPanel | None = None) -> float 
     >>> smm_balance("cheap")  # doctest: +SKIP
     12.5
     """
-    from .values import is_blank
-
-    name = "" if is_blank(profile) else str(profile).strip()
     try:
-        panel = panel or udf_panel(name)
+        panel = panel or udf_panel(_profile(profile))
         return float(panel.balance.get().amount)
     except Exception as exc:
         return _error(exc, panel)
 
 
-def smm_services(*, panel: UdfPanel | None = None) -> list[list[Any]]:
-    """The panel's service list with a header row, to spill into the sheet.
+def smm_services(profile: Any = None, *, panel: UdfPanel | None = None) -> list[list[Any]]:
+    """The panel's service list with a header row, to spill into the sheet (the default
+    panel's, or the profile's).
 
     >>> smm_services(panel=panel)[0][:3]  # doctest: +SKIP
     ['Service', 'Name', 'Type']
@@ -595,7 +608,7 @@ def smm_services(*, panel: UdfPanel | None = None) -> list[list[Any]]:
     from .services_sheet import services_table
 
     try:
-        panel = panel or udf_panel()
+        panel = panel or udf_panel(_profile(profile))
         table = services_table(list(panel.services.get().values()))
     except Exception as exc:
         return [[_error(exc, panel)]]
@@ -603,8 +616,11 @@ def smm_services(*, panel: UdfPanel | None = None) -> list[list[Any]]:
     return [[_plain(v) for v in row] + [""] * (width - len(row)) for row in table]
 
 
-def smm_cost(service: Any, quantity: Any, *, panel: UdfPanel | None = None) -> float | str:
-    """What ``quantity`` of ``service`` costs at the panel's current rate (rate is per 1000).
+def smm_cost(
+    service: Any, quantity: Any, profile: Any = None, *, panel: UdfPanel | None = None
+) -> float | str:
+    """What ``quantity`` of ``service`` costs at the panel's current rate (rate is per 1000):
+    the default panel's, or the profile's.
 
     >>> smm_cost(1, 1000, panel=panel)  # doctest: +SKIP
     0.9
@@ -620,7 +636,7 @@ def smm_cost(service: Any, quantity: Any, *, panel: UdfPanel | None = None) -> f
     if count is None or count < 0:
         return f"{ERROR_PREFIX}quantity must be a whole number, not {str(quantity)[:20]}"
     try:
-        panel = panel or udf_panel()
+        panel = panel or udf_panel(_profile(profile))
         found = panel.services.get().get(service_id)
     except Exception as exc:
         return _error(exc, panel)
