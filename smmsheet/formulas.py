@@ -507,11 +507,38 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _profile(value: Any) -> str:
+    """A formula's panel argument as a profile name; "" (the default panel) when empty.
+
+    A whole number names its profile as a Panel cell's text does (Excel passes 2 as 2.0).
+    An error value (``#N/A``, handed over as its text: ``err_to_str``) or a range of cells
+    names no panel, and is refused rather than read as empty: the default panel's answer
+    would show as another's.
+    """
+    from .errors import ConfigError
+    from .values import is_blank
+
+    if isinstance(value, list | tuple):
+        raise ConfigError("the panel given is a range of cells, not a profile name")
+    if isinstance(value, str) and value in _EXCEL_ERRORS:
+        raise ConfigError(f"the panel given is {value}, not a profile name")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return "" if is_blank(value) else str(value).strip()
+
+
+#: Excel's error values as xlwings hands them over as text (``err_to_str``).
+_EXCEL_ERRORS = frozenset(
+    ("#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!", "#SPILL!", "#CALC!")
+)
+
+
 def _lookup(
     ids: Any,
     coalescer: Callable[[UdfPanel], Coalescer[Any]],
     pick: Callable[[Any], Any],
     panel: UdfPanel | None,
+    profile: Any = None,
 ) -> list[list[Any]]:
     """Shared body of SMM_STATUS and SMM_REFILL_STATUS: same shape out as in."""
     grid = _grid(ids)
@@ -521,7 +548,7 @@ def _lookup(
     failure: str | None = None
     if wanted:
         try:
-            panel = panel or udf_panel()
+            panel = panel or udf_panel(_profile(profile))
             answers = coalescer(panel).get_many(wanted)
         except Exception as exc:
             failure = _error(exc, panel)
@@ -542,12 +569,15 @@ def _lookup(
 
 
 def smm_status(
-    order_ids: Any, field: str = "status", *, panel: UdfPanel | None = None
+    order_ids: Any, field: Any = "status", profile: Any = None, *, panel: UdfPanel | None = None
 ) -> list[list[Any]]:
-    """Status (or charge, start_count, remains, currency) of orders, same shape as the input.
+    """Status (or charge, start_count, remains, currency) of orders, same shape as the input;
+    of the default panel's orders, or of those of the config profile ``profile`` names.
 
     >>> smm_status([[1001], [None]], "remains", panel=panel)  # doctest: +SKIP
     [[157], ['']]
+    >>> smm_status([[1001]], "status", "b")  # doctest: +SKIP
+    [['Completed']]
     """
     key = "".join(str(field or "status").lower().split()).replace("_", "")
     attribute = STATUS_FIELDS.get(key)
@@ -555,22 +585,20 @@ def smm_status(
         known = "status, charge, start_count, remains, currency"
         message = f"{ERROR_PREFIX}unknown field {str(field)[:20]!r} ({known})"
         return [[message for _ in row] for row in _grid(order_ids)]
-    return _lookup(order_ids, lambda p: p.status, lambda answer: getattr(answer, attribute), panel)
+    return _lookup(
+        order_ids, lambda p: p.status, lambda answer: getattr(answer, attribute), panel, profile
+    )
 
 
-def smm_refill_status(refill_ids: Any, *, panel: UdfPanel | None = None) -> list[list[Any]]:
-    """Status of refills, same shape as the input.
+def smm_refill_status(
+    refill_ids: Any, profile: Any = None, *, panel: UdfPanel | None = None
+) -> list[list[Any]]:
+    """Status of refills, same shape as the input (of the default panel, or the profile's).
 
     >>> smm_refill_status([[501, 502]], panel=panel)  # doctest: +SKIP
     [['Completed', 'In progress']]
     """
-    return _lookup(refill_ids, lambda p: p.refills, lambda answer: answer.status, panel)
-
-
-#: Excel's error values as xlwings hands them over as text (``err_to_str``).
-_EXCEL_ERRORS = frozenset(
-    ("#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!", "#SPILL!", "#CALC!")
-)
+    return _lookup(refill_ids, lambda p: p.refills, lambda answer: answer.status, panel, profile)
 
 
 def smm_balance(profile: Any = None, *, panel: UdfPanel | None = None) -> float | str:
@@ -582,22 +610,16 @@ def smm_balance(profile: Any = None, *, panel: UdfPanel | None = None) -> float 
     >>> smm_balance("cheap")  # doctest: +SKIP
     12.5
     """
-    from .values import is_blank
-
-    if isinstance(profile, float) and profile.is_integer():
-        profile = int(profile)  # Excel's 2 is 2.0: profile "2", as a Panel cell's text
-    if isinstance(profile, str) and profile in _EXCEL_ERRORS:  # no panel, not the default
-        return f"{ERROR_PREFIX}the panel given is {profile}, not a profile name"
-    name = "" if is_blank(profile) else str(profile).strip()
     try:
-        panel = panel or udf_panel(name)
+        panel = panel or udf_panel(_profile(profile))
         return float(panel.balance.get().amount)
     except Exception as exc:
         return _error(exc, panel)
 
 
-def smm_services(*, panel: UdfPanel | None = None) -> list[list[Any]]:
-    """The panel's service list with a header row, to spill into the sheet.
+def smm_services(profile: Any = None, *, panel: UdfPanel | None = None) -> list[list[Any]]:
+    """The panel's service list with a header row, to spill into the sheet (the default
+    panel's, or the profile's).
 
     >>> smm_services(panel=panel)[0][:3]  # doctest: +SKIP
     ['Service', 'Name', 'Type']
@@ -605,7 +627,7 @@ def smm_services(*, panel: UdfPanel | None = None) -> list[list[Any]]:
     from .services_sheet import services_table
 
     try:
-        panel = panel or udf_panel()
+        panel = panel or udf_panel(_profile(profile))
         table = services_table(list(panel.services.get().values()))
     except Exception as exc:
         return [[_error(exc, panel)]]
@@ -613,8 +635,11 @@ def smm_services(*, panel: UdfPanel | None = None) -> list[list[Any]]:
     return [[_plain(v) for v in row] + [""] * (width - len(row)) for row in table]
 
 
-def smm_cost(service: Any, quantity: Any, *, panel: UdfPanel | None = None) -> float | str:
-    """What ``quantity`` of ``service`` costs at the panel's current rate (rate is per 1000).
+def smm_cost(
+    service: Any, quantity: Any, profile: Any = None, *, panel: UdfPanel | None = None
+) -> float | str:
+    """What ``quantity`` of ``service`` costs at the panel's current rate (rate is per 1000):
+    the default panel's, or the profile's.
 
     >>> smm_cost(1, 1000, panel=panel)  # doctest: +SKIP
     0.9
@@ -630,7 +655,7 @@ def smm_cost(service: Any, quantity: Any, *, panel: UdfPanel | None = None) -> f
     if count is None or count < 0:
         return f"{ERROR_PREFIX}quantity must be a whole number, not {str(quantity)[:20]}"
     try:
-        panel = panel or udf_panel()
+        panel = panel or udf_panel(_profile(profile))
         found = panel.services.get().get(service_id)
     except Exception as exc:
         return _error(exc, panel)

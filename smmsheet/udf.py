@@ -8,8 +8,11 @@ cell after another.
 
 Example, in Excel::
 
-    =SMM_STATUS(A2:A500, "remains")     =SMM_BALANCE()     =SMM_BALANCE("cheap")
-    =SMM_COST(1, 1000)
+    =SMM_STATUS(A2:A500, "remains")     =SMM_BALANCE()     =SMM_COST(1, 1000)
+
+Each takes a last, optional argument: the config profile of the panel to ask, as a row's
+Panel cell names it (``=SMM_STATUS(A2:A500, , "b")``, ``=SMM_BALANCE("b")``); empty asks
+the default panel.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from .formulas import smm_balance, smm_cost, smm_refill_status, smm_services, sm
 __all__ = [
     "ARG_HELP",
     "CATEGORY",
+    "PANEL_HELP",
     "FORMULAS",
     "SMM_BALANCE",
     "SMM_COST",
@@ -35,18 +39,26 @@ __all__ = [
 
 #: The Function Wizard's category for the SMM_* formulas.
 CATEGORY = "smmsheet"
+#: The Function Wizard's help for the optional panel argument every formula takes.
+PANEL_HELP = "A profile of your config, as a Panel cell names it (empty: the default panel)"
 #: The Function Wizard's help for each argument (the add-in registers it when it opens).
 ARG_HELP: dict[str, dict[str, str]] = {
     "SMM_STATUS": {
         "order_ids": "An Order ID cell, or a range of them (one call for a column: A2:A500)",
         "field": "status (default), charge, start_count, remains or currency",
+        "panel": PANEL_HELP,
     },
-    "SMM_REFILL_STATUS": {"refill_ids": "A Refill ID cell, or a range of them"},
-    "SMM_BALANCE": {
-        "panel": "A profile of your config, as a Panel cell names it (empty: the default panel)"
+    "SMM_REFILL_STATUS": {
+        "refill_ids": "A Refill ID cell, or a range of them",
+        "panel": PANEL_HELP,
     },
-    "SMM_SERVICES": {},
-    "SMM_COST": {"service": "Service ID", "quantity": "Quantity (the rate is per 1000)"},
+    "SMM_BALANCE": {"panel": PANEL_HELP},
+    "SMM_SERVICES": {"panel": PANEL_HELP},
+    "SMM_COST": {
+        "service": "Service ID",
+        "quantity": "Quantity (the rate is per 1000)",
+        "panel": PANEL_HELP,
+    },
 }
 
 
@@ -63,37 +75,41 @@ ARG_HELP: dict[str, dict[str, str]] = {
 @xw.func(category=CATEGORY)
 @xw.arg("order_ids", ndim=2, doc=ARG_HELP["SMM_STATUS"]["order_ids"])
 @xw.arg("field", doc=ARG_HELP["SMM_STATUS"]["field"])
-def SMM_STATUS(order_ids: Any, field: str = "status") -> list[list[Any]]:
+@xw.arg("panel", doc=PANEL_HELP, err_to_str=True)  # #N/A is not empty
+def SMM_STATUS(order_ids: Any, field: str = "status", panel: Any = None) -> list[list[Any]]:
     """Status of panel orders (read-only); returns the same shape as order_ids."""
-    return smm_status(order_ids, field)
+    return smm_status(order_ids, field, panel)
 
 
 @xw.func(category=CATEGORY)
 @xw.arg("refill_ids", ndim=2, doc=ARG_HELP["SMM_REFILL_STATUS"]["refill_ids"])
-def SMM_REFILL_STATUS(refill_ids: Any) -> list[list[Any]]:
+@xw.arg("panel", doc=PANEL_HELP, err_to_str=True)  # #N/A is not empty
+def SMM_REFILL_STATUS(refill_ids: Any, panel: Any = None) -> list[list[Any]]:
     """Status of refills (read-only); returns the same shape as refill_ids."""
-    return smm_refill_status(refill_ids)
+    return smm_refill_status(refill_ids, panel)
 
 
 @xw.func(category=CATEGORY)
-@xw.arg("panel", doc=ARG_HELP["SMM_BALANCE"]["panel"], err_to_str=True)  # #N/A is not empty
+@xw.arg("panel", doc=PANEL_HELP, err_to_str=True)  # #N/A is not empty
 def SMM_BALANCE(panel: Any = None) -> Any:
     """The panel account balance (of the default panel, or of the profile named)."""
     return smm_balance(panel)
 
 
 @xw.func(category=CATEGORY)
-def SMM_SERVICES() -> list[list[Any]]:
+@xw.arg("panel", doc=PANEL_HELP, err_to_str=True)  # #N/A is not empty
+def SMM_SERVICES(panel: Any = None) -> list[list[Any]]:
     """The panel's services with a header row (spills)."""
-    return smm_services()
+    return smm_services(panel)
 
 
 @xw.func(category=CATEGORY)
 @xw.arg("service", doc=ARG_HELP["SMM_COST"]["service"])
 @xw.arg("quantity", doc=ARG_HELP["SMM_COST"]["quantity"])
-def SMM_COST(service: Any, quantity: Any) -> Any:
+@xw.arg("panel", doc=PANEL_HELP, err_to_str=True)  # #N/A is not empty
+def SMM_COST(service: Any, quantity: Any, panel: Any = None) -> Any:
     """Cost of a quantity of a service at the panel's current rate."""
-    return smm_cost(service, quantity)
+    return smm_cost(service, quantity, panel)
 
 
 #: The formulas this module gives Excel, in the order the add-in declares them.

@@ -491,12 +491,13 @@ def test_a_journal_is_read_again_only_when_it_changed(own_data_dir: Path) -> Non
     assert index.remember_source(panel, own_data_dir / "gone.sqlite", ids) is False
 
 
-def test_balance_of_the_panel_a_profile_names(
+def test_formulas_ask_the_panel_a_profile_names(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A reseller on two panels: ``=SMM_BALANCE("b")`` is panel b's balance, as a row's
-    Panel cell names b; empty is the default panel's; a typo says which profiles exist.
-    Never the environment's panel for a named profile."""
+    Panel cell names b, and ``=SMM_STATUS(A2, , "b")`` asks b about its order; empty is the
+    default panel; a typo says which profiles exist. Never the environment's panel for a
+    named profile."""
     from .two_panels import open_two
 
     formulas.reset_panels()
@@ -512,6 +513,16 @@ def test_balance_of_the_panel_a_profile_names(
             monkeypatch.setenv("SMMSHEET_API_KEY", DEFAULT_API_KEY)
             assert udf.SMM_BALANCE("b") == 12.5  # the profile's own URL and key
             assert panels.b.counts["balance"] == 1, "cached like every formula's panel"
+            # Every formula: an order of panel b is looked up on b, never on the default.
+            with PanelClient(panels.b.url, DEFAULT_API_KEY) as b:
+                order = b.add(service=1, link="https://instagram.com/p/b", quantity=100)
+            assert udf.SMM_STATUS([[order]], "status", "b")[0][0] == "Pending"
+            assert str(udf.SMM_STATUS([[order]])[0][0]).startswith("#SMM: ")  # a: no such order
+            assert udf.SMM_REFILL_STATUS([[7]], "b")[0][0].startswith("#SMM: ")
+            assert panels.b.counts["refill_status"] == 1
+            assert udf.SMM_SERVICES("b")[0][:2] == ["Service", "Name"]
+            assert udf.SMM_COST(1, 1000, "b") == udf.SMM_COST(1, 1000)  # same catalogue
+            assert panels.b.counts["services"] == 1
         finally:
             formulas.reset_panels()
 
@@ -562,5 +573,11 @@ def test_balance_of_a_panel_argument_that_is_an_error_is_an_error(
             ranged = excel_calc.cell("SMM_BALANCE", [["a", "b"]])  # a range: no panel either
             assert isinstance(ranged, str) and ranged.startswith("#SMM:")
             assert panels.a.counts["balance"] == 1
+            # Every formula's panel argument: an order of panel b is not looked up on a.
+            shown = excel_calc.cell("SMM_STATUS", [[5001]], "status", CellError("#N/A"))
+            assert shown == [["#SMM: the panel given is #N/A, not a profile name"]]
+            cost = excel_calc.cell("SMM_COST", 1, 1000, CellError("#REF!"))
+            assert isinstance(cost, str) and "#REF!" in cost
+            assert not panels.a.counts.get("status") and not panels.a.counts.get("services")
         finally:
             formulas.reset_panels()
