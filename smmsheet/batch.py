@@ -1765,7 +1765,10 @@ class Engine:
         by_panel: dict[str, dict[str, list[OrderRow]]] = {}
         for row in self.table.rows:
             rid = row.refill_id
-            if rid is not None and not is_final(row.get("refill_status"), refill=True):
+            if rid is None or is_final(row.get("refill_status"), refill=True):
+                continue
+            # A refill lives on the panel of its order: not asked of another (same ids).
+            if not self._moved(row, Step.REFILL_STATUS):
                 by_panel.setdefault(self._panel_key(row), {}).setdefault(rid, []).append(row)
         # Every panel asked at once (each its own requests in flight), a panel's answers
         # written here once it has given them all. Streamed by chunk: a Ctrl-C (or an error

@@ -201,25 +201,56 @@ def test_a_row_naming_a_profile_never_falls_back_to_the_environments_panel(
     assert "no panel URL" in read_orders(path)[0]["Error"]
 
 
-def test_refill_and_cancel_go_to_the_panel_that_issued_the_order(tmp_path, two_panels):
-    path = book(
-        tmp_path / "o.xlsx", HEADER, [(1, "https://x/a", 100), (1, "https://x/b", 100, "b")]
-    )
+def _two_orders_1001(path, two_panels, header=HEADER):
+    """Row 2's order 1001 placed on panel a, row 3's on panel b; both completed."""
+    book(path, header, [(1, "https://x/a", 100), (1, "https://x/b", 100, "b")])
     run(path, "place")
     for sim in (two_panels.a, two_panels.b):
         sim.set_status(1001, "Completed", remains=0)
+    return path
+
+
+def _edit(path, **cells):
+    """Type values into cells of the Orders sheet, as a user in Excel (``E3="x"``)."""
     from openpyxl import load_workbook
 
     workbook = load_workbook(path)
-    workbook["Orders"]["E3"] = "x"  # refill the order 1001 of panel b
-    workbook["Orders"]["F2"] = "x"  # cancel the order 1001 of panel a
+    for address, value in cells.items():
+        workbook["Orders"][address] = value
     workbook.save(path)
+
+
+def test_refill_and_cancel_go_to_the_panel_that_issued_the_order(tmp_path, two_panels):
+    path = _two_orders_1001(tmp_path / "o.xlsx", two_panels)
+    _edit(path, E3="x", F2="x")  # refill b's order 1001, cancel a's
     run(path, "run")
     assert len(two_panels.b.refills) == 1 and not two_panels.a.refills
     assert two_panels.a.counts["cancel"] == 1 and two_panels.b.counts["cancel"] == 0
     with Journal(journal_path(path), lock=False) as journal:
         paid = [(e.action, e.panel) for e in journal.entries() if e.action != "add"]
     assert sorted(paid) == [("cancel", "a"), ("refill", "b")]
+
+
+def test_a_panel_cell_edited_after_a_refill_never_asks_the_other_panel_its_status(
+    tmp_path, two_panels
+):
+    """Row 3's order 1001 and its refill are panel b's; someone types ``a`` into its Panel
+    cell. Panel a has a refill of the same id (row 2's order's): asking a wrote the status
+    of another customer's refill into row 3, as for order statuses (where it is refused)."""
+    header = (*HEADER, "Order ID", "Refill ID")
+    path = _two_orders_1001(tmp_path / "o.xlsx", two_panels, header)
+    _edit(path, E2="x", E3="x")  # refill both orders 1001
+    run(path, "refill")
+    out = read_orders(path)
+    assert out[0]["Refill ID"] == out[1]["Refill ID"]  # each panel's first refill
+    (refill_a,) = two_panels.a.refills.values()
+    refill_a.status = "Rejected"
+    _edit(path, D3="a")
+    report = run(path, "refill-status")
+    out = read_orders(path)
+    assert out[0]["Refill Status"] == "Rejected"
+    assert out[1]["Refill Status"] != "Rejected", "panel a's refill written into b's row"
+    assert "was placed on panel 'b'" in out[1]["Error"] and report.failed
 
 
 def test_max_spend_is_one_cap_over_every_panel_in_its_currency(tmp_path, two_panels):
