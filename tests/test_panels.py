@@ -157,6 +157,10 @@ def test_a_ctrl_c_in_a_refill_status_of_two_panels_stops_the_slow_panels_request
     with pytest.raises(KeyboardInterrupt):
         run(path, "refill-status")
     assert 0 < served.count("refill_status") < 40
+    import threading
+
+    workers = ("smmsheet-refill-status", "smmsheet-chunks")  # none left sending
+    assert not [t.name for t in threading.enumerate() if t.name.startswith(workers)]
 
 
 def test_rows_are_validated_against_their_own_panels_services(tmp_path, monkeypatch):
