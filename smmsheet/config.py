@@ -182,13 +182,13 @@ def resolve_panel(
         )
     if not final_url.startswith(("http://", "https://")):
         raise ConfigError(f"panel URL must start with http:// or https://: {scrub(final_url)!r}")
+    target = _origin(final_url)  # first: a URL urlsplit refuses is one clear error
     if scrub(urlsplit(final_url).query) != urlsplit(final_url).query:
         raise ConfigError(
             f"the panel URL carries a secret in its query string ({scrub(final_url)}): "
             "smmsheet sends the key only in the POST body; remove it from the URL and use "
             f"--api-key, {ENV_API_KEY} or a profile"
         )
-    target = _origin(final_url)
     profile_name = f"profile {chosen_name!r}"
     # Each key with the place it belongs to (None: anywhere this run goes), highest first.
     keys: list[tuple[str | None, str | None, str]] = [(api_key, None, "--api-key")]
@@ -244,7 +244,10 @@ def resolve_profile(name: str, environ: Mapping[str, str] | None = None) -> Pane
 
 def _origin(url: str) -> tuple[str, str, int | None]:
     """Scheme, host and port of a URL: where a key may be sent."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # "http://[::1/api": an IPv6 address not closed
+        raise ConfigError(f"invalid panel URL {scrub(url)!r}") from None
     scheme = parts.scheme.lower()
     try:
         port = parts.port or {"http": 80, "https": 443}.get(scheme)

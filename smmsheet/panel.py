@@ -1266,12 +1266,16 @@ class PanelClient:
                     retry_safe=True,
                 )
             if _INVALID_KEY.search(message):
+                # Which panel: a workbook may use several, and each has its own key.
                 raise InvalidKeyError(
-                    f"the panel refused the API key ({message})", action=action, status_code=status
+                    f"the panel refused the API key for {self.shown_url} ({message})",
+                    action=action,
+                    status_code=status,
                 )
             if status == 401 or (status == 403 and _ACCESS_DENIED.search(message)):
                 raise InvalidKeyError(
-                    f"the panel refused this key or this machine (HTTP {status}: {message})",
+                    f"the panel at {self.shown_url} refused this key or this machine "
+                    f"(HTTP {status}: {message})",
                     action=action,
                     status_code=status,
                 )

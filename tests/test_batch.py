@@ -1001,8 +1001,11 @@ def test_a_refused_key_on_one_panel_keeps_what_the_other_panel_answered(tmp_path
 
         execute("place", DEFAULT_API_KEY)
         sim_a.advance(5)
-        with pytest.raises(InvalidKeyError):
+        with pytest.raises(InvalidKeyError) as refused:
             execute("status", "sk-revoked-0123456789")
+        # Which of the two panels refused its key: b's own address, never the key.
+        assert sim_b.url in str(refused.value) and sim_a.url not in str(refused.value)
+        assert "sk-revoked" not in str(refused.value)
     out = read_orders(path)
     assert {r["Status"] for r in out[:250]} == {"Completed"}
     assert {r["Status"] for r in out[250:]} == {"Pending"}

@@ -136,6 +136,14 @@ def test_a_different_scheme_port_or_host_is_another_panel(cfg, url):
         resolve_panel(url=url, environ=cfg)
 
 
+@pytest.mark.parametrize("url", ["http://[::1/api/v2", "https://[fe80::1/api/v2?key=x"])
+def test_an_ipv6_address_left_open_is_one_clear_error(cfg, url):
+    """urlsplit raises a bare ValueError ("Invalid IPv6 URL") for these: it came out as a
+    traceback instead of the one line a broken config gets."""
+    with pytest.raises(ConfigError, match="invalid panel URL"):
+        resolve_panel(url=url, api_key="typed", environ=cfg)
+
+
 def test_an_explicit_api_key_goes_with_the_url_of_this_run(cfg):
     s = resolve_panel(url="https://evil.example/api/v2", api_key="typed", environ=cfg)
     assert (s.url, s.api_key) == ("https://evil.example/api/v2", "typed")
