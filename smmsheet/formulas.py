@@ -378,7 +378,7 @@ def _finals(answers: Mapping[str, OrderStatus]) -> dict[str, bool]:
     }
 
 
-_PANELS: dict[str, tuple[str, UdfPanel]] = {}
+_PANELS: dict[tuple[str, str], tuple[str, UdfPanel]] = {}  # (profile, URL) -> (key digest, panel)
 _PANELS_LOCK = threading.Lock()
 #: What each profile's last resolution depended on, and the panel it gave (see
 #: :func:`udf_panel`); the default panel under "".
@@ -423,15 +423,19 @@ def udf_panel(profile: str = "") -> UdfPanel:
 
     settings = resolve_profile(profile) if profile else resolve_panel()
     digest = hashlib.sha256(settings.api_key.encode()).hexdigest()
+    # Kept per profile and URL: two profiles of one panel with their own keys (two
+    # accounts) each keep their client, where one slot per URL closed and rebuilt them in
+    # turn; a profile's changed key closes the client of its old key.
+    where = (profile, settings.url)
     with _PANELS_LOCK:
-        known = _PANELS.get(settings.url)
+        known = _PANELS.get(where)
         if known is not None and known[0] == digest:
             panel = known[1]
         else:
             if known is not None:
                 known[1].client.close()
             panel = UdfPanel(settings.client(), recent=RecentOrders(recent_path()))
-            _PANELS[settings.url] = (digest, panel)
+            _PANELS[where] = (digest, panel)
         _RESOLVED[profile] = (inputs, panel)
         return panel
 

@@ -581,3 +581,37 @@ def test_balance_of_a_panel_argument_that_is_an_error_is_an_error(
             assert not panels.a.counts.get("status") and not panels.a.counts.get("services")
         finally:
             formulas.reset_panels()
+
+
+def test_two_profiles_of_one_panel_keep_their_own_clients(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two accounts on one panel (two profiles, one URL, two keys): asking one, then the
+    other, then the first again closed and rebuilt a client each time (one slot per URL),
+    so a formula could find its client closed under it."""
+    from smmsheet.simulator import DEFAULT_API_KEY
+
+    from .two_panels import write_config
+
+    formulas.reset_panels()
+    with PanelSimulator(balance="7") as sim:
+        config = write_config(tmp_path / "config.toml", {"a": sim, "b": sim})
+        text = config.read_text(encoding="utf-8")
+        second = text.rindex(DEFAULT_API_KEY)
+        config.write_text(
+            text[:second] + "sk-second-account" + text[second + len(DEFAULT_API_KEY) :]
+        )
+        monkeypatch.setenv("SMMSHEET_CONFIG", str(config))
+        for variable in ("SMMSHEET_PANEL_URL", "SMMSHEET_API_KEY", "SMMSHEET_PROFILE"):
+            monkeypatch.delenv(variable, raising=False)
+        try:
+            first = formulas.udf_panel("a")
+            other = formulas.udf_panel("b")
+            again = formulas.udf_panel("a")
+            monkeypatch.setenv("SMMSHEET_PROFILE", "x")  # a new resolution of each
+            assert formulas.udf_panel("a") is first is again and formulas.udf_panel("b") is other
+            assert first is not other
+            assert udf.SMM_BALANCE("a") == 7.0
+            assert str(udf.SMM_BALANCE("b")).startswith("#SMM: the panel refused the API key")
+        finally:
+            formulas.reset_panels()
