@@ -439,10 +439,8 @@ class Engine:
         #: Cells written but not saved: row number -> bit mask of their columns (1 << col);
         #: the values are in the rows themselves (a million rows: no dict of 6M cells).
         self._pending: dict[int, int] = {}
-        #: Whether rows were handed to the book before the commit (:meth:`_hand_over`), and
-        #: the first currency among them (:meth:`_currency` looks there too).
+        #: Whether rows were handed to the book before the commit (:meth:`_hand_over`).
         self._handed = False
-        self._handed_currency = ""
         #: Whether this run notes orders whose refill window ends soon (a status refresh).
         self._warn_refill = False
         self._synced: list[int] = []
@@ -629,7 +627,7 @@ class Engine:
             for number, mask in self._pending.items()
             if mask >> column & 1
         )
-        return next((v for v in written if isinstance(v, str) and v), self._handed_currency)
+        return next((v for v in written if isinstance(v, str) and v), "")
 
     def _finish_rows(self, numbers: Iterable[int]) -> None:
         """Write now what this run's last passes (:meth:`refill_windows`, :meth:`profit`)
@@ -651,6 +649,8 @@ class Engine:
         """Buffer in the book the cells these rows have now, and tell it the rows above
         ``before_row`` are as this run will save them: its save can start on them while the
         panel answers the rest. Rows set again later are buffered again by the commit.
+        Only when the sheet has every column it needs (:meth:`_refresh_on`): the currency
+        of new money columns (:meth:`_currency`) is read from the rows not handed over.
 
         False when no more rows need be handed over: the book does not take the hint (see
         :meth:`~smmsheet.workbook.base.WorkbookAdapter.prepare`), or it refused a value
@@ -669,18 +669,6 @@ class Engine:
                 return False
             for number in taken:
                 del pending[number]
-            column = self.table.columns.get("currency")
-            if not self._handed_currency and column is not None:
-                self._handed_currency = next(
-                    (
-                        currency
-                        for number, mask in taken.items()
-                        if mask >> column & 1
-                        and isinstance(currency := self._by_number[number].get("currency"), str)
-                        and currency
-                    ),
-                    "",
-                )
         return self.book.prepare(self.sheet, before_row)
 
     # ----------------------------------------------------------------- journal recovery
