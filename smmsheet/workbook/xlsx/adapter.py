@@ -554,8 +554,9 @@ class XlsxWorkbook:
             with open(fd, "wb") as out:
                 extras = list(self._charts.values())
                 if ready is not None:
-                    source = self._prepared.file  # type: ignore[union-attr]
-                    rewrite_package(source, out, self._pending, name, self._marker, extras, ready)
+                    rewrite_package(
+                        ready.source, out, self._pending, name, self._marker, extras, ready
+                    )
                 else:
                     with open(target, "rb") as source:
                         rewrite_package(source, out, self._pending, name, self._marker, extras)
@@ -593,7 +594,7 @@ class XlsxWorkbook:
         if patched is None:
             self._drop_prepared()
             return None
-        return Ready(prepared.archive, prepared.package, prepared.styles, {prepared.name: patched})
+        return Ready(prepared.file, prepared.package, prepared.styles, {prepared.name: patched})
 
     def close(self) -> None:
         """Drop buffered changes that were not saved; nothing stays open between calls."""

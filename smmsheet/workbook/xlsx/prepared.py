@@ -83,8 +83,7 @@ class PreparedSheet:
             info = self.package.sheets.get(name.casefold())
             if info is None:
                 raise _CannotPrepare(f"{name!r} is not in the file yet")
-            self.member = self.package.by_lower[info.part.lower()]
-            member = self.archive.getinfo(self.member)
+            member = self.archive.getinfo(self.package.by_lower[info.part.lower()])
             if member.compress_type != ZIP_DEFLATED:
                 raise _CannotPrepare("the sheet is stored, not deflated")
             if member.file_size > PREPARE_LIMIT:

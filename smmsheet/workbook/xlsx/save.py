@@ -46,9 +46,9 @@ class Plan:
 @dataclass
 class Ready:
     """Sheets patched before the save began (:mod:`.prepared`), and what they were read from:
-    the save goes on from the same package and date styles."""
+    the save goes on from the same file, package and date styles."""
 
-    archive: zipfile.ZipFile
+    source: IO[bytes]
     package: Package
     styles: DateStyles
     sheets: Mapping[str, Patched]
@@ -65,11 +65,12 @@ def rewrite_package(
 ) -> None:
     """Write the workbook read from ``source`` to ``out`` with ``pending`` applied.
 
-    With ``ready``, ``source`` is the file its sheets were patched from.
+    With ``ready``, ``source`` is the file its sheets were patched from (``ready.source``).
     """
     if ready is not None:
-        plan = plan_package(ready.archive, pending, label, marker, extras=extras, ready=ready)
-        write_zip(ready.archive, source, out, plan.replaced, plan.added)
+        archive = ready.package.archive
+        plan = plan_package(archive, pending, label, marker, extras=extras, ready=ready)
+        write_zip(archive, source, out, plan.replaced, plan.added)
         return
     with zipfile.ZipFile(source) as archive:
         plan = plan_package(archive, pending, label, marker, extras=extras)
