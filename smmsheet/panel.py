@@ -1205,10 +1205,10 @@ class PanelClient:
             requests.Request("POST", self.url).prepare()
         except (requests.RequestException, u3.LocationValueError):
             return False
-        proxies = dict(self._session.proxies)
-        if self._session.trust_env:  # a session given by the caller: requests reads them
-            proxies = {**requests.utils.get_environ_proxies(self.url), **proxies}
-        return bool(requests.utils.select_proxy(self.url, proxies))
+        # The proxies as _Route takes them: requests' own merge of the session's and the
+        # environment's (none read for a session that does not trust the environment).
+        settings = self._session.merge_environment_settings(self.url, {}, True, None, None)
+        return bool(requests.utils.select_proxy(self.url, settings["proxies"]))
 
     def _parse(
         self, action: str, status: int, headers: Mapping[str, str], raw: bytes, paid: bool
