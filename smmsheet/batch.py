@@ -65,6 +65,7 @@ from .orders import (
     normalize_header,
     validate,
 )
+from .panel import quick_turns
 from .panels import Panels
 from .refill_window import (
     DEFAULT_REFILL_WARNING_DAYS,
@@ -1380,31 +1381,32 @@ class Engine:
                 self._stamp(self._by_number[plan.row], NOT_SENT_STOPPED)
                 self.report.add(plan.row, Step.PLACE, Outcome.FAILED, NOT_SENT_STOPPED)
 
-        try:
-            for thread in threads:
-                thread.start()
-            running = len(threads)
-            while running:
-                if not record(answers.get()):
-                    running -= 1
-                    continue
-                if fatal is not None and not _stops_run(fatal):
-                    raise fatal  # not a panel's refusal: a journal or program failure
-                self._progress(Step.PLACE, done, total)
-            say_left()
-        except BaseException:
-            stop.set()  # Ctrl-C: let in-flight requests finish and keep their outcomes
-            _join_workers(prefix)
-            while True:
-                try:
-                    record(answers.get_nowait())
-                except queue.Empty:
-                    break
-            say_left()  # a journal that failed, Ctrl-C: what was not sent says so too
-            raise
-        finally:
-            stop.set()
-            _join_workers(prefix)
+        with quick_turns():  # the workers' replies get the GIL soon
+            try:
+                for thread in threads:
+                    thread.start()
+                running = len(threads)
+                while running:
+                    if not record(answers.get()):
+                        running -= 1
+                        continue
+                    if fatal is not None and not _stops_run(fatal):
+                        raise fatal  # not a panel's refusal: a journal or program failure
+                    self._progress(Step.PLACE, done, total)
+                say_left()
+            except BaseException:
+                stop.set()  # Ctrl-C: let in-flight requests finish and keep their outcomes
+                _join_workers(prefix)
+                while True:
+                    try:
+                        record(answers.get_nowait())
+                    except queue.Empty:
+                        break
+                say_left()  # a journal that failed, Ctrl-C: what was not sent says so too
+                raise
+            finally:
+                stop.set()
+                _join_workers(prefix)
         if fatal is not None:
             raise fatal
         return placed

@@ -652,6 +652,25 @@ def test_a_missing_order_sheet_is_the_layout_error_the_error_tree_names(tmp_path
         run(book, client, "status", sheet="Nope")
 
 
+def test_adds_in_flight_take_short_gil_turns_and_give_the_interpreters_back(
+    tmp_path, sim, client
+):
+    """As status requests do (tests/test_panel.py): an add's worker waited for the GIL."""
+    import sys
+
+    from smmsheet.panel import QUICK_TURN
+
+    seen: list[float] = []
+    sim.on_request = lambda request: (
+        seen.append(sys.getswitchinterval()) if request.action == "add" else None
+    )
+    before = sys.getswitchinterval()
+    rows = [(1, f"https://instagram.com/p/turns-{i}", 100) for i in range(20)]
+    run(make_orders_book(tmp_path / "o.xlsx", rows), client, "place")
+    assert len(sim.orders) == 20 == len(seen)
+    assert max(seen) <= QUICK_TURN < before == sys.getswitchinterval()
+
+
 def test_each_add_costs_one_journal_transaction_not_two(tmp_path, sim, client, monkeypatch):
     """An add's answer and the next add's intent are made durable together: one wait on the
     disk per add (issue 14: 20,000 commits for 10,000 orders were a tenth of the run). The

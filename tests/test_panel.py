@@ -235,6 +235,47 @@ def test_a_multi_status_left_early_sends_nothing_more_and_ends_its_threads(clien
     assert not [t for t in threading.enumerate() if t.name == "smmsheet-chunks"]
 
 
+def test_requests_in_flight_take_short_gil_turns_and_give_the_interpreters_back(client, sim):
+    """A worker whose reply came in waited up to 5 ms for the GIL behind the run's thread."""
+    import sys
+
+    from smmsheet.panel import QUICK_TURN
+
+    seen: list[float] = []
+    sim.on_request = lambda request: seen.append(sys.getswitchinterval())
+    before = sys.getswitchinterval()
+    assert before > QUICK_TURN  # the interpreter's default (5 ms) in the test process
+    assert len(client.status_many(range(1, 1001))) == 1000
+    assert seen and max(seen) <= QUICK_TURN
+    assert sys.getswitchinterval() == before
+    chunks = client.status_chunks(range(1, 5001))  # left early (an error writing a chunk)
+    next(chunks)
+    assert sys.getswitchinterval() <= QUICK_TURN
+    chunks.close()
+    assert sys.getswitchinterval() == before
+
+
+def test_two_fan_outs_at_once_give_the_interval_back_only_when_both_end(client, sim):
+    import sys
+
+    from smmsheet.panel import QUICK_TURN
+
+    before = sys.getswitchinterval()
+    first = client.status_chunks(range(1, 5001))
+    second = client.status_chunks(range(1, 5001))
+    next(first), next(second)
+    first.close()
+    assert sys.getswitchinterval() <= QUICK_TURN  # the second is still in flight
+    second.close()
+    assert sys.getswitchinterval() == before
+    sys.setswitchinterval(QUICK_TURN / 2)  # someone asked for shorter turns: kept
+    try:
+        list(client.status_chunks(range(1, 501)))
+        assert sys.getswitchinterval() == QUICK_TURN / 2
+    finally:
+        sys.setswitchinterval(before)
+
+
 def test_a_client_used_after_close_still_asks_and_places_once(sim):
     """A formula's cached client is closed when replaced while Excel may still be using it."""
     c = PanelClient(sim.url, sim.api_key)
