@@ -65,7 +65,6 @@ from .orders import (
     normalize_header,
     validate,
 )
-from .panel import quick_turns
 from .panels import Panels
 from .refill_window import (
     DEFAULT_REFILL_WARNING_DAYS,
@@ -74,6 +73,7 @@ from .refill_window import (
     parse_refill_window,
 )
 from .routes import ROUTES_SHEET, Candidate, Routes, read_routes
+from .runtime import few_collections, quick_turns
 from .values import (
     Unreadable,
     amount,
@@ -471,7 +471,8 @@ class Engine:
                 f"no sheet {self.sheet!r} in the workbook (sheets: {', '.join(names)})"
             )
         self.sheet = found  # as the workbook spells it: the journal keys entries by it
-        self.table = OrderTable.from_values(book.read_values(self.sheet))
+        with few_collections():  # a million small objects that all stay alive
+            self.table = OrderTable.from_values(book.read_values(self.sheet))
         self.table.check_room()  # a dry run too: it must not promise what cannot be saved
         self.report.messages.extend(self.table.warnings)  # headers that look like ours
         self._by_number = {r.row: r for r in self.table.rows}
@@ -480,6 +481,10 @@ class Engine:
 
     def execute(self, command: Command | str) -> Report:
         """Reconcile the journal, run the command's steps, commit the writes once."""
+        with few_collections():  # a sheet's rows are alive throughout: see runtime
+            return self._execute(command)
+
+    def _execute(self, command: Command | str) -> Report:
         try:
             command = Command(command)
         except ValueError:

@@ -28,7 +28,6 @@ which imports ``requests``; both are re-exported here.
 from __future__ import annotations
 
 import collections
-import contextlib
 import datetime as dt
 import email.utils
 import heapq
@@ -42,7 +41,6 @@ import queue
 import re
 import socket
 import ssl
-import sys
 import threading
 import time
 import traceback
@@ -81,6 +79,7 @@ from .models import (
     message_of,
     refusal_of,
 )
+from .runtime import quick_turns
 from .values import (
     MAX_ID_CHARS,
     MAX_NUMBER_DIGITS,
@@ -286,41 +285,6 @@ def _unique_ids(ids: Iterable[int | str]) -> list[str]:
             raise ValueError(f"not an id: {raw!r}")
         seen.setdefault(value, None)
     return list(seen)
-
-
-# --------------------------------------------------------------------------- quick turns
-
-#: How long a thread may hold the GIL while requests are in flight before another thread
-#: gets it (CPython's default is 5 ms). A worker whose reply has come in has to wait for
-#: the GIL before it can send its next request, while the run's own thread is busy with
-#: the answers before it: at 5 ms a turn that wait was on every request's path (a 100,000
-#: row refresh at 50 ms spent 0.3 s more in its requests than at 1 ms).
-QUICK_TURN = 0.001
-_turns = threading.Lock()
-_turns_taken = 0
-_turn_before = 0.0
-
-
-@contextlib.contextmanager
-def quick_turns() -> Iterator[None]:
-    """Shorter GIL turns while requests are in flight, the interpreter's own again after.
-
-    Nests and overlaps (two panels' requests at once): the last one out puts back what
-    the first one in found. Never lengthens a turn someone set shorter.
-    """
-    global _turns_taken, _turn_before
-    with _turns:
-        if _turns_taken == 0:
-            _turn_before = sys.getswitchinterval()
-            sys.setswitchinterval(min(_turn_before, QUICK_TURN))
-        _turns_taken += 1
-    try:
-        yield
-    finally:
-        with _turns:
-            _turns_taken -= 1
-            if _turns_taken == 0:
-                sys.setswitchinterval(_turn_before)
 
 
 # --------------------------------------------------------------------------- bounded time

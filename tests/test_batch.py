@@ -652,13 +652,11 @@ def test_a_missing_order_sheet_is_the_layout_error_the_error_tree_names(tmp_path
         run(book, client, "status", sheet="Nope")
 
 
-def test_adds_in_flight_take_short_gil_turns_and_give_the_interpreters_back(
-    tmp_path, sim, client
-):
+def test_adds_in_flight_take_short_gil_turns_and_give_the_interpreters_back(tmp_path, sim, client):
     """As status requests do (tests/test_panel.py): an add's worker waited for the GIL."""
     import sys
 
-    from smmsheet.panel import QUICK_TURN
+    from smmsheet.runtime import QUICK_TURN
 
     seen: list[float] = []
     sim.on_request = lambda request: (
@@ -669,6 +667,33 @@ def test_adds_in_flight_take_short_gil_turns_and_give_the_interpreters_back(
     run(make_orders_book(tmp_path / "o.xlsx", rows), client, "place")
     assert len(sim.orders) == 20 == len(seen)
     assert max(seen) <= QUICK_TURN < before == sys.getswitchinterval()
+
+
+def test_a_run_reads_and_refreshes_with_few_garbage_collections_and_gives_them_back(
+    tmp_path, sim, client, monkeypatch
+):
+    """A 100,000-row refresh made seven full collections, 0.35 s, two while requests flew."""
+    import gc
+
+    from smmsheet.runtime import BULK_THRESHOLD
+    from smmsheet.workbook.xlsx.adapter import XlsxWorkbook
+
+    rows = [(1, f"https://instagram.com/p/gc-{i}", 100) for i in range(5)]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    run(book, client, "place")
+    seen: dict[str, int] = {}
+    read = XlsxWorkbook.read_values
+
+    def reading(self, sheet):
+        seen["read"] = gc.get_threshold()[0]
+        return read(self, sheet)
+
+    monkeypatch.setattr(XlsxWorkbook, "read_values", reading)
+    sim.on_request = lambda request: seen.setdefault(request.action, gc.get_threshold()[0])
+    before = gc.get_threshold()
+    run(book, client, "status")
+    assert seen == {"read": BULK_THRESHOLD, "status": BULK_THRESHOLD}
+    assert gc.get_threshold() == before
 
 
 def test_each_add_costs_one_journal_transaction_not_two(tmp_path, sim, client, monkeypatch):
