@@ -149,6 +149,8 @@ def parse_id(value: object) -> str | None:
     if type(value) is float and 0 < value < 1e15 and value.is_integer():
         return str(int(value))  # fast path: a sheet's ids read back as 1001.0 (exact below 2**53)
     if type(value) is str:
+        if value.isascii() and value.isdigit() and len(value) <= MAX_ID_CHARS:
+            return value if value.strip("0") else None  # fast path: "1001", as given here
         text = value.strip()
         if not text or len(text) > MAX_ID_CHARS or not text.isprintable():
             return None  # control characters or lone surrogates: no id a panel gave on purpose

@@ -13,6 +13,7 @@ from smmsheet.values import (
     amount,
     parse_bool,
     parse_decimal,
+    parse_id,
     parse_int,
     parse_text,
     whole_number,
@@ -144,3 +145,28 @@ def test_panel_text_that_is_not_text_reads_as_the_panel_wrote_it_not_as_python(s
     """A panel sending an object, a list or a boolean where text belongs: the cell and the
     output show its JSON, never a Python repr ("{'text': ...}", "True")."""
     assert parse_text(sent) == shown
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1001", "1001"),  # the engine's own ids, asked again: the fast path
+        ("007", "007"),  # a panel's id with leading zeros is its id as written
+        ("0", None),
+        ("000", None),
+        (" 1001 ", "1001"),
+        ("1" * 100, "1" * 100),
+        ("1" * 101, None),  # longer than any real id
+        ("\uff11\uff12", "\uff11\uff12"),  # full-width digits: text, kept as written
+        ("\u0661\u0662", "\u0661\u0662"),  # Arabic-Indic digits: the same
+        ("1,234", "1234"),
+        ("151.0", "151"),
+        ("-5", None),
+        ("ORD-880332", "ORD-880332"),
+        (1001.0, "1001"),
+        (1001, "1001"),
+        (True, None),
+    ],
+)
+def test_parse_id(raw, expected):
+    assert parse_id(raw) == expected
