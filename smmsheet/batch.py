@@ -528,13 +528,20 @@ class Engine:
         statuses: Counter[str] = Counter()
         ambiguous: list[int] = []
         errors: list[int] = []
-        for r in self.table.rows:
-            if r.order_id is not None:
-                statuses[str(r.get("status") or "")] += 1
-            elif r.is_ambiguous:
+        table = self.table
+        for r, found, status, error in zip(
+            table.rows,
+            table.column("order_id"),
+            table.column("status"),
+            table.column("error"),
+            strict=True,
+        ):
+            if parse_id(found) is not None:
+                statuses[str(status or "")] += 1
+            elif error is not None and r.is_ambiguous:
                 ambiguous.append(r.row)
                 continue
-            if r.text("error") and not _is_note(r.get("error")):
+            if error is not None and r.text("error") and not _is_note(error):
                 errors.append(r.row)
         self.report.statuses = dict(statuses)
         self.report.ambiguous_rows = tuple(ambiguous)
@@ -1628,15 +1635,15 @@ class Engine:
         named = "panel" in self.table.columns  # else every row is the default panel's
         default = self.panels.default_name
         ids: dict[str, list[OrderRow]] = {}  # the default panel's, when no row names one
-        # Before the first request: 100,000 rows here hold the panel back (row.order_id and
-        # row.get are spelled out, the cheap status test goes first).
-        for row in self.table.rows:
-            values = row.values
-            found = values.get("order_id")
+        # Before the first request: 100,000 rows here hold the panel back (the fields are
+        # read by column, row.order_id is spelled out, the cheap status test goes first).
+        table = self.table
+        for row, found, status in zip(
+            table.rows, table.column("order_id"), table.column("status"), strict=True
+        ):
             if found is None:
                 continue
             if wanted is None:
-                status = values.get("status")
                 ended = final.get(status)
                 if ended is None:
                     ended = final[status] = is_final(status)
@@ -1906,7 +1913,14 @@ class Engine:
         placed before its journal) gets no date, and its refills go to the panel unchecked.
         A date already in the cell is kept: the user may correct it.
         """
-        missing = [r for r in self.table.rows if not r.text("refill_until") and r.order_id]
+        table = self.table
+        missing = [
+            r
+            for r, until, found in zip(
+                table.rows, table.column("refill_until"), table.column("order_id"), strict=True
+            )
+            if (until is None or not r.text("refill_until")) and parse_id(found)
+        ]
         if missing:
             self._fill_refill_until(missing)
         if warn:
@@ -1952,8 +1966,12 @@ class Engine:
         """Note (Error cell and report) orders whose refill window ends within the days set;
         a note of an earlier run whose window is now past, or further, is cleared."""
         today = self.options.now().date()
-        for row in self.table.rows:
-            self._refill_note(row, today, report=True)
+        table = self.table
+        for row, until, error in zip(
+            table.rows, table.column("refill_until"), table.column("error"), strict=True
+        ):
+            if until is not None or _is_note(error):  # the rows _refill_note looks at
+                self._refill_note(row, today, report=True)
 
     def _refill_note(self, row: OrderRow, today: dt.date, report: bool) -> None:
         """One row's refill-ending note, set or cleared; with ``report``, reported too."""

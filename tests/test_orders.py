@@ -490,3 +490,23 @@ def test_ids_under_a_misspelt_order_id_header_stop_the_run():
         OrderTable.from_values([["ID", "Service", "Link"], [7, 1, "https://x"]])
     own = OrderTable.from_values([["ID", "Service", "Link"], ["A-7", 1, "https://x"]])
     assert "if it holds the Order ID, rename it 'Order ID'" in own.warnings[0]
+
+
+def test_a_column_reads_what_each_row_holds_however_the_row_was_made():
+    """``column`` reads the cells straight; it must say what ``row.get`` says of every row."""
+    from smmsheet.orders import OrderRow
+
+    values = [
+        ["Service", "Link", "Quantity", "Order ID", "Status"],
+        [1, "https://a", 100, 1001.0, "Pending"],
+        [2, "https://b"],  # a short row: its later cells are empty
+        [3, "https://c", 50, None, "  "],
+    ]
+    table = OrderTable.from_values(values)
+    table.rows[0].values["error"] = "kept aside"  # a column the sheet lacks (yet)
+    table.rows[1].values["status"] = "Completed"  # written past the row's end
+    table.rows.append(OrderRow(9, {"service": 4, "order_id": "77", "status": "In progress"}))
+    for key in ("service", "link", "order_id", "status", "error", "charge", "nothing"):
+        assert table.column(key) == [row.get(key) for row in table.rows], key
+    assert table.column("status") == ["Pending", "Completed", "  ", "In progress"]
+    assert table.column("error") == ["kept aside", None, None, None]
