@@ -9,15 +9,17 @@ share. Point it at a panel in another process, so the panel's CPU is not this pr
     cp /tmp/orders.xlsx /tmp/run.xlsx
     python bench/phases.py status /tmp/run.xlsx
 
-The first ``status chunk`` line is when the first answer came back, the last when the
-last one did: between them is the network phase, to compare with the network floor
-(ceil(N/100) requests / 8 in flight x latency). Wrapping costs a few microseconds a call,
-so the engine's per-row functions are not wrapped, only the phases.
+Each full garbage collection is marked where it ran, and the collections of each
+generation are summed at the end. The first ``status chunk`` line is when the first answer
+came back, the last when the last one did: between them is the network phase, to compare
+with the network floor (ceil(N/100) requests / 8 in flight x latency). Wrapping costs a
+few microseconds a call, so the engine's per-row functions are not wrapped, only the phases.
 """
 
 from __future__ import annotations
 
 import functools
+import gc
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -76,7 +78,26 @@ def chunks_marked() -> None:
     panel.PanelClient.status_chunks = wrapper  # type: ignore[method-assign]
 
 
+def collections_timed() -> dict[int, list[float]]:
+    """Time the garbage collector's passes (seconds, by generation); mark each full one."""
+    spent: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    began = [0.0]
+
+    def timer(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+            return
+        took = time.perf_counter() - began[0]
+        spent[info["generation"]].append(took)
+        if info["generation"] == 2:
+            mark(f"  full garbage collection, {took:.3f} s")
+
+    gc.callbacks.append(timer)
+    return spent
+
+
 def main() -> None:
+    spent = collections_timed()
     for owner, name in PHASES:
         timed(owner, name)
     chunks_marked()
@@ -89,10 +110,16 @@ def main() -> None:
     except SystemExit:
         pass
     mark("end")
+    gc.callbacks.clear()
     previous = 0.0
     for at, what in MARKS:
         print(f"{at:8.3f} s  (+{at - previous:6.3f})  {what}", file=sys.stderr)
         previous = at
+    for generation, times in spent.items():
+        print(
+            f"garbage collections of generation {generation}: {len(times)}, {sum(times):.3f} s",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":
