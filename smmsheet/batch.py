@@ -2360,8 +2360,13 @@ def merged(streams: Mapping[str, Iterator[_T]], name: str) -> Iterator[tuple[str
     """
     if len(streams) <= 1:
         for only, stream in streams.items():
-            for each in stream:
-                yield only, each
+            try:
+                for each in stream:
+                    yield only, each
+            finally:  # as the threads below do: the caller's frames may outlive this
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()
         return
     out: queue.SimpleQueue[tuple[str, _T | None, BaseException | None, bool]] = queue.SimpleQueue()
     stop = threading.Event()

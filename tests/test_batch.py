@@ -1101,3 +1101,33 @@ def test_ctrl_c_while_rows_are_handed_to_the_book_loses_none_of_them(
     monkeypatch.setattr(XlsxWorkbook, "write_cells", real_write)
     run(book, client, "run")
     assert sim.counts["add"] == (3 if command == "place" else 0)
+
+
+def test_a_refresh_stopped_by_an_error_gives_the_gil_turns_back_while_its_error_is_kept(
+    tmp_path, sim, client
+):
+    """A fleet keeps a book's error (BookRun.error) and with it the run's frames: the one
+    panel's status stream they hold, suspended, kept the 1 ms turns for the whole process
+    and its request threads waiting, for as long as the error was kept."""
+    import sys
+    import threading
+
+    from smmsheet.errors import WorkbookError
+
+    header = (*ORDER_HEADER_FOR_TESTS, "Order ID", "Status")
+    rows = [
+        (1, f"https://instagram.com/p/kept-{i}", 100, None, None, None, None, None, 1000 + i, "")
+        for i in range(1000)
+    ]
+    book = make_orders_book(tmp_path / "o.xlsx", rows, header)
+    before = sys.getswitchinterval()
+
+    def progress(label: str, done: int, total: int) -> None:
+        if label == "status" and done:
+            raise WorkbookError("the book could not be written")  # a hand-over's save, say
+
+    with pytest.raises(WorkbookError) as kept:  # kept, as run_books keeps it
+        run(book, client, "status", progress=progress)
+    assert kept.value
+    assert sys.getswitchinterval() == before
+    assert not [t for t in threading.enumerate() if t.name == "smmsheet-chunks"]
