@@ -51,12 +51,14 @@ class _Held(Generic[_V]):
 
     @contextlib.contextmanager
     def __call__(self) -> Iterator[None]:
-        with self._lock:
-            if self._holders == 0:
-                self._before = before = self._read()
-                self._write(self._held(before))
-            self._holders += 1
+        # Counted before set, and inside the try: a Ctrl-C is raised as a builtin call
+        # returns, and one as the knob was just set must still give it back.
         try:
+            with self._lock:
+                self._holders += 1
+                if self._holders == 1:
+                    self._before = before = self._read()
+                    self._write(self._held(before))
             yield
         finally:
             with self._lock:

@@ -72,3 +72,29 @@ def test_a_setting_already_further_that_way_is_kept():
     with few_collections():
         assert gc.get_threshold() == (0, 10, 10)
     assert gc.get_threshold() == (0, 10, 10)
+
+
+@pytest.mark.parametrize("step", ["_read", "_held", "_write"])
+def test_a_ctrl_c_as_the_knob_is_taken_leaves_it_as_found(step, monkeypatch):
+    """A SIGINT is raised when a builtin call returns: one that lands as the first holder
+    has just set the switch interval (before it counted itself) left 1 ms turns for good,
+    and the next holder took 1 ms for what it had found and "gave back" that."""
+    before = sys.getswitchinterval()
+    real = getattr(quick_turns, step)
+    fired: list[bool] = []
+
+    def interrupted(*args: object) -> object:
+        result = real(*args)
+        if not fired:
+            fired.append(True)
+            raise KeyboardInterrupt
+        return result
+
+    monkeypatch.setattr(quick_turns, step, interrupted)
+    with pytest.raises(KeyboardInterrupt), quick_turns():
+        pass
+    assert fired
+    assert sys.getswitchinterval() == before
+    with quick_turns():  # and the next run gives back what was there before either
+        assert sys.getswitchinterval() == QUICK_TURN
+    assert sys.getswitchinterval() == before
