@@ -16,7 +16,8 @@ with requests in flight:
 
 Each is held, not set: runs may nest or overlap (two panels' requests at once, a fleet of
 books on threads), so the first one in sets the knob and the last one out puts back what
-the first one found. A value someone set further in the same direction is kept.
+the first one found, unless someone set their own value meanwhile. A value someone set
+further in the same direction is kept.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class _Held(Generic[_V]):
         self._lock = threading.Lock()
         self._holders = 0
         self._before: _V | None = None
+        self._set: _V | None = None  # what the first holder set, as the interpreter keeps it
 
     @contextlib.contextmanager
     def __call__(self) -> Iterator[None]:
@@ -57,14 +59,20 @@ class _Held(Generic[_V]):
             with self._lock:
                 self._holders += 1
                 if self._holders == 1:
-                    self._before = before = self._read()
+                    before = self._before  # kept by a hold cut short before it gave back
+                    if before is None:
+                        self._before = before = self._read()
+                    self._set = None  # unknown until read back: given back regardless
                     self._write(self._held(before))
+                    self._set = self._read()
             yield
         finally:
             with self._lock:
                 self._holders -= 1
                 if self._holders == 0 and self._before is not None:
-                    self._write(self._before)
+                    # Someone set their own value meanwhile (an add-in, a macro): theirs stays.
+                    if self._set is None or self._read() == self._set:
+                        self._write(self._before)
                     self._before = None
 
 

@@ -98,3 +98,17 @@ def test_a_ctrl_c_as_the_knob_is_taken_leaves_it_as_found(step, monkeypatch):
     with quick_turns():  # and the next run gives back what was there before either
         assert sys.getswitchinterval() == QUICK_TURN
     assert sys.getswitchinterval() == before
+
+
+def test_a_setting_someone_makes_while_a_run_holds_the_knob_is_theirs_to_keep():
+    """Excel runs other code beside a run (an add-in, a macro, a formula): one that switched
+    collection off (threshold 0) or set its own turns while a run held the knobs had them
+    turned back when the run ended, to what the run had found before it."""
+    before = sys.getswitchinterval()
+    with quick_turns():
+        sys.setswitchinterval(0.02)  # someone's own, while the run's requests fly
+    assert sys.getswitchinterval() == pytest.approx(0.02)
+    sys.setswitchinterval(before)
+    with few_collections():
+        gc.set_threshold(0, 10, 10)  # collection switched off by its threshold
+    assert gc.get_threshold() == (0, 10, 10)
