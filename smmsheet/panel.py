@@ -1000,9 +1000,10 @@ class PanelClient:
             for _ in range(workers)
         ]
         with quick_turns():
-            for thread in threads:
-                thread.start()
             try:
+                # In the try: a Ctrl-C in a start() must stop the workers already started.
+                for thread in threads:
+                    thread.start()
                 running = workers
                 while running:
                     result = out.get()
@@ -1017,7 +1018,8 @@ class PanelClient:
                 stop.set()
                 window.release(len(threads))  # wakes workers waiting for room: they see stop
                 for thread in threads:
-                    thread.join()
+                    if thread.is_alive():  # one never started, or not yet, sees stop
+                        thread.join()
 
     def _unexpected(self, action: str, reply: object) -> PanelError:
         snippet = self._scrub(json.dumps(reply, default=str)[:120])

@@ -292,3 +292,34 @@ def test_close_ends_the_kept_alive_connections(sim):
     c.close()
     gc.collect()
     assert all(sock.fileno() == -1 for sock in sockets)
+
+
+@pytest.mark.parametrize("stopped", ["ctrl-c in start", "no thread to be had"])
+def test_a_fan_out_stopped_while_starting_its_workers_leaves_none_running(
+    stopped, client, sim, monkeypatch
+):
+    """Workers were started before the try that stops them: a Ctrl-C landing in a worker's
+    start() (or a process out of threads) left the ones already started asking the panel
+    until the window was full, then waiting forever (four threads a time, in Excel too)."""
+    import time
+
+    start = threading.Thread.start
+    started: list[threading.Thread] = []
+
+    def starting(thread: threading.Thread) -> None:
+        if thread.name == "smmsheet-chunks":
+            if len(started) == 2:
+                if stopped == "ctrl-c in start":
+                    start(thread)
+                    raise KeyboardInterrupt
+                raise RuntimeError("can't start new thread")
+            started.append(thread)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", starting)
+    chunks = client.status_chunks(range(1, 5001))
+    with pytest.raises((KeyboardInterrupt, RuntimeError)):
+        next(chunks)
+    time.sleep(0.3)
+    assert not [t for t in threading.enumerate() if t.name == "smmsheet-chunks"]
+    assert sim.counts["status"] <= 2 * client.max_workers
