@@ -2389,10 +2389,10 @@ def merged(streams: Mapping[str, Iterator[_T]], name: str) -> Iterator[tuple[str
         threading.Thread(target=read, args=(key, stream), name=f"{name}-{i}", daemon=True)
         for i, (key, stream) in enumerate(streams.items())
     ]
-    for thread in threads:
-        thread.start()
     first: BaseException | None = None
     try:
+        for thread in threads:  # in the try: a Ctrl-C in a start() stops the ones started
+            thread.start()
         left = len(threads)
         while left:
             key, item, error, ended = out.get()

@@ -1131,3 +1131,34 @@ def test_a_refresh_stopped_by_an_error_gives_the_gil_turns_back_while_its_error_
     assert kept.value
     assert sys.getswitchinterval() == before
     assert not [t for t in threading.enumerate() if t.name == "smmsheet-chunks"]
+
+
+def test_merged_stopped_while_starting_its_readers_stops_the_ones_started(sim, client, monkeypatch):
+    """A Ctrl-C in a reader's start() left the readers already started reading their
+    panel's whole stream (every status request sent, 1 ms GIL turns held) with no one to
+    read what they put."""
+    import threading
+    import time
+
+    from smmsheet.batch import merged
+
+    start = threading.Thread.start
+
+    def starting(thread: threading.Thread) -> None:
+        start(thread)
+        if thread.name == "test-start-1":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(threading.Thread, "start", starting)
+    streams = {key: client.status_chunks(range(1, 5001)) for key in ("a", "b")}
+    reading = merged(streams, "test-start")
+    with pytest.raises(KeyboardInterrupt):
+        next(reading)
+    time.sleep(0.3)
+    assert not [
+        t
+        for t in threading.enumerate()
+        if t.name.startswith(("test-start", "smmsheet-"))
+        if t.name != "smmsheet-deadlines"
+    ]
+    assert sim.counts["status"] < 50  # of 2 x 50 chunks
