@@ -1970,14 +1970,14 @@ class Engine:
         for row, until, error in zip(
             table.rows, table.column("refill_until"), table.column("error"), strict=True
         ):
-            if until is not None or _is_note(error):  # the rows _refill_note looks at
+            if until is not None or _has_ending_note(error):  # the rows _refill_note changes
                 self._refill_note(row, today, report=True)
 
     def _refill_note(self, row: OrderRow, today: dt.date, report: bool) -> None:
         """One row's refill-ending note, set or cleared; with ``report``, reported too."""
         values = row.values
         error = values.get("error")
-        ours = type(error) is str and error.startswith(_ENDING_NOTE)
+        ours = _has_ending_note(error)
         found = values.get("refill_until")
         if found is None and not ours:
             return  # most rows: looked at in a 100,000-row refresh loop
@@ -2492,6 +2492,11 @@ def _unchanged(old: CellValue, new: CellValue) -> bool:
     if type(old) in _NUMBER_TYPES and type(new) in _NUMBER_TYPES:
         return float(old) == float(new)  # type: ignore[arg-type]
     return False
+
+
+def _has_ending_note(error: CellValue) -> bool:
+    """An Error cell holding the refill-ending note (replaced or cleared each run)."""
+    return type(error) is str and error.startswith(_ENDING_NOTE)
 
 
 def _is_note(value: CellValue) -> bool:
