@@ -78,8 +78,9 @@ def chunks_marked() -> None:
     panel.PanelClient.status_chunks = wrapper  # type: ignore[method-assign]
 
 
-def collections_timed() -> dict[int, list[float]]:
-    """Time the garbage collector's passes (seconds, by generation); mark each full one."""
+def collections_timed() -> tuple[dict[int, list[float]], Callable[[str, dict[str, int]], None]]:
+    """Time the garbage collector's passes (seconds, by generation); mark each full one.
+    Returns the times and the callback, to take out of ``gc.callbacks`` when done."""
     spent: dict[int, list[float]] = {0: [], 1: [], 2: []}
     began = [0.0]
 
@@ -93,11 +94,11 @@ def collections_timed() -> dict[int, list[float]]:
             mark(f"  full garbage collection, {took:.3f} s")
 
     gc.callbacks.append(timer)
-    return spent
+    return spent, timer
 
 
 def main() -> None:
-    spent = collections_timed()
+    spent, timer = collections_timed()
     for owner, name in PHASES:
         timed(owner, name)
     chunks_marked()
@@ -110,7 +111,7 @@ def main() -> None:
     except SystemExit:
         pass
     mark("end")
-    gc.callbacks.clear()
+    gc.callbacks.remove(timer)
     previous = 0.0
     for at, what in MARKS:
         print(f"{at:8.3f} s  (+{at - previous:6.3f})  {what}", file=sys.stderr)
