@@ -63,19 +63,33 @@ def timed(owner: Any, name: str) -> None:
 
 
 def chunks_marked() -> None:
-    """Mark when the 1st, 10th, 100th, ... and last status chunk came back."""
-    status_chunks = panel.PanelClient.status_chunks
+    """Mark when the 1st, 10th, 100th, ... and last status chunk came back, whether asked
+    the plain way or ahead, while the sheet was read (and when the first went out ahead)."""
 
-    def wrapper(self: panel.PanelClient, ids: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        count = 0
-        for chunk in status_chunks(self, ids, *args, **kwargs):
-            count += 1
-            if count in (1, 10, 100) or count % 500 == 0:
-                mark(f"  status chunk {count}")
-            yield chunk
-        mark(f"  status chunk {count} (last)")
+    def marked(owner: Any, name: str) -> None:
+        chunks = getattr(owner, name)
 
-    panel.PanelClient.status_chunks = wrapper  # type: ignore[method-assign]
+        def wrapper(self: Any, ids: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            count = 0
+            for chunk in chunks(self, ids, *args, **kwargs):
+                count += 1
+                if count in (1, 10, 100) or count % 500 == 0:
+                    mark(f"  status chunk {count}")
+                yield chunk
+            mark(f"  status chunk {count} (last)")
+
+        setattr(owner, name, wrapper)
+
+    marked(panel.PanelClient, "status_chunks")
+    marked(panel.StatusAhead, "chunks")
+    send = panel.StatusAhead._send
+
+    def first_sent(self: panel.StatusAhead, chunk: list[str]) -> None:
+        if self._fan is None:
+            mark("  first status request sent ahead")
+        send(self, chunk)
+
+    panel.StatusAhead._send = first_sent  # type: ignore[method-assign]
 
 
 def collections_timed() -> tuple[dict[int, list[float]], Callable[[str, dict[str, int]], None]]:

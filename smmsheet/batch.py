@@ -56,6 +56,7 @@ from .orders import (
     NOTE_MARK,
     OUTPUT_COLUMNS,
     PROFIT_COLUMNS,
+    OpenOrders,
     OrderPlan,
     OrderRow,
     OrderTable,
@@ -94,7 +95,7 @@ from .workbook.base import (
 )
 
 if TYPE_CHECKING:
-    from .panel import PanelClient
+    from .panel import PanelClient, StatusAhead
 
 __all__ = [
     "DEFAULT_SHEET",
@@ -429,7 +430,16 @@ class Engine:
         panel: PanelClient | Panels,
         journal: Journal,
         options: RunOptions | None = None,
+        *,
+        command: Command | str | None = None,
     ) -> None:
+        """Read the order sheet.
+
+        ``command``, when given, is the one :meth:`execute` will run: a status refresh
+        then asks the panel about the first open orders while the rest of the sheet is
+        still being read (status requests change nothing, see :class:`StatusAhead`).
+        An engine made with one must be executed: that stops the requests.
+        """
         self.book = book
         self.panels = panel if isinstance(panel, Panels) else Panels(panel)
         self.panel = self.panels.default
@@ -471,18 +481,43 @@ class Engine:
                 f"no sheet {self.sheet!r} in the workbook (sheets: {', '.join(names)})"
             )
         self.sheet = found  # as the workbook spells it: the journal keys entries by it
-        with few_collections():  # a million small objects that all stay alive
-            self.table = OrderTable.from_values(book.read_values(self.sheet))
-        self.table.check_room()  # a dry run too: it must not promise what cannot be saved
+        self._ahead = self._status_ahead(command)
+        self._ahead_read = False
+        try:
+            with few_collections():  # a million small objects that all stay alive
+                self.table = OrderTable.from_values(self._read(book))
+            self.table.check_room()  # a dry run too: it must not promise what cannot be saved
+        except BaseException:
+            self._close_ahead()
+            raise
         self.report.messages.extend(self.table.warnings)  # headers that look like ours
         self._by_number = {r.row: r for r in self.table.rows}
+
+    def _status_ahead(self, command: Command | str | None) -> StatusAhead | None:
+        """Status requests to send while the sheet is read: for a status refresh alone."""
+        if command not in STEPS or STEPS[Command(command)] != (Step.STATUS,):
+            return None
+        return self.panel.status_ahead()
+
+    def _read(self, book: WorkbookAdapter) -> list[list[CellValue]]:
+        if self._ahead is None:
+            return book.read_values(self.sheet)
+        return book.read_values(self.sheet, watch=OpenOrders(self._ahead.add).see)
+
+    def _close_ahead(self) -> None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.close()
 
     # ----------------------------------------------------------------- entry point
 
     def execute(self, command: Command | str) -> Report:
         """Reconcile the journal, run the command's steps, commit the writes once."""
-        with few_collections():  # a sheet's rows are alive throughout: see runtime
-            return self._execute(command)
+        try:
+            with few_collections():  # a sheet's rows are alive throughout: see runtime
+                return self._execute(command)
+        finally:
+            self._close_ahead()  # unused when the run stopped before its refresh
 
     def _execute(self, command: Command | str) -> Report:
         try:
@@ -1693,7 +1728,9 @@ class Engine:
         waiting = _Waiting({key: rows_by_id for key, (_, rows_by_id) in panels.items()})
         handing: list[int] = []  # rows written since the last hand-over
         idle = _Idle()  # hand-overs only in the time spent waiting for the panel
-        streams = {key: client.status_chunks(list(ids)) for key, (client, ids) in panels.items()}
+        streams = {
+            key: self._status_stream(key, client, ids) for key, (client, ids) in panels.items()
+        }
         for key, statuses in merged(streams, "smmsheet-status"):
             idle.arrived()
             rows_by_id = panels[key][1]
@@ -1731,6 +1768,19 @@ class Engine:
             idle.waiting()
         for key, (_, rows_by_id) in panels.items():
             self._panel_down(Step.STATUS, down[key], len(rows_by_id), rows_by_id, key)
+
+    def _status_stream(
+        self, key: str, client: PanelClient, ids: Iterable[str]
+    ) -> Iterator[dict[str, OrderStatus]]:
+        """The statuses of ``ids`` on the panel ``key``: those asked ahead first, if the
+        default panel's client was the one asked (see :meth:`__init__`)."""
+        ahead = None if self._ahead_read else self._ahead
+        if ahead is not None and key == self.panels.default_name and ahead.client is client:
+            # Once: what it asked ahead is read by this refresh. Kept for execute() to
+            # close, as a stream nobody started reading never runs its own finally.
+            self._ahead_read = True
+            return ahead.chunks(ids)
+        return client.status_chunks(list(ids))
 
     def _panel_down(
         self,

@@ -19,7 +19,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -37,6 +37,7 @@ __all__ = [
     "INPUT_COLUMNS",
     "NOTE_MARK",
     "OUTPUT_COLUMNS",
+    "OpenOrders",
     "PROFIT_COLUMNS",
     "ROW_OPTIONS",
     "OrderPlan",
@@ -410,6 +411,65 @@ def _shown(header: Sequence[CellValue]) -> str:
     return ", ".join(found[:40]) or "none"
 
 
+#: The columns that make a row the header row.
+_HEADER_NEEDS = frozenset({"service", "link"})
+
+
+class OpenOrders:
+    """Hands ``take`` the id of each open order as its row is read, before the table is
+    built: a refresh asks the panel about them while the rest of the sheet is still read.
+
+    Pass :meth:`see` as ``watch`` to :meth:`~smmsheet.workbook.base.WorkbookAdapter.read_values`.
+    It finds the header row as :meth:`OrderTable.from_values` does, then takes each row
+    with an Order ID whose Status is not final, as the refresh does. It only guesses
+    ahead: the refresh asks again for what it wants and was not asked, so a row it
+    misreads costs one request, never a wrong status. It gives up on a sheet whose rows
+    may name panels (a ``Panel`` column: which panel is the refresh's to know), on one with
+    two Order ID columns, and once ``take`` says it has enough (returns False).
+    """
+
+    def __init__(self, take: Callable[[str], bool]) -> None:
+        self._take = take
+        self._scanned = 0
+        self._at: tuple[int, int | None] | None = None  # Order ID and Status, 0-based
+        self._final: dict[CellValue, bool] = {}  # a sheet holds a handful of statuses
+        self.done = False
+
+    def see(self, row: Sequence[CellValue]) -> None:
+        """Look at the next row of the sheet (rows come top to bottom from A1)."""
+        if self.done:
+            return
+        at = self._at
+        if at is None:
+            self._header(row)
+            return
+        i, s = at
+        width = len(row)
+        found = row[i] if i < width else None
+        if found is None:
+            return
+        status = row[s] if s is not None and s < width else None
+        final = self._final.get(status)
+        if final is None:
+            final = self._final[status] = is_final(status)
+        if final:
+            return
+        oid = parse_id(found)
+        if oid is not None and not self._take(oid):
+            self.done = True
+
+    def _header(self, row: Sequence[CellValue]) -> None:
+        self._scanned += 1
+        keys = [_known(v) for v in row]
+        if not _HEADER_NEEDS <= set(keys):
+            self.done = self._scanned >= HEADER_SCAN_ROWS  # no header: the read will say so
+            return
+        if "panel" in keys or keys.count("order_id") != 1:
+            self.done = True
+            return
+        self._at = (keys.index("order_id"), keys.index("status") if "status" in keys else None)
+
+
 def is_final(status: object, refill: bool = False) -> bool:
     """Whether an order (or refill) status will not change any more."""
     if status is None:
@@ -601,8 +661,7 @@ class OrderTable:
         """Find the header row and parse the rows below it; raises :class:`LayoutError`."""
         header_index = None
         for index, row in enumerate(values[:HEADER_SCAN_ROWS]):
-            keys = {_known(v) for v in row}
-            if {"service", "link"} <= keys:
+            if _HEADER_NEEDS <= {_known(v) for v in row}:
                 header_index = index
                 break
         if header_index is None:

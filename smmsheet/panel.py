@@ -28,6 +28,7 @@ which imports ``requests``; both are re-exported here.
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import email.utils
 import heapq
@@ -47,7 +48,7 @@ import traceback
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote_plus, urlsplit
 
 import requests
@@ -92,6 +93,7 @@ from .values import (
 
 __all__ = [
     "ADD_FIELDS",
+    "AHEAD_IDS",
     "DEFAULT_BACKOFF",
     "DEFAULT_DEADLINE",
     "DEFAULT_MAX_REPLY_BYTES",
@@ -108,6 +110,7 @@ __all__ = [
     "CancelResult",
     "OrderStatus",
     "PanelClient",
+    "StatusAhead",
     "RefillResult",
     "RefillStatus",
     "Service",
@@ -130,6 +133,9 @@ DEFAULT_DEADLINE = 60.0
 DEFAULT_MAX_WORKERS = 8
 #: The API's limit for ``orders``/``refills`` lists.
 MAX_IDS_PER_REQUEST = 100
+#: Ids a refresh asks about while it is still reading its sheet (200 requests at most):
+#: at 50 ms a request and 8 in flight, the requests of the first 1.25 s.
+AHEAD_IDS = 20_000
 #: Extra attempts for read-only actions (and for paid ones that never reached the panel).
 DEFAULT_RETRIES = 3
 #: First back-off in seconds; doubles each attempt.
@@ -764,36 +770,37 @@ class PanelClient:
 
         Lets a caller write one chunk's results while the next requests are in flight.
         """
+        return self._fan_out_chunks(_unique_ids(orders), self._status_chunk, _status_failed)
 
-        def one_chunk(ids: Sequence[str]) -> dict[str, OrderStatus]:
-            reply = self._call("status", {"orders": ",".join(ids)})
-            by_id: dict[str | None, object]
-            if isinstance(reply, list):  # a list of {"order": id, "status": ...}
-                by_id = {
-                    parse_id(_field(item, "order", "id")): item
-                    for item in reply
-                    if isinstance(item, Mapping)
-                }
-            elif isinstance(reply, Mapping):
-                if len(ids) == 1 and "status" in reply:  # one id answered the single way
-                    reply = {ids[0]: reply}
-                # Keyed by the ids as sent (they are parse_id's own answers): used as it is.
-                by_id = (
-                    reply
-                    if isinstance(reply, dict) and reply.keys() <= set(ids)
-                    else {parse_id(k): v for k, v in reply.items()}
-                )
-            else:
-                raise self._unexpected("status", reply)
-            missing = {"error": "missing from the panel's reply"}
-            build = OrderStatus.from_api
-            return {i: build(i, by_id.get(i, missing)) for i in ids}
+    def status_ahead(self, limit: int = AHEAD_IDS) -> StatusAhead:
+        """Status requests that start before the caller knows every id it wants (see
+        :class:`StatusAhead`): a refresh asks about the orders it has read so far."""
+        return StatusAhead(self, limit)
 
-        return self._fan_out_chunks(
-            _unique_ids(orders),
-            one_chunk,
-            lambda i, e: OrderStatus(i, error=_reason(e), unavailable=_down(e)),
-        )
+    def _status_chunk(self, ids: Sequence[str]) -> dict[str, OrderStatus]:
+        """One ``status`` request for up to 100 ids: every id gets a result."""
+        reply = self._call("status", {"orders": ",".join(ids)})
+        by_id: dict[str | None, object]
+        if isinstance(reply, list):  # a list of {"order": id, "status": ...}
+            by_id = {
+                parse_id(_field(item, "order", "id")): item
+                for item in reply
+                if isinstance(item, Mapping)
+            }
+        elif isinstance(reply, Mapping):
+            if len(ids) == 1 and "status" in reply:  # one id answered the single way
+                reply = {ids[0]: reply}
+            # Keyed by the ids as sent (they are parse_id's own answers): used as it is.
+            by_id = (
+                reply
+                if isinstance(reply, dict) and reply.keys() <= set(ids)
+                else {parse_id(k): v for k, v in reply.items()}
+            )
+        else:
+            raise self._unexpected("status", reply)
+        missing = {"error": "missing from the panel's reply"}
+        build = OrderStatus.from_api
+        return {i: build(i, by_id.get(i, missing)) for i in ids}
 
     def refill_status(self, refill: int | str) -> RefillStatus:
         """Status of one refill."""
@@ -957,69 +964,21 @@ class PanelClient:
         wait longer than we do) is raised.
         """
         chunks = list(chunked(ids))
-
-        def guarded(chunk: Sequence[str]) -> dict[str, T]:
-            try:
-                return one_chunk(chunk)
-            except PanelError as exc:
-                if exc.stops_run:
-                    raise
-                return {i: failed(i, exc) for i in chunk}
-
+        guarded = _guarded(one_chunk, failed)
         if len(chunks) <= 1 or self.max_workers == 1:
             for chunk in chunks:
                 yield guarded(chunk)
             return
         workers = min(self.max_workers, len(chunks))
-        # A window of chunks sent but not yet read, each result let go once yielded: a
-        # million ids are 10,000 chunks, whose results would all stay alive until the last
-        # one was read. Plain threads and one queue: a pool's futures and ``wait`` cost a
-        # fifth of the client's CPU per request.
-        window = threading.Semaphore(2 * workers)
-        waiting = iter(chunks)
-        take = threading.Lock()
-        stop = threading.Event()
-        out: queue.SimpleQueue[dict[str, T] | BaseException | None] = queue.SimpleQueue()
-
-        def work() -> None:
-            try:
-                while window.acquire() and not stop.is_set():
-                    with take:
-                        chunk = next(waiting, None)
-                    if chunk is None:
-                        return
-                    out.put(guarded(chunk))
-            except BaseException as exc:  # stops the run: no worker takes another chunk
-                stop.set()
-                out.put(exc)
-            finally:
-                out.put(None)  # this worker is done
-
-        threads = [
-            threading.Thread(target=work, name="smmsheet-chunks", daemon=True)
-            for _ in range(workers)
-        ]
-        with quick_turns():
-            try:
-                # In the try: a Ctrl-C in a start() must stop the workers already started.
-                for thread in threads:
-                    thread.start()
-                running = workers
-                while running:
-                    result = out.get()
-                    if result is None:
-                        running -= 1
-                    elif isinstance(result, BaseException):
-                        raise result
-                    else:
-                        window.release()
-                        yield result
-            finally:
-                stop.set()
-                window.release(len(threads))  # wakes workers waiting for room: they see stop
-                for thread in threads:
-                    if thread.is_alive():  # one never started, or not yet, sees stop
-                        thread.join()
+        fan = _FanOut(guarded, workers, window=2 * workers)
+        try:
+            for chunk in chunks:
+                fan.put(chunk)
+            fan.end()
+            fan.start()  # in the try: a Ctrl-C in a start() stops the workers already started
+            yield from fan.results()
+        finally:
+            fan.close()
 
     def _unexpected(self, action: str, reply: object) -> PanelError:
         snippet = self._scrub(json.dumps(reply, default=str)[:120])
@@ -1527,3 +1486,208 @@ def _reason(exc: PanelError) -> str:
 def _down(exc: PanelError) -> bool:
     """Whether a failed request says nothing about its ids: the panel could not be asked."""
     return isinstance(exc, PanelUnavailableError)
+
+
+def _status_failed(order: str, exc: PanelError) -> OrderStatus:
+    return OrderStatus(order, error=_reason(exc), unavailable=_down(exc))
+
+
+def _guarded(
+    one_chunk: Callable[[Sequence[str]], dict[str, T]],
+    failed: Callable[[str, PanelError], T],
+) -> Callable[[Sequence[str]], dict[str, T]]:
+    """``one_chunk`` whose failure lands on each of its ids, unless it stops the run."""
+
+    def guarded(chunk: Sequence[str]) -> dict[str, T]:
+        try:
+            return one_chunk(chunk)
+        except PanelError as exc:
+            if exc.stops_run:
+                raise
+            return {i: failed(i, exc) for i in chunk}
+
+    return guarded
+
+
+# --------------------------------------------------------------------------- fan-out
+
+
+class _FanOut(Generic[T]):
+    """Workers sending the chunks put in, their results read in the order they end.
+
+    Chunks may still be put while results come back (a caller still finding its ids);
+    :meth:`end` says no more will come. ``window`` bounds the results sent but not yet read:
+    a million ids are 10,000 chunks, whose results would all stay alive until the last one
+    was read. ``ahead`` is extra room for chunks sent before anyone reads (given back as the
+    first results are read, so the window is ``window`` again afterwards). Plain threads and
+    queues: a pool's futures and ``wait`` cost a fifth of the client's CPU per request.
+
+    The caller starts it in a try whose finally calls :meth:`close`: a Ctrl-C in a
+    ``start()`` must stop the workers already started.
+    """
+
+    def __init__(
+        self,
+        guarded: Callable[[Sequence[str]], dict[str, T]],
+        workers: int,
+        window: int,
+        ahead: int = 0,
+    ) -> None:
+        self._guarded = guarded
+        self._window = threading.Semaphore(window + ahead)
+        self._ahead = ahead
+        self._todo: queue.SimpleQueue[Sequence[str] | None] = queue.SimpleQueue()
+        self._out: queue.SimpleQueue[dict[str, T] | BaseException | None] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._work, name="smmsheet-chunks", daemon=True)
+            for _ in range(workers)
+        ]
+        self._turns = contextlib.ExitStack()
+
+    def put(self, chunk: Sequence[str]) -> None:
+        self._todo.put(chunk)
+
+    def end(self) -> None:
+        """No more chunks: each worker stops once the ones put are taken."""
+        self._todo.put(None)
+
+    def start(self) -> None:
+        self._turns.enter_context(quick_turns())  # while requests are in flight
+        for thread in self._threads:
+            thread.start()
+
+    def _work(self) -> None:
+        try:
+            while self._window.acquire() and not self._stop.is_set():
+                chunk = self._todo.get()
+                if chunk is None or self._stop.is_set():
+                    self._todo.put(None)  # the end, for the next worker too
+                    return
+                self._out.put(self._guarded(chunk))
+        except BaseException as exc:  # stops the run: no worker takes another chunk
+            self._stop.set()
+            self._out.put(exc)
+        finally:
+            self._out.put(None)  # this worker is done
+
+    def results(self) -> Iterator[dict[str, T]]:
+        """Each chunk's results as it ends, until the last chunk put before :meth:`end`."""
+        running = len(self._threads)
+        owed = self._ahead  # room lent for chunks sent before this read: not given back
+        while running:
+            result = self._out.get()
+            if result is None:
+                running -= 1
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                if owed:
+                    owed -= 1
+                else:
+                    self._window.release()
+                yield result
+
+    def close(self) -> None:
+        """Stop the workers: each ends after the request it is in; idempotent."""
+        self._stop.set()
+        self._todo.put(None)  # wakes a worker waiting for a chunk
+        self._window.release(len(self._threads))  # and those waiting for room: they see stop
+        try:
+            for thread in self._threads:
+                if thread.is_alive():  # one never started, or not yet, sees stop
+                    thread.join()
+        finally:
+            self._turns.close()
+
+
+class StatusAhead:
+    """Status requests sent while the caller is still finding the ids it will ask about.
+
+    A ``status`` request changes nothing on the panel, so asking early costs only the
+    request. A refresh hands over each open order's id as its row is read (:meth:`add`),
+    and the requests start with the first 100 ids, while the rest of the sheet is still
+    being read. Then it asks for exactly the ids it wants (:meth:`chunks`): the answers
+    already in for those ids, then requests for the others. An answer for an id it no
+    longer wants is dropped. At most ``limit`` ids are asked about ahead; :meth:`close`
+    stops the requests, whether :meth:`chunks` ran or not.
+    """
+
+    def __init__(self, client: PanelClient, limit: int = AHEAD_IDS) -> None:
+        self.client = client
+        self._limit = limit
+        self._seen: set[str] = set()
+        self._pending: list[str] = []  # added, not yet sent: fewer than 100
+        self._sent: set[str] = set()
+        self._fan: _FanOut[OrderStatus] | None = None
+        self._closed = False
+
+    def add(self, order: str) -> bool:
+        """Ask about ``order`` (an id as :func:`parse_id` gives it) with the next 99 ids;
+        False once ``limit`` ids are in, or after :meth:`chunks` or :meth:`close`."""
+        if self._closed or len(self._seen) >= self._limit:
+            return False
+        if order in self._seen:
+            return True
+        self._seen.add(order)
+        pending = self._pending
+        pending.append(order)
+        if len(pending) >= MAX_IDS_PER_REQUEST:
+            self._send(pending)
+            self._pending = []
+        return True
+
+    def _send(self, chunk: list[str]) -> None:
+        fan = self._fan
+        if fan is None:
+            workers = self.client.max_workers
+            chunks = -(-self._limit // MAX_IDS_PER_REQUEST)
+            fan = self._fan = _FanOut(
+                _guarded(self.client._status_chunk, _status_failed),
+                workers,
+                window=2 * workers,
+                ahead=chunks,
+            )
+            try:
+                fan.start()
+            except BaseException:
+                self.close()
+                raise
+        fan.put(chunk)
+        self._sent.update(chunk)
+
+    def chunks(self, orders: Iterable[int | str]) -> Iterator[dict[str, OrderStatus]]:
+        """Like :meth:`PanelClient.status_chunks` over ``orders``: what was asked ahead,
+        then the rest. Once only, and not after :meth:`close`: nothing more is added."""
+        if self._closed:
+            raise RuntimeError("status asked ahead was read or closed already")
+        self._closed = True
+        wanted = _unique_ids(orders)
+        if self._fan is None:  # no request went out ahead: the plain way
+            return self.client.status_chunks(wanted)
+        return self._answers(self._fan, wanted)
+
+    def _answers(
+        self, fan: _FanOut[OrderStatus], wanted: list[str]
+    ) -> Iterator[dict[str, OrderStatus]]:
+        try:
+            sent = self._sent
+            for chunk in chunked([i for i in wanted if i not in sent]):
+                fan.put(chunk)
+            fan.end()
+            keep = set(wanted)
+            for result in fan.results():
+                if not keep.issuperset(result):  # asked ahead, wanted no more
+                    result = {i: st for i, st in result.items() if i in keep}
+                    if not result:
+                        continue
+                yield result
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the requests sent ahead (each worker ends after the one it is in)."""
+        self._closed = True
+        if self._fan is not None:
+            self._fan.close()
+        self._seen, self._sent, self._pending = set(), set(), []  # a run's last part: let go

@@ -175,7 +175,7 @@ class Session:
         self.report = Report()
         # A dry run reads the journal and writes nothing beside the workbook.
         with Journal(self.journal_path, read_only=options.dry_run) as journal:
-            engine = Engine(self.book, self.panels, journal, options)
+            engine = Engine(self.book, self.panels, journal, options, command=command)
             self.report = engine.report
             return engine.execute(command)
 

@@ -63,7 +63,8 @@ def run_engine(path: Path, client: Any, command: str, **options: Any) -> Any:
 
     book = open_workbook(str(path))
     with Journal(journal_path(path)) as journal:
-        return Engine(book, client, journal, RunOptions(**options)).execute(command)
+        engine = Engine(book, client, journal, RunOptions(**options), command=command)
+        return engine.execute(command)
 
 
 def make_orders_book(

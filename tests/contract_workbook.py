@@ -348,6 +348,18 @@ def check_read_values_returns_text_numbers_and_empty_cells(harness: Harness) -> 
     assert cell(rows, 3, 5) == "Pending"
 
 
+def check_a_read_shows_each_row_to_its_watch_as_it_returns_it(harness: Harness) -> None:
+    """A refresh asks the panel about the first rows while the others are still read."""
+    book = harness.open({"Orders": ORDERS})
+    seen: list[list[CellValue]] = []
+    rows = book.read_values("Orders", watch=lambda row: seen.append(list(row)))
+    assert trim(seen) == trim(rows) and len(trim(rows)) == 3
+    book.write_cells("Orders", {(4, 1): 7})  # a buffered write: the rows as read with it
+    seen.clear()
+    rows = book.read_values("Orders", watch=lambda row: seen.append(list(row)))
+    assert trim(seen) == trim(rows) and cell(seen, 4, 1) == 7
+
+
 def check_written_cells_read_back_after_save(harness: Harness) -> None:
     book = harness.open({"Orders": ORDERS})
     book.write_cells("Orders", {(2, 4): 1002, (2, 5): "In progress", (3, 5): "Completed"})
@@ -623,6 +635,7 @@ CONTRACT: list[Callable[[Harness], None]] = [
     check_read_values_starts_at_a1_with_padding,
     check_read_values_of_an_empty_sheet_is_empty,
     check_read_values_returns_text_numbers_and_empty_cells,
+    check_a_read_shows_each_row_to_its_watch_as_it_returns_it,
     check_written_cells_read_back_after_save,
     check_cells_beyond_the_used_range_extend_it,
     check_none_clears_a_cell,

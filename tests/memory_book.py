@@ -14,6 +14,7 @@ from smmsheet.errors import WorkbookError
 from smmsheet.workbook.base import (
     CellValue,
     NewColumn,
+    RowWatch,
     cell_value_problem,
     check_cell_range,
     check_marker,
@@ -57,7 +58,7 @@ class MemoryWorkbook:
                 return name
         raise WorkbookError(f"no worksheet named {sheet!r}")
 
-    def read_values(self, sheet: str) -> Grid:
+    def read_values(self, sheet: str, watch: RowWatch | None = None) -> Grid:
         name = self._resolve(sheet)
         grid = [list(row) for row in self._replaced.get(name, self.store.get(name, []))]
         for (row, col), value in self._cells.get(name, {}).items():
@@ -66,6 +67,8 @@ class MemoryWorkbook:
             line = grid[row - 1]
             line.extend([None] * (col - len(line)))
             line[col - 1] = value
+        for line in grid if watch is not None else ():
+            watch(line)
         return grid
 
     def write_cells(self, sheet: str, cells: Mapping[tuple[int, int], CellValue]) -> None:

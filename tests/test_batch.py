@@ -684,9 +684,9 @@ def test_a_run_reads_and_refreshes_with_few_garbage_collections_and_gives_them_b
     seen: dict[str, int] = {}
     read = XlsxWorkbook.read_values
 
-    def reading(self, sheet):
+    def reading(self, sheet, watch=None):
         seen["read"] = gc.get_threshold()[0]
-        return read(self, sheet)
+        return read(self, sheet, watch)
 
     monkeypatch.setattr(XlsxWorkbook, "read_values", reading)
     sim.on_request = lambda request: seen.setdefault(request.action, gc.get_threshold()[0])
@@ -1162,3 +1162,132 @@ def test_merged_stopped_while_starting_its_readers_stops_the_ones_started(sim, c
         if t.name != "smmsheet-deadlines"
     ]
     assert sim.counts["status"] < 50  # of 2 x 50 chunks
+
+
+# --------------------------------------------------------------------------- asked ahead
+
+
+def _eventually(test, seconds: float = 10.0) -> None:
+    """Wait for ``test``: the simulator tells ``on_request`` after it has answered."""
+    import time
+
+    end = time.monotonic() + seconds
+    while not test():
+        assert time.monotonic() < end, "not in time"
+        time.sleep(0.01)
+
+
+def _chunk_threads() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name == "smmsheet-chunks"]
+
+
+def test_a_status_run_asks_the_panel_while_it_still_reads_its_sheet(
+    tmp_path, sim, client, monkeypatch
+):
+    """Issue 14: a 100,000-row refresh sent nothing for its first second (the read, the
+    table, the gather). The first open orders read are asked about at once, nothing is
+    asked twice, and every row gets its own order's answer."""
+    import time
+
+    rows = _open_orders(sim, 250)
+    book = make_orders_book(tmp_path / "o.xlsx", rows, REFRESH_HEADER[:5])
+    asked: list[tuple[str, ...]] = []
+    sim.on_request = lambda request: asked.append(request.ids)
+    read = XlsxWorkbook.read_values
+
+    during_read: list[int] = []
+
+    def reading(self, sheet, watch=None):
+        grid = read(self, sheet, watch)
+        end = time.monotonic() + 10
+        while not asked and time.monotonic() < end:  # a read that asked nothing ahead
+            time.sleep(0.01)  # would wait here in vain: the read ends before any request
+        during_read.append(len(asked))
+        return grid
+
+    monkeypatch.setattr(XlsxWorkbook, "read_values", reading)
+    report = run(book, client, "status")
+    assert during_read[0] >= 1, "nothing was asked while the sheet was read"
+    assert sim.counts["status"] == 3  # 250 ids: 100 + 100 ahead, the last 50 with the refresh
+    _eventually(lambda: len(asked) == 3)  # the simulator tells after it has answered
+    assert sorted(int(i) for ids in asked for i in ids) == [r[3] for r in rows]
+    assert not report.failed
+    assert_sheet_matches_panel(book, sim)
+    out = read_orders(book)
+    assert {r["Status"] for r in out} == {"In progress"}
+    assert [r["Start Count"] for r in out] == list(range(250))
+    assert not _chunk_threads()
+
+
+def test_an_id_asked_ahead_that_the_refresh_does_not_want_is_dropped(tmp_path, sim, client):
+    """A Table's totals row reads as a row while the sheet is read (its count, 199, looks
+    like an order id) and is blanked after: the panel's answer about "order 199" belongs
+    to no row and is dropped; the totals row stays as it was."""
+    import xlsxwriter
+
+    rows = _open_orders(sim, 199)
+    path = tmp_path / "totals.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    columns = [{"header": h} for h in REFRESH_HEADER[:3]]
+    columns += [
+        {"header": "Order ID", "total_function": "count", "total_value": 199},
+        {"header": "Status"},
+    ]
+    sheet = book.add_worksheet("Orders")
+    sheet.add_table(f"A1:E{len(rows) + 2}", {"columns": columns, "data": rows, "total_row": True})
+    book.close()
+    asked: list[str] = []
+    sim.on_request = lambda request: asked.extend(request.ids)
+    report = run(path, client, "status")
+    _eventually(lambda: "199" in asked)  # asked ahead, with the first 200 ids read
+    assert not report.failed and not report.error_rows
+    out = read_orders(path)
+    assert out[-1]["Order ID"] == "=SUBTOTAL(103,[Order ID])" and out[-1]["Status"] is None
+    assert [r["Status"] for r in out[:-1]] == ["In progress"] * 199
+    assert not _chunk_threads()
+
+
+def test_a_status_run_stopped_before_its_refresh_stops_what_it_asked_ahead(tmp_path, sim, client):
+    """The sheet is read (and asked about) before the run finds Excel holding the file."""
+    import sys
+
+    sim.faults.latency = 0.05  # 30 requests, 4 at a time: 0.4 s if none were stopped
+    rows = _open_orders(sim, 3000)
+    book = make_orders_book(tmp_path / "orders.xlsx", rows, REFRESH_HEADER[:5])
+    before_bytes, before = book.read_bytes(), sys.getswitchinterval()
+    (tmp_path / "~$orders.xlsx").write_bytes(b"owner")
+    with pytest.raises(WorkbookBusyError, match="open in Excel"):
+        run(book, client, "status")
+    assert not _chunk_threads()
+    assert sys.getswitchinterval() == before
+    assert sim.counts["status"] <= 2 * client.max_workers
+    assert book.read_bytes() == before_bytes
+
+
+def test_a_panel_down_for_the_requests_asked_ahead_is_one_message(tmp_path, sim, client):
+    """As without asking ahead: no request got through, so one message, no row touched."""
+    rows = _open_orders(sim, 250)
+    book = make_orders_book(tmp_path / "o.xlsx", rows, REFRESH_HEADER[:5])
+    sim.faults.error_rate = 1.0
+    report = run(book, client, "status")
+    assert report.panel_failed
+    assert [m for m in report.messages if "nothing refreshed" in m]
+    assert all(r.get("Error") is None and r["Status"] == "Pending" for r in read_orders(book))
+    assert not _chunk_threads()
+
+
+def test_a_command_other_than_the_one_announced_asks_nothing_ahead_twice(tmp_path, sim, client):
+    """An engine told `status` and run for `place` refreshes only what it placed."""
+    rows = _open_orders(sim, 250)
+    book = make_orders_book(
+        tmp_path / "o.xlsx", [*rows, (1, "https://x/new", 100)], REFRESH_HEADER[:5]
+    )
+    with Journal(journal_path(book)) as journal:
+        engine = Engine(XlsxWorkbook(book), client, journal, RunOptions(), command="status")
+        engine.execute("place")
+    assert len(sim.orders) == 251
+    assert not _chunk_threads()
+    out = read_orders(book)
+    assert out[-1]["Order ID"] is not None and out[-1]["Status"] == "Pending"

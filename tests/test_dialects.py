@@ -46,7 +46,8 @@ A, B, C, D, E, F = range(6)
 
 def run(path: Path, client: PanelClient, command: str) -> Report:
     with Journal(journal_path(path)) as journal:
-        return Engine(open_workbook(str(path)), client, journal, RunOptions()).execute(command)
+        engine = Engine(open_workbook(str(path)), client, journal, RunOptions(), command=command)
+        return engine.execute(command)
 
 
 def write(path: Path, cells: dict[tuple[int, int], object]) -> None:

@@ -305,7 +305,7 @@ def test_an_unexpected_failure_is_one_alert_without_a_traceback(
     client: PanelClient, tmp_path: Path
 ) -> None:
     class Broken(XlwingsWorkbook):
-        def read_values(self, sheet: str) -> list[list[Any]]:
+        def read_values(self, sheet: str, watch: Any = None) -> list[list[Any]]:
             raise RuntimeError("COM went away")
 
     dialogs = Dialogs()

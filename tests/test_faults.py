@@ -65,7 +65,7 @@ def run(book: WorkbookAdapter | Path, client: PanelClient, command: str) -> Repo
     with tempfile.TemporaryDirectory() as tmp:
         where = journal_path(book) if isinstance(book, Path) else Path(tmp) / "journal.sqlite"
         with Journal(where) as journal:
-            return Engine(adapter, client, journal, RunOptions()).execute(command)
+            return Engine(adapter, client, journal, RunOptions(), command=command).execute(command)
 
 
 def fast_client(sim: PanelSimulator, **options: Any) -> PanelClient:

@@ -510,3 +510,79 @@ def test_a_column_reads_what_each_row_holds_however_the_row_was_made():
         assert table.column(key) == [row.get(key) for row in table.rows], key
     assert table.column("status") == ["Pending", "Completed", "  ", "In progress"]
     assert table.column("error") == ["kept aside", None, None, None]
+
+
+def _open_ids(values, limit: int | None = None) -> list[str]:
+    """What OpenOrders hands over, seeing ``values`` row by row as a read would."""
+    from smmsheet.orders import OpenOrders
+
+    taken: list[str] = []
+
+    def take(oid: str) -> bool:
+        taken.append(oid)
+        return limit is None or len(taken) < limit
+
+    watch = OpenOrders(take)
+    for row in values:
+        watch.see(row)
+    return taken
+
+
+def test_open_orders_found_while_reading_are_the_ones_a_refresh_asks_about():
+    """The ids asked ahead, while the sheet is read, are those the refresh then gathers
+    from the table: an Order ID that reads as an id, a Status that is not final."""
+    from smmsheet.values import parse_id
+    from smmsheet.workbook.base import LinkedText
+
+    values = [
+        ["Client orders, November"],  # a title above the header
+        [],
+        ["  service ", "Link/URL", "Qty", "Order ID", "STATUS", "Notes"],
+        [1, "https://a", 100, 1001.0, "Pending"],
+        [1, "https://a", 100, 1002, "completed "],  # final, however it is typed
+        [1, "https://a", 100, "ORD-7", "In progress"],
+        [1, "https://a", 100, LinkedText("1004", "https://panel/orders/1004"), None],
+        [1, "https://a", 100, 1.5, "Pending"],  # a number no id is
+        [1, "https://a", 100, None, "Pending"],  # not placed
+        [1, "https://a"],  # a short row
+        [None, None, None, 1001.0, "Partial"],  # the same id twice, the second final
+        [None, None, None, 1008.0, "Canceled"],
+        [None, None, None, " 1009 ", "Processing"],
+    ]
+    table = OrderTable.from_values(values)
+    expected = [
+        parse_id(row.get("order_id"))
+        for row in table.rows
+        if row.get("order_id") is not None and not is_final(row.get("status"))
+    ]
+    assert _open_ids(values) == [i for i in expected if i is not None]
+    assert _open_ids(values) == ["1001", "ORD-7", "1004", "1009"]
+
+
+def test_open_orders_without_a_status_column_are_all_open():
+    values = [["Service", "Link", "Order ID"], [1, "https://a", 5], [1, "https://b", 6]]
+    assert _open_ids(values) == ["5", "6"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        ["Service", "Link", "Order ID", "Status", "Panel"],  # rows may name other panels
+        ["Service", "Link", "Order ID", "Status", "Order ID"],  # which one? the read says
+        ["Svc", "Lnk", "Order ID", "Status"],  # no header: the read says so
+    ],
+)
+def test_open_orders_are_not_guessed_where_the_refresh_would_ask_elsewhere(header):
+    values = [header, [1, "https://a", 5, "Pending", "eu"]]
+    assert _open_ids(values) == []
+
+
+def test_open_orders_look_for_the_header_in_the_first_rows_only():
+    values = [*([["title"]] * 10), ["Service", "Link", "Order ID"], [1, "https://a", 5]]
+    assert _open_ids(values) == []
+    assert _open_ids(values[1:]) == ["5"]
+
+
+def test_open_orders_stop_when_the_taker_has_enough():
+    values = [["Service", "Link", "Order ID"], *([1, "https://a", n] for n in range(1, 11))]
+    assert _open_ids(values, limit=3) == ["1", "2", "3"]

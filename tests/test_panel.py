@@ -13,7 +13,7 @@ from smmsheet.errors import (
     PanelRejectedError,
     PanelUnavailableError,
 )
-from smmsheet.panel import PanelClient
+from smmsheet.panel import OrderStatus, PanelClient
 from smmsheet.simulator import DEFAULT_API_KEY
 
 
@@ -323,3 +323,123 @@ def test_a_fan_out_stopped_while_starting_its_workers_leaves_none_running(
     time.sleep(0.3)
     assert not [t for t in threading.enumerate() if t.name == "smmsheet-chunks"]
     assert sim.counts["status"] <= 2 * client.max_workers
+
+
+# --------------------------------------------------------------------------- asked ahead
+
+
+def _asked(sim) -> list[tuple[str, ...]]:
+    """The ids of each status request the simulator answers, as they come."""
+    asked: list[tuple[str, ...]] = []
+    sim.on_request = lambda request: asked.append(request.ids)
+    return asked
+
+
+def _wait_for(test, seconds: float = 10.0) -> None:
+    import time
+
+    end = time.monotonic() + seconds
+    while not test():
+        assert time.monotonic() < end, "not in time"
+        time.sleep(0.01)
+
+
+def test_status_asked_ahead_goes_out_before_the_caller_knows_every_id(client, sim):
+    """A refresh hands over ids while its sheet is still read: the first 100 go at once."""
+    asked = _asked(sim)
+    ahead = client.status_ahead()
+    for i in range(1, 251):
+        assert ahead.add(str(i))
+    _wait_for(lambda: len(asked) == 2)  # two full chunks went out; 50 ids wait for more
+    assert sim.counts["status"] == 2
+    assert sorted(int(i) for chunk in asked for i in chunk) == list(range(1, 201))
+    got: dict[str, object] = {}
+    for part in ahead.chunks(str(i) for i in range(1, 301)):
+        assert not got.keys() & part.keys()  # each id once
+        got.update(part)
+    assert sorted(int(i) for i in got) == list(range(1, 301))
+    assert sim.counts["status"] == 3  # 201-300 in one more request: nothing asked twice
+    _wait_for(lambda: len(asked) == 3)  # the simulator tells after it has answered
+    assert sorted(int(i) for chunk in asked for i in chunk) == list(range(1, 301))
+
+
+def test_ids_asked_ahead_and_no_longer_wanted_are_dropped(client, sim):
+    created = [client.add(1, link=f"https://a/{n}", quantity=100) for n in range(3)]
+    asked = _asked(sim)
+    ahead = client.status_ahead()
+    for oid in [*created, *(str(i) for i in range(900_000, 900_200))]:
+        ahead.add(oid)
+    _wait_for(lambda: len(asked) == 2)
+    got: dict[str, OrderStatus] = {}
+    for part in ahead.chunks([created[1], "123456789"]):
+        got.update(part)
+    assert set(got) == {created[1], "123456789"}
+    assert got[created[1]].status and not got[created[1]].error
+    assert got["123456789"].error  # asked afterwards: the panel does not know it
+    assert asked[-1] == ("123456789",)
+
+
+def test_fewer_than_a_request_of_ids_ahead_send_nothing_until_asked(client, sim):
+    ahead = client.status_ahead()
+    for i in range(1, 100):
+        ahead.add(str(i))
+    assert not [t for t in threading.enumerate() if t.name == "smmsheet-chunks"]
+    assert sim.counts["status"] == 0
+    got = {k for part in ahead.chunks([str(i) for i in range(1, 100)]) for k in part}
+    assert len(got) == 99 and sim.counts["status"] == 1
+
+
+def test_ids_ahead_stop_at_the_limit(client, sim):
+    asked = _asked(sim)
+    ahead = client.status_ahead(limit=300)
+    assert all(ahead.add(str(i)) for i in range(1, 301))
+    assert not ahead.add("301")
+    got = {k for part in ahead.chunks([str(i) for i in range(1, 401)]) for k in part}
+    assert len(got) == 400 and sim.counts["status"] == 4
+    _wait_for(lambda: sum(len(chunk) for chunk in asked) == 400)
+
+
+def test_status_asked_ahead_and_never_read_stops_and_gives_the_turns_back(client, sim):
+    """The run stopped before its refresh (a journal it may not use, a workbook Excel holds)."""
+    import sys
+
+    from smmsheet.runtime import QUICK_TURN
+
+    sim.faults.latency = 0.05  # 50 requests, 4 at a time: 0.6 s if none were stopped
+    before = sys.getswitchinterval()
+    ahead = client.status_ahead()
+    for i in range(1, 5001):
+        ahead.add(str(i))
+    assert sys.getswitchinterval() <= QUICK_TURN
+    ahead.close()
+    assert sys.getswitchinterval() == before
+    assert not [t for t in threading.enumerate() if t.name == "smmsheet-chunks"]
+    sent = sim.counts["status"]
+    assert sent <= 2 * client.max_workers  # closing stopped the other requests
+    assert not ahead.add("9999")  # closed: nothing more goes ahead
+    ahead.close()  # twice is fine
+
+
+def test_an_invalid_key_met_ahead_stops_the_read_of_the_answers(sim):
+    with PanelClient(sim.url, "wrong-key", backoff=0.001, max_workers=4) as bad:
+        ahead = bad.status_ahead()
+        for i in range(1, 201):
+            ahead.add(str(i))
+        with pytest.raises(InvalidKeyError):
+            for _ in ahead.chunks([str(i) for i in range(1, 201)]):
+                pass
+    assert not [t for t in threading.enumerate() if t.name == "smmsheet-chunks"]
+
+
+def test_status_asked_ahead_is_read_once(client, sim):
+    """A second read would wait forever for workers that are gone: it is refused."""
+    ahead = client.status_ahead()
+    for i in range(1, 201):
+        ahead.add(str(i))
+    assert len({k for part in ahead.chunks(["1", "2"]) for k in part}) == 2
+    with pytest.raises(RuntimeError, match="read or closed"):
+        ahead.chunks(["1"])
+    closed = client.status_ahead()
+    closed.close()
+    with pytest.raises(RuntimeError, match="read or closed"):
+        closed.chunks(["1"])

@@ -100,3 +100,28 @@ def test_an_unsaved_book_whose_journal_folder_cannot_be_made_is_a_journal_error(
         session = Session(book, client=client)
         with pytest.raises(JournalError, match="cannot create the journal folder"):
             session.run("status")
+
+
+def test_a_status_run_tells_the_engine_its_command_so_it_asks_while_reading(
+    sim, client, tmp_path, monkeypatch
+):
+    """The shells run through Session: its status runs ask the panel while the sheet is read."""
+    from smmsheet.workbook.xlsx import XlsxWorkbook
+
+    ids = [client.add(1, link=f"https://x/{n}", quantity=100) for n in range(120)]
+    rows = [(1, f"https://x/{n}", 100, int(oid)) for n, oid in enumerate(ids)]
+    book = make_orders_book(tmp_path / "o.xlsx", rows, ("Service", "Link", "Quantity", "Order ID"))
+    watched: list[bool] = []
+    read = XlsxWorkbook.read_values
+
+    def reading(self, sheet, watch=None):
+        watched.append(watch is not None)
+        return read(self, sheet, watch)
+
+    monkeypatch.setattr(XlsxWorkbook, "read_values", reading)
+    with Session(book, client=client) as session:
+        session.run("status")
+        assert watched[-1]
+        session.run("place")  # no refresh of every row: nothing to ask ahead
+        assert not watched[-1]
+    assert {r["Status"] for r in read_orders(book)} == {"Pending"}

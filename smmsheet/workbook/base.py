@@ -64,6 +64,10 @@ class NewColumn:
     number_format: str | None = None
 
 
+#: Called with each row of a sheet as :meth:`WorkbookAdapter.read_values` reads it.
+RowWatch = Callable[[Sequence[CellValue]], None]
+
+
 @runtime_checkable
 class WorkbookAdapter(Protocol):
     """A workbook as smmsheet sees it: read a sheet's values, write cells in bulk, commit.
@@ -76,7 +80,7 @@ class WorkbookAdapter(Protocol):
         """Names of the worksheets, in workbook order."""
         ...
 
-    def read_values(self, sheet: str) -> list[list[CellValue]]:
+    def read_values(self, sheet: str, watch: RowWatch | None = None) -> list[list[CellValue]]:
         """All values of ``sheet`` as rows starting at A1 (cached values for formulas).
 
         Rows may have different lengths; trailing empty cells may be missing. A cell with
@@ -84,6 +88,11 @@ class WorkbookAdapter(Protocol):
         :class:`LinkedText`: the text shown, with the link's target in ``target``, or
         ``None`` there when the target cannot be known (the engine must then refuse the
         row, never order the text shown). An empty cell stays ``None`` even if linked.
+
+        ``watch``, when given, is called with each row, top to bottom, as soon as it is
+        read: a caller starts work on the first rows while the others are still read. It
+        sees the values as read (a linked cell may still be plain text); what
+        ``read_values`` returns is what counts.
         """
         ...
 

@@ -62,6 +62,7 @@ from .base import (
     MAX_ROW,
     CellValue,
     NewColumn,
+    RowWatch,
     blank_blocks,
     cell_value_problem,
     check_cell_range,
@@ -179,12 +180,13 @@ class XlwingsWorkbook:
         known = {n.casefold() for n in names}
         return names + [n for n in self._pending if n.casefold() not in known]
 
-    def read_values(self, sheet: str) -> list[list[CellValue]]:
+    def read_values(self, sheet: str, watch: RowWatch | None = None) -> list[list[CellValue]]:
         """All values of ``sheet`` as rows from A1, in ONE bulk read of the used range.
 
         Linked cells come back as :class:`~.base.LinkedText`: inserted links through COM's
         ``Hyperlinks``, ``HYPERLINK`` formulas through a second bulk read (of formulas),
-        made only when Excel finds one, or when the engine cannot search.
+        made only when Excel finds one, or when the engine cannot search. Excel hands the
+        range over at once: ``watch`` sees each row after it.
         """
         name = self._resolve(sheet)
         edit = self._pending.get(name)
@@ -202,6 +204,9 @@ class XlwingsWorkbook:
                 if len(line) < col:
                     line.extend([None] * (col - len(line)))
                 line[col - 1] = value
+        if watch is not None:
+            for line in grid:
+                watch(line)
         return grid
 
     def _read_grid(self, name: str) -> list[list[CellValue]]:

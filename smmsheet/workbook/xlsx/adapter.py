@@ -32,6 +32,7 @@ from ..base import (
     MIN_EXCEL_NUMBER,
     CellValue,
     NewColumn,
+    RowWatch,
     blank_blocks,
     check_cell_range,
     check_grid_size,
@@ -182,10 +183,12 @@ class XlsxWorkbook:
         new += [name for name in self._charts if name.casefold() not in known]
         return [*self._sheet_names, *new]
 
-    def read_values(self, sheet: str) -> list[list[CellValue]]:
+    def read_values(self, sheet: str, watch: RowWatch | None = None) -> list[list[CellValue]]:
         """All values of ``sheet`` as rows starting at A1, with buffered writes applied.
 
         Linked cells come back as :class:`~.base.LinkedText` (see ``WorkbookAdapter``).
+        ``watch`` sees each row as calamine hands it over, when no write is buffered for
+        the sheet; otherwise each row once it is read whole.
         """
         name = self._resolve(sheet)
         edit = self._pending.get(name)
@@ -193,7 +196,7 @@ class XlsxWorkbook:
         if edit is not None and edit.replacement is not None:
             grid = [list(row) for row in edit.replacement]
         else:
-            grid = self._read_grid(name)
+            grid = self._read_grid(name, None if edit is not None else watch)
         if edit is not None:
             for row, cells in edit.rows.items():
                 while len(grid) < row:
@@ -203,9 +206,12 @@ class XlsxWorkbook:
                     if len(line) < col:
                         line.extend([None] * (col - len(line)))
                     line[col - 1] = value
+            if watch is not None:
+                for line in grid:
+                    watch(line)
         return grid
 
-    def _read_grid(self, name: str) -> list[list[CellValue]]:
+    def _read_grid(self, name: str, watch: RowWatch | None = None) -> list[list[CellValue]]:
         """The sheet's values, hyperlinked cells as LinkedText.
 
         The sheet's XML is searched for links on a second thread while calamine reads
@@ -215,7 +221,7 @@ class XlsxWorkbook:
         self._check_readable()
         search = _Background(lambda: self._link_ranges(name))
         try:
-            grid = self._calamine_grid(name)
+            grid = self._calamine_grid(name, watch)
         except WorkbookError:
             search.result()  # a part lying about its size: say so, rather than calamine
             raise
@@ -265,12 +271,12 @@ class XlsxWorkbook:
             raise WorkbookError(f"cannot read sheet {name!r} of {label}: {exc}") from exc
         return sheet_links(xml, targets)
 
-    def _calamine_grid(self, name: str) -> list[list[CellValue]]:
+    def _calamine_grid(self, name: str, watch: RowWatch | None = None) -> list[list[CellValue]]:
         """The sheet's values from calamine, converted row by row as they are read.
 
         ``iter_rows`` hands over one row at a time, so calamine's own list of every row and
         this grid are never both in memory (a million rows: hundreds of MB less); each row's
-        list is converted in place and kept.
+        list is converted in place and kept, and shown to ``watch``.
         """
         from python_calamine import CalamineError, CalamineWorkbook
 
@@ -285,8 +291,16 @@ class XlsxWorkbook:
                 rows = sheet.iter_rows()  # the rows above the data first, cut at its left
                 for _ in range(top):
                     next(rows, None)
-                for row in rows:
-                    grid.append(_converted(row, left))
+                if watch is None:
+                    for row in rows:
+                        grid.append(_converted(row, left))
+                else:
+                    for line in grid:
+                        watch(line)
+                    for row in rows:
+                        line = _converted(row, left)
+                        grid.append(line)
+                        watch(line)
                 if len(grid) != top + height:  # not the layout described: read it whole
                     raw = sheet.to_python(skip_empty_area=True)
                     grid[top:] = [_converted(row, left) for row in raw]
