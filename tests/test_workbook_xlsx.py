@@ -899,6 +899,7 @@ LAYERS = [
     "zipsafe",
     "links",
     "opc",
+    "preview",
     "styles",
     "columns",
     "sheet_tree",

@@ -50,6 +50,7 @@ from .links import may_have_links, relationship_targets, sheet_links
 from .names import CONTENT_TYPES_PART, ROOT_RELS_PART
 from .opc import DAMAGED, Package, rels_part, stored_marker
 from .prepared import PreparedSheet, prepare_sheet
+from .preview import first_rows
 from .save import Ready, dry_run_package, rewrite_package
 from .sheet_patch import RowCells, SheetEdit
 from .zipsafe import check_sizes, inflate
@@ -220,11 +221,15 @@ class XlsxWorkbook:
         """
         self._check_readable()
         search = _Background(lambda: self._link_ranges(name))
+        look = None if watch is None else _FirstLook(self._path, name, watch)
         try:
-            grid = self._calamine_grid(name, watch)
+            grid = self._calamine_grid(name, watch, look)
         except WorkbookError:
             search.result()  # a part lying about its size: say so, rather than calamine
             raise
+        finally:
+            if look is not None:
+                look.close()
         ranges = search.result()
         if ranges:
             apply_links(grid, ranges)
@@ -271,12 +276,15 @@ class XlsxWorkbook:
             raise WorkbookError(f"cannot read sheet {name!r} of {label}: {exc}") from exc
         return sheet_links(xml, targets)
 
-    def _calamine_grid(self, name: str, watch: RowWatch | None = None) -> list[list[CellValue]]:
+    def _calamine_grid(
+        self, name: str, watch: RowWatch | None = None, look: _FirstLook | None = None
+    ) -> list[list[CellValue]]:
         """The sheet's values from calamine, converted row by row as they are read.
 
         ``iter_rows`` hands over one row at a time, so calamine's own list of every row and
         this grid are never both in memory (a million rows: hundreds of MB less); each row's
-        list is converted in place and kept, and shown to ``watch``.
+        list is converted in place and kept, and shown to ``watch``: all but the rows
+        ``look`` showed it while calamine parsed the sheet.
         """
         from python_calamine import CalamineError, CalamineWorkbook
 
@@ -295,12 +303,14 @@ class XlsxWorkbook:
                     for row in rows:
                         grid.append(_converted(row, left))
                 else:
-                    for line in grid:
+                    shown = 0 if look is None else look.stop()
+                    for line in grid[shown:]:
                         watch(line)
                     for row in rows:
                         line = _converted(row, left)
                         grid.append(line)
-                        watch(line)
+                        if len(grid) > shown:
+                            watch(line)
                 if len(grid) != top + height:  # not the layout described: read it whole
                     raw = sheet.to_python(skip_empty_area=True)
                     grid[top:] = [_converted(row, left) for row in raw]
@@ -778,6 +788,45 @@ def _fsync_directory(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+class _FirstLook:
+    """Shows ``watch`` the sheet's first rows (:func:`.preview.first_rows`) on a thread of
+    its own while calamine parses the sheet with the GIL released; :meth:`stop` ends the
+    look and says how many rows were shown (the read shows the others)."""
+
+    def __init__(self, path: Path, sheet: str, watch: RowWatch) -> None:
+        self._path, self._sheet, self._watch = path, sheet, watch
+        self._stop = threading.Event()
+        self._shown = 0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="smmsheet-look", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        rows = first_rows(self._path, self._sheet)
+        try:
+            for row in rows:
+                if self._stop.is_set():
+                    return
+                self._shown += 1  # shown even if watch fails: the read must not show it again
+                self._watch(row)
+        except BaseException as exc:  # the watch's own error: raised by stop()
+            self._error = exc
+        finally:
+            rows.close()
+
+    def stop(self) -> int:
+        """End the look; the number of rows shown. Raises the watch's error."""
+        self.close()
+        if self._error is not None:
+            raise self._error
+        return self._shown
+
+    def close(self) -> None:
+        """End the look (the read failed, or has ended: then a no-op)."""
+        self._stop.set()
+        self._thread.join()
 
 
 class _Background:
