@@ -11,6 +11,7 @@ from smmsheet.workbook.base import CellValue
 from smmsheet.workbook.xlsx import XlsxWorkbook, adapter
 from smmsheet.workbook.xlsx.preview import first_rows
 
+from .contract_workbook import trim
 from .workbooks import (
     MAIN_NS,
     ORDERS_PART,
@@ -21,16 +22,6 @@ from .workbooks import (
 )
 
 DATA = Path(__file__).parent / "data"
-
-
-def trim(rows: list[list[CellValue]]) -> list[list[CellValue]]:
-    out = [list(row) for row in rows]
-    for row in out:
-        while row and row[-1] is None:
-            row.pop()
-    while out and not out[-1]:
-        out.pop()
-    return out
 
 
 def same_as_the_read(path: Path, sheet: str = "Orders") -> list[list[CellValue]]:
