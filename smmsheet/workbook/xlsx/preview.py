@@ -31,6 +31,9 @@ PREVIEW_ROWS = 6_000
 _MAX_BYTES = 64 << 20
 #: Inflated bytes parsed at a time: the first rows are seen after a few milliseconds.
 _STEP = 64 << 10
+#: Inflated bytes parsed without a row (or a shared string) ending, at most: all else stays
+#: in lxml's tree, and a few KB zipped of ``<x/>`` are millions of elements (gigabytes).
+_QUIET_BYTES = 1 << 20
 _ROW, _CELL, _SHARED = "{*}row", "{*}c", "{*}si"
 
 
@@ -83,14 +86,16 @@ def _rows(
 ) -> Iterator[tuple[int, list[CellValue]]]:
     """(row number, cells from column A) of each ``<row>`` as its end is parsed."""
     parser = etree.XMLPullParser(events=("end",), tag=_ROW, resolve_entities=False)
-    fed = 0
+    fed = quiet = 0
     previous = 0
     for chunk in chunks:
         fed += len(chunk)
-        if fed > _MAX_BYTES:
+        quiet += len(chunk)
+        if fed > _MAX_BYTES or quiet > _QUIET_BYTES:
             return
         parser.feed(chunk)
         for _, row in parser.read_events():
+            quiet = 0
             number = int(row.get("r") or previous + 1)
             previous = number
             yield number, _cells(row, strings)
@@ -159,7 +164,7 @@ class _SharedStrings:
     def __init__(self, package: Package, source: IO[bytes]) -> None:
         self._texts: list[str] = []
         self._chunks: Iterator[bytes] = iter(())
-        self._fed = 0
+        self._fed = self._quiet = 0
         rel = package.rel_of_type("/sharedStrings")
         if rel is not None and package.has(rel.target):
             member = package.archive.getinfo(package.by_lower[rel.target.lower()])
@@ -171,10 +176,12 @@ class _SharedStrings:
         while len(texts) <= index:
             chunk = next(self._chunks, None)
             self._fed += len(chunk or b"")
-            if chunk is None or self._fed > _MAX_BYTES:
+            self._quiet += len(chunk or b"")
+            if chunk is None or self._fed > _MAX_BYTES or self._quiet > _QUIET_BYTES:
                 raise IndexError(index)
             self._parser.feed(chunk)
             for _, si in self._parser.read_events():
+                self._quiet = 0
                 texts.append(_text(si))
                 si.clear(keep_tail=True)
                 while si.getprevious() is not None:
