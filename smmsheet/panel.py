@@ -1589,11 +1589,15 @@ class _FanOut(Generic[T]):
                 yield result
 
     def close(self) -> None:
-        """Stop the workers: each ends after the request it is in; idempotent."""
-        self._stop.set()
-        self._todo.put(None)  # wakes a worker waiting for a chunk
-        self._window.release(len(self._threads))  # and those waiting for room: they see stop
+        """Stop the workers: each ends after the request it is in; idempotent.
+
+        The turns are given back whatever is interrupted (as the ``with`` around the
+        workers did): a Ctrl-C here must not leave the process on 1 ms turns.
+        """
         try:
+            self._stop.set()
+            self._todo.put(None)  # wakes a worker waiting for a chunk
+            self._window.release(len(self._threads))  # and those waiting for room: they see stop
             for thread in self._threads:
                 if thread.is_alive():  # one never started, or not yet, sees stop
                     thread.join()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from decimal import Decimal
 
@@ -443,3 +444,43 @@ def test_status_asked_ahead_is_read_once(client, sim):
     closed.close()
     with pytest.raises(RuntimeError, match="read or closed"):
         closed.chunks(["1"])
+
+
+class _CtrlCOnce(queue.SimpleQueue):  # type: ignore[type-arg]
+    """A queue whose next put of None (the end a close puts) is a Ctrl-C instead."""
+
+    armed = False
+
+    def put(self, item, block=True, timeout=None):
+        if self.armed and item is None:
+            self.armed = False
+            raise KeyboardInterrupt
+        super().put(item, block, timeout)
+
+
+def test_a_ctrl_c_as_the_fan_out_closes_still_gives_the_turns_back(client, sim):
+    """The chunk fan-out used to hold the short GIL turns in a ``with`` around its workers'
+    whole life; as a class it gave them back only after joining them, so a Ctrl-C between
+    setting stop and the join (refill, cancel, a status run) left the whole process on
+    1 ms turns. A Ctrl-C cannot be made to land there but by standing in for it."""
+    import sys
+
+    from smmsheet.panel import _FanOut, _guarded, _status_failed
+
+    before = sys.getswitchinterval()
+    fan = _FanOut(_guarded(client._status_chunk, _status_failed), 2, window=4)
+    fan._todo = todo = _CtrlCOnce()
+    for start in range(1, 1001, 100):
+        fan.put([str(i) for i in range(start, start + 100)])
+    fan.end()
+    try:
+        fan.start()
+        assert len(next(fan.results())) == 100
+        todo.armed = True
+        with pytest.raises(KeyboardInterrupt):
+            fan.close()
+        assert sys.getswitchinterval() == before
+    finally:
+        fan.close()  # a second close (StatusAhead's, the engine's) ends the workers
+    assert not [t for t in threading.enumerate() if t.name == "smmsheet-chunks"]
+    assert sys.getswitchinterval() == before
