@@ -190,3 +190,45 @@ def test_the_look_gives_up_on_megabytes_that_are_no_row(tmp_path):
     )
     replace_member(tmp_path / "o.xlsx", ORDERS_PART, sheet % MAIN_NS.encode())
     assert list(first_rows(tmp_path / "o.xlsx", "Orders")) == [["Service"]]
+
+
+def test_the_look_ends_at_its_next_step_once_told_to_stop(tmp_path, monkeypatch):
+    """The look heard its stop only between rows: a first row whose string is the last of
+    60 MB of shared strings kept it parsing them all, and the read waited in stop() (14 s
+    instead of 4). Now it ends before the next 64 KiB it would parse, strings or sheet."""
+    from smmsheet.workbook.xlsx import preview
+
+    build_sparse_workbook(tmp_path / "o.xlsx")
+    count = 3 * preview._STEP // len(b"<si><t>a</t></si>")
+    strings = b'<sst xmlns="%s">%s</sst>' % (MAIN_NS.encode(), b"<si><t>a</t></si>" * count)
+    replace_member(tmp_path / "o.xlsx", "xl/sharedStrings.xml", strings)
+    sheet = (
+        b'<worksheet xmlns="%s"><sheetData><row r="1"><c r="A1" t="s"><v>%d</v></c></row>'
+        b"</sheetData></worksheet>"
+    )
+    replace_member(tmp_path / "o.xlsx", ORDERS_PART, sheet % (MAIN_NS.encode(), count - 1))
+    assert list(first_rows(tmp_path / "o.xlsx", "Orders")) == [["a"]]
+    stop = threading.Event()
+    inflated: list[str] = []
+    inflate = preview.inflate
+
+    def counted(source, member, *args):
+        for chunk in inflate(source, member, *args):
+            inflated.append(member.filename)
+            if member.filename.endswith("sharedStrings.xml"):
+                stop.set()  # the read has its rows: the look is no longer needed
+            yield chunk
+
+    monkeypatch.setattr(preview, "inflate", counted)
+    assert list(first_rows(tmp_path / "o.xlsx", "Orders", stop=stop)) == []
+    assert inflated.count("xl/sharedStrings.xml") == 1
+    given: list[object] = []
+    look = adapter.first_rows
+
+    def told(path, sheet, limit=None, stop=None):
+        given.append(stop)
+        return look(path, sheet, limit, stop)
+
+    monkeypatch.setattr(adapter, "first_rows", told)
+    XlsxWorkbook(tmp_path / "o.xlsx").read_values("Orders", watch=lambda row: None)
+    assert len(given) == 1 and isinstance(given[0], threading.Event)  # the read's own stop

@@ -804,7 +804,7 @@ class _FirstLook:
         self._thread.start()
 
     def _run(self) -> None:
-        rows = first_rows(self._path, self._sheet)
+        rows = first_rows(self._path, self._sheet, stop=self._stop)
         try:
             for row in rows:
                 if self._stop.is_set():

@@ -11,6 +11,7 @@ returns is calamine's. Nothing is inflated past the sizes the zip declares (:mod
 
 from __future__ import annotations
 
+import threading
 import zipfile
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -38,13 +39,14 @@ _ROW, _CELL, _SHARED = "{*}row", "{*}c", "{*}si"
 
 
 def first_rows(
-    path: Path, sheet: str, limit: int | None = None
+    path: Path, sheet: str, limit: int | None = None, stop: threading.Event | None = None
 ) -> Generator[list[CellValue], None, None]:
     """The first rows of ``sheet`` from A1, one list per row (``[]`` for an empty one).
 
-    Stops after ``limit`` rows (:data:`PREVIEW_ROWS`), at the end of the sheet's rows, or
-    at anything it cannot read; raises nothing but what the caller's own code raises while
-    it iterates.
+    Stops after ``limit`` rows (:data:`PREVIEW_ROWS`), at the end of the sheet's rows, at
+    anything it cannot read, or once ``stop`` is set (before the next chunk it would parse:
+    a row's string far into the shared strings is no wait for the read); raises nothing but
+    what the caller's own code raises while it iterates.
     """
     limit = PREVIEW_ROWS if limit is None else limit
     try:
@@ -59,8 +61,8 @@ def first_rows(
             if info is None or not package.has(info.part):
                 return
             member = archive.getinfo(package.by_lower[info.part.lower()])
-            strings = _SharedStrings(package, text_source)
-            rows = _rows(inflate(source, member, path.name, _STEP), strings)
+            strings = _SharedStrings(package, text_source, stop)
+            rows = _rows(_until(inflate(source, member, path.name, _STEP), stop), strings)
             number = 0
             while number < limit:
                 try:
@@ -79,6 +81,14 @@ def first_rows(
         raise
     except Exception:  # noqa: BLE001 - a hint: the read proper says what is wrong
         return
+
+
+def _until(chunks: Iterator[bytes], stop: threading.Event | None) -> Iterator[bytes]:
+    """``chunks`` until ``stop`` is set."""
+    for chunk in chunks:
+        if stop is not None and stop.is_set():
+            return
+        yield chunk
 
 
 def _rows(
@@ -161,14 +171,16 @@ def _text(element: Any) -> str:
 class _SharedStrings:
     """The workbook's shared strings, parsed only as far as the indexes asked for."""
 
-    def __init__(self, package: Package, source: IO[bytes]) -> None:
+    def __init__(
+        self, package: Package, source: IO[bytes], stop: threading.Event | None = None
+    ) -> None:
         self._texts: list[str] = []
         self._chunks: Iterator[bytes] = iter(())
         self._fed = self._quiet = 0
         rel = package.rel_of_type("/sharedStrings")
         if rel is not None and package.has(rel.target):
             member = package.archive.getinfo(package.by_lower[rel.target.lower()])
-            self._chunks = inflate(source, member, package.label, _STEP)
+            self._chunks = _until(inflate(source, member, package.label, _STEP), stop)
         self._parser = etree.XMLPullParser(events=("end",), tag=_SHARED, resolve_entities=False)
 
     def __getitem__(self, index: int) -> str:
