@@ -424,8 +424,9 @@ class OpenOrders:
     with an Order ID whose Status is not final, as the refresh does. It only guesses
     ahead: the refresh asks again for what it wants and was not asked, so a row it
     misreads costs one request, never a wrong status. It gives up on a sheet whose rows
-    may name panels (a ``Panel`` column: which panel is the refresh's to know), on one with
-    two Order ID columns, and once ``take`` says it has enough (returns False).
+    may name panels (a ``Panel`` column: which panel is the refresh's to know), on one whose
+    header the table refuses (two columns that mean one thing: nothing is asked for a run
+    that stops there), and once ``take`` says it has enough (returns False).
     """
 
     def __init__(self, take: Callable[[str], bool]) -> None:
@@ -464,8 +465,9 @@ class OpenOrders:
         if not _HEADER_NEEDS <= set(keys):
             self.done = self._scanned >= HEADER_SCAN_ROWS  # no header: the read will say so
             return
-        if "panel" in keys or keys.count("order_id") != 1:
-            self.done = True
+        named = [k for k in keys if k]
+        if "panel" in keys or "order_id" not in keys or len(set(named)) != len(named):
+            self.done = True  # two columns that mean one thing: the table refuses the sheet
             return
         self._at = (keys.index("order_id"), keys.index("status") if "status" in keys else None)
 

@@ -569,6 +569,7 @@ def test_open_orders_without_a_status_column_are_all_open():
     [
         ["Service", "Link", "Order ID", "Status", "Panel"],  # rows may name other panels
         ["Service", "Link", "Order ID", "Status", "Order ID"],  # which one? the read says
+        ["Service", "Link", "Order ID", "Status", "STATUS"],  # the table refuses the sheet
         ["Svc", "Lnk", "Order ID", "Status"],  # no header: the read says so
     ],
 )
