@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -926,10 +927,12 @@ def test_the_summary_shows_money_spent_statuses_and_what_needs_attention(panel_e
     book = make_orders_book(tmp_path / "o.xlsx", rows)
     before = panel_env.balance
     lost = iter([False, False, True])  # the third add's reply is lost after the panel placed it
+    in_turn = threading.Lock()  # adds run at once: the third placed is the third told lost
 
     def add(params, faults, real=panel_env._process):
-        reply, _ = real(params, faults)
-        return reply, params.get("action") == "add" and next(lost)
+        with in_turn:
+            reply, _ = real(params, faults)
+            return reply, params.get("action") == "add" and next(lost)
 
     panel_env._process = add
     panel_env.faults.lost_reply = "502"
