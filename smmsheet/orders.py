@@ -461,15 +461,36 @@ class OpenOrders:
 
     def _header(self, row: Sequence[CellValue]) -> None:
         self._scanned += 1
-        keys = [_known(v) for v in row]
-        if not _HEADER_NEEDS <= set(keys):
+        if not _HEADER_NEEDS <= {_known(v) for v in row}:
             self.done = self._scanned >= HEADER_SCAN_ROWS  # no header: the read will say so
             return
-        named = [k for k in keys if k]
-        if "panel" in keys or "order_id" not in keys or len(set(named)) != len(named):
-            self.done = True  # two columns that mean one thing: the table refuses the sheet
+        try:
+            columns = _header_columns(row)
+        except LayoutError:  # two columns that mean one thing: the table refuses the sheet
+            columns = {}
+        if "panel" in columns or "order_id" not in columns:
+            self.done = True
             return
-        self._at = (keys.index("order_id"), keys.index("status") if "status" in keys else None)
+        status = columns.get("status")
+        self._at = (columns["order_id"] - 1, None if status is None else status - 1)
+
+
+def _header_columns(header: Sequence[CellValue]) -> dict[str, int]:
+    """The columns a header row names: field key -> 1-based column; raises
+    :class:`LayoutError` when two columns mean one thing."""
+    columns: dict[str, int] = {}
+    for col, text in enumerate(header, start=1):
+        key = _known(text)
+        if key and key in columns:
+            # Which one holds the Order IDs? Guessing could buy a placed row again.
+            first = columns[key]
+            raise LayoutError(
+                f"two columns mean {_TITLES[key]!r}: {column_letters(first)} "
+                f"({header[first - 1]!s}) and {column_letters(col)} ({text!s}); keep one"
+            )
+        if key:
+            columns[key] = col
+    return columns
 
 
 def is_final(status: object, refill: bool = False) -> bool:
@@ -668,19 +689,8 @@ class OrderTable:
                 break
         if header_index is None:
             raise LayoutError(_no_header(values[:HEADER_SCAN_ROWS]))
-        columns: dict[str, int] = {}
         header = values[header_index]
-        for col, text in enumerate(header, start=1):
-            key = _known(text)
-            if key and key in columns:
-                # Which one holds the Order IDs? Guessing could buy a placed row again.
-                first = columns[key]
-                raise LayoutError(
-                    f"two columns mean {_TITLES[key]!r}: {column_letters(first)} "
-                    f"({header[first - 1]!s}) and {column_letters(col)} ({text!s}); keep one"
-                )
-            if key:
-                columns[key] = col
+        columns = _header_columns(header)
         _check_order_ids_seen(header, columns, values[header_index + 1 :])
         warnings = _header_warnings(header, columns)
         # Only the columns the sheet has: a missing one reads as None through OrderRow.get.
