@@ -482,7 +482,6 @@ class Engine:
             )
         self.sheet = found  # as the workbook spells it: the journal keys entries by it
         self._ahead = self._status_ahead(command)
-        self._ahead_read = False
         try:
             with few_collections():  # a million small objects that all stay alive
                 self.table = OrderTable.from_values(self._read(book))
@@ -1774,11 +1773,15 @@ class Engine:
     ) -> Iterator[dict[str, OrderStatus]]:
         """The statuses of ``ids`` on the panel ``key``: those asked ahead first, if the
         default panel's client was the one asked (see :meth:`__init__`)."""
-        ahead = None if self._ahead_read else self._ahead
-        if ahead is not None and key == self.panels.default_name and ahead.client is client:
+        ahead = self._ahead
+        if (
+            ahead is not None
+            and ahead.unread
+            and key == self.panels.default_name
+            and ahead.client is client
+        ):
             # Once: what it asked ahead is read by this refresh. Kept for execute() to
             # close, as a stream nobody started reading never runs its own finally.
-            self._ahead_read = True
             return ahead.chunks(ids)
         return client.status_chunks(list(ids))
 

@@ -1620,9 +1620,8 @@ class StatusAhead:
     def __init__(self, client: PanelClient, limit: int = AHEAD_IDS) -> None:
         self.client = client
         self._limit = limit
-        self._seen: set[str] = set()
+        self._seen: set[str] = set()  # added: sent, or pending
         self._pending: list[str] = []  # added, not yet sent: fewer than 100
-        self._sent: set[str] = set()
         self._fan: _FanOut[OrderStatus] | None = None
         self._closed = False
 
@@ -1658,7 +1657,11 @@ class StatusAhead:
                 self.close()
                 raise
         fan.put(chunk)
-        self._sent.update(chunk)
+
+    @property
+    def unread(self) -> bool:
+        """Whether :meth:`chunks` may still be called: neither read nor closed."""
+        return not self._closed
 
     def chunks(self, orders: Iterable[int | str]) -> Iterator[dict[str, OrderStatus]]:
         """Like :meth:`PanelClient.status_chunks` over ``orders``: what was asked ahead,
@@ -1675,8 +1678,8 @@ class StatusAhead:
         self, fan: _FanOut[OrderStatus], wanted: list[str]
     ) -> Iterator[dict[str, OrderStatus]]:
         try:
-            sent = self._sent
-            for chunk in chunked([i for i in wanted if i not in sent]):
+            seen, pending = self._seen, set(self._pending)  # sent: seen and not pending
+            for chunk in chunked([i for i in wanted if i not in seen or i in pending]):
                 fan.put(chunk)
             fan.end()
             keep = set(wanted)
@@ -1694,4 +1697,4 @@ class StatusAhead:
         self._closed = True
         if self._fan is not None:
             self._fan.close()
-        self._seen, self._sent, self._pending = set(), set(), []  # a run's last part: let go
+        self._seen, self._pending = set(), []  # a run's last part: let go
