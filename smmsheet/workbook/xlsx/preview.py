@@ -95,23 +95,31 @@ def _rows(
     chunks: Iterator[bytes], strings: _SharedStrings
 ) -> Iterator[tuple[int, list[CellValue]]]:
     """(row number, cells from column A) of each ``<row>`` as its end is parsed."""
-    parser = etree.XMLPullParser(events=("end",), tag=_ROW, resolve_entities=False)
-    fed = quiet = 0
     previous = 0
+    for row in _elements(chunks, _ROW):
+        number = int(row.get("r") or previous + 1)
+        previous = number
+        yield number, _cells(row, strings)
+
+
+def _elements(chunks: Iterator[bytes], tag: str) -> Iterator[Any]:
+    """Each ``tag`` element of the XML in ``chunks`` once its end is parsed, let go (with
+    the ones before it) when the next is asked for. Ends after :data:`_MAX_BYTES`, or
+    :data:`_QUIET_BYTES` without one ending: all else stays in lxml's tree."""
+    parser = etree.XMLPullParser(events=("end",), tag=tag, resolve_entities=False)
+    fed = quiet = 0
     for chunk in chunks:
         fed += len(chunk)
         quiet += len(chunk)
         if fed > _MAX_BYTES or quiet > _QUIET_BYTES:
             return
         parser.feed(chunk)
-        for _, row in parser.read_events():
+        for _, element in parser.read_events():
             quiet = 0
-            number = int(row.get("r") or previous + 1)
-            previous = number
-            yield number, _cells(row, strings)
-            row.clear(keep_tail=True)
-            while row.getprevious() is not None:  # the rows already handed over
-                del row.getparent()[0]
+            yield element
+            element.clear(keep_tail=True)
+            while element.getprevious() is not None:  # the ones already handed over
+                del element.getparent()[0]
 
 
 def _cells(row: Any, strings: _SharedStrings) -> list[CellValue]:
@@ -175,27 +183,18 @@ class _SharedStrings:
         self, package: Package, source: IO[bytes], stop: threading.Event | None = None
     ) -> None:
         self._texts: list[str] = []
-        self._chunks: Iterator[bytes] = iter(())
-        self._fed = self._quiet = 0
+        chunks: Iterator[bytes] = iter(())
         rel = package.rel_of_type("/sharedStrings")
         if rel is not None and package.has(rel.target):
             member = package.archive.getinfo(package.by_lower[rel.target.lower()])
-            self._chunks = _until(inflate(source, member, package.label, _STEP), stop)
-        self._parser = etree.XMLPullParser(events=("end",), tag=_SHARED, resolve_entities=False)
+            chunks = _until(inflate(source, member, package.label, _STEP), stop)
+        self._items = _elements(chunks, _SHARED)
 
     def __getitem__(self, index: int) -> str:
         texts = self._texts
         while len(texts) <= index:
-            chunk = next(self._chunks, None)
-            self._fed += len(chunk or b"")
-            self._quiet += len(chunk or b"")
-            if chunk is None or self._fed > _MAX_BYTES or self._quiet > _QUIET_BYTES:
+            si = next(self._items, None)
+            if si is None:
                 raise IndexError(index)
-            self._parser.feed(chunk)
-            for _, si in self._parser.read_events():
-                self._quiet = 0
-                texts.append(_text(si))
-                si.clear(keep_tail=True)
-                while si.getprevious() is not None:
-                    del si.getparent()[0]
+            texts.append(_text(si))
         return texts[index]
