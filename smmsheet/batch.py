@@ -64,6 +64,7 @@ from .orders import (
     id_cell,
     is_final,
     normalize_header,
+    unknown_text,
     validate,
 )
 from .panels import Panels
@@ -76,6 +77,7 @@ from .refill_window import (
 from .routes import ROUTES_SHEET, Candidate, Routes, read_routes
 from .runtime import few_collections, quick_turns
 from .values import (
+    UnknownValue,
     Unreadable,
     amount,
     money,
@@ -1282,10 +1284,14 @@ class Engine:
             return False
         if not row.text("order_id"):
             return True
-        message = (
-            f"Order ID {row.text('order_id')!r} is not an order id: correct it, or clear it "
-            "to place this row"
-        )
+        found = row.get("order_id")
+        if isinstance(found, UnknownValue):  # #REF!: the id it stood for may exist
+            message = f"Order ID {unknown_text(found)}: correct it, or clear it to place this row"
+        else:
+            message = (
+                f"Order ID {row.text('order_id')!r} is not an order id: correct it, or clear "
+                "it to place this row"
+            )
         self._stamp(row, message)
         self.report.add(row.row, Step.PLACE, Outcome.INVALID, message)
         return False

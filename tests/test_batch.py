@@ -539,6 +539,29 @@ def test_an_order_id_cell_that_is_not_an_id_is_an_error_not_a_purchase(tmp_path,
     assert "not an order id" in out["Error"] and sim.counts["add"] == 0
 
 
+def test_an_order_id_that_is_an_excel_error_or_never_calculated_is_not_bought(
+    tmp_path, sim, client
+):
+    """calamine reads #REF! (an id lookup whose sheet was deleted) and a formula saved
+    without its value (openpyxl, scripts) as empty cells: the ids they stand for may
+    exist, so those rows are errors, never purchases, and the formulas stay."""
+    book = make_orders_book(
+        tmp_path / "o.xlsx",
+        [
+            (1, "https://x/1", 100, None, None, None, None, None, "#REF!"),
+            (1, "https://x/2", 100, None, None, None, None, None, "=Ids!A2"),
+            (1, "https://x/3", 100),
+        ],
+        header=(*ORDER_HEADER_FOR_TESTS, "Order ID"),
+    )
+    run(book, client, "place")
+    broken, uncalculated, new = read_orders(book)
+    assert sim.counts["add"] == 1 and new["Order ID"] == 1001
+    assert "'#REF!' (an Excel error)" in broken["Error"] and broken["Order ID"] == "#REF!"
+    assert "no calculated value" in uncalculated["Error"]
+    assert uncalculated["Order ID"] == "=Ids!A2"
+
+
 # --------------------------------------------------------------------------- older copies
 
 

@@ -898,6 +898,7 @@ LAYERS = [
     "zipio",
     "zipsafe",
     "links",
+    "unknown",
     "opc",
     "preview",
     "styles",
@@ -1053,3 +1054,17 @@ def test_the_same_time_in_every_row_is_encoded_once_and_dates_keep_their_kind(
     rows = XlsxWorkbook(path).read_values("Orders")
     assert {row[12] for row in rows[1:300]} == {when}
     assert rows[1][13] == dt.datetime(2026, 11, 25) or rows[1][13] == day
+
+
+def test_error_cells_and_uncalculated_formulas_read_as_unknown_not_empty(tmp_path) -> None:
+    """calamine reads both as "": an Order ID of #REF! would then mean "place this row"."""
+    from smmsheet.workbook.base import UnknownValue
+
+    path = tmp_path / "o.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["#REF!", "=Ids!A2", "=1+1", None, "text"])
+    book.save(path)
+    [row] = XlsxWorkbook(path).read_values(sheet.title)
+    assert row[:3] == ["#REF!", "=Ids!A2", "=1+1"] and row[3:] == [None, "text"]
+    assert all(isinstance(cell, UnknownValue) for cell in row[:3])
