@@ -909,6 +909,8 @@ class PanelClient:
         beside the id), an object keyed by id, a list in the order of the ids sent
         (``[1, {"error": m}]``), or, for one id, the single reply (``{"refill": "1"}``).
         ``build(id, value, error)`` makes each result; ``value`` is None when ``error`` is set.
+        An id the reply leaves out, like every id of a chunk that failed, is ``failed(id,
+        error)``: a paid request sent and not answered may have been done.
         Each 100-id chunk's results as they arrive (see :func:`_joined`).
         """
         id_field, value_field = fields
@@ -923,7 +925,9 @@ class PanelClient:
                     out[key] = build(key, None if error else value, error)
             if not any(i in out for i in chunk):
                 raise self._unexpected(action, reply)
-            return {i: out[i] if i in out else build(i, None, "missing from reply") for i in chunk}
+            # An id sent and not answered: the panel may have done it all the same.
+            left_out = self._maybe_done(action, "the panel's reply leaves this order out", None)
+            return {i: out[i] if i in out else failed(i, left_out) for i in chunk}
 
         return self._fan_out_chunks(_unique_ids(ids), one_chunk, failed)
 

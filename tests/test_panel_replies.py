@@ -166,7 +166,22 @@ def test_multi_refill_reply_keyed_by_id_and_ids_as_strings(panel):
     )
     result = client(panel).refill_many([1, 2, 3])
     assert result["1"].refill == "11" and result["2"].error == "Refill not allowed"
-    assert result["3"].error == "missing from reply"
+    assert not result["2"].uncertain
+
+
+def test_an_order_a_multi_refill_or_cancel_reply_leaves_out_may_have_been_done(panel):
+    """The id was sent: a reply that does not mention it says neither yes nor no, so the
+    order is not flagged for another paid request on the next run."""
+    panel.script = lambda form: json_reply(
+        '[{"order": 1, "refill": 11}, {"order": 2, "cancel": 1}]'
+        if form["action"] == "refill"
+        else '[{"order": 2, "cancel": 1}]'
+    )
+    refills = client(panel).refill_many([1, 3])
+    assert refills["1"].refill == "11" and refills["3"].refill is None
+    assert refills["3"].uncertain and "may have been done" in (refills["3"].error or "")
+    canceled = client(panel).cancel([2, 3])
+    assert canceled["2"].ok and not canceled["3"].ok and canceled["3"].uncertain
 
 
 def test_multi_status_chunk_failure_becomes_per_id_errors(panel):
