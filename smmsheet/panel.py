@@ -1204,17 +1204,17 @@ class PanelClient:
             raise self._not_json(action, status, body, paid)
         definite = _is_definite_answer(status)
         refusal = None if _is_keyed_multi(action, data) else refusal_of(data)
-        if (
-            refusal is not None
-            and status < 300
-            and parse_id(_field(data, *_ID_FIELDS.get(action, ())))
-        ):
-            # An id beside an error text: the order (or refill) exists. Taking the error
-            # for a refusal would place the row again on the next run.
-            log.warning(
-                "%s: the panel answered an id and an error (%s); took the id", action, refusal
-            )
-            refusal = None
+        if parse_id(_field(data, *_ID_FIELDS.get(action, ()))) is not None:
+            # An id, beside an error text or under an HTTP error status: the order (or
+            # refill) exists. Taking it for a refusal would place the row again.
+            if refusal is not None or status >= 300:
+                log.warning(
+                    "%s: the panel answered an id with HTTP %d%s; took the id",
+                    action,
+                    status,
+                    "" if refusal is None else f" and an error ({refusal})",
+                )
+            return data
         if paid and refusal is not None and _empty_error(data):
             # {"error": null} / false / "" says no word: no refusal we can be sure of.
             raise self._maybe_done(action, "the panel answered an empty error", status)

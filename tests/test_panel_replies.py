@@ -477,3 +477,14 @@ def test_a_status_read_from_a_reply_is_the_dataclass_built_field_by_field(panel)
     assert vars(status) == vars(expected)  # every field, a new one included
     with pytest.raises(dataclasses.FrozenInstanceError):
         status.remains = 5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(400, '{"order": 5}'), (403, '{"order": 5, "error": "x"}'), (500, '{"order": 5}')],
+)
+def test_an_add_answered_with_an_order_id_under_an_http_error_is_placed(panel, status, body):
+    """The id says the order exists: a 4xx taken for a refusal placed the row again (its
+    Error cell said "5"), a 5xx left it for the user to look up."""
+    panel.script = lambda form: json_reply(body, status=status)
+    assert client(panel).add(1, link="l", quantity=10) == "5"
