@@ -1198,6 +1198,9 @@ class PanelClient:
             body = raw.decode("utf-8", errors="replace")
         cleaned = self._scrub(body)
         data = _loads(body)
+        if ("\\ud" in body or "\\uD" in body) and data is not _NOT_JSON:
+            # JSON may escape half a character ("\ud800"): text no file or terminal takes.
+            data = _scrub_tree(data, _whole_characters)
         if cleaned != body:  # the panel echoed the key: hide it in every string of the reply
             body, data = cleaned, _scrub_tree(data, self._scrub)
         if data is _NOT_JSON:
@@ -1338,6 +1341,14 @@ def _scrub_tree(data: Any, clean: Callable[[str], str]) -> Any:
     if isinstance(data, dict):
         return {clean(str(k)): _scrub_tree(v, clean) for k, v in data.items()}
     return data
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _whole_characters(text: str) -> str:
+    """``text`` with each lone UTF-16 surrogate (half a character) replaced by U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def _is_keyed_multi(action: str, data: object) -> bool:

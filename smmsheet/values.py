@@ -168,8 +168,10 @@ def parse_id(value: object) -> str | None:
         if value.isascii() and value.isdigit() and len(value) <= MAX_ID_CHARS:
             return value if value.strip("0") else None  # fast path: "1001", as given here
         text = value.strip()
-        if not text or len(text) > MAX_ID_CHARS or not text.isprintable():
-            return None  # control characters or lone surrogates: no id a panel gave on purpose
+        if not text or len(text) > MAX_ID_CHARS or not text.isprintable() or "\ufffd" in text:
+            # control characters, lone surrogates, bytes that were not UTF-8 (read as
+            # U+FFFD): no id a panel gave on purpose, nor one that can be sent back exactly
+            return None
         if not _NUMBER_ONLY.fullmatch(text):
             return text  # "ORD-01HG...", "ord_5f2": kept exactly
         if text.isdigit():

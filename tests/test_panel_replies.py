@@ -488,3 +488,11 @@ def test_an_add_answered_with_an_order_id_under_an_http_error_is_placed(panel, s
     Error cell said "5"), a 5xx left it for the user to look up."""
     panel.script = lambda form: json_reply(body, status=status)
     assert client(panel).add(1, link="l", quantity=10) == "5"
+
+
+def test_half_a_character_in_a_reply_becomes_a_replacement_character(panel):
+    """JSON can escape a lone UTF-16 surrogate ("\\ud800"): kept, it crashed the summary
+    print after the save and could not be written to a log or a terminal."""
+    panel.script = lambda form: json_reply(r'{"1": {"status": "Pend\ud800ing"}}')
+    status = client(panel).status_many([1])["1"].status
+    assert status == "Pend\ufffding" and status.encode("utf-8")
