@@ -123,14 +123,48 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
     return user_config_path("smmsheet", appauthor=False) / "config.toml"
 
 
+#: The names the config file may use, at its top and in a profile. A name not here is a typo
+#: to report: dropped in silence, ``api_kye`` loses the key and ``max_request_per_minute``
+#: the panel's rate limit.
+FILE_SETTINGS = ("default_profile", "profiles")
+PROFILE_SETTINGS = (
+    "url",
+    "api_key",
+    "api_key_env",
+    "max_workers",
+    "deadline",
+    "max_requests_per_minute",
+)
+
+
 def _load_file(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            data = tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    _check_names(data, FILE_SETTINGS, "", path)
+    profiles = data.get("profiles")
+    for name, table in profiles.items() if isinstance(profiles, dict) else ():
+        if isinstance(table, dict):
+            _check_names(table, PROFILE_SETTINGS, f" in profile {name!r}", path)
+    return data
+
+
+def _check_names(table: Mapping[str, Any], known: Sequence[str], where: str, path: Path) -> None:
+    """One clear error for the first name of ``table`` that is not a setting."""
+    import difflib
+
+    for name in table:
+        if name not in known:
+            close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"{path}: unknown setting {name!r}{where}{hint}; the settings are "
+                + ", ".join(known)
+            )
 
 
 def resolve_panel(
@@ -208,7 +242,8 @@ def resolve_panel(
                 f"{what} {belongs}; it is not sent to {_shown_origin(final_url)}: pass "
                 f"--api-key for that panel, or set {pair}, or use a profile with both"
             )
-        hint = f" ({profile_name} names {chosen.get('api_key_env')})" if chosen else ""
+        variable = chosen.get("api_key_env")
+        hint = f" ({profile_name} reads it from {variable}, which is not set)" if variable else ""
         raise ConfigError(
             f"no API key: pass --api-key, set {ENV_API_KEY}, or add it to a profile in {path}"
             + hint
