@@ -130,6 +130,18 @@ def test_an_openpyxl_hyperlink_is_ordered_with_its_address(tmp_path, panel_env):
     assert order.link == "https://instagram.com/p/openpyxl-target"
 
 
+def test_an_uncalculated_hyperlink_formula_is_ordered_with_its_address(tmp_path, panel_env):
+    # A script (openpyxl) writes =HYPERLINK(...) with no saved value: "Link required" before.
+    link = '=HYPERLINK("https://instagram.com/p/scripted","Post")'
+    book, _ = openpyxl_orders(["Service", "Link", "Quantity"], [1, link, 100])
+    path = tmp_path / "scripted.xlsx"
+    book.save(path)
+    code, output = _place(path)
+    assert code == 0, output
+    [order] = panel_env.orders.values()
+    assert order.link == "https://instagram.com/p/scripted"
+
+
 def _internal_link(sheet) -> None:
     sheet.write_url("B2", "internal:Notes!A1", string="See notes")
 
