@@ -785,6 +785,9 @@ def journal(book: str, as_json: bool) -> None:
     listed = [_journal_entry(e, charges) for e in entries]
     if as_json:
         emit_json({"workbook": book, "journal": str(path), "entries": listed})
+    if not listed:  # a run that had nothing to pay still leaves its journal
+        click.echo(f"no paid requests in the journal of {book}")
+        return
     # The Panel column only for a workbook whose requests went to named panels.
     columns = tuple(
         c for c in JOURNAL_COLUMNS if c[0] != "panel" or any(e["panel"] for e in listed)

@@ -235,6 +235,17 @@ def test_journal_command_lists_paid_requests(panel_env, tmp_path):
     )
 
 
+def test_journal_of_a_run_that_paid_nothing_says_so_without_a_traceback(panel_env, tmp_path):
+    # `place` on a new, empty workbook leaves a journal with no entries; `journal` then died
+    # in the table printer (max() of one width).
+    book = tmp_path / "o.xlsx"
+    assert invoke("new", str(book)).exit_code == 0
+    assert invoke("place", str(book)).exit_code == 0
+    result = CliRunner().invoke(cli, ["journal", str(book)])
+    assert result.exception is None, result.output
+    assert result.exit_code == 0 and result.output == f"no paid requests in the journal of {book}\n"
+
+
 def test_journal_command_shows_how_an_unknown_outcome_was_settled(panel_env, tmp_path):
     panel_env.faults.drop_after_accept = 1.0
     book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
