@@ -562,25 +562,49 @@ class Engine:
         statuses: Counter[str] = Counter()
         ambiguous: list[int] = []
         errors: list[int] = []
+        seen: dict[tuple[str, str], list[int]] = {}  # (panel, order id) -> its rows
         table = self.table
-        for r, found, status, error in zip(
+        panel_key = self.panels.key
+        for r, found, status, error, panel in zip(
             table.rows,
             table.column("order_id"),
             table.column("status"),
             table.column("error"),
+            table.column("panel"),
             strict=True,
         ):
-            if parse_id(found) is not None:
+            if (oid := parse_id(found)) is not None:
                 statuses[str(status or "")] += 1
+                seen.setdefault((panel_key(panel), oid), []).append(r.row)
             elif error is not None and r.is_ambiguous:
                 ambiguous.append(r.row)
                 continue
             if error is not None and r.text("error") and not _is_note(error):
                 errors.append(r.row)
+        self._say_copied_ids(seen)
         self.report.statuses = dict(statuses)
         self.report.ambiguous_rows = tuple(ambiguous)
         self.report.error_rows = tuple(errors)
         self.report.journal_waiting = len(self.journal.unsynced(self.sheet))
+
+    def _say_copied_ids(self, seen: Mapping[tuple[str, str], list[int]], shown: int = 5) -> None:
+        """One message per order id that several rows hold: a row copied with its Order ID.
+
+        The copy is never placed (a row with an id never is) and its refresh, refill and
+        cancel act on the first row's order; without a word the user believes it bought.
+        """
+        copied = [(oid, rows) for (_, oid), rows in seen.items() if len(rows) > 1]
+        for oid, rows in copied[:shown]:
+            where = ", ".join(str(n) for n in rows[:-1]) + f" and {rows[-1]}"
+            self.report.messages.append(
+                f"Order ID {oid} is in rows {where}: only one of them is that order (a row "
+                "copied with its Order ID is never placed); if a row is a new order, clear "
+                "its Order ID"
+            )
+        if len(copied) > shown:
+            self.report.messages.append(
+                f"... and {plural(len(copied) - shown, 'more order ID')} in several rows"
+            )
 
     # ----------------------------------------------------------------- cell writes
 

@@ -58,6 +58,27 @@ def test_rerun_places_nothing_twice(tmp_path, sim, client):
     assert sim.counts["add"] == 3 and len(sim.orders) == 3
 
 
+def test_a_row_copied_with_its_order_id_is_named_not_silently_skipped(tmp_path, sim, client):
+    # A reseller copies a placed row down to order the same again for another link, Order ID
+    # and all: the copy is never placed (it has an id) and nothing said so.
+    from openpyxl import load_workbook
+
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:2])
+    run(book, client, "place")
+    edit = load_workbook(book)
+    sheet = edit["Orders"]
+    for cell in sheet[2]:
+        sheet.cell(row=4, column=cell.column, value=cell.value)
+    sheet["B4"] = "https://instagram.com/another"
+    edit.save(book)
+    report = run(book, client, "place")
+    assert sim.counts["add"] == 2  # never placed twice: the copy carries an id
+    [said] = [m for m in report.messages if "1001" in m]
+    assert said.startswith("Order ID 1001 is in rows 2 and 4:")
+    assert "clear its Order ID" in said
+    assert not [m for m in run(book, client, "status").messages if "1002" in m]
+
+
 def test_invalid_rows_get_their_message_and_the_rest_goes_on(tmp_path, sim, client):
     book = make_orders_book(
         tmp_path / "o.xlsx",
