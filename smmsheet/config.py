@@ -317,8 +317,41 @@ _SECRET_WORDS = re.compile(r"key$|apikey|token|secret|passw|pwd")
 
 
 def _label(text: object) -> str:
-    """A Settings label as compared: lower case letters and digits only."""
-    return re.sub(r"[^a-z0-9]", "", str(text).lower())
+    """A Settings label as compared: lower case letters and digits only, a trailing unit
+    (``Max spend (USD)``) left out."""
+    return re.sub(r"[^a-z0-9]", "", re.sub(r"\([^()]*\)\s*$", "", str(text).lower()))
+
+
+#: The labels a Settings sheet's rows may carry, as compared, and as the template spells them.
+SETTINGS_LABELS = {
+    "profile": "Profile",
+    "maxspend": "Max spend",
+    "refillwarningdays": "Refill warning days",
+    "currency": "Currency",
+    "reportingcurrency": "Reporting currency",
+}
+
+
+def _misspelt_label(name: str, text: object, value: object, cell: str) -> None:
+    """Stop at a row whose label is one letter or two from a setting and holds a value.
+
+    Read as the user's own row, ``Max spnd`` meant a run without the cap typed beside it,
+    and ``Profil`` a run on the default panel's account. Any other label for a spending
+    limit (``Spend limit``, ``Max spend per day``) is taken for a cap smmsheet would not keep.
+    Rows of the user's own that are not near a setting (``Tax rate``, ``Keywords``) are left
+    alone.
+    """
+    import difflib
+
+    if name in SETTINGS_LABELS or is_blank(value):
+        return
+    close = difflib.get_close_matches(name, SETTINGS_LABELS, n=1, cutoff=0.85)
+    if close or ("spend" in name and re.search("max|limit|cap", name)):
+        meant = SETTINGS_LABELS[close[0] if close else "maxspend"]
+        raise ConfigError(
+            f"{cell} ({str(text).strip()[:40]!r}) is not a setting smmsheet reads: did you "
+            f"mean {meant!r}? Rename it, or clear the value beside it; nothing was sent"
+        )
 
 
 def spending_cap(value: object, source: str) -> Decimal:
@@ -371,6 +404,8 @@ def workbook_settings(
         if (rate := _RATE_LABEL.fullmatch(str(row[0]).strip())) and row[1] not in (None, ""):
             code = rate.group(1) or rate.group(2)
             rates[code] = _rate(row[1], f"{cells[name]} (rate of {code})")
+        elif not rate:
+            _misspelt_label(name, row[0], row[1], f"{sheet}!A{number}")
     profile = values.get("profile")
     raw_spend = values.get("maxspend")
     spend = None

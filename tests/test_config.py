@@ -297,3 +297,30 @@ def test_an_unreadable_max_spend_in_the_sheet_names_its_cell(typed, why):
 def test_an_empty_max_spend_cell_is_no_cap():
     assert workbook_settings([["Max spend", None]]).max_spend is None
     assert workbook_settings([["Max spend", "  "]]).max_spend is None
+
+
+@pytest.mark.parametrize(
+    ("label", "meant"),
+    [
+        ("Max spnd", "Max spend"),
+        ("Maximum spend", "Max spend"),
+        ("Spend limit", "Max spend"),
+        ("Profil", "Profile"),
+        ("Curency", "Currency"),
+        ("Refill warning day", "Refill warning days"),
+    ],
+)
+def test_a_misspelt_settings_label_stops_the_run_naming_its_cell(label, meant):
+    # "Max spnd" was read as no setting at all: the run went on without the cap the user
+    # typed (or, for "Profil", on the default panel's account).
+    rows = [["Setting", "Value"], ["Keywords", "shoes"], [label, "25"]]
+    with pytest.raises(ConfigError) as caught:
+        workbook_settings(rows)
+    said = str(caught.value)
+    assert f"Settings!A3 ({label!r})" in said and f"did you mean {meant!r}?" in said
+
+
+def test_a_unit_after_a_settings_label_is_read_and_own_rows_are_left_alone():
+    s = workbook_settings([["Max spend (USD)", "25"], ["Tax rate", "0.2"], ["Currency rate", 1]])
+    assert s.max_spend == Decimal(25)
+    assert workbook_settings([["Max spnd", None]]).max_spend is None  # nothing typed: no harm
