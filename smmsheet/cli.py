@@ -281,10 +281,16 @@ def _balances(
                 return list(session.balances())
             finally:
                 _SECRETS.update(session.secrets)
-    from .config import profile_names, resolve_profile
+    from .config import config_path, profile_names, resolve_profile
 
+    names = profile_names()
+    if not names:  # an empty answer would read as "every balance shown"
+        raise ConfigError(
+            f"--all: no profiles in {config_path()}; add a [profiles.NAME] table there, or "
+            "leave out --all for the panel the environment names"
+        )
     results: list[tuple[str, Any]] = []
-    for name in profile_names():
+    for name in names:
         try:
             resolved = resolve_profile(name)
             _SECRETS.add(resolved.api_key)

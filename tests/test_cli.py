@@ -30,6 +30,15 @@ def test_balance(panel_env):
     assert result.exit_code == 0 and result.output.strip() == "1000.00 USD"
 
 
+def test_balance_all_without_profiles_says_there_are_none(panel_env, tmp_path):
+    # No config file (only the environment's panel): `balance --all` printed nothing at all
+    # and exited 0, as if every balance had been shown.
+    for args in (("balance", "--all"), ("balance", "--all", "--json")):
+        result = invoke(*args)
+        assert result.exit_code == 2, result.output
+        assert "no profiles in" in result.output and "no-config.toml" in result.output
+
+
 def test_services_table_json_and_csv(panel_env):
     table = invoke("services")
     assert table.exit_code == 0 and "Instagram Followers" in table.output
