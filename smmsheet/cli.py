@@ -64,6 +64,10 @@ SHOW_CURSOR = "\x1b[?25h"
 VERBOSE_HELP = "Log each panel request (never the key)."
 #: Said when a question gets no answer (Ctrl-C, end of input): the run stops right there.
 ABORTED = "Stopped at the question: nothing was sent after it."
+#: Commands that may send a paid request: only their Ctrl-C has outcomes in the journal.
+PAYING_COMMANDS = frozenset({"place", "refill", "cancel", "run", "watch", "demo"})
+INTERRUPTED_PAYING = "Interrupted: outcomes so far are in the journal."
+INTERRUPTED = "Interrupted: no order was placed, refilled or canceled."
 
 
 class _Cli(click.Group):
@@ -102,11 +106,12 @@ class _Cli(click.Group):
         except click.Abort:  # Ctrl-C or end of input at a question
             self._fail(ctx, EXIT_FAILED, "Abort", ABORTED)
         except KeyboardInterrupt:
+            paying = ctx.invoked_subcommand in PAYING_COMMANDS
             self._fail(
                 ctx,
                 EXIT_INTERRUPTED,
                 "Interrupted",
-                "Interrupted: outcomes so far are in the journal.",
+                INTERRUPTED_PAYING if paying else INTERRUPTED,
             )
 
     @staticmethod

@@ -1119,6 +1119,37 @@ def test_sim_log_with_json_prints_one_object_per_line():
 # --------------------------------------------------------------------------- small things
 
 
+@pytest.mark.parametrize("command", ["balance", "status"])
+def test_ctrl_c_in_a_command_that_pays_nothing_does_not_speak_of_the_journal(
+    panel_env, tmp_path, command
+):
+    # "Interrupted: outcomes so far are in the journal." after Ctrl-C in `balance` or
+    # `status`, which journal nothing: the user went looking for outcomes that never were.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    invoke("place", str(book), "-y")  # an open order for `status` to ask about
+    panel_env.faults.latency = 5.0
+    asked = sum(panel_env.counts.values())
+    args = [command] if command == "balance" else [command, str(book)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smmsheet", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while sum(panel_env.counts.values()) == asked and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the request is at the panel
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    said = "Interrupted: no order was placed, refilled or canceled."
+    assert proc.returncode == 130 and err.strip() == said, err
+
+
 def test_ctrl_c_during_a_progress_bar_gives_the_cursor_back(panel_env, tmp_path):
     import os
     import pty
