@@ -527,7 +527,8 @@ class Engine:
         self._warn_refill = Step.STATUS in steps
         if not self.options.dry_run:
             self.book.check_writable()  # before any request: never buy what can't be recorded
-        self._check_journal(paid=bool(PAID_STEPS & set(steps)) and not self.options.dry_run)
+        pays = bool(PAID_STEPS & set(steps))
+        self._check_journal(paid=pays and not self.options.dry_run, previewed=pays)
         self.reconcile()
         placed: list[str] = []
         try:
@@ -744,13 +745,14 @@ class Engine:
 
     # ----------------------------------------------------------------- journal recovery
 
-    def _check_journal(self, paid: bool) -> None:
+    def _check_journal(self, paid: bool, previewed: bool = False) -> None:
         """Stop before placing when the workbook names a journal run this journal lacks.
 
         The marker is saved into the workbook before a run's first paid request, so the
         journal that goes with the file must know that run. If it does not, the journal was
         deleted, replaced by another or rolled back to an older copy, and rows it
-        recorded as placed would be placed again. Commands that only read go on with a word.
+        recorded as placed would be placed again. Commands that only read go on with a word;
+        a dry run of one that pays (``previewed``) says that the run itself will stop.
         """
         marker = parse_marker(self.book.read_marker())
         if marker is None:
@@ -765,14 +767,20 @@ class Engine:
             "journal back, or check the panel's orders and agree to start a new journal"
         )
         own = journal_with_identity(identity, self.journal.path)
+        dry = self.options.dry_run
         if own is not None:  # the workbook was renamed or copied away from its journal
+            made = "" if dry else " (replacing the empty journal of that name)"
             problem += (
                 f". The journal {own.name} beside it holds this workbook's runs: if the "
-                f"workbook was renamed, rename it to {self.journal.path.name} (replacing the "
-                "empty journal of that name); if it is a copy, check the panel's orders and "
-                "start a new journal for the copy"
+                f"workbook was renamed, rename it to {self.journal.path.name}{made}; if it "
+                "is a copy, check the panel's orders and start a new journal for the copy"
             )
         if not paid:
+            if dry and previewed:
+                problem += (
+                    "; a run that places, refills or cancels stops here until then "
+                    "(--new-journal starts the new journal)"
+                )
             self.report.messages.append(problem)
             return
         at_risk = [r for r in self.table.rows if r.order_id is None and r.is_ambiguous]

@@ -1007,6 +1007,25 @@ def test_a_renamed_workbook_is_told_which_journal_is_its_own(tmp_path, client, s
     assert run(renamed, client, "place").results == [] and sim.counts["add"] == 1
 
 
+def test_a_dry_run_of_a_workbook_without_its_journal_says_the_run_will_stop(tmp_path, client, sim):
+    # The dry run listed the rows it "would place" and exited 0; the run itself then
+    # stopped with exit 2, and the dry run had not said how to go on (--new-journal).
+    import shutil
+
+    book = make_orders_book(tmp_path / "orders.xlsx", [(1, "https://a/1", 100)])
+    run(book, client, "place")
+    copy = tmp_path / "copy.xlsx"
+    shutil.copy(book, copy)
+    preview = run(copy, client, "place", dry_run=True)
+    [said] = [m for m in preview.messages if "journal" in m]
+    assert "a run that places, refills or cancels stops here until then" in said
+    assert "--new-journal" in said
+    assert "replacing the empty journal" not in said  # a dry run makes none
+    status = run(copy, client, "status")
+    assert not [m for m in status.messages if "stops here" in m]
+    assert sim.counts["add"] == 1
+
+
 def test_merged_streams_raise_their_error_and_are_closed_when_the_reader_stops():
     import threading
 
