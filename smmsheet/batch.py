@@ -1903,6 +1903,10 @@ class Engine:
         groups: dict[str, dict[str, OrderRow]] = {}
         for row in self.table.rows:
             if not row.flag(action):
+                if (typed := _unread_flag(row.get(action))) is not None:
+                    said = f"{action}: {typed!r} is not a flag: type x to ask for a {action}"
+                    self._stamp(row, said)
+                    self.report.add(row.row, kind.step, Outcome.INVALID, said)
                 continue
             oid = row.order_id
             key = self._panel_key(row)
@@ -2577,6 +2581,21 @@ def _unchanged(old: CellValue, new: CellValue) -> bool:
     if type(old) in _NUMBER_TYPES and type(new) in _NUMBER_TYPES:
         return float(old) == float(new)  # type: ignore[arg-type]
     return False
+
+
+#: What a flag cell may hold to say "no" (a checkbox's FALSE, a 0, a dash).
+_FLAG_OFF = frozenset({"", "no", "n", "false", "0", "off", "-", "–"})
+
+
+def _unread_flag(value: CellValue) -> str | None:
+    """Text in a Refill/Cancel cell that is neither a flag nor a "no": said, never guessed.
+
+    >>> _unread_flag("xx"), _unread_flag("no"), _unread_flag(None)
+    ('xx', None, None)
+    """
+    if not isinstance(value, str) or value.strip().lower() in _FLAG_OFF:
+        return None
+    return value.strip()[:40]
 
 
 def _has_ending_note(error: CellValue) -> bool:
