@@ -142,6 +142,24 @@ def test_an_uncalculated_hyperlink_formula_is_ordered_with_its_address(tmp_path,
     assert order.link == "https://instagram.com/p/scripted"
 
 
+def test_a_link_formula_saved_without_its_value_is_not_ordered_as_0(tmp_path, panel_env):
+    # xlsxwriter (and pandas through it) saves every formula's value as 0: the order went
+    # to the panel with the link "0" while Excel shows the address the formula builds.
+    import xlsxwriter
+
+    path = tmp_path / "scripted.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("Orders")
+    sheet.write_row(0, 0, ["Service", "Link", "Quantity", "Post"])
+    sheet.write_row(1, 0, [1, None, 100, "abc"])
+    sheet.write_formula(1, 1, '="https://instagram.com/p/"&D2')
+    book.close()
+    code, _ = _place(path)
+    [row] = read_orders(path)
+    assert code == 1 and panel_env.counts["add"] == 0 and row["Order ID"] is None
+    assert row["Error"].startswith("Link holds the number 0, not an address")
+
+
 def _internal_link(sheet) -> None:
     sheet.write_url("B2", "internal:Notes!A1", string="See notes")
 
