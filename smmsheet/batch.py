@@ -493,9 +493,16 @@ class Engine:
         self._by_number = {r.row: r for r in self.table.rows}
 
     def _status_ahead(self, command: Command | str | None) -> StatusAhead | None:
-        """Status requests to send while the sheet is read: for a status refresh alone."""
+        """Status requests to send while the sheet is read: for a status refresh alone, and
+        not for a workbook :meth:`execute` will refuse before its refresh (open in Excel,
+        read-only): the user is told that at once, and the panel is asked nothing."""
         if command not in STEPS or STEPS[Command(command)] != (Step.STATUS,):
             return None
+        if not self.options.dry_run:
+            try:
+                self.book.check_writable()
+            except WorkbookError:
+                return None  # execute() raises it, as it would have without asking ahead
         return self.panel.status_ahead()
 
     def _read(self, book: WorkbookAdapter) -> list[list[CellValue]]:
