@@ -1249,6 +1249,27 @@ def test_an_id_asked_ahead_that_the_refresh_does_not_want_is_dropped(tmp_path, s
     assert not _chunk_threads()
 
 
+def test_an_adapter_without_a_row_watch_refreshes_as_before(tmp_path, sim, client):
+    """A WorkbookAdapter written before ``read_values(watch=)`` failed every status run
+    with a TypeError; it now reads as it did, and the refresh asks for every id itself."""
+    from smmsheet.batch import Engine, RunOptions
+    from smmsheet.journal import Journal, journal_path
+
+    class Older(XlsxWorkbook):
+        def read_values(self, sheet):  # type: ignore[override]
+            return super().read_values(sheet)
+
+    rows = _open_orders(sim, 150)
+    path = make_orders_book(tmp_path / "o.xlsx", rows, REFRESH_HEADER[:5])
+    with Journal(journal_path(path)) as journal:
+        engine = Engine(Older(path), client, journal, RunOptions(), command="status")
+        report = engine.execute("status")
+    assert not report.failed and report.saved
+    assert sim.counts["status"] == 2
+    assert [r["Status"] for r in read_orders(path)] == ["In progress"] * 150
+    assert not _chunk_threads()
+
+
 def _read_until_asked_ahead(monkeypatch, sim) -> None:
     """Reads of the sheet given a watch (status asked ahead) end once a request went out."""
     read = XlsxWorkbook.read_values
