@@ -626,10 +626,13 @@ def smm_status(
     order_ids: Any, field: Any = "status", profile: Any = None, *, panel: UdfPanel | None = None
 ) -> list[list[Any]]:
     """Status (or charge, start_count, remains, currency) of orders, same shape as the input;
-    of the default panel's orders, or of those of the config profile ``profile`` names.
+    of the default panel's orders, or of those of the config profile ``profile`` names, or
+    each of its own row's panel when ``profile`` is the range of Panel cells beside them.
 
     >>> smm_status([[1001], [None]], "remains", panel=panel)  # doctest: +SKIP
     [[157], ['']]
+    >>> smm_status([[1001], [1001]], "status", [[""], ["b"]])  # doctest: +SKIP
+    [['In progress'], ['Completed']]
     >>> smm_status([[1001]], "status", "b")  # doctest: +SKIP
     [['Completed']]
     """
