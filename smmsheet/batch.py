@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import inspect
 import queue
 import re
 import threading
@@ -493,9 +494,18 @@ class Engine:
         self._by_number = {r.row: r for r in self.table.rows}
 
     def _status_ahead(self, command: Command | str | None) -> StatusAhead | None:
-        """Status requests to send while the sheet is read: for a status refresh alone."""
+        """Status requests to send while the sheet is read: for a status refresh alone, and
+        not for a workbook :meth:`execute` will refuse before its refresh (open in Excel,
+        read-only): the user is told that at once, and the panel is asked nothing."""
         if command not in STEPS or STEPS[Command(command)] != (Step.STATUS,):
             return None
+        if not _takes_watch(self.book):
+            return None  # an adapter written before read_values(watch=) reads as it did
+        if not self.options.dry_run:
+            try:
+                self.book.check_writable()
+            except WorkbookError:
+                return None  # execute() raises it, as it would have without asking ahead
         return self.panel.status_ahead()
 
     def _read(self, book: WorkbookAdapter) -> list[list[CellValue]]:
@@ -2273,6 +2283,15 @@ class _Budget:
         self.least[key] = self.least.get(key, Decimal(0)) + sign * plan.lowest_cost
         if self.cap is not None:
             self.most += sign * self.rates.convert(plan.cost, self.balance(key).currency)
+
+
+def _takes_watch(book: WorkbookAdapter) -> bool:
+    """Whether ``book.read_values`` takes ``watch`` (added to the interface with it)."""
+    try:
+        parameters = inspect.signature(book.read_values).parameters.values()
+    except (TypeError, ValueError):  # a callable without a signature Python can read
+        return False
+    return any(p.name == "watch" or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
 def _rows_of(by_panel: Mapping[str, Mapping[str, list[OrderRow]]]) -> dict[str, list[OrderRow]]:
