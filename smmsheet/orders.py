@@ -1003,7 +1003,8 @@ def _hidden_link(row: OrderRow, keys: Sequence[str]) -> str | None:
 
     Nor a number where an address belongs: a formula saved by a program that does not
     calculate (xlsxwriter, pandas) reads as 0 until Excel opens the file, and ordering
-    "0" buys nothing the user sees.
+    "0" buys nothing the user sees. Nor two addresses pasted into one cell, which the
+    panel would take for one link.
     """
     for key in keys:
         value = row.get(key)
@@ -1013,6 +1014,8 @@ def _hidden_link(row: OrderRow, keys: Sequence[str]) -> str | None:
                 "cannot be read (a link inside the workbook, or a HYPERLINK built from other "
                 "cells): type the address itself into the cell"
             )
+        if key in _ADDRESS_FIELDS and len(lines := row.text(key).splitlines()) > 1:
+            return f"{INPUT_COLUMNS[key]} holds {len(lines)} lines: put one address per row"
         if key in _ADDRESS_FIELDS and isinstance(value, int | float | Decimal):
             if not isinstance(value, bool):
                 return (

@@ -596,3 +596,12 @@ def test_a_link_that_is_a_number_is_refused_not_ordered(value):
     message = problem(one(("Service", "Link", "Quantity"), 1, value, 100), SERVICES)
     assert message.startswith("Link holds the number ") and "not an address" in message
     assert "open the workbook in Excel or LibreOffice and save it" in message
+
+
+def test_a_link_cell_with_two_lines_is_refused_not_sent_as_one_link():
+    # Two addresses pasted into one Link cell (Alt+Enter, or a paste from a list) went to the
+    # panel as one link "https://a\nhttps://b": one order, for neither post.
+    row = one(("Service", "Link", "Quantity"), 1, "https://x.com/p/1\nhttps://x.com/p/2", 100)
+    assert problem(row, SERVICES) == "Link holds 2 lines: put one address per row"
+    trailing = one(("Service", "Link", "Quantity"), 1, "https://x.com/p/1\n", 100)
+    assert isinstance(validate(trailing, SERVICES), OrderPlan)
