@@ -824,19 +824,26 @@ JOURNAL_COLUMNS = (
 #: How much of a link the table shows (--json gives all of it).
 LINK_WIDTH = 40
 _SYNCED_WORDS = ("NOT IN SHEET YET", "yes", "row gone")
+#: An outcome written into the sheet whose order id the sheet no longer holds.
+GONE_SINCE = "not any more"
 
 
-def _journal_entry(
-    e: Entry, charges: dict[tuple[str, str | None, str], tuple[str, str]]
-) -> dict[str, Any]:
+def _journal_entry(e: Entry, charges: SheetOrders) -> dict[str, Any]:
     """One journal entry as the listing shows it (and --json prints it)."""
     import datetime as dt
 
     order = e.result_id if e.action == "add" else e.target
     # Two panels may both have an order 1001: a charge is looked up with the entry's panel.
-    charge, currency = charges.get(
-        (e.sheet, e.panel, order or ""), charges.get((e.sheet, None, order or ""), ("", ""))
-    )
+    keys = [(e.sheet, e.panel, order or ""), (e.sheet, None, order or "")]
+    charge, currency = next((charges[k] for k in keys if k in charges), ("", ""))
+    in_sheet = _SYNCED_WORDS[int(e.synced)]
+    if (
+        int(e.synced) == 1
+        and order
+        and e.sheet in charges.read
+        and not any(k in charges for k in keys)
+    ):
+        in_sheet = GONE_SINCE  # written back once; its row was deleted (or its id cleared) since
     return {
         "id": e.id,
         "when": dt.datetime.fromtimestamp(e.created).strftime("%Y-%m-%d %H:%M:%S"),
@@ -852,7 +859,7 @@ def _journal_entry(
         "result": e.result or "",
         "resolution": None if e.resolution is None else str(e.resolution),
         "charge": {"amount": charge or None, "currency": currency} if e.action == "add" else None,
-        "in_sheet": _SYNCED_WORDS[int(e.synced)],
+        "in_sheet": in_sheet,
         "request": e.request,
     }
 
@@ -872,14 +879,15 @@ def _journal_cell(entry: dict[str, Any], key: str) -> str:
     return str(value)
 
 
-def _charges(book: str, sheets: set[str]) -> dict[tuple[str, str | None, str], tuple[str, str]]:
-    """(sheet, panel, order id) -> (charge, currency) as the workbook's rows hold them; the
-    panel is None in a sheet without a Panel column (one panel: any entry's)."""
+def _charges(book: str, sheets: set[str]) -> SheetOrders:
+    """(sheet, panel, order id) -> (charge, currency) of every order the workbook's rows hold
+    (``""`` when no charge is known yet); the panel is None in a sheet without a Panel column
+    (one panel: any entry's). ``read`` names the sheets that could be read."""
     from .orders import OrderTable
     from .values import parse_decimal
     from .workbook import open_workbook
 
-    found: dict[tuple[str, str | None, str], tuple[str, str]] = {}
+    found = SheetOrders()
     try:
         workbook = open_workbook(book)
     except SmmsheetError:
@@ -890,15 +898,27 @@ def _charges(book: str, sheets: set[str]) -> dict[tuple[str, str | None, str], t
                 table = OrderTable.from_values(workbook.read_values(sheet))
             except (SmmsheetError, KeyError, ValueError):
                 continue
+            found.read.add(sheet)
             panels = "panel" in table.columns
             for row in table.rows:
-                charge = parse_decimal(row.get("charge"))
-                if row.order_id is not None and charge is not None:
+                if row.order_id is not None:
+                    charge = parse_decimal(row.get("charge"))
                     panel = row.text("panel") if panels else None
-                    found[(sheet, panel, row.order_id)] = (str(charge), row.text("currency"))
+                    found[(sheet, panel, row.order_id)] = (
+                        "" if charge is None else str(charge),
+                        row.text("currency") if charge is not None else "",
+                    )
     finally:
         workbook.close()
     return found
+
+
+class SheetOrders(dict[tuple[str, str | None, str], tuple[str, str]]):
+    """The orders of a workbook's sheets and their charges, and which sheets were read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: set[str] = set()
 
 
 def _print_table(columns: tuple[tuple[str, str], ...], rows: list[list[str]]) -> None:

@@ -255,6 +255,25 @@ def test_journal_of_a_run_that_paid_nothing_says_so_without_a_traceback(panel_en
     assert result.exit_code == 0 and result.output == f"no paid requests in the journal of {book}\n"
 
 
+def test_journal_says_which_written_orders_the_sheet_no_longer_holds(panel_env, tmp_path):
+    # A reseller deletes a placed row: the order lives on only in the journal, which still
+    # said "In sheet: yes" for it, so nothing pointed at the order the sheet had lost.
+    from openpyxl import load_workbook
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100), (1, "https://b", 100)])
+    invoke("place", str(book), "-y")
+    edit = load_workbook(book)
+    edit["Orders"].delete_rows(2)
+    edit.save(book)
+    listed = json.loads(invoke("journal", str(book), "--json").output)["entries"]
+    assert [(e["order"], e["in_sheet"]) for e in listed] == [
+        ("1001", "not any more"),
+        ("1002", "yes"),
+    ]
+    text = invoke("journal", str(book)).output.splitlines()
+    assert text[1].endswith("not any more") and text[2].endswith("yes")
+
+
 def test_journal_command_shows_how_an_unknown_outcome_was_settled(panel_env, tmp_path):
     panel_env.faults.drop_after_accept = 1.0
     book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
