@@ -573,38 +573,45 @@ class Engine:
         statuses: Counter[str] = Counter()
         ambiguous: list[int] = []
         errors: list[int] = []
-        seen: dict[tuple[str, str], list[int]] = {}  # (panel, order id) -> its rows
+        first: dict[tuple[str | None, str], int] = {}  # (Panel cell, order id) -> its row
+        copies: dict[tuple[str | None, str], list[int]] = {}  # ... -> every row, when several
         table = self.table
-        panel_key = self.panels.key
+        # The Panel cell as typed (stripped) is the panel; without the column, one panel.
+        rows = table.rows
+        panels = table.column("panel") if "panel" in table.columns else [None] * len(rows)
         for r, found, status, error, panel in zip(
-            table.rows,
+            rows,
             table.column("order_id"),
             table.column("status"),
             table.column("error"),
-            table.column("panel"),
+            panels,
             strict=True,
         ):
             if (oid := parse_id(found)) is not None:
                 statuses[str(status or "")] += 1
-                seen.setdefault((panel_key(panel), oid), []).append(r.row)
+                key = (None if panel is None else str(panel).strip() or None, oid)
+                if (held := first.setdefault(key, r.row)) != r.row:
+                    copies.setdefault(key, [held]).append(r.row)
             elif error is not None and r.is_ambiguous:
                 ambiguous.append(r.row)
                 continue
             if error is not None and r.text("error") and not _is_note(error):
                 errors.append(r.row)
-        self._say_copied_ids(seen)
+        self._say_copied_ids(copies)
         self.report.statuses = dict(statuses)
         self.report.ambiguous_rows = tuple(ambiguous)
         self.report.error_rows = tuple(errors)
         self.report.journal_waiting = len(self.journal.unsynced(self.sheet))
 
-    def _say_copied_ids(self, seen: Mapping[tuple[str, str], list[int]], shown: int = 5) -> None:
+    def _say_copied_ids(
+        self, copies: Mapping[tuple[str | None, str], list[int]], shown: int = 5
+    ) -> None:
         """One message per order id that several rows hold: a row copied with its Order ID.
 
         The copy is never placed (a row with an id never is) and its refresh, refill and
         cancel act on the first row's order; without a word the user believes it bought.
         """
-        copied = [(oid, rows) for (_, oid), rows in seen.items() if len(rows) > 1]
+        copied = [(oid, rows) for (_, oid), rows in copies.items()]
         for oid, rows in copied[:shown]:
             where = ", ".join(str(n) for n in rows[:-1]) + f" and {rows[-1]}"
             self.report.messages.append(
