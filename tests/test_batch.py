@@ -58,6 +58,27 @@ def test_rerun_places_nothing_twice(tmp_path, sim, client):
     assert sim.counts["add"] == 3 and len(sim.orders) == 3
 
 
+def test_a_row_copied_with_its_order_id_is_named_not_silently_skipped(tmp_path, sim, client):
+    # A reseller copies a placed row down to order the same again for another link, Order ID
+    # and all: the copy is never placed (it has an id) and nothing said so.
+    from openpyxl import load_workbook
+
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:2])
+    run(book, client, "place")
+    edit = load_workbook(book)
+    sheet = edit["Orders"]
+    for cell in sheet[2]:
+        sheet.cell(row=4, column=cell.column, value=cell.value)
+    sheet["B4"] = "https://instagram.com/another"
+    edit.save(book)
+    report = run(book, client, "place")
+    assert sim.counts["add"] == 2  # never placed twice: the copy carries an id
+    [said] = [m for m in report.messages if "1001" in m]
+    assert said.startswith("Order ID 1001 is in rows 2 and 4:")
+    assert "clear its Order ID" in said
+    assert not [m for m in run(book, client, "status").messages if "1002" in m]
+
+
 def test_invalid_rows_get_their_message_and_the_rest_goes_on(tmp_path, sim, client):
     book = make_orders_book(
         tmp_path / "o.xlsx",
@@ -984,6 +1005,25 @@ def test_a_renamed_workbook_is_told_which_journal_is_its_own(tmp_path, client, s
     assert "rename it to april.xlsx.smmsheet-journal.sqlite" in message
     journal_path(book).rename(journal_path(renamed))  # following the message works
     assert run(renamed, client, "place").results == [] and sim.counts["add"] == 1
+
+
+def test_a_dry_run_of_a_workbook_without_its_journal_says_the_run_will_stop(tmp_path, client, sim):
+    # The dry run listed the rows it "would place" and exited 0; the run itself then
+    # stopped with exit 2, and the dry run had not said how to go on (--new-journal).
+    import shutil
+
+    book = make_orders_book(tmp_path / "orders.xlsx", [(1, "https://a/1", 100)])
+    run(book, client, "place")
+    copy = tmp_path / "copy.xlsx"
+    shutil.copy(book, copy)
+    preview = run(copy, client, "place", dry_run=True)
+    [said] = [m for m in preview.messages if "journal" in m]
+    assert "a run that places, refills or cancels stops here until then" in said
+    assert "--new-journal" in said
+    assert "replacing the empty journal" not in said  # a dry run makes none
+    status = run(copy, client, "status")
+    assert not [m for m in status.messages if "stops here" in m]
+    assert sim.counts["add"] == 1
 
 
 def test_merged_streams_raise_their_error_and_are_closed_when_the_reader_stops():
