@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import inspect
 import queue
 import re
 import threading
@@ -495,9 +496,18 @@ class Engine:
         self._by_number = {r.row: r for r in self.table.rows}
 
     def _status_ahead(self, command: Command | str | None) -> StatusAhead | None:
-        """Status requests to send while the sheet is read: for a status refresh alone."""
+        """Status requests to send while the sheet is read: for a status refresh alone, and
+        not for a workbook :meth:`execute` will refuse before its refresh (open in Excel,
+        read-only): the user is told that at once, and the panel is asked nothing."""
         if command not in STEPS or STEPS[Command(command)] != (Step.STATUS,):
             return None
+        if not _takes_watch(self.book):
+            return None  # an adapter written before read_values(watch=) reads as it did
+        if not self.options.dry_run:
+            try:
+                self.book.check_writable()
+            except WorkbookError:
+                return None  # execute() raises it, as it would have without asking ahead
         return self.panel.status_ahead()
 
     def _read(self, book: WorkbookAdapter) -> list[list[CellValue]]:
@@ -529,7 +539,8 @@ class Engine:
         self._warn_refill = Step.STATUS in steps
         if not self.options.dry_run:
             self.book.check_writable()  # before any request: never buy what can't be recorded
-        self._check_journal(paid=bool(PAID_STEPS & set(steps)) and not self.options.dry_run)
+        pays = bool(PAID_STEPS & set(steps))
+        self._check_journal(paid=pays and not self.options.dry_run, previewed=pays)
         self.reconcile()
         placed: list[str] = []
         try:
@@ -564,25 +575,56 @@ class Engine:
         statuses: Counter[str] = Counter()
         ambiguous: list[int] = []
         errors: list[int] = []
+        first: dict[tuple[str | None, str], int] = {}  # (Panel cell, order id) -> its row
+        copies: dict[tuple[str | None, str], list[int]] = {}  # ... -> every row, when several
         table = self.table
-        for r, found, status, error in zip(
-            table.rows,
+        # The Panel cell as typed (stripped) is the panel; without the column, one panel.
+        rows = table.rows
+        panels = table.column("panel") if "panel" in table.columns else [None] * len(rows)
+        for r, found, status, error, panel in zip(
+            rows,
             table.column("order_id"),
             table.column("status"),
             table.column("error"),
+            panels,
             strict=True,
         ):
-            if parse_id(found) is not None:
+            if (oid := parse_id(found)) is not None:
                 statuses[str(status or "")] += 1
+                key = (None if panel is None else str(panel).strip() or None, oid)
+                if (held := first.setdefault(key, r.row)) != r.row:
+                    copies.setdefault(key, [held]).append(r.row)
             elif error is not None and r.is_ambiguous:
                 ambiguous.append(r.row)
                 continue
             if error is not None and r.text("error") and not _is_note(error):
                 errors.append(r.row)
+        self._say_copied_ids(copies)
         self.report.statuses = dict(statuses)
         self.report.ambiguous_rows = tuple(ambiguous)
         self.report.error_rows = tuple(errors)
         self.report.journal_waiting = len(self.journal.unsynced(self.sheet))
+
+    def _say_copied_ids(
+        self, copies: Mapping[tuple[str | None, str], list[int]], shown: int = 5
+    ) -> None:
+        """One message per order id that several rows hold: a row copied with its Order ID.
+
+        The copy is never placed (a row with an id never is) and its refresh, refill and
+        cancel act on the first row's order; without a word the user believes it bought.
+        """
+        copied = [(oid, rows) for (_, oid), rows in copies.items()]
+        for oid, rows in copied[:shown]:
+            where = ", ".join(str(n) for n in rows[:-1]) + f" and {rows[-1]}"
+            self.report.messages.append(
+                f"Order ID {oid} is in rows {where}: only one of them is that order (a row "
+                "copied with its Order ID is never placed); if a row is a new order, clear "
+                "its Order ID"
+            )
+        if len(copied) > shown:
+            self.report.messages.append(
+                f"... and {plural(len(copied) - shown, 'more order ID')} in several rows"
+            )
 
     # ----------------------------------------------------------------- cell writes
 
@@ -722,13 +764,14 @@ class Engine:
 
     # ----------------------------------------------------------------- journal recovery
 
-    def _check_journal(self, paid: bool) -> None:
+    def _check_journal(self, paid: bool, previewed: bool = False) -> None:
         """Stop before placing when the workbook names a journal run this journal lacks.
 
         The marker is saved into the workbook before a run's first paid request, so the
         journal that goes with the file must know that run. If it does not, the journal was
         deleted, replaced by another or rolled back to an older copy, and rows it
-        recorded as placed would be placed again. Commands that only read go on with a word.
+        recorded as placed would be placed again. Commands that only read go on with a word;
+        a dry run of one that pays (``previewed``) says that the run itself will stop.
         """
         marker = parse_marker(self.book.read_marker())
         if marker is None:
@@ -743,14 +786,20 @@ class Engine:
             "journal back, or check the panel's orders and agree to start a new journal"
         )
         own = journal_with_identity(identity, self.journal.path)
+        dry = self.options.dry_run
         if own is not None:  # the workbook was renamed or copied away from its journal
+            made = "" if dry else " (replacing the empty journal of that name)"
             problem += (
                 f". The journal {own.name} beside it holds this workbook's runs: if the "
-                f"workbook was renamed, rename it to {self.journal.path.name} (replacing the "
-                "empty journal of that name); if it is a copy, check the panel's orders and "
-                "start a new journal for the copy"
+                f"workbook was renamed, rename it to {self.journal.path.name}{made}; if it "
+                "is a copy, check the panel's orders and start a new journal for the copy"
             )
         if not paid:
+            if dry and previewed:
+                problem += (
+                    "; a run that places, refills or cancels stops here until then "
+                    "(--new-journal starts the new journal)"
+                )
             self.report.messages.append(problem)
             return
         at_risk = [r for r in self.table.rows if r.order_id is None and r.is_ambiguous]
@@ -1928,6 +1977,10 @@ class Engine:
         groups: dict[str, dict[str, OrderRow]] = {}
         for row in self.table.rows:
             if not row.flag(action):
+                if (typed := _unread_flag(row.get(action))) is not None:
+                    said = f"{action}: {typed!r} is not a flag: type x to ask for a {action}"
+                    self._stamp(row, said)
+                    self.report.add(row.row, kind.step, Outcome.INVALID, said)
                 continue
             oid = row.order_id
             key = self._panel_key(row)
@@ -2296,6 +2349,15 @@ class _Budget:
             self.most += sign * self.rates.convert(plan.cost, self.balance(key).currency)
 
 
+def _takes_watch(book: WorkbookAdapter) -> bool:
+    """Whether ``book.read_values`` takes ``watch`` (added to the interface with it)."""
+    try:
+        parameters = inspect.signature(book.read_values).parameters.values()
+    except (TypeError, ValueError):  # a callable without a signature Python can read
+        return False
+    return any(p.name == "watch" or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
 def _rows_of(by_panel: Mapping[str, Mapping[str, list[OrderRow]]]) -> dict[str, list[OrderRow]]:
     """The rows of each panel, from rows grouped by panel and then by id."""
     return {key: [r for rows in ids.values() for r in rows] for key, ids in by_panel.items()}
@@ -2602,6 +2664,21 @@ def _unchanged(old: CellValue, new: CellValue) -> bool:
     if type(old) in _NUMBER_TYPES and type(new) in _NUMBER_TYPES:
         return float(old) == float(new)  # type: ignore[arg-type]
     return False
+
+
+#: What a flag cell may hold to say "no" (a checkbox's FALSE, a 0, a dash).
+_FLAG_OFF = frozenset({"", "no", "n", "false", "0", "off", "-", "–"})
+
+
+def _unread_flag(value: CellValue) -> str | None:
+    """Text in a Refill/Cancel cell that is neither a flag nor a "no": said, never guessed.
+
+    >>> _unread_flag("xx"), _unread_flag("no"), _unread_flag(None)
+    ('xx', None, None)
+    """
+    if not isinstance(value, str) or value.strip().lower() in _FLAG_OFF:
+        return None
+    return value.strip()[:40]
 
 
 def _has_ending_note(error: CellValue) -> bool:

@@ -64,6 +64,10 @@ SHOW_CURSOR = "\x1b[?25h"
 VERBOSE_HELP = "Log each panel request (never the key)."
 #: Said when a question gets no answer (Ctrl-C, end of input): the run stops right there.
 ABORTED = "Stopped at the question: nothing was sent after it."
+#: Commands that may send a paid request: only their Ctrl-C has outcomes in the journal.
+PAYING_COMMANDS = frozenset({"place", "refill", "cancel", "run", "watch", "demo"})
+INTERRUPTED_PAYING = "Interrupted: outcomes so far are in the journal."
+INTERRUPTED = "Interrupted: no order was placed, refilled or canceled."
 
 
 class _Cli(click.Group):
@@ -102,11 +106,12 @@ class _Cli(click.Group):
         except click.Abort:  # Ctrl-C or end of input at a question
             self._fail(ctx, EXIT_FAILED, "Abort", ABORTED)
         except KeyboardInterrupt:
+            paying = ctx.invoked_subcommand in PAYING_COMMANDS
             self._fail(
                 ctx,
                 EXIT_INTERRUPTED,
                 "Interrupted",
-                "Interrupted: outcomes so far are in the journal.",
+                INTERRUPTED_PAYING if paying else INTERRUPTED,
             )
 
     @staticmethod
@@ -281,10 +286,16 @@ def _balances(
                 return list(session.balances())
             finally:
                 _SECRETS.update(session.secrets)
-    from .config import profile_names, resolve_profile
+    from .config import config_path, profile_names, resolve_profile
 
+    names = profile_names()
+    if not names:  # an empty answer would read as "every balance shown"
+        raise ConfigError(
+            f"--all: no profiles in {config_path()}; add a [profiles.NAME] table there, or "
+            "leave out --all for the panel the environment names"
+        )
     results: list[tuple[str, Any]] = []
-    for name in profile_names():
+    for name in names:
         try:
             resolved = resolve_profile(name)
             _SECRETS.add(resolved.api_key)
@@ -785,6 +796,9 @@ def journal(book: str, as_json: bool) -> None:
     listed = [_journal_entry(e, charges) for e in entries]
     if as_json:
         emit_json({"workbook": book, "journal": str(path), "entries": listed})
+    if not listed:  # a run that had nothing to pay still leaves its journal
+        click.echo(f"no paid requests in the journal of {book}")
+        return
     # The Panel column only for a workbook whose requests went to named panels.
     columns = tuple(
         c for c in JOURNAL_COLUMNS if c[0] != "panel" or any(e["panel"] for e in listed)
@@ -810,19 +824,26 @@ JOURNAL_COLUMNS = (
 #: How much of a link the table shows (--json gives all of it).
 LINK_WIDTH = 40
 _SYNCED_WORDS = ("NOT IN SHEET YET", "yes", "row gone")
+#: An outcome written into the sheet whose order id the sheet no longer holds.
+GONE_SINCE = "not any more"
 
 
-def _journal_entry(
-    e: Entry, charges: dict[tuple[str, str | None, str], tuple[str, str]]
-) -> dict[str, Any]:
+def _journal_entry(e: Entry, charges: SheetOrders) -> dict[str, Any]:
     """One journal entry as the listing shows it (and --json prints it)."""
     import datetime as dt
 
     order = e.result_id if e.action == "add" else e.target
     # Two panels may both have an order 1001: a charge is looked up with the entry's panel.
-    charge, currency = charges.get(
-        (e.sheet, e.panel, order or ""), charges.get((e.sheet, None, order or ""), ("", ""))
-    )
+    keys = [(e.sheet, e.panel, order or ""), (e.sheet, None, order or "")]
+    charge, currency = next((charges[k] for k in keys if k in charges), ("", ""))
+    in_sheet = _SYNCED_WORDS[int(e.synced)]
+    if (
+        int(e.synced) == 1
+        and order
+        and e.sheet in charges.read
+        and not any(k in charges for k in keys)
+    ):
+        in_sheet = GONE_SINCE  # written back once; its row was deleted (or its id cleared) since
     return {
         "id": e.id,
         "when": dt.datetime.fromtimestamp(e.created).strftime("%Y-%m-%d %H:%M:%S"),
@@ -838,7 +859,7 @@ def _journal_entry(
         "result": e.result or "",
         "resolution": None if e.resolution is None else str(e.resolution),
         "charge": {"amount": charge or None, "currency": currency} if e.action == "add" else None,
-        "in_sheet": _SYNCED_WORDS[int(e.synced)],
+        "in_sheet": in_sheet,
         "request": e.request,
     }
 
@@ -858,14 +879,15 @@ def _journal_cell(entry: dict[str, Any], key: str) -> str:
     return str(value)
 
 
-def _charges(book: str, sheets: set[str]) -> dict[tuple[str, str | None, str], tuple[str, str]]:
-    """(sheet, panel, order id) -> (charge, currency) as the workbook's rows hold them; the
-    panel is None in a sheet without a Panel column (one panel: any entry's)."""
+def _charges(book: str, sheets: set[str]) -> SheetOrders:
+    """(sheet, panel, order id) -> (charge, currency) of every order the workbook's rows hold
+    (``""`` when no charge is known yet); the panel is None in a sheet without a Panel column
+    (one panel: any entry's). ``read`` names the sheets that could be read."""
     from .orders import OrderTable
     from .values import parse_decimal
     from .workbook import open_workbook
 
-    found: dict[tuple[str, str | None, str], tuple[str, str]] = {}
+    found = SheetOrders()
     try:
         workbook = open_workbook(book)
     except SmmsheetError:
@@ -876,15 +898,27 @@ def _charges(book: str, sheets: set[str]) -> dict[tuple[str, str | None, str], t
                 table = OrderTable.from_values(workbook.read_values(sheet))
             except (SmmsheetError, KeyError, ValueError):
                 continue
+            found.read.add(sheet)
             panels = "panel" in table.columns
             for row in table.rows:
-                charge = parse_decimal(row.get("charge"))
-                if row.order_id is not None and charge is not None:
+                if row.order_id is not None:
+                    charge = parse_decimal(row.get("charge"))
                     panel = row.text("panel") if panels else None
-                    found[(sheet, panel, row.order_id)] = (str(charge), row.text("currency"))
+                    found[(sheet, panel, row.order_id)] = (
+                        "" if charge is None else str(charge),
+                        row.text("currency") if charge is not None else "",
+                    )
     finally:
         workbook.close()
     return found
+
+
+class SheetOrders(dict[tuple[str, str | None, str], tuple[str, str]]):
+    """The orders of a workbook's sheets and their charges, and which sheets were read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: set[str] = set()
 
 
 def _print_table(columns: tuple[tuple[str, str], ...], rows: list[list[str]]) -> None:

@@ -123,14 +123,48 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
     return user_config_path("smmsheet", appauthor=False) / "config.toml"
 
 
+#: The names the config file may use, at its top and in a profile. A name not here is a typo
+#: to report: dropped in silence, ``api_kye`` loses the key and ``max_request_per_minute``
+#: the panel's rate limit.
+FILE_SETTINGS = ("default_profile", "profiles")
+PROFILE_SETTINGS = (
+    "url",
+    "api_key",
+    "api_key_env",
+    "max_workers",
+    "deadline",
+    "max_requests_per_minute",
+)
+
+
 def _load_file(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            data = tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    _check_names(data, FILE_SETTINGS, "", path)
+    profiles = data.get("profiles")
+    for name, table in profiles.items() if isinstance(profiles, dict) else ():
+        if isinstance(table, dict):
+            _check_names(table, PROFILE_SETTINGS, f" in profile {name!r}", path)
+    return data
+
+
+def _check_names(table: Mapping[str, Any], known: Sequence[str], where: str, path: Path) -> None:
+    """One clear error for the first name of ``table`` that is not a setting."""
+    import difflib
+
+    for name in table:
+        if name not in known:
+            close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"{path}: unknown setting {name!r}{where}{hint}; the settings are "
+                + ", ".join(known)
+            )
 
 
 def resolve_panel(
@@ -215,7 +249,8 @@ def resolve_panel(
                 f"{what} {belongs}; it is not sent to {_shown_origin(final_url)}: pass "
                 f"--api-key for that panel, or set {pair}, or use a profile with both"
             )
-        hint = f" ({profile_name} names {chosen.get('api_key_env')})" if chosen else ""
+        variable = chosen.get("api_key_env")
+        hint = f" ({profile_name} reads it from {variable}, which is not set)" if variable else ""
         raise ConfigError(
             f"no API key: pass --api-key, set {ENV_API_KEY}, or add it to a profile in {path}"
             + hint
@@ -289,8 +324,41 @@ _SECRET_WORDS = re.compile(r"key$|apikey|token|secret|passw|pwd")
 
 
 def _label(text: object) -> str:
-    """A Settings label as compared: lower case letters and digits only."""
-    return re.sub(r"[^a-z0-9]", "", str(text).lower())
+    """A Settings label as compared: lower case letters and digits only, a trailing unit
+    (``Max spend (USD)``) left out."""
+    return re.sub(r"[^a-z0-9]", "", re.sub(r"\([^()]*\)\s*$", "", str(text).lower()))
+
+
+#: The labels a Settings sheet's rows may carry, as compared, and as the template spells them.
+SETTINGS_LABELS = {
+    "profile": "Profile",
+    "maxspend": "Max spend",
+    "refillwarningdays": "Refill warning days",
+    "currency": "Currency",
+    "reportingcurrency": "Reporting currency",
+}
+
+
+def _misspelt_label(name: str, text: object, value: object, cell: str) -> None:
+    """Stop at a row whose label is one letter or two from a setting and holds a value.
+
+    Read as the user's own row, ``Max spnd`` meant a run without the cap typed beside it,
+    and ``Profil`` a run on the default panel's account. Any other label for a spending
+    limit (``Spend limit``, ``Max spend per day``) is taken for a cap smmsheet would not keep.
+    Rows of the user's own that are not near a setting (``Tax rate``, ``Keywords``) are left
+    alone.
+    """
+    import difflib
+
+    if name in SETTINGS_LABELS or is_blank(value):
+        return
+    close = difflib.get_close_matches(name, SETTINGS_LABELS, n=1, cutoff=0.85)
+    if close or ("spend" in name and re.search("max|limit|cap", name)):
+        meant = SETTINGS_LABELS[close[0] if close else "maxspend"]
+        raise ConfigError(
+            f"{cell} ({str(text).strip()[:40]!r}) is not a setting smmsheet reads: did you "
+            f"mean {meant!r}? Rename it, or clear the value beside it; nothing was sent"
+        )
 
 
 def spending_cap(value: object, source: str) -> Decimal:
@@ -343,6 +411,8 @@ def workbook_settings(
         if (rate := _RATE_LABEL.fullmatch(str(row[0]).strip())) and row[1] not in (None, ""):
             code = rate.group(1) or rate.group(2)
             rates[code] = _rate(row[1], f"{cells[name]} (rate of {code})")
+        elif not rate:
+            _misspelt_label(name, row[0], row[1], f"{sheet}!A{number}")
     profile = values.get("profile")
     raw_spend = values.get("maxspend")
     spend = None

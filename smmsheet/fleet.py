@@ -125,7 +125,8 @@ def book_paths(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """The workbooks named: files as given, a folder's .xlsx/.xlsm files (not its
     subfolders), each file once whatever name reached it. Lock and temporary files (Excel's
     ``~$`` owner files, ``.~lock.`` and ``.~smmsheet-`` ones), which a ``*.xlsx`` glob also
-    matches, are left out: the workbook they belong to is what is run (or skipped).
+    matches, are left out: the workbook they belong to is what is run (or skipped). So are
+    macOS's ``._`` metadata files, which a folder copied from a Mac holds beside each file.
 
     Raises :class:`ConfigError` for a path that does not exist or a folder with none.
     """
@@ -154,7 +155,7 @@ def book_paths(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
 
 
 def _lock_file(path: Path) -> bool:
-    return path.name.startswith(("~$", ".~"))
+    return path.name.startswith(("~$", ".~", "._"))
 
 
 def open_elsewhere(path: Path) -> str | None:

@@ -544,42 +544,95 @@ def _lookup(
     panel: UdfPanel | None,
     profile: Any = None,
 ) -> list[list[Any]]:
-    """Shared body of SMM_STATUS and SMM_REFILL_STATUS: same shape out as in."""
+    """Shared body of SMM_STATUS and SMM_REFILL_STATUS: same shape out as in.
+
+    ``profile`` is one profile for every id, or a range of Panel cells beside the ids (one
+    per row, or one per id): each id is asked of its own row's panel, as a run asks it.
+    """
     grid = _grid(ids)
     parsed = [[_id(v) for v in row] for row in grid]
-    wanted = [v for row in parsed for v in row if v is not None and not isinstance(v, _Problem)]
-    answers: dict[str, Any] = {}
-    failure: str | None = None
-    if wanted:
+    profiles = _profiles(profile, grid)
+    wanted: dict[str, list[str]] = {}  # profile -> its ids, each panel asked once
+    for row, names in zip(parsed, profiles, strict=True):
+        for value, name in zip(row, names, strict=True):
+            if value is not None and not isinstance(value, _Problem):
+                if not isinstance(name, _Problem):
+                    wanted.setdefault(name, []).append(value)
+    answers: dict[str, dict[str, Any]] = {}
+    failures: dict[str, str] = {}
+    for name, some in wanted.items():
+        asked: UdfPanel | None = panel
         try:
-            panel = panel or udf_panel(_profile(profile))
-            answers = coalescer(panel).get_many(wanted)
+            asked = asked or udf_panel(name)
+            answers[name] = coalescer(asked).get_many(some)
         except Exception as exc:
-            failure = _error(exc, panel)
+            failures[name] = _error(exc, asked)
 
-    def one(value: str | None) -> Any:
+    def one(value: str | None, name: str) -> Any:
         if value is None:
             return ""
         if isinstance(value, _Problem):
             return str(value)
-        if failure is not None:
-            return failure
-        answer = answers[value]
+        if isinstance(name, _Problem):
+            return str(name)
+        if name in failures:
+            return failures[name]
+        answer = answers[name][value]
         if answer.error:
             return f"{ERROR_PREFIX}{answer.error}"[:MAX_ERROR_CHARS]
         return _plain(pick(answer))
 
-    return [[one(v) for v in row] for row in parsed]
+    return [
+        [one(v, n) for v, n in zip(row, names, strict=True)]
+        for row, names in zip(parsed, profiles, strict=True)
+    ]
+
+
+def _profiles(profile: Any, grid: list[list[Any]]) -> list[list[str]]:
+    """The profile of each cell of ``grid``: the one named, or a range's cell beside it.
+
+    A range of Panel cells is either as large as the ids or one column of as many rows
+    (one panel per row); a single cell is one profile for all. A cell that names no
+    profile (``#N/A``), or a range of another size, is a :class:`_Problem` in the cells
+    it concerns: never the default panel's answer shown as another's.
+    """
+    shape = [len(row) for row in grid]
+    names = _grid(profile) if isinstance(profile, list | tuple) else [[profile]]
+    if len(names) == len(grid) and [len(row) for row in names] == shape:
+        pass  # one profile per id
+    elif len(names) == len(grid) and all(len(row) == 1 for row in names):
+        names = [row * width for row, width in zip(names, shape, strict=True)]  # per row
+    elif len(names) == 1 and len(names[0]) == 1:
+        names = [[names[0][0]] * width for width in shape]  # one for all
+    else:
+        problem = _Problem(
+            f"{ERROR_PREFIX}the panel range is {len(names)}x{max(map(len, names), default=0)} "
+            f"cells and the ids {len(grid)}x{max(shape, default=0)}: give one profile, or "
+            "the Panel cells beside the ids"
+        )
+        return [[problem] * width for width in shape]
+    return [[_profile_or_problem(value) for value in row] for row in names]
+
+
+def _profile_or_problem(value: Any) -> str:
+    """:func:`_profile`, or the :class:`_Problem` its cells show when it names none."""
+    try:
+        return _profile(value)
+    except Exception as exc:
+        return _Problem(_error(exc))
 
 
 def smm_status(
     order_ids: Any, field: Any = "status", profile: Any = None, *, panel: UdfPanel | None = None
 ) -> list[list[Any]]:
     """Status (or charge, start_count, remains, currency) of orders, same shape as the input;
-    of the default panel's orders, or of those of the config profile ``profile`` names.
+    of the default panel's orders, or of those of the config profile ``profile`` names, or
+    each of its own row's panel when ``profile`` is the range of Panel cells beside them.
 
     >>> smm_status([[1001], [None]], "remains", panel=panel)  # doctest: +SKIP
     [[157], ['']]
+    >>> smm_status([[1001], [1001]], "status", [[""], ["b"]])  # doctest: +SKIP
+    [['In progress'], ['Completed']]
     >>> smm_status([[1001]], "status", "b")  # doctest: +SKIP
     [['Completed']]
     """

@@ -995,8 +995,18 @@ def _web_traffic_problem(fields: Mapping[str, str]) -> str | None:
     return None
 
 
+#: Fields that hold an address (a URL or a profile): a number there is never one.
+_ADDRESS_FIELDS = frozenset({"link", "media", "referring_url"})
+
+
 def _hidden_link(row: OrderRow, keys: Sequence[str]) -> str | None:
-    """A row error for a hyperlinked cell whose address cannot be known: never order its words."""
+    """A row error for a hyperlinked cell whose address cannot be known: never order its words.
+
+    Nor a number where an address belongs: a formula saved by a program that does not
+    calculate (xlsxwriter, pandas) reads as 0 until Excel opens the file, and ordering
+    "0" buys nothing the user sees. Nor two addresses pasted into one cell, which the
+    panel would take for one link.
+    """
     for key in keys:
         value = row.get(key)
         if isinstance(value, LinkedText) and not _address(value):
@@ -1005,6 +1015,15 @@ def _hidden_link(row: OrderRow, keys: Sequence[str]) -> str | None:
                 "cannot be read (a link inside the workbook, or a HYPERLINK built from other "
                 "cells): type the address itself into the cell"
             )
+        if key in _ADDRESS_FIELDS and len(lines := row.text(key).splitlines()) > 1:
+            return f"{INPUT_COLUMNS[key]} holds {len(lines)} lines: put one address per row"
+        if key in _ADDRESS_FIELDS and isinstance(value, int | float | Decimal):
+            if not isinstance(value, bool):
+                return (
+                    f"{INPUT_COLUMNS[key]} holds the number {row.text(key)}, not an address; "
+                    "if the cell is a formula, its value was never calculated (a file written "
+                    "by a script): open the workbook in Excel or LibreOffice and save it"
+                )
     return None
 
 

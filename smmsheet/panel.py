@@ -1293,6 +1293,15 @@ class PanelClient:
         # A challenge page is served by the edge before the panel's code runs: not processed.
         if paid and not challenge:
             return self._maybe_done(action, f"the panel answered {what}", status)
+        if status in (404, 405) and not challenge:
+            # A web page, not an API, lives at this address: the URL is wrong, not the panel
+            # down (the site's address without /api/v2, or a path with a typo).
+            return PanelUnavailableError(
+                f"{action}: no panel API at {self.shown_url} (HTTP {status}): check the panel "
+                "URL, the API's address from the panel's API page (it usually ends in /api/v2)",
+                action=action,
+                status_code=status,
+            )
         return PanelUnavailableError(
             f"{action}: the panel is unavailable ({what})",
             action=action,

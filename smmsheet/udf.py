@@ -12,7 +12,8 @@ Example, in Excel::
 
 Each takes a last, optional argument: the config profile of the panel to ask, as a row's
 Panel cell names it (``=SMM_STATUS(A2:A500, , "b")``, ``=SMM_BALANCE("b")``); empty asks
-the default panel.
+the default panel. The lookups also take the Panel cells beside their ids
+(``=SMM_STATUS(D2:D500, , J2:J500)``): each order is asked of its own row's panel.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "ARG_HELP",
     "CATEGORY",
     "PANEL_HELP",
+    "PANELS_HELP",
     "FORMULAS",
     "SMM_BALANCE",
     "SMM_COST",
@@ -41,16 +43,21 @@ __all__ = [
 CATEGORY = "smmsheet"
 #: The Function Wizard's help for the optional panel argument every formula takes.
 PANEL_HELP = "A profile of your config, as a Panel cell names it (empty: the default panel)"
+#: ... and for the lookups, which also take the Panel cells beside their ids.
+PANELS_HELP = (
+    "A profile of your config, or the Panel cells beside the ids, one a row "
+    "(empty: the default panel)"
+)
 #: The Function Wizard's help for each argument (the add-in registers it when it opens).
 ARG_HELP: dict[str, dict[str, str]] = {
     "SMM_STATUS": {
         "order_ids": "An Order ID cell, or a range of them (one call for a column: A2:A500)",
         "field": "status (default), charge, start_count, remains or currency",
-        "panel": PANEL_HELP,
+        "panel": PANELS_HELP,
     },
     "SMM_REFILL_STATUS": {
         "refill_ids": "A Refill ID cell, or a range of them",
-        "panel": PANEL_HELP,
+        "panel": PANELS_HELP,
     },
     "SMM_BALANCE": {"panel": PANEL_HELP},
     "SMM_SERVICES": {"panel": PANEL_HELP},
@@ -75,7 +82,7 @@ ARG_HELP: dict[str, dict[str, str]] = {
 @xw.func(category=CATEGORY)
 @xw.arg("order_ids", ndim=2, doc=ARG_HELP["SMM_STATUS"]["order_ids"])
 @xw.arg("field", doc=ARG_HELP["SMM_STATUS"]["field"])
-@xw.arg("panel", doc=PANEL_HELP, err_to_str=True)  # #N/A is not empty
+@xw.arg("panel", ndim=2, doc=PANELS_HELP, err_to_str=True)  # #N/A is not empty
 def SMM_STATUS(order_ids: Any, field: str = "status", panel: Any = None) -> list[list[Any]]:
     """Status of panel orders (read-only); returns the same shape as order_ids."""
     return smm_status(order_ids, field, panel)
@@ -83,7 +90,7 @@ def SMM_STATUS(order_ids: Any, field: str = "status", panel: Any = None) -> list
 
 @xw.func(category=CATEGORY)
 @xw.arg("refill_ids", ndim=2, doc=ARG_HELP["SMM_REFILL_STATUS"]["refill_ids"])
-@xw.arg("panel", doc=PANEL_HELP, err_to_str=True)  # #N/A is not empty
+@xw.arg("panel", ndim=2, doc=PANELS_HELP, err_to_str=True)  # #N/A is not empty
 def SMM_REFILL_STATUS(refill_ids: Any, panel: Any = None) -> list[list[Any]]:
     """Status of refills (read-only); returns the same shape as refill_ids."""
     return smm_refill_status(refill_ids, panel)

@@ -11,7 +11,7 @@ import pytest
 
 from smmsheet import batch
 from smmsheet.batch import Engine, Preview, RunOptions
-from smmsheet.errors import WorkbookBusyError, WorkbookError
+from smmsheet.errors import LayoutError, WorkbookBusyError, WorkbookError
 from smmsheet.journal import Action, Journal, State, journal_path
 from smmsheet.orders import AMBIGUOUS_MARK
 from smmsheet.panel import PanelClient
@@ -56,6 +56,27 @@ def test_rerun_places_nothing_twice(tmp_path, sim, client):
     run(book, client, "place")
     run(book, client, "run")
     assert sim.counts["add"] == 3 and len(sim.orders) == 3
+
+
+def test_a_row_copied_with_its_order_id_is_named_not_silently_skipped(tmp_path, sim, client):
+    # A reseller copies a placed row down to order the same again for another link, Order ID
+    # and all: the copy is never placed (it has an id) and nothing said so.
+    from openpyxl import load_workbook
+
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:2])
+    run(book, client, "place")
+    edit = load_workbook(book)
+    sheet = edit["Orders"]
+    for cell in sheet[2]:
+        sheet.cell(row=4, column=cell.column, value=cell.value)
+    sheet["B4"] = "https://instagram.com/another"
+    edit.save(book)
+    report = run(book, client, "place")
+    assert sim.counts["add"] == 2  # never placed twice: the copy carries an id
+    [said] = [m for m in report.messages if "1001" in m]
+    assert said.startswith("Order ID 1001 is in rows 2 and 4:")
+    assert "clear its Order ID" in said
+    assert not [m for m in run(book, client, "status").messages if "1002" in m]
 
 
 def test_invalid_rows_get_their_message_and_the_rest_goes_on(tmp_path, sim, client):
@@ -1047,6 +1068,25 @@ def test_a_renamed_workbook_is_told_which_journal_is_its_own(tmp_path, client, s
     assert run(renamed, client, "place").results == [] and sim.counts["add"] == 1
 
 
+def test_a_dry_run_of_a_workbook_without_its_journal_says_the_run_will_stop(tmp_path, client, sim):
+    # The dry run listed the rows it "would place" and exited 0; the run itself then
+    # stopped with exit 2, and the dry run had not said how to go on (--new-journal).
+    import shutil
+
+    book = make_orders_book(tmp_path / "orders.xlsx", [(1, "https://a/1", 100)])
+    run(book, client, "place")
+    copy = tmp_path / "copy.xlsx"
+    shutil.copy(book, copy)
+    preview = run(copy, client, "place", dry_run=True)
+    [said] = [m for m in preview.messages if "journal" in m]
+    assert "a run that places, refills or cancels stops here until then" in said
+    assert "--new-journal" in said
+    assert "replacing the empty journal" not in said  # a dry run makes none
+    status = run(copy, client, "status")
+    assert not [m for m in status.messages if "stops here" in m]
+    assert sim.counts["add"] == 1
+
+
 def test_merged_streams_raise_their_error_and_are_closed_when_the_reader_stops():
     import threading
 
@@ -1310,20 +1350,84 @@ def test_an_id_asked_ahead_that_the_refresh_does_not_want_is_dropped(tmp_path, s
     assert not _chunk_threads()
 
 
-def test_a_status_run_stopped_before_its_refresh_stops_what_it_asked_ahead(tmp_path, sim, client):
-    """The sheet is read (and asked about) before the run finds Excel holding the file."""
+def test_an_adapter_without_a_row_watch_refreshes_as_before(tmp_path, sim, client):
+    """A WorkbookAdapter written before ``read_values(watch=)`` failed every status run
+    with a TypeError; it now reads as it did, and the refresh asks for every id itself."""
+    from smmsheet.batch import Engine, RunOptions
+    from smmsheet.journal import Journal, journal_path
+
+    class Older(XlsxWorkbook):
+        def read_values(self, sheet):  # type: ignore[override]
+            return super().read_values(sheet)
+
+    rows = _open_orders(sim, 150)
+    path = make_orders_book(tmp_path / "o.xlsx", rows, REFRESH_HEADER[:5])
+    with Journal(journal_path(path)) as journal:
+        engine = Engine(Older(path), client, journal, RunOptions(), command="status")
+        report = engine.execute("status")
+    assert not report.failed and report.saved
+    assert sim.counts["status"] == 2
+    assert [r["Status"] for r in read_orders(path)] == ["In progress"] * 150
+    assert not _chunk_threads()
+
+
+def _read_until_asked_ahead(monkeypatch, sim) -> None:
+    """Reads of the sheet given a watch (status asked ahead) end once a request went out."""
+    read = XlsxWorkbook.read_values
+
+    def reading(self, sheet, watch=None):
+        grid = read(self, sheet, watch)
+        if watch is not None:
+            _eventually(lambda: sim.counts.get("status", 0) >= 1)
+        return grid
+
+    monkeypatch.setattr(XlsxWorkbook, "read_values", reading)
+
+
+def test_a_status_run_on_a_read_only_workbook_asks_the_panel_nothing(
+    tmp_path, sim, client, monkeypatch
+):
+    """The run refuses a file it cannot save before its refresh; it used to read the sheet
+    first, asking ahead about its first 20,000 open orders, and then wait for the requests
+    in flight (a request's deadline, on a panel that hangs) before it told the user."""
+    import os
+    import stat
     import sys
 
-    sim.faults.latency = 0.05  # 30 requests, 4 at a time: 0.4 s if none were stopped
+    sim.faults.latency = 0.05
     rows = _open_orders(sim, 3000)
     book = make_orders_book(tmp_path / "orders.xlsx", rows, REFRESH_HEADER[:5])
     before_bytes, before = book.read_bytes(), sys.getswitchinterval()
-    (tmp_path / "~$orders.xlsx").write_bytes(b"owner")
-    with pytest.raises(WorkbookBusyError, match="open in Excel"):
+    os.chmod(book, stat.S_IRUSR | stat.S_IRGRP)
+    _read_until_asked_ahead(monkeypatch, sim)
+    with pytest.raises(WorkbookError, match="read-only"):
         run(book, client, "status")
+    assert sim.counts.get("status", 0) == 0
     assert not _chunk_threads()
     assert sys.getswitchinterval() == before
-    assert sim.counts["status"] <= 2 * client.max_workers
+    assert book.read_bytes() == before_bytes
+
+
+def test_a_status_run_stopped_after_its_read_stops_what_it_asked_ahead(
+    tmp_path, sim, client, monkeypatch
+):
+    """A sheet with no room for its output columns is refused once it is read, when its
+    first open orders were asked about already: those requests stop, none is left."""
+    import sys
+
+    from smmsheet.orders import MAX_COL
+
+    sim.faults.latency = 0.05
+    rows = _open_orders(sim, 300)
+    header = [*REFRESH_HEADER[:5], *[""] * (MAX_COL - 6), "Notes"]
+    book = make_orders_book(tmp_path / "orders.xlsx", rows, header)
+    before_bytes, before = book.read_bytes(), sys.getswitchinterval()
+    _read_until_asked_ahead(monkeypatch, sim)
+    with pytest.raises(LayoutError, match="no room for the output columns"):
+        run(book, client, "status")
+    assert sim.counts["status"] >= 1
+    assert not _chunk_threads()
+    assert sys.getswitchinterval() == before
     assert book.read_bytes() == before_bytes
 
 

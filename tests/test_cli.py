@@ -30,6 +30,15 @@ def test_balance(panel_env):
     assert result.exit_code == 0 and result.output.strip() == "1000.00 USD"
 
 
+def test_balance_all_without_profiles_says_there_are_none(panel_env, tmp_path):
+    # No config file (only the environment's panel): `balance --all` printed nothing at all
+    # and exited 0, as if every balance had been shown.
+    for args in (("balance", "--all"), ("balance", "--all", "--json")):
+        result = invoke(*args)
+        assert result.exit_code == 2, result.output
+        assert "no profiles in" in result.output and "no-config.toml" in result.output
+
+
 def test_services_table_json_and_csv(panel_env):
     table = invoke("services")
     assert table.exit_code == 0 and "Instagram Followers" in table.output
@@ -233,6 +242,36 @@ def test_journal_command_lists_paid_requests(panel_env, tmp_path):
     assert re.fullmatch(
         r"1 +\S+ \S+ +Orders!2 +add +1 +https://a +100 +accepted +1001 +\d\.\d\d+ USD +yes", first
     )
+
+
+def test_journal_of_a_run_that_paid_nothing_says_so_without_a_traceback(panel_env, tmp_path):
+    # `place` on a new, empty workbook leaves a journal with no entries; `journal` then died
+    # in the table printer (max() of one width).
+    book = tmp_path / "o.xlsx"
+    assert invoke("new", str(book)).exit_code == 0
+    assert invoke("place", str(book)).exit_code == 0
+    result = CliRunner().invoke(cli, ["journal", str(book)])
+    assert result.exception is None, result.output
+    assert result.exit_code == 0 and result.output == f"no paid requests in the journal of {book}\n"
+
+
+def test_journal_says_which_written_orders_the_sheet_no_longer_holds(panel_env, tmp_path):
+    # A reseller deletes a placed row: the order lives on only in the journal, which still
+    # said "In sheet: yes" for it, so nothing pointed at the order the sheet had lost.
+    from openpyxl import load_workbook
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100), (1, "https://b", 100)])
+    invoke("place", str(book), "-y")
+    edit = load_workbook(book)
+    edit["Orders"].delete_rows(2)
+    edit.save(book)
+    listed = json.loads(invoke("journal", str(book), "--json").output)["entries"]
+    assert [(e["order"], e["in_sheet"]) for e in listed] == [
+        ("1001", "not any more"),
+        ("1002", "yes"),
+    ]
+    text = invoke("journal", str(book)).output.splitlines()
+    assert text[1].endswith("not any more") and text[2].endswith("yes")
 
 
 def test_journal_command_shows_how_an_unknown_outcome_was_settled(panel_env, tmp_path):
@@ -1099,6 +1138,37 @@ def test_sim_log_with_json_prints_one_object_per_line():
 # --------------------------------------------------------------------------- small things
 
 
+@pytest.mark.parametrize("command", ["balance", "status"])
+def test_ctrl_c_in_a_command_that_pays_nothing_does_not_speak_of_the_journal(
+    panel_env, tmp_path, command
+):
+    # "Interrupted: outcomes so far are in the journal." after Ctrl-C in `balance` or
+    # `status`, which journal nothing: the user went looking for outcomes that never were.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    invoke("place", str(book), "-y")  # an open order for `status` to ask about
+    panel_env.faults.latency = 5.0
+    asked = sum(panel_env.counts.values())
+    args = [command] if command == "balance" else [command, str(book)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smmsheet", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while sum(panel_env.counts.values()) == asked and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the request is at the panel
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    said = "Interrupted: no order was placed, refilled or canceled."
+    assert proc.returncode == 130 and err.strip() == said, err
+
+
 def test_ctrl_c_during_a_progress_bar_gives_the_cursor_back(panel_env, tmp_path):
     import os
     import pty
@@ -1162,9 +1232,9 @@ def test_a_workbook_open_in_libreoffice_or_excel_is_refused_with_a_stale_hint(
     os.utime(lock, (old, old))  # the workbook was saved after the lock file was made
     stale = invoke("place", str(book), "-y")
     assert stale.exit_code == 2
-    assert f"older than the workbook's last save, so it may be left over from a {program}" in (
-        stale.output
-    )
+    # "left over from a Excel" read wrong; the program's name stands alone.
+    said = f"older than the workbook's last save, so {program} may have left it behind"
+    assert said in stale.output and " a Excel" not in stale.output
     assert f"delete {lock_name}" in stale.output
     assert book.read_bytes() == before and panel_env.counts["add"] == 0
 

@@ -224,6 +224,51 @@ def test_bad_limits_are_one_clear_error(tmp_path, name, value):
 
 
 @pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            'default_profile = "p"\n[profiles.p]\nurl = "https://s/api/v2"\napi_kye = "k"\n',
+            "unknown setting 'api_kye' in profile 'p' (did you mean 'api_key'?)",
+        ),
+        (
+            'defualt_profile = "p"\n[profiles.p]\nurl = "https://s/api/v2"\napi_key = "k"\n',
+            "unknown setting 'defualt_profile' (did you mean 'default_profile'?)",
+        ),
+        (
+            'default_profile = "p"\n[profiles.p]\nurl = "https://s/api/v2"\napi_key = "k"\n'
+            "max_request_per_minute = 60\n",
+            "'max_request_per_minute' in profile 'p' (did you mean 'max_requests_per_minute'?)",
+        ),
+        (
+            'default_profile = "p"\n[profile.p]\nurl = "https://s/api/v2"\napi_key = "k"\n',
+            "unknown setting 'profile' (did you mean 'profiles'?)",
+        ),
+    ],
+)
+def test_a_misspelt_config_setting_is_named_not_ignored(tmp_path, text, said):
+    # A typo used to be dropped in silence: a key not found ("profile 'p' names None"), a
+    # rate limit not kept, or "no panel URL" beside a profile that has one.
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        resolve_panel(environ={"SMMSHEET_CONFIG": str(path)})
+    assert said in str(info.value) and str(path) in str(info.value)
+
+
+def test_a_key_env_variable_that_is_not_set_is_named(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(
+        'default_profile = "p"\n[profiles.p]\nurl = "https://s/api/v2"\napi_key_env = "P_KEY"\n'
+    )
+    with pytest.raises(ConfigError, match="profile 'p' reads it from P_KEY, which is not set"):
+        resolve_panel(environ={"SMMSHEET_CONFIG": str(path)})
+    path.write_text('default_profile = "p"\n[profiles.p]\nurl = "https://s/api/v2"\n')
+    with pytest.raises(ConfigError) as info:
+        resolve_panel(environ={"SMMSHEET_CONFIG": str(path)})
+    assert "None" not in str(info.value)
+
+
+@pytest.mark.parametrize(
     "name",
     ["API-Key", "Key:", "Panel key", "token", "secret", "api_token", "Password", "API key"],
 )
@@ -263,3 +308,30 @@ def test_an_unreadable_max_spend_in_the_sheet_names_its_cell(typed, why):
 def test_an_empty_max_spend_cell_is_no_cap():
     assert workbook_settings([["Max spend", None]]).max_spend is None
     assert workbook_settings([["Max spend", "  "]]).max_spend is None
+
+
+@pytest.mark.parametrize(
+    ("label", "meant"),
+    [
+        ("Max spnd", "Max spend"),
+        ("Maximum spend", "Max spend"),
+        ("Spend limit", "Max spend"),
+        ("Profil", "Profile"),
+        ("Curency", "Currency"),
+        ("Refill warning day", "Refill warning days"),
+    ],
+)
+def test_a_misspelt_settings_label_stops_the_run_naming_its_cell(label, meant):
+    # "Max spnd" was read as no setting at all: the run went on without the cap the user
+    # typed (or, for "Profil", on the default panel's account).
+    rows = [["Setting", "Value"], ["Keywords", "shoes"], [label, "25"]]
+    with pytest.raises(ConfigError) as caught:
+        workbook_settings(rows)
+    said = str(caught.value)
+    assert f"Settings!A3 ({label!r})" in said and f"did you mean {meant!r}?" in said
+
+
+def test_a_unit_after_a_settings_label_is_read_and_own_rows_are_left_alone():
+    s = workbook_settings([["Max spend (USD)", "25"], ["Tax rate", "0.2"], ["Currency rate", 1]])
+    assert s.max_spend == Decimal(25)
+    assert workbook_settings([["Max spnd", None]]).max_spend is None  # nothing typed: no harm

@@ -198,3 +198,19 @@ def test_a_row_placed_after_its_recovered_refusal_has_its_error_cleared(tmp_path
     run(book, client, "place")  # recovers the refusal, then places the row
     [out] = read_orders(book)
     assert out["Order ID"] == 1001 and out["Error"] is None
+
+
+@pytest.mark.parametrize("typed", ["xx", "refill", "ok", "done"])
+def test_a_flag_cell_holding_a_word_that_is_no_flag_says_so_in_its_row(
+    tmp_path, sim, client, typed
+):
+    # "refill" typed into the Refill column (or "xx", "ok") was read as no flag: nothing was
+    # sent and nothing said why, so the reseller waited for a refill never asked for.
+    book = placed_book(tmp_path, client, BOTH, BOTH)
+    sim.advance(5)
+    flag(book, {(2, REFILL_COL): typed, (3, REFILL_COL): "no"})
+    report = run(book, client, "refill")
+    first, second = read_orders(book)
+    assert first["Refill"] == typed and second["Refill"] == "no"  # the user's text stays
+    assert first["Error"] == f"refill: {typed!r} is not a flag: type x to ask for a refill"
+    assert second["Error"] is None and sim.counts["refill"] == 0 and report.failed

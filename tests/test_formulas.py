@@ -583,6 +583,82 @@ def test_balance_of_a_panel_argument_that_is_an_error_is_an_error(
             formulas.reset_panels()
 
 
+def test_a_column_of_panel_cells_asks_each_order_of_its_own_rows_panel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, excel_calc: ExcelCalculation
+) -> None:
+    """A reseller on two panels keeps a Panel column beside the Order IDs, as the runs read
+    it: ``=SMM_STATUS(D2:D4, , J2:J4)`` was refused ("a range of cells, not a profile
+    name"), so the sheet needed a formula per panel. Each id is now asked of its own row's
+    panel, each panel once, and two panels' orders may share an id."""
+    from smmsheet.simulator import DEFAULT_API_KEY
+
+    from .two_panels import open_two
+
+    formulas.reset_panels()
+    with open_two(tmp_path, monkeypatch) as panels:
+        try:
+            with (
+                PanelClient(panels.a.url, DEFAULT_API_KEY) as a,
+                PanelClient(panels.b.url, DEFAULT_API_KEY) as b,
+            ):
+                first = a.add(service=1, link="https://instagram.com/p/a", quantity=100)
+                same = b.add(service=1, link="https://instagram.com/p/b", quantity=100)
+                other = b.add(service=1, link="https://instagram.com/p/c", quantity=100)
+            assert first == same  # one id, two panels' orders
+            panels.b.set_status(same, "Completed", remains=0)
+            ids = [[first], [same], [other], [None]]
+            shown = excel_calc.cell("SMM_STATUS", ids, "status", [[""], ["b"], [" b "], ["a"]])
+            assert shown == [["Pending"], ["Completed"], ["Pending"], [""]]
+            assert panels.a.counts["status"] == 1 and panels.b.counts["status"] == 1
+            assert excel_calc.cell("SMM_STATUS", [[same, other]], "remains", [["b"]]) == [
+                [0, 100]
+            ]  # one cell: one panel for every id
+            assert excel_calc.cell("SMM_REFILL_STATUS", [[7], [7]], [["a"], ["b"]])[1][
+                0
+            ].startswith("#SMM: ")
+            assert panels.b.counts["refill_status"] == 1
+        finally:
+            formulas.reset_panels()
+
+
+def test_panel_cells_that_name_no_profile_are_refused_in_the_cells_they_concern(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, excel_calc: ExcelCalculation
+) -> None:
+    """A Panel cell holding ``#N/A`` (a failed lookup) or a typo refuses its own row; a
+    Panel range of another size than the ids refuses every cell. None of them is asked of
+    the default panel, whose answer would show as another's."""
+    from smmsheet.simulator import DEFAULT_API_KEY
+
+    from .two_panels import open_two
+
+    formulas.reset_panels()
+    with open_two(tmp_path, monkeypatch) as panels:
+        try:
+            with PanelClient(panels.b.url, DEFAULT_API_KEY) as b:
+                order = b.add(service=1, link="https://instagram.com/p/b", quantity=100)
+            shown = excel_calc.cell(
+                "SMM_STATUS", [[order]] * 3, "status", [["#N/A"], ["bb"], ["b"]]
+            )
+            assert shown[0] == ["#SMM: the panel given is #N/A, not a profile name"]
+            assert shown[1][0].startswith("#SMM: no profile 'bb'")
+            assert shown[2] == ["Pending"]
+            wrong = excel_calc.cell("SMM_STATUS", [[order]] * 3, "status", [["b"], ["b"]])
+            assert (
+                wrong
+                == [
+                    [
+                        "#SMM: the panel range is 2x1 cells and the ids 3x1: give one profile, or "
+                        "the Panel cells beside the ids"
+                    ]
+                ]
+                * 3
+            )
+            assert not panels.a.counts.get("status")
+            assert panels.b.counts["status"] == 1
+        finally:
+            formulas.reset_panels()
+
+
 def test_two_profiles_of_one_panel_keep_their_own_clients(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -109,6 +109,18 @@ def test_a_glob_that_also_matches_excels_owner_file_runs_the_rest(tmp_path, pane
     assert "~$b.xlsx: error" not in result.stderr and len(panel_env.orders) == 1
 
 
+def test_macos_metadata_files_in_the_folder_are_no_workbooks(tmp_path, panel_env):
+    # A folder copied from a Mac (a USB stick, a network share) holds "._a.xlsx" beside
+    # a.xlsx: resource-fork metadata, never a zip. It was run as a workbook and failed every
+    # run (exit 2, an error line for each cron run or watch round).
+    a, b = books(tmp_path / "clients", names=("a", "b"))
+    (tmp_path / "clients" / "._a.xlsx").write_bytes(b"\x00\x05\x16\x07\x00\x02Mac OS X")
+    assert book_paths([tmp_path / "clients"]) == [a, b]
+    result = invoke("run", str(tmp_path / "clients"), "--yes")
+    assert result.exit_code == 0 and "._a.xlsx" not in result.output, result.output
+    assert len(panel_env.orders) == 2
+
+
 def test_a_workbook_another_run_holds_is_skipped_not_waited_for(tmp_path, panel_env):
     a, b = books(tmp_path / "clients", names=("a", "b"))
     with Journal(journal_path(b)):  # another smmsheet run is working on b

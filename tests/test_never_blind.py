@@ -130,6 +130,36 @@ def test_an_openpyxl_hyperlink_is_ordered_with_its_address(tmp_path, panel_env):
     assert order.link == "https://instagram.com/p/openpyxl-target"
 
 
+def test_an_uncalculated_hyperlink_formula_is_ordered_with_its_address(tmp_path, panel_env):
+    # A script (openpyxl) writes =HYPERLINK(...) with no saved value: "Link required" before.
+    link = '=HYPERLINK("https://instagram.com/p/scripted","Post")'
+    book, _ = openpyxl_orders(["Service", "Link", "Quantity"], [1, link, 100])
+    path = tmp_path / "scripted.xlsx"
+    book.save(path)
+    code, output = _place(path)
+    assert code == 0, output
+    [order] = panel_env.orders.values()
+    assert order.link == "https://instagram.com/p/scripted"
+
+
+def test_a_link_formula_saved_without_its_value_is_not_ordered_as_0(tmp_path, panel_env):
+    # xlsxwriter (and pandas through it) saves every formula's value as 0: the order went
+    # to the panel with the link "0" while Excel shows the address the formula builds.
+    import xlsxwriter
+
+    path = tmp_path / "scripted.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("Orders")
+    sheet.write_row(0, 0, ["Service", "Link", "Quantity", "Post"])
+    sheet.write_row(1, 0, [1, None, 100, "abc"])
+    sheet.write_formula(1, 1, '="https://instagram.com/p/"&D2')
+    book.close()
+    code, _ = _place(path)
+    [row] = read_orders(path)
+    assert code == 1 and panel_env.counts["add"] == 0 and row["Order ID"] is None
+    assert row["Error"].startswith("Link holds the number 0, not an address")
+
+
 def _internal_link(sheet) -> None:
     sheet.write_url("B2", "internal:Notes!A1", string="See notes")
 

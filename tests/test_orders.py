@@ -587,3 +587,21 @@ def test_open_orders_look_for_the_header_in_the_first_rows_only():
 def test_open_orders_stop_when_the_taker_has_enough():
     values = [["Service", "Link", "Order ID"], *([1, "https://a", n] for n in range(1, 11))]
     assert _open_ids(values, limit=3) == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize("value", [0.0, 0, 12345.0, Decimal("7")])
+def test_a_link_that_is_a_number_is_refused_not_ordered(value):
+    # xlsxwriter (pandas' engine) saves a formula's value as 0 until Excel calculates it: a
+    # Link of ="https://..."&A2 read as 0 and the order went to the panel with link "0".
+    message = problem(one(("Service", "Link", "Quantity"), 1, value, 100), SERVICES)
+    assert message.startswith("Link holds the number ") and "not an address" in message
+    assert "open the workbook in Excel or LibreOffice and save it" in message
+
+
+def test_a_link_cell_with_two_lines_is_refused_not_sent_as_one_link():
+    # Two addresses pasted into one Link cell (Alt+Enter, or a paste from a list) went to the
+    # panel as one link "https://a\nhttps://b": one order, for neither post.
+    row = one(("Service", "Link", "Quantity"), 1, "https://x.com/p/1\nhttps://x.com/p/2", 100)
+    assert problem(row, SERVICES) == "Link holds 2 lines: put one address per row"
+    trailing = one(("Service", "Link", "Quantity"), 1, "https://x.com/p/1\n", 100)
+    assert isinstance(validate(trailing, SERVICES), OrderPlan)

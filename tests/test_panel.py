@@ -175,6 +175,18 @@ def test_html_storm_on_reads_gives_up_with_one_clear_error(sim):
     assert sim.counts["services"] == 3
 
 
+def test_a_panel_url_without_the_api_path_says_to_check_the_url(sim):
+    # The site's address instead of its API's (no /api/v2): the web server answers a 404
+    # page. "the panel is unavailable (HTTP 404)" sent the user to wait for a panel that is up.
+    site = sim.url.removesuffix("/api/v2")
+    with PanelClient(site, DEFAULT_API_KEY, retries=0) as c:
+        with pytest.raises(PanelUnavailableError) as info:
+            c.balance()
+    message = str(info.value)
+    assert "unavailable" not in message
+    assert f"no panel API at {site} (HTTP 404)" in message and "/api/v2" in message
+
+
 def test_garbage_reply_on_add_is_ambiguous(client, sim):
     sim.faults.garbage_rate = 1.0
     with pytest.raises(AmbiguousRequestError):

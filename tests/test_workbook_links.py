@@ -124,6 +124,26 @@ def test_openpyxl_hyperlinks_read_with_their_targets(tmp_path: Path) -> None:
     )
 
 
+def test_an_uncalculated_hyperlink_formula_reads_with_its_target(tmp_path: Path) -> None:
+    # openpyxl (a script filling the sheet) saves formulas without a value: the cell read as
+    # empty, so the row said "Link required" beside a link the user can see in Excel.
+    path = tmp_path / "script.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Orders"
+    sheet.append(["Service", "Link", "Quantity"])
+    sheet.append([3, '=HYPERLINK("https://instagram.com/p/h2","Post 2")', 100])
+    sheet.append([3, '=HYPERLINK("https://instagram.com/p/"&A3,"Post 3")', 100])
+    sheet.append([3, None, 100, '=HYPERLINK("https://x.com/p/last")'])
+    book.save(path)
+    rows = XlsxWorkbook(path).read_values("Orders")
+    assert_links(rows, {"B2": ("", "https://instagram.com/p/h2")})
+    assert value_at(rows, "B3") is None  # no address to know, nothing shown: still empty
+    assert value_at(rows, "B4") is None
+    assert_links(rows, {"D4": ("", "https://x.com/p/last")})  # past the row's last value
+
+
 @pytest.mark.skipif(wb.SOFFICE is None, reason="LibreOffice (soffice) is not installed")
 def test_links_survive_a_libreoffice_save(tmp_path: Path) -> None:
     path = tmp_path / "links.xlsx"

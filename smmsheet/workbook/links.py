@@ -26,13 +26,18 @@ __all__ = ["LinkRange", "apply_links", "calls_hyperlink", "formula_target", "sho
 
 
 class LinkRange(NamedTuple):
-    """Cells ``top..bottom`` x ``left..right`` (1-based) that link to ``target`` (None: unknown)."""
+    """Cells ``top..bottom`` x ``left..right`` (1-based) that link to ``target`` (None: unknown).
+
+    ``formula``: the cells hold a HYPERLINK formula, so they are not empty even when the file
+    saved no value for them (a program that does not calculate, such as openpyxl, wrote it).
+    """
 
     top: int
     left: int
     bottom: int
     right: int
     target: str | None
+    formula: bool = False
 
 
 _CALL = re.compile(r"\s*=?\s*(?:_xlfn\.)?HYPERLINK\s*\(\s*", re.IGNORECASE)
@@ -44,18 +49,24 @@ def apply_links(grid: list[list[CellValue]], ranges: Iterable[LinkRange]) -> Non
     """Turn each linked, non-empty cell of ``grid`` into LinkedText (in place).
 
     Ranges are clipped to the grid, so a link over a whole column costs only its cells.
-    Two links on one cell that disagree leave its target unknown.
+    Two links on one cell that disagree leave its target unknown. A HYPERLINK formula with
+    a known address and no saved value is a link that shows nothing yet (``""``): it is
+    what the user sees once Excel calculates, and an empty cell would read as no link.
     """
     targets: dict[tuple[int, int], str | None] = {}
-    for top, left, bottom, right, target in ranges:
+    for top, left, bottom, right, target, formula in ranges:
+        uncalculated = formula and target is not None
         for r in range(top, min(bottom, len(grid)) + 1):
             line = grid[r - 1]
+            if uncalculated and len(line) < right:
+                line.extend([None] * (right - len(line)))
             for c in range(left, min(right, len(line)) + 1):
-                if line[c - 1] is not None:
+                if line[c - 1] is not None or uncalculated:
                     key = (r, c)
                     targets[key] = target if targets.get(key, target) == target else None
     for (r, c), target in targets.items():
-        grid[r - 1][c - 1] = LinkedText(shown_text(grid[r - 1][c - 1]), target)
+        value = grid[r - 1][c - 1]
+        grid[r - 1][c - 1] = LinkedText("" if value is None else shown_text(value), target)
 
 
 def shown_text(value: CellValue) -> str:

@@ -108,8 +108,8 @@ def _busy_message(path: Path, lock: Path) -> str:
         stale = False
     if stale:
         message += (
-            f". The lock file is older than the workbook's last save, so it may be left over "
-            f"from a {program} that closed without removing it: if no program has the "
+            f". The lock file is older than the workbook's last save, so {program} may have "
+            f"left it behind when it closed: if no program has the "
             f"workbook open, delete {lock.name}"
         )
     return message

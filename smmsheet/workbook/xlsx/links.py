@@ -97,7 +97,7 @@ def _formula_links(xml: bytes) -> list[LinkRange]:
                     shared[attributes["si"].encode()] = target
                 array = attributes.get("t") == "array"
                 block = _range(attributes.get("ref", "")) if array else None
-                found.append(LinkRange(*(block or (*cell, *cell)), target))
+                found.append(LinkRange(*(block or (*cell, *cell)), target, formula=True))
         position = lowered.find(_WORD, position + len(_WORD))
     if shared:
         members = _shared_members(xml, shared)
@@ -149,7 +149,7 @@ def _shared_members(xml: bytes, shared: Mapping[bytes, str | None]) -> list[Link
                 cell = _owning_cell(xml, start, tag.group(1))
                 if cell is None:
                     return None
-                found.append(LinkRange(*cell, *cell, shared[si]))
+                found.append(LinkRange(*cell, *cell, shared[si], formula=True))
             position = xml.find(needle, position + 4)
     return found
 
@@ -169,9 +169,9 @@ def _formula_links_by_parsing(xml: bytes) -> list[LinkRange]:
     for row, col, formula in cells:
         text = formula.text or ""
         if calls_hyperlink(text):
-            found.append(LinkRange(row, col, row, col, formula_target(text)))
+            found.append(LinkRange(row, col, row, col, formula_target(text), formula=True))
         elif formula.get("t") == "shared" and formula.get("si") in shared:
-            found.append(LinkRange(row, col, row, col, shared[formula.get("si", "")]))
+            found.append(LinkRange(row, col, row, col, shared[formula.get("si", "")], formula=True))
     return found
 
 
