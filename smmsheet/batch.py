@@ -65,6 +65,7 @@ from .orders import (
     id_cell,
     is_final,
     normalize_header,
+    unknown_text,
     validate,
 )
 from .panels import Panels
@@ -77,6 +78,7 @@ from .refill_window import (
 from .routes import ROUTES_SHEET, Candidate, Routes, read_routes
 from .runtime import few_collections, quick_turns
 from .values import (
+    UnknownValue,
     Unreadable,
     amount,
     money,
@@ -1054,7 +1056,30 @@ class Engine:
             self._pin_plans(plans)
             placed += self._send_adds(plans)
             plans, self._next_round = self._next_round, []
+        self._say_shared_ids()
         return placed
+
+    def _say_shared_ids(self) -> None:
+        """Say when the panel answered an order id that another row holds too: one order
+        for two rows, or a panel that reuses ids. Neither row is placed again."""
+        given = {(self._panel_of.get(p.row, self.panels.default_name), p.row) for p in self._placed}
+        ids = {
+            (key, row.order_id)
+            for key, number in given
+            if (row := self._by_number[number]).order_id is not None
+        }
+        holders: dict[tuple[str, str], list[int]] = {}
+        for row in self.table.rows:
+            oid = row.order_id
+            if oid is not None and (held := (self._panel_key(row), oid)) in ids:
+                holders.setdefault(held, []).append(row.row)
+        for (_, oid), numbers in holders.items():
+            if len(numbers) > 1:
+                self.report.messages.append(
+                    f"the panel answered order id {oid} for {len(numbers)} rows "
+                    f"({', '.join(map(str, numbers))}): one order for them, or a panel that "
+                    "reuses ids; check the panel's orders (none of them is placed again)"
+                )
 
     def _where(self, plan: OrderPlan) -> str:
         """`` on panel 'eu' service 12`` for a row routed or sent off the default panel."""
@@ -1266,14 +1291,8 @@ class Engine:
         not cover is new. Entries at the row's own number are matched first.
         """
         rows = self.table.rows
-        # An id is an order of one panel: two panels may both have an order 1001.
-        in_sheet = {(self._panel_key(r), r.order_id) for r in rows if r.order_id is not None}
         unresolved = self.journal.unresolved_adds(self.sheet)
-        accepted = [
-            e
-            for e in self.journal.accepted_adds(self.sheet)
-            if (self._entry_key(e), e.result_id) not in in_sheet
-        ]
+        accepted = self._not_in_sheet(rows)
         if not unresolved and not accepted:
             return [r for r in rows if self._may_place(r)]
         # An unknown outcome settled by the id the user typed into its own row's Order ID:
@@ -1325,16 +1344,54 @@ class Engine:
                 )
         return new
 
+    def _not_in_sheet(self, rows: Sequence[OrderRow]) -> list[Entry]:
+        """The accepted adds whose order id no row of the sheet holds for them.
+
+        An id is an order of one panel (two panels may both have an order 1001). A panel
+        may give one id to two orders: an id held by k rows then accounts for k of its
+        entries, each row its own entry (same content) first, so an older copy of the
+        sheet gets back the row the id was given to second, rather than buying it again.
+        """
+        entries = self.journal.accepted_adds(self.sheet)
+        by_id: dict[tuple[str, str | None], list[Entry]] = {}
+        for entry in entries:
+            by_id.setdefault((self._entry_key(entry), entry.result_id), []).append(entry)
+        holders: dict[tuple[str, str | None], list[OrderRow]] = {}
+        for row in rows:
+            if row.order_id is not None:
+                held_id = (self._panel_key(row), row.order_id)
+                if held_id in by_id:
+                    holders.setdefault(held_id, []).append(row)
+        missing: set[int] = set()
+        for given, same in by_id.items():
+            held = holders.get(given, [])
+            if len(same) <= len(held):
+                continue
+            prints = [row.fingerprint() for row in held]
+            rest = []
+            for entry in same:
+                if entry.fingerprint in prints:
+                    prints.remove(entry.fingerprint)
+                else:
+                    rest.append(entry)
+            # a holder whose content changed since stands for one of the others, oldest first
+            missing.update(entry.id for entry in rest[len(prints) :])
+        return [entry for entry in entries if entry.id in missing]
+
     def _may_place(self, row: OrderRow) -> bool:
         """A row without a usable Order ID; a cell holding something else is the row's error."""
         if row.order_id is not None:
             return False
         if not row.text("order_id"):
             return True
-        message = (
-            f"Order ID {row.text('order_id')!r} is not an order id: correct it, or clear it "
-            "to place this row"
-        )
+        found = row.get("order_id")
+        if isinstance(found, UnknownValue):  # #REF!: the id it stood for may exist
+            message = f"Order ID {unknown_text(found)}: correct it, or clear it to place this row"
+        else:
+            message = (
+                f"Order ID {row.text('order_id')!r} is not an order id: correct it, or clear "
+                "it to place this row"
+            )
         self._stamp(row, message)
         self.report.add(row.row, Step.PLACE, Outcome.INVALID, message)
         return False

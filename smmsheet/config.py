@@ -214,9 +214,16 @@ def resolve_panel(
         raise ConfigError(
             f"no panel URL: pass --panel-url, set {ENV_PANEL_URL}, or add a profile to {path}"
         )
+    # A key pasted into the URL itself (a path, not a ?key=) is hidden by its value.
+    secrets = (api_key, profile_key, env_key)
     if not final_url.startswith(("http://", "https://")):
-        raise ConfigError(f"panel URL must start with http:// or https://: {scrub(final_url)!r}")
-    target = _origin(final_url)  # first: a URL urlsplit refuses is one clear error
+        raise ConfigError(
+            f"panel URL must start with http:// or https://: {scrub(final_url, secrets)!r}"
+        )
+    try:
+        target = _origin(final_url)  # first: a URL urlsplit refuses is one clear error
+    except ConfigError as exc:
+        raise ConfigError(scrub(str(exc), secrets)) from None
     if scrub(urlsplit(final_url).query) != urlsplit(final_url).query:
         raise ConfigError(
             f"the panel URL carries a secret in its query string ({scrub(final_url)}): "

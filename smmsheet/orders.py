@@ -25,7 +25,7 @@ from decimal import Decimal
 
 from .errors import LayoutError
 from .models import Service
-from .values import Unreadable, parse_bool, parse_id, whole_number
+from .values import UnknownValue, Unreadable, parse_bool, parse_id, whole_number
 from .workbook.base import MAX_COL, CellValue, LinkedText, NewColumn, column_letters
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "is_final",
     "id_cell",
     "normalize_header",
+    "unknown_text",
     "validate",
 ]
 
@@ -1026,6 +1027,30 @@ def _hidden_link(row: OrderRow, keys: Sequence[str]) -> str | None:
     return None
 
 
+def _unknown_input(row: OrderRow, keys: Sequence[str]) -> str | None:
+    """A row error for an input whose value cannot be known (#REF!, a formula never
+    calculated): reading it as empty would order something else than the sheet says."""
+    for key in keys:
+        value = row.get(key)
+        if isinstance(value, UnknownValue):
+            return f"{INPUT_COLUMNS[key]} {unknown_text(value)}: correct it, or clear it"
+    return None
+
+
+def unknown_text(value: UnknownValue) -> str:
+    """How a cell that cannot be read is described in its row's error.
+
+    >>> unknown_text(UnknownValue("#REF!"))
+    "shows '#REF!' (an Excel error), so its value cannot be known"
+    """
+    if value.startswith("="):
+        return (
+            f"holds the formula {str(value)[:60]!r} with no calculated value (the file was "
+            "saved by a program that does not calculate: open and save it in Excel)"
+        )
+    return f"shows {str(value)[:60]!r} (an Excel error), so its value cannot be known"
+
+
 def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | RowProblem:
     """Check a row against the panel's services: its plan, or the problem to write in its row.
 
@@ -1045,7 +1070,9 @@ def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | RowP
     kind = service.type.strip().lower()
     required = _REQUIRED.get(kind, ("link", "quantity"))
     optional = _OPTIONAL.get(kind, ())
-    hidden = _hidden_link(row, (*required, *optional))
+    hidden = _hidden_link(row, (*required, *optional)) or _unknown_input(
+        row, (*required, *optional)
+    )
     if hidden:
         return RowProblem(row.row, hidden)
     missing = [INPUT_COLUMNS[k] for k in required if not row.text(k)]

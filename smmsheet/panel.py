@@ -909,6 +909,8 @@ class PanelClient:
         beside the id), an object keyed by id, a list in the order of the ids sent
         (``[1, {"error": m}]``), or, for one id, the single reply (``{"refill": "1"}``).
         ``build(id, value, error)`` makes each result; ``value`` is None when ``error`` is set.
+        An id the reply leaves out, like every id of a chunk that failed, is ``failed(id,
+        error)``: a paid request sent and not answered may have been done.
         Each 100-id chunk's results as they arrive (see :func:`_joined`).
         """
         id_field, value_field = fields
@@ -923,7 +925,9 @@ class PanelClient:
                     out[key] = build(key, None if error else value, error)
             if not any(i in out for i in chunk):
                 raise self._unexpected(action, reply)
-            return {i: out[i] if i in out else build(i, None, "missing from reply") for i in chunk}
+            # An id sent and not answered: the panel may have done it all the same.
+            left_out = self._maybe_done(action, "the panel's reply leaves this order out", None)
+            return {i: out[i] if i in out else failed(i, left_out) for i in chunk}
 
         return self._fan_out_chunks(_unique_ids(ids), one_chunk, failed)
 
@@ -1194,23 +1198,26 @@ class PanelClient:
             body = raw.decode("utf-8", errors="replace")
         cleaned = self._scrub(body)
         data = _loads(body)
+        if ("\\ud" in body or "\\uD" in body) and data is not _NOT_JSON:
+            # JSON may escape half a character ("\ud800"): text no file or terminal takes.
+            data = _scrub_tree(data, _whole_characters)
         if cleaned != body:  # the panel echoed the key: hide it in every string of the reply
             body, data = cleaned, _scrub_tree(data, self._scrub)
         if data is _NOT_JSON:
             raise self._not_json(action, status, body, paid)
         definite = _is_definite_answer(status)
         refusal = None if _is_keyed_multi(action, data) else refusal_of(data)
-        if (
-            refusal is not None
-            and status < 300
-            and parse_id(_field(data, *_ID_FIELDS.get(action, ())))
-        ):
-            # An id beside an error text: the order (or refill) exists. Taking the error
-            # for a refusal would place the row again on the next run.
-            log.warning(
-                "%s: the panel answered an id and an error (%s); took the id", action, refusal
-            )
-            refusal = None
+        if parse_id(_field(data, *_ID_FIELDS.get(action, ()))) is not None:
+            # An id, beside an error text or under an HTTP error status: the order (or
+            # refill) exists. Taking it for a refusal would place the row again.
+            if refusal is not None or status >= 300:
+                log.warning(
+                    "%s: the panel answered an id with HTTP %d%s; took the id",
+                    action,
+                    status,
+                    "" if refusal is None else f" and an error ({refusal})",
+                )
+            return data
         if paid and refusal is not None and _empty_error(data):
             # {"error": null} / false / "" says no word: no refusal we can be sure of.
             raise self._maybe_done(action, "the panel answered an empty error", status)
@@ -1343,6 +1350,14 @@ def _scrub_tree(data: Any, clean: Callable[[str], str]) -> Any:
     if isinstance(data, dict):
         return {clean(str(k)): _scrub_tree(v, clean) for k, v in data.items()}
     return data
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _whole_characters(text: str) -> str:
+    """``text`` with each lone UTF-16 surrogate (half a character) replaced by U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def _is_keyed_multi(action: str, data: object) -> bool:

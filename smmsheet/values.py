@@ -36,6 +36,7 @@ __all__ = [
     "MAX_ID_CHARS",
     "MAX_NUMBER_DIGITS",
     "Unreadable",
+    "UnknownValue",
     "amount",
     "is_blank",
     "money",
@@ -59,6 +60,21 @@ MAX_ID_CHARS = 100
 #: (and Python refuses to turn an int of more than 4,300 digits into text).
 MAX_NUMBER_DIGITS = 30
 _ID_LIMIT = 10**MAX_ID_CHARS
+
+
+class UnknownValue(str):
+    """A cell whose value cannot be known: an Excel error, or a formula never calculated.
+
+    A workbook's ``read_values`` returns it where the file holds such a cell (an empty
+    cell reads as None). Its text is what Excel shows (``#REF!``, ``#N/A``) or, for a
+    formula without a calculated value, the formula (``=Ids!A2``). It is never an id:
+    an Order ID that reads as one stops its row, since the id it stands for may exist.
+
+        >>> UnknownValue("#REF!") == "#REF!"
+        True
+    """
+
+    __slots__ = ()
 
 
 def is_blank(value: object) -> bool:
@@ -152,8 +168,10 @@ def parse_id(value: object) -> str | None:
         if value.isascii() and value.isdigit() and len(value) <= MAX_ID_CHARS:
             return value if value.strip("0") else None  # fast path: "1001", as given here
         text = value.strip()
-        if not text or len(text) > MAX_ID_CHARS or not text.isprintable():
-            return None  # control characters or lone surrogates: no id a panel gave on purpose
+        if not text or len(text) > MAX_ID_CHARS or not text.isprintable() or "\ufffd" in text:
+            # control characters, lone surrogates, bytes that were not UTF-8 (read as
+            # U+FFFD): no id a panel gave on purpose, nor one that can be sent back exactly
+            return None
         if not _NUMBER_ONLY.fullmatch(text):
             return text  # "ORD-01HG...", "ord_5f2": kept exactly
         if text.isdigit():
@@ -173,6 +191,8 @@ def parse_id(value: object) -> str | None:
             return None
         if integral and 0 < value < _ID_LIMIT:
             return str(int(value))
+        return None
+    if isinstance(value, UnknownValue):  # #REF!, or a formula never calculated: no id
         return None
     if isinstance(value, str):  # a str subclass (a hyperlinked cell's text)
         return parse_id(str(value))

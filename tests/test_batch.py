@@ -560,6 +560,29 @@ def test_an_order_id_cell_that_is_not_an_id_is_an_error_not_a_purchase(tmp_path,
     assert "not an order id" in out["Error"] and sim.counts["add"] == 0
 
 
+def test_an_order_id_that_is_an_excel_error_or_never_calculated_is_not_bought(
+    tmp_path, sim, client
+):
+    """calamine reads #REF! (an id lookup whose sheet was deleted) and a formula saved
+    without its value (openpyxl, scripts) as empty cells: the ids they stand for may
+    exist, so those rows are errors, never purchases, and the formulas stay."""
+    book = make_orders_book(
+        tmp_path / "o.xlsx",
+        [
+            (1, "https://x/1", 100, None, None, None, None, None, "#REF!"),
+            (1, "https://x/2", 100, None, None, None, None, None, "=Ids!A2"),
+            (1, "https://x/3", 100),
+        ],
+        header=(*ORDER_HEADER_FOR_TESTS, "Order ID"),
+    )
+    run(book, client, "place")
+    broken, uncalculated, new = read_orders(book)
+    assert sim.counts["add"] == 1 and new["Order ID"] == 1001
+    assert "'#REF!' (an Excel error)" in broken["Error"] and broken["Order ID"] == "#REF!"
+    assert "no calculated value" in uncalculated["Error"]
+    assert uncalculated["Order ID"] == "=Ids!A2"
+
+
 # --------------------------------------------------------------------------- older copies
 
 
@@ -574,6 +597,44 @@ def test_older_copy_with_a_row_inserted_at_the_top_gets_its_ids_back(tmp_path, s
     assert out[0]["Order ID"] == 1004
     assert all("restored from journal" in r["Error"] for r in out[1:])
     assert sim.counts["add"] == 4 and report.counts()[("place", "restored")] == 3
+
+
+def test_an_id_the_panel_gave_twice_is_said_and_never_buys_an_older_copys_row_again(tmp_path):
+    """A panel answered order 77 for two rows placed in two runs (a panel reusing ids, or
+    one order for both). The run says so, and an older copy of the sheet, in which only
+    the first row holds 77, gets the second row's id back instead of buying it again."""
+    import shutil
+
+    from openpyxl import load_workbook
+
+    def script(form):
+        if form["action"] == "balance":
+            return json_reply('{"balance": "100", "currency": "USD"}')
+        if form["action"] == "services":
+            return json_reply(
+                '[{"service": 1, "name": "F", "type": "Default", "rate": "1", "min": 10,'
+                ' "max": 1000}]'
+            )
+        if form["action"] == "add":
+            return json_reply('{"order": 77}')
+        ids = form["orders"].split(",")
+        return json_reply(json.dumps({i: {"status": "Pending", "charge": "0.1"} for i in ids}))
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://x/1", 100)])
+    older = tmp_path / "older.xlsx"
+    with ScriptedPanel(script) as panel, PanelClient(panel.url, "k") as c:
+        run(book, c, "place")
+        sheet = load_workbook(book)
+        sheet["Orders"].append([1, "https://x/2", 100])
+        sheet.save(book)
+        shutil.copy(book, older)
+        report = run(book, c, "place")
+        assert [r["Order ID"] for r in read_orders(book)] == [77, 77]
+        assert any("order id 77 for 2 rows (2, 3)" in m for m in report.messages)
+        shutil.copy(older, book)
+        run(book, c, "place")
+        assert [f["action"] for f in panel.forms].count("add") == 2
+    assert [r["Order ID"] for r in read_orders(book)] == [77, 77]
 
 
 def test_older_copy_with_rows_sorted_gets_every_id_back(tmp_path, sim, client):

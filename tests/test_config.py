@@ -188,6 +188,17 @@ def test_a_key_in_the_url_query_is_refused_and_not_repeated(tmp_path):
     assert "s3cr" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://p.example/s3cr3tkey", "https://p.example:99999/s3cr3tkey", "https://[::1/s3cr3tkey"],
+)
+def test_a_key_pasted_into_a_refused_url_path_is_not_repeated(tmp_path, url):
+    env = {"SMMSHEET_CONFIG": str(tmp_path / "none.toml"), "SMMSHEET_API_KEY": "s3cr3tkey"}
+    with pytest.raises(ConfigError) as info:
+        resolve_panel(url=url, environ=env)
+    assert "s3cr3tkey" not in str(info.value)
+
+
 def test_profile_deadline_and_rate_limit(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text(

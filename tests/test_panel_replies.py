@@ -166,7 +166,22 @@ def test_multi_refill_reply_keyed_by_id_and_ids_as_strings(panel):
     )
     result = client(panel).refill_many([1, 2, 3])
     assert result["1"].refill == "11" and result["2"].error == "Refill not allowed"
-    assert result["3"].error == "missing from reply"
+    assert not result["2"].uncertain
+
+
+def test_an_order_a_multi_refill_or_cancel_reply_leaves_out_may_have_been_done(panel):
+    """The id was sent: a reply that does not mention it says neither yes nor no, so the
+    order is not flagged for another paid request on the next run."""
+    panel.script = lambda form: json_reply(
+        '[{"order": 1, "refill": 11}, {"order": 2, "cancel": 1}]'
+        if form["action"] == "refill"
+        else '[{"order": 2, "cancel": 1}]'
+    )
+    refills = client(panel).refill_many([1, 3])
+    assert refills["1"].refill == "11" and refills["3"].refill is None
+    assert refills["3"].uncertain and "may have been done" in (refills["3"].error or "")
+    canceled = client(panel).cancel([2, 3])
+    assert canceled["2"].ok and not canceled["3"].ok and canceled["3"].uncertain
 
 
 def test_multi_status_chunk_failure_becomes_per_id_errors(panel):
@@ -462,3 +477,22 @@ def test_a_status_read_from_a_reply_is_the_dataclass_built_field_by_field(panel)
     assert vars(status) == vars(expected)  # every field, a new one included
     with pytest.raises(dataclasses.FrozenInstanceError):
         status.remains = 5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(400, '{"order": 5}'), (403, '{"order": 5, "error": "x"}'), (500, '{"order": 5}')],
+)
+def test_an_add_answered_with_an_order_id_under_an_http_error_is_placed(panel, status, body):
+    """The id says the order exists: a 4xx taken for a refusal placed the row again (its
+    Error cell said "5"), a 5xx left it for the user to look up."""
+    panel.script = lambda form: json_reply(body, status=status)
+    assert client(panel).add(1, link="l", quantity=10) == "5"
+
+
+def test_half_a_character_in_a_reply_becomes_a_replacement_character(panel):
+    """JSON can escape a lone UTF-16 surrogate ("\\ud800"): kept, it crashed the summary
+    print after the save and could not be written to a log or a terminal."""
+    panel.script = lambda form: json_reply(r'{"1": {"status": "Pend\ud800ing"}}')
+    status = client(panel).status_many([1])["1"].status
+    assert status == "Pend\ufffding" and status.encode("utf-8")

@@ -17,7 +17,7 @@ import pytest
 from openpyxl.worksheet.hyperlink import Hyperlink
 
 from smmsheet.errors import WorkbookError
-from smmsheet.workbook.base import LinkedText
+from smmsheet.workbook.base import LinkedText, UnknownValue
 from smmsheet.workbook.links import calls_hyperlink, formula_target
 from smmsheet.workbook.live import XlwingsWorkbook
 from smmsheet.workbook.xlsx import XlsxWorkbook, adapter, cells
@@ -139,7 +139,9 @@ def test_an_uncalculated_hyperlink_formula_reads_with_its_target(tmp_path: Path)
     book.save(path)
     rows = XlsxWorkbook(path).read_values("Orders")
     assert_links(rows, {"B2": ("", "https://instagram.com/p/h2")})
-    assert value_at(rows, "B3") is None  # no address to know, nothing shown: still empty
+    # no address to know, nothing calculated: a value that cannot be known, not an empty cell
+    assert isinstance(value_at(rows, "B3"), UnknownValue)
+    assert value_at(rows, "B3") == '=HYPERLINK("https://instagram.com/p/"&A3,"Post 3")'
     assert value_at(rows, "B4") is None
     assert_links(rows, {"D4": ("", "https://x.com/p/last")})  # past the row's last value
 

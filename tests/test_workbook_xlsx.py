@@ -898,6 +898,7 @@ LAYERS = [
     "zipio",
     "zipsafe",
     "links",
+    "unknown",
     "opc",
     "preview",
     "styles",
@@ -1053,3 +1054,42 @@ def test_the_same_time_in_every_row_is_encoded_once_and_dates_keep_their_kind(
     rows = XlsxWorkbook(path).read_values("Orders")
     assert {row[12] for row in rows[1:300]} == {when}
     assert rows[1][13] == dt.datetime(2026, 11, 25) or rows[1][13] == day
+
+
+def test_error_cells_and_uncalculated_formulas_read_as_unknown_not_empty(tmp_path) -> None:
+    """calamine reads both as "": an Order ID of #REF! would then mean "place this row"."""
+    from smmsheet.workbook.base import UnknownValue
+
+    path = tmp_path / "o.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["#REF!", "=Ids!A2", "=1+1", None, "text"])
+    book.save(path)
+    [row] = XlsxWorkbook(path).read_values(sheet.title)
+    assert row[:3] == ["#REF!", "=Ids!A2", "=1+1"] and row[3:] == [None, "text"]
+    assert all(isinstance(cell, UnknownValue) for cell in row[:3])
+
+
+def test_unknown_cells_are_found_around_their_hints_as_a_whole_parse_finds_them() -> None:
+    """Only the cells around a hint are read (one #N/A must not parse 100,000 rows): the
+    same cells as a parse of the whole sheet, a prefixed sheet or a cell without r parsed."""
+    from smmsheet.workbook.xlsx.unknown import unknown_cells
+
+    cells = (
+        '<c r="D2" t="e"/><c r="E2"><f t="shared" si="0"/></c>'
+        '<c r="F2" t="str"><f>IF(1,"")</f><v></v></c><c r="G2"><f>A1&amp;B1</f><v/></c>'
+        '<c r="H2" t="str"><f>X</f></c><c r="I2"><f>1+1</f><v>2</v></c>'
+        '<c r="J2" t="e"><f>Ids!A1</f><v>#REF!</v></c><c r="K2" t="s"><v>0</v></c>'
+    )
+    expected = [(2, 4, "#VALUE!"), (2, 5, "="), (2, 7, "=A1&B1"), (2, 8, "=X"), (2, 10, "#REF!")]
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    plain = f'<worksheet xmlns="{main}"><sheetData><row r="2">{cells}</row></sheetData></worksheet>'
+    prefixed = plain.replace("<", "<x:").replace("<x:/", "</x:").replace('xmlns="', 'xmlns:x="')
+    unnamed = plain.replace(' r="D2"', "")
+    assert unknown_cells(plain.encode()) == expected
+    assert unknown_cells(prefixed.encode()) == expected
+    # a first cell without r is in column A; the cells after it name their own
+    assert unknown_cells(unnamed.encode()) == [(2, 1, "#VALUE!"), *expected[1:]]
+    assert unknown_cells(b"<sheetData><row r='1'><c r='A1' t='e'><v>#N/A</v></c></row>") == [
+        (1, 1, "#N/A")
+    ]

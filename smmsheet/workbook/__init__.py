@@ -6,9 +6,16 @@ openpyxl or xlwings. Adapters are imported lazily by :func:`open_workbook`.
 
 from __future__ import annotations
 
-from .base import CellValue, LinkedText, WorkbookAdapter, cell_value_problem
+from .base import CellValue, LinkedText, UnknownValue, WorkbookAdapter, cell_value_problem
 
-__all__ = ["CellValue", "LinkedText", "WorkbookAdapter", "cell_value_problem", "open_workbook"]
+__all__ = [
+    "CellValue",
+    "LinkedText",
+    "UnknownValue",
+    "WorkbookAdapter",
+    "cell_value_problem",
+    "open_workbook",
+]
 
 
 def open_workbook(path: str) -> WorkbookAdapter:

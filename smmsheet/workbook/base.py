@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
 from ..errors import WorkbookError
+from ..values import UnknownValue as UnknownValue  # re-exported: a read's cell value
 
 #: What a cell holds as far as smmsheet is concerned. ``str`` is ALWAYS written as text,
 #: never as a formula, even when it starts with "=" (panel text is untrusted).

@@ -36,6 +36,7 @@ The layers, each importing only those above it in this list (and ``names`` every
     zipio         raw zip member copy, replaced parts, the deflate thread
     zipsafe       zip-bomb limits, checked before anything inflates
     links         where hyperlinked cells point, from sheet XML
+    unknown       error cells and uncalculated formulas, from sheet XML
     opc           the package: parts, relationships, content types, workbook.xml edits
     styles        date cell formats in styles.xml
     columns       new columns: widths, number formats, the Table they join

@@ -33,6 +33,7 @@ from ..base import (
     CellValue,
     NewColumn,
     RowWatch,
+    UnknownValue,
     blank_blocks,
     check_cell_range,
     check_grid_size,
@@ -53,6 +54,7 @@ from .prepared import PreparedSheet, prepare_sheet
 from .preview import first_rows
 from .save import Ready, dry_run_package, rewrite_package
 from .sheet_patch import RowCells, SheetEdit
+from .unknown import may_have_unknown, unknown_cells
 from .zipsafe import check_sizes, inflate
 
 __all__ = ["excel_lock_file", "SUPPORTED_SUFFIXES", "XlsxWorkbook"]
@@ -220,7 +222,7 @@ class XlsxWorkbook:
         read a second time, by :mod:`.links`.
         """
         self._check_readable()
-        search = _Background(lambda: self._link_ranges(name))
+        search = _Background(lambda: self._scan(name))
         look = None if watch is None else _FirstLook(self._path, name, watch)
         try:
             grid = self._calamine_grid(name, watch, look)
@@ -230,9 +232,11 @@ class XlsxWorkbook:
         finally:
             if look is not None:
                 look.close()
-        ranges = search.result()
+        ranges, unknown = search.result()
         if ranges:
             apply_links(grid, ranges)
+        if unknown:
+            _mark_unknown(grid, unknown)
         blank_blocks(grid, self._totals_rows(name))
         return grid
 
@@ -250,31 +254,42 @@ class XlsxWorkbook:
         except DAMAGED:
             return []  # the sheet was read; its tables are not needed to read it
 
-    def _link_ranges(self, name: str) -> list[LinkRange]:
-        """Where the sheet's hyperlinked cells point; nothing inflated past declared sizes."""
+    def _scan(self, name: str) -> _Scan:
+        """Where the sheet's hyperlinked cells point, and which cells calamine reads as
+        empty but are not (errors, uncalculated formulas); nothing inflated past declared
+        sizes, and the XML parsed only when a byte search finds a hint of either."""
         label = self._path.name
         try:
             with zipfile.ZipFile(self._path) as archive, open(self._path, "rb") as source:
                 package = Package(archive, label, lenient=True)
                 info = package.sheets.get(name.casefold())
                 if info is None or not package.has(info.part):
-                    return []
+                    return [], []
                 member = archive.getinfo(package.by_lower[info.part.lower()])
                 tail = b""
+                links = unknown = False
                 for chunk in inflate(source, member, label):
-                    if may_have_links(tail + chunk):
+                    data = tail + chunk
+                    links = links or may_have_links(data)
+                    unknown = unknown or may_have_unknown(data)
+                    if links and unknown:
                         break
                     tail = chunk[-16:]
-                else:
-                    return []
+                if not (links or unknown):
+                    return [], []
                 xml = b"".join(inflate(source, member, label))
+                targets: dict[str, str] = {}
                 rels = rels_part(info.part)
-                targets = relationship_targets(package.read(rels)) if package.has(rels) else {}
+                if links and package.has(rels):
+                    targets = relationship_targets(package.read(rels))
         except OSError as exc:
             raise WorkbookError(f"cannot read {label}: {exc.strerror or exc}") from exc
         except DAMAGED as exc:
             raise WorkbookError(f"cannot read sheet {name!r} of {label}: {exc}") from exc
-        return sheet_links(xml, targets)
+        return (
+            sheet_links(xml, targets) if links else [],
+            unknown_cells(xml) if unknown else [],
+        )
 
     def _calamine_grid(
         self, name: str, watch: RowWatch | None = None, look: _FirstLook | None = None
@@ -722,6 +737,23 @@ class XlsxWorkbook:
                 )
 
 
+#: What the read's second thread finds in a sheet's XML: its links, its unknown cells.
+_Scan = tuple[list[LinkRange], list[tuple[int, int, str]]]
+
+
+def _mark_unknown(grid: list[list[CellValue]], cells: Sequence[tuple[int, int, str]]) -> None:
+    """Put an :class:`UnknownValue` where calamine read an error or an uncalculated
+    formula as an empty cell."""
+    for row, col, shown in cells:
+        if row > len(grid):
+            grid.extend([] for _ in range(row - len(grid)))
+        line = grid[row - 1]
+        if len(line) < col:
+            line.extend([None] * (col - len(line)))
+        if line[col - 1] is None:
+            line[col - 1] = UnknownValue(shown)
+
+
 def _converted(row: list[Any], left: int) -> list[CellValue]:
     """A calamine row as cell values, in its own list: "" is None, durations and times the
     day fraction Excel stores; ``left`` empty columns put back in front."""
@@ -832,9 +864,9 @@ class _FirstLook:
 class _Background:
     """Runs ``work`` on a thread at once; :meth:`result` waits and returns or raises."""
 
-    def __init__(self, work: Callable[[], list[LinkRange]]) -> None:
+    def __init__(self, work: Callable[[], _Scan]) -> None:
         self._work = work
-        self._result: list[LinkRange] = []
+        self._result: _Scan = ([], [])
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="smmsheet-links", daemon=True)
         self._thread.start()
@@ -845,7 +877,7 @@ class _Background:
         except BaseException as exc:  # handed to the caller by result()
             self._error = exc
 
-    def result(self) -> list[LinkRange]:
+    def result(self) -> _Scan:
         self._thread.join()
         if self._error is not None:
             raise self._error

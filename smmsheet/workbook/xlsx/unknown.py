@@ -1,0 +1,199 @@
+"""Cells of a worksheet whose value cannot be known, read from its XML: Excel errors
+(``#REF!``, ``#N/A``) and formulas that were never calculated.
+
+calamine reads both as an empty cell, and an empty Order ID means "place this row": a
+workbook whose id lookup broke (a deleted sheet, ``#REF!``) or that a script wrote
+without calculating (openpyxl, ``<f>`` with no ``<v>``) would have every row bought
+again. Sheet XML is only looked at when a byte search finds a hint of such a cell
+(:func:`may_have_unknown`), so an ordinary sheet costs a few searches per chunk; then
+only the cells around the hints are read (a sheet with one ``#N/A`` among 100,000 rows
+is not parsed whole), unless a cell has no ``r`` or the XML uses a namespace prefix.
+A formula whose calculated value is empty text (``t="str"``, ``<v></v>``: Excel's
+``=IF(..., "")``) is known to be empty and is not reported.
+
+Example::
+
+    unknown_cells(b'<c r="D2" t="e"><f>Ids!A1</f><v>#REF!</v></c>')
+    # [(2, 4, '#REF!')]
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+__all__ = ["may_have_unknown", "unknown_cells"]
+
+#: Byte strings of which one is in every sheet that has an error cell or a formula
+#: without a calculated value, as Excel, LibreOffice, openpyxl and xlsxwriter write them.
+_HINTS = (b't="e"', b"t='e'", b"</f></c>", b"<v></v>", b"<v/>", b"/></c>")
+#: How far a hint may reach into the previous chunk.
+HINT_OVERLAP = max(len(hint) for hint in _HINTS) - 1
+_REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]+)$")
+_ATTRIBUTE = re.compile(rb"\s([rt])\s*=\s*[\"']([^\"']*)[\"']")
+_VALUE = re.compile(rb"<v(?:\s[^>]*)?>([^<]*)</v>")
+_FORMULA = re.compile(rb"<f(?:\s[^>]*)?(?:/>|>([^<]*)</f>)")
+_ENTITY = re.compile(r"&(?:(amp|lt|gt|quot|apos)|#([0-9]+)|#x([0-9A-Fa-f]+));")
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+#: Cell types whose empty calculated value is empty text, not a missing one.
+_TEXT_TYPES = frozenset({"str", "s", "inlineStr"})
+
+
+def may_have_unknown(data: bytes) -> bool:
+    """Whether sheet XML ``data`` may hold an error cell or an uncalculated formula."""
+    return any(hint in data for hint in _HINTS)
+
+
+def unknown_cells(xml: bytes) -> list[tuple[int, int, str]]:
+    """``(row, col, shown)`` of every error cell and uncalculated formula of sheet ``xml``.
+
+    ``shown`` is the error as Excel shows it, or ``=`` and the formula (``=`` alone for
+    a member of a shared formula).
+    """
+    found = _around_hints(xml)
+    return _by_parsing(xml) if found is None else found
+
+
+def _around_hints(xml: bytes) -> list[tuple[int, int, str]] | None:
+    """The cells that hold a hint, each read on its own; None when that cannot be done
+    exactly (a namespace prefix, a cell without ``r``, a cell that does not end)."""
+    if b"<sheetData" not in xml:  # a prefixed worksheet (<x:sheetData>): parse it
+        return None
+    starts: set[int] = set()
+    for hint in _HINTS:
+        position = xml.find(hint)
+        while position >= 0:
+            start = _cell_start(xml, position)
+            if start < 0:
+                return None
+            starts.add(start)
+            position = xml.find(hint, position + len(hint))
+    found: list[tuple[int, int, str]] = []
+    for start in sorted(starts):
+        cell = _cell_at(xml, start)
+        if cell is None:
+            return None
+        if cell[2] is not None:
+            found.append((cell[0], cell[1], cell[2]))
+    return found
+
+
+def _cell_start(xml: bytes, position: int) -> int:
+    """Where the ``<c>`` holding ``position`` opens (-1: none): the nearest ``<c`` before it
+    followed by a space or ``>``, not ``<col`` and the like."""
+    start = xml.rfind(b"<c", 0, position)
+    while start >= 0 and xml[start + 2 : start + 3] not in (b" ", b">", b"\t", b"\r", b"\n"):
+        start = xml.rfind(b"<c", 0, start)
+    return start
+
+
+def _cell_at(xml: bytes, start: int) -> tuple[int, int, str | None] | None:
+    """``(row, col, shown)`` of the ``<c>`` at ``start`` (shown None: a known value)."""
+    tag_end = xml.find(b">", start)
+    if tag_end < 0:
+        return None
+    tag = xml[start : tag_end + 1]
+    attributes = dict(_ATTRIBUTE.findall(tag))
+    place = _cell(attributes.get(b"r", b"").decode("ascii", "replace"))
+    if place is None:
+        return None
+    kind = attributes.get(b"t", b"n").decode("ascii", "replace")
+    if tag.endswith(b"/>"):
+        return (*place, "#VALUE!" if kind == "e" else None)
+    end = xml.find(b"</c>", tag_end)
+    if end < 0:
+        return None
+    body = xml[tag_end + 1 : end]
+    value = _VALUE.search(body)
+    text = _unescape(value.group(1).decode("utf-8", "replace")).strip() if value else ""
+    if kind == "e":
+        return (*place, text or "#VALUE!")
+    formula = _FORMULA.search(body)
+    has_value = value is not None or b"<v/>" in body or b"<v />" in body
+    if formula is None or text or (has_value and kind in _TEXT_TYPES):
+        return (*place, None)
+    return (*place, "=" + _unescape((formula.group(1) or b"").decode("utf-8", "replace")).strip())
+
+
+def _by_parsing(xml: bytes) -> list[tuple[int, int, str]]:
+    """:func:`unknown_cells` by parsing the whole sheet: any XML, slower."""
+    from lxml import etree
+
+    found: list[tuple[int, int, str]] = []
+    row_number = 0
+    col = 0
+    events = etree.iterparse(
+        io.BytesIO(xml),
+        events=("start", "end"),
+        huge_tree=True,
+        recover=True,
+        resolve_entities=False,
+        no_network=True,
+    )
+    for event, element in events:
+        tag = element.tag
+        local = tag.rpartition("}")[2] if isinstance(tag, str) else ""
+        if event == "start":
+            if local == "row":
+                row_number = _number(element.get("r")) or row_number + 1
+                col = 0
+            continue
+        if local == "c":
+            place = _cell(element.get("r") or "")
+            col = place[1] if place is not None else col + 1
+            row = place[0] if place is not None else row_number
+            shown = _unknown(element)
+            if shown is not None:
+                found.append((row, col, shown))
+            element.clear()
+        elif local == "row":
+            element.clear()
+    return found
+
+
+def _unknown(cell: object) -> str | None:
+    """What an error cell or an uncalculated formula cell shows; None for any other."""
+    formula = value = None
+    for child in cell:  # type: ignore[attr-defined]
+        tag = child.tag
+        local = tag.rpartition("}")[2] if isinstance(tag, str) else ""
+        if local == "f":
+            formula = child
+        elif local == "v":
+            value = child
+    kind = cell.get("t") or "n"  # type: ignore[attr-defined]
+    text = (value.text or "").strip() if value is not None else ""
+    if kind == "e":
+        return text or "#VALUE!"
+    if formula is None or text or (value is not None and kind in _TEXT_TYPES):
+        return None
+    return "=" + (formula.text or "").strip()
+
+
+def _number(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
+
+
+def _cell(ref: str) -> tuple[int, int] | None:
+    """``"AB12"`` -> ``(12, 28)``; None for what is no cell reference."""
+    match = _REF.match(ref.strip())
+    if match is None:
+        return None
+    col = 0
+    for letter in match.group(1).upper():
+        col = col * 26 + ord(letter) - 64
+    return int(match.group(2)), col
+
+
+def _unescape(text: str) -> str:
+    """XML character and entity references resolved (the five XML entities only)."""
+    if "&" not in text:
+        return text
+
+    def one(match: re.Match[str]) -> str:
+        name, decimal, hexadecimal = match.groups()
+        if name:
+            return _ENTITIES[name]
+        return chr(int(decimal) if decimal else int(hexadecimal, 16))
+
+    return _ENTITY.sub(one, text)
