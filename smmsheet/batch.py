@@ -575,35 +575,50 @@ class Engine:
         statuses: Counter[str] = Counter()
         ambiguous: list[int] = []
         errors: list[int] = []
-        first: dict[tuple[str | None, str], int] = {}  # (Panel cell, order id) -> its row
-        copies: dict[tuple[str | None, str], list[int]] = {}  # ... -> every row, when several
+        ids: list[str | None] = []
+        keep = ids.append
         table = self.table
-        # The Panel cell as typed (stripped) is the panel; without the column, one panel.
-        rows = table.rows
-        panels = table.column("panel") if "panel" in table.columns else [None] * len(rows)
-        for r, found, status, error, panel in zip(
-            rows,
+        for r, found, status, error in zip(
+            table.rows,
             table.column("order_id"),
             table.column("status"),
             table.column("error"),
-            panels,
             strict=True,
         ):
-            if (oid := parse_id(found)) is not None:
+            keep(oid := parse_id(found))
+            if oid is not None:
                 statuses[str(status or "")] += 1
-                key = (None if panel is None else str(panel).strip() or None, oid)
-                if (held := first.setdefault(key, r.row)) != r.row:
-                    copies.setdefault(key, [held]).append(r.row)
             elif error is not None and r.is_ambiguous:
                 ambiguous.append(r.row)
                 continue
             if error is not None and r.text("error") and not _is_note(error):
                 errors.append(r.row)
-        self._say_copied_ids(copies)
+        self._say_copied_ids(self._copied_ids(ids))
         self.report.statuses = dict(statuses)
         self.report.ambiguous_rows = tuple(ambiguous)
         self.report.error_rows = tuple(errors)
         self.report.journal_waiting = len(self.journal.unsynced(self.sheet))
+
+    def _copied_ids(self, ids: Sequence[str | None]) -> dict[tuple[str | None, str], list[int]]:
+        """The rows of each order id that several rows hold on one panel (``ids``: each
+        row's, None for none): a row copied with its Order ID. The Panel cell as typed
+        (stripped) is the panel; without the column, one panel."""
+        held = [oid for oid in ids if oid is not None]
+        if len(set(held)) == len(held):
+            return {}  # no id twice, the everyday sheet: no key per row needed
+        rows = self.table.rows
+        panels = self.table.column("panel") if "panel" in self.table.columns else None
+        first: dict[tuple[str | None, str], int] = {}  # (Panel cell, order id) -> its row
+        copies: dict[tuple[str | None, str], list[int]] = {}  # ... -> every row, when several
+        for i, oid in enumerate(ids):
+            if oid is None:
+                continue
+            panel = None if panels is None else panels[i]
+            key = (None if panel is None else str(panel).strip() or None, oid)
+            number = rows[i].row
+            if (seen := first.setdefault(key, number)) != number:
+                copies.setdefault(key, [seen]).append(number)
+        return copies
 
     def _say_copied_ids(
         self, copies: Mapping[tuple[str | None, str], list[int]], shown: int = 5
@@ -617,9 +632,9 @@ class Engine:
         for oid, rows in copied[:shown]:
             where = ", ".join(str(n) for n in rows[:-1]) + f" and {rows[-1]}"
             self.report.messages.append(
-                f"Order ID {oid} is in rows {where}: only one of them is that order (a row "
-                "copied with its Order ID is never placed); if a row is a new order, clear "
-                "its Order ID"
+                f"Order ID {oid} is in rows {where}: a row copied with its Order ID is never "
+                "placed. If one is a copy meant as a new order, clear its Order ID; if both "
+                "were placed (the panel gave one id twice), leave them"
             )
         if len(copied) > shown:
             self.report.messages.append(
