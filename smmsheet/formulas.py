@@ -520,21 +520,15 @@ def _profile(value: Any) -> str:
     would show as another's.
     """
     from .errors import ConfigError
-    from .values import is_blank
+    from .values import EXCEL_ERRORS, is_blank
 
     if isinstance(value, list | tuple):
         raise ConfigError("the panel given is a range of cells, not a profile name")
-    if isinstance(value, str) and value in _EXCEL_ERRORS:
+    if isinstance(value, str) and value in EXCEL_ERRORS:
         raise ConfigError(f"the panel given is {value}, not a profile name")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return "" if is_blank(value) else str(value).strip()
-
-
-#: Excel's error values as xlwings hands them over as text (``err_to_str``).
-_EXCEL_ERRORS = frozenset(
-    ("#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!", "#SPILL!", "#CALC!")
-)
 
 
 def _lookup(

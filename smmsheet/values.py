@@ -37,6 +37,9 @@ __all__ = [
     "MAX_NUMBER_DIGITS",
     "Unreadable",
     "UnknownValue",
+    "EXCEL_ERRORS",
+    "EXCEL_ERROR_NUMBERS",
+    "excel_error",
     "amount",
     "is_blank",
     "money",
@@ -75,6 +78,44 @@ class UnknownValue(str):
     """
 
     __slots__ = ()
+
+
+#: Excel's error values by their number (``xlErr...``); COM hands an error cell over as
+#: the HRESULT ``0x800A0000 + number``, and xlwings' ``err_to_str`` names only the first seven.
+EXCEL_ERROR_NUMBERS = {
+    2000: "#NULL!",
+    2007: "#DIV/0!",
+    2015: "#VALUE!",
+    2023: "#REF!",
+    2029: "#NAME?",
+    2036: "#NUM!",
+    2042: "#N/A",
+    2043: "#GETTING_DATA",
+    2045: "#SPILL!",
+    2046: "#CONNECT!",
+    2047: "#BLOCKED!",
+    2048: "#UNKNOWN!",
+    2049: "#FIELD!",
+    2050: "#CALC!",
+}
+#: Excel's error values as a cell shows them (and xlwings hands them over as text).
+EXCEL_ERRORS = frozenset(EXCEL_ERROR_NUMBERS.values())
+_COM_ERROR_BASE = -0x7FF60000  # 0x800A0000 as a signed 32-bit HRESULT
+
+
+def excel_error(value: object) -> UnknownValue | None:
+    """An Excel error value as xlwings reads it (its text, or COM's HRESULT for the errors
+    xlwings does not name), as :class:`UnknownValue`; None for any other value.
+
+    >>> excel_error("#REF!"), excel_error(-2146826243), excel_error(5.0)
+    ('#REF!', '#SPILL!', None)
+    """
+    if type(value) is str:
+        return UnknownValue(value) if value in EXCEL_ERRORS else None
+    if type(value) is int and value < 0:
+        name = EXCEL_ERROR_NUMBERS.get(value - _COM_ERROR_BASE)
+        return None if name is None else UnknownValue(name)
+    return None
 
 
 def is_blank(value: object) -> bool:

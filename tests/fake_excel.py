@@ -69,9 +69,17 @@ def excel_entry(value: Any) -> Any:
     return value
 
 
-def read_back(stored: Any) -> Any:
-    """What xlwings returns for a stored cell (a formula's result, when the test gave one)."""
-    return stored.result if isinstance(stored, Formula) else stored
+def read_back(stored: Any, err_to_str: bool = False) -> Any:
+    """What xlwings returns for a stored cell (a formula's result, when the test gave one).
+
+    An error value (:class:`CellError`) is None, or its text with ``err_to_str``, as
+    xlwings' ``_clean_value_data_element`` does on Windows for the errors it names; a COM
+    error code it does not name (an int, such as #SPILL!'s) comes through as it is.
+    """
+    value = stored.result if isinstance(stored, Formula) else stored
+    if isinstance(value, CellError):
+        return str(value) if err_to_str else None
+    return value
 
 
 def formula_text(stored: Any) -> str:
@@ -135,6 +143,7 @@ class FakeRange:
         self.row, self.column = first
         self.last_row, self.last_column = last
         self._ndim: int | None = None
+        self._err_to_str = False
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -145,8 +154,9 @@ class FakeRange:
         corner = (self.last_row, self.last_column)
         return FakeRange(self.sheet, corner, corner)
 
-    def options(self, ndim: int | None = None, **_: Any) -> FakeRange:
+    def options(self, ndim: int | None = None, err_to_str: bool = False, **_: Any) -> FakeRange:
         self._ndim = ndim
+        self._err_to_str = err_to_str
         return self
 
     @property
@@ -154,7 +164,7 @@ class FakeRange:
         self.sheet.book.log.append(("read", self.sheet.name, self.shape))
         grid = [
             [
-                read_back(self.sheet.cells.get((r, c)))
+                read_back(self.sheet.cells.get((r, c)), self._err_to_str)
                 for c in range(self.column, self.last_column + 1)
             ]
             for r in range(self.row, self.last_row + 1)

@@ -20,7 +20,7 @@ from smmsheet.simulator import DEFAULT_API_KEY, PanelSimulator
 from smmsheet.templates import TEMPLATE_COLUMNS
 from smmsheet.workbook.live import XlwingsWorkbook
 
-from .fake_excel import FakeApp, FakeBook, Formula
+from .fake_excel import CellError, FakeApp, FakeBook, Formula
 from .two_panels import two_panels_fixture  # noqa: F401
 
 SECRET = "sk-live-SECRET-0123456789"
@@ -118,6 +118,27 @@ GOOD_ROWS = [
 
 
 # --------------------------------------------------------------------------- placing
+
+
+def test_an_order_id_showing_an_excel_error_is_never_bought_again(
+    sim: PanelSimulator, client: PanelClient, tmp_path: Path
+) -> None:
+    """Inside Excel the Order ID of a placed row shows #REF! (its lookup's sheet was
+    deleted) or #SPILL!: xlwings read both as empty, so the ribbon's Place bought those
+    rows again. They now stop their rows with what the cell shows; the others are placed."""
+    spill = -2146826243  # what COM hands over for #SPILL!, a code xlwings does not name
+    book = order_book(GOOD_ROWS, tmp_path)
+    cells = book.sheets["Orders"].cells
+    id_col = TEMPLATE_COLUMNS.index("Order ID") + 1
+    cells[(2, id_col)] = Formula("=Ids!A2", CellError("#REF!"))
+    cells[(3, id_col)] = Formula("=Ids!A3#", spill)
+    run("place", book, client, Dialogs(True))
+    assert sim.counts["add"] == 1
+    errors = column(book, "Error")
+    assert "#REF!" in str(errors[0]) and "#SPILL!" in str(errors[1]) and not errors[2]
+    ids = column(book, "Order ID")
+    assert isinstance(ids[0], Formula) and isinstance(ids[1], Formula)  # the formulas stay
+    assert ids[2] == 1001
 
 
 def test_place_asks_with_row_count_and_cost_before_sending(

@@ -6,7 +6,8 @@ Office.js) and, in the tests, an in-memory fake of that surface:
 
 - ``book.sheets`` (iterate, ``[name]``, ``.add(name=..., after=...)``), ``sheet.name``;
 - ``sheet.used_range.last_cell.row`` / ``.column``;
-- ``sheet.range((r1, c1), (r2, c2)).options(ndim=2).value`` (one bulk read per sheet);
+- ``sheet.range((r1, c1), (r2, c2)).options(ndim=2, err_to_str=True).value`` (one bulk
+  read per sheet; error values as their text);
 - ``sheet.range((r1, c1), (r2, c2)).value = [[...], ...]`` (one bulk write per block);
 - ``sheet.clear_contents()``, ``book.save()``, ``book.fullname``;
 - ``book.app.status_bar`` (guarded: the remote engine has none);
@@ -56,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import WorkbookError
+from ..values import excel_error
 from .base import (
     MARKER_NAME,
     MAX_CELL_CHARS,
@@ -214,7 +216,9 @@ class XlwingsWorkbook:
             sheet = self.book.sheets[name]
             last = sheet.used_range.last_cell
             rows, cols = int(last.row), int(last.column)
-            raw = sheet.range((1, 1), (rows, cols)).options(ndim=2).value
+            # err_to_str: an error cell (an Order ID showing #REF!) read as empty would be
+            # an order to place again; as its text it is an UnknownValue (_from_excel).
+            raw = sheet.range((1, 1), (rows, cols)).options(ndim=2, err_to_str=True).value
         except Exception as exc:
             raise WorkbookError(f"cannot read sheet {name!r} from Excel: {exc}") from exc
         grid = [[_from_excel(v) for v in row] for row in raw or []]
@@ -522,9 +526,13 @@ def _totals_rows(sheet: Any) -> list[tuple[int, int, int, int]]:
 
 
 def _from_excel(value: Any) -> CellValue:
-    """A value xlwings read as a CellValue ("" and errors are empty cells)."""
+    """A value xlwings read as a CellValue: "" is an empty cell, an error value (its text,
+    or the COM code of one xlwings does not name, such as #SPILL!) an UnknownValue."""
     if value is None or value == "":
         return None
+    unknown = excel_error(value)
+    if unknown is not None:
+        return unknown
     if isinstance(value, bool | str | float | int | dt.datetime | dt.date):
         return value
     if isinstance(value, Decimal):
