@@ -22,13 +22,16 @@ from __future__ import annotations
 import io
 import re
 
-__all__ = ["may_have_unknown", "unknown_cells"]
+__all__ = ["hints_of", "may_have_unknown", "unknown_cells"]
 
 #: Byte strings of which one is in every sheet that has an error cell or a formula
 #: without a calculated value, as Excel, LibreOffice, openpyxl and xlsxwriter write them.
 _HINTS = (b't="e"', b"t='e'", b"</f></c>", b"<v></v>", b"<v/>", b"/></c>")
 #: How far a hint may reach into the previous chunk.
 HINT_OVERLAP = max(len(hint) for hint in _HINTS) - 1
+#: A worksheet whose elements carry a namespace prefix (``<x:worksheet>``, as the Open
+#: XML SDK writes it): its formula cells close as ``</x:f></x:c>``, which no hint above finds.
+_PREFIXED_ROOT = re.compile(rb"<([A-Za-z_][\w.-]*):worksheet[\s>/]")
 _REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]+)$")
 _ATTRIBUTE = re.compile(rb"\s([rt])\s*=\s*[\"']([^\"']*)[\"']")
 _VALUE = re.compile(rb"<v(?:\s[^>]*)?>([^<]*)</v>")
@@ -39,9 +42,30 @@ _ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 _TEXT_TYPES = frozenset({"str", "s", "inlineStr"})
 
 
-def may_have_unknown(data: bytes) -> bool:
-    """Whether sheet XML ``data`` may hold an error cell or an uncalculated formula."""
-    return any(hint in data for hint in _HINTS)
+def hints_of(head: bytes) -> tuple[bytes, ...]:
+    """The hints to search a sheet for, given its first bytes (``head``, which holds its
+    root element): the plain ones, and their prefixed forms for a prefixed worksheet.
+
+    >>> hints_of(b'<x:worksheet xmlns:x="...">')[-4]
+    b'</x:f></x:c>'
+    """
+    match = _PREFIXED_ROOT.search(head)
+    if match is None:
+        return _HINTS
+    p = match.group(1) + b":"
+    return (
+        *_HINTS,
+        b"</" + p + b"f></" + p + b"c>",
+        b"<" + p + b"v></" + p + b"v>",
+        b"<" + p + b"v/>",
+        b"/></" + p + b"c>",
+    )
+
+
+def may_have_unknown(data: bytes, hints: tuple[bytes, ...] = _HINTS) -> bool:
+    """Whether sheet XML ``data`` may hold an error cell or an uncalculated formula
+    (``hints``: :func:`hints_of` the sheet's first bytes)."""
+    return any(hint in data for hint in hints)
 
 
 def unknown_cells(xml: bytes) -> list[tuple[int, int, str]]:
