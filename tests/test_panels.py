@@ -504,3 +504,21 @@ def test_the_formulas_index_gets_only_the_default_panels_orders(tmp_path, two_pa
     with Session(path) as session:
         remember_orders(session, index)
     assert index.open_ids(panel_key(two_panels.a.url), "0", 99) == ["1001"]
+
+
+def test_a_panel_cell_holding_a_whole_number_names_that_profile(tmp_path, monkeypatch):
+    """Excel keeps a typed 2 as 2.0: the run asked for a profile '2.0' (the row's error)
+    while =SMM_STATUS(ids, , panels) reads the same cell as profile '2'."""
+    from .two_panels import write_config
+
+    with PanelSimulator() as a, PanelSimulator() as two:
+        monkeypatch.setenv(
+            "SMMSHEET_CONFIG", str(write_config(tmp_path / "c.toml", {"a": a, "2": two}))
+        )
+        for variable in ("SMMSHEET_PANEL_URL", "SMMSHEET_API_KEY", "SMMSHEET_PROFILE"):
+            monkeypatch.delenv(variable, raising=False)
+        path = book(tmp_path / "o.xlsx", HEADER, [(1, "https://x/two", 100, 2)])
+        report = run(path, "place")
+        assert not report.failed, read_orders(path)
+        assert links(two) == ["https://x/two"] and links(a) == []
+        assert read_orders(path)[0]["Order ID"] == 1001
