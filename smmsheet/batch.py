@@ -601,20 +601,20 @@ class Engine:
 
     def _copied_ids(self, ids: Sequence[str | None]) -> dict[tuple[str | None, str], list[int]]:
         """The rows of each order id that several rows hold on one panel (``ids``: each
-        row's, None for none): a row copied with its Order ID. The Panel cell as typed
-        (stripped) is the panel; without the column, one panel."""
+        row's, None for none): a row copied with its Order ID. The panel is the one the
+        Panel cell names (empty: the default, as for the run itself); without the column,
+        one panel."""
         held = [oid for oid in ids if oid is not None]
         if len(set(held)) == len(held):
             return {}  # no id twice, the everyday sheet: no key per row needed
         rows = self.table.rows
         panels = self.table.column("panel") if "panel" in self.table.columns else None
-        first: dict[tuple[str | None, str], int] = {}  # (Panel cell, order id) -> its row
+        first: dict[tuple[str | None, str], int] = {}  # (panel key, order id) -> its row
         copies: dict[tuple[str | None, str], list[int]] = {}  # ... -> every row, when several
         for i, oid in enumerate(ids):
             if oid is None:
                 continue
-            panel = None if panels is None else panels[i]
-            key = (None if panel is None else str(panel).strip() or None, oid)
+            key = (None if panels is None else self.panels.key(panels[i]), oid)
             number = rows[i].row
             if (seen := first.setdefault(key, number)) != number:
                 copies.setdefault(key, [seen]).append(number)

@@ -522,3 +522,22 @@ def test_a_panel_cell_holding_a_whole_number_names_that_profile(tmp_path, monkey
         assert not report.failed, read_orders(path)
         assert links(two) == ["https://x/two"] and links(a) == []
         assert read_orders(path)[0]["Order ID"] == 1001
+
+
+def test_a_row_copied_with_its_id_and_its_panel_cell_cleared_is_named(tmp_path, two_panels):
+    """An empty Panel cell is the default panel 'a': the copy holds a's order 1001 as the
+    row whose Panel cell says 'a', and was not named as a copy."""
+    from openpyxl import load_workbook
+
+    path = book(tmp_path / "o.xlsx", HEADER, [(1, "https://x/a", 100)])
+    run(path, "place")
+    edit = load_workbook(path)
+    sheet = edit["Orders"]
+    for cell in sheet[2]:
+        sheet.cell(row=3, column=cell.column, value=cell.value)
+    sheet.cell(row=3, column=HEADER.index("Panel") + 1).value = None
+    edit.save(path)
+    assert [r["Panel"] for r in read_orders(path)] == ["a", None]
+    report = run(path, "status")
+    assert [m for m in report.messages if m.startswith("Order ID 1001 is in rows 2 and 3:")]
+    assert links(two_panels.a) == ["https://x/a"] and links(two_panels.b) == []
