@@ -919,10 +919,15 @@ class PanelClient:
             reply = self._call(action, {param: ",".join(chunk)})
             entries = self._entries(action, chunk, reply, id_field, value_field)
             out: dict[str, T] = {}
+            answered: set[str] = set()  # ids the reply answers without an error
             for key, entry in entries:
                 if key is not None:
                     value, error = _entry(entry, value_field)
+                    if error and key in answered:
+                        continue  # an id listed twice: the answer that says it was done stands
                     out[key] = build(key, None if error else value, error)
+                    if not error:
+                        answered.add(key)
             if not any(i in out for i in chunk):
                 raise self._unexpected(action, reply)
             # An id sent and not answered: the panel may have done it all the same.

@@ -496,3 +496,16 @@ def test_half_a_character_in_a_reply_becomes_a_replacement_character(panel):
     panel.script = lambda form: json_reply(r'{"1": {"status": "Pend\ud800ing"}}')
     status = client(panel).status_many([1])["1"].status
     assert status == "Pend\ufffding" and status.encode("utf-8")
+
+
+def test_an_order_a_refill_or_cancel_reply_lists_twice_is_done_if_either_says_so(panel):
+    """The later entry won: a refill id followed by an error for the same order read as a
+    refusal, the Refill flag stayed, and the next run paid for the refill again."""
+    panel.script = lambda form: json_reply(
+        '[{"order": 1, "refill": 11}, {"order": 1, "refill": {"error": "Incorrect order ID"}}]'
+        if form["action"] == "refill"
+        else '[{"order": 2, "cancel": 1}, {"order": 2, "cancel": {"error": "Cannot cancel"}}]'
+    )
+    refill = client(panel).refill_many([1])["1"]
+    assert (refill.refill, refill.error) == ("11", None)
+    assert client(panel).cancel([2])["2"].ok
