@@ -199,6 +199,12 @@ def _error_of(value: object) -> str | None:
     return None
 
 
+#: A refill the panel said yes to without giving its id.
+_NO_REFILL_ID = (
+    "refill: the panel said yes but gave no refill id; it may have been done, check the panel"
+)
+
+
 def _entry(entry: object, value_field: str) -> tuple[object, str | None]:
     """(value, error) of one per-id entry of a multi reply, whatever its shape.
 
@@ -871,6 +877,10 @@ class PanelClient:
 
         def build(oid: str, value: object, error: str | None) -> RefillResult:
             rid = parse_id(value)
+            if rid is None and error is None and value:
+                # A yes without an id ({"refill": true}, {"success": true}): refused, the
+                # flag would stay and the next run pay for the refill again.
+                return RefillResult(oid, None, _NO_REFILL_ID, uncertain=True)
             return RefillResult(oid, rid, error or (None if rid else "no refill id"))
 
         return _joined(

@@ -509,3 +509,20 @@ def test_an_order_a_refill_or_cancel_reply_lists_twice_is_done_if_either_says_so
     refill = client(panel).refill_many([1])["1"]
     assert (refill.refill, refill.error) == ("11", None)
     assert client(panel).cancel([2])["2"].ok
+
+
+@pytest.mark.parametrize(
+    "reply", ['{"refill": true}', '{"success": true}', '[{"order": 1, "refill": true}]']
+)
+def test_a_refill_said_yes_to_without_an_id_may_have_been_done(panel, reply):
+    """'no refill id' was a refusal: the Refill flag stayed and the next run paid again."""
+    panel.script = lambda form: json_reply(reply)
+    result = client(panel).refill_many([1])["1"]
+    assert result.refill is None and result.uncertain
+    assert "may have been done" in (result.error or "")
+
+
+def test_a_refill_answered_false_is_no_refill(panel):
+    panel.script = lambda form: json_reply('[{"order": 1, "refill": false}]')
+    result = client(panel).refill_many([1])["1"]
+    assert (result.error, result.uncertain) == ("no refill id", False)
