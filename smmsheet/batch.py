@@ -475,6 +475,9 @@ class Engine:
         self._run_time: dt.datetime | None = None
         self._placed: list[OrderPlan] = []  # settled into the report by _settle_placed
         self._said: set[int] = set()  # rows given an Error by this run
+        #: Order ids this run's placing said the panel gave several rows (_say_shared_ids):
+        #: not named again as rows copied with their id, which they are not.
+        self._shared_ids: set[str] = set()
         self._run_marked = False
         self._marker_pending = False
         names = book.sheet_names()
@@ -628,7 +631,7 @@ class Engine:
         The copy is never placed (a row with an id never is) and its refresh, refill and
         cancel act on the first row's order; without a word the user believes it bought.
         """
-        copied = [(oid, rows) for (_, oid), rows in copies.items()]
+        copied = [(oid, rows) for (_, oid), rows in copies.items() if oid not in self._shared_ids]
         for oid, rows in copied[:shown]:
             where = ", ".join(str(n) for n in rows[:-1]) + f" and {rows[-1]}"
             self.report.messages.append(
@@ -1090,6 +1093,7 @@ class Engine:
                 holders.setdefault(held, []).append(row.row)
         for (_, oid), numbers in holders.items():
             if len(numbers) > 1:
+                self._shared_ids.add(oid)
                 self.report.messages.append(
                     f"the panel answered order id {oid} for {len(numbers)} rows "
                     f"({', '.join(map(str, numbers))}): one order for them, or a panel that "
