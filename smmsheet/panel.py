@@ -236,6 +236,13 @@ def _accepted(value: object) -> bool:
     return bool(value)
 
 
+def _carries_id(action: str, raw: bytes) -> bool:
+    """Whether a reply body holds the id ``action`` makes (``{"order": 5}``): a 429 that
+    does was no "not done, try again", and a retry would place a second order."""
+    data = _loads(raw.decode("utf-8", errors="replace"))
+    return data is not _NOT_JSON and parse_id(_field(data, *_ID_FIELDS.get(action, ()))) is not None
+
+
 def _field(reply: object, *names: str) -> object:
     """The first of ``names`` in a reply object, or in its ``data`` object; None if absent."""
     if not isinstance(reply, Mapping):
@@ -1196,7 +1203,7 @@ class PanelClient:
         self, action: str, status: int, headers: Mapping[str, str], raw: bytes, paid: bool
     ) -> Any:
         """Turn an HTTP status and body into JSON data or the matching error."""
-        if status == 429:
+        if status == 429 and not (paid and _carries_id(action, raw)):
             raise self._rate_limited(action, headers)
         if 300 <= status < 400:
             target = self._scrub(headers.get("Location", "?"))

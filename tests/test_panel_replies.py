@@ -481,13 +481,19 @@ def test_a_status_read_from_a_reply_is_the_dataclass_built_field_by_field(panel)
 
 @pytest.mark.parametrize(
     ("status", "body"),
-    [(400, '{"order": 5}'), (403, '{"order": 5, "error": "x"}'), (500, '{"order": 5}')],
+    [
+        (400, '{"order": 5}'),
+        (403, '{"order": 5, "error": "x"}'),
+        (500, '{"order": 5}'),
+        (429, '{"order": 5}'),  # was retried: a second order, and order 5 lost
+    ],
 )
 def test_an_add_answered_with_an_order_id_under_an_http_error_is_placed(panel, status, body):
     """The id says the order exists: a 4xx taken for a refusal placed the row again (its
     Error cell said "5"), a 5xx left it for the user to look up."""
     panel.script = lambda form: json_reply(body, status=status)
     assert client(panel).add(1, link="l", quantity=10) == "5"
+    assert [form["action"] for form in panel.forms] == ["add"]
 
 
 def test_half_a_character_in_a_reply_becomes_a_replacement_character(panel):
