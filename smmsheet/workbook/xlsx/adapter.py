@@ -757,7 +757,8 @@ def _mark_unknown(grid: list[list[CellValue]], cells: Sequence[tuple[int, int, s
         line = grid[row - 1]
         if len(line) < col:
             line.extend([None] * (col - len(line)))
-        if line[col - 1] is None:
+        found = line[col - 1]
+        if found is None or (type(found) is str and not found.strip()):  # <v> </v>: no value
             line[col - 1] = UnknownValue(shown)
 
 

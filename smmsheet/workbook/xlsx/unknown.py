@@ -29,9 +29,16 @@ __all__ = ["hints_of", "may_have_unknown", "unknown_cells"]
 _HINTS = (b't="e"', b"t='e'", b"</f></c>", b"<v></v>", b"<v/>", b"/></c>")
 #: How far a hint may reach into the previous chunk.
 HINT_OVERLAP = max(len(hint) for hint in _HINTS) - 1
-#: A worksheet whose elements carry a namespace prefix (``<x:worksheet>``, as the Open
-#: XML SDK writes it): its formula cells close as ``</x:f></x:c>``, which no hint above finds.
-_PREFIXED_ROOT = re.compile(rb"<([A-Za-z_][\w.-]*):worksheet[\s>/]")
+#: The root element; a worksheet whose elements carry a namespace prefix (``<x:worksheet>``,
+#: as the Open XML SDK writes it) closes its formula cells as ``</x:f></x:c>``, which no
+#: hint above finds.
+_ROOT = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?worksheet[\s>/]")
+#: White space between two tags after the root: an indented sheet (``<f>A1</f>`` and
+#: ``</c>`` on lines of their own), which no hint above finds either.
+_INDENTED = re.compile(rb">[ \t\r\n]+<")
+_SPACES = (b" ", b"\t", b"\r", b"\n")
+#: Bytes of a sheet :func:`hints_of` looks at: its root element and its first cells.
+HEAD = 65536
 _REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]+)$")
 _ATTRIBUTE = re.compile(rb"\s([rt])\s*=\s*[\"']([^\"']*)[\"']")
 _VALUE = re.compile(rb"<v(?:\s[^>]*)?>([^<]*)</v>")
@@ -44,22 +51,29 @@ _TEXT_TYPES = frozenset({"str", "s", "inlineStr"})
 
 def hints_of(head: bytes) -> tuple[bytes, ...]:
     """The hints to search a sheet for, given its first bytes (``head``, which holds its
-    root element): the plain ones, and their prefixed forms for a prefixed worksheet.
+    root element): the plain ones, their prefixed forms for a prefixed worksheet, and
+    their forms followed by white space for an indented one.
 
     >>> hints_of(b'<x:worksheet xmlns:x="...">')[-4]
     b'</x:f></x:c>'
     """
-    match = _PREFIXED_ROOT.search(head)
+    match = _ROOT.search(head)
     if match is None:
         return _HINTS
-    p = match.group(1) + b":"
-    return (
-        *_HINTS,
-        b"</" + p + b"f></" + p + b"c>",
-        b"<" + p + b"v></" + p + b"v>",
-        b"<" + p + b"v/>",
-        b"/></" + p + b"c>",
-    )
+    hints = list(_HINTS)
+    p = match.group(1) + b":" if match.group(1) else b""
+    if p:
+        hints += (
+            b"</" + p + b"f></" + p + b"c>",
+            b"<" + p + b"v></" + p + b"v>",
+            b"<" + p + b"v/>",
+            b"/></" + p + b"c>",
+        )
+    if _INDENTED.search(head, match.end() - 1):  # a tag closed, then space
+        hints += (
+            t + space for t in (b"</" + p + b"f>", b"<" + p + b"v>", b"/>") for space in _SPACES
+        )
+    return tuple(hints)
 
 
 def may_have_unknown(data: bytes, hints: tuple[bytes, ...] = _HINTS) -> bool:
@@ -84,7 +98,7 @@ def _around_hints(xml: bytes) -> list[tuple[int, int, str]] | None:
     if b"<sheetData" not in xml:  # a prefixed worksheet (<x:sheetData>): parse it
         return None
     starts: set[int] = set()
-    for hint in _HINTS:
+    for hint in hints_of(xml[:HEAD]):
         position = xml.find(hint)
         while position >= 0:
             start = _cell_start(xml, position)
