@@ -910,7 +910,8 @@ class PanelClient:
         (``[1, {"error": m}]``), or, for one id, the single reply (``{"refill": "1"}``).
         ``build(id, value, error)`` makes each result; ``value`` is None when ``error`` is set.
         An id the reply leaves out, like every id of a chunk that failed, is ``failed(id,
-        error)``: a paid request sent and not answered may have been done.
+        error)``: a paid request sent and not answered may have been done. An id answered
+        twice keeps its first answer that it was done, or else its first refusal.
         Each 100-id chunk's results as they arrive (see :func:`_joined`).
         """
         id_field, value_field = fields
@@ -919,10 +920,20 @@ class PanelClient:
             reply = self._call(action, {param: ",".join(chunk)})
             entries = self._entries(action, chunk, reply, id_field, value_field)
             out: dict[str, T] = {}
+            refused: set[str] = set()
             for key, entry in entries:
-                if key is not None:
-                    value, error = _entry(entry, value_field)
-                    out[key] = build(key, None if error else value, error)
+                if key is None:
+                    continue
+                value, error = _entry(entry, value_field)
+                if key in out and (error or key not in refused):
+                    # Answered twice: an answer that it was done is kept (a refill made
+                    # and read as refused would be flagged, and paid for, again).
+                    continue
+                out[key] = build(key, None if error else value, error)
+                if error:
+                    refused.add(key)
+                else:
+                    refused.discard(key)
             if not any(i in out for i in chunk):
                 raise self._unexpected(action, reply)
             # An id sent and not answered: the panel may have done it all the same.

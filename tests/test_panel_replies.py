@@ -184,6 +184,24 @@ def test_an_order_a_multi_refill_or_cancel_reply_leaves_out_may_have_been_done(p
     assert canceled["2"].ok and not canceled["3"].ok and canceled["3"].uncertain
 
 
+def test_an_order_a_multi_reply_answers_twice_keeps_the_answer_that_it_was_done(panel):
+    """A reply listing one order twice, once refused and once with a refill id: the last
+    entry won, so a refill the panel made (and charged) read as refused, its flag stayed
+    and the next run paid for another. What was done is kept, whatever its place."""
+    panel.script = lambda form: json_reply(
+        '[{"order": 1, "refill": 11}, {"order": 1, "error": "Refill not allowed"},'
+        ' {"order": 2, "error": "Too early"}, {"order": 2, "refill": 12},'
+        ' {"order": 3, "refill": 13}, {"order": 3, "refill": 14}]'
+        if form["action"] == "refill"
+        else '[{"order": 1, "cancel": 1}, {"order": 1, "cancel": {"error": "Already"}}]'
+    )
+    refills = client(panel).refill_many([1, 2, 3])
+    assert refills["1"].refill == "11" and not refills["1"].error
+    assert refills["2"].refill == "12" and not refills["2"].error
+    assert refills["3"].refill == "13"  # the first of two: both are the panel's
+    assert client(panel).cancel([1])["1"].ok
+
+
 def test_multi_status_chunk_failure_becomes_per_id_errors(panel):
     def script(form):
         ids = form["orders"].split(",")
