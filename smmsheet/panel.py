@@ -188,7 +188,14 @@ PAID_ACTIONS = frozenset({"add", "refill", "cancel"})
 
 _INVALID_KEY = re.compile(r"(invalid|incorrect|wrong|bad)\s+(api\s+)?key|api\s*key", re.I)
 _ACCESS_DENIED = re.compile(r"\bip\b|whitelist|allowlist|not allowed|forbidden|access", re.I)
-_CHALLENGE = re.compile(r"just a moment|cf-chl|attention required|cf-browser-verification", re.I)
+#: Marks of a Cloudflare challenge or block page, served by the edge before the panel's code
+#: runs (so a paid request it answers was not done). Its wording alone ("Just a moment",
+#: "Attention required") is not enough: a panel's own error page after an add may say it.
+_CHALLENGE = re.compile(
+    r"cf-chl|cf-challenge|/cdn-cgi/challenge-platform|cf-browser-verification"
+    r"|attention required! \| cloudflare",
+    re.I,
+)
 _CURRENCY = re.compile(r"(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])")
 
 

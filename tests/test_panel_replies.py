@@ -202,6 +202,16 @@ def test_an_order_a_multi_reply_answers_twice_keeps_the_answer_that_it_was_done(
     assert client(panel).cancel([1])["1"].ok
 
 
+def test_a_panels_own_error_page_that_says_just_a_moment_may_have_placed_the_order(panel):
+    """Only Cloudflare's challenge page (served before the panel's code runs) proves an add
+    was not placed. A panel's own 5xx page after it ran the add, worded "Just a moment",
+    was read as one: the row was refused for good and the next run bought it again."""
+    page = b"<html><title>Just a moment</title><body>We are processing your order.</body></html>"
+    panel.script = lambda form: (500, {"Content-Type": "text/html"}, page)
+    with pytest.raises(AmbiguousRequestError, match="may have been placed"):
+        client(panel).add(1, link="https://a", quantity=100)
+
+
 def test_multi_status_chunk_failure_becomes_per_id_errors(panel):
     def script(form):
         ids = form["orders"].split(",")
