@@ -188,7 +188,14 @@ PAID_ACTIONS = frozenset({"add", "refill", "cancel"})
 
 _INVALID_KEY = re.compile(r"(invalid|incorrect|wrong|bad)\s+(api\s+)?key|api\s*key", re.I)
 _ACCESS_DENIED = re.compile(r"\bip\b|whitelist|allowlist|not allowed|forbidden|access", re.I)
-_CHALLENGE = re.compile(r"just a moment|cf-chl|attention required|cf-browser-verification", re.I)
+#: Marks of a Cloudflare challenge or block page, served by the edge before the panel's code
+#: runs (so a paid request it answers was not done). Its wording alone ("Just a moment",
+#: "Attention required") is not enough: a panel's own error page after an add may say it.
+_CHALLENGE = re.compile(
+    r"cf-chl|cf-challenge|/cdn-cgi/challenge-platform|cf-browser-verification"
+    r"|attention required! \| cloudflare",
+    re.I,
+)
 _CURRENCY = re.compile(r"(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])")
 
 
@@ -927,7 +934,8 @@ class PanelClient:
         (``[1, {"error": m}]``), or, for one id, the single reply (``{"refill": "1"}``).
         ``build(id, value, error)`` makes each result; ``value`` is None when ``error`` is set.
         An id the reply leaves out, like every id of a chunk that failed, is ``failed(id,
-        error)``: a paid request sent and not answered may have been done.
+        error)``: a paid request sent and not answered may have been done. An id answered
+        twice keeps its first answer that it was done, or else its first refusal.
         Each 100-id chunk's results as they arrive (see :func:`_joined`).
         """
         id_field, value_field = fields
@@ -936,15 +944,20 @@ class PanelClient:
             reply = self._call(action, {param: ",".join(chunk)})
             entries = self._entries(action, chunk, reply, id_field, value_field)
             out: dict[str, T] = {}
-            answered: set[str] = set()  # ids the reply answers without an error
+            refused: set[str] = set()
             for key, entry in entries:
-                if key is not None:
-                    value, error = _entry(entry, value_field)
-                    if error and key in answered:
-                        continue  # an id listed twice: the answer that says it was done stands
-                    out[key] = build(key, None if error else value, error)
-                    if not error:
-                        answered.add(key)
+                if key is None:
+                    continue
+                value, error = _entry(entry, value_field)
+                if key in out and (error or key not in refused):
+                    # Answered twice: an answer that it was done is kept (a refill made
+                    # and read as refused would be flagged, and paid for, again).
+                    continue
+                out[key] = build(key, None if error else value, error)
+                if error:
+                    refused.add(key)
+                else:
+                    refused.discard(key)
             if not any(i in out for i in chunk):
                 raise self._unexpected(action, reply)
             # An id sent and not answered: the panel may have done it all the same.
