@@ -475,6 +475,9 @@ class Engine:
         self._run_time: dt.datetime | None = None
         self._placed: list[OrderPlan] = []  # settled into the report by _settle_placed
         self._said: set[int] = set()  # rows given an Error by this run
+        #: Order ids this run's placing said the panel gave several rows (_say_shared_ids):
+        #: not named again as rows copied with their id, which they are not.
+        self._shared_ids: set[str] = set()
         self._run_marked = False
         self._marker_pending = False
         names = book.sheet_names()
@@ -601,20 +604,20 @@ class Engine:
 
     def _copied_ids(self, ids: Sequence[str | None]) -> dict[tuple[str | None, str], list[int]]:
         """The rows of each order id that several rows hold on one panel (``ids``: each
-        row's, None for none): a row copied with its Order ID. The Panel cell as typed
-        (stripped) is the panel; without the column, one panel."""
+        row's, None for none): a row copied with its Order ID. The panel is the one the
+        Panel cell names (empty: the default, as for the run itself); without the column,
+        one panel."""
         held = [oid for oid in ids if oid is not None]
         if len(set(held)) == len(held):
             return {}  # no id twice, the everyday sheet: no key per row needed
         rows = self.table.rows
         panels = self.table.column("panel") if "panel" in self.table.columns else None
-        first: dict[tuple[str | None, str], int] = {}  # (Panel cell, order id) -> its row
+        first: dict[tuple[str | None, str], int] = {}  # (panel key, order id) -> its row
         copies: dict[tuple[str | None, str], list[int]] = {}  # ... -> every row, when several
         for i, oid in enumerate(ids):
             if oid is None:
                 continue
-            panel = None if panels is None else panels[i]
-            key = (None if panel is None else str(panel).strip() or None, oid)
+            key = (None if panels is None else self.panels.key(panels[i]), oid)
             number = rows[i].row
             if (seen := first.setdefault(key, number)) != number:
                 copies.setdefault(key, [seen]).append(number)
@@ -628,7 +631,7 @@ class Engine:
         The copy is never placed (a row with an id never is) and its refresh, refill and
         cancel act on the first row's order; without a word the user believes it bought.
         """
-        copied = [(oid, rows) for (_, oid), rows in copies.items()]
+        copied = [(oid, rows) for (_, oid), rows in copies.items() if oid not in self._shared_ids]
         for oid, rows in copied[:shown]:
             where = ", ".join(str(n) for n in rows[:-1]) + f" and {rows[-1]}"
             self.report.messages.append(
@@ -1090,6 +1093,7 @@ class Engine:
                 holders.setdefault(held, []).append(row.row)
         for (_, oid), numbers in holders.items():
             if len(numbers) > 1:
+                self._shared_ids.add(oid)
                 self.report.messages.append(
                     f"the panel answered order id {oid} for {len(numbers)} rows "
                     f"({', '.join(map(str, numbers))}): one order for them, or a panel that "

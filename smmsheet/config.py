@@ -406,6 +406,14 @@ def workbook_settings(
                 f"({str(row[0]).strip()[:40]!r}): remove it and use a profile or the "
                 f"{ENV_API_KEY} environment variable instead"
             )
+        if name in SETTINGS_LABELS and name in values and not is_blank(row[1]):
+            if not is_blank(values[name]):  # which one the user meant is not ours to pick
+                raise ConfigError(
+                    f"{cells[name]} and {sheet}!B{number} both set "
+                    f"{SETTINGS_LABELS[name]!r}: keep one of them; nothing was sent"
+                )
+        elif name in SETTINGS_LABELS and name in values:
+            continue  # a second, empty row takes nothing from the one filled in
         values[name] = row[1]
         cells[name] = f"{sheet}!B{number}"
         if (rate := _RATE_LABEL.fullmatch(str(row[0]).strip())) and row[1] not in (None, ""):

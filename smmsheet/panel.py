@@ -206,6 +206,12 @@ def _error_of(value: object) -> str | None:
     return None
 
 
+#: A refill the panel said yes to without giving its id.
+_NO_REFILL_ID = (
+    "refill: the panel said yes but gave no refill id; it may have been done, check the panel"
+)
+
+
 def _entry(entry: object, value_field: str) -> tuple[object, str | None]:
     """(value, error) of one per-id entry of a multi reply, whatever its shape.
 
@@ -235,6 +241,13 @@ def _accepted(value: object) -> bool:
     if isinstance(value, Mapping | list):
         return False
     return bool(value)
+
+
+def _carries_id(action: str, raw: bytes) -> bool:
+    """Whether a reply body holds the id ``action`` makes (``{"order": 5}``): a 429 that
+    does was no "not done, try again", and a retry would place a second order."""
+    data = _loads(raw.decode("utf-8", errors="replace"))
+    return data is not _NOT_JSON and parse_id(_field(data, *_ID_FIELDS.get(action, ()))) is not None
 
 
 def _field(reply: object, *names: str) -> object:
@@ -878,6 +891,10 @@ class PanelClient:
 
         def build(oid: str, value: object, error: str | None) -> RefillResult:
             rid = parse_id(value)
+            if rid is None and error is None and value:
+                # A yes without an id ({"refill": true}, {"success": true}): refused, the
+                # flag would stay and the next run pay for the refill again.
+                return RefillResult(oid, None, _NO_REFILL_ID, uncertain=True)
             return RefillResult(oid, rid, error or (None if rid else "no refill id"))
 
         return _joined(
@@ -1199,7 +1216,7 @@ class PanelClient:
         self, action: str, status: int, headers: Mapping[str, str], raw: bytes, paid: bool
     ) -> Any:
         """Turn an HTTP status and body into JSON data or the matching error."""
-        if status == 429:
+        if status == 429 and not (paid and _carries_id(action, raw)):
             raise self._rate_limited(action, headers)
         if 300 <= status < 400:
             target = self._scrub(headers.get("Location", "?"))

@@ -53,7 +53,11 @@ class Panels:
         self._lock = threading.Lock()  # adds are sent from worker threads
 
     def key(self, name: object) -> str:
-        """The key of the panel a ``Panel`` cell names: empty means the default panel."""
+        """The key of the panel a ``Panel`` cell names: empty means the default panel. A whole
+        number names its profile as its text does (a typed 2 is read as 2.0), as the
+        formulas read it."""
+        if isinstance(name, float) and name.is_integer():
+            name = int(name)
         text = "" if name is None else str(name).strip()
         return text or self.default_name
 

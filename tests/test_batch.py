@@ -631,6 +631,8 @@ def test_an_id_the_panel_gave_twice_is_said_and_never_buys_an_older_copys_row_ag
         report = run(book, c, "place")
         assert [r["Order ID"] for r in read_orders(book)] == [77, 77]
         assert any("order id 77 for 2 rows (2, 3)" in m for m in report.messages)
+        # ... and not called a row copied with its id, to clear to place it again
+        assert not [m for m in report.messages if "copied with its Order ID" in m]
         shutil.copy(older, book)
         run(book, c, "place")
         assert [f["action"] for f in panel.forms].count("add") == 2

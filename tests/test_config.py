@@ -335,3 +335,12 @@ def test_a_unit_after_a_settings_label_is_read_and_own_rows_are_left_alone():
     s = workbook_settings([["Max spend (USD)", "25"], ["Tax rate", "0.2"], ["Currency rate", 1]])
     assert s.max_spend == Decimal(25)
     assert workbook_settings([["Max spnd", None]]).max_spend is None  # nothing typed: no harm
+
+
+def test_a_setting_named_twice_never_drops_the_value_typed_first():
+    """The last row won: an empty second Max spend (or 'Max spend (EUR)') ran uncapped."""
+    assert workbook_settings([["Max spend", 10], ["Max spend", None]]).max_spend == 10
+    assert workbook_settings([["Max spend (USD)", 10], ["Max spend (EUR)", ""]]).max_spend == 10
+    assert workbook_settings([["Profile", None], ["Profile", "b"]]).profile == "b"
+    with pytest.raises(ConfigError, match=r"Settings!B1 and Settings!B2 both set 'Max spend'"):
+        workbook_settings([["Max spend", 10], ["Max spend", 500]])

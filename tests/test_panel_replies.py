@@ -509,13 +509,19 @@ def test_a_status_read_from_a_reply_is_the_dataclass_built_field_by_field(panel)
 
 @pytest.mark.parametrize(
     ("status", "body"),
-    [(400, '{"order": 5}'), (403, '{"order": 5, "error": "x"}'), (500, '{"order": 5}')],
+    [
+        (400, '{"order": 5}'),
+        (403, '{"order": 5, "error": "x"}'),
+        (500, '{"order": 5}'),
+        (429, '{"order": 5}'),  # was retried: a second order, and order 5 lost
+    ],
 )
 def test_an_add_answered_with_an_order_id_under_an_http_error_is_placed(panel, status, body):
     """The id says the order exists: a 4xx taken for a refusal placed the row again (its
     Error cell said "5"), a 5xx left it for the user to look up."""
     panel.script = lambda form: json_reply(body, status=status)
     assert client(panel).add(1, link="l", quantity=10) == "5"
+    assert [form["action"] for form in panel.forms] == ["add"]
 
 
 def test_half_a_character_in_a_reply_becomes_a_replacement_character(panel):
@@ -524,3 +530,20 @@ def test_half_a_character_in_a_reply_becomes_a_replacement_character(panel):
     panel.script = lambda form: json_reply(r'{"1": {"status": "Pend\ud800ing"}}')
     status = client(panel).status_many([1])["1"].status
     assert status == "Pend\ufffding" and status.encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "reply", ['{"refill": true}', '{"success": true}', '[{"order": 1, "refill": true}]']
+)
+def test_a_refill_said_yes_to_without_an_id_may_have_been_done(panel, reply):
+    """'no refill id' was a refusal: the Refill flag stayed and the next run paid again."""
+    panel.script = lambda form: json_reply(reply)
+    result = client(panel).refill_many([1])["1"]
+    assert result.refill is None and result.uncertain
+    assert "may have been done" in (result.error or "")
+
+
+def test_a_refill_answered_false_is_no_refill(panel):
+    panel.script = lambda form: json_reply('[{"order": 1, "refill": false}]')
+    result = client(panel).refill_many([1])["1"]
+    assert (result.error, result.uncertain) == ("no refill id", False)

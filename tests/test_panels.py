@@ -504,3 +504,40 @@ def test_the_formulas_index_gets_only_the_default_panels_orders(tmp_path, two_pa
     with Session(path) as session:
         remember_orders(session, index)
     assert index.open_ids(panel_key(two_panels.a.url), "0", 99) == ["1001"]
+
+
+def test_a_panel_cell_holding_a_whole_number_names_that_profile(tmp_path, monkeypatch):
+    """Excel keeps a typed 2 as 2.0: the run asked for a profile '2.0' (the row's error)
+    while =SMM_STATUS(ids, , panels) reads the same cell as profile '2'."""
+    from .two_panels import write_config
+
+    with PanelSimulator() as a, PanelSimulator() as two:
+        monkeypatch.setenv(
+            "SMMSHEET_CONFIG", str(write_config(tmp_path / "c.toml", {"a": a, "2": two}))
+        )
+        for variable in ("SMMSHEET_PANEL_URL", "SMMSHEET_API_KEY", "SMMSHEET_PROFILE"):
+            monkeypatch.delenv(variable, raising=False)
+        path = book(tmp_path / "o.xlsx", HEADER, [(1, "https://x/two", 100, 2)])
+        report = run(path, "place")
+        assert not report.failed, read_orders(path)
+        assert links(two) == ["https://x/two"] and links(a) == []
+        assert read_orders(path)[0]["Order ID"] == 1001
+
+
+def test_a_row_copied_with_its_id_and_its_panel_cell_cleared_is_named(tmp_path, two_panels):
+    """An empty Panel cell is the default panel 'a': the copy holds a's order 1001 as the
+    row whose Panel cell says 'a', and was not named as a copy."""
+    from openpyxl import load_workbook
+
+    path = book(tmp_path / "o.xlsx", HEADER, [(1, "https://x/a", 100)])
+    run(path, "place")
+    edit = load_workbook(path)
+    sheet = edit["Orders"]
+    for cell in sheet[2]:
+        sheet.cell(row=3, column=cell.column, value=cell.value)
+    sheet.cell(row=3, column=HEADER.index("Panel") + 1).value = None
+    edit.save(path)
+    assert [r["Panel"] for r in read_orders(path)] == ["a", None]
+    report = run(path, "status")
+    assert [m for m in report.messages if m.startswith("Order ID 1001 is in rows 2 and 3:")]
+    assert links(two_panels.a) == ["https://x/a"] and links(two_panels.b) == []

@@ -1070,6 +1070,52 @@ def test_error_cells_and_uncalculated_formulas_read_as_unknown_not_empty(tmp_pat
     assert all(isinstance(cell, UnknownValue) for cell in row[:3])
 
 
+def test_an_uncalculated_formula_in_a_prefixed_sheet_reads_as_unknown(tmp_path) -> None:
+    """The Open XML SDK writes <x:c><x:f>..</x:f></x:c>: no plain hint is in it, and the
+    Order ID read as empty would buy the row again."""
+    import re
+
+    from smmsheet.workbook.base import UnknownValue
+
+    path = tmp_path / "o.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Order ID", "=Ids!A2"])
+    book.save(path)
+    xml = wb.read_member(path, wb.ORDERS_PART).replace(b"<v></v>", b"")
+    head, _, body = xml.partition(b"<worksheet")
+    body = re.sub(rb"<(/?)(\w+)", rb"<\1x:\2", b"<worksheet" + body)
+    wb.replace_member(path, wb.ORDERS_PART, head + body.replace(b'xmlns="', b'xmlns:x="'))
+    assert b"<x:f>Ids!A2</x:f></x:c>" in wb.read_member(path, wb.ORDERS_PART)
+    [row] = XlsxWorkbook(path).read_values(sheet.title)
+    assert row == ["Order ID", "=Ids!A2"] and isinstance(row[1], UnknownValue)
+
+
+@pytest.mark.parametrize(
+    ("plain", "written"),
+    [
+        (b"<f>Ids!A2</f><v></v></c>", b"\n    <f>Ids!A2</f>\n  </c>"),  # an indented sheet
+        (b"<f>Ids!A2</f><v></v></c>", b"<f>Ids!A2</f><v> </v></c>"),  # a value of spaces
+    ],
+)
+def test_an_uncalculated_formula_with_white_space_reads_as_unknown(tmp_path, plain, written):
+    """No hint was in either: the Order ID read as empty (or as a space, which is empty)
+    and the row would have been bought again."""
+    from smmsheet.workbook.base import UnknownValue
+
+    path = tmp_path / "o.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Order ID", "=Ids!A2"])
+    book.save(path)
+    xml = wb.read_member(path, wb.ORDERS_PART)
+    assert plain in xml
+    xml = xml.replace(plain, written).replace(b"<sheetData>", b"<sheetData>\n  ")
+    wb.replace_member(path, wb.ORDERS_PART, xml)
+    [row] = XlsxWorkbook(path).read_values(sheet.title)
+    assert row == ["Order ID", "=Ids!A2"] and isinstance(row[1], UnknownValue)
+
+
 def test_unknown_cells_are_found_around_their_hints_as_a_whole_parse_finds_them() -> None:
     """Only the cells around a hint are read (one #N/A must not parse 100,000 rows): the
     same cells as a parse of the whole sheet, a prefixed sheet or a cell without r parsed."""

@@ -54,7 +54,7 @@ from .prepared import PreparedSheet, prepare_sheet
 from .preview import first_rows
 from .save import Ready, dry_run_package, rewrite_package
 from .sheet_patch import RowCells, SheetEdit
-from .unknown import may_have_unknown, unknown_cells
+from .unknown import hints_of, may_have_unknown, unknown_cells
 from .zipsafe import check_sizes, inflate
 
 __all__ = ["excel_lock_file", "SUPPORTED_SUFFIXES", "XlsxWorkbook"]
@@ -268,13 +268,16 @@ class XlsxWorkbook:
                 member = archive.getinfo(package.by_lower[info.part.lower()])
                 tail = b""
                 links = unknown = False
+                hints: tuple[bytes, ...] | None = None
                 for chunk in inflate(source, member, label):
                     data = tail + chunk
+                    if hints is None:  # the first chunk holds the root: is it prefixed?
+                        hints = hints_of(data)
                     links = links or may_have_links(data)
-                    unknown = unknown or may_have_unknown(data)
+                    unknown = unknown or may_have_unknown(data, hints)
                     if links and unknown:
                         break
-                    tail = chunk[-16:]
+                    tail = chunk[-_HINT_TAIL:]
                 if not (links or unknown):
                     return [], []
                 xml = b"".join(inflate(source, member, label))
@@ -737,6 +740,10 @@ class XlsxWorkbook:
                 )
 
 
+#: Bytes of a chunk searched again with the next: a hint cut in two is still found (a
+#: prefixed hint, ``</ns0:f></ns0:c>``, is 16 bytes long).
+_HINT_TAIL = 64
+
 #: What the read's second thread finds in a sheet's XML: its links, its unknown cells.
 _Scan = tuple[list[LinkRange], list[tuple[int, int, str]]]
 
@@ -750,7 +757,8 @@ def _mark_unknown(grid: list[list[CellValue]], cells: Sequence[tuple[int, int, s
         line = grid[row - 1]
         if len(line) < col:
             line.extend([None] * (col - len(line)))
-        if line[col - 1] is None:
+        found = line[col - 1]
+        if found is None or (type(found) is str and not found.strip()):  # <v> </v>: no value
             line[col - 1] = UnknownValue(shown)
 
 

@@ -22,13 +22,23 @@ from __future__ import annotations
 import io
 import re
 
-__all__ = ["may_have_unknown", "unknown_cells"]
+__all__ = ["hints_of", "may_have_unknown", "unknown_cells"]
 
 #: Byte strings of which one is in every sheet that has an error cell or a formula
 #: without a calculated value, as Excel, LibreOffice, openpyxl and xlsxwriter write them.
 _HINTS = (b't="e"', b"t='e'", b"</f></c>", b"<v></v>", b"<v/>", b"/></c>")
 #: How far a hint may reach into the previous chunk.
 HINT_OVERLAP = max(len(hint) for hint in _HINTS) - 1
+#: The root element; a worksheet whose elements carry a namespace prefix (``<x:worksheet>``,
+#: as the Open XML SDK writes it) closes its formula cells as ``</x:f></x:c>``, which no
+#: hint above finds.
+_ROOT = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?worksheet[\s>/]")
+#: White space between two tags after the root: an indented sheet (``<f>A1</f>`` and
+#: ``</c>`` on lines of their own), which no hint above finds either.
+_INDENTED = re.compile(rb">[ \t\r\n]+<")
+_SPACES = (b" ", b"\t", b"\r", b"\n")
+#: Bytes of a sheet :func:`hints_of` looks at: its root element and its first cells.
+HEAD = 65536
 _REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]+)$")
 _ATTRIBUTE = re.compile(rb"\s([rt])\s*=\s*[\"']([^\"']*)[\"']")
 _VALUE = re.compile(rb"<v(?:\s[^>]*)?>([^<]*)</v>")
@@ -39,9 +49,37 @@ _ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 _TEXT_TYPES = frozenset({"str", "s", "inlineStr"})
 
 
-def may_have_unknown(data: bytes) -> bool:
-    """Whether sheet XML ``data`` may hold an error cell or an uncalculated formula."""
-    return any(hint in data for hint in _HINTS)
+def hints_of(head: bytes) -> tuple[bytes, ...]:
+    """The hints to search a sheet for, given its first bytes (``head``, which holds its
+    root element): the plain ones, their prefixed forms for a prefixed worksheet, and
+    their forms followed by white space for an indented one.
+
+    >>> hints_of(b'<x:worksheet xmlns:x="...">')[-4]
+    b'</x:f></x:c>'
+    """
+    match = _ROOT.search(head)
+    if match is None:
+        return _HINTS
+    hints = list(_HINTS)
+    p = match.group(1) + b":" if match.group(1) else b""
+    if p:
+        hints += (
+            b"</" + p + b"f></" + p + b"c>",
+            b"<" + p + b"v></" + p + b"v>",
+            b"<" + p + b"v/>",
+            b"/></" + p + b"c>",
+        )
+    if _INDENTED.search(head, match.end() - 1):  # a tag closed, then space
+        hints += (
+            t + space for t in (b"</" + p + b"f>", b"<" + p + b"v>", b"/>") for space in _SPACES
+        )
+    return tuple(hints)
+
+
+def may_have_unknown(data: bytes, hints: tuple[bytes, ...] = _HINTS) -> bool:
+    """Whether sheet XML ``data`` may hold an error cell or an uncalculated formula
+    (``hints``: :func:`hints_of` the sheet's first bytes)."""
+    return any(hint in data for hint in hints)
 
 
 def unknown_cells(xml: bytes) -> list[tuple[int, int, str]]:
@@ -60,7 +98,7 @@ def _around_hints(xml: bytes) -> list[tuple[int, int, str]] | None:
     if b"<sheetData" not in xml:  # a prefixed worksheet (<x:sheetData>): parse it
         return None
     starts: set[int] = set()
-    for hint in _HINTS:
+    for hint in hints_of(xml[:HEAD]):
         position = xml.find(hint)
         while position >= 0:
             start = _cell_start(xml, position)
