@@ -27,17 +27,21 @@ __all__ = [
     "encode_value",
     "EXCEL_ESCAPE",
     "excel_serial",
+    "find_ref",
     "from_calamine",
     "parse_range",
     "parse_ref",
     "range_ref",
     "xml_escape",
+    "xml_unescape",
 ]
 
 
 # Excel decodes "_xHHHH_" in cell text; a literal one is written with its "_" escaped.
 EXCEL_ESCAPE = re.compile("(_x[0-9A-Fa-f]{4}_)")
 _CELL_REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]+)$")
+_ENTITY = re.compile(r"&(?:(amp|lt|gt|quot|apos)|#([0-9]+)|#x([0-9A-Fa-f]+));")
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 _EPOCH_1900 = dt.datetime(1899, 12, 30)
 _EPOCH_1904 = dt.datetime(1904, 1, 1)
 _LOTUS_LEAP_DAY = dt.datetime(1900, 3, 1)
@@ -104,6 +108,15 @@ def parse_ref(ref: str) -> tuple[int, int]:
     return int(match.group(2)), col_number(match.group(1))
 
 
+def find_ref(ref: str) -> tuple[int, int] | None:
+    """:func:`parse_ref` for a reference read from a file that may hold anything: None for
+    what is no cell reference (surrounding spaces and lower case letters are let pass)."""
+    match = _CELL_REF.match(ref.strip())
+    if match is None:
+        return None
+    return int(match.group(2)), col_number(match.group(1).upper())
+
+
 def parse_range(ref: str) -> tuple[int, int, int, int]:
     """``"B2:D9"`` -> ``(2, 2, 9, 4)`` as (top, left, bottom, right)."""
     first, _, last = ref.partition(":")
@@ -155,6 +168,24 @@ def encode_value(value: CellValue, date1904: bool) -> tuple[str | None, str, boo
     if isinstance(value, float | Decimal):
         return None, repr(float(value)), None
     raise TypeError(f"cannot write a {type(value).__name__} to a cell")
+
+
+def xml_unescape(text: str) -> str:
+    """XML character and entity references resolved (the five XML entities only).
+
+    >>> xml_unescape("a &amp; b &#233;&#x41;")
+    'a & b éA'
+    """
+    if "&" not in text:
+        return text
+
+    def one(match: re.Match[str]) -> str:
+        name, decimal, hexadecimal = match.groups()
+        if name:
+            return _ENTITIES[name]
+        return chr(int(decimal) if decimal else int(hexadecimal, 16))
+
+    return _ENTITY.sub(one, text)
 
 
 def xml_escape(text: str) -> str:

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ..links import LinkRange, calls_hyperlink, formula_target
+from .cells import find_ref, xml_unescape
 
 __all__ = ["may_have_links", "relationship_targets", "sheet_links"]
 
@@ -31,9 +32,6 @@ _NAME = rb"[A-Za-z_][\w.-]*"
 _ATTRIBUTE = re.compile(rb"(" + _NAME + rb"(?::" + _NAME + rb")?)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 _HYPERLINK_TAG = re.compile(rb"<(?:" + _NAME + rb":)?hyperlink(?=[\s/>])[^>]*>")
 _F_TAG = re.compile(rb"<((?:" + _NAME + rb":)?)f(?=[\s/>])[^>]*>")
-_REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]+)$")
-_ENTITY = re.compile(r"&(?:(amp|lt|gt|quot|apos)|#([0-9]+)|#x([0-9A-Fa-f]+));")
-_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 
 
 def may_have_links(data: bytes) -> bool:
@@ -120,7 +118,7 @@ def _formula_around(
     if tag is None or tag.group(0).endswith(b"/>"):
         return None
     end = xml.find(b"</", tag.end())
-    text = _unescape(xml[tag.end() : end].decode("utf-8", "replace"))
+    text = xml_unescape(xml[tag.end() : end].decode("utf-8", "replace"))
     return start, tag.group(0), text, _owning_cell(xml, start, tag.group(1))
 
 
@@ -132,7 +130,7 @@ def _owning_cell(xml: bytes, before: int, prefix: bytes) -> tuple[int, int] | No
     if start < 0 or not after or after not in b" \t\r\n>":
         return None
     ref = _attributes(xml[start : xml.find(b">", start)]).get("r")
-    return _cell(ref) if ref else None
+    return find_ref(ref) if ref else None
 
 
 def _shared_members(xml: bytes, shared: Mapping[bytes, str | None]) -> list[LinkRange] | None:
@@ -186,7 +184,7 @@ def _formula_cells(root: Any) -> Iterable[tuple[int, int, Any]]:
         for cell in row:
             if not isinstance(cell.tag, str) or etree.QName(cell).localname != "c":
                 continue
-            place = _cell(cell.get("r") or "")
+            place = find_ref(cell.get("r") or "")
             col = place[1] if place is not None else col + 1
             formula = next((f for f in cell if etree.QName(f).localname == "f"), None)
             if formula is not None:
@@ -195,41 +193,18 @@ def _formula_cells(root: Any) -> Iterable[tuple[int, int, Any]]:
 
 def _attributes(tag: bytes) -> dict[str, str]:
     return {
-        m.group(1).decode(): _unescape((m.group(2) or m.group(3) or b"").decode("utf-8", "replace"))
+        m.group(1).decode(): xml_unescape(
+            (m.group(2) or m.group(3) or b"").decode("utf-8", "replace")
+        )
         for m in _ATTRIBUTE.finditer(tag)
     }
-
-
-def _unescape(text: str) -> str:
-    """XML character and entity references resolved (the five XML entities only)."""
-    if "&" not in text:
-        return text
-
-    def one(match: re.Match[str]) -> str:
-        name, decimal, hexadecimal = match.groups()
-        if name:
-            return _ENTITIES[name]
-        return chr(int(decimal) if decimal else int(hexadecimal, 16))
-
-    return _ENTITY.sub(one, text)
-
-
-def _cell(ref: str) -> tuple[int, int] | None:
-    """``"AB12"`` -> ``(12, 28)``; None for what is no cell reference."""
-    match = _REF.match(ref.strip())
-    if match is None:
-        return None
-    col = 0
-    for letter in match.group(1).upper():
-        col = col * 26 + ord(letter) - 64
-    return int(match.group(2)), col
 
 
 def _range(ref: str) -> tuple[int, int, int, int] | None:
     """``"B2:B4"`` -> ``(2, 2, 4, 2)`` as (top, left, bottom, right); None if malformed."""
     first, _, last = ref.partition(":")
-    start = _cell(first)
-    end = _cell(last) if last else start
+    start = find_ref(first)
+    end = find_ref(last) if last else start
     if start is None or end is None:
         return None
     (top, bottom), (left, right) = sorted((start[0], end[0])), sorted((start[1], end[1]))

@@ -22,6 +22,8 @@ from __future__ import annotations
 import io
 import re
 
+from .cells import find_ref, xml_unescape
+
 __all__ = ["hints_of", "may_have_unknown", "unknown_cells"]
 
 #: Byte strings of which one is in every sheet that has an error cell or a formula
@@ -39,12 +41,9 @@ _INDENTED = re.compile(rb">[ \t\r\n]+<")
 _SPACES = (b" ", b"\t", b"\r", b"\n")
 #: Bytes of a sheet :func:`hints_of` looks at: its root element and its first cells.
 HEAD = 65536
-_REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]+)$")
 _ATTRIBUTE = re.compile(rb"\s([rt])\s*=\s*[\"']([^\"']*)[\"']")
 _VALUE = re.compile(rb"<v(?:\s[^>]*)?>([^<]*)</v>")
 _FORMULA = re.compile(rb"<f(?:\s[^>]*)?(?:/>|>([^<]*)</f>)")
-_ENTITY = re.compile(r"&(?:(amp|lt|gt|quot|apos)|#([0-9]+)|#x([0-9A-Fa-f]+));")
-_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 #: Cell types whose empty calculated value is empty text, not a missing one.
 _TEXT_TYPES = frozenset({"str", "s", "inlineStr"})
 
@@ -132,7 +131,7 @@ def _cell_at(xml: bytes, start: int) -> tuple[int, int, str | None] | None:
         return None
     tag = xml[start : tag_end + 1]
     attributes = dict(_ATTRIBUTE.findall(tag))
-    place = _cell(attributes.get(b"r", b"").decode("ascii", "replace"))
+    place = find_ref(attributes.get(b"r", b"").decode("ascii", "replace"))
     if place is None:
         return None
     kind = attributes.get(b"t", b"n").decode("ascii", "replace")
@@ -143,14 +142,17 @@ def _cell_at(xml: bytes, start: int) -> tuple[int, int, str | None] | None:
         return None
     body = xml[tag_end + 1 : end]
     value = _VALUE.search(body)
-    text = _unescape(value.group(1).decode("utf-8", "replace")).strip() if value else ""
+    text = xml_unescape(value.group(1).decode("utf-8", "replace")).strip() if value else ""
     if kind == "e":
         return (*place, text or "#VALUE!")
     formula = _FORMULA.search(body)
     has_value = value is not None or b"<v/>" in body or b"<v />" in body
     if formula is None or text or (has_value and kind in _TEXT_TYPES):
         return (*place, None)
-    return (*place, "=" + _unescape((formula.group(1) or b"").decode("utf-8", "replace")).strip())
+    return (
+        *place,
+        "=" + xml_unescape((formula.group(1) or b"").decode("utf-8", "replace")).strip(),
+    )
 
 
 def _by_parsing(xml: bytes) -> list[tuple[int, int, str]]:
@@ -177,7 +179,7 @@ def _by_parsing(xml: bytes) -> list[tuple[int, int, str]]:
                 col = 0
             continue
         if local == "c":
-            place = _cell(element.get("r") or "")
+            place = find_ref(element.get("r") or "")
             col = place[1] if place is not None else col + 1
             row = place[0] if place is not None else row_number
             shown = _unknown(element)
@@ -210,28 +212,3 @@ def _unknown(cell: object) -> str | None:
 
 def _number(text: str | None) -> int | None:
     return int(text) if text and text.isdigit() else None
-
-
-def _cell(ref: str) -> tuple[int, int] | None:
-    """``"AB12"`` -> ``(12, 28)``; None for what is no cell reference."""
-    match = _REF.match(ref.strip())
-    if match is None:
-        return None
-    col = 0
-    for letter in match.group(1).upper():
-        col = col * 26 + ord(letter) - 64
-    return int(match.group(2)), col
-
-
-def _unescape(text: str) -> str:
-    """XML character and entity references resolved (the five XML entities only)."""
-    if "&" not in text:
-        return text
-
-    def one(match: re.Match[str]) -> str:
-        name, decimal, hexadecimal = match.groups()
-        if name:
-            return _ENTITIES[name]
-        return chr(int(decimal) if decimal else int(hexadecimal, 16))
-
-    return _ENTITY.sub(one, text)
