@@ -456,7 +456,10 @@ def test_add_processed_then_answered_5xx_or_redirect_is_never_bought_again(
     assert out["Error"].startswith(AMBIGUOUS_MARK)
 
 
-def test_text_order_ids_are_written_and_refreshed_exactly_as_given(tmp_path):
+def _one_id_panel(order: str, status: str):
+    """A ScriptedPanel script: one service, every add answered with order id ``order`` (as
+    JSON), every order in ``status``."""
+
     def script(form):
         if form["action"] == "balance":
             return json_reply('{"balance": "100", "currency": "USD"}')
@@ -466,10 +469,15 @@ def test_text_order_ids_are_written_and_refreshed_exactly_as_given(tmp_path):
                 ' "max": 1000}]'
             )
         if form["action"] == "add":
-            return json_reply('{"order": "ORD-880332"}')
+            return json_reply(f'{{"order": {order}}}')
         ids = form["orders"].split(",")
-        return json_reply(json.dumps({i: {"status": "Completed", "charge": "0.1"} for i in ids}))
+        return json_reply(json.dumps({i: {"status": status, "charge": "0.1"} for i in ids}))
 
+    return script
+
+
+def test_text_order_ids_are_written_and_refreshed_exactly_as_given(tmp_path):
+    script = _one_id_panel('"ORD-880332"', "Completed")
     book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://x", 100)])
     with ScriptedPanel(script) as panel, PanelClient(panel.url, "k") as c:
         run(book, c, "place")
@@ -607,19 +615,7 @@ def test_an_id_the_panel_gave_twice_is_said_and_never_buys_an_older_copys_row_ag
 
     from openpyxl import load_workbook
 
-    def script(form):
-        if form["action"] == "balance":
-            return json_reply('{"balance": "100", "currency": "USD"}')
-        if form["action"] == "services":
-            return json_reply(
-                '[{"service": 1, "name": "F", "type": "Default", "rate": "1", "min": 10,'
-                ' "max": 1000}]'
-            )
-        if form["action"] == "add":
-            return json_reply('{"order": 77}')
-        ids = form["orders"].split(",")
-        return json_reply(json.dumps({i: {"status": "Pending", "charge": "0.1"} for i in ids}))
-
+    script = _one_id_panel("77", "Pending")
     book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://x/1", 100)])
     older = tmp_path / "older.xlsx"
     with ScriptedPanel(script) as panel, PanelClient(panel.url, "k") as c:
