@@ -38,6 +38,7 @@ from .errors import (
     WorkbookError,
 )
 from .journal import (
+    JOURNAL_SUFFIX,
     UNKNOWN_OUTCOME,
     Action,
     Entry,
@@ -49,6 +50,7 @@ from .journal import (
     journal_with_identity,
     marker_text,
     parse_marker,
+    placed_elsewhere,
 )
 from .models import Balance, OrderStatus, RefillStatus, Service
 from .money import NoRate, Rates, profit
@@ -544,6 +546,8 @@ class Engine:
             self.book.check_writable()  # before any request: never buy what can't be recorded
         pays = bool(PAID_STEPS & set(steps))
         self._check_journal(paid=pays and not self.options.dry_run, previewed=pays)
+        if Step.PLACE in steps:
+            self._check_copied_before_a_run()
         self.reconcile()
         placed: list[str] = []
         try:
@@ -833,6 +837,57 @@ class Engine:
         self.book.check_writable()
         self._mark_run()  # the workbook names its new journal even if nothing is paid now
         self.report.messages.append(f"started a new journal at {self.journal.path}")
+
+    def _check_copied_before_a_run(self) -> None:
+        """Stop before placing rows that another workbook of this folder placed from the very
+        same rows: this one is a copy of it made before that run.
+
+        The marker check (:meth:`_check_journal`) knows a copy made after a run. A copy
+        made before has no marker and a journal of its own that knows nothing, so every row
+        would be bought again. Only the journals beside it can tell: when another one placed
+        these rows (same sheet, same row, same content), the user agrees to place them as
+        new orders (``--new-journal``, or Yes in Excel), or nothing is sent. One repeated
+        order among new ones is no copy; a workbook that has placed from its sheet is none.
+        """
+        if parse_marker(self.book.read_marker()) is not None:
+            return  # run before: the marker check has had its say
+        if self.journal.accepted_adds(self.sheet) or self.journal.unresolved_adds(self.sheet):
+            return
+
+        unplaced: dict[int, str] = {}
+
+        def fingerprints() -> dict[int, str]:  # only when another journal is there to read
+            unplaced.update(
+                (r.row, r.fingerprint()) for r in self.table.rows if not r.text("order_id")
+            )
+            return unplaced
+
+        found = placed_elsewhere(self.journal.path, self.sheet, fingerprints)
+        if found is None:
+            return
+        other, rows = found
+        if len(rows) < 2 and len(rows) < len(unplaced):
+            return  # one order placed again among new ones: a reseller's repeat order
+        source = other.name.removesuffix(JOURNAL_SUFFIX)
+        shown = ", ".join(str(n) for n in rows[:10]) + (", ..." if len(rows) > 10 else "")
+        problem = (
+            f"{plural(len(rows), 'row')} of this workbook (rows {shown}) hold the orders "
+            f"{source} placed from the same rows: this workbook looks like a copy of it made "
+            "before that run, and placing would buy them again. Check the panel's orders; "
+            "if they are new orders, agree to start a new journal for this workbook"
+        )
+        if self.options.dry_run:
+            self.report.messages.append(
+                f"{problem}; a run that places stops here until then (--new-journal starts "
+                "the new journal)"
+            )
+            return
+        agree = self.options.journal_lost
+        if agree is None or not agree(problem):
+            raise JournalMismatchError(problem)
+        self.report.messages.append(
+            f"placing {plural(len(rows), 'row')} that {source} placed too, as agreed"
+        )
 
     def _carry_over(self, rows: Sequence[OrderRow]) -> None:
         """Into a new journal, the sheet's own word that these rows may have been placed.

@@ -38,11 +38,11 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from pathlib import Path
-from typing import Any, NotRequired, TypedDict, Unpack
+from typing import Any, NotRequired, TypedDict, TypeVar, Unpack
 
 from .errors import JournalError, WorkbookBusyError, WorkbookError
 
@@ -60,6 +60,7 @@ __all__ = [
     "journal_location",
     "journal_path",
     "journal_with_identity",
+    "placed_elsewhere",
     "marker_text",
     "parse_marker",
 ]
@@ -200,7 +201,10 @@ def journal_location(fullname: str, data_dir: str | Path | None = None) -> Path:
     return folder / f"{digest}-{base}{JOURNAL_SUFFIX}"
 
 
-#: How many journals beside a workbook :func:`journal_with_identity` reads at most.
+_T = TypeVar("_T")
+
+#: How many journals beside a workbook :func:`journal_with_identity` and
+#: :func:`placed_elsewhere` read at most.
 MAX_JOURNALS_SEARCHED = 200
 
 
@@ -210,6 +214,54 @@ def journal_with_identity(identity: str, beside: Path) -> Path | None:
 
     Read-only: a journal a run holds, or a file that is no journal, is passed over.
     """
+
+    def identity_of(db: sqlite3.Connection) -> object:
+        row = db.execute("SELECT value FROM meta WHERE key = 'identity'").fetchone()
+        return None if row is None else row[0]
+
+    for candidate, found in _other_journals(beside, identity_of):
+        if found == identity:
+            return candidate
+    return None
+
+
+def placed_elsewhere(
+    beside: Path, sheet: str, rows: Callable[[], Mapping[int, str]]
+) -> tuple[Path, list[int]] | None:
+    """The other journal in ``beside``'s folder that placed most of the rows ``rows()``
+    names (sheet row -> its fingerprint), each from ``sheet`` at that same row with that
+    same content, and those rows; None when no other journal placed any of them.
+    ``rows`` is called once, and only when there is another journal to read.
+
+    A workbook copied before its first run has no marker and a journal of its own that knows
+    nothing: only the journal of the workbook it was copied from can tell its rows were bought.
+    """
+    known: list[Mapping[int, str]] = []
+
+    def placed(db: sqlite3.Connection) -> list[int]:
+        if not known:
+            known.append(rows())
+        prints = known[0]
+        entries = db.execute(
+            "SELECT row, fingerprint FROM entries WHERE action = ? AND sheet = ? "
+            "AND ((state = ? AND resolution IS NULL) OR resolution = ?)",
+            (Action.ADD, sheet, State.ACCEPTED, Resolution.TYPED),
+        )
+        return sorted({row for row, fingerprint in entries if prints.get(row) == fingerprint})
+
+    best: tuple[Path, list[int]] | None = None
+    for candidate, matched in _other_journals(beside, placed):
+        if matched and (best is None or len(matched) > len(best[1])):
+            best = (candidate, matched)
+    return best
+
+
+def _other_journals(
+    beside: Path, read: Callable[[sqlite3.Connection], _T]
+) -> Iterator[tuple[Path, _T]]:
+    """What ``read`` finds in each other journal of ``beside``'s folder (at most
+    MAX_JOURNALS_SEARCHED), each opened read-only; one a run holds, or a file that is no
+    journal (or lacks what ``read`` asks of it), is passed over."""
     found = sorted(beside.parent.glob(f"*{JOURNAL_SUFFIX}"))[:MAX_JOURNALS_SEARCHED]
     for candidate in found:
         if candidate == beside:
@@ -217,14 +269,12 @@ def journal_with_identity(identity: str, beside: Path) -> Path | None:
         try:
             db = sqlite3.connect(f"{candidate.resolve().as_uri()}?mode=ro", uri=True, timeout=0)
             try:
-                row = db.execute("SELECT value FROM meta WHERE key = 'identity'").fetchone()
+                result = read(db)
             finally:
                 db.close()
         except sqlite3.Error:
             continue
-        if row is not None and row[0] == identity:
-            return candidate
-    return None
+        yield candidate, result
 
 
 def _copy_in_memory(path: Path) -> sqlite3.Connection:

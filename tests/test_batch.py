@@ -1066,6 +1066,47 @@ def test_a_renamed_workbook_is_told_which_journal_is_its_own(tmp_path, client, s
     assert run(renamed, client, "place").results == [] and sim.counts["add"] == 1
 
 
+def test_a_copy_made_before_the_first_run_does_not_buy_its_rows_again(tmp_path, client, sim):
+    """A careless user copied orders.xlsx before its first run, placed the original, then
+    ran the copy: no marker and a journal of its own that knew nothing, so every row was
+    bought again. The original's journal beside it knows those rows; the run stops (exit 2
+    in cron) until the user agrees they are new orders."""
+    import shutil
+
+    from smmsheet.errors import JournalMismatchError
+
+    book = make_orders_book(tmp_path / "orders.xlsx", GOOD_ROWS)
+    copy = tmp_path / "orders (2).xlsx"
+    shutil.copy(book, copy)
+    run(book, client, "place")
+    assert sim.counts["add"] == len(GOOD_ROWS)
+    before = copy.read_bytes()
+    preview = run(copy, client, "place", dry_run=True)
+    assert any("looks like a copy of it" in m for m in preview.messages)
+    with pytest.raises(JournalMismatchError) as refused:
+        run(copy, client, "place")
+    message = str(refused.value)
+    assert f"{len(GOOD_ROWS)} rows of this workbook (rows 2, 3, 4" in message
+    assert "orders.xlsx placed from the same rows" in message
+    assert sim.counts["add"] == len(GOOD_ROWS) and copy.read_bytes() == before
+    agreed = run(copy, client, "place", journal_lost=lambda problem: True)  # new orders
+    assert sim.counts["add"] == 2 * len(GOOD_ROWS)  # sent (the simulator refuses a link twice)
+    assert any("placed too, as agreed" in m for m in agreed.messages)
+
+
+def test_a_new_workbook_repeating_one_order_of_another_is_placed(tmp_path, client, sim):
+    """A reseller's repeat order (one row as another workbook of the folder placed it, at
+    the same row) among new ones is no copy: nothing stops."""
+    book = make_orders_book(tmp_path / "november.xlsx", GOOD_ROWS)
+    run(book, client, "place")
+    december = make_orders_book(
+        tmp_path / "december.xlsx", [GOOD_ROWS[0], (1, "https://instagram.com/p/new", 100)]
+    )
+    report = run(december, client, "place")
+    assert sim.counts["add"] == len(GOOD_ROWS) + 2
+    assert not any("copy" in m for m in report.messages)
+
+
 def test_a_dry_run_of_a_workbook_without_its_journal_says_the_run_will_stop(tmp_path, client, sim):
     # The dry run listed the rows it "would place" and exited 0; the run itself then
     # stopped with exit 2, and the dry run had not said how to go on (--new-journal).

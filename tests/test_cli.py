@@ -159,6 +159,24 @@ def test_place_with_yes_then_rerun_places_nothing(panel_env, tmp_path):
     assert_sheet_matches_panel(book, panel_env)
 
 
+def test_a_copy_made_before_the_first_run_stops_a_cron_place_with_the_way_on(
+    panel_env, tmp_path
+):
+    """Following the message literally: the copy's rows are not bought again in cron (exit
+    2, nothing sent), and --new-journal, as the message says, places them as new orders."""
+    import shutil
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100), (3, "https://b", 50)])
+    copy = tmp_path / "o copy.xlsx"
+    shutil.copy(book, copy)
+    assert invoke("place", str(book), "--yes").exit_code == 0
+    stopped = invoke("place", str(copy), "--yes")
+    assert stopped.exit_code == 2 and panel_env.counts["add"] == 2
+    assert "looks like a copy" in stopped.output and "--new-journal" in stopped.output
+    again = invoke("place", str(copy), "--yes", "--new-journal")
+    assert again.exit_code in (0, 1) and panel_env.counts["add"] == 4, again.output
+
+
 def test_place_without_a_terminal_needs_yes(panel_env, tmp_path):
     book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
     result = invoke("place", str(book))
