@@ -846,8 +846,9 @@ class Engine:
         made before has no marker and a journal of its own that knows nothing, so every row
         would be bought again. Only the journals beside it can tell: when another one placed
         these rows (same sheet, same row, same content), the user agrees to place them as
-        new orders (``--new-journal``, or Yes in Excel), or nothing is sent. One repeated
-        order among new ones is no copy; a workbook that has placed from its sheet is none.
+        new orders (``--new-journal``, or Yes in Excel), or nothing is sent. It takes every
+        row to place, or at least two and half of them: repeat orders among more new ones are
+        no copy, and a workbook that has placed from its sheet is none.
         """
         if parse_marker(self.book.read_marker()) is not None:
             return  # run before: the marker check has had its say
@@ -866,8 +867,8 @@ class Engine:
         if found is None:
             return
         other, rows = found
-        if len(rows) < 2 and len(rows) < len(unplaced):
-            return  # one order placed again among new ones: a reseller's repeat order
+        if len(rows) < len(unplaced) and (len(rows) < 2 or 2 * len(rows) < len(unplaced)):
+            return  # orders placed again among more new ones: a reseller's repeat orders
         source = other.name.removesuffix(JOURNAL_SUFFIX)
         shown = ", ".join(str(n) for n in rows[:10]) + (", ..." if len(rows) > 10 else "")
         problem = (

@@ -1094,16 +1094,16 @@ def test_a_copy_made_before_the_first_run_does_not_buy_its_rows_again(tmp_path, 
     assert any("placed too, as agreed" in m for m in agreed.messages)
 
 
-def test_a_new_workbook_repeating_one_order_of_another_is_placed(tmp_path, client, sim):
-    """A reseller's repeat order (one row as another workbook of the folder placed it, at
-    the same row) among new ones is no copy: nothing stops."""
+@pytest.mark.parametrize("repeated", [1, 2])
+def test_a_new_workbook_repeating_orders_of_another_is_placed(tmp_path, client, sim, repeated):
+    """A reseller's repeat orders (rows as another workbook of the folder placed them, at
+    the same rows) among more new ones are no copy: nothing stops."""
     book = make_orders_book(tmp_path / "november.xlsx", GOOD_ROWS)
     run(book, client, "place")
-    december = make_orders_book(
-        tmp_path / "december.xlsx", [GOOD_ROWS[0], (1, "https://instagram.com/p/new", 100)]
-    )
+    new = [(1, f"https://instagram.com/p/new{n}", 100) for n in range(2 * repeated - 1)]
+    december = make_orders_book(tmp_path / "december.xlsx", [*GOOD_ROWS[:repeated], *new])
     report = run(december, client, "place")
-    assert sim.counts["add"] == len(GOOD_ROWS) + 2
+    assert sim.counts["add"] == len(GOOD_ROWS) + 3 * repeated - 1
     assert not any("copy" in m for m in report.messages)
 
 

@@ -159,9 +159,7 @@ def test_place_with_yes_then_rerun_places_nothing(panel_env, tmp_path):
     assert_sheet_matches_panel(book, panel_env)
 
 
-def test_a_copy_made_before_the_first_run_stops_a_cron_place_with_the_way_on(
-    panel_env, tmp_path
-):
+def test_a_copy_made_before_the_first_run_stops_a_cron_place_with_the_way_on(panel_env, tmp_path):
     """Following the message literally: the copy's rows are not bought again in cron (exit
     2, nothing sent), and --new-journal, as the message says, places them as new orders."""
     import shutil
