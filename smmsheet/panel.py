@@ -243,13 +243,6 @@ def _accepted(value: object) -> bool:
     return bool(value)
 
 
-def _carries_id(action: str, raw: bytes) -> bool:
-    """Whether a reply body holds the id ``action`` makes (``{"order": 5}``): a 429 that
-    does was no "not done, try again", and a retry would place a second order."""
-    data = _loads(raw.decode("utf-8", errors="replace"))
-    return data is not _NOT_JSON and parse_id(_field(data, *_ID_FIELDS.get(action, ()))) is not None
-
-
 def _field(reply: object, *names: str) -> object:
     """The first of ``names`` in a reply object, or in its ``data`` object; None if absent."""
     if not isinstance(reply, Mapping):
@@ -1216,8 +1209,6 @@ class PanelClient:
         self, action: str, status: int, headers: Mapping[str, str], raw: bytes, paid: bool
     ) -> Any:
         """Turn an HTTP status and body into JSON data or the matching error."""
-        if status == 429 and not (paid and _carries_id(action, raw)):
-            raise self._rate_limited(action, headers)
         if 300 <= status < 400:
             target = self._scrub(headers.get("Location", "?"))
             if paid:  # the panel's code may have run before it redirected
@@ -1238,13 +1229,16 @@ class PanelClient:
             data = _scrub_tree(data, _whole_characters)
         if cleaned != body:  # the panel echoed the key: hide it in every string of the reply
             body, data = cleaned, _scrub_tree(data, self._scrub)
+        # An id, beside an error text or under an HTTP error status: the order (or refill)
+        # exists, even under a 429: a retry would place a second order.
+        made = data is not _NOT_JSON and parse_id(_field(data, *_ID_FIELDS.get(action, ())))
+        if status == 429 and not (paid and made):
+            raise self._rate_limited(action, headers)
         if data is _NOT_JSON:
             raise self._not_json(action, status, body, paid)
         definite = _is_definite_answer(status)
         refusal = None if _is_keyed_multi(action, data) else refusal_of(data)
-        if parse_id(_field(data, *_ID_FIELDS.get(action, ()))) is not None:
-            # An id, beside an error text or under an HTTP error status: the order (or
-            # refill) exists. Taking it for a refusal would place the row again.
+        if made:  # taking it for a refusal would place the row again
             if refusal is not None or status >= 300:
                 log.warning(
                     "%s: the panel answered an id with HTTP %d%s; took the id",
