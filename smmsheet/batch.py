@@ -545,8 +545,10 @@ class Engine:
         if not self.options.dry_run:
             self.book.check_writable()  # before any request: never buy what can't be recorded
         pays = bool(PAID_STEPS & set(steps))
-        self._check_journal(paid=pays and not self.options.dry_run, previewed=pays)
-        if Step.PLACE in steps:
+        marker = parse_marker(self.book.read_marker())
+        if marker is not None:
+            self._check_journal(marker, paid=pays and not self.options.dry_run, previewed=pays)
+        elif Step.PLACE in steps:  # never run: it may be a copy of a workbook that was
             self._check_copied_before_a_run()
         self.reconcile()
         placed: list[str] = []
@@ -785,7 +787,7 @@ class Engine:
 
     # ----------------------------------------------------------------- journal recovery
 
-    def _check_journal(self, paid: bool, previewed: bool = False) -> None:
+    def _check_journal(self, marker: tuple[str, int], paid: bool, previewed: bool = False) -> None:
         """Stop before placing when the workbook names a journal run this journal lacks.
 
         The marker is saved into the workbook before a run's first paid request, so the
@@ -794,9 +796,6 @@ class Engine:
         recorded as placed would be placed again. Commands that only read go on with a word;
         a dry run of one that pays (``previewed``) says that the run itself will stop.
         """
-        marker = parse_marker(self.book.read_marker())
-        if marker is None:
-            return
         identity, run = marker
         if identity == self.journal.identity and self.journal.has_run(run):
             return
@@ -849,8 +848,6 @@ class Engine:
         row to place, or at least two and half of them: repeat orders among more new ones are
         no copy, and a workbook that has placed from its sheet is none.
         """
-        if parse_marker(self.book.read_marker()) is not None:
-            return  # run before: the marker check has had its say
         if self.journal.accepted_adds(self.sheet) or self.journal.unresolved_adds(self.sheet):
             return
 
@@ -2051,7 +2048,7 @@ class Engine:
         groups: dict[str, dict[str, OrderRow]] = {}
         for row in self.table.rows:
             if not row.flag(action):
-                if (typed := _unread_flag(row.get(action))) is not None:
+                if (typed := row.unread_flag(action)) is not None:
                     said = f"{action}: {typed!r} is not a flag: type x to ask for a {action}"
                     self._stamp(row, said)
                     self.report.add(row.row, kind.step, Outcome.INVALID, said)
@@ -2738,21 +2735,6 @@ def _unchanged(old: CellValue, new: CellValue) -> bool:
     if type(old) in _NUMBER_TYPES and type(new) in _NUMBER_TYPES:
         return float(old) == float(new)  # type: ignore[arg-type]
     return False
-
-
-#: What a flag cell may hold to say "no" (a checkbox's FALSE, a 0, a dash).
-_FLAG_OFF = frozenset({"", "no", "n", "false", "0", "off", "-", "–"})
-
-
-def _unread_flag(value: CellValue) -> str | None:
-    """Text in a Refill/Cancel cell that is neither a flag nor a "no": said, never guessed.
-
-    >>> _unread_flag("xx"), _unread_flag("no"), _unread_flag(None)
-    ('xx', None, None)
-    """
-    if not isinstance(value, str) or value.strip().lower() in _FLAG_OFF:
-        return None
-    return value.strip()[:40]
 
 
 def _has_ending_note(error: CellValue) -> bool:

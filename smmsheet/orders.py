@@ -590,6 +590,10 @@ class RowValues(MutableMapping[str, CellValue]):
         return repr(dict(self.items()))
 
 
+#: What a Refill/Cancel cell may hold to say "no" (a checkbox's FALSE, a 0, a dash).
+_FLAG_OFF = frozenset({"", "no", "n", "false", "0", "off", "-", "–"})
+
+
 @dataclass(slots=True)
 class OrderRow:
     """One data row of the order table: its sheet row number and its known fields."""
@@ -647,6 +651,15 @@ class OrderRow:
         if isinstance(value, str) and value.strip().lower() in {"x", "✓", "✔"}:
             return True
         return parse_bool(value)
+
+    def unread_flag(self, key: str) -> str | None:
+        """Text in a Refill/Cancel cell that :meth:`flag` does not set and that says no
+        "no" either (``xx``, ``refill``): said to the user, never guessed; None otherwise.
+        """
+        value = self.get(key)
+        if not isinstance(value, str) or self.flag(key) or value.strip().lower() in _FLAG_OFF:
+            return None
+        return value.strip()[:40]
 
     @property
     def is_ambiguous(self) -> bool:
