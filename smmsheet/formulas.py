@@ -520,15 +520,13 @@ def _profile(value: Any) -> str:
     would show as another's.
     """
     from .errors import ConfigError
-    from .values import EXCEL_ERRORS, is_blank
+    from .values import EXCEL_ERRORS, profile_name
 
     if isinstance(value, list | tuple):
         raise ConfigError("the panel given is a range of cells, not a profile name")
     if isinstance(value, str) and value in EXCEL_ERRORS:
         raise ConfigError(f"the panel given is {value}, not a profile name")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return "" if is_blank(value) else str(value).strip()
+    return profile_name(value)
 
 
 def _lookup(

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .errors import ConfigError
+from .values import profile_name
 
 if TYPE_CHECKING:  # the engine drives clients it is given: no HTTP client imported here
     from .panel import PanelClient
@@ -56,10 +57,7 @@ class Panels:
         """The key of the panel a ``Panel`` cell names: empty means the default panel. A whole
         number names its profile as its text does (a typed 2 is read as 2.0), as the
         formulas read it."""
-        if isinstance(name, float) and name.is_integer():
-            name = int(name)
-        text = "" if name is None else str(name).strip()
-        return text or self.default_name
+        return profile_name(name) or self.default_name
 
     def label(self, key: str) -> str:
         """How messages name a panel: ``panel 'eu'``, or ``the default panel``."""

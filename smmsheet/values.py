@@ -49,6 +49,7 @@ __all__ = [
     "parse_int",
     "parse_text",
     "plural",
+    "profile_name",
     "whole_number",
 ]
 
@@ -266,6 +267,20 @@ def parse_text(value: object) -> str:
 
 
 # --------------------------------------------------------------------------- typed by a person
+
+
+def profile_name(value: object) -> str:
+    """A Panel cell (or a formula's panel argument) as the profile it names; "" for the
+    default panel. A whole number names its profile as its text does (Excel reads a typed
+    2 as 2.0).
+
+    >>> profile_name(2.0), profile_name(" eu "), profile_name(None)
+    ('2', 'eu', '')
+    """
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return "" if value is None else str(value).strip()
+
 
 #: Characters that only ever group thousands.
 _GROUP_SPACES = " \u00a0\u202f\u2009\u2007'\u2019"
