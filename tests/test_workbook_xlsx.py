@@ -1091,6 +1091,37 @@ def test_an_uncalculated_formula_in_a_prefixed_sheet_reads_as_unknown(tmp_path) 
     assert row == ["Order ID", "=Ids!A2"] and isinstance(row[1], UnknownValue)
 
 
+def test_a_long_prefixed_hint_cut_between_two_chunks_is_still_found(tmp_path) -> None:
+    """The scan searched each chunk with the last 64 bytes of the one before: a prefix of
+    100 letters makes ``</P:f></P:c>`` 210 bytes long, and cut at a chunk's end it was
+    found in neither. The Order ID read as empty would buy the row again."""
+    from smmsheet.workbook.base import UnknownValue
+    from smmsheet.workbook.xlsx.zipsafe import _CHUNK
+
+    path = tmp_path / "o.xlsx"
+    book = openpyxl.Workbook()
+    book.active.append(["Order ID"])
+    book.save(path)
+    p = b"p" * 100
+    main = b"http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    head = b'<?xml version="1.0"?><' + p + b":worksheet xmlns:" + p + b'="' + main + b'"><'
+    head += p + b":sheetData><" + p + b':row r="1"><' + p + b':c r="A1" t="inlineStr"><'
+    head += p + b":is><" + p + b":t>Order ID</" + p + b":t></" + p + b":is></" + p + b":c>"
+    cell = b"<" + p + b':c r="A2"><' + p + b":f>Ids!A2"
+    hint = b"</" + p + b":f></" + p + b":c>"
+    tail = b"</" + p + b":row></" + p + b":sheetData></" + p + b":worksheet>"
+    filler = b"<" + p + b':c r="B1" t="inlineStr"><' + p + b":is><" + p + b":t>"
+    close = b"</" + p + b":t></" + p + b":is></" + p + b":c></" + p + b":row><" + p
+    close += b':row r="2">'
+    pad = _CHUNK - len(head + filler + close + cell) - len(hint) // 2  # the hint cut in two
+    xml = head + filler + b"x" * pad + close + cell + hint + tail
+    assert xml.index(hint) < _CHUNK < xml.index(hint) + len(hint)
+    wb.replace_member(path, wb.ORDERS_PART, xml)
+    rows = XlsxWorkbook(path).read_values(book.active.title)
+    assert len(rows) == 2, "A2 read as empty"
+    assert rows[1][0] == "=Ids!A2" and isinstance(rows[1][0], UnknownValue)
+
+
 @pytest.mark.parametrize(
     ("plain", "written"),
     [

@@ -269,15 +269,17 @@ class XlsxWorkbook:
                 tail = b""
                 links = unknown = False
                 hints: tuple[bytes, ...] | None = None
+                kept = _LINK_TAIL
                 for chunk in inflate(source, member, label):
                     data = tail + chunk
                     if hints is None:  # the first chunk holds the root: is it prefixed?
                         hints = hints_of(data)
+                        kept = max(kept, *map(len, hints))  # a hint cut in two is found
                     links = links or may_have_links(data)
                     unknown = unknown or may_have_unknown(data, hints)
                     if links and unknown:
                         break
-                    tail = chunk[-_HINT_TAIL:]
+                    tail = chunk[-kept:]
                 if not (links or unknown):
                     return [], []
                 xml = b"".join(inflate(source, member, label))
@@ -740,9 +742,9 @@ class XlsxWorkbook:
                 )
 
 
-#: Bytes of a chunk searched again with the next: a hint cut in two is still found (a
-#: prefixed hint, ``</ns0:f></ns0:c>``, is 16 bytes long).
-_HINT_TAIL = 64
+#: Bytes of a chunk searched again with the next, at least: a link's hint cut in two is
+#: still found (the hints of unknown cells, as long as their prefix makes them, are kept too).
+_LINK_TAIL = 16
 
 #: What the read's second thread finds in a sheet's XML: its links, its unknown cells.
 _Scan = tuple[list[LinkRange], list[tuple[int, int, str]]]

@@ -29,8 +29,6 @@ __all__ = ["hints_of", "may_have_unknown", "unknown_cells"]
 #: Byte strings of which one is in every sheet that has an error cell or a formula
 #: without a calculated value, as Excel, LibreOffice, openpyxl and xlsxwriter write them.
 _HINTS = (b't="e"', b"t='e'", b"</f></c>", b"<v></v>", b"<v/>", b"/></c>")
-#: How far a hint may reach into the previous chunk.
-HINT_OVERLAP = max(len(hint) for hint in _HINTS) - 1
 #: The root element; a worksheet whose elements carry a namespace prefix (``<x:worksheet>``,
 #: as the Open XML SDK writes it) closes its formula cells as ``</x:f></x:c>``, which no
 #: hint above finds.
