@@ -1015,7 +1015,7 @@ _ADDRESS_FIELDS = frozenset({"link", "media", "referring_url"})
 def _hidden_link(row: OrderRow, keys: Sequence[str]) -> str | None:
     """A row error for a hyperlinked cell whose address cannot be known: never order its words.
 
-    Nor a number where an address belongs: a formula saved by a program that does not
+    Nor a number or a date where an address belongs: a formula saved by a program that does not
     calculate (xlsxwriter, pandas) reads as 0 until Excel opens the file, and ordering
     "0" buys nothing the user sees. Nor two addresses pasted into one cell, which the
     panel would take for one link.
@@ -1037,6 +1037,12 @@ def _hidden_link(row: OrderRow, keys: Sequence[str]) -> str | None:
                     "if the cell is a formula, its value was never calculated (a file written "
                     "by a script): open the workbook in Excel or LibreOffice and save it"
                 )
+        if key in _ADDRESS_FIELDS and isinstance(value, dt.date):
+            # Excel turns a pasted "1-11" or "11/1" into a date: never an address to order.
+            return (
+                f"{INPUT_COLUMNS[key]} holds the date {row.text(key)}, not an address: "
+                "type the address itself into the cell"
+            )
     return None
 
 

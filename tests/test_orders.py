@@ -598,6 +598,14 @@ def test_a_link_that_is_a_number_is_refused_not_ordered(value):
     assert "open the workbook in Excel or LibreOffice and save it" in message
 
 
+@pytest.mark.parametrize("value", [dt.datetime(2026, 11, 1), dt.date(2026, 11, 1)])
+def test_a_link_that_is_a_date_is_refused_not_ordered(value):
+    # Excel turns a pasted "1-11" or "11/1" into a date: the order went out with the link
+    # "01/11/2026" and was paid for.
+    message = problem(one(("Service", "Link", "Quantity"), 1, value, 100), SERVICES)
+    assert message.startswith("Link holds the date 01/11/2026, not an address")
+
+
 def test_a_link_cell_with_two_lines_is_refused_not_sent_as_one_link():
     # Two addresses pasted into one Link cell (Alt+Enter, or a paste from a list) went to the
     # panel as one link "https://a\nhttps://b": one order, for neither post.
