@@ -238,6 +238,12 @@ class _Flagged:
 _REFILL = _Flagged(Action.REFILL, Step.REFILL, Outcome.WOULD_REFILL, Outcome.REFILLED)
 _CANCEL = _Flagged(Action.CANCEL, Step.CANCEL, Outcome.WOULD_CANCEL, Outcome.CANCELED)
 CANCEL_REQUESTED = "Cancel requested"
+#: The Error of a row marked Cancel that has no order: placing it would buy what the user
+#: marked to cancel (and a service without cancel could never undo it).
+CANCEL_UNPLACED = (
+    "cancel: no Order ID in this row, so nothing to cancel; a row marked Cancel is not "
+    "placed: clear Cancel to place it"
+)
 #: The Error of a row left unsent because a panel answer stopped the run (a bad key...).
 NOT_SENT_STOPPED = "not sent: the run was stopped"
 #: What the user types into the Error cell of a blocked (or restored) row to buy it again.
@@ -1161,6 +1167,8 @@ class Engine:
 
     def _plan(self, row: OrderRow) -> OrderPlan | RowProblem:
         """A row validated against its own panel's service list (or routed)."""
+        if row.flag(Action.CANCEL):
+            return RowProblem(row.row, CANCEL_UNPLACED)
         route = self._route_of(row)
         if route is not None:
             return self._cheapest(row, route)
@@ -2057,7 +2065,10 @@ class Engine:
             key = self._panel_key(row)
             out = groups.setdefault(key, {})
             if oid is None:
-                self._stamp(row, f"{action}: no Order ID in this row")
+                self._stamp(
+                    row,
+                    CANCEL_UNPLACED if kind is _CANCEL else f"{action}: no Order ID in this row",
+                )
                 self.report.add(row.row, kind.step, Outcome.INVALID, "no Order ID")
             elif not self._panel_usable(key, row, kind.step) or self._moved(row, kind.step):
                 continue

@@ -317,12 +317,9 @@ def test_refill_without_order_id_is_a_row_error(tmp_path, sim, client):
 
 
 def test_cancel_flag(tmp_path, sim, client):
-    rows = [
-        (1, "https://a", 100, None, None, None, None, "x"),
-        (3, "https://b", 100, None, None, None, None, "yes"),
-    ]
-    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100), (3, "https://b", 100)])
     run(book, client, "place")
+    _type_into(book, {(2, "Cancel"): "x", (3, "Cancel"): "yes"})
     balance = sim.balance
     run(book, client, "cancel")
     out = read_orders(book)
@@ -333,6 +330,22 @@ def test_cancel_flag(tmp_path, sim, client):
     assert order.status == "Canceled" and sim.balance > balance
     run(book, client, "status")
     assert read_orders(book)[0]["Status"] == "Canceled"
+
+
+@pytest.mark.parametrize("command", ["place", "run"])
+def test_a_row_marked_cancel_before_it_was_placed_is_not_bought(tmp_path, sim, client, command):
+    # Service 3 offers no cancel: placed, then "cannot cancel", the order ran and was paid.
+    rows = [(3, "https://a", 100, None, None, None, None, "x"), (3, "https://b", 100)]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    report = run(book, client, command)
+    marked, plain = read_orders(book)
+    assert [o.link for o in sim.orders.values()] == ["https://b"] and plain["Order ID"] == 1001
+    assert marked["Order ID"] is None and marked["Cancel"] == "x"
+    assert marked["Error"].endswith("a row marked Cancel is not placed: clear Cancel to place it")
+    assert report.failed
+    _type_into(book, {(2, "Cancel"): None})
+    run(book, client, "place")
+    assert read_orders(book)[0]["Order ID"] == 1002
 
 
 def test_run_does_everything_in_one_save(tmp_path, sim, client):
