@@ -807,9 +807,11 @@ class Engine:
             return
         problem = (
             f"this workbook was last run with journal {identity[:8]} (run {run}), which "
-            f"{self.journal.path} does not hold: the journal was deleted, replaced or restored "
-            "from an older copy. Orders placed by that run may be placed again. Put the right "
-            "journal back, or check the panel's orders and agree to start a new journal"
+            f"{self.journal.path} does not hold: the workbook was moved, renamed or copied "
+            "without its journal, or the journal was deleted, replaced or restored from an older "
+            "copy. Orders placed by that run may be placed again. Put the right journal back "
+            f"beside the workbook as {self.journal.path.name}, or check the panel's orders and "
+            "agree to start a new journal"
         )
         own = journal_with_identity(identity, self.journal.path)
         dry = self.options.dry_run
@@ -817,8 +819,9 @@ class Engine:
             made = "" if dry else " (replacing the empty journal of that name)"
             problem += (
                 f". The journal {own.name} beside it holds this workbook's runs: if the "
-                f"workbook was renamed, rename it to {self.journal.path.name}{made}; if it "
-                "is a copy, check the panel's orders and start a new journal for the copy"
+                f"workbook was renamed, rename that journal file to {self.journal.path.name}"
+                f"{made}; if it is a copy, check the panel's orders and start a new journal for "
+                "the copy"
             )
         if not paid:
             if dry and previewed:

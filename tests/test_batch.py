@@ -1074,7 +1074,9 @@ def test_a_renamed_workbook_is_told_which_journal_is_its_own(tmp_path, client, s
         run(renamed, client, "place")
     message = str(refused.value)
     assert "orders.xlsx.smmsheet-journal.sqlite beside it holds this workbook's runs" in message
-    assert "rename it to april.xlsx.smmsheet-journal.sqlite" in message
+    # "rename it" after "the workbook" read as: rename the workbook to that journal's name
+    assert "rename that journal file to april.xlsx.smmsheet-journal.sqlite" in message
+    assert "the workbook was moved, renamed or copied without its journal" in message
     journal_path(book).rename(journal_path(renamed))  # following the message works
     assert run(renamed, client, "place").results == [] and sim.counts["add"] == 1
 
