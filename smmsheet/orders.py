@@ -1010,6 +1010,9 @@ def _web_traffic_problem(fields: Mapping[str, str]) -> str | None:
 
 #: Fields that hold an address (a URL or a profile): a number there is never one.
 _ADDRESS_FIELDS = frozenset({"link", "media", "referring_url"})
+#: Where an address starts after the start of the cell or a space: two of them are two links
+#: pasted side by side (a redirect's ``?u=https://`` is inside one).
+_ADDRESS_START = re.compile(r"(?:^|[\s,;])(?:[a-z][a-z0-9+.-]*://|www\.)", re.IGNORECASE)
 
 
 def _hidden_link(row: OrderRow, keys: Sequence[str]) -> str | None:
@@ -1030,6 +1033,8 @@ def _hidden_link(row: OrderRow, keys: Sequence[str]) -> str | None:
             )
         if key in _ADDRESS_FIELDS and len(lines := row.text(key).splitlines()) > 1:
             return f"{INPUT_COLUMNS[key]} holds {len(lines)} lines: put one address per row"
+        if key in _ADDRESS_FIELDS and len(found := _ADDRESS_START.findall(row.text(key))) > 1:
+            return f"{INPUT_COLUMNS[key]} holds {len(found)} addresses: put one address per row"
         if key in _ADDRESS_FIELDS and isinstance(value, int | float | Decimal):
             if not isinstance(value, bool):
                 return (

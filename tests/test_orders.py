@@ -613,3 +613,16 @@ def test_a_link_cell_with_two_lines_is_refused_not_sent_as_one_link():
     assert problem(row, SERVICES) == "Link holds 2 lines: put one address per row"
     trailing = one(("Service", "Link", "Quantity"), 1, "https://x.com/p/1\n", 100)
     assert isinstance(validate(trailing, SERVICES), OrderPlan)
+
+
+@pytest.mark.parametrize(
+    "link", ["https://x.com/p/1 https://x.com/p/2", "https://x.com/p/1,\u00a0www.x.com/p/2"]
+)
+def test_a_link_cell_with_two_addresses_on_one_line_is_refused(link):
+    # Two links pasted side by side went to the panel as one link: one order, for neither.
+    row = one(("Service", "Link", "Quantity"), 1, link, 100)
+    assert problem(row, SERVICES) == "Link holds 2 addresses: put one address per row"
+    redirect = "https://l.instagram.com/?u=https://x.com/p/1"  # one address, two schemes
+    assert isinstance(
+        validate(one(("Service", "Link", "Quantity"), 1, redirect, 100), SERVICES), OrderPlan
+    )
