@@ -1012,6 +1012,9 @@ def _web_traffic_problem(fields: Mapping[str, str]) -> str | None:
 _ADDRESS_FIELDS = frozenset({"link", "media", "referring_url"})
 #: Where an address starts after the start of the cell or a space: two of them are two links
 #: pasted side by side (a redirect's ``?u=https://`` is inside one).
+#: Zero-width spaces, direction marks and BOMs (with spaces) at either end of an address:
+#: an app's "copy link" adds them, the user cannot see them, a panel refuses the link.
+_INVISIBLE_ENDS = re.compile(r"^[\s\u200b-\u200f\u2060\ufeff]+|[\s\u200b-\u200f\u2060\ufeff]+$")
 _ADDRESS_START = re.compile(r"(?:^|[\s,;])(?:[a-z][a-z0-9+.-]*://|www\.)", re.IGNORECASE)
 
 
@@ -1099,7 +1102,7 @@ def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | RowP
     )
     if hidden:
         return RowProblem(row.row, hidden)
-    missing = [INPUT_COLUMNS[k] for k in required if not row.text(k)]
+    missing = [INPUT_COLUMNS[k] for k in required if not _INVISIBLE_ENDS.sub("", row.text(k))]
     if missing:
         return RowProblem(
             row.row, f"{', '.join(missing)} required for {service.type} service {sid}"
@@ -1126,6 +1129,8 @@ def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | RowP
             text = str(number)
         if key in _LIST_FIELDS:
             text = "\n".join(_lines(text))
+        if key in _ADDRESS_FIELDS:
+            text = _INVISIBLE_ENDS.sub("", text)
         fields[key] = text
 
     if ("runs" in numbers) != ("interval" in numbers):

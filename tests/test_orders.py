@@ -606,6 +606,17 @@ def test_a_link_that_is_a_date_is_refused_not_ordered(value):
     assert message.startswith("Link holds the date 01/11/2026, not an address")
 
 
+@pytest.mark.parametrize("mark", ["\u200b", "\u200e", "\ufeff", "\u2060"])
+def test_invisible_marks_copied_around_a_link_are_not_sent(mark):
+    # An app's "copy link" adds a zero-width space or a direction mark the user cannot
+    # see: the panel got "\u200ehttps://..." and refused a link that looked right.
+    row = one(("Service", "Link", "Quantity"), 1, f"{mark}https://x.com/p/1 {mark}", 100)
+    plan = validate(row, SERVICES)
+    assert isinstance(plan, OrderPlan) and plan.fields["link"] == "https://x.com/p/1"
+    nothing = one(("Service", "Link", "Quantity"), 1, mark, 100)
+    assert problem(nothing, SERVICES) == "Link required for Default service 1"
+
+
 def test_a_link_cell_with_two_lines_is_refused_not_sent_as_one_link():
     # Two addresses pasted into one Link cell (Alt+Enter, or a paste from a list) went to the
     # panel as one link "https://a\nhttps://b": one order, for neither post.
