@@ -492,7 +492,8 @@ class Engine:
         found = find_sheet(names, self.sheet)
         if found is None:
             raise LayoutError(  # as errors.py says: no Orders sheet is a layout problem
-                f"no sheet {self.sheet!r} in the workbook (sheets: {', '.join(names)})"
+                f"no sheet {self.sheet!r} in the workbook (sheets: {', '.join(names)}): rename "
+                f"your order sheet to {self.sheet!r} (or name it with --sheet)"
             )
         self.sheet = found  # as the workbook spells it: the journal keys entries by it
         self._ahead = self._status_ahead(command)

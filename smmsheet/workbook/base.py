@@ -306,9 +306,18 @@ def column_letters(col: int) -> str:
 
 
 def find_sheet(names: Sequence[str], sheet: str) -> str | None:
-    """The name in ``names`` that is ``sheet`` as Excel compares names (ignoring case)."""
+    """The name in ``names`` that is ``sheet`` as Excel compares names (ignoring case), or
+    else the one that is ``sheet`` but for spaces around it, which a tab does not show.
+
+    >>> find_sheet(["orders ", "Settings"], "Orders")
+    'orders '
+    """
     wanted = sheet.casefold()
-    return next((name for name in names if name.casefold() == wanted), None)
+    found = next((name for name in names if name.casefold() == wanted), None)
+    if found is None:
+        wanted = wanted.strip()
+        found = next((name for name in names if name.strip().casefold() == wanted), None)
+    return found
 
 
 def own_sheet(
