@@ -67,6 +67,7 @@ from .orders import (
     id_cell,
     is_final,
     normalize_header,
+    same_address,
     unknown_text,
     validate,
 )
@@ -1445,6 +1446,13 @@ class Engine:
                 held_id = (self._panel_key(row), row.order_id)
                 if held_id in by_id:
                     holders.setdefault(held_id, []).append(row)
+        self._say_edited_links(
+            [
+                (held[0], by_id[given][0])
+                for given, held in holders.items()
+                if len(held) == 1 == len(by_id[given])
+            ]
+        )
         missing: set[int] = set()
         for given, same in by_id.items():
             held = holders.get(given, [])
@@ -1460,6 +1468,30 @@ class Engine:
             # a holder whose content changed since stands for one of the others, oldest first
             missing.update(entry.id for entry in rest[len(prints) :])
         return [entry for entry in entries if entry.id in missing]
+
+    def _say_edited_links(self, placed: Sequence[tuple[OrderRow, Entry]], shown: int = 5) -> None:
+        """One message per row whose Link differs from the one its order was placed with.
+
+        A row with an Order ID is never placed again, so a link corrected after placing
+        changes nothing at the panel; without a word the user believes it did.
+        """
+        edited = [
+            (row, entry)
+            for row, entry in placed
+            if (sent := entry.request.get("link")) is not None
+            and (typed := row.text("link")) != sent  # the everyday row: equal, at once
+            and not same_address(typed, sent)
+        ]
+        for row, entry in edited[:shown]:
+            self.report.messages.append(
+                f"row {row.row}: its Link was changed after order {entry.result_id} was placed: "
+                f"the order still goes to {entry.request['link']}. To order "
+                f"{row.text('link')}, put it in a new row"
+            )
+        if len(edited) > shown:
+            self.report.messages.append(
+                f"... and {plural(len(edited) - shown, 'more row')} whose Link was changed"
+            )
 
     def _may_place(self, row: OrderRow) -> bool:
         """A row without a usable Order ID; a cell holding something else is the row's error."""

@@ -51,6 +51,7 @@ __all__ = [
     "is_final",
     "id_cell",
     "normalize_header",
+    "same_address",
     "unknown_text",
     "validate",
 ]
@@ -1016,6 +1017,16 @@ _ADDRESS_FIELDS = frozenset({"link", "media", "referring_url"})
 #: an app's "copy link" adds them, the user cannot see them, a panel refuses the link.
 _INVISIBLE_ENDS = re.compile(r"^[\s\u200b-\u200f\u2060\ufeff]+|[\s\u200b-\u200f\u2060\ufeff]+$")
 _ADDRESS_START = re.compile(r"(?:^|[\s,;])(?:[a-z][a-z0-9+.-]*://|www\.)", re.IGNORECASE)
+
+
+def same_address(typed: str, sent: str) -> bool:
+    """Whether a cell's address is the one an order was sent with (marks a panel never
+    sees, around either, aside).
+
+    >>> same_address("https://x.com/p/1\u200b", "https://x.com/p/1")
+    True
+    """
+    return _INVISIBLE_ENDS.sub("", typed) == _INVISIBLE_ENDS.sub("", sent)
 
 
 def _hidden_link(row: OrderRow, keys: Sequence[str]) -> str | None:

@@ -348,6 +348,23 @@ def test_a_row_marked_cancel_before_it_was_placed_is_not_bought(tmp_path, sim, c
     assert read_orders(book)[0]["Order ID"] == 1002
 
 
+def test_a_link_edited_after_its_order_was_placed_is_said_not_silently_kept(tmp_path, sim, client):
+    # The reseller fixed a typo in a placed row's Link and ran place again: "nothing to do",
+    # and they believed the order now went to the new link.
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://x.com/typo", 100)])
+    run(book, client, "place")
+    _type_into(book, {(2, "Link"): "https://x.com/right"})
+    report = run(book, client, "place")
+    assert sim.counts["add"] == 1 and read_orders(book)[0]["Order ID"] == 1001
+    [said] = [m for m in report.messages if "row 2" in m]
+    assert said == (
+        "row 2: its Link was changed after order 1001 was placed: the order still goes to "
+        "https://x.com/typo. To order https://x.com/right, put it in a new row"
+    )
+    _type_into(book, {(2, "Link"): "https://x.com/typo"})
+    assert not run(book, client, "place").messages
+
+
 def test_run_does_everything_in_one_save(tmp_path, sim, client):
     book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS)
     report = run(book, client, "run")
