@@ -497,6 +497,13 @@ class Engine:
                 f"your order sheet to {self.sheet!r} (or name it with --sheet)"
             )
         self.sheet = found  # as the workbook spells it: the journal keys entries by it
+        #: The sheets whose journal entries are this sheet's: its own name, and the names the
+        #: journal knows that the workbook no longer has (the sheet renamed since): an order
+        #: that may have been placed from "Orders" still blocks its row once it is "November".
+        self._journal_sheets = (
+            found,
+            *(s for s in journal.sheets() if s != found and find_sheet(names, s) is None),
+        )
         self._ahead = self._status_ahead(command)
         try:
             with few_collections():  # a million small objects that all stay alive
@@ -611,7 +618,7 @@ class Engine:
         self.report.statuses = dict(statuses)
         self.report.ambiguous_rows = tuple(ambiguous)
         self.report.error_rows = tuple(errors)
-        self.report.journal_waiting = len(self.journal.unsynced(self.sheet))
+        self.report.journal_waiting = len(self.journal.unsynced(self._journal_sheets))
 
     def _copied_ids(self) -> dict[tuple[str | None, str], list[int]]:
         """The rows of each order id that several rows hold on one panel: a row copied with
@@ -859,7 +866,9 @@ class Engine:
         row to place, or at least two and half of them: repeat orders among more new ones are
         no copy, and a workbook that has placed from its sheet is none.
         """
-        if self.journal.accepted_adds(self.sheet) or self.journal.unresolved_adds(self.sheet):
+        if self.journal.accepted_adds(self._journal_sheets) or self.journal.unresolved_adds(
+            self._journal_sheets
+        ):
             return
 
         unplaced: dict[int, str] = {}
@@ -959,7 +968,7 @@ class Engine:
 
     def reconcile(self) -> None:
         """Write back the outcomes a previous run recorded but never saved into the sheet."""
-        entries = self.journal.unsynced(self.sheet)
+        entries = self.journal.unsynced(self._journal_sheets)
         for entry in entries:
             row = self._find_row(entry)
             if row is None:
@@ -1053,7 +1062,7 @@ class Engine:
             return False
         if self._issuers is None:
             self._issuers = {}
-            for entry in self.journal.accepted_adds(self.sheet):
+            for entry in self.journal.accepted_adds(self._journal_sheets):
                 if entry.result_id is not None:
                     where = (entry.result_id, entry.fingerprint)
                     self._issuers.setdefault(where, set()).add(self._entry_key(entry))
@@ -1375,7 +1384,7 @@ class Engine:
         not cover is new. Entries at the row's own number are matched first.
         """
         rows = self.table.rows
-        unresolved = self.journal.unresolved_adds(self.sheet)
+        unresolved = self.journal.unresolved_adds(self._journal_sheets)
         accepted = self._not_in_sheet(rows)
         if not unresolved and not accepted:
             return [r for r in rows if self._may_place(r)]
@@ -1436,7 +1445,7 @@ class Engine:
         entries, each row its own entry (same content) first, so an older copy of the
         sheet gets back the row the id was given to second, rather than buying it again.
         """
-        entries = self.journal.accepted_adds(self.sheet)
+        entries = self.journal.accepted_adds(self._journal_sheets)
         by_id: dict[tuple[str, str | None], list[Entry]] = {}
         for entry in entries:
             by_id.setdefault((self._entry_key(entry), entry.result_id), []).append(entry)
@@ -2211,7 +2220,7 @@ class Engine:
         # An order id is only known on the panel that issued it: (panel, id), as the journal says.
         placed = {
             (self._entry_key(e), e.result_id): e.created
-            for e in self.journal.accepted_adds(self.sheet)
+            for e in self.journal.accepted_adds(self._journal_sheets)
             if e.result_id
         }
         if not placed:

@@ -533,6 +533,38 @@ def _ambiguous_book(tmp_path, sim, client):
     return book
 
 
+def _rename_sheet(book, old, new):
+    import openpyxl
+
+    wb = openpyxl.load_workbook(book)
+    wb[old].title = new
+    wb.save(book)
+
+
+def test_a_renamed_order_sheet_keeps_its_journal_may_have_been_placed_row_blocked(
+    tmp_path, sim, client
+):
+    # Renamed "November" (the message for a missing Orders sheet says to name it with
+    # --sheet): the journal keys entries by sheet name, so the row whose add was lost
+    # was no longer blocked and was bought a second time.
+    book = _ambiguous_book(tmp_path, sim, client)
+    _rename_sheet(book, "Orders", "November")
+    run(book, client, "place", sheet="November")
+    assert sim.counts["add"] == 1
+    [out] = read_orders(book, "November")
+    assert out["Order ID"] is None and out["Error"].startswith(AMBIGUOUS_MARK)
+
+
+def test_a_renamed_order_sheet_gets_a_cleared_order_id_back_from_the_journal(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:1])
+    run(book, client, "place")
+    _type_into(book, {(2, "Order ID"): None})
+    _rename_sheet(book, "Orders", "November")
+    report = run(book, client, "place", sheet="November")
+    assert sim.counts["add"] == 1 and read_orders(book, "November")[0]["Order ID"] == 1001
+    assert report.counts()[("place", "restored")] == 1
+
+
 def _type_into(book, cells):
     xb = XlsxWorkbook(book)
     table_header = [str(v) for v in xb.read_values("Orders")[0]]
