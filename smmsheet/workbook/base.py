@@ -296,6 +296,15 @@ def check_cell_range(row: int, col: int) -> None:
     )
 
 
+def hidden_by_merge(cell: str, area: str) -> str:
+    """Why nothing is written into ``cell``, which the merged cells ``area`` hide: a row's
+    Order ID or Error there would be out of the user's sight."""
+    return (
+        f"{cell} is hidden under the merged cells {area}, so what smmsheet writes there would "
+        "not show; unmerge them (Home > Merge & Center > Unmerge Cells) and run again"
+    )
+
+
 def column_letters(col: int) -> str:
     """Excel's letters for column number ``col``: 1 is ``A``, 28 is ``AB``, 16384 ``XFD``."""
     letters = ""

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from smmsheet.errors import WorkbookError
 
-from ..base import CellValue, cell_value_problem, clean_text
+from ..base import CellValue, cell_value_problem, clean_text, hidden_by_merge
 
 __all__ = [
     "CALAMINE_ODD_TYPES",
@@ -181,11 +181,7 @@ class MergedCells:
         """Refuse writes :meth:`hiding` finds, with one sentence that says what to do."""
         hidden = self.hiding(writes)
         if hidden is not None:
-            raise WorkbookError(
-                f"{where}: {hidden[0]} is hidden under the merged cells {hidden[1]}, so what "
-                "smmsheet writes there would not show; unmerge them (Home > Merge & Center > "
-                "Unmerge Cells) and run again; nothing was changed"
-            )
+            raise WorkbookError(f"{where}: {hidden_by_merge(*hidden)}; nothing was changed")
 
 
 def range_ref(top: int, left: int, bottom: int, right: int) -> str:
