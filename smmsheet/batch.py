@@ -245,6 +245,12 @@ CANCEL_UNPLACED = (
     "cancel: no Order ID in this row, so nothing to cancel; a row marked Cancel is not "
     "placed: clear Cancel to place it"
 )
+#: After the panel's own refusal of one order's status (``Incorrect order ID``): a wrong id,
+#: or an order the panel purged, which every cron ``status`` would fail on for ever.
+_STATUS_REFUSED_HINT = (
+    ". Check the Order ID; for an order the panel no longer lists, type its last status "
+    "(Completed, Canceled) into Status: it is not asked again"
+)
 #: The Error of a row left unsent because a panel answer stopped the run (a bad key...).
 NOT_SENT_STOPPED = "not sent: the run was stopped"
 #: What the user types into the Error cell of a blocked (or restored) row to buy it again.
@@ -1975,7 +1981,8 @@ class Engine:
                 for row in rows_by_id[oid]:
                     written.append(row.row)
                     if problem:
-                        self._stamp(row, f"status: {problem}")
+                        hint = _STATUS_REFUSED_HINT if st.error else ""
+                        self._stamp(row, f"status: {problem}{hint}")
                         self.report.add(row.row, Step.STATUS, Outcome.FAILED, problem)
                         continue
                     if row.row in said or _is_note(row.values.get("error")):

@@ -283,9 +283,28 @@ def test_per_id_status_errors_land_in_their_row(tmp_path, sim, client):
     assert not sim_order.orders
     report = run(book, client, "status")
     out = read_orders(book)
-    assert out[0]["Error"] == "status: Incorrect order ID"
-    assert out[1]["Error"] == "status: Incorrect order ID"
+    assert out[0]["Error"].startswith("status: Incorrect order ID")
+    assert out[1]["Error"].startswith("status: Incorrect order ID")
     assert report.failed
+
+
+def test_an_order_the_panel_no_longer_knows_says_how_to_stop_asking(tmp_path, sim, client):
+    # A workbook from last month whose order the panel purged: every cron `status` failed
+    # with "Incorrect order ID" and nothing said how to make it stop.
+    header = (*ORDER_HEADER_FOR_TESTS, "Order ID", "Status")
+    book = make_orders_book(
+        tmp_path / "o.xlsx", [(1, "https://x", 100, *[None] * 5, 424242)], header=header
+    )
+    run(book, client, "status")
+    [out] = read_orders(book)
+    assert out["Error"] == (
+        "status: Incorrect order ID. Check the Order ID; for an order the panel no longer "
+        "lists, type its last status (Completed, Canceled) into Status: it is not asked again"
+    )
+    _type_into(book, {(2, "Status"): "Completed"})  # following the message
+    asked = sim.counts["status"]
+    report = run(book, client, "status")
+    assert sim.counts["status"] == asked and not report.failed
 
 
 def test_refill_flag_creates_refill_and_is_cleared(tmp_path, sim, client):
