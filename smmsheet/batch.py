@@ -2116,7 +2116,10 @@ class Engine:
             oid = row.order_id
             key = self._panel_key(row)
             out = groups.setdefault(key, {})
-            if oid is None:
+            if oid is None and row.is_ambiguous:  # its Error says what to do first: kept
+                said = f"no Order ID: the row may have been placed; settle it, then {action}"
+                self.report.add(row.row, kind.step, Outcome.INVALID, said)
+            elif oid is None:
                 self._stamp(
                     row,
                     CANCEL_UNPLACED if kind is _CANCEL else f"{action}: no Order ID in this row",

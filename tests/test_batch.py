@@ -560,6 +560,20 @@ def _rename_sheet(book, old, new):
     wb.save(book)
 
 
+@pytest.mark.parametrize("flag", ["Cancel", "Refill"])
+def test_a_flag_on_a_row_that_may_have_been_placed_keeps_what_its_error_says(
+    tmp_path, sim, client, flag
+):
+    # "clear Cancel to place it" over "check panel: may have been placed" sent the user the
+    # wrong way: the row is blocked until they say what the panel shows.
+    book = _ambiguous_book(tmp_path, sim, client)
+    _type_into(book, {(2, flag): "x"})
+    report = run(book, client, "run")
+    [out] = read_orders(book)
+    assert out["Error"].startswith(AMBIGUOUS_MARK) and sim.counts["add"] == 1
+    assert (2, flag.lower(), "invalid") in {(r.row, r.step, r.outcome) for r in report.results}
+
+
 def test_a_renamed_order_sheet_keeps_its_journal_may_have_been_placed_row_blocked(
     tmp_path, sim, client
 ):
