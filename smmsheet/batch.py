@@ -2256,10 +2256,14 @@ class Engine:
                 continue  # gone from the list: nothing to read (asked again next run)
             window = parse_refill_window(service.name, service.description)
             # Written once, "Not stated" too: later runs neither read the list again for it
-            # nor change what the user may have typed over it.
-            until = (
-                NOT_STATED_TEXT if window is None else window.until(dt.date.fromtimestamp(created))
-            )
+            # nor change what the user may have typed over it. A list that says the service
+            # has no refill is as clear as a name that does.
+            if window is None and service.refill is False:
+                until: str | dt.date = NO_REFILL_TEXT
+            elif window is None:
+                until = NOT_STATED_TEXT
+            else:
+                until = window.until(dt.date.fromtimestamp(created))
             self._set(row, "refill_until", until)
 
     def _note_refill_ending(self) -> None:
