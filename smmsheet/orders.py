@@ -1029,6 +1029,33 @@ def same_address(typed: str, sent: str) -> bool:
     return _INVISIBLE_ENDS.sub("", typed) == _INVISIBLE_ENDS.sub("", sent)
 
 
+def _stale_pick(cell: CellValue, service: Service, services: Mapping[int, Service]) -> str | None:
+    """A row error when the name after a Service cell's id (``"12 – Instagram Likes"``, a
+    drop-down pick) is another service's name in the panel's list: picked from a list the
+    panel has renumbered since, the row would buy another product than the one it shows.
+
+    A name no service has (the user's own note, a renamed service) is let pass.
+    """
+    if not isinstance(cell, str) or (match := _SERVICE_ID.match(cell)) is None:
+        return None
+    named = _name_key(cell[match.end() :])
+    if not named or named == _name_key(service.name):
+        return None
+    other = next((s for s in services.values() if _name_key(s.name) == named), None)
+    if other is None:
+        return None
+    return (
+        f"Service {service.id} is {service.name!r} on the panel, but the cell names "
+        f"{other.name!r}, which is service {other.id}: load the services again (Load "
+        "services, or smmsheet services --into) and pick it again"
+    )
+
+
+def _name_key(name: str) -> str:
+    """A service name as compared with a drop-down pick: case and spacing aside."""
+    return " ".join(name.casefold().split()).strip(" -\u2013\u2014:|")
+
+
 def _hidden_link(row: OrderRow, keys: Sequence[str]) -> str | None:
     """A row error for a hyperlinked cell whose address cannot be known: never order its words.
 
@@ -1105,6 +1132,9 @@ def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | RowP
     service = services.get(sid)
     if service is None:
         return RowProblem(row.row, f"Unknown service {sid} (not in the panel's service list)")
+    stale = _stale_pick(row.get("service"), service, services)
+    if stale:
+        return RowProblem(row.row, stale)
     kind = service.type.strip().lower()
     required = _REQUIRED.get(kind, ("link", "quantity"))
     optional = _OPTIONAL.get(kind, ())

@@ -142,6 +142,22 @@ def test_service_cell_may_carry_the_name_after_the_id():
     assert isinstance(validate(row, SERVICES), OrderPlan)
 
 
+def test_a_drop_down_pick_whose_name_is_now_another_services_is_refused():
+    # Picked as "1 – svc 2" from a Services sheet loaded before the panel renumbered its
+    # services: the row would buy service 1, another product than the one it shows.
+    for picked in ("1 – svc 2", "1 - SVC 2 "):
+        row = one(("Service", "Link", "Quantity"), picked, "https://x", 100)
+        assert problem(row, SERVICES) == (
+            "Service 1 is 'svc 1' on the panel, but the cell names 'svc 2', which is service 2: "
+            "load the services again (Load services, or smmsheet services --into) and pick it again"
+        )
+    for own in ("1 – svc 1", "1 - my cheap followers", "1 – svc 11 x"):  # its name, or a note
+        assert isinstance(
+            validate(one(("Service", "Link", "Quantity"), own, "https://x", 100), SERVICES),
+            OrderPlan,
+        )
+
+
 def test_numbers_written_as_text_with_thousands_separators_are_read():
     row = one(("Service", "Link", "Quantity"), "1", "https://x", "1,000")
     plan = validate(row, SERVICES)
