@@ -503,12 +503,13 @@ class Engine:
                 f"your order sheet to {self.sheet!r} (or name it with --sheet)"
             )
         self.sheet = found  # as the workbook spells it: the journal keys entries by it
-        #: The sheets whose journal entries are this sheet's: its own name, and the names the
-        #: journal knows that the workbook no longer has (the sheet renamed since): an order
-        #: that may have been placed from "Orders" still blocks its row once it is "November".
+        #: The sheets whose journal entries are this sheet's: its own name, the names that
+        #: find it ("Orders" for "ORDERS" or "Orders "), and the names the journal knows that
+        #: the workbook no longer has (the sheet renamed since): an order that may have been
+        #: placed from "Orders" still blocks its row once it is "November".
         self._journal_sheets = (
             found,
-            *(s for s in journal.sheets() if s != found and find_sheet(names, s) is None),
+            *(s for s in journal.sheets() if s != found and find_sheet(names, s) in (None, found)),
         )
         self._ahead = self._status_ahead(command)
         try:

@@ -588,6 +588,17 @@ def test_a_renamed_order_sheet_keeps_its_journal_may_have_been_placed_row_blocke
     assert out["Order ID"] is None and out["Error"].startswith(AMBIGUOUS_MARK)
 
 
+@pytest.mark.parametrize("renamed", ["ORDERS", "Orders "])
+def test_an_order_sheet_renamed_to_a_name_that_still_finds_it_keeps_its_journal(
+    tmp_path, sim, client, renamed
+):
+    book = _ambiguous_book(tmp_path, sim, client)
+    _rename_sheet(book, "Orders", "-")  # openpyxl would make "ORDERS" "ORDERS1" at once
+    _rename_sheet(book, "-", renamed)
+    run(book, client, "place")
+    assert sim.counts["add"] == 1
+
+
 def test_a_renamed_order_sheet_gets_a_cleared_order_id_back_from_the_journal(tmp_path, sim, client):
     book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:1])
     run(book, client, "place")
