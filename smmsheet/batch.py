@@ -33,7 +33,7 @@ from .errors import (
     ConfigError,
     JournalError,
     JournalMismatchError,
-    LayoutError,
+    NoSheetError,
     PanelError,
     WorkbookError,
 )
@@ -485,8 +485,9 @@ class Engine:
         names = book.sheet_names()
         found = find_sheet(names, self.sheet)
         if found is None:
-            raise LayoutError(  # as errors.py says: no Orders sheet is a layout problem
-                f"no sheet {self.sheet!r} in the workbook (sheets: {', '.join(names)})"
+            raise NoSheetError(  # as errors.py says: no Orders sheet is a layout problem
+                f"no sheet {self.sheet!r} in the workbook (sheets: {', '.join(names)}): "
+                f"rename the order sheet to {self.sheet!r}"
             )
         self.sheet = found  # as the workbook spells it: the journal keys entries by it
         self._ahead = self._status_ahead(command)

@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ._version import __version__
-from .errors import ConfigError, JournalMismatchError, SmmsheetError, WorkbookError, scrub
+from .errors import (
+    ConfigError,
+    JournalMismatchError,
+    NoSheetError,
+    SmmsheetError,
+    WorkbookError,
+    scrub,
+)
 from .output import (
     SECRETS,
     emit_json,
@@ -61,7 +68,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130
 #: Shows the terminal's cursor again (a progress bar hides it while it draws).
 SHOW_CURSOR = "\x1b[?25h"
-VERBOSE_HELP = "Log each panel request (never the key)."
+VERBOSE_HELP = "Log details on stderr: each panel request, if any (never the key)."
 #: Said when a question gets no answer (Ctrl-C, end of input): the run stops right there.
 ABORTED = "Stopped at the question: nothing was sent after it."
 #: Commands that may send a paid request: only their Ctrl-C has outcomes in the journal.
@@ -98,7 +105,10 @@ class _Cli(click.Group):
             return super().invoke(ctx)
         except SmmsheetError as exc:
             usage = isinstance(exc, ConfigError | WorkbookError | JournalMismatchError)
-            self._fail(ctx, EXIT_USAGE if usage else EXIT_FAILED, type(exc).__name__, str(exc))
+            kind, message = type(exc).__name__, str(exc)
+            if isinstance(exc, NoSheetError):  # the way only this shell has; JSON kind as before
+                kind, message = "LayoutError", f"{message}, or choose it with --sheet NAME"
+            self._fail(ctx, EXIT_USAGE if usage else EXIT_FAILED, kind, message)
         except click.ClickException as exc:
             if not json_requested(ctx):
                 raise
