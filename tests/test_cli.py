@@ -94,6 +94,17 @@ def test_services_into_a_missing_workbook_says_where_it_looked_and_how_to_make_o
     assert invoke("services", "--into", "my orders.xlsx").exit_code == 0
 
 
+def test_a_cron_place_every_few_minutes_keeps_to_its_cap_per_day(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, f"https://x/{i}", 100) for i in range(3)])
+    for _ in range(3):  # 0.09 each: one fits the day's 0.10, on the first run only
+        invoke("place", str(book), "--yes", "--max-spend-per-day", "$0.10")
+    out = read_orders(book)
+    assert [bool(r["Order ID"]) for r in out] == [True, False, False]
+    assert "would exceed --max-spend-per-day 0.10 USD (0.09 spent earlier today" in out[2]["Error"]
+    bad = invoke("place", str(book), "--yes", "--max-spend-per-day", "lots")
+    assert bad.exit_code == 2 and "--max-spend-per-day must be an amount" in bad.output
+
+
 def _with_sheet(book: Path, name: str, rows: list[list[object]]) -> Path:
     from openpyxl import load_workbook
 
@@ -627,13 +638,14 @@ def test_cancel_dry_run_sends_nothing(panel_env, tmp_path):
     assert panel_env.counts["cancel"] == 0
 
 
+CAPS = {"max_spend", "max_spend_per_day"}
 BOOK_OPTIONS = {
-    "place": {"dry_run", "max_spend", "allow_unpriced", "yes", "new_journal"},
+    "place": {"dry_run", *CAPS, "allow_unpriced", "yes", "new_journal"},
     "status": set(),
     "refill": {"dry_run", "new_journal"},
     "refill-status": set(),
     "cancel": {"dry_run", "yes", "new_journal"},
-    "run": {"dry_run", "max_spend", "allow_unpriced", "yes", "new_journal", "jobs"},
+    "run": {"dry_run", *CAPS, "allow_unpriced", "yes", "new_journal", "jobs"},
 }
 
 
