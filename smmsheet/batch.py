@@ -1112,6 +1112,7 @@ class Engine:
         preview = self._preview(plans, unknown)
         self.report.preview = preview
         self.report.currency = preview.currency
+        self._say_day(preview.currency)
         if not plans:
             return []
         if self.options.dry_run:
@@ -1134,6 +1135,20 @@ class Engine:
             plans, self._next_round = self._next_round, []
         self._say_shared_ids()
         return placed
+
+    def _say_day(self, currency: str) -> None:
+        """Under Max spend per day, what the day had spent and what this run may add: a
+        scheduled run's log says why it placed less than the sheet holds."""
+        budget = self._budget
+        day = None if budget is None else budget.day
+        if budget is None or day is None or day.unknown is not None:
+            return  # no day cap, or each row says why it cannot be kept
+        unit = f" {budget.rates.currency or currency}".rstrip()
+        more = f"up to {money(budget.most)}" if budget.most else "nothing more"
+        self.report.messages.append(
+            f"{day.source} {day.cap}{unit}: {money(day.spent)} spent earlier today, "
+            f"{more} in this run"
+        )
 
     def _say_shared_ids(self) -> None:
         """Say when the panel answered an order id that another row holds too: one order

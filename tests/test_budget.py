@@ -241,8 +241,10 @@ def test_max_spend_per_day_counts_the_days_earlier_runs_and_starts_again_tomorro
     book = make_orders_book(tmp_path / "o.xlsx", [(1, f"https://x/{i}", 1000) for i in range(4)])
     run(book, client, "place", max_spend_per_day=Decimal(2))  # 0.90 each: two fit
     assert sim.counts["add"] == 2
-    run(book, client, "place", max_spend_per_day=Decimal(2), max_spend=Decimal(5))
+    report = run(book, client, "place", max_spend_per_day=Decimal(2), max_spend=Decimal(5))
     assert sim.counts["add"] == 2  # the day's 1.80 is spent: nothing more today
+    said = "--max-spend-per-day 2 USD: 1.80 spent earlier today, nothing more in this run"
+    assert said in report.messages  # a cron job's log says why the rows wait
     out = read_orders(book)
     assert [r["Order ID"] for r in out] == [1001, 1002, None, None]
     assert out[2]["Error"] == (
