@@ -612,6 +612,18 @@ def test_long_text_is_cut_at_excel_limit(rich: Path, patcher: str) -> None:
     assert len(calamine_rows(rich, "Orders")[1][6]) == 32767
 
 
+def test_long_text_beyond_the_basic_plane_is_cut_at_excels_limit_in_utf16_units(
+    rich: Path, patcher: str
+) -> None:
+    # Excel counts an emoji as two characters: 20,000 of them would make it repair the file.
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 7): "\U0001f600" * 20000, (3, 7): "a" + "\U0001f600" * 20000})
+    book.save()
+    rows = calamine_rows(rich, "Orders")
+    assert rows[1][6] == "\U0001f600" * 16383  # 32,766 units: no half emoji at the end
+    assert rows[2][6] == "a" + "\U0001f600" * 16383  # 32,767 units
+
+
 # -- refusing and atomicity ---------------------------------------------------------------
 
 
