@@ -199,9 +199,15 @@ _CHALLENGE = re.compile(
 _CURRENCY = re.compile(r"(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])")
 
 
+#: A per-item error without words (``{"error": ""}``, ``{}``): neither yes nor no.
+_EMPTY_ERROR = "the panel answered an empty error"
+
+
 def _error_of(value: object) -> str | None:
     """The panel's per-item error in a multi reply (``{"error": "..."}``), if ``value`` is one."""
     if isinstance(value, Mapping):
+        if not value or (len(value) == 1 and _empty_error(value)):
+            return _EMPTY_ERROR
         return refusal_of(value) or message_of(value) or "error"
     return None
 
@@ -946,7 +952,10 @@ class PanelClient:
                     # Answered twice: an answer that it was done is kept (a refill made
                     # and read as refused would be flagged, and paid for, again).
                     continue
-                out[key] = build(key, None if error else value, error)
+                if error == _EMPTY_ERROR:  # as for an add: a paid request that may be done
+                    out[key] = failed(key, self._maybe_done(action, error, None))
+                else:
+                    out[key] = build(key, None if error else value, error)
                 if error:
                     refused.add(key)
                 else:

@@ -547,3 +547,17 @@ def test_a_refill_answered_false_is_no_refill(panel):
     panel.script = lambda form: json_reply('[{"order": 1, "refill": false}]')
     result = client(panel).refill_many([1])["1"]
     assert (result.error, result.uncertain) == ("no refill id", False)
+
+
+@pytest.mark.parametrize("error", ['{"error": ""}', '{"error": null}', "{}"])
+@pytest.mark.parametrize("action", ["refill", "cancel"])
+def test_a_per_order_error_without_words_may_have_been_done(panel, action, error):
+    """An empty error says neither yes nor no, as it does for an add: read as a refusal, the
+    flag stayed and the next run sent (and paid for) the refill again."""
+    panel.script = lambda form: json_reply(
+        f'[{{"order": 1, "{action}": {error}}}, {{"order": 2, "{action}": {{"error": "No"}}}}]'
+    )
+    c = client(panel)
+    results = c.refill_many([1, 2]) if action == "refill" else c.cancel([1, 2])
+    assert results["1"].uncertain and "may have been done" in (results["1"].error or "")
+    assert (results["2"].error, results["2"].uncertain) == ("No", False)
