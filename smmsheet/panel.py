@@ -1236,7 +1236,8 @@ class PanelClient:
         if ("\\ud" in body or "\\uD" in body) and data is not _NOT_JSON:
             # JSON may escape half a character ("\ud800"): text no file or terminal takes.
             data = _scrub_tree(data, _whole_characters)
-        if cleaned != body:  # the panel echoed the key: hide it in every string of the reply
+        if cleaned != body or _spells_out(body, self._key):
+            # the panel echoed the key: hide it in every string of the reply
             body, data = cleaned, _scrub_tree(data, self._scrub)
         # An id, beside an error text or under an HTTP error status: the order (or refill)
         # exists, even under a 429: a retry would place a second order.
@@ -1388,6 +1389,15 @@ def _scrub_tree(data: Any, clean: Callable[[str], str]) -> Any:
     if isinstance(data, dict):
         return {clean(str(k)): _scrub_tree(v, clean) for k, v in data.items()}
     return data
+
+
+def _spells_out(body: str, secret: str) -> bool:
+    """Whether ``body`` writes a character of ``secret`` as a JSON escape (``\\u0061``): the
+    parsed reply may then hold the secret though the text does not."""
+    if not secret or "\\u" not in body:
+        return False
+    escapes = "|".join(f"{ord(char):04x}" for char in set(secret))
+    return re.search(rf"\\u(?:{escapes})", body, re.IGNORECASE) is not None
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
