@@ -449,6 +449,20 @@ def test_rows_out_of_order_are_refused_rather_than_written_twice(rich: Path, pat
     assert rich.read_bytes() == before
 
 
+@pytest.mark.parametrize("other", ["ORDERS", "Orders"])
+def test_two_sheets_named_alike_are_refused_before_anything_is_read(rich: Path, other: str) -> None:
+    """Excel takes sheet names without case; a file naming two sheets alike had its rows read
+    from the first and its Order IDs written into the second, another sheet of the user's."""
+    xml = wb.read_member(rich, "xl/workbook.xml").replace(
+        b'name="Report"', f'name="{other}"'.encode()
+    )
+    wb.replace_member(rich, "xl/workbook.xml", xml)
+    before = rich.read_bytes()
+    with pytest.raises(WorkbookError, match=f"two sheets 'Orders' and '{other}'"):
+        XlsxWorkbook(rich)
+    assert rich.read_bytes() == before
+
+
 def test_writes_with_formulas_ask_excel_to_recalculate(tmp_path: Path, patcher: str) -> None:
     path = tmp_path / "calc.xlsx"
     wb.build_rich_workbook(path)

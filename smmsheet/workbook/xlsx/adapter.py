@@ -347,6 +347,18 @@ class XlsxWorkbook:
                 sheets = book.sheets_metadata
         except (CalamineError, OSError, ValueError) as exc:
             raise WorkbookError(f"{self._path.name} is not a readable workbook: {exc}") from exc
+        named: dict[str, str] = {}
+        for name in (meta.name for meta in sheets):
+            key = name.casefold()
+            if key in named:
+                # Excel takes the two for one: the rows read and the cells written could be on
+                # different sheets, the Order IDs landing in another sheet of the user's.
+                raise WorkbookError(
+                    f"{self._path.name} is refused: it names two sheets {named[key]!r} and "
+                    f"{name!r}, which Excel takes for one, and programs differ in which one "
+                    "they show: rename one"
+                )
+            named[key] = name
         worksheets = [meta.name for meta in sheets if meta.typ == SheetTypeEnum.WorkSheet]
         others = [meta.name for meta in sheets if meta.typ != SheetTypeEnum.WorkSheet]
         return worksheets, others
