@@ -463,6 +463,7 @@ class _WatchedHTTPConnection(HTTPConnection):
             self._body_with_headers = None
 
     def send(self, data: Any) -> None:
+        _current.sent = True  # from the first byte on, the panel may have the request
         body = self._body_with_headers
         if body is not None:  # the first write of a request is its headers
             self._body_with_headers = None
@@ -1072,10 +1073,14 @@ class PanelClient:
         response: BaseHTTPResponse | None = None
         read = False
         try:
-            _current.watch = watch
+            _current.watch, _current.sent = watch, False
             try:
                 response = route.send(data)
             except (u3.HTTPError, OSError) as exc:
+                if not _current.sent:  # failed before a byte left (a TLS handshake that stalls)
+                    name = _failure_of(exc)[0]
+                    name = "ConnectTimeout" if name == "ReadTimeout" else name
+                    raise self._unreachable(action, name) from None
                 if watch.fired or time.monotonic() >= watch.deadline:
                     raise _Final(self._too_slow(action)) from None
                 raise self._transport_error(action, exc) from None
@@ -1188,14 +1193,17 @@ class PanelClient:
                 f"{action}: invalid panel URL {self.shown_url!r}", action=action
             )
         name, never_sent = _failure_of(exc)
-        kind = _in_words(name)
         if never_sent:
-            return PanelUnavailableError(
-                f"{action}: cannot reach the panel at {self.shown_url} ({kind})",
-                action=action,
-                retry_safe=True,
-            )
-        return self._lost_reply(action, kind)
+            return self._unreachable(action, name)
+        return self._lost_reply(action, _in_words(name))
+
+    def _unreachable(self, action: str, name: str) -> PanelError:
+        """Nothing of the request was sent: safe to send again, whatever the action."""
+        return PanelUnavailableError(
+            f"{action}: cannot reach the panel at {self.shown_url} ({_in_words(name)})",
+            action=action,
+            retry_safe=True,
+        )
 
     def _proxy_is_at_fault(self) -> bool:
         """A URL was refused while the panel's own is sound: the proxy chosen for it. (Its
