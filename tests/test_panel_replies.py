@@ -330,6 +330,13 @@ def test_order_ids_are_kept_exactly_as_the_panel_gave_them(panel, reply, expecte
         '{"error": null}',
         '{"error": false}',
         '{"error": ""}',
+        # a script's empty value written out as text: no id, whatever placed the order
+        '{"order": "undefined"}',
+        '{"order": "null"}',
+        '{"order": "NaN"}',
+        '{"order": "None"}',
+        '{"order": "false"}',
+        '{"order": 12345678901234567890.0}',  # a float that large has lost its last digits
     ],
 )
 def test_zero_negative_empty_or_missing_order_id_may_have_been_placed(panel, reply):
