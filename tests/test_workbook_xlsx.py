@@ -697,6 +697,18 @@ def test_zip_that_is_not_a_workbook_is_refused(tmp_path: Path) -> None:
         XlsxWorkbook(path)
 
 
+def test_a_binary_workbook_renamed_xlsx_is_refused_by_name(tmp_path: Path) -> None:
+    """An .xlsb renamed .xlsx was refused as "File not found 'xl/_rels/workbook.xml.rels'"."""
+    path = tmp_path / "orders.xlsx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("_rels/.rels", "<Relationships/>")
+        archive.writestr("xl/workbook.bin", b"\x83\x01\x00")
+        archive.writestr("xl/_rels/workbook.bin.rels", "<Relationships/>")
+    with pytest.raises(WorkbookError, match=r"binary workbook \(\.xlsb\) .* save it as \.xlsx"):
+        XlsxWorkbook(path)
+
+
 def test_read_only_file_is_refused_on_save(rich: Path) -> None:
     book = XlsxWorkbook(rich)
     book.write_cells("Orders", {(2, 6): 1})

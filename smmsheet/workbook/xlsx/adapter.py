@@ -680,6 +680,10 @@ class XlsxWorkbook:
             raise WorkbookError(f"{path.name} is not a valid Excel workbook ({exc})") from exc
         if CONTENT_TYPES_PART.lower() not in names or ROOT_RELS_PART not in names:
             raise WorkbookError(f"{path.name} is a zip file but not an Excel workbook")
+        if "xl/workbook.bin" in names:
+            raise WorkbookError(
+                f"{path.name} is a binary workbook (.xlsb) renamed; save it as .xlsx in Excel"
+            )
 
     def check_writable(
         self, sheet: str | None = None, cells: Collection[tuple[int, int]] = ()
