@@ -709,6 +709,18 @@ def test_a_binary_workbook_renamed_xlsx_is_refused_by_name(tmp_path: Path) -> No
         XlsxWorkbook(path)
 
 
+def test_a_sheet_whose_part_cannot_be_found_is_refused_in_words(rich: Path) -> None:
+    """A relationship naming the sheet's part with a backslash was refused as "...: Orders"."""
+    rels = wb.read_member(rich, "xl/_rels/workbook.xml.rels")
+    wb.replace_member(
+        rich,
+        "xl/_rels/workbook.xml.rels",
+        rels.replace(b"worksheets/sheet1", b"worksheets\\sheet1"),
+    )
+    with pytest.raises(WorkbookError, match="the part it points to is not in the file"):
+        XlsxWorkbook(rich).read_values("Orders")
+
+
 def test_read_only_file_is_refused_on_save(rich: Path) -> None:
     book = XlsxWorkbook(rich)
     book.write_cells("Orders", {(2, 6): 1})

@@ -306,11 +306,17 @@ class XlsxWorkbook:
         list is converted in place and kept, and shown to ``watch``: all but the rows
         ``look`` showed it while calamine parsed the sheet.
         """
-        from python_calamine import CalamineError, CalamineWorkbook
+        from python_calamine import CalamineError, CalamineWorkbook, WorksheetNotFound
 
         try:
             with CalamineWorkbook.from_path(str(self._path)) as book:
-                sheet = book.get_sheet_by_name(name)
+                try:
+                    sheet = book.get_sheet_by_name(name)
+                except WorksheetNotFound:  # named in workbook.xml, its part not found
+                    raise WorkbookError(
+                        f"cannot read sheet {name!r} of {self._path.name}: the part it points "
+                        "to is not in the file under that name; save the workbook again in Excel"
+                    ) from None
                 start, height = sheet.start, sheet.height
                 if start is None or not height:
                     return []
