@@ -463,6 +463,23 @@ def test_two_sheets_named_alike_are_refused_before_anything_is_read(rich: Path, 
     assert rich.read_bytes() == before
 
 
+def test_a_cell_written_twice_in_its_row_is_refused_and_nothing_changes(
+    rich: Path, patcher: str
+) -> None:
+    """F2 stored twice, an Order ID then an empty text: calamine reads the last, so the row was
+    bought again, and the first copy got the new id while the empty one stayed: the next run
+    read the row as unplaced once more."""
+    xml = wb.read_member(rich, ORDERS)
+    twice = b'<c r="F2"><v>4242</v></c><c r="F2" t="inlineStr"><is><t></t></is></c>'
+    wb.replace_member(rich, ORDERS, xml.replace(b'<c r="G2" s="3"/>', twice + b'<c r="G2" s="3"/>'))
+    before = rich.read_bytes()
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 6): 1001, (2, 8): "Pending"})
+    with pytest.raises(WorkbookError, match="cells of row 2 are out of order"):
+        book.save()
+    assert rich.read_bytes() == before
+
+
 def test_writes_with_formulas_ask_excel_to_recalculate(tmp_path: Path, patcher: str) -> None:
     path = tmp_path / "calc.xlsx"
     wb.build_rich_workbook(path)
