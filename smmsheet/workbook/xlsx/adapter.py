@@ -671,7 +671,14 @@ class XlsxWorkbook:
         """Refuse missing, foreign, busy or zip-bomb files before anything else reads them."""
         path = self._path
         if not path.is_file():  # first: "orders.xslx" is a typo, not a file to convert
-            raise WorkbookError(f"{path} does not exist or is not a file")
+            where = "" if path.is_absolute() else f" in {Path.cwd()}"  # cron's cwd is not yours
+            if path.exists():
+                raise WorkbookError(f"{path} is not a file{where}")
+            new = ""
+            if path.suffix.lower() in SUPPORTED_SUFFIXES:  # not for a typo: orders.xslx
+                name = f'"{path}"' if " " in str(path) else str(path)
+                new = f"; `smmsheet new {name}` writes a blank order workbook"
+            raise WorkbookError(f"{path} does not exist{where}{new}")
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
             raise WorkbookError(
                 f"{path.name} is not an .xlsx or .xlsm workbook; save it as .xlsx in Excel first"
