@@ -462,6 +462,13 @@ class _WatchedHTTPConnection(HTTPConnection):
         finally:
             self._body_with_headers = None
 
+    def connect(self) -> None:
+        # Whether a request was sent is known only on connections of ours: a SOCKS proxy's
+        # pools are its own, and there "sent" stays unknown (None), never False.
+        if getattr(_current, "sent", True) is None:
+            _current.sent = False
+        super().connect()
+
     def send(self, data: Any) -> None:
         _current.sent = True  # from the first byte on, the panel may have the request
         body = self._body_with_headers
@@ -1073,11 +1080,11 @@ class PanelClient:
         response: BaseHTTPResponse | None = None
         read = False
         try:
-            _current.watch, _current.sent = watch, False
+            _current.watch, _current.sent = watch, None  # connect() of ours: False
             try:
                 response = route.send(data)
             except (u3.HTTPError, OSError) as exc:
-                if not _current.sent:  # failed before a byte left (a TLS handshake that stalls)
+                if _current.sent is False:  # no byte left (a TLS handshake that stalls)
                     name = _failure_of(exc)[0]
                     name = "ConnectTimeout" if name == "ReadTimeout" else name
                     raise self._unreachable(action, name) from None

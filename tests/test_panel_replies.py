@@ -571,6 +571,39 @@ def test_a_per_order_error_without_words_may_have_been_done(panel, action, error
     assert (results["2"].error, results["2"].uncertain) == ("No", False)
 
 
+def test_an_add_sent_on_a_connection_smmsheet_does_not_watch_may_have_been_placed(monkeypatch):
+    """A SOCKS proxy's pools are its own, so their connections never say when a request's
+    first byte left. An add whose reply then timed out was taken for one never sent: said
+    "cannot reach the panel" and sent again, a second order on the panel."""
+    import socket
+
+    from urllib3 import HTTPConnectionPool
+
+    import smmsheet.panel
+
+    monkeypatch.setitem(smmsheet.panel._WATCHED_POOLS, "http", HTTPConnectionPool)
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def serve() -> None:  # reads each request, never answers
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            received.append(conn.recv(65536))
+
+    try:
+        threading.Thread(target=serve, daemon=True).start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/api/v2"
+        c = PanelClient(url, KEY, timeout=(1, 0.3), deadline=5, retries=1, sleep=lambda s: 0)
+        with pytest.raises(AmbiguousRequestError):
+            c.add(1, link="l", quantity=10)
+        assert c.requests_sent == {"add": 1} and len(received) == 1  # never sent twice
+    finally:
+        listener.close()
+
+
 def test_an_add_whose_tls_handshake_never_completes_was_never_sent():
     """A TLS terminator that accepts the connection and stalls: no byte of the request left,
     yet the add was "may have been placed" and every row of the run was blocked for the
