@@ -33,7 +33,7 @@ from .errors import (
     ConfigError,
     JournalError,
     JournalMismatchError,
-    LayoutError,
+    NoSheetError,
     PanelError,
     WorkbookError,
 )
@@ -52,7 +52,7 @@ from .journal import (
     parse_marker,
     placed_elsewhere,
 )
-from .models import Balance, OrderStatus, RefillStatus, Service
+from .models import Balance, OrderStatus, RefillStatus, Service, services_by_id
 from .money import NoRate, Rates, profit
 from .orders import (
     AMBIGUOUS_MARK,
@@ -368,6 +368,10 @@ class RunOptions:
     max_spend: Decimal | None = None
     #: Where ``max_spend`` came from, as the row messages name it.
     max_spend_source: str = "--max-spend"
+    #: What the workbook's placings may cost in one day (the local calendar day of
+    #: ``now``), this run's and the earlier ones its journal holds together.
+    max_spend_per_day: Decimal | None = None
+    max_spend_per_day_source: str = "--max-spend-per-day"
     #: Place rows whose service has no listed price when there is no cap (the balance check
     #: cannot be done for them: the panel refuses an order it cannot be paid for).
     allow_unpriced: bool = False
@@ -498,9 +502,9 @@ class Engine:
         names = book.sheet_names()
         found = find_sheet(names, self.sheet)
         if found is None:
-            raise LayoutError(  # as errors.py says: no Orders sheet is a layout problem
-                f"no sheet {self.sheet!r} in the workbook (sheets: {', '.join(names)}): rename "
-                f"your order sheet to {self.sheet!r} (or name it with --sheet)"
+            raise NoSheetError(  # as errors.py says: no Orders sheet is a layout problem
+                f"no sheet {self.sheet!r} in the workbook (sheets: {', '.join(names)}): "
+                f"rename the order sheet to {self.sheet!r}"
             )
         self.sheet = found  # as the workbook spells it: the journal keys entries by it
         #: The sheets whose journal entries are this sheet's: its own name, the names that
@@ -926,6 +930,7 @@ class Engine:
                 fingerprint=row.fingerprint(),
                 action=Action.ADD,
                 request={"link": row.text("link")},
+                cost=Decimal(0),  # placed before the journal was lost: not today's spending
             )
             self.journal.outcome(
                 entry, State.AMBIGUOUS, "carried over from the sheet when its journal was lost"
@@ -1028,7 +1033,7 @@ class Engine:
         key = self.panels.default_name if key is None else key
         found = self._services.get(key)
         if found is None:
-            found = {s.id: s for s in self.panels.client(key).services()}
+            found = services_by_id(self.panels.client(key).services())
             self._services[key] = found
         return found
 
@@ -1133,6 +1138,7 @@ class Engine:
         preview = self._preview(plans, unknown)
         self.report.preview = preview
         self.report.currency = preview.currency
+        self._say_day(preview.currency)
         if not plans:
             return []
         if self.options.dry_run:
@@ -1155,6 +1161,20 @@ class Engine:
             plans, self._next_round = self._next_round, []
         self._say_shared_ids()
         return placed
+
+    def _say_day(self, currency: str) -> None:
+        """Under Max spend per day, what the day had spent and what this run may add: a
+        scheduled run's log says why it placed less than the sheet holds."""
+        budget = self._budget
+        day = None if budget is None else budget.day
+        if budget is None or day is None or day.unknown is not None:
+            return  # no day cap, or each row says why it cannot be kept
+        unit = f" {budget.rates.currency or currency}".rstrip()
+        more = f"up to {money(budget.most)}" if budget.most else "nothing more"
+        self.report.messages.append(
+            f"{day.source} {day.cap}{unit}: {money(day.spent)} spent earlier today, "
+            f"{more} in this run"
+        )
 
     def _say_shared_ids(self) -> None:
         """Say when the panel answered an order id that another row holds too: one order
@@ -1310,12 +1330,44 @@ class Engine:
         """Running totals for this placing: balances per panel, the cap in one currency."""
         keys = {self._panel_of[p.row] for p in plans}
         keys |= {k for p in plans for k, _ in self._alternatives.get(p.row, [])}
-        cap = self.options.max_spend
+        cap, per_day = self.options.max_spend, self.options.max_spend_per_day
         rates = Rates()
-        if cap is not None and (self.options.money.currency is not None or len(keys) > 1):
+        if per_day is not None:  # earlier placings may have gone to any panel
+            rates = self._report_rates()
+        elif cap is not None and (self.options.money.currency is not None or len(keys) > 1):
             rates = self._comparison_rates(keys)
         source, allow = self.options.max_spend_source, self.options.allow_unpriced
-        return _Budget(self.balance, self.panels, cap, source, rates, allow)
+        day = None if per_day is None else self._day_cap(per_day, rates)
+        return _Budget(self.balance, self.panels, cap, source, rates, allow, day)
+
+    def _day_cap(self, cap: Decimal, rates: Rates) -> _DayCap:
+        """``Max spend per day`` with what the journal says was spent since midnight, in
+        ``rates.currency``: every add that may have cost money, at its estimate (the
+        figure the cap is checked against), refunds of canceled orders not taken off."""
+        now = self.options.now()
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        source = self.options.max_spend_per_day_source
+        spent, blind = Decimal(0), 0
+        for entry in self.journal.spent_since(midnight):
+            if entry.cost is None:
+                blind += 1
+            elif entry.cost:
+                try:
+                    spent += rates.convert(entry.cost, entry.currency)
+                except NoRate as exc:
+                    return _DayCap(cap, source, spent, f"an order placed earlier today: {exc}")
+        if blind:
+            return _DayCap(
+                cap,
+                source,
+                spent,
+                (
+                    f"{plural(blind, 'order')} placed earlier today without a cost on record "
+                    "(no listed price, or placed by an older smmsheet); it can be kept from "
+                    "tomorrow, or use Max spend for today"
+                ),
+            )
+        return _DayCap(cap, source, spent)
 
     def _preview(self, plans: Sequence[OrderPlan], unknown: Sequence[int]) -> Preview:
         """What placing ``plans`` would cost: in one currency, and per panel when several."""
@@ -1588,7 +1640,10 @@ class Engine:
                 "fingerprint": plan.fingerprint,
                 "action": Action.ADD,
                 "request": {"service": str(plan.service.id), **plan.fields},
-                "panel": self._panel_of.get(plan.row, self.panels.default_name),
+                "panel": (key := self._panel_of.get(plan.row, self.panels.default_name)),
+                # What Max spend per day adds up (the budget asked the panel's balance).
+                "cost": plan.cost,
+                "currency": None if (known := self._balances.get(key)) is None else known.currency,
             }
 
         def work() -> None:
@@ -2425,10 +2480,21 @@ class Engine:
         self._stamp(row)
 
 
+@dataclass(frozen=True)
+class _DayCap:
+    """``Max spend per day``: the cap, what was spent earlier today in the budget's
+    currency, or why that cannot be known (then nothing priced fits under it)."""
+
+    cap: Decimal
+    source: str
+    spent: Decimal
+    unknown: str | None = None
+
+
 @dataclass
 class _Budget:
     """The running totals of one placing: per panel against its balance, and every panel
-    together against the cap, in ``rates.currency`` (the cap's currency)."""
+    together against the caps (the run's, the day's), in ``rates.currency``."""
 
     balance: Callable[[str], Balance]
     panels: Panels
@@ -2436,8 +2502,15 @@ class _Budget:
     source: str
     rates: Rates
     allow_unpriced: bool = False
+    day: _DayCap | None = None
     least: dict[str, Decimal] = field(default_factory=dict)
     most: Decimal = Decimal(0)
+
+    def _named_cap(self) -> tuple[Decimal | None, str]:
+        """The cap a refusal that concerns any cap names: the run's, else the day's."""
+        if self.cap is None and self.day is not None:
+            return self.day.cap, self.day.source
+        return self.cap, self.source
 
     def refusal(self, key: str, plan: OrderPlan) -> tuple[Outcome, str] | None:
         """Why ``plan`` on panel ``key`` does not fit after what was taken; None if it does.
@@ -2449,10 +2522,11 @@ class _Budget:
         charge, row by row), and the cap against the highest, so it is never exceeded. An
         estimate in a currency the Settings sheet has no rate for cannot be kept under a cap.
         """
+        capped = self.cap is not None or self.day is not None
         if plan.cost is None or plan.lowest_cost is None:
-            if self.cap is None and self.allow_unpriced:
+            if not capped and self.allow_unpriced:
                 return None
-            return Outcome.UNPRICED, _unpriced_reason(plan, self.cap, self.source)
+            return Outcome.UNPRICED, _unpriced_reason(plan, *self._named_cap())
         try:
             balance = self.balance(key)
         except PanelError as exc:
@@ -2466,19 +2540,33 @@ class _Budget:
                 f"{balance.currency}) for this order ({_estimate(plan, 'least')}) after the "
                 "rows above"
             )
-        if self.cap is None:
+        if not capped:
             return None
         try:
             cost = self.rates.convert(plan.cost, balance.currency)
         except NoRate as exc:
+            cap, source = self._named_cap()
             return Outcome.OVER_BUDGET, (
-                f"Not placed: its cost{where} cannot be kept within {self.source} {self.cap} "
+                f"Not placed: its cost{where} cannot be kept within {source} {cap} "
                 f"{self.rates.currency}: {exc}"
             )
-        if self.most + cost > self.cap:
+        if self.cap is not None and self.most + cost > self.cap:
             return Outcome.OVER_BUDGET, (
                 f"Not placed: would exceed {self.source} {self.cap} "
                 f"(this order {_estimate(plan, 'most')}{where})"
+            )
+        day = self.day
+        if day is None:
+            return None
+        unit = f" {self.rates.currency or balance.currency}".rstrip()
+        if day.unknown is not None:
+            return Outcome.OVER_BUDGET, (
+                f"Not placed: {day.source} {day.cap}{unit} cannot be kept: {day.unknown}"
+            )
+        if day.spent + self.most + cost > day.cap:
+            return Outcome.OVER_BUDGET, (
+                f"Not placed: would exceed {day.source} {day.cap}{unit} ({money(day.spent)} "
+                f"spent earlier today; this order {_estimate(plan, 'most')}{where})"
             )
         return None
 
@@ -2487,7 +2575,7 @@ class _Budget:
         if plan.cost is None or plan.lowest_cost is None:
             return
         self.least[key] = self.least.get(key, Decimal(0)) + sign * plan.lowest_cost
-        if self.cap is not None:
+        if self.cap is not None or self.day is not None:
             self.most += sign * self.rates.convert(plan.cost, self.balance(key).currency)
 
 

@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ._version import __version__
-from .errors import ConfigError, JournalMismatchError, SmmsheetError, WorkbookError, scrub
+from .errors import (
+    ConfigError,
+    JournalMismatchError,
+    NoSheetError,
+    SmmsheetError,
+    WorkbookError,
+    scrub,
+)
 from .output import (
     SECRETS,
     emit_json,
@@ -61,7 +68,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130
 #: Shows the terminal's cursor again (a progress bar hides it while it draws).
 SHOW_CURSOR = "\x1b[?25h"
-VERBOSE_HELP = "Log each panel request (never the key)."
+VERBOSE_HELP = "Log details on stderr: each panel request, if any (never the key)."
 #: Said when a question gets no answer (Ctrl-C, end of input): the run stops right there.
 ABORTED = "Stopped at the question: nothing was sent after it."
 #: Commands that may send a paid request: only their Ctrl-C has outcomes in the journal.
@@ -98,7 +105,10 @@ class _Cli(click.Group):
             return super().invoke(ctx)
         except SmmsheetError as exc:
             usage = isinstance(exc, ConfigError | WorkbookError | JournalMismatchError)
-            self._fail(ctx, EXIT_USAGE if usage else EXIT_FAILED, type(exc).__name__, str(exc))
+            kind, message = type(exc).__name__, str(exc)
+            if isinstance(exc, NoSheetError):  # the way only this shell has; JSON kind as before
+                kind, message = "LayoutError", f"{message}, or choose it with --sheet NAME"
+            self._fail(ctx, EXIT_USAGE if usage else EXIT_FAILED, kind, message)
         except click.ClickException as exc:
             if not json_requested(ctx):
                 raise
@@ -444,6 +454,11 @@ RUN_OPTIONS: dict[str, Callable[[F], F]] = {
         metavar="AMOUNT",
         help="Place no more than this amount in this run (25, 25.50, $25, 25 USD).",
     ),
+    "max_spend_per_day": click.option(
+        "--max-spend-per-day",
+        metavar="AMOUNT",
+        help="Place no more than this amount in a day, earlier runs of the workbook included.",
+    ),
     "allow_unpriced": click.option(
         "--allow-unpriced",
         is_flag=True,
@@ -550,6 +565,7 @@ def execute_book(
     yes: bool = False,
     dry_run: bool = False,
     max_spend: Decimal | str | None = None,
+    max_spend_per_day: Decimal | str | None = None,
     allow_unpriced: bool = False,
     new_journal: bool = False,
     client: PanelClient | None = None,
@@ -560,10 +576,10 @@ def execute_book(
     ``quiet`` keeps the run's messages off stderr (they are in the report, for JSON).
     """
     from .batch import CancelPreview, Preview, RunOptions
-    from .config import spending_cap
     from .session import Session
 
-    flag_cap = None if max_spend is None else spending_cap(max_spend, "--max-spend")
+    flag_cap = _flag_cap(max_spend, "--max-spend")
+    day_cap = _flag_cap(max_spend_per_day, "--max-spend-per-day")
     needs_yes: list[str] = []
     declined: list[str] = []
 
@@ -608,6 +624,7 @@ def execute_book(
             sheet=sheet,
             dry_run=dry_run,
             max_spend=flag_cap,  # None: the Settings sheet's Max spend, if any
+            max_spend_per_day=day_cap,  # the same
             allow_unpriced=allow_unpriced,
             confirm=confirm,
             confirm_cancel=confirm_cancel,
@@ -751,7 +768,7 @@ def _print_summary(done: BookRun) -> None:
 BOOK_COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "place": (
         "Place the rows that have no Order ID yet.",
-        ("dry_run", "max_spend", "allow_unpriced", "yes", "new_journal"),
+        ("dry_run", "max_spend", "max_spend_per_day", "allow_unpriced", "yes", "new_journal"),
     ),
     "status": ("Refresh the status of orders that are not final.", ()),
     "refill": (
@@ -766,7 +783,7 @@ BOOK_COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "run": (
         "Place new rows, refill/cancel flagged ones, refresh open orders (of several "
         "workbooks and folders at once, with one summary table).",
-        ("dry_run", "max_spend", "allow_unpriced", "yes", "new_journal"),
+        ("dry_run", "max_spend", "max_spend_per_day", "allow_unpriced", "yes", "new_journal"),
     ),
 }
 for _name, (_help, _options) in BOOK_COMMANDS.items():
@@ -1276,7 +1293,6 @@ def run_many(
     table; the exit code is the worst of the workbooks'.
     """
     from .batch import RunOptions
-    from .config import spending_cap
     from .fleet import PanelPool, book_paths, run_books
 
     if len(books) == 1 and not Path(books[0]).is_dir():
@@ -1288,7 +1304,8 @@ def run_many(
     as_json: bool = flags.get("as_json", False)
     max_spend = flags.get("max_spend")
     paths = book_paths(books)
-    flag_cap = None if max_spend is None else spending_cap(max_spend, "--max-spend")
+    flag_cap = _flag_cap(max_spend, "--max-spend")
+    day_cap = _flag_cap(flags.get("max_spend_per_day"), "--max-spend-per-day")
     gate = _Gate(yes=flags.get("yes", False) or dry_run)
 
     def options(path: Path, dry: bool = dry_run) -> RunOptions:
@@ -1296,6 +1313,7 @@ def run_many(
             sheet=sheet,
             dry_run=dry,
             max_spend=flag_cap,
+            max_spend_per_day=day_cap,
             allow_unpriced=allow_unpriced,
             confirm=lambda preview: gate.place(path, preview),
             confirm_cancel=lambda preview: gate.cancel(path, preview),
@@ -1512,6 +1530,14 @@ MIN_WATCH_SECONDS = 10
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+def _flag_cap(value: Decimal | str | None, flag: str) -> Decimal | None:
+    """A spending cap given on the command line (None: not given), read as the Settings
+    sheet's are (:func:`~smmsheet.config.spending_cap`)."""
+    from .config import spending_cap
+
+    return None if value is None else spending_cap(value, flag)
+
+
 def _interval(text: str) -> float:
     """``--every``: ``90s``, ``10m``, ``1h``, ``1d`` (a bare number is minutes)."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text.lower())
@@ -1555,8 +1581,9 @@ def watch(
     """Run `run` over workbooks on a schedule, each paying up to its Settings Max spend.
 
     Orders are placed without asking (as with --yes), so every workbook must have a Max
-    spend on its Settings sheet: the cap of each run. Logs one line per workbook per run
-    (with --json, a JSON object per line, and the document says how many runs were done);
+    spend (the cap of each run) or a Max spend per day on its Settings sheet. Logs one
+    line per workbook per run (with --json, a JSON object per line, and the document says
+    how many runs were done);
     Ctrl-C stops after the run under way (twice: no further workbook starts; those under
     way still finish and save).
     """
@@ -1571,8 +1598,8 @@ def watch(
     uncapped = capless(book_paths(books))
     if uncapped:
         raise ConfigError(
-            "watch places orders without asking, so each workbook needs a Max spend on its "
-            f"Settings sheet; none in: {', '.join(map(str, uncapped))}"
+            "watch places orders without asking, so each workbook needs a Max spend or a Max "
+            f"spend per day on its Settings sheet; none in: {', '.join(map(str, uncapped))}"
         )
     stop = threading.Event()
 
@@ -1591,7 +1618,7 @@ def watch(
     def options(_: Path) -> RunOptions:
         return RunOptions(
             sheet=sheet,
-            confirm=lambda _: True,  # --yes, within the Settings sheet's Max spend
+            confirm=lambda _: True,  # --yes, within the Settings sheet's caps
             confirm_cancel=lambda _: True,
             journal_lost=lambda problem: _journal_lost_unasked(problem, False),
         )
@@ -1600,7 +1627,7 @@ def watch(
         paths = book_paths(books)  # a folder's new workbooks join the next run
         refused = set(capless(paths))
         for path in refused:
-            log(f"run {number} {path}: refused: no Max spend on its Settings sheet")
+            log(f"run {number} {path}: refused: no Max spend (per day) on its Settings sheet")
         runs = run_books(
             [p for p in paths if p not in refused],
             "run",

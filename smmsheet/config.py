@@ -98,6 +98,8 @@ class WorkbookSettings:
 
     profile: str | None = None
     max_spend: Decimal | None = None
+    #: ``Max spend per day``: what the workbook's placings may cost in one calendar day.
+    max_spend_per_day: Decimal | None = None
     #: ``status`` notes orders whose refill window ends within this many days (None: not
     #: set, the engine's default applies).
     refill_warning_days: int | None = None
@@ -333,6 +335,7 @@ def _label(text: object) -> str:
 SETTINGS_LABELS = {
     "profile": "Profile",
     "maxspend": "Max spend",
+    "maxspendperday": "Max spend per day",
     "refillwarningdays": "Refill warning days",
     "currency": "Currency",
     "reportingcurrency": "Reporting currency",
@@ -344,7 +347,7 @@ def _misspelt_label(name: str, text: object, value: object, cell: str) -> None:
 
     Read as the user's own row, ``Max spnd`` meant a run without the cap typed beside it,
     and ``Profil`` a run on the default panel's account. Any other label for a spending
-    limit (``Spend limit``, ``Max spend per day``) is taken for a cap smmsheet would not keep.
+    limit (``Spend limit``, ``Daily max spend``) is taken for a cap smmsheet would not keep.
     Rows of the user's own that are not near a setting (``Tax rate``, ``Keywords``) are left
     alone.
     """
@@ -354,7 +357,8 @@ def _misspelt_label(name: str, text: object, value: object, cell: str) -> None:
         return
     close = difflib.get_close_matches(name, SETTINGS_LABELS, n=1, cutoff=0.85)
     if close or ("spend" in name and re.search("max|limit|cap", name)):
-        meant = SETTINGS_LABELS[close[0] if close else "maxspend"]
+        daily = "maxspendperday" if re.search("day|daily", name) else "maxspend"
+        meant = SETTINGS_LABELS[close[0] if close else daily]
         raise ConfigError(
             f"{cell} ({str(text).strip()[:40]!r}) is not a setting smmsheet reads: did you "
             f"mean {meant!r}? Rename it, or clear the value beside it; nothing was sent"
@@ -426,6 +430,9 @@ def workbook_settings(
     spend = None
     if not is_blank(raw_spend):
         spend = spending_cap(raw_spend, f"Max spend in {cells['maxspend']}")
+    per_day = None
+    if not is_blank(raw_day := values.get("maxspendperday")):
+        per_day = spending_cap(raw_day, f"Max spend per day in {cells['maxspendperday']}")
     warn = None
     if "refillwarningdays" in values and not is_blank(values["refillwarningdays"]):
         warn = _warning_days(values["refillwarningdays"], cells["refillwarningdays"])
@@ -439,6 +446,7 @@ def workbook_settings(
     return WorkbookSettings(
         profile=str(profile).strip() if profile else None,
         max_spend=spend,
+        max_spend_per_day=per_day,
         refill_warning_days=warn,
         currency=currency or None,
         rates=rates,

@@ -39,6 +39,7 @@ __all__ = [
     "WorkbookError",
     "WorkbookBusyError",
     "LayoutError",
+    "NoSheetError",
     "JournalError",
     "JournalMismatchError",
     "PanelError",
@@ -118,6 +119,11 @@ class WorkbookBusyError(WorkbookError):
 
 class LayoutError(WorkbookError):
     """The sheet has no order table smmsheet can recognise."""
+
+
+class NoSheetError(LayoutError):
+    """The workbook has no sheet of the order sheet's name; a shell that lets the user
+    choose another sheet (``--sheet``) says so."""
 
 
 class JournalError(SmmsheetError):

@@ -224,7 +224,8 @@ def run_books(
 
 
 def capless(paths: Sequence[Path]) -> list[Path]:
-    """The workbooks whose Settings sheet sets no ``Max spend`` (``watch`` refuses them).
+    """The workbooks whose Settings sheet sets neither ``Max spend`` nor ``Max spend per
+    day`` (``watch`` refuses them).
 
     A workbook whose settings cannot be read counts as capless: nothing proves a cap.
     """
@@ -236,7 +237,10 @@ def capless(paths: Sequence[Path]) -> list[Path]:
         try:
             book = open_workbook(str(path))
             try:
-                cap = settings_of(book).max_spend
+                settings = settings_of(book)
+                cap = settings.max_spend
+                if cap is None:
+                    cap = settings.max_spend_per_day
             finally:
                 book.close()
         except SmmsheetError:

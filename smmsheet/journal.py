@@ -19,6 +19,10 @@ sent; a marker the journal does not know means the journal was deleted, replaced
 back to an older copy, and the engine stops before placing anything. A damaged journal (cut
 short, overwritten) fails SQLite's quick check on open and stops every run.
 
+An ``add`` also keeps its estimated cost and the panel's currency (``cost``, ``currency``):
+what :meth:`Journal.spent_since` adds up for ``Max spend per day``. Journals made before
+costs were kept get the columns on open; their adds have no cost.
+
 Every entry names the panel it was sent to (``panel``: the profile name a row's ``Panel``
 column chose; empty for the workbook's default panel). Journals made before panels were
 recorded get the column on open, and their entries belong to the default panel.
@@ -40,6 +44,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict, TypeVar, Unpack
@@ -144,6 +149,11 @@ _UNKNOWN = (State.SENT, State.AMBIGUOUS)
 _RESOLUTION_COLUMN = "ALTER TABLE entries ADD COLUMN resolution TEXT"
 #: Added with many panels per workbook: older entries read as the default panel ('').
 _PANEL_COLUMN = "ALTER TABLE entries ADD COLUMN panel TEXT NOT NULL DEFAULT ''"
+#: Added with Max spend per day: an add's estimated cost (a decimal as text) and currency.
+_COST_COLUMNS = (
+    "ALTER TABLE entries ADD COLUMN cost TEXT",
+    "ALTER TABLE entries ADD COLUMN currency TEXT",
+)
 
 
 def journal_path(workbook: str | Path) -> Path:
@@ -333,6 +343,10 @@ class Entry:
     resolution: Resolution | None = None
     #: The profile the request went to ('' : the workbook's default panel).
     panel: str = ""
+    #: An add's estimated cost, in ``currency`` (the panel's); None: not estimated (no
+    #: listed price, or journaled before costs were kept).
+    cost: Decimal | None = None
+    currency: str | None = None
 
     @property
     def result_id(self) -> str | None:
@@ -353,6 +367,8 @@ class Intent(TypedDict):
     request: dict[str, str]
     target: NotRequired[str | None]
     panel: NotRequired[str]
+    cost: NotRequired[Decimal | None]
+    currency: NotRequired[str | None]
 
 
 class Journal:
@@ -410,6 +426,9 @@ class Journal:
                 self._db.execute(_RESOLUTION_COLUMN)
             if "panel" not in columns:
                 self._db.execute(_PANEL_COLUMN)
+            if "cost" not in columns:
+                for column in _COST_COLUMNS:
+                    self._db.execute(column)
             self.identity = self._identity()
         except sqlite3.Error as exc:
             self._release()
@@ -537,7 +556,7 @@ class Journal:
             with self._mutex:
                 rows = self._db.execute(
                     "SELECT id,sheet,row,fingerprint,action,target,request,state,result,created,"
-                    f"synced,resolution,panel FROM entries WHERE {where} ORDER BY id",
+                    f"synced,resolution,panel,cost,currency FROM entries WHERE {where} ORDER BY id",
                     args,
                 ).fetchall()
         except sqlite3.Error as exc:
@@ -571,6 +590,8 @@ class Journal:
             synced,
             resolution,
             r[12] or "",
+            None if r[13] is None else Decimal(r[13]),
+            r[14],
         )
 
     def sheets(self) -> list[str]:
@@ -614,6 +635,18 @@ class Journal:
             )
         )
 
+    def spent_since(self, moment: float) -> list[Entry]:
+        """Adds sent at or after ``moment`` (seconds since the epoch) that may have cost
+        money: accepted, or with an unknown outcome the user did not settle as "place
+        again" (the panel does not show it). Refused and never-sent adds cost nothing."""
+        return list(
+            self._select(
+                "action = ? AND created >= ? AND (state = ? OR (state IN (?, ?) "
+                "AND (resolution IS NULL OR resolution != ?)))",
+                (Action.ADD, moment, State.ACCEPTED, *_UNKNOWN, Resolution.PLACE_AGAIN),
+            )
+        )
+
     def entries(self) -> list[Entry]:
         """Every entry, oldest first (for `smmsheet journal` and tests)."""
         return list(self._select("1 = 1"))
@@ -633,7 +666,7 @@ def _intent_sql(fields: Intent) -> tuple[str, tuple[object, ...]]:
     now = time.time()
     return (
         "INSERT INTO entries (sheet,row,fingerprint,action,target,request,state,created,"
-        "updated,panel) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        "updated,panel,cost,currency) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             fields["sheet"],
             fields["row"],
@@ -645,6 +678,8 @@ def _intent_sql(fields: Intent) -> tuple[str, tuple[object, ...]]:
             now,
             now,
             fields.get("panel", ""),
+            None if (cost := fields.get("cost")) is None else str(cost),
+            fields.get("currency"),
         ),
     )
 

@@ -53,6 +53,7 @@ __all__ = [
 
 #: How row messages name a spending cap read from the workbook's Settings sheet.
 SHEET_CAP = "Max spend (Settings sheet)"
+SHEET_DAY_CAP = "Max spend per day (Settings sheet)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,14 +159,21 @@ class Session:
         """Run one engine command over the order sheet, journaled, with one save.
 
         ``options`` carry the shell's answers and callbacks (``confirm``, ``confirm_cancel``,
-        ``journal_lost``, ``progress``); without a ``max_spend`` of their own, the Settings
-        sheet's ``Max spend`` is the cap. Holds the workbook's run lock while it works (a dry
-        run takes no lock and leaves no file: it reads a copy of the journal).
+        ``journal_lost``, ``progress``); without a ``max_spend`` (``max_spend_per_day``) of
+        their own, the Settings sheet's ``Max spend`` (``Max spend per day``) is the cap.
+        Holds the workbook's run lock while it works (a dry run takes no lock and leaves no
+        file: it reads a copy of the journal).
         """
         options = options or RunOptions()
         if options.max_spend is None and self.settings.max_spend is not None:
             options = dataclasses.replace(
                 options, max_spend=self.settings.max_spend, max_spend_source=SHEET_CAP
+            )
+        if options.max_spend_per_day is None and self.settings.max_spend_per_day is not None:
+            options = dataclasses.replace(
+                options,
+                max_spend_per_day=self.settings.max_spend_per_day,
+                max_spend_per_day_source=SHEET_DAY_CAP,
             )
         if self.settings.refill_warning_days is not None:
             options = dataclasses.replace(

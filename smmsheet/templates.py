@@ -124,6 +124,13 @@ _SETTINGS: list[tuple[str, str, str]] = [
         "not placed. Empty: no cap (the balance still limits). `--max-spend` overrides it.",
     ),
     (
+        "Max spend per day",
+        "",
+        "The most all runs of one day may spend together (e.g. 100), counted from the "
+        "journal kept beside this workbook, for scheduled runs (`smmsheet watch`, cron). "
+        "Empty: no daily cap. `--max-spend-per-day` overrides it.",
+    ),
+    (
         "Refill warning days",
         "",
         "`status` notes orders whose refill window (Refill until, read from the service's "

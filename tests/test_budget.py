@@ -6,12 +6,15 @@ package billed per 1000) as real panels do.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from decimal import Decimal
 
 import pytest
 
 from smmsheet.batch import Preview
+from smmsheet.journal import Action, Journal, Resolution, State, journal_path
+from smmsheet.money import Rates
 from smmsheet.panel import PanelClient
 from smmsheet.simulator import PanelSimulator
 
@@ -98,24 +101,41 @@ def test_a_rate_is_read_exactly_or_is_no_price(listed, read):
     assert rate == (None if read is None else Decimal(read))
 
 
-@pytest.mark.parametrize("listed", ["1 500", "1.5k", "0x10", "1.234,56"])
-def test_a_cap_is_never_passed_on_a_misread_rate(tmp_path, listed):
-    """Found by an attacker's review: the first number in the text was taken as the rate."""
+def place_under_a_cap(tmp_path, rates, cap):
+    """Place one row of 1000 of service 1, listed at each of ``rates``, under ``cap``: the
+    row as it then reads, and the adds the panel got."""
+    entries = [
+        {"service": 1, "name": "F", "type": "Default", "rate": rate, "min": 10, "max": 100000}
+        for rate in rates
+    ]
 
     def script(form):
         if form["action"] == "services":
-            item = {"service": 1, "name": "F", "type": "Default", "rate": listed}
-            return json_reply(json.dumps([{**item, "min": 10, "max": 100000}]))
+            return json_reply(json.dumps(entries))
         if form["action"] == "balance":
             return json_reply('{"balance": "100000", "currency": "USD"}')
         return json_reply('{"order": 1}')
 
     book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://x", 1000)])
     with ScriptedPanel(script) as panel, PanelClient(panel.url, "k") as c:
-        run(book, c, "place", max_spend=Decimal(5))
-        assert not [f for f in panel.forms if f["action"] == "add"]
+        run(book, c, "place", max_spend=Decimal(cap))
     [row] = read_orders(book)
-    assert row["Order ID"] is None and row["Error"]
+    return row, [f for f in panel.forms if f["action"] == "add"]
+
+
+@pytest.mark.parametrize("listed", ["1 500", "1.5k", "0x10", "1.234,56"])
+def test_a_cap_is_never_passed_on_a_misread_rate(tmp_path, listed):
+    """Found by an attacker's review: the first number in the text was taken as the rate."""
+    row, adds = place_under_a_cap(tmp_path, [listed], 5)
+    assert not adds and row["Order ID"] is None and row["Error"]
+
+
+@pytest.mark.parametrize("rates", [["100", "0.01"], ["0.01", "100"]])
+def test_a_service_listed_twice_at_two_prices_is_capped_at_the_dearer(tmp_path, rates):
+    """A panel listing service 1 in two categories, at 0.01 and at 100 per 1000: the last
+    entry's price was taken, and an order charged 100 passed a cap of 1."""
+    row, adds = place_under_a_cap(tmp_path, rates, 1)
+    assert not adds and row["Order ID"] is None and "max-spend" in row["Error"]
 
 
 def test_smm_cost_of_a_service_without_a_price_says_so(client):
@@ -222,3 +242,92 @@ def test_a_subscription_with_posts_is_priced_for_them(tmp_path, sim, client):
     book = make_orders_book(tmp_path / "o.xlsx", [(17, None, "someone", 100, 200, 0, 3)], header)
     report = run(book, client, "place", dry_run=True)
     assert report.preview is not None and report.preview.cost > 0
+
+
+# ------------------------------------------------------------------ Max spend per day
+
+
+def _tomorrow() -> dt.datetime:
+    return dt.datetime.now() + dt.timedelta(days=1)
+
+
+def test_max_spend_per_day_counts_the_days_earlier_runs_and_starts_again_tomorrow(
+    tmp_path, sim, client
+):
+    # Max spend holds for one run: a cron job every 10 minutes spent it every 10 minutes.
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, f"https://x/{i}", 1000) for i in range(4)])
+    run(book, client, "place", max_spend_per_day=Decimal(2))  # 0.90 each: two fit
+    assert sim.counts["add"] == 2
+    report = run(book, client, "place", max_spend_per_day=Decimal(2), max_spend=Decimal(5))
+    assert sim.counts["add"] == 2  # the day's 1.80 is spent: nothing more today
+    said = "--max-spend-per-day 2 USD: 1.80 spent earlier today, nothing more in this run"
+    assert said in report.messages  # a cron job's log says why the rows wait
+    out = read_orders(book)
+    assert [r["Order ID"] for r in out] == [1001, 1002, None, None]
+    assert out[2]["Error"] == (
+        "Not placed: would exceed --max-spend-per-day 2 USD (1.80 spent earlier today; "
+        "this order 0.90)"
+    )
+    run(book, client, "place", max_spend_per_day=Decimal(2), now=_tomorrow)
+    assert sim.counts["add"] == 4 and all(r["Order ID"] for r in read_orders(book))
+
+
+def test_an_add_that_may_have_been_placed_counts_for_the_day_and_a_refused_one_does_not(
+    tmp_path, sim, client
+):
+    book = make_orders_book(
+        tmp_path / "o.xlsx", [(1, "https://x/1", 1000), (1, "https://x/2", 1000)]
+    )
+    with Journal(journal_path(book)) as journal:
+        spent = {"sheet": "Orders", "fingerprint": "f", "action": Action.ADD}
+        maybe = journal.intent(row=9, request={}, cost=Decimal("0.70"), currency="USD", **spent)
+        journal.outcome(maybe, State.AMBIGUOUS, "timed out")
+        refused = journal.intent(row=10, request={}, cost=Decimal(5), currency="USD", **spent)
+        journal.outcome(refused, State.REJECTED, "Not enough funds")
+        again = journal.intent(row=11, request={}, cost=Decimal(5), currency="USD", **spent)
+        journal.outcome(again, State.AMBIGUOUS, "timed out")
+        journal.resolve(again, Resolution.PLACE_AGAIN)  # the panel does not show it
+    run(book, client, "place", max_spend_per_day=Decimal(2))  # 0.70 + 0.90: one more fits
+    assert [r["Order ID"] for r in read_orders(book)] == [1001, None]
+    assert "(0.70 spent earlier today;" in read_orders(book)[1]["Error"]
+
+
+def test_an_order_of_today_with_no_cost_on_record_keeps_the_day_cap_shut(tmp_path, sim, client):
+    # An add journaled by an older smmsheet (or an unpriced one): what the day cost is not
+    # known, so nothing priced is placed under the day's cap until tomorrow.
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://x/1", 100)])
+    with Journal(journal_path(book)) as journal:
+        old = journal.intent(sheet="Orders", row=9, fingerprint="f", action=Action.ADD, request={})
+        journal.outcome(old, State.ACCEPTED, "77")
+    report = run(book, client, "place", max_spend_per_day=Decimal(100))
+    assert sim.counts["add"] == 0 and report.failed
+    said = read_orders(book)[0]["Error"]
+    assert said.startswith("Not placed: --max-spend-per-day 100 USD cannot be kept: 1 order")
+    assert "use Max spend for today" in said
+    run(book, client, "place", max_spend_per_day=Decimal(100), now=_tomorrow)
+    assert sim.counts["add"] == 1
+
+
+def test_orders_of_the_day_in_a_currency_without_a_rate_keep_the_day_cap_shut(
+    tmp_path, sim, client
+):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://x/1", 100)])
+    with Journal(journal_path(book)) as journal:
+        eur = journal.intent(
+            sheet="Orders", row=9, fingerprint="f", action=Action.ADD, request={},
+            cost=Decimal(1), currency="EUR", panel="eu",
+        )  # fmt: skip
+        journal.outcome(eur, State.ACCEPTED, "77")
+    run(book, client, "place", max_spend_per_day=Decimal(100))
+    assert sim.counts["add"] == 0
+    assert "no rate for EUR in the Settings sheet" in read_orders(book)[0]["Error"]
+    run(book, client, "place", max_spend_per_day=Decimal(100), money=Rates("USD", {"EUR": 2}))
+    assert sim.counts["add"] == 1
+
+
+def test_the_journal_keeps_each_adds_estimate_for_the_days_count(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://x/1", 1000), (30, "https://u", 100)])
+    run(book, client, "place", allow_unpriced=True)
+    with Journal(journal_path(book)) as journal:
+        kept = [(e.cost, e.currency) for e in journal.entries()]
+    assert kept == [(Decimal("0.90"), "USD"), (None, "USD")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -76,6 +77,32 @@ def test_services_into_a_workbook_writes_text_not_formulas(panel_env, tmp_path):
 
     sheet = load_workbook(book)["Services"]
     assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
+
+
+def test_services_into_a_missing_workbook_says_where_it_looked_and_how_to_make_one(
+    panel_env, tmp_path, monkeypatch
+):
+    # The README's second step run before its first: the message named neither the folder
+    # (a cron job's is not the user's) nor the command that writes the workbook.
+    monkeypatch.chdir(tmp_path)
+    missing = invoke("services", "--into", "my orders.xlsx")
+    assert missing.exit_code == 2
+    assert f"my orders.xlsx does not exist in {tmp_path}" in missing.output
+    said = missing.output.split("`")[1]
+    assert said == 'smmsheet new "my orders.xlsx"'
+    assert invoke(*shlex.split(said)[1:]).exit_code == 0  # followed literally, it works
+    assert invoke("services", "--into", "my orders.xlsx").exit_code == 0
+
+
+def test_a_cron_place_every_few_minutes_keeps_to_its_cap_per_day(panel_env, tmp_path):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, f"https://x/{i}", 100) for i in range(3)])
+    for _ in range(3):  # 0.09 each: one fits the day's 0.10, on the first run only
+        invoke("place", str(book), "--yes", "--max-spend-per-day", "$0.10")
+    out = read_orders(book)
+    assert [bool(r["Order ID"]) for r in out] == [True, False, False]
+    assert "would exceed --max-spend-per-day 0.10 USD (0.09 spent earlier today" in out[2]["Error"]
+    bad = invoke("place", str(book), "--yes", "--max-spend-per-day", "lots")
+    assert bad.exit_code == 2 and "--max-spend-per-day must be an amount" in bad.output
 
 
 def _with_sheet(book: Path, name: str, rows: list[list[object]]) -> Path:
@@ -229,6 +256,9 @@ def test_missing_sheet_and_broken_file_are_one_clear_error(panel_env, tmp_path):
     book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
     missing = invoke("status", str(book), "--sheet", "Nope")
     assert missing.exit_code == 2 and "no sheet 'Nope'" in missing.output
+    # A book whose order sheet has another name: both ways out are said.
+    assert "(sheets: Orders): rename the order sheet to 'Nope'" in missing.output
+    assert "or choose it with --sheet NAME" in missing.output
     broken = tmp_path / "broken.xlsx"
     broken.write_bytes(b"this is not a zip")
     result = invoke("place", str(broken), "-y")
@@ -608,13 +638,14 @@ def test_cancel_dry_run_sends_nothing(panel_env, tmp_path):
     assert panel_env.counts["cancel"] == 0
 
 
+CAPS = {"max_spend", "max_spend_per_day"}
 BOOK_OPTIONS = {
-    "place": {"dry_run", "max_spend", "allow_unpriced", "yes", "new_journal"},
+    "place": {"dry_run", *CAPS, "allow_unpriced", "yes", "new_journal"},
     "status": set(),
     "refill": {"dry_run", "new_journal"},
     "refill-status": set(),
     "cancel": {"dry_run", "yes", "new_journal"},
-    "run": {"dry_run", "max_spend", "allow_unpriced", "yes", "new_journal", "jobs"},
+    "run": {"dry_run", *CAPS, "allow_unpriced", "yes", "new_journal", "jobs"},
 }
 
 

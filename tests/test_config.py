@@ -316,6 +316,8 @@ def test_an_empty_max_spend_cell_is_no_cap():
         ("Max spnd", "Max spend"),
         ("Maximum spend", "Max spend"),
         ("Spend limit", "Max spend"),
+        ("Daily max spend", "Max spend per day"),
+        ("Max spend a day", "Max spend per day"),
         ("Profil", "Profile"),
         ("Curency", "Currency"),
         ("Refill warning day", "Refill warning days"),
@@ -335,6 +337,14 @@ def test_a_unit_after_a_settings_label_is_read_and_own_rows_are_left_alone():
     s = workbook_settings([["Max spend (USD)", "25"], ["Tax rate", "0.2"], ["Currency rate", 1]])
     assert s.max_spend == Decimal(25)
     assert workbook_settings([["Max spnd", None]]).max_spend is None  # nothing typed: no harm
+
+
+def test_max_spend_per_day_is_read_as_max_spend_is():
+    s = workbook_settings([["Max spend", "$5"], ["Max spend per day (USD)", "25,00"]])
+    assert (s.max_spend, s.max_spend_per_day) == (Decimal(5), Decimal(25))
+    assert workbook_settings([["Max spend per day", None]]).max_spend_per_day is None
+    with pytest.raises(ConfigError, match=r"Max spend per day in Settings!B1 must be an amount"):
+        workbook_settings([["Max spend per day", "twenty"]])
 
 
 def test_a_setting_named_twice_never_drops_the_value_typed_first():

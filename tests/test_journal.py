@@ -139,6 +139,7 @@ def test_a_journal_written_by_smmsheet_0_1_still_opens_and_reads(tmp_path):
         ]
         assert [e.resolution for e in entries[4:6]] == [Resolution.TYPED, Resolution.PLACE_AGAIN]
         assert all(type(e.state) is State and type(e.synced) is Synced for e in entries)
+        assert all(e.cost is None and e.currency is None for e in entries)  # none were kept
         assert {type(e.action) for e in entries} == {Action}
         assert [e.result_id for e in j.accepted_adds("Orders")] == ["1001", "ORD-1002", "1006"]
         assert [e.row for e in j.unresolved_adds("Orders")] == [4, 5]

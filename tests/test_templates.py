@@ -130,8 +130,16 @@ def test_the_settings_sheet_reads_as_no_settings_and_explains_each(template):
     rows = open_workbook(str(template)).read_values("Settings")
     settings = workbook_settings(rows)
     assert settings.profile is None and settings.max_spend is None
+    assert settings.max_spend_per_day is None
     named = {row[0]: row for row in rows[1:] if row and row[0]}
-    assert set(named) == {"Profile", "Max spend", "Refill warning days", "Currency", "Rate EUR"}
+    assert set(named) == {
+        "Profile",
+        "Max spend",
+        "Max spend per day",
+        "Refill warning days",
+        "Currency",
+        "Rate EUR",
+    }
     assert settings.refill_warning_days is None and settings.currency is None
     assert not settings.rates
     assert all(len(str(row[2])) > 40 for row in named.values())  # each says what it does

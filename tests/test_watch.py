@@ -24,14 +24,14 @@ def invoke(*args: str):
     return CliRunner().invoke(cli, ["watch", *args], catch_exceptions=False)
 
 
-def capped_book(path, cap="0.10", rows=2):
+def capped_book(path, cap="0.10", rows=2, label="Max spend"):
     """Rows of service 1 at 0.09 each: a cap of 0.10 lets one through a run."""
     from openpyxl import load_workbook
 
     make_orders_book(path, [(1, f"https://x/{path.stem}{i}", 100) for i in range(rows)])
     if cap is not None:
         book = load_workbook(path)
-        book.create_sheet("Settings").append(["Max spend", cap])
+        book.create_sheet("Settings").append([label, cap])
         book.save(path)
     return path
 
@@ -70,6 +70,19 @@ def test_each_run_pays_up_to_the_cap_and_logs_one_line_per_workbook(tmp_path, pa
     assert len(panel_env.orders) == 4  # never past the cap, never twice
     assert all(r["Order ID"] for r in read_orders(a) + read_orders(b))
     assert "stopped after 3 runs" in result.stderr
+
+
+def test_a_cap_per_day_holds_over_every_run_of_the_day(tmp_path, panel_env):
+    # A Max spend of 0.20 a run let a watch every 10 minutes place 0.20 every 10 minutes:
+    # all day long, rows pasted by mistake went out a cap's worth at a time.
+    book = capped_book(tmp_path / "a.xlsx", cap="0.20", rows=4, label="Max spend per day")
+    result = invoke(str(book), "--every", "0s", "--times", "3")
+    assert len(panel_env.orders) == 2  # 0.18 in the first run, then nothing more today
+    out = read_orders(book)
+    assert [bool(r["Order ID"]) for r in out] == [True, True, False, False]
+    said = out[2]["Error"]
+    assert "exceed Max spend per day (Settings sheet) 0.20 USD (0.18 spent earlier today" in said
+    assert result.exit_code == 0, result.output
 
 
 def test_a_capless_workbook_added_to_the_folder_later_is_refused_in_its_run(
