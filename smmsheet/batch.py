@@ -741,10 +741,7 @@ class Engine:
             self.book.save()
         except WorkbookError as exc:
             if self._synced:
-                self.report.messages.append(
-                    f"{exc} -- the outcomes of {len(self._synced)} paid requests are kept in "
-                    f"the journal {self.journal.path} and will be written on the next run"
-                )
+                self.report.messages.append(self._unsaved_text(exc))
             raise
         self.report.saved = True
         self.table.new_columns.clear()  # they exist now: a later save adds them no more
@@ -754,6 +751,23 @@ class Engine:
         self._pending.clear()
         self._synced.clear()
         self._orphaned.clear()
+
+    def _unsaved_text(self, exc: WorkbookError) -> str:
+        """What the user is told when this run's paid outcomes could not be saved: where they
+        are, and the orders placed, named, for a journal that went with its folder."""
+        told = f"{exc} -- the outcomes of {len(self._synced)} paid requests are "
+        if self.journal.path.exists():
+            told += f"kept in the journal {self.journal.path} and will be written on the next run"
+        else:
+            told += (
+                f"in no file: the journal {self.journal.path} is gone (its folder moved or deleted)"
+            )
+        placed = [
+            f"row {r.row}: order {r.message}"
+            for r in self.report.results
+            if r.step == Step.PLACE and r.outcome == Outcome.PLACED
+        ]
+        return told + (f". Orders placed: {', '.join(placed)}" if placed else "")
 
     def _currency(self) -> str:
         """The panel's currency, for the format of money columns ('' when not known)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -163,6 +164,27 @@ def test_crash_between_send_and_write_back_is_reconciled(tmp_path, sim, client, 
     assert_sheet_matches_panel(book, sim)
     assert sim.counts["add"] == 3
     assert any("recovered 3" in m for m in report.messages)
+
+
+def test_a_save_that_fails_after_placing_names_the_orders_even_when_the_journal_is_gone(
+    tmp_path, sim, client, monkeypatch
+):
+    # The workbook's folder was deleted during the run: the message said the outcomes were
+    # "kept in the journal ... and will be written on the next run", in a folder that no
+    # longer existed, and named no order: 2 paid orders the user could not find.
+    from smmsheet.workbook import open_workbook
+
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:2])
+    fail_saves_after_the_marker(monkeypatch)
+    with Journal(journal_path(book)) as journal:
+        engine = Engine(open_workbook(str(book)), client, journal, RunOptions(), command="place")
+        journal_path(book).unlink()  # gone with its folder
+        with pytest.raises(WorkbookError):
+            engine.execute("place")
+    [said] = [m for m in engine.report.messages if "paid requests" in m]
+    assert "will be written on the next run" not in said and "is gone" in said
+    assert re.search(r"row 2: order 100[12]", said) and re.search(r"row 3: order 100[12]", said)
+    monkeypatch.undo()
 
 
 def test_interrupted_request_without_outcome_is_marked_ambiguous(tmp_path, sim, client):
