@@ -695,6 +695,7 @@ def smm_cost(
     >>> smm_cost(1, 1000, panel=panel)  # doctest: +SKIP
     0.9
     """
+    from .orders import stale_pick
     from .values import Unreadable, is_blank, parse_int, whole_number
 
     if is_blank(service):
@@ -712,11 +713,15 @@ def smm_cost(
         return f"{ERROR_PREFIX}quantity must be a whole number, got {count}"
     try:
         panel = panel or udf_panel(_profile(profile))
-        found = panel.services.get().get(service_id)
+        services = panel.services.get()
     except Exception as exc:
         return _error(exc, panel)
+    found = services.get(service_id)
     if found is None:
         return f"{ERROR_PREFIX}the panel has no service {service_id}"
+    stale = stale_pick(service, found, services)  # as a run refuses the row
+    if stale:
+        return f"{ERROR_PREFIX}{stale}"
     if found.rate is None:
         return f"{ERROR_PREFIX}the panel lists no price for service {service_id}"
     return float(found.rate * count / 1000)

@@ -52,6 +52,7 @@ __all__ = [
     "id_cell",
     "normalize_header",
     "same_address",
+    "stale_pick",
     "unknown_text",
     "validate",
 ]
@@ -1029,7 +1030,7 @@ def same_address(typed: str, sent: str) -> bool:
     return _INVISIBLE_ENDS.sub("", typed) == _INVISIBLE_ENDS.sub("", sent)
 
 
-def _stale_pick(cell: CellValue, service: Service, services: Mapping[int, Service]) -> str | None:
+def stale_pick(cell: CellValue, service: Service, services: Mapping[int, Service]) -> str | None:
     """A row error when the name after a Service cell's id (``"12 – Instagram Likes"``, a
     drop-down pick) is another service's name in the panel's list: picked from a list the
     panel has renumbered since, the row would buy another product than the one it shows.
@@ -1132,7 +1133,7 @@ def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | RowP
     service = services.get(sid)
     if service is None:
         return RowProblem(row.row, f"Unknown service {sid} (not in the panel's service list)")
-    stale = _stale_pick(row.get("service"), service, services)
+    stale = stale_pick(row.get("service"), service, services)
     if stale:
         return RowProblem(row.row, stale)
     kind = service.type.strip().lower()

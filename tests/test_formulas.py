@@ -350,6 +350,15 @@ def test_cost_reads_the_quantity_as_a_run_does(panel: UdfPanel, quantity, shown)
     assert shown in str(formulas.smm_cost(1, quantity, panel=panel))
 
 
+def test_cost_of_a_drop_down_pick_whose_name_is_now_another_service_is_an_error(
+    panel: UdfPanel,
+) -> None:
+    # As a run refuses the row: the formula priced service 1 for a cell showing Likes.
+    said = formulas.smm_cost("1 – Instagram Likes", 1000, panel=panel)
+    assert str(said).startswith("#SMM: Service 1 is 'Instagram Followers [Refill 30d]' on the")
+    assert formulas.smm_cost("3 – Instagram Likes", 1000, panel=panel) == pytest.approx(0.25)
+
+
 def test_a_panel_that_is_down_is_a_short_error_without_the_key() -> None:
     secret = "sk-live-0123456789abcdef"
     with PanelSimulator() as gone:
