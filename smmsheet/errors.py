@@ -67,9 +67,12 @@ _URL_PASSWORD = re.compile(r"://([^/\s:@\"'<>]*):[^/\s@\"'<>]*@")
 
 @lru_cache(maxsize=16)
 def _forms(secret: str) -> tuple[str, ...]:
-    """Every way ``secret`` may come back: raw, URL-encoded (both cases), JSON-escaped (also
-    PHP's ``\\/`` and that escaped once more), HTML-escaped."""
+    """Every way ``secret`` may come back: raw, in capitals or small letters (a panel's
+    shouted error), URL-encoded (both cases), JSON-escaped (also PHP's ``\\/`` and that
+    escaped once more), HTML-escaped, or each character an HTML number (``&#97;``)."""
     encoded = {quote(secret, safe=""), quote(secret), quote_plus(secret), quote(quote(secret))}
+    encoded |= {secret.upper(), secret.lower()}
+    encoded |= {"".join(f"&#{ord(c)};" for c in secret), "".join(f"&#x{ord(c):x};" for c in secret)}
     encoded |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), e) for e in encoded}
     php = secret.replace("/", "\\/")  # PHP's json_encode escapes "/"
     escaped = {json.dumps(secret)[1:-1], php, json.dumps(php)[1:-1], html.escape(secret)}

@@ -126,6 +126,10 @@ def is_blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+#: The Arabic decimal and group signs, as the marks the rest of the reading knows.
+_ARABIC_MARKS = str.maketrans({"\u066b": ".", "\u066c": ","})
+
+
 def parse_decimal(value: object) -> Decimal | None:
     """Read a panel number: ``"0.90"``, ``1.5``, ``"1,234.56"``, ``"12.50 EUR"``, ``"0,5"``.
 
@@ -144,7 +148,9 @@ def parse_decimal(value: object) -> Decimal | None:
         return Decimal(value) if abs(value) < 10**MAX_NUMBER_DIGITS else None
     if isinstance(value, float):
         return None if math.isnan(value) or math.isinf(value) else _sane(Decimal(repr(value)))
-    text = str(value)
+    if not isinstance(value, str):  # {"a": 5}, [1.5], a date: no number, not its digits
+        return None
+    text = value.translate(_ARABIC_MARKS)
     if _SCIENTIFIC.fullmatch(text):  # "1e3", "2.5E-4": not "1" followed by junk
         return _sane(Decimal(text.strip()))
     match = _GROUPED_NUMBER.search(text)

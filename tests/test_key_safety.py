@@ -27,6 +27,9 @@ from .scripted import ScriptedPanel, json_reply
 KEY = "Zk+9/q w=Y&~x%41"
 #: Every form a panel may echo it in; the last with lower-case escapes (%2b for %2B).
 FORMS = {KEY, quote(KEY), quote(KEY, safe=""), quote_plus(KEY), "Zk%2b9%2fq+w%3dY%26~x%2541"}
+# A panel that shouts its errors, or spells each character as an HTML number.
+FORMS |= {KEY.upper(), KEY.lower(), "".join(f"&#{ord(c)};" for c in KEY)}
+FORMS.add("".join(f"&#x{ord(c):x};" for c in KEY))
 SERVICES = '[{"service":1,"name":"F","type":"Default","rate":"1","min":"1","max":"999"}]'
 
 

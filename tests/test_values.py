@@ -44,6 +44,12 @@ NNBSP, NBSP = "\u202f", "\u00a0"
         (None, None),
         ("n/a", None),
         (True, None),
+        # A charge sent as an object or a list is no number (was its first digits: 5).
+        ({"a": 5}, None),
+        ([1.5], None),
+        # Arabic-Indic digits with the Arabic decimal and group signs (1.5 read as 1).
+        ("\u0661\u066b\u0665", Decimal("1.5")),
+        ("\u0661\u066c\u0662\u0663\u0664\u066b\u0665", Decimal("1234.5")),
     ],
 )
 def test_parse_decimal(raw, expected):
