@@ -67,6 +67,7 @@ from .orders import (
     id_cell,
     is_final,
     normalize_header,
+    same_address,
     unknown_text,
     validate,
 )
@@ -238,6 +239,18 @@ class _Flagged:
 _REFILL = _Flagged(Action.REFILL, Step.REFILL, Outcome.WOULD_REFILL, Outcome.REFILLED)
 _CANCEL = _Flagged(Action.CANCEL, Step.CANCEL, Outcome.WOULD_CANCEL, Outcome.CANCELED)
 CANCEL_REQUESTED = "Cancel requested"
+#: The Error of a row marked Cancel that has no order: placing it would buy what the user
+#: marked to cancel (and a service without cancel could never undo it).
+CANCEL_UNPLACED = (
+    "cancel: no Order ID in this row, so nothing to cancel; a row marked Cancel is not "
+    "placed: clear Cancel to place it"
+)
+#: After the panel's own refusal of one order's status (``Incorrect order ID``): a wrong id,
+#: or an order the panel purged, which every cron ``status`` would fail on for ever.
+_STATUS_REFUSED_HINT = (
+    ". Check the Order ID; for an order the panel no longer lists, type its last status "
+    "(Completed, Canceled) into Status: it is not asked again"
+)
 #: The Error of a row left unsent because a panel answer stopped the run (a bad key...).
 NOT_SENT_STOPPED = "not sent: the run was stopped"
 #: What the user types into the Error cell of a blocked (or restored) row to buy it again.
@@ -494,6 +507,14 @@ class Engine:
                 f"rename the order sheet to {self.sheet!r}"
             )
         self.sheet = found  # as the workbook spells it: the journal keys entries by it
+        #: The sheets whose journal entries are this sheet's: its own name, the names that
+        #: find it ("Orders" for "ORDERS" or "Orders "), and the names the journal knows that
+        #: the workbook no longer has (the sheet renamed since): an order that may have been
+        #: placed from "Orders" still blocks its row once it is "November".
+        self._journal_sheets = (
+            found,
+            *(s for s in journal.sheets() if s != found and find_sheet(names, s) in (None, found)),
+        )
         self._ahead = self._status_ahead(command)
         try:
             with few_collections():  # a million small objects that all stay alive
@@ -608,7 +629,7 @@ class Engine:
         self.report.statuses = dict(statuses)
         self.report.ambiguous_rows = tuple(ambiguous)
         self.report.error_rows = tuple(errors)
-        self.report.journal_waiting = len(self.journal.unsynced(self.sheet))
+        self.report.journal_waiting = len(self.journal.unsynced(self._journal_sheets))
 
     def _copied_ids(self) -> dict[tuple[str | None, str], list[int]]:
         """The rows of each order id that several rows hold on one panel: a row copied with
@@ -720,10 +741,7 @@ class Engine:
             self.book.save()
         except WorkbookError as exc:
             if self._synced:
-                self.report.messages.append(
-                    f"{exc} -- the outcomes of {len(self._synced)} paid requests are kept in "
-                    f"the journal {self.journal.path} and will be written on the next run"
-                )
+                self.report.messages.append(self._unsaved_text(exc))
             raise
         self.report.saved = True
         self.table.new_columns.clear()  # they exist now: a later save adds them no more
@@ -733,6 +751,23 @@ class Engine:
         self._pending.clear()
         self._synced.clear()
         self._orphaned.clear()
+
+    def _unsaved_text(self, exc: WorkbookError) -> str:
+        """What the user is told when this run's paid outcomes could not be saved: where they
+        are, and the orders placed, named, for a journal that went with its folder."""
+        told = f"{exc} -- the outcomes of {len(self._synced)} paid requests are "
+        if self.journal.path.exists():
+            told += f"kept in the journal {self.journal.path} and will be written on the next run"
+        else:
+            told += (
+                f"in no file: the journal {self.journal.path} is gone (its folder moved or deleted)"
+            )
+        placed = [
+            f"row {r.row}: order {r.message}"
+            for r in self.report.results
+            if r.step == Step.PLACE and r.outcome == Outcome.PLACED
+        ]
+        return told + (f". Orders placed: {', '.join(placed)}" if placed else "")
 
     def _currency(self) -> str:
         """The panel's currency, for the format of money columns ('' when not known)."""
@@ -806,9 +841,11 @@ class Engine:
             return
         problem = (
             f"this workbook was last run with journal {identity[:8]} (run {run}), which "
-            f"{self.journal.path} does not hold: the journal was deleted, replaced or restored "
-            "from an older copy. Orders placed by that run may be placed again. Put the right "
-            "journal back, or check the panel's orders and agree to start a new journal"
+            f"{self.journal.path} does not hold: the workbook was moved, renamed or copied "
+            "without its journal, or the journal was deleted, replaced or restored from an older "
+            "copy. Orders placed by that run may be placed again. Put the right journal back "
+            f"beside the workbook as {self.journal.path.name}, or check the panel's orders and "
+            "agree to start a new journal"
         )
         own = journal_with_identity(identity, self.journal.path)
         dry = self.options.dry_run
@@ -816,8 +853,9 @@ class Engine:
             made = "" if dry else " (replacing the empty journal of that name)"
             problem += (
                 f". The journal {own.name} beside it holds this workbook's runs: if the "
-                f"workbook was renamed, rename it to {self.journal.path.name}{made}; if it "
-                "is a copy, check the panel's orders and start a new journal for the copy"
+                f"workbook was renamed, rename that journal file to {self.journal.path.name}"
+                f"{made}; if it is a copy, check the panel's orders and start a new journal for "
+                "the copy"
             )
         if not paid:
             if dry and previewed:
@@ -853,7 +891,9 @@ class Engine:
         row to place, or at least two and half of them: repeat orders among more new ones are
         no copy, and a workbook that has placed from its sheet is none.
         """
-        if self.journal.accepted_adds(self.sheet) or self.journal.unresolved_adds(self.sheet):
+        if self.journal.accepted_adds(self._journal_sheets) or self.journal.unresolved_adds(
+            self._journal_sheets
+        ):
             return
 
         unplaced: dict[int, str] = {}
@@ -954,7 +994,7 @@ class Engine:
 
     def reconcile(self) -> None:
         """Write back the outcomes a previous run recorded but never saved into the sheet."""
-        entries = self.journal.unsynced(self.sheet)
+        entries = self.journal.unsynced(self._journal_sheets)
         for entry in entries:
             row = self._find_row(entry)
             if row is None:
@@ -1048,7 +1088,7 @@ class Engine:
             return False
         if self._issuers is None:
             self._issuers = {}
-            for entry in self.journal.accepted_adds(self.sheet):
+            for entry in self.journal.accepted_adds(self._journal_sheets):
                 if entry.result_id is not None:
                     where = (entry.result_id, entry.fingerprint)
                     self._issuers.setdefault(where, set()).add(self._entry_key(entry))
@@ -1182,6 +1222,8 @@ class Engine:
 
     def _plan(self, row: OrderRow) -> OrderPlan | RowProblem:
         """A row validated against its own panel's service list (or routed)."""
+        if row.flag(Action.CANCEL):
+            return RowProblem(row.row, CANCEL_UNPLACED)
         route = self._route_of(row)
         if route is not None:
             return self._cheapest(row, route)
@@ -1415,7 +1457,7 @@ class Engine:
         not cover is new. Entries at the row's own number are matched first.
         """
         rows = self.table.rows
-        unresolved = self.journal.unresolved_adds(self.sheet)
+        unresolved = self.journal.unresolved_adds(self._journal_sheets)
         accepted = self._not_in_sheet(rows)
         if not unresolved and not accepted:
             return [r for r in rows if self._may_place(r)]
@@ -1476,7 +1518,7 @@ class Engine:
         entries, each row its own entry (same content) first, so an older copy of the
         sheet gets back the row the id was given to second, rather than buying it again.
         """
-        entries = self.journal.accepted_adds(self.sheet)
+        entries = self.journal.accepted_adds(self._journal_sheets)
         by_id: dict[tuple[str, str | None], list[Entry]] = {}
         for entry in entries:
             by_id.setdefault((self._entry_key(entry), entry.result_id), []).append(entry)
@@ -1486,6 +1528,13 @@ class Engine:
                 held_id = (self._panel_key(row), row.order_id)
                 if held_id in by_id:
                     holders.setdefault(held_id, []).append(row)
+        self._say_edited_links(
+            [
+                (held[0], by_id[given][0])
+                for given, held in holders.items()
+                if len(held) == 1 == len(by_id[given])
+            ]
+        )
         missing: set[int] = set()
         for given, same in by_id.items():
             held = holders.get(given, [])
@@ -1501,6 +1550,30 @@ class Engine:
             # a holder whose content changed since stands for one of the others, oldest first
             missing.update(entry.id for entry in rest[len(prints) :])
         return [entry for entry in entries if entry.id in missing]
+
+    def _say_edited_links(self, placed: Sequence[tuple[OrderRow, Entry]], shown: int = 5) -> None:
+        """One message per row whose Link differs from the one its order was placed with.
+
+        A row with an Order ID is never placed again, so a link corrected after placing
+        changes nothing at the panel; without a word the user believes it did.
+        """
+        edited = [
+            (row, entry)
+            for row, entry in placed
+            if (sent := entry.request.get("link")) is not None
+            and (typed := row.text("link")) != sent  # the everyday row: equal, at once
+            and not same_address(typed, sent)
+        ]
+        for row, entry in edited[:shown]:
+            self.report.messages.append(
+                f"row {row.row}: its Link was changed after order {entry.result_id} was placed: "
+                f"the order still goes to {entry.request['link']}. To order "
+                f"{row.text('link')}, put it in a new row"
+            )
+        if len(edited) > shown:
+            self.report.messages.append(
+                f"... and {plural(len(edited) - shown, 'more row')} whose Link was changed"
+            )
 
     def _may_place(self, row: OrderRow) -> bool:
         """A row without a usable Order ID; a cell holding something else is the row's error."""
@@ -1978,7 +2051,8 @@ class Engine:
                 for row in rows_by_id[oid]:
                     written.append(row.row)
                     if problem:
-                        self._stamp(row, f"status: {problem}")
+                        hint = _STATUS_REFUSED_HINT if st.error else ""
+                        self._stamp(row, f"status: {problem}{hint}")
                         self.report.add(row.row, Step.STATUS, Outcome.FAILED, problem)
                         continue
                     if row.row in said or _is_note(row.values.get("error")):
@@ -2112,8 +2186,14 @@ class Engine:
             oid = row.order_id
             key = self._panel_key(row)
             out = groups.setdefault(key, {})
-            if oid is None:
-                self._stamp(row, f"{action}: no Order ID in this row")
+            if oid is None and row.is_ambiguous:  # its Error says what to do first: kept
+                said = f"no Order ID: the row may have been placed; settle it, then {action}"
+                self.report.add(row.row, kind.step, Outcome.INVALID, said)
+            elif oid is None:
+                self._stamp(
+                    row,
+                    CANCEL_UNPLACED if kind is _CANCEL else f"{action}: no Order ID in this row",
+                )
                 self.report.add(row.row, kind.step, Outcome.INVALID, "no Order ID")
             elif not self._panel_usable(key, row, kind.step) or self._moved(row, kind.step):
                 continue
@@ -2220,7 +2300,7 @@ class Engine:
         # An order id is only known on the panel that issued it: (panel, id), as the journal says.
         placed = {
             (self._entry_key(e), e.result_id): e.created
-            for e in self.journal.accepted_adds(self.sheet)
+            for e in self.journal.accepted_adds(self._journal_sheets)
             if e.result_id
         }
         if not placed:
@@ -2246,10 +2326,14 @@ class Engine:
                 continue  # gone from the list: nothing to read (asked again next run)
             window = parse_refill_window(service.name, service.description)
             # Written once, "Not stated" too: later runs neither read the list again for it
-            # nor change what the user may have typed over it.
-            until = (
-                NOT_STATED_TEXT if window is None else window.until(dt.date.fromtimestamp(created))
-            )
+            # nor change what the user may have typed over it. A list that says the service
+            # has no refill is as clear as a name that does.
+            if window is None and service.refill is False:
+                until: str | dt.date = NO_REFILL_TEXT
+            elif window is None:
+                until = NOT_STATED_TEXT
+            else:
+                until = window.until(dt.date.fromtimestamp(created))
             self._set(row, "refill_until", until)
 
     def _note_refill_ending(self) -> None:

@@ -363,7 +363,12 @@ def services(
             emit_json({**data, "users_sheet_kept": not kept})
         click.echo(f"Wrote {plural(loaded.count, 'service')} into {into} (sheet {loaded.sheet}).")
         if not kept:
-            click.echo(f"The sheet {SERVICES_SHEET!r} was not written by smmsheet: left as it was.")
+            click.echo(
+                f"The sheet {SERVICES_SHEET!r} does not start with smmsheet's header row, so it is "
+                "taken for yours and left as it was. If it is smmsheet's list, sorted with its "
+                "header row, put that row (Service, Name, Type, ...) back on top and run this "
+                "again."
+            )
         return
     client = _client(panel_url, api_key, profile)
     with client:

@@ -695,23 +695,33 @@ def smm_cost(
     >>> smm_cost(1, 1000, panel=panel)  # doctest: +SKIP
     0.9
     """
-    from .values import is_blank, parse_int
+    from .orders import stale_pick
+    from .values import Unreadable, is_blank, parse_int, whole_number
 
     if is_blank(service):
         return f"{ERROR_PREFIX}no service"
     service_id = parse_int(service) if not isinstance(service, bool) else None
     if service_id is None or service_id <= 0:
         return f"{ERROR_PREFIX}not a service id: {str(service)[:30]}"
-    count = parse_int(quantity) if not isinstance(quantity, bool) else None
-    if count is None or count < 0:
-        return f"{ERROR_PREFIX}quantity must be a whole number, not {str(quantity)[:20]}"
+    if is_blank(quantity):
+        return f"{ERROR_PREFIX}no quantity"
+    try:  # as a run reads the row's Quantity: never "1k" as 1
+        count = whole_number(quantity)
+    except Unreadable as exc:
+        return f"{ERROR_PREFIX}quantity must be a whole number, got {str(exc)[:120]}"
+    if count < 0:
+        return f"{ERROR_PREFIX}quantity must be a whole number, got {count}"
     try:
         panel = panel or udf_panel(_profile(profile))
-        found = panel.services.get().get(service_id)
+        services = panel.services.get()
     except Exception as exc:
         return _error(exc, panel)
+    found = services.get(service_id)
     if found is None:
         return f"{ERROR_PREFIX}the panel has no service {service_id}"
+    stale = stale_pick(service, found, services)  # as a run refuses the row
+    if stale:
+        return f"{ERROR_PREFIX}{stale}"
     if found.rate is None:
         return f"{ERROR_PREFIX}the panel lists no price for service {service_id}"
     return float(found.rate * count / 1000)

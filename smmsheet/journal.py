@@ -42,7 +42,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import IntEnum, StrEnum
@@ -594,30 +594,44 @@ class Journal:
             r[14],
         )
 
-    def unsynced(self, sheet: str | None = None) -> list[Entry]:
+    def sheets(self) -> list[str]:
+        """The names of the sheets the journal has entries for, as the workbook spelt them."""
+        try:
+            with self._mutex:
+                found = self._db.execute("SELECT DISTINCT sheet FROM entries").fetchall()
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot read the journal {self.path}: {exc}") from None
+        return [name for (name,) in found]
+
+    def unsynced(self, sheet: str | Sequence[str] | None = None) -> list[Entry]:
         """Entries whose outcome has not reached the workbook yet (a previous run died)."""
         pending = f"synced = {int(Synced.PENDING)}"  # a literal: the partial index needs one
         if sheet is None:
             return list(self._select(pending))
-        return list(self._select(f"{pending} AND sheet = ?", (sheet,)))
+        names = _names(sheet)
+        return list(self._select(f"{pending} AND sheet IN ({_marks(names)})", names))
 
-    def accepted_adds(self, sheet: str) -> list[Entry]:
-        """Adds of a sheet that have an order id (accepted, or typed in by the user) and were not
-        released by "place again": ids a row may get back."""
+    def accepted_adds(self, sheet: str | Sequence[str]) -> list[Entry]:
+        """Adds of a sheet (or of any of several) that have an order id (accepted, or typed in
+        by the user) and were not released by "place again": ids a row may get back."""
+        names = _names(sheet)
         return list(
             self._select(
-                "action = ? AND sheet = ? AND ((state = ? AND resolution IS NULL) "
-                "OR (state IN (?, ?) AND resolution = ?))",
-                (Action.ADD, sheet, State.ACCEPTED, *_UNKNOWN, Resolution.TYPED),
+                f"action = ? AND sheet IN ({_marks(names)}) AND ((state = ? AND resolution IS "
+                "NULL) OR (state IN (?, ?) AND resolution = ?))",
+                (Action.ADD, *names, State.ACCEPTED, *_UNKNOWN, Resolution.TYPED),
             )
         )
 
-    def unresolved_adds(self, sheet: str) -> list[Entry]:
-        """Adds of a sheet that may have been placed and that the user has not settled yet."""
+    def unresolved_adds(self, sheet: str | Sequence[str]) -> list[Entry]:
+        """Adds of a sheet (or of any of several) that may have been placed and that the user
+        has not settled yet."""
+        names = _names(sheet)
         return list(
             self._select(
-                "action = ? AND state IN (?, ?) AND sheet = ? AND resolution IS NULL",
-                (Action.ADD, *_UNKNOWN, sheet),
+                f"action = ? AND state IN (?, ?) AND sheet IN ({_marks(names)}) "
+                "AND resolution IS NULL",
+                (Action.ADD, *_UNKNOWN, *names),
             )
         )
 
@@ -636,6 +650,16 @@ class Journal:
     def entries(self) -> list[Entry]:
         """Every entry, oldest first (for `smmsheet journal` and tests)."""
         return list(self._select("1 = 1"))
+
+
+def _names(sheet: str | Sequence[str]) -> tuple[str, ...]:
+    """One sheet name, or several, as query arguments."""
+    return (sheet,) if isinstance(sheet, str) else tuple(sheet)
+
+
+def _marks(names: Sequence[str]) -> str:
+    """The placeholders of an ``IN (...)`` for ``names``."""
+    return ",".join("?" * len(names))
 
 
 def _intent_sql(fields: Intent) -> tuple[str, tuple[object, ...]]:

@@ -51,6 +51,8 @@ __all__ = [
     "is_final",
     "id_cell",
     "normalize_header",
+    "same_address",
+    "stale_pick",
     "unknown_text",
     "validate",
 ]
@@ -1010,12 +1012,55 @@ def _web_traffic_problem(fields: Mapping[str, str]) -> str | None:
 
 #: Fields that hold an address (a URL or a profile): a number there is never one.
 _ADDRESS_FIELDS = frozenset({"link", "media", "referring_url"})
+#: Where an address starts after the start of the cell or a space: two of them are two links
+#: pasted side by side (a redirect's ``?u=https://`` is inside one).
+#: Zero-width spaces, direction marks and BOMs (with spaces) at either end of an address:
+#: an app's "copy link" adds them, the user cannot see them, a panel refuses the link.
+_INVISIBLE_ENDS = re.compile(r"^[\s\u200b-\u200f\u2060\ufeff]+|[\s\u200b-\u200f\u2060\ufeff]+$")
+_ADDRESS_START = re.compile(r"(?:^|[\s,;])(?:[a-z][a-z0-9+.-]*://|www\.)", re.IGNORECASE)
+
+
+def same_address(typed: str, sent: str) -> bool:
+    """Whether a cell's address is the one an order was sent with (marks a panel never
+    sees, around either, aside).
+
+    >>> same_address("https://x.com/p/1\u200b", "https://x.com/p/1")
+    True
+    """
+    return _INVISIBLE_ENDS.sub("", typed) == _INVISIBLE_ENDS.sub("", sent)
+
+
+def stale_pick(cell: CellValue, service: Service, services: Mapping[int, Service]) -> str | None:
+    """A row error when the name after a Service cell's id (``"12 – Instagram Likes"``, a
+    drop-down pick) is another service's name in the panel's list: picked from a list the
+    panel has renumbered since, the row would buy another product than the one it shows.
+
+    A name no service has (the user's own note, a renamed service) is let pass.
+    """
+    if not isinstance(cell, str) or (match := _SERVICE_ID.match(cell)) is None:
+        return None
+    named = _name_key(cell[match.end() :])
+    if not named or named == _name_key(service.name):
+        return None
+    other = next((s for s in services.values() if _name_key(s.name) == named), None)
+    if other is None:
+        return None
+    return (
+        f"Service {service.id} is {service.name!r} on the panel, but the cell names "
+        f"{other.name!r}, which is service {other.id}: load the services again (Load "
+        "services, or smmsheet services --into) and pick it again"
+    )
+
+
+def _name_key(name: str) -> str:
+    """A service name as compared with a drop-down pick: case and spacing aside."""
+    return " ".join(name.casefold().split()).strip(" -\u2013\u2014:|")
 
 
 def _hidden_link(row: OrderRow, keys: Sequence[str]) -> str | None:
     """A row error for a hyperlinked cell whose address cannot be known: never order its words.
 
-    Nor a number where an address belongs: a formula saved by a program that does not
+    Nor a number or a date where an address belongs: a formula saved by a program that does not
     calculate (xlsxwriter, pandas) reads as 0 until Excel opens the file, and ordering
     "0" buys nothing the user sees. Nor two addresses pasted into one cell, which the
     panel would take for one link.
@@ -1030,6 +1075,8 @@ def _hidden_link(row: OrderRow, keys: Sequence[str]) -> str | None:
             )
         if key in _ADDRESS_FIELDS and len(lines := row.text(key).splitlines()) > 1:
             return f"{INPUT_COLUMNS[key]} holds {len(lines)} lines: put one address per row"
+        if key in _ADDRESS_FIELDS and len(found := _ADDRESS_START.findall(row.text(key))) > 1:
+            return f"{INPUT_COLUMNS[key]} holds {len(found)} addresses: put one address per row"
         if key in _ADDRESS_FIELDS and isinstance(value, int | float | Decimal):
             if not isinstance(value, bool):
                 return (
@@ -1037,6 +1084,12 @@ def _hidden_link(row: OrderRow, keys: Sequence[str]) -> str | None:
                     "if the cell is a formula, its value was never calculated (a file written "
                     "by a script): open the workbook in Excel or LibreOffice and save it"
                 )
+        if key in _ADDRESS_FIELDS and isinstance(value, dt.date):
+            # Excel turns a pasted "1-11" or "11/1" into a date: never an address to order.
+            return (
+                f"{INPUT_COLUMNS[key]} holds the date {row.text(key)}, not an address: "
+                "type the address itself into the cell"
+            )
     return None
 
 
@@ -1080,6 +1133,9 @@ def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | RowP
     service = services.get(sid)
     if service is None:
         return RowProblem(row.row, f"Unknown service {sid} (not in the panel's service list)")
+    stale = stale_pick(row.get("service"), service, services)
+    if stale:
+        return RowProblem(row.row, stale)
     kind = service.type.strip().lower()
     required = _REQUIRED.get(kind, ("link", "quantity"))
     optional = _OPTIONAL.get(kind, ())
@@ -1088,7 +1144,7 @@ def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | RowP
     )
     if hidden:
         return RowProblem(row.row, hidden)
-    missing = [INPUT_COLUMNS[k] for k in required if not row.text(k)]
+    missing = [INPUT_COLUMNS[k] for k in required if not _INVISIBLE_ENDS.sub("", row.text(k))]
     if missing:
         return RowProblem(
             row.row, f"{', '.join(missing)} required for {service.type} service {sid}"
@@ -1115,6 +1171,8 @@ def validate(row: OrderRow, services: Mapping[int, Service]) -> OrderPlan | RowP
             text = str(number)
         if key in _LIST_FIELDS:
             text = "\n".join(_lines(text))
+        if key in _ADDRESS_FIELDS:
+            text = _INVISIBLE_ENDS.sub("", text)
         fields[key] = text
 
     if ("runs" in numbers) != ("interval" in numbers):

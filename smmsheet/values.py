@@ -299,6 +299,7 @@ _GROUP_SPACES = " \u00a0\u202f\u2009\u2007'\u2019"
 _GROUPED_NUMBER = re.compile(
     rf"[-+]?[\d.,]+(?:[{_GROUP_SPACES}][0-9]{{3}}(?![0-9])(?:[.,][0-9]+)?)*"
 )
+_SHORT_COUNT = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([kKmM])")
 _SHAPE = re.compile(r"[+-]?\d[\d.,\u00a0\u202f\u2009\u2007 '\u2019]*")
 #: A currency mark before or after an amount: a symbol or a three-letter code.
 #: Codes are upper case ("25 USD"); a few common ones in any case ("25 usd"), so that words
@@ -350,11 +351,24 @@ def _not_a_number_cell(value: object) -> Unreadable | None:
     return None
 
 
+def _in_full(text: str) -> str:
+    """What to type instead of a count written short (``1k``, ``2.5M``), or ""."""
+    short = _SHORT_COUNT.fullmatch(text)
+    if short is None:
+        return ""
+    number = Decimal(short.group(1)) * (1000 if short.group(2) in "kK" else 1_000_000)
+    if number != number.to_integral_value():
+        return ""
+    return f"type the number in full ({number.normalize():f}, not {text})"
+
+
 def _read_text(text: str, *, comma_groups: bool) -> Decimal:
     """The exact number written in ``text``; raises :class:`Unreadable` when there is none."""
     body = text.strip()
+    if any(c.isdigit() and not c.isascii() for c in body):  # "١٠٠٠" is whole to its writer
+        raise Unreadable(repr(body), "type it with the digits 0-9")
     if not _SHAPE.fullmatch(body) or not body[-1].isdigit():
-        raise Unreadable(repr(text.strip()))
+        raise Unreadable(repr(body), _in_full(body))
     sign = ""
     if body[0] in "+-":
         sign, body = body[0], body[1:]

@@ -263,6 +263,17 @@ class FakeRangeApi:
         unlocked = self._range.sheet.unlocked
         return _all_any(key not in unlocked for key in self._range.keys())
 
+    @property
+    def MergeCells(self) -> bool | None:  # noqa: N802 - COM's spelling
+        """True when every cell is in merged cells, False when none is, None when they differ."""
+        return _all_any(self._range.sheet.in_merge(key) is not None for key in self._range.keys())
+
+    @property
+    def MergeArea(self) -> FakeComRange:  # noqa: N802 - COM's spelling
+        """The merged cells the range's first cell is in (the cell itself when none)."""
+        key = (self._range.row, self._range.column)
+        return FakeComRange(*(self._range.sheet.in_merge(key) or (*key, *key)))
+
 
 class FakeCount:
     """``Range.Rows`` / ``Range.Columns``: only their ``Count``."""
@@ -332,6 +343,7 @@ class FakeSheet:
         self.protected = False
         self.unlocked: set[tuple[int, int]] = set()  # cells are locked unless unlocked
         self.arrays: list[tuple[int, int, int, int]] = []  # top, left, bottom, right
+        self.merges: list[tuple[int, int, int, int]] = []  # top, left, bottom, right
         self.hyperlinks: list[FakeHyperlink] = []
         self.widths: dict[int, float] = {}
         self.formats: dict[int, str] = {}  # col -> number format of the cells below a header
@@ -371,11 +383,14 @@ class FakeSheet:
             self.cells[key] = Formula("{=" + text + "}")
 
     def in_array(self, key: tuple[int, int]) -> tuple[int, int, int, int] | None:
-        row, col = key
-        for top, left, bottom, right in self.arrays:
-            if top <= row <= bottom and left <= col <= right:
-                return top, left, bottom, right
-        return None
+        return _block_of(key, self.arrays)
+
+    def merge(self, top: int, left: int, bottom: int, right: int) -> None:
+        """Home > Merge & Center over the block (test setup): its first cell shows for all."""
+        self.merges.append((top, left, bottom, right))
+
+    def in_merge(self, key: tuple[int, int]) -> tuple[int, int, int, int] | None:
+        return _block_of(key, self.merges)
 
     def range(self, first: tuple[int, int], last: tuple[int, int] | None = None) -> FakeRange:
         return FakeRange(self, first, last or first)
@@ -435,6 +450,17 @@ def _all_any(flags: Any) -> bool | None:
     """True when every flag is set, False when none is, None when they differ (COM's Null)."""
     seen = set(flags)
     return None if len(seen) > 1 else (True in seen)
+
+
+def _block_of(
+    key: tuple[int, int], blocks: list[tuple[int, int, int, int]]
+) -> tuple[int, int, int, int] | None:
+    """The first of ``blocks`` (top, left, bottom, right) that holds the cell ``key``."""
+    row, col = key
+    for top, left, bottom, right in blocks:
+        if top <= row <= bottom and left <= col <= right:
+            return top, left, bottom, right
+    return None
 
 
 def _cells_of(block: tuple[int, int, int, int]) -> list[tuple[int, int]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -165,6 +166,27 @@ def test_crash_between_send_and_write_back_is_reconciled(tmp_path, sim, client, 
     assert any("recovered 3" in m for m in report.messages)
 
 
+def test_a_save_that_fails_after_placing_names_the_orders_even_when_the_journal_is_gone(
+    tmp_path, sim, client, monkeypatch
+):
+    # The workbook's folder was deleted during the run: the message said the outcomes were
+    # "kept in the journal ... and will be written on the next run", in a folder that no
+    # longer existed, and named no order: 2 paid orders the user could not find.
+    from smmsheet.workbook import open_workbook
+
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:2])
+    fail_saves_after_the_marker(monkeypatch)
+    with Journal(journal_path(book)) as journal:
+        engine = Engine(open_workbook(str(book)), client, journal, RunOptions(), command="place")
+        journal_path(book).unlink()  # gone with its folder
+        with pytest.raises(WorkbookError):
+            engine.execute("place")
+    [said] = [m for m in engine.report.messages if "paid requests" in m]
+    assert "will be written on the next run" not in said and "is gone" in said
+    assert re.search(r"row 2: order 100[12]", said) and re.search(r"row 3: order 100[12]", said)
+    monkeypatch.undo()
+
+
 def test_interrupted_request_without_outcome_is_marked_ambiguous(tmp_path, sim, client):
     book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:1])
     from smmsheet.orders import OrderTable
@@ -283,9 +305,28 @@ def test_per_id_status_errors_land_in_their_row(tmp_path, sim, client):
     assert not sim_order.orders
     report = run(book, client, "status")
     out = read_orders(book)
-    assert out[0]["Error"] == "status: Incorrect order ID"
-    assert out[1]["Error"] == "status: Incorrect order ID"
+    assert out[0]["Error"].startswith("status: Incorrect order ID")
+    assert out[1]["Error"].startswith("status: Incorrect order ID")
     assert report.failed
+
+
+def test_an_order_the_panel_no_longer_knows_says_how_to_stop_asking(tmp_path, sim, client):
+    # A workbook from last month whose order the panel purged: every cron `status` failed
+    # with "Incorrect order ID" and nothing said how to make it stop.
+    header = (*ORDER_HEADER_FOR_TESTS, "Order ID", "Status")
+    book = make_orders_book(
+        tmp_path / "o.xlsx", [(1, "https://x", 100, *[None] * 5, 424242)], header=header
+    )
+    run(book, client, "status")
+    [out] = read_orders(book)
+    assert out["Error"] == (
+        "status: Incorrect order ID. Check the Order ID; for an order the panel no longer "
+        "lists, type its last status (Completed, Canceled) into Status: it is not asked again"
+    )
+    _type_into(book, {(2, "Status"): "Completed"})  # following the message
+    asked = sim.counts["status"]
+    report = run(book, client, "status")
+    assert sim.counts["status"] == asked and not report.failed
 
 
 def test_refill_flag_creates_refill_and_is_cleared(tmp_path, sim, client):
@@ -317,12 +358,9 @@ def test_refill_without_order_id_is_a_row_error(tmp_path, sim, client):
 
 
 def test_cancel_flag(tmp_path, sim, client):
-    rows = [
-        (1, "https://a", 100, None, None, None, None, "x"),
-        (3, "https://b", 100, None, None, None, None, "yes"),
-    ]
-    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100), (3, "https://b", 100)])
     run(book, client, "place")
+    _type_into(book, {(2, "Cancel"): "x", (3, "Cancel"): "yes"})
     balance = sim.balance
     run(book, client, "cancel")
     out = read_orders(book)
@@ -333,6 +371,39 @@ def test_cancel_flag(tmp_path, sim, client):
     assert order.status == "Canceled" and sim.balance > balance
     run(book, client, "status")
     assert read_orders(book)[0]["Status"] == "Canceled"
+
+
+@pytest.mark.parametrize("command", ["place", "run"])
+def test_a_row_marked_cancel_before_it_was_placed_is_not_bought(tmp_path, sim, client, command):
+    # Service 3 offers no cancel: placed, then "cannot cancel", the order ran and was paid.
+    rows = [(3, "https://a", 100, None, None, None, None, "x"), (3, "https://b", 100)]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    report = run(book, client, command)
+    marked, plain = read_orders(book)
+    assert [o.link for o in sim.orders.values()] == ["https://b"] and plain["Order ID"] == 1001
+    assert marked["Order ID"] is None and marked["Cancel"] == "x"
+    assert marked["Error"].endswith("a row marked Cancel is not placed: clear Cancel to place it")
+    assert report.failed
+    _type_into(book, {(2, "Cancel"): None})
+    run(book, client, "place")
+    assert read_orders(book)[0]["Order ID"] == 1002
+
+
+def test_a_link_edited_after_its_order_was_placed_is_said_not_silently_kept(tmp_path, sim, client):
+    # The reseller fixed a typo in a placed row's Link and ran place again: "nothing to do",
+    # and they believed the order now went to the new link.
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://x.com/typo", 100)])
+    run(book, client, "place")
+    _type_into(book, {(2, "Link"): "https://x.com/right"})
+    report = run(book, client, "place")
+    assert sim.counts["add"] == 1 and read_orders(book)[0]["Order ID"] == 1001
+    [said] = [m for m in report.messages if "row 2" in m]
+    assert said == (
+        "row 2: its Link was changed after order 1001 was placed: the order still goes to "
+        "https://x.com/typo. To order https://x.com/right, put it in a new row"
+    )
+    _type_into(book, {(2, "Link"): "https://x.com/typo"})
+    assert not run(book, client, "place").messages
 
 
 def test_run_does_everything_in_one_save(tmp_path, sim, client):
@@ -501,6 +572,63 @@ def _ambiguous_book(tmp_path, sim, client):
     [out] = read_orders(book)
     assert out["Error"].startswith(AMBIGUOUS_MARK) and "Order ID column" in out["Error"]
     return book
+
+
+def _rename_sheet(book, old, new):
+    import openpyxl
+
+    wb = openpyxl.load_workbook(book)
+    wb[old].title = new
+    wb.save(book)
+
+
+@pytest.mark.parametrize("flag", ["Cancel", "Refill"])
+def test_a_flag_on_a_row_that_may_have_been_placed_keeps_what_its_error_says(
+    tmp_path, sim, client, flag
+):
+    # "clear Cancel to place it" over "check panel: may have been placed" sent the user the
+    # wrong way: the row is blocked until they say what the panel shows.
+    book = _ambiguous_book(tmp_path, sim, client)
+    _type_into(book, {(2, flag): "x"})
+    report = run(book, client, "run")
+    [out] = read_orders(book)
+    assert out["Error"].startswith(AMBIGUOUS_MARK) and sim.counts["add"] == 1
+    assert (2, flag.lower(), "invalid") in {(r.row, r.step, r.outcome) for r in report.results}
+
+
+def test_a_renamed_order_sheet_keeps_its_journal_may_have_been_placed_row_blocked(
+    tmp_path, sim, client
+):
+    # Renamed "November" (the message for a missing Orders sheet says to name it with
+    # --sheet): the journal keys entries by sheet name, so the row whose add was lost
+    # was no longer blocked and was bought a second time.
+    book = _ambiguous_book(tmp_path, sim, client)
+    _rename_sheet(book, "Orders", "November")
+    run(book, client, "place", sheet="November")
+    assert sim.counts["add"] == 1
+    [out] = read_orders(book, "November")
+    assert out["Order ID"] is None and out["Error"].startswith(AMBIGUOUS_MARK)
+
+
+@pytest.mark.parametrize("renamed", ["ORDERS", "Orders "])
+def test_an_order_sheet_renamed_to_a_name_that_still_finds_it_keeps_its_journal(
+    tmp_path, sim, client, renamed
+):
+    book = _ambiguous_book(tmp_path, sim, client)
+    _rename_sheet(book, "Orders", "-")  # openpyxl would make "ORDERS" "ORDERS1" at once
+    _rename_sheet(book, "-", renamed)
+    run(book, client, "place")
+    assert sim.counts["add"] == 1
+
+
+def test_a_renamed_order_sheet_gets_a_cleared_order_id_back_from_the_journal(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:1])
+    run(book, client, "place")
+    _type_into(book, {(2, "Order ID"): None})
+    _rename_sheet(book, "Orders", "November")
+    report = run(book, client, "place", sheet="November")
+    assert sim.counts["add"] == 1 and read_orders(book, "November")[0]["Order ID"] == 1001
+    assert report.counts()[("place", "restored")] == 1
 
 
 def _type_into(book, cells):
@@ -730,6 +858,17 @@ def test_a_missing_order_sheet_is_the_layout_error_the_error_tree_names(tmp_path
     book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:1])
     with pytest.raises(LayoutError, match="no sheet 'Nope'"):
         run(book, client, "status", sheet="Nope")
+
+
+def test_an_order_sheet_renamed_with_a_space_after_its_name_is_still_found(tmp_path, sim, client):
+    import openpyxl
+
+    book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:1])
+    wb = openpyxl.load_workbook(book)
+    wb["Orders"].title = "orders "  # looks the same in the sheet tab
+    wb.save(book)
+    run(book, client, "place")
+    assert read_orders(book, "orders ")[0]["Order ID"] == 1001
 
 
 def test_adds_in_flight_take_short_gil_turns_and_give_the_interpreters_back(tmp_path, sim, client):
@@ -1061,7 +1200,9 @@ def test_a_renamed_workbook_is_told_which_journal_is_its_own(tmp_path, client, s
         run(renamed, client, "place")
     message = str(refused.value)
     assert "orders.xlsx.smmsheet-journal.sqlite beside it holds this workbook's runs" in message
-    assert "rename it to april.xlsx.smmsheet-journal.sqlite" in message
+    # "rename it" after "the workbook" read as: rename the workbook to that journal's name
+    assert "rename that journal file to april.xlsx.smmsheet-journal.sqlite" in message
+    assert "the workbook was moved, renamed or copied without its journal" in message
     journal_path(book).rename(journal_path(renamed))  # following the message works
     assert run(renamed, client, "place").results == [] and sim.counts["add"] == 1
 

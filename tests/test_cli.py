@@ -123,7 +123,10 @@ def test_services_into_a_workbook_never_replaces_the_users_own_services_sheet(pa
         result = invoke("services", "--into", str(book))
         assert result.exit_code == 0, result.output
         assert f"into {book} (sheet Services (smmsheet))" in result.output
-        assert "The sheet 'Services' was not written by smmsheet: left as" in result.output
+        # A Services sheet of smmsheet's sorted with its header row looks like the user's: the
+        # output said "was not written by smmsheet", which the user knew to be false.
+        assert "The sheet 'Services' does not start with smmsheet's header row" in result.output
+        assert "sorted with its header row, put that row (Service, Name, Type" in result.output
     from openpyxl import load_workbook
 
     loaded = load_workbook(book)

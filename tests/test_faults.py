@@ -675,7 +675,8 @@ def test_panel_text_starting_with_formula_characters_lands_as_text(tmp_path: Pat
     written = {cell.value: cell for row in sheet.iter_rows() for cell in row}
     assert written[evil["status"]].data_type == "s"
     assert written[evil["currency"]].data_type == "s"
-    assert written["status: " + evil["error"]].data_type == "s"
+    [said] = [text for text in written if str(text).startswith("status: " + evil["error"])]
+    assert written[said].data_type == "s"
     assert written[evil["refused"]].data_type == "s"
     with zipfile.ZipFile(book) as archive:
         xml = archive.read("xl/worksheets/sheet1.xml")

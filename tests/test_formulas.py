@@ -340,6 +340,25 @@ def test_balance_services_and_cost(panel: UdfPanel) -> None:
     assert str(formulas.smm_cost(1, "lots", panel=panel)).startswith("#SMM: quantity")
 
 
+@pytest.mark.parametrize(
+    ("quantity", "shown"),
+    [("1k", "#SMM: quantity must be a whole number, got '1k'"), ("1.000", "could mean 1000 or 1")],
+)
+def test_cost_reads_the_quantity_as_a_run_does(panel: UdfPanel, quantity, shown) -> None:
+    # '1k' cost 1 follower's price, 1000 times too little, for a row a run refuses.
+    assert formulas.smm_cost("1 – Instagram Followers", "1,000", panel=panel) == pytest.approx(0.9)
+    assert shown in str(formulas.smm_cost(1, quantity, panel=panel))
+
+
+def test_cost_of_a_drop_down_pick_whose_name_is_now_another_service_is_an_error(
+    panel: UdfPanel,
+) -> None:
+    # As a run refuses the row: the formula priced service 1 for a cell showing Likes.
+    said = formulas.smm_cost("1 – Instagram Likes", 1000, panel=panel)
+    assert str(said).startswith("#SMM: Service 1 is 'Instagram Followers [Refill 30d]' on the")
+    assert formulas.smm_cost("3 – Instagram Likes", 1000, panel=panel) == pytest.approx(0.25)
+
+
 def test_a_panel_that_is_down_is_a_short_error_without_the_key() -> None:
     secret = "sk-live-0123456789abcdef"
     with PanelSimulator() as gone:

@@ -62,6 +62,19 @@ def test_intent_then_outcome_then_synced(tmp_path):
         assert [e.state for e in j.entries()] == ["accepted"]
 
 
+def test_entries_of_several_sheets_are_read_together(tmp_path):
+    # A renamed order sheet: its earlier entries are under its old name.
+    with Journal(journal_path(tmp_path / "b.xlsx")) as j:
+        for sheet, state in (("Orders", "accepted"), ("November", "ambiguous"), ("Other", "")):
+            eid = j.intent(sheet=sheet, row=2, fingerprint="f", action="add", request={})
+            if state:  # "Other": sent, no outcome yet
+                j.outcome(eid, state, 1001 if state == "accepted" else None)
+        assert sorted(j.sheets()) == ["November", "Orders", "Other"]
+        assert [e.sheet for e in j.accepted_adds(("November", "Orders"))] == ["Orders"]
+        assert [e.sheet for e in j.unresolved_adds(["November", "Orders"])] == ["November"]
+        assert [e.sheet for e in j.unsynced(("Orders", "Other"))] == ["Orders", "Other"]
+
+
 def test_unknown_outcome_state_is_refused(tmp_path):
     with Journal(tmp_path / "j.sqlite") as j:
         eid = j.intent(sheet="S", row=1, fingerprint="f", action="add", request={})

@@ -144,6 +144,22 @@ def test_service_cell_may_carry_the_name_after_the_id():
     assert isinstance(validate(row, SERVICES), OrderPlan)
 
 
+def test_a_drop_down_pick_whose_name_is_now_another_services_is_refused():
+    # Picked as "1 – svc 2" from a Services sheet loaded before the panel renumbered its
+    # services: the row would buy service 1, another product than the one it shows.
+    for picked in ("1 – svc 2", "1 - SVC 2 "):
+        row = one(("Service", "Link", "Quantity"), picked, "https://x", 100)
+        assert problem(row, SERVICES) == (
+            "Service 1 is 'svc 1' on the panel, but the cell names 'svc 2', which is service 2: "
+            "load the services again (Load services, or smmsheet services --into) and pick it again"
+        )
+    for own in ("1 – svc 1", "1 - my cheap followers", "1 – svc 11 x"):  # its name, or a note
+        assert isinstance(
+            validate(one(("Service", "Link", "Quantity"), own, "https://x", 100), SERVICES),
+            OrderPlan,
+        )
+
+
 def test_numbers_written_as_text_with_thousands_separators_are_read():
     row = one(("Service", "Link", "Quantity"), "1", "https://x", "1,000")
     plan = validate(row, SERVICES)
@@ -603,6 +619,25 @@ def test_a_link_that_is_a_number_is_refused_not_ordered(value):
     assert "open the workbook in Excel or LibreOffice and save it" in message
 
 
+@pytest.mark.parametrize("value", [dt.datetime(2026, 11, 1), dt.date(2026, 11, 1)])
+def test_a_link_that_is_a_date_is_refused_not_ordered(value):
+    # Excel turns a pasted "1-11" or "11/1" into a date: the order went out with the link
+    # "01/11/2026" and was paid for.
+    message = problem(one(("Service", "Link", "Quantity"), 1, value, 100), SERVICES)
+    assert message.startswith("Link holds the date 01/11/2026, not an address")
+
+
+@pytest.mark.parametrize("mark", ["\u200b", "\u200e", "\ufeff", "\u2060"])
+def test_invisible_marks_copied_around_a_link_are_not_sent(mark):
+    # An app's "copy link" adds a zero-width space or a direction mark the user cannot
+    # see: the panel got "\u200ehttps://..." and refused a link that looked right.
+    row = one(("Service", "Link", "Quantity"), 1, f"{mark}https://x.com/p/1 {mark}", 100)
+    plan = validate(row, SERVICES)
+    assert isinstance(plan, OrderPlan) and plan.fields["link"] == "https://x.com/p/1"
+    nothing = one(("Service", "Link", "Quantity"), 1, mark, 100)
+    assert problem(nothing, SERVICES) == "Link required for Default service 1"
+
+
 def test_a_link_cell_with_two_lines_is_refused_not_sent_as_one_link():
     # Two addresses pasted into one Link cell (Alt+Enter, or a paste from a list) went to the
     # panel as one link "https://a\nhttps://b": one order, for neither post.
@@ -610,3 +645,16 @@ def test_a_link_cell_with_two_lines_is_refused_not_sent_as_one_link():
     assert problem(row, SERVICES) == "Link holds 2 lines: put one address per row"
     trailing = one(("Service", "Link", "Quantity"), 1, "https://x.com/p/1\n", 100)
     assert isinstance(validate(trailing, SERVICES), OrderPlan)
+
+
+@pytest.mark.parametrize(
+    "link", ["https://x.com/p/1 https://x.com/p/2", "https://x.com/p/1,\u00a0www.x.com/p/2"]
+)
+def test_a_link_cell_with_two_addresses_on_one_line_is_refused(link):
+    # Two links pasted side by side went to the panel as one link: one order, for neither.
+    row = one(("Service", "Link", "Quantity"), 1, link, 100)
+    assert problem(row, SERVICES) == "Link holds 2 addresses: put one address per row"
+    redirect = "https://l.instagram.com/?u=https://x.com/p/1"  # one address, two schemes
+    assert isinstance(
+        validate(one(("Service", "Link", "Quantity"), 1, redirect, 100), SERVICES), OrderPlan
+    )

@@ -168,6 +168,14 @@ def test_placing_writes_refill_until_from_the_service_name_and_the_day_placed(tm
     assert second["Refill until"] == NOT_STATED_TEXT  # "YouTube Views": the panel decides
 
 
+def test_a_service_listed_without_refill_says_no_refill_not_not_stated(tmp_path, client):
+    # "Instagram Likes" (service 3) is listed with refill: false: "Not stated" told the
+    # user the panel might refill it, and a Refill flag was then refused as not offered.
+    book = make_orders_book(tmp_path / "o.xlsx", [(3, "https://a", 100)])
+    run_engine(book, client, "place")
+    assert read_orders(book)[0]["Refill until"] == NO_REFILL_TEXT
+
+
 def test_once_every_order_is_dated_status_reads_no_service_list(tmp_path, sim, client):
     book = placed_book(tmp_path, client)
     sim.reset_counts()

@@ -108,6 +108,22 @@ def test_what_is_not_exactly_a_whole_number_is_refused(typed, shown):
     assert caught.value.shown == shown
 
 
+@pytest.mark.parametrize(
+    ("typed", "hint"),
+    [
+        ("١٠٠٠", "type it with the digits 0-9"),  # Arabic-Indic: it looked whole to the user
+        ("۱۰۰۰", "type it with the digits 0-9"),
+        ("1k", "type the number in full (1000, not 1k)"),
+        ("2.5K", "type the number in full (2500, not 2.5K)"),
+        ("1m", "type the number in full (1000000, not 1m)"),
+    ],
+)
+def test_a_number_a_reseller_sees_as_whole_says_what_to_type(typed, hint):
+    with pytest.raises(Unreadable) as caught:
+        whole_number(typed)
+    assert caught.value.shown == repr(typed) and caught.value.hint == hint
+
+
 def test_a_dot_before_three_digits_is_ambiguous_and_says_what_to_type():
     with pytest.raises(Unreadable, match="could mean 10000 or 10: type 10000 or 10"):
         whole_number("10.000")

@@ -274,6 +274,18 @@ def test_pre_send_check_refuses_what_excel_would_refuse_to_write() -> None:
         adapter.save()  # what the check spares the run: Excel's refusal after buying
 
 
+def test_pre_send_check_refuses_cells_hidden_under_merged_cells() -> None:
+    # Order ID merged over rows 2 and 3: row 3's order id would go where no one sees it.
+    book = FakeBook({"Orders": ORDERS})
+    sheet = book.sheets["Orders"]
+    sheet.merge(2, 6, 3, 6)
+    sheet.merge(5, 1, 5, 7)  # a title row no write reaches: no matter
+    adapter = XlwingsWorkbook(book)
+    adapter.check_writable("Orders", [(2, 6), (2, 7), (4, 6)])  # the first cell shows
+    with pytest.raises(WorkbookError, match=r"Orders!F3 is hidden under the merged cells F2:F3"):
+        adapter.check_writable("Orders", [(2, 6), (3, 6), (4, 6)])
+
+
 def test_pre_send_check_refuses_locked_cells_of_a_protected_sheet_only() -> None:
     book = FakeBook({"Orders": ORDERS})
     sheet = book.sheets["Orders"]

@@ -44,6 +44,19 @@ def with_array_formula(path: Path) -> None:
     book.close()
 
 
+def with_merged_order_ids(path: Path) -> None:
+    """Order ID F2:F3 merged into one cell: row 3's id would go where no one sees it."""
+    import xlsxwriter
+
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("Orders")
+    sheet.write_row("A1", ["Service", "Link", "Quantity", "Rate", "Total", "Order ID", "Status"])
+    sheet.write_column("A2", [1, 2])
+    sheet.merge_range("F2:F3", None)
+    sheet.merge_range("A5:G5", "December")  # a title row no write reaches: no matter
+    book.close()
+
+
 def workbook_xml_lxml_rejects(path: Path) -> None:
     wb.build_rich_workbook(path)
     mutate(path, "xl/workbook.xml", lambda x: x.replace(b"<workbookPr", b'<workbookPr a="1" a="2"'))
@@ -95,6 +108,7 @@ def encrypted_member(path: Path) -> None:
 #: Workbooks a reader accepts but a save of PLANNED cannot write, and what the check says.
 UNSAVABLE: list[tuple[Callable[[Path], None], str]] = [
     (with_array_formula, r"F2 is part of the array formula F2:F3"),
+    (with_merged_order_ids, r"F3 is hidden under the merged cells F2:F3.*unmerge them"),
     (workbook_xml_lxml_rejects, r"damaged.*xl/workbook\.xml is not XML smmsheet can rewrite"),
     (workbook_rels_lxml_rejects, r"xl/_rels/workbook\.xml\.rels is not XML smmsheet can rewrite"),
     (rows_out_of_order, r"rows are out of order"),
@@ -120,6 +134,18 @@ def test_what_would_break_the_save_is_refused_before_anything_is_sent(
     with pytest.raises(WorkbookError):  # and indeed the save would have failed
         book.save()
     assert path.read_bytes() == before
+
+
+def test_the_first_cell_of_merged_cells_and_cleared_cells_under_them_are_written(
+    tmp_path: Path, patcher: str
+) -> None:
+    path = tmp_path / "orders.xlsx"
+    with_merged_order_ids(path)
+    book = XlsxWorkbook(path)
+    book.check_writable("Orders", [(2, 6), (2, 7), (3, 7)])
+    book.write_cells("Orders", {(2, 6): 1001, (3, 6): None, (5, 8): "x"})
+    book.save()
+    assert XlsxWorkbook(path).read_values("Orders")[1][5] == 1001
 
 
 def test_a_sheet_part_the_writer_cannot_parse_is_refused_when_the_save_parses_it(

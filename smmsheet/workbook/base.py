@@ -303,6 +303,15 @@ def check_cell_range(row: int, col: int) -> None:
     )
 
 
+def hidden_by_merge(cell: str, area: str) -> str:
+    """Why nothing is written into ``cell``, which the merged cells ``area`` hide: a row's
+    Order ID or Error there would be out of the user's sight."""
+    return (
+        f"{cell} is hidden under the merged cells {area}, so what smmsheet writes there would "
+        "not show; unmerge them (Home > Merge & Center > Unmerge Cells) and run again"
+    )
+
+
 def column_letters(col: int) -> str:
     """Excel's letters for column number ``col``: 1 is ``A``, 28 is ``AB``, 16384 ``XFD``."""
     letters = ""
@@ -313,9 +322,18 @@ def column_letters(col: int) -> str:
 
 
 def find_sheet(names: Sequence[str], sheet: str) -> str | None:
-    """The name in ``names`` that is ``sheet`` as Excel compares names (ignoring case)."""
+    """The name in ``names`` that is ``sheet`` as Excel compares names (ignoring case), or
+    else the one that is ``sheet`` but for spaces around it, which a tab does not show.
+
+    >>> find_sheet(["orders ", "Settings"], "Orders")
+    'orders '
+    """
     wanted = sheet.casefold()
-    return next((name for name in names if name.casefold() == wanted), None)
+    found = next((name for name in names if name.casefold() == wanted), None)
+    if found is None:
+        wanted = wanted.strip()
+        found = next((name for name in names if name.strip().casefold() == wanted), None)
+    return found
 
 
 def own_sheet(

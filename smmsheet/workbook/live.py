@@ -74,6 +74,7 @@ from .base import (
     clean_text,
     column_letters,
     find_sheet,
+    hidden_by_merge,
 )
 from .charts import ChartSheet
 from .links import LinkRange, apply_links, calls_hyperlink, formula_target
@@ -372,6 +373,9 @@ class XlwingsWorkbook:
                     f"{name}!{cell} is part of an array formula, which Excel will not let "
                     "smmsheet change in part; clear the array formula or move the column"
                 )
+            hidden = _first_hidden_by_merge(sheet, col, first, last)
+            if hidden is not None:
+                raise WorkbookError(f"{name}!{hidden_by_merge(*hidden)}")
             if protected and _any_locked(sheet, col, first, last):
                 raise WorkbookError(
                     f"the sheet {name!r} is protected and its cells "
@@ -610,6 +614,31 @@ def _first_array_cell(sheet: Any, col: int, first: int, last: int) -> str | None
         return None  # this engine cannot tell
     middle = (first + last) // 2
     return _first_array_cell(sheet, col, first, middle) or _first_array_cell(
+        sheet, col, middle + 1, last
+    )
+
+
+def _first_hidden_by_merge(sheet: Any, col: int, first: int, last: int) -> tuple[str, str] | None:
+    """The first cell of rows ``first``..``last`` of ``col`` that merged cells hide (any
+    cell of a merge but its first), and the merge's range; None when there is none.
+
+    ``MergeCells`` is False when no cell of the run is merged (the everyday sheet: one
+    question), True or None otherwise; the run is split until single cells, whose
+    ``MergeArea`` tells where their merge starts. An engine that cannot tell says None.
+    """
+    merged = _ask(lambda: sheet.range((first, col), (last, col)).api.MergeCells, False)
+    if merged is False:
+        return None
+    if first == last:
+        area = _ask(lambda: sheet.range((first, col)).api.MergeArea)
+        if area is None or (area.Row, area.Column) == (first, col):
+            return None
+        top, left = area.Row, area.Column
+        bottom, right = top + area.Rows.Count - 1, left + area.Columns.Count - 1
+        merge = f"{column_letters(left)}{top}:{column_letters(right)}{bottom}"
+        return f"{column_letters(col)}{first}", merge
+    middle = (first + last) // 2
+    return _first_hidden_by_merge(sheet, col, first, middle) or _first_hidden_by_merge(
         sheet, col, middle + 1, last
     )
 

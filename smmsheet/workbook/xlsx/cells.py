@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from decimal import Decimal
 
 from smmsheet.errors import WorkbookError
 
-from ..base import CellValue, cell_value_problem, clean_text
+from ..base import CellValue, cell_value_problem, clean_text, hidden_by_merge
 
 __all__ = [
     "CALAMINE_ODD_TYPES",
@@ -29,6 +30,7 @@ __all__ = [
     "excel_serial",
     "find_ref",
     "from_calamine",
+    "MergedCells",
     "parse_range",
     "parse_ref",
     "range_ref",
@@ -123,6 +125,63 @@ def parse_range(ref: str) -> tuple[int, int, int, int]:
     top, left = parse_ref(first)
     bottom, right = parse_ref(last) if last else (top, left)
     return top, left, bottom, right
+
+
+#: Merged ranges this many columns wide or wider are checked against every write instead.
+_WIDE_MERGE = 64
+
+
+class MergedCells:
+    """A sheet's merged ranges: a value written into one of their cells but the first
+    would not show, so a row's Order ID or Error there would be out of the user's sight.
+
+    >>> MergedCells(["F2:F3"]).hiding([((2, 6), 1001), ((3, 6), None), ((3, 6), 1002)])
+    ('F3', 'F2:F3')
+    """
+
+    def __init__(self, refs: Iterable[str]) -> None:
+        #: By column, the ranges over it (top, left, bottom, right): most columns have none.
+        self._by_col: dict[int, list[tuple[int, int, int, int]]] = {}
+        #: Ranges too wide to list under each column (a title merged across the sheet).
+        self._wide: list[tuple[int, int, int, int]] = []
+        for ref in refs:
+            first, _, last = ref.partition(":")
+            start, end = find_ref(first), find_ref(last)
+            if start is None or end is None:
+                continue  # one cell, or no reference: nothing hidden
+            (top, bottom), (left, right) = sorted((start[0], end[0])), sorted((start[1], end[1]))
+            block = (top, left, bottom, right)
+            if block[3] - block[1] >= _WIDE_MERGE:
+                self._wide.append(block)
+                continue
+            for col in range(block[1], block[3] + 1):
+                self._by_col.setdefault(col, []).append(block)
+        blocks = [*self._wide, *(b for col in self._by_col.values() for b in col)]
+        #: The first and last row any range covers: a write elsewhere is let pass at once.
+        self._rows = (
+            min((b[0] for b in blocks), default=0),
+            max((b[2] for b in blocks), default=0),
+        )
+
+    def hiding(self, writes: Iterable[tuple[tuple[int, int], CellValue]]) -> tuple[str, str] | None:
+        """The first cell given a value that merged cells hide, and their range; else None.
+        Clearing such a cell (None) hides nothing."""
+        if not (self._by_col or self._wide):
+            return None
+        first, last = self._rows
+        for (row, col), value in writes:
+            if value is None or not first <= row <= last:
+                continue
+            for top, left, bottom, right in (*self._by_col.get(col, ()), *self._wide):
+                if top <= row <= bottom and left <= col <= right and (row, col) != (top, left):
+                    return f"{col_letters(col)}{row}", range_ref(top, left, bottom, right)
+        return None
+
+    def check(self, writes: Iterable[tuple[tuple[int, int], CellValue]], where: str) -> None:
+        """Refuse writes :meth:`hiding` finds, with one sentence that says what to do."""
+        hidden = self.hiding(writes)
+        if hidden is not None:
+            raise WorkbookError(f"{where}: {hidden_by_merge(*hidden)}; nothing was changed")
 
 
 def range_ref(top: int, left: int, bottom: int, right: int) -> str:

@@ -23,6 +23,7 @@ from smmsheet.errors import WorkbookError
 from ..base import MAX_COL, CellValue
 from .cells import (
     EXCEL_ESCAPE,
+    MergedCells,
     col_letters,
     col_number,
     encode_value,
@@ -58,6 +59,8 @@ _ATTRIBUTE = re.compile(rf"({_NAME}(?::{_NAME})?)\s*=\s*(?:\"([^\"]*)\"|'([^']*)
 _SPANS = re.compile(r"(\sspans\s*=\s*[\"'])([^\"']*)([\"'])")
 _DIMENSION_REF = re.compile(rf"(<(?:{_NAME}:)?dimension(?=[\s/>])[^>]*?\sref\s*=\s*[\"'])([^\"']*)")
 _SHEET_PR_END = re.compile(rf"</(?:{_NAME}:)?sheetPr>|<(?:{_NAME}:)?sheetPr(?=[\s/>])[^>]*/>")
+#: A merged range's reference, in the part after ``sheetData``.
+_MERGED = re.compile(rf"<(?:{_NAME}:)?mergeCell(?=[\s/>])[^>]*?\sref\s*=\s*[\"']([^\"']*)".encode())
 _ROOT_START = re.compile(rf"<(?:{_NAME}:)?worksheet(?=[\s>])[^>]*>")
 _ENCODING = re.compile(rb"^\s*<\?xml[^>]*encoding\s*=\s*[\"']([^\"']+)[\"']")
 _LETTERS = re.compile(r"[A-Z]{1,3}")
@@ -194,6 +197,7 @@ class StreamPatcher:
         self._encodings: dict[tuple[type, CellValue], tuple[str | None, str, bool | None]] = {}
         if self.has_formulas:
             self._scan_formula_ranges()
+        self._merged = MergedCells(m.decode("utf-8", "replace") for m in _MERGED.findall(self.tail))
 
     def _scan_formula_ranges(self) -> None:
         """Find shared-formula masters and array-formula ranges: the formulas with a ``ref``."""
@@ -234,7 +238,12 @@ class StreamPatcher:
         walk.finish()
 
     def check_cells(self, by_row: Mapping[int, Mapping[int, CellValue]]) -> None:
-        """Refuse writes into an array formula; NeedsTree for a shared formula's master."""
+        """Refuse writes into an array formula or hidden under merged cells; NeedsTree for a
+        shared formula's master."""
+        self._merged.check(
+            (((row, col), value) for row, cells in by_row.items() for col, value in cells.items()),
+            self.where,
+        )
         if not (self._array_cells or self._masters):
             return
         for row, cells in by_row.items():

@@ -18,7 +18,15 @@ from lxml import etree
 from smmsheet.errors import WorkbookError
 
 from ..base import CellValue
-from .cells import col_letters, col_number, encode_value, parse_range, parse_ref, range_ref
+from .cells import (
+    MergedCells,
+    col_letters,
+    col_number,
+    encode_value,
+    parse_range,
+    parse_ref,
+    range_ref,
+)
 from .columns import ColumnStyles
 from .names import WORKSHEET_ORDER, XML_SPACE
 from .opc import insert_in_order, namespaced, parse_xml, serialize_xml
@@ -63,6 +71,9 @@ class TreePatcher:
         self._array_cells: dict[tuple[int, int], str] = {}
         self._orphans: dict[str, tuple[str, str]] = {}  # si -> (formula, old master ref)
         self._scan_formulas()
+        merged = self.root.find(q("mergeCells"))
+        refs = [] if merged is None else [m.get("ref", "") for m in merged.iter(q("mergeCell"))]
+        self._merged = MergedCells(refs)
 
     def _index_rows(self) -> None:
         previous = 0
@@ -115,6 +126,7 @@ class TreePatcher:
                     f"{self.where}: {ref} is part of the array formula {self._array_cells[key]}; "
                     "smmsheet does not overwrite it, nothing was changed"
                 )
+        self._merged.check(writes.items(), self.where)
         by_row: dict[int, list[tuple[int, CellValue]]] = {}
         for (r, c), value in writes.items():
             by_row.setdefault(r, []).append((c, value))
