@@ -837,6 +837,7 @@ class Engine:
         if agree is None or not agree(problem):
             raise JournalMismatchError(problem)
         self._carry_over(at_risk)
+        self.journal.mark_replacing()  # Max spend per day cannot count the lost adds
         self.book.check_writable()
         self._mark_run()  # the workbook names its new journal even if nothing is paid now
         self.report.messages.append(f"started a new journal at {self.journal.path}")
@@ -1320,6 +1321,17 @@ class Engine:
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
         source = self.options.max_spend_per_day_source
         spent, blind = Decimal(0), 0
+        if self.journal.replaced_since(midnight):
+            return _DayCap(
+                cap,
+                source,
+                spent,
+                (
+                    "this workbook's journal was started anew today, so what its lost "
+                    "journal's orders of today cost is not known; it can be kept from "
+                    "tomorrow, or use Max spend for today"
+                ),
+            )
         for entry in self.journal.spent_since(midnight):
             if entry.cost is None:
                 blind += 1

@@ -458,6 +458,22 @@ class Journal:
         """Number a run that is about to send paid requests (durable before it returns)."""
         return self._write("INSERT INTO runs (started) VALUES (?)", (time.time(),))
 
+    def mark_replacing(self) -> None:
+        """Record that this journal was started in place of a lost one, and when: what the
+        lost one's adds of that day cost is not known (:meth:`replaced_since`)."""
+        self._write(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('replaced', ?)", (str(time.time()),)
+        )
+
+    def replaced_since(self, moment: float) -> bool:
+        """Whether this journal replaced a lost one at or after ``moment`` (seconds)."""
+        try:
+            with self._mutex:
+                row = self._db.execute("SELECT value FROM meta WHERE key = 'replaced'").fetchone()
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot read the journal {self.path}: {exc}") from None
+        return row is not None and float(row[0]) >= moment
+
     def has_run(self, run: int) -> bool:
         """Whether this journal numbered ``run``: a workbook marker it does not know is a loss."""
         try:

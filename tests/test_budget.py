@@ -314,3 +314,20 @@ def test_the_journal_keeps_each_adds_estimate_for_the_days_count(tmp_path, sim, 
     with Journal(journal_path(book)) as journal:
         kept = [(e.cost, e.currency) for e in journal.entries()]
     assert kept == [(Decimal("0.90"), "USD"), (None, "USD")]
+
+
+def test_a_journal_started_anew_today_keeps_the_day_cap_shut(tmp_path, sim, client):
+    # The lost journal held today's adds: a new one counting from 0 spent the cap again.
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, f"https://x/{i}", 1000) for i in range(4)])
+    run(book, client, "place", max_spend_per_day=Decimal(2))
+    assert sim.counts["add"] == 2
+    journal_path(book).unlink()
+    run(book, client, "place", max_spend_per_day=Decimal(2), journal_lost=lambda _: True)
+    assert sim.counts["add"] == 2
+    said = read_orders(book)[2]["Error"]
+    assert said.startswith("Not placed: --max-spend-per-day 2 USD cannot be kept: this workbook")
+    assert "use Max spend for today" in said
+    run(book, client, "place", max_spend_per_day=Decimal(2), max_spend=Decimal(1))
+    assert sim.counts["add"] == 2  # still shut today, a run cap beside it or not
+    run(book, client, "place", max_spend_per_day=Decimal(2), now=_tomorrow)
+    assert sim.counts["add"] == 4
