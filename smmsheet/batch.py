@@ -2506,9 +2506,11 @@ class _Budget:
                 f"Not placed: {day.source} {day.cap}{unit} cannot be kept: {day.unknown}"
             )
         if day.spent + self.most + cost > day.cap:
+            above = f", {money(self.most)} by the rows above" if self.most else ""
             return Outcome.OVER_BUDGET, (
                 f"Not placed: would exceed {day.source} {day.cap}{unit} ({money(day.spent)} "
-                f"spent earlier today; this order {_estimate(plan, 'most')}{where})"
+                f"spent earlier today{above}; this order {_estimate(plan, 'most')}{where}): "
+                "it waits for tomorrow's runs, or a higher cap"
             )
         return None
 

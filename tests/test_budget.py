@@ -249,7 +249,7 @@ def test_max_spend_per_day_counts_the_days_earlier_runs_and_starts_again_tomorro
     assert [r["Order ID"] for r in out] == [1001, 1002, None, None]
     assert out[2]["Error"] == (
         "Not placed: would exceed --max-spend-per-day 2 USD (1.80 spent earlier today; "
-        "this order 0.90)"
+        "this order 0.90): it waits for tomorrow's runs, or a higher cap"
     )
     run(book, client, "place", max_spend_per_day=Decimal(2), now=_tomorrow)
     assert sim.counts["add"] == 4 and all(r["Order ID"] for r in read_orders(book))
@@ -272,7 +272,7 @@ def test_an_add_that_may_have_been_placed_counts_for_the_day_and_a_refused_one_d
         journal.resolve(again, Resolution.PLACE_AGAIN)  # the panel does not show it
     run(book, client, "place", max_spend_per_day=Decimal(2))  # 0.70 + 0.90: one more fits
     assert [r["Order ID"] for r in read_orders(book)] == [1001, None]
-    assert "(0.70 spent earlier today;" in read_orders(book)[1]["Error"]
+    assert "(0.70 spent earlier today, 0.90 by the rows above;" in read_orders(book)[1]["Error"]
 
 
 def test_an_order_of_today_with_no_cost_on_record_keeps_the_day_cap_shut(tmp_path, sim, client):
@@ -331,3 +331,16 @@ def test_a_journal_started_anew_today_keeps_the_day_cap_shut(tmp_path, sim, clie
     assert sim.counts["add"] == 2  # still shut today, a run cap beside it or not
     run(book, client, "place", max_spend_per_day=Decimal(2), now=_tomorrow)
     assert sim.counts["add"] == 4
+
+
+def test_a_row_over_the_day_cap_says_what_the_rows_above_took_and_what_to_do(tmp_path, sim, client):
+    # "0.00 spent earlier today; this order 0.90" under a cap of 1.5 read as a refusal for
+    # nothing: the 0.90 of the row above was not said, nor when the row can go.
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, f"https://x/{i}", 1000) for i in range(2)])
+    run(book, client, "place", max_spend_per_day=Decimal("1.5"))
+    said = read_orders(book)[1]["Error"]
+    assert said.startswith(
+        "Not placed: would exceed --max-spend-per-day 1.5 USD (0.00 spent earlier today, "
+        "0.90 by the rows above; this order 0.90)"
+    )
+    assert said.endswith("it waits for tomorrow's runs, or a higher cap")
