@@ -1319,6 +1319,7 @@ class Engine:
         figure the cap is checked against), refunds of canceled orders not taken off."""
         now = self.options.now()
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        midnight = self.journal.day_start(midnight, now.timestamp())
         source = self.options.max_spend_per_day_source
         spent, blind = Decimal(0), 0
         if self.journal.replaced_since(midnight):

@@ -467,12 +467,28 @@ class Journal:
 
     def replaced_since(self, moment: float) -> bool:
         """Whether this journal replaced a lost one at or after ``moment`` (seconds)."""
+        replaced = self._moment("replaced")
+        return replaced is not None and replaced >= moment
+
+    def day_start(self, midnight: float, now: float) -> float:
+        """When the day ``Max spend per day`` counts began, kept for the next run:
+        ``midnight`` (this run's local one), or an earlier one a run counted from whose 24
+        hours are not over at ``now``. A run under another time zone (TZ, a laptop that
+        travelled) then goes on with the day under way instead of starting one afresh."""
+        start = self._moment("day")
+        if start is None or not start < midnight <= now < start + 86400:
+            start = midnight
+        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES ('day', ?)", (str(start),))
+        return start
+
+    def _moment(self, key: str) -> float | None:
+        """A time (seconds since the epoch) kept in the meta table; None when there is none."""
         try:
             with self._mutex:
-                row = self._db.execute("SELECT value FROM meta WHERE key = 'replaced'").fetchone()
+                row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         except sqlite3.Error as exc:
             raise JournalError(f"cannot read the journal {self.path}: {exc}") from None
-        return row is not None and float(row[0]) >= moment
+        return None if row is None else float(row[0])
 
     def has_run(self, run: int) -> bool:
         """Whether this journal numbered ``run``: a workbook marker it does not know is a loss."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from decimal import Decimal
 
 import pytest
@@ -344,3 +345,37 @@ def test_a_row_over_the_day_cap_says_what_the_rows_above_took_and_what_to_do(tmp
         "0.90 by the rows above; this order 0.90)"
     )
     assert said.endswith("it waits for tomorrow's runs, or a higher cap")
+
+
+def _zone_at(monkeypatch: pytest.MonkeyPatch, local: dt.time) -> None:
+    """Set TZ (POSIX, a whole-second offset) to a zone whose clock shows ``local`` now."""
+    utc = dt.datetime.now(dt.UTC)
+    seconds = utc.hour * 3600 + utc.minute * 60 + utc.second
+    behind = (seconds - (local.hour * 3600 + local.minute * 60)) % 86400  # POSIX: west is +
+    hours, rest = divmod(behind, 3600)
+    monkeypatch.setenv("TZ", f"ZZZ+{hours}:{rest // 60:02}:{rest % 60:02}")
+    time.tzset()
+
+
+def test_a_time_zone_changed_between_runs_does_not_start_the_day_afresh(
+    tmp_path, sim, client, monkeypatch
+):
+    # TZ set so that midnight had just passed made the day's earlier adds yesterday's: each
+    # zone change spent the day's cap once more.
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, f"https://x/{i}", 1000) for i in range(4)])
+    try:
+        _zone_at(monkeypatch, dt.time(12, 0))
+        run(book, client, "place", max_spend_per_day=Decimal(2))
+        assert sim.counts["add"] == 2
+        with Journal(journal_path(book)) as journal:  # placed an hour ago
+            journal._db.execute("UPDATE entries SET created = created - 3600")
+            journal._db.commit()
+        _zone_at(monkeypatch, dt.time(0, 30))  # midnight was half an hour ago here
+        run(book, client, "place", max_spend_per_day=Decimal(2))
+        assert sim.counts["add"] == 2
+        assert "(1.80 spent earlier today" in read_orders(book)[2]["Error"]
+        run(book, client, "place", max_spend_per_day=Decimal(2), now=_tomorrow)
+        assert sim.counts["add"] == 4
+    finally:
+        monkeypatch.undo()
+        time.tzset()
