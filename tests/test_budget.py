@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 import time
 from decimal import Decimal
 
@@ -367,9 +368,9 @@ def test_a_time_zone_changed_between_runs_does_not_start_the_day_afresh(
         _zone_at(monkeypatch, dt.time(12, 0))
         run(book, client, "place", max_spend_per_day=Decimal(2))
         assert sim.counts["add"] == 2
-        with Journal(journal_path(book)) as journal:  # placed an hour ago
-            journal._db.execute("UPDATE entries SET created = created - 3600")
-            journal._db.commit()
+        with sqlite3.connect(journal_path(book)) as db:  # placed an hour ago
+            db.execute("UPDATE entries SET created = created - 3600")
+        db.close()
         _zone_at(monkeypatch, dt.time(0, 30))  # midnight was half an hour ago here
         run(book, client, "place", max_spend_per_day=Decimal(2))
         assert sim.counts["add"] == 2
