@@ -2508,10 +2508,13 @@ class _Budget:
             )
         if day.spent + self.most + cost > day.cap:
             above = f", {money(self.most)} by the rows above" if self.most else ""
+            wait = "it waits for tomorrow's runs, or a higher cap"
+            if cost > day.cap:
+                wait = "this order alone is more than the cap; raise the cap to place it"
             return Outcome.OVER_BUDGET, (
                 f"Not placed: would exceed {day.source} {day.cap}{unit} ({money(day.spent)} "
                 f"spent earlier today{above}; this order {_estimate(plan, 'most')}{where}): "
-                "it waits for tomorrow's runs, or a higher cap"
+                f"{wait}"
             )
         return None
 

@@ -380,3 +380,10 @@ def test_a_time_zone_changed_between_runs_does_not_start_the_day_afresh(
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_a_row_the_day_cap_can_never_hold_does_not_say_to_wait_for_tomorrow(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://x/1", 1000)])
+    run(book, client, "place", max_spend_per_day=Decimal("0.50"))
+    said = read_orders(book)[0]["Error"]
+    assert said.endswith("this order alone is more than the cap; raise the cap to place it")
