@@ -1138,12 +1138,15 @@ class Engine:
         return placed
 
     def _say_day(self, currency: str) -> None:
-        """Under Max spend per day, what the day had spent and what this run may add: a
-        scheduled run's log says why it placed less than the sheet holds."""
+        """Under Max spend per day, when rows were left out over budget, what the day had
+        spent and what this run may add: a scheduled run's log says why it placed less than
+        the sheet holds (a run that placed them all needs no word: Excel would alert)."""
         budget = self._budget
         day = None if budget is None else budget.day
         if budget is None or day is None or day.unknown is not None:
             return  # no day cap, or each row says why it cannot be kept
+        if all(r.outcome != Outcome.OVER_BUDGET for r in self.report.results):
+            return
         unit = f" {budget.rates.currency or currency}".rstrip()
         more = f"up to {money(budget.most)}" if budget.most else "nothing more"
         self.report.messages.append(
