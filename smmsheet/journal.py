@@ -474,9 +474,15 @@ class Journal:
         """When the day ``Max spend per day`` counts began, kept for the next run:
         ``midnight`` (this run's local one), or an earlier one a run counted from whose 24
         hours are not over at ``now``. A run under another time zone (TZ, a laptop that
-        travelled) then goes on with the day under way instead of starting one afresh."""
+        travelled) then goes on with the day under way instead of starting one afresh; a
+        start that is a midnight here too was this zone's day before (23 hours long when the
+        clocks went forward)."""
         start = self._moment("day")
-        if start is None or not start < midnight <= now < start + 86400:
+        if (
+            start is None
+            or not start < midnight <= now < start + 86400
+            or time.localtime(start)[3:6] == (0, 0, 0)
+        ):
             start = midnight
         self._write("INSERT OR REPLACE INTO meta (key, value) VALUES ('day', ?)", (str(start),))
         return start
