@@ -52,7 +52,7 @@ from .journal import (
     parse_marker,
     placed_elsewhere,
 )
-from .models import Balance, OrderStatus, RefillStatus, Service
+from .models import Balance, OrderStatus, RefillStatus, Service, services_by_id
 from .money import NoRate, Rates, profit
 from .orders import (
     AMBIGUOUS_MARK,
@@ -1008,7 +1008,7 @@ class Engine:
         key = self.panels.default_name if key is None else key
         found = self._services.get(key)
         if found is None:
-            found = {s.id: s for s in self.panels.client(key).services()}
+            found = services_by_id(self.panels.client(key).services())
             self._services[key] = found
         return found
 

@@ -322,6 +322,8 @@ class UdfPanel:
         recent: RecentOrders | None = None,
         window: float = 0.0,
     ) -> None:
+        from .models import services_by_id
+
         self.client = client
         self.recent = recent
         #: Which panel the index files ids under: its URL, never the key.
@@ -352,7 +354,7 @@ class UdfPanel:
         )
         self.balance: _Timed[Balance] = _Timed(client.balance, STATUS_TTL, clock)
         self.services: _Timed[dict[int, Service]] = _Timed(
-            lambda: {s.id: s for s in client.services()}, SERVICES_TTL, clock
+            lambda: services_by_id(client.services()), SERVICES_TTL, clock
         )
 
     def __repr__(self) -> str:

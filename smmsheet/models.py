@@ -15,7 +15,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -39,6 +39,7 @@ __all__ = [
     "Service",
     "message_of",
     "refusal_of",
+    "services_by_id",
 ]
 
 
@@ -96,6 +97,26 @@ class Service:
             dripfeed=_flag_of(item, "dripfeed"),
             description=parse_text(item.get("description", item.get("desc"))),
         )
+
+
+def services_by_id(services: Iterable[Service]) -> dict[int, Service]:
+    """The services by id. An id the list gives twice at two prices keeps its dearer entry
+    (no price counts as the dearest): the panel may charge either, and a cap checked at the
+    cheaper one could be passed.
+
+    >>> cheap = Service(1, "F", "Default", "A", Decimal("0.01"), 10, 100)
+    >>> dear = Service(1, "F", "Default", "B", Decimal("100"), 10, 100)
+    >>> services_by_id([dear, cheap])[1].rate
+    Decimal('100')
+    """
+    found: dict[int, Service] = {}
+    for service in services:
+        kept = found.get(service.id)
+        if kept is None or (
+            kept.rate is not None and (service.rate is None or service.rate > kept.rate)
+        ):
+            found[service.id] = service
+    return found
 
 
 @dataclass(frozen=True)

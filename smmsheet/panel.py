@@ -199,9 +199,15 @@ _CHALLENGE = re.compile(
 _CURRENCY = re.compile(r"(?<![A-Za-z])[A-Z]{3}(?![A-Za-z])")
 
 
+#: A per-item error without words (``{"error": ""}``, ``{}``): neither yes nor no.
+_EMPTY_ERROR = "the panel answered an empty error"
+
+
 def _error_of(value: object) -> str | None:
     """The panel's per-item error in a multi reply (``{"error": "..."}``), if ``value`` is one."""
     if isinstance(value, Mapping):
+        if not value or (len(value) == 1 and _empty_error(value)):
+            return _EMPTY_ERROR
         return refusal_of(value) or message_of(value) or "error"
     return None
 
@@ -456,7 +462,15 @@ class _WatchedHTTPConnection(HTTPConnection):
         finally:
             self._body_with_headers = None
 
+    def connect(self) -> None:
+        # Whether a request was sent is known only on connections of ours: a SOCKS proxy's
+        # pools are its own, and there "sent" stays unknown (None), never False.
+        if getattr(_current, "sent", True) is None:
+            _current.sent = False
+        super().connect()
+
     def send(self, data: Any) -> None:
+        _current.sent = True  # from the first byte on, the panel may have the request
         body = self._body_with_headers
         if body is not None:  # the first write of a request is its headers
             self._body_with_headers = None
@@ -946,7 +960,10 @@ class PanelClient:
                     # Answered twice: an answer that it was done is kept (a refill made
                     # and read as refused would be flagged, and paid for, again).
                     continue
-                out[key] = build(key, None if error else value, error)
+                if error == _EMPTY_ERROR:  # as for an add: a paid request that may be done
+                    out[key] = failed(key, self._maybe_done(action, error, None))
+                else:
+                    out[key] = build(key, None if error else value, error)
                 if error:
                     refused.add(key)
                 else:
@@ -1063,10 +1080,14 @@ class PanelClient:
         response: BaseHTTPResponse | None = None
         read = False
         try:
-            _current.watch = watch
+            _current.watch, _current.sent = watch, None  # connect() of ours: False
             try:
                 response = route.send(data)
             except (u3.HTTPError, OSError) as exc:
+                if _current.sent is False:  # no byte left (a TLS handshake that stalls)
+                    name = _failure_of(exc)[0]
+                    name = "ConnectTimeout" if name == "ReadTimeout" else name
+                    raise self._unreachable(action, name) from None
                 if watch.fired or time.monotonic() >= watch.deadline:
                     raise _Final(self._too_slow(action)) from None
                 raise self._transport_error(action, exc) from None
@@ -1179,14 +1200,17 @@ class PanelClient:
                 f"{action}: invalid panel URL {self.shown_url!r}", action=action
             )
         name, never_sent = _failure_of(exc)
-        kind = _in_words(name)
         if never_sent:
-            return PanelUnavailableError(
-                f"{action}: cannot reach the panel at {self.shown_url} ({kind})",
-                action=action,
-                retry_safe=True,
-            )
-        return self._lost_reply(action, kind)
+            return self._unreachable(action, name)
+        return self._lost_reply(action, _in_words(name))
+
+    def _unreachable(self, action: str, name: str) -> PanelError:
+        """Nothing of the request was sent: safe to send again, whatever the action."""
+        return PanelUnavailableError(
+            f"{action}: cannot reach the panel at {self.shown_url} ({_in_words(name)})",
+            action=action,
+            retry_safe=True,
+        )
 
     def _proxy_is_at_fault(self) -> bool:
         """A URL was refused while the panel's own is sound: the proxy chosen for it. (Its
@@ -1227,7 +1251,8 @@ class PanelClient:
         if ("\\ud" in body or "\\uD" in body) and data is not _NOT_JSON:
             # JSON may escape half a character ("\ud800"): text no file or terminal takes.
             data = _scrub_tree(data, _whole_characters)
-        if cleaned != body:  # the panel echoed the key: hide it in every string of the reply
+        if cleaned != body or _spells_out(body, self._key):
+            # the panel echoed the key: hide it in every string of the reply
             body, data = cleaned, _scrub_tree(data, self._scrub)
         # An id, beside an error text or under an HTTP error status: the order (or refill)
         # exists, even under a 429: a retry would place a second order.
@@ -1379,6 +1404,15 @@ def _scrub_tree(data: Any, clean: Callable[[str], str]) -> Any:
     if isinstance(data, dict):
         return {clean(str(k)): _scrub_tree(v, clean) for k, v in data.items()}
     return data
+
+
+def _spells_out(body: str, secret: str) -> bool:
+    """Whether ``body`` writes a character of ``secret`` as a JSON escape (``\\u0061``): the
+    parsed reply may then hold the secret though the text does not."""
+    if not secret or "\\u" not in body:
+        return False
+    escapes = "|".join(f"{ord(char):04x}" for char in set(secret))
+    return re.search(rf"\\u(?:{escapes})", body, re.IGNORECASE) is not None
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")

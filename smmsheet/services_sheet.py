@@ -22,7 +22,7 @@ from typing import cast
 
 from .errors import WorkbookError
 from .models import Service
-from .workbook.base import CellValue, WorkbookAdapter, own_sheet
+from .workbook.base import CellValue, WorkbookAdapter, cell_value_problem, own_sheet
 
 __all__ = ["SERVICES_SHEET", "OTHER_SERVICES_SHEET", "services_sheet_of", "services_table"]
 
@@ -104,9 +104,15 @@ def services_table(services: Sequence[Service]) -> list[list[CellValue]]:
 
 
 def _plain(value: object) -> CellValue:
-    """numpy scalars -> Python values a workbook adapter accepts; pandas' NaN (no rate) -> None."""
+    """numpy scalars -> Python values a workbook adapter accepts; pandas' NaN (no rate) -> None.
+
+    A whole number no cell holds exactly (a max of 21 digits) is written as its digits: one
+    odd service must not keep the whole list out of the workbook.
+    """
     item = getattr(value, "item", None)
     plain = item() if callable(item) else value
     if isinstance(plain, float) and math.isnan(plain):
         return None
+    if isinstance(plain, int) and cell_value_problem(plain) is not None:
+        return str(plain)
     return cast(CellValue, plain)

@@ -64,6 +64,8 @@ MAX_ID_CHARS = 100
 #: (and Python refuses to turn an int of more than 4,300 digits into text).
 MAX_NUMBER_DIGITS = 30
 _ID_LIMIT = 10**MAX_ID_CHARS
+#: A script's empty value written out as text ({"order": "undefined"}): no id.
+_NO_ID_WORDS = frozenset({"undefined", "null", "none", "nil", "nan", "false", "true"})
 
 
 class UnknownValue(str):
@@ -197,7 +199,8 @@ def parse_id(value: object) -> str | None:
 
     Panels send ids as numbers (``151``) or text (``"ORD-01HG..."``). A number becomes its
     digits (a workbook reads ``1001`` back as ``1001.0``); text is kept as it is, stripped.
-    0, negative numbers, empty text, booleans and ids too long to be real are "no id".
+    0, negative numbers, empty text, booleans, ids too long to be real, a float too large
+    to be exact and a script's empty value as text (``"undefined"``, ``"null"``) are "no id".
 
     >>> parse_id(1001.0), parse_id("ORD-880332"), parse_id(0)
     ('1001', 'ORD-880332', None)
@@ -215,7 +218,8 @@ def parse_id(value: object) -> str | None:
             # U+FFFD): no id a panel gave on purpose, nor one that can be sent back exactly
             return None
         if not _NUMBER_ONLY.fullmatch(text):
-            return text  # "ORD-01HG...", "ord_5f2": kept exactly
+            # "ORD-01HG...", "ord_5f2": kept exactly
+            return None if text.lower() in _NO_ID_WORDS else text
         if text.isdigit():
             return text if text.strip("0") else None
         number = parse_decimal(text)  # "1,234", "151.0", "-5"
@@ -231,7 +235,8 @@ def parse_id(value: object) -> str | None:
             integral = value == int(value)
         except (OverflowError, ValueError):  # inf, nan
             return None
-        if integral and 0 < value < _ID_LIMIT:
+        exact = not isinstance(value, float) or value < 2**53  # a larger float lost digits
+        if integral and exact and 0 < value < _ID_LIMIT:
             return str(int(value))
         return None
     if isinstance(value, UnknownValue):  # #REF!, or a formula never calculated: no id

@@ -103,24 +103,41 @@ def test_a_rate_is_read_exactly_or_is_no_price(listed, read):
     assert rate == (None if read is None else Decimal(read))
 
 
-@pytest.mark.parametrize("listed", ["1 500", "1.5k", "0x10", "1.234,56"])
-def test_a_cap_is_never_passed_on_a_misread_rate(tmp_path, listed):
-    """Found by an attacker's review: the first number in the text was taken as the rate."""
+def place_under_a_cap(tmp_path, rates, cap):
+    """Place one row of 1000 of service 1, listed at each of ``rates``, under ``cap``: the
+    row as it then reads, and the adds the panel got."""
+    entries = [
+        {"service": 1, "name": "F", "type": "Default", "rate": rate, "min": 10, "max": 100000}
+        for rate in rates
+    ]
 
     def script(form):
         if form["action"] == "services":
-            item = {"service": 1, "name": "F", "type": "Default", "rate": listed}
-            return json_reply(json.dumps([{**item, "min": 10, "max": 100000}]))
+            return json_reply(json.dumps(entries))
         if form["action"] == "balance":
             return json_reply('{"balance": "100000", "currency": "USD"}')
         return json_reply('{"order": 1}')
 
     book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://x", 1000)])
     with ScriptedPanel(script) as panel, PanelClient(panel.url, "k") as c:
-        run(book, c, "place", max_spend=Decimal(5))
-        assert not [f for f in panel.forms if f["action"] == "add"]
+        run(book, c, "place", max_spend=Decimal(cap))
     [row] = read_orders(book)
-    assert row["Order ID"] is None and row["Error"]
+    return row, [f for f in panel.forms if f["action"] == "add"]
+
+
+@pytest.mark.parametrize("listed", ["1 500", "1.5k", "0x10", "1.234,56"])
+def test_a_cap_is_never_passed_on_a_misread_rate(tmp_path, listed):
+    """Found by an attacker's review: the first number in the text was taken as the rate."""
+    row, adds = place_under_a_cap(tmp_path, [listed], 5)
+    assert not adds and row["Order ID"] is None and row["Error"]
+
+
+@pytest.mark.parametrize("rates", [["100", "0.01"], ["0.01", "100"]])
+def test_a_service_listed_twice_at_two_prices_is_capped_at_the_dearer(tmp_path, rates):
+    """A panel listing service 1 in two categories, at 0.01 and at 100 per 1000: the last
+    entry's price was taken, and an order charged 100 passed a cap of 1."""
+    row, adds = place_under_a_cap(tmp_path, rates, 1)
+    assert not adds and row["Order ID"] is None and "max-spend" in row["Error"]
 
 
 def test_smm_cost_of_a_service_without_a_price_says_so(client):

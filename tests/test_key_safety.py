@@ -211,3 +211,25 @@ def test_a_key_echoed_in_service_names_never_reaches_the_terminal_or_the_sheet(t
             assert "TAIL" not in result.output, result.output
     for name in zipfile.ZipFile(book).namelist():
         assert b"TAIL" not in zipfile.ZipFile(book).read(name), name
+
+
+def test_a_key_echoed_in_json_unicode_escapes_never_reaches_the_sheet_or_journal(tmp_path):
+    """A reply may spell any character as ``\\u0061``: the key decoded from such escapes was
+    not in the reply's text, so it went unscrubbed into the Error cell and the journal."""
+    escaped = "".join(f"\\u{ord(char):04x}" for char in KEY)
+
+    def echo(form):
+        if form["action"] == "services":
+            return json_reply(SERVICES)
+        if form["action"] == "balance":
+            return json_reply('{"balance":"50","currency":"USD"}')
+        return json_reply('{"error": "Incorrect link for key ' + escaped + '"}')
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 10)])
+    with ScriptedPanel(echo) as panel:
+        result = CliRunner().invoke(
+            cli, ["place", str(book), "--yes"], env=environment(tmp_path, panel.url)
+        )
+    [row] = read_orders(book)
+    assert row["Error"].startswith("Incorrect link for key ***")
+    assert leaks(result.output) == [] and leaks(everything_written(tmp_path)) == []

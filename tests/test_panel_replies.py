@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from decimal import Decimal
 
 import pytest
@@ -329,6 +330,13 @@ def test_order_ids_are_kept_exactly_as_the_panel_gave_them(panel, reply, expecte
         '{"error": null}',
         '{"error": false}',
         '{"error": ""}',
+        # a script's empty value written out as text: no id, whatever placed the order
+        '{"order": "undefined"}',
+        '{"order": "null"}',
+        '{"order": "NaN"}',
+        '{"order": "None"}',
+        '{"order": "false"}',
+        '{"order": 12345678901234567890.0}',  # a float that large has lost its last digits
     ],
 )
 def test_zero_negative_empty_or_missing_order_id_may_have_been_placed(panel, reply):
@@ -547,3 +555,75 @@ def test_a_refill_answered_false_is_no_refill(panel):
     panel.script = lambda form: json_reply('[{"order": 1, "refill": false}]')
     result = client(panel).refill_many([1])["1"]
     assert (result.error, result.uncertain) == ("no refill id", False)
+
+
+@pytest.mark.parametrize("error", ['{"error": ""}', '{"error": null}', "{}"])
+@pytest.mark.parametrize("action", ["refill", "cancel"])
+def test_a_per_order_error_without_words_may_have_been_done(panel, action, error):
+    """An empty error says neither yes nor no, as it does for an add: read as a refusal, the
+    flag stayed and the next run sent (and paid for) the refill again."""
+    panel.script = lambda form: json_reply(
+        f'[{{"order": 1, "{action}": {error}}}, {{"order": 2, "{action}": {{"error": "No"}}}}]'
+    )
+    c = client(panel)
+    results = c.refill_many([1, 2]) if action == "refill" else c.cancel([1, 2])
+    assert results["1"].uncertain and "may have been done" in (results["1"].error or "")
+    assert (results["2"].error, results["2"].uncertain) == ("No", False)
+
+
+def test_an_add_sent_on_a_connection_smmsheet_does_not_watch_may_have_been_placed(monkeypatch):
+    """A SOCKS proxy's pools are its own, so their connections never say when a request's
+    first byte left. An add whose reply then timed out was taken for one never sent: said
+    "cannot reach the panel" and sent again, a second order on the panel."""
+    import socket
+
+    from urllib3 import HTTPConnectionPool
+
+    import smmsheet.panel
+
+    monkeypatch.setitem(smmsheet.panel._WATCHED_POOLS, "http", HTTPConnectionPool)
+    listener = socket.create_server(("127.0.0.1", 0))
+    received: list[bytes] = []
+
+    def serve() -> None:  # reads each request, never answers
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            received.append(conn.recv(65536))
+
+    try:
+        threading.Thread(target=serve, daemon=True).start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/api/v2"
+        c = PanelClient(url, KEY, timeout=(1, 0.3), deadline=5, retries=1, sleep=lambda s: 0)
+        with pytest.raises(AmbiguousRequestError):
+            c.add(1, link="l", quantity=10)
+        assert c.requests_sent == {"add": 1} and len(received) == 1  # never sent twice
+    finally:
+        listener.close()
+
+
+def test_an_add_whose_tls_handshake_never_completes_was_never_sent():
+    """A TLS terminator that accepts the connection and stalls: no byte of the request left,
+    yet the add was "may have been placed" and every row of the run was blocked for the
+    user to look up by hand in the panel."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+    try:
+        threading.Thread(
+            target=lambda: accepted.extend(listener.accept() for _ in range(3)), daemon=True
+        ).start()
+        url = f"https://127.0.0.1:{listener.getsockname()[1]}/api/v2"
+        c = PanelClient(url, KEY, timeout=(0.2, 2), deadline=5, retries=1, sleep=lambda s: 0)
+        with pytest.raises(PanelUnavailableError) as info:
+            c.add(1, link="l", quantity=10)
+        assert not isinstance(info.value, AmbiguousRequestError) and info.value.retry_safe
+        assert str(info.value).endswith(f"cannot reach the panel at {url} (connecting timed out)")
+        assert c.requests_sent == {"add": 2}  # retried: nothing reached the panel
+    finally:
+        listener.close()
+        for conn, _ in accepted:
+            conn.close()

@@ -36,3 +36,13 @@ def test_an_empty_list_is_a_header_only():
     assert services_table([]) == [
         ["Service", "Name", "Type", "Category", "Rate per 1000", "Min", "Max"]
     ]
+
+
+def test_a_number_no_cell_holds_is_written_as_its_digits_not_refusing_the_whole_list():
+    from smmsheet.workbook.base import cell_value_problem
+
+    # One service of a hostile or careless panel with a max (or id) of 21 digits.
+    huge = Service(2, "Unlimited", "Default", "X", Decimal("0.5"), 10, 10**20)
+    table = services_table([Service(1, "Likes", "Default", "X", Decimal(1), 1, 10), huge])
+    assert not [v for row in table for v in row if cell_value_problem(v)]
+    assert table[1][6] == 10 and table[2][6] == "100000000000000000000"

@@ -166,6 +166,10 @@ def test_panel_text_that_is_not_text_reads_as_the_panel_wrote_it_not_as_python(s
         (1001.0, "1001"),
         (1001, "1001"),
         (True, None),
+        ("undefined", None),  # a script's missing value as text, never an id
+        ("NULL", None),
+        (2.0**53, None),  # a float past 2**53 holds no exact id
+        (2.0**53 - 1, str(2**53 - 1)),
     ],
 )
 def test_parse_id(raw, expected):

@@ -449,6 +449,37 @@ def test_rows_out_of_order_are_refused_rather_than_written_twice(rich: Path, pat
     assert rich.read_bytes() == before
 
 
+@pytest.mark.parametrize("other", ["ORDERS", "Orders"])
+def test_two_sheets_named_alike_are_refused_before_anything_is_read(rich: Path, other: str) -> None:
+    """Excel takes sheet names without case; a file naming two sheets alike had its rows read
+    from the first and its Order IDs written into the second, another sheet of the user's."""
+    xml = wb.read_member(rich, "xl/workbook.xml").replace(
+        b'name="Report"', f'name="{other}"'.encode()
+    )
+    wb.replace_member(rich, "xl/workbook.xml", xml)
+    before = rich.read_bytes()
+    with pytest.raises(WorkbookError, match=f"two sheets 'Orders' and '{other}'"):
+        XlsxWorkbook(rich)
+    assert rich.read_bytes() == before
+
+
+def test_a_cell_written_twice_in_its_row_is_refused_and_nothing_changes(
+    rich: Path, patcher: str
+) -> None:
+    """F2 stored twice, an Order ID then an empty text: calamine reads the last, so the row was
+    bought again, and the first copy got the new id while the empty one stayed: the next run
+    read the row as unplaced once more."""
+    xml = wb.read_member(rich, ORDERS)
+    twice = b'<c r="F2"><v>4242</v></c><c r="F2" t="inlineStr"><is><t></t></is></c>'
+    wb.replace_member(rich, ORDERS, xml.replace(b'<c r="G2" s="3"/>', twice + b'<c r="G2" s="3"/>'))
+    before = rich.read_bytes()
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 6): 1001, (2, 8): "Pending"})
+    with pytest.raises(WorkbookError, match="cells of row 2 are out of order"):
+        book.save()
+    assert rich.read_bytes() == before
+
+
 def test_writes_with_formulas_ask_excel_to_recalculate(tmp_path: Path, patcher: str) -> None:
     path = tmp_path / "calc.xlsx"
     wb.build_rich_workbook(path)
@@ -612,6 +643,18 @@ def test_long_text_is_cut_at_excel_limit(rich: Path, patcher: str) -> None:
     assert len(calamine_rows(rich, "Orders")[1][6]) == 32767
 
 
+def test_long_text_beyond_the_basic_plane_is_cut_at_excels_limit_in_utf16_units(
+    rich: Path, patcher: str
+) -> None:
+    # Excel counts an emoji as two characters: 20,000 of them would make it repair the file.
+    book = XlsxWorkbook(rich)
+    book.write_cells("Orders", {(2, 7): "\U0001f600" * 20000, (3, 7): "a" + "\U0001f600" * 20000})
+    book.save()
+    rows = calamine_rows(rich, "Orders")
+    assert rows[1][6] == "\U0001f600" * 16383  # 32,766 units: no half emoji at the end
+    assert rows[2][6] == "a" + "\U0001f600" * 16383  # 32,767 units
+
+
 # -- refusing and atomicity ---------------------------------------------------------------
 
 
@@ -669,6 +712,30 @@ def test_zip_that_is_not_a_workbook_is_refused(tmp_path: Path) -> None:
         archive.writestr("hello.txt", "hi")
     with pytest.raises(WorkbookError, match="not an Excel workbook"):
         XlsxWorkbook(path)
+
+
+def test_a_binary_workbook_renamed_xlsx_is_refused_by_name(tmp_path: Path) -> None:
+    """An .xlsb renamed .xlsx was refused as "File not found 'xl/_rels/workbook.xml.rels'"."""
+    path = tmp_path / "orders.xlsx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("_rels/.rels", "<Relationships/>")
+        archive.writestr("xl/workbook.bin", b"\x83\x01\x00")
+        archive.writestr("xl/_rels/workbook.bin.rels", "<Relationships/>")
+    with pytest.raises(WorkbookError, match=r"binary workbook \(\.xlsb\) .* save it as \.xlsx"):
+        XlsxWorkbook(path)
+
+
+def test_a_sheet_whose_part_cannot_be_found_is_refused_in_words(rich: Path) -> None:
+    """A relationship naming the sheet's part with a backslash was refused as "...: Orders"."""
+    rels = wb.read_member(rich, "xl/_rels/workbook.xml.rels")
+    wb.replace_member(
+        rich,
+        "xl/_rels/workbook.xml.rels",
+        rels.replace(b"worksheets/sheet1", b"worksheets\\sheet1"),
+    )
+    with pytest.raises(WorkbookError, match="the part it points to is not in the file"):
+        XlsxWorkbook(rich).read_values("Orders")
 
 
 def test_read_only_file_is_refused_on_save(rich: Path) -> None:
@@ -961,13 +1028,17 @@ def test_buffered_rows_are_compact(tmp_path: Path) -> None:
     _big_sheet(path, 5001)
     book = XlsxWorkbook(path)
     cells = _result_cells(5001)
+    # Only what smmsheet's own lines allocate: the traced total also counts any other
+    # thread's allocations (a daemon thread an earlier test left behind) in the window.
+    ours = [tracemalloc.Filter(True, str(Path(sheet_patch.__file__).parents[2] / "*"))]
     tracemalloc.start()
     try:
-        before = tracemalloc.get_traced_memory()[0]
+        before = tracemalloc.take_snapshot().filter_traces(ours)
         book.write_cells("Orders", cells)
-        per_row = (tracemalloc.get_traced_memory()[0] - before) / 5000
+        after = tracemalloc.take_snapshot().filter_traces(ours)
     finally:
         tracemalloc.stop()
+    per_row = sum(stat.size_diff for stat in after.compare_to(before, "filename")) / 5000
     assert per_row < 250  # ~190 (the cells' own objects aside); a dict a row: ~400
     assert book.read_values("Orders")[1][4:9] == ["In progress", 0.09, 2, 100, "USD"]
 

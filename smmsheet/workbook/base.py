@@ -194,8 +194,15 @@ _FIRST_DAY = dt.date(1900, 1, 1)
 
 
 def clean_text(text: str, limit: int = MAX_CELL_CHARS) -> str:
-    """Text a cell can hold: characters XML cannot carry removed, cut at ``limit``."""
-    return _ILLEGAL_TEXT.sub("", text)[:limit]
+    """Text a cell can hold: characters XML cannot carry removed, cut at ``limit``.
+
+    Excel counts in UTF-16 units (an emoji is two) and repairs a file whose cell holds more,
+    so text that may be longer is cut there, never inside a character.
+    """
+    text = _ILLEGAL_TEXT.sub("", text)[:limit]
+    if 2 * len(text) <= limit:
+        return text
+    return text.encode("utf-16-le")[: 2 * limit].decode("utf-16-le", errors="ignore")
 
 
 def cell_value_problem(value: object) -> str | None:

@@ -306,11 +306,17 @@ class XlsxWorkbook:
         list is converted in place and kept, and shown to ``watch``: all but the rows
         ``look`` showed it while calamine parsed the sheet.
         """
-        from python_calamine import CalamineError, CalamineWorkbook
+        from python_calamine import CalamineError, CalamineWorkbook, WorksheetNotFound
 
         try:
             with CalamineWorkbook.from_path(str(self._path)) as book:
-                sheet = book.get_sheet_by_name(name)
+                try:
+                    sheet = book.get_sheet_by_name(name)
+                except WorksheetNotFound:  # named in workbook.xml, its part not found
+                    raise WorkbookError(
+                        f"cannot read sheet {name!r} of {self._path.name}: the part it points "
+                        "to is not in the file under that name; save the workbook again in Excel"
+                    ) from None
                 start, height = sheet.start, sheet.height
                 if start is None or not height:
                     return []
@@ -347,6 +353,18 @@ class XlsxWorkbook:
                 sheets = book.sheets_metadata
         except (CalamineError, OSError, ValueError) as exc:
             raise WorkbookError(f"{self._path.name} is not a readable workbook: {exc}") from exc
+        named: dict[str, str] = {}
+        for name in (meta.name for meta in sheets):
+            key = name.casefold()
+            if key in named:
+                # Excel takes the two for one: the rows read and the cells written could be on
+                # different sheets, the Order IDs landing in another sheet of the user's.
+                raise WorkbookError(
+                    f"{self._path.name} is refused: it names two sheets {named[key]!r} and "
+                    f"{name!r}, which Excel takes for one, and programs differ in which one "
+                    "they show: rename one"
+                )
+            named[key] = name
         worksheets = [meta.name for meta in sheets if meta.typ == SheetTypeEnum.WorkSheet]
         others = [meta.name for meta in sheets if meta.typ != SheetTypeEnum.WorkSheet]
         return worksheets, others
@@ -675,6 +693,10 @@ class XlsxWorkbook:
             raise WorkbookError(f"{path.name} is not a valid Excel workbook ({exc})") from exc
         if CONTENT_TYPES_PART.lower() not in names or ROOT_RELS_PART not in names:
             raise WorkbookError(f"{path.name} is a zip file but not an Excel workbook")
+        if "xl/workbook.bin" in names:
+            raise WorkbookError(
+                f"{path.name} is a binary workbook (.xlsb) renamed; save it as .xlsx in Excel"
+            )
 
     def check_writable(
         self, sheet: str | None = None, cells: Collection[tuple[int, int]] = ()

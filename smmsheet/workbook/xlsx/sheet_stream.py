@@ -334,6 +334,8 @@ class StreamPatcher:
                     end = body.find(cell_close, tag_end) + len(cell_close)
                     if end < len(cell_close):
                         raise NeedsTree
+                if body.startswith(f'{canonical_open}{ref}"', end):
+                    raise NeedsTree  # the cell twice (a reader sees the last): the tree refuses
             else:
                 if canonical and last_col < 0:
                     last_col = self._last_col(body)
@@ -419,6 +421,9 @@ class StreamPatcher:
                             removed = removed or []
                             removed.append(f"{col_letters(col)}{number}")
                     end = content_end + len(self._cell_close_bytes)
+                if region.startswith(opening + quoted, end):  # the cell again: _patch_row refuses
+                    del out[mark:]
+                    return False
                 out.append(region[copied:start])
                 copied = end
                 if value is None:
