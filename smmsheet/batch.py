@@ -875,6 +875,7 @@ class Engine:
         if agree is None or not agree(problem):
             raise JournalMismatchError(problem)
         self._carry_over(at_risk)
+        self.journal.mark_replacing()  # Max spend per day cannot count the lost adds
         self.book.check_writable()
         self._mark_run()  # the workbook names its new journal even if nothing is paid now
         self.report.messages.append(f"started a new journal at {self.journal.path}")
@@ -1177,12 +1178,15 @@ class Engine:
         return placed
 
     def _say_day(self, currency: str) -> None:
-        """Under Max spend per day, what the day had spent and what this run may add: a
-        scheduled run's log says why it placed less than the sheet holds."""
+        """Under Max spend per day, when rows were left out over budget, what the day had
+        spent and what this run may add: a scheduled run's log says why it placed less than
+        the sheet holds (a run that placed them all needs no word: Excel would alert)."""
         budget = self._budget
         day = None if budget is None else budget.day
         if budget is None or day is None or day.unknown is not None:
             return  # no day cap, or each row says why it cannot be kept
+        if all(r.outcome != Outcome.OVER_BUDGET for r in self.report.results):
+            return
         unit = f" {budget.rates.currency or currency}".rstrip()
         more = f"up to {money(budget.most)}" if budget.most else "nothing more"
         self.report.messages.append(
@@ -1360,8 +1364,20 @@ class Engine:
         figure the cap is checked against), refunds of canceled orders not taken off."""
         now = self.options.now()
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        midnight = self.journal.day_start(midnight, now.timestamp())
         source = self.options.max_spend_per_day_source
         spent, blind = Decimal(0), 0
+        if self.journal.replaced_since(midnight):
+            return _DayCap(
+                cap,
+                source,
+                spent,
+                (
+                    "this workbook's journal was started anew today, so what its lost "
+                    "journal's orders of today cost is not known; it can be kept from "
+                    "tomorrow, or use Max spend for today"
+                ),
+            )
         for entry in self.journal.spent_since(midnight):
             if entry.cost is None:
                 blind += 1
@@ -2578,9 +2594,14 @@ class _Budget:
                 f"Not placed: {day.source} {day.cap}{unit} cannot be kept: {day.unknown}"
             )
         if day.spent + self.most + cost > day.cap:
+            above = f", {money(self.most)} by the rows above" if self.most else ""
+            wait = "it waits for tomorrow's runs, or a higher cap"
+            if cost > day.cap:
+                wait = "this order alone is more than the cap; raise the cap to place it"
             return Outcome.OVER_BUDGET, (
                 f"Not placed: would exceed {day.source} {day.cap}{unit} ({money(day.spent)} "
-                f"spent earlier today; this order {_estimate(plan, 'most')}{where})"
+                f"spent earlier today{above}; this order {_estimate(plan, 'most')}{where}): "
+                f"{wait}"
             )
         return None
 

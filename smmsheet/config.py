@@ -342,21 +342,26 @@ SETTINGS_LABELS = {
 }
 
 
+#: A limit per day named without "spend" (``Max per day``, ``Daily budget``, ``Limit/day``).
+_DAY_LIMIT = r"(?=.*da(y|ily))(daily)?(max|maximum|limit|cap|budget)(perday|aday|day|daily)?"
+
+
 def _misspelt_label(name: str, text: object, value: object, cell: str) -> None:
     """Stop at a row whose label is one letter or two from a setting and holds a value.
 
     Read as the user's own row, ``Max spnd`` meant a run without the cap typed beside it,
     and ``Profil`` a run on the default panel's account. Any other label for a spending
-    limit (``Spend limit``, ``Daily max spend``) is taken for a cap smmsheet would not keep.
-    Rows of the user's own that are not near a setting (``Tax rate``, ``Keywords``) are left
-    alone.
+    limit (``Spend limit``, ``Daily max spend``, ``Max per day``, ``Daily budget``) is taken
+    for a cap smmsheet would not keep. Rows of the user's own that are not near a setting
+    (``Tax rate``, ``Keywords``, ``Max posts per day``) are left alone.
     """
     import difflib
 
     if name in SETTINGS_LABELS or is_blank(value):
         return
     close = difflib.get_close_matches(name, SETTINGS_LABELS, n=1, cutoff=0.85)
-    if close or ("spend" in name and re.search("max|limit|cap", name)):
+    spend = "spend" in name and re.search("max|limit|cap", name)
+    if close or spend or re.fullmatch(_DAY_LIMIT, name):
         daily = "maxspendperday" if re.search("day|daily", name) else "maxspend"
         meant = SETTINGS_LABELS[close[0] if close else daily]
         raise ConfigError(

@@ -458,6 +458,44 @@ class Journal:
         """Number a run that is about to send paid requests (durable before it returns)."""
         return self._write("INSERT INTO runs (started) VALUES (?)", (time.time(),))
 
+    def mark_replacing(self) -> None:
+        """Record that this journal was started in place of a lost one, and when: what the
+        lost one's adds of that day cost is not known (:meth:`replaced_since`)."""
+        self._write(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('replaced', ?)", (str(time.time()),)
+        )
+
+    def replaced_since(self, moment: float) -> bool:
+        """Whether this journal replaced a lost one at or after ``moment`` (seconds)."""
+        replaced = self._moment("replaced")
+        return replaced is not None and replaced >= moment
+
+    def day_start(self, midnight: float, now: float) -> float:
+        """When the day ``Max spend per day`` counts began, kept for the next run:
+        ``midnight`` (this run's local one), or an earlier one a run counted from whose 24
+        hours are not over at ``now``. A run under another time zone (TZ, a laptop that
+        travelled) then goes on with the day under way instead of starting one afresh; a
+        start that is a midnight here too was this zone's day before (23 hours long when the
+        clocks went forward)."""
+        start = self._moment("day")
+        if (
+            start is None
+            or not start < midnight <= now < start + 86400
+            or time.localtime(start)[3:6] == (0, 0, 0)
+        ):
+            start = midnight
+        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES ('day', ?)", (str(start),))
+        return start
+
+    def _moment(self, key: str) -> float | None:
+        """A time (seconds since the epoch) kept in the meta table; None when there is none."""
+        try:
+            with self._mutex:
+                row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot read the journal {self.path}: {exc}") from None
+        return None if row is None else float(row[0])
+
     def has_run(self, run: int) -> bool:
         """Whether this journal numbered ``run``: a workbook marker it does not know is a loss."""
         try:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
+import time
 from decimal import Decimal
 
 import pytest
@@ -266,7 +268,7 @@ def test_max_spend_per_day_counts_the_days_earlier_runs_and_starts_again_tomorro
     assert [r["Order ID"] for r in out] == [1001, 1002, None, None]
     assert out[2]["Error"] == (
         "Not placed: would exceed --max-spend-per-day 2 USD (1.80 spent earlier today; "
-        "this order 0.90)"
+        "this order 0.90): it waits for tomorrow's runs, or a higher cap"
     )
     run(book, client, "place", max_spend_per_day=Decimal(2), now=_tomorrow)
     assert sim.counts["add"] == 4 and all(r["Order ID"] for r in read_orders(book))
@@ -289,7 +291,7 @@ def test_an_add_that_may_have_been_placed_counts_for_the_day_and_a_refused_one_d
         journal.resolve(again, Resolution.PLACE_AGAIN)  # the panel does not show it
     run(book, client, "place", max_spend_per_day=Decimal(2))  # 0.70 + 0.90: one more fits
     assert [r["Order ID"] for r in read_orders(book)] == [1001, None]
-    assert "(0.70 spent earlier today;" in read_orders(book)[1]["Error"]
+    assert "(0.70 spent earlier today, 0.90 by the rows above;" in read_orders(book)[1]["Error"]
 
 
 def test_an_order_of_today_with_no_cost_on_record_keeps_the_day_cap_shut(tmp_path, sim, client):
@@ -331,3 +333,74 @@ def test_the_journal_keeps_each_adds_estimate_for_the_days_count(tmp_path, sim, 
     with Journal(journal_path(book)) as journal:
         kept = [(e.cost, e.currency) for e in journal.entries()]
     assert kept == [(Decimal("0.90"), "USD"), (None, "USD")]
+
+
+def test_a_journal_started_anew_today_keeps_the_day_cap_shut(tmp_path, sim, client):
+    # The lost journal held today's adds: a new one counting from 0 spent the cap again.
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, f"https://x/{i}", 1000) for i in range(4)])
+    run(book, client, "place", max_spend_per_day=Decimal(2))
+    assert sim.counts["add"] == 2
+    journal_path(book).unlink()
+    run(book, client, "place", max_spend_per_day=Decimal(2), journal_lost=lambda _: True)
+    assert sim.counts["add"] == 2
+    said = read_orders(book)[2]["Error"]
+    assert said.startswith("Not placed: --max-spend-per-day 2 USD cannot be kept: this workbook")
+    assert "use Max spend for today" in said
+    run(book, client, "place", max_spend_per_day=Decimal(2), max_spend=Decimal(1))
+    assert sim.counts["add"] == 2  # still shut today, a run cap beside it or not
+    run(book, client, "place", max_spend_per_day=Decimal(2), now=_tomorrow)
+    assert sim.counts["add"] == 4
+
+
+def test_a_row_over_the_day_cap_says_what_the_rows_above_took_and_what_to_do(tmp_path, sim, client):
+    # "0.00 spent earlier today; this order 0.90" under a cap of 1.5 read as a refusal for
+    # nothing: the 0.90 of the row above was not said, nor when the row can go.
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, f"https://x/{i}", 1000) for i in range(2)])
+    run(book, client, "place", max_spend_per_day=Decimal("1.5"))
+    said = read_orders(book)[1]["Error"]
+    assert said.startswith(
+        "Not placed: would exceed --max-spend-per-day 1.5 USD (0.00 spent earlier today, "
+        "0.90 by the rows above; this order 0.90)"
+    )
+    assert said.endswith("it waits for tomorrow's runs, or a higher cap")
+
+
+def _zone_at(monkeypatch: pytest.MonkeyPatch, local: dt.time) -> None:
+    """Set TZ (POSIX, a whole-second offset) to a zone whose clock shows ``local`` now."""
+    utc = dt.datetime.now(dt.UTC)
+    seconds = utc.hour * 3600 + utc.minute * 60 + utc.second
+    behind = (seconds - (local.hour * 3600 + local.minute * 60)) % 86400  # POSIX: west is +
+    hours, rest = divmod(behind, 3600)
+    monkeypatch.setenv("TZ", f"ZZZ+{hours}:{rest // 60:02}:{rest % 60:02}")
+    time.tzset()
+
+
+def test_a_time_zone_changed_between_runs_does_not_start_the_day_afresh(
+    tmp_path, sim, client, monkeypatch
+):
+    # TZ set so that midnight had just passed made the day's earlier adds yesterday's: each
+    # zone change spent the day's cap once more.
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, f"https://x/{i}", 1000) for i in range(4)])
+    try:
+        _zone_at(monkeypatch, dt.time(12, 0))
+        run(book, client, "place", max_spend_per_day=Decimal(2))
+        assert sim.counts["add"] == 2
+        with sqlite3.connect(journal_path(book)) as db:  # placed an hour ago
+            db.execute("UPDATE entries SET created = created - 3600")
+        db.close()
+        _zone_at(monkeypatch, dt.time(0, 30))  # midnight was half an hour ago here
+        run(book, client, "place", max_spend_per_day=Decimal(2))
+        assert sim.counts["add"] == 2
+        assert "(1.80 spent earlier today" in read_orders(book)[2]["Error"]
+        run(book, client, "place", max_spend_per_day=Decimal(2), now=_tomorrow)
+        assert sim.counts["add"] == 4
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_a_row_the_day_cap_can_never_hold_does_not_say_to_wait_for_tomorrow(tmp_path, sim, client):
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://x/1", 1000)])
+    run(book, client, "place", max_spend_per_day=Decimal("0.50"))
+    said = read_orders(book)[0]["Error"]
+    assert said.endswith("this order alone is more than the cap; raise the cap to place it")

@@ -318,6 +318,9 @@ def test_an_empty_max_spend_cell_is_no_cap():
         ("Spend limit", "Max spend"),
         ("Daily max spend", "Max spend per day"),
         ("Max spend a day", "Max spend per day"),
+        ("Max per day", "Max spend per day"),  # read as no setting: no cap at all
+        ("Daily budget", "Max spend per day"),
+        ("Limit/day", "Max spend per day"),
         ("Profil", "Profile"),
         ("Curency", "Currency"),
         ("Refill warning day", "Refill warning days"),
@@ -334,7 +337,14 @@ def test_a_misspelt_settings_label_stops_the_run_naming_its_cell(label, meant):
 
 
 def test_a_unit_after_a_settings_label_is_read_and_own_rows_are_left_alone():
-    s = workbook_settings([["Max spend (USD)", "25"], ["Tax rate", "0.2"], ["Currency rate", 1]])
+    s = workbook_settings(
+        [
+            ["Max spend (USD)", "25"],
+            ["Tax rate", "0.2"],
+            ["Currency rate", 1],
+            ["Max posts per day", 3],
+        ]
+    )
     assert s.max_spend == Decimal(25)
     assert workbook_settings([["Max spnd", None]]).max_spend is None  # nothing typed: no harm
 

@@ -170,6 +170,18 @@ def test_the_place_question_shows_a_small_cost_as_it_is_not_as_zero(
     assert sim.counts["add"] == 0
 
 
+def test_a_place_within_the_days_cap_is_a_status_bar_note_not_an_alert(
+    sim: PanelSimulator, client: PanelClient, tmp_path: Path
+) -> None:
+    # Every Place under a Max spend per day ended in an alert saying only the day's total.
+    settings = [["Setting", "Value"], ["Max spend per day", 10]]
+    book = order_book(GOOD_ROWS, tmp_path, Settings=settings)
+    dialogs = Dialogs(True)
+    run("place", book, client, dialogs)
+    assert sim.counts["add"] == 3 and dialogs.told == []
+    assert dialogs.notes[-1] is not None and "3 placed" in dialogs.notes[-1]
+
+
 def test_declining_the_confirmation_places_nothing(
     sim: PanelSimulator, client: PanelClient, tmp_path: Path
 ) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -209,3 +211,20 @@ def test_a_write_racing_close_lands_or_fails_as_a_journal_error(tmp_path: Path) 
         assert not worker.is_alive()
         [error] = outcomes
         assert "cannot write the journal" in str(error)
+
+
+def test_the_day_after_a_daylight_saving_change_starts_at_its_own_midnight(tmp_path, monkeypatch):
+    # The day the clocks go forward is 23 hours long: the next day's first hour was counted
+    # as part of it, and its orders refused as over the day's cap.
+    monkeypatch.setenv("TZ", "CET-1CEST,M3.5.0,M10.5.0/3")
+    time.tzset()
+    try:
+        short = dt.datetime(2026, 3, 29).timestamp()  # 23 hours to the next midnight
+        following = dt.datetime(2026, 3, 30).timestamp()
+        assert following - short == 23 * 3600
+        with Journal(tmp_path / "j.sqlite") as journal:
+            assert journal.day_start(short, short + 12 * 3600) == short
+            assert journal.day_start(following, following + 1800) == following
+    finally:
+        monkeypatch.undo()
+        time.tzset()
