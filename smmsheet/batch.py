@@ -1597,14 +1597,7 @@ class Engine:
             return False
         if not row.text("order_id"):
             return True
-        found = row.get("order_id")
-        if isinstance(found, UnknownValue):  # #REF!: the id it stood for may exist
-            message = f"Order ID {unknown_text(found)}: correct it, or clear it to place this row"
-        else:
-            message = (
-                f"Order ID {row.text('order_id')!r} is not an order id: correct it, or clear "
-                "it to place this row"
-            )
+        message = f"{_unusable_id(row)}: correct it, or clear it to place this row"
         self._stamp(row, message)
         self.report.add(row.row, Step.PLACE, Outcome.INVALID, message)
         return False
@@ -2205,6 +2198,10 @@ class Engine:
             if oid is None and row.is_ambiguous:  # its Error says what to do first: kept
                 said = f"no Order ID: the row may have been placed; settle it, then {action}"
                 self.report.add(row.row, kind.step, Outcome.INVALID, said)
+            elif oid is None and row.text("order_id"):  # #REF!, a typo: the order may exist
+                said = f"{action}: {_unusable_id(row)}: correct it to {action} its order"
+                self._stamp(row, said)
+                self.report.add(row.row, kind.step, Outcome.INVALID, said)
             elif oid is None:
                 self._stamp(
                     row,
@@ -2508,6 +2505,14 @@ class Engine:
             self._set(row, "status", CANCEL_REQUESTED)
         self._said.discard(row.row)  # what the panel accepted supersedes an earlier error
         self._stamp(row)
+
+
+def _unusable_id(row: OrderRow) -> str:
+    """What a row's Order ID cell holds that is no order id (it is not blank)."""
+    found = row.get("order_id")
+    if isinstance(found, UnknownValue):  # #REF!: the id it stood for may exist
+        return f"Order ID {unknown_text(found)}"
+    return f"Order ID {row.text('order_id')!r} is not an order id"
 
 
 @dataclass(frozen=True)

@@ -1636,3 +1636,24 @@ def test_a_command_other_than_the_one_announced_asks_nothing_ahead_twice(tmp_pat
     assert not _chunk_threads()
     out = read_orders(book)
     assert out[-1]["Order ID"] is not None and out[-1]["Status"] == "Pending"
+
+
+def test_cancel_on_a_row_whose_order_id_cannot_be_read_never_says_nothing_to_cancel(
+    tmp_path, sim, client
+):
+    # The Order ID became #REF! (a column deleted under a formula): the order exists. "no Order
+    # ID in this row, so nothing to cancel; ... clear Cancel to place it" left it running and
+    # sent the user to buy it again.
+    import openpyxl
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    run(book, client, "place")
+    wb = openpyxl.load_workbook(book)
+    header = [c.value for c in wb["Orders"][1]]
+    wb["Orders"].cell(2, header.index("Order ID") + 1).value = "#REF!"
+    wb["Orders"].cell(2, header.index("Cancel") + 1).value = "x"
+    wb.save(book)
+    report = run(book, client, "cancel")
+    [out] = read_orders(book)
+    assert "nothing to cancel" not in out["Error"] and "place it" not in out["Error"]
+    assert "#REF!" in out["Error"] and out["Cancel"] == "x" and report.failed
