@@ -1367,6 +1367,10 @@ class Engine:
         midnight = self.journal.day_start(midnight, now.timestamp())
         source = self.options.max_spend_per_day_source
         spent, blind = Decimal(0), 0
+        # Both caps set, the day's stays shut: Max spend is of use only in its stead.
+        wait = (
+            f"it can be kept from tomorrow, or for today clear {source} and use Max spend instead"
+        )
         if self.journal.replaced_since(midnight):
             return _DayCap(
                 cap,
@@ -1374,8 +1378,7 @@ class Engine:
                 spent,
                 (
                     "this workbook's journal was started anew today, so what its lost "
-                    "journal's orders of today cost is not known; it can be kept from "
-                    "tomorrow, or use Max spend for today"
+                    f"journal's orders of today cost is not known; {wait}"
                 ),
             )
         for entry in self.journal.spent_since(midnight):
@@ -1393,8 +1396,7 @@ class Engine:
                 spent,
                 (
                     f"{plural(blind, 'order')} placed earlier today without a cost on record "
-                    "(no listed price, or placed by an older smmsheet); it can be kept from "
-                    "tomorrow, or use Max spend for today"
+                    f"(no listed price, or placed by an older smmsheet); {wait}"
                 ),
             )
         return _DayCap(cap, source, spent)
