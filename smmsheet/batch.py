@@ -119,6 +119,7 @@ __all__ = [
     "RunOptions",
     "Step",
     "is_final_refusal",
+    "journal_sheets",
 ]
 
 DEFAULT_SHEET = "Orders"
@@ -507,14 +508,7 @@ class Engine:
                 f"rename the order sheet to {self.sheet!r}"
             )
         self.sheet = found  # as the workbook spells it: the journal keys entries by it
-        #: The sheets whose journal entries are this sheet's: its own name, the names that
-        #: find it ("Orders" for "ORDERS" or "Orders "), and the names the journal knows that
-        #: the workbook no longer has (the sheet renamed since): an order that may have been
-        #: placed from "Orders" still blocks its row once it is "November".
-        self._journal_sheets = (
-            found,
-            *(s for s in journal.sheets() if s != found and find_sheet(names, s) in (None, found)),
-        )
+        self._journal_sheets = journal_sheets(journal, names, found)
         self._ahead = self._status_ahead(command)
         try:
             with few_collections():  # a million small objects that all stay alive
@@ -2507,6 +2501,18 @@ class Engine:
             self._set(row, "status", CANCEL_REQUESTED)
         self._said.discard(row.row)  # what the panel accepted supersedes an earlier error
         self._stamp(row)
+
+
+def journal_sheets(journal: Journal, names: Sequence[str], found: str) -> tuple[str, ...]:
+    """The sheets whose journal entries are sheet ``found``'s, of a workbook with sheets
+    ``names``: its own name, the names that find it ("Orders" for "ORDERS" or "Orders "),
+    and the names the journal knows that the workbook no longer has (the sheet renamed
+    since): an order that may have been placed from "Orders" still blocks its row once it
+    is "November", and the report still knows the day it was placed."""
+    return (
+        found,
+        *(s for s in journal.sheets() if s != found and find_sheet(names, s) in (None, found)),
+    )
 
 
 def _unusable_id(row: OrderRow) -> str:
