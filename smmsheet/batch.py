@@ -2056,7 +2056,7 @@ class Engine:
                 for row in rows_by_id[oid]:
                     written.append(row.row)
                     if problem:
-                        hint = _STATUS_REFUSED_HINT if st.error else ""
+                        hint = _STATUS_REFUSED_HINT if st.refused else ""
                         self._stamp(row, f"status: {problem}{hint}")
                         self.report.add(row.row, Step.STATUS, Outcome.FAILED, problem)
                         continue

@@ -329,6 +329,25 @@ def test_an_order_the_panel_no_longer_knows_says_how_to_stop_asking(tmp_path, si
     assert sim.counts["status"] == asked and not report.failed
 
 
+def test_a_status_request_the_panel_refused_as_a_whole_never_says_to_type_a_status(
+    tmp_path, sim, client, monkeypatch
+):
+    # The panel refused the request ("Maximum 50 orders per request"), not the orders: every
+    # row was told to check its id or type its last status, which stops its refreshes for good.
+    from smmsheet.errors import PanelRejectedError
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100), (1, "https://b", 100)])
+    run(book, client, "place")
+
+    def refused(ids):
+        raise PanelRejectedError("status: Maximum 1 order per request", action="status")
+
+    monkeypatch.setattr(client, "_status_chunk", refused)
+    run(book, client, "status")
+    for out in read_orders(book):
+        assert out["Error"] == "status: Maximum 1 order per request"
+
+
 def test_refill_flag_creates_refill_and_is_cleared(tmp_path, sim, client):
     rows = [
         (1, "https://a", 100, None, None, None, "x"),
