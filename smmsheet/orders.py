@@ -1067,8 +1067,8 @@ def _names_of(services: Mapping[int, Service]) -> dict[str, Service]:
     index: dict[str, Service] = {}
     for service in services.values():
         index.setdefault(_name_key(service.name), service)
-    if len(_NAMES) >= _NAMES_KEPT:
-        _NAMES.pop(next(iter(_NAMES)), None)  # the oldest
+    if len(_NAMES) >= _NAMES_KEPT:  # lists of runs gone by: cleared at once (safe in threads)
+        _NAMES.clear()
     _NAMES[id(services)] = (services, index)
     return index
 
