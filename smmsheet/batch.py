@@ -502,6 +502,11 @@ class Engine:
         self._marker_pending = False
         names = book.sheet_names()
         found = find_sheet(names, self.sheet)
+        if not names:
+            raise NoSheetError(
+                "the workbook has no worksheet (a chart, dialog or macro sheet holds no "
+                f"orders): the orders go on a worksheet named {self.sheet!r}"
+            )
         if found is None:
             raise NoSheetError(  # as errors.py says: no Orders sheet is a layout problem
                 f"no sheet {self.sheet!r} in the workbook (sheets: {', '.join(names)}): "

@@ -879,6 +879,21 @@ def test_a_missing_order_sheet_is_the_layout_error_the_error_tree_names(tmp_path
         run(book, client, "status", sheet="Nope")
 
 
+def test_a_workbook_without_a_worksheet_says_so_not_an_empty_list(tmp_path, client):
+    # Its Orders a dialog or macro sheet: "(sheets: ): rename the order sheet to 'Orders'".
+    from smmsheet.errors import LayoutError
+
+    from .memory_book import MemoryWorkbook
+
+    with Journal(journal_path(tmp_path / "o.xlsx")) as journal:
+        with pytest.raises(LayoutError) as raised:
+            Engine(MemoryWorkbook({}), client, journal, RunOptions())
+    assert str(raised.value) == (
+        "the workbook has no worksheet (a chart, dialog or macro sheet holds no orders): "
+        "the orders go on a worksheet named 'Orders'"
+    )
+
+
 def test_an_order_sheet_renamed_with_a_space_after_its_name_is_still_found(tmp_path, sim, client):
     import openpyxl
 
