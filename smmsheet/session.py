@@ -26,7 +26,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .batch import DEFAULT_SHEET, Command, Engine, Report, RunOptions
+from .batch import DEFAULT_SHEET, Command, Engine, Report, RunOptions, journal_sheets
 from .config import PanelSettings, WorkbookSettings, resolve_panel, resolve_profile, settings_of
 from .dashboard import DASHBOARD_SHEETS, Summary, dashboard_sheet, summarize
 from .errors import ConfigError, JournalError, PanelError, WorkbookError
@@ -265,11 +265,12 @@ def write_report(
     if not isinstance(book, ChartSheetWriter):
         raise WorkbookError("report works on saved .xlsx/.xlsm files")
     with Journal(journal or journal_for_run(path)) as opened:
-        name = find_sheet(book.sheet_names(), sheet) or sheet  # the journal keys by this
+        names = book.sheet_names()
+        name = find_sheet(names, sheet) or sheet  # the journal keys by this
         rows = book.read_values(name)
         placed_on = {
             (entry.panel or "", entry.result_id): dt.datetime.fromtimestamp(entry.created).date()
-            for entry in opened.accepted_adds(name)
+            for entry in opened.accepted_adds(journal_sheets(opened, names, name))
             if entry.result_id is not None
         }
         moment = now or dt.datetime.now()
