@@ -521,6 +521,17 @@ def id_cell(identifier: str) -> int | str:
     return identifier
 
 
+def _is_title(raw: Sequence[CellValue], service: int, keyed: Sequence[int]) -> bool:
+    """A row that only names something in the Service column (text with no service id in
+    front) and holds nothing else an order needs: a title over the rows below it, not an
+    order. Nothing is written into it (its cells are often merged across the table)."""
+    text = raw[service]
+    if type(text) is not str or _SERVICE_ID.match(text) or not text.strip():
+        return False
+    width = len(raw)
+    return all(i == service or i >= width or _blank(raw[i]) for i in keyed)
+
+
 def _blank(value: CellValue) -> bool:
     """Empty, or text of spaces only (a hyperlink that shows nothing but has an address is not)."""
     if value is None:
@@ -712,10 +723,13 @@ class OrderTable:
         # Only the columns the sheet has: a missing one reads as None through OrderRow.get.
         present = [(k, c - 1) for k, c in columns.items()]
         keyed = [i for k, i in present if k in INPUT_COLUMNS or k == "order_id"]
+        service = columns.get("service", 0) - 1
         found: list[tuple[int, Sequence[CellValue]]] = []
         for number, raw in enumerate(values[header_index + 1 :], start=header_index + 2):
             width = len(raw)
             if any(i < width and not _blank(raw[i]) for i in keyed):
+                if 0 <= service < width and _is_title(raw, service, keyed):
+                    continue  # "Client Bob" above their orders, often merged across the table
                 found.append((number, raw))  # an order row (inputs or an order id)
         # New columns go right of the last header, each into the next column that holds
         # nothing on the order rows smmsheet writes: a column without a header (notes) or

@@ -879,6 +879,29 @@ def test_a_missing_order_sheet_is_the_layout_error_the_error_tree_names(tmp_path
         run(book, client, "status", sheet="Nope")
 
 
+def test_a_title_row_merged_across_the_table_is_no_order_and_blocks_no_run(tmp_path, sim, client):
+    # "Client Bob" over that client's rows, merged across every column: the run refused
+    # (Error hidden under the merge) where it used to place the orders below it.
+    import openpyxl
+
+    book = tmp_path / "o.xlsx"
+    wb = openpyxl.Workbook()
+    sheet = wb.active
+    sheet.title = "Orders"
+    sheet.append(["Service", "Link", "Quantity", "Order ID", "Status", "Error"])
+    sheet.append(["Client Bob"])
+    sheet.merge_cells("A2:F2")
+    sheet.append([1, "https://x/1", 100])
+    sheet.append(["Instagram Likes", "https://x/2", 100])  # a name, not an id: its error
+    wb.save(book)
+    run(book, client, "place")
+    out = openpyxl.load_workbook(book)["Orders"]
+    assert [out.cell(r, 4).value for r in (2, 3, 4)] == [None, 1001, None]
+    assert out.cell(2, 1).value == "Client Bob" and "A2:F2" in out.merged_cells
+    assert out.cell(2, 6).value is None and out.cell(4, 6).value  # the title: no Error
+    assert sim.counts["add"] == 1
+
+
 def test_a_workbook_without_a_worksheet_says_so_not_an_empty_list(tmp_path, client):
     # Its Orders a dialog or macro sheet: "(sheets: ): rename the order sheet to 'Orders'".
     from smmsheet.errors import LayoutError
