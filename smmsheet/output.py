@@ -106,7 +106,7 @@ def summary_lines(report: Report, *, dry_run: bool, declined: bool = False) -> l
     if counts:
         width = max(len(step) for step, _, _ in counts)
         lines += [f"  {step:<{width}}  {outcome:<12} {n:>6}" for step, outcome, n in counts]
-    else:
+    elif report.preview is None:  # a plan not placed (no --yes, answered no) is something
         lines.append("  nothing to do")
     if report.preview is not None:
         p = report.preview

@@ -210,6 +210,8 @@ def test_place_without_a_terminal_needs_yes(panel_env, tmp_path):
     result = invoke("place", str(book))
     assert result.exit_code == 2 and "pass --yes" in result.output
     assert panel_env.counts["add"] == 0
+    # The newcomer's cron log read "nothing to do" above the order it had not placed.
+    assert "nothing to do" not in result.output
 
 
 def test_invalid_rows_exit_1_with_row_messages(panel_env, tmp_path):
