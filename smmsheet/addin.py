@@ -898,8 +898,9 @@ def _panel_check(balance: Callable[[], str] | None) -> Check:
 def _balance() -> str:
     """The panel as the ribbon resolves it (environment, user config file) and its balance."""
     from .config import resolve_panel
+    from .values import money
 
     settings = resolve_panel()
     with settings.client() as client:
         found = client.balance()
-    return f"{client.shown_url} answers: balance {found.amount} {found.currency}".strip()
+    return f"{client.shown_url} answers: balance {money(found.amount)} {found.currency}".strip()
