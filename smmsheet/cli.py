@@ -166,6 +166,15 @@ def _take_verbose(cmd: click.Command) -> None:
         _take_verbose(sub)
 
 
+class _Subgroup(click.Group):
+    """A group of commands (``addin``): each, added after the group joined the CLI, also
+    takes ``-v`` after its name."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        _take_verbose(cmd)
+        super().add_command(cmd, name)
+
+
 @click.group(cls=_Cli)
 @click.version_option(__version__)
 @click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)
@@ -1710,7 +1719,7 @@ def new_workbook(path: str, force: bool, as_json: bool) -> None:
 # --------------------------------------------------------------------------- the add-in
 
 
-@cli.group("addin")
+@cli.group("addin", cls=_Subgroup)
 def addin_cli() -> None:
     """Build, install or locate the Excel add-in (ribbon tab "smmsheet")."""
 

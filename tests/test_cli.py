@@ -1325,6 +1325,13 @@ def test_verbose_works_before_or_after_the_command(panel_env, tmp_path, where):
     assert "-v, --verbose" in invoke("place", "--help").output
 
 
+@pytest.mark.parametrize("sub", ["build", "doctor", "install", "path"])
+def test_verbose_works_after_an_addin_command_too(sub):
+    # The README: every command takes -v, before or after its name; `smmsheet addin doctor
+    # -v` (which asks the panel) said "No such option '-v'" and exited 2.
+    assert "-v, --verbose" in invoke("addin", sub, "--help").output
+
+
 def test_counts_read_as_english_and_money_has_one_format(tmp_path, monkeypatch, panel_env):
     monkeypatch.chdir(tmp_path)
     outputs = [invoke("demo").output, invoke("balance").output]
