@@ -57,6 +57,8 @@ JSON_SCHEMA = 1
 #: command's context and its group's).
 _JSON_META = "smmsheet.json"
 _ARGV_META = "smmsheet.argv"
+#: The command whose flags were parsed (``addin path``): its error document names it.
+_COMMAND_META = "smmsheet.command"
 #: The API keys this process uses; nothing it prints may contain one (the CLI adds them).
 SECRETS: set[str] = set()
 
@@ -200,6 +202,7 @@ def report_json(report: Report, *, dry_run: bool) -> dict[str, Any]:
 
 
 def _remember_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    ctx.meta[_COMMAND_META] = _command_name(ctx)
     if value:
         ctx.meta[_JSON_META] = True
     return value
@@ -249,11 +252,14 @@ def _hidden(value: Any, safe: Callable[[str], str]) -> Any:
     return value
 
 
+def _command_name(ctx: click.Context) -> str:
+    return " ".join(ctx.command_path.split()[1:])  # "place", "addin doctor"
+
+
 def _document(ctx: click.Context, exit_code: int, data: Mapping[str, Any]) -> dict[str, Any]:
-    command = " ".join(ctx.command_path.split()[1:])  # "place", "addin doctor"
     return {
         "schema": JSON_SCHEMA,
-        "command": command,
+        "command": _command_name(ctx),
         "ok": exit_code == 0,
         "exit_code": exit_code,
         **data,
@@ -277,10 +283,9 @@ def emit_json(data: Mapping[str, Any], exit_code: int = 0) -> NoReturn:
 
 def json_error(ctx: click.Context, exit_code: int, kind: str, message: str) -> None:
     """Print an error as the JSON document of a command run with ``--json``."""
-    sub = ctx.invoked_subcommand
     document = {
         "schema": JSON_SCHEMA,
-        "command": sub,
+        "command": ctx.meta.get(_COMMAND_META) or ctx.invoked_subcommand,
         "ok": False,
         "exit_code": exit_code,
         "error": {"type": kind, "message": message},

@@ -650,6 +650,19 @@ def test_every_addin_command_takes_json(
     assert str(document["addin"]).endswith(ADDIN_NAME)
 
 
+@pytest.mark.parametrize("command", ["path", "install"])
+def test_an_addin_commands_json_error_names_the_command(
+    command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On Linux `addin path --json` failed with "command": "addin", where its success (and
+    # every other addin document) says "addin path": a script keyed on it missed the error.
+    monkeypatch.setattr("sys.platform", "linux")
+    result = _cli(["addin", command, "--json"])
+    document = json.loads(result.output)
+    assert result.exit_code == 2 and document["ok"] is False, result.output
+    assert document["command"] == f"addin {command}"
+
+
 def test_doctor_without_excel_still_checks_the_panel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
