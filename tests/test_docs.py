@@ -53,3 +53,34 @@ def test_the_scan_sees_the_references_it_is_meant_to_check():
 def test_every_file_or_document_a_file_names_exists_in_the_repository(source: Path):
     missing = sorted(ref for ref in references(source) if not resolves(ref, source))
     assert not missing, f"{source.relative_to(ROOT)} names files not in the repository: {missing}"
+
+
+def test_the_readme_names_the_commands_that_take_json():
+    """The README said every command but `addin` takes --json; the newcomer's script did not
+    ask `addin doctor` for JSON, which it prints (every addin command does)."""
+    import click
+
+    from smmsheet.cli import cli
+
+    said = re.search(r"Every command (?:but `([\w -]+)` )?takes `--json`", readme())
+    assert said, "the README no longer says which commands take --json"
+
+    def leaves(group: click.Group, prefix: str = "") -> dict[str, click.Command]:
+        found: dict[str, click.Command] = {}
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                found.update(leaves(command, f"{prefix}{name} "))
+            else:
+                found[prefix + name] = command
+        return found
+
+    without = sorted(
+        name
+        for name, command in leaves(cli).items()
+        if "as_json" not in {p.name for p in command.params}
+    )
+    assert without == ([said.group(1)] if said.group(1) else [])
+
+
+def readme() -> str:
+    return (ROOT / "README.md").read_text(encoding="utf-8")
