@@ -84,3 +84,15 @@ def test_the_readme_names_the_commands_that_take_json():
 
 def readme() -> str:
     return (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_readme_cron_job_has_the_key_its_profile_reads():
+    """Cron does not run your shell's profile: the README's config example reads the key
+    from MAIN_PANEL_KEY (`api_key_env`), and its cron line, followed as written, failed every
+    10 minutes with "no API key ... MAIN_PANEL_KEY, which is not set" in the log."""
+    text = readme()
+    variables = re.findall(r'^api_key_env = "(\w+)"', text, re.MULTILINE)
+    assert variables, "the README's config example no longer reads the key from a variable"
+    [cron] = re.findall(r"```\n# cron \(crontab -e\).*?```", text, re.DOTALL)
+    for variable in variables:
+        assert re.search(rf"^{variable}=", cron, re.MULTILINE), (variable, cron)
