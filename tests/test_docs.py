@@ -96,3 +96,14 @@ def test_the_readme_cron_job_has_the_key_its_profile_reads():
     [cron] = re.findall(r"```\n# cron \(crontab -e\).*?```", text, re.DOTALL)
     for variable in variables:
         assert re.search(rf"^{variable}=", cron, re.MULTILINE), (variable, cron)
+
+
+def test_the_readme_says_how_its_bare_smmsheet_commands_run_after_its_install_line():
+    """The first line installs into .venv and runs `.venv/bin/smmsheet demo`; every command
+    after it is a bare `smmsheet ...`, which the newcomer's shell answered with "smmsheet:
+    command not found": nothing said to activate the venv."""
+    text = readme()
+    first = text.splitlines()[0]
+    assert ".venv/bin/pip install ." in first and "smmsheet new orders.xlsx" in text
+    opening = text[: text.index("\n# smmsheet\n")]
+    assert ". .venv/bin/activate" in opening
