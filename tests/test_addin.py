@@ -663,6 +663,26 @@ def test_an_addin_commands_json_error_names_the_command(
     assert document["command"] == f"addin {command}"
 
 
+@pytest.mark.parametrize("command", ["path", "doctor", "install"])
+def test_without_excel_an_addin_command_suggests_only_its_own_options(
+    command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On Linux `addin path` and `addin doctor` said "... or pass --dir": neither has it
+    # (No such option: --dir), only install does; doctor checks a built file with --addin.
+    import re
+
+    from smmsheet.cli import cli
+
+    monkeypatch.setattr("sys.platform", "linux")
+    monkeypatch.setenv("SMMSHEET_PANEL_URL", "http://127.0.0.1:9/api/v2")  # doctor's panel
+    monkeypatch.setenv("SMMSHEET_API_KEY", "k")
+    result = _cli(["addin", command])
+    assert "Excel is not available" in result.output
+    own = {opt for p in cli.commands["addin"].commands[command].params for opt in p.opts}  # type: ignore[attr-defined]
+    suggested = set(re.findall(r"--[a-z-]+", result.output))
+    assert suggested <= own, result.output
+
+
 def test_doctor_without_excel_still_checks_the_panel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
