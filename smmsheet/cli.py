@@ -1449,11 +1449,13 @@ class _Gate:
         return len(preview.orders) <= self.agreed.get(path, (0, Decimal(0), 0))[2]
 
 
-def _journal_lost_unasked(problem: str, new_journal: bool) -> bool:
+def _journal_lost_unasked(
+    problem: str, new_journal: bool, way: str = "run it alone, or again with --new-journal"
+) -> bool:
     """A lost journal with many workbooks: never asked (workbooks run at once)."""
     if new_journal:
         return True
-    raise JournalMismatchError(f"{problem} (run it alone, or again with --new-journal)")
+    raise JournalMismatchError(f"{problem} ({way})")
 
 
 #: A run's columns in the summary table: (title, step, outcome).
@@ -1634,7 +1636,9 @@ def watch(
             sheet=sheet,
             confirm=lambda _: True,  # --yes, within the Settings sheet's caps
             confirm_cancel=lambda _: True,
-            journal_lost=lambda problem: _journal_lost_unasked(problem, False),
+            journal_lost=lambda problem: _journal_lost_unasked(
+                problem, False, "run it alone with `smmsheet run`, with --new-journal to agree"
+            ),
         )
 
     def run_once(number: int) -> None:
