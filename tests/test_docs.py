@@ -107,3 +107,12 @@ def test_the_readme_says_how_its_bare_smmsheet_commands_run_after_its_install_li
     assert ".venv/bin/pip install ." in first and "smmsheet new orders.xlsx" in text
     opening = text[: text.index("\n# smmsheet\n")]
     assert ". .venv/bin/activate" in opening
+
+
+def test_every_environment_variable_smmsheet_reads_is_in_the_readme():
+    """SMMSHEET_CONFIG (a config file elsewhere than `config-path`'s default) was read but
+    named nowhere: the newcomer trying profiles found no way but editing ~/.config."""
+    code = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "smmsheet").rglob("*.py"))
+    read = set(re.findall(r'"(SMMSHEET_[A-Z_]+)"', code))
+    assert "SMMSHEET_API_KEY" in read
+    assert sorted(v for v in read if v not in readme()) == []
