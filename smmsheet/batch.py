@@ -121,6 +121,7 @@ __all__ = [
     "RunOptions",
     "Step",
     "is_final_refusal",
+    "order_sheet",
 ]
 
 DEFAULT_SHEET = "Orders"
@@ -506,12 +507,7 @@ class Engine:
         self._run_marked = False
         self._marker_pending = False
         names = book.sheet_names()
-        found = find_sheet(names, self.sheet)
-        if found is None:
-            raise NoSheetError(  # as errors.py says: no Orders sheet is a layout problem
-                f"no sheet {self.sheet!r} in the workbook (sheets: {', '.join(names)}): "
-                f"rename the order sheet to {self.sheet!r}"
-            )
+        found = order_sheet(names, self.sheet)  # no Orders sheet is a layout problem
         self.sheet = found  # as the workbook spells it: the journal keys entries by it
         #: The sheets whose journal entries are this sheet's: its own name, the names that
         #: find it ("Orders" for "ORDERS" or "Orders "), and the names the journal knows that
@@ -3064,6 +3060,18 @@ def _paid_error(action: Action, state: State, detail: str) -> str:
     if state in UNKNOWN_OUTCOME:
         return f"{action}: may have been sent ({detail}); check the panel before flagging again"
     return f"{action}: {detail}"
+
+
+def order_sheet(names: Sequence[str], sheet: str) -> str:
+    """The order sheet ``sheet`` as the workbook spells it; :class:`NoSheetError` (a layout
+    problem: the shells add how to choose another sheet) when there is none."""
+    found = find_sheet(names, sheet)
+    if found is None:
+        raise NoSheetError(
+            f"no sheet {sheet!r} in the workbook (sheets: {', '.join(names)}): "
+            f"rename the order sheet to {sheet!r}"
+        )
+    return found
 
 
 def _patience(journal: Path) -> float:
