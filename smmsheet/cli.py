@@ -758,7 +758,9 @@ def _print_summary(done: BookRun) -> None:
     from .batch import ROUTINE_OUTCOMES
 
     report = done.report
-    for line in summary_lines(report, dry_run=done.dry_run, declined=done.placing_declined):
+    held = bool(done.declined or done.needs_yes)
+    lines = summary_lines(report, dry_run=done.dry_run, declined=done.placing_declined, held=held)
+    for line in lines:
         click.echo(_line(line))
     problems = [r for r in report.results if r.outcome not in ROUTINE_OUTCOMES]
     for r in problems[:SHOWN_PROBLEMS]:

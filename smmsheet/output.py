@@ -98,17 +98,20 @@ def step_counts(report: Report) -> list[tuple[str, str, int]]:
     return [(step, outcome, n) for (step, outcome), n in counts.items()]
 
 
-def summary_lines(report: Report, *, dry_run: bool, declined: bool = False) -> list[str]:
+def summary_lines(
+    report: Report, *, dry_run: bool, declined: bool = False, held: bool = False
+) -> list[str]:
     """The summary printed after a run: steps, plan, money spent, statuses, attention.
 
     ``declined``: the user answered no to placing, so the plan is what was declined.
+    ``held``: something was there to do but was declined or waits for ``--yes``.
     """
     lines: list[str] = []
     counts = step_counts(report)
     if counts:
         width = max(len(step) for step, _, _ in counts)
         lines += [f"  {step:<{width}}  {outcome:<12} {n:>6}" for step, outcome, n in counts]
-    elif report.preview is None:  # a plan not placed (no --yes, answered no) is something
+    elif report.preview is None and not held:  # a plan not carried out is something
         lines.append("  nothing to do")
     if report.preview is not None:
         p = report.preview

@@ -614,6 +614,7 @@ def test_cancel_without_a_terminal_and_without_yes_sends_nothing(panel_env, tmp_
     result = invoke(command, str(book))
     assert result.exit_code == 2 and panel_env.counts["cancel"] == 0
     assert "Not canceled: 1 order: 1001 (row 2): confirmation needed; pass --yes" in result.output
+    assert "nothing to do" not in result.output  # a cancel waits for --yes
     assert read_orders(book)[0]["Cancel"] == "x"
     assert invoke(command, str(book), "--yes").exit_code == 0
     assert panel_env.counts["cancel"] == 1
