@@ -1245,6 +1245,7 @@ def test_a_copy_run_while_the_original_works_waits_for_its_journal(
     placed and the run says why."""
     import shutil
     import threading
+    import time
 
     from smmsheet.errors import JournalMismatchError
 
@@ -1259,10 +1260,19 @@ def test_a_copy_run_while_the_original_works_waits_for_its_journal(
     assert "orders.xlsx.smmsheet-journal.sqlite is held by another run" in str(refused.value)
     assert sim.counts["add"] == len(GOOD_ROWS)
     monkeypatch.setattr(batch, "OTHER_JOURNAL_WAIT", 30.0)
-    held = Journal(journal_path(book))
-    threading.Timer(0.3, held.close).start()  # the original's run ends meanwhile
-    with pytest.raises(JournalMismatchError, match="looks like a copy of it"):
-        run(copy, client, "place")
+    refused: list[str] = []
+
+    def run_the_copy() -> None:
+        with pytest.raises(JournalMismatchError) as stopped:
+            run(copy, client, "place")
+        refused.append(str(stopped.value))
+
+    with Journal(journal_path(book)):
+        worker = threading.Thread(target=run_the_copy)
+        worker.start()
+        time.sleep(0.3)  # the original's run ends while the copy waits for its journal
+    worker.join(30)
+    assert refused and "looks like a copy of it" in refused[0]
     assert sim.counts["add"] == len(GOOD_ROWS)
 
 
