@@ -121,6 +121,7 @@ __all__ = [
     "RunOptions",
     "Step",
     "is_final_refusal",
+    "journal_sheets",
     "order_sheet",
 ]
 
@@ -509,14 +510,7 @@ class Engine:
         names = book.sheet_names()
         found = order_sheet(names, self.sheet)  # no Orders sheet is a layout problem
         self.sheet = found  # as the workbook spells it: the journal keys entries by it
-        #: The sheets whose journal entries are this sheet's: its own name, the names that
-        #: find it ("Orders" for "ORDERS" or "Orders "), and the names the journal knows that
-        #: the workbook no longer has (the sheet renamed since): an order that may have been
-        #: placed from "Orders" still blocks its row once it is "November".
-        self._journal_sheets = (
-            found,
-            *(s for s in journal.sheets() if s != found and find_sheet(names, s) in (None, found)),
-        )
+        self._journal_sheets = journal_sheets(journal, names, found)
         self._ahead = self._status_ahead(command)
         try:
             with few_collections():  # a million small objects that all stay alive
@@ -1390,6 +1384,10 @@ class Engine:
         midnight = self.journal.day_start(midnight, now.timestamp())
         source = self.options.max_spend_per_day_source
         spent, blind = Decimal(0), 0
+        # Both caps set, the day's stays shut: Max spend is of use only in its stead.
+        wait = (
+            f"it can be kept from tomorrow, or for today clear {source} and use Max spend instead"
+        )
         if self.journal.replaced_since(midnight):
             return _DayCap(
                 cap,
@@ -1397,8 +1395,7 @@ class Engine:
                 spent,
                 (
                     "this workbook's journal was started anew today, so what its lost "
-                    "journal's orders of today cost is not known; it can be kept from "
-                    "tomorrow, or use Max spend for today"
+                    f"journal's orders of today cost is not known; {wait}"
                 ),
             )
         for entry in self.journal.spent_since(midnight):
@@ -1416,8 +1413,7 @@ class Engine:
                 spent,
                 (
                     f"{plural(blind, 'order')} placed earlier today without a cost on record "
-                    "(no listed price, or placed by an older smmsheet); it can be kept from "
-                    "tomorrow, or use Max spend for today"
+                    f"(no listed price, or placed by an older smmsheet); {wait}"
                 ),
             )
         return _DayCap(cap, source, spent)
@@ -1620,14 +1616,7 @@ class Engine:
             return False
         if not row.text("order_id"):
             return True
-        found = row.get("order_id")
-        if isinstance(found, UnknownValue):  # #REF!: the id it stood for may exist
-            message = f"Order ID {unknown_text(found)}: correct it, or clear it to place this row"
-        else:
-            message = (
-                f"Order ID {row.text('order_id')!r} is not an order id: correct it, or clear "
-                "it to place this row"
-            )
+        message = f"{_unusable_id(row)}: correct it, or clear it to place this row"
         self._stamp(row, message)
         self.report.add(row.row, Step.PLACE, Outcome.INVALID, message)
         return False
@@ -2090,7 +2079,7 @@ class Engine:
                 for row in rows_by_id[oid]:
                     written.append(row.row)
                     if problem:
-                        hint = _STATUS_REFUSED_HINT if st.error else ""
+                        hint = _STATUS_REFUSED_HINT if st.refused else ""
                         self._stamp(row, f"status: {problem}{hint}")
                         self.report.add(row.row, Step.STATUS, Outcome.FAILED, problem)
                         continue
@@ -2227,6 +2216,10 @@ class Engine:
             out = groups.setdefault(key, {})
             if oid is None and row.is_ambiguous:  # its Error says what to do first: kept
                 said = f"no Order ID: the row may have been placed; settle it, then {action}"
+                self.report.add(row.row, kind.step, Outcome.INVALID, said)
+            elif oid is None and row.text("order_id"):  # #REF!, a typo: the order may exist
+                said = f"{action}: {_unusable_id(row)}: correct it to {action} its order"
+                self._stamp(row, said)
                 self.report.add(row.row, kind.step, Outcome.INVALID, said)
             elif oid is None:
                 self._stamp(
@@ -2531,6 +2524,26 @@ class Engine:
             self._set(row, "status", CANCEL_REQUESTED)
         self._said.discard(row.row)  # what the panel accepted supersedes an earlier error
         self._stamp(row)
+
+
+def journal_sheets(journal: Journal, names: Sequence[str], found: str) -> tuple[str, ...]:
+    """The sheets whose journal entries are sheet ``found``'s, of a workbook with sheets
+    ``names``: its own name, the names that find it ("Orders" for "ORDERS" or "Orders "),
+    and the names the journal knows that the workbook no longer has (the sheet renamed
+    since): an order that may have been placed from "Orders" still blocks its row once it
+    is "November", and the report still knows the day it was placed."""
+    return (
+        found,
+        *(s for s in journal.sheets() if s != found and find_sheet(names, s) in (None, found)),
+    )
+
+
+def _unusable_id(row: OrderRow) -> str:
+    """What a row's Order ID cell holds that is no order id (it is not blank)."""
+    found = row.get("order_id")
+    if isinstance(found, UnknownValue):  # #REF!: the id it stood for may exist
+        return f"Order ID {unknown_text(found)}"
+    return f"Order ID {row.text('order_id')!r} is not an order id"
 
 
 @dataclass(frozen=True)
@@ -3066,6 +3079,11 @@ def order_sheet(names: Sequence[str], sheet: str) -> str:
     """The order sheet ``sheet`` as the workbook spells it; :class:`NoSheetError` (a layout
     problem: the shells add how to choose another sheet) when there is none."""
     found = find_sheet(names, sheet)
+    if not names:
+        raise NoSheetError(
+            "the workbook has no worksheet (a chart, dialog or macro sheet holds no "
+            f"orders): the orders go on a worksheet named {sheet!r}"
+        )
     if found is None:
         raise NoSheetError(
             f"no sheet {sheet!r} in the workbook (sheets: {', '.join(names)}): "

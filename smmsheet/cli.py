@@ -405,7 +405,8 @@ def services(
     else:
         frame["Rate per 1000"] = frame["Rate per 1000"].map(money)
         with pd.option_context("display.max_rows", None, "display.width", 200):
-            click.echo(_safe(frame.to_string(index=False)))
+            # A panel's name may be any length: a terminal shows its start (--csv: all of it).
+            click.echo(_safe(frame.to_string(index=False, max_colwidth=100)))
 
 
 def _contains(text: str, wanted: str | None) -> bool:

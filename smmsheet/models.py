@@ -144,6 +144,9 @@ class OrderStatus:
     #: The panel could not be asked (unreachable, down): ``error`` is about the panel,
     #: not this order.
     unavailable: bool = False
+    #: ``error`` is the panel's answer about this order (``Incorrect order ID``), not its
+    #: refusal of the whole request (``Maximum 50 orders``).
+    refused: bool = False
 
     @classmethod
     def from_api(cls, order: str, item: object) -> OrderStatus:
@@ -152,7 +155,7 @@ class OrderStatus:
             return cls(order, error=f"unexpected status reply: {str(item)[:80]}")
         refusal = refusal_of(item)
         if refusal is not None:
-            return cls(order, error=refusal)
+            return cls(order, error=refusal, refused=True)
         get = item.get  # once per order of a 100,000-order refresh: kept lean
         charge = parse_decimal(get("charge"))
         start_count = parse_int(get("start_count"))
@@ -177,6 +180,7 @@ class OrderStatus:
             currency=currency or None,
             error=None,
             unavailable=False,
+            refused=False,
         )
         return made
 

@@ -1052,21 +1052,24 @@ def stale_pick(cell: CellValue, service: Service, services: Mapping[int, Service
     )
 
 
-#: The last service list looked up by name, and its services by name: one list serves a
-#: whole run, and looking through 3,000 services for each of 10,000 rows took 22 s.
-_NAMES: tuple[Mapping[int, Service], dict[str, Service]] | None = None
+#: The service lists looked up by name lately (by id), each with its services by name: one
+#: list serves a whole run per panel, and looking through 3,000 services for each of 10,000
+#: rows took 22 s. A few are kept: rows alternate between panels, the add-in's profiles.
+_NAMES: dict[int, tuple[Mapping[int, Service], dict[str, Service]]] = {}
+_NAMES_KEPT = 8
 
 
 def _names_of(services: Mapping[int, Service]) -> dict[str, Service]:
     """``services`` by name as a pick names them (the first service of each name)."""
-    global _NAMES
-    known = _NAMES
+    known = _NAMES.get(id(services))
     if known is not None and known[0] is services:  # held here: its id is not reused
         return known[1]
     index: dict[str, Service] = {}
     for service in services.values():
         index.setdefault(_name_key(service.name), service)
-    _NAMES = (services, index)
+    if len(_NAMES) >= _NAMES_KEPT:  # lists of runs gone by: cleared at once (safe in threads)
+        _NAMES.clear()
+    _NAMES[id(services)] = (services, index)
     return index
 
 

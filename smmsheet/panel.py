@@ -960,7 +960,7 @@ class PanelClient:
                     # Answered twice: an answer that it was done is kept (a refill made
                     # and read as refused would be flagged, and paid for, again).
                     continue
-                if error == _EMPTY_ERROR:  # as for an add: a paid request that may be done
+                if error == _EMPTY_ERROR and action in PAID_ACTIONS:  # as for an add: may be done
                     out[key] = failed(key, self._maybe_done(action, error, None))
                 else:
                     out[key] = build(key, None if error else value, error)

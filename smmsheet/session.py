@@ -26,7 +26,15 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .batch import DEFAULT_SHEET, Command, Engine, Report, RunOptions, order_sheet
+from .batch import (
+    DEFAULT_SHEET,
+    Command,
+    Engine,
+    Report,
+    RunOptions,
+    journal_sheets,
+    order_sheet,
+)
 from .config import PanelSettings, WorkbookSettings, resolve_panel, resolve_profile, settings_of
 from .dashboard import DASHBOARD_SHEETS, Summary, dashboard_sheet, summarize
 from .errors import ConfigError, JournalError, PanelError, WorkbookError
@@ -264,12 +272,13 @@ def write_report(
     book = open_workbook(path)
     if not isinstance(book, ChartSheetWriter):
         raise WorkbookError("report works on saved .xlsx/.xlsm files")
-    name = order_sheet(book.sheet_names(), sheet)  # as the journal keys entries
+    names = book.sheet_names()
+    name = order_sheet(names, sheet)  # as the journal keys entries
     with Journal(journal or journal_for_run(path)) as opened:
         rows = book.read_values(name)
         placed_on = {
             (entry.panel or "", entry.result_id): dt.datetime.fromtimestamp(entry.created).date()
-            for entry in opened.accepted_adds(name)
+            for entry in opened.accepted_adds(journal_sheets(opened, names, name))
             if entry.result_id is not None
         }
         moment = now or dt.datetime.now()

@@ -329,6 +329,25 @@ def test_an_order_the_panel_no_longer_knows_says_how_to_stop_asking(tmp_path, si
     assert sim.counts["status"] == asked and not report.failed
 
 
+def test_a_status_request_the_panel_refused_as_a_whole_never_says_to_type_a_status(
+    tmp_path, sim, client, monkeypatch
+):
+    # The panel refused the request ("Maximum 50 orders per request"), not the orders: every
+    # row was told to check its id or type its last status, which stops its refreshes for good.
+    from smmsheet.errors import PanelRejectedError
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100), (1, "https://b", 100)])
+    run(book, client, "place")
+
+    def refused(ids):
+        raise PanelRejectedError("status: Maximum 1 order per request", action="status")
+
+    monkeypatch.setattr(client, "_status_chunk", refused)
+    run(book, client, "status")
+    for out in read_orders(book):
+        assert out["Error"] == "status: Maximum 1 order per request"
+
+
 def test_refill_flag_creates_refill_and_is_cleared(tmp_path, sim, client):
     rows = [
         (1, "https://a", 100, None, None, None, "x"),
@@ -858,6 +877,21 @@ def test_a_missing_order_sheet_is_the_layout_error_the_error_tree_names(tmp_path
     book = make_orders_book(tmp_path / "o.xlsx", GOOD_ROWS[:1])
     with pytest.raises(LayoutError, match="no sheet 'Nope'"):
         run(book, client, "status", sheet="Nope")
+
+
+def test_a_workbook_without_a_worksheet_says_so_not_an_empty_list(tmp_path, client):
+    # Its Orders a dialog or macro sheet: "(sheets: ): rename the order sheet to 'Orders'".
+    from smmsheet.errors import LayoutError
+
+    from .memory_book import MemoryWorkbook
+
+    with Journal(journal_path(tmp_path / "o.xlsx")) as journal:
+        with pytest.raises(LayoutError) as raised:
+            Engine(MemoryWorkbook({}), client, journal, RunOptions())
+    assert str(raised.value) == (
+        "the workbook has no worksheet (a chart, dialog or macro sheet holds no orders): "
+        "the orders go on a worksheet named 'Orders'"
+    )
 
 
 def test_an_order_sheet_renamed_with_a_space_after_its_name_is_still_found(tmp_path, sim, client):
@@ -1687,3 +1721,24 @@ def test_a_command_other_than_the_one_announced_asks_nothing_ahead_twice(tmp_pat
     assert not _chunk_threads()
     out = read_orders(book)
     assert out[-1]["Order ID"] is not None and out[-1]["Status"] == "Pending"
+
+
+def test_cancel_on_a_row_whose_order_id_cannot_be_read_never_says_nothing_to_cancel(
+    tmp_path, sim, client
+):
+    # The Order ID became #REF! (a column deleted under a formula): the order exists. "no Order
+    # ID in this row, so nothing to cancel; ... clear Cancel to place it" left it running and
+    # sent the user to buy it again.
+    import openpyxl
+
+    book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
+    run(book, client, "place")
+    wb = openpyxl.load_workbook(book)
+    header = [c.value for c in wb["Orders"][1]]
+    wb["Orders"].cell(2, header.index("Order ID") + 1).value = "#REF!"
+    wb["Orders"].cell(2, header.index("Cancel") + 1).value = "x"
+    wb.save(book)
+    report = run(book, client, "cancel")
+    [out] = read_orders(book)
+    assert "nothing to cancel" not in out["Error"] and "place it" not in out["Error"]
+    assert "#REF!" in out["Error"] and out["Cancel"] == "x" and report.failed

@@ -305,7 +305,7 @@ def test_an_order_of_today_with_no_cost_on_record_keeps_the_day_cap_shut(tmp_pat
     assert sim.counts["add"] == 0 and report.failed
     said = read_orders(book)[0]["Error"]
     assert said.startswith("Not placed: --max-spend-per-day 100 USD cannot be kept: 1 order")
-    assert "use Max spend for today" in said
+    assert said.endswith("or for today clear --max-spend-per-day and use Max spend instead")
     run(book, client, "place", max_spend_per_day=Decimal(100), now=_tomorrow)
     assert sim.counts["add"] == 1
 
@@ -345,9 +345,12 @@ def test_a_journal_started_anew_today_keeps_the_day_cap_shut(tmp_path, sim, clie
     assert sim.counts["add"] == 2
     said = read_orders(book)[2]["Error"]
     assert said.startswith("Not placed: --max-spend-per-day 2 USD cannot be kept: this workbook")
-    assert "use Max spend for today" in said
+    # "or use Max spend for today": the user set Max spend beside it, and nothing was placed
+    assert said.endswith("or for today clear --max-spend-per-day and use Max spend instead")
     run(book, client, "place", max_spend_per_day=Decimal(2), max_spend=Decimal(1))
     assert sim.counts["add"] == 2  # still shut today, a run cap beside it or not
+    run(book, client, "place", max_spend=Decimal(1))  # following the message
+    assert sim.counts["add"] == 3
     run(book, client, "place", max_spend_per_day=Decimal(2), now=_tomorrow)
     assert sim.counts["add"] == 4
 

@@ -52,6 +52,21 @@ def test_services_table_json_and_csv(panel_env):
     assert invoke("services", "--json", "--csv").exit_code == 2
 
 
+def test_a_service_name_of_any_length_prints_on_a_line_a_terminal_can_show(tmp_path, monkeypatch):
+    """A 20,000-character service name made every line of the table 20,000 wide."""
+    from .scripted import ScriptedPanel
+
+    long = '[{"service":1,"name":"' + "Followers " * 2000 + '","category":"IG","rate":"1"}]'
+    monkeypatch.setenv("SMMSHEET_CONFIG", str(tmp_path / "none.toml"))
+    with ScriptedPanel(_one_service_panel(services=long)) as panel:
+        flags = ["--panel-url", panel.url, "--api-key", "key-7f3a9"]
+        shown = CliRunner().invoke(cli, ["services", *flags])
+        whole = CliRunner().invoke(cli, ["services", "--csv", *flags])
+    assert shown.exit_code == 0, shown.output
+    assert max(map(len, shown.output.splitlines())) < 250 and "Followers Followers" in shown.output
+    assert "Followers " * 1999 in whole.output  # a CSV keeps every character
+
+
 def test_a_csv_of_services_has_no_formula_behind_a_control_character(tmp_path, monkeypatch):
     """Control characters are dropped from what is printed: the formula guard must see the
     text as printed, or "\\u0001=cmd" becomes the cell =cmd in a spreadsheet."""

@@ -723,3 +723,27 @@ def test_a_strict_open_xml_workbook_is_refused_unchanged(tmp_path: Path) -> None
     result = invoke("report", str(path))
     assert result.exit_code == 2 and "Strict Open XML" in result.output
     assert path.read_bytes() == before
+
+
+def test_the_days_of_a_renamed_order_sheet_still_come_from_its_journal(
+    tmp_path: Path, sim: Any, client: Any
+) -> None:
+    # A run reads the entries of "Orders" for the sheet renamed "November"; the report read
+    # only "November"'s and put every order on the day of its last status refresh.
+    import openpyxl
+
+    path = make_orders_book(
+        tmp_path / "orders.xlsx",
+        [[1, "https://instagram.com/p/a", 100]],
+        ["Service", "Link", "Quantity"],
+    )
+    run_engine(path, client, "place", confirm=lambda preview: True)
+    book = openpyxl.load_workbook(path)
+    book["Orders"].title = "November"
+    sheet = book["November"]
+    updated = [c.value for c in sheet[1]].index("Updated") + 1
+    sheet.cell(2, updated).value = dt.datetime(2020, 1, 1, 10)  # as if refreshed another day
+    book.save(path)
+    with Journal(journal_path(path), lock=False) as journal:
+        days = {dt.datetime.fromtimestamp(e.created).date().isoformat() for e in journal.entries()}
+    assert set(write_report(path, sheet="November", now=NOW).summary.by_day) == days

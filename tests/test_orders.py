@@ -160,16 +160,19 @@ def test_a_drop_down_pick_whose_name_is_now_another_services_is_refused():
         )
 
 
-def test_picks_of_renamed_services_look_the_list_up_by_name_once_not_once_a_row(monkeypatch):
-    # Each row whose pick no longer matched its service's name read every service's name:
-    # 10,000 rows against a list of 3,000 took 22 s before the first order was sent.
-    import smmsheet.orders
-
-    services = {
-        i: Service.from_api({"service": i, "name": f"svc {i} (new)", "type": "Default",
+def _renamed(prefix: str = "svc") -> dict[int, Service]:
+    """A list of 300 services, each renamed since it was picked ("svc 1" is now "svc 1 (new)")."""
+    return {
+        i: Service.from_api({"service": i, "name": f"{prefix} {i} (new)", "type": "Default",
                              "rate": "1", "min": "1", "max": "1000"})
         for i in range(1, 301)
     }  # fmt: skip
+
+
+def _names_read(monkeypatch, lists: list[dict[int, Service]]) -> int:
+    """How many service names 200 picks validated in turn against ``lists`` read."""
+    import smmsheet.orders
+
     names = 0
     key = smmsheet.orders._name_key
 
@@ -181,9 +184,22 @@ def test_picks_of_renamed_services_look_the_list_up_by_name_once_not_once_a_row(
     monkeypatch.setattr(smmsheet.orders, "_name_key", counted)
     grid = [["Service", "Link", "Quantity"]]
     grid += [[f"{n % 300 + 1} – svc {n % 300 + 1}", f"https://x/{n}", 100] for n in range(200)]
-    for row in OrderTable.from_values(grid).rows:
-        assert isinstance(validate(row, services), OrderPlan)
-    assert names <= 300 + 2 * 200  # the list once, then the row's pick and its service's
+    for n, row in enumerate(OrderTable.from_values(grid).rows):
+        assert isinstance(validate(row, lists[n % len(lists)]), OrderPlan)
+    return names
+
+
+def test_picks_of_renamed_services_look_the_list_up_by_name_once_not_once_a_row(monkeypatch):
+    # Each row whose pick no longer matched its service's name read every service's name:
+    # 10,000 rows against a list of 3,000 took 22 s before the first order was sent.
+    # (the list once, then the row's pick and its service's)
+    assert _names_read(monkeypatch, [_renamed()]) <= 300 + 2 * 200
+
+
+def test_picks_on_two_panels_look_each_list_up_once_not_once_a_row(monkeypatch):
+    # Rows alternating between two panels (a Panel column), or the add-in pricing for two
+    # profiles, swapped the one list kept by name each row: 3,000 names read a row again.
+    assert _names_read(monkeypatch, [_renamed("a"), _renamed("b")]) <= 2 * 300 + 2 * 200
 
 
 def test_numbers_written_as_text_with_thousands_separators_are_read():

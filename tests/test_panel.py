@@ -348,7 +348,7 @@ def _asked(sim) -> list[tuple[str, ...]]:
     return asked
 
 
-def _wait_for(test, seconds: float = 10.0) -> None:
+def _wait_for(test, seconds: float = 30.0) -> None:  # generous: a loaded CI machine
     import time
 
     end = time.monotonic() + seconds

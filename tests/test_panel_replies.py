@@ -571,6 +571,15 @@ def test_a_per_order_error_without_words_may_have_been_done(panel, action, error
     assert (results["2"].error, results["2"].uncertain) == ("No", False)
 
 
+def test_a_refill_status_with_an_empty_error_never_says_it_may_have_been_done(panel):
+    # A status read is no paid request: "it may have been done, check the panel" in the row
+    # read as if the refill status itself had done something.
+    panel.script = lambda form: json_reply('[{"refill": 1, "status": {}}]')
+    [(rid, result)] = client(panel).refill_status_many([1]).items()
+    assert rid == "1" and "may have been done" not in (result.error or "")
+    assert "empty error" in (result.error or "")
+
+
 def test_an_add_sent_on_a_connection_smmsheet_does_not_watch_may_have_been_placed(monkeypatch):
     """A SOCKS proxy's pools are its own, so their connections never say when a request's
     first byte left. An add whose reply then timed out was taken for one never sent: said

@@ -266,3 +266,20 @@ def test_the_check_without_a_sheet_keeps_its_old_meaning(rich: Path) -> None:
             book.check_writable()
     finally:
         rich.chmod(0o644)
+
+
+def test_cells_merged_across_on_every_row_are_checked_row_by_row_not_against_each_merge() -> None:
+    # Error merged with the column beside it on each of 20,000 rows (a wider cell): every
+    # write was compared with every merge of its column, 20 s a check, three checks a run.
+    import time
+
+    from smmsheet.workbook.xlsx.cells import MergedCells
+
+    rows = range(2, 20_002)
+    merged = MergedCells([f"J{r}:K{r}" for r in rows])
+    started = time.monotonic()
+    assert merged.hiding(((r, 10), "x") for r in rows) is None  # each write its merge's first
+    assert time.monotonic() - started < 2
+    assert merged.hiding([((20_001, 11), "x")]) == ("K20001", "J20001:K20001")
+    # ranges that overlap (a damaged file: Excel's never do) are still read one by one
+    assert MergedCells(["F2:F9", "F3:F4"]).hiding([((6, 6), 1)]) == ("F6", "F2:F9")

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from itertools import pairwise
 
 from smmsheet.errors import WorkbookError
 
@@ -156,6 +158,14 @@ class MergedCells:
                 continue
             for col in range(block[1], block[3] + 1):
                 self._by_col.setdefault(col, []).append(block)
+        #: By column, where its ranges start, when none overlap (Excel's never do): the one
+        #: range a row may be in is found by bisection, not by reading them all (a column
+        #: merged across on each of 100,000 rows).
+        self._tops: dict[int, list[int]] = {}
+        for col, over in self._by_col.items():
+            over.sort()
+            if all(above[2] < below[0] for above, below in pairwise(over)):
+                self._tops[col] = [block[0] for block in over]
         blocks = [*self._wide, *(b for col in self._by_col.values() for b in col)]
         #: The first and last row any range covers: a write elsewhere is let pass at once.
         self._rows = (
@@ -172,7 +182,12 @@ class MergedCells:
         for (row, col), value in writes:
             if value is None or not first <= row <= last:
                 continue
-            for top, left, bottom, right in (*self._by_col.get(col, ()), *self._wide):
+            over: Sequence[tuple[int, int, int, int]] = self._by_col.get(col, ())
+            tops = self._tops.get(col)
+            if tops is not None:  # the last range to start at or above the row
+                at = bisect_right(tops, row) - 1
+                over = over[at : at + 1] if at >= 0 else ()
+            for top, left, bottom, right in (*over, *self._wide):
                 if top <= row <= bottom and left <= col <= right and (row, col) != (top, left):
                     return f"{col_letters(col)}{row}", range_ref(top, left, bottom, right)
         return None
