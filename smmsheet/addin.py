@@ -586,12 +586,14 @@ def addin_dir(
     platform: str | None = None,
     environ: Mapping[str, str] | None = None,
     home: Path | None = None,
+    instead: str = "",
 ) -> Path:
     """Excel's per-user startup folder (XLSTART): add-ins there load when Excel starts.
 
     Windows: ``%APPDATA%\\Microsoft\\Excel\\XLSTART``. macOS: Office's group container
     startup folder when it exists, else the sandboxed Excel container's XLSTART. Elsewhere
-    there is no Excel: :class:`ConfigError`.
+    there is no Excel: :class:`ConfigError`, which offers the caller's option ``instead``
+    (``--dir``), if it has one.
     """
     platform = platform or sys.platform
     env = os.environ if environ is None else environ
@@ -610,7 +612,8 @@ def addin_dir(
         return group if group.parent.parent.is_dir() else container
     raise ConfigError(
         f"Excel is not available on this system ({platform}): build the add-in with "
-        "`smmsheet addin build` and install it on Windows or macOS, or pass --dir"
+        "`smmsheet addin build` and install it on Windows or macOS"
+        + (f", or pass {instead}" if instead else "")
     )
 
 
@@ -650,7 +653,11 @@ def install_addin(
     Excel's script folder: copied there, as ``xlwings runpython install`` does.
     """
     platform = platform or sys.platform
-    target_dir = Path(directory) if directory is not None else addin_dir(platform, home=home)
+    target_dir = (
+        Path(directory)
+        if directory is not None
+        else addin_dir(platform, home=home, instead="--dir")
+    )
     key = INTERPRETER_KEYS.get("win32" if platform.startswith("win") else platform)
     interpreters: dict[str, str] = {}
     if key is not None:
@@ -770,7 +777,11 @@ def doctor(
     platform = platform or sys.platform
     checks: list[Check] = []
     try:
-        path = addin if addin is not None else addin_dir(platform, home=home) / ADDIN_NAME
+        path = (
+            addin
+            if addin is not None
+            else addin_dir(platform, home=home, instead="--addin FILE") / ADDIN_NAME
+        )
     except ConfigError as exc:
         return [Check("add-in", False, str(exc)), _panel_check(balance)]
     if not path.is_file():
@@ -898,8 +909,9 @@ def _panel_check(balance: Callable[[], str] | None) -> Check:
 def _balance() -> str:
     """The panel as the ribbon resolves it (environment, user config file) and its balance."""
     from .config import resolve_panel
+    from .values import money
 
     settings = resolve_panel()
     with settings.client() as client:
         found = client.balance()
-    return f"{client.shown_url} answers: balance {found.amount} {found.currency}".strip()
+    return f"{client.shown_url} answers: balance {money(found.amount)} {found.currency}".strip()

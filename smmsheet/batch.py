@@ -101,6 +101,8 @@ from .workbook.base import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .panel import PanelClient, StatusAhead
 
 __all__ = [
@@ -120,6 +122,7 @@ __all__ = [
     "Step",
     "is_final_refusal",
     "journal_sheets",
+    "order_sheet",
 ]
 
 DEFAULT_SHEET = "Orders"
@@ -193,6 +196,10 @@ STEPS: dict[Command, tuple[Step, ...]] = {
 }
 #: Steps that send paid requests.
 PAID_STEPS = frozenset({Step.PLACE, Step.REFILL, Step.CANCEL})
+#: Seconds a never-run workbook waits for the journal of another workbook of its folder
+#: that has run before, while another run holds it (``run clients/``, ``watch``): only
+#: that journal can tell the new one is a copy whose rows were bought already.
+OTHER_JOURNAL_WAIT = 60.0
 #: Outcomes that need no word to the user (the summary counts them).
 ROUTINE_OUTCOMES = frozenset(
     {
@@ -501,17 +508,7 @@ class Engine:
         self._run_marked = False
         self._marker_pending = False
         names = book.sheet_names()
-        found = find_sheet(names, self.sheet)
-        if not names:
-            raise NoSheetError(
-                "the workbook has no worksheet (a chart, dialog or macro sheet holds no "
-                f"orders): the orders go on a worksheet named {self.sheet!r}"
-            )
-        if found is None:
-            raise NoSheetError(  # as errors.py says: no Orders sheet is a layout problem
-                f"no sheet {self.sheet!r} in the workbook (sheets: {', '.join(names)}): "
-                f"rename the order sheet to {self.sheet!r}"
-            )
+        found = order_sheet(names, self.sheet)  # no Orders sheet is a layout problem
         self.sheet = found  # as the workbook spells it: the journal keys entries by it
         self._journal_sheets = journal_sheets(journal, names, found)
         self._ahead = self._status_ahead(command)
@@ -904,10 +901,13 @@ class Engine:
             )
             return unplaced
 
-        found = placed_elsewhere(self.journal.path, self.sheet, fingerprints)
+        found = placed_elsewhere(self.journal.path, self.sheet, fingerprints, _patience)
         if found is None:
             return
         other, rows = found
+        if rows is None:
+            self._copy_unknown(other)
+            return
         if len(rows) < len(unplaced) and (len(rows) < 2 or 2 * len(rows) < len(unplaced)):
             return  # orders placed again among more new ones: a reseller's repeat orders
         source = other.name.removesuffix(JOURNAL_SUFFIX)
@@ -918,6 +918,26 @@ class Engine:
             "before that run, and placing would buy them again. Check the panel's orders; "
             "if they are new orders, agree to start a new journal for this workbook"
         )
+        self._unless_agreed(
+            problem, f"placing {plural(len(rows), 'row')} that {source} placed too, as agreed"
+        )
+
+    def _copy_unknown(self, other: Path) -> None:
+        """Stop before placing when the journal that could tell whether this workbook is a
+        copy stays held by another run: passing it over bought the copy's rows again."""
+        if not any(not r.text("order_id") for r in self.table.rows):
+            return
+        problem = (
+            f"{other.name} is held by another run (waited {OTHER_JOURNAL_WAIT:g} s), so "
+            "whether this workbook is a copy of that workbook, whose rows it placed, cannot "
+            "be told: nothing is placed until it can (the next run tries again). If these "
+            "are new orders, agree to start a new journal for this workbook"
+        )
+        self._unless_agreed(problem, f"placing rows {other.name} may have placed, as agreed")
+
+    def _unless_agreed(self, problem: str, agreed: str) -> None:
+        """Stop placing with ``problem`` unless the user agrees (``--new-journal``, Yes in
+        Excel); a dry run only says the run will stop."""
         if self.options.dry_run:
             self.report.messages.append(
                 f"{problem}; a run that places stops here until then (--new-journal starts "
@@ -927,9 +947,7 @@ class Engine:
         agree = self.options.journal_lost
         if agree is None or not agree(problem):
             raise JournalMismatchError(problem)
-        self.report.messages.append(
-            f"placing {plural(len(rows), 'row')} that {source} placed too, as agreed"
-        )
+        self.report.messages.append(agreed)
 
     def _carry_over(self, rows: Sequence[OrderRow]) -> None:
         """Into a new journal, the sheet's own word that these rows may have been placed.
@@ -3055,3 +3073,40 @@ def _paid_error(action: Action, state: State, detail: str) -> str:
     if state in UNKNOWN_OUTCOME:
         return f"{action}: may have been sent ({detail}); check the panel before flagging again"
     return f"{action}: {detail}"
+
+
+def order_sheet(names: Sequence[str], sheet: str) -> str:
+    """The order sheet ``sheet`` as the workbook spells it; :class:`NoSheetError` (a layout
+    problem: the shells add how to choose another sheet) when there is none."""
+    found = find_sheet(names, sheet)
+    if not names:
+        raise NoSheetError(
+            "the workbook has no worksheet (a chart, dialog or macro sheet holds no "
+            f"orders): the orders go on a worksheet named {sheet!r}"
+        )
+    if found is None:
+        raise NoSheetError(
+            f"no sheet {sheet!r} in the workbook (sheets: {', '.join(names)}): "
+            f"rename the order sheet to {sheet!r}"
+        )
+    return found
+
+
+def _patience(journal: Path) -> float:
+    """How long to wait for another journal a run holds: :data:`OTHER_JOURNAL_WAIT` when its
+    workbook has run before (its marker says so, or it cannot be read), none for one that
+    has not (two new workbooks run at once would otherwise wait for each other)."""
+    workbook = journal.with_name(journal.name.removesuffix(JOURNAL_SUFFIX))
+    if not workbook.is_file():
+        return 0.0
+    from .workbook import open_workbook
+
+    try:
+        book = open_workbook(str(workbook))
+        try:
+            marker = book.read_marker()
+        finally:
+            book.close()
+    except (WorkbookError, OSError):
+        return OTHER_JOURNAL_WAIT
+    return OTHER_JOURNAL_WAIT if marker is not None else 0.0

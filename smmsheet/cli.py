@@ -166,6 +166,15 @@ def _take_verbose(cmd: click.Command) -> None:
         _take_verbose(sub)
 
 
+class _Subgroup(click.Group):
+    """A group of commands (``addin``): each, added after the group joined the CLI, also
+    takes ``-v`` after its name."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        _take_verbose(cmd)
+        super().add_command(cmd, name)
+
+
 @click.group(cls=_Cli)
 @click.version_option(__version__)
 @click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)
@@ -750,7 +759,9 @@ def _print_summary(done: BookRun) -> None:
     from .batch import ROUTINE_OUTCOMES
 
     report = done.report
-    for line in summary_lines(report, dry_run=done.dry_run, declined=done.placing_declined):
+    held = bool(done.declined or done.needs_yes)
+    lines = summary_lines(report, dry_run=done.dry_run, declined=done.placing_declined, held=held)
+    for line in lines:
         click.echo(_line(line))
     problems = [r for r in report.results if r.outcome not in ROUTINE_OUTCOMES]
     for r in problems[:SHOWN_PROBLEMS]:
@@ -1441,11 +1452,13 @@ class _Gate:
         return len(preview.orders) <= self.agreed.get(path, (0, Decimal(0), 0))[2]
 
 
-def _journal_lost_unasked(problem: str, new_journal: bool) -> bool:
+def _journal_lost_unasked(
+    problem: str, new_journal: bool, way: str = "run it alone, or again with --new-journal"
+) -> bool:
     """A lost journal with many workbooks: never asked (workbooks run at once)."""
     if new_journal:
         return True
-    raise JournalMismatchError(f"{problem} (run it alone, or again with --new-journal)")
+    raise JournalMismatchError(f"{problem} ({way})")
 
 
 #: A run's columns in the summary table: (title, step, outcome).
@@ -1626,7 +1639,9 @@ def watch(
             sheet=sheet,
             confirm=lambda _: True,  # --yes, within the Settings sheet's caps
             confirm_cancel=lambda _: True,
-            journal_lost=lambda problem: _journal_lost_unasked(problem, False),
+            journal_lost=lambda problem: _journal_lost_unasked(
+                problem, False, "run it alone with `smmsheet run`, with --new-journal to agree"
+            ),
         )
 
     def run_once(number: int) -> None:
@@ -1711,7 +1726,7 @@ def new_workbook(path: str, force: bool, as_json: bool) -> None:
 # --------------------------------------------------------------------------- the add-in
 
 
-@cli.group("addin")
+@cli.group("addin", cls=_Subgroup)
 def addin_cli() -> None:
     """Build, install or locate the Excel add-in (ribbon tab "smmsheet")."""
 

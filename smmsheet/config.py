@@ -194,7 +194,16 @@ def resolve_panel(
     if chosen_name:
         if chosen_name not in profiles:
             known = ", ".join(sorted(profiles)) or "none"
-            raise ConfigError(f"no profile {chosen_name!r} in {path} (profiles: {known})")
+            by = (
+                ""  # --profile or a row's Panel cell: the caller's own words
+                if profile
+                else f" ({ENV_PROFILE})"
+                if env.get(ENV_PROFILE)
+                else " (the Settings sheet's Profile)"
+                if named
+                else " (default_profile)"
+            )
+            raise ConfigError(f"no profile {chosen_name!r}{by} in {path} (profiles: {known})")
         chosen = profiles[chosen_name]
         if not isinstance(chosen, dict):
             raise ConfigError(f"{path}: profile {chosen_name!r} must be a table")

@@ -236,8 +236,11 @@ def journal_with_identity(identity: str, beside: Path) -> Path | None:
 
 
 def placed_elsewhere(
-    beside: Path, sheet: str, rows: Callable[[], Mapping[int, str]]
-) -> tuple[Path, list[int]] | None:
+    beside: Path,
+    sheet: str,
+    rows: Callable[[], Mapping[int, str]],
+    patience: Callable[[Path], float] | None = None,
+) -> tuple[Path, list[int] | None] | None:
     """The other journal in ``beside``'s folder that placed most of the rows ``rows()``
     names (sheet row -> its fingerprint), each from ``sheet`` at that same row with that
     same content, and those rows; None when no other journal placed any of them.
@@ -245,6 +248,9 @@ def placed_elsewhere(
 
     A workbook copied before its first run has no marker and a journal of its own that knows
     nothing: only the journal of the workbook it was copied from can tell its rows were bought.
+    A journal another run holds is waited for ``patience(journal)`` seconds (none by
+    default); one still held then, when no journal placed the rows, is returned with None
+    for its rows: whether it placed them cannot be told.
     """
     known: list[Mapping[int, str]] = []
 
@@ -260,31 +266,56 @@ def placed_elsewhere(
         return sorted({row for row, fingerprint in entries if prints.get(row) == fingerprint})
 
     best: tuple[Path, list[int]] | None = None
-    for candidate, matched in _other_journals(beside, placed):
-        if matched and (best is None or len(matched) > len(best[1])):
+    held: Path | None = None
+    for candidate, matched in _other_journals(beside, placed, patience):
+        if matched is _HELD:
+            held = held or candidate
+        elif matched and (best is None or len(matched) > len(best[1])):
             best = (candidate, matched)
+    if best is None and held is not None:
+        return held, None
     return best
 
 
+#: What :func:`_other_journals` finds in a journal another run still holds.
+_HELD: Any = object()
+
+
 def _other_journals(
-    beside: Path, read: Callable[[sqlite3.Connection], _T]
+    beside: Path,
+    read: Callable[[sqlite3.Connection], _T],
+    patience: Callable[[Path], float] | None = None,
 ) -> Iterator[tuple[Path, _T]]:
     """What ``read`` finds in each other journal of ``beside``'s folder (at most
-    MAX_JOURNALS_SEARCHED), each opened read-only; one a run holds, or a file that is no
-    journal (or lacks what ``read`` asks of it), is passed over."""
+    MAX_JOURNALS_SEARCHED), each opened read-only; a file that is no journal (or lacks what
+    ``read`` asks of it) is passed over. One a run holds is waited for ``patience(it)``
+    seconds, then passed over, or given as ``_HELD`` when there was patience for it."""
     found = sorted(beside.parent.glob(f"*{JOURNAL_SUFFIX}"))[:MAX_JOURNALS_SEARCHED]
     for candidate in found:
         if candidate == beside:
             continue
-        try:
-            db = sqlite3.connect(f"{candidate.resolve().as_uri()}?mode=ro", uri=True, timeout=0)
+        wait = 0.0 if patience is None else patience(candidate)
+        deadline = time.monotonic() + wait
+        while True:
             try:
-                result = read(db)
-            finally:
-                db.close()
-        except sqlite3.Error:
-            continue
-        yield candidate, result
+                db = sqlite3.connect(f"{candidate.resolve().as_uri()}?mode=ro", uri=True, timeout=0)
+                try:
+                    result = read(db)
+                finally:
+                    db.close()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc):
+                    break
+                if time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                if wait > 0:
+                    yield candidate, _HELD
+                break
+            except sqlite3.Error:
+                break
+            yield candidate, result
+            break
 
 
 def _copy_in_memory(path: Path) -> sqlite3.Connection:

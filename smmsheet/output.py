@@ -57,6 +57,8 @@ JSON_SCHEMA = 1
 #: command's context and its group's).
 _JSON_META = "smmsheet.json"
 _ARGV_META = "smmsheet.argv"
+#: The command whose flags were parsed (``addin path``): its error document names it.
+_COMMAND_META = "smmsheet.command"
 #: The API keys this process uses; nothing it prints may contain one (the CLI adds them).
 SECRETS: set[str] = set()
 
@@ -96,17 +98,20 @@ def step_counts(report: Report) -> list[tuple[str, str, int]]:
     return [(step, outcome, n) for (step, outcome), n in counts.items()]
 
 
-def summary_lines(report: Report, *, dry_run: bool, declined: bool = False) -> list[str]:
+def summary_lines(
+    report: Report, *, dry_run: bool, declined: bool = False, held: bool = False
+) -> list[str]:
     """The summary printed after a run: steps, plan, money spent, statuses, attention.
 
     ``declined``: the user answered no to placing, so the plan is what was declined.
+    ``held``: something was there to do but was declined or waits for ``--yes``.
     """
     lines: list[str] = []
     counts = step_counts(report)
     if counts:
         width = max(len(step) for step, _, _ in counts)
         lines += [f"  {step:<{width}}  {outcome:<12} {n:>6}" for step, outcome, n in counts]
-    else:
+    elif report.preview is None and not held:  # a plan not carried out is something
         lines.append("  nothing to do")
     if report.preview is not None:
         p = report.preview
@@ -200,6 +205,7 @@ def report_json(report: Report, *, dry_run: bool) -> dict[str, Any]:
 
 
 def _remember_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    ctx.meta[_COMMAND_META] = _command_name(ctx)
     if value:
         ctx.meta[_JSON_META] = True
     return value
@@ -249,11 +255,14 @@ def _hidden(value: Any, safe: Callable[[str], str]) -> Any:
     return value
 
 
+def _command_name(ctx: click.Context) -> str:
+    return " ".join(ctx.command_path.split()[1:])  # "place", "addin doctor"
+
+
 def _document(ctx: click.Context, exit_code: int, data: Mapping[str, Any]) -> dict[str, Any]:
-    command = " ".join(ctx.command_path.split()[1:])  # "place", "addin doctor"
     return {
         "schema": JSON_SCHEMA,
-        "command": command,
+        "command": _command_name(ctx),
         "ok": exit_code == 0,
         "exit_code": exit_code,
         **data,
@@ -277,10 +286,9 @@ def emit_json(data: Mapping[str, Any], exit_code: int = 0) -> NoReturn:
 
 def json_error(ctx: click.Context, exit_code: int, kind: str, message: str) -> None:
     """Print an error as the JSON document of a command run with ``--json``."""
-    sub = ctx.invoked_subcommand
     document = {
         "schema": JSON_SCHEMA,
-        "command": sub,
+        "command": ctx.meta.get(_COMMAND_META) or ctx.invoked_subcommand,
         "ok": False,
         "exit_code": exit_code,
         "error": {"type": kind, "message": message},

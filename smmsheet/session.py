@@ -26,7 +26,15 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .batch import DEFAULT_SHEET, Command, Engine, Report, RunOptions, journal_sheets
+from .batch import (
+    DEFAULT_SHEET,
+    Command,
+    Engine,
+    Report,
+    RunOptions,
+    journal_sheets,
+    order_sheet,
+)
 from .config import PanelSettings, WorkbookSettings, resolve_panel, resolve_profile, settings_of
 from .dashboard import DASHBOARD_SHEETS, Summary, dashboard_sheet, summarize
 from .errors import ConfigError, JournalError, PanelError, WorkbookError
@@ -39,7 +47,7 @@ from .routes import panel_names
 from .services_sheet import services_sheet_of, services_table
 from .values import money
 from .workbook import open_workbook
-from .workbook.base import WorkbookAdapter, find_sheet
+from .workbook.base import WorkbookAdapter
 from .workbook.charts import ChartSheetWriter
 
 __all__ = [
@@ -264,9 +272,9 @@ def write_report(
     book = open_workbook(path)
     if not isinstance(book, ChartSheetWriter):
         raise WorkbookError("report works on saved .xlsx/.xlsm files")
+    names = book.sheet_names()
+    name = order_sheet(names, sheet)  # as the journal keys entries
     with Journal(journal or journal_for_run(path)) as opened:
-        names = book.sheet_names()
-        name = find_sheet(names, sheet) or sheet  # the journal keys by this
         rows = book.read_values(name)
         placed_on = {
             (entry.panel or "", entry.result_id): dt.datetime.fromtimestamp(entry.created).date()

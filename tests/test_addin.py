@@ -525,7 +525,8 @@ def test_doctor_passes_with_this_python_and_a_panel_that_answers(
     failed = [c for c in checks if not c.ok]
     assert [c.name for c in failed] == ["RunPython (macOS)"], lines
     assert any(line.startswith("ok    imports smmsheet: smmsheet ") for line in lines), lines
-    assert any("balance 1000" in line for line in lines), lines
+    # as docs/excel.md shows it and `smmsheet balance` prints it, not "1000.00000 USD"
+    assert any(line.endswith("answers: balance 1000.00 USD") for line in lines), lines
 
 
 @pytest.mark.parametrize(
@@ -647,6 +648,39 @@ def test_every_addin_command_takes_json(
     assert document["ok"] is True, result.output
     assert document["command"] == f"addin {command}"
     assert str(document["addin"]).endswith(ADDIN_NAME)
+
+
+@pytest.mark.parametrize("command", ["path", "install"])
+def test_an_addin_commands_json_error_names_the_command(
+    command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On Linux `addin path --json` failed with "command": "addin", where its success (and
+    # every other addin document) says "addin path": a script keyed on it missed the error.
+    monkeypatch.setattr("sys.platform", "linux")
+    result = _cli(["addin", command, "--json"])
+    document = json.loads(result.output)
+    assert result.exit_code == 2 and document["ok"] is False, result.output
+    assert document["command"] == f"addin {command}"
+
+
+@pytest.mark.parametrize("command", ["path", "doctor", "install"])
+def test_without_excel_an_addin_command_suggests_only_its_own_options(
+    command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On Linux `addin path` and `addin doctor` said "... or pass --dir": neither has it
+    # (No such option: --dir), only install does; doctor checks a built file with --addin.
+    import re
+
+    from smmsheet.cli import cli
+
+    monkeypatch.setattr("sys.platform", "linux")
+    monkeypatch.setenv("SMMSHEET_PANEL_URL", "http://127.0.0.1:9/api/v2")  # doctor's panel
+    monkeypatch.setenv("SMMSHEET_API_KEY", "k")
+    result = _cli(["addin", command])
+    assert "Excel is not available" in result.output
+    own = {opt for p in cli.commands["addin"].commands[command].params for opt in p.opts}  # type: ignore[attr-defined]
+    suggested = set(re.findall(r"--[a-z-]+", result.output))
+    assert suggested <= own, result.output
 
 
 def test_doctor_without_excel_still_checks_the_panel(

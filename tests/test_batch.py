@@ -1292,6 +1292,57 @@ def test_a_copy_made_before_the_first_run_does_not_buy_its_rows_again(tmp_path, 
     assert any("placed too, as agreed" in m for m in agreed.messages)
 
 
+def test_a_copy_run_while_the_original_works_waits_for_its_journal(
+    tmp_path, client, sim, monkeypatch
+):
+    """`run clients/ --yes` (and `watch`) run the workbooks of a folder at once: the copy
+    read the original's journal while the original's run held it, passed it over as
+    unreadable, and bought every row again on the second run. A journal another run
+    holds, of a workbook that has run before, is waited for; still held, nothing is
+    placed and the run says why."""
+    import shutil
+    import threading
+    import time
+
+    from smmsheet.errors import JournalMismatchError
+
+    book = make_orders_book(tmp_path / "orders.xlsx", GOOD_ROWS)
+    copy = tmp_path / "orders (2).xlsx"
+    shutil.copy(book, copy)
+    run(book, client, "place")
+    monkeypatch.setattr(batch, "OTHER_JOURNAL_WAIT", 0.3)
+    with Journal(journal_path(book)):  # the original's run is under way
+        with pytest.raises(JournalMismatchError) as refused:
+            run(copy, client, "place")
+    assert "orders.xlsx.smmsheet-journal.sqlite is held by another run" in str(refused.value)
+    assert sim.counts["add"] == len(GOOD_ROWS)
+    monkeypatch.setattr(batch, "OTHER_JOURNAL_WAIT", 30.0)
+    refused: list[str] = []
+
+    def run_the_copy() -> None:
+        with pytest.raises(JournalMismatchError) as stopped:
+            run(copy, client, "place")
+        refused.append(str(stopped.value))
+
+    with Journal(journal_path(book)):
+        worker = threading.Thread(target=run_the_copy)
+        worker.start()
+        time.sleep(0.3)  # the original's run ends while the copy waits for its journal
+    worker.join(30)
+    assert refused and "looks like a copy of it" in refused[0]
+    assert sim.counts["add"] == len(GOOD_ROWS)
+
+
+def test_a_new_workbook_does_not_wait_for_another_new_ones_journal(tmp_path, client, sim):
+    """Two workbooks that never ran, run at once, each hold their journal while they look
+    at the other's: neither waits for the other (nothing to buy twice there yet)."""
+    first = make_orders_book(tmp_path / "a.xlsx", GOOD_ROWS[:1])
+    second = make_orders_book(tmp_path / "b.xlsx", GOOD_ROWS[1:])
+    with Journal(journal_path(first)):
+        run(second, client, "place")
+    assert sim.counts["add"] == len(GOOD_ROWS) - 1
+
+
 @pytest.mark.parametrize("repeated", [1, 2])
 def test_a_new_workbook_repeating_orders_of_another_is_placed(tmp_path, client, sim, repeated):
     """A reseller's repeat orders (rows as another workbook of the folder placed them, at

@@ -225,6 +225,8 @@ def test_place_without_a_terminal_needs_yes(panel_env, tmp_path):
     result = invoke("place", str(book))
     assert result.exit_code == 2 and "pass --yes" in result.output
     assert panel_env.counts["add"] == 0
+    # The newcomer's cron log read "nothing to do" above the order it had not placed.
+    assert "nothing to do" not in result.output
 
 
 def test_invalid_rows_exit_1_with_row_messages(panel_env, tmp_path):
@@ -629,6 +631,7 @@ def test_cancel_without_a_terminal_and_without_yes_sends_nothing(panel_env, tmp_
     result = invoke(command, str(book))
     assert result.exit_code == 2 and panel_env.counts["cancel"] == 0
     assert "Not canceled: 1 order: 1001 (row 2): confirmation needed; pass --yes" in result.output
+    assert "nothing to do" not in result.output  # a cancel waits for --yes
     assert read_orders(book)[0]["Cancel"] == "x"
     assert invoke(command, str(book), "--yes").exit_code == 0
     assert panel_env.counts["cancel"] == 1
@@ -1338,6 +1341,13 @@ def test_verbose_works_before_or_after_the_command(panel_env, tmp_path, where):
     assert result.exit_code == 0 and "DEBUG smmsheet.panel" in result.output
     assert DEFAULT_API_KEY not in result.output
     assert "-v, --verbose" in invoke("place", "--help").output
+
+
+@pytest.mark.parametrize("sub", ["build", "doctor", "install", "path"])
+def test_verbose_works_after_an_addin_command_too(sub):
+    # The README: every command takes -v, before or after its name; `smmsheet addin doctor
+    # -v` (which asks the panel) said "No such option '-v'" and exited 2.
+    assert "-v, --verbose" in invoke("addin", sub, "--help").output
 
 
 def test_counts_read_as_english_and_money_has_one_format(tmp_path, monkeypatch, panel_env):

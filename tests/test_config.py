@@ -50,6 +50,17 @@ def test_env_vars_win_over_the_default_profile_but_not_a_named_one(cfg):
     assert by_workbook.url == "https://other.example/api/v2"
 
 
+def test_a_profile_that_is_not_there_says_who_named_it(cfg):
+    # The newcomer's workbook said Profile "thrid" on its Settings sheet; the run said only
+    # "no profile 'thrid' in ...config.toml", and no --profile had been typed anywhere.
+    with pytest.raises(ConfigError, match=r"'thrid' \(the Settings sheet's Profile\) in "):
+        resolve_panel(environ=cfg, workbook=WorkbookSettings(profile="thrid"))
+    with pytest.raises(ConfigError, match=r"'thrid' \(SMMSHEET_PROFILE\) in "):
+        resolve_panel(environ={**cfg, "SMMSHEET_PROFILE": "thrid"})
+    with pytest.raises(ConfigError, match=r"no profile 'thrid' in "):  # its flag is in sight
+        resolve_panel(environ=cfg, profile="thrid")
+
+
 def test_missing_key_is_one_clear_error(tmp_path):
     env = {"SMMSHEET_CONFIG": str(tmp_path / "none.toml"), "SMMSHEET_PANEL_URL": "https://x"}
     with pytest.raises(ConfigError, match="no API key"):

@@ -507,6 +507,12 @@ def test_report_command_prints_the_totals_and_refuses_a_missing_sheet(tmp_path: 
     )
     missing = invoke("report", str(path), "--sheet", "Nope")
     assert missing.exit_code == 2 and "Nope" in missing.output
+    # The newcomer's sheet was "November": place said "(sheets: November, ...) ... or choose
+    # it with --sheet NAME", report only "has no worksheet named 'Orders'" (and left a journal).
+    journal = Path(f"{path}.smmsheet-journal.sqlite")
+    journal.unlink()
+    assert "sheets: Orders" in missing.output and "--sheet NAME" in missing.output
+    assert invoke("report", str(path), "--sheet", "Nope").exit_code == 2 and not journal.exists()
 
 
 def test_panel_text_goes_into_the_dashboard_as_text(tmp_path: Path) -> None:

@@ -161,3 +161,20 @@ def test_with_json_each_workbook_line_is_a_json_object_and_the_document_counts_r
         (2, str(a), "ok"),
     ]
     assert lines[0]["spent"]["amount"] == "0.09000"
+
+
+def test_a_workbook_stopped_for_its_journal_is_told_a_way_watch_has(tmp_path, panel_env):
+    # The newcomer's watch logged "... (run it alone, or again with --new-journal)" for a copy
+    # of a workbook; `smmsheet watch clients/ --new-journal` is "No such option".
+    import shutil
+
+    folder = tmp_path / "clients"
+    folder.mkdir()
+    book = capped_book(folder / "acme.xlsx", cap="5")
+    shutil.copy(book, folder / "acme copy.xlsx")
+    assert CliRunner().invoke(cli, ["run", str(book), "--yes"]).exit_code == 0
+    result = invoke(str(folder), "--every", "0s", "--times", "1")
+    [line] = [line for line in result.stderr.splitlines() if "acme copy.xlsx: error" in line]
+    assert "looks like a copy" in line
+    assert "again with --new-journal" not in line
+    assert "smmsheet run" in line and "--new-journal" in line
