@@ -492,9 +492,7 @@ class Journal:
     def mark_replacing(self) -> None:
         """Record that this journal was started in place of a lost one, and when: what the
         lost one's adds of that day cost is not known (:meth:`replaced_since`)."""
-        self._write(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('replaced', ?)", (str(time.time()),)
-        )
+        self._set_moment("replaced", time.time())
 
     def replaced_since(self, moment: float) -> bool:
         """Whether this journal replaced a lost one at or after ``moment`` (seconds)."""
@@ -515,8 +513,12 @@ class Journal:
             or time.localtime(start)[3:6] == (0, 0, 0)
         ):
             start = midnight
-        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES ('day', ?)", (str(start),))
+        self._set_moment("day", start)
         return start
+
+    def _set_moment(self, key: str, moment: float) -> None:
+        """Keep a time (seconds since the epoch) in the meta table (:meth:`_moment`)."""
+        self._write("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(moment)))
 
     def _moment(self, key: str) -> float | None:
         """A time (seconds since the epoch) kept in the meta table; None when there is none."""
