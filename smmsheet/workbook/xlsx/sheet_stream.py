@@ -409,7 +409,8 @@ class StreamPatcher:
         for col, value in zip(cols, values, strict=True):
             opening = opens.get(col) or self._open_for(col)
             # Looked for after the cells before it, as _patch_row does (cells are in order).
-            start = region.find(opening + quoted, copied, hi) if copied < hi else -1
+            needle = opening + quoted
+            start = region.find(needle, copied, hi) if copied < hi else -1
             style: bytes | None
             if start >= 0:
                 cell = self._simple_cell_bytes.match(region, start, hi)
@@ -430,7 +431,7 @@ class StreamPatcher:
                             removed = removed or []
                             removed.append(f"{col_letters(col)}{number}")
                     end = content_end + len(self._cell_close_bytes)
-                if region.startswith(opening + quoted, end):  # the cell again: _patch_row refuses
+                if region.startswith(needle, end):  # the cell again: _patch_row refuses
                     del out[mark:]
                     return False
                 out.append(region[copied:start])
