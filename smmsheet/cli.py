@@ -77,7 +77,16 @@ INTERRUPTED_PAYING = "Interrupted: outcomes so far are in the journal."
 INTERRUPTED = "Interrupted: no order was placed, refilled or canceled."
 
 
-class _Cli(click.Group):
+class _VerboseGroup(click.Group):
+    """A group whose every command, added now or later (``addin``'s too, added after the
+    group joined the CLI), also takes ``-v`` after its name."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        _take_verbose(cmd)
+        super().add_command(cmd, name)
+
+
+class _Cli(_VerboseGroup):
     """Turns our errors into one line on stderr (or JSON) and the documented exit code.
 
     Every command it holds, now or added later, also takes ``-v`` after its name.
@@ -95,10 +104,6 @@ class _Cli(click.Group):
                 message = "--json goes after the command's name: smmsheet balance --json"
             self._fail(ctx, exc.exit_code, type(exc).__name__, message)
             raise  # not reached: _fail exits
-
-    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
-        _take_verbose(cmd)
-        super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -164,15 +169,6 @@ def _take_verbose(cmd: click.Command) -> None:
         )
     for sub in getattr(cmd, "commands", {}).values():
         _take_verbose(sub)
-
-
-class _Subgroup(click.Group):
-    """A group of commands (``addin``): each, added after the group joined the CLI, also
-    takes ``-v`` after its name."""
-
-    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
-        _take_verbose(cmd)
-        super().add_command(cmd, name)
 
 
 @click.group(cls=_Cli)
@@ -1726,7 +1722,7 @@ def new_workbook(path: str, force: bool, as_json: bool) -> None:
 # --------------------------------------------------------------------------- the add-in
 
 
-@cli.group("addin", cls=_Subgroup)
+@cli.group("addin", cls=_VerboseGroup)
 def addin_cli() -> None:
     """Build, install or locate the Excel add-in (ribbon tab "smmsheet")."""
 
