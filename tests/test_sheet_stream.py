@@ -10,6 +10,8 @@ values are read back too, so both paths being wrong alike fails as well.
 from __future__ import annotations
 
 import datetime as dt
+import struct
+import zipfile
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -387,3 +389,144 @@ def test_every_cell_of_a_row_has_its_coordinates_checked(
         book.write_cells("Orders", {(row, 5): 1, second: 2})
     book.save()
     assert XlsxWorkbook(path).read_values("Orders")[1] == [1]
+
+
+# -- a large sheet, patched as it inflates ---------------------------------------------------
+
+#: Rows that make the streamed walk stop or look back: a merged range and an array formula
+#: (known only from the part after the rows, or from an earlier row), a shared formula's
+#: master, a comment, rows out of order, a row inserted between two, non-ASCII text.
+ODD_SHEETS = {
+    "merged": (
+        '<row r="2"><c r="A2"><v>1</v></c></row><row r="3"><c r="A3"><v>1</v></c></row>',
+        '<mergeCells count="1"><mergeCell ref="D3:F3"/></mergeCells>',
+        {(2, 5): "x", (3, 5): "hidden under the merge"},
+        "hidden under the merged cells D3:F3",
+    ),
+    "array formula": (
+        '<row r="2"><c r="A2"><f t="array" ref="A2:E3">1+1</f><v>2</v></c></row>'
+        '<row r="3"><c r="A3"><v>2</v></c></row><row r="4"><c r="A4"><v>1</v></c></row>',
+        "",
+        {(4, 5): "fine", (3, 5): "inside the array"},
+        "E3 is part of the array formula A2:E3",
+    ),
+    "shared master": (
+        '<row r="2"><c r="E2"><f t="shared" ref="E2:E3" si="0">A2*2</f><v>2</v></c></row>'
+        '<row r="3"><c r="E3"><f t="shared" si="0"/><v>2</v></c></row>',
+        "",
+        {(2, 5): "over the master", (3, 6): 1},
+        '<c r="E3"><f t="shared" si="0" ref="E3">A3*2</f>',  # the master moved down
+    ),
+    "comment": (
+        '<row r="2"><c r="A2"><v>1</v></c></row><!-- <row r="9"> --><row r="3"/>',
+        "",
+        {(3, 5): "after a comment"},
+        "after a comment</t>",
+    ),
+    "out of order": (
+        '<row r="2"><c r="A2"><v>1</v></c></row><row r="5"><c r="A5"><v>5</v></c></row>'
+        '<row r="4"><c r="A4"><v>4</v></c></row>',
+        "",
+        {(3, 5): "inserted", (4, 5): "four"},
+        "rows are out of order",
+    ),
+    "inserted and text": (
+        '<row r="2"><c r="A2" t="inlineStr"><is><t>ünï ✓ 😀</t></is></c></row>'
+        '<row r="9"><c r="A9"><v>9</v></c></row>',
+        "",
+        {(5, 5): "between ✓", (9, 2): "ü", (12, 1): "past the end"},
+        '<row r="5"><c r="E5" t="inlineStr"><is><t xml:space="preserve">between ✓',
+    ),
+}
+
+
+def _in(tmp_path: Path, folder: str) -> Path:
+    """A folder of its own: two saves of one name say the same in their messages."""
+    (tmp_path / folder).mkdir()
+    return tmp_path / folder
+
+
+def _saved_sheet(path: Path, writes: Mapping[tuple[int, int], CellValue]) -> bytes | str:
+    """The saved sheet's XML, or the message of the error the save raised."""
+    book = XlsxWorkbook(path)
+    book.write_cells("Orders", writes)
+    try:
+        book.save()
+    except WorkbookError as exc:
+        return str(exc)
+    return wb.read_member(path, ORDERS)
+
+
+def _streamed(monkeypatch: pytest.MonkeyPatch, chunk: int, segment: int) -> None:
+    """Every sheet saved as it inflates, ``chunk`` bytes at a time, in ``segment``s."""
+    from smmsheet.workbook.xlsx import opc, save
+
+    monkeypatch.setattr(save, "HELD_WHOLE", -1)
+    monkeypatch.setattr(opc, "CHUNK", chunk)
+    monkeypatch.setattr(sheet_stream, "SEGMENT", segment)
+
+
+#: (inflated chunk, segment) sizes: a row cut anywhere, a segment a row; and a few rows each.
+CHUNKINGS = [(1, 1), (7, 1), (64, 300)]
+
+
+@pytest.mark.parametrize(("chunk", "segment"), CHUNKINGS)
+@pytest.mark.parametrize("prefix", ["", "x"])
+def test_a_sheet_patched_as_it_inflates_is_the_sheet_patched_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, segment: int, prefix: str
+) -> None:
+    """A sheet larger than a save holds whole is walked a segment of rows at a time: the
+    same bytes come out, wherever its chunks and segments are cut."""
+    sheet = _sheet(EDGE_ROWS, prefix=prefix)
+    whole = _saved_sheet(_book(_in(tmp_path, "whole"), "book.xlsx", sheet), EDGE_WRITES)
+    _streamed(monkeypatch, chunk, segment)
+    monkeypatch.setattr(sheet_patch, "TreePatcher", _NoTree)  # streamed, not given up
+    streamed = _saved_sheet(_book(_in(tmp_path, "streamed"), "book.xlsx", sheet), EDGE_WRITES)
+    assert isinstance(whole, bytes) and streamed == whole
+
+
+@pytest.mark.parametrize(("chunk", "segment"), CHUNKINGS)
+@pytest.mark.parametrize("case", ODD_SHEETS)
+def test_what_only_the_whole_sheet_tells_is_found_when_it_is_streamed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, segment: int, case: str
+) -> None:
+    """A merged range after the rows, an array formula rows above, a shared formula's
+    master, a comment, rows out of order: the streamed save refuses or hands the sheet to
+    the tree patcher exactly as the save of the sheet held whole does."""
+    rows, after, writes, expected = ODD_SHEETS[case]
+    sheet = _sheet(rows).replace(b"</sheetData>", b"</sheetData>" + after.encode())
+    whole = _saved_sheet(_book(_in(tmp_path, "whole"), "book.xlsx", sheet), writes)
+    _streamed(monkeypatch, chunk, segment)
+    path = _book(_in(tmp_path, "streamed"), "book.xlsx", sheet)
+    before = path.read_bytes()
+    streamed = _saved_sheet(path, writes)
+    assert streamed == whole
+    assert expected in (whole if isinstance(whole, str) else whole.decode())
+    if isinstance(whole, str):  # refused: nothing written
+        assert path.read_bytes() == before
+        assert "changed" in whole
+
+
+def test_a_streamed_sheet_whose_crc_is_wrong_is_not_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CRC is known only once the last chunk is in: a damaged part found then still
+    leaves the workbook as it was."""
+    path = _book(tmp_path, "damaged.xlsx", _sheet(EDGE_ROWS))
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        member = archive.getinfo(ORDERS)
+    wrong = struct.pack("<I", member.CRC ^ 1)
+    data[member.header_offset + 14 : member.header_offset + 18] = wrong  # local header
+    central = data.rfind(b"PK\x01\x02")
+    while data[central + 46 : central + 46 + len(ORDERS)] != ORDERS.encode():
+        central = data.rfind(b"PK\x01\x02", 0, central)
+    data[central + 16 : central + 20] = wrong  # central directory
+    path.write_bytes(bytes(data))
+    _streamed(monkeypatch, 64, 300)
+    before = path.read_bytes()
+    book = XlsxWorkbook(path)
+    book.write_cells("Orders", {(2, 5): "x"})
+    with pytest.raises(WorkbookError, match="damaged"):
+        book.save()
+    assert path.read_bytes() == before

@@ -1066,6 +1066,51 @@ def test_save_holds_the_sheet_once_not_inflated_twice_and_decoded(tmp_path: Path
     assert rows[39_999][1] == "https://x.com/p/39999/ünï"
 
 
+def test_a_sheet_too_large_to_hold_is_saved_in_memory_that_does_not_grow_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A million-row sheet's 250 MB of XML were held whole through its save, on top of the
+    run's rows: the peak of a million-row refresh. A sheet larger than a save holds whole
+    (here 1 MB) is patched as it inflates, a segment of rows at a time: eight times the
+    rows cost the save little more memory (the compressed result grows with it)."""
+    import tracemalloc
+
+    import xlsxwriter
+
+    from smmsheet.workbook.xlsx import opc, save, sheet_stream
+
+    monkeypatch.setattr(save, "HELD_WHOLE", 1 << 20)
+    monkeypatch.setattr(opc, "CHUNK", 64 << 10)
+    monkeypatch.setattr(sheet_stream, "SEGMENT", 256 << 10)
+    sizes: dict[int, int] = {}
+    peaks: dict[int, int] = {}
+    for rows in (10_000, 80_000):
+        path = tmp_path / f"{rows}.xlsx"
+        book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_urls": False})
+        sheet = book.add_worksheet("Orders")
+        for r in range(rows):
+            sheet.write_row(r, 0, [1, f"https://x.com/p/{r}/ünï", 100, 1000 + r, "Pending"])
+        book.close()
+        with zipfile.ZipFile(path) as archive:
+            sizes[rows] = archive.getinfo(wb.ORDERS_PART).file_size
+        workbook = XlsxWorkbook(path)
+        workbook.write_cells("Orders", {(2, 5): "In progress", (rows // 2, 5): "Completed"})
+        tracemalloc.start()
+        try:
+            workbook.save()
+            peaks[rows] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        values = XlsxWorkbook(path).read_values("Orders")
+        assert [values[1][4], values[rows // 2 - 1][4], values[-1][4]] == [
+            "In progress",
+            "Completed",
+            "Pending",
+        ]
+    extra = sizes[80_000] - sizes[10_000]  # 16 MB more XML
+    assert peaks[80_000] - peaks[10_000] < extra / 4  # ~2.8 MB; held whole: more than 16 MB
+
+
 def test_rows_not_written_keep_their_bytes_and_written_rows_their_non_ascii_text(
     tmp_path: Path,
 ) -> None:

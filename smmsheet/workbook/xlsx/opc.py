@@ -13,7 +13,7 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, cast
 from urllib.parse import quote, unquote
@@ -157,9 +157,7 @@ class Package:
         return f"{{{self.main_ns}}}{tag}" if self.main_ns else tag
 
     def read(self, part: str) -> bytes:
-        name = self.by_lower.get(part.lower())
-        if name is None:
-            raise WorkbookError(f"{self.label} is missing its part {part}")
+        name = self._name(part)
         if self._cache is None:
             return read_part(self.archive, self.archive.getinfo(name), self.label)
         data = self._cache.get(name)
@@ -174,25 +172,30 @@ class Package:
         size for a moment (a million-row sheet: 250 MB more at the peak of a save). The size
         limits and the CRC still hold.
         """
-        name = self.by_lower.get(part.lower())
-        if name is None:
-            raise WorkbookError(f"{self.label} is missing its part {part}")
+        name = self._name(part)
         if self._cache is not None and name in self._cache:
             return self._cache[name]
-        member = self.archive.getinfo(name)
-        buffer = bytearray(member.file_size)
+        buffer = bytearray(self.archive.getinfo(name).file_size)
         view = memoryview(buffer)
-        position = crc = 0
-        for chunk in inflate(cast(IO[bytes], self.archive.fp), member, self.label, 1 << 20):
+        position = 0
+        for chunk in self.chunks(part):
             view[position : position + len(chunk)] = chunk
             position += len(chunk)
-            crc = zlib.crc32(chunk, crc)
         view.release()
-        if crc != member.CRC:
-            raise zipfile.BadZipFile(f"Bad CRC-32 for file {member.filename!r}")
         if self._cache is not None:
             self._cache[name] = buffer
         return buffer
+
+    def chunks(self, part: str) -> PartChunks:
+        """A part as it inflates, :data:`CHUNK` bytes at most at a time, read anew each time
+        it is iterated: a sheet too large to hold whole (:data:`.save.HELD_WHOLE`)."""
+        return PartChunks(self.archive, self.archive.getinfo(self._name(part)), self.label)
+
+    def _name(self, part: str) -> str:
+        name = self.by_lower.get(part.lower())
+        if name is None:
+            raise WorkbookError(f"{self.label} is missing its part {part}")
+        return name
 
     def has(self, part: str) -> bool:
         return part.lower() in self.by_lower
@@ -222,6 +225,27 @@ class Package:
                         return True
                     tail = chunk[-32:]
         return False
+
+
+#: The most a part's chunk holds, inflated.
+CHUNK = 1 << 20
+
+
+class PartChunks:
+    """One part's content, inflated a chunk at a time each time it is iterated, never more
+    than it declares; its CRC checked after the last chunk (a mismatch raises)."""
+
+    def __init__(self, archive: zipfile.ZipFile, member: zipfile.ZipInfo, label: str) -> None:
+        self.archive, self.member, self.label = archive, member, label
+
+    def __iter__(self) -> Iterator[bytes]:
+        member = self.member
+        crc = 0
+        for chunk in inflate(cast(IO[bytes], self.archive.fp), member, self.label, CHUNK):
+            crc = zlib.crc32(chunk, crc)
+            yield chunk
+        if crc != member.CRC:
+            raise zipfile.BadZipFile(f"Bad CRC-32 for file {member.filename!r}")
 
 
 def rels_part(part: str) -> str:

@@ -13,12 +13,28 @@ from typing import IO, Protocol, cast
 
 from .columns import add_columns
 from .names import CALC_CHAIN_REL, CONTENT_TYPES_PART, NEW_SHEET_XML, STYLES_REL
-from .opc import Package, needs_recalc_flag, parse_xml, register_sheet, serialize_xml, store_marker
+from .opc import (
+    Package,
+    PartChunks,
+    needs_recalc_flag,
+    parse_xml,
+    register_sheet,
+    serialize_xml,
+    store_marker,
+)
 from .sheet_patch import Output, Patched, SheetEdit, patch_sheet, prune_calc_chain
 from .styles import DateStyles
 from .zipio import ZIP_DEFLATED, CountingSink, Deflated, write_zip
 
 __all__ = ["dry_run_package", "PartsEdit", "Plan", "plan_package", "Ready", "rewrite_package"]
+
+
+#: The largest sheet (its XML, inflated) a save reads whole; a larger one is patched as it
+#: inflates, a segment of rows at a time (:class:`~.sheet_stream.StreamPatcher`): a
+#: million-row sheet's 250 MB is then never held while the run's rows are (issue 14 bounds
+#: that run at 1.5 GB). Whole, the rows are read once; as chunks, once more if only the
+#: tree patcher can take them.
+HELD_WHOLE = 32 << 20
 
 
 class PartsEdit(Protocol):
@@ -132,7 +148,8 @@ def plan_package(
     workbook_changed = False
     for name, edit in pending.items():
         info = package.sheets.get(name.casefold())
-        original: bytes | bytearray
+        original: bytes | bytearray | PartChunks
+        present = None if info is None else package.by_lower.get(info.part.lower())
         if info is None:
             info = register_sheet(package, name)
             original = NEW_SHEET_XML
@@ -140,8 +157,10 @@ def plan_package(
             workbook_changed = True
         elif name in done:
             original = b""  # patched already
-        else:
+        elif dry_run or present is None or archive.getinfo(present).file_size <= HELD_WHOLE:
             original = package.read_buffer(info.part)
+        else:
+            original = package.chunks(info.part)
         where = f"{label}, sheet {name!r}"
         member = package.by_lower[info.part.lower()]
         output: Output = "bytes"

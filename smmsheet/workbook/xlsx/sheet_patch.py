@@ -7,7 +7,7 @@ sheet while it is produced) and :mod:`.names`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -78,7 +78,7 @@ class Patched:
 
 
 def patch_sheet(
-    xml: bytes | bytearray,
+    xml: bytes | bytearray | Iterable[bytes],
     edit: SheetEdit,
     date1904: bool,
     styles: DateStyles,
@@ -87,9 +87,10 @@ def patch_sheet(
 ) -> Patched:
     """Apply one sheet's buffered edit to its XML, by the fastest patcher that is safe.
 
-    ``output`` says what becomes of the result: ``"deflate"`` compresses it while it is
-    produced, on a second core; ``"bytes"`` keeps it as it is; ``"size"`` (a dry run)
-    keeps only its length, as a :class:`Deflated` with no data.
+    ``xml`` is the sheet's XML, or its chunks as inflated (read again if only the tree
+    patcher can take it). ``output`` says what becomes of the result: ``"deflate"``
+    compresses it while it is produced, on a second core; ``"bytes"`` keeps it as it is;
+    ``"size"`` (a dry run) keeps only its length, as a :class:`Deflated` with no data.
     """
     if STREAM_PATCHING and edit.replacement is None and not edit.is_new:
         try:
@@ -110,7 +111,8 @@ def patch_sheet(
             return Patched(content, stream.removed_formulas, stream.has_formulas)
         except NeedsTree:
             pass
-    tree = TreePatcher(bytes(xml), date1904, styles, where)
+    whole = bytes(xml) if isinstance(xml, (bytes, bytearray)) else b"".join(xml)
+    tree = TreePatcher(whole, date1904, styles, where)
     if edit.replacement is not None and not edit.is_new:
         tree.clear_all()
     tree.apply(edit.writes())

@@ -15,7 +15,7 @@ import contextlib
 import datetime as dt
 import functools
 import re
-from collections.abc import Callable, ItemsView, Iterator, Mapping, Sequence
+from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 
 from smmsheet.errors import WorkbookError
@@ -35,7 +35,7 @@ from .cells import (
 from .columns import ColumnStyles
 from .styles import DateStyles
 
-__all__ = ["Chunk", "NeedsTree", "RowCells", "RowWalk", "StreamPatcher"]
+__all__ = ["Chunk", "NeedsTree", "RowCells", "RowWalk", "Segment", "StreamPatcher"]
 
 
 class NeedsTree(Exception):
@@ -51,6 +51,11 @@ _LONG_STRETCH = 1 << 20
 _ENCODINGS_KEPT = 1024
 #: What ``apply`` passes on: its own pieces, or views of the part's unchanged XML.
 Chunk = bytes | memoryview
+#: Rows as ``(region, begin, end)``: ``region[begin:end]`` holds whole rows.
+Segment = tuple[bytes | bytearray, int, int]
+#: The least a segment of a sheet read as chunks holds: rows are walked this much at a
+#: time (a million-row sheet's 250 MB of XML is never held whole).
+SEGMENT = 1 << 20
 #: Bytes of a sheet checked as UTF-8 at a time.
 _CHECK_SLICE = 1 << 20
 _NAME = r"[A-Za-z_][\w.-]*"
@@ -124,47 +129,75 @@ class StreamPatcher:
     """
 
     def __init__(
-        self, xml: bytes | bytearray, date1904: bool, styles: DateStyles, where: str
+        self,
+        xml: bytes | bytearray | Iterable[bytes],
+        date1904: bool,
+        styles: DateStyles,
+        where: str,
     ) -> None:
-        declared = _ENCODING.match(xml)
-        if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
-            raise NeedsTree
-        if not xml.isascii() and not _is_utf8(xml):
-            raise NeedsTree
-        start = _SHEET_DATA.search(xml)
-        if start is None:
-            raise NeedsTree
-        p = start.group(1).decode("ascii")
-        pb = start.group(1)
-        # The rows stay bytes, xml[self.begin:self.end], never decoded or copied whole (a
-        # million rows are 250 MB of XML); only the rows written to are decoded.
-        self.xml = xml
-        if start.group(0).endswith(b"/>"):
-            opening = start.group(0)[:-2].rstrip() + b">"
-            self.head = (xml[: start.start()] + opening).decode("utf-8")
-            self.begin = self.end = start.end()
-            self.tail: bytes | bytearray = b"</" + pb + b"sheetData>" + xml[start.end() :]
-        else:
-            # Looked for from the end, where it is: one sheetData, and no "<" in any text.
-            close = xml.rfind(b"</" + pb + b"sheetData>", start.end())
-            if close < 0:
-                raise NeedsTree
-            self.head, self.begin, self.end = xml[: start.end()].decode("utf-8"), start.end(), close
-            self.tail = xml[close:]
-        begin, end = self.begin, self.end
-        if _holds(xml, b"<!", begin, end) or _holds(xml, b"<?", begin, end):
-            raise NeedsTree  # these may hold a "<" that starts no element
-        if re.compile(b"<" + re.escape(pb) + b'row(?! r=")').search(xml, begin, end):
-            raise NeedsTree  # rows without r, or with r not first
-        self.p = p
-        #: The style a new cell takes from its column's ``<col style>`` (None: no column has one).
-        self._column_style = ColumnStyles(self.head) or None
+        """``xml`` is the sheet's XML whole, or its chunks as inflated (a large sheet): then
+        the rows are walked a segment of whole rows at a time and never held whole, and what
+        only a look over every row can tell (a merged range, an array formula, a row only the
+        tree patcher takes) is found while they are walked, before anything is returned."""
         self.date1904 = date1904
         self.styles = styles
         self.where = where
         self.removed_formulas: list[str] = []
-        self.has_formulas = _has_formula(xml, b"<" + pb + b"f", begin, end)
+        self.has_formulas = False
+        self._masters: set[tuple[int, int]] = set()
+        self._array_cells: dict[tuple[int, int], str] = {}
+        self._streamed = not isinstance(xml, (bytes, bytearray))
+        self._rows_left: Iterator[Segment] | None = None
+        if isinstance(xml, (bytes, bytearray)):
+            declared = _ENCODING.match(xml)
+            if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+                raise NeedsTree
+            if not xml.isascii() and not _is_utf8(xml):
+                raise NeedsTree
+            head, rows = xml, None
+        else:
+            chunks = _utf8_checked(iter(xml))
+            head = bytearray()
+            while (start := _SHEET_DATA.search(head)) is None:
+                chunk = next(chunks, None)
+                if chunk is None:
+                    raise NeedsTree
+                head += chunk
+                declared = _ENCODING.match(head)
+                if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+                    raise NeedsTree
+            rows = chunks
+        start = _SHEET_DATA.search(head)
+        if start is None:
+            raise NeedsTree
+        p = start.group(1).decode("ascii")
+        pb = start.group(1)
+        self.p = p
         self._row = re.compile(b"<" + re.escape(pb) + rb'row r="([0-9]+)"[^>]*>')
+        self._odd_row = re.compile(b"<" + re.escape(pb) + b'row(?! r=")')
+        close = b"</" + pb + b"sheetData>"
+        # The rows stay bytes, xml[self.begin:self.end], never decoded or copied whole (a
+        # million rows are 250 MB of XML); only the rows written to are decoded.
+        self.xml: bytes | bytearray = b""
+        self.begin = self.end = 0
+        self.tail: bytes | bytearray = b""
+        if start.group(0).endswith(b"/>"):
+            opening = start.group(0)[:-2].rstrip() + b">"
+            self.head = (head[: start.start()] + opening).decode("utf-8")
+            rest = head[start.end() :] + (b"".join(rows) if rows is not None else b"")
+            self.tail = close + rest
+        elif rows is None:
+            # Looked for from the end, where it is: one sheetData, and no "<" in any text.
+            end = head.rfind(close, start.end())
+            if end < 0:
+                raise NeedsTree
+            self.head = head[: start.end()].decode("utf-8")
+            self.xml, self.begin, self.end, self.tail = head, start.end(), end, head[end:]
+        else:
+            self.head = head[: start.end()].decode("utf-8")
+            self._rows_left = self._segments(bytearray(head[start.end() :]), rows, close, pb)
+        #: The style a new cell takes from its column's ``<col style>`` (None: no column has one).
+        self._column_style = ColumnStyles(self.head) or None
         self._row_close = f"</{p}row>"
         self._row_close_bytes = self._row_close.encode("ascii")
         self._cell_open = f"<{p}c"
@@ -192,16 +225,66 @@ class StreamPatcher:
         self._later: dict[tuple[tuple[int, ...], int], re.Pattern[bytes]] = {}
         self._number_opens: dict[bytes | None, bytes] = {}
         self._column_styles: dict[int, bytes | None] = {}
-        self._masters: set[tuple[int, int]] = set()
-        self._array_cells: dict[tuple[int, int], str] = {}
         self._encodings: dict[tuple[type, CellValue], tuple[str | None, str, bool | None]] = {}
-        if self.has_formulas:
-            self._scan_formula_ranges()
-        self._merged = MergedCells(m.decode("utf-8", "replace") for m in _MERGED.findall(self.tail))
+        self._merged = self._merged_of(self.tail)
+        if self.end > self.begin:
+            self._check_rows(self.xml, self.begin, self.end)
 
-    def _scan_formula_ranges(self) -> None:
+    @staticmethod
+    def _merged_of(tail: bytes | bytearray) -> MergedCells:
+        return MergedCells(m.decode("utf-8", "replace") for m in _MERGED.findall(tail))
+
+    def _check_rows(self, region: bytes | bytearray, begin: int, end: int) -> None:
+        """Look over the rows ``region[begin:end]`` (whole rows): NeedsTree for what only the
+        tree patcher takes; the formulas with a range noted."""
+        if _holds(region, b"<!", begin, end) or _holds(region, b"<?", begin, end):
+            raise NeedsTree  # these may hold a "<" that starts no element
+        if self._odd_row.search(region, begin, end):
+            raise NeedsTree  # rows without r, or with r not first
+        formula = b"<" + self.p.encode("ascii") + b"f"
+        if _has_formula(region, formula, begin, end):
+            self.has_formulas = True
+            self._scan_formula_ranges(region, begin, end)
+
+    def segments(self) -> Iterator[Segment]:
+        """The rows, as ``(region, begin, end)``: the one region of a sheet read whole, or
+        the segments of one read as chunks (once: the chunks are read as they go)."""
+        if self._rows_left is None:
+            yield self.xml, self.begin, self.end
+            return
+        rows, self._rows_left = self._rows_left, iter(())
+        yield from rows
+
+    def _segments(
+        self, buffer: bytearray, chunks: Iterator[bytes], close: bytes, pb: bytes
+    ) -> Iterator[Segment]:
+        """Segments of whole rows, cut before a row's start tag once at least
+        :data:`SEGMENT` bytes are gathered; then the tail, and what it tells, are kept."""
+        row = b"<" + pb + b"row"
+        searched = 0
+        while True:
+            end = buffer.find(close, max(0, searched - len(close) + 1))
+            if end >= 0:
+                self.tail = buffer[end:] + b"".join(chunks)
+                self._merged = self._merged_of(self.tail)
+                self._check_rows(buffer, 0, end)
+                yield buffer, 0, end
+                return
+            searched = len(buffer)
+            if searched >= SEGMENT:
+                cut = buffer.rfind(row)
+                if cut > 0:
+                    segment, buffer = buffer, buffer[cut:]  # the next one starts at that row
+                    searched -= cut
+                    self._check_rows(segment, 0, cut)
+                    yield segment, 0, cut
+            chunk = next(chunks, None)
+            if chunk is None:
+                raise NeedsTree  # no end to the rows
+            buffer += chunk
+
+    def _scan_formula_ranges(self, region: bytes | bytearray, begin: int, end: int) -> None:
         """Find shared-formula masters and array-formula ranges: the formulas with a ``ref``."""
-        region, begin, end = self.xml, self.begin, self.end
         formula = self._formula_open.encode("ascii")
         cell_open = self._cell_open.encode("ascii") + b" "
         for needle in (b' ref="', b" ref='"):
@@ -229,13 +312,20 @@ class StreamPatcher:
     def apply(
         self, by_row: Mapping[int, Mapping[int, CellValue]], write: Callable[[Chunk], object]
     ) -> None:
-        """Pass the sheet XML with ``{row: {col: value}}`` applied to ``write``, in chunks."""
-        self.check_cells(by_row)
+        """Pass the sheet XML with ``{row: {col: value}}`` applied to ``write``, in chunks.
+
+        A sheet read as chunks has its writes checked once its rows have all been walked:
+        what was passed on by then is the caller's to drop when this raises.
+        """
+        if not self._streamed:
+            self.check_cells(by_row)
         targets = sorted(row for row, cells in by_row.items() if type(cells) is RowCells or cells)
         write(self.opening(by_row, targets))
         walk = RowWalk(self, write)
         walk.rows(by_row, targets)
         walk.finish()
+        if self._streamed:
+            self.check_cells(by_row)
 
     def check_cells(self, by_row: Mapping[int, Mapping[int, CellValue]]) -> None:
         """Refuse writes into an array formula or hidden under merged cells; NeedsTree for a
@@ -675,33 +765,53 @@ class RowWalk:
 
     Each :meth:`rows` call takes rows after those of the call before; :meth:`finish` passes
     on the rest of the sheet. One call to each is exactly ``apply``; a save that prepares
-    rows while a run is still answering (:mod:`.prepared`) makes many.
+    rows while a run is still answering (:mod:`.prepared`) makes many. The rows are walked
+    a segment at a time (:meth:`StreamPatcher.segments`): positions are in the current one.
     """
 
     def __init__(self, patcher: StreamPatcher, write: Callable[[Chunk], object]) -> None:
         self.patcher = patcher
         self.write = write
         self.out: list[bytes | bytearray] = []
-        self.copied = patcher.begin  # the rows up to xml[copied] have been passed on
+        self._segments = patcher.segments()
+        self.region: bytes | bytearray = b""
+        self.copied = self.seen = self.region_end = 0
+        self._matches: Iterator[re.Match[bytes]] = iter(())
+        self._next_segment()
         self.previous = 0  # the number of the last row walked past
-        self.seen = patcher.begin  # where that row's tag ends
         self.inserted = False
         #: The last row written (the next call's rows come after it).
         self.last = 0
         #: Rows past the sheet's last row, written before the tail by :meth:`finish`.
         self.appended: list[tuple[int, Mapping[int, CellValue]]] = []
-        self._matches = patcher._row.finditer(patcher.xml, patcher.begin, patcher.end)
         self._held: re.Match[bytes] | None = None  # a row walked to but not past
 
+    def _next_segment(self) -> bool:
+        """Move on to the next segment of rows (the current one passed on); False at the end.
+
+        ``copied``: the rows up to ``region[copied]`` have been passed on; ``seen``: where
+        the last row walked past ends its tag.
+        """
+        segment = next(self._segments, None)
+        if segment is None:
+            return False
+        self.region, self.copied, self.region_end = segment
+        self.seen = self.copied
+        self._matches = self.patcher._row.finditer(*segment)
+        return True
+
     def keep(self, start: int, end: int) -> None:
-        """Pass on xml[start:end] unchanged; a long stretch without copying it."""
-        region, out = self.patcher.xml, self.out
+        """Pass on region[start:end] unchanged; a long stretch without copying it."""
         if end - start < _LONG_STRETCH:
-            out.append(region[start:end])
-            return
-        self.write(b"".join(out))
-        out.clear()
-        whole = memoryview(region)
+            self.out.append(self.region[start:end])
+        else:
+            self._pass_on(start, end)
+
+    def _pass_on(self, start: int, end: int) -> None:
+        """Pass on what was gathered, then region[start:end] as views of it, a stretch at a
+        time: the rest of a segment is never copied."""
+        self.flush()
+        whole = memoryview(self.region)
         for at in range(start, end, _LONG_STRETCH):
             self.write(whole[at : min(end, at + _LONG_STRETCH)])
 
@@ -713,7 +823,7 @@ class RowWalk:
         if targets[0] <= self.last:
             raise ValueError(f"row {targets[0]} comes before row {self.last}, already written")
         patcher = self.patcher
-        region, region_end, row_close = patcher.xml, patcher.end, patcher._row_close_bytes
+        region, region_end, row_close = self.region, self.region_end, patcher._row_close_bytes
         out, keep = self.out, self.keep
         copied, previous, seen = self.copied, self.previous, self.seen
         index = 0
@@ -727,7 +837,14 @@ class RowWalk:
                 if match is None:
                     match = next(matches, None)
                     if match is None:
-                        break
+                        self._pass_on(copied, region_end)  # this segment's rest, then the next
+                        self.copied = region_end
+                        if not self._next_segment():
+                            copied = region_end
+                            break
+                        region, region_end = self.region, self.region_end
+                        copied, seen, matches = self.copied, self.seen, self._matches
+                        continue
                 number = int(match.group(1))
                 if number <= previous:
                     raise NeedsTree
@@ -807,16 +924,20 @@ class RowWalk:
         previous, seen = self.previous, self.seen
         if self._held is not None:  # walked to for the rows inserted before it: past it now
             previous, seen = int(self._held[1]), self._held.end()
-        if self.inserted:
-            later = patcher._row.finditer(patcher.xml, seen, patcher.end)
-            if any(int(m[1]) <= previous for m in later):
-                raise NeedsTree  # rows out of order: an inserted row may exist further on
-        self.keep(self.copied, patcher.end)
+        while True:
+            if self.inserted:
+                later = patcher._row.finditer(self.region, seen, self.region_end)
+                if any(int(m[1]) <= previous for m in later):
+                    raise NeedsTree  # rows out of order: an inserted row may exist further on
+            self._pass_on(self.copied, self.region_end)
+            if not self._next_segment():
+                break
+            seen = self.seen
+        self.region = b""  # the rows as read: not kept once passed on
         for target, cells in self.appended:
             out.append(patcher._new_row(target, _sorted_items(cells)).encode("utf-8"))
-        out.append(patcher.tail)
-        self.write(b"".join(out))
-        out.clear()
+        self.flush()
+        self.write(memoryview(patcher.tail))  # not copied: a sheet's links may be megabytes
 
 
 def _sorted_items(cells: Mapping[int, CellValue]) -> list[tuple[int, CellValue]]:
@@ -860,6 +981,19 @@ def _is_utf8(data: bytes | bytearray) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def _utf8_checked(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """``chunks`` as they come; NeedsTree once they are not UTF-8 (as :func:`_is_utf8`)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for chunk in chunks:
+            if not chunk.isascii() or decoder.getstate()[0]:
+                decoder.decode(chunk)
+            yield chunk
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise NeedsTree from None
 
 
 def _attributes(tag: str) -> dict[str, str]:

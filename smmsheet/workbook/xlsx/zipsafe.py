@@ -144,7 +144,7 @@ def read_part(archive: zipfile.ZipFile, member: zipfile.ZipInfo, label: str) -> 
 
 def _raw_chunks(source: IO[bytes], member: zipfile.ZipInfo, chunk: int) -> Iterator[bytes]:
     """A stored or deflated member's content, ``chunk`` bytes at most at a time."""
-    source.seek(data_offset(source, member))
+    position = data_offset(source, member)
     left = member.compress_size
     stored = member.compress_type == zipfile.ZIP_STORED
     inflater = zlib.decompressobj(-15)
@@ -152,10 +152,12 @@ def _raw_chunks(source: IO[bytes], member: zipfile.ZipInfo, chunk: int) -> Itera
         if inflater.unconsumed_tail:
             data = inflater.decompress(inflater.unconsumed_tail, chunk)
         elif left:
+            source.seek(position)  # the file may have been read elsewhere between chunks
             raw = source.read(min(chunk, left))
             if not raw:
                 raise zipfile.BadZipFile(f"{member.filename} is truncated")
             left -= len(raw)
+            position += len(raw)
             data = raw if stored else inflater.decompress(raw, chunk)
         else:
             yield inflater.flush()  # all input given: the few bytes zlib may still hold
