@@ -253,6 +253,12 @@ CANCEL_UNPLACED = (
     "cancel: no Order ID in this row, so nothing to cancel; a row marked Cancel is not "
     "placed: clear Cancel to place it"
 )
+#: A row to place that the sheet hides (a filter, by hand, a folded outline): what is out of
+#: sight when Place is pressed, or when the file was saved for a scheduled run, is not bought.
+HIDDEN_ROW = (
+    "hidden (by a filter or by hand), so not placed: a row out of sight is never bought; "
+    "show the row (clear the filter) and place again"
+)
 #: After the panel's own refusal of one order's status (``Incorrect order ID``): a wrong id,
 #: or an order the panel purged, which every cron ``status`` would fail on for ever.
 _STATUS_REFUSED_HINT = (
@@ -1153,9 +1159,10 @@ class Engine:
         if not candidates:
             return []
 
+        hidden = self.book.hidden_rows(self.sheet, [row.row for row in candidates])
         plans: list[OrderPlan] = []
         for row in candidates:
-            plan = self._plan(row)
+            plan = RowProblem(row.row, HIDDEN_ROW) if row.row in hidden else self._plan(row)
             if isinstance(plan, RowProblem):
                 self._stamp(row, plan.message)
                 self.report.add(row.row, Step.PLACE, Outcome.INVALID, plan.message)

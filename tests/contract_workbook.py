@@ -110,6 +110,19 @@ class XlsxHarness:
         workbook.save(self.path)
         return XlsxWorkbook(self.path)
 
+    def open_with_hidden_rows(self, sheets: Sheets, sheet: str, rows: set[int]) -> WorkbookAdapter:
+        """``open``, with ``rows`` of ``sheet`` hidden (Format > Hide, as a filter hides them)."""
+        from openpyxl import load_workbook
+
+        from smmsheet.workbook.xlsx import XlsxWorkbook
+
+        self.open(sheets)
+        workbook = load_workbook(self.path)
+        for row in rows:
+            workbook[sheet].row_dimensions[row].hidden = True
+        workbook.save(self.path)
+        return XlsxWorkbook(self.path)
+
     def reopen(self, book: WorkbookAdapter) -> WorkbookAdapter:
         from smmsheet.workbook.xlsx import XlsxWorkbook
 
@@ -138,6 +151,13 @@ class LiveHarness:
         book = self.open(sheets)
         assert self.book is not None
         self.book.sheets[sheet].add_array_formula(*block, "1+1")
+        return book
+
+    def open_with_hidden_rows(self, sheets: Sheets, sheet: str, rows: set[int]) -> WorkbookAdapter:
+        """``open``, with ``rows`` of ``sheet`` hidden."""
+        book = self.open(sheets)
+        assert self.book is not None
+        self.book.sheets[sheet].hidden.update(rows)
         return book
 
     def reopen(self, book: WorkbookAdapter) -> WorkbookAdapter:
@@ -548,6 +568,20 @@ def check_the_pre_send_check_refuses_a_cell_of_an_array_formula(harness: Harness
         book.check_writable("Orders", [(2, 4)])
 
 
+def check_hidden_rows_are_told_among_the_rows_asked(harness: Harness) -> None:
+    make = getattr(harness, "open_with_hidden_rows", None)
+    if make is None:
+        pytest.skip("this backend cannot hide a row")
+    rows = [*ORDERS, *([5, f"https://instagram.com/{n}", 100, None, None] for n in range(9))]
+    book = make({"Orders": rows, "Other": ORDERS}, "Orders", {2, 5, 6, 7, 11})
+    assert book.hidden_rows("Orders", range(2, 13)) == {2, 5, 6, 7, 11}
+    assert book.hidden_rows("orders", [3, 4, 7, 12]) == {7}  # only those asked, any case
+    assert book.hidden_rows("Orders", []) == set()
+    assert book.hidden_rows("Other", range(1, 4)) == set()
+    book.write_cells("Orders", {(7, 4): 1001})  # writing does not show a row
+    assert book.hidden_rows("Orders", [7]) == {7}
+
+
 #: A journal marker as the engine writes it; quotes must survive the text constant.
 MARKER = 'smmsheet-journal v1 9f1c2e4a-"quoted" run 5d0b7a31'
 
@@ -631,6 +665,7 @@ def check_prepare_is_a_head_start_that_never_changes_what_is_saved(harness: Harn
 
 
 CONTRACT: list[Callable[[Harness], None]] = [
+    check_hidden_rows_are_told_among_the_rows_asked,
     check_sheet_names_in_workbook_order,
     check_read_values_starts_at_a1_with_padding,
     check_read_values_of_an_empty_sheet_is_empty,

@@ -269,10 +269,29 @@ class FakeRangeApi:
         return _all_any(self._range.sheet.in_merge(key) is not None for key in self._range.keys())
 
     @property
+    def EntireRow(self) -> FakeEntireRow:  # noqa: N802 - COM's spelling
+        return FakeEntireRow(self._range)
+
+    @property
     def MergeArea(self) -> FakeComRange:  # noqa: N802 - COM's spelling
         """The merged cells the range's first cell is in (the cell itself when none)."""
         key = (self._range.row, self._range.column)
         return FakeComRange(*(self._range.sheet.in_merge(key) or (*key, *key)))
+
+
+class FakeEntireRow:
+    """``range.api.EntireRow``: only ``Hidden``."""
+
+    def __init__(self, cells: FakeRange) -> None:
+        self._range = cells
+
+    @property
+    def Hidden(self) -> bool | None:  # noqa: N802 - COM's spelling
+        """True when every row is hidden, False when none is, None when they differ."""
+        sheet = self._range.sheet
+        sheet.asked_hidden += 1
+        rows = range(self._range.row, self._range.last_row + 1)
+        return _all_any(row in sheet.hidden for row in rows)
 
 
 class FakeCount:
@@ -348,6 +367,8 @@ class FakeSheet:
         self.widths: dict[int, float] = {}
         self.formats: dict[int, str] = {}  # col -> number format of the cells below a header
         self.tables: list[FakeTable] = []
+        self.hidden: set[int] = set()  # rows hidden by a filter or by hand
+        self.asked_hidden = 0  # how many times EntireRow.Hidden was asked
 
     def add_table(self, top: int, left: int, bottom: int, right: int) -> FakeTable:
         """Insert > Table over the block, its first row the header (test setup)."""

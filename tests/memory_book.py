@@ -38,6 +38,8 @@ class MemoryWorkbook:
         self._replaced: dict[str, Grid] = {}
         self._marker: str | None = None
         self.saves = 0
+        #: Rows hidden, by sheet (a filter or by hand).
+        self.hidden: dict[str, set[int]] = {}
 
     def sheet_names(self) -> list[str]:
         sheets = [name for name in self.store if name != MARKER_KEY]
@@ -70,6 +72,9 @@ class MemoryWorkbook:
         for line in grid if watch is not None else ():
             watch(line)
         return grid
+
+    def hidden_rows(self, sheet: str, rows: Collection[int]) -> set[int]:
+        return self.hidden.get(self._resolve(sheet), set()) & set(rows)
 
     def write_cells(self, sheet: str, cells: Mapping[tuple[int, int], CellValue]) -> None:
         stored = {key: _as_stored(value) for key, value in cells.items()}

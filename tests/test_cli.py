@@ -204,6 +204,39 @@ def test_place_with_yes_then_rerun_places_nothing(panel_env, tmp_path):
     assert_sheet_matches_panel(book, panel_env)
 
 
+def test_a_cron_place_of_a_file_saved_filtered_buys_only_the_rows_shown(panel_env, tmp_path):
+    """The workbook was saved with a filter on (Data > Filter, one client's rows shown) and
+    a scheduled `place` runs on it: the rows the filter hides stay unbought, each saying
+    why, and the summary lists them; cleared, the filter's rows are placed next time."""
+    import openpyxl
+
+    rows = [(1, "https://bob/a", 100), (3, "https://ann/b", 50), (1, "https://bob/c", 100)]
+    book = make_orders_book(tmp_path / "o.xlsx", rows)
+    workbook = openpyxl.load_workbook(book)
+    sheet = workbook["Orders"]
+    sheet.auto_filter.ref = sheet.dimensions
+    sheet.auto_filter.add_filter_column(1, ["https://ann/b"])  # Link: Ann's row shown
+    for hidden in (2, 4):
+        sheet.row_dimensions[hidden].hidden = True
+    workbook.save(book)
+    first = invoke("place", str(book), "--yes")
+    assert first.exit_code in (0, 1), first.output
+    assert panel_env.counts["add"] == 1
+    assert "row 2" in first.output and "hidden" in first.output
+    placed = read_orders(book)
+    assert [r["Order ID"] is not None for r in placed] == [False, True, False]
+    assert "hidden" in placed[0]["Error"] and "hidden" in placed[2]["Error"]
+    workbook = openpyxl.load_workbook(book)
+    for hidden in (2, 4):
+        workbook["Orders"].row_dimensions[hidden].hidden = False
+    workbook.save(book)
+    again = invoke("place", str(book), "--yes")
+    assert again.exit_code == 0, again.output
+    assert panel_env.counts["add"] == 3
+    assert_sheet_matches_panel(book, panel_env)
+    assert not any(r["Error"] for r in read_orders(book))
+
+
 def test_a_copy_made_before_the_first_run_stops_a_cron_place_with_the_way_on(panel_env, tmp_path):
     """Following the message literally: the copy's rows are not bought again in cron (exit
     2, nothing sent), and --new-journal, as the message says, places them as new orders."""

@@ -141,6 +141,44 @@ def test_an_order_id_showing_an_excel_error_is_never_bought_again(
     assert ids[2] == 1001
 
 
+def test_rows_a_filter_hides_are_not_bought_when_place_is_pressed(
+    sim: PanelSimulator, client: PanelClient, tmp_path: Path
+) -> None:
+    """A reseller filters the sheet to one client's rows and presses Place: the rows out
+    of sight were bought too. Now only what shows is placed; each hidden row says why in
+    its Error cell, and once shown it is placed by the next Place."""
+    book = order_book(GOOD_ROWS, tmp_path)
+    book.sheets["Orders"].hidden.update({2, 4})  # the filter shows row 3 only
+    dialogs = Dialogs(True)
+    run("place", book, client, dialogs)
+    assert dialogs.asked[0].startswith("Place 1 order for about")
+    assert sim.counts["add"] == 1
+    assert column(book, "Order ID") == [None, 1001, None]
+    errors = column(book, "Error")
+    assert "hidden" in str(errors[0]) and "hidden" in str(errors[2]) and not errors[1]
+    book.sheets["Orders"].hidden.clear()  # Data > Clear filter
+    run("place", book, client, Dialogs(True))
+    assert sim.counts["add"] == 3
+    assert sorted(column(book, "Order ID")) == [1001, 1002, 1003]
+    assert not any(column(book, "Error"))
+
+
+def test_a_long_sheet_with_one_hidden_row_asks_excel_a_few_questions(
+    sim: PanelSimulator, client: PanelClient, tmp_path: Path
+) -> None:
+    """Excel answers whether a whole run of rows is hidden (None: some are): 2,000 rows
+    to place cost a few dozen questions, not one a row."""
+    rows = [
+        {"Service": 3, "Link": f"https://instagram.com/p/{n}", "Quantity": 100} for n in range(2000)
+    ]
+    book = order_book(rows, tmp_path)
+    sheet = book.sheets["Orders"]
+    sheet.hidden.add(1500)
+    adapter = XlwingsWorkbook(book)
+    assert adapter.hidden_rows("Orders", range(2, 2002)) == {1500}
+    assert sheet.asked_hidden <= 2 * 11 + 1  # halving 2,000 rows down to one: 11 levels
+
+
 def test_place_asks_with_row_count_and_cost_before_sending(
     sim: PanelSimulator, client: PanelClient, tmp_path: Path
 ) -> None:

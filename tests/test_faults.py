@@ -522,6 +522,12 @@ class MemoryHarness:
         self.store = {name: [list(row) for row in rows] for name, rows in sheets.items()}
         return MemoryWorkbook(self.store)
 
+    def open_with_hidden_rows(self, sheets: Sheets, sheet: str, rows: set[int]) -> WorkbookAdapter:
+        book = MemoryWorkbook(self.store)
+        self.store.update({name: [list(row) for row in grid] for name, grid in sheets.items()})
+        book.hidden[sheet] = set(rows)
+        return book
+
     def reopen(self, book: WorkbookAdapter) -> WorkbookAdapter:
         return MemoryWorkbook(self.store)
 

@@ -964,6 +964,7 @@ LAYERS = [
     "cells",
     "zipio",
     "zipsafe",
+    "hidden",
     "links",
     "unknown",
     "opc",
@@ -1286,3 +1287,45 @@ def test_unknown_cells_are_found_around_their_hints_as_a_whole_parse_finds_them(
     assert unknown_cells(b"<sheetData><row r='1'><c r='A1' t='e'><v>#N/A</v></c></row>") == [
         (1, 1, "#N/A")
     ]
+
+
+# -- hidden rows ----------------------------------------------------------------------------
+
+HIDING_XML = (
+    b'<x:worksheet xmlns:x="m"><x:cols><x:col min="2" max="2" hidden="1"/></x:cols><x:sheetData>'
+    b'<x:row r="2" spans="1:5"><x:c r="A2"><x:v>1</x:v></x:c></x:row>'
+    b'<x:row r="3" spans="1:5" hidden="1" x14ac:dyDescent="0.25"><x:c r="A3"/></x:row>'
+    b"<x:row hidden='true' r='4'/>"
+    b'<x:row r="5" hidden="0"/><x:row r="6" customHeight="1" ht="0" hidden="false"/>'
+    b'<x:row r="7" outlineLevel="1" hidden="1" collapsed="1"/>'
+    b'<x:row r="8"><x:c r="A8" t="inlineStr"><x:is><x:t>hidden="1"</x:t></x:is></x:c></x:row>'
+    b"</x:sheetData></x:worksheet>"
+)
+
+
+@pytest.mark.parametrize("size", [1, 5, 17, len(HIDING_XML)])
+def test_hidden_rows_are_read_from_the_sheet_however_its_chunks_are_cut(size: int) -> None:
+    """Rows hidden by Excel (``hidden="1"``), LibreOffice (``"true"``) or a folded outline;
+    not a hidden column, not ``hidden="0"``, not a cell whose text reads hidden="1"."""
+    from smmsheet.workbook.xlsx.hidden import hidden_rows
+
+    chunks = [HIDING_XML[i : i + size] for i in range(0, len(HIDING_XML), size)]
+    assert hidden_rows(chunks) == {3, 4, 7}
+
+
+@pytest.mark.skipif(wb.SOFFICE is None, reason="LibreOffice (soffice) is not installed")
+def test_rows_libreoffice_saves_hidden_are_hidden(tmp_path: Path) -> None:
+    """A workbook filtered and saved in LibreOffice: its hidden rows are the ones told."""
+    path = tmp_path / "filtered.xlsx"
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = "Orders"
+    sheet.append(["Service", "Link", "Quantity"])
+    for n in range(6):
+        sheet.append([1, f"https://instagram.com/p/{n}", 100])
+    for row in (3, 6):
+        sheet.row_dimensions[row].hidden = True
+    workbook.save(path)
+    saved = wb.libreoffice_resave(path, tmp_path / "lo")
+    assert XlsxWorkbook(saved).hidden_rows("Orders", range(2, 8)) == {3, 6}

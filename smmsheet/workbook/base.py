@@ -97,6 +97,14 @@ class WorkbookAdapter(Protocol):
         """
         ...
 
+    def hidden_rows(self, sheet: str, rows: Collection[int]) -> set[int]:
+        """Which of ``rows`` of ``sheet`` are hidden: by a filter, by hand, or folded away.
+
+        Asked only about the rows a run would place: a row out of sight is not bought. An
+        engine that cannot tell answers that a row is not hidden.
+        """
+        ...
+
     def write_cells(self, sheet: str, cells: Mapping[tuple[int, int], CellValue]) -> None:
         """Buffer ``{(row, col): value}`` writes into ``sheet``; ``None`` clears a cell.
 

@@ -231,6 +231,18 @@ class XlwingsWorkbook:
         blank_blocks(grid, _totals_rows(sheet))
         return grid
 
+    def hidden_rows(self, sheet: str, rows: Collection[int]) -> set[int]:
+        """Which of ``rows`` Excel hides (``EntireRow.Hidden``: a filter, by hand, an
+        outline), asked of runs of rows at once; an engine that cannot tell hides none."""
+        name = self._resolve(sheet)
+        if name.casefold() not in {n.casefold() for n in self._excel_sheet_names()}:
+            return set()
+        target = self.book.sheets[name]
+        found: set[int] = set()
+        for first, last in _runs(sorted(set(rows))):
+            _hidden_rows(target, first, last, found)
+        return found
+
     # -- buffering -------------------------------------------------------------------
 
     def write_cells(self, sheet: str, cells: Mapping[tuple[int, int], CellValue]) -> None:
@@ -641,6 +653,33 @@ def _first_hidden_by_merge(sheet: Any, col: int, first: int, last: int) -> tuple
     return _first_hidden_by_merge(sheet, col, first, middle) or _first_hidden_by_merge(
         sheet, col, middle + 1, last
     )
+
+
+def _runs(rows: Sequence[int]) -> list[tuple[int, int]]:
+    """Sorted row numbers as runs of consecutive rows, ``(first, last)``."""
+    runs: list[tuple[int, int]] = []
+    for row in rows:
+        if runs and runs[-1][1] == row - 1:
+            runs[-1] = (runs[-1][0], row)
+        else:
+            runs.append((row, row))
+    return runs
+
+
+def _hidden_rows(sheet: Any, first: int, last: int, found: set[int]) -> None:
+    """Add the hidden rows of ``first``..``last`` to ``found``.
+
+    ``EntireRow.Hidden`` is True when every row of the range is hidden, False when none
+    is, and None when they differ: only then is the run split in two (a sheet that hides
+    nothing: one question per run).
+    """
+    hidden = _ask(lambda: sheet.range((first, 1), (last, 1)).api.EntireRow.Hidden, False)
+    if hidden is True:
+        found.update(range(first, last + 1))
+    elif hidden is None and first < last:
+        middle = (first + last) // 2
+        _hidden_rows(sheet, first, middle, found)
+        _hidden_rows(sheet, middle + 1, last, found)
 
 
 def _check_coordinate(key: tuple[int, int]) -> tuple[int, int]:

@@ -35,6 +35,7 @@ The layers, each importing only those above it in this list (and ``names`` every
     cells         values as cell XML text, date serials, A1 references, value checks
     zipio         raw zip member copy, replaced parts, the deflate thread
     zipsafe       zip-bomb limits, checked before anything inflates
+    hidden        the rows a sheet hides, from sheet XML
     links         where hyperlinked cells point, from sheet XML
     unknown       error cells and uncalculated formulas, from sheet XML
     opc           the package: parts, relationships, content types, workbook.xml edits

@@ -47,6 +47,7 @@ from ..links import LinkRange, apply_links
 from .cells import CALAMINE_ODD_TYPES, check_value, from_calamine
 from .chart_sheet import ChartSheetEdit
 from .columns import NewColumns, totals_rows
+from .hidden import hidden_rows
 from .links import may_have_links, relationship_targets, sheet_links
 from .names import CONTENT_TYPES_PART, ROOT_RELS_PART
 from .opc import DAMAGED, Package, rels_part, stored_marker
@@ -368,6 +369,26 @@ class XlsxWorkbook:
         worksheets = [meta.name for meta in sheets if meta.typ == SheetTypeEnum.WorkSheet]
         others = [meta.name for meta in sheets if meta.typ != SheetTypeEnum.WorkSheet]
         return worksheets, others
+
+    def hidden_rows(self, sheet: str, rows: Collection[int]) -> set[int]:
+        """Which of ``rows`` the sheet hides (``<row hidden="1">``: a filter, by hand)."""
+        wanted = set(rows)
+        if not wanted:
+            return set()
+        name = self._resolve(sheet)
+        label = self._path.name
+        try:
+            with zipfile.ZipFile(self._path) as archive, open(self._path, "rb") as source:
+                package = Package(archive, label, lenient=True)
+                info = package.sheets.get(name.casefold())
+                if info is None or not package.has(info.part):
+                    return set()  # a sheet still to be added: nothing of it is hidden
+                member = archive.getinfo(package.by_lower[info.part.lower()])
+                return hidden_rows(inflate(source, member, label)) & wanted
+        except OSError as exc:
+            raise WorkbookError(f"cannot read {label}: {exc.strerror or exc}") from exc
+        except DAMAGED as exc:
+            raise WorkbookError(f"cannot read sheet {name!r} of {label}: {exc}") from exc
 
     # -- buffering -------------------------------------------------------------------
 
