@@ -530,3 +530,22 @@ def test_a_streamed_sheet_whose_crc_is_wrong_is_not_saved(
     with pytest.raises(WorkbookError, match="damaged"):
         book.save()
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(("chunk", "segment"), CHUNKINGS)
+def test_a_second_sheet_data_is_not_taken_for_the_tail_when_streamed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, segment: int
+) -> None:
+    """A hostile sheet with two ``<sheetData>``: the streamed save stopped at the first
+    ``</sheetData>`` and wrote row 9, which lives in the second, as a new row of the first
+    (row 9 twice in the file); the whole save patched it in place. Both now leave the sheet
+    to the tree patcher, and give the same bytes."""
+    second = b'</sheetData><sheetData><row r="9"><c r="A9"><v>9</v></c></row></sheetData>'
+    sheet = _sheet(EDGE_ROWS).replace(b"</sheetData>", second)
+    writes: dict[tuple[int, int], CellValue] = {(2, 5): "In progress", (9, 5): "nine"}
+    calls = tree_patcher_calls(monkeypatch)
+    whole = _saved_sheet(_book(_in(tmp_path, "whole"), "book.xlsx", sheet), writes)
+    _streamed(monkeypatch, chunk, segment)
+    streamed = _saved_sheet(_book(_in(tmp_path, "streamed"), "book.xlsx", sheet), writes)
+    assert streamed == whole
+    assert len(calls) == 2  # each save gave the sheet to the tree patcher

@@ -189,8 +189,8 @@ class StreamPatcher:
         elif rows is None:
             # Looked for from the end, where it is: one sheetData, and no "<" in any text.
             end = head.rfind(close, start.end())
-            if end < 0:
-                raise NeedsTree
+            if end < 0 or _SHEET_DATA.search(head, start.end(), end):
+                raise NeedsTree  # no end to the rows, or a second sheetData among them
             self.head = head[: start.end()].decode("utf-8")
             self.xml, self.begin, self.end, self.tail = head, start.end(), end, head[end:]
         else:
@@ -266,6 +266,8 @@ class StreamPatcher:
             end = buffer.find(close, max(0, searched - len(close) + 1))
             if end >= 0:
                 self.tail = buffer[end:] + b"".join(chunks)
+                if _SHEET_DATA.search(self.tail):
+                    raise NeedsTree  # a second sheetData: the whole sheet's rows run on
                 self._merged = self._merged_of(self.tail)
                 self._check_rows(buffer, 0, end)
                 yield buffer, 0, end
