@@ -1329,3 +1329,50 @@ def test_rows_libreoffice_saves_hidden_are_hidden(tmp_path: Path) -> None:
     workbook.save(path)
     saved = wb.libreoffice_resave(path, tmp_path / "lo")
     assert XlsxWorkbook(saved).hidden_rows("Orders", range(2, 8)) == {3, 6}
+
+
+#: Rows without ``r`` (allowed: a row then follows the one before), mixed with rows that have
+#: one, under a prefix: the hidden ones are 3, 6 and 9.
+HIDDEN_WITHOUT_R = (
+    b'<x:worksheet xmlns:x="m"><x:sheetData>'
+    b'<x:row r="2"><x:c r="A2"><x:v>1</x:v></x:c></x:row>'
+    b'<x:row hidden="1"><x:c><x:v>1</x:v></x:c></x:row>'
+    b"<x:row><x:c><x:v>1</x:v></x:c></x:row>"
+    b'<x:row r="5"/><x:row hidden="true" spans="1:3"/>'
+    b'<x:row r="8"/><x:row hidden="1"/><x:row/>'
+    b"</x:sheetData></x:worksheet>"
+)
+
+
+@pytest.mark.parametrize("size", [1, 5, 17, len(HIDDEN_WITHOUT_R)])
+def test_a_hidden_row_without_r_is_hidden_as_the_row_after_the_one_before(size: int) -> None:
+    """A hidden row without ``r`` was not told at all, so a run placed it: its number is
+    the one after the row before it, as every reader counts it."""
+    from smmsheet.workbook.xlsx.hidden import hidden_rows
+
+    chunks = [HIDDEN_WITHOUT_R[i : i + size] for i in range(0, len(HIDDEN_WITHOUT_R), size)]
+    assert hidden_rows(chunks) == {3, 6, 9}
+
+
+def test_a_file_whose_rows_have_no_r_has_its_hidden_row_told(tmp_path: Path) -> None:
+    """A workbook whose writer leaves out the rows' ``r``: openpyxl and calamine read row 3
+    as hidden and as the third row; hidden_rows said no row was hidden."""
+    import re
+
+    path = tmp_path / "no-r.xlsx"
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = "Orders"
+    sheet.append(["Service", "Link", "Quantity"])
+    for n in range(5):
+        sheet.append([1, f"https://instagram.com/p/{n}", 100])
+    sheet.row_dimensions[3].hidden = True
+    workbook.save(path)
+    xml = wb.read_member(path, wb.ORDERS_PART)
+    xml = re.sub(rb' r="[A-Z]*[0-9]+"', b"", xml)
+    wb.replace_member(path, wb.ORDERS_PART, xml)
+    assert openpyxl.load_workbook(path)["Orders"].row_dimensions[3].hidden
+    book = XlsxWorkbook(path)
+    assert book.read_values("Orders")[2][1] == "https://instagram.com/p/1"
+    assert book.hidden_rows("Orders", range(2, 7)) == {3}

@@ -22,20 +22,43 @@ __all__ = ["hidden_rows"]
 _HIDDEN_ROW = re.compile(
     rb"<(?:[A-Za-z_][\w.-]*:)?row\s[^>]*?(?<=\s)hidden\s*=\s*[\"'](?:1|true)[\"'][^>]*>"
 )
+#: Any row's start tag, with any namespace prefix.
+_ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row(?=[\s/>])[^>]*>")
+_HIDDEN = re.compile(rb"\shidden\s*=\s*[\"'](?:1|true)[\"']")
 _NUMBER = re.compile(rb"\sr\s*=\s*[\"']([0-9]+)[\"']")
 
 
 def hidden_rows(chunks: Iterable[bytes]) -> set[int]:
-    """The numbers of the rows hidden in a sheet's XML, given as consecutive chunks."""
+    """The numbers of the rows hidden in a sheet's XML, given as consecutive chunks.
+
+    A row without ``r`` is the one after the row before it, as every reader counts it: the
+    last row's number is kept from chunk to chunk.
+    """
     found: set[int] = set()
     carried = b""  # a tag cut by the chunk's end, searched again with the next chunk
+    last = 0  # the number of the last row read
     for chunk in chunks:
         data = carried + chunk
-        if b"hidden" in data:
-            for tag in _HIDDEN_ROW.finditer(data):
-                number = _NUMBER.search(tag.group(0))
-                if number is not None:
-                    found.add(int(number.group(1)))
         start = data.rfind(b"<")
-        carried = data[start:] if start >= 0 and data.find(b">", start) < 0 else b""
+        cut = start if start >= 0 and data.find(b">", start) < 0 else len(data)
+        carried = data[cut:]
+        if data.count(b"<row", 0, cut) == data.count(b'<row r="', 0, cut) and (
+            data.find(b":row", 0, cut) < 0
+        ):
+            # Every row has r first (the everyday sheet): only the word is looked for.
+            if data.find(b"hidden", 0, cut) >= 0:
+                for tag in _HIDDEN_ROW.finditer(data, 0, cut):
+                    number = _NUMBER.search(tag.group(0))
+                    if number is not None:
+                        found.add(int(number.group(1)))
+            at = data.rfind(b'<row r="', 0, cut)
+            number = _NUMBER.match(data, at + 4) if at >= 0 else None
+            if number is not None:
+                last = int(number.group(1))
+            continue
+        for tag in _ROW_TAG.finditer(data, 0, cut):  # rows without r, or under a prefix
+            number = _NUMBER.search(tag.group(0))
+            last = int(number.group(1)) if number is not None else last + 1
+            if _HIDDEN.search(tag.group(0)):
+                found.add(last)
     return found
