@@ -1376,3 +1376,25 @@ def test_a_file_whose_rows_have_no_r_has_its_hidden_row_told(tmp_path: Path) -> 
     book = XlsxWorkbook(path)
     assert book.read_values("Orders")[2][1] == "https://instagram.com/p/1"
     assert book.hidden_rows("Orders", range(2, 7)) == {3}
+
+
+def test_a_row_hidden_in_an_odd_spelling_is_hidden(tmp_path: Path) -> None:
+    """``hidden=" 1 "`` (XML Schema booleans allow the spaces) and ``hidden="on"``: Excel's
+    schema, LibreOffice and openpyxl hide those rows; hidden_rows took only "1" and "true"
+    and the rows were bought. Only a value that says false leaves a row shown."""
+    path = tmp_path / "odd.xlsx"
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = "Orders"
+    for n in range(1, 9):
+        sheet.append([1, f"https://instagram.com/p/{n}", 100])
+    workbook.save(path)
+    spellings = {2: " 1 ", 3: "on", 4: "TRUE", 5: " false ", 6: "0", 7: "False"}
+    xml = wb.read_member(path, wb.ORDERS_PART)
+    for row, value in spellings.items():
+        xml = xml.replace(f'<row r="{row}">'.encode(), f"<row r='{row}' hidden='{value}'>".encode())
+    wb.replace_member(path, wb.ORDERS_PART, xml)
+    dimensions = openpyxl.load_workbook(path)["Orders"].row_dimensions
+    assert all(dimensions[row].hidden for row in (2, 3, 4))  # openpyxl hides "False" too
+    assert XlsxWorkbook(path).hidden_rows("Orders", range(1, 9)) == {2, 3, 4}

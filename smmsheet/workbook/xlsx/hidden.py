@@ -18,13 +18,14 @@ from collections.abc import Iterable
 
 __all__ = ["hidden_rows"]
 
-#: A row's start tag that hides it, with any namespace prefix.
-_HIDDEN_ROW = re.compile(
-    rb"<(?:[A-Za-z_][\w.-]*:)?row\s[^>]*?(?<=\s)hidden\s*=\s*[\"'](?:1|true)[\"'][^>]*>"
-)
+#: A row's start tag with a ``hidden`` attribute, with any namespace prefix.
+_HIDDEN_ROW = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row\s[^>]*?(?<=\s)hidden\s*=[^>]*>")
 #: Any row's start tag, with any namespace prefix.
 _ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row(?=[\s/>])[^>]*>")
-_HIDDEN = re.compile(rb"\shidden\s*=\s*[\"'](?:1|true)[\"']")
+#: The ``hidden`` attribute's value: a row is hidden unless it says false (``" 1 "`` and
+#: ``"on"`` hide a row in Excel's schema, LibreOffice or openpyxl).
+_HIDDEN = re.compile(rb"\shidden\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+_SHOWN = frozenset({b"", b"0", b"false"})
 _NUMBER = re.compile(rb"\sr\s*=\s*[\"']([0-9]+)[\"']")
 
 
@@ -49,7 +50,7 @@ def hidden_rows(chunks: Iterable[bytes]) -> set[int]:
             if data.find(b"hidden", 0, cut) >= 0:
                 for tag in _HIDDEN_ROW.finditer(data, 0, cut):
                     number = _NUMBER.search(tag.group(0))
-                    if number is not None:
+                    if number is not None and _hides(tag.group(0)):
                         found.add(int(number.group(1)))
             at = data.rfind(b'<row r="', 0, cut)
             number = _NUMBER.match(data, at + 4) if at >= 0 else None
@@ -59,6 +60,14 @@ def hidden_rows(chunks: Iterable[bytes]) -> set[int]:
         for tag in _ROW_TAG.finditer(data, 0, cut):  # rows without r, or under a prefix
             number = _NUMBER.search(tag.group(0))
             last = int(number.group(1)) if number is not None else last + 1
-            if _HIDDEN.search(tag.group(0)):
+            if _hides(tag.group(0)):
                 found.add(last)
     return found
+
+
+def _hides(tag: bytes) -> bool:
+    """Whether a row's start tag hides it: a ``hidden`` that does not say false."""
+    value = _HIDDEN.search(tag)
+    if value is None:
+        return False
+    return (value.group(1) or value.group(2) or b"").strip().lower() not in _SHOWN
