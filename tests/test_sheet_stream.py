@@ -532,20 +532,35 @@ def test_a_streamed_sheet_whose_crc_is_wrong_is_not_saved(
     assert path.read_bytes() == before
 
 
+#: Sheets with a second ``<sheetData>`` (or one in a comment): how each goes around the rows.
+SECOND_SHEET_DATA = {
+    "after": (b"</sheetData>", b'</sheetData><sheetData><row r="9"><c r="A9"/></row></sheetData>'),
+    "self-closed after": (b"</sheetData>", b"</sheetData><sheetData/>"),
+    "self-closed before": (b"<sheetData>", b"<sheetData/><sheetData>"),
+    "in a comment before": (b"<sheetData>", b"<!-- <sheetData> --><sheetData>"),
+    "self-closed in a comment before": (b"<sheetData>", b"<!-- <sheetData/> --><sheetData>"),
+}
+
+
 @pytest.mark.parametrize(("chunk", "segment"), CHUNKINGS)
-def test_a_second_sheet_data_is_not_taken_for_the_tail_when_streamed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, segment: int
+@pytest.mark.parametrize("case", SECOND_SHEET_DATA)
+def test_a_second_sheet_data_goes_to_the_tree_patcher_streamed_or_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, segment: int, case: str
 ) -> None:
     """A hostile sheet with two ``<sheetData>``: the streamed save stopped at the first
     ``</sheetData>`` and wrote row 9, which lives in the second, as a new row of the first
-    (row 9 twice in the file); the whole save patched it in place. Both now leave the sheet
-    to the tree patcher, and give the same bytes."""
-    second = b'</sheetData><sheetData><row r="9"><c r="A9"><v>9</v></c></row></sheetData>'
-    sheet = _sheet(EDGE_ROWS).replace(b"</sheetData>", second)
+    (row 9 twice in the file) where the whole save patched it in place; a ``<sheetData/>``
+    in a comment before the real one took the writes into the comment, both ways. Each now
+    leaves the sheet to the tree patcher, streamed or whole, and gives the same bytes."""
+    old, new = SECOND_SHEET_DATA[case]
+    sheet = _sheet(EDGE_ROWS).replace(old, new)
     writes: dict[tuple[int, int], CellValue] = {(2, 5): "In progress", (9, 5): "nine"}
     calls = tree_patcher_calls(monkeypatch)
     whole = _saved_sheet(_book(_in(tmp_path, "whole"), "book.xlsx", sheet), writes)
     _streamed(monkeypatch, chunk, segment)
-    streamed = _saved_sheet(_book(_in(tmp_path, "streamed"), "book.xlsx", sheet), writes)
+    path = _book(_in(tmp_path, "streamed"), "book.xlsx", sheet)
+    streamed = _saved_sheet(path, writes)
     assert streamed == whole
     assert len(calls) == 2  # each save gave the sheet to the tree patcher
+    if "comment" in case:  # the writes are where a reader finds them
+        assert openpyxl.load_workbook(path)["Orders"]["E2"].value == "In progress"

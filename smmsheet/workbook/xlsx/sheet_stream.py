@@ -185,12 +185,14 @@ class StreamPatcher:
             opening = start.group(0)[:-2].rstrip() + b">"
             self.head = (head[: start.start()] + opening).decode("utf-8")
             rest = head[start.end() :] + (b"".join(rows) if rows is not None else b"")
+            if _another_sheet_data(rest, 0, len(rest)):
+                raise NeedsTree  # the rows would go into this one, before the other's
             self.tail = close + rest
         elif rows is None:
             # Looked for from the end, where it is: one sheetData, and no "<" in any text.
             end = head.rfind(close, start.end())
-            if end < 0 or _SHEET_DATA.search(head, start.end(), end):
-                raise NeedsTree  # no end to the rows, or a second sheetData among them
+            if end < 0 or _another_sheet_data(head, end, len(head)):
+                raise NeedsTree  # no end to the rows, or a second sheetData after them
             self.head = head[: start.end()].decode("utf-8")
             self.xml, self.begin, self.end, self.tail = head, start.end(), end, head[end:]
         else:
@@ -241,6 +243,8 @@ class StreamPatcher:
             raise NeedsTree  # these may hold a "<" that starts no element
         if self._odd_row.search(region, begin, end):
             raise NeedsTree  # rows without r, or with r not first
+        if _another_sheet_data(region, begin, end):
+            raise NeedsTree  # two sheetData: which rows a reader takes is anyone's guess
         formula = b"<" + self.p.encode("ascii") + b"f"
         if _has_formula(region, formula, begin, end):
             self.has_formulas = True
@@ -266,8 +270,8 @@ class StreamPatcher:
             end = buffer.find(close, max(0, searched - len(close) + 1))
             if end >= 0:
                 self.tail = buffer[end:] + b"".join(chunks)
-                if _SHEET_DATA.search(self.tail):
-                    raise NeedsTree  # a second sheetData: the whole sheet's rows run on
+                if _another_sheet_data(self.tail, 0, len(self.tail)):
+                    raise NeedsTree  # a second sheetData after the rows
                 self._merged = self._merged_of(self.tail)
                 self._check_rows(buffer, 0, end)
                 yield buffer, 0, end
@@ -959,6 +963,14 @@ def _holds(xml: bytes | bytearray, needle: bytes, begin: int, end: int) -> bool:
     """Whether ``xml[begin:end]`` holds ``needle``, whose last byte is rare in a sheet: that
     byte alone is looked for first, many times faster than the needle."""
     return xml.find(needle[-1:], begin, end) >= 0 and xml.find(needle, begin, end) >= 0
+
+
+def _another_sheet_data(xml: bytes | bytearray, begin: int, end: int) -> bool:
+    """Whether ``xml[begin:end]`` holds a ``<sheetData>`` start tag (the word is looked for
+    first: a sheet's rows never hold it)."""
+    if xml.find(b"sheetData", begin, end) < 0:
+        return False
+    return _SHEET_DATA.search(xml, begin, end) is not None
 
 
 def _has_formula(xml: bytes | bytearray, formula: bytes, begin: int, end: int) -> bool:
