@@ -1398,3 +1398,47 @@ def test_a_row_hidden_in_an_odd_spelling_is_hidden(tmp_path: Path) -> None:
     dimensions = openpyxl.load_workbook(path)["Orders"].row_dimensions
     assert all(dimensions[row].hidden for row in (2, 3, 4))  # openpyxl hides "False" too
     assert XlsxWorkbook(path).hidden_rows("Orders", range(1, 9)) == {2, 3, 4}
+
+
+#: Row start tags whose attribute values hold a ">" (XML allows it): rows 3 and 5 hidden.
+HIDDEN_AFTER_A_GREATER_THAN = (
+    b'<worksheet xmlns="m" xmlns:n="u"><sheetData>'
+    b'<row r="2" n:note="a>b"><c r="A2"><v>1</v></c></row>'
+    b'<row r="3" n:note="x > y" hidden="1"><c r="A3"><v>1</v></c></row>'
+    b"<row r='4' n:note='>'/>"
+    b"<row n:note='>>' hidden='true'/>"
+    b"</sheetData></worksheet>"
+)
+
+
+@pytest.mark.parametrize("size", [1, 3, 11, len(HIDDEN_AFTER_A_GREATER_THAN)])
+def test_a_greater_than_in_a_row_attribute_does_not_hide_the_hidden_attribute(size: int) -> None:
+    """A ">" in an attribute value ends no tag: the hidden attribute after it was not seen
+    (the tag was cut at that ">"), and a hostile file's hidden row was bought."""
+    from smmsheet.workbook.xlsx.hidden import hidden_rows
+
+    data = HIDDEN_AFTER_A_GREATER_THAN
+    chunks = [data[i : i + size] for i in range(0, len(data), size)]
+    assert hidden_rows(chunks) == {3, 5}
+
+
+def test_a_file_with_a_greater_than_before_hidden_is_read_as_openpyxl_reads_it(
+    tmp_path: Path,
+) -> None:
+    """The same in a real workbook: openpyxl hides row 3, and so does hidden_rows."""
+    path = tmp_path / "gt.xlsx"
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = "Orders"
+    for n in range(1, 5):
+        sheet.append([1, f"https://instagram.com/p/{n}", 100])
+    workbook.save(path)
+    xml = wb.read_member(path, wb.ORDERS_PART)
+    xml = xml.replace(b'<row r="3">', b'<row r="3" spans="1:3" x14ac:x="a>b" hidden="1">')
+    xml = xml.replace(b"<worksheet ", b'<worksheet xmlns:x14ac="urn:x14ac" ', 1)
+    wb.replace_member(path, wb.ORDERS_PART, xml)
+    assert openpyxl.load_workbook(path)["Orders"].row_dimensions[3].hidden
+    book = XlsxWorkbook(path)
+    assert book.read_values("Orders")[2][1] == "https://instagram.com/p/3"
+    assert book.hidden_rows("Orders", range(1, 5)) == {3}
