@@ -564,3 +564,44 @@ def test_a_second_sheet_data_goes_to_the_tree_patcher_streamed_or_whole(
     assert len(calls) == 2  # each save gave the sheet to the tree patcher
     if "comment" in case:  # the writes are where a reader finds them
         assert openpyxl.load_workbook(path)["Orders"]["E2"].value == "In progress"
+
+
+#: The main namespace bound twice, as the default and as ``x``: rows or cells under the
+#: prefix the sheetData does not use.
+TWO_PREFIXES = NS + ' xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+FOREIGN_PREFIX = {
+    "rows": (
+        "x:",
+        '<row r="2"><c r="A2"><v>1</v></c></row><row r="3"><c r="A3"><v>2</v></c></row>',
+    ),
+    "cells": (
+        "",
+        '<row r="2"><x:c r="A2"><x:v>1</x:v></x:c><x:c r="E2"><x:v>5</x:v></x:c></row>'
+        '<row r="3"><c r="A3"><v>2</v></c></row>',
+    ),
+}
+
+
+@pytest.mark.parametrize(("chunk", "segment"), [*CHUNKINGS, (1 << 20, 1 << 20)])
+@pytest.mark.parametrize("case", FOREIGN_PREFIX)
+def test_rows_or_cells_under_another_prefix_go_to_the_tree_patcher(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, segment: int, case: str
+) -> None:
+    """``<x:sheetData>`` holding ``<row>`` (the same namespace, another prefix): the stream
+    patcher saw no row 2 and wrote a second one after row 3, and Excel repairs such a
+    file; a cell under another prefix was written twice the same way. Whole or streamed,
+    the sheet now goes to the tree patcher, which writes into the row and cell there are."""
+    prefix, rows = FOREIGN_PREFIX[case]
+    sheet = (
+        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<{prefix}worksheet '
+        f'{TWO_PREFIXES}><{prefix}dimension ref="A1:E3"/><{prefix}sheetData>{rows}'
+        f"</{prefix}sheetData></{prefix}worksheet>"
+    ).encode()
+    calls = tree_patcher_calls(monkeypatch)
+    if chunk < 1 << 20:
+        _streamed(monkeypatch, chunk, segment)
+    path = _book(tmp_path, "book.xlsx", sheet)
+    saved = _saved_sheet(path, {(2, 5): "x"})
+    assert isinstance(saved, bytes) and len(calls) == 1
+    assert saved.count(b'r="2"') == 1 and saved.count(b'r="E2"') == 1
+    assert openpyxl.load_workbook(path)["Orders"]["E2"].value == "x"

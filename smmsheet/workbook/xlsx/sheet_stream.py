@@ -175,6 +175,11 @@ class StreamPatcher:
         self.p = p
         self._row = re.compile(b"<" + re.escape(pb) + rb'row r="([0-9]+)"[^>]*>')
         self._odd_row = re.compile(b"<" + re.escape(pb) + b'row(?! r=")')
+        #: A row or cell under a prefix other than the sheetData's (unseen by the patcher).
+        self._foreign = re.compile(
+            b"<(?!" + re.escape(pb) + rb"(?:row|c)(?=[\s/>]))(?:" + _NAME.encode() + rb":)?"
+            rb"(?:row|c)(?=[\s/>])"
+        )
         close = b"</" + pb + b"sheetData>"
         # The rows stay bytes, xml[self.begin:self.end], never decoded or copied whole (a
         # million rows are 250 MB of XML); only the rows written to are decoded.
@@ -243,12 +248,25 @@ class StreamPatcher:
             raise NeedsTree  # these may hold a "<" that starts no element
         if self._odd_row.search(region, begin, end):
             raise NeedsTree  # rows without r, or with r not first
+        if self._foreign_elements(region, begin, end):
+            raise NeedsTree  # rows or cells under another prefix: the patcher sees none
         if _another_sheet_data(region, begin, end):
             raise NeedsTree  # two sheetData: which rows a reader takes is anyone's guess
         formula = b"<" + self.p.encode("ascii") + b"f"
         if _has_formula(region, formula, begin, end):
             self.has_formulas = True
             self._scan_formula_ranges(region, begin, end)
+
+    def _foreign_elements(self, region: bytes | bytearray, begin: int, end: int) -> bool:
+        """Whether ``region[begin:end]`` holds a row or cell under another prefix (a word
+        looked for first: an everyday sheet holds none of them)."""
+        if self.p:
+            needles: tuple[bytes, ...] = (b"<row", b"<c ", b"<c>", b"<c/", b":row", b":c ")
+        else:
+            needles = (b":row", b":c ", b":c>", b":c/")
+        if not any(region.find(needle, begin, end) >= 0 for needle in needles):
+            return False
+        return self._foreign.search(region, begin, end) is not None
 
     def segments(self) -> Iterator[Segment]:
         """The rows, as ``(region, begin, end)``: the one region of a sheet read whole, or
