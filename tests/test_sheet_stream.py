@@ -605,3 +605,28 @@ def test_rows_or_cells_under_another_prefix_go_to_the_tree_patcher(
     assert isinstance(saved, bytes) and len(calls) == 1
     assert saved.count(b'r="2"') == 1 and saved.count(b'r="E2"') == 1
     assert openpyxl.load_workbook(path)["Orders"]["E2"].value == "x"
+
+
+@pytest.mark.parametrize(("chunk", "segment"), [*CHUNKINGS, (1 << 20, 1 << 20)])
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_row_whose_attribute_value_holds_a_tag_end_goes_to_the_tree_patcher(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, segment: int, fast: bool
+) -> None:
+    """``<row r="2" x14ac:n="a/>b">``: XML allows "/>" in a value, the row's start tag was
+    taken to end there, as a self-closing row, and the saved sheet was not XML (Excel
+    repairs it, losing the row). A written row whose tag's quotes do not pair now goes to
+    the tree patcher, streamed or whole."""
+    monkeypatch.setattr(sheet_stream, "FAST_ROWS", fast)
+    rows = (
+        '<row r="2" x14ac:n="a/>b"><c r="A2"><v>1</v></c><c r="E2"><v>0</v></c></row>'
+        '<row r="3" x14ac:n="c>d"><c r="A3"><v>2</v></c></row>'
+    )
+    sheet = _sheet(rows).replace(b"<worksheet ", b'<worksheet xmlns:x14ac="urn:x14ac" ')
+    calls = tree_patcher_calls(monkeypatch)
+    if chunk < 1 << 20:
+        _streamed(monkeypatch, chunk, segment)
+    path = _book(tmp_path, "book.xlsx", sheet)
+    assert isinstance(_saved_sheet(path, {(2, 5): "x", (3, 5): "y"}), bytes)
+    assert len(calls) == 1
+    values = [[cell.value for cell in row] for row in openpyxl.load_workbook(path)["Orders"]]
+    assert values[1][0] == 1 and values[1][4] == "x" and values[2][0] == 2 and values[2][4] == "y"

@@ -893,6 +893,8 @@ class RowWalk:
                 match = None
                 if target != number:  # past rows inserted before it, to a later target
                     continue
+                if tag_bytes.count(b'"') % 2 or tag_bytes.count(b"'") % 2:
+                    raise NeedsTree  # a ">" in an attribute's value: the tag goes on past it
                 cells = by_row[number]
                 cols: Sequence[int]
                 values: Sequence[CellValue]
