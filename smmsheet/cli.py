@@ -9,6 +9,7 @@ import errno
 import json
 import logging
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -491,9 +492,15 @@ def book_command(name: str, help_text: str, options: tuple[str, ...]) -> None:
 
     @panel_options
     @json_option
-    @click.argument("book", type=click.Path(dir_okay=many), nargs=-1 if many else 1, required=True)
+    @click.argument("book", type=click.Path(), nargs=-1 if many else 1, required=True)
     @click.option("--sheet", default="Orders", show_default=True, help="Order sheet name.")
     def command(book: str | tuple[str, ...], sheet: str, **kw: Any) -> None:
+        if isinstance(book, str) and Path(book).is_dir():
+            raise click.BadParameter(
+                f"{book} is a folder: name one workbook in it, or `smmsheet run "
+                f"{shlex.quote(book)}` runs every workbook in it (places, refreshes, refills)",
+                param_hint="'BOOK'",
+            )
         if isinstance(book, tuple):
             code = run_many(book, sheet=sheet, **kw)
         else:

@@ -253,6 +253,18 @@ def test_a_copy_made_before_the_first_run_stops_a_cron_place_with_the_way_on(pan
     assert again.exit_code in (0, 1) and panel_env.counts["add"] == 4, again.output
 
 
+@pytest.mark.parametrize("command", ["place", "status", "refill", "cancel"])
+def test_a_folder_given_to_a_one_workbook_command_points_to_run(panel_env, tmp_path, command):
+    """`smmsheet place clients/` said only click's "is a directory"."""
+    folder = tmp_path / "my clients"
+    folder.mkdir()
+    make_orders_book(folder / "bob.xlsx", [(1, "https://a", 100)])
+    result = invoke(command, str(folder))
+    assert result.exit_code == 2 and panel_env.counts["add"] == 0
+    assert "is a folder" in result.output
+    assert f"smmsheet run '{folder}'" in " ".join(result.output.split())
+
+
 def test_place_without_a_terminal_needs_yes(panel_env, tmp_path):
     book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
     result = invoke("place", str(book))

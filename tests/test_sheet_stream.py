@@ -430,6 +430,13 @@ ODD_SHEETS = {
         {(3, 5): "inserted", (4, 5): "four"},
         "rows are out of order",
     ),
+    "a close in the rows": (
+        '<row r="2"><c r="A2" t="inlineStr"><is><t>x</t></is></c><c r="B2" a="</sheetData>"/>'
+        '</row><row r="3"><c r="A3"><v>3</v></c></row>',
+        "",
+        {(3, 5): "past the false close"},
+        '<c r="E3" t="inlineStr"><is><t xml:space="preserve">past the false close</t>',
+    ),
     "inserted and text": (
         '<row r="2"><c r="A2" t="inlineStr"><is><t>ünï ✓ 😀</t></is></c></row>'
         '<row r="9"><c r="A9"><v>9</v></c></row>',

@@ -16,11 +16,11 @@ import stat
 import tempfile
 import threading
 import zipfile
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import IO, Any, cast
 
 from smmsheet.errors import WorkbookBusyError, WorkbookError
 
@@ -260,38 +260,31 @@ class XlsxWorkbook:
         empty but are not (errors, uncalculated formulas); nothing inflated past declared
         sizes, and the XML parsed only when a byte search finds a hint of either."""
         label = self._path.name
-        try:
-            with zipfile.ZipFile(self._path) as archive, open(self._path, "rb") as source:
-                package = Package(archive, label, lenient=True)
-                info = package.sheets.get(name.casefold())
-                if info is None or not package.has(info.part):
-                    return [], []
-                member = archive.getinfo(package.by_lower[info.part.lower()])
-                tail = b""
-                links = unknown = False
-                hints: tuple[bytes, ...] | None = None
-                kept = _LINK_TAIL
-                for chunk in inflate(source, member, label):
-                    data = tail + chunk
-                    if hints is None:  # the first chunk holds the root: is it prefixed?
-                        hints = hints_of(data)
-                        kept = max(kept, *map(len, hints))  # a hint cut in two is found
-                    links = links or may_have_links(data)
-                    unknown = unknown or may_have_unknown(data, hints)
-                    if links and unknown:
-                        break
-                    tail = chunk[-kept:]
-                if not (links or unknown):
-                    return [], []
-                xml = b"".join(inflate(source, member, label))
-                targets: dict[str, str] = {}
-                rels = rels_part(info.part)
-                if links and package.has(rels):
-                    targets = relationship_targets(package.read(rels))
-        except OSError as exc:
-            raise WorkbookError(f"cannot read {label}: {exc.strerror or exc}") from exc
-        except DAMAGED as exc:
-            raise WorkbookError(f"cannot read sheet {name!r} of {label}: {exc}") from exc
+        with self._sheet_part(name) as found:
+            if found is None:
+                return [], []
+            package, part, source, member = found
+            tail = b""
+            links = unknown = False
+            hints: tuple[bytes, ...] | None = None
+            kept = _LINK_TAIL
+            for chunk in inflate(source, member, label):
+                data = tail + chunk
+                if hints is None:  # the first chunk holds the root: is it prefixed?
+                    hints = hints_of(data)
+                    kept = max(kept, *map(len, hints))  # a hint cut in two is found
+                links = links or may_have_links(data)
+                unknown = unknown or may_have_unknown(data, hints)
+                if links and unknown:
+                    break
+                tail = chunk[-kept:]
+            if not (links or unknown):
+                return [], []
+            xml = b"".join(inflate(source, member, label))
+            targets: dict[str, str] = {}
+            rels = rels_part(part)
+            if links and package.has(rels):
+                targets = relationship_targets(package.read(rels))
         return (
             sheet_links(xml, targets) if links else [],
             unknown_cells(xml) if unknown else [],
@@ -375,16 +368,29 @@ class XlsxWorkbook:
         wanted = set(rows)
         if not wanted:
             return set()
-        name = self._resolve(sheet)
+        with self._sheet_part(self._resolve(sheet)) as found:
+            if found is None:
+                return set()  # a sheet still to be added: nothing of it is hidden
+            _, _, source, member = found
+            return hidden_rows(inflate(source, member, self._path.name)) & wanted
+
+    @contextlib.contextmanager
+    def _sheet_part(
+        self, name: str
+    ) -> Iterator[tuple[Package, str, IO[bytes], zipfile.ZipInfo] | None]:
+        """The sheet's package, part name, an open file and its zip member, to read the
+        part as it inflates (None: not in the file). A file that cannot be read, or is
+        damaged, raises WorkbookError naming the sheet, whatever the reader was doing."""
         label = self._path.name
         try:
             with zipfile.ZipFile(self._path) as archive, open(self._path, "rb") as source:
                 package = Package(archive, label, lenient=True)
                 info = package.sheets.get(name.casefold())
                 if info is None or not package.has(info.part):
-                    return set()  # a sheet still to be added: nothing of it is hidden
+                    yield None
+                    return
                 member = archive.getinfo(package.by_lower[info.part.lower()])
-                return hidden_rows(inflate(source, member, label)) & wanted
+                yield package, info.part, source, member
         except OSError as exc:
             raise WorkbookError(f"cannot read {label}: {exc.strerror or exc}") from exc
         except DAMAGED as exc:

@@ -56,6 +56,8 @@ Segment = tuple[bytes | bytearray, int, int]
 #: The least a segment of a sheet read as chunks holds: rows are walked this much at a
 #: time (a million-row sheet's 250 MB of XML is never held whole).
 SEGMENT = 1 << 20
+#: How far back into what was read before a chunk its ``<sheetData>`` tag may start.
+_TAG_BACK = 1024
 #: Bytes of a sheet checked as UTF-8 at a time.
 _CHECK_SLICE = 1 << 20
 _NAME = r"[A-Za-z_][\w.-]*"
@@ -158,10 +160,12 @@ class StreamPatcher:
         else:
             chunks = _utf8_checked(iter(xml))
             head = bytearray()
-            while (start := _SHEET_DATA.search(head)) is None:
+            searched = 0  # the tag is looked for where a new chunk may have completed it
+            while (start := _SHEET_DATA.search(head, searched)) is None:
                 chunk = next(chunks, None)
                 if chunk is None:
                     raise NeedsTree
+                searched = max(0, len(head) - _TAG_BACK)
                 head += chunk
                 declared = _ENCODING.match(head)
                 if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
@@ -287,9 +291,13 @@ class StreamPatcher:
         while True:
             end = buffer.find(close, max(0, searched - len(close) + 1))
             if end >= 0:
-                self.tail = buffer[end:] + b"".join(chunks)
-                if _another_sheet_data(self.tail, 0, len(self.tail)):
+                tail = buffer[end:] + b"".join(chunks)
+                last = tail.rfind(close)
+                if last > 0:  # another after it: as a sheet read whole, the last one counts
+                    buffer, tail, end = buffer[:end] + tail[:last], tail[last:], end + last
+                if _another_sheet_data(tail, 0, len(tail)):
                     raise NeedsTree  # a second sheetData after the rows
+                self.tail = tail
                 self._merged = self._merged_of(self.tail)
                 self._check_rows(buffer, 0, end)
                 yield buffer, 0, end
