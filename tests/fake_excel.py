@@ -219,6 +219,15 @@ class FakeRange:
     def api(self) -> FakeRangeApi:
         return FakeRangeApi(self)
 
+    @property
+    def row_height(self) -> float | None:
+        """xlwings' ``Range.row_height``: 0 for hidden rows, None when the rows differ."""
+        if not self.sheet.heights_answer:
+            raise NotImplementedError("row_height")
+        rows = range(self.row, self.last_row + 1)
+        heights = {0.0 if row in self.sheet.hidden else 15.0 for row in rows}
+        return heights.pop() if len(heights) == 1 else None
+
     def keys(self) -> list[tuple[int, int]]:
         return [
             (r, c)
@@ -289,6 +298,8 @@ class FakeEntireRow:
     def Hidden(self) -> bool | None:  # noqa: N802 - COM's spelling
         """True when every row is hidden, False when none is, None when they differ."""
         sheet = self._range.sheet
+        if not sheet.entire_row_answers:  # Excel for Mac's AppleScript has no EntireRow
+            raise AttributeError("Unknown property, element or command: 'EntireRow'")
         sheet.asked_hidden += 1
         rows = range(self._range.row, self._range.last_row + 1)
         return _all_any(row in sheet.hidden for row in rows)
@@ -369,6 +380,8 @@ class FakeSheet:
         self.tables: list[FakeTable] = []
         self.hidden: set[int] = set()  # rows hidden by a filter or by hand
         self.asked_hidden = 0  # how many times EntireRow.Hidden was asked
+        self.entire_row_answers = True  # False: an engine without COM's EntireRow.Hidden
+        self.heights_answer = True  # False: an engine without Range.row_height either
 
     def add_table(self, top: int, left: int, bottom: int, right: int) -> FakeTable:
         """Insert > Table over the block, its first row the header (test setup)."""

@@ -163,6 +163,39 @@ def test_rows_a_filter_hides_are_not_bought_when_place_is_pressed(
     assert not any(column(book, "Error"))
 
 
+def test_an_excel_without_entire_row_hidden_still_leaves_hidden_rows_unbought(
+    sim: PanelSimulator, client: PanelClient, tmp_path: Path
+) -> None:
+    """Excel for Mac (AppleScript) has no ``EntireRow``: the question failed, was taken as
+    "not hidden", and the rows the filter hides were bought. The rows' height (0 when
+    hidden), which every engine tells, answers instead."""
+    book = order_book(GOOD_ROWS, tmp_path)
+    sheet = book.sheets["Orders"]
+    sheet.entire_row_answers = False
+    sheet.hidden.update({2, 4})
+    run("place", book, client, Dialogs(True))
+    assert sim.counts["add"] == 1
+    assert column(book, "Order ID") == [None, 1001, None]
+    errors = column(book, "Error")
+    assert "hidden" in str(errors[0]) and "hidden" in str(errors[2]) and not errors[1]
+
+
+def test_an_excel_that_cannot_tell_hidden_rows_places_nothing(
+    sim: PanelSimulator, client: PanelClient, tmp_path: Path
+) -> None:
+    """An engine that answers neither ``EntireRow.Hidden`` nor the rows' height: what is out
+    of sight cannot be told, so nothing is bought and the alert says why."""
+    book = order_book(GOOD_ROWS, tmp_path)
+    sheet = book.sheets["Orders"]
+    sheet.entire_row_answers = sheet.heights_answer = False
+    sheet.hidden.add(2)
+    dialogs = Dialogs(True)
+    run("place", book, client, dialogs)
+    assert sim.counts["add"] == 0
+    assert column(book, "Order ID") == [None, None, None]
+    assert "hidden" in everything_shown(book, dialogs)
+
+
 def test_a_long_sheet_with_one_hidden_row_asks_excel_a_few_questions(
     sim: PanelSimulator, client: PanelClient, tmp_path: Path
 ) -> None:

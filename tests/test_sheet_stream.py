@@ -537,3 +537,103 @@ def test_a_streamed_sheet_whose_crc_is_wrong_is_not_saved(
     with pytest.raises(WorkbookError, match="damaged"):
         book.save()
     assert path.read_bytes() == before
+
+
+#: Sheets with a second ``<sheetData>`` (or one in a comment): how each goes around the rows.
+SECOND_SHEET_DATA = {
+    "after": (b"</sheetData>", b'</sheetData><sheetData><row r="9"><c r="A9"/></row></sheetData>'),
+    "self-closed after": (b"</sheetData>", b"</sheetData><sheetData/>"),
+    "self-closed before": (b"<sheetData>", b"<sheetData/><sheetData>"),
+    "in a comment before": (b"<sheetData>", b"<!-- <sheetData> --><sheetData>"),
+    "self-closed in a comment before": (b"<sheetData>", b"<!-- <sheetData/> --><sheetData>"),
+}
+
+
+@pytest.mark.parametrize(("chunk", "segment"), CHUNKINGS)
+@pytest.mark.parametrize("case", SECOND_SHEET_DATA)
+def test_a_second_sheet_data_goes_to_the_tree_patcher_streamed_or_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, segment: int, case: str
+) -> None:
+    """A hostile sheet with two ``<sheetData>``: the streamed save stopped at the first
+    ``</sheetData>`` and wrote row 9, which lives in the second, as a new row of the first
+    (row 9 twice in the file) where the whole save patched it in place; a ``<sheetData/>``
+    in a comment before the real one took the writes into the comment, both ways. Each now
+    leaves the sheet to the tree patcher, streamed or whole, and gives the same bytes."""
+    old, new = SECOND_SHEET_DATA[case]
+    sheet = _sheet(EDGE_ROWS).replace(old, new)
+    writes: dict[tuple[int, int], CellValue] = {(2, 5): "In progress", (9, 5): "nine"}
+    calls = tree_patcher_calls(monkeypatch)
+    whole = _saved_sheet(_book(_in(tmp_path, "whole"), "book.xlsx", sheet), writes)
+    _streamed(monkeypatch, chunk, segment)
+    path = _book(_in(tmp_path, "streamed"), "book.xlsx", sheet)
+    streamed = _saved_sheet(path, writes)
+    assert streamed == whole
+    assert len(calls) == 2  # each save gave the sheet to the tree patcher
+    if "comment" in case:  # the writes are where a reader finds them
+        assert openpyxl.load_workbook(path)["Orders"]["E2"].value == "In progress"
+
+
+#: The main namespace bound twice, as the default and as ``x``: rows or cells under the
+#: prefix the sheetData does not use.
+TWO_PREFIXES = NS + ' xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+FOREIGN_PREFIX = {
+    "rows": (
+        "x:",
+        '<row r="2"><c r="A2"><v>1</v></c></row><row r="3"><c r="A3"><v>2</v></c></row>',
+    ),
+    "cells": (
+        "",
+        '<row r="2"><x:c r="A2"><x:v>1</x:v></x:c><x:c r="E2"><x:v>5</x:v></x:c></row>'
+        '<row r="3"><c r="A3"><v>2</v></c></row>',
+    ),
+}
+
+
+@pytest.mark.parametrize(("chunk", "segment"), [*CHUNKINGS, (1 << 20, 1 << 20)])
+@pytest.mark.parametrize("case", FOREIGN_PREFIX)
+def test_rows_or_cells_under_another_prefix_go_to_the_tree_patcher(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, segment: int, case: str
+) -> None:
+    """``<x:sheetData>`` holding ``<row>`` (the same namespace, another prefix): the stream
+    patcher saw no row 2 and wrote a second one after row 3, and Excel repairs such a
+    file; a cell under another prefix was written twice the same way. Whole or streamed,
+    the sheet now goes to the tree patcher, which writes into the row and cell there are."""
+    prefix, rows = FOREIGN_PREFIX[case]
+    sheet = (
+        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<{prefix}worksheet '
+        f'{TWO_PREFIXES}><{prefix}dimension ref="A1:E3"/><{prefix}sheetData>{rows}'
+        f"</{prefix}sheetData></{prefix}worksheet>"
+    ).encode()
+    calls = tree_patcher_calls(monkeypatch)
+    if chunk < 1 << 20:
+        _streamed(monkeypatch, chunk, segment)
+    path = _book(tmp_path, "book.xlsx", sheet)
+    saved = _saved_sheet(path, {(2, 5): "x"})
+    assert isinstance(saved, bytes) and len(calls) == 1
+    assert saved.count(b'r="2"') == 1 and saved.count(b'r="E2"') == 1
+    assert openpyxl.load_workbook(path)["Orders"]["E2"].value == "x"
+
+
+@pytest.mark.parametrize(("chunk", "segment"), [*CHUNKINGS, (1 << 20, 1 << 20)])
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_row_whose_attribute_value_holds_a_tag_end_goes_to_the_tree_patcher(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int, segment: int, fast: bool
+) -> None:
+    """``<row r="2" x14ac:n="a/>b">``: XML allows "/>" in a value, the row's start tag was
+    taken to end there, as a self-closing row, and the saved sheet was not XML (Excel
+    repairs it, losing the row). A written row whose tag's quotes do not pair now goes to
+    the tree patcher, streamed or whole."""
+    monkeypatch.setattr(sheet_stream, "FAST_ROWS", fast)
+    rows = (
+        '<row r="2" x14ac:n="a/>b"><c r="A2"><v>1</v></c><c r="E2"><v>0</v></c></row>'
+        '<row r="3" x14ac:n="c>d"><c r="A3"><v>2</v></c></row>'
+    )
+    sheet = _sheet(rows).replace(b"<worksheet ", b'<worksheet xmlns:x14ac="urn:x14ac" ')
+    calls = tree_patcher_calls(monkeypatch)
+    if chunk < 1 << 20:
+        _streamed(monkeypatch, chunk, segment)
+    path = _book(tmp_path, "book.xlsx", sheet)
+    assert isinstance(_saved_sheet(path, {(2, 5): "x", (3, 5): "y"}), bytes)
+    assert len(calls) == 1
+    values = [[cell.value for cell in row] for row in openpyxl.load_workbook(path)["Orders"]]
+    assert values[1][0] == 1 and values[1][4] == "x" and values[2][0] == 2 and values[2][4] == "y"

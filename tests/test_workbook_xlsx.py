@@ -1329,3 +1329,116 @@ def test_rows_libreoffice_saves_hidden_are_hidden(tmp_path: Path) -> None:
     workbook.save(path)
     saved = wb.libreoffice_resave(path, tmp_path / "lo")
     assert XlsxWorkbook(saved).hidden_rows("Orders", range(2, 8)) == {3, 6}
+
+
+#: Rows without ``r`` (allowed: a row then follows the one before), mixed with rows that have
+#: one, under a prefix: the hidden ones are 3, 6 and 9.
+HIDDEN_WITHOUT_R = (
+    b'<x:worksheet xmlns:x="m"><x:sheetData>'
+    b'<x:row r="2"><x:c r="A2"><x:v>1</x:v></x:c></x:row>'
+    b'<x:row hidden="1"><x:c><x:v>1</x:v></x:c></x:row>'
+    b"<x:row><x:c><x:v>1</x:v></x:c></x:row>"
+    b'<x:row r="5"/><x:row hidden="true" spans="1:3"/>'
+    b'<x:row r="8"/><x:row hidden="1"/><x:row/>'
+    b"</x:sheetData></x:worksheet>"
+)
+
+
+@pytest.mark.parametrize("size", [1, 5, 17, len(HIDDEN_WITHOUT_R)])
+def test_a_hidden_row_without_r_is_hidden_as_the_row_after_the_one_before(size: int) -> None:
+    """A hidden row without ``r`` was not told at all, so a run placed it: its number is
+    the one after the row before it, as every reader counts it."""
+    from smmsheet.workbook.xlsx.hidden import hidden_rows
+
+    chunks = [HIDDEN_WITHOUT_R[i : i + size] for i in range(0, len(HIDDEN_WITHOUT_R), size)]
+    assert hidden_rows(chunks) == {3, 6, 9}
+
+
+def test_a_file_whose_rows_have_no_r_has_its_hidden_row_told(tmp_path: Path) -> None:
+    """A workbook whose writer leaves out the rows' ``r``: openpyxl and calamine read row 3
+    as hidden and as the third row; hidden_rows said no row was hidden."""
+    import re
+
+    path = tmp_path / "no-r.xlsx"
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = "Orders"
+    sheet.append(["Service", "Link", "Quantity"])
+    for n in range(5):
+        sheet.append([1, f"https://instagram.com/p/{n}", 100])
+    sheet.row_dimensions[3].hidden = True
+    workbook.save(path)
+    xml = wb.read_member(path, wb.ORDERS_PART)
+    xml = re.sub(rb' r="[A-Z]*[0-9]+"', b"", xml)
+    wb.replace_member(path, wb.ORDERS_PART, xml)
+    assert openpyxl.load_workbook(path)["Orders"].row_dimensions[3].hidden
+    book = XlsxWorkbook(path)
+    assert book.read_values("Orders")[2][1] == "https://instagram.com/p/1"
+    assert book.hidden_rows("Orders", range(2, 7)) == {3}
+
+
+def test_a_row_hidden_in_an_odd_spelling_is_hidden(tmp_path: Path) -> None:
+    """``hidden=" 1 "`` (XML Schema booleans allow the spaces) and ``hidden="on"``: Excel's
+    schema, LibreOffice and openpyxl hide those rows; hidden_rows took only "1" and "true"
+    and the rows were bought. Only a value that says false leaves a row shown."""
+    path = tmp_path / "odd.xlsx"
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = "Orders"
+    for n in range(1, 9):
+        sheet.append([1, f"https://instagram.com/p/{n}", 100])
+    workbook.save(path)
+    spellings = {2: " 1 ", 3: "on", 4: "TRUE", 5: " false ", 6: "0", 7: "False"}
+    xml = wb.read_member(path, wb.ORDERS_PART)
+    for row, value in spellings.items():
+        xml = xml.replace(f'<row r="{row}">'.encode(), f"<row r='{row}' hidden='{value}'>".encode())
+    wb.replace_member(path, wb.ORDERS_PART, xml)
+    dimensions = openpyxl.load_workbook(path)["Orders"].row_dimensions
+    assert all(dimensions[row].hidden for row in (2, 3, 4))  # openpyxl hides "False" too
+    assert XlsxWorkbook(path).hidden_rows("Orders", range(1, 9)) == {2, 3, 4}
+
+
+#: Row start tags whose attribute values hold a ">" (XML allows it): rows 3 and 5 hidden.
+HIDDEN_AFTER_A_GREATER_THAN = (
+    b'<worksheet xmlns="m" xmlns:n="u"><sheetData>'
+    b'<row r="2" n:note="a>b"><c r="A2"><v>1</v></c></row>'
+    b'<row r="3" n:note="x > y" hidden="1"><c r="A3"><v>1</v></c></row>'
+    b"<row r='4' n:note='>'/>"
+    b"<row n:note='>>' hidden='true'/>"
+    b"</sheetData></worksheet>"
+)
+
+
+@pytest.mark.parametrize("size", [1, 3, 11, len(HIDDEN_AFTER_A_GREATER_THAN)])
+def test_a_greater_than_in_a_row_attribute_does_not_hide_the_hidden_attribute(size: int) -> None:
+    """A ">" in an attribute value ends no tag: the hidden attribute after it was not seen
+    (the tag was cut at that ">"), and a hostile file's hidden row was bought."""
+    from smmsheet.workbook.xlsx.hidden import hidden_rows
+
+    data = HIDDEN_AFTER_A_GREATER_THAN
+    chunks = [data[i : i + size] for i in range(0, len(data), size)]
+    assert hidden_rows(chunks) == {3, 5}
+
+
+def test_a_file_with_a_greater_than_before_hidden_is_read_as_openpyxl_reads_it(
+    tmp_path: Path,
+) -> None:
+    """The same in a real workbook: openpyxl hides row 3, and so does hidden_rows."""
+    path = tmp_path / "gt.xlsx"
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.title = "Orders"
+    for n in range(1, 5):
+        sheet.append([1, f"https://instagram.com/p/{n}", 100])
+    workbook.save(path)
+    xml = wb.read_member(path, wb.ORDERS_PART)
+    xml = xml.replace(b'<row r="3">', b'<row r="3" spans="1:3" x14ac:x="a>b" hidden="1">')
+    xml = xml.replace(b"<worksheet ", b'<worksheet xmlns:x14ac="urn:x14ac" ', 1)
+    wb.replace_member(path, wb.ORDERS_PART, xml)
+    assert openpyxl.load_workbook(path)["Orders"].row_dimensions[3].hidden
+    book = XlsxWorkbook(path)
+    assert book.read_values("Orders")[2][1] == "https://instagram.com/p/3"
+    assert book.hidden_rows("Orders", range(1, 5)) == {3}

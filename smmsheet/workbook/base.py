@@ -101,7 +101,7 @@ class WorkbookAdapter(Protocol):
         """Which of ``rows`` of ``sheet`` are hidden: by a filter, by hand, or folded away.
 
         Asked only about the rows a run would place: a row out of sight is not bought. An
-        engine that cannot tell answers that a row is not hidden.
+        engine that cannot tell raises WorkbookError (before anything is bought).
         """
         ...
 

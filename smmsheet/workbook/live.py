@@ -233,7 +233,7 @@ class XlwingsWorkbook:
 
     def hidden_rows(self, sheet: str, rows: Collection[int]) -> set[int]:
         """Which of ``rows`` Excel hides (``EntireRow.Hidden``: a filter, by hand, an
-        outline), asked of runs of rows at once; an engine that cannot tell hides none."""
+        outline), asked of runs of rows at once; WorkbookError when Excel cannot tell."""
         name = self._resolve(sheet)
         if name.casefold() not in {n.casefold() for n in self._excel_sheet_names()}:
             return set()
@@ -666,14 +666,28 @@ def _runs(rows: Sequence[int]) -> list[tuple[int, int]]:
     return runs
 
 
+#: What :func:`_ask` gives when Excel cannot answer (None is an answer: the rows differ).
+_UNTOLD = object()
+
+
 def _hidden_rows(sheet: Any, first: int, last: int, found: set[int]) -> None:
     """Add the hidden rows of ``first``..``last`` to ``found``.
 
     ``EntireRow.Hidden`` is True when every row of the range is hidden, False when none
     is, and None when they differ: only then is the run split in two (a sheet that hides
-    nothing: one question per run).
+    nothing: one question per run). An engine without it is asked the rows' height; one
+    that tells neither refuses: what may be out of sight is not bought.
     """
-    hidden = _ask(lambda: sheet.range((first, 1), (last, 1)).api.EntireRow.Hidden, False)
+    cells = sheet.range((first, 1), (last, 1))
+    hidden = _ask(lambda: cells.api.EntireRow.Hidden, _UNTOLD)
+    if hidden is _UNTOLD:  # no COM (Excel for Mac): a hidden row's height is 0
+        height = _ask(lambda: cells.row_height, _UNTOLD)
+        hidden = height if height is _UNTOLD or height is None else height == 0
+    if hidden is _UNTOLD:
+        raise WorkbookError(
+            f"Excel cannot tell whether rows {first}-{last} of sheet {sheet.name!r} are hidden; "
+            "a row out of sight is never bought, so nothing was placed"
+        )
     if hidden is True:
         found.update(range(first, last + 1))
     elif hidden is None and first < last:

@@ -179,6 +179,11 @@ class StreamPatcher:
         self.p = p
         self._row = re.compile(b"<" + re.escape(pb) + rb'row r="([0-9]+)"[^>]*>')
         self._odd_row = re.compile(b"<" + re.escape(pb) + b'row(?! r=")')
+        #: A row or cell under a prefix other than the sheetData's (unseen by the patcher).
+        self._foreign = re.compile(
+            b"<(?!" + re.escape(pb) + rb"(?:row|c)(?=[\s/>]))(?:" + _NAME.encode() + rb":)?"
+            rb"(?:row|c)(?=[\s/>])"
+        )
         close = b"</" + pb + b"sheetData>"
         # The rows stay bytes, xml[self.begin:self.end], never decoded or copied whole (a
         # million rows are 250 MB of XML); only the rows written to are decoded.
@@ -189,12 +194,14 @@ class StreamPatcher:
             opening = start.group(0)[:-2].rstrip() + b">"
             self.head = (head[: start.start()] + opening).decode("utf-8")
             rest = head[start.end() :] + (b"".join(rows) if rows is not None else b"")
+            if _another_sheet_data(rest, 0, len(rest)):
+                raise NeedsTree  # the rows would go into this one, before the other's
             self.tail = close + rest
         elif rows is None:
             # Looked for from the end, where it is: one sheetData, and no "<" in any text.
             end = head.rfind(close, start.end())
-            if end < 0:
-                raise NeedsTree
+            if end < 0 or _another_sheet_data(head, end, len(head)):
+                raise NeedsTree  # no end to the rows, or a second sheetData after them
             self.head = head[: start.end()].decode("utf-8")
             self.xml, self.begin, self.end, self.tail = head, start.end(), end, head[end:]
         else:
@@ -245,10 +252,25 @@ class StreamPatcher:
             raise NeedsTree  # these may hold a "<" that starts no element
         if self._odd_row.search(region, begin, end):
             raise NeedsTree  # rows without r, or with r not first
+        if self._foreign_elements(region, begin, end):
+            raise NeedsTree  # rows or cells under another prefix: the patcher sees none
+        if _another_sheet_data(region, begin, end):
+            raise NeedsTree  # two sheetData: which rows a reader takes is anyone's guess
         formula = b"<" + self.p.encode("ascii") + b"f"
         if _has_formula(region, formula, begin, end):
             self.has_formulas = True
             self._scan_formula_ranges(region, begin, end)
+
+    def _foreign_elements(self, region: bytes | bytearray, begin: int, end: int) -> bool:
+        """Whether ``region[begin:end]`` holds a row or cell under another prefix (a word
+        looked for first: an everyday sheet holds none of them)."""
+        if self.p:
+            needles: tuple[bytes, ...] = (b"<row", b"<c ", b"<c>", b"<c/", b":row", b":c ")
+        else:
+            needles = (b":row", b":c ", b":c>", b":c/")
+        if not any(region.find(needle, begin, end) >= 0 for needle in needles):
+            return False
+        return self._foreign.search(region, begin, end) is not None
 
     def segments(self) -> Iterator[Segment]:
         """The rows, as ``(region, begin, end)``: the one region of a sheet read whole, or
@@ -273,6 +295,8 @@ class StreamPatcher:
                 last = tail.rfind(close)
                 if last > 0:  # another after it: as a sheet read whole, the last one counts
                     buffer, tail, end = buffer[:end] + tail[:last], tail[last:], end + last
+                if _another_sheet_data(tail, 0, len(tail)):
+                    raise NeedsTree  # a second sheetData after the rows
                 self.tail = tail
                 self._merged = self._merged_of(self.tail)
                 self._check_rows(buffer, 0, end)
@@ -877,6 +901,8 @@ class RowWalk:
                 match = None
                 if target != number:  # past rows inserted before it, to a later target
                     continue
+                if tag_bytes.count(b'"') % 2 or tag_bytes.count(b"'") % 2:
+                    raise NeedsTree  # a ">" in an attribute's value: the tag goes on past it
                 cells = by_row[number]
                 cols: Sequence[int]
                 values: Sequence[CellValue]
@@ -965,6 +991,14 @@ def _holds(xml: bytes | bytearray, needle: bytes, begin: int, end: int) -> bool:
     """Whether ``xml[begin:end]`` holds ``needle``, whose last byte is rare in a sheet: that
     byte alone is looked for first, many times faster than the needle."""
     return xml.find(needle[-1:], begin, end) >= 0 and xml.find(needle, begin, end) >= 0
+
+
+def _another_sheet_data(xml: bytes | bytearray, begin: int, end: int) -> bool:
+    """Whether ``xml[begin:end]`` holds a ``<sheetData>`` start tag (the word is looked for
+    first: a sheet's rows never hold it)."""
+    if xml.find(b"sheetData", begin, end) < 0:
+        return False
+    return _SHEET_DATA.search(xml, begin, end) is not None
 
 
 def _has_formula(xml: bytes | bytearray, formula: bytes, begin: int, end: int) -> bool:
