@@ -1296,21 +1296,27 @@ HIDING_XML = (
     b'<x:row r="2" spans="1:5"><x:c r="A2"><x:v>1</x:v></x:c></x:row>'
     b'<x:row r="3" spans="1:5" hidden="1" x14ac:dyDescent="0.25"><x:c r="A3"/></x:row>'
     b"<x:row hidden='true' r='4'/>"
-    b'<x:row r="5" hidden="0"/><x:row r="6" customHeight="1" ht="0" hidden="false"/>'
+    b'<x:row r="5" hidden="0"/><x:row r="6" customHeight="1" ht="0.0" hidden="false"/>'
+    b'<x:row r="9" ht="15.75" customHeight="1"/><x:row r="10" ht="0.5"/>'
     b'<x:row r="7" outlineLevel="1" hidden="1" collapsed="1"/>'
     b'<x:row r="8"><x:c r="A8" t="inlineStr"><x:is><x:t>hidden="1"</x:t></x:is></x:c></x:row>'
     b"</x:sheetData></x:worksheet>"
 )
 
 
+@pytest.mark.parametrize("prefixed", [True, False], ids=["x-prefix", "no-prefix"])
 @pytest.mark.parametrize("size", [1, 5, 17, len(HIDING_XML)])
-def test_hidden_rows_are_read_from_the_sheet_however_its_chunks_are_cut(size: int) -> None:
-    """Rows hidden by Excel (``hidden="1"``), LibreOffice (``"true"``) or a folded outline;
-    not a hidden column, not ``hidden="0"``, not a cell whose text reads hidden="1"."""
+def test_hidden_rows_are_read_from_the_sheet_however_its_chunks_are_cut(
+    size: int, prefixed: bool
+) -> None:
+    """Rows hidden by Excel (``hidden="1"``), LibreOffice (``"true"``), a folded outline or
+    a height of 0 (out of sight as Excel shows it); not a hidden column, not ``hidden="0"``
+    at a height, not a cell whose text reads hidden="1"."""
     from smmsheet.workbook.xlsx.hidden import hidden_rows
 
-    chunks = [HIDING_XML[i : i + size] for i in range(0, len(HIDING_XML), size)]
-    assert hidden_rows(chunks) == {3, 4, 7}
+    xml = HIDING_XML if prefixed else HIDING_XML.replace(b"<x:", b"<").replace(b"</x:", b"</")
+    chunks = [xml[i : i + size] for i in range(0, len(xml), size)]
+    assert hidden_rows(chunks) == {3, 4, 6, 7}
 
 
 @pytest.mark.skipif(wb.SOFFICE is None, reason="LibreOffice (soffice) is not installed")
