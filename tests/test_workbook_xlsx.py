@@ -1319,6 +1319,33 @@ def test_hidden_rows_are_read_from_the_sheet_however_its_chunks_are_cut(
     assert hidden_rows(chunks) == {3, 4, 6, 7}
 
 
+def test_a_sheet_that_hides_its_rows_by_default_places_nothing(
+    panel_env: object, tmp_path: Path
+) -> None:
+    """``<sheetFormatPr zeroHeight="1">``: every row not told otherwise is out of sight, and
+    the rows alone cannot say which show. Read as all shown, its rows were bought; now the
+    place stops before anything is sent, saying how to show them."""
+    import re
+
+    from click.testing import CliRunner
+
+    from smmsheet.cli import cli
+
+    from .conftest import make_orders_book
+
+    path = make_orders_book(tmp_path / "zero.xlsx", [(1, "https://a", 100), (3, "https://b", 50)])
+    xml = wb.read_member(path, ORDERS)
+    assert b"zeroHeight" not in xml and b"<sheetFormatPr " in xml
+    xml = re.sub(rb"<sheetFormatPr ", b'<sheetFormatPr zeroHeight="1" ', xml, count=1)
+    wb.replace_member(path, ORDERS, xml)
+    book = XlsxWorkbook(path)
+    with pytest.raises(WorkbookError, match="hides its rows unless told otherwise"):
+        book.hidden_rows("Orders", [2, 3])
+    result = CliRunner().invoke(cli, ["place", str(path), "--yes"])
+    assert result.exit_code != 0 and panel_env.counts["add"] == 0
+    assert "Format > Row Height" in result.output
+
+
 @pytest.mark.skipif(wb.SOFFICE is None, reason="LibreOffice (soffice) is not installed")
 def test_rows_libreoffice_saves_hidden_are_hidden(tmp_path: Path) -> None:
     """A workbook filtered and saved in LibreOffice: its hidden rows are the ones told."""

@@ -47,7 +47,7 @@ from ..links import LinkRange, apply_links
 from .cells import CALAMINE_ODD_TYPES, check_value, from_calamine
 from .chart_sheet import ChartSheetEdit
 from .columns import NewColumns, totals_rows
-from .hidden import hidden_rows
+from .hidden import HiddenByDefault, hidden_rows
 from .links import may_have_links, relationship_targets, sheet_links
 from .names import CONTENT_TYPES_PART, ROOT_RELS_PART
 from .opc import DAMAGED, Package, rels_part, stored_marker
@@ -372,7 +372,15 @@ class XlsxWorkbook:
             if found is None:
                 return set()  # a sheet still to be added: nothing of it is hidden
             _, _, source, member = found
-            return hidden_rows(inflate(source, member, self._path.name)) & wanted
+            try:
+                return hidden_rows(inflate(source, member, self._path.name)) & wanted
+            except HiddenByDefault:
+                raise WorkbookError(
+                    f"{self._path.name}: sheet {sheet!r} hides its rows unless told otherwise "
+                    "(a row height of 0 by default), so which rows show cannot be told and "
+                    "nothing was placed; in Excel select the rows, Format > Row Height, and "
+                    "save"
+                ) from None
 
     @contextlib.contextmanager
     def _sheet_part(

@@ -17,7 +17,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["hidden_rows"]
+__all__ = ["hidden_rows", "HiddenByDefault"]
+
+
+class HiddenByDefault(Exception):
+    """The sheet hides its rows unless told otherwise (``<sheetFormatPr zeroHeight="1">``):
+    which rows show cannot be told from the rows alone."""
+
 
 _PREFIX = rb"<(?:[A-Za-z_][\w.-]*:)?row(?=[\s/>])"
 #: A row's start tag, with any namespace prefix; its attributes in group 1 (a value may
@@ -26,6 +32,8 @@ _ROW_TAG = re.compile(_PREFIX + rb"((?:\s+[^\s=/>]+\s*=\s*(?:\"[^\"]*\"|'[^']*')
 _ROW_START = re.compile(_PREFIX)
 #: A height of 0 (``ht="0"``, ``"0.0"``): a row that shows nothing.
 _ZERO_HEIGHT = re.compile(rb"\sht\s*=\s*[\"']\s*\+?(?:0+\.?0*|\.0+)(?:[eE][+-]?[0-9]+)?\s*[\"']")
+#: The sheet's row defaults, whose ``zeroHeight`` hides every row not told otherwise.
+_FORMAT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?sheetFormatPr\s[^>]*>")
 _ATTRIBUTE = re.compile(rb"([^\s=/>]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 #: The everyday row's start: ``r`` first, in double quotes.
 _PLAIN_NUMBER = re.compile(rb'<row r="([0-9]+)"')
@@ -40,7 +48,8 @@ def hidden_rows(chunks: Iterable[bytes]) -> set[int]:
     """The numbers of the rows hidden in a sheet's XML, given as consecutive chunks.
 
     A row without ``r`` is the one after the row before it, as every reader counts it: the
-    last row's number is kept from chunk to chunk.
+    last row's number is kept from chunk to chunk. A sheet that hides its rows by default
+    raises :class:`HiddenByDefault`.
     """
     found: set[int] = set()
     carried = b""  # a tag cut by the chunk's end, searched again with the next chunk
@@ -49,6 +58,11 @@ def hidden_rows(chunks: Iterable[bytes]) -> set[int]:
         data = carried + chunk
         cut = _complete(data)
         carried = data[cut:]
+        if data.find(b"zeroHeight", 0, cut) >= 0:
+            for tag in _FORMAT.finditer(data, 0, cut):
+                zero = _attributes(tag.group(0)).get(b"zeroHeight")
+                if zero is not None and zero.strip().lower() not in _SHOWN:
+                    raise HiddenByDefault
         everyday = data.count(b"<row", 0, cut) == data.count(b'<row r="', 0, cut)
         if (
             everyday
