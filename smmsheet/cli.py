@@ -498,7 +498,8 @@ def book_command(name: str, help_text: str, options: tuple[str, ...]) -> None:
         if isinstance(book, str) and Path(book).is_dir():
             raise click.BadParameter(
                 f"{book} is a folder: name one workbook in it, or `smmsheet run "
-                f"{shlex.quote(book)}` runs every workbook in it (places, refreshes, refills)",
+                f"{shlex.quote(book)}` runs every workbook in it (places, refreshes, refills, "
+                "cancels)",
                 param_hint="'BOOK'",
             )
         if isinstance(book, tuple):

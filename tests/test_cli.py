@@ -265,6 +265,17 @@ def test_a_folder_given_to_a_one_workbook_command_points_to_run(panel_env, tmp_p
     assert f"smmsheet run '{folder}'" in " ".join(result.output.split())
 
 
+def test_a_folder_message_says_run_cancels_too(panel_env, tmp_path):
+    """`smmsheet status clients/` points to `smmsheet run clients/`, which also cancels the
+    rows marked Cancel (a paid, final request): the message must not leave that out."""
+    folder = tmp_path / "clients"
+    folder.mkdir()
+    result = invoke("status", str(folder))
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "smmsheet run" in said and "cancels" in said
+
+
 def test_place_without_a_terminal_needs_yes(panel_env, tmp_path):
     book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
     result = invoke("place", str(book))
