@@ -1159,10 +1159,17 @@ class Engine:
         if not candidates:
             return []
 
-        hidden = self.book.hidden_rows(self.sheet, [row.row for row in candidates])
+        numbers = [row.row for row in candidates]
+        why = HIDDEN_ROW
+        try:
+            hidden = self.book.hidden_rows(self.sheet, numbers)
+        except WorkbookError as exc:
+            # Which rows show cannot be told: none is bought, each says why, and the rest of
+            # the run (a scheduled run's refresh, refills, cancels) goes on.
+            hidden, why = set(numbers), str(exc)
         plans: list[OrderPlan] = []
         for row in candidates:
-            plan = RowProblem(row.row, HIDDEN_ROW) if row.row in hidden else self._plan(row)
+            plan = RowProblem(row.row, why) if row.row in hidden else self._plan(row)
             if isinstance(plan, RowProblem):
                 self._stamp(row, plan.message)
                 self.report.add(row.row, Step.PLACE, Outcome.INVALID, plan.message)

@@ -485,6 +485,16 @@ RUN_OPTIONS: dict[str, Callable[[F], F]] = {
 }
 
 
+def shell_quoted(arg: str, platform: str | None = None) -> str:
+    """``arg`` as the user's shell takes it back in a command we suggest: POSIX quotes, or
+    Windows' double quotes (cmd.exe takes ``'C:\\my clients'`` as two words, quotes kept)."""
+    if (platform or sys.platform).startswith("win"):
+        import subprocess
+
+        return subprocess.list2cmdline([arg])
+    return shlex.quote(arg)
+
+
 def book_command(name: str, help_text: str, options: tuple[str, ...]) -> None:
     """Register a command that runs one engine action over a workbook, with ``options``."""
 
@@ -498,7 +508,8 @@ def book_command(name: str, help_text: str, options: tuple[str, ...]) -> None:
         if isinstance(book, str) and Path(book).is_dir():
             raise click.BadParameter(
                 f"{book} is a folder: name one workbook in it, or `smmsheet run "
-                f"{shlex.quote(book)}` runs every workbook in it (places, refreshes, refills)",
+                f"{shell_quoted(book)}` runs every workbook in it (places, refreshes, refills, "
+                "cancels)",
                 param_hint="'BOOK'",
             )
         if isinstance(book, tuple):

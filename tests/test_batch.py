@@ -1765,3 +1765,32 @@ def test_cancel_on_a_row_whose_order_id_cannot_be_read_never_says_nothing_to_can
     [out] = read_orders(book)
     assert "nothing to cancel" not in out["Error"] and "place it" not in out["Error"]
     assert "#REF!" in out["Error"] and out["Cancel"] == "x" and report.failed
+
+
+def test_a_run_on_a_sheet_hiding_its_rows_by_default_still_refreshes(tmp_path, sim, client):
+    """A sheet whose rows are hidden unless told (``<sheetFormatPr zeroHeight="1">``: Excel's
+    "hide every unused row") with a row that will never place (an unknown service): a
+    scheduled ``run`` stopped at the place, every time, and its open orders were never
+    refreshed again. The rows that may be out of sight are still not bought; each says why,
+    and the refresh goes on."""
+    import re
+
+    from . import workbooks as wb
+
+    path = make_orders_book(tmp_path / "zero.xlsx", [(1, "https://a", 100), (999, "https://b", 1)])
+    first = run_engine(path, client, "place")
+    assert sim.counts["add"] == 1 and first.saved
+    part = wb.ORDERS_PART
+    xml = re.sub(
+        rb"<sheetFormatPr ", b'<sheetFormatPr zeroHeight="1" ', wb.read_member(path, part), count=1
+    )
+    assert b"zeroHeight" in xml
+    wb.replace_member(path, part, xml)
+    asked = sim.counts["status"]
+    report = run_engine(path, client, "run", confirm=lambda preview: True)
+    assert sim.counts["add"] == 1  # nothing that may be hidden was bought
+    assert sim.counts["status"] > asked  # the open order was asked about
+    assert report.saved
+    rows = read_orders(path)
+    assert rows[0]["Order ID"] is not None and rows[1]["Order ID"] is None
+    assert "Row Height" in rows[1]["Error"]

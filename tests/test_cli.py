@@ -265,6 +265,29 @@ def test_a_folder_given_to_a_one_workbook_command_points_to_run(panel_env, tmp_p
     assert f"smmsheet run '{folder}'" in " ".join(result.output.split())
 
 
+def test_a_folder_message_says_run_cancels_too(panel_env, tmp_path):
+    """`smmsheet status clients/` points to `smmsheet run clients/`, which also cancels the
+    rows marked Cancel (a paid, final request): the message must not leave that out."""
+    folder = tmp_path / "clients"
+    folder.mkdir()
+    result = invoke("status", str(folder))
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "smmsheet run" in said and "cancels" in said
+
+
+def test_a_folder_message_on_windows_quotes_the_way_cmd_reads_it(panel_env, tmp_path):
+    """On Windows the suggested `smmsheet run 'C:\\my clients'` is, in cmd.exe, two words
+    with their quotes kept: no such folder. The folder is put in double quotes there."""
+    from smmsheet.cli import shell_quoted
+
+    folder = tmp_path / "my clients"
+    folder.mkdir()
+    assert shell_quoted(str(folder), platform="win32") == f'"{folder}"'
+    assert shell_quoted(r"C:\clients", platform="win32") == r"C:\clients"
+    assert shell_quoted(str(folder), platform="linux") == f"'{folder}'"
+
+
 def test_place_without_a_terminal_needs_yes(panel_env, tmp_path):
     book = make_orders_book(tmp_path / "o.xlsx", [(1, "https://a", 100)])
     result = invoke("place", str(book))
