@@ -281,6 +281,20 @@ class FakeRangeApi:
     def EntireRow(self) -> FakeEntireRow:  # noqa: N802 - COM's spelling
         return FakeEntireRow(self._range)
 
+    def SpecialCells(self, kind: int) -> FakeCount:  # noqa: N802 - COM's spelling
+        """Only ``xlCellTypeVisible`` (12): the cells of rows not hidden; Excel raises when
+        none is (or, for one cell, looks at the whole used range: never asked here)."""
+        sheet = self._range.sheet
+        if not sheet.special_cells_answer:  # Excel for Mac's AppleScript
+            raise AttributeError("Unknown property, element or command: 'SpecialCells'")
+        assert kind == 12 and self._range.shape[0] > 1, "only the visible cells of a run"
+        sheet.asked_hidden += 1
+        rows = range(self._range.row, self._range.last_row + 1)
+        shown = sum(row not in sheet.hidden for row in rows) * self._range.shape[1]
+        if not shown:
+            raise RuntimeError("No cells were found.")
+        return FakeCount(shown)
+
     @property
     def MergeArea(self) -> FakeComRange:  # noqa: N802 - COM's spelling
         """The merged cells the range's first cell is in (the cell itself when none)."""
@@ -302,7 +316,8 @@ class FakeEntireRow:
             raise AttributeError("Unknown property, element or command: 'EntireRow'")
         sheet.asked_hidden += 1
         rows = range(self._range.row, self._range.last_row + 1)
-        return _all_any(row in sheet.hidden for row in rows)
+        answer = _all_any(row in sheet.hidden for row in rows)
+        return sheet.partly_hidden if answer is None else answer
 
 
 class FakeCount:
@@ -379,7 +394,11 @@ class FakeSheet:
         self.formats: dict[int, str] = {}  # col -> number format of the cells below a header
         self.tables: list[FakeTable] = []
         self.hidden: set[int] = set()  # rows hidden by a filter or by hand
-        self.asked_hidden = 0  # how many times EntireRow.Hidden was asked
+        self.asked_hidden = 0  # how many times Excel was asked which rows show
+        #: What EntireRow.Hidden says of rows only some of which are hidden: Null (None), as
+        #: for MergeCells; Microsoft does not say, so tests try False too.
+        self.partly_hidden: bool | None = None
+        self.special_cells_answer = True  # False: an engine without SpecialCells
         self.entire_row_answers = True  # False: an engine without COM's EntireRow.Hidden
         self.heights_answer = True  # False: an engine without Range.row_height either
 

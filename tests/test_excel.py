@@ -171,7 +171,7 @@ def test_an_excel_without_entire_row_hidden_still_leaves_hidden_rows_unbought(
     hidden), which every engine tells, answers instead."""
     book = order_book(GOOD_ROWS, tmp_path)
     sheet = book.sheets["Orders"]
-    sheet.entire_row_answers = False
+    sheet.entire_row_answers = sheet.special_cells_answer = False
     sheet.hidden.update({2, 4})
     run("place", book, client, Dialogs(True))
     assert sim.counts["add"] == 1
@@ -187,13 +187,29 @@ def test_an_excel_that_cannot_tell_hidden_rows_places_nothing(
     of sight cannot be told, so nothing is bought and the alert says why."""
     book = order_book(GOOD_ROWS, tmp_path)
     sheet = book.sheets["Orders"]
-    sheet.entire_row_answers = sheet.heights_answer = False
+    sheet.entire_row_answers = sheet.heights_answer = sheet.special_cells_answer = False
     sheet.hidden.add(2)
     dialogs = Dialogs(True)
     run("place", book, client, dialogs)
     assert sim.counts["add"] == 0
     assert column(book, "Order ID") == [None, None, None]
     assert "hidden" in everything_shown(book, dialogs)
+
+
+@pytest.mark.parametrize("partly", [None, False], ids=["null", "false"])
+def test_rows_a_filter_hides_are_found_whatever_excel_says_of_a_run_partly_hidden(
+    sim: PanelSimulator, client: PanelClient, tmp_path: Path, partly: bool | None
+) -> None:
+    """What ``EntireRow.Hidden`` returns for rows only some of which are hidden is not
+    documented: were it False, a run holding filtered-out rows read as all shown, and those
+    rows were bought from the ribbon. The visible cells are counted instead."""
+    book = order_book(GOOD_ROWS, tmp_path)
+    sheet = book.sheets["Orders"]
+    sheet.partly_hidden = partly
+    sheet.hidden.update({2, 4})
+    run("place", book, client, Dialogs(True))
+    assert sim.counts["add"] == 1
+    assert column(book, "Order ID") == [None, 1001, None]
 
 
 def test_a_long_sheet_with_one_hidden_row_asks_excel_a_few_questions(

@@ -668,17 +668,34 @@ def _runs(rows: Sequence[int]) -> list[tuple[int, int]]:
 
 #: What :func:`_ask` gives when Excel cannot answer (None is an answer: the rows differ).
 _UNTOLD = object()
+#: ``xlCellTypeVisible``: the cells of a range that show.
+_VISIBLE_CELLS = 12
 
 
 def _hidden_rows(sheet: Any, first: int, last: int, found: set[int]) -> None:
     """Add the hidden rows of ``first``..``last`` to ``found``.
 
-    ``EntireRow.Hidden`` is True when every row of the range is hidden, False when none
-    is, and None when they differ: only then is the run split in two (a sheet that hides
-    nothing: one question per run). An engine without it is asked the rows' height; one
-    that tells neither refuses: what may be out of sight is not bought.
+    A run of rows is asked how many of its cells in column A show
+    (``SpecialCells(xlCellTypeVisible)``): all (a sheet that hides nothing: one question),
+    or some, and the run is split in two. A single row, or a run none of whose cells show,
+    is asked ``EntireRow.Hidden``; an engine without those (Excel for Mac) the rows' height
+    (0 when hidden, None when they differ: then split). One that tells none refuses: what
+    may be out of sight is not bought.
     """
     cells = sheet.range((first, 1), (last, 1))
+    if first < last:
+        # The visible cells of a one-column run are its rows shown: documented, where what
+        # EntireRow.Hidden says of a run only partly hidden is not. (Never of one cell: there
+        # SpecialCells looks at the whole used range.)
+        shown = _ask(lambda: cells.api.SpecialCells(_VISIBLE_CELLS).Count, _UNTOLD)
+        if shown == last - first + 1:
+            return
+        if type(shown) is int and shown > 0:
+            middle = (first + last) // 2
+            _hidden_rows(sheet, first, middle, found)
+            _hidden_rows(sheet, middle + 1, last, found)
+            return
+        # None shown (Excel raises "No cells were found"), or no SpecialCells (a Mac).
     hidden = _ask(lambda: cells.api.EntireRow.Hidden, _UNTOLD)
     if hidden is _UNTOLD:  # no COM (Excel for Mac): a hidden row's height is 0
         height = _ask(lambda: cells.row_height, _UNTOLD)
