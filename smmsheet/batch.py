@@ -256,8 +256,8 @@ CANCEL_UNPLACED = (
 #: A row to place that the sheet hides (a filter, by hand, a folded outline): what is out of
 #: sight when Place is pressed, or when the file was saved for a scheduled run, is not bought.
 HIDDEN_ROW = (
-    "hidden (by a filter or by hand), so not placed: a row out of sight is never bought; "
-    "show the row (clear the filter) and place again"
+    "hidden (a filter, Hide, a folded outline or a height of 0), so not placed: a row out "
+    "of sight is never bought; show the row (clear the filter, Unhide) and place again"
 )
 #: After the panel's own refusal of one order's status (``Incorrect order ID``): a wrong id,
 #: or an order the panel purged, which every cron ``status`` would fail on for ever.
