@@ -1304,19 +1304,34 @@ HIDING_XML = (
 )
 
 
-@pytest.mark.parametrize("prefixed", [True, False], ids=["x-prefix", "no-prefix"])
-@pytest.mark.parametrize("size", [1, 5, 17, len(HIDING_XML)])
-def test_hidden_rows_are_read_from_the_sheet_however_its_chunks_are_cut(
-    size: int, prefixed: bool
-) -> None:
-    """Rows hidden by Excel (``hidden="1"``), LibreOffice (``"true"``), a folded outline or
-    a height of 0 (out of sight as Excel shows it); not a hidden column, not ``hidden="0"``
-    at a height, not a cell whose text reads hidden="1"."""
+def _hidden_in_chunks(xml: bytes, size: int) -> set[int]:
+    """The hidden rows read from ``xml`` given in chunks of ``size`` bytes."""
     from smmsheet.workbook.xlsx.hidden import hidden_rows
 
-    xml = HIDING_XML if prefixed else HIDING_XML.replace(b"<x:", b"<").replace(b"</x:", b"</")
-    chunks = [xml[i : i + size] for i in range(0, len(xml), size)]
-    assert hidden_rows(chunks) == {3, 4, 6, 7}
+    return hidden_rows(xml[i : i + size] for i in range(0, len(xml), size))
+
+
+@pytest.mark.parametrize("size", [1, 3, 5, 17, 1 << 20])
+@pytest.mark.parametrize(
+    "case",
+    ["every writer's form", "no prefix", "rows without r", "a greater-than in a value"],
+)
+def test_hidden_rows_are_read_from_the_sheet_however_its_chunks_are_cut(
+    case: str, size: int
+) -> None:
+    """Rows hidden by Excel (``hidden="1"``), LibreOffice (``"true"``), odd spellings, a
+    folded outline or a height of 0; not a hidden column, not ``hidden="0"`` at a height,
+    not a cell whose text reads hidden="1". A hidden row without ``r`` is the one after the
+    row before it (it was not told at all, and a run placed it). A ">" in an attribute
+    value ends no tag (the hidden attribute after it was not seen, and a hostile file's
+    hidden row was bought)."""
+    xml, hidden = {
+        "every writer's form": (HIDING_XML, {3, 4, 6, 7}),
+        "no prefix": (HIDING_XML.replace(b"<x:", b"<").replace(b"</x:", b"</"), {3, 4, 6, 7}),
+        "rows without r": (HIDDEN_WITHOUT_R, {3, 6, 9}),
+        "a greater-than in a value": (HIDDEN_AFTER_A_GREATER_THAN, {3, 5}),
+    }[case]
+    assert _hidden_in_chunks(xml, size) == hidden
 
 
 def test_a_sheet_that_hides_its_rows_by_default_places_nothing(
@@ -1346,20 +1361,27 @@ def test_a_sheet_that_hides_its_rows_by_default_places_nothing(
     assert "Format > Row Height" in result.output
 
 
-@pytest.mark.skipif(wb.SOFFICE is None, reason="LibreOffice (soffice) is not installed")
-def test_rows_libreoffice_saves_hidden_are_hidden(tmp_path: Path) -> None:
-    """A workbook filtered and saved in LibreOffice: its hidden rows are the ones told."""
-    path = tmp_path / "filtered.xlsx"
+def _hiding_book(path: Path, orders: int, hidden: set[int], *, header: bool = True) -> Path:
+    """An Orders sheet written by openpyxl: a header, ``orders`` rows, ``hidden`` hidden."""
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     assert sheet is not None
     sheet.title = "Orders"
-    sheet.append(["Service", "Link", "Quantity"])
-    for n in range(6):
+    if header:
+        sheet.append(["Service", "Link", "Quantity"])
+    first = 0 if header else 1  # each link names its row
+    for n in range(first, first + orders):
         sheet.append([1, f"https://instagram.com/p/{n}", 100])
-    for row in (3, 6):
+    for row in hidden:
         sheet.row_dimensions[row].hidden = True
     workbook.save(path)
+    return path
+
+
+@pytest.mark.skipif(wb.SOFFICE is None, reason="LibreOffice (soffice) is not installed")
+def test_rows_libreoffice_saves_hidden_are_hidden(tmp_path: Path) -> None:
+    """A workbook filtered and saved in LibreOffice: its hidden rows are the ones told."""
+    path = _hiding_book(tmp_path / "filtered.xlsx", 6, {3, 6})
     saved = wb.libreoffice_resave(path, tmp_path / "lo")
     assert XlsxWorkbook(saved).hidden_rows("Orders", range(2, 8)) == {3, 6}
 
@@ -1377,31 +1399,12 @@ HIDDEN_WITHOUT_R = (
 )
 
 
-@pytest.mark.parametrize("size", [1, 5, 17, len(HIDDEN_WITHOUT_R)])
-def test_a_hidden_row_without_r_is_hidden_as_the_row_after_the_one_before(size: int) -> None:
-    """A hidden row without ``r`` was not told at all, so a run placed it: its number is
-    the one after the row before it, as every reader counts it."""
-    from smmsheet.workbook.xlsx.hidden import hidden_rows
-
-    chunks = [HIDDEN_WITHOUT_R[i : i + size] for i in range(0, len(HIDDEN_WITHOUT_R), size)]
-    assert hidden_rows(chunks) == {3, 6, 9}
-
-
 def test_a_file_whose_rows_have_no_r_has_its_hidden_row_told(tmp_path: Path) -> None:
     """A workbook whose writer leaves out the rows' ``r``: openpyxl and calamine read row 3
     as hidden and as the third row; hidden_rows said no row was hidden."""
     import re
 
-    path = tmp_path / "no-r.xlsx"
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.title = "Orders"
-    sheet.append(["Service", "Link", "Quantity"])
-    for n in range(5):
-        sheet.append([1, f"https://instagram.com/p/{n}", 100])
-    sheet.row_dimensions[3].hidden = True
-    workbook.save(path)
+    path = _hiding_book(tmp_path / "no-r.xlsx", 5, {3})
     xml = wb.read_member(path, wb.ORDERS_PART)
     xml = re.sub(rb' r="[A-Z]*[0-9]+"', b"", xml)
     wb.replace_member(path, wb.ORDERS_PART, xml)
@@ -1415,14 +1418,7 @@ def test_a_row_hidden_in_an_odd_spelling_is_hidden(tmp_path: Path) -> None:
     """``hidden=" 1 "`` (XML Schema booleans allow the spaces) and ``hidden="on"``: Excel's
     schema, LibreOffice and openpyxl hide those rows; hidden_rows took only "1" and "true"
     and the rows were bought. Only a value that says false leaves a row shown."""
-    path = tmp_path / "odd.xlsx"
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.title = "Orders"
-    for n in range(1, 9):
-        sheet.append([1, f"https://instagram.com/p/{n}", 100])
-    workbook.save(path)
+    path = _hiding_book(tmp_path / "odd.xlsx", 8, set(), header=False)
     spellings = {2: " 1 ", 3: "on", 4: "TRUE", 5: " false ", 6: "0", 7: "False"}
     xml = wb.read_member(path, wb.ORDERS_PART)
     for row, value in spellings.items():
@@ -1444,29 +1440,11 @@ HIDDEN_AFTER_A_GREATER_THAN = (
 )
 
 
-@pytest.mark.parametrize("size", [1, 3, 11, len(HIDDEN_AFTER_A_GREATER_THAN)])
-def test_a_greater_than_in_a_row_attribute_does_not_hide_the_hidden_attribute(size: int) -> None:
-    """A ">" in an attribute value ends no tag: the hidden attribute after it was not seen
-    (the tag was cut at that ">"), and a hostile file's hidden row was bought."""
-    from smmsheet.workbook.xlsx.hidden import hidden_rows
-
-    data = HIDDEN_AFTER_A_GREATER_THAN
-    chunks = [data[i : i + size] for i in range(0, len(data), size)]
-    assert hidden_rows(chunks) == {3, 5}
-
-
 def test_a_file_with_a_greater_than_before_hidden_is_read_as_openpyxl_reads_it(
     tmp_path: Path,
 ) -> None:
     """The same in a real workbook: openpyxl hides row 3, and so does hidden_rows."""
-    path = tmp_path / "gt.xlsx"
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.title = "Orders"
-    for n in range(1, 5):
-        sheet.append([1, f"https://instagram.com/p/{n}", 100])
-    workbook.save(path)
+    path = _hiding_book(tmp_path / "gt.xlsx", 4, set(), header=False)
     xml = wb.read_member(path, wb.ORDERS_PART)
     xml = xml.replace(b'<row r="3">', b'<row r="3" spans="1:3" x14ac:x="a>b" hidden="1">')
     xml = xml.replace(b"<worksheet ", b'<worksheet xmlns:x14ac="urn:x14ac" ', 1)
