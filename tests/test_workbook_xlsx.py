@@ -1369,7 +1369,7 @@ def _hiding_book(path: Path, orders: int, hidden: set[int], *, header: bool = Tr
     sheet.title = "Orders"
     if header:
         sheet.append(["Service", "Link", "Quantity"])
-    first = 0 if header else 1  # each link names its row
+    first = 0 if header else 1
     for n in range(first, first + orders):
         sheet.append([1, f"https://instagram.com/p/{n}", 100])
     for row in hidden:
