@@ -148,32 +148,27 @@ class StreamPatcher:
         self.has_formulas = False
         self._masters: set[tuple[int, int]] = set()
         self._array_cells: dict[tuple[int, int], str] = {}
-        self._streamed = not isinstance(xml, (bytes, bytearray))
         self._rows_left: Iterator[Segment] | None = None
+        head: bytes | bytearray
+        rows: Iterator[bytes] | None
         if isinstance(xml, (bytes, bytearray)):
-            declared = _ENCODING.match(xml)
-            if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
-                raise NeedsTree
+            _check_encoding(xml)
             if not xml.isascii() and not _is_utf8(xml):
                 raise NeedsTree
-            head, rows = xml, None
+            head, rows, start = xml, None, _SHEET_DATA.search(xml)
+            if start is None:
+                raise NeedsTree
         else:
-            chunks = _utf8_checked(iter(xml))
+            rows = _utf8_checked(iter(xml))
             head = bytearray()
             searched = 0  # the tag is looked for where a new chunk may have completed it
             while (start := _SHEET_DATA.search(head, searched)) is None:
-                chunk = next(chunks, None)
+                chunk = next(rows, None)
                 if chunk is None:
                     raise NeedsTree
                 searched = max(0, len(head) - _TAG_BACK)
                 head += chunk
-                declared = _ENCODING.match(head)
-                if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
-                    raise NeedsTree
-            rows = chunks
-        start = _SHEET_DATA.search(head)
-        if start is None:
-            raise NeedsTree
+                _check_encoding(head)
         p = start.group(1).decode("ascii")
         pb = start.group(1)
         self.p = p
@@ -256,8 +251,7 @@ class StreamPatcher:
             raise NeedsTree  # rows or cells under another prefix: the patcher sees none
         if _another_sheet_data(region, begin, end):
             raise NeedsTree  # two sheetData: which rows a reader takes is anyone's guess
-        formula = b"<" + self.p.encode("ascii") + b"f"
-        if _has_formula(region, formula, begin, end):
+        if _has_formula(region, self._formula_bytes, begin, end):
             self.has_formulas = True
             self._scan_formula_ranges(region, begin, end)
 
@@ -349,14 +343,15 @@ class StreamPatcher:
         A sheet read as chunks has its writes checked once its rows have all been walked:
         what was passed on by then is the caller's to drop when this raises.
         """
-        if not self._streamed:
+        known = self._rows_left is None  # every row looked over already
+        if known:
             self.check_cells(by_row)
         targets = sorted(row for row, cells in by_row.items() if type(cells) is RowCells or cells)
         write(self.opening(by_row, targets))
         walk = RowWalk(self, write)
         walk.rows(by_row, targets)
         walk.finish()
-        if self._streamed:
+        if not known:
             self.check_cells(by_row)
 
     def check_cells(self, by_row: Mapping[int, Mapping[int, CellValue]]) -> None:
@@ -1023,6 +1018,13 @@ def _is_utf8(data: bytes | bytearray) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def _check_encoding(head: bytes | bytearray) -> None:
+    """NeedsTree for a sheet whose XML declaration names an encoding other than UTF-8."""
+    declared = _ENCODING.match(head)
+    if declared is not None and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+        raise NeedsTree
 
 
 def _utf8_checked(chunks: Iterator[bytes]) -> Iterator[bytes]:
