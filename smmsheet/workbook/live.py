@@ -683,20 +683,19 @@ def _hidden_rows(sheet: Any, first: int, last: int, found: set[int]) -> None:
     may be out of sight is not bought.
     """
     cells = sheet.range((first, 1), (last, 1))
+    hidden: Any = _UNTOLD
     if first < last:
         # The visible cells of a one-column run are its rows shown: documented, where what
         # EntireRow.Hidden says of a run only partly hidden is not. (Never of one cell: there
-        # SpecialCells looks at the whole used range.)
+        # SpecialCells looks at the whole used range.) None shown raises "No cells were
+        # found", as a Mac without SpecialCells raises: the questions below tell which.
         shown = _ask(lambda: cells.api.SpecialCells(_VISIBLE_CELLS).Count, _UNTOLD)
         if shown == last - first + 1:
-            return
-        if type(shown) is int and shown > 0:
-            middle = (first + last) // 2
-            _hidden_rows(sheet, first, middle, found)
-            _hidden_rows(sheet, middle + 1, last, found)
-            return
-        # None shown (Excel raises "No cells were found"), or no SpecialCells (a Mac).
-    hidden = _ask(lambda: cells.api.EntireRow.Hidden, _UNTOLD)
+            hidden = False
+        elif type(shown) is int and shown > 0:
+            hidden = None  # some rows show, some do not
+    if hidden is _UNTOLD:
+        hidden = _ask(lambda: cells.api.EntireRow.Hidden, _UNTOLD)
     if hidden is _UNTOLD:  # no COM (Excel for Mac): a hidden row's height is 0
         height = _ask(lambda: cells.row_height, _UNTOLD)
         hidden = height if height is _UNTOLD or height is None else height == 0

@@ -175,7 +175,7 @@ class Package:
         name = self._name(part)
         if self._cache is not None and name in self._cache:
             return self._cache[name]
-        buffer = bytearray(self.archive.getinfo(name).file_size)
+        buffer = bytearray(self.size(part))
         view = memoryview(buffer)
         position = 0
         for chunk in self.chunks(part):
@@ -185,6 +185,10 @@ class Package:
         if self._cache is not None:
             self._cache[name] = buffer
         return buffer
+
+    def size(self, part: str) -> int:
+        """How many bytes a part declares it holds, inflated."""
+        return int(self.archive.getinfo(self._name(part)).file_size)
 
     def chunks(self, part: str) -> PartChunks:
         """A part as it inflates, :data:`CHUNK` bytes at most at a time, read anew each time

@@ -149,7 +149,6 @@ def plan_package(
     for name, edit in pending.items():
         info = package.sheets.get(name.casefold())
         original: bytes | bytearray | PartChunks
-        present = None if info is None else package.by_lower.get(info.part.lower())
         if info is None:
             info = register_sheet(package, name)
             original = NEW_SHEET_XML
@@ -157,7 +156,7 @@ def plan_package(
             workbook_changed = True
         elif name in done:
             original = b""  # patched already
-        elif dry_run or present is None or archive.getinfo(present).file_size <= HELD_WHOLE:
+        elif dry_run or package.size(info.part) <= HELD_WHOLE:
             original = package.read_buffer(info.part)
         else:
             original = package.chunks(info.part)
