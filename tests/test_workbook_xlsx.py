@@ -1358,7 +1358,7 @@ def test_a_sheet_that_hides_its_rows_by_default_places_nothing(
         book.hidden_rows("Orders", [2, 3])
     result = CliRunner().invoke(cli, ["place", str(path), "--yes"])
     assert result.exit_code != 0 and panel_env.counts["add"] == 0
-    assert "Format > Row Height" in result.output
+    assert "Hide & Unhide > Unhide Rows" in result.output
 
 
 def _hiding_book(path: Path, orders: int, hidden: set[int], *, header: bool = True) -> Path:

@@ -378,8 +378,8 @@ class XlsxWorkbook:
                 raise WorkbookError(
                     f"{self._path.name}: sheet {sheet!r} hides its rows unless told otherwise "
                     "(a row height of 0 by default), so which rows show cannot be told and "
-                    "nothing was placed; in Excel select the rows, Format > Row Height, and "
-                    "save"
+                    "nothing was placed; in Excel select every row (the corner above row 1), "
+                    "Home > Format > Hide & Unhide > Unhide Rows, and save"
                 ) from None
 
     @contextlib.contextmanager
