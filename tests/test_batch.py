@@ -1793,4 +1793,4 @@ def test_a_run_on_a_sheet_hiding_its_rows_by_default_still_refreshes(tmp_path, s
     assert report.saved
     rows = read_orders(path)
     assert rows[0]["Order ID"] is not None and rows[1]["Order ID"] is None
-    assert "Row Height" in rows[1]["Error"]
+    assert "Unhide Rows" in rows[1]["Error"]
