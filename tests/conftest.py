@@ -193,3 +193,19 @@ def openpyxl_orders(*rows: list[object]) -> tuple[Any, Any]:
     for row in rows:
         sheet.append(row)
     return book, sheet
+
+
+@pytest.fixture
+def fresh_patches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The sheets each save patched from the file (a prepared sheet is not among them)."""
+    patched: list[str] = []
+    from smmsheet.workbook.xlsx import save
+
+    real = save.patch_sheet
+
+    def spy(xml: Any, edit: Any, date1904: bool, styles: Any, where: str, output: Any) -> Any:
+        patched.append(where)
+        return real(xml, edit, date1904, styles, where, output)
+
+    monkeypatch.setattr(save, "patch_sheet", spy)
+    return patched

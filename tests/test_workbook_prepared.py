@@ -23,7 +23,7 @@ import pytest
 
 from smmsheet.errors import WorkbookError
 from smmsheet.workbook.base import CellValue
-from smmsheet.workbook.xlsx import XlsxWorkbook, prepared, save, sheet_patch, zipio
+from smmsheet.workbook.xlsx import XlsxWorkbook, prepared, sheet_patch, zipio
 from smmsheet.workbook.xlsx import adapter as xlsx_adapter
 
 from . import workbooks as wb
@@ -59,27 +59,18 @@ def _parts(path: Path) -> dict[str, bytes]:
 
 def _run(path: Path, steps: Sequence[Step], *, prepare: bool) -> XlsxWorkbook:
     book = XlsxWorkbook(path)
+    apply(book, steps, prepare=prepare)
+    book.save()
+    return book
+
+
+def apply(book: XlsxWorkbook, steps: Sequence[Step], *, prepare: bool = True) -> None:
+    """Write and (with ``prepare``) prepare as ``steps`` say, into sheet Orders."""
     for kind, what in steps:
         if kind == "write":
             book.write_cells("Orders", what)
         elif prepare:
             book.prepare("Orders", what)
-    book.save()
-    return book
-
-
-@pytest.fixture
-def fresh_patches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The sheets each save patched from the file (a prepared sheet is not among them)."""
-    patched: list[str] = []
-    real = save.patch_sheet
-
-    def spy(xml: Any, edit: Any, date1904: bool, styles: Any, where: str, output: Any) -> Any:
-        patched.append(where)
-        return real(xml, edit, date1904, styles, where, output)
-
-    monkeypatch.setattr(save, "patch_sheet", spy)
-    return patched
 
 
 def _same_both_ways(
@@ -131,20 +122,28 @@ def _random_steps(rng: random.Random, last_row: int) -> list[Step]:
     return steps
 
 
-def test_a_save_prepared_in_steps_writes_the_same_file(
-    tmp_path: Path, fresh_patches: list[str]
-) -> None:
+def random_runs(tmp_path: Path, patched: list[str], seeds: int) -> tuple[int, int]:
+    """:func:`_random_steps` runs on every book of :func:`_books`, each saved with and
+    without prepare (the same file); how many were saved from the preparation, how many
+    fell back to patching afresh."""
     used = fallen_back = 0
     for name, source in _books(tmp_path):
         last_row = max(wb.row_numbers(wb.read_member(source, wb.ORDERS_PART)))
-        for seed in range(12):
+        for seed in range(seeds):
             steps = _random_steps(random.Random(f"{name} {seed}"), last_row)
             folder = tmp_path / f"{name} {seed}"
             folder.mkdir()
-            if _same_both_ways(folder, source, steps, fresh_patches):
+            if _same_both_ways(folder, source, steps, patched):
                 used += 1
             else:
                 fallen_back += 1
+    return used, fallen_back
+
+
+def test_a_save_prepared_in_steps_writes_the_same_file(
+    tmp_path: Path, fresh_patches: list[str]
+) -> None:
+    used, fallen_back = random_runs(tmp_path, fresh_patches, seeds=12)
     # Both ways out of a preparation are taken, each many times.
     assert used >= 10 and fallen_back >= 10, (used, fallen_back)
 
@@ -407,14 +406,22 @@ def _rezipped(source: Path, size: int | None = None) -> bytes:
     return zipped(size - unpadded)
 
 
+@pytest.mark.parametrize("helper", [False, True], ids=["here", "in a helper process"])
 def test_a_file_written_in_place_with_its_time_put_back_is_saved_as_it_now_is(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, helper: bool
 ) -> None:
     """Another program wrote the workbook in place (the same inode), to the same size, and
     put its modification time back (``rsync --inplace -t``, ``touch -r``): the size and
     time the preparation compares are the same, its content is not. The save keeps that
-    program's change, as a save without prepare does; no stale sheet, no mixed parts."""
+    program's change, as a save without prepare does; no stale sheet, no mixed parts.
+    The same when a helper process patched the rows (its part is of the old bytes)."""
     import os
+
+    from smmsheet.workbook.xlsx import prepared_process
+
+    if helper and not prepared_process.helper_wanted(prepared_process.HELPER_FROM):
+        pytest.skip("no helper process on this platform")
+    monkeypatch.setattr(prepared_process, "HELPER_FROM", 0 if helper else 1 << 62)
 
     path = tmp_path / "orders.xlsx"
     built = tmp_path / "built.xlsx"
@@ -423,7 +430,8 @@ def test_a_file_written_in_place_with_its_time_put_back_is_saved_as_it_now_is(
     book = XlsxWorkbook(path)
     book.write_cells("Orders", {(r, 7): "Done" for r in range(2, 15)})
     book.prepare("Orders", 15)
-    assert isinstance(book._prepared, prepared.PreparedSheet)
+    kind = prepared_process.PreparedElsewhere if helper else prepared.PreparedSheet
+    assert isinstance(book._prepared, kind)
 
     other = tmp_path / "other.xlsx"
     shutil.copyfile(path, other)

@@ -975,6 +975,7 @@ LAYERS = [
     "sheet_stream",
     "sheet_patch",
     "prepared",
+    "prepared_process",
     "charts",
     "chart_sheet",
     "save",

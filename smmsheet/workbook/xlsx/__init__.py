@@ -39,11 +39,14 @@ The layers, each importing only those above it in this list (and ``names`` every
     links         where hyperlinked cells point, from sheet XML
     unknown       error cells and uncalculated formulas, from sheet XML
     opc           the package: parts, relationships, content types, workbook.xml edits
+    preview       the first rows of a sheet, read while calamine parses it
     styles        date cell formats in styles.xml
     columns       new columns: widths, number formats, the Table they join
     sheet_tree    the lxml tree patcher (and shared formulas)
     sheet_stream  the text stream patcher
     sheet_patch   one sheet's edit by the right patcher; calc-chain pruning
+    prepared      a save begun while a run waits on the panel
+    prepared_process  the same head start, run by a helper process
     charts        DrawingML chart and drawing parts, as text
     chart_sheet   a sheet of tables and native charts: its parts, added or refreshed
     save          plan the changed parts, write or measure the zip

@@ -52,6 +52,7 @@ from .links import may_have_links, relationship_targets, sheet_links
 from .names import CONTENT_TYPES_PART, ROOT_RELS_PART
 from .opc import DAMAGED, Package, rels_part, stored_marker
 from .prepared import PreparedSheet, prepare_sheet
+from .prepared_process import PreparedElsewhere, helper_wanted
 from .preview import first_rows
 from .save import Ready, dry_run_package, rewrite_package
 from .sheet_patch import RowCells, SheetEdit
@@ -67,6 +68,8 @@ _LOCK_PREFIX = "~$"
 #: LibreOffice's lock file: ``.~lock.`` + the file name + ``#``.
 _OFFICE_LOCK = ".~lock.{}#"
 _TEMP_PREFIX = ".~smmsheet-"
+#: The head starts a save may have (:meth:`XlsxWorkbook.prepare`).
+_PREPARATIONS = (PreparedSheet, PreparedElsewhere)
 
 
 def excel_lock_file(path: str | os.PathLike[str]) -> Path | None:
@@ -155,7 +158,7 @@ class XlsxWorkbook:
         self._marker: str | None = None  # a journal marker buffered until save
         self._charts: dict[str, ChartSheetEdit] = {}  # sheets of charts buffered until save
         #: The next save's sheet patched ahead (:meth:`prepare`); False once that failed.
-        self._prepared: PreparedSheet | None | bool = None
+        self._prepared: PreparedSheet | PreparedElsewhere | None | bool = None
         self._check_readable()
         self._sheet_names, self._other_sheets = self._read_sheet_names()
 
@@ -490,7 +493,7 @@ class XlsxWorkbook:
                 before = rows.get(row)
                 rows[row] = new_cells if before is None else {**before, **new_cells}
         prepared = self._prepared
-        if isinstance(prepared, PreparedSheet) and prepared.name == name:
+        if isinstance(prepared, _PREPARATIONS) and prepared.name == name:
             prepared.note(staged)
 
     def prepare(self, sheet: str, before_row: int) -> bool:
@@ -510,8 +513,8 @@ class XlsxWorkbook:
         if edit is None or edit.replacement is not None or edit.is_new or edit.columns:
             return False
         prepared = self._prepared
-        if not isinstance(prepared, PreparedSheet):
-            prepared = prepare_sheet(self._path, name, edit, self._path.name)
+        if not isinstance(prepared, _PREPARATIONS):
+            prepared = self._start_preparation(name, edit)
             if prepared is None:
                 self._prepared = False  # not worth trying again before the save
                 return False
@@ -529,8 +532,23 @@ class XlsxWorkbook:
     def _drop_prepared(self, failed: bool = False) -> None:
         prepared = self._prepared
         self._prepared = False if failed else None
-        if isinstance(prepared, PreparedSheet):
+        if isinstance(prepared, _PREPARATIONS):
             prepared.close()
+
+    def _start_preparation(
+        self, name: str, edit: SheetEdit
+    ) -> PreparedSheet | PreparedElsewhere | None:
+        """A head start on saving ``name``: in a helper process for a large sheet (see
+        :mod:`.prepared_process`), else here; None where only the save itself will do."""
+        try:
+            with self._sheet_part(name) as found:
+                size = 0 if found is None else found[3].file_size
+        except WorkbookError:
+            return None  # the save reports it
+        if helper_wanted(size):
+            with contextlib.suppress(OSError):  # no interpreter to start: the head start stays here
+                return PreparedElsewhere(self._path, name, edit, self._path.name)
+        return prepare_sheet(self._path, name, edit, self._path.name)
 
     def add_columns(self, sheet: str, header_row: int, columns: Mapping[int, NewColumn]) -> None:
         """Buffer new columns: headers, widths, number formats; a Table next to them grows.
@@ -682,16 +700,17 @@ class XlsxWorkbook:
     def _ready(self) -> Ready | None:
         """The sheet :meth:`prepare` patched, finished, if the save can take it as it is."""
         prepared = self._prepared
-        if not isinstance(prepared, PreparedSheet):
+        if not isinstance(prepared, _PREPARATIONS):
             return None
         try:
             patched = prepared.finish(self._pending.get(prepared.name))
         except Exception:  # noqa: BLE001 -- the ordinary save finds and reports it
             patched = None
-        if patched is None:
+        file, package, styles = prepared.file, prepared.package, prepared.styles
+        if patched is None or file is None or package is None or styles is None:
             self._drop_prepared()
             return None
-        return Ready(prepared.file, prepared.package, prepared.styles, {prepared.name: patched})
+        return Ready(file, package, styles, {prepared.name: patched})
 
     def close(self) -> None:
         """Drop buffered changes that were not saved; nothing stays open between calls."""

@@ -289,17 +289,29 @@ def parse_xml(data: bytes, part: str, lenient: bool = False) -> Any:
         raise DamagedPart(f"{part} is not XML smmsheet can rewrite ({exc})") from exc
 
 
-def serialize_xml(tree: Any, original: bytes) -> bytes:
-    """``tree`` as bytes, keeping the original XML declaration byte-for-byte when UTF-8."""
-    encoding = (tree.docinfo.encoding or "UTF-8").upper()
+def serialize_xml(tree: Any, original: bytes, docinfo: DocInfo | None = None) -> bytes:
+    """``tree`` as bytes, keeping the original XML declaration byte-for-byte when UTF-8.
+
+    ``docinfo`` stands for the tree's own when it was parsed from other bytes than
+    ``original`` (a tree sent from another process: :meth:`~.styles.DateStyles.adopt`).
+    """
+    encoding, standalone = docinfo or doc_info(tree)
     prolog = _PROLOG.match(original)
-    if prolog is not None and encoding in ("UTF-8", "UTF8"):
+    if prolog is not None and (encoding or "UTF-8").upper() in ("UTF-8", "UTF8"):
         body: bytes = etree.tostring(tree, encoding="UTF-8", xml_declaration=False)
         return prolog.group(0) + body
     whole: bytes = etree.tostring(
-        tree, encoding="UTF-8", xml_declaration=True, standalone=tree.docinfo.standalone
+        tree, encoding="UTF-8", xml_declaration=True, standalone=standalone
     )
     return whole
+
+
+#: A parsed document's declared encoding and standalone flag (None: not declared).
+DocInfo = tuple[str | None, bool | None]
+
+
+def doc_info(tree: Any) -> DocInfo:
+    return tree.docinfo.encoding, tree.docinfo.standalone
 
 
 def _marker_element(package: Package) -> Any:

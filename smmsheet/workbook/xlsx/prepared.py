@@ -35,7 +35,7 @@ from .sheet_stream import RowCells, RowWalk, StreamPatcher
 from .styles import DateStyles
 from .zipio import ZIP_DEFLATED, Deflater
 
-__all__ = ["PREPARE_LIMIT", "PreparedSheet", "prepare_sheet"]
+__all__ = ["PREPARE_LIMIT", "PreparedSheet", "prepare_sheet", "read_identified"]
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def _identity(status: os.stat_result) -> _Identity:
     return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
 
 
-def _read(path: Path) -> tuple[_Identity, bytes]:
+def read_identified(path: Path) -> tuple[_Identity, bytes]:
     """The file's identity and bytes, from one open."""
     with open(path, "rb") as file:
         return _identity(os.fstat(file.fileno())), file.read()
@@ -74,7 +74,7 @@ class PreparedSheet:
         # them only if the file on disk still holds exactly them (:meth:`finish`). Neither
         # size nor time tells a file written in place and its time put back; and no handle
         # is held open for the run (Windows: another program's save would be refused).
-        self.identity, self.content = _read(path)
+        self.identity, self.content = read_identified(path)
         self.file: IO[bytes] = io.BytesIO(self.content)
         self._deflater: Deflater | None = None
         try:
@@ -164,7 +164,7 @@ class PreparedSheet:
         try:
             if _identity(os.stat(self.path)) != self.identity:
                 return None  # replaced, or written since: no need to read it
-            if _read(self.path) != (self.identity, self.content):
+            if read_identified(self.path) != (self.identity, self.content):
                 return None  # written in place, its size and time put back
         except OSError:
             return None

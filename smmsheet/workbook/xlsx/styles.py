@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any
+from typing import Any, NamedTuple
+
+from lxml import etree
 
 from .names import STYLES_REL
-from .opc import Package, namespaced, parse_xml, serialize_xml
+from .opc import DocInfo, Package, doc_info, namespaced, parse_xml, serialize_xml
 
-__all__ = ["DateStyles", "is_date_code"]
+__all__ = ["DateStyles", "StylesState", "is_date_code"]
 
 
 # Built-in number formats that are dates or times (ECMA-376 18.8.30, CJK ids included).
@@ -38,6 +40,7 @@ class DateStyles:
         self.changed = False
         self._tree: Any = None
         self._original = b""
+        self._docinfo: DocInfo | None = None  # the original's, for a tree parsed apart
         self._cache: dict[tuple[int, bool], int | None] = {}
         self._numbers: dict[tuple[str, str], int | None] = {}
 
@@ -145,7 +148,50 @@ class DateStyles:
         return self._tree.getroot()
 
     def result(self) -> bytes:
-        return serialize_xml(self._tree, self._original)
+        return serialize_xml(self._tree, self._original, self._docinfo)
+
+    def export(self) -> StylesState:
+        """What this has found and added, as plain data: to go on in another process
+        (:mod:`.prepared_process`) with :meth:`adopt`."""
+        tree = self._tree
+        xml = None if tree is None else etree.tostring(tree, encoding="UTF-8")
+        docinfo = None if tree is None else self._docinfo or doc_info(tree)
+        return StylesState(
+            self.part,
+            self.changed,
+            self._original,
+            xml,
+            docinfo,
+            dict(self._cache),
+            dict(self._numbers),
+        )
+
+    @classmethod
+    def adopt(cls, package: Package, state: StylesState) -> DateStyles:
+        """Styles of ``package`` (the same file's bytes) as ``state`` left them."""
+        styles = cls(package)
+        if styles.part != state.part:
+            raise ValueError("the styles were found in another part")
+        styles.changed, styles._original = state.changed, state.original
+        if state.xml is not None:
+            styles._tree = parse_xml(state.xml, state.part)
+            styles._docinfo = state.docinfo
+        styles._cache, styles._numbers = dict(state.cache), dict(state.numbers)
+        return styles
+
+
+class StylesState(NamedTuple):
+    """:meth:`DateStyles.export`: the part, whether it changed, its bytes as read and as
+    they now stand (None: not read) with the declaration they were read with, and the
+    formats found or added."""
+
+    part: str
+    changed: bool
+    original: bytes
+    xml: bytes | None
+    docinfo: DocInfo | None
+    cache: dict[tuple[int, bool], int | None]
+    numbers: dict[tuple[str, str], int | None]
 
 
 def is_date_code(code: str) -> bool:
