@@ -254,3 +254,36 @@ def test_which_sheets_go_to_a_helper(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prepared_process, "HELPER_FROM", 1000)
     monkeypatch.setattr(sheet_patch, "STREAM_PATCHING", False)
     assert not prepared_process.helper_wanted(1000)
+
+
+def _served(messages: list[tuple[object, ...]]) -> object:
+    """The helper's loop run here, on ``messages``: its one reply (None: none)."""
+    import io
+    import pickle
+
+    stdin = io.BytesIO(b"".join(pickle.dumps(m) for m in messages))
+    stdout = io.BytesIO()
+    prepared_process.serve(stdin, stdout)
+    return pickle.loads(stdout.getvalue()) if stdout.getvalue() else None
+
+
+def test_the_helpers_loop_patches_what_it_is_sent_and_says_none_when_it_cannot(
+    tmp_path: Path,
+) -> None:
+    from smmsheet.workbook.xlsx.sheet_patch import Patched
+
+    path = tmp_path / "rich.xlsx"
+    wb.build_rich_workbook(path, rows=40)
+    rows = {r: ((7, 8), ("Done", WHEN)) for r in range(2, 31)}
+    opened = ("open", str(path), "Orders", "rich.xlsx")
+    reply = _served([opened, ("note", rows), ("advance", 20), ("finish",)])
+    assert isinstance(reply, tuple) and reply[0] == "done" and isinstance(reply[1], Patched)
+    assert reply[2] == prepared.read_identified(path)[0]
+    assert not _served([opened, ("note", rows)])  # the run ended without a save: no reply
+    again = {**rows, 5: {7: "written again"}}  # a row written after it was patched
+    broken = [opened, ("note", rows), ("advance", 31), ("note", again), ("finish",)]
+    assert _served(broken) == ("none",)
+    gone = ("open", str(tmp_path / "gone.xlsx"), "Orders", "gone.xlsx")
+    assert _served([gone, ("note", rows), ("advance", 20), ("finish",)]) == ("none",)
+    refused = {2: ((7,), (object(),))}  # no cell can hold it: the helper drops its work
+    assert _served([opened, ("note", refused), ("advance", 20), ("finish",)]) == ("none",)

@@ -53,8 +53,9 @@ __all__ = ["FINISH_WAIT", "HELPER_FROM", "PreparedElsewhere", "helper_wanted", "
 #: The smallest sheet (its XML, inflated) prepared in a helper process: about 32,000 order
 #: rows. Below it starting a second interpreter costs more than the head start saves.
 HELPER_FROM = 8 << 20
-#: Seconds the save waits for the helper to finish before it patches the sheet itself.
-FINISH_WAIT = 600.0
+#: Seconds the save waits for the helper to finish before it patches the sheet itself: the
+#: helper has most rows patched by then (a 128 MB sheet whole takes it about 10 s).
+FINISH_WAIT = 120.0
 #: How much lower the helper's priority is (os.nice): it works in the time nothing else wants.
 NICENESS = 10
 #: What the helper runs: this copy's ``main``, its folder (argv[1]) searched first.
@@ -162,7 +163,7 @@ class PreparedElsewhere:
         self.styles: DateStyles | None = None
         self._link = _Link()  # OSError when no interpreter can be started
         self._end = weakref.finalize(self, self._link.end)
-        self._link.send(("open", str(path), name, label))
+        self._link.send(("open", os.path.abspath(path), name, label))  # as this process sees it
 
     @property
     def broken(self) -> bool:
