@@ -23,7 +23,7 @@ import pytest
 
 from smmsheet.errors import WorkbookError
 from smmsheet.workbook.base import CellValue
-from smmsheet.workbook.xlsx import XlsxWorkbook, prepared, sheet_patch, zipio
+from smmsheet.workbook.xlsx import XlsxWorkbook, prepared, prepared_process, sheet_patch, zipio
 from smmsheet.workbook.xlsx import adapter as xlsx_adapter
 
 from . import workbooks as wb
@@ -185,6 +185,13 @@ def test_a_late_change_to_prepared_rows_makes_the_save_start_afresh(
     assert not _same_both_ways(tmp_path, source, steps, fresh_patches)
 
 
+def _helper_or_not(monkeypatch: pytest.MonkeyPatch, helper: bool) -> None:
+    """Every sheet prepared in a helper process (:mod:`.prepared_process`), or none."""
+    if helper and not prepared_process.helper_wanted(prepared_process.HELPER_FROM):
+        pytest.skip("no helper process on this platform")
+    monkeypatch.setattr(prepared_process, "HELPER_FROM", 0 if helper else 1 << 62)
+
+
 def _written_and_prepared(tmp_path: Path) -> tuple[Path, XlsxWorkbook]:
     """A workbook whose rows 2-14 are written and prepared: its save under way."""
     path = tmp_path / "orders.xlsx"
@@ -217,10 +224,13 @@ def test_a_file_changed_on_disk_after_prepare_is_saved_as_it_now_is(tmp_path: Pa
     assert [after[r - 1][6] for r in (2, 14)] == ["Done", "Done"]
 
 
+@pytest.mark.parametrize("helper", [False, True], ids=["here", "in a helper process"])
 def test_new_columns_after_prepare_are_saved_with_their_formats(
-    tmp_path: Path, fresh_patches: list[str]
+    tmp_path: Path, fresh_patches: list[str], monkeypatch: pytest.MonkeyPatch, helper: bool
 ) -> None:
     from smmsheet.workbook.base import NewColumn
+
+    _helper_or_not(monkeypatch, helper)
 
     path = tmp_path / "orders.xlsx"
     wb.build_rich_workbook(path, rows=20)
@@ -417,11 +427,7 @@ def test_a_file_written_in_place_with_its_time_put_back_is_saved_as_it_now_is(
     The same when a helper process patched the rows (its part is of the old bytes)."""
     import os
 
-    from smmsheet.workbook.xlsx import prepared_process
-
-    if helper and not prepared_process.helper_wanted(prepared_process.HELPER_FROM):
-        pytest.skip("no helper process on this platform")
-    monkeypatch.setattr(prepared_process, "HELPER_FROM", 0 if helper else 1 << 62)
+    _helper_or_not(monkeypatch, helper)
 
     path = tmp_path / "orders.xlsx"
     built = tmp_path / "built.xlsx"
