@@ -287,3 +287,55 @@ def test_the_helpers_loop_patches_what_it_is_sent_and_says_none_when_it_cannot(
     assert _served([gone, ("note", rows), ("advance", 20), ("finish",)]) == ("none",)
     refused = {2: ((7,), (object(),))}  # no cell can hold it: the helper drops its work
     assert _served([opened, ("note", refused), ("advance", 20), ("finish",)]) == ("none",)
+
+
+# -- a hostile review's cases ------------------------------------------------------------
+
+
+def test_the_helper_imports_nothing_from_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python -c`` puts the working folder first on sys.path: a heapq.py or pickle.py
+    lying in the folder the run was started from (Downloads, next to the workbook) would
+    run in the helper, though the run itself (a console script, or -P/-I) never imports it."""
+    path = tmp_path / "orders.xlsx"
+    wb.build_rich_workbook(path, rows=40)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    ran = tmp_path / "ran"
+    for module in ("heapq", "pickle", "hashlib", "queue", "zipfile", "lxml"):
+        (folder / f"{module}.py").write_text(f"open({str(ran)!r}, 'a').write('{module}\\n')\n")
+    monkeypatch.chdir(folder)
+    book = XlsxWorkbook(path)
+    apply(book, _in_order(2, 30))
+    process = _elsewhere(book)._link.process
+    book.save()
+    process.wait(timeout=10)
+    assert not ran.exists(), ran.read_text()
+    assert XlsxWorkbook(path).read_values("Orders")[29][6] == "Done"
+
+
+def test_the_helper_is_started_as_isolated_as_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run started with -I (or -E, -s) ignores PYTHONPATH and the user's site-packages:
+    its helper must not import from them either."""
+    import types
+
+    flags = {name: getattr(sys.flags, name) for name in dir(sys.flags) if not name[0] == "_"}
+    (tmp_path / "b").mkdir()
+    monkeypatch.setattr(sys, "flags", types.SimpleNamespace(**{**flags, "isolated": 1}))
+    _, book = _written_and_prepared(tmp_path / "b")
+    args = _elsewhere(book)._link.process.args
+    book.close()
+    assert "-I" in args[: args.index("-c")]
+    monkeypatch.setattr(
+        sys,
+        "flags",
+        types.SimpleNamespace(**{**flags, "ignore_environment": 1, "no_user_site": 1}),
+    )
+    (tmp_path / "c").mkdir()
+    _, book = _written_and_prepared(tmp_path / "c")
+    args = _elsewhere(book)._link.process.args
+    book.close()
+    assert {"-E", "-s", "-P"} <= set(args[: args.index("-c")])

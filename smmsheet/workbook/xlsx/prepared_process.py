@@ -77,6 +77,21 @@ def helper_wanted(xml_size: int) -> bool:
     )
 
 
+def interpreter_flags() -> list[str]:
+    """How the helper's Python is started: never with the working folder on ``sys.path``
+    (``-c`` puts it first: a heapq.py lying there would run), and no less isolated than
+    this one (a run started with -I, -E or -s imports nothing from PYTHONPATH or the
+    user's site-packages; neither does its helper)."""
+    if sys.flags.isolated:
+        return ["-I"]  # -E, -s and -P together
+    flags = ["-P"]
+    if sys.flags.ignore_environment:
+        flags.append("-E")
+    if sys.flags.no_user_site:
+        flags.append("-s")
+    return flags
+
+
 def helper_environment() -> dict[str, str]:
     """This process's environment without smmsheet's own settings (the API key among them)."""
     return {k: v for k, v in os.environ.items() if not k.upper().startswith("SMMSHEET_")}
@@ -92,7 +107,7 @@ class _Link:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _START, str(_ROOT)],
+            [sys.executable, *interpreter_flags(), "-c", _START, str(_ROOT)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
