@@ -339,3 +339,19 @@ def test_the_helper_is_started_as_isolated_as_the_run(
     args = _elsewhere(book)._link.process.args
     book.close()
     assert {"-E", "-s", "-P"} <= set(args[: args.index("-c")])
+
+
+def test_a_value_the_helper_cannot_be_sent_is_written_all_the_same(
+    tmp_path: Path, fresh_patches: list[str]
+) -> None:
+    """A float subclass of the caller's own (numpy's float64 is one) is a cell value; if
+    pickle cannot carry it, write_cells must neither raise after buffering nor lose it."""
+
+    class Rate(float):
+        pass
+
+    path, book = _written_and_prepared(tmp_path)
+    book.write_cells("Orders", {(31, 7): Rate(2.5)})
+    book.save()
+    assert any("'Orders'" in where for where in fresh_patches)  # the helper could not vouch
+    assert XlsxWorkbook(path).read_values("Orders")[30][6] == 2.5

@@ -123,8 +123,14 @@ class _Link:
 
     def send(self, message: tuple[Any, ...]) -> None:
         """Queue ``message`` (pickled here, written by the sender thread: never blocks)."""
-        if not self.failed:
-            self.outbox.put(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+        if self.failed:
+            return
+        try:
+            data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # noqa: BLE001 -- a value of the caller's own class: the helper
+            self.failed = True  # misses a row, so the save patches the sheet itself
+            return
+        self.outbox.put(data)
 
     def _send_all(self) -> None:
         stdin = self.process.stdin
