@@ -355,3 +355,25 @@ def test_a_value_the_helper_cannot_be_sent_is_written_all_the_same(
     book.save()
     assert any("'Orders'" in where for where in fresh_patches)  # the helper could not vouch
     assert XlsxWorkbook(path).read_values("Orders")[30][6] == 2.5
+
+
+def test_a_date_in_a_sheet_saved_before_the_prepared_one_is_styled_as_without_prepare(
+    tmp_path: Path,
+) -> None:
+    """The save patches the sheets in the order they were first written. A date format
+    added by the head start (Orders, written second) must not take the place in
+    styles.xml that the plain save gives the first sheet's date (Prices)."""
+    import shutil
+
+    source = tmp_path / "rich.xlsx"
+    wb.build_rich_workbook(source, rows=40)
+    saved = {}
+    for prepare in (False, True):
+        path = tmp_path / f"{prepare}.xlsx"
+        shutil.copyfile(source, path)
+        book = XlsxWorkbook(path)
+        book.write_cells("Prices", {(2, 5): dt.date(2026, 1, 1)})
+        apply(book, _in_order(2, 30), prepare=prepare)
+        book.save()
+        saved[prepare] = _parts(path)
+    assert saved[True] == saved[False]
