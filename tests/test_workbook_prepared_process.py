@@ -377,3 +377,25 @@ def test_a_date_in_a_sheet_saved_before_the_prepared_one_is_styled_as_without_pr
         book.save()
         saved[prepare] = _parts(path)
     assert saved[True] == saved[False]
+
+
+def test_the_helper_imports_what_the_run_imports_not_what_lies_beside_smmsheet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Installed, smmsheet's folder is site-packages: put first on the helper's sys.path,
+    whatever lies there (PyPI's old pathlib, a typing or enum backport) took the place of
+    the standard library's module in the helper, never in the run. Here a folder holding
+    smmsheet and a heapq.py stands for it."""
+    root = tmp_path / "site-packages"
+    root.mkdir()
+    (root / "smmsheet").symlink_to(Path(prepared_process.__file__).resolve().parents[2])
+    ran = tmp_path / "ran"
+    (root / "heapq.py").write_text(f"open({str(ran)!r}, 'a').write('heapq')\n")
+    monkeypatch.setattr(prepared_process, "_ROOT", root)
+    (tmp_path / "b").mkdir()
+    path, book = _written_and_prepared(tmp_path / "b")
+    process = _elsewhere(book)._link.process
+    book.save()
+    process.wait(timeout=10)
+    assert not ran.exists()
+    assert XlsxWorkbook(path).read_values("Orders")[29][6] == "Done"

@@ -16,7 +16,7 @@ disk still holds exactly those bytes. Anything else (the helper cannot start, di
 a row it cannot take, or has not answered within :data:`FINISH_WAIT`) and the save patches
 the sheet itself, as always.
 
-The helper runs this very copy of smmsheet (its folder first on ``sys.path``), is given no
+The helper runs this very copy of smmsheet (on this run's ``sys.path``), is given no
 secret (no ``SMMSHEET_`` variable in its environment, and the run's key is never sent),
 ends when this process closes its input, and is killed if the run stops first. POSIX
 only: on Windows the head start stays in process. Imports :mod:`.prepared`,
@@ -58,12 +58,17 @@ HELPER_FROM = 8 << 20
 FINISH_WAIT = 120.0
 #: How much lower the helper's priority is (os.nice): it works in the time nothing else wants.
 NICENESS = 10
-#: What the helper runs: this copy's ``main``, its folder (argv[1]) searched first.
+#: What the helper runs: this run's own ``sys.path`` (argv[2:]: what the run imports, the
+#: helper imports; not this copy's folder first, which installed is site-packages and would
+#: stand before the standard library), and this copy's ``main`` (argv[1] its package's
+#: folder: another copy found first and the helper ends at once, the save patches here).
 _START = (
-    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "import sys, os.path; sys.path[:] = sys.argv[2:]; import smmsheet; "
+    "os.path.realpath(os.path.dirname(smmsheet.__file__)) == sys.argv[1] or sys.exit(3); "
     "from smmsheet.workbook.xlsx.prepared_process import main; main()"
 )
 _ROOT = Path(__file__).resolve().parents[3]  # the folder that holds the smmsheet package
+_PACKAGE = os.path.realpath(Path(__file__).resolve().parents[2])  # the helper must find it
 
 
 def helper_wanted(xml_size: int) -> bool:
@@ -92,6 +97,10 @@ def interpreter_flags() -> list[str]:
     return flags
 
 
+def _search_path() -> list[str]:
+    return [entry for entry in sys.path if isinstance(entry, str) and "\0" not in entry]
+
+
 def helper_environment() -> dict[str, str]:
     """This process's environment without smmsheet's own settings (the API key among them)."""
     return {k: v for k, v in os.environ.items() if not k.upper().startswith("SMMSHEET_")}
@@ -107,7 +116,8 @@ class _Link:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, *interpreter_flags(), "-c", _START, str(_ROOT)],
+            [sys.executable, *interpreter_flags(), "-c", _START, _PACKAGE]
+            + [*_search_path(), str(_ROOT)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
