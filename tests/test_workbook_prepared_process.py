@@ -399,3 +399,30 @@ def test_the_helper_imports_what_the_run_imports_not_what_lies_beside_smmsheet(
     process.wait(timeout=10)
     assert not ran.exists()
     assert XlsxWorkbook(path).read_values("Orders")[29][6] == "Done"
+
+
+def test_a_head_start_the_helper_has_lost_stops_the_hand_over(tmp_path: Path) -> None:
+    """prepare() False tells the run to stop handing rows over (batch._hand_over): in
+    process it says so once the sheet cannot be prepared or a patched row is written
+    again. The helper kept taking (and the run kept pickling) every row for a part it
+    would refuse at the save."""
+    from .test_workbook_prepared import _book, _sheet
+
+    odd = _sheet('<row><c r="A1"><v>1</v></c></row><row r="3"><c r="A3"><v>3</v></c></row>')
+    book = XlsxWorkbook(_book(tmp_path, "odd.xlsx", odd))
+    book.write_cells("Orders", {(3, 5): "x", (4, 5): "y"})
+    book.prepare("Orders", 10)  # the helper's answer is not awaited
+    _elsewhere(book)._link.process.wait(timeout=10)  # it gave up, and ended
+    assert book.prepare("Orders", 20) is False
+    book.close()
+
+    path = tmp_path / "rich.xlsx"
+    wb.build_rich_workbook(path, rows=40)
+    book = XlsxWorkbook(path)
+    apply(book, _in_order(2, 20))
+    book.write_cells("Orders", {(5, 7): "written again"})
+    book.prepare("Orders", 30)
+    _elsewhere(book)._link.process.wait(timeout=10)
+    assert book.prepare("Orders", 40) is False
+    book.save()
+    assert XlsxWorkbook(path).read_values("Orders")[4][6] == "written again"

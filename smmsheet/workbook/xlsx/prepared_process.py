@@ -198,8 +198,10 @@ class PreparedElsewhere:
 
     @property
     def broken(self) -> bool:
-        """The helper is gone: rows handed over now would go nowhere."""
-        return self._link.failed or self._link.process.poll() is not None
+        """The helper is gone, or gave up (it answers before finish only to say so): rows
+        handed over now would go nowhere."""
+        link = self._link
+        return link.failed or not link.replies.empty() or link.process.poll() is not None
 
     def note(self, rows: Iterable[int]) -> None:
         """Rows just buffered: their cells, as the edit now has them, go to the helper
@@ -274,29 +276,37 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
                 reply = _finished(prepared, edit)
             except Exception:  # noqa: BLE001 -- the save patches the sheet itself
                 reply = ("none",)
-            pickle.dump(reply, stdout, protocol=pickle.HIGHEST_PROTOCOL)
-            stdout.flush()
+            _reply(stdout, reply)
             break
         if kind == "open":
             prepared = prepare_sheet(Path(message[1]), message[2], edit, message[3])
-            continue
-        if prepared is None:
-            continue  # could not prepare: the messages are read and dropped
-        try:
-            if kind == "note":
-                rows = {
-                    row: RowCells(*cells) if type(cells) is tuple else cells
-                    for row, cells in message[1].items()
-                }
-                edit.rows.update(rows)
-                prepared.note(rows)
-            elif kind == "advance":
-                prepared.advance(message[1])
-        except Exception:  # noqa: BLE001 -- as in process: the save finds it and says so
-            prepared.close()
-            prepared = None
+        elif prepared is not None:
+            try:
+                if kind == "note":
+                    rows = {
+                        row: RowCells(*cells) if type(cells) is tuple else cells
+                        for row, cells in message[1].items()
+                    }
+                    edit.rows.update(rows)
+                    prepared.note(rows)
+                elif kind == "advance":
+                    prepared.advance(message[1])
+            except Exception:  # noqa: BLE001 -- as in process: the save finds it and says so
+                prepared.close()
+                prepared = None
+        if prepared is None or prepared.broken:
+            # The head start is lost (a sheet it cannot take, a row written again after it
+            # was patched): said now and ended, so the run stops handing rows over
+            # (prepare() False, as in process) instead of pickling each for nothing.
+            _reply(stdout, ("none",))
+            break
     if prepared is not None:
         prepared.close()
+
+
+def _reply(stdout: IO[bytes], reply: tuple[object, ...]) -> None:
+    pickle.dump(reply, stdout, protocol=pickle.HIGHEST_PROTOCOL)
+    stdout.flush()
 
 
 def main() -> None:
