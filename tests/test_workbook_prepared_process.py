@@ -287,3 +287,142 @@ def test_the_helpers_loop_patches_what_it_is_sent_and_says_none_when_it_cannot(
     assert _served([gone, ("note", rows), ("advance", 20), ("finish",)]) == ("none",)
     refused = {2: ((7,), (object(),))}  # no cell can hold it: the helper drops its work
     assert _served([opened, ("note", refused), ("advance", 20), ("finish",)]) == ("none",)
+
+
+# -- a hostile review's cases ------------------------------------------------------------
+
+
+def test_the_helper_imports_nothing_from_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python -c`` puts the working folder first on sys.path: a heapq.py or pickle.py
+    lying in the folder the run was started from (Downloads, next to the workbook) would
+    run in the helper, though the run itself (a console script, or -P/-I) never imports it."""
+    path = tmp_path / "orders.xlsx"
+    wb.build_rich_workbook(path, rows=40)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    ran = tmp_path / "ran"
+    for module in ("heapq", "pickle", "hashlib", "queue", "zipfile", "lxml"):
+        (folder / f"{module}.py").write_text(f"open({str(ran)!r}, 'a').write('{module}\\n')\n")
+    monkeypatch.chdir(folder)
+    book = XlsxWorkbook(path)
+    apply(book, _in_order(2, 30))
+    process = _elsewhere(book)._link.process
+    book.save()
+    process.wait(timeout=10)
+    assert not ran.exists(), ran.read_text()
+    assert XlsxWorkbook(path).read_values("Orders")[29][6] == "Done"
+
+
+def test_the_helper_is_started_as_isolated_as_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run started with -I (or -E, -s) ignores PYTHONPATH and the user's site-packages:
+    its helper must not import from them either."""
+    import types
+
+    flags = {name: getattr(sys.flags, name) for name in dir(sys.flags) if not name[0] == "_"}
+    (tmp_path / "b").mkdir()
+    monkeypatch.setattr(sys, "flags", types.SimpleNamespace(**{**flags, "isolated": 1}))
+    _, book = _written_and_prepared(tmp_path / "b")
+    args = _elsewhere(book)._link.process.args
+    book.close()
+    assert "-I" in args[: args.index("-c")]
+    monkeypatch.setattr(
+        sys,
+        "flags",
+        types.SimpleNamespace(**{**flags, "ignore_environment": 1, "no_user_site": 1}),
+    )
+    (tmp_path / "c").mkdir()
+    _, book = _written_and_prepared(tmp_path / "c")
+    args = _elsewhere(book)._link.process.args
+    book.close()
+    assert {"-E", "-s", "-P"} <= set(args[: args.index("-c")])
+
+
+def test_a_value_the_helper_cannot_be_sent_is_written_all_the_same(
+    tmp_path: Path, fresh_patches: list[str]
+) -> None:
+    """A float subclass of the caller's own (numpy's float64 is one) is a cell value; if
+    pickle cannot carry it, write_cells must neither raise after buffering nor lose it."""
+
+    class Rate(float):
+        pass
+
+    path, book = _written_and_prepared(tmp_path)
+    book.write_cells("Orders", {(31, 7): Rate(2.5)})
+    book.save()
+    assert any("'Orders'" in where for where in fresh_patches)  # the helper could not vouch
+    assert XlsxWorkbook(path).read_values("Orders")[30][6] == 2.5
+
+
+def test_a_date_in_a_sheet_saved_before_the_prepared_one_is_styled_as_without_prepare(
+    tmp_path: Path,
+) -> None:
+    """The save patches the sheets in the order they were first written. A date format
+    added by the head start (Orders, written second) must not take the place in
+    styles.xml that the plain save gives the first sheet's date (Prices)."""
+    import shutil
+
+    source = tmp_path / "rich.xlsx"
+    wb.build_rich_workbook(source, rows=40)
+    saved = {}
+    for prepare in (False, True):
+        path = tmp_path / f"{prepare}.xlsx"
+        shutil.copyfile(source, path)
+        book = XlsxWorkbook(path)
+        book.write_cells("Prices", {(2, 5): dt.date(2026, 1, 1)})
+        apply(book, _in_order(2, 30), prepare=prepare)
+        book.save()
+        saved[prepare] = _parts(path)
+    assert saved[True] == saved[False]
+
+
+def test_the_helper_imports_what_the_run_imports_not_what_lies_beside_smmsheet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Installed, smmsheet's folder is site-packages: put first on the helper's sys.path,
+    whatever lies there (PyPI's old pathlib, a typing or enum backport) took the place of
+    the standard library's module in the helper, never in the run. Here a folder holding
+    smmsheet and a heapq.py stands for it."""
+    root = tmp_path / "site-packages"
+    root.mkdir()
+    (root / "smmsheet").symlink_to(Path(prepared_process.__file__).resolve().parents[2])
+    ran = tmp_path / "ran"
+    (root / "heapq.py").write_text(f"open({str(ran)!r}, 'a').write('heapq')\n")
+    monkeypatch.setattr(prepared_process, "_ROOT", root)
+    (tmp_path / "b").mkdir()
+    path, book = _written_and_prepared(tmp_path / "b")
+    process = _elsewhere(book)._link.process
+    book.save()
+    process.wait(timeout=10)
+    assert not ran.exists()
+    assert XlsxWorkbook(path).read_values("Orders")[29][6] == "Done"
+
+
+def test_a_head_start_the_helper_has_lost_stops_the_hand_over(tmp_path: Path) -> None:
+    """prepare() False tells the run to stop handing rows over (batch._hand_over): in
+    process it says so once the sheet cannot be prepared or a patched row is written
+    again. The helper kept taking (and the run kept pickling) every row for a part it
+    would refuse at the save."""
+    from .test_workbook_prepared import _book, _sheet
+
+    odd = _sheet('<row><c r="A1"><v>1</v></c></row><row r="3"><c r="A3"><v>3</v></c></row>')
+    book = XlsxWorkbook(_book(tmp_path, "odd.xlsx", odd))
+    book.write_cells("Orders", {(3, 5): "x", (4, 5): "y"})
+    book.prepare("Orders", 10)  # the helper's answer is not awaited
+    _elsewhere(book)._link.process.wait(timeout=10)  # it gave up, and ended
+    assert book.prepare("Orders", 20) is False
+    book.close()
+
+    path = tmp_path / "rich.xlsx"
+    wb.build_rich_workbook(path, rows=40)
+    book = XlsxWorkbook(path)
+    apply(book, _in_order(2, 20))
+    book.write_cells("Orders", {(5, 7): "written again"})
+    book.prepare("Orders", 30)
+    _elsewhere(book)._link.process.wait(timeout=10)
+    assert book.prepare("Orders", 40) is False
+    book.save()
+    assert XlsxWorkbook(path).read_values("Orders")[4][6] == "written again"

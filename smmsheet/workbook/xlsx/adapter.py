@@ -707,7 +707,11 @@ class XlsxWorkbook:
         except Exception:  # noqa: BLE001 -- the ordinary save finds and reports it
             patched = None
         file, package, styles = prepared.file, prepared.package, prepared.styles
-        if patched is None or file is None or package is None or styles is None:
+        # The save patches the sheets in the order they were first written: a date format
+        # the head start added would take the place the plain save gives a sheet before it.
+        first = next(iter(self._pending), None)
+        late = styles is not None and styles.changed and first != prepared.name
+        if patched is None or file is None or package is None or styles is None or late:
             self._drop_prepared()
             return None
         return Ready(file, package, styles, {prepared.name: patched})

@@ -16,7 +16,7 @@ disk still holds exactly those bytes. Anything else (the helper cannot start, di
 a row it cannot take, or has not answered within :data:`FINISH_WAIT`) and the save patches
 the sheet itself, as always.
 
-The helper runs this very copy of smmsheet (its folder first on ``sys.path``), is given no
+The helper runs this very copy of smmsheet (on this run's ``sys.path``), is given no
 secret (no ``SMMSHEET_`` variable in its environment, and the run's key is never sent),
 ends when this process closes its input, and is killed if the run stops first. POSIX
 only: on Windows the head start stays in process. Imports :mod:`.prepared`,
@@ -58,12 +58,17 @@ HELPER_FROM = 8 << 20
 FINISH_WAIT = 120.0
 #: How much lower the helper's priority is (os.nice): it works in the time nothing else wants.
 NICENESS = 10
-#: What the helper runs: this copy's ``main``, its folder (argv[1]) searched first.
+#: What the helper runs: this run's own ``sys.path`` (argv[2:]: what the run imports, the
+#: helper imports; not this copy's folder first, which installed is site-packages and would
+#: stand before the standard library), and this copy's ``main`` (argv[1] its package's
+#: folder: another copy found first and the helper ends at once, the save patches here).
 _START = (
-    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "import sys, os.path; sys.path[:] = sys.argv[2:]; import smmsheet; "
+    "os.path.realpath(os.path.dirname(smmsheet.__file__)) == sys.argv[1] or sys.exit(3); "
     "from smmsheet.workbook.xlsx.prepared_process import main; main()"
 )
 _ROOT = Path(__file__).resolve().parents[3]  # the folder that holds the smmsheet package
+_PACKAGE = os.path.realpath(Path(__file__).resolve().parents[2])  # the helper must find it
 
 
 def helper_wanted(xml_size: int) -> bool:
@@ -75,6 +80,25 @@ def helper_wanted(xml_size: int) -> bool:
         and sheet_patch.STREAM_PATCHING
         and HELPER_FROM <= xml_size <= PREPARE_LIMIT
     )
+
+
+def interpreter_flags() -> list[str]:
+    """How the helper's Python is started: never with the working folder on ``sys.path``
+    (``-c`` puts it first: a heapq.py lying there would run), and no less isolated than
+    this one (a run started with -I, -E or -s imports nothing from PYTHONPATH or the
+    user's site-packages; neither does its helper)."""
+    if sys.flags.isolated:
+        return ["-I"]  # -E, -s and -P together
+    flags = ["-P"]
+    if sys.flags.ignore_environment:
+        flags.append("-E")
+    if sys.flags.no_user_site:
+        flags.append("-s")
+    return flags
+
+
+def _search_path() -> list[str]:
+    return [entry for entry in sys.path if isinstance(entry, str) and "\0" not in entry]
 
 
 def helper_environment() -> dict[str, str]:
@@ -92,7 +116,8 @@ class _Link:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _START, str(_ROOT)],
+            [sys.executable, *interpreter_flags(), "-c", _START, _PACKAGE]
+            + [*_search_path(), str(_ROOT)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -108,8 +133,14 @@ class _Link:
 
     def send(self, message: tuple[Any, ...]) -> None:
         """Queue ``message`` (pickled here, written by the sender thread: never blocks)."""
-        if not self.failed:
-            self.outbox.put(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+        if self.failed:
+            return
+        try:
+            data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # noqa: BLE001 -- a value of the caller's own class: the helper
+            self.failed = True  # misses a row, so the save patches the sheet itself
+            return
+        self.outbox.put(data)
 
     def _send_all(self) -> None:
         stdin = self.process.stdin
@@ -167,8 +198,10 @@ class PreparedElsewhere:
 
     @property
     def broken(self) -> bool:
-        """The helper is gone: rows handed over now would go nowhere."""
-        return self._link.failed or self._link.process.poll() is not None
+        """The helper is gone, or gave up (it answers before finish only to say so): rows
+        handed over now would go nowhere."""
+        link = self._link
+        return link.failed or not link.replies.empty() or link.process.poll() is not None
 
     def note(self, rows: Iterable[int]) -> None:
         """Rows just buffered: their cells, as the edit now has them, go to the helper
@@ -243,29 +276,37 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
                 reply = _finished(prepared, edit)
             except Exception:  # noqa: BLE001 -- the save patches the sheet itself
                 reply = ("none",)
-            pickle.dump(reply, stdout, protocol=pickle.HIGHEST_PROTOCOL)
-            stdout.flush()
+            _reply(stdout, reply)
             break
         if kind == "open":
             prepared = prepare_sheet(Path(message[1]), message[2], edit, message[3])
-            continue
-        if prepared is None:
-            continue  # could not prepare: the messages are read and dropped
-        try:
-            if kind == "note":
-                rows = {
-                    row: RowCells(*cells) if type(cells) is tuple else cells
-                    for row, cells in message[1].items()
-                }
-                edit.rows.update(rows)
-                prepared.note(rows)
-            elif kind == "advance":
-                prepared.advance(message[1])
-        except Exception:  # noqa: BLE001 -- as in process: the save finds it and says so
-            prepared.close()
-            prepared = None
+        elif prepared is not None:
+            try:
+                if kind == "note":
+                    rows = {
+                        row: RowCells(*cells) if type(cells) is tuple else cells
+                        for row, cells in message[1].items()
+                    }
+                    edit.rows.update(rows)
+                    prepared.note(rows)
+                elif kind == "advance":
+                    prepared.advance(message[1])
+            except Exception:  # noqa: BLE001 -- as in process: the save finds it and says so
+                prepared.close()
+                prepared = None
+        if prepared is None or prepared.broken:
+            # The head start is lost (a sheet it cannot take, a row written again after it
+            # was patched): said now and ended, so the run stops handing rows over
+            # (prepare() False, as in process) instead of pickling each for nothing.
+            _reply(stdout, ("none",))
+            break
     if prepared is not None:
         prepared.close()
+
+
+def _reply(stdout: IO[bytes], reply: tuple[object, ...]) -> None:
+    pickle.dump(reply, stdout, protocol=pickle.HIGHEST_PROTOCOL)
+    stdout.flush()
 
 
 def main() -> None:
