@@ -250,6 +250,11 @@ def test_which_sheets_go_to_a_helper(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(sys, "frozen")
     monkeypatch.setattr(sys, "executable", "")
     assert not prepared_process.helper_wanted(1000)
+    monkeypatch.setattr(sys, "executable", "/usr/bin/uwsgi")  # Python embedded in a host
+    assert not prepared_process.helper_wanted(1000)
+    for python in ("/usr/bin/python3.11", "/opt/venv/bin/python", "/usr/bin/pypy3"):
+        monkeypatch.setattr(sys, "executable", python)
+        assert prepared_process.helper_wanted(1000)
     monkeypatch.undo()
     monkeypatch.setattr(prepared_process, "HELPER_FROM", 1000)
     monkeypatch.setattr(sheet_patch, "STREAM_PATCHING", False)
@@ -422,7 +427,9 @@ def test_a_head_start_the_helper_has_lost_stops_the_hand_over(tmp_path: Path) ->
     apply(book, _in_order(2, 20))
     book.write_cells("Orders", {(5, 7): "written again"})
     book.prepare("Orders", 30)
-    _elsewhere(book)._link.process.wait(timeout=10)
+    process = _elsewhere(book)._link.process
+    process.wait(timeout=10)
     assert book.prepare("Orders", 40) is False
+    assert book._prepared is False  # dropped now, not held (a copy of the file) to the save
     book.save()
     assert XlsxWorkbook(path).read_values("Orders")[4][6] == "written again"

@@ -527,7 +527,10 @@ class XlsxWorkbook:
         except Exception:  # noqa: BLE001 -- a head start only; the save finds and reports it
             self._drop_prepared(failed=True)
             return False
-        return not prepared.broken
+        if prepared.broken:  # its work is lost: its copy of the file (its helper) goes now
+            self._drop_prepared(failed=True)
+            return False
+        return True
 
     def _drop_prepared(self, failed: bool = False) -> None:
         prepared = self._prepared

@@ -14,7 +14,9 @@ finishes the part and hands back the patched part, the identity and a digest of 
 it patched, and the date styles it added. The save takes the part only if the file on
 disk still holds exactly those bytes. Anything else (the helper cannot start, dies, finds
 a row it cannot take, or has not answered within :data:`FINISH_WAIT`) and the save patches
-the sheet itself, as always.
+the sheet itself, as always. (At its lower priority, on a machine whose every core other
+programs keep busy, the helper gets a tenth of a core: a save may then wait for it up to
+FINISH_WAIT before it patches the sheet itself.)
 
 The helper runs this very copy of smmsheet (on this run's ``sys.path``), is given no
 secret (no ``SMMSHEET_`` variable in its environment, and the run's key is never sent),
@@ -31,6 +33,7 @@ import io
 import os
 import pickle
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -67,6 +70,9 @@ _START = (
     "os.path.realpath(os.path.dirname(smmsheet.__file__)) == sys.argv[1] or sys.exit(3); "
     "from smmsheet.workbook.xlsx.prepared_process import main; main()"
 )
+#: What a Python interpreter is called (python3.11, pypy3): an embedding host's own program
+#: (uwsgi, a GUI app) is sys.executable there, and what it does with -c is its own affair.
+_PYTHON = re.compile(r"(?:python|pypy)[0-9.]*(?:-dbg)?$", re.IGNORECASE)
 _ROOT = Path(__file__).resolve().parents[3]  # the folder that holds the smmsheet package
 _PACKAGE = os.path.realpath(Path(__file__).resolve().parents[2])  # the helper must find it
 
@@ -75,7 +81,7 @@ def helper_wanted(xml_size: int) -> bool:
     """Whether a sheet of ``xml_size`` bytes of XML is prepared in a helper process."""
     return (
         os.name == "posix"
-        and bool(sys.executable)
+        and _PYTHON.match(os.path.basename(sys.executable or "")) is not None
         and not getattr(sys, "frozen", False)  # a bundled program: -c is not Python's
         and sheet_patch.STREAM_PATCHING
         and HELPER_FROM <= xml_size <= PREPARE_LIMIT
