@@ -133,8 +133,11 @@ def test_a_helper_that_answers_nothing_leaves_the_save_to_this_process(
     """A helper that never replies (stuck, or gone without a word) costs the save its head
     start after FINISH_WAIT, never the save."""
     monkeypatch.setattr(prepared_process, "FINISH_WAIT", 0.2)
+    monkeypatch.setattr(prepared_process, "FINISH_WAIT_PER_MB", 10.0)
     monkeypatch.setattr(prepared_process, "_START", "import time; time.sleep(30)")
     path, book = _written_and_prepared(tmp_path)
+    size = zipfile.ZipFile(path).getinfo(wb.ORDERS_PART).file_size
+    assert _elsewhere(book)._wait == pytest.approx(0.2 + 10.0 * size / 1e6)  # grows with it
     process = _elsewhere(book)._link.process
     book.save()
     assert any("'Orders'" in where for where in fresh_patches)

@@ -550,7 +550,7 @@ class XlsxWorkbook:
             return None  # the save reports it
         if helper_wanted(size):
             with contextlib.suppress(OSError):  # no interpreter to start: the head start stays here
-                return PreparedElsewhere(self._path, name, edit, self._path.name)
+                return PreparedElsewhere(self._path, name, edit, self._path.name, size)
         return prepare_sheet(self._path, name, edit, self._path.name)
 
     def add_columns(self, sheet: str, header_row: int, columns: Mapping[int, NewColumn]) -> None:

@@ -13,10 +13,11 @@ cells as they are buffered and each hint of the rows to patch; at the save the h
 finishes the part and hands back the patched part, the identity and a digest of the file
 it patched, and the date styles it added. The save takes the part only if the file on
 disk still holds exactly those bytes. Anything else (the helper cannot start, dies, finds
-a row it cannot take, or has not answered within :data:`FINISH_WAIT`) and the save patches
-the sheet itself, as always. (At its lower priority, on a machine whose every core other
-programs keep busy, the helper gets a tenth of a core: a save may then wait for it up to
-FINISH_WAIT before it patches the sheet itself.)
+a row it cannot take, or has not answered in time) and the save patches the sheet itself,
+as always. In time is :data:`FINISH_WAIT` plus :data:`FINISH_WAIT_PER_MB` a megabyte of the
+sheet's XML: about twice what patching the whole sheet here takes. At its lower priority,
+on a machine whose every core other programs keep busy, the helper gets a tenth of a core;
+a save then loses at most that wait to it.
 
 The helper runs this very copy of smmsheet (on this run's ``sys.path``), is given no
 secret (no ``SMMSHEET_`` variable in its environment, and the run's key is never sent),
@@ -51,14 +52,23 @@ from .sheet_patch import Patched, SheetEdit
 from .sheet_stream import RowCells
 from .styles import DateStyles
 
-__all__ = ["FINISH_WAIT", "HELPER_FROM", "PreparedElsewhere", "helper_wanted", "main"]
+__all__ = [
+    "FINISH_WAIT",
+    "FINISH_WAIT_PER_MB",
+    "HELPER_FROM",
+    "PreparedElsewhere",
+    "helper_wanted",
+    "main",
+]
 
 #: The smallest sheet (its XML, inflated) prepared in a helper process: about 32,000 order
 #: rows. Below it starting a second interpreter costs more than the head start saves.
 HELPER_FROM = 8 << 20
-#: Seconds the save waits for the helper to finish before it patches the sheet itself: the
-#: helper has most rows patched by then (a 128 MB sheet whole takes it about 10 s).
-FINISH_WAIT = 120.0
+#: Seconds the save waits for the helper to finish, at least, before it patches the sheet
+#: itself; and more for each megabyte of the sheet's XML (patching it here whole takes about
+#: 0.06 s a megabyte: 1.5 s at 100,000 rows).
+FINISH_WAIT = 5.0
+FINISH_WAIT_PER_MB = 0.12
 #: How much lower the helper's priority is (os.nice): it works in the time nothing else wants.
 NICENESS = 10
 #: What the helper runs: this run's own ``sys.path`` (argv[2:]: what the run imports, the
@@ -193,8 +203,11 @@ class PreparedElsewhere:
     process's own copy of the bytes the helper patched, as the save needs them.
     """
 
-    def __init__(self, path: Path, name: str, edit: SheetEdit, label: str) -> None:
+    def __init__(
+        self, path: Path, name: str, edit: SheetEdit, label: str, xml_size: int = 0
+    ) -> None:
         self.path, self.name, self.edit, self.label = path, name, edit, label
+        self._wait = FINISH_WAIT + FINISH_WAIT_PER_MB * xml_size / 1e6
         self.file: IO[bytes] | None = None
         self.package: Package | None = None
         self.styles: DateStyles | None = None
@@ -234,7 +247,7 @@ class PreparedElsewhere:
             return None
         self._link.send(("finish",))
         try:
-            reply = self._link.replies.get(timeout=FINISH_WAIT)
+            reply = self._link.replies.get(timeout=self._wait)
         except queue.Empty:
             return None
         self._link.answered = reply is not None
