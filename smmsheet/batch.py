@@ -95,6 +95,7 @@ from .workbook.base import (
     MAX_EXACT_INT,
     MAX_ROW,
     CellValue,
+    LinkedText,
     WorkbookAdapter,
     cell_value_problem,
     find_sheet,
@@ -258,6 +259,13 @@ CANCEL_UNPLACED = (
 HIDDEN_ROW = (
     "hidden (a filter, Hide, a folded outline or a height of 0), so not placed: a row out "
     "of sight is never bought; show the row (clear the filter, Unhide) and place again"
+)
+#: An order typed into a Table's totals row: that row's cells are read as empty (its SUBTOTAL
+#: results are no order), so nothing else would show it was not bought.
+TOTALS_ROW = (
+    "Row {row} is the totals row of an Excel Table: it is never read as an order, so {link} "
+    "was not placed. To add an order, insert a row above it (right-click the row > Insert > "
+    "Table Rows Above), move the order there and place again"
 )
 #: After the panel's own refusal of one order's status (``Incorrect order ID``): a wrong id,
 #: or an order the panel purged, which every cron ``status`` would fail on for ever.
@@ -1149,12 +1157,26 @@ class Engine:
 
     # ----------------------------------------------------------------- place
 
+    def _say_orders_in_totals(self) -> None:
+        """A Table's totals row whose Link cell holds a link: an order typed there."""
+        col = self.table.columns.get("link")
+        if col is None:
+            return
+        for number, cells in sorted(self.book.totals_rows(self.sheet).items()):
+            link = cells.get(col)
+            if isinstance(link, LinkedText) and link.target:
+                link = link.target  # Insert > Link over the cell: where it points
+            if isinstance(link, str) and any(mark in link for mark in "./@"):  # not "Total"
+                shown = link if len(link) <= 60 else link[:57] + "..."
+                self.report.messages.append(TOTALS_ROW.format(row=number, link=shown))
+
     def place(self) -> list[str]:
         """Validate and place every new row, each on its own panel; returns the new order ids.
 
         A row whose Service is a product of the Routes sheet goes to its cheapest candidate
         that fits (:meth:`_cheapest`); after a definite refusal it fails over to the next.
         """
+        self._say_orders_in_totals()
         candidates = self._rows_to_place()
         if not candidates:
             return []

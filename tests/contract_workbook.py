@@ -582,6 +582,13 @@ def check_hidden_rows_are_told_among_the_rows_asked(harness: Harness) -> None:
     assert book.hidden_rows("Orders", [7]) == {7}
 
 
+def check_a_sheet_without_a_tables_totals_row_tells_none(harness: Harness) -> None:
+    book = harness.open({"Orders": ORDERS})
+    assert book.totals_rows("Orders") == {}  # before a read
+    assert book.read_values("Orders") == [list(r) for r in ORDERS]
+    assert book.totals_rows("orders") == {}  # a sheet without a Table's totals: none
+
+
 #: A journal marker as the engine writes it; quotes must survive the text constant.
 MARKER = 'smmsheet-journal v1 9f1c2e4a-"quoted" run 5d0b7a31'
 
@@ -666,6 +673,7 @@ def check_prepare_is_a_head_start_that_never_changes_what_is_saved(harness: Harn
 
 CONTRACT: list[Callable[[Harness], None]] = [
     check_hidden_rows_are_told_among_the_rows_asked,
+    check_a_sheet_without_a_tables_totals_row_tells_none,
     check_sheet_names_in_workbook_order,
     check_read_values_starts_at_a1_with_padding,
     check_read_values_of_an_empty_sheet_is_empty,

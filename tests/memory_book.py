@@ -76,6 +76,10 @@ class MemoryWorkbook:
     def hidden_rows(self, sheet: str, rows: Collection[int]) -> set[int]:
         return self.hidden.get(self._resolve(sheet), set()) & set(rows)
 
+    def totals_rows(self, sheet: str) -> Mapping[int, Mapping[int, CellValue]]:
+        """Memory has no tables: no totals row."""
+        return {}
+
     def write_cells(self, sheet: str, cells: Mapping[tuple[int, int], CellValue]) -> None:
         stored = {key: _as_stored(value) for key, value in cells.items()}
         self._cells.setdefault(self._resolve(sheet), {}).update(stored)

@@ -16,6 +16,7 @@ import pytest
 
 from smmsheet.orders import OUTPUT_COLUMNS
 from smmsheet.workbook.base import NewColumn, column_letters
+from smmsheet.workbook.xlsx import XlsxWorkbook
 
 from . import workbooks as wb
 from .conftest import read_orders, run_engine
@@ -264,6 +265,49 @@ def test_a_tables_totals_row_is_never_placed_as_an_order(tmp_path, sim, client):
     assert all(rows[2][OUTPUT_COLUMNS[key]] is None for key in OUTPUT_COLUMNS)
     last = column_letters(len(HEADER) + len(OUTPUT_COLUMNS))  # every output column joins
     assert not report.failed and table_ref(path) == f"A1:{last}4"
+    assert not [m for m in report.messages if "totals row" in m]  # sums, not an order
+
+
+@pytest.mark.parametrize("as_link", [False, True], ids=["typed", "Insert > Link"])
+def test_an_order_typed_into_a_tables_totals_row_is_not_placed_and_the_user_is_told(
+    tmp_path, sim, client, as_link
+):
+    """The Table's last row is its totals row: a user who typed the next order into it
+    (over the SUBTOTAL cells) saw nothing happen. It is still never an order (a totals row
+    is the Table's sums), and the summary names the row and how to add the order."""
+    import xlsxwriter
+
+    path = tmp_path / "typed.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("Orders")
+    columns = [
+        {"header": "Service", "total_string": "Total"},
+        {"header": "Link", "total_function": "count"},
+        {"header": "Quantity", "total_function": "sum"},
+    ]
+    sheet.add_table("A1:C4", {"columns": columns, "data": ROWS, "total_row": True})
+    typed = "https://instagram.com/p/typed-into-the-totals"
+    sheet.write_row(3, 0, [1, typed, 100])  # over the totals row's cells
+    if as_link:
+        sheet.write_url(3, 1, typed, string="Client post")
+    book.close()
+    assert XlsxWorkbook(path).read_values("Orders")[3] == [None, None, None]
+    report = run_engine(path, client, "place")
+    assert sorted(o.link for o in sim.orders.values()) == [r[1] for r in ROWS]
+    told = [m for m in report.messages if "totals row" in m]
+    assert len(told) == 1 and "Row 4 " in told[0] and typed in told[0], report.messages
+    assert "Insert > Table Rows Above" in told[0]
+
+
+def test_live_excel_tells_what_a_tables_totals_row_held():
+    from smmsheet.workbook.live import XlwingsWorkbook
+
+    fake = FakeBook({"Orders": [HEADER, *ROWS, ["Total", "https://x/typed", 150]]})
+    fake.sheets["Orders"].add_table(1, 1, 4, 3).show_totals = True
+    book = XlwingsWorkbook(fake)
+    assert book.totals_rows("orders") == {}  # nothing read yet
+    assert book.read_values("Orders")[3] == [None, None, None]
+    assert book.totals_rows("orders") == {4: {1: "Total", 2: "https://x/typed", 3: 150}}
 
 
 def test_live_excel_never_reads_a_tables_totals_row_as_an_order():

@@ -97,6 +97,12 @@ class WorkbookAdapter(Protocol):
         """
         ...
 
+    def totals_rows(self, sheet: str) -> Mapping[int, Mapping[int, CellValue]]:
+        """What the rows of a Table's totals held when ``sheet`` was last read, by row and
+        column ({} before a read). :meth:`read_values` gives those cells as empty: a
+        totals row is never an order, and a user who typed one there is told so."""
+        ...
+
     def hidden_rows(self, sheet: str, rows: Collection[int]) -> set[int]:
         """Which of ``rows`` of ``sheet`` are hidden: by a filter, by hand, or folded away.
 
@@ -285,15 +291,22 @@ def check_grid_size(rows: Sequence[Sequence[object]]) -> None:
         raise WorkbookError(f"{len(rows)} rows do not fit in a worksheet")
 
 
-def blank_blocks(grid: list[list[CellValue]], blocks: Iterable[tuple[int, int, int, int]]) -> None:
-    """Empty the cells of ``grid`` in each (top, left, bottom, right) block, in place.
+def blank_blocks(
+    grid: list[list[CellValue]], blocks: Iterable[tuple[int, int, int, int]]
+) -> dict[int, dict[int, CellValue]]:
+    """Empty the cells of ``grid`` in each (top, left, bottom, right) block, in place; what
+    they held, by row and column (the cells that held something).
 
     Used for a Table's totals row: its SUBTOTAL results are no order, whatever they look like.
     """
+    held: dict[int, dict[int, CellValue]] = {}
     for top, left, bottom, right in blocks:
-        for line in grid[top - 1 : bottom]:
+        for number, line in enumerate(grid[top - 1 : bottom], start=top):
             for c in range(left - 1, min(right, len(line))):
-                line[c] = None
+                if line[c] is not None:
+                    held.setdefault(number, {})[c + 1] = line[c]
+                    line[c] = None
+    return held
 
 
 def check_cell_range(row: int, col: int) -> None:

@@ -161,6 +161,7 @@ class XlwingsWorkbook:
         self.persist = persist
         self._pending: dict[str, _SheetEdit] = {}
         self._marker: str | None = None  # a journal marker buffered until save
+        self._totals: dict[str, dict[int, dict[int, CellValue]]] = {}  # totals_rows(), by sheet
         #: Range writes sent to Excel by the last :meth:`save` (tests, benchmarks).
         self.writes = 0
 
@@ -228,8 +229,11 @@ class XlwingsWorkbook:
         ranges = _link_ranges(sheet, rows, cols)
         if ranges:
             apply_links(grid, ranges)
-        blank_blocks(grid, _totals_rows(sheet))
+        self._totals[name] = blank_blocks(grid, _totals_rows(sheet))
         return grid
+
+    def totals_rows(self, sheet: str) -> Mapping[int, Mapping[int, CellValue]]:
+        return self._totals.get(self._resolve(sheet), {})
 
     def hidden_rows(self, sheet: str, rows: Collection[int]) -> set[int]:
         """Which of ``rows`` Excel hides (``EntireRow.Hidden``: a filter, by hand, an

@@ -159,6 +159,7 @@ class XlsxWorkbook:
         self._charts: dict[str, ChartSheetEdit] = {}  # sheets of charts buffered until save
         #: The next save's sheet patched ahead (:meth:`prepare`); False once that failed.
         self._prepared: PreparedSheet | PreparedElsewhere | None | bool = None
+        self._totals: dict[str, dict[int, dict[int, CellValue]]] = {}  # totals_rows(), by sheet
         self._check_readable()
         self._sheet_names, self._other_sheets = self._read_sheet_names()
 
@@ -241,8 +242,11 @@ class XlsxWorkbook:
             apply_links(grid, ranges)
         if unknown:
             _mark_unknown(grid, unknown)
-        blank_blocks(grid, self._totals_rows(name))
+        self._totals[name] = blank_blocks(grid, self._totals_rows(name))
         return grid
+
+    def totals_rows(self, sheet: str) -> Mapping[int, Mapping[int, CellValue]]:
+        return self._totals.get(self._resolve(sheet), {})
 
     def _totals_rows(self, name: str) -> list[tuple[int, int, int, int]]:
         """The sheet's Table totals rows (their cells read as empty: they hold no order)."""
