@@ -267,6 +267,9 @@ TOTALS_ROW = (
     "was not placed. To add an order, insert a row above it (right-click the row > Insert > "
     "Table Rows Above), move the order there and place again"
 )
+#: A totals row's Link cell that an order was typed into: an address, a domain and path, or
+#: an @handle (a label or a count there is the Table's own).
+_LINK_LIKE = re.compile(r"://|\bwww\.|^\s*@\w|\w\.[a-z]{2,}/", re.IGNORECASE)
 #: After the panel's own refusal of one order's status (``Incorrect order ID``): a wrong id,
 #: or an order the panel purged, which every cron ``status`` would fail on for ever.
 _STATUS_REFUSED_HINT = (
@@ -1166,7 +1169,7 @@ class Engine:
             link = cells.get(col)
             if isinstance(link, LinkedText) and link.target:
                 link = link.target  # Insert > Link over the cell: where it points
-            if isinstance(link, str) and any(mark in link for mark in "./@"):  # not "Total"
+            if isinstance(link, str) and _LINK_LIKE.search(link):  # not "Total", "No. of links"
                 shown = link if len(link) <= 60 else link[:57] + "..."
                 self.report.messages.append(TOTALS_ROW.format(row=number, link=shown))
 

@@ -299,6 +299,25 @@ def test_an_order_typed_into_a_tables_totals_row_is_not_placed_and_the_user_is_t
     assert "Insert > Table Rows Above" in told[0]
 
 
+def test_a_label_in_a_tables_totals_row_is_not_taken_for_an_order(tmp_path, sim, client):
+    import xlsxwriter
+
+    path = tmp_path / "label.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    columns = [
+        {"header": "Service", "total_string": "Total"},
+        {"header": "Link", "total_string": "No. of links: see Avg. per link"},
+        {"header": "Quantity", "total_function": "sum"},
+    ]
+    book.add_worksheet("Orders").add_table(
+        "A1:C4", {"columns": columns, "data": ROWS, "total_row": True}
+    )
+    book.close()
+    report = run_engine(path, client, "place")
+    assert len(sim.orders) == len(ROWS)
+    assert not [m for m in report.messages if "totals row" in m], report.messages
+
+
 def test_live_excel_tells_what_a_tables_totals_row_held():
     from smmsheet.workbook.live import XlwingsWorkbook
 
