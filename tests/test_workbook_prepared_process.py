@@ -36,6 +36,20 @@ def every_sheet_to_the_helper(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prepared_process, "HELPER_FROM", 0)
 
 
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[prepared_process.PreparedElsewhere]:
+    """Each helper started, as it starts."""
+    helpers: list[prepared_process.PreparedElsewhere] = []
+    real = prepared_process.PreparedElsewhere.__init__
+
+    def spy(self: prepared_process.PreparedElsewhere, *args: object) -> None:
+        real(self, *args)  # type: ignore[arg-type]
+        helpers.append(self)
+
+    monkeypatch.setattr(prepared_process.PreparedElsewhere, "__init__", spy)
+    return helpers
+
+
 def _in_order(first_row: int, last_row: int, size: int = 25) -> list[Step]:
     """A refresh's shape: each chunk's rows written (a text and a time that needs a date
     format), then prepare up to the first row still waiting."""
@@ -62,16 +76,8 @@ def _written_and_prepared(tmp_path: Path) -> tuple[Path, XlsxWorkbook]:
 
 
 def test_rows_written_in_order_are_saved_from_the_helper_byte_for_byte(
-    tmp_path: Path, fresh_patches: list[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fresh_patches: list[str], started: list[prepared_process.PreparedElsewhere]
 ) -> None:
-    started: list[prepared_process.PreparedElsewhere] = []
-    real = prepared_process.PreparedElsewhere.__init__
-
-    def spy(self: prepared_process.PreparedElsewhere, *args: object) -> None:
-        real(self, *args)  # type: ignore[arg-type]
-        started.append(self)
-
-    monkeypatch.setattr(prepared_process.PreparedElsewhere, "__init__", spy)
     source = tmp_path / "rich.xlsx"
     wb.build_rich_workbook(source, rows=300)
     assert _same_both_ways(tmp_path, source, _in_order(2, 301), fresh_patches)
@@ -213,7 +219,12 @@ def test_a_file_that_reads_otherwise_than_the_helper_read_it_is_saved_afresh(
 
 
 def test_a_refresh_hands_its_rows_to_the_helper_and_saves_its_part(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_patches: list[str], sim, client
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_patches: list[str],
+    started: list[prepared_process.PreparedElsewhere],
+    sim,
+    client,
 ) -> None:
     """The engine's side: a status run hands each chunk's rows over as the panel answers;
     the sheet saved is the panel's answers, from the helper's part, and the helper ends."""
@@ -222,14 +233,6 @@ def test_a_refresh_hands_its_rows_to_the_helper_and_saves_its_part(
     from .conftest import assert_sheet_matches_panel, make_orders_book, run_engine
     from .test_batch import REFRESH_HEADER, _open_orders
 
-    started: list[prepared_process.PreparedElsewhere] = []
-    real = prepared_process.PreparedElsewhere.__init__
-
-    def spy(self: prepared_process.PreparedElsewhere, *args: object) -> None:
-        real(self, *args)  # type: ignore[arg-type]
-        started.append(self)
-
-    monkeypatch.setattr(prepared_process.PreparedElsewhere, "__init__", spy)
     monkeypatch.setattr(batch, "_HAND_OVER_ROWS", 100)
     monkeypatch.setattr(batch._Idle, "fits", lambda self: True)  # not only while it waits
     # Every output column there: a first run adding columns hands nothing over.
