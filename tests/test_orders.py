@@ -182,6 +182,8 @@ def _names_read(monkeypatch, lists: list[dict[int, Service]]) -> int:
         return key(name)
 
     monkeypatch.setattr(smmsheet.orders, "_name_key", counted)
+    # Lists earlier tests left (7 of the 8 kept) would clear the cache between these two.
+    monkeypatch.setattr(smmsheet.orders, "_NAMES", {})
     grid = [["Service", "Link", "Quantity"]]
     grid += [[f"{n % 300 + 1} – svc {n % 300 + 1}", f"https://x/{n}", 100] for n in range(200)]
     for n, row in enumerate(OrderTable.from_values(grid).rows):
