@@ -159,7 +159,7 @@ class PreparedSheet:
         """
         if self.broken or self._walk is None or edit is not self.edit:
             return None
-        if edit.replacement is not None or edit.is_new or edit.columns is not None:
+        if not edit.only_cells:
             return None
         try:
             if _identity(os.stat(self.path)) != self.identity:

@@ -243,7 +243,7 @@ class PreparedElsewhere:
         """The sheet's part as a save of ``edit`` would write it; None if it cannot say."""
         if edit is not self.edit or self.broken:
             return None
-        if edit.replacement is not None or edit.is_new or edit.columns is not None:
+        if not edit.only_cells:
             return None
         self._link.send(("finish",))
         try:

@@ -47,6 +47,12 @@ class SheetEdit:
     #: Columns added by this save (formatted, joined to a Table: :mod:`.columns`).
     columns: NewColumns | None = None
 
+    @property
+    def only_cells(self) -> bool:
+        """Single cells and nothing else: no replacement, not new, no columns added (what a
+        save begun early, :mod:`.prepared`, can finish)."""
+        return self.replacement is None and not self.is_new and self.columns is None
+
     def copy(self) -> SheetEdit:
         """A copy whose rows can be set without changing this edit."""
         return SheetEdit(dict(self.rows), self.replacement, self.is_new, self.columns)
